@@ -1,0 +1,53 @@
+#!/bin/sh
+# Every test on a fresh Debian 12 machine: install dependencies, then
+#   1. build with -Wall -Wextra -Werror and run `make check` (unit + integration tests),
+#   2. the same suite under AddressSanitizer + UBSan,
+#   3. `make distcheck` (the release tarball builds, tests, installs and uninstalls).
+# Build trees: build/ and build-asan/ (out of tree, so the source stays clean).
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+sh scripts/setup-debian.sh
+autoreconf -fi
+
+show_failures() {
+	for f in $(find "$1" -name '*.log' -path '*tests*' 2>/dev/null); do
+		if grep -qE '^(FAIL|ERROR)' "${f%.log}.trs" 2>/dev/null; then
+			echo "---- $f"
+			tail -n 60 "$f"
+		fi
+	done
+}
+
+step() { printf '\n==== %s\n' "$*"; }
+
+step "build (-Werror) and make check"
+rm -rf build && mkdir build
+(cd build && ../configure --quiet --enable-werror &&
+	make -j"$jobs" --no-print-directory &&
+	make -j"$jobs" --no-print-directory check) || { show_failures build; exit 1; }
+
+step "AddressSanitizer + UBSan: make check"
+rm -rf build-asan && mkdir build-asan
+(cd build-asan && ../configure --quiet --enable-werror --enable-sanitizers &&
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		make -j"$jobs" --no-print-directory check) || { show_failures build-asan; exit 1; }
+
+step "make distcheck"
+(cd build && make --no-print-directory distcheck \
+	DISTCHECK_CONFIGURE_FLAGS=--enable-werror) || { show_failures build; exit 1; }
+
+step "summary"
+total_pass=0
+total_fail=0
+for d in build build-asan; do
+	p=$(cat $(find "$d/tests" -name '*.trs') | grep -c '^:test-result: PASS' || true)
+	f=$(cat $(find "$d/tests" -name '*.trs') | grep -cE '^:test-result: (FAIL|ERROR|XPASS)' || true)
+	echo "$d: $p test programs passed, $f failed"
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+done
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

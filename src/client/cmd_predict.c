@@ -1,0 +1,384 @@
+/* wineq-client predict: quality and probabilities from a bundle, for one row given as flags
+ * or the seed's JSON, or for every row of a CSV file. */
+#include "cli_common.h"
+
+#include "wq_bundle.h"
+#include "wq_dataset.h"
+#include "wq_error.h"
+#include "wq_json.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CMD "predict"
+#define MAX_FLAG_FEATURES 64
+
+enum { OPT_BUNDLE = 1000, OPT_INPUT, OPT_CSV, OPT_FEATURE, OPT_FORMAT, OPT_LOGLEVEL, OPT_UCI };
+
+/* One --<feature> flag per UCI column ("volatile acidity" -> --volatile-acidity, pH -> --ph);
+ * filled from wq_uci_columns at start-up. */
+#define N_UCI 11
+static char uci_flag_names[N_UCI][48];
+
+static void predict_usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: wineq-client predict --bundle DIR (FEATURE FLAGS | --input JSON | --csv FILE)\n\n"
+	        "Predicts wine quality (3..9) and per-class probabilities.\n\n"
+	        "Input (exactly one kind):\n"
+	        "  --alcohol X --volatile-acidity X --sulphates X ...\n"
+	        "                         one flag per feature the model uses; every UCI column has\n"
+	        "                         one: --fixed-acidity --citric-acid --residual-sugar\n"
+	        "                         --chlorides --free-sulfur-dioxide --total-sulfur-dioxide\n"
+	        "                         --density --ph\n"
+	        "  --feature NAME=VALUE   the same by column name (repeatable)\n"
+	        "  --input JSON           the seed's JSON object, e.g.\n"
+	        "                         '{\"alcohol\": 8.8, \"volatile acidity\": 0.27, \"sulphates\": 0.45}',\n"
+	        "                         or an array of them; '-' reads it from standard input\n"
+	        "  --csv FILE             every row of a CSV (UCI ';' or comma; extra UCI columns\n"
+	        "                         such as quality are ignored); one output line per row\n\n"
+	        "Options:\n"
+	        "  --bundle DIR           model bundle written by 'wineq-client train' (required)\n"
+	        "  --format text|json     text: 'quality=6 p3=0.0012 ...'; json: one object per line\n"
+	        "  --log-level LEVEL      debug, info, warn, error (env WINEQ_LOG_LEVEL)\n"
+	        "  -h, --help             show this help\n");
+}
+
+static void uci_flags_init(void)
+{
+	for (size_t i = 0; i < N_UCI; i++) {
+		const char *src = wq_uci_columns[i];
+		size_t j = 0;
+
+		for (; src[j] != '\0' && j + 1 < sizeof(uci_flag_names[i]); j++) {
+			char ch = src[j];
+
+			if (ch == ' ')
+				ch = '-';
+			else if (ch >= 'A' && ch <= 'Z')
+				ch = (char)(ch - 'A' + 'a');
+			uci_flag_names[i][j] = ch;
+		}
+		uci_flag_names[i][j] = '\0';
+	}
+}
+
+static int read_stream(FILE *f, char **out, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+
+	if (buf == NULL)
+		return WQ_ENOMEM;
+	for (;;) {
+		size_t got;
+
+		if (n == cap) {
+			char *nb;
+
+			if (cap >= WQ_JSON_MAX_BYTES + 1)
+				break; /* over the limit: the parser reports it */
+			cap *= 2;
+			nb = realloc(buf, cap);
+			if (nb == NULL) {
+				free(buf);
+				return WQ_ENOMEM;
+			}
+			buf = nb;
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		free(buf);
+		return WQ_EIO;
+	}
+	*out = buf;
+	*len = n;
+	return WQ_OK;
+}
+
+static int emit(const wq_bundle *b, const wq_prediction *p, int format, long row)
+{
+	if (format == CLI_FORMAT_JSON) {
+		json_t *o = wq_json_prediction_build(p, b->name, 0);
+
+		if (o == NULL)
+			return WQ_ENOMEM;
+		if (row >= 0)
+			json_object_set_new(o, "row", json_integer(row));
+		json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
+		fputc('\n', stdout);
+		json_decref(o);
+		return WQ_OK;
+	}
+	if (row >= 0)
+		printf("row=%ld ", row);
+	printf("quality=%d", p->quality);
+	if (p->has_probabilities) {
+		for (size_t i = 0; i < p->nclass; i++)
+			printf(" p%d=%.4f", p->classes[i], p->probabilities[i]);
+	}
+	printf("\n");
+	return WQ_OK;
+}
+
+static int predict_named(const wq_bundle *b, const char *const *names, const double *values,
+                         size_t n, int format, long row)
+{
+	double x[WQ_JSON_MAX_FEATURES];
+	wq_prediction p;
+	char err[512] = "";
+	int rc;
+
+	if (b->nfeatures > WQ_JSON_MAX_FEATURES) {
+		cli_error(CMD, "model has %zu features, more than this client supports (%d)",
+		          b->nfeatures, WQ_JSON_MAX_FEATURES);
+		return CLI_EXIT_MODEL;
+	}
+	rc = wq_bundle_features_order(b, names, values, n, x, err, sizeof(err));
+	if (rc == WQ_OK)
+		rc = wq_bundle_predict(b, x, &p, err, sizeof(err));
+	if (rc != WQ_OK) {
+		if (row >= 0)
+			cli_error(CMD, "item %ld: %s", row, err[0] ? err : wq_strerror(rc));
+		else
+			cli_error(CMD, "%s", err[0] ? err : wq_strerror(rc));
+		return cli_exit_for(rc, CLI_EXIT_DATA);
+	}
+	if (emit(b, &p, format, row) != WQ_OK)
+		return CLI_EXIT_FAILURE;
+	return CLI_EXIT_OK;
+}
+
+static int predict_json(const wq_bundle *b, const char *input, int format)
+{
+	char *text = NULL;
+	size_t len;
+	wq_named_row *rows = NULL;
+	size_t nrows = 0;
+	int is_array = 0, rc, ex = CLI_EXIT_OK;
+	char err[512] = "";
+
+	if (strcmp(input, "-") == 0) {
+		rc = read_stream(stdin, &text, &len);
+		if (rc != WQ_OK) {
+			cli_error(CMD, "reading standard input: %s", wq_strerror(rc));
+			return CLI_EXIT_FAILURE;
+		}
+		input = text;
+	} else {
+		len = strlen(input);
+	}
+	rc = wq_json_rows_parse(input, len, &rows, &nrows, &is_array, err, sizeof(err));
+	if (rc != WQ_OK) {
+		cli_error(CMD, "--input: %s", err);
+		ex = cli_exit_for(rc, CLI_EXIT_DATA);
+		goto out;
+	}
+	/* validate every row before printing any, so output is all or nothing */
+	for (size_t i = 0; i < nrows; i++) {
+		double x[WQ_JSON_MAX_FEATURES];
+
+		if (b->nfeatures > WQ_JSON_MAX_FEATURES)
+			break;
+		rc = wq_bundle_features_order(b, (const char *const *)rows[i].names, rows[i].values,
+		                              rows[i].n, x, err, sizeof(err));
+		if (rc != WQ_OK) {
+			if (is_array)
+				cli_error(CMD, "--input item %zu: %s", i, err);
+			else
+				cli_error(CMD, "--input: %s", err);
+			ex = cli_exit_for(rc, CLI_EXIT_DATA);
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < nrows && ex == CLI_EXIT_OK; i++)
+		ex = predict_named(b, (const char *const *)rows[i].names, rows[i].values, rows[i].n,
+		                   format, is_array ? (long)i : -1);
+out:
+	wq_named_rows_free(rows, nrows);
+	free(text);
+	return ex;
+}
+
+static int predict_csv(const wq_bundle *b, const char *path, int format)
+{
+	wq_csv_opts opts = {.delimiter = 0, .allowed = wq_uci_columns, .max_bytes = 0};
+	wq_dataset *ds = NULL;
+	double *X = NULL;
+	char err[1024] = "";
+	int rc, ex = CLI_EXIT_OK;
+
+	rc = wq_dataset_read_csv(path, &opts, &ds, err, sizeof(err));
+	if (rc != WQ_OK) {
+		cli_error(CMD, "%s", err);
+		return rc == WQ_ENOENT ? CLI_EXIT_DATA : cli_exit_for(rc, CLI_EXIT_DATA);
+	}
+	rc = wq_dataset_matrix_extract(ds, (const char *const *)b->features, b->nfeatures, &X, err,
+	                               sizeof(err));
+	if (rc != WQ_OK) {
+		cli_error(CMD, "%s: %s", path, err);
+		ex = cli_exit_for(rc, CLI_EXIT_DATA);
+		goto out;
+	}
+	for (size_t r = 0; r < ds->nrows; r++) {
+		wq_prediction p;
+
+		rc = wq_bundle_predict(b, X + r * b->nfeatures, &p, err, sizeof(err));
+		if (rc != WQ_OK) {
+			cli_error(CMD, "%s: row %zu: %s", path, r + 1, err);
+			ex = cli_exit_for(rc, CLI_EXIT_DATA);
+			goto out;
+		}
+		if (emit(b, &p, format, (long)(r + 1)) != WQ_OK) {
+			ex = CLI_EXIT_FAILURE;
+			goto out;
+		}
+	}
+out:
+	free(X);
+	wq_dataset_free(ds);
+	return ex;
+}
+
+int cmd_predict(int argc, char **argv)
+{
+	struct option opts[N_UCI + 8];
+	const char *names[MAX_FLAG_FEATURES];
+	char *owned[MAX_FLAG_FEATURES];
+	double values[MAX_FLAG_FEATURES];
+	size_t nflag = 0, nowned = 0;
+	const char *bundle_dir = NULL, *input = NULL, *csv = NULL, *log_level = NULL;
+	wq_bundle *b = NULL;
+	char err[1024] = "";
+	int format = CLI_FORMAT_TEXT, c, rc, ex = CLI_EXIT_OK;
+	size_t k = 0;
+
+	uci_flags_init();
+	opts[k++] = (struct option){"bundle", required_argument, NULL, OPT_BUNDLE};
+	opts[k++] = (struct option){"input", required_argument, NULL, OPT_INPUT};
+	opts[k++] = (struct option){"csv", required_argument, NULL, OPT_CSV};
+	opts[k++] = (struct option){"feature", required_argument, NULL, OPT_FEATURE};
+	opts[k++] = (struct option){"format", required_argument, NULL, OPT_FORMAT};
+	opts[k++] = (struct option){"log-level", required_argument, NULL, OPT_LOGLEVEL};
+	opts[k++] = (struct option){"help", no_argument, NULL, 'h'};
+	for (size_t i = 0; i < N_UCI; i++)
+		opts[k++] = (struct option){uci_flag_names[i], required_argument, NULL, OPT_UCI + (int)i};
+	opts[k] = (struct option){NULL, 0, NULL, 0};
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			predict_usage(stdout);
+			return CLI_EXIT_OK;
+		case OPT_BUNDLE:
+			bundle_dir = optarg;
+			break;
+		case OPT_INPUT:
+			input = optarg;
+			break;
+		case OPT_CSV:
+			csv = optarg;
+			break;
+		case OPT_FORMAT:
+			if (cli_parse_format(optarg, &format) != WQ_OK) {
+				cli_error(CMD, "--format: expected text or json, got '%s'", optarg);
+				ex = CLI_EXIT_USAGE;
+				goto out;
+			}
+			break;
+		case OPT_LOGLEVEL:
+			log_level = optarg;
+			break;
+		case ':':
+			cli_error(CMD, "option '%s' needs a value (see --help)", argv[optind - 1]);
+			ex = CLI_EXIT_USAGE;
+			goto out;
+		case '?':
+			cli_error(CMD, "unknown option '%s' (see --help)", argv[optind - 1]);
+			ex = CLI_EXIT_USAGE;
+			goto out;
+		default: {
+			/* a feature value: --<uci-flag> X or --feature NAME=VALUE */
+			const char *name, *val = optarg;
+			char *eq;
+
+			if (nflag == MAX_FLAG_FEATURES) {
+				cli_error(CMD, "too many feature flags (limit %d)", MAX_FLAG_FEATURES);
+				ex = CLI_EXIT_USAGE;
+				goto out;
+			}
+			if (c == OPT_FEATURE) {
+				eq = strchr(optarg, '=');
+				if (eq == NULL || eq == optarg) {
+					cli_error(CMD, "--feature: expected NAME=VALUE, got '%s'", optarg);
+					ex = CLI_EXIT_USAGE;
+					goto out;
+				}
+				owned[nowned] = strndup(optarg, (size_t)(eq - optarg));
+				if (owned[nowned] == NULL) {
+					ex = CLI_EXIT_FAILURE;
+					goto out;
+				}
+				name = owned[nowned++];
+				val = eq + 1;
+			} else {
+				name = wq_uci_columns[c - OPT_UCI];
+			}
+			if (cli_parse_double(val, &values[nflag]) != WQ_OK) {
+				cli_error(CMD, "feature \"%s\": '%s' is not a finite number", name, val);
+				ex = CLI_EXIT_DATA;
+				goto out;
+			}
+			names[nflag++] = name;
+			break;
+		}
+		}
+	}
+	if (optind < argc) {
+		cli_error(CMD, "unexpected argument '%s' (see --help)", argv[optind]);
+		ex = CLI_EXIT_USAGE;
+		goto out;
+	}
+	if (cli_log_level_apply(log_level) != WQ_OK) {
+		cli_error(CMD, "--log-level: expected debug, info, warn or error");
+		ex = CLI_EXIT_USAGE;
+		goto out;
+	}
+	if (bundle_dir == NULL) {
+		cli_error(CMD, "--bundle DIR is required (see --help)");
+		ex = CLI_EXIT_USAGE;
+		goto out;
+	}
+	if ((input != NULL) + (csv != NULL) + (nflag > 0) != 1) {
+		cli_error(CMD, "give exactly one input: feature flags, --input JSON or --csv FILE");
+		ex = CLI_EXIT_USAGE;
+		goto out;
+	}
+	rc = wq_bundle_load(bundle_dir, 0, &b, err, sizeof(err));
+	if (rc != WQ_OK) {
+		cli_error(CMD, "cannot use bundle %s: %s", bundle_dir, err[0] ? err : wq_strerror(rc));
+		ex = cli_exit_for(rc, CLI_EXIT_MODEL);
+		goto out;
+	}
+	if (input != NULL)
+		ex = predict_json(b, input, format);
+	else if (csv != NULL)
+		ex = predict_csv(b, csv, format);
+	else
+		ex = predict_named(b, names, values, nflag, format, -1);
+out:
+	if (fflush(stdout) != 0 && ex == CLI_EXIT_OK)
+		ex = CLI_EXIT_FAILURE;
+	wq_bundle_free(b);
+	for (size_t i = 0; i < nowned; i++)
+		free(owned[i]);
+	return ex;
+}

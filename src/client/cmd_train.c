@@ -1,0 +1,363 @@
+/* wineq-client train: one model from a CSV to a bundle directory. */
+#include "cli_common.h"
+
+#include "wq_bundle.h"
+#include "wq_error.h"
+#include "wq_features.h"
+#include "wq_train.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CMD "train"
+
+static void train_usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: wineq-client train --bundle DIR [OPTIONS]\n\n"
+	        "Fits one C-SVC on the training part (80%% by default) of a wine CSV, prints its\n"
+	        "test metrics and writes a model bundle directory.\n\n"
+	        "Options:\n"
+	        "  --data FILE            CSV in UCI (';') or comma format\n"
+	        "                         (default: %s/winequality-white.csv)\n"
+	        "  --bundle DIR           bundle directory to create (required)\n"
+	        "  --force                replace DIR if it exists\n"
+	        "  --kernel linear|rbf    kernel (default rbf)\n"
+	        "  --C X                  cost, > 0 (default 1)\n"
+	        "  --gamma X|scale        rbf gamma, > 0; scale = 1/(n_features * var(X)) (default)\n"
+	        "  --probability          fit probability estimates (default)\n"
+	        "  --no-probability       skip them (faster; predict then prints no probabilities)\n"
+	        "  --class-weight none|balanced   class weights (default none)\n"
+	        "  --features LIST        comma-separated feature names\n"
+	        "                         (default: alcohol,volatile acidity,sulphates)\n"
+	        "  --top-k K              instead: the K features with the largest |Pearson r|\n"
+	        "                         with quality on the training part\n"
+	        "  --test-fraction F      test share, 0 < F < 1 (default 0.2)\n"
+	        "  --stratify             split stratified by class\n"
+	        "  --seed N               split and libsvm seed (default 42)\n"
+	        "  --name NAME            model name recorded in the bundle (default wine-quality)\n"
+	        "  --format text|json     output format (default text)\n"
+	        "  --log-level LEVEL      debug, info, warn, error (default warn; env WINEQ_LOG_LEVEL)\n"
+	        "  -h, --help             show this help\n",
+	        WQ_DATADIR);
+}
+
+enum {
+	OPT_DATA = 1000,
+	OPT_BUNDLE,
+	OPT_FORCE,
+	OPT_KERNEL,
+	OPT_C,
+	OPT_GAMMA,
+	OPT_PROB,
+	OPT_NO_PROB,
+	OPT_CW,
+	OPT_FEATURES,
+	OPT_TOPK,
+	OPT_TESTFRAC,
+	OPT_STRATIFY,
+	OPT_SEED,
+	OPT_NAME,
+	OPT_FORMAT,
+	OPT_LOGLEVEL
+};
+
+static const struct option train_options[] = {
+    {"data", required_argument, NULL, OPT_DATA},
+    {"bundle", required_argument, NULL, OPT_BUNDLE},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"C", required_argument, NULL, OPT_C},
+    {"gamma", required_argument, NULL, OPT_GAMMA},
+    {"probability", no_argument, NULL, OPT_PROB},
+    {"no-probability", no_argument, NULL, OPT_NO_PROB},
+    {"class-weight", required_argument, NULL, OPT_CW},
+    {"features", required_argument, NULL, OPT_FEATURES},
+    {"top-k", required_argument, NULL, OPT_TOPK},
+    {"test-fraction", required_argument, NULL, OPT_TESTFRAC},
+    {"stratify", no_argument, NULL, OPT_STRATIFY},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static void print_text(const wq_bundle *b, const char *dir)
+{
+	const wq_metrics *m = b->test_metrics;
+	wq_svm_params p;
+
+	wq_svm_params_get(b->svm, &p);
+	printf("model:             C-SVC %s C=%g", wq_svm_kernel_name(p.kernel), p.C);
+	if (p.kernel == WQ_KERNEL_RBF)
+		printf(" gamma=%g", p.gamma);
+	printf(" class-weight=%s probability=%s\n", wq_svm_class_weight_name(p.class_weight),
+	       p.probability ? "yes" : "no");
+	printf("features:          ");
+	for (size_t i = 0; i < b->nfeatures; i++)
+		printf("%s%s", i ? ", " : "", b->features[i]);
+	printf("\n");
+	printf("data:              %s (sha256 %.12s...)\n", b->training.data_file,
+	       b->training.data_sha256);
+	printf("split:             %zu train / %zu test rows (seed %llu%s)\n", b->training.train_rows,
+	       b->training.test_rows, (unsigned long long)b->training.seed,
+	       b->training.stratify ? ", stratified" : "");
+	printf("support vectors:   %zu\n", wq_svm_sv_count(b->svm));
+	if (m != NULL) {
+		printf("test accuracy:          %.4f\n", m->accuracy);
+		printf("test balanced accuracy: %.4f\n", m->balanced_accuracy);
+		printf("test f1 macro:          %.4f\n", m->f1_macro);
+		printf("confusion matrix (rows: true quality, columns: predicted):\n      ");
+		for (size_t j = 0; j < m->nclass; j++)
+			printf("%6d", m->labels[j]);
+		printf("\n");
+		for (size_t i = 0; i < m->nclass; i++) {
+			printf("%6d", m->labels[i]);
+			for (size_t j = 0; j < m->nclass; j++)
+				printf("%6zu", m->confusion[i * m->nclass + j]);
+			printf("\n");
+		}
+	}
+	printf("bundle:            %s\n", dir);
+}
+
+static int print_json(const wq_bundle *b, const char *dir)
+{
+	const wq_metrics *m = b->test_metrics;
+	json_t *o, *feats, *metrics = NULL, *cm;
+	wq_svm_params p;
+	int rc = -1;
+
+	wq_svm_params_get(b->svm, &p);
+	o = json_object();
+	feats = json_array();
+	if (o == NULL || feats == NULL)
+		goto fail;
+	for (size_t i = 0; i < b->nfeatures; i++)
+		json_array_append_new(feats, json_string(b->features[i]));
+	json_object_set_new(o, "bundle", json_string(dir));
+	json_object_set_new(o, "name", json_string(b->name));
+	json_object_set_new(o, "features", feats);
+	feats = NULL;
+	json_object_set_new(o, "params",
+	                    json_pack("{s:s, s:f, s:f, s:b, s:s, s:I}", "kernel",
+	                              wq_svm_kernel_name(p.kernel), "C", p.C, "gamma", p.gamma,
+	                              "probability", p.probability, "class_weight",
+	                              wq_svm_class_weight_name(p.class_weight), "seed",
+	                              (json_int_t)b->training.seed));
+	json_object_set_new(o, "train_rows", json_integer((json_int_t)b->training.train_rows));
+	json_object_set_new(o, "test_rows", json_integer((json_int_t)b->training.test_rows));
+	if (m != NULL) {
+		metrics = json_pack("{s:f, s:f, s:f}", "accuracy", m->accuracy, "balanced_accuracy",
+		                    m->balanced_accuracy, "f1_macro", m->f1_macro);
+		cm = json_array();
+		if (metrics == NULL || cm == NULL)
+			goto fail;
+		for (size_t i = 0; i < m->nclass; i++) {
+			json_t *row = json_array();
+
+			for (size_t j = 0; j < m->nclass; j++)
+				json_array_append_new(row, json_integer((json_int_t)m->confusion[i * m->nclass + j]));
+			json_array_append_new(cm, row);
+		}
+		json_t *labels = json_array();
+		for (size_t i = 0; i < m->nclass; i++)
+			json_array_append_new(labels, json_integer(m->labels[i]));
+		json_object_set_new(metrics, "labels", labels);
+		json_object_set_new(metrics, "confusion_matrix", cm);
+		json_object_set_new(o, "test_metrics", metrics);
+	}
+	if (json_dumpf(o, stdout, JSON_REAL_PRECISION(10)) == 0) {
+		fputc('\n', stdout);
+		rc = 0;
+	}
+fail:
+	json_decref(feats);
+	json_decref(o);
+	return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+	char default_data[4096];
+	char err[1024] = "";
+	wq_train_opts o;
+	wq_bundle *b = NULL;
+	const char *bundle_dir = NULL, *features = NULL, *log_level = NULL;
+	char **names = NULL;
+	size_t nnames = 0;
+	int force = 0, format = CLI_FORMAT_TEXT, c, rc, ex = CLI_EXIT_OK;
+
+	wq_train_opts_default(&o);
+	snprintf(default_data, sizeof(default_data), "%s/winequality-white.csv", WQ_DATADIR);
+	o.data_path = default_data;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", train_options, NULL)) != -1) {
+		double d;
+		size_t z;
+		uint64_t u;
+
+		switch (c) {
+		case 'h':
+			train_usage(stdout);
+			return CLI_EXIT_OK;
+		case OPT_DATA:
+			o.data_path = optarg;
+			break;
+		case OPT_BUNDLE:
+			bundle_dir = optarg;
+			break;
+		case OPT_FORCE:
+			force = 1;
+			break;
+		case OPT_KERNEL:
+			if (wq_svm_kernel_parse(optarg, &o.svm.kernel) != WQ_OK) {
+				cli_error(CMD, "--kernel: expected linear or rbf, got '%s'", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case OPT_C:
+			if (cli_parse_double(optarg, &d) != WQ_OK || d <= 0) {
+				cli_error(CMD, "--C: expected a positive number, got '%s'", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			o.svm.C = d;
+			break;
+		case OPT_GAMMA:
+			if (strcmp(optarg, "scale") == 0) {
+				o.svm.gamma = 0;
+			} else if (cli_parse_double(optarg, &d) != WQ_OK || d <= 0) {
+				cli_error(CMD, "--gamma: expected a positive number or 'scale', got '%s'",
+				          optarg);
+				return CLI_EXIT_USAGE;
+			} else {
+				o.svm.gamma = d;
+			}
+			break;
+		case OPT_PROB:
+			o.svm.probability = 1;
+			break;
+		case OPT_NO_PROB:
+			o.svm.probability = 0;
+			break;
+		case OPT_CW:
+			if (wq_svm_class_weight_parse(optarg, &o.svm.class_weight) != WQ_OK) {
+				cli_error(CMD, "--class-weight: expected none or balanced, got '%s'", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case OPT_FEATURES:
+			features = optarg;
+			break;
+		case OPT_TOPK:
+			if (cli_parse_size(optarg, &z) != WQ_OK || z == 0) {
+				cli_error(CMD, "--top-k: expected a positive integer, got '%s'", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			o.top_k = z;
+			break;
+		case OPT_TESTFRAC:
+			if (cli_parse_double(optarg, &d) != WQ_OK || d <= 0 || d >= 1) {
+				cli_error(CMD, "--test-fraction: expected a number in (0, 1), got '%s'",
+				          optarg);
+				return CLI_EXIT_USAGE;
+			}
+			o.test_fraction = d;
+			break;
+		case OPT_STRATIFY:
+			o.stratify = 1;
+			break;
+		case OPT_SEED:
+			if (cli_parse_u64(optarg, &u) != WQ_OK) {
+				cli_error(CMD, "--seed: expected a non-negative integer, got '%s'", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			o.seed = u;
+			break;
+		case OPT_NAME:
+			if (*optarg == '\0' || strlen(optarg) > 128) {
+				cli_error(CMD, "--name: expected 1 to 128 characters");
+				return CLI_EXIT_USAGE;
+			}
+			o.name = optarg;
+			break;
+		case OPT_FORMAT:
+			if (cli_parse_format(optarg, &format) != WQ_OK) {
+				cli_error(CMD, "--format: expected text or json, got '%s'", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case OPT_LOGLEVEL:
+			log_level = optarg;
+			break;
+		case ':':
+			cli_error(CMD, "option '%s' needs a value (see --help)", argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		default:
+			cli_error(CMD, "unknown option '%s' (see --help)", argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		cli_error(CMD, "unexpected argument '%s' (see --help)", argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	if (cli_log_level_apply(log_level) != WQ_OK) {
+		cli_error(CMD, "--log-level: expected debug, info, warn or error");
+		return CLI_EXIT_USAGE;
+	}
+	if (bundle_dir == NULL) {
+		cli_error(CMD, "--bundle DIR is required (see --help)");
+		return CLI_EXIT_USAGE;
+	}
+	if (features != NULL && o.top_k > 0) {
+		cli_error(CMD, "--features and --top-k exclude each other");
+		return CLI_EXIT_USAGE;
+	}
+	if (features != NULL) {
+		rc = wq_features_parse_list(features, &names, &nnames, err, sizeof(err));
+		if (rc != WQ_OK) {
+			cli_error(CMD, "--features: %s", err);
+			return CLI_EXIT_USAGE;
+		}
+		o.features = (const char *const *)names;
+		o.nfeatures = nnames;
+	}
+	/* refuse early: training can take seconds and the answer would be thrown away */
+	if (!force && access(bundle_dir, F_OK) == 0) {
+		cli_error(CMD, "%s already exists (use --force to replace it)", bundle_dir);
+		ex = CLI_EXIT_MODEL;
+		goto out;
+	}
+
+	rc = wq_train_run(&o, &b, err, sizeof(err));
+	if (rc != WQ_OK) {
+		cli_error(CMD, "%s", err[0] ? err : wq_strerror(rc));
+		ex = cli_exit_for(rc, CLI_EXIT_DATA);
+		goto out;
+	}
+	rc = wq_bundle_save(b, bundle_dir, force, err, sizeof(err));
+	if (rc != WQ_OK) {
+		cli_error(CMD, "saving bundle: %s", err[0] ? err : wq_strerror(rc));
+		ex = cli_exit_for(rc, CLI_EXIT_MODEL);
+		goto out;
+	}
+	if (format == CLI_FORMAT_JSON) {
+		if (print_json(b, bundle_dir) != 0) {
+			cli_error(CMD, "out of memory while printing");
+			ex = CLI_EXIT_FAILURE;
+		}
+	} else {
+		print_text(b, bundle_dir);
+	}
+out:
+	wq_bundle_free(b);
+	wq_features_names_free(names, nnames);
+	return ex;
+}

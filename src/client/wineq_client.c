@@ -1,0 +1,55 @@
+/* wineq-client: the command-line front end. It parses arguments and calls the core library;
+ * every command has --help and documented exit codes (README "Exit codes"). */
+#include "cli_common.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+} commands[] = {
+    {"train", cmd_train, "train one SVM on a CSV and write a model bundle"},
+    {"predict", cmd_predict, "predict wine quality with a model bundle"},
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "Usage: wineq-client COMMAND [OPTIONS]\n"
+	             "       wineq-client COMMAND --help\n\n"
+	             "Commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\nOptions:\n"
+	             "  -h, --help     show this help\n"
+	             "  -V, --version  show the version\n\n"
+	             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 invalid input data,\n"
+	             "            4 model bundle missing, damaged or foreign.\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd;
+
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	cmd = argv[1];
+	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("wineq-client %s\n", PACKAGE_VERSION);
+		return CLI_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(cmd, commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "wineq-client: unknown command '%s'\n\n", cmd);
+	usage(stderr);
+	return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,88 @@
+/* wq_bundle: a model bundle is a directory holding
+ *   MANIFEST.json  - format, features in order, scaler, classes, hyper-parameters, metrics,
+ *                    training-data SHA-256, SHA-256 of every other file, creation time, version
+ *   model.svm      - the libsvm model in libsvm's own text format (svm-predict reads it)
+ *   reference.csv  - the training sample (raw feature values and target) for drift monitoring
+ * Loading verifies format, version, checksums and consistency; damaged or foreign bundles are
+ * refused with a clear error. */
+#ifndef WQ_BUNDLE_H
+#define WQ_BUNDLE_H
+
+#include "wq_dataset.h"
+#include "wq_metrics.h"
+#include "wq_scaler.h"
+#include "wq_sha256.h"
+#include "wq_svm.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WQ_BUNDLE_FORMAT "wineq-bundle"
+#define WQ_BUNDLE_FORMAT_VERSION 1
+#define WQ_BUNDLE_MANIFEST "MANIFEST.json"
+#define WQ_BUNDLE_MODEL_FILE "model.svm"
+#define WQ_BUNDLE_REFERENCE_FILE "reference.csv"
+#define WQ_BUNDLE_MAX_MANIFEST (1024 * 1024)   /* bytes */
+#define WQ_BUNDLE_MAX_MODEL (256 * 1024 * 1024) /* bytes */
+
+/* Where the training data came from and how it was split. */
+typedef struct wq_bundle_training {
+	char *data_file; /* base name of the CSV, owned */
+	char data_sha256[WQ_SHA256_HEXLEN];
+	size_t data_rows, train_rows, test_rows;
+	uint64_t seed;
+	double test_fraction;
+	int stratify;
+} wq_bundle_training;
+
+typedef struct wq_bundle {
+	char *name;          /* model name hint, e.g. "wine-quality", owned */
+	char *created;       /* RFC 3339 UTC time, owned */
+	char *wineq_version; /* version that wrote it, owned */
+	char *target;        /* target column, "quality", owned */
+	char **features;     /* nfeatures names in model order, owned */
+	size_t nfeatures;
+	wq_scaler *scaler;         /* owned */
+	wq_svm *svm;               /* owned; holds the classes */
+	wq_bundle_training training;
+	wq_metrics *test_metrics;  /* owned, may be NULL */
+	wq_dataset *reference;     /* owned; columns = features + target; NULL unless loaded */
+	size_t reference_rows;     /* rows in reference.csv (known even when not loaded) */
+} wq_bundle;
+
+/* Per-prediction result. */
+typedef struct wq_prediction {
+	int quality;
+	size_t nclass;
+	int classes[WQ_SVM_MAX_CLASSES];
+	int has_probabilities;
+	double probabilities[WQ_SVM_MAX_CLASSES]; /* in classes order */
+} wq_prediction;
+
+enum wq_bundle_load_flags { WQ_BUNDLE_LOAD_REFERENCE = 1 };
+
+/* Writes b to a new directory dir (b->reference required). The bundle is written to a
+ * temporary sibling and renamed into place, so a crash never leaves a half bundle at dir.
+ * An existing dir is WQ_EEXIST unless overwrite is non-zero. */
+int wq_bundle_save(const wq_bundle *b, const char *dir, int overwrite, char *err, size_t errlen);
+
+/* Loads and verifies a bundle directory. flags: WQ_BUNDLE_LOAD_REFERENCE also parses
+ * reference.csv into b->reference (its checksum is verified either way). *out owned by the
+ * caller (wq_bundle_free). */
+int wq_bundle_load(const char *dir, int flags, wq_bundle **out, char *err, size_t errlen);
+
+/* Frees a bundle and everything it owns; accepts NULL. */
+void wq_bundle_free(wq_bundle *b);
+
+/* Orders named feature values into the model's feature order (out: nfeatures values).
+ * Every model feature must appear exactly once; unknown names, duplicates and non-finite
+ * values are rejected with the offending name in err. */
+int wq_bundle_features_order(const wq_bundle *b, const char *const *names, const double *values,
+                             size_t n, double *out, char *err, size_t errlen);
+
+/* Predicts one row of raw (unscaled) features in model order. Non-finite values: WQ_EINVAL.
+ * Thread-safe. */
+int wq_bundle_predict(const wq_bundle *b, const double *raw, wq_prediction *out, char *err,
+                      size_t errlen);
+
+#endif

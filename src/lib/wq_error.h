@@ -1,0 +1,31 @@
+/* wq_error: the one status type of wineq. Every function returns int: 0 on success,
+ * a negative WQ_E* code on failure; optional human detail goes to (err, errlen). */
+#ifndef WQ_ERROR_H
+#define WQ_ERROR_H
+
+#include <stddef.h>
+
+enum wq_status {
+	WQ_OK = 0,
+	WQ_EINVAL = -1,       /* invalid argument or option */
+	WQ_ENOMEM = -2,       /* out of memory */
+	WQ_EIO = -3,          /* operating-system I/O failure */
+	WQ_EPARSE = -4,       /* malformed input data (CSV, JSON, numbers) */
+	WQ_ENOENT = -5,       /* no such file, column, feature or object */
+	WQ_EEXIST = -6,       /* target already exists */
+	WQ_ECORRUPT = -7,     /* integrity check failed (checksum, inconsistent content) */
+	WQ_EFORMAT = -8,      /* foreign or unsupported format or version */
+	WQ_ERANGE = -9,       /* value out of range or size limit exceeded */
+	WQ_ESVM = -10,        /* libsvm rejected the parameters or the data */
+	WQ_EUNSUPPORTED = -11 /* valid request this build cannot perform */
+};
+
+/* Returns a static, human-readable explanation of a status code (never NULL). */
+const char *wq_strerror(int status);
+
+/* Formats detail into err when err is non-NULL and errlen > 0, and returns status, so that
+ * callers can write `return wq_err_set(err, errlen, WQ_EINVAL, "...")`. */
+int wq_err_set(char *err, size_t errlen, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,201 @@
+#include "wq_json.h"
+
+#include "wq_error.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void wq_named_row_clear(wq_named_row *row)
+{
+	if (row == NULL)
+		return;
+	for (size_t i = 0; i < row->n; i++)
+		free(row->names[i]);
+	free(row->names);
+	free(row->values);
+	memset(row, 0, sizeof(*row));
+}
+
+void wq_named_rows_free(wq_named_row *rows, size_t n)
+{
+	if (rows == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		wq_named_row_clear(&rows[i]);
+	free(rows);
+}
+
+static const char *json_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return "a boolean";
+	case JSON_NULL:
+		return "null";
+	default:
+		return "a number";
+	}
+}
+
+int wq_json_row_from_object(const json_t *obj, wq_named_row *out, char *err, size_t errlen)
+{
+	wq_named_row row = {0};
+	const char *key;
+	json_t *val;
+	size_t n;
+
+	if (obj == NULL || !json_is_object(obj))
+		return wq_err_set(err, errlen, WQ_EPARSE, "expected a JSON object of feature values, got %s",
+		                  obj == NULL ? "nothing" : json_type_name(obj));
+	n = json_object_size(obj);
+	if (n == 0)
+		return wq_err_set(err, errlen, WQ_EPARSE, "no features given (empty object)");
+	if (n > WQ_JSON_MAX_FEATURES)
+		return wq_err_set(err, errlen, WQ_ERANGE, "too many features: %zu (limit %d)", n,
+		                  WQ_JSON_MAX_FEATURES);
+	row.names = calloc(n, sizeof(*row.names));
+	row.values = calloc(n, sizeof(*row.values));
+	if (row.names == NULL || row.values == NULL)
+		goto nomem;
+	json_object_foreach((json_t *)obj, key, val)
+	{
+		double x;
+
+		if (!json_is_number(val)) {
+			wq_err_set(err, errlen, WQ_EPARSE, "feature \"%s\": expected a number, got %s",
+			           key, json_type_name(val));
+			wq_named_row_clear(&row);
+			return WQ_EPARSE;
+		}
+		x = json_number_value(val);
+		if (!isfinite(x)) {
+			wq_err_set(err, errlen, WQ_EPARSE, "feature \"%s\": value is not finite", key);
+			wq_named_row_clear(&row);
+			return WQ_EPARSE;
+		}
+		row.names[row.n] = strdup(key);
+		if (row.names[row.n] == NULL)
+			goto nomem;
+		row.values[row.n++] = x;
+	}
+	*out = row;
+	return WQ_OK;
+nomem:
+	wq_named_row_clear(&row);
+	return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+}
+
+int wq_json_rows_parse(const char *text, size_t len, wq_named_row **rows, size_t *nrows,
+                       int *is_array, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *root;
+	wq_named_row *out = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (text == NULL || len == 0)
+		return wq_err_set(err, errlen, WQ_EPARSE, "empty JSON input");
+	if (len > WQ_JSON_MAX_BYTES)
+		return wq_err_set(err, errlen, WQ_ERANGE, "JSON input of %zu bytes exceeds the %d-byte limit",
+		                  len, WQ_JSON_MAX_BYTES);
+	/* duplicate keys would make "which value wins" ambiguous: refuse them */
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
+	if (root == NULL)
+		return wq_err_set(err, errlen, WQ_EPARSE, "invalid JSON at line %d, column %d: %s",
+		                  jerr.line, jerr.column, jerr.text);
+	if (json_is_array(root)) {
+		size_t count = json_array_size(root);
+
+		if (count == 0) {
+			rc = wq_err_set(err, errlen, WQ_EPARSE, "empty JSON array: nothing to predict");
+			goto fail;
+		}
+		if (count > WQ_JSON_MAX_ROWS) {
+			rc = wq_err_set(err, errlen, WQ_ERANGE, "JSON array of %zu rows exceeds the %d-row limit",
+			                count, WQ_JSON_MAX_ROWS);
+			goto fail;
+		}
+		out = calloc(count, sizeof(*out));
+		if (out == NULL) {
+			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+			goto fail;
+		}
+		for (n = 0; n < count; n++) {
+			char detail[256];
+
+			rc = wq_json_row_from_object(json_array_get(root, n), &out[n], detail,
+			                             sizeof(detail));
+			if (rc != WQ_OK) {
+				wq_err_set(err, errlen, rc, "item %zu: %s", n, detail);
+				goto fail;
+			}
+		}
+	} else {
+		out = calloc(1, sizeof(*out));
+		if (out == NULL) {
+			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+			goto fail;
+		}
+		rc = wq_json_row_from_object(root, &out[0], err, errlen);
+		if (rc != WQ_OK)
+			goto fail;
+		n = 1;
+	}
+	if (is_array != NULL)
+		*is_array = json_is_array(root);
+	json_decref(root);
+	*rows = out;
+	*nrows = n;
+	return WQ_OK;
+fail:
+	wq_named_rows_free(out, n);
+	json_decref(root);
+	return rc;
+}
+
+json_t *wq_json_prediction_build(const wq_prediction *p, const char *model, long long version)
+{
+	json_t *o = json_object();
+	json_t *probs = NULL;
+
+	if (o == NULL)
+		return NULL;
+	if (json_object_set_new(o, "quality", json_integer(p->quality)) != 0)
+		goto fail;
+	if (p->has_probabilities) {
+		probs = json_object();
+		if (probs == NULL)
+			goto fail;
+		for (size_t i = 0; i < p->nclass; i++) {
+			char key[16];
+
+			snprintf(key, sizeof(key), "%d", p->classes[i]);
+			if (json_object_set_new(probs, key, json_real(p->probabilities[i])) != 0)
+				goto fail;
+		}
+		if (json_object_set_new(o, "probabilities", probs) != 0) {
+			probs = NULL; /* set_new consumed it even on failure */
+			goto fail;
+		}
+		probs = NULL;
+	}
+	if (json_object_set_new(o, "model", model != NULL ? json_string(model) : json_null()) != 0)
+		goto fail;
+	if (json_object_set_new(o, "version", version > 0 ? json_integer(version) : json_null()) != 0)
+		goto fail;
+	return o;
+fail:
+	json_decref(probs);
+	json_decref(o);
+	return NULL;
+}

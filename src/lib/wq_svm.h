@@ -1,0 +1,78 @@
+/* wq_svm: C-SVC through libsvm's C API (training, prediction with per-class probabilities,
+ * libsvm's own text format on disk). libsvm's print function is routed to wq_log. */
+#ifndef WQ_SVM_H
+#define WQ_SVM_H
+
+#include <stddef.h>
+
+#define WQ_SVM_MAX_CLASSES 32 /* labels per model; quality has 7 */
+
+enum wq_kernel { WQ_KERNEL_LINEAR = 0, WQ_KERNEL_RBF = 1 };
+enum wq_class_weight { WQ_CLASS_WEIGHT_NONE = 0, WQ_CLASS_WEIGHT_BALANCED = 1 };
+
+typedef struct wq_svm_params {
+	int kernel;       /* enum wq_kernel */
+	double C;         /* > 0 */
+	double gamma;     /* rbf only; <= 0 means 1 / (d * var(X)), scikit-learn's "scale" */
+	int probability;  /* non-zero: fit Platt parameters (libsvm -b 1) */
+	int class_weight; /* enum wq_class_weight; balanced: n / (nclass * n_c), as scikit-learn */
+	double eps;       /* stopping tolerance, libsvm default 1e-3 */
+	double cache_mb;  /* kernel cache, libsvm default 100 */
+	unsigned seed;    /* seeds libsvm's rand() used by the probability cross-validation */
+} wq_svm_params;
+
+typedef struct wq_svm wq_svm;
+
+/* rbf, C = 1, gamma = scale, probability on, no class weights, eps 1e-3, cache 100, seed 42. */
+void wq_svm_params_default(wq_svm_params *p);
+
+/* "linear" / "rbf". */
+const char *wq_svm_kernel_name(int kernel);
+int wq_svm_kernel_parse(const char *name, int *out);
+
+/* "none" / "balanced". */
+const char *wq_svm_class_weight_name(int cw);
+int wq_svm_class_weight_parse(const char *name, int *out);
+
+/* Routes libsvm's global print function to wq_log (debug level). Idempotent; called by
+ * wq_svm_train and wq_svm_load, exposed for programs that call libsvm directly. */
+void wq_svm_log_init(void);
+
+/* Trains on n rows of d (already scaled) finite features with integer labels y. At least two
+ * classes are required. Not thread-safe when probability is set: libsvm's cross-validation
+ * draws from the process-wide rand(), which is reseeded from p->seed for reproducibility.
+ * *out owned by the caller (wq_svm_free). */
+int wq_svm_train(const double *X, const int *y, size_t n, size_t d, const wq_svm_params *p,
+                 wq_svm **out, char *err, size_t errlen);
+
+/* Saves in libsvm's text format (readable by libsvm-tools' svm-predict). */
+int wq_svm_save(const wq_svm *m, const char *path, char *err, size_t errlen);
+
+/* Loads a libsvm text model that must be a C-SVC with a linear or rbf kernel over exactly d
+ * features (indices 1..d). WQ_EFORMAT/WQ_ECORRUPT with detail otherwise. */
+int wq_svm_load(const char *path, size_t d, wq_svm **out, char *err, size_t errlen);
+
+/* Frees a model; accepts NULL. */
+void wq_svm_free(wq_svm *m);
+
+size_t wq_svm_feature_count(const wq_svm *m);
+size_t wq_svm_class_count(const wq_svm *m);
+/* Sorted ascending, wq_svm_class_count values, owned by the model. */
+const int *wq_svm_classes(const wq_svm *m);
+int wq_svm_has_probability(const wq_svm *m);
+size_t wq_svm_sv_count(const wq_svm *m);
+/* Effective parameters (gamma resolved, as stored in the model). libsvm's model file stores
+ * only kernel, gamma and the Platt parameters: after wq_svm_load, C is 0 (unknown), seed 0 and
+ * class_weight/eps/cache_mb are the defaults, until wq_svm_set_training_params. */
+void wq_svm_params_get(const wq_svm *m, wq_svm_params *out);
+
+/* Records the training-only parameters (C, class_weight, eps, cache_mb, seed) of a loaded
+ * model, e.g. from a bundle manifest; kernel, gamma and probability stay as loaded. */
+void wq_svm_set_training_params(wq_svm *m, const wq_svm_params *p);
+
+/* Predicts one row of d scaled features: *label is libsvm's one-vs-one vote (what svm-predict
+ * prints); probs (NULL or wq_svm_class_count values, in wq_svm_classes order) gets the
+ * pairwise-coupled probabilities, or WQ_EUNSUPPORTED if the model has none. Thread-safe. */
+int wq_svm_predict(const wq_svm *m, const double *x, int *label, double *probs);
+
+#endif
