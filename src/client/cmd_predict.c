@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CMD "predict"
+#define CMD               "predict"
 #define MAX_FLAG_FEATURES 64
 
 enum { OPT_BUNDLE = 1000, OPT_INPUT, OPT_CSV, OPT_FEATURE, OPT_FORMAT, OPT_LOGLEVEL, OPT_UCI };
@@ -25,26 +25,29 @@ static char uci_flag_names[N_UCI][48];
 
 static void predict_usage(FILE *out)
 {
-	fprintf(out,
-	        "Usage: wineq-client predict --bundle DIR (FEATURE FLAGS | --input JSON | --csv FILE)\n\n"
-	        "Predicts wine quality (3..9) and per-class probabilities.\n\n"
-	        "Input (exactly one kind):\n"
-	        "  --alcohol X --volatile-acidity X --sulphates X ...\n"
-	        "                         one flag per feature the model uses; every UCI column has\n"
-	        "                         one: --fixed-acidity --citric-acid --residual-sugar\n"
-	        "                         --chlorides --free-sulfur-dioxide --total-sulfur-dioxide\n"
-	        "                         --density --ph\n"
-	        "  --feature NAME=VALUE   the same by column name (repeatable)\n"
-	        "  --input JSON           the seed's JSON object, e.g.\n"
-	        "                         '{\"alcohol\": 8.8, \"volatile acidity\": 0.27, \"sulphates\": 0.45}',\n"
-	        "                         or an array of them; '-' reads it from standard input\n"
-	        "  --csv FILE             every row of a CSV (UCI ';' or comma; extra UCI columns\n"
-	        "                         such as quality are ignored); one output line per row\n\n"
-	        "Options:\n"
-	        "  --bundle DIR           model bundle written by 'wineq-client train' (required)\n"
-	        "  --format text|json     text: 'quality=6 p3=0.0012 ...'; json: one object per line\n"
-	        "  --log-level LEVEL      debug, info, warn, error (env WINEQ_LOG_LEVEL)\n"
-	        "  -h, --help             show this help\n");
+	fprintf(
+	    out,
+	    "Usage: wineq-client predict --bundle DIR (FEATURE FLAGS | --input JSON | --csv "
+	    "FILE)\n\n"
+	    "Predicts wine quality (3..9) and per-class probabilities.\n\n"
+	    "Input (exactly one kind):\n"
+	    "  --alcohol X --volatile-acidity X --sulphates X ...\n"
+	    "                         one flag per feature the model uses; every UCI column has\n"
+	    "                         one: --fixed-acidity --citric-acid --residual-sugar\n"
+	    "                         --chlorides --free-sulfur-dioxide --total-sulfur-dioxide\n"
+	    "                         --density --ph\n"
+	    "  --feature NAME=VALUE   the same by column name (repeatable)\n"
+	    "  --input JSON           the seed's JSON object, e.g.\n"
+	    "                         '{\"alcohol\": 8.8, \"volatile acidity\": 0.27, "
+	    "\"sulphates\": 0.45}',\n"
+	    "                         or an array of them; '-' reads it from standard input\n"
+	    "  --csv FILE             every row of a CSV (UCI ';' or comma; extra UCI columns\n"
+	    "                         such as quality are ignored); one output line per row\n\n"
+	    "Options:\n"
+	    "  --bundle DIR           model bundle written by 'wineq-client train' (required)\n"
+	    "  --format text|json     text: 'quality=6 p3=0.0012 ...'; json: one object per line\n"
+	    "  --log-level LEVEL      debug, info, warn, error (env WINEQ_LOG_LEVEL)\n"
+	    "  -h, --help             show this help\n");
 }
 
 static void uci_flags_init(void)
@@ -269,7 +272,8 @@ int cmd_predict(int argc, char **argv)
 	opts[k++] = (struct option){"log-level", required_argument, NULL, OPT_LOGLEVEL};
 	opts[k++] = (struct option){"help", no_argument, NULL, 'h'};
 	for (size_t i = 0; i < N_UCI; i++)
-		opts[k++] = (struct option){uci_flag_names[i], required_argument, NULL, OPT_UCI + (int)i};
+		opts[k++] =
+		    (struct option){uci_flag_names[i], required_argument, NULL, OPT_UCI + (int)i};
 	opts[k] = (struct option){NULL, 0, NULL, 0};
 
 	opterr = 0;
@@ -311,14 +315,16 @@ int cmd_predict(int argc, char **argv)
 			char *eq;
 
 			if (nflag == MAX_FLAG_FEATURES) {
-				cli_error(CMD, "too many feature flags (limit %d)", MAX_FLAG_FEATURES);
+				cli_error(CMD, "too many feature flags (limit %d)",
+				          MAX_FLAG_FEATURES);
 				ex = CLI_EXIT_USAGE;
 				goto out;
 			}
 			if (c == OPT_FEATURE) {
 				eq = strchr(optarg, '=');
 				if (eq == NULL || eq == optarg) {
-					cli_error(CMD, "--feature: expected NAME=VALUE, got '%s'", optarg);
+					cli_error(CMD, "--feature: expected NAME=VALUE, got '%s'",
+					          optarg);
 					ex = CLI_EXIT_USAGE;
 					goto out;
 				}
@@ -333,7 +339,8 @@ int cmd_predict(int argc, char **argv)
 				name = wq_uci_columns[c - OPT_UCI];
 			}
 			if (cli_parse_double(val, &values[nflag]) != WQ_OK) {
-				cli_error(CMD, "feature \"%s\": '%s' is not a finite number", name, val);
+				cli_error(CMD, "feature \"%s\": '%s' is not a finite number", name,
+				          val);
 				ex = CLI_EXIT_DATA;
 				goto out;
 			}
@@ -364,7 +371,8 @@ int cmd_predict(int argc, char **argv)
 	}
 	rc = wq_bundle_load(bundle_dir, 0, &b, err, sizeof(err));
 	if (rc != WQ_OK) {
-		cli_error(CMD, "cannot use bundle %s: %s", bundle_dir, err[0] ? err : wq_strerror(rc));
+		cli_error(CMD, "cannot use bundle %s: %s", bundle_dir,
+		          err[0] ? err : wq_strerror(rc));
 		ex = cli_exit_for(rc, CLI_EXIT_MODEL);
 		goto out;
 	}

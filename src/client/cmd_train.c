@@ -17,33 +17,35 @@
 
 static void train_usage(FILE *out)
 {
-	fprintf(out,
-	        "Usage: wineq-client train --bundle DIR [OPTIONS]\n\n"
-	        "Fits one C-SVC on the training part (80%% by default) of a wine CSV, prints its\n"
-	        "test metrics and writes a model bundle directory.\n\n"
-	        "Options:\n"
-	        "  --data FILE            CSV in UCI (';') or comma format\n"
-	        "                         (default: %s/winequality-white.csv)\n"
-	        "  --bundle DIR           bundle directory to create (required)\n"
-	        "  --force                replace DIR if it exists\n"
-	        "  --kernel linear|rbf    kernel (default rbf)\n"
-	        "  --C X                  cost, > 0 (default 1)\n"
-	        "  --gamma X|scale        rbf gamma, > 0; scale = 1/(n_features * var(X)) (default)\n"
-	        "  --probability          fit probability estimates (default)\n"
-	        "  --no-probability       skip them (faster; predict then prints no probabilities)\n"
-	        "  --class-weight none|balanced   class weights (default none)\n"
-	        "  --features LIST        comma-separated feature names\n"
-	        "                         (default: alcohol,volatile acidity,sulphates)\n"
-	        "  --top-k K              instead: the K features with the largest |Pearson r|\n"
-	        "                         with quality on the training part\n"
-	        "  --test-fraction F      test share, 0 < F < 1 (default 0.2)\n"
-	        "  --stratify             split stratified by class\n"
-	        "  --seed N               split and libsvm seed (default 42)\n"
-	        "  --name NAME            model name recorded in the bundle (default wine-quality)\n"
-	        "  --format text|json     output format (default text)\n"
-	        "  --log-level LEVEL      debug, info, warn, error (default warn; env WINEQ_LOG_LEVEL)\n"
-	        "  -h, --help             show this help\n",
-	        WQ_DATADIR);
+	fprintf(
+	    out,
+	    "Usage: wineq-client train --bundle DIR [OPTIONS]\n\n"
+	    "Fits one C-SVC on the training part (80%% by default) of a wine CSV, prints its\n"
+	    "test metrics and writes a model bundle directory.\n\n"
+	    "Options:\n"
+	    "  --data FILE            CSV in UCI (';') or comma format\n"
+	    "                         (default: %s/winequality-white.csv)\n"
+	    "  --bundle DIR           bundle directory to create (required)\n"
+	    "  --force                replace DIR if it exists\n"
+	    "  --kernel linear|rbf    kernel (default rbf)\n"
+	    "  --C X                  cost, > 0 (default 1)\n"
+	    "  --gamma X|scale        rbf gamma, > 0; scale = 1/(n_features * var(X)) (default)\n"
+	    "  --probability          fit probability estimates (default)\n"
+	    "  --no-probability       skip them (faster; predict then prints no probabilities)\n"
+	    "  --class-weight none|balanced   class weights (default none)\n"
+	    "  --features LIST        comma-separated feature names\n"
+	    "                         (default: alcohol,volatile acidity,sulphates)\n"
+	    "  --top-k K              instead: the K features with the largest |Pearson r|\n"
+	    "                         with quality on the training part\n"
+	    "  --test-fraction F      test share, 0 < F < 1 (default 0.2)\n"
+	    "  --stratify             split stratified by class\n"
+	    "  --seed N               split and libsvm seed (default 42)\n"
+	    "  --name NAME            model name recorded in the bundle (default wine-quality)\n"
+	    "  --format text|json     output format (default text)\n"
+	    "  --log-level LEVEL      debug, info, warn, error (default warn; env "
+	    "WINEQ_LOG_LEVEL)\n"
+	    "  -h, --help             show this help\n",
+	    WQ_DATADIR);
 }
 
 enum {
@@ -105,8 +107,8 @@ static void print_text(const wq_bundle *b, const char *dir)
 	printf("\n");
 	printf("data:              %s (sha256 %.12s...)\n", b->training.data_file,
 	       b->training.data_sha256);
-	printf("split:             %zu train / %zu test rows (seed %llu%s)\n", b->training.train_rows,
-	       b->training.test_rows, (unsigned long long)b->training.seed,
+	printf("split:             %zu train / %zu test rows (seed %llu%s)\n",
+	       b->training.train_rows, b->training.test_rows, (unsigned long long)b->training.seed,
 	       b->training.stratify ? ", stratified" : "");
 	printf("support vectors:   %zu\n", wq_svm_sv_count(b->svm));
 	if (m != NULL) {
@@ -163,7 +165,8 @@ static int print_json(const wq_bundle *b, const char *dir)
 			json_t *row = json_array();
 
 			for (size_t j = 0; j < m->nclass; j++)
-				json_array_append_new(row, json_integer((json_int_t)m->confusion[i * m->nclass + j]));
+				json_array_append_new(
+				    row, json_integer((json_int_t)m->confusion[i * m->nclass + j]));
 			json_array_append_new(cm, row);
 		}
 		json_t *labels = json_array();
@@ -218,7 +221,8 @@ int cmd_train(int argc, char **argv)
 			break;
 		case OPT_KERNEL:
 			if (wq_svm_kernel_parse(optarg, &o.svm.kernel) != WQ_OK) {
-				cli_error(CMD, "--kernel: expected linear or rbf, got '%s'", optarg);
+				cli_error(CMD, "--kernel: expected linear or rbf, got '%s'",
+				          optarg);
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -233,8 +237,9 @@ int cmd_train(int argc, char **argv)
 			if (strcmp(optarg, "scale") == 0) {
 				o.svm.gamma = 0;
 			} else if (cli_parse_double(optarg, &d) != WQ_OK || d <= 0) {
-				cli_error(CMD, "--gamma: expected a positive number or 'scale', got '%s'",
-				          optarg);
+				cli_error(
+				    CMD, "--gamma: expected a positive number or 'scale', got '%s'",
+				    optarg);
 				return CLI_EXIT_USAGE;
 			} else {
 				o.svm.gamma = d;
@@ -248,7 +253,9 @@ int cmd_train(int argc, char **argv)
 			break;
 		case OPT_CW:
 			if (wq_svm_class_weight_parse(optarg, &o.svm.class_weight) != WQ_OK) {
-				cli_error(CMD, "--class-weight: expected none or balanced, got '%s'", optarg);
+				cli_error(CMD,
+				          "--class-weight: expected none or balanced, got '%s'",
+				          optarg);
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -257,14 +264,16 @@ int cmd_train(int argc, char **argv)
 			break;
 		case OPT_TOPK:
 			if (cli_parse_size(optarg, &z) != WQ_OK || z == 0) {
-				cli_error(CMD, "--top-k: expected a positive integer, got '%s'", optarg);
+				cli_error(CMD, "--top-k: expected a positive integer, got '%s'",
+				          optarg);
 				return CLI_EXIT_USAGE;
 			}
 			o.top_k = z;
 			break;
 		case OPT_TESTFRAC:
 			if (cli_parse_double(optarg, &d) != WQ_OK || d <= 0 || d >= 1) {
-				cli_error(CMD, "--test-fraction: expected a number in (0, 1), got '%s'",
+				cli_error(CMD,
+				          "--test-fraction: expected a number in (0, 1), got '%s'",
 				          optarg);
 				return CLI_EXIT_USAGE;
 			}
@@ -275,7 +284,8 @@ int cmd_train(int argc, char **argv)
 			break;
 		case OPT_SEED:
 			if (cli_parse_u64(optarg, &u) != WQ_OK) {
-				cli_error(CMD, "--seed: expected a non-negative integer, got '%s'", optarg);
+				cli_error(CMD, "--seed: expected a non-negative integer, got '%s'",
+				          optarg);
 				return CLI_EXIT_USAGE;
 			}
 			o.seed = u;

@@ -17,13 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WQ_BUNDLE_FORMAT "wineq-bundle"
+#define WQ_BUNDLE_FORMAT         "wineq-bundle"
 #define WQ_BUNDLE_FORMAT_VERSION 1
-#define WQ_BUNDLE_MANIFEST "MANIFEST.json"
-#define WQ_BUNDLE_MODEL_FILE "model.svm"
+#define WQ_BUNDLE_MANIFEST       "MANIFEST.json"
+#define WQ_BUNDLE_MODEL_FILE     "model.svm"
 #define WQ_BUNDLE_REFERENCE_FILE "reference.csv"
-#define WQ_BUNDLE_MAX_MANIFEST (1024 * 1024)   /* bytes */
-#define WQ_BUNDLE_MAX_MODEL (256 * 1024 * 1024) /* bytes */
+#define WQ_BUNDLE_MAX_MANIFEST   (1024 * 1024)       /* bytes */
+#define WQ_BUNDLE_MAX_MODEL      (256 * 1024 * 1024) /* bytes */
 
 /* Where the training data came from and how it was split. */
 typedef struct wq_bundle_training {
@@ -42,12 +42,12 @@ typedef struct wq_bundle {
 	char *target;        /* target column, "quality", owned */
 	char **features;     /* nfeatures names in model order, owned */
 	size_t nfeatures;
-	wq_scaler *scaler;         /* owned */
-	wq_svm *svm;               /* owned; holds the classes */
+	wq_scaler *scaler; /* owned */
+	wq_svm *svm;       /* owned; holds the classes */
 	wq_bundle_training training;
-	wq_metrics *test_metrics;  /* owned, may be NULL */
-	wq_dataset *reference;     /* owned; columns = features + target; NULL unless loaded */
-	size_t reference_rows;     /* rows in reference.csv (known even when not loaded) */
+	wq_metrics *test_metrics; /* owned, may be NULL */
+	wq_dataset *reference;    /* owned; columns = features + target; NULL unless loaded */
+	size_t reference_rows;    /* rows in reference.csv (known even when not loaded) */
 } wq_bundle;
 
 /* Per-prediction result. */

@@ -5,9 +5,9 @@
 
 #include <stddef.h>
 
-#define WQ_CSV_MAX_LINE (64 * 1024)          /* bytes per line, excluding the newline */
-#define WQ_CSV_MAX_COLS 256                   /* columns per file */
-#define WQ_CSV_MAX_NAME 128                   /* bytes per column name */
+#define WQ_CSV_MAX_LINE  (64 * 1024)          /* bytes per line, excluding the newline */
+#define WQ_CSV_MAX_COLS  256                  /* columns per file */
+#define WQ_CSV_MAX_NAME  128                  /* bytes per column name */
 #define WQ_CSV_MAX_BYTES (256u * 1024 * 1024) /* default file size limit */
 
 typedef struct wq_dataset {
@@ -18,9 +18,9 @@ typedef struct wq_dataset {
 } wq_dataset;
 
 typedef struct wq_csv_opts {
-	char delimiter;              /* 0: detect from the header (';' if present, else ',') */
-	const char *const *allowed;  /* NULL-terminated accepted column names; NULL: any name */
-	size_t max_bytes;            /* 0: WQ_CSV_MAX_BYTES */
+	char delimiter;             /* 0: detect from the header (';' if present, else ',') */
+	const char *const *allowed; /* NULL-terminated accepted column names; NULL: any name */
+	size_t max_bytes;           /* 0: WQ_CSV_MAX_BYTES */
 } wq_csv_opts;
 
 /* The twelve UCI wine-quality column names, NULL-terminated. */

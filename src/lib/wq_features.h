@@ -14,8 +14,8 @@ extern const char *const wq_features_default[];
 
 /* Pearson correlation between columns a and b over the given rows (all rows when rows is
  * NULL). A constant column gives WQ_ERANGE (correlation undefined). */
-int wq_features_pearson(const wq_dataset *ds, size_t a, size_t b, const size_t *rows,
-                        size_t nrows, double *out);
+int wq_features_pearson(const wq_dataset *ds, size_t a, size_t b, const size_t *rows, size_t nrows,
+                        double *out);
 
 /* Picks the k columns (excluding target) with the largest |r| with target over the given rows
  * (all when rows is NULL); ties keep column order; constant columns are skipped. *names is a

@@ -54,7 +54,8 @@ int wq_json_row_from_object(const json_t *obj, wq_named_row *out, char *err, siz
 	size_t n;
 
 	if (obj == NULL || !json_is_object(obj))
-		return wq_err_set(err, errlen, WQ_EPARSE, "expected a JSON object of feature values, got %s",
+		return wq_err_set(err, errlen, WQ_EPARSE,
+		                  "expected a JSON object of feature values, got %s",
 		                  obj == NULL ? "nothing" : json_type_name(obj));
 	n = json_object_size(obj);
 	if (n == 0)
@@ -71,14 +72,16 @@ int wq_json_row_from_object(const json_t *obj, wq_named_row *out, char *err, siz
 		double x;
 
 		if (!json_is_number(val)) {
-			wq_err_set(err, errlen, WQ_EPARSE, "feature \"%s\": expected a number, got %s",
-			           key, json_type_name(val));
+			wq_err_set(err, errlen, WQ_EPARSE,
+			           "feature \"%s\": expected a number, got %s", key,
+			           json_type_name(val));
 			wq_named_row_clear(&row);
 			return WQ_EPARSE;
 		}
 		x = json_number_value(val);
 		if (!isfinite(x)) {
-			wq_err_set(err, errlen, WQ_EPARSE, "feature \"%s\": value is not finite", key);
+			wq_err_set(err, errlen, WQ_EPARSE, "feature \"%s\": value is not finite",
+			           key);
 			wq_named_row_clear(&row);
 			return WQ_EPARSE;
 		}
@@ -106,8 +109,9 @@ int wq_json_rows_parse(const char *text, size_t len, wq_named_row **rows, size_t
 	if (text == NULL || len == 0)
 		return wq_err_set(err, errlen, WQ_EPARSE, "empty JSON input");
 	if (len > WQ_JSON_MAX_BYTES)
-		return wq_err_set(err, errlen, WQ_ERANGE, "JSON input of %zu bytes exceeds the %d-byte limit",
-		                  len, WQ_JSON_MAX_BYTES);
+		return wq_err_set(err, errlen, WQ_ERANGE,
+		                  "JSON input of %zu bytes exceeds the %d-byte limit", len,
+		                  WQ_JSON_MAX_BYTES);
 	/* duplicate keys would make "which value wins" ambiguous: refuse them */
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
 	if (root == NULL)
@@ -117,12 +121,14 @@ int wq_json_rows_parse(const char *text, size_t len, wq_named_row **rows, size_t
 		size_t count = json_array_size(root);
 
 		if (count == 0) {
-			rc = wq_err_set(err, errlen, WQ_EPARSE, "empty JSON array: nothing to predict");
+			rc = wq_err_set(err, errlen, WQ_EPARSE,
+			                "empty JSON array: nothing to predict");
 			goto fail;
 		}
 		if (count > WQ_JSON_MAX_ROWS) {
-			rc = wq_err_set(err, errlen, WQ_ERANGE, "JSON array of %zu rows exceeds the %d-row limit",
-			                count, WQ_JSON_MAX_ROWS);
+			rc = wq_err_set(err, errlen, WQ_ERANGE,
+			                "JSON array of %zu rows exceeds the %d-row limit", count,
+			                WQ_JSON_MAX_ROWS);
 			goto fail;
 		}
 		out = calloc(count, sizeof(*out));
@@ -191,7 +197,8 @@ json_t *wq_json_prediction_build(const wq_prediction *p, const char *model, long
 	}
 	if (json_object_set_new(o, "model", model != NULL ? json_string(model) : json_null()) != 0)
 		goto fail;
-	if (json_object_set_new(o, "version", version > 0 ? json_integer(version) : json_null()) != 0)
+	if (json_object_set_new(o, "version", version > 0 ? json_integer(version) : json_null()) !=
+	    0)
 		goto fail;
 	return o;
 fail:

@@ -9,9 +9,9 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define WQ_JSON_MAX_BYTES (1024 * 1024) /* one request body */
-#define WQ_JSON_MAX_FEATURES 64         /* named values per object */
-#define WQ_JSON_MAX_ROWS 10000          /* objects per array */
+#define WQ_JSON_MAX_BYTES    (1024 * 1024) /* one request body */
+#define WQ_JSON_MAX_FEATURES 64            /* named values per object */
+#define WQ_JSON_MAX_ROWS     10000         /* objects per array */
 
 /* One row of named feature values (names owned by the row). */
 typedef struct wq_named_row {

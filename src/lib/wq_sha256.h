@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WQ_SHA256_LEN 32
+#define WQ_SHA256_LEN    32
 #define WQ_SHA256_HEXLEN 65 /* 64 hex digits and the terminating NUL */
 
 typedef struct wq_sha256 {

@@ -13,7 +13,7 @@
 typedef struct wq_train_opts {
 	const char *data_path;       /* CSV (UCI ';' or comma) */
 	const char *target;          /* default "quality" */
-	const char *const *features; /* explicit feature names, or NULL */
+	const char *const *features; /* explicit feature names, or NULL: top_k, else the defaults */
 	size_t nfeatures;
 	size_t top_k;         /* > 0 and features == NULL: top-K by |Pearson r| on the train part */
 	double test_fraction; /* default 0.2 */
@@ -23,7 +23,8 @@ typedef struct wq_train_opts {
 	wq_svm_params svm;
 } wq_train_opts;
 
-/* Fills defaults (default features, 80/20 unstratified split, seed 42, wq_svm defaults). */
+/* Fills defaults (features NULL and top_k 0, i.e. wq_features_default; 80/20 unstratified
+ * split, seed 42, wq_svm defaults). Setting both features and top_k is WQ_EINVAL. */
 void wq_train_opts_default(wq_train_opts *o);
 
 /* Runs the pipeline. *out is a complete bundle with test metrics and reference, owned by the

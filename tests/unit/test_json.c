@@ -24,9 +24,10 @@ static void test_seed_object(void **state)
 	int arr = -1;
 
 	(void)state;
-	assert_int_equal(parse("{\"alcohol\": 8.8, \"volatile acidity\": 0.27, \"sulphates\": 0.45}",
-	                       &rows, &n, &arr, NULL, 0),
-	                 WQ_OK);
+	assert_int_equal(
+	    parse("{\"alcohol\": 8.8, \"volatile acidity\": 0.27, \"sulphates\": 0.45}", &rows, &n,
+	          &arr, NULL, 0),
+	    WQ_OK);
 	assert_int_equal(n, 1);
 	assert_int_equal(arr, 0);
 	assert_int_equal(rows[0].n, 3);
@@ -72,7 +73,8 @@ static void expect_error(const char *text, int status, const char *needle)
 static void test_bad_inputs(void **state)
 {
 	(void)state;
-	expect_error("{\"alcohol\": \"8.8\"}", WQ_EPARSE, "\"alcohol\": expected a number, got a string");
+	expect_error("{\"alcohol\": \"8.8\"}", WQ_EPARSE,
+	             "\"alcohol\": expected a number, got a string");
 	expect_error("{\"alcohol\": null}", WQ_EPARSE, "got null");
 	expect_error("{\"alcohol\": true}", WQ_EPARSE, "got a boolean");
 	expect_error("{\"alcohol\": [1]}", WQ_EPARSE, "got an array");
@@ -84,7 +86,8 @@ static void test_bad_inputs(void **state)
 	expect_error("[]", WQ_EPARSE, "empty JSON array");
 	expect_error("42", WQ_EPARSE, "invalid JSON"); /* jansson refuses non-container roots */
 	expect_error("[{\"alcohol\": 1}, 7]", WQ_EPARSE, "item 1: expected a JSON object");
-	expect_error("[{\"alcohol\": 1}, {\"sulphates\": \"x\"}]", WQ_EPARSE, "item 1: feature \"sulphates\"");
+	expect_error("[{\"alcohol\": 1}, {\"sulphates\": \"x\"}]", WQ_EPARSE,
+	             "item 1: feature \"sulphates\"");
 }
 
 static void test_limits(void **state)
@@ -102,11 +105,12 @@ static void test_limits(void **state)
 	for (int i = 0; i <= WQ_JSON_MAX_FEATURES; i++)
 		len += (size_t)snprintf(big + len, cap - len, "%s\"f%d\": 1", i ? ", " : "", i);
 	len += (size_t)snprintf(big + len, cap - len, "}");
-	assert_int_equal(wq_json_rows_parse(big, len, &rows, &n, NULL, err, sizeof(err)), WQ_ERANGE);
+	assert_int_equal(wq_json_rows_parse(big, len, &rows, &n, NULL, err, sizeof(err)),
+	                 WQ_ERANGE);
 	assert_non_null(strstr(err, "too many features"));
 	/* a body over the byte limit is refused before parsing */
-	assert_int_equal(wq_json_rows_parse(big, (size_t)WQ_JSON_MAX_BYTES + 1, &rows, &n, NULL, err,
-	                                    sizeof(err)),
+	assert_int_equal(wq_json_rows_parse(big, (size_t)WQ_JSON_MAX_BYTES + 1, &rows, &n, NULL,
+	                                    err, sizeof(err)),
 	                 WQ_ERANGE);
 	assert_int_equal(wq_json_rows_parse("", 0, &rows, &n, NULL, err, sizeof(err)), WQ_EPARSE);
 	free(big);
@@ -114,7 +118,10 @@ static void test_limits(void **state)
 
 static void test_prediction_build(void **state)
 {
-	wq_prediction p = {.quality = 6, .nclass = 2, .classes = {5, 6}, .has_probabilities = 1,
+	wq_prediction p = {.quality = 6,
+	                   .nclass = 2,
+	                   .classes = {5, 6},
+	                   .has_probabilities = 1,
 	                   .probabilities = {0.25, 0.75}};
 	json_t *o;
 	char *s;

@@ -82,7 +82,8 @@ static void test_status_codes_are_grpc(void **state)
 	(void)state;
 	assert_int_equal(ed->n_values, sizeof(grpc) / sizeof(grpc[0]));
 	for (size_t i = 0; i < sizeof(grpc) / sizeof(grpc[0]); i++) {
-		const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(ed, grpc[i].name);
+		const ProtobufCEnumValue *v =
+		    protobuf_c_enum_descriptor_get_value_by_name(ed, grpc[i].name);
 		assert_non_null(v);
 		assert_int_equal(v->value, grpc[i].value);
 	}

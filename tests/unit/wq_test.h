@@ -26,8 +26,7 @@ static inline char *wq_test_tmpdir(char *buf, size_t n)
 	return mkdtemp(buf);
 }
 
-static inline int wq_test_rm_one(const char *path, const struct stat *sb, int type,
-                                 struct FTW *ftw)
+static inline int wq_test_rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
 {
 	(void)sb;
 	(void)type;
