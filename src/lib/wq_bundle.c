@@ -1,5 +1,7 @@
 #include "wq_bundle.h"
 
+#include "wq_file.h"
+
 #include "wq_error.h"
 #include "wq_log.h"
 
@@ -148,67 +150,6 @@ static int file_digest(const char *path, long long max, char hex[WQ_SHA256_HEXLE
 	return WQ_OK;
 fail:
 	free(chunk);
-	close(fd);
-	return rc;
-}
-
-/* Reads a whole regular file of at most max bytes, NUL-terminated. */
-static int read_small_file(const char *path, size_t max, char **buf, size_t *len, char *err,
-                           size_t errlen)
-{
-	struct stat st;
-	char *b = NULL;
-	size_t have = 0;
-	int fd, rc;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-
-		return wq_err_set(err, errlen, e == ENOENT ? WQ_ENOENT : WQ_EIO, "%s: %s", path,
-		                  strerror(e));
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = wq_err_set(err, errlen, WQ_EIO, "%s: not a regular file", path);
-		goto fail;
-	}
-	if ((unsigned long long)st.st_size > max) {
-		rc = wq_err_set(err, errlen, WQ_ERANGE, "%s: %lld bytes exceeds the limit of %zu",
-		                path, (long long)st.st_size, max);
-		goto fail;
-	}
-	/* one spare byte detects a file that grew past the limit after fstat */
-	b = malloc(max + 2);
-	if (b == NULL) {
-		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
-		goto fail;
-	}
-	for (;;) {
-		ssize_t got = read(fd, b + have, max + 1 - have);
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rc = wq_err_set(err, errlen, WQ_EIO, "cannot read %s: %s", path,
-			                strerror(errno));
-			goto fail;
-		}
-		if (got == 0)
-			break;
-		have += (size_t)got;
-		if (have > max) {
-			rc = wq_err_set(err, errlen, WQ_ERANGE, "%s exceeds the limit of %zu bytes",
-			                path, max);
-			goto fail;
-		}
-	}
-	b[have] = '\0';
-	close(fd);
-	*buf = b;
-	*len = have;
-	return WQ_OK;
-fail:
-	free(b);
 	close(fd);
 	return rc;
 }
@@ -1346,7 +1287,7 @@ static int parse_manifest(const char *dir, const char *file, char *err, size_t e
 		                  strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return wq_err_set(err, errlen, WQ_EFORMAT, "%s is not a bundle directory", dir);
-	rc = read_small_file(file, WQ_BUNDLE_MAX_MANIFEST, &text, &len, err, errlen);
+	rc = wq_file_read(file, WQ_BUNDLE_MAX_MANIFEST, &text, &len, err, errlen);
 	if (rc == WQ_ENOENT)
 		return wq_err_set(err, errlen, WQ_EFORMAT, "%s is not a wineq bundle (no %s)", dir,
 		                  WQ_BUNDLE_MANIFEST);

@@ -1,5 +1,7 @@
 #include "wq_dataset.h"
 
+#include "wq_file.h"
+
 #include "wq_error.h"
 
 #include <ctype.h>
@@ -471,82 +473,6 @@ fail:
 	return rc;
 }
 
-/* Reads the whole file into memory (the parse is a single pass over it). The size limit is
- * checked before reading for regular files and while reading for anything else (pipes). */
-static int read_file(const char *path, size_t limit, char **data, size_t *len, char *err,
-                     size_t errlen)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t cap, n = 0;
-	int fd, rc;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return wq_err_set(err, errlen, errno == ENOENT ? WQ_ENOENT : WQ_EIO,
-		                  "%s: cannot open: %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0) {
-		rc = wq_err_set(err, errlen, WQ_EIO, "%s: cannot stat: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > limit) {
-		rc = wq_err_set(err, errlen, WQ_ERANGE,
-		                "%s: %jd bytes, more than the %zu-byte limit", path,
-		                (intmax_t)st.st_size, limit);
-		goto fail;
-	}
-	cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 64 * 1024;
-	buf = malloc(cap);
-	if (buf == NULL) {
-		rc = wq_err_set(err, errlen, WQ_ENOMEM, "%s: out of memory", path);
-		goto fail;
-	}
-	for (;;) {
-		ssize_t got;
-
-		if (n == cap) {
-			char *p;
-
-			if (cap > limit) {
-				rc = wq_err_set(err, errlen, WQ_ERANGE,
-				                "%s: more than the %zu-byte limit", path, limit);
-				goto fail;
-			}
-			cap = cap > limit / 2 ? limit + 1 : cap * 2;
-			p = realloc(buf, cap);
-			if (p == NULL) {
-				rc = wq_err_set(err, errlen, WQ_ENOMEM, "%s: out of memory", path);
-				goto fail;
-			}
-			buf = p;
-		}
-		got = read(fd, buf + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rc = wq_err_set(err, errlen, WQ_EIO, "%s: cannot read: %s", path,
-			                strerror(errno));
-			goto fail;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	if (n > limit) {
-		rc = wq_err_set(err, errlen, WQ_ERANGE, "%s: more than the %zu-byte limit", path,
-		                limit);
-		goto fail;
-	}
-	close(fd);
-	*data = buf;
-	*len = n;
-	return WQ_OK;
-fail:
-	free(buf);
-	close(fd);
-	return rc;
-}
-
 int wq_dataset_read_csv(const char *path, const wq_csv_opts *opts, wq_dataset **out, char *err,
                         size_t errlen)
 {
@@ -556,7 +482,7 @@ int wq_dataset_read_csv(const char *path, const wq_csv_opts *opts, wq_dataset **
 
 	if (path == NULL || out == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "wq_dataset_read_csv: invalid arguments");
-	rc = read_file(path, size_limit(opts), &data, &len, err, errlen);
+	rc = wq_file_read(path, size_limit(opts), &data, &len, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
 	rc = wq_dataset_parse_csv(path, data, len, opts, out, err, errlen);

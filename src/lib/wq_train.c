@@ -1,5 +1,7 @@
 #include "wq_train.h"
 
+#include "wq_file.h"
+
 #include "wq_dataset.h"
 #include "wq_error.h"
 #include "wq_features.h"
@@ -39,61 +41,6 @@ void wq_train_opts_default(wq_train_opts *o)
 	o->stratify = 0;
 	o->name = "wine-quality";
 	wq_svm_params_default(&o->svm);
-}
-
-/* The whole data file in memory, so that the recorded SHA-256 is of exactly the bytes that
- * were trained on. */
-static int read_data(const char *path, char **buf, size_t *len, char *err, size_t errlen)
-{
-	struct stat st;
-	char *b = NULL;
-	size_t have = 0, max = WQ_CSV_MAX_BYTES;
-	int fd, rc;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-
-		return wq_err_set(err, errlen, e == ENOENT ? WQ_ENOENT : WQ_EIO, "%s: %s", path,
-		                  strerror(e));
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = wq_err_set(err, errlen, WQ_EIO, "%s: not a regular file", path);
-		goto fail;
-	}
-	if ((unsigned long long)st.st_size > max) {
-		rc = wq_err_set(err, errlen, WQ_ERANGE, "%s: %lld bytes exceeds the limit of %zu",
-		                path, (long long)st.st_size, max);
-		goto fail;
-	}
-	b = malloc((size_t)st.st_size + 1);
-	if (b == NULL) {
-		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory reading %s", path);
-		goto fail;
-	}
-	while (have < (size_t)st.st_size) {
-		ssize_t got = read(fd, b + have, (size_t)st.st_size - have);
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rc = wq_err_set(err, errlen, WQ_EIO, "cannot read %s: %s", path,
-			                strerror(errno));
-			goto fail;
-		}
-		if (got == 0)
-			break;
-		have += (size_t)got;
-	}
-	b[have] = '\0';
-	close(fd);
-	*buf = b;
-	*len = have;
-	return WQ_OK;
-fail:
-	free(b);
-	close(fd);
-	return rc;
 }
 
 static const char *base_name(const char *path)
@@ -303,7 +250,9 @@ static int load_data(const wq_train_opts *o, train_state *s, char *sha, char *er
 	size_t len = 0, idx;
 	int rc;
 
-	rc = read_data(o->data_path, &s->data, &len, err, errlen);
+	/* hash and parse the same bytes, so the recorded SHA-256 is of exactly the data trained on
+	 */
+	rc = wq_file_read(o->data_path, WQ_CSV_MAX_BYTES, &s->data, &len, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
 	wq_sha256_buf_hex(s->data, len, sha);
