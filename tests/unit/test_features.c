@@ -14,17 +14,6 @@
 
 #define TOL 1e-12
 
-/* cmocka 1.1.5's assert_float_equal converts to float; doubles need their own check. */
-#define assert_near(a, b, tol) near_impl((a), (b), (tol), __FILE__, __LINE__)
-
-static void near_impl(double a, double b, double tol, const char *file, int line)
-{
-	if (!(fabs(a - b) <= tol)) {
-		print_error("%.17g != %.17g (tolerance %g)\n", a, b, tol);
-		_fail(file, line);
-	}
-}
-
 /* Hand dataset, 5 rows. With x = 1..5 and y = 1 3 2 5 4 (both mean 3):
  *   dx = -2 -1 0 1 2, dy = -2 0 -1 2 1: sum dx*dy = 8, sum dx^2 = sum dy^2 = 10 -> r(x,y) = 0.8
  *   pos = 2x + 1 -> r(pos, y) = 0.8, r(pos, x) = 1; neg = 10 - 3x -> r(neg, y) = -0.8

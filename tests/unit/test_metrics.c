@@ -13,17 +13,6 @@
 
 #define TOL 1e-12
 
-/* cmocka 1.1.5's assert_float_equal converts to float; doubles need their own check. */
-#define assert_near(a, b, tol) near_impl((a), (b), (tol), __FILE__, __LINE__)
-
-static void near_impl(double a, double b, double tol, const char *file, int line)
-{
-	if (!(fabs(a - b) <= tol)) {
-		print_error("%.17g != %.17g (tolerance %g)\n", a, b, tol);
-		_fail(file, line);
-	}
-}
-
 /* scikit-learn is not installed here, so the expected values are worked out by hand.
  *
  *   y_true: 3 3 3 5 5 7 7 7 7 3

@@ -13,17 +13,6 @@
 
 #define TOL 1e-12
 
-/* cmocka 1.1.5's assert_float_equal converts to float; doubles need their own check. */
-#define assert_near(a, b, tol) near_impl((a), (b), (tol), __FILE__, __LINE__)
-
-static void near_impl(double a, double b, double tol, const char *file, int line)
-{
-	if (!(fabs(a - b) <= tol)) {
-		print_error("%.17g != %.17g (tolerance %g)\n", a, b, tol);
-		_fail(file, line);
-	}
-}
-
 /* 4 rows x 3 columns, by hand:
  * col 0: 1 2 3 4    mean 2.5, deviations -1.5 -0.5 0.5 1.5, var (2.25+0.25+0.25+2.25)/4 = 1.25
  * col 1: 10 x4      constant: mean 10, scale 1

@@ -3,7 +3,14 @@
 #ifndef WQ_TEST_H
 #define WQ_TEST_H
 
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +45,17 @@ static inline int wq_test_rm_one(const char *path, const struct stat *sb, int ty
 static inline int wq_test_rmtree(const char *path)
 {
 	return nftw(path, wq_test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* cmocka 1.1.5's assert_float_equal converts to float; doubles need their own check. */
+#define assert_near(a, b, tol) wq_test_near((a), (b), (tol), __FILE__, __LINE__)
+
+static inline void wq_test_near(double a, double b, double tol, const char *file, int line)
+{
+	if (!(fabs(a - b) <= tol)) {
+		print_error("%.17g != %.17g (tolerance %g)\n", a, b, tol);
+		_fail(file, line);
+	}
 }
 
 #endif
