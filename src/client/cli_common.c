@@ -35,6 +35,9 @@ int cli_parse_double(const char *s, double *out)
 
 	if (s == NULL || *s == '\0' || only_blanks(s))
 		return WQ_EPARSE;
+	/* decimal notation only: strtod would also take hex floats, "inf" and "nan(...)" */
+	if (s[strspn(s, " \t+-.0123456789eE")] != '\0')
+		return WQ_EPARSE;
 	errno = 0;
 	v = strtod(s, &end);
 	if (end == s || !only_blanks(end))

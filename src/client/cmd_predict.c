@@ -221,7 +221,8 @@ static int predict_csv(const wq_bundle *b, const char *path, int format)
 	rc = wq_dataset_read_csv(path, &opts, &ds, err, sizeof(err));
 	if (rc != WQ_OK) {
 		cli_error(CMD, "%s", err);
-		return rc == WQ_ENOENT ? CLI_EXIT_DATA : cli_exit_for(rc, CLI_EXIT_DATA);
+		/* the file is the user's input: unreadable is a data problem, not ours */
+		return rc == WQ_ENOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_DATA;
 	}
 	rc = wq_dataset_matrix_extract(ds, (const char *const *)b->features, b->nfeatures, &X, err,
 	                               sizeof(err));

@@ -349,7 +349,11 @@ int cmd_train(int argc, char **argv)
 	rc = wq_train_run(&o, &b, err, sizeof(err));
 	if (rc != WQ_OK) {
 		cli_error(CMD, "%s", err[0] ? err : wq_strerror(rc));
-		ex = cli_exit_for(rc, CLI_EXIT_DATA);
+		if (rc == WQ_ENOENT && o.data_path == default_data)
+			cli_error(CMD, "no --data given and the installed default is missing; "
+			               "pass --data FILE");
+		/* the only files read here are the user's data: unreadable is a data problem */
+		ex = rc == WQ_ENOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_DATA;
 		goto out;
 	}
 	rc = wq_bundle_save(b, bundle_dir, force, err, sizeof(err));

@@ -108,6 +108,11 @@ expect_exit 3 "NaN value" "$C" predict --bundle "$B" --alcohol nan --volatile-ac
 expect_grep 'alcohol' "$WORK/err" "NaN feature named"
 expect_exit 3 "unparsable number" "$C" predict --bundle "$B" --alcohol 8.8x --volatile-acidity 0.27 --sulphates 0.45
 expect_grep "'8.8x' is not a finite number" "$WORK/err" "unparsable number quoted"
+expect_exit 3 "hex number" "$C" predict --bundle "$B" --alcohol 0x10 --volatile-acidity 0.27 --sulphates 0.45
+expect_exit 3 "infinite value" "$C" predict --bundle "$B" --alcohol inf --volatile-acidity 0.27 --sulphates 0.45
+expect_exit 3 "value overflowing a double" "$C" predict --bundle "$B" --alcohol 1e999 --volatile-acidity 0.27 --sulphates 0.45
+expect_exit 3 "empty value" "$C" predict --bundle "$B" --alcohol "" --volatile-acidity 0.27 --sulphates 0.45
+expect_exit 3 "CSV path is a directory" "$C" predict --bundle "$B" --csv "$WORK"
 expect_exit 3 "JSON with a string value" "$C" predict --bundle "$B" --input '{"alcohol": "8.8", "volatile acidity": 0.27, "sulphates": 0.45}'
 expect_grep 'alcohol.*expected a number' "$WORK/err" "string value explained"
 expect_exit 3 "JSON NaN literal" "$C" predict --bundle "$B" --input '{"alcohol": NaN, "volatile acidity": 0.27, "sulphates": 0.45}'
@@ -122,6 +127,10 @@ expect_exit 2 "no input" "$C" predict --bundle "$B"
 expect_exit 2 "bad --format" "$C" predict --bundle "$B" --alcohol 8.8 --format xml
 
 # --- predict: bad bundles -----------------------------------------------------------------------------
+printf 'alcohol;volatile acidity;sulphates\n8.8;0.27;0.45\n' >"$WORK/pipe.csv"
+expect_exit 0 "predict --csv from a pipe" sh -c "cat '$WORK/pipe.csv' | '$C' predict --bundle '$B' --csv /dev/stdin"
+expect_grep "^row=1 quality=$q_flags " "$WORK/out" "piped CSV agrees with flags"
+expect_exit 4 "bundle path is a file" "$C" predict --bundle "$DATA" --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45
 expect_exit 4 "missing bundle" "$C" predict --bundle "$WORK/none" --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45
 cp -R "$B" "$WORK/bad"
 chmod -R u+w "$WORK/bad"
