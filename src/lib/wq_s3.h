@@ -1,0 +1,52 @@
+/* wq_s3: a small S3 client over libcurl with CURLOPT_AWS_SIGV4 (path-style addressing, so any
+ * S3-compatible endpoint works). libcurl 7.88 does not add x-amz-content-sha256 for S3 and
+ * signs the query exactly as given: both are handled here (SHA-256 of the body; query
+ * parameters sorted and percent-encoded). */
+#ifndef WQ_S3_H
+#define WQ_S3_H
+
+#include "wq_sha256.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct wq_s3_config {
+	const char *region;        /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, else "us-east-1" */
+	const char *endpoint_url;  /* NULL: $WINEQ_S3_ENDPOINT_URL, else https://s3.REGION.amazonaws.com */
+	const char *access_key;    /* NULL: $AWS_ACCESS_KEY_ID (required) */
+	const char *secret_key;    /* NULL: $AWS_SECRET_ACCESS_KEY (required) */
+	const char *session_token; /* NULL: $AWS_SESSION_TOKEN (optional) */
+	long timeout_ms;           /* per request; 0: 60000 */
+} wq_s3_config;
+
+typedef struct wq_s3 wq_s3;
+
+/* Resolves the configuration (environment for unset fields). Missing credentials: WQ_EINVAL
+ * naming the variables. *out owned by the caller (wq_s3_free). */
+int wq_s3_open(const wq_s3_config *cfg, wq_s3 **out, char *err, size_t errlen);
+void wq_s3_free(wq_s3 *s);
+
+/* Uploads a local file (streamed from disk, never loaded whole) to bucket/key with
+ * x-amz-content-sha256 = sha256 (the caller computed it) and metadata x-amz-meta-sha256. HTTP
+ * errors give WQ_EIO with the status and S3's <Code>/<Message>. */
+int wq_s3_put_file(wq_s3 *s, const char *bucket, const char *key, const char *path,
+                   const char sha256[WQ_SHA256_HEXLEN], char *err, size_t errlen);
+
+/* Downloads bucket/key to path (written to path.tmp then renamed). The SHA-256 of the bytes
+ * must equal expect_sha256 when given, else the object's x-amz-meta-sha256 when present:
+ * a mismatch is WQ_ECORRUPT and leaves nothing at path. Missing object: WQ_ENOENT. */
+int wq_s3_get_file(wq_s3 *s, const char *bucket, const char *key, const char *path,
+                   const char *expect_sha256, char *err, size_t errlen);
+
+/* Lists keys under prefix (ListObjectsV2, following continuation tokens). *keys is a new
+ * array of *n new strings (free each, then the array). */
+int wq_s3_list(wq_s3 *s, const char *bucket, const char *prefix, char ***keys, size_t *n,
+               char *err, size_t errlen);
+
+/* Deletes one object (missing objects are not an error, as in S3). */
+int wq_s3_delete(wq_s3 *s, const char *bucket, const char *key, char *err, size_t errlen);
+
+/* Creates a bucket (for tests and first-time setup); an existing bucket you own is fine. */
+int wq_s3_bucket_create(wq_s3 *s, const char *bucket, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,148 @@
+/* wq_tracking: experiments, runs, params, metrics (with history), tags and artifact records in
+ * the wq_db SQLite file. Artifact bytes live in an artifact store (wq_artifact); this module
+ * records their paths, sizes and SHA-256.
+ *
+ * Tables this module owns (wq_search compiles filters against them; keep both in step):
+ *   experiments(experiment_id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,
+ *               artifact_location TEXT NOT NULL, created_ms INTEGER NOT NULL)
+ *   experiment_tags(experiment_id, key, value, PRIMARY KEY(experiment_id, key))
+ *   runs(run_id TEXT PRIMARY KEY, experiment_id INTEGER NOT NULL REFERENCES experiments,
+ *        name TEXT NOT NULL DEFAULT '', status TEXT NOT NULL ('RUNNING', 'FINISHED',
+ *        'FAILED', 'KILLED'), start_ms INTEGER NOT NULL, end_ms INTEGER (NULL while running),
+ *        artifact_uri TEXT NOT NULL)
+ *   params(run_id, key TEXT, value TEXT, PRIMARY KEY(run_id, key))
+ *   metrics(run_id, key TEXT, value REAL, step INTEGER, timestamp_ms INTEGER)   -- history
+ *   latest_metrics(run_id, key TEXT, value REAL, step INTEGER, timestamp_ms INTEGER,
+ *                  PRIMARY KEY(run_id, key))          -- maintained by wq_tracking_metric_log
+ *   tags(run_id, key TEXT, value TEXT, PRIMARY KEY(run_id, key))
+ *   artifacts(run_id, path TEXT, size INTEGER, sha256 TEXT, PRIMARY KEY(run_id, path))
+ * All run_id columns reference runs(run_id) ON DELETE CASCADE. */
+#ifndef WQ_TRACKING_H
+#define WQ_TRACKING_H
+
+#include "wq_db.h"
+#include "wq_sha256.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define WQ_RUN_ID_LEN 32 /* lower-case hex digits */
+#define WQ_TRACKING_MAX_VALUE 8000 /* bytes per param or tag value */
+#define WQ_TRACKING_MAX_RESULTS 10000 /* runs per search page */
+
+enum wq_run_status { WQ_RUN_RUNNING = 0, WQ_RUN_FINISHED, WQ_RUN_FAILED, WQ_RUN_KILLED };
+
+typedef struct wq_kv {
+	char *key;
+	char *value;
+} wq_kv;
+
+typedef struct wq_metric {
+	char *key;
+	double value;
+	int64_t step;
+	int64_t timestamp_ms;
+} wq_metric;
+
+typedef struct wq_artifact_info {
+	char *path; /* relative to the run's artifact root, e.g. "model/MANIFEST.json" */
+	int64_t size;
+	char sha256[WQ_SHA256_HEXLEN];
+} wq_artifact_info;
+
+typedef struct wq_experiment {
+	int64_t id;
+	char *name;
+	char *artifact_location; /* URI under which runs keep artifacts: <root>/<id> */
+	int64_t created_ms;
+	wq_kv *tags;
+	size_t ntags;
+} wq_experiment;
+
+typedef struct wq_run {
+	char id[WQ_RUN_ID_LEN + 1];
+	int64_t experiment_id;
+	char *experiment_name;
+	char *name;   /* run name, may be "" */
+	int status;   /* enum wq_run_status */
+	int64_t start_ms;
+	int64_t end_ms;     /* 0 while running */
+	char *artifact_uri; /* <experiment artifact_location>/<run id>/artifacts */
+	wq_kv *params;
+	size_t nparams;
+	wq_metric *metrics; /* latest value per key (highest step, then newest) */
+	size_t nmetrics;
+	wq_kv *tags;
+	size_t ntags;
+	wq_artifact_info *artifacts;
+	size_t nartifacts;
+} wq_run;
+
+/* "RUNNING", "FINISHED", "FAILED", "KILLED". */
+const char *wq_run_status_name(int status);
+int wq_run_status_parse(const char *name, int *out);
+
+/* Gets the experiment called name, creating it when missing with artifact location
+ * "<artifact_root>/<id>" (artifact_root: file:// or s3:// URI without trailing slash). */
+int wq_tracking_experiment_ensure(wq_db *db, const char *name, const char *artifact_root,
+                                  int64_t *id, char *err, size_t errlen);
+
+/* WQ_ENOENT naming the experiment when missing. *out owned by the caller. */
+int wq_tracking_experiment_get(wq_db *db, const char *name, wq_experiment **out, char *err,
+                               size_t errlen);
+int wq_tracking_experiment_list(wq_db *db, wq_experiment ***out, size_t *n, char *err,
+                                size_t errlen);
+int wq_tracking_experiment_tag_set(wq_db *db, const char *name, const char *key,
+                                   const char *value, char *err, size_t errlen);
+void wq_experiment_free(wq_experiment *e);
+void wq_experiments_free(wq_experiment **e, size_t n);
+
+/* Creates a RUNNING run with a fresh random id (from /dev/urandom); run_name may be NULL.
+ * id receives the run id. */
+int wq_tracking_run_create(wq_db *db, int64_t experiment_id, const char *run_name,
+                           char id[WQ_RUN_ID_LEN + 1], char *err, size_t errlen);
+
+/* Ends a run: status FINISHED, FAILED or KILLED, end time now. */
+int wq_tracking_run_end(wq_db *db, const char *run_id, int status, char *err, size_t errlen);
+
+/* Params are immutable: logging the same value again is fine, a different one is WQ_EEXIST
+ * naming the key, the old and the new value. */
+int wq_tracking_param_log(wq_db *db, const char *run_id, const char *key, const char *value,
+                          char *err, size_t errlen);
+
+/* Appends to a metric's history. value must be finite... NaN is refused (WQ_EINVAL). */
+int wq_tracking_metric_log(wq_db *db, const char *run_id, const char *key, double value,
+                           int64_t step, int64_t timestamp_ms, char *err, size_t errlen);
+
+/* The whole history of one metric, ordered by step then timestamp. */
+int wq_tracking_metric_history(wq_db *db, const char *run_id, const char *key,
+                               wq_metric **out, size_t *n, char *err, size_t errlen);
+
+/* Sets (or replaces) a tag. */
+int wq_tracking_tag_set(wq_db *db, const char *run_id, const char *key, const char *value,
+                        char *err, size_t errlen);
+
+/* Records an artifact file (replacing a record with the same path). */
+int wq_tracking_artifact_record(wq_db *db, const char *run_id, const char *path, int64_t size,
+                                const char sha256[WQ_SHA256_HEXLEN], char *err, size_t errlen);
+
+/* A run with params, latest metrics, tags and artifacts. WQ_ENOENT naming the id. */
+int wq_tracking_run_get(wq_db *db, const char *run_id, wq_run **out, char *err, size_t errlen);
+
+/* Searches runs of the given experiments (all when nexp == 0) with a wq_search filter and
+ * order; max_results 1..WQ_TRACKING_MAX_RESULTS; page_token NULL for the first page.
+ * *next_token is NULL on the last page, else a new string (free()). */
+int wq_tracking_runs_search(wq_db *db, const int64_t *exp_ids, size_t nexp, const char *filter,
+                            const char *order_by, size_t max_results, const char *page_token,
+                            wq_run ***out, size_t *n, char **next_token, char *err,
+                            size_t errlen);
+
+/* Deletes a run's metadata (params, metrics, tags, artifact records) in one transaction.
+ * The caller removes the artifact bytes (wq_registry does both). */
+int wq_tracking_run_delete(wq_db *db, const char *run_id, char *err, size_t errlen);
+
+void wq_run_free(wq_run *r);
+void wq_runs_free(wq_run **r, size_t n);
+void wq_metrics_list_free(wq_metric *m, size_t n);
+
+#endif
