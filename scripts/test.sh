@@ -10,6 +10,11 @@ top=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
 sh scripts/setup-debian.sh
+# test peers pinned by package-lock.json (s3rver)
+npm ci --no-audit --no-fund --loglevel=error
+# distcheck builds from a tarball without node_modules: tell the tests where it is
+WQ_NODE_MODULES="$top/node_modules"
+export WQ_NODE_MODULES
 autoreconf -fi
 
 show_failures() {

@@ -2,13 +2,16 @@
 
 #include "wq_error.h"
 #include "wq_log.h"
+#include "wq_registry.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void cli_error(const char *cmd, const char *fmt, ...)
 {
@@ -116,4 +119,141 @@ int cli_exit_for(int status, int kind)
 	default:
 		return kind;
 	}
+}
+
+int cli_table_init(cli_table *t, size_t ncols, const char *const *headers)
+{
+	memset(t, 0, sizeof(*t));
+	t->ncols = ncols;
+	return cli_table_add(t, headers);
+}
+
+int cli_table_add(cli_table *t, const char *const *cells)
+{
+	if (t->nrows == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		char **nc = realloc(t->cells, cap * t->ncols * sizeof(*nc));
+
+		if (nc == NULL)
+			return WQ_ENOMEM;
+		t->cells = nc;
+		t->cap = cap;
+	}
+	for (size_t i = 0; i < t->ncols; i++) {
+		char *c = strdup(cells[i] != NULL ? cells[i] : "");
+
+		if (c == NULL) {
+			for (size_t j = 0; j < i; j++)
+				free(t->cells[t->nrows * t->ncols + j]);
+			return WQ_ENOMEM;
+		}
+		/* a control character would break the alignment or the terminal */
+		for (char *p = c; *p != '\0'; p++) {
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+		}
+		t->cells[t->nrows * t->ncols + i] = c;
+	}
+	t->nrows++;
+	return WQ_OK;
+}
+
+void cli_table_print(const cli_table *t, FILE *out)
+{
+	size_t width[32] = {0};
+	size_t ncols = t->ncols < 32 ? t->ncols : 32;
+
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < ncols; c++) {
+			size_t w = strlen(t->cells[r * t->ncols + c]);
+
+			if (w > width[c])
+				width[c] = w;
+		}
+	}
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < ncols; c++) {
+			const char *cell = t->cells[r * t->ncols + c];
+
+			if (c + 1 == ncols)
+				fprintf(out, "%s\n", cell);
+			else
+				fprintf(out, "%-*s  ", (int)width[c], cell);
+		}
+	}
+}
+
+void cli_table_free(cli_table *t)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	memset(t, 0, sizeof(*t));
+}
+
+void cli_time_format(long long ms, char *buf, size_t n)
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0 || gmtime_r(&secs, &tm) == NULL) {
+		snprintf(buf, n, "-");
+		return;
+	}
+	strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+int cli_exit_registry(int status)
+{
+	switch (status) {
+	case WQ_OK:
+		return CLI_EXIT_OK;
+	case WQ_ENOENT:
+		return CLI_EXIT_NOTFOUND;
+	case WQ_EINVAL:
+	case WQ_EPARSE:
+	case WQ_EEXIST:
+	case WQ_ERANGE:
+		return CLI_EXIT_DATA;
+	case WQ_EFORMAT:
+	case WQ_ECORRUPT:
+		return CLI_EXIT_MODEL;
+	default:
+		return CLI_EXIT_FAILURE;
+	}
+}
+
+int cli_registry_open(const char *cmd, const cli_registry_opts *o, wq_registry **out)
+{
+	wq_config cfg;
+	char err[1024] = "";
+	int rc;
+
+	rc = wq_config_resolve(o->tracking_uri, o->artifact_root, o->s3_endpoint, &cfg, err,
+	                       sizeof(err));
+	if (rc != WQ_OK) {
+		cli_error(cmd, "%s", err);
+		return CLI_EXIT_USAGE;
+	}
+	rc = wq_registry_open(&cfg, out, err, sizeof(err));
+	if (rc != WQ_OK) {
+		cli_error(cmd, "cannot open the registry: %s", err[0] ? err : wq_strerror(rc));
+		return rc == WQ_EFORMAT ? CLI_EXIT_MODEL : CLI_EXIT_FAILURE;
+	}
+	return CLI_EXIT_OK;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+void cli_rmtree(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Exit codes (documented in README "Exit codes"). */
 enum cli_exit {
@@ -11,7 +12,8 @@ enum cli_exit {
 	CLI_EXIT_FAILURE = 1, /* I/O or internal failure */
 	CLI_EXIT_USAGE = 2,   /* unknown command/option, missing or malformed option */
 	CLI_EXIT_DATA = 3,    /* invalid input data: CSV, JSON, features, numbers */
-	CLI_EXIT_MODEL = 4    /* model bundle missing, damaged, foreign or already present */
+	CLI_EXIT_MODEL = 4,   /* model bundle missing, damaged, foreign or already present */
+	CLI_EXIT_NOTFOUND = 5 /* no such run, experiment, model, version or alias */
 };
 
 enum cli_format { CLI_FORMAT_TEXT = 0, CLI_FORMAT_JSON = 1 };
@@ -33,7 +35,46 @@ int cli_log_level_apply(const char *name);
  * model-handling (CLI_EXIT_MODEL) step; memory and I/O failures stay CLI_EXIT_FAILURE. */
 int cli_exit_for(int status, int kind);
 
+/* An aligned text table for people (`--format text`). Cells are copied. */
+typedef struct cli_table {
+	size_t ncols;
+	size_t nrows; /* including the header row */
+	size_t cap;
+	char **cells; /* nrows * ncols */
+} cli_table;
+
+int cli_table_init(cli_table *t, size_t ncols, const char *const *headers);
+int cli_table_add(cli_table *t, const char *const *cells);
+void cli_table_print(const cli_table *t, FILE *out);
+void cli_table_free(cli_table *t);
+
+/* Removes a directory tree (scratch directories); errors are ignored. */
+void cli_rmtree(const char *path);
+
+/* Formats milliseconds since the epoch as "YYYY-MM-DD HH:MM:SS" UTC ("-" for 0). */
+void cli_time_format(long long ms, char *buf, size_t n);
+
+/* Registry options shared by every command that uses the tracking store. */
+typedef struct cli_registry_opts {
+	const char *tracking_uri;
+	const char *artifact_root;
+	const char *s3_endpoint;
+} cli_registry_opts;
+
+struct wq_registry;
+/* Resolves the configuration and opens the registry; returns an exit code (0 on success)
+ * after printing the error. */
+int cli_registry_open(const char *cmd, const cli_registry_opts *o, struct wq_registry **out);
+
+/* Exit code for a registry failure: not found (5); invalid or conflicting input (3); format or
+ * corrupt data (4); I/O, memory, unsupported (1). */
+int cli_exit_registry(int status);
+
 int cmd_train(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_experiments(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
+int cmd_models(int argc, char **argv);
+int cmd_artifacts(int argc, char **argv);
 
 #endif

@@ -6,6 +6,7 @@
 #include "wq_dataset.h"
 #include "wq_error.h"
 #include "wq_json.h"
+#include "wq_registry.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -16,7 +17,19 @@
 #define CMD               "predict"
 #define MAX_FLAG_FEATURES 64
 
-enum { OPT_BUNDLE = 1000, OPT_INPUT, OPT_CSV, OPT_FEATURE, OPT_FORMAT, OPT_LOGLEVEL, OPT_UCI };
+enum {
+	OPT_BUNDLE = 1000,
+	OPT_MODEL,
+	OPT_TRACKING,
+	OPT_ARTIFACT,
+	OPT_S3,
+	OPT_INPUT,
+	OPT_CSV,
+	OPT_FEATURE,
+	OPT_FORMAT,
+	OPT_LOGLEVEL,
+	OPT_UCI
+};
 
 /* One --<feature> flag per UCI column ("volatile acidity" -> --volatile-acidity, pH -> --ph);
  * filled from wq_uci_columns at start-up. */
@@ -44,7 +57,12 @@ static void predict_usage(FILE *out)
 	    "  --csv FILE             every row of a CSV (UCI ';' or comma; extra UCI columns\n"
 	    "                         such as quality are ignored); one output line per row\n\n"
 	    "Options:\n"
-	    "  --bundle DIR           model bundle written by 'wineq-client train' (required)\n"
+	    "  --bundle DIR           model bundle written by 'wineq-client train'\n"
+	    "  --model URI            or a registry URI: models:/NAME/VERSION, "
+	    "models:/NAME/STAGE,\n"
+	    "                         models:/NAME@ALIAS, models:/NAME/latest, runs:/RUN_ID/model\n"
+	    "  --tracking-uri URI, --artifact-root URI, --s3-endpoint-url URL\n"
+	    "                         where the registry is (see 'wineq-client models --help')\n"
 	    "  --format text|json     text: 'quality=6 p3=0.0012 ...'; json: one object per line\n"
 	    "  --log-level LEVEL      debug, info, warn, error (env WINEQ_LOG_LEVEL)\n"
 	    "  -h, --help             show this help\n");
@@ -253,12 +271,15 @@ out:
 
 int cmd_predict(int argc, char **argv)
 {
-	struct option opts[N_UCI + 8];
+	struct option opts[N_UCI + 12];
 	const char *names[MAX_FLAG_FEATURES];
 	char *owned[MAX_FLAG_FEATURES];
 	double values[MAX_FLAG_FEATURES];
 	size_t nflag = 0, nowned = 0;
 	const char *bundle_dir = NULL, *input = NULL, *csv = NULL, *log_level = NULL;
+	const char *model_uri = NULL;
+	char *resolved = NULL;
+	cli_registry_opts reg = {0};
 	wq_bundle *b = NULL;
 	char err[1024] = "";
 	int format = CLI_FORMAT_TEXT, c, rc, ex = CLI_EXIT_OK;
@@ -266,6 +287,10 @@ int cmd_predict(int argc, char **argv)
 
 	uci_flags_init();
 	opts[k++] = (struct option){"bundle", required_argument, NULL, OPT_BUNDLE};
+	opts[k++] = (struct option){"model", required_argument, NULL, OPT_MODEL};
+	opts[k++] = (struct option){"tracking-uri", required_argument, NULL, OPT_TRACKING};
+	opts[k++] = (struct option){"artifact-root", required_argument, NULL, OPT_ARTIFACT};
+	opts[k++] = (struct option){"s3-endpoint-url", required_argument, NULL, OPT_S3};
 	opts[k++] = (struct option){"input", required_argument, NULL, OPT_INPUT};
 	opts[k++] = (struct option){"csv", required_argument, NULL, OPT_CSV};
 	opts[k++] = (struct option){"feature", required_argument, NULL, OPT_FEATURE};
@@ -285,6 +310,18 @@ int cmd_predict(int argc, char **argv)
 			return CLI_EXIT_OK;
 		case OPT_BUNDLE:
 			bundle_dir = optarg;
+			break;
+		case OPT_MODEL:
+			model_uri = optarg;
+			break;
+		case OPT_TRACKING:
+			reg.tracking_uri = optarg;
+			break;
+		case OPT_ARTIFACT:
+			reg.artifact_root = optarg;
+			break;
+		case OPT_S3:
+			reg.s3_endpoint = optarg;
 			break;
 		case OPT_INPUT:
 			input = optarg;
@@ -360,8 +397,8 @@ int cmd_predict(int argc, char **argv)
 		ex = CLI_EXIT_USAGE;
 		goto out;
 	}
-	if (bundle_dir == NULL) {
-		cli_error(CMD, "--bundle DIR is required (see --help)");
+	if ((bundle_dir == NULL) == (model_uri == NULL)) {
+		cli_error(CMD, "give exactly one of --bundle DIR and --model URI (see --help)");
 		ex = CLI_EXIT_USAGE;
 		goto out;
 	}
@@ -369,6 +406,22 @@ int cmd_predict(int argc, char **argv)
 		cli_error(CMD, "give exactly one input: feature flags, --input JSON or --csv FILE");
 		ex = CLI_EXIT_USAGE;
 		goto out;
+	}
+	if (model_uri != NULL) {
+		wq_registry *r = NULL;
+
+		ex = cli_registry_open(CMD, &reg, &r);
+		if (ex != CLI_EXIT_OK)
+			goto out;
+		rc = r->ops->resolve(r, model_uri, &resolved, NULL, err, sizeof(err));
+		wq_registry_close(r);
+		if (rc != WQ_OK) {
+			cli_error(CMD, "cannot resolve %s: %s", model_uri,
+			          err[0] ? err : wq_strerror(rc));
+			ex = rc == WQ_ENOENT ? CLI_EXIT_NOTFOUND : cli_exit_registry(rc);
+			goto out;
+		}
+		bundle_dir = resolved;
 	}
 	rc = wq_bundle_load(bundle_dir, 0, &b, err, sizeof(err));
 	if (rc != WQ_OK) {
@@ -387,6 +440,7 @@ out:
 	if (fflush(stdout) != 0 && ex == CLI_EXIT_OK)
 		ex = CLI_EXIT_FAILURE;
 	wq_bundle_free(b);
+	free(resolved);
 	for (size_t i = 0; i < nowned; i++)
 		free(owned[i]);
 	return ex;

@@ -5,6 +5,12 @@
 #include "wq_error.h"
 #include "wq_features.h"
 #include "wq_train.h"
+#include "wq_model_uri.h"
+#include "wq_name.h"
+#include "wq_registry.h"
+#include "wq_runlog.h"
+
+#include <inttypes.h>
 
 #include <getopt.h>
 #include <jansson.h>
@@ -19,13 +25,15 @@ static void train_usage(FILE *out)
 {
 	fprintf(
 	    out,
-	    "Usage: wineq-client train --bundle DIR [OPTIONS]\n\n"
+	    "Usage: wineq-client train [--bundle DIR] [--register NAME] [OPTIONS]\n\n"
 	    "Fits one C-SVC on the training part (80%% by default) of a wine CSV, prints its\n"
-	    "test metrics and writes a model bundle directory.\n\n"
+	    "test metrics and writes a model bundle. The run (params, metrics, bundle) is logged\n"
+	    "to the tracking store unless --no-track; --register adds the bundle to the model\n"
+	    "registry as a new version.\n\n"
 	    "Options:\n"
 	    "  --data FILE            CSV in UCI (';') or comma format\n"
 	    "                         (default: %s/winequality-white.csv)\n"
-	    "  --bundle DIR           bundle directory to create (required)\n"
+	    "  --bundle DIR           also keep the bundle in DIR (required with --no-track)\n"
 	    "  --force                replace DIR if it exists\n"
 	    "  --kernel linear|rbf    kernel (default rbf)\n"
 	    "  --C X                  cost, > 0 (default 1)\n"
@@ -42,6 +50,16 @@ static void train_usage(FILE *out)
 	    "  --seed N               split and libsvm seed (default 42)\n"
 	    "  --name NAME            model name recorded in the bundle (default wine-quality)\n"
 	    "  --format text|json     output format (default text)\n"
+	    "Tracking and registry:\n"
+	    "  --experiment NAME      experiment of the run (default: default)\n"
+	    "  --run-name NAME        name of the run\n"
+	    "  --no-track             do not log a run\n"
+	    "  --register NAME        register the bundle as a new version of model NAME\n"
+	    "  --promote STAGE        then move it to STAGE (Staging, Production, ...)\n"
+	    "  --alias ALIAS          then point ALIAS (e.g. champion) at it\n"
+	    "  --tracking-uri URI     sqlite:///path.db (env WINEQ_TRACKING_URI)\n"
+	    "  --artifact-root URI    file:///dir or s3://bucket/prefix (env WINEQ_ARTIFACT_ROOT)\n"
+	    "  --s3-endpoint-url URL  S3-compatible endpoint (env WINEQ_S3_ENDPOINT_URL)\n"
 	    "  --log-level LEVEL      debug, info, warn, error (default warn; env "
 	    "WINEQ_LOG_LEVEL)\n"
 	    "  -h, --help             show this help\n",
@@ -65,7 +83,16 @@ enum {
 	OPT_SEED,
 	OPT_NAME,
 	OPT_FORMAT,
-	OPT_LOGLEVEL
+	OPT_LOGLEVEL,
+	OPT_EXPERIMENT,
+	OPT_RUNNAME,
+	OPT_NOTRACK,
+	OPT_REGISTER,
+	OPT_PROMOTE,
+	OPT_ALIAS,
+	OPT_TRACKING,
+	OPT_ARTIFACT,
+	OPT_S3
 };
 
 static const struct option train_options[] = {
@@ -86,11 +113,71 @@ static const struct option train_options[] = {
     {"name", required_argument, NULL, OPT_NAME},
     {"format", required_argument, NULL, OPT_FORMAT},
     {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+    {"experiment", required_argument, NULL, OPT_EXPERIMENT},
+    {"run-name", required_argument, NULL, OPT_RUNNAME},
+    {"no-track", no_argument, NULL, OPT_NOTRACK},
+    {"register", required_argument, NULL, OPT_REGISTER},
+    {"promote", required_argument, NULL, OPT_PROMOTE},
+    {"alias", required_argument, NULL, OPT_ALIAS},
+    {"tracking-uri", required_argument, NULL, OPT_TRACKING},
+    {"artifact-root", required_argument, NULL, OPT_ARTIFACT},
+    {"s3-endpoint-url", required_argument, NULL, OPT_S3},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
-static void print_text(const wq_bundle *b, const char *dir)
+typedef struct track_opts {
+	cli_registry_opts reg;
+	const char *experiment;
+	const char *run_name;
+	int track;
+	const char *register_name;
+	int stage; /* -1: no promotion */
+	const char *alias;
+	char run_id[WQ_RUN_ID_LEN + 1];
+	int64_t version;
+} track_opts;
+
+/* Logs the run and registers the bundle as asked; returns an exit code. */
+static int track(track_opts *t, const wq_bundle *b, const char *bundle_dir)
+{
+	wq_registry *r = NULL;
+	char err[1024] = "";
+	int ex, rc = WQ_OK;
+
+	ex = cli_registry_open(CMD, &t->reg, &r);
+	if (ex != CLI_EXIT_OK)
+		return ex;
+	if (t->track) {
+		rc = wq_runlog_bundle(r, t->experiment, t->run_name, b, bundle_dir, t->run_id, err,
+		                      sizeof(err));
+		if (rc != WQ_OK)
+			cli_error(CMD, "logging the run: %s", err);
+	}
+	if (rc == WQ_OK && t->register_name != NULL) {
+		rc = r->ops->version_create(r, t->register_name, bundle_dir,
+		                            t->run_id[0] ? t->run_id : NULL, NULL, NULL,
+		                            &t->version, err, sizeof(err));
+		if (rc != WQ_OK)
+			cli_error(CMD, "registering %s: %s", t->register_name, err);
+	}
+	if (rc == WQ_OK && t->stage >= 0) {
+		rc = r->ops->version_transition(r, t->register_name, t->version, t->stage, 1, NULL,
+		                                err, sizeof(err));
+		if (rc != WQ_OK)
+			cli_error(CMD, "promoting: %s", err);
+	}
+	if (rc == WQ_OK && t->alias != NULL) {
+		rc = r->ops->alias_set(r, t->register_name, t->alias, t->version, NULL, err,
+		                       sizeof(err));
+		if (rc != WQ_OK)
+			cli_error(CMD, "alias: %s", err);
+	}
+	wq_registry_close(r);
+	return rc == WQ_OK ? CLI_EXIT_OK : cli_exit_registry(rc);
+}
+
+static void print_text(const wq_bundle *b, const char *dir, const track_opts *t)
 {
 	const wq_metrics *m = b->test_metrics;
 	wq_svm_params p;
@@ -126,10 +213,22 @@ static void print_text(const wq_bundle *b, const char *dir)
 			printf("\n");
 		}
 	}
-	printf("bundle:            %s\n", dir);
+	if (dir != NULL)
+		printf("bundle:            %s\n", dir);
+	if (t->run_id[0] != '\0') {
+		printf("run:               %s (experiment %s)\n", t->run_id, t->experiment);
+		printf("run model URI:     runs:/%s/model\n", t->run_id);
+	}
+	if (t->version > 0) {
+		printf("registered:        %s version %" PRId64 "%s%s%s%s\n", t->register_name,
+		       t->version, t->stage >= 0 ? ", stage " : "",
+		       t->stage >= 0 ? wq_stage_name(t->stage) : "", t->alias ? ", alias " : "",
+		       t->alias ? t->alias : "");
+		printf("model URI:         models:/%s/%" PRId64 "\n", t->register_name, t->version);
+	}
 }
 
-static int print_json(const wq_bundle *b, const char *dir)
+static int print_json(const wq_bundle *b, const char *dir, const track_opts *t)
 {
 	const wq_metrics *m = b->test_metrics;
 	json_t *o, *feats, *metrics = NULL, *cm;
@@ -143,7 +242,17 @@ static int print_json(const wq_bundle *b, const char *dir)
 		goto fail;
 	for (size_t i = 0; i < b->nfeatures; i++)
 		json_array_append_new(feats, json_string(b->features[i]));
-	json_object_set_new(o, "bundle", json_string(dir));
+	json_object_set_new(o, "bundle", dir != NULL ? json_string(dir) : json_null());
+	json_object_set_new(o, "run_id", t->run_id[0] ? json_string(t->run_id) : json_null());
+	json_object_set_new(o, "registered_model",
+	                    t->version > 0 ? json_string(t->register_name) : json_null());
+	json_object_set_new(o, "version", t->version > 0 ? json_integer(t->version) : json_null());
+	if (t->version > 0) {
+		char uri[512];
+
+		snprintf(uri, sizeof(uri), "models:/%s/%" PRId64, t->register_name, t->version);
+		json_object_set_new(o, "model_uri", json_string(uri));
+	}
 	json_object_set_new(o, "name", json_string(b->name));
 	json_object_set_new(o, "features", feats);
 	feats = NULL;
@@ -196,6 +305,8 @@ int cmd_train(int argc, char **argv)
 	char **names = NULL;
 	size_t nnames = 0;
 	int force = 0, format = CLI_FORMAT_TEXT, c, rc, ex = CLI_EXIT_OK;
+	track_opts t = {.experiment = "default", .track = 1, .stage = -1};
+	char tmpdir[4096] = "";
 
 	wq_train_opts_default(&o);
 	snprintf(default_data, sizeof(default_data), "%s/winequality-white.csv", WQ_DATADIR);
@@ -306,6 +417,36 @@ int cmd_train(int argc, char **argv)
 		case OPT_LOGLEVEL:
 			log_level = optarg;
 			break;
+		case OPT_EXPERIMENT:
+			t.experiment = optarg;
+			break;
+		case OPT_RUNNAME:
+			t.run_name = optarg;
+			break;
+		case OPT_NOTRACK:
+			t.track = 0;
+			break;
+		case OPT_REGISTER:
+			t.register_name = optarg;
+			break;
+		case OPT_PROMOTE:
+			if (wq_stage_parse(optarg, &t.stage, err, sizeof(err)) != WQ_OK) {
+				cli_error(CMD, "--promote: %s", err);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case OPT_ALIAS:
+			t.alias = optarg;
+			break;
+		case OPT_TRACKING:
+			t.reg.tracking_uri = optarg;
+			break;
+		case OPT_ARTIFACT:
+			t.reg.artifact_root = optarg;
+			break;
+		case OPT_S3:
+			t.reg.s3_endpoint = optarg;
+			break;
 		case ':':
 			cli_error(CMD, "option '%s' needs a value (see --help)", argv[optind - 1]);
 			return CLI_EXIT_USAGE;
@@ -322,8 +463,17 @@ int cmd_train(int argc, char **argv)
 		cli_error(CMD, "--log-level: expected debug, info, warn or error");
 		return CLI_EXIT_USAGE;
 	}
-	if (bundle_dir == NULL) {
-		cli_error(CMD, "--bundle DIR is required (see --help)");
+	if (bundle_dir == NULL && !t.track && t.register_name == NULL) {
+		cli_error(CMD, "--bundle DIR is required with --no-track (see --help)");
+		return CLI_EXIT_USAGE;
+	}
+	if ((t.stage >= 0 || t.alias != NULL) && t.register_name == NULL) {
+		cli_error(CMD, "--promote and --alias need --register NAME");
+		return CLI_EXIT_USAGE;
+	}
+	if (t.register_name != NULL &&
+	    wq_name_check("model name", t.register_name, err, sizeof(err)) != WQ_OK) {
+		cli_error(CMD, "--register: %s", err);
 		return CLI_EXIT_USAGE;
 	}
 	if (features != NULL && o.top_k > 0) {
@@ -340,7 +490,7 @@ int cmd_train(int argc, char **argv)
 		o.nfeatures = nnames;
 	}
 	/* refuse early: training can take seconds and the answer would be thrown away */
-	if (!force && access(bundle_dir, F_OK) == 0) {
+	if (bundle_dir != NULL && !force && access(bundle_dir, F_OK) == 0) {
 		cli_error(CMD, "%s already exists (use --force to replace it)", bundle_dir);
 		ex = CLI_EXIT_MODEL;
 		goto out;
@@ -356,21 +506,43 @@ int cmd_train(int argc, char **argv)
 		ex = rc == WQ_ENOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_DATA;
 		goto out;
 	}
+	if (bundle_dir == NULL) {
+		/* tracked only: the bundle lives in the artifact store, this copy is scratch */
+		const char *tmp = getenv("TMPDIR");
+
+		snprintf(tmpdir, sizeof(tmpdir), "%s/wineq-train-XXXXXX",
+		         tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+		if (mkdtemp(tmpdir) == NULL) {
+			cli_error(CMD, "cannot create a scratch directory in %s", tmpdir);
+			tmpdir[0] = '\0';
+			ex = CLI_EXIT_FAILURE;
+			goto out;
+		}
+		bundle_dir = tmpdir;
+		force = 1; /* replaces the empty scratch directory */
+	}
 	rc = wq_bundle_save(b, bundle_dir, force, err, sizeof(err));
 	if (rc != WQ_OK) {
 		cli_error(CMD, "saving bundle: %s", err[0] ? err : wq_strerror(rc));
 		ex = cli_exit_for(rc, CLI_EXIT_MODEL);
 		goto out;
 	}
+	if (t.track || t.register_name != NULL) {
+		ex = track(&t, b, bundle_dir);
+		if (ex != CLI_EXIT_OK)
+			goto out;
+	}
 	if (format == CLI_FORMAT_JSON) {
-		if (print_json(b, bundle_dir) != 0) {
+		if (print_json(b, tmpdir[0] ? NULL : bundle_dir, &t) != 0) {
 			cli_error(CMD, "out of memory while printing");
 			ex = CLI_EXIT_FAILURE;
 		}
 	} else {
-		print_text(b, bundle_dir);
+		print_text(b, tmpdir[0] ? NULL : bundle_dir, &t);
 	}
 out:
+	if (tmpdir[0] != '\0')
+		cli_rmtree(tmpdir);
 	wq_bundle_free(b);
 	wq_features_names_free(names, nnames);
 	return ex;

@@ -11,7 +11,11 @@ static const struct {
 	const char *summary;
 } commands[] = {
     {"train", cmd_train, "train one SVM on a CSV and write a model bundle"},
-    {"predict", cmd_predict, "predict wine quality with a model bundle"},
+    {"predict", cmd_predict, "predict wine quality with a model bundle or registry URI"},
+    {"runs", cmd_runs, "list, show, compare and delete tracked runs"},
+    {"experiments", cmd_experiments, "list experiments"},
+    {"models", cmd_models, "registered models: versions, stages, aliases, history"},
+    {"artifacts", cmd_artifacts, "download run or model artifacts (SHA-256 verified)"},
 };
 
 static void usage(FILE *out)
@@ -25,7 +29,8 @@ static void usage(FILE *out)
 	             "  -h, --help     show this help\n"
 	             "  -V, --version  show the version\n\n"
 	             "Exit codes: 0 ok, 1 failure, 2 usage error, 3 invalid input data,\n"
-	             "            4 model bundle missing, damaged or foreign.\n");
+	             "            4 model bundle missing, damaged or foreign, 5 not found\n"
+	             "            (run, experiment, model, version, alias).\n");
 }
 
 int main(int argc, char **argv)

@@ -9,8 +9,8 @@
 #include <sqlite3.h>
 #include <stddef.h>
 
-#define WQ_DB_APPLICATION_ID 0x57515631 /* "WQV1" */
-#define WQ_DB_SCHEMA_VERSION 1
+#define WQ_DB_APPLICATION_ID  0x57515631 /* "WQV1" */
+#define WQ_DB_SCHEMA_VERSION  1
 #define WQ_DB_BUSY_TIMEOUT_MS 30000
 
 typedef struct wq_db wq_db;

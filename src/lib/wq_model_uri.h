@@ -31,7 +31,7 @@ enum wq_model_uri_kind {
 
 typedef struct wq_model_uri {
 	int kind;
-	char *name;    /* model name (models:) or NULL; owned */
+	char *name;      /* model name (models:) or NULL; owned */
 	int64_t version; /* VERSION */
 	int stage;       /* STAGE: enum wq_stage */
 	char *alias;     /* ALIAS; owned */

@@ -25,12 +25,12 @@ typedef struct wq_registered_model {
 typedef struct wq_model_version {
 	char *name;
 	int64_t version;
-	char *run_id;     /* source run, "" when registered from a plain bundle */
-	char *source_uri; /* artifact URI of the bundle directory (file:// or s3://) */
+	char *run_id;                  /* source run, "" when registered from a plain bundle */
+	char *source_uri;              /* artifact URI of the bundle directory (file:// or s3://) */
 	char sha256[WQ_SHA256_HEXLEN]; /* SHA-256 of the bundle's MANIFEST.json (which covers
 	                                  every other file by its own checksums) */
-	int stage;        /* enum wq_stage */
-	char **aliases;   /* sorted */
+	int stage;                     /* enum wq_stage */
+	char **aliases;                /* sorted */
 	size_t naliases;
 	int64_t created_ms;
 	char *created_by;
@@ -40,9 +40,9 @@ typedef struct wq_model_event {
 	int64_t id;
 	char *name;
 	int64_t version;
-	char *kind; /* "create", "stage", "alias", "alias-delete", "delete" */
-	char *from; /* previous stage / version ("" when none) */
-	char *to;   /* new stage / alias target */
+	char *kind;  /* "create", "stage", "alias", "alias-delete", "delete" */
+	char *from;  /* previous stage / version ("" when none) */
+	char *to;    /* new stage / alias target */
 	char *alias; /* for alias events, else "" */
 	int64_t time_ms;
 	char *actor;
@@ -68,8 +68,8 @@ int wq_modelreg_version_create(wq_db *db, const char *name, const char *run_id,
                                const char *actor, int64_t *version, char *err, size_t errlen);
 
 /* WQ_ENOENT naming model and version. */
-int wq_modelreg_version_get(wq_db *db, const char *name, int64_t version,
-                            wq_model_version **out, char *err, size_t errlen);
+int wq_modelreg_version_get(wq_db *db, const char *name, int64_t version, wq_model_version **out,
+                            char *err, size_t errlen);
 /* All versions, ascending. */
 int wq_modelreg_version_list(wq_db *db, const char *name, wq_model_version ***out, size_t *n,
                              char *err, size_t errlen);

@@ -11,8 +11,9 @@
 #include <stdint.h>
 
 typedef struct wq_s3_config {
-	const char *region;        /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, else "us-east-1" */
-	const char *endpoint_url;  /* NULL: $WINEQ_S3_ENDPOINT_URL, else https://s3.REGION.amazonaws.com */
+	const char *region; /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, else "us-east-1" */
+	const char
+	    *endpoint_url; /* NULL: $WINEQ_S3_ENDPOINT_URL, else https://s3.REGION.amazonaws.com */
 	const char *access_key;    /* NULL: $AWS_ACCESS_KEY_ID (required) */
 	const char *secret_key;    /* NULL: $AWS_SECRET_ACCESS_KEY (required) */
 	const char *session_token; /* NULL: $AWS_SESSION_TOKEN (optional) */
@@ -40,8 +41,8 @@ int wq_s3_get_file(wq_s3 *s, const char *bucket, const char *key, const char *pa
 
 /* Lists keys under prefix (ListObjectsV2, following continuation tokens). *keys is a new
  * array of *n new strings (free each, then the array). */
-int wq_s3_list(wq_s3 *s, const char *bucket, const char *prefix, char ***keys, size_t *n,
-               char *err, size_t errlen);
+int wq_s3_list(wq_s3 *s, const char *bucket, const char *prefix, char ***keys, size_t *n, char *err,
+               size_t errlen);
 
 /* Deletes one object (missing objects are not an error, as in S3). */
 int wq_s3_delete(wq_s3 *s, const char *bucket, const char *key, char *err, size_t errlen);

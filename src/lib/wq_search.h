@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#define WQ_SEARCH_MAX_FILTER 4096 /* bytes */
+#define WQ_SEARCH_MAX_FILTER  4096 /* bytes */
 #define WQ_SEARCH_MAX_CLAUSES 32
 
 enum wq_search_bind_type { WQ_SEARCH_BIND_TEXT = 0, WQ_SEARCH_BIND_REAL = 1 };
@@ -25,7 +25,7 @@ typedef struct wq_search_bind {
 } wq_search_bind;
 
 typedef struct wq_search {
-	char *where;    /* SQL boolean expression over alias "r" (runs), "1" when no filter; owned */
+	char *where; /* SQL boolean expression over alias "r" (runs), "1" when no filter; owned */
 	char *order_by; /* SQL ORDER BY list (without the keywords), never empty: always ends with
 	                   r.start_ms DESC, r.run_id so pagination is stable; owned */
 	wq_search_bind *binds; /* in the order of the '?' placeholders in where then order_by */

@@ -26,8 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WQ_RUN_ID_LEN 32 /* lower-case hex digits */
-#define WQ_TRACKING_MAX_VALUE 8000 /* bytes per param or tag value */
+#define WQ_RUN_ID_LEN           32    /* lower-case hex digits */
+#define WQ_TRACKING_MAX_VALUE   8000  /* bytes per param or tag value */
 #define WQ_TRACKING_MAX_RESULTS 10000 /* runs per search page */
 
 enum wq_run_status { WQ_RUN_RUNNING = 0, WQ_RUN_FINISHED, WQ_RUN_FAILED, WQ_RUN_KILLED };
@@ -63,8 +63,8 @@ typedef struct wq_run {
 	char id[WQ_RUN_ID_LEN + 1];
 	int64_t experiment_id;
 	char *experiment_name;
-	char *name;   /* run name, may be "" */
-	int status;   /* enum wq_run_status */
+	char *name; /* run name, may be "" */
+	int status; /* enum wq_run_status */
 	int64_t start_ms;
 	int64_t end_ms;     /* 0 while running */
 	char *artifact_uri; /* <experiment artifact_location>/<run id>/artifacts */
@@ -92,8 +92,8 @@ int wq_tracking_experiment_get(wq_db *db, const char *name, wq_experiment **out,
                                size_t errlen);
 int wq_tracking_experiment_list(wq_db *db, wq_experiment ***out, size_t *n, char *err,
                                 size_t errlen);
-int wq_tracking_experiment_tag_set(wq_db *db, const char *name, const char *key,
-                                   const char *value, char *err, size_t errlen);
+int wq_tracking_experiment_tag_set(wq_db *db, const char *name, const char *key, const char *value,
+                                   char *err, size_t errlen);
 void wq_experiment_free(wq_experiment *e);
 void wq_experiments_free(wq_experiment **e, size_t n);
 
@@ -115,8 +115,8 @@ int wq_tracking_metric_log(wq_db *db, const char *run_id, const char *key, doubl
                            int64_t step, int64_t timestamp_ms, char *err, size_t errlen);
 
 /* The whole history of one metric, ordered by step then timestamp. */
-int wq_tracking_metric_history(wq_db *db, const char *run_id, const char *key,
-                               wq_metric **out, size_t *n, char *err, size_t errlen);
+int wq_tracking_metric_history(wq_db *db, const char *run_id, const char *key, wq_metric **out,
+                               size_t *n, char *err, size_t errlen);
 
 /* Sets (or replaces) a tag. */
 int wq_tracking_tag_set(wq_db *db, const char *run_id, const char *key, const char *value,
@@ -134,8 +134,7 @@ int wq_tracking_run_get(wq_db *db, const char *run_id, wq_run **out, char *err, 
  * *next_token is NULL on the last page, else a new string (free()). */
 int wq_tracking_runs_search(wq_db *db, const int64_t *exp_ids, size_t nexp, const char *filter,
                             const char *order_by, size_t max_results, const char *page_token,
-                            wq_run ***out, size_t *n, char **next_token, char *err,
-                            size_t errlen);
+                            wq_run ***out, size_t *n, char **next_token, char *err, size_t errlen);
 
 /* Deletes a run's metadata (params, metrics, tags, artifact records) in one transaction.
  * The caller removes the artifact bytes (wq_registry does both). */

@@ -5,6 +5,10 @@ set -u
 : "${WQ_CLIENT:=$WQ_SRCDIR/build/src/client/wineq-client}"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wqit-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT INT TERM
+# never touch the user's own registry: tracked commands write below $WORK
+WINEQ_HOME="$WORK/home"
+export WINEQ_HOME
+unset WINEQ_TRACKING_URI WINEQ_ARTIFACT_ROOT WINEQ_S3_ENDPOINT_URL
 checks=0
 failures=0
 

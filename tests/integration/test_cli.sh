@@ -19,8 +19,8 @@ expect_grep '--volatile-acidity' "$WORK/out" "predict --help documents feature f
 expect_exit 2 "no command" "$C"
 expect_exit 2 "unknown command" "$C" fly
 expect_grep "unknown command 'fly'" "$WORK/err" "unknown command is named"
-expect_exit 2 "train without --bundle" "$C" train --data "$DATA"
-expect_grep '--bundle DIR is required' "$WORK/err" "missing --bundle explained"
+expect_exit 2 "train --no-track without --bundle" "$C" train --data "$DATA" --no-track
+expect_grep '--bundle DIR is required with --no-track' "$WORK/err" "missing --bundle explained"
 expect_exit 2 "train --C abc" "$C" train --data "$DATA" --bundle "$B" --C abc
 expect_grep "--C: expected a positive number, got 'abc'" "$WORK/err" "bad --C explained"
 expect_exit 2 "train --C -1" "$C" train --data "$DATA" --bundle "$B" --C -1

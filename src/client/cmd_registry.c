@@ -1,0 +1,909 @@
+/* wineq-client experiments | runs | models | artifacts: the tracking store and the model
+ * registry for people (aligned tables) and scripts (--format json). */
+#include "cli_common.h"
+
+#include "wq_error.h"
+#include "wq_model_uri.h"
+#include "wq_registry.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_POS         16
+#define MAX_EXPERIMENTS 16
+
+/* Options every registry command accepts, plus a few command-specific ones. */
+typedef struct reg_args {
+	cli_registry_opts reg;
+	int format;
+	const char *experiments[MAX_EXPERIMENTS];
+	size_t nexp;
+	const char *filter, *order_by, *page_token;
+	size_t max_results;
+	int keep_existing;
+	int delete_alias;
+	const char *pos[MAX_POS];
+	size_t npos;
+} reg_args;
+
+enum {
+	OPT_TRACKING = 1000,
+	OPT_ARTIFACT,
+	OPT_S3,
+	OPT_FORMAT,
+	OPT_EXPERIMENT,
+	OPT_FILTER,
+	OPT_ORDER,
+	OPT_MAX,
+	OPT_TOKEN,
+	OPT_KEEP,
+	OPT_DELETE
+};
+
+static const struct option reg_options[] = {
+    {"tracking-uri", required_argument, NULL, OPT_TRACKING},
+    {"artifact-root", required_argument, NULL, OPT_ARTIFACT},
+    {"s3-endpoint-url", required_argument, NULL, OPT_S3},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"experiment", required_argument, NULL, OPT_EXPERIMENT},
+    {"filter", required_argument, NULL, OPT_FILTER},
+    {"order-by", required_argument, NULL, OPT_ORDER},
+    {"max-results", required_argument, NULL, OPT_MAX},
+    {"page-token", required_argument, NULL, OPT_TOKEN},
+    {"keep-existing", no_argument, NULL, OPT_KEEP},
+    {"delete", no_argument, NULL, OPT_DELETE},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static const char common_help[] =
+    "Common options:\n"
+    "  --tracking-uri URI     sqlite:///path.db (env WINEQ_TRACKING_URI; default\n"
+    "                         $WINEQ_HOME/registry.db)\n"
+    "  --artifact-root URI    file:///dir or s3://bucket/prefix (env WINEQ_ARTIFACT_ROOT)\n"
+    "  --s3-endpoint-url URL  S3-compatible endpoint (env WINEQ_S3_ENDPOINT_URL)\n"
+    "  --format text|json     aligned table (default) or JSON\n"
+    "  -h, --help             show this help\n";
+
+/* Parses options and positional arguments; returns -1 to continue, else an exit code. */
+static int parse_args(const char *cmd, int argc, char **argv, const char *usage, reg_args *a)
+{
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->max_results = 100;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", reg_options, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			printf("%s\n%s", usage, common_help);
+			return CLI_EXIT_OK;
+		case OPT_TRACKING:
+			a->reg.tracking_uri = optarg;
+			break;
+		case OPT_ARTIFACT:
+			a->reg.artifact_root = optarg;
+			break;
+		case OPT_S3:
+			a->reg.s3_endpoint = optarg;
+			break;
+		case OPT_FORMAT:
+			if (cli_parse_format(optarg, &a->format) != WQ_OK) {
+				cli_error(cmd, "--format: expected text or json, got '%s'", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case OPT_EXPERIMENT:
+			if (a->nexp == MAX_EXPERIMENTS) {
+				cli_error(cmd, "at most %d --experiment options", MAX_EXPERIMENTS);
+				return CLI_EXIT_USAGE;
+			}
+			a->experiments[a->nexp++] = optarg;
+			break;
+		case OPT_FILTER:
+			a->filter = optarg;
+			break;
+		case OPT_ORDER:
+			a->order_by = optarg;
+			break;
+		case OPT_MAX:
+			if (cli_parse_size(optarg, &a->max_results) != WQ_OK ||
+			    a->max_results == 0 || a->max_results > WQ_TRACKING_MAX_RESULTS) {
+				cli_error(cmd, "--max-results: expected 1..%d, got '%s'",
+				          WQ_TRACKING_MAX_RESULTS, optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case OPT_TOKEN:
+			a->page_token = optarg;
+			break;
+		case OPT_KEEP:
+			a->keep_existing = 1;
+			break;
+		case OPT_DELETE:
+			a->delete_alias = 1;
+			break;
+		case ':':
+			cli_error(cmd, "option '%s' needs a value (see --help)", argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		default:
+			cli_error(cmd, "unknown option '%s' (see --help)", argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	for (; optind < argc; optind++) {
+		if (a->npos == MAX_POS) {
+			cli_error(cmd, "too many arguments");
+			return CLI_EXIT_USAGE;
+		}
+		a->pos[a->npos++] = argv[optind];
+	}
+	return -1;
+}
+
+static int need_pos(const char *cmd, const reg_args *a, size_t min, size_t max, const char *usage)
+{
+	if (a->npos < min || a->npos > max) {
+		cli_error(cmd, "expected %s (see --help)", usage);
+		return CLI_EXIT_USAGE;
+	}
+	return -1;
+}
+
+static int fail(const char *cmd, int rc, const char *err)
+{
+	cli_error(cmd, "%s", err[0] ? err : wq_strerror(rc));
+	return cli_exit_registry(rc);
+}
+
+static int parse_version(const char *cmd, const char *s, int64_t *out)
+{
+	uint64_t v;
+
+	if (cli_parse_u64(s, &v) != WQ_OK || v == 0 || v > INT64_MAX) {
+		cli_error(cmd, "version must be a positive integer, got '%s'", s);
+		return CLI_EXIT_USAGE;
+	}
+	*out = (int64_t)v;
+	return -1;
+}
+
+static void json_print(json_t *j)
+{
+	if (j == NULL) {
+		fprintf(stderr, "wineq-client: out of memory\n");
+		return;
+	}
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+	fputc('\n', stdout);
+	json_decref(j);
+}
+
+static json_t *json_kv(const wq_kv *kv, size_t n)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o != NULL && i < n; i++)
+		json_object_set_new(o, kv[i].key, json_string(kv[i].value));
+	return o;
+}
+
+static json_t *json_run(const wq_run *r)
+{
+	json_t *o = json_object(), *m = json_object(), *arts = json_array();
+
+	if (o == NULL || m == NULL || arts == NULL) {
+		json_decref(o);
+		json_decref(m);
+		json_decref(arts);
+		return NULL;
+	}
+	json_object_set_new(o, "run_id", json_string(r->id));
+	json_object_set_new(o, "experiment_id", json_integer(r->experiment_id));
+	json_object_set_new(o, "experiment",
+	                    json_string(r->experiment_name ? r->experiment_name : ""));
+	json_object_set_new(o, "run_name", json_string(r->name ? r->name : ""));
+	json_object_set_new(o, "status", json_string(wq_run_status_name(r->status)));
+	json_object_set_new(o, "start_time_ms", json_integer(r->start_ms));
+	json_object_set_new(o, "end_time_ms",
+	                    r->end_ms > 0 ? json_integer(r->end_ms) : json_null());
+	json_object_set_new(o, "artifact_uri", json_string(r->artifact_uri ? r->artifact_uri : ""));
+	json_object_set_new(o, "params", json_kv(r->params, r->nparams));
+	for (size_t i = 0; i < r->nmetrics; i++)
+		json_object_set_new(m, r->metrics[i].key, json_real(r->metrics[i].value));
+	json_object_set_new(o, "metrics", m);
+	json_object_set_new(o, "tags", json_kv(r->tags, r->ntags));
+	for (size_t i = 0; i < r->nartifacts; i++)
+		json_array_append_new(arts,
+		                      json_pack("{s:s, s:I, s:s}", "path", r->artifacts[i].path,
+		                                "size", (json_int_t)r->artifacts[i].size, "sha256",
+		                                r->artifacts[i].sha256));
+	json_object_set_new(o, "artifacts", arts);
+	return o;
+}
+
+static json_t *json_version(const wq_model_version *v)
+{
+	json_t *o = json_object(), *al = json_array();
+
+	if (o == NULL || al == NULL) {
+		json_decref(o);
+		json_decref(al);
+		return NULL;
+	}
+	for (size_t i = 0; i < v->naliases; i++)
+		json_array_append_new(al, json_string(v->aliases[i]));
+	json_object_set_new(o, "name", json_string(v->name));
+	json_object_set_new(o, "version", json_integer(v->version));
+	json_object_set_new(o, "stage", json_string(wq_stage_name(v->stage)));
+	json_object_set_new(o, "aliases", al);
+	json_object_set_new(o, "run_id", json_string(v->run_id ? v->run_id : ""));
+	json_object_set_new(o, "source_uri", json_string(v->source_uri ? v->source_uri : ""));
+	json_object_set_new(o, "sha256", json_string(v->sha256));
+	json_object_set_new(o, "created_ms", json_integer(v->created_ms));
+	json_object_set_new(o, "created_by", json_string(v->created_by ? v->created_by : ""));
+	return o;
+}
+
+static void aliases_join(const wq_model_version *v, char *buf, size_t n)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < v->naliases && used < n; i++)
+		used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? "," : "", v->aliases[i]);
+	if (v->naliases == 0)
+		snprintf(buf, n, "-");
+}
+
+/* --- experiments ---------------------------------------------------------------------------- */
+
+int cmd_experiments(int argc, char **argv)
+{
+	static const char usage[] = "Usage: wineq-client experiments list [OPTIONS]\n\n"
+	                            "Lists experiments: id, name, artifact location.\n";
+	const char *cmd = "experiments";
+	wq_registry *r = NULL;
+	wq_experiment **e = NULL;
+	size_t n = 0;
+	reg_args a;
+	char err[1024] = "";
+	int ex, rc;
+
+	if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+		argc--;
+		argv++;
+	} else if (!(argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
+		cli_error(cmd, "expected 'experiments list' (see --help)");
+		return CLI_EXIT_USAGE;
+	}
+	if ((ex = parse_args(cmd, argc, argv, usage, &a)) >= 0)
+		return ex;
+	if ((ex = need_pos(cmd, &a, 0, 0, "no arguments")) >= 0)
+		return ex;
+	if ((ex = cli_registry_open(cmd, &a.reg, &r)) != CLI_EXIT_OK)
+		return ex;
+	rc = r->ops->experiment_list(r, &e, &n, err, sizeof(err));
+	if (rc != WQ_OK) {
+		ex = fail(cmd, rc, err);
+		goto out;
+	}
+	if (a.format == CLI_FORMAT_JSON) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; arr != NULL && i < n; i++)
+			json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:I, s:o}", "id",
+			                                     (json_int_t)e[i]->id, "name",
+			                                     e[i]->name, "artifact_location",
+			                                     e[i]->artifact_location, "created_ms",
+			                                     (json_int_t)e[i]->created_ms, "tags",
+			                                     json_kv(e[i]->tags, e[i]->ntags)));
+		json_print(arr);
+	} else {
+		static const char *const hdr[] = {"ID", "NAME", "CREATED", "ARTIFACT LOCATION"};
+		cli_table t;
+
+		cli_table_init(&t, 4, hdr);
+		for (size_t i = 0; i < n; i++) {
+			char id[24], when[32];
+			const char *row[4] = {id, e[i]->name, when, e[i]->artifact_location};
+
+			snprintf(id, sizeof(id), "%" PRId64, e[i]->id);
+			cli_time_format(e[i]->created_ms, when, sizeof(when));
+			cli_table_add(&t, row);
+		}
+		cli_table_print(&t, stdout);
+		cli_table_free(&t);
+	}
+	ex = CLI_EXIT_OK;
+out:
+	wq_experiments_free(e, n);
+	wq_registry_close(r);
+	return ex;
+}
+
+/* --- runs
+ * ----------------------------------------------------------------------------------------- */
+
+static void metric_str(const wq_run *r, const char *key, char *buf, size_t n)
+{
+	for (size_t i = 0; i < r->nmetrics; i++) {
+		if (strcmp(r->metrics[i].key, key) == 0) {
+			snprintf(buf, n, "%.4f", r->metrics[i].value);
+			return;
+		}
+	}
+	snprintf(buf, n, "-");
+}
+
+static const char *param_str(const wq_run *r, const char *key)
+{
+	for (size_t i = 0; i < r->nparams; i++) {
+		if (strcmp(r->params[i].key, key) == 0)
+			return r->params[i].value;
+	}
+	return "-";
+}
+
+static int runs_list(wq_registry *r, const reg_args *a)
+{
+	wq_run **runs = NULL;
+	size_t n = 0;
+	char *next = NULL, err[1024] = "";
+	int rc;
+
+	rc = r->ops->runs_search(r, a->experiments, a->nexp, a->filter, a->order_by, a->max_results,
+	                         a->page_token, &runs, &n, &next, err, sizeof(err));
+	if (rc != WQ_OK)
+		return fail("runs list", rc, err);
+	if (a->format == CLI_FORMAT_JSON) {
+		json_t *o = json_object(), *arr = json_array();
+
+		for (size_t i = 0; arr != NULL && i < n; i++)
+			json_array_append_new(arr, json_run(runs[i]));
+		json_object_set_new(o, "runs", arr);
+		json_object_set_new(o, "next_page_token", next ? json_string(next) : json_null());
+		json_print(o);
+	} else {
+		static const char *const hdr[] = {"RUN ID", "EXPERIMENT", "NAME",
+		                                  "STATUS", "STARTED",    "KERNEL",
+		                                  "C",      "BAL.ACC",    "ACCURACY"};
+		cli_table t;
+
+		cli_table_init(&t, 9, hdr);
+		for (size_t i = 0; i < n; i++) {
+			char when[32], bal[32], acc[32];
+			const char *row[9] = {runs[i]->id,
+			                      runs[i]->experiment_name,
+			                      runs[i]->name,
+			                      wq_run_status_name(runs[i]->status),
+			                      when,
+			                      param_str(runs[i], "kernel"),
+			                      param_str(runs[i], "C"),
+			                      bal,
+			                      acc};
+
+			cli_time_format(runs[i]->start_ms, when, sizeof(when));
+			metric_str(runs[i], "balanced_accuracy", bal, sizeof(bal));
+			metric_str(runs[i], "accuracy", acc, sizeof(acc));
+			cli_table_add(&t, row);
+		}
+		cli_table_print(&t, stdout);
+		cli_table_free(&t);
+		if (next != NULL)
+			printf("(more: --page-token %s)\n", next);
+	}
+	wq_runs_free(runs, n);
+	free(next);
+	return CLI_EXIT_OK;
+}
+
+static void run_print(const wq_run *r)
+{
+	char start[32], end[32];
+
+	cli_time_format(r->start_ms, start, sizeof(start));
+	cli_time_format(r->end_ms, end, sizeof(end));
+	printf("run:          %s\n", r->id);
+	printf("experiment:   %s (%" PRId64 ")\n", r->experiment_name, r->experiment_id);
+	printf("name:         %s\n", r->name[0] ? r->name : "-");
+	printf("status:       %s\n", wq_run_status_name(r->status));
+	printf("started:      %s UTC\n", start);
+	printf("ended:        %s%s\n", end, r->end_ms > 0 ? " UTC" : "");
+	printf("artifacts at: %s\n", r->artifact_uri);
+	printf("params:\n");
+	for (size_t i = 0; i < r->nparams; i++)
+		printf("  %-24s %s\n", r->params[i].key, r->params[i].value);
+	printf("metrics:\n");
+	for (size_t i = 0; i < r->nmetrics; i++)
+		printf("  %-24s %.6g (step %" PRId64 ")\n", r->metrics[i].key, r->metrics[i].value,
+		       r->metrics[i].step);
+	printf("tags:\n");
+	for (size_t i = 0; i < r->ntags; i++)
+		printf("  %-24s %s\n", r->tags[i].key, r->tags[i].value);
+	printf("artifacts:\n");
+	for (size_t i = 0; i < r->nartifacts; i++)
+		printf("  %-32s %10" PRId64 "  sha256 %.16s...\n", r->artifacts[i].path,
+		       r->artifacts[i].size, r->artifacts[i].sha256);
+}
+
+static int runs_show(wq_registry *r, const reg_args *a)
+{
+	wq_run *run = NULL;
+	char err[1024] = "";
+	int rc = r->ops->run_get(r, a->pos[0], &run, err, sizeof(err));
+
+	if (rc != WQ_OK)
+		return fail("runs show", rc, err);
+	if (a->format == CLI_FORMAT_JSON)
+		json_print(json_run(run));
+	else
+		run_print(run);
+	wq_run_free(run);
+	return CLI_EXIT_OK;
+}
+
+/* Adds key to keys (a set of borrowed strings) unless present. */
+static void key_add(const char **keys, size_t *n, size_t max, const char *key)
+{
+	for (size_t i = 0; i < *n; i++) {
+		if (strcmp(keys[i], key) == 0)
+			return;
+	}
+	if (*n < max)
+		keys[(*n)++] = key;
+}
+
+static int runs_compare(wq_registry *r, const reg_args *a)
+{
+	wq_run *runs[MAX_POS] = {0};
+	const char *pkeys[256], *mkeys[256];
+	size_t np = 0, nm = 0, nruns = a->npos;
+	char err[1024] = "";
+	int rc, ex = CLI_EXIT_OK;
+
+	for (size_t i = 0; i < nruns; i++) {
+		rc = r->ops->run_get(r, a->pos[i], &runs[i], err, sizeof(err));
+		if (rc != WQ_OK) {
+			ex = fail("runs compare", rc, err);
+			goto out;
+		}
+		for (size_t k = 0; k < runs[i]->nparams; k++)
+			key_add(pkeys, &np, 256, runs[i]->params[k].key);
+		for (size_t k = 0; k < runs[i]->nmetrics; k++)
+			key_add(mkeys, &nm, 256, runs[i]->metrics[k].key);
+	}
+	if (a->format == CLI_FORMAT_JSON) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; arr != NULL && i < nruns; i++)
+			json_array_append_new(arr, json_run(runs[i]));
+		json_print(arr);
+	} else {
+		const char *hdr[MAX_POS + 1], *row[MAX_POS + 1];
+		char cells[MAX_POS][64];
+		cli_table t;
+
+		hdr[0] = "";
+		for (size_t i = 0; i < nruns; i++)
+			hdr[i + 1] = runs[i]->id;
+		cli_table_init(&t, nruns + 1, hdr);
+		for (size_t k = 0; k < np; k++) {
+			char label[300];
+
+			snprintf(label, sizeof(label), "params.%s", pkeys[k]);
+			row[0] = label;
+			for (size_t i = 0; i < nruns; i++)
+				row[i + 1] = param_str(runs[i], pkeys[k]);
+			cli_table_add(&t, row);
+		}
+		for (size_t k = 0; k < nm; k++) {
+			char label[300];
+
+			snprintf(label, sizeof(label), "metrics.%s", mkeys[k]);
+			row[0] = label;
+			for (size_t i = 0; i < nruns; i++) {
+				metric_str(runs[i], mkeys[k], cells[i], sizeof(cells[i]));
+				row[i + 1] = cells[i];
+			}
+			cli_table_add(&t, row);
+		}
+		cli_table_print(&t, stdout);
+		cli_table_free(&t);
+	}
+out:
+	for (size_t i = 0; i < nruns; i++)
+		wq_run_free(runs[i]);
+	return ex;
+}
+
+int cmd_runs(int argc, char **argv)
+{
+	static const char usage[] =
+	    "Usage: wineq-client runs list [--experiment NAME]... [--filter F] [--order-by O]\n"
+	    "                              [--max-results N] [--page-token T]\n"
+	    "       wineq-client runs show RUN_ID\n"
+	    "       wineq-client runs compare RUN_ID RUN_ID...\n"
+	    "       wineq-client runs delete RUN_ID      (hard delete: metadata and artifacts)\n\n"
+	    "Filter: metrics.balanced_accuracy > 0.2 and params.kernel = 'rbf'\n"
+	    "Order:  metrics.balanced_accuracy DESC (also params.X, attributes.start_time)\n";
+	const char *cmd = "runs", *sub;
+	wq_registry *r = NULL;
+	reg_args a;
+	int ex;
+
+	if (argc < 2 || argv[1][0] == '-') {
+		if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+			printf("%s\n%s", usage, common_help);
+			return CLI_EXIT_OK;
+		}
+		cli_error(cmd, "expected list, show, compare or delete (see --help)");
+		return CLI_EXIT_USAGE;
+	}
+	sub = argv[1];
+	if ((ex = parse_args(cmd, argc - 1, argv + 1, usage, &a)) >= 0)
+		return ex;
+	if (strcmp(sub, "list") == 0)
+		ex = need_pos(cmd, &a, 0, 0, "no arguments");
+	else if (strcmp(sub, "show") == 0 || strcmp(sub, "delete") == 0)
+		ex = need_pos(cmd, &a, 1, 1, "one RUN_ID");
+	else if (strcmp(sub, "compare") == 0)
+		ex = need_pos(cmd, &a, 2, MAX_POS, "two or more RUN_IDs");
+	else {
+		cli_error(cmd, "unknown subcommand '%s' (list, show, compare, delete)", sub);
+		return CLI_EXIT_USAGE;
+	}
+	if (ex >= 0)
+		return ex;
+	if ((ex = cli_registry_open(cmd, &a.reg, &r)) != CLI_EXIT_OK)
+		return ex;
+	if (strcmp(sub, "list") == 0) {
+		ex = runs_list(r, &a);
+	} else if (strcmp(sub, "show") == 0) {
+		ex = runs_show(r, &a);
+	} else if (strcmp(sub, "compare") == 0) {
+		ex = runs_compare(r, &a);
+	} else {
+		char err[1024] = "";
+		int rc = r->ops->run_delete(r, a.pos[0], err, sizeof(err));
+
+		ex = rc == WQ_OK ? CLI_EXIT_OK : fail("runs delete", rc, err);
+		if (rc == WQ_OK)
+			printf("deleted run %s and its artifacts\n", a.pos[0]);
+	}
+	wq_registry_close(r);
+	return ex;
+}
+
+/* --- models --------------------------------------------------------------------------------------
+ */
+
+static int models_list(wq_registry *r, const reg_args *a)
+{
+	wq_registered_model **m = NULL;
+	size_t n = 0;
+	char err[1024] = "";
+	int rc = r->ops->model_list(r, &m, &n, err, sizeof(err));
+
+	if (rc != WQ_OK)
+		return fail("models list", rc, err);
+	if (a->format == CLI_FORMAT_JSON) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; arr != NULL && i < n; i++)
+			json_array_append_new(
+			    arr,
+			    json_pack("{s:s, s:s, s:I, s:I, s:I, s:o}", "name", m[i]->name,
+			              "description", m[i]->description ? m[i]->description : "",
+			              "latest_version", (json_int_t)m[i]->latest_version,
+			              "created_ms", (json_int_t)m[i]->created_ms, "updated_ms",
+			              (json_int_t)m[i]->updated_ms, "tags",
+			              json_kv(m[i]->tags, m[i]->ntags)));
+		json_print(arr);
+	} else {
+		static const char *const hdr[] = {"NAME", "LATEST", "UPDATED", "DESCRIPTION"};
+		cli_table t;
+
+		cli_table_init(&t, 4, hdr);
+		for (size_t i = 0; i < n; i++) {
+			char latest[24], when[32];
+			const char *row[4] = {m[i]->name, latest, when,
+			                      m[i]->description ? m[i]->description : ""};
+
+			snprintf(latest, sizeof(latest), "%" PRId64, m[i]->latest_version);
+			cli_time_format(m[i]->updated_ms, when, sizeof(when));
+			cli_table_add(&t, row);
+		}
+		cli_table_print(&t, stdout);
+		cli_table_free(&t);
+	}
+	wq_registered_models_free(m, n);
+	return CLI_EXIT_OK;
+}
+
+static int versions_print(wq_registry *r, const char *name, int format)
+{
+	wq_model_version **v = NULL;
+	size_t n = 0;
+	char err[1024] = "";
+	int rc = r->ops->version_list(r, name, &v, &n, err, sizeof(err));
+
+	if (rc != WQ_OK)
+		return fail("models versions", rc, err);
+	if (format == CLI_FORMAT_JSON) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; arr != NULL && i < n; i++)
+			json_array_append_new(arr, json_version(v[i]));
+		json_print(arr);
+	} else {
+		static const char *const hdr[] = {"VERSION", "STAGE", "ALIASES",
+		                                  "CREATED", "RUN",   "SHA256"};
+		cli_table t;
+
+		cli_table_init(&t, 6, hdr);
+		for (size_t i = 0; i < n; i++) {
+			char ver[24], when[32], al[256], sha[20];
+			const char *row[6] = {ver,  wq_stage_name(v[i]->stage),           al,
+			                      when, v[i]->run_id[0] ? v[i]->run_id : "-", sha};
+
+			snprintf(ver, sizeof(ver), "%" PRId64, v[i]->version);
+			cli_time_format(v[i]->created_ms, when, sizeof(when));
+			aliases_join(v[i], al, sizeof(al));
+			snprintf(sha, sizeof(sha), "%.12s", v[i]->sha256);
+			cli_table_add(&t, row);
+		}
+		cli_table_print(&t, stdout);
+		cli_table_free(&t);
+	}
+	wq_model_versions_free(v, n);
+	return CLI_EXIT_OK;
+}
+
+static int models_show(wq_registry *r, const reg_args *a)
+{
+	wq_registered_model *m = NULL;
+	char err[1024] = "", when[32];
+	int rc = r->ops->model_get(r, a->pos[0], &m, err, sizeof(err));
+
+	if (rc != WQ_OK)
+		return fail("models show", rc, err);
+	if (a->format == CLI_FORMAT_JSON) {
+		wq_registered_model_free(m);
+		return versions_print(r, a->pos[0], a->format);
+	}
+	cli_time_format(m->created_ms, when, sizeof(when));
+	printf("model:       %s\n", m->name);
+	printf("description: %s\n", m->description && m->description[0] ? m->description : "-");
+	printf("created:     %s UTC\n", when);
+	printf("latest:      %" PRId64 "\n\n", m->latest_version);
+	wq_registered_model_free(m);
+	return versions_print(r, a->pos[0], a->format);
+}
+
+static int models_history(wq_registry *r, const reg_args *a)
+{
+	wq_model_event *e = NULL;
+	size_t n = 0;
+	char err[1024] = "";
+	int rc = r->ops->history(r, a->pos[0], &e, &n, err, sizeof(err));
+
+	if (rc != WQ_OK)
+		return fail("models history", rc, err);
+	if (a->format == CLI_FORMAT_JSON) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; arr != NULL && i < n; i++)
+			json_array_append_new(
+			    arr, json_pack("{s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:s}", "id",
+			                   (json_int_t)e[i].id, "name", e[i].name, "version",
+			                   (json_int_t)e[i].version, "kind", e[i].kind, "alias",
+			                   e[i].alias ? e[i].alias : "", "from",
+			                   e[i].from ? e[i].from : "", "to", e[i].to ? e[i].to : "",
+			                   "time_ms", (json_int_t)e[i].time_ms, "actor",
+			                   e[i].actor ? e[i].actor : ""));
+		json_print(arr);
+	} else {
+		static const char *const hdr[] = {"WHEN (UTC)", "BY",   "VERSION", "CHANGE",
+		                                  "ALIAS",      "FROM", "TO"};
+		cli_table t;
+
+		cli_table_init(&t, 7, hdr);
+		for (size_t i = 0; i < n; i++) {
+			char when[32], ver[24];
+			const char *row[7] = {when,
+			                      e[i].actor,
+			                      ver,
+			                      e[i].kind,
+			                      e[i].alias && e[i].alias[0] ? e[i].alias : "-",
+			                      e[i].from && e[i].from[0] ? e[i].from : "-",
+			                      e[i].to && e[i].to[0] ? e[i].to : "-"};
+
+			cli_time_format(e[i].time_ms, when, sizeof(when));
+			snprintf(ver, sizeof(ver), "%" PRId64, e[i].version);
+			cli_table_add(&t, row);
+		}
+		cli_table_print(&t, stdout);
+		cli_table_free(&t);
+	}
+	wq_model_events_free(e, n);
+	return CLI_EXIT_OK;
+}
+
+static int models_resolve(wq_registry *r, const reg_args *a)
+{
+	wq_model_version *v = NULL;
+	char *dir = NULL, err[1024] = "";
+	int rc = r->ops->resolve(r, a->pos[0], &dir, &v, err, sizeof(err));
+
+	if (rc != WQ_OK)
+		return fail("models resolve", rc, err);
+	if (a->format == CLI_FORMAT_JSON) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "uri", json_string(a->pos[0]));
+		json_object_set_new(o, "bundle", json_string(dir));
+		json_object_set_new(o, "version", v != NULL ? json_version(v) : json_null());
+		json_print(o);
+	} else {
+		printf("uri:     %s\n", a->pos[0]);
+		if (v != NULL)
+			printf("version: %s %" PRId64 " (%s)\n", v->name, v->version,
+			       wq_stage_name(v->stage));
+		printf("bundle:  %s\n", dir);
+	}
+	wq_model_version_free(v);
+	free(dir);
+	return CLI_EXIT_OK;
+}
+
+int cmd_models(int argc, char **argv)
+{
+	static const char usage[] =
+	    "Usage: wineq-client models list\n"
+	    "       wineq-client models show NAME\n"
+	    "       wineq-client models versions NAME\n"
+	    "       wineq-client models promote NAME VERSION STAGE [--keep-existing]\n"
+	    "                 STAGE: None, Staging, Production, Archived; other versions in\n"
+	    "                 Staging/Production move to Archived unless --keep-existing\n"
+	    "       wineq-client models alias NAME ALIAS VERSION\n"
+	    "       wineq-client models alias NAME ALIAS --delete\n"
+	    "       wineq-client models history NAME     (every stage and alias change)\n"
+	    "       wineq-client models delete NAME VERSION   (hard delete, artifacts too)\n"
+	    "       wineq-client models resolve URI\n"
+	    "                 models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME@ALIAS,\n"
+	    "                 models:/NAME/latest, runs:/RUN_ID/PATH or a bundle path\n";
+	const char *cmd = "models", *sub;
+	wq_registry *r = NULL;
+	reg_args a;
+	char err[1024] = "";
+	int64_t version = 0;
+	int ex, rc, stage = 0;
+
+	if (argc < 2 || argv[1][0] == '-') {
+		if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+			printf("%s\n%s", usage, common_help);
+			return CLI_EXIT_OK;
+		}
+		cli_error(cmd, "expected a subcommand (see --help)");
+		return CLI_EXIT_USAGE;
+	}
+	sub = argv[1];
+	if ((ex = parse_args(cmd, argc - 1, argv + 1, usage, &a)) >= 0)
+		return ex;
+	if (strcmp(sub, "list") == 0)
+		ex = need_pos(cmd, &a, 0, 0, "no arguments");
+	else if (strcmp(sub, "show") == 0 || strcmp(sub, "versions") == 0 ||
+	         strcmp(sub, "history") == 0)
+		ex = need_pos(cmd, &a, 1, 1, "NAME");
+	else if (strcmp(sub, "resolve") == 0)
+		ex = need_pos(cmd, &a, 1, 1, "URI");
+	else if (strcmp(sub, "delete") == 0)
+		ex = need_pos(cmd, &a, 2, 2, "NAME VERSION");
+	else if (strcmp(sub, "promote") == 0)
+		ex = need_pos(cmd, &a, 3, 3, "NAME VERSION STAGE");
+	else if (strcmp(sub, "alias") == 0)
+		ex = a.delete_alias ? need_pos(cmd, &a, 2, 2, "NAME ALIAS --delete")
+		                    : need_pos(cmd, &a, 3, 3, "NAME ALIAS VERSION");
+	else {
+		cli_error(cmd, "unknown subcommand '%s' (see --help)", sub);
+		return CLI_EXIT_USAGE;
+	}
+	if (ex >= 0)
+		return ex;
+	if (strcmp(sub, "delete") == 0 || strcmp(sub, "promote") == 0)
+		ex = parse_version(cmd, a.pos[1], &version);
+	else if (strcmp(sub, "alias") == 0 && !a.delete_alias)
+		ex = parse_version(cmd, a.pos[2], &version);
+	if (ex >= 0)
+		return ex;
+	if (strcmp(sub, "promote") == 0 &&
+	    wq_stage_parse(a.pos[2], &stage, err, sizeof(err)) != WQ_OK) {
+		cli_error(cmd, "%s", err);
+		return CLI_EXIT_USAGE;
+	}
+	if ((ex = cli_registry_open(cmd, &a.reg, &r)) != CLI_EXIT_OK)
+		return ex;
+	if (strcmp(sub, "list") == 0) {
+		ex = models_list(r, &a);
+	} else if (strcmp(sub, "show") == 0) {
+		ex = models_show(r, &a);
+	} else if (strcmp(sub, "versions") == 0) {
+		ex = versions_print(r, a.pos[0], a.format);
+	} else if (strcmp(sub, "history") == 0) {
+		ex = models_history(r, &a);
+	} else if (strcmp(sub, "resolve") == 0) {
+		ex = models_resolve(r, &a);
+	} else {
+		if (strcmp(sub, "promote") == 0)
+			rc = r->ops->version_transition(r, a.pos[0], version, stage,
+			                                !a.keep_existing, NULL, err, sizeof(err));
+		else if (strcmp(sub, "delete") == 0)
+			rc = r->ops->version_delete(r, a.pos[0], version, NULL, err, sizeof(err));
+		else if (a.delete_alias)
+			rc = r->ops->alias_delete(r, a.pos[0], a.pos[1], NULL, err, sizeof(err));
+		else
+			rc = r->ops->alias_set(r, a.pos[0], a.pos[1], version, NULL, err,
+			                       sizeof(err));
+		if (rc != WQ_OK) {
+			ex = fail(cmd, rc, err);
+		} else {
+			ex = CLI_EXIT_OK;
+			if (strcmp(sub, "promote") == 0)
+				printf("%s version %" PRId64 " -> %s\n", a.pos[0], version,
+				       wq_stage_name(stage));
+			else if (strcmp(sub, "delete") == 0)
+				printf("deleted %s version %" PRId64 " and its artifacts\n",
+				       a.pos[0], version);
+			else if (a.delete_alias)
+				printf("removed alias %s@%s\n", a.pos[0], a.pos[1]);
+			else
+				printf("%s@%s -> version %" PRId64 "\n", a.pos[0], a.pos[1],
+				       version);
+		}
+	}
+	wq_registry_close(r);
+	return ex;
+}
+
+/* --- artifacts -----------------------------------------------------------------------------------
+ */
+
+int cmd_artifacts(int argc, char **argv)
+{
+	static const char usage[] =
+	    "Usage: wineq-client artifacts get URI DEST\n\n"
+	    "Downloads runs:/RUN_ID/PATH, models:/NAME/... or an artifact URI (file://, s3://)\n"
+	    "into the new directory DEST, verifying the SHA-256 of every file.\n";
+	const char *cmd = "artifacts";
+	wq_registry *r = NULL;
+	reg_args a;
+	char err[1024] = "";
+	int ex, rc;
+
+	if (argc >= 2 && strcmp(argv[1], "get") == 0) {
+		argc--;
+		argv++;
+	} else if (!(argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
+		cli_error(cmd, "expected 'artifacts get URI DEST' (see --help)");
+		return CLI_EXIT_USAGE;
+	}
+	if ((ex = parse_args(cmd, argc, argv, usage, &a)) >= 0)
+		return ex;
+	if ((ex = need_pos(cmd, &a, 2, 2, "URI DEST")) >= 0)
+		return ex;
+	if ((ex = cli_registry_open(cmd, &a.reg, &r)) != CLI_EXIT_OK)
+		return ex;
+	rc = r->ops->artifacts_get(r, a.pos[0], a.pos[1], err, sizeof(err));
+	if (rc != WQ_OK)
+		ex = fail(cmd, rc, err);
+	else
+		printf("%s -> %s\n", a.pos[0], a.pos[1]);
+	wq_registry_close(r);
+	return ex;
+}

@@ -1,0 +1,447 @@
+/* Connections are opened with SQLITE_OPEN_NOMUTEX: a wq_db belongs to one thread at a time
+ * (open one per thread). Concurrency between processes and threads comes from SQLite's file
+ * locks, WAL and the busy timeout, not from a shared handle. */
+#include "wq_db.h"
+
+#include "wq_error.h"
+#include "wq_log.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct wq_db {
+	sqlite3 *h;
+	char *path;
+};
+
+/* Schema version N+1 is migrations[N]; each runs in its own transaction together with the
+ * user_version bump, so a crash leaves the file at a whole version. Never edit a shipped
+ * entry: add a new one and raise WQ_DB_SCHEMA_VERSION. */
+static const char *const migrations[] = {
+    /* v1: tracking (see wq_tracking.h, wq_search compiles filters against these) and the
+     * model registry. */
+    "CREATE TABLE experiments("
+    " experiment_id INTEGER PRIMARY KEY,"
+    " name TEXT UNIQUE NOT NULL,"
+    " artifact_location TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE TABLE experiment_tags("
+    " experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id) ON DELETE CASCADE,"
+    " key TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY(experiment_id, key));"
+    "CREATE TABLE runs("
+    " run_id TEXT PRIMARY KEY,"
+    " experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),"
+    " name TEXT NOT NULL DEFAULT '',"
+    " status TEXT NOT NULL CHECK(status IN ('RUNNING', 'FINISHED', 'FAILED', 'KILLED')),"
+    " start_ms INTEGER NOT NULL,"
+    " end_ms INTEGER,"
+    " artifact_uri TEXT NOT NULL);"
+    "CREATE INDEX runs_by_experiment ON runs(experiment_id, start_ms);"
+    "CREATE TABLE params("
+    " run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,"
+    " key TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY(run_id, key));"
+    "CREATE TABLE metrics("
+    " run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,"
+    " key TEXT NOT NULL,"
+    " value REAL NOT NULL,"
+    " step INTEGER NOT NULL,"
+    " timestamp_ms INTEGER NOT NULL);"
+    /* history reads and the cascade on run delete both look metrics up by run */
+    "CREATE INDEX metrics_by_run ON metrics(run_id, key, step, timestamp_ms);"
+    "CREATE TABLE latest_metrics("
+    " run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,"
+    " key TEXT NOT NULL,"
+    " value REAL NOT NULL,"
+    " step INTEGER NOT NULL,"
+    " timestamp_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(run_id, key));"
+    "CREATE TABLE tags("
+    " run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,"
+    " key TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY(run_id, key));"
+    "CREATE TABLE artifacts("
+    " run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,"
+    " path TEXT NOT NULL,"
+    " size INTEGER NOT NULL,"
+    " sha256 TEXT NOT NULL,"
+    " PRIMARY KEY(run_id, path));"
+    /* next_version only grows: a deleted version's number is never handed out again, so
+     * "models:/m/3" can never silently mean a different model later. */
+    "CREATE TABLE registered_models("
+    " name TEXT PRIMARY KEY,"
+    " description TEXT NOT NULL DEFAULT '',"
+    " created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " next_version INTEGER NOT NULL DEFAULT 1);"
+    "CREATE TABLE model_tags("
+    " name TEXT NOT NULL REFERENCES registered_models(name) ON DELETE CASCADE,"
+    " key TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY(name, key));"
+    /* run_id is lineage text, not a foreign key: runs may be deleted, versions stay. */
+    "CREATE TABLE model_versions("
+    " name TEXT NOT NULL REFERENCES registered_models(name) ON DELETE CASCADE,"
+    " version INTEGER NOT NULL,"
+    " run_id TEXT NOT NULL DEFAULT '',"
+    " source_uri TEXT NOT NULL,"
+    " sha256 TEXT NOT NULL,"
+    " stage TEXT NOT NULL DEFAULT 'None'"
+    "  CHECK(stage IN ('None', 'Staging', 'Production', 'Archived')),"
+    " created_ms INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL DEFAULT '',"
+    " PRIMARY KEY(name, version));"
+    "CREATE INDEX model_versions_by_stage ON model_versions(name, stage, version);"
+    "CREATE TABLE model_aliases("
+    " name TEXT NOT NULL,"
+    " alias TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " PRIMARY KEY(name, alias),"
+    " FOREIGN KEY(name, version) REFERENCES model_versions(name, version) ON DELETE CASCADE);"
+    "CREATE INDEX model_aliases_by_version ON model_aliases(name, version);"
+    /* No foreign key on purpose: the audit trail outlives the versions it describes. */
+    "CREATE TABLE model_events("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " name TEXT NOT NULL,"
+    " version INTEGER NOT NULL DEFAULT 0,"
+    " kind TEXT NOT NULL,"
+    " from_value TEXT NOT NULL DEFAULT '',"
+    " to_value TEXT NOT NULL DEFAULT '',"
+    " alias TEXT NOT NULL DEFAULT '',"
+    " time_ms INTEGER NOT NULL,"
+    " actor TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX model_events_by_name ON model_events(name, id);",
+};
+
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == WQ_DB_SCHEMA_VERSION,
+               "one migration per schema version");
+
+long long wq_db_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 1..4 ms, varied so that processes that collided once do not keep colliding in step. */
+static void short_sleep(unsigned *seed)
+{
+	struct timespec ts = {0, 0};
+
+	*seed = *seed * 1103515245u + 12345u;
+	ts.tv_nsec = (long)(1 + (*seed >> 16) % 4) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+static int status_of(int code)
+{
+	switch (code & 0xff) {
+	case SQLITE_NOMEM:
+		return WQ_ENOMEM;
+	case SQLITE_CONSTRAINT:
+		if (code == SQLITE_CONSTRAINT_PRIMARYKEY || code == SQLITE_CONSTRAINT_UNIQUE)
+			return WQ_EEXIST;
+		return WQ_EINVAL;
+	case SQLITE_NOTADB:
+		return WQ_EFORMAT;
+	case SQLITE_CORRUPT:
+		return WQ_ECORRUPT;
+	case SQLITE_TOOBIG:
+	case SQLITE_RANGE:
+		return WQ_ERANGE;
+	case SQLITE_MISUSE:
+		return WQ_EINVAL;
+	default:
+		return WQ_EIO;
+	}
+}
+
+int wq_db_error(wq_db *db, const char *what, char *err, size_t errlen)
+{
+	int code;
+
+	if (db == NULL || db->h == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "%s: no database", what);
+	code = sqlite3_extended_errcode(db->h);
+	return wq_err_set(err, errlen, status_of(code), "%s: %s", what, sqlite3_errmsg(db->h));
+}
+
+sqlite3 *wq_db_sqlite(wq_db *db)
+{
+	return db != NULL ? db->h : NULL;
+}
+
+/* Runs a statement that returns no rows (or whose rows do not matter), retrying while the
+ * database is busy: the busy timeout already waits inside SQLite, but a few paths (WAL
+ * recovery, lock upgrades) report SQLITE_BUSY without calling the busy handler. */
+static int exec_retry(wq_db *db, const char *sql)
+{
+	long long deadline = mono_ms() + WQ_DB_BUSY_TIMEOUT_MS;
+	unsigned seed = (unsigned)mono_ms() ^ (unsigned)(uintptr_t)db;
+	int rc;
+
+	for (;;) {
+		rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);
+		if ((rc & 0xff) != SQLITE_BUSY || mono_ms() >= deadline)
+			return rc;
+		short_sleep(&seed);
+	}
+}
+
+int wq_db_begin(wq_db *db, char *err, size_t errlen)
+{
+	if (db == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "no database");
+	if (exec_retry(db, "BEGIN IMMEDIATE") != SQLITE_OK)
+		return wq_db_error(db, "cannot start a transaction", err, errlen);
+	return WQ_OK;
+}
+
+int wq_db_commit(wq_db *db, char *err, size_t errlen)
+{
+	int rc;
+
+	if (db == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "no database");
+	if (exec_retry(db, "COMMIT") == SQLITE_OK)
+		return WQ_OK;
+	rc = wq_db_error(db, "cannot commit", err, errlen);
+	wq_db_rollback(db);
+	return rc;
+}
+
+void wq_db_rollback(wq_db *db)
+{
+	if (db == NULL || db->h == NULL || sqlite3_get_autocommit(db->h))
+		return;
+	sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Creates every missing directory above path (mkdir -p of its dirname). */
+static int mkdir_parents(const char *path, char *err, size_t errlen)
+{
+	char *buf = strdup(path);
+	int rc = WQ_OK;
+
+	if (buf == NULL)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	for (char *p = strchr(buf + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+			rc = wq_err_set(err, errlen, WQ_EIO, "cannot create directory %s: %s", buf,
+			                strerror(errno));
+			break;
+		}
+		*p = '/';
+	}
+	free(buf);
+	return rc;
+}
+
+/* One integer from a single-row query (a PRAGMA or a count); returns the SQLite code. */
+static int query_int(wq_db *db, const char *sql, long long *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL);
+
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			*out = sqlite3_column_int64(st, 0);
+			rc = SQLITE_OK;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Reads what the file says it is. *fresh: an empty SQLite file nobody has claimed yet;
+ * *version: its schema version. */
+static int identify(wq_db *db, int *fresh, long long *version, char *err, size_t errlen)
+{
+	long long app = 0, ver = 0, ntables = 0;
+	int rc;
+
+	rc = query_int(db, "PRAGMA application_id", &app);
+	if (rc == SQLITE_OK)
+		rc = query_int(db, "PRAGMA user_version", &ver);
+	if (rc == SQLITE_OK)
+		rc = query_int(db, "SELECT count(*) FROM sqlite_master", &ntables);
+	if ((rc & 0xff) == SQLITE_NOTADB)
+		return wq_err_set(err, errlen, WQ_EFORMAT,
+		                  "%s is not a wineq registry (not an SQLite database)", db->path);
+	if (rc != SQLITE_OK)
+		return wq_db_error(db, db->path, err, errlen);
+	*fresh = 0;
+	*version = ver;
+	if (app == 0 && ver == 0 && ntables == 0) {
+		*fresh = 1;
+		return WQ_OK;
+	}
+	if (app != WQ_DB_APPLICATION_ID)
+		return wq_err_set(err, errlen, WQ_EFORMAT,
+		                  "%s is not a wineq registry (an SQLite database of another "
+		                  "application, id 0x%08llx)",
+		                  db->path, (unsigned long long)app & 0xffffffffULL);
+	if (ver < 0) /* it indexes the migrations */
+		return wq_err_set(err, errlen, WQ_EFORMAT, "%s has an invalid schema version %lld",
+		                  db->path, ver);
+	if (ver > WQ_DB_SCHEMA_VERSION)
+		return wq_err_set(
+		    err, errlen, WQ_EFORMAT,
+		    "%s was created by a newer wineq (schema %lld, this build reads up "
+		    "to %d)",
+		    db->path, ver, WQ_DB_SCHEMA_VERSION);
+	return WQ_OK;
+}
+
+/* Applies one migration if it is still due. Re-identifies inside the write lock: another
+ * process may have created or migrated the file since we first looked. *done: up to date. */
+static int migrate_step(wq_db *db, int *done, char *err, size_t errlen)
+{
+	char sql[64];
+	long long ver = 0;
+	int fresh = 0, rc;
+
+	rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = identify(db, &fresh, &ver, err, errlen);
+	if (rc == WQ_OK && fresh) {
+		snprintf(sql, sizeof(sql), "PRAGMA application_id = %d", WQ_DB_APPLICATION_ID);
+		if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK)
+			rc = wq_db_error(db, "cannot set the application id", err, errlen);
+	}
+	if (rc != WQ_OK) {
+		wq_db_rollback(db);
+		return rc;
+	}
+	if (ver >= WQ_DB_SCHEMA_VERSION) {
+		wq_db_rollback(db); /* nothing written (a fresh file is never up to date) */
+		*done = 1;
+		return WQ_OK;
+	}
+	if (sqlite3_exec(db->h, migrations[ver], NULL, NULL, NULL) != SQLITE_OK) {
+		rc = wq_db_error(db, "schema migration failed", err, errlen);
+		wq_db_rollback(db);
+		return rc;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld", ver + 1);
+	if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		rc = wq_db_error(db, "cannot set the schema version", err, errlen);
+		wq_db_rollback(db);
+		return rc;
+	}
+	*done = 0;
+	return wq_db_commit(db, err, errlen);
+}
+
+/* WAL lets readers proceed while one process writes; it needs shared memory, so some network
+ * file systems refuse it, and then the rollback journal (slower, still correct) stays. */
+static void enable_wal(wq_db *db)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *mode = NULL;
+	long long deadline = mono_ms() + WQ_DB_BUSY_TIMEOUT_MS;
+	unsigned seed = (unsigned)mono_ms();
+	int rc;
+
+	for (;;) {
+		rc = sqlite3_prepare_v2(db->h, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			mode = sqlite3_column_text(st, 0);
+		if ((rc & 0xff) != SQLITE_BUSY || mono_ms() >= deadline)
+			break;
+		sqlite3_finalize(st);
+		st = NULL;
+		short_sleep(&seed);
+	}
+	if (mode == NULL || strcmp((const char *)mode, "wal") != 0)
+		wq_log(WQ_LOG_WARN,
+		       "%s: cannot use WAL journaling (%s); concurrent access is slower", db->path,
+		       mode != NULL ? (const char *)mode : sqlite3_errmsg(db->h));
+	sqlite3_finalize(st);
+}
+
+int wq_db_open(const char *path, wq_db **out, char *err, size_t errlen)
+{
+	wq_db *db = NULL;
+	long long ver = 0;
+	int fresh = 0, done, rc;
+
+	if (path == NULL || *path == '\0' || out == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "no database path");
+	rc = mkdir_parents(path, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	db = calloc(1, sizeof(*db));
+	if (db == NULL || (db->path = strdup(path)) == NULL) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (sqlite3_open_v2(path, &db->h,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK) {
+		if (db->h == NULL)
+			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		else
+			rc = wq_err_set(err, errlen, WQ_EIO, "cannot open %s: %s", path,
+			                sqlite3_errmsg(db->h));
+		goto fail;
+	}
+	sqlite3_extended_result_codes(db->h, 1);
+	sqlite3_busy_timeout(db->h, WQ_DB_BUSY_TIMEOUT_MS);
+	/* Refuse foreign files before changing anything in them (journal mode included). */
+	rc = identify(db, &fresh, &ver, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	enable_wal(db);
+	/* NORMAL is durable in WAL mode except for the last commits before a power loss, and it
+	 * avoids an fsync per logged metric. */
+	if (sqlite3_exec(db->h, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", NULL, NULL,
+	                 NULL) != SQLITE_OK) {
+		rc = wq_db_error(db, path, err, errlen);
+		goto fail;
+	}
+	/* an up-to-date file needs no write lock: opening never waits for other writers */
+	done = !fresh && ver == WQ_DB_SCHEMA_VERSION;
+	while (!done) {
+		rc = migrate_step(db, &done, err, errlen);
+		if (rc != WQ_OK)
+			goto fail;
+	}
+	*out = db;
+	return WQ_OK;
+fail:
+	wq_db_close(db);
+	return rc;
+}
+
+void wq_db_close(wq_db *db)
+{
+	if (db == NULL)
+		return;
+	sqlite3_close_v2(db->h);
+	free(db->path);
+	free(db);
+}

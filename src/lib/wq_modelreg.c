@@ -1,0 +1,1180 @@
+#include "wq_modelreg.h"
+
+#include "wq_error.h"
+#include "wq_name.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define WHAT "model registry"
+
+/* --- small helpers (wq_tracking.c has the same few: each module keeps its own statics) --- */
+
+static int nomem(char *err, size_t errlen)
+{
+	return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+}
+
+/* Binds the variadic arguments described by types: 's' const char *, 'i' int64_t.
+ * Text is bound SQLITE_STATIC: callers keep it alive until the statement ends. */
+static int bind_args(sqlite3_stmt *st, const char *types, va_list ap)
+{
+	int rc = SQLITE_OK;
+
+	for (int i = 0; rc == SQLITE_OK && types[i] != '\0'; i++) {
+		if (types[i] == 's')
+			rc = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1,
+			                       SQLITE_STATIC);
+		else
+			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+	}
+	return rc;
+}
+
+static int vprep(wq_db *db, char *err, size_t errlen, sqlite3_stmt **st, const char *sql,
+                 const char *types, va_list ap)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(wq_db_sqlite(db), sql, -1, &s, NULL) != SQLITE_OK ||
+	    bind_args(s, types, ap) != SQLITE_OK) {
+		int rc = wq_db_error(db, WHAT, err, errlen);
+
+		sqlite3_finalize(s);
+		return rc;
+	}
+	*st = s;
+	return WQ_OK;
+}
+
+static int prep(wq_db *db, char *err, size_t errlen, sqlite3_stmt **st, const char *sql,
+                const char *types, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	rc = vprep(db, err, errlen, st, sql, types, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Runs a statement that returns no rows. */
+static int exec_sql(wq_db *db, char *err, size_t errlen, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st = NULL;
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	rc = vprep(db, err, errlen, &st, sql, types, ap);
+	va_end(ap);
+	if (rc != WQ_OK)
+		return rc;
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = wq_db_error(db, WHAT, err, errlen);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Steps st once: 1 for a row, 0 when there is none, or a negative status. */
+static int step_row(wq_db *db, sqlite3_stmt *st, char *err, size_t errlen)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return wq_db_error(db, WHAT, err, errlen);
+}
+
+/* One nullable integer from a single-row query: 1 with *out set, 0 for no row or NULL. */
+static int query_int(wq_db *db, char *err, size_t errlen, int64_t *out, const char *sql,
+                     const char *types, ...)
+{
+	sqlite3_stmt *st = NULL;
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	rc = vprep(db, err, errlen, &st, sql, types, ap);
+	va_end(ap);
+	if (rc != WQ_OK)
+		return rc;
+	rc = step_row(db, st, err, errlen);
+	if (rc == 1 && sqlite3_column_type(st, 0) == SQLITE_NULL)
+		rc = 0;
+	else if (rc == 1)
+		*out = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* A column as a new string; SQL NULL becomes "". NULL only when out of memory. */
+static char *col_dup(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	return strdup(t != NULL ? (const char *)t : "");
+}
+
+/* Room for element n (0-based) in an array of cap elements of size bytes; returns the array
+ * (moved) or NULL with p untouched. */
+static void *grow(void *p, size_t n, size_t *cap, size_t size)
+{
+	size_t c;
+
+	if (n < *cap)
+		return p;
+	c = *cap > 0 ? *cap * 2 : 8;
+	if (c > SIZE_MAX / size)
+		return NULL;
+	p = realloc(p, c * size);
+	if (p != NULL)
+		*cap = c;
+	return p;
+}
+
+/* Finishes a write transaction: commit on success, else roll back and keep rc. */
+static int finish(wq_db *db, int rc, char *err, size_t errlen)
+{
+	if (rc != WQ_OK) {
+		wq_db_rollback(db);
+		return rc;
+	}
+	return wq_db_commit(db, err, errlen);
+}
+
+/* Reads that span several SELECTs see one snapshot; no-op inside a caller's transaction. */
+static int read_begin(wq_db *db)
+{
+	sqlite3 *h = wq_db_sqlite(db);
+
+	if (!sqlite3_get_autocommit(h))
+		return 0;
+	return sqlite3_exec(h, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+}
+
+static void read_end(wq_db *db, int started)
+{
+	if (started)
+		sqlite3_exec(wq_db_sqlite(db), "COMMIT", NULL, NULL, NULL);
+}
+
+static void kv_free(wq_kv *kv, size_t n)
+{
+	for (size_t i = 0; kv != NULL && i < n; i++) {
+		free(kv[i].key);
+		free(kv[i].value);
+	}
+	free(kv);
+}
+
+/* Collects (key, value) rows of st, then finalizes it. */
+static int collect_kv(wq_db *db, sqlite3_stmt *st, wq_kv **out, size_t *nout, char *err,
+                      size_t errlen)
+{
+	wq_kv *v = NULL, *t;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	while ((rc = step_row(db, st, err, errlen)) == 1) {
+		t = grow(v, n, &cap, sizeof(*v));
+		if (t == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+		v = t;
+		v[n].key = col_dup(st, 0);
+		v[n].value = col_dup(st, 1);
+		n++;
+		if (v[n - 1].key == NULL || v[n - 1].value == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != 0) {
+		kv_free(v, n);
+		return rc;
+	}
+	*out = v;
+	*nout = n;
+	return WQ_OK;
+}
+
+static void strings_free(char **s, size_t n)
+{
+	for (size_t i = 0; s != NULL && i < n; i++)
+		free(s[i]);
+	free(s);
+}
+
+/* Collects the first column of st's rows as strings, then finalizes it. */
+static int collect_strings(wq_db *db, sqlite3_stmt *st, char ***out, size_t *nout, char *err,
+                           size_t errlen)
+{
+	char **v = NULL, **t;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	while ((rc = step_row(db, st, err, errlen)) == 1) {
+		t = grow(v, n, &cap, sizeof(*v));
+		if (t == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+		v = t;
+		v[n] = col_dup(st, 0);
+		if (v[n++] == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != 0) {
+		strings_free(v, n);
+		return rc;
+	}
+	*out = v;
+	*nout = n;
+	return WQ_OK;
+}
+
+static int is_lower_hex(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[len] == '\0';
+}
+
+static int stage_of_text(const unsigned char *text)
+{
+	for (int i = 0; text != NULL && i < WQ_STAGE_COUNT; i++)
+		if (strcmp((const char *)text, wq_stage_name(i)) == 0)
+			return i;
+	return WQ_STAGE_NONE;
+}
+
+static int check_stage(int stage, char *err, size_t errlen)
+{
+	if (wq_stage_name(stage) == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "invalid stage %d (valid stages: None, Staging, Production, "
+		                  "Archived)",
+		                  stage);
+	return WQ_OK;
+}
+
+/* Who the audit trail names: the caller's actor, else $USER, else "unknown". */
+static int actor_of(const char *actor, const char **out, char *err, size_t errlen)
+{
+	const char *user;
+
+	if (actor != NULL && *actor != '\0') {
+		int rc = wq_name_check("actor", actor, err, errlen);
+
+		if (rc == WQ_OK)
+			*out = actor;
+		return rc;
+	}
+	user = getenv("USER");
+	*out = user != NULL && wq_name_check("actor", user, NULL, 0) == WQ_OK ? user : "unknown";
+	return WQ_OK;
+}
+
+static int model_exists(wq_db *db, const char *name, char *err, size_t errlen)
+{
+	int64_t one = 0;
+	int rc = query_int(db, err, errlen, &one, "SELECT 1 FROM registered_models WHERE name = ?",
+	                   "s", name);
+
+	if (rc == 0)
+		return wq_err_set(err, errlen, WQ_ENOENT, "registered model '%s' not found", name);
+	return rc < 0 ? rc : WQ_OK;
+}
+
+/* WQ_ENOENT naming the model or the version; *stage (may be NULL) gets its stage. */
+static int version_lookup(wq_db *db, const char *name, int64_t version, int *stage, char *err,
+                          size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = model_exists(db, name, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = prep(db, err, errlen, &st,
+		          "SELECT stage FROM model_versions WHERE name = ? AND version = ?", "si",
+		          name, version);
+	if (rc == WQ_OK)
+		rc = step_row(db, st, err, errlen);
+	if (rc == 0)
+		rc = wq_err_set(err, errlen, WQ_ENOENT, "%s has no version %lld", name,
+		                (long long)version);
+	else if (rc == 1) {
+		if (stage != NULL)
+			*stage = stage_of_text(sqlite3_column_text(st, 0));
+		rc = WQ_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int event_add(wq_db *db, const char *name, int64_t version, const char *kind,
+                     const char *from, const char *to, const char *alias, const char *actor,
+                     char *err, size_t errlen)
+{
+	return exec_sql(
+	    db, err, errlen,
+	    "INSERT INTO model_events(name, version, kind, from_value, to_value, alias, "
+	    "time_ms, actor) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+	    "sissssis", name, version, kind, from, to, alias, (int64_t)wq_db_now_ms(), actor);
+}
+
+static int touch_model(wq_db *db, const char *name, char *err, size_t errlen)
+{
+	return exec_sql(db, err, errlen,
+	                "UPDATE registered_models SET updated_ms = ? WHERE name = ?", "is",
+	                (int64_t)wq_db_now_ms(), name);
+}
+
+static int check_text(const char *what, const char *value, char *err, size_t errlen)
+{
+	size_t len = strlen(value);
+
+	if (len > WQ_TRACKING_MAX_VALUE)
+		return wq_err_set(err, errlen, WQ_ERANGE,
+		                  "%s is %zu bytes long; the limit is %d bytes", what, len,
+		                  WQ_TRACKING_MAX_VALUE);
+	return WQ_OK;
+}
+
+/* --- registered models ------------------------------------------------------------- */
+
+void wq_registered_model_free(wq_registered_model *m)
+{
+	if (m == NULL)
+		return;
+	free(m->name);
+	free(m->description);
+	kv_free(m->tags, m->ntags);
+	free(m);
+}
+
+void wq_registered_models_free(wq_registered_model **m, size_t n)
+{
+	for (size_t i = 0; m != NULL && i < n; i++)
+		wq_registered_model_free(m[i]);
+	free(m);
+}
+
+#define MODEL_COLUMNS                                                                              \
+	"SELECT m.name, m.description, m.created_ms, m.updated_ms, (SELECT MAX(v.version) FROM "   \
+	"model_versions v WHERE v.name = m.name) FROM registered_models m "
+
+/* A model from the current row of MODEL_COLUMNS, with its tags. */
+static int model_from_row(wq_db *db, sqlite3_stmt *row, wq_registered_model **out, char *err,
+                          size_t errlen)
+{
+	wq_registered_model *m = calloc(1, sizeof(*m));
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (m == NULL)
+		return nomem(err, errlen);
+	m->name = col_dup(row, 0);
+	m->description = col_dup(row, 1);
+	m->created_ms = sqlite3_column_int64(row, 2);
+	m->updated_ms = sqlite3_column_int64(row, 3);
+	m->latest_version = sqlite3_column_int64(row, 4); /* NULL (no versions) reads as 0 */
+	if (m->name == NULL || m->description == NULL) {
+		rc = nomem(err, errlen);
+		goto fail;
+	}
+	rc = prep(db, err, errlen, &st,
+	          "SELECT key, value FROM model_tags WHERE name = ? ORDER BY key", "s", m->name);
+	if (rc == WQ_OK)
+		rc = collect_kv(db, st, &m->tags, &m->ntags, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	*out = m;
+	return WQ_OK;
+fail:
+	wq_registered_model_free(m);
+	return rc;
+}
+
+int wq_modelreg_model_create(wq_db *db, const char *name, const char *description, char *err,
+                             size_t errlen)
+{
+	int64_t now = wq_db_now_ms();
+	int rc;
+
+	if (description == NULL)
+		description = "";
+	rc = wq_name_check("model name", name, err, errlen);
+	if (rc == WQ_OK)
+		rc = check_text("description", description, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = model_exists(db, name, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_err_set(err, errlen, WQ_EEXIST, "registered model '%s' already exists",
+		                name);
+	else if (rc == WQ_ENOENT)
+		rc = exec_sql(db, err, errlen,
+		              "INSERT INTO registered_models(name, description, created_ms, "
+		              "updated_ms) VALUES(?, ?, ?, ?)",
+		              "ssii", name, description, now, now);
+	return finish(db, rc, err, errlen);
+}
+
+int wq_modelreg_model_get(wq_db *db, const char *name, wq_registered_model **out, char *err,
+                          size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = wq_name_check("model name", name, err, errlen), started;
+
+	if (rc != WQ_OK)
+		return rc;
+	started = read_begin(db);
+	rc = prep(db, err, errlen, &st, MODEL_COLUMNS "WHERE m.name = ?", "s", name);
+	if (rc == WQ_OK)
+		rc = step_row(db, st, err, errlen);
+	if (rc == 0)
+		rc = wq_err_set(err, errlen, WQ_ENOENT, "registered model '%s' not found", name);
+	else if (rc == 1)
+		rc = model_from_row(db, st, out, err, errlen);
+	sqlite3_finalize(st);
+	read_end(db, started);
+	return rc;
+}
+
+int wq_modelreg_model_list(wq_db *db, wq_registered_model ***out, size_t *nout, char *err,
+                           size_t errlen)
+{
+	wq_registered_model **v = NULL, **t;
+	sqlite3_stmt *st = NULL;
+	size_t n = 0, cap = 0;
+	int rc, started = read_begin(db);
+
+	rc = prep(db, err, errlen, &st, MODEL_COLUMNS "ORDER BY m.name", "");
+	while (rc == WQ_OK) {
+		int row = step_row(db, st, err, errlen);
+
+		if (row != 1) {
+			rc = row; /* 0 at the end */
+			break;
+		}
+		t = grow(v, n, &cap, sizeof(*v));
+		if (t == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+		v = t;
+		rc = model_from_row(db, st, &v[n], err, errlen);
+		if (rc == WQ_OK)
+			n++;
+	}
+	sqlite3_finalize(st);
+	read_end(db, started);
+	if (rc == WQ_OK && v == NULL && (v = calloc(1, sizeof(*v))) == NULL)
+		rc = nomem(err, errlen);
+	if (rc != WQ_OK) {
+		wq_registered_models_free(v, n);
+		return rc;
+	}
+	*out = v;
+	*nout = n;
+	return WQ_OK;
+}
+
+int wq_modelreg_model_set_description(wq_db *db, const char *name, const char *description,
+                                      char *err, size_t errlen)
+{
+	int rc;
+
+	if (description == NULL)
+		description = "";
+	rc = wq_name_check("model name", name, err, errlen);
+	if (rc == WQ_OK)
+		rc = check_text("description", description, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = model_exists(db, name, err, errlen);
+	if (rc == WQ_OK)
+		rc = exec_sql(db, err, errlen,
+		              "UPDATE registered_models SET description = ?, updated_ms = ? "
+		              "WHERE name = ?",
+		              "sis", description, (int64_t)wq_db_now_ms(), name);
+	return finish(db, rc, err, errlen);
+}
+
+int wq_modelreg_model_tag_set(wq_db *db, const char *name, const char *key, const char *value,
+                              char *err, size_t errlen)
+{
+	int rc = wq_name_check("model name", name, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = wq_name_check("model tag", key, err, errlen);
+	if (rc == WQ_OK && value == NULL)
+		rc = wq_err_set(err, errlen, WQ_EINVAL, "model tag '%s' has no value", key);
+	if (rc == WQ_OK)
+		rc = check_text("tag value", value, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = model_exists(db, name, err, errlen);
+	if (rc == WQ_OK)
+		rc = exec_sql(db, err, errlen,
+		              "INSERT INTO model_tags(name, key, value) VALUES(?, ?, ?) "
+		              "ON CONFLICT(name, key) DO UPDATE SET value = excluded.value",
+		              "sss", name, key, value);
+	if (rc == WQ_OK)
+		rc = touch_model(db, name, err, errlen);
+	return finish(db, rc, err, errlen);
+}
+
+/* --- versions ---------------------------------------------------------------------- */
+
+void wq_model_version_free(wq_model_version *v)
+{
+	if (v == NULL)
+		return;
+	free(v->name);
+	free(v->run_id);
+	free(v->source_uri);
+	strings_free(v->aliases, v->naliases);
+	free(v->created_by);
+	free(v);
+}
+
+void wq_model_versions_free(wq_model_version **v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		wq_model_version_free(v[i]);
+	free(v);
+}
+
+#define VERSION_COLUMNS                                                                            \
+	"SELECT name, version, run_id, source_uri, sha256, stage, created_ms, created_by FROM "    \
+	"model_versions "
+
+/* A version from the current row of VERSION_COLUMNS, with its aliases (sorted). */
+static int version_from_row(wq_db *db, sqlite3_stmt *row, wq_model_version **out, char *err,
+                            size_t errlen)
+{
+	wq_model_version *v = calloc(1, sizeof(*v));
+	const unsigned char *sha = sqlite3_column_text(row, 4);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (v == NULL)
+		return nomem(err, errlen);
+	v->name = col_dup(row, 0);
+	v->version = sqlite3_column_int64(row, 1);
+	v->run_id = col_dup(row, 2);
+	v->source_uri = col_dup(row, 3);
+	snprintf(v->sha256, sizeof(v->sha256), "%s", sha != NULL ? (const char *)sha : "");
+	v->stage = stage_of_text(sqlite3_column_text(row, 5));
+	v->created_ms = sqlite3_column_int64(row, 6);
+	v->created_by = col_dup(row, 7);
+	if (!v->name || !v->run_id || !v->source_uri || !v->created_by) {
+		rc = nomem(err, errlen);
+		goto fail;
+	}
+	rc = prep(db, err, errlen, &st,
+	          "SELECT alias FROM model_aliases WHERE name = ? AND version = ? ORDER BY alias",
+	          "si", v->name, v->version);
+	if (rc == WQ_OK)
+		rc = collect_strings(db, st, &v->aliases, &v->naliases, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	*out = v;
+	return WQ_OK;
+fail:
+	wq_model_version_free(v);
+	return rc;
+}
+
+/* Loads a version known to exist (or reports it missing, naming model and version). */
+static int load_version(wq_db *db, const char *name, int64_t version, wq_model_version **out,
+                        char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prep(db, err, errlen, &st, VERSION_COLUMNS "WHERE name = ? AND version = ?", "si",
+	              name, version);
+
+	if (rc == WQ_OK)
+		rc = step_row(db, st, err, errlen);
+	if (rc == 0)
+		rc = wq_err_set(err, errlen, WQ_ENOENT, "%s has no version %lld", name,
+		                (long long)version);
+	else if (rc == 1)
+		rc = version_from_row(db, st, out, err, errlen);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int version_insert(wq_db *db, const char *name, const char *run_id, const char *source_uri,
+                          const char *sha256, const char *actor, int64_t *version, char *err,
+                          size_t errlen)
+{
+	int64_t now = wq_db_now_ms(), v = 0;
+	int rc;
+
+	rc = exec_sql(db, err, errlen,
+	              "INSERT INTO registered_models(name, description, created_ms, updated_ms) "
+	              "VALUES(?, '', ?, ?) ON CONFLICT(name) DO NOTHING",
+	              "sii", name, now, now);
+	if (rc != WQ_OK)
+		return rc;
+	rc = query_int(db, err, errlen, &v,
+	               "SELECT next_version FROM registered_models WHERE name = ?", "s", name);
+	if (rc == 0)
+		rc = wq_err_set(err, errlen, WQ_ECORRUPT, "registered model '%s' vanished", name);
+	if (rc < 0)
+		return rc;
+	rc =
+	    exec_sql(db, err, errlen,
+	             "INSERT INTO model_versions(name, version, run_id, source_uri, sha256, stage, "
+	             "created_ms, created_by) VALUES(?, ?, ?, ?, ?, 'None', ?, ?)",
+	             "sisssis", name, v, run_id, source_uri, sha256, now, actor);
+	if (rc == WQ_OK)
+		rc = exec_sql(db, err, errlen,
+		              "UPDATE registered_models SET next_version = ?, updated_ms = ? "
+		              "WHERE name = ?",
+		              "iis", v + 1, now, name);
+	if (rc == WQ_OK)
+		rc = event_add(db, name, v, "create", "", wq_stage_name(WQ_STAGE_NONE), "", actor,
+		               err, errlen);
+	if (rc == WQ_OK)
+		*version = v;
+	return rc;
+}
+
+int wq_modelreg_version_create(wq_db *db, const char *name, const char *run_id,
+                               const char *source_uri, const char sha256[WQ_SHA256_HEXLEN],
+                               const char *actor, int64_t *version, char *err, size_t errlen)
+{
+	const char *who = NULL;
+	int64_t v = 0;
+	int rc;
+
+	if (run_id == NULL)
+		run_id = "";
+	rc = wq_name_check("model name", name, err, errlen);
+	if (rc == WQ_OK)
+		rc = actor_of(actor, &who, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	if (*run_id != '\0' && (strnlen(run_id, WQ_RUN_ID_LEN + 1) != WQ_RUN_ID_LEN ||
+	                        !is_lower_hex(run_id, WQ_RUN_ID_LEN)))
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "source run id must be %d lower-case hex digits", WQ_RUN_ID_LEN);
+	if (source_uri == NULL || *source_uri == '\0')
+		return wq_err_set(err, errlen, WQ_EINVAL, "no source URI for the new version of %s",
+		                  name);
+	if (sha256 == NULL || strnlen(sha256, WQ_SHA256_HEXLEN) != WQ_SHA256_HEXLEN - 1 ||
+	    !is_lower_hex(sha256, WQ_SHA256_HEXLEN - 1))
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "SHA-256 must be 64 lower-case hex digits");
+	rc = check_text("source URI", source_uri, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = version_insert(db, name, run_id, source_uri, sha256, who, &v, err, errlen);
+	rc = finish(db, rc, err, errlen);
+	if (rc == WQ_OK && version != NULL)
+		*version = v;
+	return rc;
+}
+
+int wq_modelreg_version_get(wq_db *db, const char *name, int64_t version, wq_model_version **out,
+                            char *err, size_t errlen)
+{
+	int rc = wq_name_check("model name", name, err, errlen), started;
+
+	if (rc != WQ_OK)
+		return rc;
+	started = read_begin(db);
+	rc = model_exists(db, name, err, errlen);
+	if (rc == WQ_OK)
+		rc = load_version(db, name, version, out, err, errlen);
+	read_end(db, started);
+	return rc;
+}
+
+int wq_modelreg_version_list(wq_db *db, const char *name, wq_model_version ***out, size_t *nout,
+                             char *err, size_t errlen)
+{
+	wq_model_version **v = NULL, **t;
+	sqlite3_stmt *st = NULL;
+	size_t n = 0, cap = 0;
+	int rc = wq_name_check("model name", name, err, errlen), started;
+
+	if (rc != WQ_OK)
+		return rc;
+	started = read_begin(db);
+	rc = model_exists(db, name, err, errlen);
+	if (rc == WQ_OK)
+		rc = prep(db, err, errlen, &st, VERSION_COLUMNS "WHERE name = ? ORDER BY version",
+		          "s", name);
+	while (rc == WQ_OK) {
+		int row = step_row(db, st, err, errlen);
+
+		if (row != 1) {
+			rc = row; /* 0 at the end */
+			break;
+		}
+		t = grow(v, n, &cap, sizeof(*v));
+		if (t == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+		v = t;
+		rc = version_from_row(db, st, &v[n], err, errlen);
+		if (rc == WQ_OK)
+			n++;
+	}
+	sqlite3_finalize(st);
+	read_end(db, started);
+	if (rc == WQ_OK && v == NULL && (v = calloc(1, sizeof(*v))) == NULL)
+		rc = nomem(err, errlen);
+	if (rc != WQ_OK) {
+		wq_model_versions_free(v, n);
+		return rc;
+	}
+	*out = v;
+	*nout = n;
+	return WQ_OK;
+}
+
+/* Moves every version of name in stage (but keep) to Archived, one event each. */
+static int archive_others(wq_db *db, const char *name, int stage, int64_t keep, const char *actor,
+                          char *err, size_t errlen)
+{
+	char **others = NULL;
+	size_t n = 0;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	/* collected first: updating rows a pending SELECT on the same table still has to visit
+	 * is not well defined in SQLite */
+	rc =
+	    prep(db, err, errlen, &st,
+	         "SELECT version FROM model_versions WHERE name = ? AND stage = ? AND version <> ? "
+	         "ORDER BY version",
+	         "ssi", name, wq_stage_name(stage), keep);
+	if (rc == WQ_OK)
+		rc = collect_strings(db, st, &others, &n, err, errlen);
+	for (size_t i = 0; rc == WQ_OK && i < n; i++) {
+		int64_t v = strtoll(others[i], NULL, 10);
+
+		rc = exec_sql(db, err, errlen,
+		              "UPDATE model_versions SET stage = ? WHERE name = ? AND version = ?",
+		              "ssi", wq_stage_name(WQ_STAGE_ARCHIVED), name, v);
+		if (rc == WQ_OK)
+			rc = event_add(db, name, v, "stage", wq_stage_name(stage),
+			               wq_stage_name(WQ_STAGE_ARCHIVED), "", actor, err, errlen);
+	}
+	strings_free(others, n);
+	return rc;
+}
+
+static int transition(wq_db *db, const char *name, int64_t version, int stage, int archive_existing,
+                      const char *actor, char *err, size_t errlen)
+{
+	int current = WQ_STAGE_NONE;
+	int rc = version_lookup(db, name, version, &current, err, errlen);
+
+	if (rc == WQ_OK && current != stage) {
+		rc = exec_sql(db, err, errlen,
+		              "UPDATE model_versions SET stage = ? WHERE name = ? AND version = ?",
+		              "ssi", wq_stage_name(stage), name, version);
+		if (rc == WQ_OK)
+			rc = event_add(db, name, version, "stage", wq_stage_name(current),
+			               wq_stage_name(stage), "", actor, err, errlen);
+	}
+	if (rc == WQ_OK && archive_existing &&
+	    (stage == WQ_STAGE_STAGING || stage == WQ_STAGE_PRODUCTION))
+		rc = archive_others(db, name, stage, version, actor, err, errlen);
+	if (rc == WQ_OK)
+		rc = touch_model(db, name, err, errlen);
+	return rc;
+}
+
+int wq_modelreg_version_transition(wq_db *db, const char *name, int64_t version, int stage,
+                                   int archive_existing, const char *actor, char *err,
+                                   size_t errlen)
+{
+	const char *who = NULL;
+	int rc = wq_name_check("model name", name, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = check_stage(stage, err, errlen);
+	if (rc == WQ_OK)
+		rc = actor_of(actor, &who, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = transition(db, name, version, stage, archive_existing, who, err, errlen);
+	return finish(db, rc, err, errlen);
+}
+
+/* --- aliases ----------------------------------------------------------------------- */
+
+/* Aliases share the models:/ URI space with stages, "latest" and version numbers; any of
+ * those as an alias would make a URI ambiguous. */
+static int check_alias(const char *alias, char *err, size_t errlen)
+{
+	int rc = wq_name_check("alias", alias, err, errlen);
+	size_t i;
+
+	if (rc != WQ_OK)
+		return rc;
+	for (int s = 0; s < WQ_STAGE_COUNT; s++)
+		if (strcasecmp(alias, wq_stage_name(s)) == 0)
+			return wq_err_set(err, errlen, WQ_EINVAL,
+			                  "alias '%s' is a stage name (None, Staging, Production, "
+			                  "Archived are not allowed as aliases)",
+			                  alias);
+	if (strcasecmp(alias, "latest") == 0)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "alias '%s' is reserved (models:/NAME/latest is the highest "
+		                  "version)",
+		                  alias);
+	for (i = 0; alias[i] >= '0' && alias[i] <= '9'; i++)
+		;
+	if (alias[i] == '\0')
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "alias '%s' is all digits and would read as a version number",
+		                  alias);
+	return WQ_OK;
+}
+
+static int alias_target(wq_db *db, const char *name, const char *alias, int64_t *version, char *err,
+                        size_t errlen)
+{
+	return query_int(db, err, errlen, version,
+	                 "SELECT version FROM model_aliases WHERE name = ? AND alias = ?", "ss",
+	                 name, alias);
+}
+
+static int alias_point(wq_db *db, const char *name, const char *alias, int64_t version,
+                       const char *actor, char *err, size_t errlen)
+{
+	char from[32] = "", to[32];
+	int64_t prev = 0;
+	int rc = version_lookup(db, name, version, NULL, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = alias_target(db, name, alias, &prev, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (rc == 1 && prev == version)
+		return WQ_OK; /* already there: not a change, no event */
+	if (rc == 1)
+		snprintf(from, sizeof(from), "%lld", (long long)prev);
+	snprintf(to, sizeof(to), "%lld", (long long)version);
+	rc = exec_sql(db, err, errlen,
+	              "INSERT INTO model_aliases(name, alias, version) VALUES(?, ?, ?) "
+	              "ON CONFLICT(name, alias) DO UPDATE SET version = excluded.version",
+	              "ssi", name, alias, version);
+	if (rc == WQ_OK)
+		rc = event_add(db, name, version, "alias", from, to, alias, actor, err, errlen);
+	if (rc == WQ_OK)
+		rc = touch_model(db, name, err, errlen);
+	return rc;
+}
+
+int wq_modelreg_alias_set(wq_db *db, const char *name, const char *alias, int64_t version,
+                          const char *actor, char *err, size_t errlen)
+{
+	const char *who = NULL;
+	int rc = wq_name_check("model name", name, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = check_alias(alias, err, errlen);
+	if (rc == WQ_OK)
+		rc = actor_of(actor, &who, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = alias_point(db, name, alias, version, who, err, errlen);
+	return finish(db, rc, err, errlen);
+}
+
+/* Removes one alias (known to point at version) and records it. */
+static int alias_remove(wq_db *db, const char *name, const char *alias, int64_t version,
+                        const char *actor, char *err, size_t errlen)
+{
+	char from[32];
+	int rc;
+
+	snprintf(from, sizeof(from), "%lld", (long long)version);
+	rc = exec_sql(db, err, errlen, "DELETE FROM model_aliases WHERE name = ? AND alias = ?",
+	              "ss", name, alias);
+	if (rc == WQ_OK)
+		rc = event_add(db, name, version, "alias-delete", from, "", alias, actor, err,
+		               errlen);
+	return rc;
+}
+
+int wq_modelreg_alias_delete(wq_db *db, const char *name, const char *alias, const char *actor,
+                             char *err, size_t errlen)
+{
+	const char *who = NULL;
+	int64_t version = 0;
+	int rc = wq_name_check("model name", name, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = wq_name_check("alias", alias, err, errlen);
+	if (rc == WQ_OK)
+		rc = actor_of(actor, &who, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = model_exists(db, name, err, errlen);
+	if (rc == WQ_OK)
+		rc = alias_target(db, name, alias, &version, err, errlen);
+	if (rc == 0)
+		rc = wq_err_set(err, errlen, WQ_ENOENT, "%s has no alias '%s'", name, alias);
+	else if (rc == 1)
+		rc = alias_remove(db, name, alias, version, who, err, errlen);
+	if (rc == WQ_OK)
+		rc = touch_model(db, name, err, errlen);
+	return finish(db, rc, err, errlen);
+}
+
+/* --- resolution, history, deletion --------------------------------------------------- */
+
+/* The version number a models:/ URI names (the model is known to exist). */
+static int resolve_number(wq_db *db, const wq_model_uri *uri, int64_t *version, char *err,
+                          size_t errlen)
+{
+	int rc;
+
+	switch (uri->kind) {
+	case WQ_MODEL_URI_VERSION:
+		*version = uri->version;
+		return WQ_OK;
+	case WQ_MODEL_URI_STAGE:
+		rc = check_stage(uri->stage, err, errlen);
+		if (rc == WQ_OK)
+			rc = query_int(db, err, errlen, version,
+			               "SELECT MAX(version) FROM model_versions WHERE name = ? AND "
+			               "stage = ?",
+			               "ss", uri->name, wq_stage_name(uri->stage));
+		if (rc == 0)
+			rc = wq_err_set(err, errlen, WQ_ENOENT, "no version of %s is in stage %s",
+			                uri->name, wq_stage_name(uri->stage));
+		return rc < 0 ? rc : WQ_OK;
+	case WQ_MODEL_URI_ALIAS:
+		rc = wq_name_check("alias", uri->alias, err, errlen);
+		if (rc == WQ_OK)
+			rc = alias_target(db, uri->name, uri->alias, version, err, errlen);
+		if (rc == 0)
+			rc = wq_err_set(err, errlen, WQ_ENOENT, "%s has no alias '%s'", uri->name,
+			                uri->alias);
+		return rc < 0 ? rc : WQ_OK;
+	default: /* WQ_MODEL_URI_LATEST */
+		rc = query_int(db, err, errlen, version,
+		               "SELECT MAX(version) FROM model_versions WHERE name = ?", "s",
+		               uri->name);
+		if (rc == 0)
+			rc = wq_err_set(err, errlen, WQ_ENOENT, "%s has no versions", uri->name);
+		return rc < 0 ? rc : WQ_OK;
+	}
+}
+
+int wq_modelreg_resolve(wq_db *db, const wq_model_uri *uri, wq_model_version **out, char *err,
+                        size_t errlen)
+{
+	int64_t version = 0;
+	int rc, started;
+
+	if (uri == NULL || out == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "nothing to resolve");
+	if (uri->kind != WQ_MODEL_URI_VERSION && uri->kind != WQ_MODEL_URI_STAGE &&
+	    uri->kind != WQ_MODEL_URI_ALIAS && uri->kind != WQ_MODEL_URI_LATEST)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "only models:/ URIs name a registered model version");
+	rc = wq_name_check("model name", uri->name, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	started = read_begin(db);
+	rc = model_exists(db, uri->name, err, errlen);
+	if (rc == WQ_OK)
+		rc = resolve_number(db, uri, &version, err, errlen);
+	if (rc == WQ_OK)
+		rc = load_version(db, uri->name, version, out, err, errlen);
+	read_end(db, started);
+	return rc;
+}
+
+void wq_model_events_free(wq_model_event *e, size_t n)
+{
+	for (size_t i = 0; e != NULL && i < n; i++) {
+		free(e[i].name);
+		free(e[i].kind);
+		free(e[i].from);
+		free(e[i].to);
+		free(e[i].alias);
+		free(e[i].actor);
+	}
+	free(e);
+}
+
+static int event_from_row(sqlite3_stmt *st, wq_model_event *e)
+{
+	e->id = sqlite3_column_int64(st, 0);
+	e->name = col_dup(st, 1);
+	e->version = sqlite3_column_int64(st, 2);
+	e->kind = col_dup(st, 3);
+	e->from = col_dup(st, 4);
+	e->to = col_dup(st, 5);
+	e->alias = col_dup(st, 6);
+	e->time_ms = sqlite3_column_int64(st, 7);
+	e->actor = col_dup(st, 8);
+	return e->name && e->kind && e->from && e->to && e->alias && e->actor ? WQ_OK : WQ_ENOMEM;
+}
+
+static int collect_events(wq_db *db, sqlite3_stmt *st, wq_model_event **out, size_t *nout,
+                          char *err, size_t errlen)
+{
+	wq_model_event *v = NULL, *t;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	while ((rc = step_row(db, st, err, errlen)) == 1) {
+		t = grow(v, n, &cap, sizeof(*v));
+		if (t == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+		v = t;
+		memset(&v[n], 0, sizeof(v[n]));
+		if (event_from_row(st, &v[n++]) != WQ_OK) {
+			rc = nomem(err, errlen);
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc == 0 && v == NULL && (v = calloc(1, sizeof(*v))) == NULL)
+		rc = nomem(err, errlen);
+	if (rc != 0) {
+		wq_model_events_free(v, n);
+		return rc;
+	}
+	*out = v;
+	*nout = n;
+	return WQ_OK;
+}
+
+int wq_modelreg_history(wq_db *db, const char *name, wq_model_event **out, size_t *n, char *err,
+                        size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = wq_name_check("model name", name, err, errlen), started;
+
+	if (rc != WQ_OK)
+		return rc;
+	started = read_begin(db);
+	rc = model_exists(db, name, err, errlen);
+	if (rc == WQ_OK)
+		rc = prep(
+		    db, err, errlen, &st,
+		    "SELECT id, name, version, kind, from_value, to_value, alias, time_ms, actor "
+		    "FROM model_events WHERE name = ? ORDER BY id",
+		    "s", name);
+	if (rc == WQ_OK)
+		rc = collect_events(db, st, out, n, err, errlen);
+	read_end(db, started);
+	return rc;
+}
+
+static int version_remove(wq_db *db, const char *name, int64_t version, const char *actor,
+                          char **source_uri, char *err, size_t errlen)
+{
+	char **aliases = NULL, *uri = NULL;
+	size_t nalias = 0;
+	sqlite3_stmt *st = NULL;
+	int stage = WQ_STAGE_NONE;
+	int rc = version_lookup(db, name, version, &stage, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = prep(db, err, errlen, &st,
+		          "SELECT source_uri FROM model_versions WHERE name = ? AND version = ?",
+		          "si", name, version);
+	if (rc == WQ_OK && step_row(db, st, err, errlen) == 1 && (uri = col_dup(st, 0)) == NULL)
+		rc = nomem(err, errlen);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc == WQ_OK && uri == NULL)
+		rc = wq_db_error(db, WHAT, err, errlen);
+	if (rc == WQ_OK)
+		rc = prep(db, err, errlen, &st,
+		          "SELECT alias FROM model_aliases WHERE name = ? AND version = ? "
+		          "ORDER BY alias",
+		          "si", name, version);
+	if (rc == WQ_OK)
+		rc = collect_strings(db, st, &aliases, &nalias, err, errlen);
+	for (size_t i = 0; rc == WQ_OK && i < nalias; i++)
+		rc = alias_remove(db, name, aliases[i], version, actor, err, errlen);
+	if (rc == WQ_OK)
+		rc = exec_sql(db, err, errlen,
+		              "DELETE FROM model_versions WHERE name = ? AND version = ?", "si",
+		              name, version);
+	if (rc == WQ_OK)
+		rc = event_add(db, name, version, "delete", wq_stage_name(stage), "", "", actor,
+		               err, errlen);
+	if (rc == WQ_OK)
+		rc = touch_model(db, name, err, errlen);
+	strings_free(aliases, nalias);
+	if (rc != WQ_OK) {
+		free(uri);
+		return rc;
+	}
+	*source_uri = uri;
+	return WQ_OK;
+}
+
+int wq_modelreg_version_delete(wq_db *db, const char *name, int64_t version, const char *actor,
+                               char **source_uri, char *err, size_t errlen)
+{
+	const char *who = NULL;
+	char *uri = NULL;
+	int rc = wq_name_check("model name", name, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = actor_of(actor, &who, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = version_remove(db, name, version, who, &uri, err, errlen);
+	rc = finish(db, rc, err, errlen);
+	if (rc != WQ_OK) {
+		free(uri);
+		return rc;
+	}
+	if (source_uri != NULL)
+		*source_uri = uri;
+	else
+		free(uri);
+	return WQ_OK;
+}

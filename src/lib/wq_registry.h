@@ -1,0 +1,105 @@
+/* wq_registry: the interface every client command uses for tracking, the model registry and
+ * artifacts. Implementations: local (SQLite + artifact store, wq_registry_local.c) and later
+ * remote (RPC to wineqd). The contract suite tests/unit/test_registry_contract.c runs against
+ * any of them. Ownership: every out-parameter is new memory owned by the caller, freed with
+ * the free function of its type (wq_tracking.h, wq_modelreg.h). */
+#ifndef WQ_REGISTRY_H
+#define WQ_REGISTRY_H
+
+#include "wq_artifact.h"
+#include "wq_config.h"
+#include "wq_modelreg.h"
+#include "wq_tracking.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct wq_registry wq_registry;
+
+typedef struct wq_registry_ops {
+	const char *kind; /* "local", "remote" */
+
+	int (*experiment_list)(wq_registry *r, wq_experiment ***out, size_t *n, char *err,
+	                       size_t errlen);
+	/* Starts a RUNNING run in experiment (created when missing). */
+	int (*run_start)(wq_registry *r, const char *experiment, const char *run_name,
+	                 char id[WQ_RUN_ID_LEN + 1], char *err, size_t errlen);
+	int (*run_end)(wq_registry *r, const char *run_id, int status, char *err, size_t errlen);
+	int (*param_log)(wq_registry *r, const char *run_id, const char *key, const char *value,
+	                 char *err, size_t errlen);
+	int (*metric_log)(wq_registry *r, const char *run_id, const char *key, double value,
+	                  int64_t step, char *err, size_t errlen);
+	int (*tag_set)(wq_registry *r, const char *run_id, const char *key, const char *value,
+	               char *err, size_t errlen);
+	/* Uploads every file below local_dir to <run artifacts>/<artifact_path>/ and records
+	 * each with its size and SHA-256. */
+	int (*artifacts_log_dir)(wq_registry *r, const char *run_id, const char *artifact_path,
+	                         const char *local_dir, char *err, size_t errlen);
+	int (*run_get)(wq_registry *r, const char *run_id, wq_run **out, char *err, size_t errlen);
+	/* experiments NULL/0: all. See wq_tracking_runs_search. */
+	int (*runs_search)(wq_registry *r, const char *const *experiments, size_t nexp,
+	                   const char *filter, const char *order_by, size_t max_results,
+	                   const char *page_token, wq_run ***out, size_t *n, char **next_token,
+	                   char *err, size_t errlen);
+	/* Hard delete: metadata and every artifact of the run. */
+	int (*run_delete)(wq_registry *r, const char *run_id, char *err, size_t errlen);
+
+	int (*model_list)(wq_registry *r, wq_registered_model ***out, size_t *n, char *err,
+	                  size_t errlen);
+	int (*model_get)(wq_registry *r, const char *name, wq_registered_model **out, char *err,
+	                 size_t errlen);
+	int (*version_list)(wq_registry *r, const char *name, wq_model_version ***out, size_t *n,
+	                    char *err, size_t errlen);
+	int (*version_get)(wq_registry *r, const char *name, int64_t version,
+	                   wq_model_version **out, char *err, size_t errlen);
+	/* Registers a bundle as a new version: from a local bundle directory (run_id NULL or the
+	 * source run) or, when bundle_dir is NULL, from the run's artifact path (e.g. "model").
+	 * The bundle is verified (wq_bundle_load) and copied to <root>/models/<name>/<version>/,
+	 * owned by the version. */
+	int (*version_create)(wq_registry *r, const char *name, const char *bundle_dir,
+	                      const char *run_id, const char *artifact_path, const char *actor,
+	                      int64_t *version, char *err, size_t errlen);
+	int (*version_transition)(wq_registry *r, const char *name, int64_t version, int stage,
+	                          int archive_existing, const char *actor, char *err,
+	                          size_t errlen);
+	int (*alias_set)(wq_registry *r, const char *name, const char *alias, int64_t version,
+	                 const char *actor, char *err, size_t errlen);
+	int (*alias_delete)(wq_registry *r, const char *name, const char *alias, const char *actor,
+	                    char *err, size_t errlen);
+	int (*history)(wq_registry *r, const char *name, wq_model_event **out, size_t *n, char *err,
+	               size_t errlen);
+	/* Hard delete: metadata and the version's artifacts. */
+	int (*version_delete)(wq_registry *r, const char *name, int64_t version, const char *actor,
+	                      char *err, size_t errlen);
+	/* Resolves any model URI (wq_model_uri.h) to a verified local bundle directory: a plain
+	 * path is checked in place; registry and run URIs are downloaded (SHA-256 verified) into
+	 * the cache below WINEQ_HOME. *bundle_dir: new string. *version (may be NULL): the model
+	 * version for models:/ URIs, else NULL. */
+	int (*resolve)(wq_registry *r, const char *uri, char **bundle_dir,
+	               wq_model_version **version, char *err, size_t errlen);
+	/* Downloads what an artifact URI names (runs:/ID/PATH, models:/..., or a file:// or s3://
+	 * URI below the artifact root) into dest (a new directory), verifying every SHA-256. */
+	int (*artifacts_get)(wq_registry *r, const char *uri, const char *dest, char *err,
+	                     size_t errlen);
+
+	void (*close)(wq_registry *r);
+} wq_registry_ops;
+
+struct wq_registry {
+	const wq_registry_ops *ops;
+	wq_config config; /* owned */
+	void *impl;
+};
+
+/* Opens the registry a configuration names (local for sqlite:, remote for tcp:// once the
+ * server exists: WQ_EUNSUPPORTED until then). Takes ownership of *cfg (zeroed on return).
+ * *out owned by the caller (wq_registry_close). */
+int wq_registry_open(wq_config *cfg, wq_registry **out, char *err, size_t errlen);
+
+/* The local implementation (also what wineqd wraps). */
+int wq_registry_local_open(wq_config *cfg, wq_registry **out, char *err, size_t errlen);
+
+/* Closes; accepts NULL. */
+void wq_registry_close(wq_registry *r);
+
+#endif

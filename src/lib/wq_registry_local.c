@@ -1,0 +1,784 @@
+/* The local registry: SQLite metadata (wq_db, wq_tracking, wq_modelreg) plus an artifact store
+ * (file:// or s3://). Bundles fetched for use are verified and kept in a content-addressed cache
+ * below WINEQ_HOME, keyed by the SHA-256 of their manifest. */
+#include "wq_registry.h"
+
+#include "wq_bundle.h"
+#include "wq_error.h"
+#include "wq_file.h"
+#include "wq_log.h"
+#include "wq_name.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pwd.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct local {
+	wq_db *db;
+	wq_artifact_store *store;
+	char *cache; /* <home>/cache */
+} local;
+
+static local *L(wq_registry *r)
+{
+	return r->impl;
+}
+
+static char *path_join(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 2;
+	char *s = malloc(n);
+
+	if (s != NULL)
+		snprintf(s, n, "%s/%s", a, b);
+	return s;
+}
+
+static int mkdir_p(const char *path, char *err, size_t errlen)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return wq_err_set(err, errlen, WQ_EINVAL, "path too long: %s", path);
+	memcpy(buf, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return wq_err_set(err, errlen, WQ_EIO, "cannot create %s: %s", buf,
+			                  strerror(errno));
+		buf[i] = path[i];
+	}
+	return WQ_OK;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rmtree(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int random_hex(char *out, size_t nbytes)
+{
+	unsigned char raw[32];
+	static const char hex[] = "0123456789abcdef";
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	ssize_t got;
+
+	if (fd < 0 || nbytes > sizeof(raw))
+		goto fail;
+	got = read(fd, raw, nbytes);
+	close(fd);
+	fd = -1;
+	if (got != (ssize_t)nbytes)
+		goto fail;
+	for (size_t i = 0; i < nbytes; i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 15];
+	}
+	out[2 * nbytes] = '\0';
+	return WQ_OK;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return WQ_EIO;
+}
+
+static const char *actor_or_user(const char *actor)
+{
+	const struct passwd *pw;
+	const char *u;
+
+	if (actor != NULL && *actor != '\0')
+		return actor;
+	u = getenv("USER");
+	if (u != NULL && *u != '\0')
+		return u;
+	/* services and cron jobs often run without $USER: ask the password database */
+	pw = getpwuid(geteuid());
+	return pw != NULL && pw->pw_name != NULL ? pw->pw_name : "unknown";
+}
+
+/* --- tracking -------------------------------------------------------------------------- */
+
+static int l_experiment_list(wq_registry *r, wq_experiment ***out, size_t *n, char *err,
+                             size_t errlen)
+{
+	return wq_tracking_experiment_list(L(r)->db, out, n, err, errlen);
+}
+
+static int l_run_start(wq_registry *r, const char *experiment, const char *run_name,
+                       char id[WQ_RUN_ID_LEN + 1], char *err, size_t errlen)
+{
+	int64_t exp_id;
+	int rc = wq_tracking_experiment_ensure(L(r)->db, experiment, r->config.artifact_root,
+	                                       &exp_id, err, errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	return wq_tracking_run_create(L(r)->db, exp_id, run_name, id, err, errlen);
+}
+
+static int l_run_end(wq_registry *r, const char *run_id, int status, char *err, size_t errlen)
+{
+	return wq_tracking_run_end(L(r)->db, run_id, status, err, errlen);
+}
+
+static int l_param_log(wq_registry *r, const char *run_id, const char *key, const char *value,
+                       char *err, size_t errlen)
+{
+	return wq_tracking_param_log(L(r)->db, run_id, key, value, err, errlen);
+}
+
+static int l_metric_log(wq_registry *r, const char *run_id, const char *key, double value,
+                        int64_t step, char *err, size_t errlen)
+{
+	return wq_tracking_metric_log(L(r)->db, run_id, key, value, step, wq_db_now_ms(), err,
+	                              errlen);
+}
+
+static int l_tag_set(wq_registry *r, const char *run_id, const char *key, const char *value,
+                     char *err, size_t errlen)
+{
+	return wq_tracking_tag_set(L(r)->db, run_id, key, value, err, errlen);
+}
+
+static int l_run_get(wq_registry *r, const char *run_id, wq_run **out, char *err, size_t errlen)
+{
+	return wq_tracking_run_get(L(r)->db, run_id, out, err, errlen);
+}
+
+/* Store key of a run's artifact root ("<exp>/<run>/artifacts"). */
+static int run_key(wq_registry *r, const wq_run *run, char **key, char *err, size_t errlen)
+{
+	return wq_artifact_key_of(L(r)->store, run->artifact_uri, key, err, errlen);
+}
+
+static int l_artifacts_log_dir(wq_registry *r, const char *run_id, const char *artifact_path,
+                               const char *local_dir, char *err, size_t errlen)
+{
+	wq_run *run = NULL;
+	wq_artifact_file *files = NULL;
+	size_t nfiles = 0;
+	char *key = NULL, *prefix = NULL;
+	int rc;
+
+	rc = wq_name_check_path("artifact path", artifact_path, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_tracking_run_get(L(r)->db, run_id, &run, err, errlen);
+	if (rc == WQ_OK)
+		rc = run_key(r, run, &key, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	prefix = path_join(key, artifact_path);
+	if (prefix == NULL) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = wq_artifact_put_tree(L(r)->store, prefix, local_dir, &files, &nfiles, err, errlen);
+	for (size_t i = 0; rc == WQ_OK && i < nfiles; i++) {
+		char *rel = path_join(artifact_path, files[i].path);
+
+		if (rel == NULL) {
+			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+			break;
+		}
+		rc = wq_tracking_artifact_record(L(r)->db, run_id, rel, files[i].size,
+		                                 files[i].sha256, err, errlen);
+		free(rel);
+	}
+fail:
+	wq_artifact_files_free(files, nfiles);
+	free(prefix);
+	free(key);
+	wq_run_free(run);
+	return rc;
+}
+
+static int l_runs_search(wq_registry *r, const char *const *experiments, size_t nexp,
+                         const char *filter, const char *order_by, size_t max_results,
+                         const char *page_token, wq_run ***out, size_t *n, char **next_token,
+                         char *err, size_t errlen)
+{
+	int64_t ids[64];
+	int rc;
+
+	if (nexp > sizeof(ids) / sizeof(ids[0]))
+		return wq_err_set(err, errlen, WQ_ERANGE, "at most %zu experiments per search",
+		                  sizeof(ids) / sizeof(ids[0]));
+	for (size_t i = 0; i < nexp; i++) {
+		wq_experiment *e = NULL;
+
+		rc = wq_tracking_experiment_get(L(r)->db, experiments[i], &e, err, errlen);
+		if (rc != WQ_OK)
+			return rc;
+		ids[i] = e->id;
+		wq_experiment_free(e);
+	}
+	return wq_tracking_runs_search(L(r)->db, ids, nexp, filter, order_by, max_results,
+	                               page_token, out, n, next_token, err, errlen);
+}
+
+/* Removes the store prefix an artifact URI names; "<exp>/<run>/artifacts" loses its run
+ * directory too. */
+static int remove_uri(wq_registry *r, const char *uri, char *err, size_t errlen)
+{
+	char *key = NULL;
+	size_t n;
+	int rc = wq_artifact_key_of(L(r)->store, uri, &key, err, errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	n = strlen(key);
+	if (n > 10 && strcmp(key + n - 10, "/artifacts") == 0)
+		key[n - 10] = '\0';
+	rc = L(r)->store->ops->remove_prefix(L(r)->store, key, err, errlen);
+	free(key);
+	return rc;
+}
+
+static int l_run_delete(wq_registry *r, const char *run_id, char *err, size_t errlen)
+{
+	wq_run *run = NULL;
+	int rc = wq_tracking_run_get(L(r)->db, run_id, &run, err, errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	/* bytes first: if that fails the run is still listed and the delete can be retried */
+	rc = remove_uri(r, run->artifact_uri, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_tracking_run_delete(L(r)->db, run_id, err, errlen);
+	wq_run_free(run);
+	return rc;
+}
+
+/* --- models ---------------------------------------------------------------------------- */
+
+static int l_model_list(wq_registry *r, wq_registered_model ***out, size_t *n, char *err,
+                        size_t errlen)
+{
+	return wq_modelreg_model_list(L(r)->db, out, n, err, errlen);
+}
+
+static int l_model_get(wq_registry *r, const char *name, wq_registered_model **out, char *err,
+                       size_t errlen)
+{
+	return wq_modelreg_model_get(L(r)->db, name, out, err, errlen);
+}
+
+static int l_version_list(wq_registry *r, const char *name, wq_model_version ***out, size_t *n,
+                          char *err, size_t errlen)
+{
+	return wq_modelreg_version_list(L(r)->db, name, out, n, err, errlen);
+}
+
+static int l_version_get(wq_registry *r, const char *name, int64_t version, wq_model_version **out,
+                         char *err, size_t errlen)
+{
+	return wq_modelreg_version_get(L(r)->db, name, version, out, err, errlen);
+}
+
+/* Downloads the run artifacts recorded below path into a new directory dest. */
+static int fetch_run_path(wq_registry *r, const char *run_id, const char *path, const char *dest,
+                          char *err, size_t errlen)
+{
+	wq_run *run = NULL;
+	wq_artifact_file *files = NULL;
+	size_t nfiles = 0, plen = strlen(path);
+	char *key = NULL, *prefix = NULL;
+	int rc;
+
+	rc = wq_tracking_run_get(L(r)->db, run_id, &run, err, errlen);
+	if (rc == WQ_OK)
+		rc = run_key(r, run, &key, err, errlen);
+	if (rc != WQ_OK)
+		goto out;
+	files = calloc(run->nartifacts + 1, sizeof(*files));
+	prefix = path_join(key, path);
+	if (files == NULL || prefix == NULL) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < run->nartifacts; i++) {
+		const wq_artifact_info *a = &run->artifacts[i];
+
+		if (strncmp(a->path, path, plen) != 0 || a->path[plen] != '/')
+			continue;
+		files[nfiles].path = strdup(a->path + plen + 1);
+		if (files[nfiles].path == NULL) {
+			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+			goto out;
+		}
+		files[nfiles].size = a->size;
+		memcpy(files[nfiles].sha256, a->sha256, WQ_SHA256_HEXLEN);
+		nfiles++;
+	}
+	if (nfiles == 0) {
+		rc = wq_err_set(err, errlen, WQ_ENOENT, "run %s has no artifacts under '%s'",
+		                run_id, path);
+		goto out;
+	}
+	rc = wq_artifact_get_tree(L(r)->store, prefix, files, nfiles, dest, err, errlen);
+out:
+	wq_artifact_files_free(files, nfiles);
+	free(prefix);
+	free(key);
+	wq_run_free(run);
+	return rc;
+}
+
+/* Downloads a bundle stored below key into a new directory dest: MANIFEST.json first
+ * (checked against manifest_sha when given), then every file the manifest lists, each against
+ * the manifest's own digest. */
+static int fetch_bundle(wq_registry *r, const char *key, const char *manifest_sha, const char *dest,
+                        char *err, size_t errlen)
+{
+	wq_artifact_file *files = NULL;
+	size_t nfiles = 0;
+	json_t *root = NULL, *list;
+	char *mpath = NULL, *mkey = NULL, *text = NULL;
+	const char *name;
+	json_t *sha;
+	size_t len;
+	int rc;
+
+	if (mkdir(dest, 0755) != 0)
+		return wq_err_set(err, errlen, WQ_EIO, "cannot create %s: %s", dest,
+		                  strerror(errno));
+	mpath = path_join(dest, WQ_BUNDLE_MANIFEST);
+	mkey = path_join(key, WQ_BUNDLE_MANIFEST);
+	if (mpath == NULL || mkey == NULL) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = L(r)->store->ops->get(L(r)->store, mkey, mpath, manifest_sha, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_file_read(mpath, WQ_BUNDLE_MAX_MANIFEST, &text, &len, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	root = json_loadb(text, len, 0, NULL);
+	list = root != NULL ? json_object_get(root, "files") : NULL;
+	if (!json_is_object(list) || json_object_size(list) > 64) {
+		rc = wq_err_set(err, errlen, WQ_EFORMAT, "%s: not a wineq bundle manifest", mkey);
+		goto fail;
+	}
+	files = calloc(json_object_size(list) + 1, sizeof(*files));
+	if (files == NULL) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		goto fail;
+	}
+	json_object_foreach(list, name, sha)
+	{
+		/* names come from a file we do not trust yet: they must stay inside dest */
+		rc = wq_name_check("bundle file name", name, err, errlen);
+		if (rc != WQ_OK)
+			goto fail;
+		if (!json_is_string(sha) ||
+		    strlen(json_string_value(sha)) != WQ_SHA256_HEXLEN - 1) {
+			rc = wq_err_set(err, errlen, WQ_EFORMAT, "%s: bad digest for %s", mkey,
+			                name);
+			goto fail;
+		}
+		files[nfiles].path = strdup(name);
+		if (files[nfiles].path == NULL) {
+			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+			goto fail;
+		}
+		memcpy(files[nfiles].sha256, json_string_value(sha), WQ_SHA256_HEXLEN);
+		nfiles++;
+	}
+	for (size_t i = 0; i < nfiles; i++) {
+		char *fkey = path_join(key, files[i].path);
+		char *fpath = path_join(dest, files[i].path);
+
+		if (fkey == NULL || fpath == NULL)
+			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		else
+			rc = L(r)->store->ops->get(L(r)->store, fkey, fpath, files[i].sha256, err,
+			                           errlen);
+		free(fkey);
+		free(fpath);
+		if (rc != WQ_OK)
+			goto fail;
+	}
+	rc = WQ_OK;
+	goto out;
+fail:
+	rmtree(dest);
+out:
+	wq_artifact_files_free(files, nfiles);
+	json_decref(root);
+	free(text);
+	free(mkey);
+	free(mpath);
+	return rc;
+}
+
+static int l_version_create(wq_registry *r, const char *name, const char *bundle_dir,
+                            const char *run_id, const char *artifact_path, const char *actor,
+                            int64_t *version, char *err, size_t errlen)
+{
+	char tmp[4096] = "", id[33], sha[WQ_SHA256_HEXLEN];
+	char *key = NULL, *uri = NULL, *manifest = NULL;
+	wq_bundle *b = NULL;
+	int uploaded = 0, rc;
+	size_t n;
+
+	rc = wq_name_check("model name", name, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	if (bundle_dir == NULL) {
+		if (run_id == NULL || artifact_path == NULL)
+			return wq_err_set(err, errlen, WQ_EINVAL,
+			                  "give a bundle directory or a run and its artifact path");
+		snprintf(tmp, sizeof(tmp), "%s/tmp-XXXXXX", L(r)->cache);
+		if (mkdir_p(L(r)->cache, err, errlen) != WQ_OK || mkdtemp(tmp) == NULL)
+			return wq_err_set(err, errlen, WQ_EIO, "cannot create a directory in %s",
+			                  L(r)->cache);
+		rmdir(tmp); /* fetch_run_path creates it */
+		rc = fetch_run_path(r, run_id, artifact_path, tmp, err, errlen);
+		if (rc != WQ_OK)
+			goto out;
+		bundle_dir = tmp;
+	}
+	/* only a bundle that loads and verifies becomes a version */
+	rc = wq_bundle_load(bundle_dir, 0, &b, err, errlen);
+	if (rc != WQ_OK)
+		goto out;
+	manifest = path_join(bundle_dir, WQ_BUNDLE_MANIFEST);
+	if (manifest == NULL) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = wq_sha256_file_hex(manifest, sha, err, errlen);
+	if (rc != WQ_OK)
+		goto out;
+	/* a random key: the version number is only known once the row exists */
+	if (random_hex(id, 16) != WQ_OK) {
+		rc = wq_err_set(err, errlen, WQ_EIO, "cannot read /dev/urandom");
+		goto out;
+	}
+	n = strlen(name) + strlen(id) + 16;
+	key = malloc(n);
+	if (key != NULL)
+		snprintf(key, n, "models/%s/%s", name, id);
+	uri = key != NULL ? path_join(r->config.artifact_root, key) : NULL;
+	if (uri == NULL) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = wq_artifact_put_tree(L(r)->store, key, bundle_dir, NULL, NULL, err, errlen);
+	if (rc != WQ_OK)
+		goto out;
+	uploaded = 1;
+	rc = wq_modelreg_version_create(L(r)->db, name, run_id != NULL ? run_id : "", uri, sha,
+	                                actor_or_user(actor), version, err, errlen);
+out:
+	if (rc != WQ_OK && uploaded) {
+		char ignore[256];
+
+		L(r)->store->ops->remove_prefix(L(r)->store, key, ignore, sizeof(ignore));
+	}
+	if (tmp[0] != '\0')
+		rmtree(tmp);
+	wq_bundle_free(b);
+	free(manifest);
+	free(uri);
+	free(key);
+	return rc;
+}
+
+static int l_version_transition(wq_registry *r, const char *name, int64_t version, int stage,
+                                int archive_existing, const char *actor, char *err, size_t errlen)
+{
+	return wq_modelreg_version_transition(L(r)->db, name, version, stage, archive_existing,
+	                                      actor_or_user(actor), err, errlen);
+}
+
+static int l_alias_set(wq_registry *r, const char *name, const char *alias, int64_t version,
+                       const char *actor, char *err, size_t errlen)
+{
+	return wq_modelreg_alias_set(L(r)->db, name, alias, version, actor_or_user(actor), err,
+	                             errlen);
+}
+
+static int l_alias_delete(wq_registry *r, const char *name, const char *alias, const char *actor,
+                          char *err, size_t errlen)
+{
+	return wq_modelreg_alias_delete(L(r)->db, name, alias, actor_or_user(actor), err, errlen);
+}
+
+static int l_history(wq_registry *r, const char *name, wq_model_event **out, size_t *n, char *err,
+                     size_t errlen)
+{
+	return wq_modelreg_history(L(r)->db, name, out, n, err, errlen);
+}
+
+static int l_version_delete(wq_registry *r, const char *name, int64_t version, const char *actor,
+                            char *err, size_t errlen)
+{
+	wq_model_version *v = NULL;
+	int rc = wq_modelreg_version_get(L(r)->db, name, version, &v, err, errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	rc = remove_uri(r, v->source_uri, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_modelreg_version_delete(L(r)->db, name, version, actor_or_user(actor), NULL,
+		                                err, errlen);
+	wq_model_version_free(v);
+	return rc;
+}
+
+/* Moves a verified download into the cache as <cache>/<manifest sha>, or reuses an existing
+ * entry with the same content. *path: new string. */
+static int cache_adopt(wq_registry *r, const char *tmp, char **path, char *err, size_t errlen)
+{
+	char sha[WQ_SHA256_HEXLEN];
+	char *manifest = path_join(tmp, WQ_BUNDLE_MANIFEST), *final = NULL;
+	wq_bundle *b = NULL;
+	int rc;
+
+	if (manifest == NULL)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	rc = wq_bundle_load(tmp, 0, &b, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_sha256_file_hex(manifest, sha, err, errlen);
+	free(manifest);
+	wq_bundle_free(b);
+	if (rc != WQ_OK)
+		goto fail;
+	final = path_join(L(r)->cache, sha);
+	if (final == NULL) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (rename(tmp, final) != 0) {
+		/* another process cached the same content first: use theirs */
+		if (errno != ENOTEMPTY && errno != EEXIST) {
+			rc = wq_err_set(err, errlen, WQ_EIO, "cannot move %s to %s: %s", tmp, final,
+			                strerror(errno));
+			goto fail;
+		}
+		rmtree(tmp);
+	}
+	*path = final;
+	return WQ_OK;
+fail:
+	rmtree(tmp);
+	free(final);
+	return rc;
+}
+
+static int new_cache_tmp(wq_registry *r, char *tmp, size_t n, char *err, size_t errlen)
+{
+	int rc = mkdir_p(L(r)->cache, err, errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	snprintf(tmp, n, "%s/tmp-XXXXXX", L(r)->cache);
+	if (mkdtemp(tmp) == NULL)
+		return wq_err_set(err, errlen, WQ_EIO, "cannot create a directory in %s: %s",
+		                  L(r)->cache, strerror(errno));
+	rmdir(tmp); /* the fetchers create it themselves */
+	return WQ_OK;
+}
+
+/* Fetches what uri names into the new directory dest. *version gets the model version for
+ * models:/ URIs (may be NULL). */
+static int fetch_uri(wq_registry *r, const wq_model_uri *u, const char *dest,
+                     wq_model_version **version, char *err, size_t errlen)
+{
+	wq_model_version *v = NULL;
+	char *key = NULL;
+	int rc;
+
+	switch (u->kind) {
+	case WQ_MODEL_URI_RUN:
+		return fetch_run_path(r, u->run_id, u->path, dest, err, errlen);
+	case WQ_MODEL_URI_ARTIFACT:
+		rc = wq_artifact_key_of(L(r)->store, u->path, &key, err, errlen);
+		if (rc == WQ_OK)
+			rc = fetch_bundle(r, key, NULL, dest, err, errlen);
+		free(key);
+		return rc;
+	case WQ_MODEL_URI_PATH:
+		return wq_err_set(err, errlen, WQ_EINVAL, "a plain path is used in place");
+	default:
+		rc = wq_modelreg_resolve(L(r)->db, u, &v, err, errlen);
+		if (rc == WQ_OK)
+			rc = wq_artifact_key_of(L(r)->store, v->source_uri, &key, err, errlen);
+		if (rc == WQ_OK)
+			rc = fetch_bundle(r, key, v->sha256, dest, err, errlen);
+		free(key);
+		if (rc == WQ_OK && version != NULL)
+			*version = v;
+		else
+			wq_model_version_free(v);
+		return rc;
+	}
+}
+
+static int l_resolve(wq_registry *r, const char *uri, char **bundle_dir, wq_model_version **version,
+                     char *err, size_t errlen)
+{
+	wq_model_uri u;
+	wq_model_version *v = NULL;
+	char tmp[4096], *path = NULL;
+	int rc;
+
+	rc = wq_model_uri_parse(uri, &u, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	if (u.kind == WQ_MODEL_URI_PATH) {
+		wq_bundle *b = NULL;
+
+		rc = wq_bundle_load(u.path, 0, &b, err, errlen);
+		wq_bundle_free(b);
+		if (rc == WQ_OK && (path = strdup(u.path)) == NULL)
+			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = new_cache_tmp(r, tmp, sizeof(tmp), err, errlen);
+	if (rc == WQ_OK)
+		rc = fetch_uri(r, &u, tmp, &v, err, errlen);
+	if (rc == WQ_OK)
+		rc = cache_adopt(r, tmp, &path, err, errlen);
+out:
+	wq_model_uri_clear(&u);
+	if (rc != WQ_OK) {
+		wq_model_version_free(v);
+		return rc;
+	}
+	*bundle_dir = path;
+	if (version != NULL)
+		*version = v;
+	else
+		wq_model_version_free(v);
+	return WQ_OK;
+}
+
+static int l_artifacts_get(wq_registry *r, const char *uri, const char *dest, char *err,
+                           size_t errlen)
+{
+	wq_model_uri u;
+	struct stat st;
+	int rc;
+
+	if (stat(dest, &st) == 0)
+		return wq_err_set(err, errlen, WQ_EEXIST, "%s already exists", dest);
+	rc = wq_model_uri_parse(uri, &u, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	if (u.kind == WQ_MODEL_URI_PATH)
+		rc = wq_err_set(err, errlen, WQ_EINVAL,
+		                "'%s' is a local path: give runs:/ID/PATH, models:/NAME/... or an "
+		                "artifact URI (file://, s3://)",
+		                uri);
+	else
+		rc = fetch_uri(r, &u, dest, NULL, err, errlen);
+	wq_model_uri_clear(&u);
+	return rc;
+}
+
+static void l_close(wq_registry *r)
+{
+	local *l = L(r);
+
+	if (l != NULL) {
+		wq_artifact_store_close(l->store);
+		wq_db_close(l->db);
+		free(l->cache);
+		free(l);
+	}
+	wq_config_clear(&r->config);
+	free(r);
+}
+
+static const wq_registry_ops local_ops = {
+    .kind = "local",
+    .experiment_list = l_experiment_list,
+    .run_start = l_run_start,
+    .run_end = l_run_end,
+    .param_log = l_param_log,
+    .metric_log = l_metric_log,
+    .tag_set = l_tag_set,
+    .artifacts_log_dir = l_artifacts_log_dir,
+    .run_get = l_run_get,
+    .runs_search = l_runs_search,
+    .run_delete = l_run_delete,
+    .model_list = l_model_list,
+    .model_get = l_model_get,
+    .version_list = l_version_list,
+    .version_get = l_version_get,
+    .version_create = l_version_create,
+    .version_transition = l_version_transition,
+    .alias_set = l_alias_set,
+    .alias_delete = l_alias_delete,
+    .history = l_history,
+    .version_delete = l_version_delete,
+    .resolve = l_resolve,
+    .artifacts_get = l_artifacts_get,
+    .close = l_close,
+};
+
+int wq_registry_local_open(wq_config *cfg, wq_registry **out, char *err, size_t errlen)
+{
+	wq_registry *r = NULL;
+	local *l = NULL;
+	wq_s3_config s3 = {0};
+	int rc;
+
+	if (cfg == NULL || out == NULL || cfg->db_path == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "local registry needs an sqlite tracking URI");
+	r = calloc(1, sizeof(*r));
+	l = calloc(1, sizeof(*l));
+	if (r == NULL || l == NULL) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		goto fail;
+	}
+	r->ops = &local_ops;
+	r->impl = l;
+	r->config = *cfg;
+	memset(cfg, 0, sizeof(*cfg));
+	l->cache = path_join(r->config.home, "cache");
+	if (l->cache == NULL) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = wq_db_open(r->config.db_path, &l->db, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	s3.endpoint_url = r->config.s3_endpoint;
+	rc = wq_artifact_store_open(r->config.artifact_root, &s3, &l->store, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	*out = r;
+	return WQ_OK;
+fail:
+	if (r != NULL && r->impl != NULL)
+		l_close(r);
+	else {
+		free(r);
+		free(l);
+	}
+	wq_config_clear(cfg); /* ownership was taken whatever the outcome */
+	return rc;
+}

@@ -1,0 +1,1141 @@
+#include "wq_tracking.h"
+
+#include "wq_error.h"
+#include "wq_name.h"
+#include "wq_search.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define WHAT "tracking store"
+
+/* More ids than this in one search would approach SQLite's bound-parameter limit. */
+#define MAX_SEARCH_EXPERIMENTS 1000
+
+static const char *const status_names[] = {"RUNNING", "FINISHED", "FAILED", "KILLED"};
+
+const char *wq_run_status_name(int status)
+{
+	if (status < WQ_RUN_RUNNING || status > WQ_RUN_KILLED)
+		return "UNKNOWN"; /* never NULL: callers print it */
+	return status_names[status];
+}
+
+int wq_run_status_parse(const char *name, int *out)
+{
+	for (int i = WQ_RUN_RUNNING; name != NULL && i <= WQ_RUN_KILLED; i++)
+		if (strcasecmp(name, status_names[i]) == 0) {
+			if (out != NULL)
+				*out = i;
+			return WQ_OK;
+		}
+	return WQ_EINVAL;
+}
+
+/* --- small helpers ------------------------------------------------------------------- */
+
+static int nomem(char *err, size_t errlen)
+{
+	return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+}
+
+/* Binds the variadic arguments described by types: 's' const char *, 'i' int64_t,
+ * 'd' double. Text is bound SQLITE_STATIC: callers keep it alive until the statement ends. */
+static int bind_args(sqlite3_stmt *st, const char *types, va_list ap)
+{
+	int rc = SQLITE_OK;
+
+	for (int i = 0; rc == SQLITE_OK && types[i] != '\0'; i++) {
+		switch (types[i]) {
+		case 's':
+			rc = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1,
+			                       SQLITE_STATIC);
+			break;
+		case 'i':
+			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+			break;
+		default:
+			rc = sqlite3_bind_double(st, i + 1, va_arg(ap, double));
+		}
+	}
+	return rc;
+}
+
+static int vprep(wq_db *db, char *err, size_t errlen, sqlite3_stmt **st, const char *sql,
+                 const char *types, va_list ap)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(wq_db_sqlite(db), sql, -1, &s, NULL) != SQLITE_OK ||
+	    bind_args(s, types, ap) != SQLITE_OK) {
+		int rc = wq_db_error(db, WHAT, err, errlen);
+
+		sqlite3_finalize(s);
+		return rc;
+	}
+	*st = s;
+	return WQ_OK;
+}
+
+/* A prepared statement with its arguments bound. */
+static int prep(wq_db *db, char *err, size_t errlen, sqlite3_stmt **st, const char *sql,
+                const char *types, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	rc = vprep(db, err, errlen, st, sql, types, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* Runs a statement that returns no rows. */
+static int exec_sql(wq_db *db, char *err, size_t errlen, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st = NULL;
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	rc = vprep(db, err, errlen, &st, sql, types, ap);
+	va_end(ap);
+	if (rc != WQ_OK)
+		return rc;
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = wq_db_error(db, WHAT, err, errlen);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Steps st once: 1 for a row, 0 when there is none, or a negative status. */
+static int step_row(wq_db *db, sqlite3_stmt *st, char *err, size_t errlen)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return wq_db_error(db, WHAT, err, errlen);
+}
+
+/* A column as a new string; SQL NULL becomes "". NULL only when out of memory. */
+static char *col_dup(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	return strdup(t != NULL ? (const char *)t : "");
+}
+
+/* Room for element n (0-based) in an array of cap elements of size bytes; returns the array
+ * (moved) or NULL with p untouched. */
+static void *grow(void *p, size_t n, size_t *cap, size_t size)
+{
+	size_t c;
+
+	if (n < *cap)
+		return p;
+	c = *cap > 0 ? *cap * 2 : 8;
+	if (c > SIZE_MAX / size)
+		return NULL;
+	p = realloc(p, c * size);
+	if (p != NULL)
+		*cap = c;
+	return p;
+}
+
+/* Finishes a write transaction: commit on success, else roll back and keep rc. */
+static int finish(wq_db *db, int rc, char *err, size_t errlen)
+{
+	if (rc != WQ_OK) {
+		wq_db_rollback(db);
+		return rc;
+	}
+	return wq_db_commit(db, err, errlen);
+}
+
+/* Reads that span several SELECTs see one snapshot; no-op inside a caller's transaction. */
+static int read_begin(wq_db *db)
+{
+	sqlite3 *h = wq_db_sqlite(db);
+
+	if (!sqlite3_get_autocommit(h))
+		return 0;
+	return sqlite3_exec(h, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+}
+
+static void read_end(wq_db *db, int started)
+{
+	if (started)
+		sqlite3_exec(wq_db_sqlite(db), "COMMIT", NULL, NULL, NULL);
+}
+
+/* A user value for a message: at most 64 bytes, control bytes as '?'. */
+static const char *shown(const char *v, char *buf, size_t n)
+{
+	size_t i = 0, o = 0;
+
+	for (; v[i] != '\0' && i < 64 && o + 4 < n; i++)
+		buf[o++] = ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) ? '?' : v[i];
+	if (v[i] != '\0' && o + 4 < n) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+static int is_lower_hex(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[len] == '\0';
+}
+
+static int check_run_id(const char *id, char *err, size_t errlen)
+{
+	char buf[96];
+
+	if (id == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "no run id given");
+	if (strnlen(id, WQ_RUN_ID_LEN + 1) != WQ_RUN_ID_LEN || !is_lower_hex(id, WQ_RUN_ID_LEN))
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "invalid run id '%s' (expected %d lower-case hex digits)",
+		                  shown(id, buf, sizeof(buf)), WQ_RUN_ID_LEN);
+	return WQ_OK;
+}
+
+static int check_value(const char *kind, const char *key, const char *value, char *err,
+                       size_t errlen)
+{
+	size_t len;
+
+	if (value == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "%s '%s' has no value", kind, key);
+	len = strlen(value);
+	if (len > WQ_TRACKING_MAX_VALUE)
+		return wq_err_set(err, errlen, WQ_ERANGE,
+		                  "value of %s '%s' is %zu bytes long; the limit is %d bytes", kind,
+		                  key, len, WQ_TRACKING_MAX_VALUE);
+	return WQ_OK;
+}
+
+/* The key and value of a param or tag (kind names it in messages). */
+static int check_kv(const char *kind, const char *key, const char *value, char *err, size_t errlen)
+{
+	int rc = wq_name_check(kind, key, err, errlen);
+
+	return rc != WQ_OK ? rc : check_value(kind, key, value, err, errlen);
+}
+
+/* WQ_ENOENT unless the run exists; *status (may be NULL) gets its status. */
+static int run_lookup(wq_db *db, const char *run_id, int *status, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc =
+	    prep(db, err, errlen, &st, "SELECT status FROM runs WHERE run_id = ?", "s", run_id);
+
+	if (rc != WQ_OK)
+		return rc;
+	rc = step_row(db, st, err, errlen);
+	if (rc == 0)
+		rc = wq_err_set(err, errlen, WQ_ENOENT, "no run with id %s", run_id);
+	else if (rc == 1) {
+		const char *s = (const char *)sqlite3_column_text(st, 0);
+		int v = WQ_RUN_RUNNING;
+
+		wq_run_status_parse(s, &v);
+		if (status != NULL)
+			*status = v;
+		rc = WQ_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Begins a write transaction on an existing run (after checking the id's shape). */
+static int begin_on_run(wq_db *db, const char *run_id, int *status, char *err, size_t errlen)
+{
+	int rc = check_run_id(run_id, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = run_lookup(db, run_id, status, err, errlen);
+	if (rc != WQ_OK)
+		wq_db_rollback(db);
+	return rc;
+}
+
+static void kv_free(wq_kv *kv, size_t n)
+{
+	for (size_t i = 0; kv != NULL && i < n; i++) {
+		free(kv[i].key);
+		free(kv[i].value);
+	}
+	free(kv);
+}
+
+/* Collects (key, value) rows of st, then finalizes it. */
+static int collect_kv(wq_db *db, sqlite3_stmt *st, wq_kv **out, size_t *nout, char *err,
+                      size_t errlen)
+{
+	wq_kv *v = NULL, *t;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	while ((rc = step_row(db, st, err, errlen)) == 1) {
+		t = grow(v, n, &cap, sizeof(*v));
+		if (t == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+		v = t;
+		v[n].key = col_dup(st, 0);
+		v[n].value = col_dup(st, 1);
+		n++;
+		if (v[n - 1].key == NULL || v[n - 1].value == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != 0) {
+		kv_free(v, n);
+		return rc;
+	}
+	*out = v;
+	*nout = n;
+	return WQ_OK;
+}
+
+/* "base/leaf" without doubling a slash base already ends with. */
+static char *join(const char *base, const char *leaf)
+{
+	size_t n = strlen(base);
+	const char *sep = n > 0 && base[n - 1] == '/' ? "" : "/";
+	size_t len = n + strlen(sep) + strlen(leaf) + 1;
+	char *s = malloc(len);
+
+	if (s != NULL)
+		snprintf(s, len, "%s%s%s", base, sep, leaf);
+	return s;
+}
+
+/* --- experiments ------------------------------------------------------------------- */
+
+void wq_experiment_free(wq_experiment *e)
+{
+	if (e == NULL)
+		return;
+	free(e->name);
+	free(e->artifact_location);
+	kv_free(e->tags, e->ntags);
+	free(e);
+}
+
+void wq_experiments_free(wq_experiment **e, size_t n)
+{
+	for (size_t i = 0; e != NULL && i < n; i++)
+		wq_experiment_free(e[i]);
+	free(e);
+}
+
+/* An experiment from the current row of (experiment_id, name, artifact_location, created_ms),
+ * with its tags. */
+static int experiment_from_row(wq_db *db, sqlite3_stmt *row, wq_experiment **out, char *err,
+                               size_t errlen)
+{
+	wq_experiment *e = calloc(1, sizeof(*e));
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (e == NULL)
+		return nomem(err, errlen);
+	e->id = sqlite3_column_int64(row, 0);
+	e->name = col_dup(row, 1);
+	e->artifact_location = col_dup(row, 2);
+	e->created_ms = sqlite3_column_int64(row, 3);
+	if (e->name == NULL || e->artifact_location == NULL) {
+		rc = nomem(err, errlen);
+		goto fail;
+	}
+	rc = prep(db, err, errlen, &st,
+	          "SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key",
+	          "i", e->id);
+	if (rc == WQ_OK)
+		rc = collect_kv(db, st, &e->tags, &e->ntags, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	*out = e;
+	return WQ_OK;
+fail:
+	wq_experiment_free(e);
+	return rc;
+}
+
+static int find_experiment(wq_db *db, const char *name, int64_t *id, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = prep(db, err, errlen, &st, "SELECT experiment_id FROM experiments WHERE name = ?",
+	              "s", name);
+
+	if (rc != WQ_OK)
+		return rc;
+	rc = step_row(db, st, err, errlen);
+	if (rc == 1) {
+		*id = sqlite3_column_int64(st, 0);
+		rc = WQ_OK;
+	} else if (rc == 0) {
+		rc = wq_err_set(err, errlen, WQ_ENOENT, "no experiment named '%s'", name);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int experiment_insert(wq_db *db, const char *name, const char *artifact_root, int64_t *id,
+                             char *err, size_t errlen)
+{
+	char num[32], *loc;
+	int64_t newid;
+	int rc;
+
+	rc = exec_sql(
+	    db, err, errlen,
+	    "INSERT INTO experiments(name, artifact_location, created_ms) VALUES(?, '', ?)", "si",
+	    name, (int64_t)wq_db_now_ms());
+	if (rc != WQ_OK)
+		return rc;
+	newid = sqlite3_last_insert_rowid(wq_db_sqlite(db));
+	snprintf(num, sizeof(num), "%lld", (long long)newid);
+	loc = join(artifact_root, num);
+	if (loc == NULL)
+		return nomem(err, errlen);
+	rc = exec_sql(db, err, errlen,
+	              "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", "si",
+	              loc, newid);
+	free(loc);
+	if (rc == WQ_OK)
+		*id = newid;
+	return rc;
+}
+
+int wq_tracking_experiment_ensure(wq_db *db, const char *name, const char *artifact_root,
+                                  int64_t *id, char *err, size_t errlen)
+{
+	int64_t found = 0;
+	int rc;
+
+	rc = wq_name_check("experiment name", name, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	if (artifact_root == NULL || *artifact_root == '\0')
+		return wq_err_set(err, errlen, WQ_EINVAL, "no artifact root for experiment '%s'",
+		                  name);
+	/* look-up and insert under one write lock: two processes ensuring the same new
+	 * experiment must not both insert it */
+	rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = find_experiment(db, name, &found, err, errlen);
+	if (rc == WQ_ENOENT)
+		rc = experiment_insert(db, name, artifact_root, &found, err, errlen);
+	rc = finish(db, rc, err, errlen);
+	if (rc == WQ_OK && id != NULL)
+		*id = found;
+	return rc;
+}
+
+int wq_tracking_experiment_get(wq_db *db, const char *name, wq_experiment **out, char *err,
+                               size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, started;
+
+	rc = wq_name_check("experiment name", name, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	started = read_begin(db);
+	rc = prep(db, err, errlen, &st,
+	          "SELECT experiment_id, name, artifact_location, created_ms FROM experiments "
+	          "WHERE name = ?",
+	          "s", name);
+	if (rc == WQ_OK)
+		rc = step_row(db, st, err, errlen);
+	if (rc == 0)
+		rc = wq_err_set(err, errlen, WQ_ENOENT, "no experiment named '%s'", name);
+	else if (rc == 1)
+		rc = experiment_from_row(db, st, out, err, errlen);
+	sqlite3_finalize(st);
+	read_end(db, started);
+	return rc;
+}
+
+int wq_tracking_experiment_list(wq_db *db, wq_experiment ***out, size_t *nout, char *err,
+                                size_t errlen)
+{
+	wq_experiment **v = NULL, **t;
+	sqlite3_stmt *st = NULL;
+	size_t n = 0, cap = 0;
+	int rc, started = read_begin(db);
+
+	rc = prep(db, err, errlen, &st,
+	          "SELECT experiment_id, name, artifact_location, created_ms FROM experiments "
+	          "ORDER BY experiment_id",
+	          "");
+	while (rc == WQ_OK) {
+		int row = step_row(db, st, err, errlen);
+
+		if (row != 1) {
+			rc = row; /* 0 at the end */
+			break;
+		}
+		t = grow(v, n, &cap, sizeof(*v));
+		if (t == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+		v = t;
+		rc = experiment_from_row(db, st, &v[n], err, errlen);
+		if (rc == WQ_OK)
+			n++;
+	}
+	sqlite3_finalize(st);
+	read_end(db, started);
+	if (rc == WQ_OK && v == NULL && (v = calloc(1, sizeof(*v))) == NULL)
+		rc = nomem(err, errlen);
+	if (rc != WQ_OK) {
+		wq_experiments_free(v, n);
+		return rc;
+	}
+	*out = v;
+	*nout = n;
+	return WQ_OK;
+}
+
+int wq_tracking_experiment_tag_set(wq_db *db, const char *name, const char *key, const char *value,
+                                   char *err, size_t errlen)
+{
+	int64_t id = 0;
+	int rc;
+
+	rc = wq_name_check("experiment name", name, err, errlen);
+	if (rc == WQ_OK)
+		rc = check_kv("experiment tag", key, value, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = find_experiment(db, name, &id, err, errlen);
+	if (rc == WQ_OK)
+		rc = exec_sql(
+		    db, err, errlen,
+		    "INSERT INTO experiment_tags(experiment_id, key, value) VALUES(?, ?, ?) "
+		    "ON CONFLICT(experiment_id, key) DO UPDATE SET value = excluded.value",
+		    "iss", id, key, value);
+	return finish(db, rc, err, errlen);
+}
+
+/* --- runs -------------------------------------------------------------------------- */
+
+static int random_run_id(char id[WQ_RUN_ID_LEN + 1], char *err, size_t errlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[WQ_RUN_ID_LEN / 2];
+	size_t got = 0;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return wq_err_set(err, errlen, WQ_EIO, "cannot open /dev/urandom: %s",
+		                  strerror(errno));
+	while (got < sizeof(raw)) {
+		ssize_t r = read(fd, raw + got, sizeof(raw) - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			int e = r < 0 ? errno : EIO;
+
+			close(fd);
+			return wq_err_set(err, errlen, WQ_EIO, "cannot read /dev/urandom: %s",
+			                  strerror(e));
+		}
+		got += (size_t)r;
+	}
+	close(fd);
+	for (size_t i = 0; i < sizeof(raw); i++) {
+		id[2 * i] = hex[raw[i] >> 4];
+		id[2 * i + 1] = hex[raw[i] & 15];
+	}
+	id[WQ_RUN_ID_LEN] = '\0';
+	return WQ_OK;
+}
+
+static int run_insert(wq_db *db, int64_t experiment_id, const char *run_name, const char *id,
+                      char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char *leaf = NULL, *uri = NULL;
+	int rc;
+
+	rc = prep(db, err, errlen, &st,
+	          "SELECT artifact_location FROM experiments WHERE experiment_id = ?", "i",
+	          experiment_id);
+	if (rc == WQ_OK)
+		rc = step_row(db, st, err, errlen);
+	if (rc == 0)
+		rc = wq_err_set(err, errlen, WQ_ENOENT, "no experiment with id %lld",
+		                (long long)experiment_id);
+	else if (rc == 1) {
+		rc = WQ_OK;
+		leaf = join(id, "artifacts");
+		uri = leaf != NULL ? join((const char *)sqlite3_column_text(st, 0), leaf) : NULL;
+		if (uri == NULL)
+			rc = nomem(err, errlen);
+	}
+	sqlite3_finalize(st);
+	if (rc == WQ_OK)
+		rc = exec_sql(db, err, errlen,
+		              "INSERT INTO runs(run_id, experiment_id, name, status, start_ms, "
+		              "artifact_uri) VALUES(?, ?, ?, 'RUNNING', ?, ?)",
+		              "sisis", id, experiment_id, run_name, (int64_t)wq_db_now_ms(), uri);
+	free(leaf);
+	free(uri);
+	return rc;
+}
+
+int wq_tracking_run_create(wq_db *db, int64_t experiment_id, const char *run_name,
+                           char id[WQ_RUN_ID_LEN + 1], char *err, size_t errlen)
+{
+	char fresh[WQ_RUN_ID_LEN + 1];
+	int rc;
+
+	if (run_name == NULL)
+		run_name = "";
+	if (*run_name != '\0') {
+		rc = wq_name_check("run name", run_name, err, errlen);
+		if (rc != WQ_OK)
+			return rc;
+	}
+	if (id == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "no buffer for the run id");
+	rc = random_run_id(fresh, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = run_insert(db, experiment_id, run_name, fresh, err, errlen);
+	rc = finish(db, rc, err, errlen);
+	if (rc == WQ_OK)
+		memcpy(id, fresh, sizeof(fresh));
+	return rc;
+}
+
+int wq_tracking_run_end(wq_db *db, const char *run_id, int status, char *err, size_t errlen)
+{
+	int current = WQ_RUN_RUNNING, rc;
+
+	if (status != WQ_RUN_FINISHED && status != WQ_RUN_FAILED && status != WQ_RUN_KILLED)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "a run ends as FINISHED, FAILED or KILLED (got status %d)",
+		                  status);
+	rc = begin_on_run(db, run_id, &current, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	if (current != WQ_RUN_RUNNING)
+		rc = wq_err_set(err, errlen, WQ_EINVAL, "run %s is already %s", run_id,
+		                wq_run_status_name(current));
+	else
+		rc = exec_sql(db, err, errlen,
+		              "UPDATE runs SET status = ?, end_ms = ? WHERE run_id = ?", "sis",
+		              status_names[status], (int64_t)wq_db_now_ms(), run_id);
+	return finish(db, rc, err, errlen);
+}
+
+static int param_write(wq_db *db, const char *run_id, const char *key, const char *value, char *err,
+                       size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char a[96], b[96];
+	int rc;
+
+	rc = prep(db, err, errlen, &st, "SELECT value FROM params WHERE run_id = ? AND key = ?",
+	          "ss", run_id, key);
+	if (rc == WQ_OK)
+		rc = step_row(db, st, err, errlen);
+	if (rc == 1) {
+		const char *old = (const char *)sqlite3_column_text(st, 0);
+
+		if (old != NULL && strcmp(old, value) == 0)
+			rc = WQ_OK;
+		else
+			rc =
+			    wq_err_set(err, errlen, WQ_EEXIST,
+			               "param '%s' of run %s is already '%s'; params cannot change "
+			               "(new value '%s')",
+			               key, run_id, shown(old != NULL ? old : "", a, sizeof(a)),
+			               shown(value, b, sizeof(b)));
+	} else if (rc == 0) {
+		rc = exec_sql(db, err, errlen,
+		              "INSERT INTO params(run_id, key, value) VALUES(?, ?, ?)", "sss",
+		              run_id, key, value);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int wq_tracking_param_log(wq_db *db, const char *run_id, const char *key, const char *value,
+                          char *err, size_t errlen)
+{
+	int rc = check_kv("param", key, value, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = begin_on_run(db, run_id, NULL, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = param_write(db, run_id, key, value, err, errlen);
+	return finish(db, rc, err, errlen);
+}
+
+int wq_tracking_metric_log(wq_db *db, const char *run_id, const char *key, double value,
+                           int64_t step, int64_t timestamp_ms, char *err, size_t errlen)
+{
+	int rc = wq_name_check("metric", key, err, errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	if (!isfinite(value))
+		return wq_err_set(err, errlen, WQ_EINVAL, "metric '%s': value %g is not finite",
+		                  key, value);
+	rc = begin_on_run(db, run_id, NULL, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = exec_sql(db, err, errlen,
+	              "INSERT INTO metrics(run_id, key, value, step, timestamp_ms) "
+	              "VALUES(?, ?, ?, ?, ?)",
+	              "ssdii", run_id, key, value, step, timestamp_ms);
+	/* latest = highest step, then newest timestamp; a full tie goes to the later call */
+	if (rc == WQ_OK)
+		rc = exec_sql(db, err, errlen,
+		              "INSERT INTO latest_metrics(run_id, key, value, step, timestamp_ms) "
+		              "VALUES(?, ?, ?, ?, ?) ON CONFLICT(run_id, key) DO UPDATE SET "
+		              "value = excluded.value, step = excluded.step, "
+		              "timestamp_ms = excluded.timestamp_ms "
+		              "WHERE excluded.step > latest_metrics.step OR "
+		              "(excluded.step = latest_metrics.step AND "
+		              "excluded.timestamp_ms >= latest_metrics.timestamp_ms)",
+		              "ssdii", run_id, key, value, step, timestamp_ms);
+	return finish(db, rc, err, errlen);
+}
+
+void wq_metrics_list_free(wq_metric *m, size_t n)
+{
+	for (size_t i = 0; m != NULL && i < n; i++)
+		free(m[i].key);
+	free(m);
+}
+
+/* Collects (key, value, step, timestamp_ms) rows of st, then finalizes it. The result is
+ * never NULL on success, also when empty. */
+static int collect_metrics(wq_db *db, sqlite3_stmt *st, wq_metric **out, size_t *nout, char *err,
+                           size_t errlen)
+{
+	wq_metric *v = NULL, *t;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	while ((rc = step_row(db, st, err, errlen)) == 1) {
+		t = grow(v, n, &cap, sizeof(*v));
+		if (t == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+		v = t;
+		v[n].key = col_dup(st, 0);
+		v[n].value = sqlite3_column_double(st, 1);
+		v[n].step = sqlite3_column_int64(st, 2);
+		v[n].timestamp_ms = sqlite3_column_int64(st, 3);
+		if (v[n++].key == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc == 0 && v == NULL && (v = calloc(1, sizeof(*v))) == NULL)
+		rc = nomem(err, errlen);
+	if (rc != 0) {
+		wq_metrics_list_free(v, n);
+		return rc;
+	}
+	*out = v;
+	*nout = n;
+	return WQ_OK;
+}
+
+int wq_tracking_metric_history(wq_db *db, const char *run_id, const char *key, wq_metric **out,
+                               size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, started;
+
+	rc = check_run_id(run_id, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_name_check("metric", key, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	started = read_begin(db);
+	rc = run_lookup(db, run_id, NULL, err, errlen);
+	if (rc == WQ_OK)
+		rc = prep(db, err, errlen, &st,
+		          "SELECT key, value, step, timestamp_ms FROM metrics WHERE run_id = ? AND "
+		          "key = ? ORDER BY step, timestamp_ms, rowid",
+		          "ss", run_id, key);
+	if (rc == WQ_OK)
+		rc = collect_metrics(db, st, out, n, err, errlen);
+	read_end(db, started);
+	return rc;
+}
+
+int wq_tracking_tag_set(wq_db *db, const char *run_id, const char *key, const char *value,
+                        char *err, size_t errlen)
+{
+	int rc = check_kv("tag", key, value, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = begin_on_run(db, run_id, NULL, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = exec_sql(db, err, errlen,
+	              "INSERT INTO tags(run_id, key, value) VALUES(?, ?, ?) "
+	              "ON CONFLICT(run_id, key) DO UPDATE SET value = excluded.value",
+	              "sss", run_id, key, value);
+	return finish(db, rc, err, errlen);
+}
+
+int wq_tracking_artifact_record(wq_db *db, const char *run_id, const char *path, int64_t size,
+                                const char sha256[WQ_SHA256_HEXLEN], char *err, size_t errlen)
+{
+	int rc = wq_name_check_path("artifact path", path, err, errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	if (size < 0)
+		return wq_err_set(err, errlen, WQ_EINVAL, "artifact '%s': negative size %lld", path,
+		                  (long long)size);
+	if (sha256 == NULL || strnlen(sha256, WQ_SHA256_HEXLEN) != WQ_SHA256_HEXLEN - 1 ||
+	    !is_lower_hex(sha256, WQ_SHA256_HEXLEN - 1))
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "artifact '%s': SHA-256 must be 64 lower-case hex digits", path);
+	rc = begin_on_run(db, run_id, NULL, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = exec_sql(db, err, errlen,
+	              "INSERT INTO artifacts(run_id, path, size, sha256) VALUES(?, ?, ?, ?) "
+	              "ON CONFLICT(run_id, path) DO UPDATE SET size = excluded.size, "
+	              "sha256 = excluded.sha256",
+	              "ssis", run_id, path, size, sha256);
+	return finish(db, rc, err, errlen);
+}
+
+void wq_run_free(wq_run *r)
+{
+	if (r == NULL)
+		return;
+	free(r->experiment_name);
+	free(r->name);
+	free(r->artifact_uri);
+	kv_free(r->params, r->nparams);
+	wq_metrics_list_free(r->metrics, r->nmetrics);
+	kv_free(r->tags, r->ntags);
+	for (size_t i = 0; r->artifacts != NULL && i < r->nartifacts; i++)
+		free(r->artifacts[i].path);
+	free(r->artifacts);
+	free(r);
+}
+
+void wq_runs_free(wq_run **r, size_t n)
+{
+	for (size_t i = 0; r != NULL && i < n; i++)
+		wq_run_free(r[i]);
+	free(r);
+}
+
+static int load_artifacts(wq_db *db, wq_run *r, char *err, size_t errlen)
+{
+	wq_artifact_info *t;
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	int rc = prep(db, err, errlen, &st,
+	              "SELECT path, size, sha256 FROM artifacts WHERE run_id = ? ORDER BY path",
+	              "s", r->id);
+
+	if (rc != WQ_OK)
+		return rc;
+	while ((rc = step_row(db, st, err, errlen)) == 1) {
+		const char *sha = (const char *)sqlite3_column_text(st, 2);
+
+		t = grow(r->artifacts, r->nartifacts, &cap, sizeof(*t));
+		if (t == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+		r->artifacts = t;
+		t = &r->artifacts[r->nartifacts];
+		t->size = sqlite3_column_int64(st, 1);
+		snprintf(t->sha256, sizeof(t->sha256), "%s", sha != NULL ? sha : "");
+		t->path = col_dup(st, 0);
+		if (t->path == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+		r->nartifacts++;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* A whole run (the caller holds a read or write transaction for one snapshot). */
+static int load_run(wq_db *db, const char *run_id, wq_run **out, char *err, size_t errlen)
+{
+	wq_run *r = calloc(1, sizeof(*r));
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (r == NULL)
+		return nomem(err, errlen);
+	rc = prep(db, err, errlen, &st,
+	          "SELECT r.run_id, r.experiment_id, e.name, r.name, r.status, r.start_ms, "
+	          "r.end_ms, r.artifact_uri FROM runs r JOIN experiments e "
+	          "ON e.experiment_id = r.experiment_id WHERE r.run_id = ?",
+	          "s", run_id);
+	if (rc == WQ_OK)
+		rc = step_row(db, st, err, errlen);
+	if (rc == 0)
+		rc = wq_err_set(err, errlen, WQ_ENOENT, "no run with id %s", run_id);
+	if (rc == 1) {
+		memcpy(r->id, run_id, sizeof(r->id)); /* checked: WQ_RUN_ID_LEN hex digits */
+		r->experiment_id = sqlite3_column_int64(st, 1);
+		r->experiment_name = col_dup(st, 2);
+		r->name = col_dup(st, 3);
+		wq_run_status_parse((const char *)sqlite3_column_text(st, 4), &r->status);
+		r->start_ms = sqlite3_column_int64(st, 5);
+		r->end_ms = sqlite3_column_int64(st, 6); /* NULL reads as 0 */
+		r->artifact_uri = col_dup(st, 7);
+		rc = r->experiment_name && r->name && r->artifact_uri ? WQ_OK : nomem(err, errlen);
+	}
+	sqlite3_finalize(st);
+	if (rc == WQ_OK)
+		rc = prep(db, err, errlen, &st,
+		          "SELECT key, value FROM params WHERE run_id = ? ORDER BY key", "s",
+		          run_id);
+	if (rc == WQ_OK)
+		rc = collect_kv(db, st, &r->params, &r->nparams, err, errlen);
+	if (rc == WQ_OK)
+		rc = prep(db, err, errlen, &st,
+		          "SELECT key, value, step, timestamp_ms FROM latest_metrics "
+		          "WHERE run_id = ? ORDER BY key",
+		          "s", run_id);
+	if (rc == WQ_OK)
+		rc = collect_metrics(db, st, &r->metrics, &r->nmetrics, err, errlen);
+	if (rc == WQ_OK)
+		rc = prep(db, err, errlen, &st,
+		          "SELECT key, value FROM tags WHERE run_id = ? ORDER BY key", "s", run_id);
+	if (rc == WQ_OK)
+		rc = collect_kv(db, st, &r->tags, &r->ntags, err, errlen);
+	if (rc == WQ_OK)
+		rc = load_artifacts(db, r, err, errlen);
+	if (rc != WQ_OK) {
+		wq_run_free(r);
+		return rc;
+	}
+	*out = r;
+	return WQ_OK;
+}
+
+int wq_tracking_run_get(wq_db *db, const char *run_id, wq_run **out, char *err, size_t errlen)
+{
+	int rc = check_run_id(run_id, err, errlen), started;
+
+	if (rc != WQ_OK)
+		return rc;
+	if (out == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "nowhere to put the run");
+	started = read_begin(db);
+	rc = load_run(db, run_id, out, err, errlen);
+	read_end(db, started);
+	return rc;
+}
+
+/* "SELECT r.run_id FROM runs r WHERE <experiments> AND (<where>) ORDER BY ... LIMIT ?
+ * OFFSET ?", the experiment ids as the first nexp placeholders. */
+static char *search_sql(const wq_search *s, size_t nexp)
+{
+	static const char head[] = "SELECT r.run_id FROM runs r WHERE ";
+	static const char in[] = "r.experiment_id IN (";
+	size_t len =
+	    sizeof(head) + sizeof(in) + 2 * nexp + strlen(s->where) + strlen(s->order_by) + 64;
+	char *sql = malloc(len);
+	size_t o;
+
+	if (sql == NULL)
+		return NULL;
+	o = (size_t)snprintf(sql, len, "%s%s", head, nexp > 0 ? in : "1");
+	for (size_t i = 0; i < nexp; i++)
+		o += (size_t)snprintf(sql + o, len - o, i > 0 ? ",?" : "?");
+	snprintf(sql + o, len - o, "%s AND (%s) ORDER BY %s LIMIT ? OFFSET ?", nexp > 0 ? ")" : "",
+	         s->where, s->order_by);
+	return sql;
+}
+
+static int search_bind(sqlite3_stmt *st, const int64_t *exp_ids, size_t nexp, const wq_search *s,
+                       int64_t limit, int64_t offset)
+{
+	int rc = SQLITE_OK, k = 1;
+
+	for (size_t i = 0; rc == SQLITE_OK && i < nexp; i++)
+		rc = sqlite3_bind_int64(st, k++, exp_ids[i]);
+	for (size_t i = 0; rc == SQLITE_OK && i < s->nbinds; i++) {
+		const wq_search_bind *b = &s->binds[i];
+
+		if (b->type == WQ_SEARCH_BIND_TEXT)
+			rc = sqlite3_bind_text(st, k++, b->text, -1, SQLITE_STATIC);
+		else
+			rc = sqlite3_bind_double(st, k++, b->real);
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, k++, limit);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, k, offset);
+	return rc;
+}
+
+/* The ids of up to limit matching runs, then the runs themselves (one snapshot). */
+static int search_rows(wq_db *db, const char *sql, const int64_t *exp_ids, size_t nexp,
+                       const wq_search *s, size_t limit, size_t offset, wq_run ***out, size_t *nout,
+                       char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char(*ids)[WQ_RUN_ID_LEN + 1] = calloc(limit, sizeof(*ids));
+	wq_run **runs = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if (ids == NULL)
+		return nomem(err, errlen);
+	if (sqlite3_prepare_v2(wq_db_sqlite(db), sql, -1, &st, NULL) != SQLITE_OK ||
+	    search_bind(st, exp_ids, nexp, s, (int64_t)limit, (int64_t)offset) != SQLITE_OK) {
+		rc = wq_db_error(db, WHAT, err, errlen);
+		goto out;
+	}
+	while (n < limit && (rc = step_row(db, st, err, errlen)) == 1) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+
+		if (id == NULL) {
+			rc = nomem(err, errlen);
+			goto out;
+		}
+		snprintf(ids[n++], sizeof(ids[0]), "%s", id);
+	}
+	if (rc < 0)
+		goto out;
+	rc = WQ_OK;
+	runs = calloc(n > 0 ? n : 1, sizeof(*runs));
+	if (runs == NULL) {
+		rc = nomem(err, errlen);
+		goto out;
+	}
+	for (size_t i = 0; rc == WQ_OK && i < n; i++)
+		rc = load_run(db, ids[i], &runs[i], err, errlen);
+	if (rc != WQ_OK) {
+		wq_runs_free(runs, n);
+		goto out;
+	}
+	*out = runs;
+	*nout = n;
+out:
+	sqlite3_finalize(st);
+	free(ids);
+	return rc;
+}
+
+int wq_tracking_runs_search(wq_db *db, const int64_t *exp_ids, size_t nexp, const char *filter,
+                            const char *order_by, size_t max_results, const char *page_token,
+                            wq_run ***out, size_t *n, char **next_token, char *err, size_t errlen)
+{
+	wq_search s = {0};
+	wq_run **runs = NULL;
+	char *sql = NULL, *next = NULL, tok[64];
+	size_t offset = 0, got = 0;
+	int rc, started;
+
+	if (out == NULL || n == NULL || next_token == NULL || (nexp > 0 && exp_ids == NULL))
+		return wq_err_set(err, errlen, WQ_EINVAL, "invalid search arguments");
+	if (max_results < 1 || max_results > WQ_TRACKING_MAX_RESULTS)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "max_results must be between 1 and %d (got %zu)",
+		                  WQ_TRACKING_MAX_RESULTS, max_results);
+	if (nexp > MAX_SEARCH_EXPERIMENTS)
+		return wq_err_set(err, errlen, WQ_ERANGE, "at most %d experiments per search",
+		                  MAX_SEARCH_EXPERIMENTS);
+	if (page_token != NULL) {
+		rc = wq_search_page_token_decode(page_token, &offset, err, errlen);
+		if (rc != WQ_OK)
+			return rc;
+		if (offset > (size_t)INT64_MAX - max_results - 1)
+			return wq_err_set(err, errlen, WQ_EINVAL, "page token out of range");
+	}
+	rc = wq_search_compile(filter, order_by, &s, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	sql = search_sql(&s, nexp);
+	if (sql == NULL) {
+		rc = nomem(err, errlen);
+		goto out;
+	}
+	/* one row more than asked tells whether another page exists */
+	started = read_begin(db);
+	rc = search_rows(db, sql, exp_ids, nexp, &s, max_results + 1, offset, &runs, &got, err,
+	                 errlen);
+	read_end(db, started);
+	if (rc != WQ_OK)
+		goto out;
+	if (got > max_results) {
+		wq_run_free(runs[max_results]);
+		runs[max_results] = NULL;
+		got = max_results;
+		if (wq_search_page_token_encode(offset + max_results, tok, sizeof(tok)) != WQ_OK ||
+		    (next = strdup(tok)) == NULL) {
+			rc = nomem(err, errlen);
+			wq_runs_free(runs, got);
+			goto out;
+		}
+	}
+	*out = runs;
+	*n = got;
+	*next_token = next;
+out:
+	free(sql);
+	wq_search_clear(&s);
+	return rc;
+}
+
+int wq_tracking_run_delete(wq_db *db, const char *run_id, char *err, size_t errlen)
+{
+	int rc = begin_on_run(db, run_id, NULL, err, errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	/* params, metrics, latest_metrics, tags and artifacts go by ON DELETE CASCADE */
+	rc = exec_sql(db, err, errlen, "DELETE FROM runs WHERE run_id = ?", "s", run_id);
+	return finish(db, rc, err, errlen);
+}

@@ -1,0 +1,102 @@
+#!/bin/sh
+# Tracking and the model registry from the CLI, tried as a new user would: train twice,
+# register both, promote v2 to Production, alias v1 champion, resolve every URI, read the
+# history, delete v1 and see its artifacts gone; plus the bad inputs around them.
+. "$(dirname "$0")/lib.sh"
+
+C=$WQ_CLIENT
+DATA=$WQ_SRCDIR/data/winequality-white.csv
+export WINEQ_HOME="$WORK/home"
+unset WINEQ_TRACKING_URI WINEQ_ARTIFACT_ROOT WINEQ_S3_ENDPOINT_URL
+ARTS=$WINEQ_HOME/artifacts
+FAST="--kernel linear --no-probability"
+
+# --- two tracked, registered trainings into the embedded default store ----------------------
+expect_exit 0 "train #1, registered" "$C" train --data "$DATA" $FAST --C 0.1 --register wine-quality --run-name first
+expect_grep '^registered: +wine-quality version 1$' "$WORK/out" "first training becomes version 1"
+run1=$(sed -n 's/^run: *\([0-9a-f]\{32\}\) .*/\1/p' "$WORK/out")
+[ -n "$run1" ] && ok "run id printed" || not_ok "no run id in output"
+[ -f "$WINEQ_HOME/registry.db" ] && ok "embedded default registry in \$WINEQ_HOME" || not_ok "no registry.db"
+expect_exit 0 "train #2, registered, json" "$C" train --data "$DATA" $FAST --C 1 --register wine-quality --format json
+expect_grep '"version": 2' "$WORK/out" "second training becomes version 2"
+expect_grep '"model_uri": "models:/wine-quality/2"' "$WORK/out" "json gives the model URI"
+run2=$(sed -n 's/.*"run_id": "\([0-9a-f]\{32\}\)".*/\1/p' "$WORK/out")
+
+expect_exit 0 "experiments list" "$C" experiments list
+expect_grep '^1 +default ' "$WORK/out" "default experiment listed"
+expect_exit 0 "runs list" "$C" runs list
+expect_grep "^$run1 +default +first +FINISHED" "$WORK/out" "run 1 listed as FINISHED"
+expect_exit 0 "runs list with filter and order" "$C" runs list --filter "params.C = '1' and metrics.balanced_accuracy > 0" --order-by "metrics.balanced_accuracy DESC" --format json
+expect_grep "\"run_id\": \"$run2\"" "$WORK/out" "filter selects run 2"
+if grep -q "\"run_id\": \"$run1\"" "$WORK/out"; then not_ok "filter let run 1 through"; else ok "filter excludes run 1"; fi
+expect_exit 0 "runs list, one per page" "$C" runs list --max-results 1
+expect_grep '^\(more: --page-token [A-Za-z0-9.]+\)$' "$WORK/out" "page token offered"
+expect_exit 0 "runs show" "$C" runs show "$run1"
+expect_grep '^  balanced_accuracy +0\.[0-9]+' "$WORK/out" "show lists metrics"
+expect_grep '^  model/MANIFEST.json ' "$WORK/out" "show lists the bundle artifacts"
+expect_exit 0 "runs compare" "$C" runs compare "$run1" "$run2"
+expect_grep '^params.C +0.1 +1 *$' "$WORK/out" "compare aligns params"
+
+# --- stages, aliases, URIs -------------------------------------------------------------------------------
+expect_exit 0 "promote v2 to Production" "$C" models promote wine-quality 2 Production
+expect_exit 0 "alias v1 champion" "$C" models alias wine-quality champion 1
+expect_exit 0 "models versions" "$C" models versions wine-quality
+expect_grep '^2 +Production +- ' "$WORK/out" "v2 in Production"
+expect_grep '^1 +None +champion ' "$WORK/out" "v1 carries the alias"
+expect_exit 0 "models list" "$C" models list
+expect_grep '^wine-quality +2 ' "$WORK/out" "model listed with latest version"
+for pair in "models:/wine-quality/Production:2" "models:/wine-quality/1:1" \
+	"models:/wine-quality@champion:1" "models:/wine-quality/latest:2"; do
+	uri=${pair%:*}
+	v_want=${pair##*:}
+	expect_exit 0 "resolve $uri" "$C" models resolve "$uri"
+	expect_grep "^version: wine-quality $v_want " "$WORK/out" "$uri is version $v_want"
+done
+expect_exit 0 "resolve runs:/ URI" "$C" models resolve "runs:/$run1/model"
+expect_exit 0 "predict through models:/wine-quality/Production" "$C" predict --model models:/wine-quality/Production --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45
+expect_grep '^quality=[3-9]$' "$WORK/out" "registry model predicts"
+expect_exit 0 "artifacts get runs:/ID/model" "$C" artifacts get "runs:/$run2/model" "$WORK/got"
+cmp -s "$WORK/got/model.svm" "$(ls -d "$ARTS"/models/wine-quality/*/ | head -n 1)/model.svm" 2>/dev/null ||
+	cmp -s "$WORK/got/model.svm" "$(ls -d "$ARTS"/models/wine-quality/*/ | tail -n 1)/model.svm"
+[ $? -eq 0 ] && ok "downloaded bundle equals the registered one" || not_ok "downloaded bundle differs"
+expect_exit 0 "history" "$C" models history wine-quality
+expect_grep ' 2 +stage +- +None +Production$' "$WORK/out" "history shows v2 None -> Production"
+expect_grep ' 1 +alias +champion +- +1$' "$WORK/out" "history shows the alias"
+expect_grep "^[0-9-]+ [0-9:]+ +${USER:-$(id -un)} " "$WORK/out" "history says who"
+
+# --- hard delete ------------------------------------------------------------------------------------------
+before=$(find "$ARTS/models/wine-quality" -type f | wc -l)
+expect_exit 0 "delete v1" "$C" models delete wine-quality 1
+after=$(find "$ARTS/models/wine-quality" -type f | wc -l)
+[ "$after" -eq $((before - 3)) ] && ok "v1's three files are gone ($before -> $after)" || not_ok "files $before -> $after"
+expect_exit 5 "deleted version no longer resolves" "$C" models resolve models:/wine-quality/1
+expect_grep 'version 1|no version' "$WORK/err" "missing version named"
+expect_exit 5 "alias went with it" "$C" models resolve models:/wine-quality@champion
+expect_exit 0 "history kept after delete" "$C" models history wine-quality
+expect_grep ' 1 +delete ' "$WORK/out" "delete recorded"
+run_files=$(find "$ARTS" -path "*$run1*" -type f | wc -l)
+[ "$run_files" -eq 3 ] && ok "run 1 has its 3 artifacts" || not_ok "run 1 has $run_files artifact files"
+expect_exit 0 "runs delete" "$C" runs delete "$run1"
+[ "$(find "$ARTS" -path "*$run1*" -type f | wc -l)" -eq 0 ] && ok "run 1 artifacts gone" || not_ok "run 1 artifacts left"
+expect_exit 5 "deleted run is gone" "$C" runs show "$run1"
+
+# --- bad input -------------------------------------------------------------------------------------------------
+expect_exit 5 "unknown model" "$C" models versions no-such-model
+expect_grep 'no-such-model' "$WORK/err" "unknown model named"
+expect_exit 2 "unknown stage lists the valid ones" "$C" models promote wine-quality 2 Prod
+expect_grep 'None, Staging, Production, Archived' "$WORK/err" "valid stages listed"
+expect_exit 2 "version not a number" "$C" models promote wine-quality two Staging
+expect_exit 5 "unknown version" "$C" models promote wine-quality 42 Staging
+expect_exit 2 "register name with a slash" "$C" train --data "$DATA" $FAST --register "../evil"
+expect_exit 3 "alias that looks like a version" "$C" models alias wine-quality 7 2
+expect_exit 3 "bad filter" "$C" runs list --filter "metrics.x >>> 1"
+expect_exit 2 "unknown subcommand" "$C" models fly
+echo "not sqlite at all" >"$WORK/foreign.db"
+expect_exit 4 "a file that is not a registry" "$C" models list --tracking-uri "sqlite:///$WORK/foreign.db"
+expect_grep 'not a wineq registry' "$WORK/err" "foreign registry explained"
+expect_exit 2 "unsupported tracking URI" "$C" models list --tracking-uri "postgres://x"
+expect_exit 0 "--no-track with --bundle leaves no run" "$C" train --data "$DATA" $FAST --no-track --bundle "$WORK/b3"
+expect_exit 0 "runs list (count)" "$C" runs list --format json
+[ "$(grep -c '"run_id"' "$WORK/out")" -eq 1 ] && ok "only run 2 remains" || not_ok "unexpected runs: $(grep -c '"run_id"' "$WORK/out")"
+
+finish
