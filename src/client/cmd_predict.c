@@ -124,10 +124,16 @@ static int read_stream(FILE *f, char **out, size_t *len)
 	return WQ_OK;
 }
 
+/* The registered name and version when the model came from models:/ (else the bundle's name
+ * and no version): what the seed's response reports. */
+static const char *out_model_name;
+static long long out_model_version;
+
 static int emit(const wq_bundle *b, const wq_prediction *p, int format, long row)
 {
 	if (format == CLI_FORMAT_JSON) {
-		json_t *o = wq_json_prediction_build(p, b->name, 0);
+		json_t *o = wq_json_prediction_build(
+		    p, out_model_name != NULL ? out_model_name : b->name, out_model_version);
 
 		if (o == NULL)
 			return WQ_ENOMEM;
@@ -279,6 +285,7 @@ int cmd_predict(int argc, char **argv)
 	const char *bundle_dir = NULL, *input = NULL, *csv = NULL, *log_level = NULL;
 	const char *model_uri = NULL;
 	char *resolved = NULL;
+	wq_model_version *version = NULL;
 	cli_registry_opts reg = {0};
 	wq_bundle *b = NULL;
 	char err[1024] = "";
@@ -413,8 +420,12 @@ int cmd_predict(int argc, char **argv)
 		ex = cli_registry_open(CMD, &reg, &r);
 		if (ex != CLI_EXIT_OK)
 			goto out;
-		rc = r->ops->resolve(r, model_uri, &resolved, NULL, err, sizeof(err));
+		rc = r->ops->resolve(r, model_uri, &resolved, &version, err, sizeof(err));
 		wq_registry_close(r);
+		if (rc == WQ_OK && version != NULL) {
+			out_model_name = version->name;
+			out_model_version = version->version;
+		}
 		if (rc != WQ_OK) {
 			cli_error(CMD, "cannot resolve %s: %s", model_uri,
 			          err[0] ? err : wq_strerror(rc));
@@ -441,6 +452,9 @@ out:
 		ex = CLI_EXIT_FAILURE;
 	wq_bundle_free(b);
 	free(resolved);
+	out_model_name = NULL;
+	out_model_version = 0;
+	wq_model_version_free(version);
 	for (size_t i = 0; i < nowned; i++)
 		free(owned[i]);
 	return ex;

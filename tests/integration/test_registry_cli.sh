@@ -55,6 +55,8 @@ done
 expect_exit 0 "resolve runs:/ URI" "$C" models resolve "runs:/$run1/model"
 expect_exit 0 "predict through models:/wine-quality/Production" "$C" predict --model models:/wine-quality/Production --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45
 expect_grep '^quality=[3-9]$' "$WORK/out" "registry model predicts"
+expect_exit 0 "predict JSON through the registry" "$C" predict --model models:/wine-quality/Production --input '{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}' --format json
+expect_grep '"model": ?"wine-quality", ?"version": ?2\}' "$WORK/out" "response names the registered version"
 expect_exit 0 "artifacts get runs:/ID/model" "$C" artifacts get "runs:/$run2/model" "$WORK/got"
 cmp -s "$WORK/got/model.svm" "$(ls -d "$ARTS"/models/wine-quality/*/ | head -n 1)/model.svm" 2>/dev/null ||
 	cmp -s "$WORK/got/model.svm" "$(ls -d "$ARTS"/models/wine-quality/*/ | tail -n 1)/model.svm"
