@@ -261,6 +261,37 @@ static void aliases_join(const wq_model_version *v, char *buf, size_t n)
 		snprintf(buf, n, "-");
 }
 
+/* Checks that argv[1] is the one subcommand a command has (or --help, which parse_args
+ * answers) and shifts it away. Returns -1 to continue, else an exit code. */
+static int only_sub(const char *cmd, const char *sub, int *argc, char ***argv)
+{
+	if (*argc >= 2 && strcmp((*argv)[1], sub) == 0) {
+		(*argc)--;
+		(*argv)++;
+		return -1;
+	}
+	if (*argc >= 2 && (strcmp((*argv)[1], "-h") == 0 || strcmp((*argv)[1], "--help") == 0))
+		return -1;
+	cli_error(cmd, "expected '%s %s' (see --help)", cmd, sub);
+	return CLI_EXIT_USAGE;
+}
+
+/* Takes the subcommand of a command that has several; answers --help. Returns -1 to
+ * continue with *sub set, else an exit code. */
+static int first_sub(const char *cmd, int argc, char **argv, const char *usage, const char **sub)
+{
+	if (argc >= 2 && argv[1][0] != '-') {
+		*sub = argv[1];
+		return -1;
+	}
+	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		printf("%s\n%s", usage, common_help);
+		return CLI_EXIT_OK;
+	}
+	cli_error(cmd, "expected a subcommand (see --help)");
+	return CLI_EXIT_USAGE;
+}
+
 /* --- experiments ---------------------------------------------------------------------------- */
 
 int cmd_experiments(int argc, char **argv)
@@ -275,13 +306,8 @@ int cmd_experiments(int argc, char **argv)
 	char err[1024] = "";
 	int ex, rc;
 
-	if (argc >= 2 && strcmp(argv[1], "list") == 0) {
-		argc--;
-		argv++;
-	} else if (!(argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
-		cli_error(cmd, "expected 'experiments list' (see --help)");
-		return CLI_EXIT_USAGE;
-	}
+	if ((ex = only_sub(cmd, "list", &argc, &argv)) >= 0)
+		return ex;
 	if ((ex = parse_args(cmd, argc, argv, usage, &a)) >= 0)
 		return ex;
 	if ((ex = need_pos(cmd, &a, 0, 0, "no arguments")) >= 0)
@@ -532,20 +558,13 @@ int cmd_runs(int argc, char **argv)
 	    "       wineq-client runs delete RUN_ID      (hard delete: metadata and artifacts)\n\n"
 	    "Filter: metrics.balanced_accuracy > 0.2 and params.kernel = 'rbf'\n"
 	    "Order:  metrics.balanced_accuracy DESC (also params.X, attributes.start_time)\n";
-	const char *cmd = "runs", *sub;
+	const char *cmd = "runs", *sub = NULL;
 	wq_registry *r = NULL;
 	reg_args a;
 	int ex;
 
-	if (argc < 2 || argv[1][0] == '-') {
-		if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-			printf("%s\n%s", usage, common_help);
-			return CLI_EXIT_OK;
-		}
-		cli_error(cmd, "expected list, show, compare or delete (see --help)");
-		return CLI_EXIT_USAGE;
-	}
-	sub = argv[1];
+	if ((ex = first_sub(cmd, argc, argv, usage, &sub)) >= 0)
+		return ex;
 	if ((ex = parse_args(cmd, argc - 1, argv + 1, usage, &a)) >= 0)
 		return ex;
 	if (strcmp(sub, "list") == 0)
@@ -778,22 +797,15 @@ int cmd_models(int argc, char **argv)
 	    "       wineq-client models resolve URI\n"
 	    "                 models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME@ALIAS,\n"
 	    "                 models:/NAME/latest, runs:/RUN_ID/PATH or a bundle path\n";
-	const char *cmd = "models", *sub;
+	const char *cmd = "models", *sub = NULL;
 	wq_registry *r = NULL;
 	reg_args a;
 	char err[1024] = "";
 	int64_t version = 0;
 	int ex, rc, stage = 0;
 
-	if (argc < 2 || argv[1][0] == '-') {
-		if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-			printf("%s\n%s", usage, common_help);
-			return CLI_EXIT_OK;
-		}
-		cli_error(cmd, "expected a subcommand (see --help)");
-		return CLI_EXIT_USAGE;
-	}
-	sub = argv[1];
+	if ((ex = first_sub(cmd, argc, argv, usage, &sub)) >= 0)
+		return ex;
 	if ((ex = parse_args(cmd, argc - 1, argv + 1, usage, &a)) >= 0)
 		return ex;
 	if (strcmp(sub, "list") == 0)
@@ -886,13 +898,8 @@ int cmd_artifacts(int argc, char **argv)
 	char err[1024] = "";
 	int ex, rc;
 
-	if (argc >= 2 && strcmp(argv[1], "get") == 0) {
-		argc--;
-		argv++;
-	} else if (!(argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
-		cli_error(cmd, "expected 'artifacts get URI DEST' (see --help)");
-		return CLI_EXIT_USAGE;
-	}
+	if ((ex = only_sub(cmd, "get", &argc, &argv)) >= 0)
+		return ex;
 	if ((ex = parse_args(cmd, argc, argv, usage, &a)) >= 0)
 		return ex;
 	if ((ex = need_pos(cmd, &a, 2, 2, "URI DEST")) >= 0)
