@@ -7,6 +7,7 @@
 #include "wq_log.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -444,4 +445,179 @@ void wq_db_close(wq_db *db)
 	sqlite3_close_v2(db->h);
 	free(db->path);
 	free(db);
+}
+
+/* --- statement helpers --------------------------------------------------------------- */
+
+/* Binds ap as types says (see wq_db.h); a letter other than 's' and 'i' binds a double. */
+static int bind_args(sqlite3_stmt *st, const char *types, va_list ap)
+{
+	int rc = SQLITE_OK;
+
+	for (int i = 0; rc == SQLITE_OK && types[i] != '\0'; i++) {
+		switch (types[i]) {
+		case 's':
+			rc = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1,
+			                       SQLITE_STATIC);
+			break;
+		case 'i':
+			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+			break;
+		default:
+			rc = sqlite3_bind_double(st, i + 1, va_arg(ap, double));
+		}
+	}
+	return rc;
+}
+
+int wq_db_stmt_vprepare(wq_db *db, const char *what, char *err, size_t errlen, sqlite3_stmt **st,
+                        const char *sql, const char *types, va_list ap)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(wq_db_sqlite(db), sql, -1, &s, NULL) != SQLITE_OK ||
+	    bind_args(s, types, ap) != SQLITE_OK) {
+		int rc = wq_db_error(db, what, err, errlen);
+
+		sqlite3_finalize(s);
+		return rc;
+	}
+	*st = s;
+	return WQ_OK;
+}
+
+int wq_db_stmt_prepare(wq_db *db, const char *what, char *err, size_t errlen, sqlite3_stmt **st,
+                       const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	rc = wq_db_stmt_vprepare(db, what, err, errlen, st, sql, types, ap);
+	va_end(ap);
+	return rc;
+}
+
+int wq_db_stmt_exec(wq_db *db, const char *what, char *err, size_t errlen, const char *sql,
+                    const char *types, ...)
+{
+	sqlite3_stmt *st = NULL;
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	rc = wq_db_stmt_vprepare(db, what, err, errlen, &st, sql, types, ap);
+	va_end(ap);
+	if (rc != WQ_OK)
+		return rc;
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = wq_db_error(db, what, err, errlen);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int wq_db_stmt_step(wq_db *db, const char *what, sqlite3_stmt *st, char *err, size_t errlen)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return wq_db_error(db, what, err, errlen);
+}
+
+char *wq_db_column_dup(sqlite3_stmt *st, int col)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+
+	return strdup(t != NULL ? (const char *)t : "");
+}
+
+void *wq_db_array_grow(void *p, size_t n, size_t *cap, size_t size)
+{
+	size_t c;
+
+	if (n < *cap)
+		return p;
+	c = *cap > 0 ? *cap * 2 : 8;
+	if (c > SIZE_MAX / size)
+		return NULL;
+	p = realloc(p, c * size);
+	if (p != NULL)
+		*cap = c;
+	return p;
+}
+
+void wq_db_kv_free(wq_kv *kv, size_t n)
+{
+	for (size_t i = 0; kv != NULL && i < n; i++) {
+		free(kv[i].key);
+		free(kv[i].value);
+	}
+	free(kv);
+}
+
+int wq_db_kv_collect(wq_db *db, const char *what, sqlite3_stmt *st, wq_kv **out, size_t *nout,
+                     char *err, size_t errlen)
+{
+	wq_kv *v = NULL, *t;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	while ((rc = wq_db_stmt_step(db, what, st, err, errlen)) == 1) {
+		t = wq_db_array_grow(v, n, &cap, sizeof(*v));
+		if (t == NULL) {
+			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+			break;
+		}
+		v = t;
+		v[n].key = wq_db_column_dup(st, 0);
+		v[n].value = wq_db_column_dup(st, 1);
+		n++;
+		if (v[n - 1].key == NULL || v[n - 1].value == NULL) {
+			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != 0) {
+		wq_db_kv_free(v, n);
+		return rc;
+	}
+	*out = v;
+	*nout = n;
+	return WQ_OK;
+}
+
+int wq_db_finish(wq_db *db, int rc, char *err, size_t errlen)
+{
+	if (rc != WQ_OK) {
+		wq_db_rollback(db);
+		return rc;
+	}
+	return wq_db_commit(db, err, errlen);
+}
+
+int wq_db_read_begin(wq_db *db)
+{
+	sqlite3 *h = wq_db_sqlite(db);
+
+	if (!sqlite3_get_autocommit(h))
+		return 0;
+	return sqlite3_exec(h, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+}
+
+void wq_db_read_end(wq_db *db, int started)
+{
+	if (started)
+		sqlite3_exec(wq_db_sqlite(db), "COMMIT", NULL, NULL, NULL);
+}
+
+int wq_db_is_lower_hex(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[len] == '\0';
 }

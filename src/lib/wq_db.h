@@ -7,6 +7,7 @@
 #define WQ_DB_H
 
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stddef.h>
 
 #define WQ_DB_APPLICATION_ID  0x57515631 /* "WQV1" */
@@ -36,5 +37,52 @@ int wq_db_error(wq_db *db, const char *what, char *err, size_t errlen);
 
 /* Milliseconds since the Unix epoch (wall clock). */
 long long wq_db_now_ms(void);
+
+/* Statement helpers for the modules that own tables. what names the caller in messages
+ * ("what: sqlite message", as wq_db_error) and err gets them. types lists the bind arguments
+ * that follow: 's' const char * (bound SQLITE_STATIC: keep it alive until the statement is
+ * finalized), 'i' int64_t, 'd' double. */
+/* A (key, value) text row: params, tags, model tags. */
+typedef struct wq_kv {
+	char *key;
+	char *value;
+} wq_kv;
+
+/* *st: sql prepared and bound, owned by the caller (sqlite3_finalize); untouched on error. */
+int wq_db_stmt_prepare(wq_db *db, const char *what, char *err, size_t errlen, sqlite3_stmt **st,
+                       const char *sql, const char *types, ...);
+/* wq_db_stmt_prepare from a va_list (consumed; the caller still va_end()s it). */
+int wq_db_stmt_vprepare(wq_db *db, const char *what, char *err, size_t errlen, sqlite3_stmt **st,
+                        const char *sql, const char *types, va_list ap);
+
+/* Prepares, binds, runs and finalizes a statement that returns no rows; nothing to free. */
+int wq_db_stmt_exec(wq_db *db, const char *what, char *err, size_t errlen, const char *sql,
+                    const char *types, ...);
+
+/* Steps st (still the caller's) once: 1 for a row, 0 when done, or a negative status. */
+int wq_db_stmt_step(wq_db *db, const char *what, sqlite3_stmt *st, char *err, size_t errlen);
+
+/* Column col as a new string the caller free()s; SQL NULL is "", NULL only out of memory. */
+char *wq_db_column_dup(sqlite3_stmt *st, int col);
+
+/* Room for element n in p (caller's, maybe moved; *cap elements), or NULL with p untouched. */
+void *wq_db_array_grow(void *p, size_t n, size_t *cap, size_t size);
+
+/* (key, value) rows of st into *out, the caller's (wq_db_kv_free); always finalizes st. */
+int wq_db_kv_collect(wq_db *db, const char *what, sqlite3_stmt *st, wq_kv **out, size_t *nout,
+                     char *err, size_t errlen);
+/* Frees n pairs (keys, values and the array itself); accepts NULL. */
+void wq_db_kv_free(wq_kv *kv, size_t n);
+
+/* Ends wq_db_begin's transaction: commits if rc is WQ_OK, else rolls back and returns rc. */
+int wq_db_finish(wq_db *db, int rc, char *err, size_t errlen);
+
+/* A snapshot for several SELECTs (no-op inside a transaction): 1 if it began one, else 0. */
+int wq_db_read_begin(wq_db *db);
+/* Commits the snapshot when started (wq_db_read_begin's result) is 1. */
+void wq_db_read_end(wq_db *db, int started);
+
+/* 1 when s (borrowed) is exactly len lower-case hex digits and then its end, else 0. */
+int wq_db_is_lower_hex(const char *s, size_t len);
 
 #endif

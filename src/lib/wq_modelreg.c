@@ -11,85 +11,11 @@
 
 #define WHAT "model registry"
 
-/* --- small helpers (wq_tracking.c has the same few: each module keeps its own statics) --- */
+/* --- small helpers (those shared with wq_tracking.c live in wq_db) ------------------- */
 
 static int nomem(char *err, size_t errlen)
 {
 	return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
-}
-
-/* Binds the variadic arguments described by types: 's' const char *, 'i' int64_t.
- * Text is bound SQLITE_STATIC: callers keep it alive until the statement ends. */
-static int bind_args(sqlite3_stmt *st, const char *types, va_list ap)
-{
-	int rc = SQLITE_OK;
-
-	for (int i = 0; rc == SQLITE_OK && types[i] != '\0'; i++) {
-		if (types[i] == 's')
-			rc = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1,
-			                       SQLITE_STATIC);
-		else
-			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
-	}
-	return rc;
-}
-
-static int vprep(wq_db *db, char *err, size_t errlen, sqlite3_stmt **st, const char *sql,
-                 const char *types, va_list ap)
-{
-	sqlite3_stmt *s = NULL;
-
-	if (sqlite3_prepare_v2(wq_db_sqlite(db), sql, -1, &s, NULL) != SQLITE_OK ||
-	    bind_args(s, types, ap) != SQLITE_OK) {
-		int rc = wq_db_error(db, WHAT, err, errlen);
-
-		sqlite3_finalize(s);
-		return rc;
-	}
-	*st = s;
-	return WQ_OK;
-}
-
-static int prep(wq_db *db, char *err, size_t errlen, sqlite3_stmt **st, const char *sql,
-                const char *types, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, types);
-	rc = vprep(db, err, errlen, st, sql, types, ap);
-	va_end(ap);
-	return rc;
-}
-
-/* Runs a statement that returns no rows. */
-static int exec_sql(wq_db *db, char *err, size_t errlen, const char *sql, const char *types, ...)
-{
-	sqlite3_stmt *st = NULL;
-	va_list ap;
-	int rc;
-
-	va_start(ap, types);
-	rc = vprep(db, err, errlen, &st, sql, types, ap);
-	va_end(ap);
-	if (rc != WQ_OK)
-		return rc;
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = wq_db_error(db, WHAT, err, errlen);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* Steps st once: 1 for a row, 0 when there is none, or a negative status. */
-static int step_row(wq_db *db, sqlite3_stmt *st, char *err, size_t errlen)
-{
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	return wq_db_error(db, WHAT, err, errlen);
 }
 
 /* One nullable integer from a single-row query: 1 with *out set, 0 for no row or NULL. */
@@ -101,110 +27,17 @@ static int query_int(wq_db *db, char *err, size_t errlen, int64_t *out, const ch
 	int rc;
 
 	va_start(ap, types);
-	rc = vprep(db, err, errlen, &st, sql, types, ap);
+	rc = wq_db_stmt_vprepare(db, WHAT, err, errlen, &st, sql, types, ap);
 	va_end(ap);
 	if (rc != WQ_OK)
 		return rc;
-	rc = step_row(db, st, err, errlen);
+	rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == 1 && sqlite3_column_type(st, 0) == SQLITE_NULL)
 		rc = 0;
 	else if (rc == 1)
 		*out = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	return rc;
-}
-
-/* A column as a new string; SQL NULL becomes "". NULL only when out of memory. */
-static char *col_dup(sqlite3_stmt *st, int col)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-
-	return strdup(t != NULL ? (const char *)t : "");
-}
-
-/* Room for element n (0-based) in an array of cap elements of size bytes; returns the array
- * (moved) or NULL with p untouched. */
-static void *grow(void *p, size_t n, size_t *cap, size_t size)
-{
-	size_t c;
-
-	if (n < *cap)
-		return p;
-	c = *cap > 0 ? *cap * 2 : 8;
-	if (c > SIZE_MAX / size)
-		return NULL;
-	p = realloc(p, c * size);
-	if (p != NULL)
-		*cap = c;
-	return p;
-}
-
-/* Finishes a write transaction: commit on success, else roll back and keep rc. */
-static int finish(wq_db *db, int rc, char *err, size_t errlen)
-{
-	if (rc != WQ_OK) {
-		wq_db_rollback(db);
-		return rc;
-	}
-	return wq_db_commit(db, err, errlen);
-}
-
-/* Reads that span several SELECTs see one snapshot; no-op inside a caller's transaction. */
-static int read_begin(wq_db *db)
-{
-	sqlite3 *h = wq_db_sqlite(db);
-
-	if (!sqlite3_get_autocommit(h))
-		return 0;
-	return sqlite3_exec(h, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
-}
-
-static void read_end(wq_db *db, int started)
-{
-	if (started)
-		sqlite3_exec(wq_db_sqlite(db), "COMMIT", NULL, NULL, NULL);
-}
-
-static void kv_free(wq_kv *kv, size_t n)
-{
-	for (size_t i = 0; kv != NULL && i < n; i++) {
-		free(kv[i].key);
-		free(kv[i].value);
-	}
-	free(kv);
-}
-
-/* Collects (key, value) rows of st, then finalizes it. */
-static int collect_kv(wq_db *db, sqlite3_stmt *st, wq_kv **out, size_t *nout, char *err,
-                      size_t errlen)
-{
-	wq_kv *v = NULL, *t;
-	size_t n = 0, cap = 0;
-	int rc;
-
-	while ((rc = step_row(db, st, err, errlen)) == 1) {
-		t = grow(v, n, &cap, sizeof(*v));
-		if (t == NULL) {
-			rc = nomem(err, errlen);
-			break;
-		}
-		v = t;
-		v[n].key = col_dup(st, 0);
-		v[n].value = col_dup(st, 1);
-		n++;
-		if (v[n - 1].key == NULL || v[n - 1].value == NULL) {
-			rc = nomem(err, errlen);
-			break;
-		}
-	}
-	sqlite3_finalize(st);
-	if (rc != 0) {
-		kv_free(v, n);
-		return rc;
-	}
-	*out = v;
-	*nout = n;
-	return WQ_OK;
 }
 
 static void strings_free(char **s, size_t n)
@@ -222,14 +55,14 @@ static int collect_strings(wq_db *db, sqlite3_stmt *st, char ***out, size_t *nou
 	size_t n = 0, cap = 0;
 	int rc;
 
-	while ((rc = step_row(db, st, err, errlen)) == 1) {
-		t = grow(v, n, &cap, sizeof(*v));
+	while ((rc = wq_db_stmt_step(db, WHAT, st, err, errlen)) == 1) {
+		t = wq_db_array_grow(v, n, &cap, sizeof(*v));
 		if (t == NULL) {
 			rc = nomem(err, errlen);
 			break;
 		}
 		v = t;
-		v[n] = col_dup(st, 0);
+		v[n] = wq_db_column_dup(st, 0);
 		if (v[n++] == NULL) {
 			rc = nomem(err, errlen);
 			break;
@@ -243,14 +76,6 @@ static int collect_strings(wq_db *db, sqlite3_stmt *st, char ***out, size_t *nou
 	*out = v;
 	*nout = n;
 	return WQ_OK;
-}
-
-static int is_lower_hex(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return s[len] == '\0';
 }
 
 static int stage_of_text(const unsigned char *text)
@@ -307,11 +132,12 @@ static int version_lookup(wq_db *db, const char *name, int64_t version, int *sta
 	int rc = model_exists(db, name, err, errlen);
 
 	if (rc == WQ_OK)
-		rc = prep(db, err, errlen, &st,
-		          "SELECT stage FROM model_versions WHERE name = ? AND version = ?", "si",
-		          name, version);
+		rc = wq_db_stmt_prepare(
+		    db, WHAT, err, errlen, &st,
+		    "SELECT stage FROM model_versions WHERE name = ? AND version = ?", "si", name,
+		    version);
 	if (rc == WQ_OK)
-		rc = step_row(db, st, err, errlen);
+		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == 0)
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "%s has no version %lld", name,
 		                (long long)version);
@@ -328,8 +154,8 @@ static int event_add(wq_db *db, const char *name, int64_t version, const char *k
                      const char *from, const char *to, const char *alias, const char *actor,
                      char *err, size_t errlen)
 {
-	return exec_sql(
-	    db, err, errlen,
+	return wq_db_stmt_exec(
+	    db, WHAT, err, errlen,
 	    "INSERT INTO model_events(name, version, kind, from_value, to_value, alias, "
 	    "time_ms, actor) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
 	    "sissssis", name, version, kind, from, to, alias, (int64_t)wq_db_now_ms(), actor);
@@ -337,9 +163,9 @@ static int event_add(wq_db *db, const char *name, int64_t version, const char *k
 
 static int touch_model(wq_db *db, const char *name, char *err, size_t errlen)
 {
-	return exec_sql(db, err, errlen,
-	                "UPDATE registered_models SET updated_ms = ? WHERE name = ?", "is",
-	                (int64_t)wq_db_now_ms(), name);
+	return wq_db_stmt_exec(db, WHAT, err, errlen,
+	                       "UPDATE registered_models SET updated_ms = ? WHERE name = ?", "is",
+	                       (int64_t)wq_db_now_ms(), name);
 }
 
 static int check_text(const char *what, const char *value, char *err, size_t errlen)
@@ -361,7 +187,7 @@ void wq_registered_model_free(wq_registered_model *m)
 		return;
 	free(m->name);
 	free(m->description);
-	kv_free(m->tags, m->ntags);
+	wq_db_kv_free(m->tags, m->ntags);
 	free(m);
 }
 
@@ -386,8 +212,8 @@ static int model_from_row(wq_db *db, sqlite3_stmt *row, wq_registered_model **ou
 
 	if (m == NULL)
 		return nomem(err, errlen);
-	m->name = col_dup(row, 0);
-	m->description = col_dup(row, 1);
+	m->name = wq_db_column_dup(row, 0);
+	m->description = wq_db_column_dup(row, 1);
 	m->created_ms = sqlite3_column_int64(row, 2);
 	m->updated_ms = sqlite3_column_int64(row, 3);
 	m->latest_version = sqlite3_column_int64(row, 4); /* NULL (no versions) reads as 0 */
@@ -395,10 +221,11 @@ static int model_from_row(wq_db *db, sqlite3_stmt *row, wq_registered_model **ou
 		rc = nomem(err, errlen);
 		goto fail;
 	}
-	rc = prep(db, err, errlen, &st,
-	          "SELECT key, value FROM model_tags WHERE name = ? ORDER BY key", "s", m->name);
+	rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                        "SELECT key, value FROM model_tags WHERE name = ? ORDER BY key",
+	                        "s", m->name);
 	if (rc == WQ_OK)
-		rc = collect_kv(db, st, &m->tags, &m->ntags, err, errlen);
+		rc = wq_db_kv_collect(db, WHAT, st, &m->tags, &m->ntags, err, errlen);
 	if (rc != WQ_OK)
 		goto fail;
 	*out = m;
@@ -428,11 +255,11 @@ int wq_modelreg_model_create(wq_db *db, const char *name, const char *descriptio
 		rc = wq_err_set(err, errlen, WQ_EEXIST, "registered model '%s' already exists",
 		                name);
 	else if (rc == WQ_ENOENT)
-		rc = exec_sql(db, err, errlen,
-		              "INSERT INTO registered_models(name, description, created_ms, "
-		              "updated_ms) VALUES(?, ?, ?, ?)",
-		              "ssii", name, description, now, now);
-	return finish(db, rc, err, errlen);
+		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+		                     "INSERT INTO registered_models(name, description, created_ms, "
+		                     "updated_ms) VALUES(?, ?, ?, ?)",
+		                     "ssii", name, description, now, now);
+	return wq_db_finish(db, rc, err, errlen);
 }
 
 int wq_modelreg_model_get(wq_db *db, const char *name, wq_registered_model **out, char *err,
@@ -443,16 +270,17 @@ int wq_modelreg_model_get(wq_db *db, const char *name, wq_registered_model **out
 
 	if (rc != WQ_OK)
 		return rc;
-	started = read_begin(db);
-	rc = prep(db, err, errlen, &st, MODEL_COLUMNS "WHERE m.name = ?", "s", name);
+	started = wq_db_read_begin(db);
+	rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st, MODEL_COLUMNS "WHERE m.name = ?", "s",
+	                        name);
 	if (rc == WQ_OK)
-		rc = step_row(db, st, err, errlen);
+		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == 0)
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "registered model '%s' not found", name);
 	else if (rc == 1)
 		rc = model_from_row(db, st, out, err, errlen);
 	sqlite3_finalize(st);
-	read_end(db, started);
+	wq_db_read_end(db, started);
 	return rc;
 }
 
@@ -462,17 +290,17 @@ int wq_modelreg_model_list(wq_db *db, wq_registered_model ***out, size_t *nout, 
 	wq_registered_model **v = NULL, **t;
 	sqlite3_stmt *st = NULL;
 	size_t n = 0, cap = 0;
-	int rc, started = read_begin(db);
+	int rc, started = wq_db_read_begin(db);
 
-	rc = prep(db, err, errlen, &st, MODEL_COLUMNS "ORDER BY m.name", "");
+	rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st, MODEL_COLUMNS "ORDER BY m.name", "");
 	while (rc == WQ_OK) {
-		int row = step_row(db, st, err, errlen);
+		int row = wq_db_stmt_step(db, WHAT, st, err, errlen);
 
 		if (row != 1) {
 			rc = row; /* 0 at the end */
 			break;
 		}
-		t = grow(v, n, &cap, sizeof(*v));
+		t = wq_db_array_grow(v, n, &cap, sizeof(*v));
 		if (t == NULL) {
 			rc = nomem(err, errlen);
 			break;
@@ -483,7 +311,7 @@ int wq_modelreg_model_list(wq_db *db, wq_registered_model ***out, size_t *nout, 
 			n++;
 	}
 	sqlite3_finalize(st);
-	read_end(db, started);
+	wq_db_read_end(db, started);
 	if (rc == WQ_OK && v == NULL && (v = calloc(1, sizeof(*v))) == NULL)
 		rc = nomem(err, errlen);
 	if (rc != WQ_OK) {
@@ -511,11 +339,11 @@ int wq_modelreg_model_set_description(wq_db *db, const char *name, const char *d
 		return rc;
 	rc = model_exists(db, name, err, errlen);
 	if (rc == WQ_OK)
-		rc = exec_sql(db, err, errlen,
-		              "UPDATE registered_models SET description = ?, updated_ms = ? "
-		              "WHERE name = ?",
-		              "sis", description, (int64_t)wq_db_now_ms(), name);
-	return finish(db, rc, err, errlen);
+		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+		                     "UPDATE registered_models SET description = ?, updated_ms = ? "
+		                     "WHERE name = ?",
+		                     "sis", description, (int64_t)wq_db_now_ms(), name);
+	return wq_db_finish(db, rc, err, errlen);
 }
 
 int wq_modelreg_model_tag_set(wq_db *db, const char *name, const char *key, const char *value,
@@ -535,13 +363,13 @@ int wq_modelreg_model_tag_set(wq_db *db, const char *name, const char *key, cons
 		return rc;
 	rc = model_exists(db, name, err, errlen);
 	if (rc == WQ_OK)
-		rc = exec_sql(db, err, errlen,
-		              "INSERT INTO model_tags(name, key, value) VALUES(?, ?, ?) "
-		              "ON CONFLICT(name, key) DO UPDATE SET value = excluded.value",
-		              "sss", name, key, value);
+		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+		                     "INSERT INTO model_tags(name, key, value) VALUES(?, ?, ?) "
+		                     "ON CONFLICT(name, key) DO UPDATE SET value = excluded.value",
+		                     "sss", name, key, value);
 	if (rc == WQ_OK)
 		rc = touch_model(db, name, err, errlen);
-	return finish(db, rc, err, errlen);
+	return wq_db_finish(db, rc, err, errlen);
 }
 
 /* --- versions ---------------------------------------------------------------------- */
@@ -580,21 +408,22 @@ static int version_from_row(wq_db *db, sqlite3_stmt *row, wq_model_version **out
 
 	if (v == NULL)
 		return nomem(err, errlen);
-	v->name = col_dup(row, 0);
+	v->name = wq_db_column_dup(row, 0);
 	v->version = sqlite3_column_int64(row, 1);
-	v->run_id = col_dup(row, 2);
-	v->source_uri = col_dup(row, 3);
+	v->run_id = wq_db_column_dup(row, 2);
+	v->source_uri = wq_db_column_dup(row, 3);
 	snprintf(v->sha256, sizeof(v->sha256), "%s", sha != NULL ? (const char *)sha : "");
 	v->stage = stage_of_text(sqlite3_column_text(row, 5));
 	v->created_ms = sqlite3_column_int64(row, 6);
-	v->created_by = col_dup(row, 7);
+	v->created_by = wq_db_column_dup(row, 7);
 	if (!v->name || !v->run_id || !v->source_uri || !v->created_by) {
 		rc = nomem(err, errlen);
 		goto fail;
 	}
-	rc = prep(db, err, errlen, &st,
-	          "SELECT alias FROM model_aliases WHERE name = ? AND version = ? ORDER BY alias",
-	          "si", v->name, v->version);
+	rc = wq_db_stmt_prepare(
+	    db, WHAT, err, errlen, &st,
+	    "SELECT alias FROM model_aliases WHERE name = ? AND version = ? ORDER BY alias", "si",
+	    v->name, v->version);
 	if (rc == WQ_OK)
 		rc = collect_strings(db, st, &v->aliases, &v->naliases, err, errlen);
 	if (rc != WQ_OK)
@@ -611,11 +440,12 @@ static int load_version(wq_db *db, const char *name, int64_t version, wq_model_v
                         char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prep(db, err, errlen, &st, VERSION_COLUMNS "WHERE name = ? AND version = ?", "si",
-	              name, version);
+	int rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                            VERSION_COLUMNS "WHERE name = ? AND version = ?", "si", name,
+	                            version);
 
 	if (rc == WQ_OK)
-		rc = step_row(db, st, err, errlen);
+		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == 0)
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "%s has no version %lld", name,
 		                (long long)version);
@@ -632,10 +462,11 @@ static int version_insert(wq_db *db, const char *name, const char *run_id, const
 	int64_t now = wq_db_now_ms(), v = 0;
 	int rc;
 
-	rc = exec_sql(db, err, errlen,
-	              "INSERT INTO registered_models(name, description, created_ms, updated_ms) "
-	              "VALUES(?, '', ?, ?) ON CONFLICT(name) DO NOTHING",
-	              "sii", name, now, now);
+	rc = wq_db_stmt_exec(
+	    db, WHAT, err, errlen,
+	    "INSERT INTO registered_models(name, description, created_ms, updated_ms) "
+	    "VALUES(?, '', ?, ?) ON CONFLICT(name) DO NOTHING",
+	    "sii", name, now, now);
 	if (rc != WQ_OK)
 		return rc;
 	rc = query_int(db, err, errlen, &v,
@@ -644,16 +475,17 @@ static int version_insert(wq_db *db, const char *name, const char *run_id, const
 		rc = wq_err_set(err, errlen, WQ_ECORRUPT, "registered model '%s' vanished", name);
 	if (rc < 0)
 		return rc;
-	rc =
-	    exec_sql(db, err, errlen,
-	             "INSERT INTO model_versions(name, version, run_id, source_uri, sha256, stage, "
-	             "created_ms, created_by) VALUES(?, ?, ?, ?, ?, 'None', ?, ?)",
-	             "sisssis", name, v, run_id, source_uri, sha256, now, actor);
+	rc = wq_db_stmt_exec(
+	    db, WHAT, err, errlen,
+	    "INSERT INTO model_versions(name, version, run_id, source_uri, sha256, stage, "
+	    "created_ms, created_by) VALUES(?, ?, ?, ?, ?, 'None', ?, ?)",
+	    "sisssis", name, v, run_id, source_uri, sha256, now, actor);
 	if (rc == WQ_OK)
-		rc = exec_sql(db, err, errlen,
-		              "UPDATE registered_models SET next_version = ?, updated_ms = ? "
-		              "WHERE name = ?",
-		              "iis", v + 1, now, name);
+		rc =
+		    wq_db_stmt_exec(db, WHAT, err, errlen,
+		                    "UPDATE registered_models SET next_version = ?, updated_ms = ? "
+		                    "WHERE name = ?",
+		                    "iis", v + 1, now, name);
 	if (rc == WQ_OK)
 		rc = event_add(db, name, v, "create", "", wq_stage_name(WQ_STAGE_NONE), "", actor,
 		               err, errlen);
@@ -678,14 +510,14 @@ int wq_modelreg_version_create(wq_db *db, const char *name, const char *run_id,
 	if (rc != WQ_OK)
 		return rc;
 	if (*run_id != '\0' && (strnlen(run_id, WQ_RUN_ID_LEN + 1) != WQ_RUN_ID_LEN ||
-	                        !is_lower_hex(run_id, WQ_RUN_ID_LEN)))
+	                        !wq_db_is_lower_hex(run_id, WQ_RUN_ID_LEN)))
 		return wq_err_set(err, errlen, WQ_EINVAL,
 		                  "source run id must be %d lower-case hex digits", WQ_RUN_ID_LEN);
 	if (source_uri == NULL || *source_uri == '\0')
 		return wq_err_set(err, errlen, WQ_EINVAL, "no source URI for the new version of %s",
 		                  name);
 	if (sha256 == NULL || strnlen(sha256, WQ_SHA256_HEXLEN) != WQ_SHA256_HEXLEN - 1 ||
-	    !is_lower_hex(sha256, WQ_SHA256_HEXLEN - 1))
+	    !wq_db_is_lower_hex(sha256, WQ_SHA256_HEXLEN - 1))
 		return wq_err_set(err, errlen, WQ_EINVAL,
 		                  "SHA-256 must be 64 lower-case hex digits");
 	rc = check_text("source URI", source_uri, err, errlen);
@@ -694,7 +526,7 @@ int wq_modelreg_version_create(wq_db *db, const char *name, const char *run_id,
 	if (rc != WQ_OK)
 		return rc;
 	rc = version_insert(db, name, run_id, source_uri, sha256, who, &v, err, errlen);
-	rc = finish(db, rc, err, errlen);
+	rc = wq_db_finish(db, rc, err, errlen);
 	if (rc == WQ_OK && version != NULL)
 		*version = v;
 	return rc;
@@ -707,11 +539,11 @@ int wq_modelreg_version_get(wq_db *db, const char *name, int64_t version, wq_mod
 
 	if (rc != WQ_OK)
 		return rc;
-	started = read_begin(db);
+	started = wq_db_read_begin(db);
 	rc = model_exists(db, name, err, errlen);
 	if (rc == WQ_OK)
 		rc = load_version(db, name, version, out, err, errlen);
-	read_end(db, started);
+	wq_db_read_end(db, started);
 	return rc;
 }
 
@@ -725,19 +557,20 @@ int wq_modelreg_version_list(wq_db *db, const char *name, wq_model_version ***ou
 
 	if (rc != WQ_OK)
 		return rc;
-	started = read_begin(db);
+	started = wq_db_read_begin(db);
 	rc = model_exists(db, name, err, errlen);
 	if (rc == WQ_OK)
-		rc = prep(db, err, errlen, &st, VERSION_COLUMNS "WHERE name = ? ORDER BY version",
-		          "s", name);
+		rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+		                        VERSION_COLUMNS "WHERE name = ? ORDER BY version", "s",
+		                        name);
 	while (rc == WQ_OK) {
-		int row = step_row(db, st, err, errlen);
+		int row = wq_db_stmt_step(db, WHAT, st, err, errlen);
 
 		if (row != 1) {
 			rc = row; /* 0 at the end */
 			break;
 		}
-		t = grow(v, n, &cap, sizeof(*v));
+		t = wq_db_array_grow(v, n, &cap, sizeof(*v));
 		if (t == NULL) {
 			rc = nomem(err, errlen);
 			break;
@@ -748,7 +581,7 @@ int wq_modelreg_version_list(wq_db *db, const char *name, wq_model_version ***ou
 			n++;
 	}
 	sqlite3_finalize(st);
-	read_end(db, started);
+	wq_db_read_end(db, started);
 	if (rc == WQ_OK && v == NULL && (v = calloc(1, sizeof(*v))) == NULL)
 		rc = nomem(err, errlen);
 	if (rc != WQ_OK) {
@@ -771,19 +604,20 @@ static int archive_others(wq_db *db, const char *name, int stage, int64_t keep, 
 
 	/* collected first: updating rows a pending SELECT on the same table still has to visit
 	 * is not well defined in SQLite */
-	rc =
-	    prep(db, err, errlen, &st,
-	         "SELECT version FROM model_versions WHERE name = ? AND stage = ? AND version <> ? "
-	         "ORDER BY version",
-	         "ssi", name, wq_stage_name(stage), keep);
+	rc = wq_db_stmt_prepare(
+	    db, WHAT, err, errlen, &st,
+	    "SELECT version FROM model_versions WHERE name = ? AND stage = ? AND version <> ? "
+	    "ORDER BY version",
+	    "ssi", name, wq_stage_name(stage), keep);
 	if (rc == WQ_OK)
 		rc = collect_strings(db, st, &others, &n, err, errlen);
 	for (size_t i = 0; rc == WQ_OK && i < n; i++) {
 		int64_t v = strtoll(others[i], NULL, 10);
 
-		rc = exec_sql(db, err, errlen,
-		              "UPDATE model_versions SET stage = ? WHERE name = ? AND version = ?",
-		              "ssi", wq_stage_name(WQ_STAGE_ARCHIVED), name, v);
+		rc = wq_db_stmt_exec(
+		    db, WHAT, err, errlen,
+		    "UPDATE model_versions SET stage = ? WHERE name = ? AND version = ?", "ssi",
+		    wq_stage_name(WQ_STAGE_ARCHIVED), name, v);
 		if (rc == WQ_OK)
 			rc = event_add(db, name, v, "stage", wq_stage_name(stage),
 			               wq_stage_name(WQ_STAGE_ARCHIVED), "", actor, err, errlen);
@@ -799,9 +633,10 @@ static int transition(wq_db *db, const char *name, int64_t version, int stage, i
 	int rc = version_lookup(db, name, version, &current, err, errlen);
 
 	if (rc == WQ_OK && current != stage) {
-		rc = exec_sql(db, err, errlen,
-		              "UPDATE model_versions SET stage = ? WHERE name = ? AND version = ?",
-		              "ssi", wq_stage_name(stage), name, version);
+		rc = wq_db_stmt_exec(
+		    db, WHAT, err, errlen,
+		    "UPDATE model_versions SET stage = ? WHERE name = ? AND version = ?", "ssi",
+		    wq_stage_name(stage), name, version);
 		if (rc == WQ_OK)
 			rc = event_add(db, name, version, "stage", wq_stage_name(current),
 			               wq_stage_name(stage), "", actor, err, errlen);
@@ -830,7 +665,7 @@ int wq_modelreg_version_transition(wq_db *db, const char *name, int64_t version,
 	if (rc != WQ_OK)
 		return rc;
 	rc = transition(db, name, version, stage, archive_existing, who, err, errlen);
-	return finish(db, rc, err, errlen);
+	return wq_db_finish(db, rc, err, errlen);
 }
 
 /* --- aliases ----------------------------------------------------------------------- */
@@ -888,10 +723,10 @@ static int alias_point(wq_db *db, const char *name, const char *alias, int64_t v
 	if (rc == 1)
 		snprintf(from, sizeof(from), "%lld", (long long)prev);
 	snprintf(to, sizeof(to), "%lld", (long long)version);
-	rc = exec_sql(db, err, errlen,
-	              "INSERT INTO model_aliases(name, alias, version) VALUES(?, ?, ?) "
-	              "ON CONFLICT(name, alias) DO UPDATE SET version = excluded.version",
-	              "ssi", name, alias, version);
+	rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+	                     "INSERT INTO model_aliases(name, alias, version) VALUES(?, ?, ?) "
+	                     "ON CONFLICT(name, alias) DO UPDATE SET version = excluded.version",
+	                     "ssi", name, alias, version);
 	if (rc == WQ_OK)
 		rc = event_add(db, name, version, "alias", from, to, alias, actor, err, errlen);
 	if (rc == WQ_OK)
@@ -914,7 +749,7 @@ int wq_modelreg_alias_set(wq_db *db, const char *name, const char *alias, int64_
 	if (rc != WQ_OK)
 		return rc;
 	rc = alias_point(db, name, alias, version, who, err, errlen);
-	return finish(db, rc, err, errlen);
+	return wq_db_finish(db, rc, err, errlen);
 }
 
 /* Removes one alias (known to point at version) and records it. */
@@ -925,8 +760,9 @@ static int alias_remove(wq_db *db, const char *name, const char *alias, int64_t 
 	int rc;
 
 	snprintf(from, sizeof(from), "%lld", (long long)version);
-	rc = exec_sql(db, err, errlen, "DELETE FROM model_aliases WHERE name = ? AND alias = ?",
-	              "ss", name, alias);
+	rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+	                     "DELETE FROM model_aliases WHERE name = ? AND alias = ?", "ss", name,
+	                     alias);
 	if (rc == WQ_OK)
 		rc = event_add(db, name, version, "alias-delete", from, "", alias, actor, err,
 		               errlen);
@@ -957,7 +793,7 @@ int wq_modelreg_alias_delete(wq_db *db, const char *name, const char *alias, con
 		rc = alias_remove(db, name, alias, version, who, err, errlen);
 	if (rc == WQ_OK)
 		rc = touch_model(db, name, err, errlen);
-	return finish(db, rc, err, errlen);
+	return wq_db_finish(db, rc, err, errlen);
 }
 
 /* --- resolution, history, deletion --------------------------------------------------- */
@@ -1016,13 +852,13 @@ int wq_modelreg_resolve(wq_db *db, const wq_model_uri *uri, wq_model_version **o
 	rc = wq_name_check("model name", uri->name, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
-	started = read_begin(db);
+	started = wq_db_read_begin(db);
 	rc = model_exists(db, uri->name, err, errlen);
 	if (rc == WQ_OK)
 		rc = resolve_number(db, uri, &version, err, errlen);
 	if (rc == WQ_OK)
 		rc = load_version(db, uri->name, version, out, err, errlen);
-	read_end(db, started);
+	wq_db_read_end(db, started);
 	return rc;
 }
 
@@ -1042,14 +878,14 @@ void wq_model_events_free(wq_model_event *e, size_t n)
 static int event_from_row(sqlite3_stmt *st, wq_model_event *e)
 {
 	e->id = sqlite3_column_int64(st, 0);
-	e->name = col_dup(st, 1);
+	e->name = wq_db_column_dup(st, 1);
 	e->version = sqlite3_column_int64(st, 2);
-	e->kind = col_dup(st, 3);
-	e->from = col_dup(st, 4);
-	e->to = col_dup(st, 5);
-	e->alias = col_dup(st, 6);
+	e->kind = wq_db_column_dup(st, 3);
+	e->from = wq_db_column_dup(st, 4);
+	e->to = wq_db_column_dup(st, 5);
+	e->alias = wq_db_column_dup(st, 6);
 	e->time_ms = sqlite3_column_int64(st, 7);
-	e->actor = col_dup(st, 8);
+	e->actor = wq_db_column_dup(st, 8);
 	return e->name && e->kind && e->from && e->to && e->alias && e->actor ? WQ_OK : WQ_ENOMEM;
 }
 
@@ -1060,8 +896,8 @@ static int collect_events(wq_db *db, sqlite3_stmt *st, wq_model_event **out, siz
 	size_t n = 0, cap = 0;
 	int rc;
 
-	while ((rc = step_row(db, st, err, errlen)) == 1) {
-		t = grow(v, n, &cap, sizeof(*v));
+	while ((rc = wq_db_stmt_step(db, WHAT, st, err, errlen)) == 1) {
+		t = wq_db_array_grow(v, n, &cap, sizeof(*v));
 		if (t == NULL) {
 			rc = nomem(err, errlen);
 			break;
@@ -1093,17 +929,17 @@ int wq_modelreg_history(wq_db *db, const char *name, wq_model_event **out, size_
 
 	if (rc != WQ_OK)
 		return rc;
-	started = read_begin(db);
+	started = wq_db_read_begin(db);
 	rc = model_exists(db, name, err, errlen);
 	if (rc == WQ_OK)
-		rc = prep(
-		    db, err, errlen, &st,
+		rc = wq_db_stmt_prepare(
+		    db, WHAT, err, errlen, &st,
 		    "SELECT id, name, version, kind, from_value, to_value, alias, time_ms, actor "
 		    "FROM model_events WHERE name = ? ORDER BY id",
 		    "s", name);
 	if (rc == WQ_OK)
 		rc = collect_events(db, st, out, n, err, errlen);
-	read_end(db, started);
+	wq_db_read_end(db, started);
 	return rc;
 }
 
@@ -1117,28 +953,31 @@ static int version_remove(wq_db *db, const char *name, int64_t version, const ch
 	int rc = version_lookup(db, name, version, &stage, err, errlen);
 
 	if (rc == WQ_OK)
-		rc = prep(db, err, errlen, &st,
-		          "SELECT source_uri FROM model_versions WHERE name = ? AND version = ?",
-		          "si", name, version);
-	if (rc == WQ_OK && step_row(db, st, err, errlen) == 1 && (uri = col_dup(st, 0)) == NULL)
+		rc = wq_db_stmt_prepare(
+		    db, WHAT, err, errlen, &st,
+		    "SELECT source_uri FROM model_versions WHERE name = ? AND version = ?", "si",
+		    name, version);
+	if (rc == WQ_OK && wq_db_stmt_step(db, WHAT, st, err, errlen) == 1 &&
+	    (uri = wq_db_column_dup(st, 0)) == NULL)
 		rc = nomem(err, errlen);
 	sqlite3_finalize(st);
 	st = NULL;
 	if (rc == WQ_OK && uri == NULL)
 		rc = wq_db_error(db, WHAT, err, errlen);
 	if (rc == WQ_OK)
-		rc = prep(db, err, errlen, &st,
-		          "SELECT alias FROM model_aliases WHERE name = ? AND version = ? "
-		          "ORDER BY alias",
-		          "si", name, version);
+		rc = wq_db_stmt_prepare(
+		    db, WHAT, err, errlen, &st,
+		    "SELECT alias FROM model_aliases WHERE name = ? AND version = ? "
+		    "ORDER BY alias",
+		    "si", name, version);
 	if (rc == WQ_OK)
 		rc = collect_strings(db, st, &aliases, &nalias, err, errlen);
 	for (size_t i = 0; rc == WQ_OK && i < nalias; i++)
 		rc = alias_remove(db, name, aliases[i], version, actor, err, errlen);
 	if (rc == WQ_OK)
-		rc = exec_sql(db, err, errlen,
-		              "DELETE FROM model_versions WHERE name = ? AND version = ?", "si",
-		              name, version);
+		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+		                     "DELETE FROM model_versions WHERE name = ? AND version = ?",
+		                     "si", name, version);
 	if (rc == WQ_OK)
 		rc = event_add(db, name, version, "delete", wq_stage_name(stage), "", "", actor,
 		               err, errlen);
@@ -1167,7 +1006,7 @@ int wq_modelreg_version_delete(wq_db *db, const char *name, int64_t version, con
 	if (rc != WQ_OK)
 		return rc;
 	rc = version_remove(db, name, version, who, &uri, err, errlen);
-	rc = finish(db, rc, err, errlen);
+	rc = wq_db_finish(db, rc, err, errlen);
 	if (rc != WQ_OK) {
 		free(uri);
 		return rc;

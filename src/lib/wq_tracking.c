@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,143 +38,11 @@ int wq_run_status_parse(const char *name, int *out)
 	return WQ_EINVAL;
 }
 
-/* --- small helpers ------------------------------------------------------------------- */
+/* --- small helpers (those shared with wq_modelreg.c live in wq_db) ------------------- */
 
 static int nomem(char *err, size_t errlen)
 {
 	return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
-}
-
-/* Binds the variadic arguments described by types: 's' const char *, 'i' int64_t,
- * 'd' double. Text is bound SQLITE_STATIC: callers keep it alive until the statement ends. */
-static int bind_args(sqlite3_stmt *st, const char *types, va_list ap)
-{
-	int rc = SQLITE_OK;
-
-	for (int i = 0; rc == SQLITE_OK && types[i] != '\0'; i++) {
-		switch (types[i]) {
-		case 's':
-			rc = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1,
-			                       SQLITE_STATIC);
-			break;
-		case 'i':
-			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
-			break;
-		default:
-			rc = sqlite3_bind_double(st, i + 1, va_arg(ap, double));
-		}
-	}
-	return rc;
-}
-
-static int vprep(wq_db *db, char *err, size_t errlen, sqlite3_stmt **st, const char *sql,
-                 const char *types, va_list ap)
-{
-	sqlite3_stmt *s = NULL;
-
-	if (sqlite3_prepare_v2(wq_db_sqlite(db), sql, -1, &s, NULL) != SQLITE_OK ||
-	    bind_args(s, types, ap) != SQLITE_OK) {
-		int rc = wq_db_error(db, WHAT, err, errlen);
-
-		sqlite3_finalize(s);
-		return rc;
-	}
-	*st = s;
-	return WQ_OK;
-}
-
-/* A prepared statement with its arguments bound. */
-static int prep(wq_db *db, char *err, size_t errlen, sqlite3_stmt **st, const char *sql,
-                const char *types, ...)
-{
-	va_list ap;
-	int rc;
-
-	va_start(ap, types);
-	rc = vprep(db, err, errlen, st, sql, types, ap);
-	va_end(ap);
-	return rc;
-}
-
-/* Runs a statement that returns no rows. */
-static int exec_sql(wq_db *db, char *err, size_t errlen, const char *sql, const char *types, ...)
-{
-	sqlite3_stmt *st = NULL;
-	va_list ap;
-	int rc;
-
-	va_start(ap, types);
-	rc = vprep(db, err, errlen, &st, sql, types, ap);
-	va_end(ap);
-	if (rc != WQ_OK)
-		return rc;
-	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = wq_db_error(db, WHAT, err, errlen);
-	sqlite3_finalize(st);
-	return rc;
-}
-
-/* Steps st once: 1 for a row, 0 when there is none, or a negative status. */
-static int step_row(wq_db *db, sqlite3_stmt *st, char *err, size_t errlen)
-{
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	return wq_db_error(db, WHAT, err, errlen);
-}
-
-/* A column as a new string; SQL NULL becomes "". NULL only when out of memory. */
-static char *col_dup(sqlite3_stmt *st, int col)
-{
-	const unsigned char *t = sqlite3_column_text(st, col);
-
-	return strdup(t != NULL ? (const char *)t : "");
-}
-
-/* Room for element n (0-based) in an array of cap elements of size bytes; returns the array
- * (moved) or NULL with p untouched. */
-static void *grow(void *p, size_t n, size_t *cap, size_t size)
-{
-	size_t c;
-
-	if (n < *cap)
-		return p;
-	c = *cap > 0 ? *cap * 2 : 8;
-	if (c > SIZE_MAX / size)
-		return NULL;
-	p = realloc(p, c * size);
-	if (p != NULL)
-		*cap = c;
-	return p;
-}
-
-/* Finishes a write transaction: commit on success, else roll back and keep rc. */
-static int finish(wq_db *db, int rc, char *err, size_t errlen)
-{
-	if (rc != WQ_OK) {
-		wq_db_rollback(db);
-		return rc;
-	}
-	return wq_db_commit(db, err, errlen);
-}
-
-/* Reads that span several SELECTs see one snapshot; no-op inside a caller's transaction. */
-static int read_begin(wq_db *db)
-{
-	sqlite3 *h = wq_db_sqlite(db);
-
-	if (!sqlite3_get_autocommit(h))
-		return 0;
-	return sqlite3_exec(h, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
-}
-
-static void read_end(wq_db *db, int started)
-{
-	if (started)
-		sqlite3_exec(wq_db_sqlite(db), "COMMIT", NULL, NULL, NULL);
 }
 
 /* A user value for a message: at most 64 bytes, control bytes as '?'. */
@@ -193,21 +60,14 @@ static const char *shown(const char *v, char *buf, size_t n)
 	return buf;
 }
 
-static int is_lower_hex(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return s[len] == '\0';
-}
-
 static int check_run_id(const char *id, char *err, size_t errlen)
 {
 	char buf[96];
 
 	if (id == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "no run id given");
-	if (strnlen(id, WQ_RUN_ID_LEN + 1) != WQ_RUN_ID_LEN || !is_lower_hex(id, WQ_RUN_ID_LEN))
+	if (strnlen(id, WQ_RUN_ID_LEN + 1) != WQ_RUN_ID_LEN ||
+	    !wq_db_is_lower_hex(id, WQ_RUN_ID_LEN))
 		return wq_err_set(err, errlen, WQ_EINVAL,
 		                  "invalid run id '%s' (expected %d lower-case hex digits)",
 		                  shown(id, buf, sizeof(buf)), WQ_RUN_ID_LEN);
@@ -241,12 +101,12 @@ static int check_kv(const char *kind, const char *key, const char *value, char *
 static int run_lookup(wq_db *db, const char *run_id, int *status, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int rc =
-	    prep(db, err, errlen, &st, "SELECT status FROM runs WHERE run_id = ?", "s", run_id);
+	int rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                            "SELECT status FROM runs WHERE run_id = ?", "s", run_id);
 
 	if (rc != WQ_OK)
 		return rc;
-	rc = step_row(db, st, err, errlen);
+	rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == 0)
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "no run with id %s", run_id);
 	else if (rc == 1) {
@@ -277,48 +137,6 @@ static int begin_on_run(wq_db *db, const char *run_id, int *status, char *err, s
 	return rc;
 }
 
-static void kv_free(wq_kv *kv, size_t n)
-{
-	for (size_t i = 0; kv != NULL && i < n; i++) {
-		free(kv[i].key);
-		free(kv[i].value);
-	}
-	free(kv);
-}
-
-/* Collects (key, value) rows of st, then finalizes it. */
-static int collect_kv(wq_db *db, sqlite3_stmt *st, wq_kv **out, size_t *nout, char *err,
-                      size_t errlen)
-{
-	wq_kv *v = NULL, *t;
-	size_t n = 0, cap = 0;
-	int rc;
-
-	while ((rc = step_row(db, st, err, errlen)) == 1) {
-		t = grow(v, n, &cap, sizeof(*v));
-		if (t == NULL) {
-			rc = nomem(err, errlen);
-			break;
-		}
-		v = t;
-		v[n].key = col_dup(st, 0);
-		v[n].value = col_dup(st, 1);
-		n++;
-		if (v[n - 1].key == NULL || v[n - 1].value == NULL) {
-			rc = nomem(err, errlen);
-			break;
-		}
-	}
-	sqlite3_finalize(st);
-	if (rc != 0) {
-		kv_free(v, n);
-		return rc;
-	}
-	*out = v;
-	*nout = n;
-	return WQ_OK;
-}
-
 /* "base/leaf" without doubling a slash base already ends with. */
 static char *join(const char *base, const char *leaf)
 {
@@ -340,7 +158,7 @@ void wq_experiment_free(wq_experiment *e)
 		return;
 	free(e->name);
 	free(e->artifact_location);
-	kv_free(e->tags, e->ntags);
+	wq_db_kv_free(e->tags, e->ntags);
 	free(e);
 }
 
@@ -363,18 +181,19 @@ static int experiment_from_row(wq_db *db, sqlite3_stmt *row, wq_experiment **out
 	if (e == NULL)
 		return nomem(err, errlen);
 	e->id = sqlite3_column_int64(row, 0);
-	e->name = col_dup(row, 1);
-	e->artifact_location = col_dup(row, 2);
+	e->name = wq_db_column_dup(row, 1);
+	e->artifact_location = wq_db_column_dup(row, 2);
 	e->created_ms = sqlite3_column_int64(row, 3);
 	if (e->name == NULL || e->artifact_location == NULL) {
 		rc = nomem(err, errlen);
 		goto fail;
 	}
-	rc = prep(db, err, errlen, &st,
-	          "SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key",
-	          "i", e->id);
+	rc = wq_db_stmt_prepare(
+	    db, WHAT, err, errlen, &st,
+	    "SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key", "i",
+	    e->id);
 	if (rc == WQ_OK)
-		rc = collect_kv(db, st, &e->tags, &e->ntags, err, errlen);
+		rc = wq_db_kv_collect(db, WHAT, st, &e->tags, &e->ntags, err, errlen);
 	if (rc != WQ_OK)
 		goto fail;
 	*out = e;
@@ -387,12 +206,13 @@ fail:
 static int find_experiment(wq_db *db, const char *name, int64_t *id, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = prep(db, err, errlen, &st, "SELECT experiment_id FROM experiments WHERE name = ?",
-	              "s", name);
+	int rc =
+	    wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                       "SELECT experiment_id FROM experiments WHERE name = ?", "s", name);
 
 	if (rc != WQ_OK)
 		return rc;
-	rc = step_row(db, st, err, errlen);
+	rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == 1) {
 		*id = sqlite3_column_int64(st, 0);
 		rc = WQ_OK;
@@ -410,8 +230,8 @@ static int experiment_insert(wq_db *db, const char *name, const char *artifact_r
 	int64_t newid;
 	int rc;
 
-	rc = exec_sql(
-	    db, err, errlen,
+	rc = wq_db_stmt_exec(
+	    db, WHAT, err, errlen,
 	    "INSERT INTO experiments(name, artifact_location, created_ms) VALUES(?, '', ?)", "si",
 	    name, (int64_t)wq_db_now_ms());
 	if (rc != WQ_OK)
@@ -421,9 +241,9 @@ static int experiment_insert(wq_db *db, const char *name, const char *artifact_r
 	loc = join(artifact_root, num);
 	if (loc == NULL)
 		return nomem(err, errlen);
-	rc = exec_sql(db, err, errlen,
-	              "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", "si",
-	              loc, newid);
+	rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+	                     "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
+	                     "si", loc, newid);
 	free(loc);
 	if (rc == WQ_OK)
 		*id = newid;
@@ -450,7 +270,7 @@ int wq_tracking_experiment_ensure(wq_db *db, const char *name, const char *artif
 	rc = find_experiment(db, name, &found, err, errlen);
 	if (rc == WQ_ENOENT)
 		rc = experiment_insert(db, name, artifact_root, &found, err, errlen);
-	rc = finish(db, rc, err, errlen);
+	rc = wq_db_finish(db, rc, err, errlen);
 	if (rc == WQ_OK && id != NULL)
 		*id = found;
 	return rc;
@@ -465,19 +285,20 @@ int wq_tracking_experiment_get(wq_db *db, const char *name, wq_experiment **out,
 	rc = wq_name_check("experiment name", name, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
-	started = read_begin(db);
-	rc = prep(db, err, errlen, &st,
-	          "SELECT experiment_id, name, artifact_location, created_ms FROM experiments "
-	          "WHERE name = ?",
-	          "s", name);
+	started = wq_db_read_begin(db);
+	rc = wq_db_stmt_prepare(
+	    db, WHAT, err, errlen, &st,
+	    "SELECT experiment_id, name, artifact_location, created_ms FROM experiments "
+	    "WHERE name = ?",
+	    "s", name);
 	if (rc == WQ_OK)
-		rc = step_row(db, st, err, errlen);
+		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == 0)
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "no experiment named '%s'", name);
 	else if (rc == 1)
 		rc = experiment_from_row(db, st, out, err, errlen);
 	sqlite3_finalize(st);
-	read_end(db, started);
+	wq_db_read_end(db, started);
 	return rc;
 }
 
@@ -487,20 +308,21 @@ int wq_tracking_experiment_list(wq_db *db, wq_experiment ***out, size_t *nout, c
 	wq_experiment **v = NULL, **t;
 	sqlite3_stmt *st = NULL;
 	size_t n = 0, cap = 0;
-	int rc, started = read_begin(db);
+	int rc, started = wq_db_read_begin(db);
 
-	rc = prep(db, err, errlen, &st,
-	          "SELECT experiment_id, name, artifact_location, created_ms FROM experiments "
-	          "ORDER BY experiment_id",
-	          "");
+	rc = wq_db_stmt_prepare(
+	    db, WHAT, err, errlen, &st,
+	    "SELECT experiment_id, name, artifact_location, created_ms FROM experiments "
+	    "ORDER BY experiment_id",
+	    "");
 	while (rc == WQ_OK) {
-		int row = step_row(db, st, err, errlen);
+		int row = wq_db_stmt_step(db, WHAT, st, err, errlen);
 
 		if (row != 1) {
 			rc = row; /* 0 at the end */
 			break;
 		}
-		t = grow(v, n, &cap, sizeof(*v));
+		t = wq_db_array_grow(v, n, &cap, sizeof(*v));
 		if (t == NULL) {
 			rc = nomem(err, errlen);
 			break;
@@ -511,7 +333,7 @@ int wq_tracking_experiment_list(wq_db *db, wq_experiment ***out, size_t *nout, c
 			n++;
 	}
 	sqlite3_finalize(st);
-	read_end(db, started);
+	wq_db_read_end(db, started);
 	if (rc == WQ_OK && v == NULL && (v = calloc(1, sizeof(*v))) == NULL)
 		rc = nomem(err, errlen);
 	if (rc != WQ_OK) {
@@ -538,12 +360,12 @@ int wq_tracking_experiment_tag_set(wq_db *db, const char *name, const char *key,
 		return rc;
 	rc = find_experiment(db, name, &id, err, errlen);
 	if (rc == WQ_OK)
-		rc = exec_sql(
-		    db, err, errlen,
+		rc = wq_db_stmt_exec(
+		    db, WHAT, err, errlen,
 		    "INSERT INTO experiment_tags(experiment_id, key, value) VALUES(?, ?, ?) "
 		    "ON CONFLICT(experiment_id, key) DO UPDATE SET value = excluded.value",
 		    "iss", id, key, value);
-	return finish(db, rc, err, errlen);
+	return wq_db_finish(db, rc, err, errlen);
 }
 
 /* --- runs -------------------------------------------------------------------------- */
@@ -588,11 +410,11 @@ static int run_insert(wq_db *db, int64_t experiment_id, const char *run_name, co
 	char *leaf = NULL, *uri = NULL;
 	int rc;
 
-	rc = prep(db, err, errlen, &st,
-	          "SELECT artifact_location FROM experiments WHERE experiment_id = ?", "i",
-	          experiment_id);
+	rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                        "SELECT artifact_location FROM experiments WHERE experiment_id = ?",
+	                        "i", experiment_id);
 	if (rc == WQ_OK)
-		rc = step_row(db, st, err, errlen);
+		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == 0)
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "no experiment with id %lld",
 		                (long long)experiment_id);
@@ -605,10 +427,11 @@ static int run_insert(wq_db *db, int64_t experiment_id, const char *run_name, co
 	}
 	sqlite3_finalize(st);
 	if (rc == WQ_OK)
-		rc = exec_sql(db, err, errlen,
-		              "INSERT INTO runs(run_id, experiment_id, name, status, start_ms, "
-		              "artifact_uri) VALUES(?, ?, ?, 'RUNNING', ?, ?)",
-		              "sisis", id, experiment_id, run_name, (int64_t)wq_db_now_ms(), uri);
+		rc = wq_db_stmt_exec(
+		    db, WHAT, err, errlen,
+		    "INSERT INTO runs(run_id, experiment_id, name, status, start_ms, "
+		    "artifact_uri) VALUES(?, ?, ?, 'RUNNING', ?, ?)",
+		    "sisis", id, experiment_id, run_name, (int64_t)wq_db_now_ms(), uri);
 	free(leaf);
 	free(uri);
 	return rc;
@@ -635,7 +458,7 @@ int wq_tracking_run_create(wq_db *db, int64_t experiment_id, const char *run_nam
 	if (rc != WQ_OK)
 		return rc;
 	rc = run_insert(db, experiment_id, run_name, fresh, err, errlen);
-	rc = finish(db, rc, err, errlen);
+	rc = wq_db_finish(db, rc, err, errlen);
 	if (rc == WQ_OK)
 		memcpy(id, fresh, sizeof(fresh));
 	return rc;
@@ -656,10 +479,10 @@ int wq_tracking_run_end(wq_db *db, const char *run_id, int status, char *err, si
 		rc = wq_err_set(err, errlen, WQ_EINVAL, "run %s is already %s", run_id,
 		                wq_run_status_name(current));
 	else
-		rc = exec_sql(db, err, errlen,
-		              "UPDATE runs SET status = ?, end_ms = ? WHERE run_id = ?", "sis",
-		              status_names[status], (int64_t)wq_db_now_ms(), run_id);
-	return finish(db, rc, err, errlen);
+		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+		                     "UPDATE runs SET status = ?, end_ms = ? WHERE run_id = ?",
+		                     "sis", status_names[status], (int64_t)wq_db_now_ms(), run_id);
+	return wq_db_finish(db, rc, err, errlen);
 }
 
 static int param_write(wq_db *db, const char *run_id, const char *key, const char *value, char *err,
@@ -669,10 +492,11 @@ static int param_write(wq_db *db, const char *run_id, const char *key, const cha
 	char a[96], b[96];
 	int rc;
 
-	rc = prep(db, err, errlen, &st, "SELECT value FROM params WHERE run_id = ? AND key = ?",
-	          "ss", run_id, key);
+	rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                        "SELECT value FROM params WHERE run_id = ? AND key = ?", "ss",
+	                        run_id, key);
 	if (rc == WQ_OK)
-		rc = step_row(db, st, err, errlen);
+		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == 1) {
 		const char *old = (const char *)sqlite3_column_text(st, 0);
 
@@ -686,9 +510,9 @@ static int param_write(wq_db *db, const char *run_id, const char *key, const cha
 			               key, run_id, shown(old != NULL ? old : "", a, sizeof(a)),
 			               shown(value, b, sizeof(b)));
 	} else if (rc == 0) {
-		rc = exec_sql(db, err, errlen,
-		              "INSERT INTO params(run_id, key, value) VALUES(?, ?, ?)", "sss",
-		              run_id, key, value);
+		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+		                     "INSERT INTO params(run_id, key, value) VALUES(?, ?, ?)",
+		                     "sss", run_id, key, value);
 	}
 	sqlite3_finalize(st);
 	return rc;
@@ -704,7 +528,7 @@ int wq_tracking_param_log(wq_db *db, const char *run_id, const char *key, const 
 	if (rc != WQ_OK)
 		return rc;
 	rc = param_write(db, run_id, key, value, err, errlen);
-	return finish(db, rc, err, errlen);
+	return wq_db_finish(db, rc, err, errlen);
 }
 
 int wq_tracking_metric_log(wq_db *db, const char *run_id, const char *key, double value,
@@ -720,22 +544,23 @@ int wq_tracking_metric_log(wq_db *db, const char *run_id, const char *key, doubl
 	rc = begin_on_run(db, run_id, NULL, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
-	rc = exec_sql(db, err, errlen,
-	              "INSERT INTO metrics(run_id, key, value, step, timestamp_ms) "
-	              "VALUES(?, ?, ?, ?, ?)",
-	              "ssdii", run_id, key, value, step, timestamp_ms);
+	rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+	                     "INSERT INTO metrics(run_id, key, value, step, timestamp_ms) "
+	                     "VALUES(?, ?, ?, ?, ?)",
+	                     "ssdii", run_id, key, value, step, timestamp_ms);
 	/* latest = highest step, then newest timestamp; a full tie goes to the later call */
 	if (rc == WQ_OK)
-		rc = exec_sql(db, err, errlen,
-		              "INSERT INTO latest_metrics(run_id, key, value, step, timestamp_ms) "
-		              "VALUES(?, ?, ?, ?, ?) ON CONFLICT(run_id, key) DO UPDATE SET "
-		              "value = excluded.value, step = excluded.step, "
-		              "timestamp_ms = excluded.timestamp_ms "
-		              "WHERE excluded.step > latest_metrics.step OR "
-		              "(excluded.step = latest_metrics.step AND "
-		              "excluded.timestamp_ms >= latest_metrics.timestamp_ms)",
-		              "ssdii", run_id, key, value, step, timestamp_ms);
-	return finish(db, rc, err, errlen);
+		rc = wq_db_stmt_exec(
+		    db, WHAT, err, errlen,
+		    "INSERT INTO latest_metrics(run_id, key, value, step, timestamp_ms) "
+		    "VALUES(?, ?, ?, ?, ?) ON CONFLICT(run_id, key) DO UPDATE SET "
+		    "value = excluded.value, step = excluded.step, "
+		    "timestamp_ms = excluded.timestamp_ms "
+		    "WHERE excluded.step > latest_metrics.step OR "
+		    "(excluded.step = latest_metrics.step AND "
+		    "excluded.timestamp_ms >= latest_metrics.timestamp_ms)",
+		    "ssdii", run_id, key, value, step, timestamp_ms);
+	return wq_db_finish(db, rc, err, errlen);
 }
 
 void wq_metrics_list_free(wq_metric *m, size_t n)
@@ -754,14 +579,14 @@ static int collect_metrics(wq_db *db, sqlite3_stmt *st, wq_metric **out, size_t 
 	size_t n = 0, cap = 0;
 	int rc;
 
-	while ((rc = step_row(db, st, err, errlen)) == 1) {
-		t = grow(v, n, &cap, sizeof(*v));
+	while ((rc = wq_db_stmt_step(db, WHAT, st, err, errlen)) == 1) {
+		t = wq_db_array_grow(v, n, &cap, sizeof(*v));
 		if (t == NULL) {
 			rc = nomem(err, errlen);
 			break;
 		}
 		v = t;
-		v[n].key = col_dup(st, 0);
+		v[n].key = wq_db_column_dup(st, 0);
 		v[n].value = sqlite3_column_double(st, 1);
 		v[n].step = sqlite3_column_int64(st, 2);
 		v[n].timestamp_ms = sqlite3_column_int64(st, 3);
@@ -793,16 +618,17 @@ int wq_tracking_metric_history(wq_db *db, const char *run_id, const char *key, w
 		rc = wq_name_check("metric", key, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
-	started = read_begin(db);
+	started = wq_db_read_begin(db);
 	rc = run_lookup(db, run_id, NULL, err, errlen);
 	if (rc == WQ_OK)
-		rc = prep(db, err, errlen, &st,
-		          "SELECT key, value, step, timestamp_ms FROM metrics WHERE run_id = ? AND "
-		          "key = ? ORDER BY step, timestamp_ms, rowid",
-		          "ss", run_id, key);
+		rc = wq_db_stmt_prepare(
+		    db, WHAT, err, errlen, &st,
+		    "SELECT key, value, step, timestamp_ms FROM metrics WHERE run_id = ? AND "
+		    "key = ? ORDER BY step, timestamp_ms, rowid",
+		    "ss", run_id, key);
 	if (rc == WQ_OK)
 		rc = collect_metrics(db, st, out, n, err, errlen);
-	read_end(db, started);
+	wq_db_read_end(db, started);
 	return rc;
 }
 
@@ -815,11 +641,11 @@ int wq_tracking_tag_set(wq_db *db, const char *run_id, const char *key, const ch
 		rc = begin_on_run(db, run_id, NULL, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
-	rc = exec_sql(db, err, errlen,
-	              "INSERT INTO tags(run_id, key, value) VALUES(?, ?, ?) "
-	              "ON CONFLICT(run_id, key) DO UPDATE SET value = excluded.value",
-	              "sss", run_id, key, value);
-	return finish(db, rc, err, errlen);
+	rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+	                     "INSERT INTO tags(run_id, key, value) VALUES(?, ?, ?) "
+	                     "ON CONFLICT(run_id, key) DO UPDATE SET value = excluded.value",
+	                     "sss", run_id, key, value);
+	return wq_db_finish(db, rc, err, errlen);
 }
 
 int wq_tracking_artifact_record(wq_db *db, const char *run_id, const char *path, int64_t size,
@@ -833,18 +659,18 @@ int wq_tracking_artifact_record(wq_db *db, const char *run_id, const char *path,
 		return wq_err_set(err, errlen, WQ_EINVAL, "artifact '%s': negative size %lld", path,
 		                  (long long)size);
 	if (sha256 == NULL || strnlen(sha256, WQ_SHA256_HEXLEN) != WQ_SHA256_HEXLEN - 1 ||
-	    !is_lower_hex(sha256, WQ_SHA256_HEXLEN - 1))
+	    !wq_db_is_lower_hex(sha256, WQ_SHA256_HEXLEN - 1))
 		return wq_err_set(err, errlen, WQ_EINVAL,
 		                  "artifact '%s': SHA-256 must be 64 lower-case hex digits", path);
 	rc = begin_on_run(db, run_id, NULL, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
-	rc = exec_sql(db, err, errlen,
-	              "INSERT INTO artifacts(run_id, path, size, sha256) VALUES(?, ?, ?, ?) "
-	              "ON CONFLICT(run_id, path) DO UPDATE SET size = excluded.size, "
-	              "sha256 = excluded.sha256",
-	              "ssis", run_id, path, size, sha256);
-	return finish(db, rc, err, errlen);
+	rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+	                     "INSERT INTO artifacts(run_id, path, size, sha256) VALUES(?, ?, ?, ?) "
+	                     "ON CONFLICT(run_id, path) DO UPDATE SET size = excluded.size, "
+	                     "sha256 = excluded.sha256",
+	                     "ssis", run_id, path, size, sha256);
+	return wq_db_finish(db, rc, err, errlen);
 }
 
 void wq_run_free(wq_run *r)
@@ -854,9 +680,9 @@ void wq_run_free(wq_run *r)
 	free(r->experiment_name);
 	free(r->name);
 	free(r->artifact_uri);
-	kv_free(r->params, r->nparams);
+	wq_db_kv_free(r->params, r->nparams);
 	wq_metrics_list_free(r->metrics, r->nmetrics);
-	kv_free(r->tags, r->ntags);
+	wq_db_kv_free(r->tags, r->ntags);
 	for (size_t i = 0; r->artifacts != NULL && i < r->nartifacts; i++)
 		free(r->artifacts[i].path);
 	free(r->artifacts);
@@ -875,16 +701,16 @@ static int load_artifacts(wq_db *db, wq_run *r, char *err, size_t errlen)
 	wq_artifact_info *t;
 	sqlite3_stmt *st = NULL;
 	size_t cap = 0;
-	int rc = prep(db, err, errlen, &st,
-	              "SELECT path, size, sha256 FROM artifacts WHERE run_id = ? ORDER BY path",
-	              "s", r->id);
+	int rc = wq_db_stmt_prepare(
+	    db, WHAT, err, errlen, &st,
+	    "SELECT path, size, sha256 FROM artifacts WHERE run_id = ? ORDER BY path", "s", r->id);
 
 	if (rc != WQ_OK)
 		return rc;
-	while ((rc = step_row(db, st, err, errlen)) == 1) {
+	while ((rc = wq_db_stmt_step(db, WHAT, st, err, errlen)) == 1) {
 		const char *sha = (const char *)sqlite3_column_text(st, 2);
 
-		t = grow(r->artifacts, r->nartifacts, &cap, sizeof(*t));
+		t = wq_db_array_grow(r->artifacts, r->nartifacts, &cap, sizeof(*t));
 		if (t == NULL) {
 			rc = nomem(err, errlen);
 			break;
@@ -893,7 +719,7 @@ static int load_artifacts(wq_db *db, wq_run *r, char *err, size_t errlen)
 		t = &r->artifacts[r->nartifacts];
 		t->size = sqlite3_column_int64(st, 1);
 		snprintf(t->sha256, sizeof(t->sha256), "%s", sha != NULL ? sha : "");
-		t->path = col_dup(st, 0);
+		t->path = wq_db_column_dup(st, 0);
 		if (t->path == NULL) {
 			rc = nomem(err, errlen);
 			break;
@@ -913,45 +739,47 @@ static int load_run(wq_db *db, const char *run_id, wq_run **out, char *err, size
 
 	if (r == NULL)
 		return nomem(err, errlen);
-	rc = prep(db, err, errlen, &st,
-	          "SELECT r.run_id, r.experiment_id, e.name, r.name, r.status, r.start_ms, "
-	          "r.end_ms, r.artifact_uri FROM runs r JOIN experiments e "
-	          "ON e.experiment_id = r.experiment_id WHERE r.run_id = ?",
-	          "s", run_id);
+	rc = wq_db_stmt_prepare(
+	    db, WHAT, err, errlen, &st,
+	    "SELECT r.run_id, r.experiment_id, e.name, r.name, r.status, r.start_ms, "
+	    "r.end_ms, r.artifact_uri FROM runs r JOIN experiments e "
+	    "ON e.experiment_id = r.experiment_id WHERE r.run_id = ?",
+	    "s", run_id);
 	if (rc == WQ_OK)
-		rc = step_row(db, st, err, errlen);
+		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == 0)
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "no run with id %s", run_id);
 	if (rc == 1) {
 		memcpy(r->id, run_id, sizeof(r->id)); /* checked: WQ_RUN_ID_LEN hex digits */
 		r->experiment_id = sqlite3_column_int64(st, 1);
-		r->experiment_name = col_dup(st, 2);
-		r->name = col_dup(st, 3);
+		r->experiment_name = wq_db_column_dup(st, 2);
+		r->name = wq_db_column_dup(st, 3);
 		wq_run_status_parse((const char *)sqlite3_column_text(st, 4), &r->status);
 		r->start_ms = sqlite3_column_int64(st, 5);
 		r->end_ms = sqlite3_column_int64(st, 6); /* NULL reads as 0 */
-		r->artifact_uri = col_dup(st, 7);
+		r->artifact_uri = wq_db_column_dup(st, 7);
 		rc = r->experiment_name && r->name && r->artifact_uri ? WQ_OK : nomem(err, errlen);
 	}
 	sqlite3_finalize(st);
 	if (rc == WQ_OK)
-		rc = prep(db, err, errlen, &st,
-		          "SELECT key, value FROM params WHERE run_id = ? ORDER BY key", "s",
-		          run_id);
+		rc = wq_db_stmt_prepare(
+		    db, WHAT, err, errlen, &st,
+		    "SELECT key, value FROM params WHERE run_id = ? ORDER BY key", "s", run_id);
 	if (rc == WQ_OK)
-		rc = collect_kv(db, st, &r->params, &r->nparams, err, errlen);
+		rc = wq_db_kv_collect(db, WHAT, st, &r->params, &r->nparams, err, errlen);
 	if (rc == WQ_OK)
-		rc = prep(db, err, errlen, &st,
-		          "SELECT key, value, step, timestamp_ms FROM latest_metrics "
-		          "WHERE run_id = ? ORDER BY key",
-		          "s", run_id);
+		rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+		                        "SELECT key, value, step, timestamp_ms FROM latest_metrics "
+		                        "WHERE run_id = ? ORDER BY key",
+		                        "s", run_id);
 	if (rc == WQ_OK)
 		rc = collect_metrics(db, st, &r->metrics, &r->nmetrics, err, errlen);
 	if (rc == WQ_OK)
-		rc = prep(db, err, errlen, &st,
-		          "SELECT key, value FROM tags WHERE run_id = ? ORDER BY key", "s", run_id);
+		rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+		                        "SELECT key, value FROM tags WHERE run_id = ? ORDER BY key",
+		                        "s", run_id);
 	if (rc == WQ_OK)
-		rc = collect_kv(db, st, &r->tags, &r->ntags, err, errlen);
+		rc = wq_db_kv_collect(db, WHAT, st, &r->tags, &r->ntags, err, errlen);
 	if (rc == WQ_OK)
 		rc = load_artifacts(db, r, err, errlen);
 	if (rc != WQ_OK) {
@@ -970,9 +798,9 @@ int wq_tracking_run_get(wq_db *db, const char *run_id, wq_run **out, char *err, 
 		return rc;
 	if (out == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "nowhere to put the run");
-	started = read_begin(db);
+	started = wq_db_read_begin(db);
 	rc = load_run(db, run_id, out, err, errlen);
-	read_end(db, started);
+	wq_db_read_end(db, started);
 	return rc;
 }
 
@@ -1037,7 +865,7 @@ static int search_rows(wq_db *db, const char *sql, const int64_t *exp_ids, size_
 		rc = wq_db_error(db, WHAT, err, errlen);
 		goto out;
 	}
-	while (n < limit && (rc = step_row(db, st, err, errlen)) == 1) {
+	while (n < limit && (rc = wq_db_stmt_step(db, WHAT, st, err, errlen)) == 1) {
 		const char *id = (const char *)sqlite3_column_text(st, 0);
 
 		if (id == NULL) {
@@ -1103,10 +931,10 @@ int wq_tracking_runs_search(wq_db *db, const int64_t *exp_ids, size_t nexp, cons
 		goto out;
 	}
 	/* one row more than asked tells whether another page exists */
-	started = read_begin(db);
+	started = wq_db_read_begin(db);
 	rc = search_rows(db, sql, exp_ids, nexp, &s, max_results + 1, offset, &runs, &got, err,
 	                 errlen);
-	read_end(db, started);
+	wq_db_read_end(db, started);
 	if (rc != WQ_OK)
 		goto out;
 	if (got > max_results) {
@@ -1136,6 +964,7 @@ int wq_tracking_run_delete(wq_db *db, const char *run_id, char *err, size_t errl
 	if (rc != WQ_OK)
 		return rc;
 	/* params, metrics, latest_metrics, tags and artifacts go by ON DELETE CASCADE */
-	rc = exec_sql(db, err, errlen, "DELETE FROM runs WHERE run_id = ?", "s", run_id);
-	return finish(db, rc, err, errlen);
+	rc = wq_db_stmt_exec(db, WHAT, err, errlen, "DELETE FROM runs WHERE run_id = ?", "s",
+	                     run_id);
+	return wq_db_finish(db, rc, err, errlen);
 }

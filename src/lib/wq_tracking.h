@@ -32,11 +32,6 @@
 
 enum wq_run_status { WQ_RUN_RUNNING = 0, WQ_RUN_FINISHED, WQ_RUN_FAILED, WQ_RUN_KILLED };
 
-typedef struct wq_kv {
-	char *key;
-	char *value;
-} wq_kv;
-
 typedef struct wq_metric {
 	char *key;
 	double value;

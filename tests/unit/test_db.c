@@ -541,6 +541,131 @@ static void test_bad_arguments(void **state)
 	wq_db_rollback(NULL);
 }
 
+/* The statement helpers wq_tracking and wq_modelreg share: binding, stepping, column copies,
+ * key-value collection, write and read transactions, messages naming the caller. */
+static void test_stmt_helpers(void **state)
+{
+	fixture *f = *state;
+	char err[512] = "";
+	wq_db *db = open_ok(f->path);
+	sqlite3 *h = wq_db_sqlite(db);
+	sqlite3_stmt *st = NULL;
+	wq_kv *kv = NULL;
+	size_t nkv = 0;
+
+	assert_int_equal(wq_db_stmt_exec(db, "helpers", err, sizeof(err),
+	                                 "CREATE TABLE t(k TEXT, v TEXT, n INTEGER, x REAL)", ""),
+	                 WQ_OK);
+	assert_int_equal(wq_db_stmt_exec(db, "helpers", err, sizeof(err),
+	                                 "INSERT INTO t VALUES(?, ?, ?, ?)", "ssid", "b", "2",
+	                                 (int64_t)1 << 40, 0.5),
+	                 WQ_OK);
+	assert_int_equal(wq_db_stmt_exec(db, "helpers", err, sizeof(err),
+	                                 "INSERT INTO t(k, n) VALUES(?, ?)", "si", "a",
+	                                 (int64_t)-3),
+	                 WQ_OK);
+
+	assert_int_equal(wq_db_stmt_prepare(db, "helpers", err, sizeof(err), &st,
+	                                    "SELECT k, v, n, x FROM t WHERE n > ? ORDER BY k", "i",
+	                                    (int64_t)-10),
+	                 WQ_OK);
+	assert_int_equal(wq_db_stmt_step(db, "helpers", st, err, sizeof(err)), 1);
+	{
+		char *k = wq_db_column_dup(st, 0), *v = wq_db_column_dup(st, 1);
+
+		assert_string_equal(k, "a");
+		assert_string_equal(v, ""); /* SQL NULL */
+		free(k);
+		free(v);
+	}
+	assert_int_equal(sqlite3_column_int64(st, 2), -3);
+	assert_int_equal(wq_db_stmt_step(db, "helpers", st, err, sizeof(err)), 1);
+	assert_int_equal(sqlite3_column_int64(st, 2), (int64_t)1 << 40);
+	assert_int_equal(sqlite3_column_type(st, 3), SQLITE_FLOAT);
+	assert_true(sqlite3_column_double(st, 3) == 0.5);
+	assert_int_equal(wq_db_stmt_step(db, "helpers", st, err, sizeof(err)), 0);
+	sqlite3_finalize(st);
+
+	/* (key, value) rows; the statement is finalized either way */
+	assert_int_equal(wq_db_stmt_prepare(db, "helpers", err, sizeof(err), &st,
+	                                    "SELECT k, v FROM t ORDER BY k", ""),
+	                 WQ_OK);
+	assert_int_equal(wq_db_kv_collect(db, "helpers", st, &kv, &nkv, err, sizeof(err)), WQ_OK);
+	assert_int_equal(nkv, 2);
+	assert_string_equal(kv[0].key, "a");
+	assert_string_equal(kv[0].value, "");
+	assert_string_equal(kv[1].key, "b");
+	assert_string_equal(kv[1].value, "2");
+	wq_db_kv_free(kv, nkv);
+	wq_db_kv_free(NULL, 0);
+
+	/* errors name the caller; *st stays untouched */
+	st = (sqlite3_stmt *)&err;
+	assert_true(wq_db_stmt_prepare(db, "tracking store", err, sizeof(err), &st,
+	                               "SELECT nope FROM t", "") < 0);
+	assert_ptr_equal(st, (sqlite3_stmt *)&err);
+	assert_non_null(strstr(err, "tracking store: "));
+	assert_non_null(strstr(err, "nope"));
+	assert_true(
+	    wq_db_stmt_exec(db, "model registry", err, sizeof(err), "INSERT INTO nowhere", "") < 0);
+	assert_non_null(strstr(err, "model registry: "));
+
+	/* finish: commit on WQ_OK, else roll back and keep the status */
+	assert_int_equal(wq_db_begin(db, err, sizeof(err)), WQ_OK);
+	assert_int_equal(
+	    wq_db_stmt_exec(db, "helpers", err, sizeof(err), "DELETE FROM t WHERE k = 'a'", ""),
+	    WQ_OK);
+	assert_int_equal(wq_db_finish(db, WQ_EINVAL, err, sizeof(err)), WQ_EINVAL);
+	assert_int_equal(pragma_int(h, "SELECT count(*) FROM t"), 2);
+	assert_int_equal(wq_db_begin(db, err, sizeof(err)), WQ_OK);
+	assert_int_equal(
+	    wq_db_stmt_exec(db, "helpers", err, sizeof(err), "DELETE FROM t WHERE k = 'a'", ""),
+	    WQ_OK);
+	assert_int_equal(wq_db_finish(db, WQ_OK, err, sizeof(err)), WQ_OK);
+	assert_int_equal(pragma_int(h, "SELECT count(*) FROM t"), 1);
+
+	/* a read snapshot begins only outside a transaction */
+	{
+		int started = wq_db_read_begin(db);
+
+		assert_int_equal(started, 1);
+		assert_false(sqlite3_get_autocommit(h));
+		wq_db_read_end(db, started);
+		assert_true(sqlite3_get_autocommit(h));
+	}
+	assert_int_equal(wq_db_begin(db, err, sizeof(err)), WQ_OK);
+	assert_int_equal(wq_db_read_begin(db), 0);
+	wq_db_read_end(db, 0);
+	assert_false(sqlite3_get_autocommit(h)); /* still the caller's transaction */
+	wq_db_rollback(db);
+	wq_db_close(db);
+}
+
+static void test_array_grow_and_hex(void **state)
+{
+	size_t cap = 0;
+	int *a = NULL, *t;
+
+	(void)state;
+	a = wq_db_array_grow(a, 0, &cap, sizeof(*a));
+	assert_non_null(a);
+	assert_int_equal(cap, 8);
+	t = wq_db_array_grow(a, 7, &cap, sizeof(*a));
+	assert_ptr_equal(t, a); /* room already */
+	a = wq_db_array_grow(a, 8, &cap, sizeof(*a));
+	assert_non_null(a);
+	assert_int_equal(cap, 16);
+	assert_null(wq_db_array_grow(a, 16, &cap, SIZE_MAX / 4)); /* too large: a kept */
+	assert_int_equal(cap, 16);
+	free(a);
+
+	assert_true(wq_db_is_lower_hex("0123456789abcdef", 16));
+	assert_false(wq_db_is_lower_hex("0123456789abcdeF", 16));
+	assert_false(wq_db_is_lower_hex("0123456789abcdef0", 16)); /* too long */
+	assert_false(wq_db_is_lower_hex("0123456789abcde", 16));   /* too short */
+	assert_true(wq_db_is_lower_hex("", 0));
+}
+
 static void test_unwritable_location(void **state)
 {
 	fixture *f = *state;
@@ -576,6 +701,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_processes_create_at_once, setup, teardown),
 	    cmocka_unit_test(test_bad_arguments),
 	    cmocka_unit_test_setup_teardown(test_unwritable_location, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_stmt_helpers, setup, teardown),
+	    cmocka_unit_test(test_array_grow_and_hex),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
