@@ -210,124 +210,156 @@ static int check_opts(const wq_train_opts *o, char *err, size_t errlen)
 }
 
 /* Everything wq_train_run allocates on its way to a bundle. */
-typedef struct train_state {
-	char *data;
-	wq_dataset *ds;
-	int *labels;
-	wq_split split;
-	char **features;
-	size_t nf;
-	double *X, *Xtr, *Xte;
-	int *ytr, *yte, *pred;
-	wq_scaler *scaler;
-	wq_svm *svm;
-	wq_metrics *metrics;
-	wq_dataset *reference;
-} train_state;
-
-static void train_state_clear(train_state *s)
+void wq_train_data_free(wq_train_data *td)
 {
-	free(s->data);
-	wq_dataset_free(s->ds);
-	free(s->labels);
-	wq_split_free(&s->split);
-	wq_features_names_free(s->features, s->nf);
-	free(s->X);
-	free(s->Xtr);
-	free(s->Xte);
-	free(s->ytr);
-	free(s->yte);
-	free(s->pred);
-	wq_scaler_free(s->scaler);
-	wq_svm_free(s->svm);
-	wq_metrics_free(s->metrics);
-	wq_dataset_free(s->reference);
+	if (td == NULL)
+		return;
+	wq_dataset_free(td->ds);
+	free(td->labels);
+	wq_split_free(&td->split);
+	wq_features_names_free(td->features, td->nf);
+	wq_scaler_free(td->scaler);
+	free(td->Xtr);
+	free(td->Xte);
+	free(td->ytr);
+	free(td->yte);
+	free(td->data_file);
+	free(td);
 }
 
-static int load_data(const wq_train_opts *o, train_state *s, char *sha, char *err, size_t errlen)
+static int load_data(const wq_train_opts *o, wq_train_data *td, char *err, size_t errlen)
 {
 	wq_csv_opts csv;
+	char *data = NULL;
 	size_t len = 0, idx;
 	int rc;
 
 	/* hash and parse the same bytes, so the recorded SHA-256 is of exactly the data trained on
 	 */
-	rc = wq_file_read(o->data_path, WQ_CSV_MAX_BYTES, &s->data, &len, err, errlen);
+	rc = wq_file_read(o->data_path, WQ_CSV_MAX_BYTES, &data, &len, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
-	wq_sha256_buf_hex(s->data, len, sha);
+	wq_sha256_buf_hex(data, len, td->data_sha256);
 	memset(&csv, 0, sizeof(csv));
 	csv.allowed = wq_uci_columns;
-	rc = wq_dataset_parse_csv(o->data_path, s->data, len, &csv, &s->ds, err, errlen);
-	free(s->data);
-	s->data = NULL;
+	rc = wq_dataset_parse_csv(o->data_path, data, len, &csv, &td->ds, err, errlen);
+	free(data);
 	if (rc != WQ_OK)
 		return rc;
-	if (wq_dataset_column_find(s->ds, o->target, &idx) != WQ_OK)
+	if (wq_dataset_column_find(td->ds, o->target, &idx) != WQ_OK)
 		return wq_err_set(err, errlen, WQ_ENOENT, "%s has no target column '%s'",
 		                  o->data_path, o->target);
-	if (s->ds->nrows < 2)
+	if (td->ds->nrows < 2)
 		return wq_err_set(err, errlen, WQ_EINVAL, "%s: need at least 2 rows, got %zu",
-		                  o->data_path, s->ds->nrows);
-	wq_log(WQ_LOG_INFO, "read %zu rows x %zu columns from %s (sha256 %.12s...)", s->ds->nrows,
-	       s->ds->ncols, o->data_path, sha);
-	return wq_dataset_labels_extract(s->ds, o->target, &s->labels, err, errlen);
+		                  o->data_path, td->ds->nrows);
+	wq_log(WQ_LOG_INFO, "read %zu rows x %zu columns from %s (sha256 %.12s...)", td->ds->nrows,
+	       td->ds->ncols, o->data_path, td->data_sha256);
+	return wq_dataset_labels_extract(td->ds, o->target, &td->labels, err, errlen);
 }
 
-static int fit_model(const wq_train_opts *o, train_state *s, char *err, size_t errlen)
+/* Gathers the train and test rows of the chosen features and scales both with a scaler
+ * fitted on the training part only: the test part must stay unseen. */
+static int scale_parts(wq_train_data *td, char *err, size_t errlen)
 {
-	size_t d = s->nf, ntr = s->split.ntrain, nte = s->split.ntest;
-	wq_svm_params p = o->svm;
+	size_t d = td->nf, ntr = td->split.ntrain, nte = td->split.ntest;
+	double *X = NULL;
 	int rc;
 
-	rc = wq_dataset_matrix_extract(s->ds, (const char *const *)s->features, d, &s->X, err,
+	rc = wq_dataset_matrix_extract(td->ds, (const char *const *)td->features, d, &X, err,
 	                               errlen);
 	if (rc != WQ_OK)
 		return rc;
-	s->Xtr = malloc(ntr * d * sizeof(double));
-	s->Xte = malloc(nte * d * sizeof(double));
-	s->ytr = malloc(ntr * sizeof(int));
-	s->yte = malloc(nte * sizeof(int));
-	s->pred = malloc(nte * sizeof(int));
-	if (s->Xtr == NULL || s->Xte == NULL || s->ytr == NULL || s->yte == NULL || s->pred == NULL)
+	td->Xtr = malloc(ntr * d * sizeof(double));
+	td->Xte = malloc(nte * d * sizeof(double));
+	td->ytr = malloc(ntr * sizeof(int));
+	td->yte = malloc(nte * sizeof(int));
+	if (td->Xtr == NULL || td->Xte == NULL || td->ytr == NULL || td->yte == NULL) {
+		free(X);
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
-	gather_rows(s->X, s->labels, d, s->split.train, ntr, s->Xtr, s->ytr);
-	gather_rows(s->X, s->labels, d, s->split.test, nte, s->Xte, s->yte);
-
-	/* fitted on the training part only: the test part must stay unseen */
-	rc = wq_scaler_fit(s->Xtr, ntr, d, &s->scaler);
+	}
+	gather_rows(X, td->labels, d, td->split.train, ntr, td->Xtr, td->ytr);
+	gather_rows(X, td->labels, d, td->split.test, nte, td->Xte, td->yte);
+	free(X);
+	td->ntr = ntr;
+	td->nte = nte;
+	rc = wq_scaler_fit(td->Xtr, ntr, d, &td->scaler);
 	if (rc != WQ_OK)
 		return wq_err_set(err, errlen, rc, "cannot fit the scaler: %s", wq_strerror(rc));
-	wq_scaler_transform(s->scaler, s->Xtr, s->Xtr, ntr);
-	wq_scaler_transform(s->scaler, s->Xte, s->Xte, nte);
-
-	p.seed = (unsigned)o->seed;
-	wq_log(WQ_LOG_INFO, "training %s SVM (C=%g, gamma=%s, class weight %s, probability %s)",
-	       wq_svm_kernel_name(p.kernel), p.C, p.gamma > 0.0 ? "given" : "scale",
-	       wq_svm_class_weight_name(p.class_weight), p.probability ? "on" : "off");
-	rc = wq_svm_train(s->Xtr, s->ytr, ntr, d, &p, &s->svm, err, errlen);
-	if (rc != WQ_OK)
-		return rc;
-	wq_log(WQ_LOG_INFO, "trained: %zu support vectors, %zu classes", wq_svm_sv_count(s->svm),
-	       wq_svm_class_count(s->svm));
-
-	for (size_t i = 0; i < nte; i++) {
-		rc = wq_svm_predict(s->svm, &s->Xte[i * d], &s->pred[i], NULL);
-		if (rc != WQ_OK)
-			return wq_err_set(err, errlen, rc, "prediction of test row %zu failed",
-			                  i + 1);
-	}
-	rc = wq_metrics_compute(s->yte, s->pred, nte, wq_svm_classes(s->svm),
-	                        wq_svm_class_count(s->svm), &s->metrics);
-	if (rc != WQ_OK)
-		return wq_err_set(err, errlen, rc, "cannot compute metrics: %s", wq_strerror(rc));
-	wq_log(WQ_LOG_INFO, "test (%zu rows): accuracy %.4f, balanced accuracy %.4f, F1 macro %.4f",
-	       nte, s->metrics->accuracy, s->metrics->balanced_accuracy, s->metrics->f1_macro);
+	wq_scaler_transform(td->scaler, td->Xtr, td->Xtr, ntr);
+	wq_scaler_transform(td->scaler, td->Xte, td->Xte, nte);
 	return WQ_OK;
 }
 
-/* Moves the trained pieces into a new bundle; on success s no longer owns them. */
-static int assemble(const wq_train_opts *o, train_state *s, const char *sha, wq_bundle **out)
+int wq_train_data_prepare(const wq_train_opts *o, wq_train_data **out, char *err, size_t errlen)
+{
+	wq_train_data *td;
+	int rc;
+
+	if (o == NULL || out == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "wq_train_data_prepare: NULL argument");
+	rc = check_opts(o, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	td = calloc(1, sizeof(*td));
+	if (td == NULL)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	td->data_file = strdup(base_name(o->data_path));
+	if (td->data_file == NULL) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = load_data(o, td, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	rc = wq_split_make(td->ds->nrows, td->labels, o->test_fraction, o->seed, o->stratify,
+	                   &td->split, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	wq_log(WQ_LOG_INFO, "split (seed %llu%s): %zu train, %zu test rows",
+	       (unsigned long long)o->seed, o->stratify ? ", stratified" : "", td->split.ntrain,
+	       td->split.ntest);
+	rc = choose_features(td->ds, o, &td->split, &td->features, &td->nf, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	for (size_t i = 0; i < td->nf; i++)
+		wq_log(WQ_LOG_INFO, "feature %zu: %s", i + 1, td->features[i]);
+	rc = scale_parts(td, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	*out = td;
+	return WQ_OK;
+fail:
+	wq_train_data_free(td);
+	return rc;
+}
+
+/* The trained model's test metrics. */
+static int score_test(const wq_train_data *td, const wq_svm *svm, wq_metrics **out, char *err,
+                      size_t errlen)
+{
+	int *pred = malloc((td->nte > 0 ? td->nte : 1) * sizeof(int));
+	int rc = WQ_OK;
+
+	if (pred == NULL)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	for (size_t i = 0; i < td->nte && rc == WQ_OK; i++) {
+		rc = wq_svm_predict(svm, &td->Xte[i * td->nf], &pred[i], NULL);
+		if (rc != WQ_OK)
+			wq_err_set(err, errlen, rc, "prediction of test row %zu failed", i + 1);
+	}
+	if (rc == WQ_OK) {
+		rc = wq_metrics_compute(td->yte, pred, td->nte, wq_svm_classes(svm),
+		                        wq_svm_class_count(svm), out);
+		if (rc != WQ_OK)
+			wq_err_set(err, errlen, rc, "cannot compute metrics: %s", wq_strerror(rc));
+	}
+	free(pred);
+	return rc;
+}
+
+/* A bundle owning copies of the prepared pieces plus the trained model and its metrics. */
+static int assemble(const wq_train_opts *o, const wq_train_data *td, wq_svm *svm,
+                    wq_metrics *metrics, wq_bundle **out)
 {
 	wq_bundle *b = calloc(1, sizeof(*b));
 
@@ -336,72 +368,77 @@ static int assemble(const wq_train_opts *o, train_state *s, const char *sha, wq_
 	b->name = strdup(o->name != NULL ? o->name : "wine-quality");
 	b->wineq_version = strdup(PACKAGE_VERSION);
 	b->target = strdup(o->target);
-	b->training.data_file = strdup(base_name(o->data_path));
+	b->training.data_file = strdup(td->data_file);
+	b->features = dup_names((const char *const *)td->features, td->nf);
+	b->nfeatures = td->nf;
 	if (b->name == NULL || b->wineq_version == NULL || b->target == NULL ||
-	    b->training.data_file == NULL || utc_now(&b->created) != WQ_OK) {
+	    b->training.data_file == NULL || b->features == NULL || utc_now(&b->created) != WQ_OK ||
+	    wq_scaler_create(td->nf, td->scaler->mean, td->scaler->scale, &b->scaler) != WQ_OK ||
+	    build_reference(td->ds, td->features, td->nf, o->target, &td->split, &b->reference) !=
+	        WQ_OK) {
 		wq_bundle_free(b);
 		return WQ_ENOMEM;
 	}
-	memcpy(b->training.data_sha256, sha, WQ_SHA256_HEXLEN);
-	b->training.data_rows = s->ds->nrows;
-	b->training.train_rows = s->split.ntrain;
-	b->training.test_rows = s->split.ntest;
+	memcpy(b->training.data_sha256, td->data_sha256, WQ_SHA256_HEXLEN);
+	b->training.data_rows = td->ds->nrows;
+	b->training.train_rows = td->split.ntrain;
+	b->training.test_rows = td->split.ntest;
 	b->training.seed = o->seed;
 	b->training.test_fraction = o->test_fraction;
 	b->training.stratify = o->stratify ? 1 : 0;
-	b->features = s->features;
-	b->nfeatures = s->nf;
-	b->scaler = s->scaler;
-	b->svm = s->svm;
-	b->test_metrics = s->metrics;
-	b->reference = s->reference;
-	b->reference_rows = s->reference->nrows;
-	s->features = NULL;
-	s->nf = 0;
-	s->scaler = NULL;
-	s->svm = NULL;
-	s->metrics = NULL;
-	s->reference = NULL;
+	b->reference_rows = b->reference->nrows;
+	b->svm = svm;
+	b->test_metrics = metrics;
 	*out = b;
 	return WQ_OK;
 }
 
+int wq_train_fit(const wq_train_opts *o, const wq_train_data *td, const wq_svm_params *params,
+                 wq_bundle **out, char *err, size_t errlen)
+{
+	wq_svm_params p = params != NULL ? *params : o->svm;
+	wq_metrics *metrics = NULL;
+	wq_svm *svm = NULL;
+	int rc;
+
+	if (o == NULL || td == NULL || out == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "wq_train_fit: NULL argument");
+	p.seed = (unsigned)o->seed;
+	wq_log(WQ_LOG_INFO, "training %s SVM (C=%g, gamma=%s, class weight %s, probability %s)",
+	       wq_svm_kernel_name(p.kernel), p.C, p.gamma > 0.0 ? "given" : "scale",
+	       wq_svm_class_weight_name(p.class_weight), p.probability ? "on" : "off");
+	rc = wq_svm_train(td->Xtr, td->ytr, td->ntr, td->nf, &p, &svm, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	wq_log(WQ_LOG_INFO, "trained: %zu support vectors, %zu classes", wq_svm_sv_count(svm),
+	       wq_svm_class_count(svm));
+	rc = score_test(td, svm, &metrics, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	wq_log(WQ_LOG_INFO, "test (%zu rows): accuracy %.4f, balanced accuracy %.4f, F1 macro %.4f",
+	       td->nte, metrics->accuracy, metrics->balanced_accuracy, metrics->f1_macro);
+	rc = assemble(o, td, svm, metrics, out);
+	if (rc != WQ_OK) {
+		wq_err_set(err, errlen, rc, "out of memory assembling the bundle");
+		goto fail;
+	}
+	return WQ_OK;
+fail:
+	wq_metrics_free(metrics);
+	wq_svm_free(svm);
+	return rc;
+}
+
 int wq_train_run(const wq_train_opts *o, wq_bundle **out, char *err, size_t errlen)
 {
-	train_state s;
-	char sha[WQ_SHA256_HEXLEN];
+	wq_train_data *td = NULL;
 	int rc;
 
 	if (o == NULL || out == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "wq_train_run: NULL argument");
-	rc = check_opts(o, err, errlen);
-	if (rc != WQ_OK)
-		return rc;
-	memset(&s, 0, sizeof(s));
-	rc = load_data(o, &s, sha, err, errlen);
-	if (rc != WQ_OK)
-		goto done;
-	rc = wq_split_make(s.ds->nrows, s.labels, o->test_fraction, o->seed, o->stratify, &s.split,
-	                   err, errlen);
-	if (rc != WQ_OK)
-		goto done;
-	wq_log(WQ_LOG_INFO, "split (seed %llu%s): %zu train, %zu test rows",
-	       (unsigned long long)o->seed, o->stratify ? ", stratified" : "", s.split.ntrain,
-	       s.split.ntest);
-	rc = choose_features(s.ds, o, &s.split, &s.features, &s.nf, err, errlen);
-	if (rc != WQ_OK)
-		goto done;
-	for (size_t i = 0; i < s.nf; i++)
-		wq_log(WQ_LOG_INFO, "feature %zu: %s", i + 1, s.features[i]);
-	rc = fit_model(o, &s, err, errlen);
-	if (rc != WQ_OK)
-		goto done;
-	rc = build_reference(s.ds, s.features, s.nf, o->target, &s.split, &s.reference);
+	rc = wq_train_data_prepare(o, &td, err, errlen);
 	if (rc == WQ_OK)
-		rc = assemble(o, &s, sha, out);
-	if (rc != WQ_OK)
-		wq_err_set(err, errlen, rc, "out of memory assembling the bundle");
-done:
-	train_state_clear(&s);
+		rc = wq_train_fit(o, td, NULL, out, err, errlen);
+	wq_train_data_free(td);
 	return rc;
 }

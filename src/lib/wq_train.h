@@ -5,6 +5,10 @@
 #define WQ_TRAIN_H
 
 #include "wq_bundle.h"
+#include "wq_dataset.h"
+#include "wq_scaler.h"
+#include "wq_sha256.h"
+#include "wq_split.h"
 #include "wq_svm.h"
 
 #include <stddef.h>
@@ -27,8 +31,37 @@ typedef struct wq_train_opts {
  * split, seed 42, wq_svm defaults). Setting both features and top_k is WQ_EINVAL. */
 void wq_train_opts_default(wq_train_opts *o);
 
-/* Runs the pipeline. *out is a complete bundle with test metrics and reference, owned by the
- * caller (wq_bundle_free); save it with wq_bundle_save. */
+/* The data side of training, prepared once and shared by every model fitted on it (a single
+ * training, the trials of a search, the retrained best models). */
+typedef struct wq_train_data {
+	char data_sha256[WQ_SHA256_HEXLEN];
+	char *data_file; /* base name of the CSV */
+	wq_dataset *ds;  /* the whole table (the reference sample is cut from it) */
+	int *labels;     /* ds->nrows target values */
+	wq_split split;
+	char **features; /* nf chosen feature names, in model order */
+	size_t nf;
+	wq_scaler *scaler; /* fitted on the training part */
+	double *Xtr, *Xte; /* scaled rows, ntr * nf and nte * nf */
+	int *ytr, *yte;
+	size_t ntr, nte;
+} wq_train_data;
+
+/* Loads and validates the data, splits it, chooses the features and scales both parts.
+ * *out owned by the caller (wq_train_data_free). */
+int wq_train_data_prepare(const wq_train_opts *o, wq_train_data **out, char *err, size_t errlen);
+
+/* Frees prepared data; accepts NULL. */
+void wq_train_data_free(wq_train_data *td);
+
+/* Trains params (NULL: o->svm; the seed always comes from o->seed) on td's training part,
+ * scores its test part and assembles a complete bundle (its own copies of features, scaler
+ * and reference). *out owned by the caller (wq_bundle_free). */
+int wq_train_fit(const wq_train_opts *o, const wq_train_data *td, const wq_svm_params *params,
+                 wq_bundle **out, char *err, size_t errlen);
+
+/* Runs the pipeline (prepare + fit). *out is a complete bundle with test metrics and reference,
+ * owned by the caller (wq_bundle_free); save it with wq_bundle_save. */
 int wq_train_run(const wq_train_opts *o, wq_bundle **out, char *err, size_t errlen);
 
 #endif

@@ -384,6 +384,59 @@ static void test_save_load_small(void **state)
 	wq_test_rmtree(dir);
 }
 
+/* Prepared once, fitted several times: each fit equals a whole run with the same parameters,
+ * and a bundle outlives the prepared data it came from. */
+static void test_prepare_then_fit(void **state)
+{
+	wq_train_opts o;
+	wq_train_data *td = NULL;
+	wq_bundle *a = NULL, *b = NULL, *whole;
+	wq_svm_params lin;
+	char err[512] = "";
+	int la, lb;
+	double x[3] = {10.5, 0.3, 0.5};
+	wq_prediction pa, pw;
+
+	(void)state;
+	fast_opts(&o);
+	assert_int_equal(wq_train_data_prepare(&o, &td, err, sizeof(err)), WQ_OK);
+	assert_int_equal(td->nf, 3);
+	assert_string_equal(td->features[0], "alcohol");
+	assert_int_equal(td->ntr, 3918);
+	assert_int_equal(td->nte, 980);
+	assert_int_equal(td->ntr, td->split.ntrain);
+
+	lin = o.svm;
+	lin.kernel = WQ_KERNEL_LINEAR;
+	lin.C = 0.5;
+	assert_int_equal(wq_train_fit(&o, td, NULL, &a, err, sizeof(err)), WQ_OK);
+	assert_int_equal(wq_train_fit(&o, td, &lin, &b, err, sizeof(err)), WQ_OK);
+	wq_train_data_free(td);
+
+	/* the default-parameter fit is the whole pipeline's model, bit for bit */
+	whole = train_ok(&o);
+	assert_true(a->test_metrics->balanced_accuracy == whole->test_metrics->balanced_accuracy);
+	assert_true(a->test_metrics->accuracy == whole->test_metrics->accuracy);
+	assert_int_equal(wq_bundle_predict(a, x, &pa, NULL, 0), WQ_OK);
+	assert_int_equal(wq_bundle_predict(whole, x, &pw, NULL, 0), WQ_OK);
+	assert_int_equal(pa.quality, pw.quality);
+	assert_int_equal(a->reference_rows, 3918);
+	assert_int_equal(a->reference->nrows, 3918);
+
+	/* the explicit parameters were used */
+	wq_svm_params got;
+	wq_svm_params_get(b->svm, &got);
+	assert_int_equal(got.kernel, WQ_KERNEL_LINEAR);
+	assert_true(got.C == 0.5);
+	la = (int)wq_svm_sv_count(a->svm);
+	lb = (int)wq_svm_sv_count(b->svm);
+	assert_true(la != lb);
+	wq_bundle_free(whole);
+	wq_bundle_free(a);
+	wq_bundle_free(b);
+	assert_int_equal(wq_train_data_prepare(NULL, &td, err, sizeof(err)), WQ_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +449,7 @@ int main(void)
 	    cmocka_unit_test(test_stratify),
 	    cmocka_unit_test(test_bad_inputs),
 	    cmocka_unit_test(test_save_load_small),
+	    cmocka_unit_test(test_prepare_then_fit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
