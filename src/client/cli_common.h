@@ -70,7 +70,21 @@ int cli_registry_open(const char *cmd, const cli_registry_opts *o, struct wq_reg
  * corrupt data (4); I/O, memory, unsupported (1). */
 int cli_exit_registry(int status);
 
+struct wq_train_opts;
+/* wineq-client train --trials: the search flow (cmd_trainflow.c). */
+typedef struct cli_train_flow_opts {
+	const struct wq_train_opts *train;
+	size_t trials, cv, best_k, workers;
+	const char *register_name; /* NULL: wine-quality */
+	int stage;                 /* -1: no promotion */
+	const char *alias;
+	const cli_registry_opts *reg;
+	int format;
+} cli_train_flow_opts;
+int cli_train_flow(const cli_train_flow_opts *fo);
+
 int cmd_train(int argc, char **argv);
+int cmd_flows(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_experiments(int argc, char **argv);
 int cmd_runs(int argc, char **argv);

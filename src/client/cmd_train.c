@@ -60,6 +60,16 @@ static void train_usage(FILE *out)
 	    "  --tracking-uri URI     sqlite:///path.db (env WINEQ_TRACKING_URI)\n"
 	    "  --artifact-root URI    file:///dir or s3://bucket/prefix (env WINEQ_ARTIFACT_ROOT)\n"
 	    "  --s3-endpoint-url URL  S3-compatible endpoint (env WINEQ_S3_ENDPOINT_URL)\n"
+	    "Hyper-parameter search (a resumable flow; see 'wineq-client flows'):\n"
+	    "  --trials N             seeded random search over kernel, C, gamma, class weight;\n"
+	    "                         trials are runs in experiment wine-svm, the best K are\n"
+	    "                         retrained with probabilities in wine-svm-best-models and "
+	    "the\n"
+	    "                         best one is registered (--register, default wine-quality)\n"
+	    "  --cv K                 score trials by K-fold CV on the training part (default: on\n"
+	    "                         the test split, like the seed)\n"
+	    "  --best-k K             models retrained (default 5)\n"
+	    "  --workers N            parallel trial processes (default: one per CPU)\n"
 	    "  --log-level LEVEL      debug, info, warn, error (default warn; env "
 	    "WINEQ_LOG_LEVEL)\n"
 	    "  -h, --help             show this help\n",
@@ -92,7 +102,11 @@ enum {
 	OPT_ALIAS,
 	OPT_TRACKING,
 	OPT_ARTIFACT,
-	OPT_S3
+	OPT_S3,
+	OPT_TRIALS,
+	OPT_CV,
+	OPT_BESTK,
+	OPT_WORKERS
 };
 
 static const struct option train_options[] = {
@@ -122,6 +136,10 @@ static const struct option train_options[] = {
     {"tracking-uri", required_argument, NULL, OPT_TRACKING},
     {"artifact-root", required_argument, NULL, OPT_ARTIFACT},
     {"s3-endpoint-url", required_argument, NULL, OPT_S3},
+    {"trials", required_argument, NULL, OPT_TRIALS},
+    {"cv", required_argument, NULL, OPT_CV},
+    {"best-k", required_argument, NULL, OPT_BESTK},
+    {"workers", required_argument, NULL, OPT_WORKERS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -306,6 +324,7 @@ int cmd_train(int argc, char **argv)
 	size_t nnames = 0;
 	int force = 0, format = CLI_FORMAT_TEXT, c, rc, ex = CLI_EXIT_OK;
 	track_opts t = {.experiment = "default", .track = 1, .stage = -1};
+	size_t trials = 0, cv = 0, best_k = 5, workers = 0;
 	char tmpdir[4096] = "";
 
 	wq_train_opts_default(&o);
@@ -447,6 +466,26 @@ int cmd_train(int argc, char **argv)
 		case OPT_S3:
 			t.reg.s3_endpoint = optarg;
 			break;
+		case OPT_TRIALS:
+		case OPT_CV:
+		case OPT_BESTK:
+		case OPT_WORKERS: {
+			size_t v;
+			size_t *dst = c == OPT_TRIALS  ? &trials
+			              : c == OPT_CV    ? &cv
+			              : c == OPT_BESTK ? &best_k
+			                               : &workers;
+
+			if (cli_parse_size(optarg, &v) != WQ_OK || v == 0 || v > 10000 ||
+			    (c == OPT_CV && v < 2)) {
+				cli_error(CMD, "%s: expected a %s, got '%s'", argv[optind - 1],
+				          c == OPT_CV ? "number of folds >= 2" : "positive integer",
+				          optarg);
+				return CLI_EXIT_USAGE;
+			}
+			*dst = v;
+			break;
+		}
 		case ':':
 			cli_error(CMD, "option '%s' needs a value (see --help)", argv[optind - 1]);
 			return CLI_EXIT_USAGE;
@@ -467,7 +506,8 @@ int cmd_train(int argc, char **argv)
 		cli_error(CMD, "--bundle DIR is required with --no-track (see --help)");
 		return CLI_EXIT_USAGE;
 	}
-	if ((t.stage >= 0 || t.alias != NULL) && t.register_name == NULL) {
+	/* the search flow registers as wine-quality unless told otherwise */
+	if ((t.stage >= 0 || t.alias != NULL) && t.register_name == NULL && trials == 0) {
 		cli_error(CMD, "--promote and --alias need --register NAME");
 		return CLI_EXIT_USAGE;
 	}
@@ -488,6 +528,33 @@ int cmd_train(int argc, char **argv)
 		}
 		o.features = (const char *const *)names;
 		o.nfeatures = nnames;
+	}
+	if (trials > 0) {
+		cli_train_flow_opts fo = {.train = &o,
+		                          .trials = trials,
+		                          .cv = cv,
+		                          .best_k = best_k,
+		                          .workers = workers,
+		                          .register_name = t.register_name,
+		                          .stage = t.stage,
+		                          .alias = t.alias,
+		                          .reg = &t.reg,
+		                          .format = format};
+
+		if (bundle_dir != NULL || !t.track) {
+			cli_error(CMD,
+			          "--trials keeps its models in the registry: drop --bundle and "
+			          "--no-track");
+			ex = CLI_EXIT_USAGE;
+			goto out;
+		}
+		ex = cli_train_flow(&fo);
+		goto out;
+	}
+	if (cv > 0) {
+		cli_error(CMD, "--cv applies to --trials");
+		ex = CLI_EXIT_USAGE;
+		goto out;
 	}
 	/* refuse early: training can take seconds and the answer would be thrown away */
 	if (bundle_dir != NULL && !force && access(bundle_dir, F_OK) == 0) {

@@ -16,6 +16,7 @@ static const struct {
     {"experiments", cmd_experiments, "list experiments"},
     {"models", cmd_models, "registered models: versions, stages, aliases, history"},
     {"artifacts", cmd_artifacts, "download run or model artifacts (SHA-256 verified)"},
+    {"flows", cmd_flows, "training flow runs and their task timelines"},
 };
 
 static void usage(FILE *out)

@@ -121,6 +121,58 @@ static const char *const migrations[] = {
     " time_ms INTEGER NOT NULL,"
     " actor TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX model_events_by_name ON model_events(name, id);",
+    /* v2: the flow runner (wq_flow.h). States are stored by name. pid_start is the process
+     * start time (/proc/PID/stat field 22) and host the machine: together with pid they name
+     * the owning process, so a reused pid or another host's flow is never taken for ours. */
+    "CREATE TABLE flow_runs("
+    " id TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " params TEXT NOT NULL DEFAULT '',"
+    " state TEXT NOT NULL CHECK(state IN ('Pending', 'Running', 'Completed', 'Failed',"
+    "  'Cached', 'Retrying', 'Crashed')),"
+    " pid INTEGER NOT NULL,"
+    " pid_start TEXT NOT NULL DEFAULT '',"
+    " host TEXT NOT NULL DEFAULT '',"
+    " start_ms INTEGER NOT NULL,"
+    " end_ms INTEGER);"
+    "CREATE INDEX flow_runs_by_start ON flow_runs(start_ms);"
+    "CREATE INDEX flow_runs_by_state ON flow_runs(state);"
+    "CREATE TABLE task_runs("
+    " id TEXT PRIMARY KEY,"
+    " flow_id TEXT NOT NULL REFERENCES flow_runs(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL,"
+    " version TEXT NOT NULL,"
+    " state TEXT NOT NULL CHECK(state IN ('Pending', 'Running', 'Completed', 'Failed',"
+    "  'Cached', 'Retrying', 'Crashed')),"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " cache_key TEXT NOT NULL DEFAULT '',"
+    " error TEXT NOT NULL DEFAULT '',"
+    " start_ms INTEGER NOT NULL DEFAULT 0,"
+    " end_ms INTEGER,"
+    " seq INTEGER NOT NULL);"
+    "CREATE INDEX task_runs_by_flow ON task_runs(flow_id, seq);"
+    /* id orders rows written within the same millisecond */
+    "CREATE TABLE task_transitions("
+    " id INTEGER PRIMARY KEY,"
+    " task_id TEXT NOT NULL REFERENCES task_runs(id) ON DELETE CASCADE,"
+    " state TEXT NOT NULL,"
+    " time_ms INTEGER NOT NULL);"
+    "CREATE INDEX task_transitions_by_task ON task_transitions(task_id, id);"
+    "CREATE TABLE flow_logs("
+    " id INTEGER PRIMARY KEY,"
+    " flow_id TEXT NOT NULL REFERENCES flow_runs(id) ON DELETE CASCADE,"
+    " task_id TEXT REFERENCES task_runs(id) ON DELETE CASCADE,"
+    " time_ms INTEGER NOT NULL,"
+    " line TEXT NOT NULL);"
+    "CREATE INDEX flow_logs_by_flow ON flow_logs(flow_id, id);"
+    "CREATE INDEX flow_logs_by_task ON flow_logs(task_id, id);"
+    /* task_id is lineage text, not a foreign key: a cached result outlives the run that
+     * produced it. */
+    "CREATE TABLE task_cache("
+    " cache_key TEXT PRIMARY KEY,"
+    " output BLOB NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " task_id TEXT NOT NULL DEFAULT '');",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == WQ_DB_SCHEMA_VERSION,
@@ -279,13 +331,17 @@ static int query_int(wq_db *db, const char *sql, long long *out)
 static int identify(wq_db *db, int *fresh, long long *version, char *err, size_t errlen)
 {
 	long long app = 0, ver = 0, ntables = 0;
-	int rc;
+	int rc, started;
 
+	/* one snapshot for the three reads: another process may create and claim the file
+	 * between them, and a half-seen claim looks like a foreign database */
+	started = wq_db_read_begin(db);
 	rc = query_int(db, "PRAGMA application_id", &app);
 	if (rc == SQLITE_OK)
 		rc = query_int(db, "PRAGMA user_version", &ver);
 	if (rc == SQLITE_OK)
 		rc = query_int(db, "SELECT count(*) FROM sqlite_master", &ntables);
+	wq_db_read_end(db, started);
 	if ((rc & 0xff) == SQLITE_NOTADB)
 		return wq_err_set(err, errlen, WQ_EFORMAT,
 		                  "%s is not a wineq registry (not an SQLite database)", db->path);

@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #define WQ_DB_APPLICATION_ID  0x57515631 /* "WQV1" */
-#define WQ_DB_SCHEMA_VERSION  1
+#define WQ_DB_SCHEMA_VERSION  2
 #define WQ_DB_BUSY_TIMEOUT_MS 30000
 
 typedef struct wq_db wq_db;

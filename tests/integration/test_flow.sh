@@ -1,0 +1,136 @@
+#!/bin/sh
+# The training flow end to end: a small search completes and registers a model; the same seed
+# gives the same trials whatever the parallelism; with the artifact store (s3rver) down the
+# flow fails after its retries, and rerun with s3rver back it resumes from the cache (the search
+# is not computed again); a flow killed with SIGKILL is marked Crashed.
+. "$(dirname "$0")/lib.sh"
+
+C=$WQ_CLIENT
+DATA=$WQ_SRCDIR/data/winequality-white.csv
+NODE_MODULES=${WQ_NODE_MODULES:-$WQ_SRCDIR/node_modules}
+S3RVER=$NODE_MODULES/.bin/s3rver
+[ -x "$S3RVER" ] || { echo "test_flow.sh: s3rver not found at $S3RVER: run 'npm ci'" >&2; exit 1; }
+FLOW="--data $DATA --trials 6 --best-k 2 --seed 7"
+
+s3_pid=""
+bg_pid=""
+cleanup() {
+	for pid in $bg_pid $s3_pid; do
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# json_field NAME FILE: the first string or number value of "NAME" in a JSON file
+json_field() {
+	sed -n "s/.*\"$1\": *\"\{0,1\}\([^\",]*\)\"\{0,1\}.*/\1/p" "$2" | head -n 1
+}
+
+# --- acceptance: the flow completes, logs trials and best models, registers a version ---------
+expect_exit 0 "train --trials 6 --best-k 2" "$C" train $FLOW --workers 2 --format json
+flow1=$(json_field flow_run_id "$WORK/out")
+cp "$WORK/out" "$WORK/flow-a.json"
+expect_grep '"model_uri": "models:/wine-quality/1"' "$WORK/out" "best model registered as version 1"
+expect_grep 'trial 6/6' "$WORK/err" "plain progress lines when stderr is not a terminal"
+expect_exit 0 "runs in wine-svm" "$C" runs list --experiment wine-svm --format json
+[ "$(grep -c '"run_id"' "$WORK/out")" -eq 6 ] && ok "6 trial runs" || not_ok "trial runs: $(grep -c '"run_id"' "$WORK/out")"
+cp "$WORK/out" "$WORK/trials-a.json"
+expect_exit 0 "runs in wine-svm-best-models" "$C" runs list --experiment wine-svm-best-models --format json
+[ "$(grep -c '"run_id"' "$WORK/out")" -eq 2 ] && ok "2 retrained runs" || not_ok "best runs: $(grep -c '"run_id"' "$WORK/out")"
+expect_grep '"path": "model/model.svm"' "$WORK/out" "retrained runs carry their bundle"
+expect_exit 0 "flows show" "$C" flows show "$flow1"
+for task in prepare-data search log-trials retrain-1 retrain-2 register; do
+	expect_grep "^$task +Completed +1 " "$WORK/out" "task $task Completed"
+done
+expect_exit 0 "flows list" "$C" flows list
+expect_grep "^$flow1 +train +Completed " "$WORK/out" "flow Completed"
+
+# --- determinism: another store, one worker: the same trial scores and best model -------------
+metrics_of() { # FILE: sorted "trial balanced_accuracy" lines from a runs list JSON
+	tr -d ' \n' <"$1" | sed 's/"run_id"/\n/g' | sed -n 's/.*"trial":"\([0-9]*\)".*"balanced_accuracy":\([0-9.e-]*\).*/\1 \2/p' | sort -n
+}
+home1=$WINEQ_HOME
+WINEQ_HOME="$WORK/home2"
+expect_exit 0 "same seed, one worker, fresh store" "$C" train $FLOW --workers 1 --format json
+cp "$WORK/out" "$WORK/flow-b.json"
+expect_exit 0 "trial runs of the second store" "$C" runs list --experiment wine-svm --format json
+WINEQ_HOME=$home1
+metrics_of "$WORK/trials-a.json" >"$WORK/a.txt"
+metrics_of "$WORK/out" >"$WORK/b.txt"
+[ "$(wc -l <"$WORK/a.txt")" -eq 6 ] && cmp -s "$WORK/a.txt" "$WORK/b.txt" &&
+	ok "identical trial scores with 2 workers and 1" || { not_ok "trial scores differ"; paste "$WORK/a.txt" "$WORK/b.txt" | head; }
+best_of() { # FILE: the best model's parameters and test metrics from a flow's JSON
+	tr -d ' \n' <"$1" | sed -n 's/.*\("params":{[^}]*}\).*\("test_metrics":{[^}]*}\).*/\1 \2/p'
+}
+[ -n "$(best_of "$WORK/flow-a.json")" ] && [ "$(best_of "$WORK/flow-a.json")" = "$(best_of "$WORK/flow-b.json")" ] &&
+	ok "identical best model and test metrics" || not_ok "best models differ: $(best_of "$WORK/flow-a.json") vs $(best_of "$WORK/flow-b.json")"
+
+# --- failure and resume: artifact store down, then back ---------------------------------------------
+port=$(python3 -c 'import random,socket
+while True:
+    p=random.randint(20000,32767); s=socket.socket()
+    try:
+        s.bind(("127.0.0.1",p)); print(p); break
+    except OSError: pass
+    finally: s.close()')
+if node --openssl-legacy-provider -e 0 >/dev/null 2>&1; then
+	NODE_OPTIONS="${NODE_OPTIONS:+$NODE_OPTIONS }--openssl-legacy-provider"
+	export NODE_OPTIONS
+fi
+start_s3() {
+	"$S3RVER" -a 127.0.0.1 -p "$port" -d "$WORK/s3" --silent >>"$WORK/s3rver.log" 2>&1 &
+	s3_pid=$!
+	i=0
+	until curl -s -o /dev/null "http://127.0.0.1:$port/"; do
+		i=$((i + 1))
+		[ "$i" -gt 100 ] && { echo "s3rver did not start" >&2; cat "$WORK/s3rver.log" >&2; exit 1; }
+		sleep 0.1
+	done
+}
+mkdir -p "$WORK/s3/wqflow"
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1
+export WINEQ_HOME="$WORK/home3" WINEQ_ARTIFACT_ROOT="s3://wqflow/art" WINEQ_S3_ENDPOINT_URL="http://127.0.0.1:$port"
+start_s3
+kill "$s3_pid"; wait "$s3_pid" 2>/dev/null; s3_pid=""
+expect_exit 1 "flow with the artifact store down fails" "$C" train $FLOW --workers 2
+expect_grep 'flow failed' "$WORK/err" "failure explained"
+expect_grep 'trial 6/6' "$WORK/err" "the search ran the first time"
+expect_exit 0 "flows list after the failure" "$C" flows list --format json
+failed=$(json_field id "$WORK/out")
+expect_exit 0 "flows show the failed flow" "$C" flows show "$failed"
+expect_grep '^search +Completed ' "$WORK/out" "search Completed before the failure"
+expect_grep '^retrain-1 +Failed +4 ' "$WORK/out" "retrain-1 Failed after 1 + 3 retries"
+expect_exit 0 "failed flow as json" "$C" flows show "$failed" --format json
+expect_grep '"state": "Retrying"' "$WORK/out" "Retrying transitions recorded"
+start_s3
+expect_exit 0 "rerun with the store back" "$C" train $FLOW --workers 2 --format json
+resumed=$(json_field flow_run_id "$WORK/out")
+if grep -q 'trial [0-9]*/6' "$WORK/err"; then not_ok "the search was computed again"; else ok "the search was not computed again"; fi
+expect_exit 0 "flows show the resumed flow" "$C" flows show "$resumed"
+expect_grep '^search +Cached ' "$WORK/out" "search Cached"
+expect_grep '^log-trials +Cached ' "$WORK/out" "trial logging Cached"
+expect_grep '^retrain-1 +Completed ' "$WORK/out" "retrain-1 Completed on the rerun"
+expect_grep '^register +Completed ' "$WORK/out" "register Completed"
+unset WINEQ_ARTIFACT_ROOT WINEQ_S3_ENDPOINT_URL
+
+# --- crash: SIGKILL mid-flow, marked Crashed at the next look -----------------------------------------
+export WINEQ_HOME="$WORK/home4"
+"$C" train --data "$DATA" --trials 400 --best-k 1 --workers 1 >"$WORK/bg.out" 2>"$WORK/bg.err" &
+bg_pid=$!
+i=0
+until "$C" flows list 2>/dev/null | grep -q ' Running '; do
+	i=$((i + 1))
+	[ "$i" -gt 200 ] && break
+	sleep 0.1
+done
+kill -9 "$bg_pid"
+wait "$bg_pid" 2>/dev/null
+bg_pid=""
+expect_exit 0 "flows list after SIGKILL" "$C" flows list
+expect_grep ' train +Crashed ' "$WORK/out" "killed flow marked Crashed"
+if grep -q ' Running ' "$WORK/out"; then not_ok "a flow is still Running"; else ok "nothing left Running"; fi
+
+finish
