@@ -437,9 +437,30 @@ typedef struct hpo_worker {
 	int reaped;
 } hpo_worker;
 
+/* Fault injection for the tests: WQ_HPO_FAULT_KILL="0,3" makes the worker that picks up
+ * trial position 0 or 3 kill itself with SIGKILL, as the OOM killer would. */
+static int fault_kill_at(const char *spec, size_t pos)
+{
+	const char *p = spec;
+
+	while (p != NULL && *p != '\0') {
+		char *end;
+		unsigned long long v = strtoull(p, &end, 10);
+
+		if (end == p)
+			return 0;
+		if (v == pos)
+			return 1;
+		p = *end == ',' ? end + 1 : NULL;
+	}
+	return 0;
+}
+
 static void worker_main(const hpo_data *dt, const wq_hpo_trial *trials, size_t ntrials, int req,
                         int res)
 {
+	const char *fault = getenv("WQ_HPO_FAULT_KILL");
+
 	/* The parent going away must end the worker through EPIPE, not a signal that could
 	 * be reported as a crash. */
 	signal(SIGPIPE, SIG_IGN);
@@ -452,6 +473,8 @@ static void worker_main(const hpo_data *dt, const wq_hpo_trial *trials, size_t n
 			_exit(got == 0 ? 0 : 1);
 		if (pos >= ntrials)
 			_exit(2);
+		if (fault != NULL && fault_kill_at(fault, pos))
+			raise(SIGKILL);
 		eval_trial(dt, &trials[pos], pos, &r);
 		if (write_full(res, &r, sizeof(r)) != 0)
 			_exit(1);

@@ -48,6 +48,14 @@ done
 expect_exit 0 "flows list" "$C" flows list
 expect_grep "^$flow1 +train +Completed " "$WORK/out" "flow Completed"
 
+# --- on a terminal: a progress bar instead of log lines (util-linux script gives a pty) -----
+home_before=$WINEQ_HOME
+WINEQ_HOME="$WORK/home-tty"
+expect_exit 0 "train --trials under a terminal" script -qec "'$C' train --data '$DATA' --trials 3 --best-k 1 --seed 7" /dev/null
+expect_grep '\[#{30}\] 3/3 trials +best balanced accuracy 0\.[0-9]{4}' "$WORK/out" "progress bar reaches 3/3 with the best so far"
+if grep -q 'trial 3/3 ' "$WORK/out"; then not_ok "log lines on a terminal"; else ok "no plain log lines on a terminal"; fi
+WINEQ_HOME=$home_before
+
 # --- determinism: another store, one worker: the same trial scores and best model -------------
 metrics_of() { # FILE: sorted "trial balanced_accuracy" lines from a runs list JSON
 	tr -d ' \n' <"$1" | sed 's/"run_id"/\n/g' | sed -n 's/.*"trial":"\([0-9]*\)".*"balanced_accuracy":\([0-9.e-]*\).*/\1 \2/p' | sort -n
