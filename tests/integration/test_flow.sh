@@ -51,7 +51,8 @@ expect_grep "^$flow1 +train +Completed " "$WORK/out" "flow Completed"
 # --- on a terminal: a progress bar instead of log lines (util-linux script gives a pty) -----
 home_before=$WINEQ_HOME
 WINEQ_HOME="$WORK/home-tty"
-expect_exit 0 "train --trials under a terminal" script -qec "'$C' train --data '$DATA' --trials 3 --best-k 1 --seed 7" /dev/null
+# script's own stdin must be open (CI may run with none): give it /dev/null
+expect_exit 0 "train --trials under a terminal" sh -c "script -qec \"'$C' train --data '$DATA' --trials 3 --best-k 1 --seed 7\" /dev/null </dev/null"
 expect_grep '\[#{30}\] 3/3 trials +best balanced accuracy 0\.[0-9]{4}' "$WORK/out" "progress bar reaches 3/3 with the best so far"
 if grep -q 'trial 3/3 ' "$WORK/out"; then not_ok "log lines on a terminal"; else ok "no plain log lines on a terminal"; fi
 WINEQ_HOME=$home_before
