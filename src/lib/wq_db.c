@@ -614,36 +614,66 @@ void wq_db_kv_free(wq_kv *kv, size_t n)
 	free(kv);
 }
 
-int wq_db_kv_collect(wq_db *db, const char *what, sqlite3_stmt *st, wq_kv **out, size_t *nout,
-                     char *err, size_t errlen)
+int wq_db_rows_collect(wq_db *db, const char *what, sqlite3_stmt *st, size_t elem,
+                       wq_db_row_fill_fn fill, wq_db_rows_free_fn free_rows, void **out,
+                       size_t *nout, char *err, size_t errlen)
 {
-	wq_kv *v = NULL, *t;
+	unsigned char *v = NULL, *t;
 	size_t n = 0, cap = 0;
 	int rc;
 
 	while ((rc = wq_db_stmt_step(db, what, st, err, errlen)) == 1) {
-		t = wq_db_array_grow(v, n, &cap, sizeof(*v));
+		t = wq_db_array_grow(v, n, &cap, elem);
 		if (t == NULL) {
 			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 			break;
 		}
 		v = t;
-		v[n].key = wq_db_column_dup(st, 0);
-		v[n].value = wq_db_column_dup(st, 1);
-		n++;
-		if (v[n - 1].key == NULL || v[n - 1].value == NULL) {
-			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		memset(v + n * elem, 0, elem);
+		/* counted before filling: a partial slot is freed with the rest */
+		rc = fill(db, st, v + n++ * elem, err, errlen);
+		if (rc != WQ_OK)
 			break;
-		}
 	}
 	sqlite3_finalize(st);
+	if (rc == 0 && v == NULL && (v = calloc(1, elem)) == NULL)
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 	if (rc != 0) {
-		wq_db_kv_free(v, n);
+		free_rows(v, n);
 		return rc;
 	}
 	*out = v;
 	*nout = n;
 	return WQ_OK;
+}
+
+static int kv_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+{
+	wq_kv *kv = slot;
+
+	(void)db;
+	kv->key = wq_db_column_dup(st, 0);
+	kv->value = wq_db_column_dup(st, 1);
+	if (kv->key == NULL || kv->value == NULL)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	return WQ_OK;
+}
+
+static void kv_rows_free(void *rows, size_t n)
+{
+	wq_db_kv_free(rows, n);
+}
+
+int wq_db_kv_collect(wq_db *db, const char *what, sqlite3_stmt *st, wq_kv **out, size_t *nout,
+                     char *err, size_t errlen)
+{
+	void *v;
+	int rc = wq_db_rows_collect(db, what, st, sizeof(wq_kv), kv_fill, kv_rows_free, &v, nout,
+	                            err, errlen);
+
+	if (rc == WQ_OK)
+		*out = v;
+	return rc;
 }
 
 int wq_db_finish(wq_db *db, int rc, char *err, size_t errlen)

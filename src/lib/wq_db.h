@@ -68,6 +68,18 @@ char *wq_db_column_dup(sqlite3_stmt *st, int col);
 /* Room for element n in p (caller's, maybe moved; *cap elements), or NULL with p untouched. */
 void *wq_db_array_grow(void *p, size_t n, size_t *cap, size_t size);
 
+/* Fills one zeroed array slot from st's current row; a negative status stops the collection. */
+typedef int (*wq_db_row_fill_fn)(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen);
+/* Frees n collected slots and the array; must accept slots a failed fill left partial. */
+typedef void (*wq_db_rows_free_fn)(void *rows, size_t n);
+
+/* Steps st to its end (then finalizes it), appending one elem-byte slot per row, zeroed and
+ * then filled. On success *out (never NULL, also when empty) and *nout belong to the caller;
+ * on failure what was collected is freed with free_rows. */
+int wq_db_rows_collect(wq_db *db, const char *what, sqlite3_stmt *st, size_t elem,
+                       wq_db_row_fill_fn fill, wq_db_rows_free_fn free_rows, void **out,
+                       size_t *nout, char *err, size_t errlen);
+
 /* (key, value) rows of st into *out, the caller's (wq_db_kv_free); always finalizes st. */
 int wq_db_kv_collect(wq_db *db, const char *what, sqlite3_stmt *st, wq_kv **out, size_t *nout,
                      char *err, size_t errlen);

@@ -48,34 +48,28 @@ static void strings_free(char **s, size_t n)
 }
 
 /* Collects the first column of st's rows as strings, then finalizes it. */
+static int string_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+{
+	(void)db;
+	*(char **)slot = wq_db_column_dup(st, 0);
+	return *(char **)slot != NULL ? WQ_OK : nomem(err, errlen);
+}
+
+static void strings_rows_free(void *rows, size_t n)
+{
+	strings_free(rows, n);
+}
+
 static int collect_strings(wq_db *db, sqlite3_stmt *st, char ***out, size_t *nout, char *err,
                            size_t errlen)
 {
-	char **v = NULL, **t;
-	size_t n = 0, cap = 0;
-	int rc;
+	void *v;
+	int rc = wq_db_rows_collect(db, WHAT, st, sizeof(char *), string_fill, strings_rows_free,
+	                            &v, nout, err, errlen);
 
-	while ((rc = wq_db_stmt_step(db, WHAT, st, err, errlen)) == 1) {
-		t = wq_db_array_grow(v, n, &cap, sizeof(*v));
-		if (t == NULL) {
-			rc = nomem(err, errlen);
-			break;
-		}
-		v = t;
-		v[n] = wq_db_column_dup(st, 0);
-		if (v[n++] == NULL) {
-			rc = nomem(err, errlen);
-			break;
-		}
-	}
-	sqlite3_finalize(st);
-	if (rc != 0) {
-		strings_free(v, n);
-		return rc;
-	}
-	*out = v;
-	*nout = n;
-	return WQ_OK;
+	if (rc == WQ_OK)
+		*out = v;
+	return rc;
 }
 
 static int stage_of_text(const unsigned char *text)
@@ -284,40 +278,32 @@ int wq_modelreg_model_get(wq_db *db, const char *name, wq_registered_model **out
 	return rc;
 }
 
+/* Row adapters for wq_db_rows_collect. */
+static int model_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+{
+	return model_from_row(db, st, slot, err, errlen);
+}
+
+static void models_rows_free(void *rows, size_t n)
+{
+	wq_registered_models_free(rows, n);
+}
+
 int wq_modelreg_model_list(wq_db *db, wq_registered_model ***out, size_t *nout, char *err,
                            size_t errlen)
 {
-	wq_registered_model **v = NULL, **t;
+	void *v = NULL;
 	sqlite3_stmt *st = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0;
 	int rc, started = wq_db_read_begin(db);
 
 	rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st, MODEL_COLUMNS "ORDER BY m.name", "");
-	while (rc == WQ_OK) {
-		int row = wq_db_stmt_step(db, WHAT, st, err, errlen);
-
-		if (row != 1) {
-			rc = row; /* 0 at the end */
-			break;
-		}
-		t = wq_db_array_grow(v, n, &cap, sizeof(*v));
-		if (t == NULL) {
-			rc = nomem(err, errlen);
-			break;
-		}
-		v = t;
-		rc = model_from_row(db, st, &v[n], err, errlen);
-		if (rc == WQ_OK)
-			n++;
-	}
-	sqlite3_finalize(st);
+	if (rc == WQ_OK)
+		rc = wq_db_rows_collect(db, WHAT, st, sizeof(wq_registered_model *), model_fill,
+		                        models_rows_free, &v, &n, err, errlen);
 	wq_db_read_end(db, started);
-	if (rc == WQ_OK && v == NULL && (v = calloc(1, sizeof(*v))) == NULL)
-		rc = nomem(err, errlen);
-	if (rc != WQ_OK) {
-		wq_registered_models_free(v, n);
+	if (rc != WQ_OK)
 		return rc;
-	}
 	*out = v;
 	*nout = n;
 	return WQ_OK;
@@ -547,12 +533,22 @@ int wq_modelreg_version_get(wq_db *db, const char *name, int64_t version, wq_mod
 	return rc;
 }
 
+static int version_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+{
+	return version_from_row(db, st, slot, err, errlen);
+}
+
+static void versions_rows_free(void *rows, size_t n)
+{
+	wq_model_versions_free(rows, n);
+}
+
 int wq_modelreg_version_list(wq_db *db, const char *name, wq_model_version ***out, size_t *nout,
                              char *err, size_t errlen)
 {
-	wq_model_version **v = NULL, **t;
+	void *v = NULL;
 	sqlite3_stmt *st = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0;
 	int rc = wq_name_check("model name", name, err, errlen), started;
 
 	if (rc != WQ_OK)
@@ -563,31 +559,12 @@ int wq_modelreg_version_list(wq_db *db, const char *name, wq_model_version ***ou
 		rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
 		                        VERSION_COLUMNS "WHERE name = ? ORDER BY version", "s",
 		                        name);
-	while (rc == WQ_OK) {
-		int row = wq_db_stmt_step(db, WHAT, st, err, errlen);
-
-		if (row != 1) {
-			rc = row; /* 0 at the end */
-			break;
-		}
-		t = wq_db_array_grow(v, n, &cap, sizeof(*v));
-		if (t == NULL) {
-			rc = nomem(err, errlen);
-			break;
-		}
-		v = t;
-		rc = version_from_row(db, st, &v[n], err, errlen);
-		if (rc == WQ_OK)
-			n++;
-	}
-	sqlite3_finalize(st);
+	if (rc == WQ_OK)
+		rc = wq_db_rows_collect(db, WHAT, st, sizeof(wq_model_version *), version_fill,
+		                        versions_rows_free, &v, &n, err, errlen);
 	wq_db_read_end(db, started);
-	if (rc == WQ_OK && v == NULL && (v = calloc(1, sizeof(*v))) == NULL)
-		rc = nomem(err, errlen);
-	if (rc != WQ_OK) {
-		wq_model_versions_free(v, n);
+	if (rc != WQ_OK)
 		return rc;
-	}
 	*out = v;
 	*nout = n;
 	return WQ_OK;
@@ -889,36 +866,27 @@ static int event_from_row(sqlite3_stmt *st, wq_model_event *e)
 	return e->name && e->kind && e->from && e->to && e->alias && e->actor ? WQ_OK : WQ_ENOMEM;
 }
 
+static int event_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+{
+	(void)db;
+	return event_from_row(st, slot) == WQ_OK ? WQ_OK : nomem(err, errlen);
+}
+
+static void events_rows_free(void *rows, size_t n)
+{
+	wq_model_events_free(rows, n);
+}
+
 static int collect_events(wq_db *db, sqlite3_stmt *st, wq_model_event **out, size_t *nout,
                           char *err, size_t errlen)
 {
-	wq_model_event *v = NULL, *t;
-	size_t n = 0, cap = 0;
-	int rc;
+	void *v;
+	int rc = wq_db_rows_collect(db, WHAT, st, sizeof(wq_model_event), event_fill,
+	                            events_rows_free, &v, nout, err, errlen);
 
-	while ((rc = wq_db_stmt_step(db, WHAT, st, err, errlen)) == 1) {
-		t = wq_db_array_grow(v, n, &cap, sizeof(*v));
-		if (t == NULL) {
-			rc = nomem(err, errlen);
-			break;
-		}
-		v = t;
-		memset(&v[n], 0, sizeof(v[n]));
-		if (event_from_row(st, &v[n++]) != WQ_OK) {
-			rc = nomem(err, errlen);
-			break;
-		}
-	}
-	sqlite3_finalize(st);
-	if (rc == 0 && v == NULL && (v = calloc(1, sizeof(*v))) == NULL)
-		rc = nomem(err, errlen);
-	if (rc != 0) {
-		wq_model_events_free(v, n);
-		return rc;
-	}
-	*out = v;
-	*nout = n;
-	return WQ_OK;
+	if (rc == WQ_OK)
+		*out = v;
+	return rc;
 }
 
 int wq_modelreg_history(wq_db *db, const char *name, wq_model_event **out, size_t *n, char *err,

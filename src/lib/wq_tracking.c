@@ -302,12 +302,23 @@ int wq_tracking_experiment_get(wq_db *db, const char *name, wq_experiment **out,
 	return rc;
 }
 
+/* Row adapters for wq_db_rows_collect. */
+static int experiment_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+{
+	return experiment_from_row(db, st, slot, err, errlen);
+}
+
+static void experiments_rows_free(void *rows, size_t n)
+{
+	wq_experiments_free(rows, n);
+}
+
 int wq_tracking_experiment_list(wq_db *db, wq_experiment ***out, size_t *nout, char *err,
                                 size_t errlen)
 {
-	wq_experiment **v = NULL, **t;
+	void *v = NULL;
 	sqlite3_stmt *st = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0;
 	int rc, started = wq_db_read_begin(db);
 
 	rc = wq_db_stmt_prepare(
@@ -315,31 +326,12 @@ int wq_tracking_experiment_list(wq_db *db, wq_experiment ***out, size_t *nout, c
 	    "SELECT experiment_id, name, artifact_location, created_ms FROM experiments "
 	    "ORDER BY experiment_id",
 	    "");
-	while (rc == WQ_OK) {
-		int row = wq_db_stmt_step(db, WHAT, st, err, errlen);
-
-		if (row != 1) {
-			rc = row; /* 0 at the end */
-			break;
-		}
-		t = wq_db_array_grow(v, n, &cap, sizeof(*v));
-		if (t == NULL) {
-			rc = nomem(err, errlen);
-			break;
-		}
-		v = t;
-		rc = experiment_from_row(db, st, &v[n], err, errlen);
-		if (rc == WQ_OK)
-			n++;
-	}
-	sqlite3_finalize(st);
+	if (rc == WQ_OK)
+		rc = wq_db_rows_collect(db, WHAT, st, sizeof(wq_experiment *), experiment_fill,
+		                        experiments_rows_free, &v, &n, err, errlen);
 	wq_db_read_end(db, started);
-	if (rc == WQ_OK && v == NULL && (v = calloc(1, sizeof(*v))) == NULL)
-		rc = nomem(err, errlen);
-	if (rc != WQ_OK) {
-		wq_experiments_free(v, n);
+	if (rc != WQ_OK)
 		return rc;
-	}
 	*out = v;
 	*nout = n;
 	return WQ_OK;
@@ -570,41 +562,35 @@ void wq_metrics_list_free(wq_metric *m, size_t n)
 	free(m);
 }
 
+static int metric_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+{
+	wq_metric *m = slot;
+
+	(void)db;
+	m->key = wq_db_column_dup(st, 0);
+	m->value = sqlite3_column_double(st, 1);
+	m->step = sqlite3_column_int64(st, 2);
+	m->timestamp_ms = sqlite3_column_int64(st, 3);
+	return m->key != NULL ? WQ_OK : nomem(err, errlen);
+}
+
+static void metrics_rows_free(void *rows, size_t n)
+{
+	wq_metrics_list_free(rows, n);
+}
+
 /* Collects (key, value, step, timestamp_ms) rows of st, then finalizes it. The result is
  * never NULL on success, also when empty. */
 static int collect_metrics(wq_db *db, sqlite3_stmt *st, wq_metric **out, size_t *nout, char *err,
                            size_t errlen)
 {
-	wq_metric *v = NULL, *t;
-	size_t n = 0, cap = 0;
-	int rc;
+	void *v;
+	int rc = wq_db_rows_collect(db, WHAT, st, sizeof(wq_metric), metric_fill, metrics_rows_free,
+	                            &v, nout, err, errlen);
 
-	while ((rc = wq_db_stmt_step(db, WHAT, st, err, errlen)) == 1) {
-		t = wq_db_array_grow(v, n, &cap, sizeof(*v));
-		if (t == NULL) {
-			rc = nomem(err, errlen);
-			break;
-		}
-		v = t;
-		v[n].key = wq_db_column_dup(st, 0);
-		v[n].value = sqlite3_column_double(st, 1);
-		v[n].step = sqlite3_column_int64(st, 2);
-		v[n].timestamp_ms = sqlite3_column_int64(st, 3);
-		if (v[n++].key == NULL) {
-			rc = nomem(err, errlen);
-			break;
-		}
-	}
-	sqlite3_finalize(st);
-	if (rc == 0 && v == NULL && (v = calloc(1, sizeof(*v))) == NULL)
-		rc = nomem(err, errlen);
-	if (rc != 0) {
-		wq_metrics_list_free(v, n);
-		return rc;
-	}
-	*out = v;
-	*nout = n;
-	return WQ_OK;
+	if (rc == WQ_OK)
+		*out = v;
+	return rc;
 }
 
 int wq_tracking_metric_history(wq_db *db, const char *run_id, const char *key, wq_metric **out,
