@@ -1,12 +1,13 @@
 #!/bin/sh
-# Installs everything wineq needs to build and test on Debian 12 (bookworm).
+# Installs everything wineq needs to build and test on Debian 12 (bookworm). prometheus
+# brings promtool (metrics lint) and the Prometheus server the monitor tests scrape with.
 # Works as root, or as a user with sudo. Idempotent.
 set -eu
 
 PKGS="build-essential autoconf automake pkg-config clang-format
 protobuf-c-compiler libprotobuf-c-dev libnng-dev libsvm-dev libsvm-tools
 libcurl4-openssl-dev libevent-dev libcmocka-dev libsqlite3-dev libjansson-dev
-ca-certificates python3 awscli"
+ca-certificates python3 awscli curl openssl prometheus"
 # Test peers from npm (s3rver) need node and npm; use the machine's own when present.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 
@@ -27,6 +28,16 @@ done
 if [ -n "$missing" ]; then
 	echo "setup-debian.sh: installing:$missing"
 	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	# The tests start their own Prometheus on loopback: keep the package's service (which
+	# would listen on every interface) from starting during the install.
+	policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+		$SUDO chmod 755 /usr/sbin/policy-rc.d
+		policy=/usr/sbin/policy-rc.d
+	fi
 	# shellcheck disable=SC2086
-	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing ||
+		{ [ -z "$policy" ] || $SUDO rm -f "$policy"; exit 1; }
+	[ -z "$policy" ] || $SUDO rm -f "$policy"
 fi

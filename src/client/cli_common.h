@@ -83,6 +83,24 @@ typedef struct cli_train_flow_opts {
 } cli_train_flow_opts;
 int cli_train_flow(const cli_train_flow_opts *fo);
 
+/* wineqd as a server (cmd_remote.c): $WINEQ_SERVER or tcp://127.0.0.1:7070. */
+const char *cli_server_default(void);
+struct wq_rpc_client;
+struct wq_named_row;
+/* Opens an RPC client with TLS and timeout from the environment (WINEQ_TLS_CA_FILE,
+ * WINEQ_TLS_CERT_FILE, WINEQ_TLS_KEY_FILE, WINEQ_TLS_SERVER_NAME, WINEQ_RPC_TIMEOUT_MS);
+ * returns an exit code after printing the error. */
+int cli_rpc_open(const char *cmd, const char *url, struct wq_rpc_client **out);
+/* The served model's feature names (GetModel): *names new array of n new strings. */
+int cli_model_features(const char *cmd, struct wq_rpc_client *c, const char *url,
+                       char ***names, size_t *n);
+/* predict --server: rows (one, or an array) or every row of csv, printed as the local form
+ * prints them. Returns an exit code. */
+int cli_predict_remote(const char *url, const struct wq_named_row *rows, size_t nrows,
+                       int is_array, const char *csv, int format);
+
+int cmd_health(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_flows(int argc, char **argv);
 int cmd_predict(int argc, char **argv);

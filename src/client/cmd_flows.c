@@ -234,12 +234,7 @@ int cmd_flows(int argc, char **argv)
 		cli_error(CMD, "%s", err);
 		return CLI_EXIT_USAGE;
 	}
-	if (cfg.tracking_kind != WQ_TRACKING_SQLITE) {
-		cli_error(CMD, "flows are read from a local sqlite tracking store for now");
-		wq_config_clear(&cfg);
-		return CLI_EXIT_FAILURE;
-	}
-	rc = wq_db_open(cfg.db_path, &db, err, sizeof(err));
+	rc = wq_db_open(cfg.flow_db_path, &db, err, sizeof(err));
 	wq_config_clear(&cfg);
 	if (rc != WQ_OK) {
 		cli_error(CMD, "cannot open the registry: %s", err);

@@ -28,6 +28,7 @@ enum {
 	OPT_FEATURE,
 	OPT_FORMAT,
 	OPT_LOGLEVEL,
+	OPT_SERVER,
 	OPT_UCI
 };
 
@@ -40,8 +41,8 @@ static void predict_usage(FILE *out)
 {
 	fprintf(
 	    out,
-	    "Usage: wineq-client predict --bundle DIR (FEATURE FLAGS | --input JSON | --csv "
-	    "FILE)\n\n"
+	    "Usage: wineq-client predict (--bundle DIR | --model URI | --server URL)\n"
+	    "                            (FEATURE FLAGS | --input JSON | --csv FILE)\n\n"
 	    "Predicts wine quality (3..9) and per-class probabilities.\n\n"
 	    "Input (exactly one kind):\n"
 	    "  --alcohol X --volatile-acidity X --sulphates X ...\n"
@@ -61,6 +62,8 @@ static void predict_usage(FILE *out)
 	    "  --model URI            or a registry URI: models:/NAME/VERSION, "
 	    "models:/NAME/STAGE,\n"
 	    "                         models:/NAME@ALIAS, models:/NAME/latest, runs:/RUN_ID/model\n"
+	    "  --server URL           or ask a running wineqd (tcp://, ipc://, tls+tcp://);\n"
+	    "                         same inputs and output; env WINEQ_TLS_* for TLS\n"
 	    "  --tracking-uri URI, --artifact-root URI, --s3-endpoint-url URL\n"
 	    "                         where the registry is (see 'wineq-client models --help')\n"
 	    "  --format text|json     text: 'quality=6 p3=0.0012 ...'; json: one object per line\n"
@@ -275,15 +278,49 @@ out:
 	return ex;
 }
 
+/* --server: the same inputs, sent to wineqd. */
+static int predict_server(const char *url, const char **names, double *values, size_t nflag,
+                          const char *input, const char *csv, int format)
+{
+	wq_named_row one = {.n = nflag, .names = (char **)names, .values = values};
+	wq_named_row *rows = NULL;
+	size_t nrows = 0, len;
+	char *text = NULL, err[512] = "";
+	int is_array = 0, rc, ex;
+
+	if (csv != NULL || input == NULL)
+		return cli_predict_remote(url, &one, 1, 0, csv, format);
+	if (strcmp(input, "-") == 0) {
+		rc = read_stream(stdin, &text, &len);
+		if (rc != WQ_OK) {
+			cli_error(CMD, "reading standard input: %s", wq_strerror(rc));
+			return CLI_EXIT_FAILURE;
+		}
+		input = text;
+	} else {
+		len = strlen(input);
+	}
+	rc = wq_json_rows_parse(input, len, &rows, &nrows, &is_array, err, sizeof(err));
+	if (rc != WQ_OK) {
+		cli_error(CMD, "--input: %s", err);
+		ex = cli_exit_for(rc, CLI_EXIT_DATA);
+	} else {
+		ex = cli_predict_remote(url, rows, nrows, is_array, NULL, format);
+	}
+	wq_named_rows_free(rows, nrows);
+	free(text);
+	return ex;
+}
+
 int cmd_predict(int argc, char **argv)
 {
-	struct option opts[N_UCI + 12];
+	struct option opts[N_UCI + 13];
 	const char *names[MAX_FLAG_FEATURES];
 	char *owned[MAX_FLAG_FEATURES];
 	double values[MAX_FLAG_FEATURES];
 	size_t nflag = 0, nowned = 0;
 	const char *bundle_dir = NULL, *input = NULL, *csv = NULL, *log_level = NULL;
-	const char *model_uri = NULL;
+	const char *model_uri = NULL, *server = NULL;
 	char *resolved = NULL;
 	wq_model_version *version = NULL;
 	cli_registry_opts reg = {0};
@@ -295,6 +332,7 @@ int cmd_predict(int argc, char **argv)
 	uci_flags_init();
 	opts[k++] = (struct option){"bundle", required_argument, NULL, OPT_BUNDLE};
 	opts[k++] = (struct option){"model", required_argument, NULL, OPT_MODEL};
+	opts[k++] = (struct option){"server", required_argument, NULL, OPT_SERVER};
 	opts[k++] = (struct option){"tracking-uri", required_argument, NULL, OPT_TRACKING};
 	opts[k++] = (struct option){"artifact-root", required_argument, NULL, OPT_ARTIFACT};
 	opts[k++] = (struct option){"s3-endpoint-url", required_argument, NULL, OPT_S3};
@@ -320,6 +358,9 @@ int cmd_predict(int argc, char **argv)
 			break;
 		case OPT_MODEL:
 			model_uri = optarg;
+			break;
+		case OPT_SERVER:
+			server = optarg;
 			break;
 		case OPT_TRACKING:
 			reg.tracking_uri = optarg;
@@ -404,14 +445,19 @@ int cmd_predict(int argc, char **argv)
 		ex = CLI_EXIT_USAGE;
 		goto out;
 	}
-	if ((bundle_dir == NULL) == (model_uri == NULL)) {
-		cli_error(CMD, "give exactly one of --bundle DIR and --model URI (see --help)");
+	if ((bundle_dir != NULL) + (model_uri != NULL) + (server != NULL) != 1) {
+		cli_error(CMD, "give exactly one of --bundle DIR, --model URI and --server URL (see "
+		               "--help)");
 		ex = CLI_EXIT_USAGE;
 		goto out;
 	}
 	if ((input != NULL) + (csv != NULL) + (nflag > 0) != 1) {
 		cli_error(CMD, "give exactly one input: feature flags, --input JSON or --csv FILE");
 		ex = CLI_EXIT_USAGE;
+		goto out;
+	}
+	if (server != NULL) {
+		ex = predict_server(server, names, values, nflag, input, csv, format);
 		goto out;
 	}
 	if (model_uri != NULL) {

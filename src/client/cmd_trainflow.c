@@ -93,12 +93,7 @@ int cli_train_flow(const cli_train_flow_opts *fo)
 		cli_error(CMD, "%s", err);
 		return CLI_EXIT_USAGE;
 	}
-	if (cfg.tracking_kind != WQ_TRACKING_SQLITE) {
-		wq_config_clear(&cfg);
-		cli_error(CMD, "--trials needs a local sqlite tracking store for now");
-		return CLI_EXIT_FAILURE;
-	}
-	rc = wq_db_open(cfg.db_path, &db, err, sizeof(err));
+	rc = wq_db_open(cfg.flow_db_path, &db, err, sizeof(err));
 	wq_config_clear(&cfg);
 	if (rc != WQ_OK) {
 		cli_error(CMD, "cannot open the registry: %s", err);

@@ -12,6 +12,8 @@ static const struct {
 } commands[] = {
     {"train", cmd_train, "train one SVM on a CSV and write a model bundle"},
     {"predict", cmd_predict, "predict wine quality with a model bundle or registry URI"},
+    {"health", cmd_health, "ask a wineqd server whether it is live and ready"},
+    {"bench", cmd_bench, "closed-loop load on a wineqd server: throughput and latency"},
     {"runs", cmd_runs, "list, show, compare and delete tracked runs"},
     {"experiments", cmd_experiments, "list experiments"},
     {"models", cmd_models, "registered models: versions, stages, aliases, history"},

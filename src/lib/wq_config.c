@@ -15,6 +15,7 @@ void wq_config_clear(wq_config *c)
 	free(c->home);
 	free(c->tracking_uri);
 	free(c->db_path);
+	free(c->flow_db_path);
 	free(c->artifact_root);
 	free(c->s3_endpoint);
 	memset(c, 0, sizeof(*c));
@@ -120,6 +121,17 @@ static int resolve_tracking(wq_config *c, const char *uri, char *err, size_t err
 	return WQ_OK;
 }
 
+/* Flow state lives with the runs when the store is local; a client of a remote store keeps
+ * its own (the flow runs here, like Prefect's local orchestration). */
+static int resolve_flow_db(wq_config *c, char *err, size_t errlen)
+{
+	c->flow_db_path = c->tracking_kind == WQ_TRACKING_SQLITE ? strdup(c->db_path)
+	                                                         : join(c->home, "flows.db");
+	if (c->flow_db_path == NULL)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	return WQ_OK;
+}
+
 static int resolve_artifacts(wq_config *c, const char *root, char *err, size_t errlen)
 {
 	char *dir = NULL;
@@ -173,6 +185,8 @@ int wq_config_resolve(const char *tracking_flag, const char *artifact_flag,
 	rc = resolve_home(&c, err, errlen);
 	if (rc == WQ_OK)
 		rc = resolve_tracking(&c, pick(tracking_flag, "WINEQ_TRACKING_URI"), err, errlen);
+	if (rc == WQ_OK)
+		rc = resolve_flow_db(&c, err, errlen);
 	if (rc == WQ_OK)
 		rc = resolve_artifacts(&c, pick(artifact_flag, "WINEQ_ARTIFACT_ROOT"), err, errlen);
 	if (rc == WQ_OK && ep != NULL) {

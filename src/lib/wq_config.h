@@ -18,6 +18,8 @@ typedef struct wq_config {
 	char *tracking_uri;  /* as given or defaulted; owned */
 	int tracking_kind;   /* enum wq_tracking_kind */
 	char *db_path;       /* SQLITE: absolute path of the database file; owned */
+	char *flow_db_path;  /* flow/task state: db_path for SQLITE, $WINEQ_HOME/flows.db for
+	                        REMOTE (flows run on the client); owned */
 	char *artifact_root; /* normalised: file:///abs/dir or s3://bucket[/prefix], no trailing
 	                        '/'; owned */
 	char *s3_endpoint;   /* NULL when unset; owned */

@@ -1,8 +1,11 @@
 /* wq_registry: the interface every client command uses for tracking, the model registry and
- * artifacts. Implementations: local (SQLite + artifact store, wq_registry_local.c) and later
- * remote (RPC to wineqd). The contract suite tests/unit/test_registry_contract.c runs against
- * any of them. Ownership: every out-parameter is new memory owned by the caller, freed with
- * the free function of its type (wq_tracking.h, wq_modelreg.h). */
+ * artifacts. Implementations: local (SQLite + artifact store, wq_registry_local.c) and remote
+ * (the wineq.v1.Registry service of wineqd over wq_rpc, wq_registry_remote.c; the server side
+ * is wq_regsvc, which wraps a local registry). The contract suite
+ * tests/unit/registry_contract.c runs against both (test_registry_contract,
+ * test_registry_remote): an operation gives the same result and the same WQ_E* status through
+ * either. Ownership: every out-parameter is new memory owned by the caller, freed with the
+ * free function of its type (wq_tracking.h, wq_modelreg.h). */
 #ifndef WQ_REGISTRY_H
 #define WQ_REGISTRY_H
 
@@ -91,13 +94,26 @@ struct wq_registry {
 	void *impl;
 };
 
-/* Opens the registry a configuration names (local for sqlite:, remote for tcp:// once the
- * server exists: WQ_EUNSUPPORTED until then). Takes ownership of *cfg (zeroed on return).
- * *out owned by the caller (wq_registry_close). */
+/* Opens the registry a configuration names: local for sqlite:, remote for tcp://, ipc:// and
+ * tls+tcp:// (WQ_TRACKING_REMOTE). Takes ownership of *cfg (zeroed on return). *out owned by
+ * the caller (wq_registry_close). */
 int wq_registry_open(wq_config *cfg, wq_registry **out, char *err, size_t errlen);
 
 /* The local implementation (also what wineqd wraps). */
 int wq_registry_local_open(wq_config *cfg, wq_registry **out, char *err, size_t errlen);
+
+/* The remote implementation: a client of the Registry service at cfg->tracking_uri. Nothing
+ * is sent at open (the connection is dialed in the background), so a server that is not
+ * running shows on the first operation: WQ_EIO with "unavailable" in the message. Statuses
+ * are those of the local store. Resolved bundles are cached as the local implementation does
+ * ($WINEQ_HOME/cache/<manifest sha256>/, from cfg->home). cfg->artifact_root is not used (the
+ * server has its own). Environment: WINEQ_RPC_TIMEOUT_MS (per attempt, default 10000);
+ * tls+tcp:// needs WINEQ_TLS_CA_FILE and takes WINEQ_TLS_CERT_FILE + WINEQ_TLS_KEY_FILE (a
+ * client certificate) and WINEQ_TLS_SERVER_NAME (default: the URI's host). Files move whole
+ * inside 16 MiB messages: one above WQ_REGPROTO_MAX_FILE (16 MiB - 256 KiB) is WQ_ERANGE, as
+ * is a bundle registered from a directory whose files exceed one message together. Takes
+ * ownership of *cfg (zeroed on return). */
+int wq_registry_remote_open(wq_config *cfg, wq_registry **out, char *err, size_t errlen);
 
 /* Closes; accepts NULL. */
 void wq_registry_close(wq_registry *r);

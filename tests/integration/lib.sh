@@ -57,3 +57,37 @@ finish() {
 	fi
 	exit 0
 }
+
+# free_ports N: N distinct free loopback TCP ports in 20000-32767 (below the ephemeral range),
+# space-separated. A port can still be taken between this check and its use; the daemons
+# under test then fail with a clear "address in use", which the tests report.
+free_ports() {
+	/usr/bin/python3 - "$1" <<'PYEOF'
+import random, socket, sys
+found = []
+while len(found) < int(sys.argv[1]):
+    port = random.randint(20000, 32767)
+    if port in found:
+        continue
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        found.append(port)
+    except OSError:
+        pass
+    finally:
+        s.close()
+print(" ".join(map(str, found)))
+PYEOF
+}
+
+# wait_for SECONDS CMD...: retries CMD every 0.2 s until it succeeds; 1 on timeout.
+wait_for() {
+	deadline=$(($(date +%s) + $1))
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -ge "$deadline" ] && return 1
+		sleep 0.2
+	done
+	return 0
+}

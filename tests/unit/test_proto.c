@@ -42,16 +42,26 @@ static void test_predictor_service_methods(void **state)
 
 static void test_registry_service_methods(void **state)
 {
+	/* one RPC per wq_registry_ops operation (wq_regsvc.c implements them) */
 	const ProtobufCServiceDescriptor *sd = &wineq__v1__registry__descriptor;
-	const char *names[] = {"CreateRegisteredModel", "GetRegisteredModel", "CreateModelVersion",
-	                       "GetModelVersion",       "TransitionStage",    "SetAlias",
-	                       "ResolveModelUri",       "DeleteModelVersion"};
+	const char *names[] = {"ListExperiments",    "StartRun",          "EndRun",
+	                       "LogParam",           "LogMetric",         "SetTag",
+	                       "UploadArtifacts",    "DownloadArtifacts", "GetRun",
+	                       "SearchRuns",         "DeleteRun",         "ListRegisteredModels",
+	                       "GetRegisteredModel", "ListModelVersions", "GetModelVersion",
+	                       "CreateModelVersion", "TransitionStage",   "SetAlias",
+	                       "DeleteAlias",        "GetModelHistory",   "DeleteModelVersion",
+	                       "ResolveModelUri"};
+	const ProtobufCMethodDescriptor *m;
 
 	(void)state;
 	assert_string_equal(sd->name, "wineq.v1.Registry");
 	assert_int_equal(sd->n_methods, sizeof(names) / sizeof(names[0]));
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		assert_non_null(protobuf_c_service_descriptor_get_method_by_name(sd, names[i]));
+	m = protobuf_c_service_descriptor_get_method_by_name(sd, "ResolveModelUri");
+	assert_ptr_equal(m->input, &wineq__v1__resolve_model_uri_request__descriptor);
+	assert_ptr_equal(m->output, &wineq__v1__resolve_model_uri_response__descriptor);
 }
 
 /* The status codes must keep gRPC's numbers: clients map them one to one. */

@@ -1,0 +1,1105 @@
+/* The remote registry: every wq_registry_ops operation as a call of the wineq.v1.Registry
+ * service (wq_regsvc in wineqd) over wq_rpc. Status codes are mapped back with
+ * wq_rpc_status_from_code, so callers see the WQ_E* the local store gives; read-only calls are
+ * idempotent (retried on UNAVAILABLE). Files travel whole inside messages (wq_regproto):
+ * uploads are split over several calls, downloads continue with follow-up calls for the files
+ * a reply had no room for; every file is checked against its SHA-256 and size.
+ *
+ * Bundles resolved from the server land in the cache layout of the local registry,
+ * $WINEQ_HOME/cache/<SHA-256 of MANIFEST.json>/, verified (wq_bundle_load, manifest digest);
+ * an entry already there that verifies is used without downloading again.
+ *
+ * Environment: WINEQ_RPC_TIMEOUT_MS (per attempt), and for tls+tcp:// URIs WINEQ_TLS_CA_FILE
+ * (required), WINEQ_TLS_CERT_FILE + WINEQ_TLS_KEY_FILE (client certificate), and
+ * WINEQ_TLS_SERVER_NAME (default: the URI's host). */
+#include "wq_registry.h"
+
+#include "wq_bundle.h"
+#include "wq_error.h"
+#include "wq_name.h"
+#include "wq_regproto.h"
+#include "wq_rpc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define M(name)          "wineq.v1.Registry/" name
+#define MAX_TIMEOUT_MS   3600000 /* the same bound as wineq-client's remote commands */
+#define MAX_PATHS_PER_GO 1000    /* paths named in one follow-up download */
+
+typedef struct remote {
+	wq_rpc_client *client;
+	char *cache; /* <home>/cache */
+} remote;
+
+static remote *R(wq_registry *r)
+{
+	return r->impl;
+}
+
+static int nomem(char *err, size_t errlen)
+{
+	return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+}
+
+static char *path_join(const char *a, const char *b)
+{
+	size_t n = strlen(a) + strlen(b) + 2;
+	char *s = malloc(n);
+
+	if (s != NULL)
+		snprintf(s, n, "%s/%s", a, b);
+	return s;
+}
+
+static int mkdir_p(const char *path, char *err, size_t errlen)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(buf))
+		return wq_err_set(err, errlen, WQ_EINVAL, "path too long: %s", path);
+	memcpy(buf, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return wq_err_set(err, errlen, WQ_EIO, "cannot create %s: %s", buf,
+			                  strerror(errno));
+		buf[i] = path[i];
+	}
+	return WQ_OK;
+}
+
+/* The audit trail names the person at the client, not the server's account. */
+static const char *actor_or_user(const char *actor)
+{
+	const struct passwd *pw;
+	const char *u;
+
+	if (actor != NULL && *actor != '\0')
+		return actor;
+	u = getenv("USER");
+	if (u != NULL && *u != '\0')
+		return u;
+	pw = getpwuid(geteuid());
+	return pw != NULL && pw->pw_name != NULL ? pw->pw_name : "unknown";
+}
+
+/* protoc-c takes char * for strings it only reads. */
+static char *S(const char *s)
+{
+	return (char *)(s != NULL ? s : "");
+}
+
+/* One call; on WQ_OK *resp is the unpacked reply (protobuf_c_message_free_unpacked). Codes
+ * become the WQ_E* of the local store (exactly, with the status tag of wq_regproto.h);
+ * transport failures say the server is unavailable. */
+static int call(wq_registry *r, const char *method, const ProtobufCMessage *req,
+                const ProtobufCMessageDescriptor *desc, int idempotent, ProtobufCMessage **resp,
+                char *err, size_t errlen)
+{
+	char msg[1024] = "";
+	int status, code = wq_rpc_client_call(R(r)->client, method, req, desc, idempotent, NULL,
+	                                      resp, msg, sizeof(msg));
+
+	if (code == WQ_RPC_OK)
+		return WQ_OK;
+	if (code == WQ_RPC_UNAVAILABLE || code == WQ_RPC_DEADLINE_EXCEEDED)
+		return wq_err_set(err, errlen, WQ_EIO, "registry server %s is unavailable (%s): %s",
+		                  r->config.tracking_uri, wq_rpc_code_name(code), msg);
+	status = wq_regproto_status_of_reply(code, msg);
+	if (msg[0] == '\0')
+		return wq_err_set(err, errlen, status, "%s from %s", wq_rpc_code_name(code),
+		                  r->config.tracking_uri);
+	return wq_err_set(err, errlen, status, "%s", msg);
+}
+
+#define CALL(r, name, req, type, idem, out, err, errlen)                                           \
+	call((r), M(name), &(req)->base, &type##__descriptor, (idem), (out), (err), (errlen))
+
+static void drop(ProtobufCMessage *m)
+{
+	if (m != NULL)
+		protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* --- tracking -------------------------------------------------------------------------- */
+
+static int r_experiment_list(wq_registry *r, wq_experiment ***out, size_t *n, char *err,
+                             size_t errlen)
+{
+	Wineq__V1__ListExperimentsRequest req = WINEQ__V1__LIST_EXPERIMENTS_REQUEST__INIT;
+	Wineq__V1__ListExperimentsResponse *resp;
+	ProtobufCMessage *m = NULL;
+	wq_experiment **v;
+	size_t i;
+	int rc = CALL(r, "ListExperiments", &req, wineq__v1__list_experiments_response, 1, &m, err,
+	              errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	resp = (Wineq__V1__ListExperimentsResponse *)m;
+	v = calloc(resp->n_experiments > 0 ? resp->n_experiments : 1, sizeof(*v));
+	if (v == NULL)
+		rc = nomem(err, errlen);
+	for (i = 0; rc == WQ_OK && i < resp->n_experiments; i++)
+		rc = wq_regproto_experiment_from(resp->experiments[i], &v[i], err, errlen);
+	if (rc != WQ_OK) {
+		wq_experiments_free(v, i);
+	} else {
+		*out = v;
+		*n = resp->n_experiments;
+	}
+	drop(m);
+	return rc;
+}
+
+static int r_run_start(wq_registry *r, const char *experiment, const char *run_name,
+                       char id[WQ_RUN_ID_LEN + 1], char *err, size_t errlen)
+{
+	Wineq__V1__StartRunRequest req = WINEQ__V1__START_RUN_REQUEST__INIT;
+	Wineq__V1__StartRunResponse *resp;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.experiment = S(experiment);
+	req.run_name = S(run_name);
+	rc = CALL(r, "StartRun", &req, wineq__v1__start_run_response, 0, &m, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	resp = (Wineq__V1__StartRunResponse *)m;
+	if (strlen(resp->run_id) != WQ_RUN_ID_LEN)
+		rc = wq_err_set(err, errlen, WQ_EFORMAT,
+		                "malformed run id from the registry server");
+	else
+		memcpy(id, resp->run_id, WQ_RUN_ID_LEN + 1);
+	drop(m);
+	return rc;
+}
+
+static int r_run_end(wq_registry *r, const char *run_id, int status, char *err, size_t errlen)
+{
+	Wineq__V1__EndRunRequest req = WINEQ__V1__END_RUN_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.run_id = S(run_id);
+	req.status = (Wineq__V1__RunStatus)status;
+	rc = CALL(r, "EndRun", &req, wineq__v1__end_run_response, 0, &m, err, errlen);
+	drop(m);
+	return rc;
+}
+
+static int r_param_log(wq_registry *r, const char *run_id, const char *key, const char *value,
+                       char *err, size_t errlen)
+{
+	Wineq__V1__LogParamRequest req = WINEQ__V1__LOG_PARAM_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.run_id = S(run_id);
+	req.key = S(key);
+	req.value = S(value);
+	rc = CALL(r, "LogParam", &req, wineq__v1__log_param_response, 0, &m, err, errlen);
+	drop(m);
+	return rc;
+}
+
+static int r_metric_log(wq_registry *r, const char *run_id, const char *key, double value,
+                        int64_t step, char *err, size_t errlen)
+{
+	Wineq__V1__LogMetricRequest req = WINEQ__V1__LOG_METRIC_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.run_id = S(run_id);
+	req.key = S(key);
+	req.value = value;
+	req.step = step;
+	rc = CALL(r, "LogMetric", &req, wineq__v1__log_metric_response, 0, &m, err, errlen);
+	drop(m);
+	return rc;
+}
+
+static int r_tag_set(wq_registry *r, const char *run_id, const char *key, const char *value,
+                     char *err, size_t errlen)
+{
+	Wineq__V1__SetTagRequest req = WINEQ__V1__SET_TAG_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.run_id = S(run_id);
+	req.key = S(key);
+	req.value = S(value);
+	rc = CALL(r, "SetTag", &req, wineq__v1__set_tag_response, 0, &m, err, errlen);
+	drop(m);
+	return rc;
+}
+
+/* Uploads files[from, to) of local_dir in one UploadArtifacts call. */
+static int upload_batch(wq_registry *r, const char *run_id, const char *artifact_path,
+                        const char *local_dir, const wq_artifact_file *files, size_t from,
+                        size_t to, char *err, size_t errlen)
+{
+	Wineq__V1__UploadArtifactsRequest req = WINEQ__V1__UPLOAD_ARTIFACTS_REQUEST__INIT;
+	wq_regproto_arena a = {0};
+	ProtobufCMessage *m = NULL;
+	int rc = WQ_OK;
+
+	req.run_id = S(run_id);
+	req.artifact_path = S(artifact_path);
+	if (to > from) {
+		req.files = wq_regproto_alloc(&a, (to - from) * sizeof(*req.files));
+		if (req.files == NULL)
+			rc = nomem(err, errlen);
+	}
+	for (size_t i = from; rc == WQ_OK && i < to; i++)
+		rc = wq_regproto_file_load(&a, local_dir, files[i].path, 1,
+		                           &req.files[req.n_files++], err, errlen);
+	if (rc == WQ_OK)
+		rc = CALL(r, "UploadArtifacts", &req, wineq__v1__upload_artifacts_response, 0, &m,
+		          err, errlen);
+	drop(m);
+	wq_regproto_arena_free(&a);
+	return rc;
+}
+
+static int r_artifacts_log_dir(wq_registry *r, const char *run_id, const char *artifact_path,
+                               const char *local_dir, char *err, size_t errlen)
+{
+	wq_artifact_file *files = NULL;
+	size_t n = 0, from = 0, used = 0;
+	int rc;
+
+	rc = wq_name_check_path("artifact path", artifact_path, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_regproto_tree_list(local_dir, &files, &n, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	/* as many files per call as fit one message; an empty tree still asks once, so a
+	 * missing run is reported as the local store would */
+	for (size_t i = 0; rc == WQ_OK && i < n; i++) {
+		size_t cost =
+		    (size_t)files[i].size + WQ_REGPROTO_FILE_OVERHEAD(strlen(files[i].path));
+
+		if (i > from && used + cost > WQ_REGPROTO_BUDGET) {
+			rc = upload_batch(r, run_id, artifact_path, local_dir, files, from, i, err,
+			                  errlen);
+			from = i;
+			used = 0;
+		}
+		used += cost;
+	}
+	if (rc == WQ_OK)
+		rc = upload_batch(r, run_id, artifact_path, local_dir, files, from, n, err, errlen);
+	wq_artifact_files_free(files, n);
+	return rc;
+}
+
+static int r_run_get(wq_registry *r, const char *run_id, wq_run **out, char *err, size_t errlen)
+{
+	Wineq__V1__GetRunRequest req = WINEQ__V1__GET_RUN_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.run_id = S(run_id);
+	rc = CALL(r, "GetRun", &req, wineq__v1__get_run_response, 1, &m, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_regproto_run_from(((Wineq__V1__GetRunResponse *)m)->run, out, err, errlen);
+	drop(m);
+	return rc;
+}
+
+static int r_runs_search(wq_registry *r, const char *const *experiments, size_t nexp,
+                         const char *filter, const char *order_by, size_t max_results,
+                         const char *page_token, wq_run ***out, size_t *n, char **next_token,
+                         char *err, size_t errlen)
+{
+	Wineq__V1__SearchRunsRequest req = WINEQ__V1__SEARCH_RUNS_REQUEST__INIT;
+	Wineq__V1__SearchRunsResponse *resp;
+	ProtobufCMessage *m = NULL;
+	wq_run **v = NULL;
+	char *next = NULL;
+	size_t i = 0;
+	int rc;
+
+	if (max_results > INT64_MAX)
+		return wq_err_set(err, errlen, WQ_ERANGE, "max_results out of range");
+	req.experiments = (char **)experiments;
+	req.n_experiments = experiments != NULL ? nexp : 0;
+	req.filter = S(filter);
+	req.order_by = S(order_by);
+	req.max_results = (int64_t)max_results;
+	req.page_token = S(page_token);
+	rc = CALL(r, "SearchRuns", &req, wineq__v1__search_runs_response, 1, &m, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	resp = (Wineq__V1__SearchRunsResponse *)m;
+	v = calloc(resp->n_runs > 0 ? resp->n_runs : 1, sizeof(*v));
+	if (v == NULL)
+		rc = nomem(err, errlen);
+	for (; rc == WQ_OK && i < resp->n_runs; i++)
+		rc = wq_regproto_run_from(resp->runs[i], &v[i], err, errlen);
+	if (rc == WQ_OK && resp->next_page_token[0] != '\0' &&
+	    (next = strdup(resp->next_page_token)) == NULL)
+		rc = nomem(err, errlen);
+	if (rc != WQ_OK) {
+		wq_runs_free(v, i);
+	} else {
+		*out = v;
+		*n = resp->n_runs;
+		*next_token = next;
+	}
+	drop(m);
+	return rc;
+}
+
+static int r_run_delete(wq_registry *r, const char *run_id, char *err, size_t errlen)
+{
+	Wineq__V1__DeleteRunRequest req = WINEQ__V1__DELETE_RUN_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.run_id = S(run_id);
+	rc = CALL(r, "DeleteRun", &req, wineq__v1__delete_run_response, 0, &m, err, errlen);
+	drop(m);
+	return rc;
+}
+
+/* --- models ---------------------------------------------------------------------------- */
+
+static int r_model_list(wq_registry *r, wq_registered_model ***out, size_t *n, char *err,
+                        size_t errlen)
+{
+	Wineq__V1__ListRegisteredModelsRequest req =
+	    WINEQ__V1__LIST_REGISTERED_MODELS_REQUEST__INIT;
+	Wineq__V1__ListRegisteredModelsResponse *resp;
+	ProtobufCMessage *m = NULL;
+	wq_registered_model **v;
+	size_t i;
+	int rc = CALL(r, "ListRegisteredModels", &req, wineq__v1__list_registered_models_response,
+	              1, &m, err, errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	resp = (Wineq__V1__ListRegisteredModelsResponse *)m;
+	v = calloc(resp->n_models > 0 ? resp->n_models : 1, sizeof(*v));
+	if (v == NULL)
+		rc = nomem(err, errlen);
+	for (i = 0; rc == WQ_OK && i < resp->n_models; i++)
+		rc = wq_regproto_model_from(resp->models[i], &v[i], err, errlen);
+	if (rc != WQ_OK) {
+		wq_registered_models_free(v, i);
+	} else {
+		*out = v;
+		*n = resp->n_models;
+	}
+	drop(m);
+	return rc;
+}
+
+static int r_model_get(wq_registry *r, const char *name, wq_registered_model **out, char *err,
+                       size_t errlen)
+{
+	Wineq__V1__GetRegisteredModelRequest req = WINEQ__V1__GET_REGISTERED_MODEL_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.name = S(name);
+	rc = CALL(r, "GetRegisteredModel", &req, wineq__v1__get_registered_model_response, 1, &m,
+	          err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_regproto_model_from(((Wineq__V1__GetRegisteredModelResponse *)m)->model,
+		                            out, err, errlen);
+	drop(m);
+	return rc;
+}
+
+static int r_version_list(wq_registry *r, const char *name, wq_model_version ***out, size_t *n,
+                          char *err, size_t errlen)
+{
+	Wineq__V1__ListModelVersionsRequest req = WINEQ__V1__LIST_MODEL_VERSIONS_REQUEST__INIT;
+	Wineq__V1__ListModelVersionsResponse *resp;
+	ProtobufCMessage *m = NULL;
+	wq_model_version **v;
+	size_t i;
+	int rc;
+
+	req.name = S(name);
+	rc = CALL(r, "ListModelVersions", &req, wineq__v1__list_model_versions_response, 1, &m, err,
+	          errlen);
+	if (rc != WQ_OK)
+		return rc;
+	resp = (Wineq__V1__ListModelVersionsResponse *)m;
+	v = calloc(resp->n_versions > 0 ? resp->n_versions : 1, sizeof(*v));
+	if (v == NULL)
+		rc = nomem(err, errlen);
+	for (i = 0; rc == WQ_OK && i < resp->n_versions; i++)
+		rc = wq_regproto_version_from(resp->versions[i], &v[i], err, errlen);
+	if (rc != WQ_OK) {
+		wq_model_versions_free(v, i);
+	} else {
+		*out = v;
+		*n = resp->n_versions;
+	}
+	drop(m);
+	return rc;
+}
+
+static int r_version_get(wq_registry *r, const char *name, int64_t version, wq_model_version **out,
+                         char *err, size_t errlen)
+{
+	Wineq__V1__GetModelVersionRequest req = WINEQ__V1__GET_MODEL_VERSION_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.name = S(name);
+	req.version = version;
+	rc = CALL(r, "GetModelVersion", &req, wineq__v1__get_model_version_response, 1, &m, err,
+	          errlen);
+	if (rc == WQ_OK)
+		rc = wq_regproto_version_from(((Wineq__V1__GetModelVersionResponse *)m)->version,
+		                              out, err, errlen);
+	drop(m);
+	return rc;
+}
+
+/* Every file of a local bundle directory, with content, for one CreateModelVersion message. */
+static int bundle_files(wq_regproto_arena *a, const char *bundle_dir, Wineq__V1__BundleFiles *bf,
+                        char *err, size_t errlen)
+{
+	wq_artifact_file *files = NULL;
+	size_t n = 0, used = 0;
+	int rc = wq_regproto_tree_list(bundle_dir, &files, &n, err, errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		used += (size_t)files[i].size + WQ_REGPROTO_FILE_OVERHEAD(strlen(files[i].path));
+	if (used > WQ_REGPROTO_BUDGET) {
+		rc = wq_err_set(err, errlen, WQ_ERANGE,
+		                "bundle %s takes %zu bytes, more than the %zu a registry message "
+		                "carries: log it as a run's artifacts and register it from the run",
+		                bundle_dir, used, WQ_REGPROTO_BUDGET);
+		goto out;
+	}
+	bf->files = wq_regproto_alloc(a, (n > 0 ? n : 1) * sizeof(*bf->files));
+	if (bf->files == NULL) {
+		rc = nomem(err, errlen);
+		goto out;
+	}
+	for (size_t i = 0; rc == WQ_OK && i < n; i++)
+		rc = wq_regproto_file_load(a, bundle_dir, files[i].path, 1,
+		                           &bf->files[bf->n_files++], err, errlen);
+out:
+	wq_artifact_files_free(files, n);
+	return rc;
+}
+
+static int r_version_create(wq_registry *r, const char *name, const char *bundle_dir,
+                            const char *run_id, const char *artifact_path, const char *actor,
+                            int64_t *version, char *err, size_t errlen)
+{
+	Wineq__V1__CreateModelVersionRequest req = WINEQ__V1__CREATE_MODEL_VERSION_REQUEST__INIT;
+	Wineq__V1__BundleFiles bf = WINEQ__V1__BUNDLE_FILES__INIT;
+	wq_regproto_arena a = {0};
+	ProtobufCMessage *m = NULL;
+	wq_bundle *b = NULL;
+	int rc;
+
+	/* what the server would refuse is refused here first, before any bytes travel */
+	rc = wq_name_check("model name", name, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	req.name = S(name);
+	req.run_id = S(run_id);
+	req.actor = S(actor_or_user(actor));
+	if (bundle_dir == NULL) {
+		if (run_id == NULL || artifact_path == NULL)
+			return wq_err_set(err, errlen, WQ_EINVAL,
+			                  "give a bundle directory or a run and its artifact path");
+		req.source_case = WINEQ__V1__CREATE_MODEL_VERSION_REQUEST__SOURCE_ARTIFACT_PATH;
+		req.artifact_path = S(artifact_path);
+	} else {
+		rc = wq_bundle_load(bundle_dir, 0, &b, err, errlen);
+		wq_bundle_free(b);
+		if (rc == WQ_OK)
+			rc = bundle_files(&a, bundle_dir, &bf, err, errlen);
+		if (rc != WQ_OK)
+			goto out;
+		req.source_case = WINEQ__V1__CREATE_MODEL_VERSION_REQUEST__SOURCE_BUNDLE;
+		req.bundle = &bf;
+	}
+	rc = CALL(r, "CreateModelVersion", &req, wineq__v1__create_model_version_response, 0, &m,
+	          err, errlen);
+	if (rc == WQ_OK)
+		*version = ((Wineq__V1__CreateModelVersionResponse *)m)->version;
+out:
+	drop(m);
+	wq_regproto_arena_free(&a);
+	return rc;
+}
+
+static int r_version_transition(wq_registry *r, const char *name, int64_t version, int stage,
+                                int archive_existing, const char *actor, char *err, size_t errlen)
+{
+	Wineq__V1__TransitionStageRequest req = WINEQ__V1__TRANSITION_STAGE_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.name = S(name);
+	req.version = version;
+	req.stage = (Wineq__V1__Stage)stage;
+	req.archive_existing_versions = archive_existing != 0;
+	req.actor = S(actor_or_user(actor));
+	rc = CALL(r, "TransitionStage", &req, wineq__v1__transition_stage_response, 0, &m, err,
+	          errlen);
+	drop(m);
+	return rc;
+}
+
+static int r_alias_set(wq_registry *r, const char *name, const char *alias, int64_t version,
+                       const char *actor, char *err, size_t errlen)
+{
+	Wineq__V1__SetAliasRequest req = WINEQ__V1__SET_ALIAS_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.name = S(name);
+	req.alias = S(alias);
+	req.version = version;
+	req.actor = S(actor_or_user(actor));
+	rc = CALL(r, "SetAlias", &req, wineq__v1__set_alias_response, 0, &m, err, errlen);
+	drop(m);
+	return rc;
+}
+
+static int r_alias_delete(wq_registry *r, const char *name, const char *alias, const char *actor,
+                          char *err, size_t errlen)
+{
+	Wineq__V1__DeleteAliasRequest req = WINEQ__V1__DELETE_ALIAS_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.name = S(name);
+	req.alias = S(alias);
+	req.actor = S(actor_or_user(actor));
+	rc = CALL(r, "DeleteAlias", &req, wineq__v1__delete_alias_response, 0, &m, err, errlen);
+	drop(m);
+	return rc;
+}
+
+static int r_history(wq_registry *r, const char *name, wq_model_event **out, size_t *n, char *err,
+                     size_t errlen)
+{
+	Wineq__V1__GetModelHistoryRequest req = WINEQ__V1__GET_MODEL_HISTORY_REQUEST__INIT;
+	Wineq__V1__GetModelHistoryResponse *resp;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.name = S(name);
+	rc = CALL(r, "GetModelHistory", &req, wineq__v1__get_model_history_response, 1, &m, err,
+	          errlen);
+	if (rc != WQ_OK)
+		return rc;
+	resp = (Wineq__V1__GetModelHistoryResponse *)m;
+	rc = wq_regproto_events_from(resp->events, resp->n_events, out, err, errlen);
+	if (rc == WQ_OK)
+		*n = resp->n_events;
+	drop(m);
+	return rc;
+}
+
+static int r_version_delete(wq_registry *r, const char *name, int64_t version, const char *actor,
+                            char *err, size_t errlen)
+{
+	Wineq__V1__DeleteModelVersionRequest req = WINEQ__V1__DELETE_MODEL_VERSION_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.name = S(name);
+	req.version = version;
+	req.actor = S(actor_or_user(actor));
+	rc = CALL(r, "DeleteModelVersion", &req, wineq__v1__delete_model_version_response, 0, &m,
+	          err, errlen);
+	drop(m);
+	return rc;
+}
+
+/* --- downloads ------------------------------------------------------------------------- */
+
+/* One ResolveModelUri (resolve != 0) or DownloadArtifacts call. On WQ_OK *m owns the reply;
+ * *files / *nfiles point into it, *version too (resolve only, may be NULL). */
+static int fetch_call(wq_registry *r, int resolve, const char *uri, char **paths, size_t npaths,
+                      int metadata_only, ProtobufCMessage **m, Wineq__V1__FileData ***files,
+                      size_t *nfiles, Wineq__V1__ModelVersion **version, char *err, size_t errlen)
+{
+	int rc;
+
+	if (resolve) {
+		Wineq__V1__ResolveModelUriRequest req = WINEQ__V1__RESOLVE_MODEL_URI_REQUEST__INIT;
+		Wineq__V1__ResolveModelUriResponse *resp;
+
+		req.uri = S(uri);
+		req.paths = paths;
+		req.n_paths = npaths;
+		req.metadata_only = metadata_only != 0;
+		rc = CALL(r, "ResolveModelUri", &req, wineq__v1__resolve_model_uri_response, 1, m,
+		          err, errlen);
+		if (rc != WQ_OK)
+			return rc;
+		resp = (Wineq__V1__ResolveModelUriResponse *)*m;
+		*files = resp->files;
+		*nfiles = resp->n_files;
+		if (version != NULL)
+			*version = resp->version;
+	} else {
+		Wineq__V1__DownloadArtifactsRequest req =
+		    WINEQ__V1__DOWNLOAD_ARTIFACTS_REQUEST__INIT;
+		Wineq__V1__DownloadArtifactsResponse *resp;
+
+		req.uri = S(uri);
+		req.paths = paths;
+		req.n_paths = npaths;
+		req.metadata_only = metadata_only != 0;
+		rc = CALL(r, "DownloadArtifacts", &req, wineq__v1__download_artifacts_response, 1,
+		          m, err, errlen);
+		if (rc != WQ_OK)
+			return rc;
+		resp = (Wineq__V1__DownloadArtifactsResponse *)*m;
+		*files = resp->files;
+		*nfiles = resp->n_files;
+		if (version != NULL)
+			*version = NULL;
+	}
+	return WQ_OK;
+}
+
+/* Checks a listing from the server: at most WQ_REGPROTO_MAX_FILES well-formed entries. */
+static int listing_check(Wineq__V1__FileData *const *list, size_t n, char *err, size_t errlen)
+{
+	int rc = WQ_OK;
+
+	if (n > WQ_REGPROTO_MAX_FILES)
+		return wq_err_set(err, errlen, WQ_EFORMAT, "the registry server listed %zu files",
+		                  n);
+	for (size_t i = 0; rc == WQ_OK && i < n; i++)
+		rc = wq_regproto_file_check(list[i], err, errlen);
+	return rc;
+}
+
+/* Writes got (with content) below dir if it is what listing entry want announced. */
+static int write_checked(const char *dir, const Wineq__V1__FileData *want,
+                         const Wineq__V1__FileData *got, char *err, size_t errlen)
+{
+	int rc = wq_regproto_file_check(got, err, errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	if (got->content_omitted || got->size != want->size || strcmp(got->sha256, want->sha256))
+		return wq_err_set(err, errlen, WQ_ECORRUPT,
+		                  "%s: the registry server sent other bytes than it listed",
+		                  got->path);
+	return wq_regproto_file_write(dir, got, err, errlen);
+}
+
+/* Writes the files of listing below dir (which exists): those that came with content, then
+ * the others, fetched by path with follow-up calls on uri. */
+static int fetch_files(wq_registry *r, int resolve, const char *uri,
+                       Wineq__V1__FileData *const *list, size_t n, const char *dir, char *err,
+                       size_t errlen)
+{
+	unsigned char *done = calloc(n > 0 ? n : 1, 1);
+	char **paths = calloc(MAX_PATHS_PER_GO, sizeof(*paths));
+	size_t *idx = calloc(MAX_PATHS_PER_GO, sizeof(*idx));
+	size_t left = 0;
+	int rc = WQ_OK;
+
+	if (done == NULL || paths == NULL || idx == NULL) {
+		rc = nomem(err, errlen);
+		goto out;
+	}
+	for (size_t i = 0; rc == WQ_OK && i < n; i++) {
+		if (list[i]->content_omitted) {
+			left++;
+			continue;
+		}
+		rc = wq_regproto_file_write(dir, list[i], err, errlen);
+		done[i] = 1;
+	}
+	while (rc == WQ_OK && left > 0) {
+		ProtobufCMessage *m = NULL;
+		Wineq__V1__FileData **got = NULL;
+		size_t ngot = 0, np = 0, used = 0, progress = 0;
+
+		for (size_t i = 0; i < n && np < MAX_PATHS_PER_GO; i++) {
+			size_t cost = (size_t)list[i]->size +
+			              WQ_REGPROTO_FILE_OVERHEAD(strlen(list[i]->path));
+
+			if (done[i] || (np > 0 && used + cost > WQ_REGPROTO_BUDGET))
+				continue;
+			idx[np] = i;
+			paths[np++] = list[i]->path;
+			used += cost;
+		}
+		rc = fetch_call(r, resolve, uri, paths, np, 0, &m, &got, &ngot, NULL, err, errlen);
+		for (size_t k = 0; rc == WQ_OK && k < ngot; k++) {
+			size_t j = 0;
+
+			if (got[k] == NULL || got[k]->content_omitted)
+				continue;
+			while (j < np && strcmp(S(got[k]->path), paths[j]) != 0)
+				j++;
+			if (j == np || done[idx[j]])
+				continue; /* not asked for (or twice): ignored */
+			rc = write_checked(dir, list[idx[j]], got[k], err, errlen);
+			done[idx[j]] = 1;
+			progress++;
+			left--;
+		}
+		drop(m);
+		if (rc == WQ_OK && progress == 0)
+			rc = wq_err_set(err, errlen, WQ_EIO,
+			                "the registry server sent none of the %zu files asked for",
+			                np);
+	}
+out:
+	free(done);
+	free(paths);
+	free(idx);
+	return rc;
+}
+
+/* Whether dir is a verified bundle whose MANIFEST.json has digest sha. */
+static int cache_entry_ok(const char *dir, const char *sha)
+{
+	char got[WQ_SHA256_HEXLEN];
+	char *manifest = path_join(dir, WQ_BUNDLE_MANIFEST);
+	wq_bundle *b = NULL;
+	int ok;
+
+	ok = manifest != NULL && wq_sha256_file_hex(manifest, got, NULL, 0) == WQ_OK &&
+	     strcmp(got, sha) == 0 && wq_bundle_load(dir, 0, &b, NULL, 0) == WQ_OK;
+	wq_bundle_free(b);
+	free(manifest);
+	return ok;
+}
+
+/* Verifies a downloaded bundle in tmp (a bundle whose manifest has digest sha) and moves it to
+ * <cache>/<sha>, or uses an entry another process put there first. tmp is gone afterwards. */
+static int cache_adopt(wq_registry *r, const char *tmp, const char *sha, char **path, char *err,
+                       size_t errlen)
+{
+	char got[WQ_SHA256_HEXLEN];
+	char *manifest = path_join(tmp, WQ_BUNDLE_MANIFEST), *final = NULL;
+	wq_bundle *b = NULL;
+	int rc;
+
+	if (manifest == NULL)
+		return nomem(err, errlen);
+	rc = wq_bundle_load(tmp, 0, &b, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_sha256_file_hex(manifest, got, err, errlen);
+	if (rc == WQ_OK && strcmp(got, sha) != 0)
+		rc = wq_err_set(err, errlen, WQ_ECORRUPT,
+		                "downloaded %s has SHA-256 %s, the registry says %s",
+		                WQ_BUNDLE_MANIFEST, got, sha);
+	free(manifest);
+	wq_bundle_free(b);
+	if (rc == WQ_OK && (final = path_join(R(r)->cache, sha)) == NULL)
+		rc = nomem(err, errlen);
+	if (rc == WQ_OK && rename(tmp, final) != 0) {
+		if (errno != ENOTEMPTY && errno != EEXIST) {
+			rc = wq_err_set(err, errlen, WQ_EIO, "cannot move %s to %s: %s", tmp, final,
+			                strerror(errno));
+		} else if (cache_entry_ok(final, sha)) {
+			wq_regproto_rmtree(tmp); /* same content cached meanwhile: use that */
+		} else {
+			/* a damaged entry under that name: ours replaces it */
+			wq_regproto_rmtree(final);
+			if (rename(tmp, final) != 0)
+				rc = wq_err_set(err, errlen, WQ_EIO, "cannot move %s to %s: %s",
+				                tmp, final, strerror(errno));
+		}
+	}
+	if (rc != WQ_OK) {
+		wq_regproto_rmtree(tmp);
+		free(final);
+		return rc;
+	}
+	*path = final;
+	return WQ_OK;
+}
+
+static int resolve_in_place(const char *path, char **bundle_dir, char *err, size_t errlen)
+{
+	wq_bundle *b = NULL;
+	int rc = wq_bundle_load(path, 0, &b, err, errlen);
+
+	wq_bundle_free(b);
+	if (rc == WQ_OK && (*bundle_dir = strdup(path)) == NULL)
+		rc = nomem(err, errlen);
+	return rc;
+}
+
+/* Downloads what the listing of uri names into a new cache entry (or finds it there). */
+static int resolve_fetch(wq_registry *r, const char *uri, const Wineq__V1__ModelVersion *ver,
+                         Wineq__V1__FileData *const *list, size_t n, char **path, char *err,
+                         size_t errlen)
+{
+	char tmp[4096], again[600];
+	const char *sha = NULL, *from = uri;
+	char *final;
+	int rc = listing_check(list, n, err, errlen);
+
+	for (size_t i = 0; rc == WQ_OK && i < n; i++)
+		if (strcmp(list[i]->path, WQ_BUNDLE_MANIFEST) == 0)
+			sha = list[i]->sha256;
+	if (rc != WQ_OK)
+		return rc;
+	if (sha == NULL)
+		return wq_err_set(err, errlen, WQ_EFORMAT, "%s names no wineq bundle (no %s)", uri,
+		                  WQ_BUNDLE_MANIFEST);
+	if (ver != NULL && strcmp(S(ver->sha256), sha) != 0)
+		return wq_err_set(err, errlen, WQ_ECORRUPT,
+		                  "%s: the bundle's %s has SHA-256 %s, the version records %s", uri,
+		                  WQ_BUNDLE_MANIFEST, sha, S(ver->sha256));
+	final = path_join(R(r)->cache, sha);
+	if (final == NULL)
+		return nomem(err, errlen);
+	if (cache_entry_ok(final, sha)) {
+		*path = final;
+		return WQ_OK;
+	}
+	free(final);
+	rc = mkdir_p(R(r)->cache, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	snprintf(tmp, sizeof(tmp), "%s/tmp-XXXXXX", R(r)->cache);
+	if (mkdtemp(tmp) == NULL)
+		return wq_err_set(err, errlen, WQ_EIO, "cannot create a directory in %s: %s",
+		                  R(r)->cache, strerror(errno));
+	/* follow-ups name the version found, not a stage or alias that may move meanwhile */
+	if (ver != NULL) {
+		snprintf(again, sizeof(again), "models:/%s/%" PRId64, S(ver->name), ver->version);
+		from = again;
+	}
+	rc = fetch_files(r, 1, from, list, n, tmp, err, errlen);
+	if (rc != WQ_OK) {
+		wq_regproto_rmtree(tmp);
+		return rc;
+	}
+	return cache_adopt(r, tmp, sha, path, err, errlen);
+}
+
+static int r_resolve(wq_registry *r, const char *uri, char **bundle_dir, wq_model_version **version,
+                     char *err, size_t errlen)
+{
+	Wineq__V1__FileData **list = NULL;
+	Wineq__V1__ModelVersion *ver = NULL;
+	ProtobufCMessage *m = NULL;
+	wq_model_version *v = NULL;
+	wq_model_uri u;
+	char *path = NULL;
+	size_t n = 0;
+	int rc;
+
+	rc = wq_model_uri_parse(uri, &u, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	if (u.kind == WQ_MODEL_URI_PATH) {
+		/* a plain path is the client's own directory */
+		rc = resolve_in_place(u.path, &path, err, errlen);
+		wq_model_uri_clear(&u);
+		if (rc == WQ_OK) {
+			*bundle_dir = path;
+			if (version != NULL)
+				*version = NULL;
+		}
+		return rc;
+	}
+	wq_model_uri_clear(&u);
+	/* the listing first: a bundle already in the cache is not downloaded again */
+	rc = fetch_call(r, 1, uri, NULL, 0, 1, &m, &list, &n, &ver, err, errlen);
+	if (rc == WQ_OK && ver != NULL)
+		rc = wq_regproto_version_from(ver, &v, err, errlen);
+	if (rc == WQ_OK)
+		rc = resolve_fetch(r, uri, ver, list, n, &path, err, errlen);
+	drop(m);
+	if (rc != WQ_OK) {
+		wq_model_version_free(v);
+		return rc;
+	}
+	*bundle_dir = path;
+	if (version != NULL)
+		*version = v;
+	else
+		wq_model_version_free(v);
+	return WQ_OK;
+}
+
+static int r_artifacts_get(wq_registry *r, const char *uri, const char *dest, char *err,
+                           size_t errlen)
+{
+	Wineq__V1__FileData **list = NULL;
+	ProtobufCMessage *m = NULL;
+	wq_model_uri u;
+	struct stat st;
+	size_t n = 0;
+	int rc;
+
+	if (stat(dest, &st) == 0)
+		return wq_err_set(err, errlen, WQ_EEXIST, "%s already exists", dest);
+	rc = wq_model_uri_parse(uri, &u, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	if (u.kind == WQ_MODEL_URI_PATH)
+		rc = wq_err_set(err, errlen, WQ_EINVAL,
+		                "'%s' is a local path: give runs:/ID/PATH, models:/NAME/... or an "
+		                "artifact URI (file://, s3://)",
+		                uri);
+	wq_model_uri_clear(&u);
+	if (rc == WQ_OK)
+		rc = fetch_call(r, 0, uri, NULL, 0, 0, &m, &list, &n, NULL, err, errlen);
+	if (rc == WQ_OK)
+		rc = listing_check(list, n, err, errlen);
+	if (rc == WQ_OK)
+		rc = mkdir_p(dest, err, errlen);
+	if (rc == WQ_OK) {
+		rc = fetch_files(r, 0, uri, list, n, dest, err, errlen);
+		if (rc != WQ_OK)
+			wq_regproto_rmtree(dest); /* nothing half-downloaded is left behind */
+	}
+	drop(m);
+	return rc;
+}
+
+static void r_close(wq_registry *r)
+{
+	remote *x = R(r);
+
+	if (x != NULL) {
+		wq_rpc_client_close(x->client);
+		free(x->cache);
+		free(x);
+	}
+	wq_config_clear(&r->config);
+	free(r);
+}
+
+static const wq_registry_ops remote_ops = {
+    .kind = "remote",
+    .experiment_list = r_experiment_list,
+    .run_start = r_run_start,
+    .run_end = r_run_end,
+    .param_log = r_param_log,
+    .metric_log = r_metric_log,
+    .tag_set = r_tag_set,
+    .artifacts_log_dir = r_artifacts_log_dir,
+    .run_get = r_run_get,
+    .runs_search = r_runs_search,
+    .run_delete = r_run_delete,
+    .model_list = r_model_list,
+    .model_get = r_model_get,
+    .version_list = r_version_list,
+    .version_get = r_version_get,
+    .version_create = r_version_create,
+    .version_transition = r_version_transition,
+    .alias_set = r_alias_set,
+    .alias_delete = r_alias_delete,
+    .history = r_history,
+    .version_delete = r_version_delete,
+    .resolve = r_resolve,
+    .artifacts_get = r_artifacts_get,
+    .close = r_close,
+};
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* WINEQ_RPC_TIMEOUT_MS: 0 (the rpc default) when unset. */
+static int env_timeout(int *ms, char *err, size_t errlen)
+{
+	const char *v = env("WINEQ_RPC_TIMEOUT_MS");
+	char *end;
+	long x;
+
+	*ms = 0;
+	if (v == NULL)
+		return WQ_OK;
+	errno = 0;
+	x = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || x < 1 || x > MAX_TIMEOUT_MS)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "WINEQ_RPC_TIMEOUT_MS='%s': give milliseconds, 1..%d", v,
+		                  MAX_TIMEOUT_MS);
+	*ms = (int)x;
+	return WQ_OK;
+}
+
+int wq_registry_remote_open(wq_config *cfg, wq_registry **out, char *err, size_t errlen)
+{
+	wq_rpc_client_opts opts = {0};
+	wq_rpc_tls tls = {0};
+	wq_registry *r = NULL;
+	remote *x = NULL;
+	int rc;
+
+	if (cfg == NULL || out == NULL || cfg->tracking_uri == NULL || cfg->home == NULL ||
+	    cfg->tracking_kind != WQ_TRACKING_REMOTE) {
+		rc =
+		    wq_err_set(err, errlen, WQ_EINVAL,
+		               "remote registry needs a tcp://, ipc:// or tls+tcp:// tracking URI");
+		goto fail;
+	}
+	rc = env_timeout(&opts.timeout_ms, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	tls.ca_file = env("WINEQ_TLS_CA_FILE");
+	tls.cert_file = env("WINEQ_TLS_CERT_FILE");
+	tls.key_file = env("WINEQ_TLS_KEY_FILE");
+	tls.server_name = env("WINEQ_TLS_SERVER_NAME");
+	opts.tls = &tls; /* used for tls+tcp:// URIs only; read by wq_rpc_client_open */
+	r = calloc(1, sizeof(*r));
+	x = calloc(1, sizeof(*x));
+	if (r == NULL || x == NULL) {
+		rc = nomem(err, errlen);
+		goto fail;
+	}
+	r->ops = &remote_ops;
+	r->impl = x;
+	r->config = *cfg;
+	memset(cfg, 0, sizeof(*cfg));
+	x->cache = path_join(r->config.home, "cache");
+	if (x->cache == NULL) {
+		rc = nomem(err, errlen);
+		goto fail;
+	}
+	/* dials in the background: an absent server shows on the first call, as UNAVAILABLE */
+	rc = wq_rpc_client_open(r->config.tracking_uri, &opts, &x->client, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	*out = r;
+	return WQ_OK;
+fail:
+	if (r != NULL && r->impl != NULL) {
+		r_close(r);
+	} else {
+		free(r);
+		free(x);
+	}
+	wq_config_clear(cfg); /* ownership was taken whatever the outcome */
+	return rc;
+}

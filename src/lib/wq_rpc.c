@@ -1,0 +1,1394 @@
+#include "wq_rpc.h"
+
+#include "wq_error.h"
+#include "wq_file.h"
+#include "wq_log.h"
+#include "wineq/v1/wineq.pb-c.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RECV_POLL_MS    200  /* idle workers look at the stop flag this often */
+#define REPLY_SEND_MS   5000 /* a reply that cannot be queued within this is dropped */
+#define LINGER_MS       50   /* lets the last replies leave before the socket closes */
+#define MAX_WORKERS     1024
+#define MSG_MAX         512 /* bytes of a status message, terminator included */
+#define URL_MAX         512
+#define ENVELOPE_SLACK  1024u /* envelope bytes around a payload: method, id, message */
+#define TLS_FILE_MAX    (1024u * 1024u)
+#define CTX_POOL        16 /* idle client contexts kept for reuse */
+#define DEFAULT_TIMEOUT 10000
+#define DEFAULT_RETRIES 3
+#define BACKOFF_BASE_MS 50
+#define BACKOFF_CAP_MS  1000
+#define RECONN_MIN_MS   50
+#define RECONN_MAX_MS   1000
+
+/* --- shared helpers ---------------------------------------------------------------------- */
+
+static const char *const code_names[] = {
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
+
+const char *wq_rpc_code_name(int code)
+{
+	if (code < 0 || code > WQ_RPC_UNAUTHENTICATED)
+		return "UNKNOWN";
+	return code_names[code];
+}
+
+int wq_rpc_code_from_status(int status)
+{
+	switch (status) {
+	case WQ_OK:
+		return WQ_RPC_OK;
+	case WQ_EINVAL:
+	case WQ_EPARSE:
+		return WQ_RPC_INVALID_ARGUMENT;
+	case WQ_ENOENT:
+		return WQ_RPC_NOT_FOUND;
+	case WQ_EEXIST:
+		return WQ_RPC_ALREADY_EXISTS;
+	case WQ_ERANGE:
+		return WQ_RPC_OUT_OF_RANGE;
+	case WQ_ECORRUPT:
+		return WQ_RPC_DATA_LOSS;
+	case WQ_EFORMAT:
+		return WQ_RPC_FAILED_PRECONDITION;
+	case WQ_EUNSUPPORTED:
+		return WQ_RPC_UNIMPLEMENTED;
+	case WQ_ENOMEM:
+		return WQ_RPC_RESOURCE_EXHAUSTED;
+	default:
+		return WQ_RPC_INTERNAL;
+	}
+}
+
+int wq_rpc_status_from_code(int code)
+{
+	switch (code) {
+	case WQ_RPC_OK:
+		return WQ_OK;
+	case WQ_RPC_INVALID_ARGUMENT:
+		return WQ_EINVAL;
+	case WQ_RPC_NOT_FOUND:
+		return WQ_ENOENT;
+	case WQ_RPC_ALREADY_EXISTS:
+		return WQ_EEXIST;
+	case WQ_RPC_OUT_OF_RANGE:
+		return WQ_ERANGE;
+	case WQ_RPC_DATA_LOSS:
+		return WQ_ECORRUPT;
+	case WQ_RPC_FAILED_PRECONDITION:
+		return WQ_EFORMAT;
+	case WQ_RPC_UNIMPLEMENTED:
+		return WQ_EUNSUPPORTED;
+	case WQ_RPC_RESOURCE_EXHAUSTED:
+		return WQ_ENOMEM;
+	default:
+		/* UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL and the codes without a local
+		 * equivalent: the operation failed for a reason outside the caller's data. */
+		return WQ_EIO;
+	}
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int64_t ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* 64 random bits from the kernel; a clock-and-counter mix only if getrandom fails (it does
+ * not after boot), so ids stay unique within the process either way. */
+static uint64_t rand_u64(void)
+{
+	static atomic_uint_fast64_t counter;
+	uint64_t v, z;
+
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == (ssize_t)sizeof(v))
+		return v;
+	z = (uint64_t)mono_ns() ^ ((uint64_t)getpid() << 32) ^
+	    (atomic_fetch_add(&counter, 1) * 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Copies n bytes of s into dst (WQ_RPC_MAX_REQUEST_ID + 1 bytes), truncated at a character
+ * boundary: the id is echoed into a protobuf string. */
+static void id_copy(char *dst, const char *s, size_t n)
+{
+	if (n > WQ_RPC_MAX_REQUEST_ID) {
+		n = WQ_RPC_MAX_REQUEST_ID;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+/* Replaces bytes that are not part of a valid UTF-8 sequence (and control characters)
+ * with '?', in place: messages go into protobuf strings, which other runtimes validate. */
+static void utf8_clean(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+
+	while (*p != '\0') {
+		size_t need, i;
+		uint32_t cp;
+
+		if (*p < 0x80) {
+			if (*p < 0x20 || *p == 0x7f)
+				*p = '?';
+			p++;
+			continue;
+		}
+		if ((*p & 0xe0) == 0xc0)
+			need = 1, cp = *p & 0x1f;
+		else if ((*p & 0xf0) == 0xe0)
+			need = 2, cp = *p & 0x0f;
+		else if ((*p & 0xf8) == 0xf0)
+			need = 3, cp = *p & 0x07;
+		else
+			need = 0, cp = 0;
+		for (i = 1; need > 0 && i <= need; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				break;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if (need == 0 || i <= need || (need == 1 && cp < 0x80) ||
+		    (need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff)) {
+			*p++ = '?';
+			continue;
+		}
+		p += need + 1;
+	}
+}
+
+/* Copies an untrusted name for use inside a message: printable ASCII only. */
+static void printable(char *dst, size_t dstlen, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && i + 1 < dstlen; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		dst[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	dst[i] = '\0';
+}
+
+static int enomem(char *err, size_t errlen)
+{
+	return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+}
+
+/* nng failures at setup time. */
+static int nng_status(int rv)
+{
+	switch (rv) {
+	case NNG_ENOMEM:
+		return WQ_ENOMEM;
+	case NNG_EADDRINVAL:
+	case NNG_EINVAL:
+		return WQ_EINVAL;
+	case NNG_EADDRINUSE:
+		return WQ_EEXIST;
+	case NNG_ENOTSUP:
+	case NNG_EBADTYPE:
+		return WQ_EUNSUPPORTED;
+	case NNG_ENOENT:
+		return WQ_ENOENT;
+	default:
+		return WQ_EIO;
+	}
+}
+
+static int scheme_is(const char *url, const char *scheme)
+{
+	size_t n = strlen(scheme);
+
+	return strncmp(url, scheme, n) == 0 && strncmp(url + n, "://", 3) == 0;
+}
+
+static int is_tls_url(const char *url)
+{
+	return scheme_is(url, "tls+tcp") || scheme_is(url, "tls+tcp4") ||
+	       scheme_is(url, "tls+tcp6");
+}
+
+/* Builds the TLS configuration of a listener (server) or dialer. The files are read here so
+ * a missing or unreadable one is reported by name. */
+static int tls_config_new(const wq_rpc_tls *t, int server, const char *url, nng_tls_config **out,
+                          char *err, size_t errlen)
+{
+	nng_tls_config *cfg = NULL;
+	nng_url *u = NULL;
+	char *cert = NULL, *key = NULL, *ca = NULL;
+	size_t len;
+	int rc, rv;
+
+	if (server && (t->cert_file == NULL || t->key_file == NULL))
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "%s: a TLS server needs a certificate and a key", url);
+	if (!server && t->ca_file == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "%s: a TLS client needs a CA file to verify the server", url);
+	if ((t->cert_file == NULL) != (t->key_file == NULL))
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "%s: a TLS certificate and its key go together", url);
+	if (server && t->client_auth && t->ca_file == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "%s: client authentication needs a CA file", url);
+	if (t->cert_file != NULL &&
+	    ((rc = wq_file_read(t->cert_file, TLS_FILE_MAX, &cert, &len, err, errlen)) != WQ_OK ||
+	     (rc = wq_file_read(t->key_file, TLS_FILE_MAX, &key, &len, err, errlen)) != WQ_OK))
+		goto fail;
+	if (t->ca_file != NULL &&
+	    (rc = wq_file_read(t->ca_file, TLS_FILE_MAX, &ca, &len, err, errlen)) != WQ_OK)
+		goto fail;
+	rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT);
+	if (rv != 0) {
+		rc = wq_err_set(err, errlen, nng_status(rv), "TLS: %s", nng_strerror(rv));
+		goto fail;
+	}
+	if (cert != NULL && (rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) != 0) {
+		rc = wq_err_set(err, errlen, WQ_EINVAL, "TLS certificate %s / key %s: %s",
+		                t->cert_file, t->key_file, nng_strerror(rv));
+		goto fail;
+	}
+	if (ca != NULL && (rv = nng_tls_config_ca_chain(cfg, ca, NULL)) != 0) {
+		rc = wq_err_set(err, errlen, WQ_EINVAL, "TLS CA file %s: %s", t->ca_file,
+		                nng_strerror(rv));
+		goto fail;
+	}
+	if (server) {
+		rv = nng_tls_config_auth_mode(cfg, t->client_auth ? NNG_TLS_AUTH_MODE_REQUIRED
+		                                                  : NNG_TLS_AUTH_MODE_NONE);
+	} else {
+		rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
+		if (rv == 0 && t->server_name != NULL) {
+			rv = nng_tls_config_server_name(cfg, t->server_name);
+		} else if (rv == 0 && (rv = nng_url_parse(&u, url)) == 0) {
+			/* the certificate is matched against the host the URL names */
+			rv = nng_tls_config_server_name(cfg, u->u_hostname);
+		}
+	}
+	if (rv != 0) {
+		rc = wq_err_set(err, errlen, nng_status(rv), "%s: TLS setup: %s", url,
+		                nng_strerror(rv));
+		goto fail;
+	}
+	nng_url_free(u);
+	free(cert);
+	free(key);
+	free(ca);
+	*out = cfg;
+	return WQ_OK;
+fail:
+	if (u != NULL)
+		nng_url_free(u);
+	if (cfg != NULL)
+		nng_tls_config_free(cfg);
+	free(cert);
+	free(key);
+	free(ca);
+	return rc;
+}
+
+/* Finds the last occurrence of length-delimited field `field` at the top level of protobuf
+ * wire data, stopping quietly at the first malformed byte. Lets the server echo the request
+ * id of an envelope it will not (too large) or cannot (malformed) unpack. */
+static int wire_find_bytes(const uint8_t *p, size_t n, uint32_t field, const uint8_t **val,
+                           size_t *vlen)
+{
+	size_t i = 0;
+	int found = 0;
+
+	while (i < n) {
+		uint64_t key = 0, len = 0;
+		unsigned shift = 0;
+
+		do {
+			if (i >= n || shift > 63)
+				return found;
+			key |= (uint64_t)(p[i] & 0x7f) << shift;
+			shift += 7;
+		} while (p[i++] & 0x80);
+		switch (key & 7) {
+		case 0:
+			while (i < n && (p[i] & 0x80))
+				i++;
+			i++;
+			break;
+		case 1:
+			i += 8;
+			break;
+		case 5:
+			i += 4;
+			break;
+		case 2:
+			shift = 0;
+			do {
+				if (i >= n || shift > 63)
+					return found;
+				len |= (uint64_t)(p[i] & 0x7f) << shift;
+				shift += 7;
+			} while (p[i++] & 0x80);
+			if (len > n - i)
+				return found;
+			if ((key >> 3) == field) {
+				*val = p + i;
+				*vlen = (size_t)len;
+				found = 1;
+			}
+			i += (size_t)len;
+			break;
+		default:
+			return found;
+		}
+	}
+	return found;
+}
+
+/* --- server ------------------------------------------------------------------------------ */
+
+typedef struct worker {
+	struct wq_rpc_server *s;
+	nng_ctx ctx;
+	nng_aio *aio;
+	pthread_t thread;
+	int running;     /* thread created and not yet joined */
+	atomic_int busy; /* serving a request */
+} worker;
+
+struct wq_rpc_server {
+	nng_socket sock;
+	nng_listener listener;
+	int sock_open;
+	char *url_in;
+	char url[URL_MAX];
+	size_t nworkers;
+	size_t max_message;
+	void (*observe)(void *arg, const char *method, int code, double seconds);
+	void *observe_arg;
+	ProtobufCService **services;
+	size_t nservices;
+	int started;
+	atomic_int stopping;
+	atomic_int nbusy; /* workers serving a request */
+	atomic_int_fast64_t last_reply_ns;
+	worker *workers;
+};
+
+struct wq_rpc_call {
+	wq_rpc_server *s;
+	const ProtobufCMethodDescriptor *md; /* NULL until the method is known */
+	char method[WQ_RPC_MAX_METHOD + 1];
+	char request_id[WQ_RPC_MAX_REQUEST_ID + 1];
+	int64_t deadline_ms;
+	int64_t start_ns;
+	int code;
+	int failed;  /* wq_rpc_call_fail was called */
+	int replies; /* closure calls */
+	char message[MSG_MAX];
+	uint8_t *out; /* packed reply payload on OK */
+	size_t outlen;
+};
+
+const char *wq_rpc_call_request_id(const wq_rpc_call *c)
+{
+	return c != NULL ? c->request_id : "";
+}
+
+const char *wq_rpc_call_method(const wq_rpc_call *c)
+{
+	return c != NULL && c->md != NULL ? c->method : "";
+}
+
+int64_t wq_rpc_call_deadline_ms(const wq_rpc_call *c)
+{
+	return c != NULL ? c->deadline_ms : 0;
+}
+
+int64_t wq_rpc_call_start_ns(const wq_rpc_call *c)
+{
+	return c != NULL ? c->start_ns : 0;
+}
+
+static void call_vset(wq_rpc_call *c, int code, const char *fmt, va_list ap)
+{
+	if (code <= WQ_RPC_OK || code > WQ_RPC_UNAUTHENTICATED)
+		code = code == WQ_RPC_OK ? WQ_RPC_INTERNAL : WQ_RPC_UNKNOWN;
+	c->code = code;
+	vsnprintf(c->message, sizeof(c->message), fmt, ap);
+	/* vsnprintf may cut a multi-byte character; utf8_clean repairs the tail */
+	utf8_clean(c->message);
+}
+
+static void call_set(wq_rpc_call *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void call_set(wq_rpc_call *c, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	call_vset(c, code, fmt, ap);
+	va_end(ap);
+}
+
+void wq_rpc_call_fail(wq_rpc_call *c, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	/* after the reply was given the status can no longer change */
+	if (c == NULL || c->replies > 0)
+		return;
+	va_start(ap, fmt);
+	call_vset(c, code, fmt, ap);
+	va_end(ap);
+	c->failed = 1;
+}
+
+/* The protoc-c closure every handler answers through (closure_data is the call). */
+static void reply_closure(const ProtobufCMessage *msg, void *data)
+{
+	wq_rpc_call *c = data;
+	size_t n;
+
+	if (c->replies++ > 0) {
+		wq_log(WQ_LOG_WARN, "rpc %s: handler answered more than once", c->method);
+		return;
+	}
+	if (c->failed)
+		return;
+	if (msg == NULL) {
+		call_set(c, WQ_RPC_INTERNAL, "%s failed without a status", c->method);
+		return;
+	}
+	if (msg->descriptor != c->md->output) {
+		call_set(c, WQ_RPC_INTERNAL, "%s answered with %s instead of %s", c->method,
+		         msg->descriptor != NULL ? msg->descriptor->name : "?",
+		         c->md->output->name);
+		return;
+	}
+	n = protobuf_c_message_get_packed_size(msg);
+	if (n > c->s->max_message) {
+		call_set(c, WQ_RPC_RESOURCE_EXHAUSTED,
+		         "reply of %zu bytes exceeds the limit of %zu bytes", n, c->s->max_message);
+		return;
+	}
+	c->out = malloc(n > 0 ? n : 1);
+	if (c->out == NULL) {
+		call_set(c, WQ_RPC_RESOURCE_EXHAUSTED, "out of memory packing the reply");
+		return;
+	}
+	c->outlen = protobuf_c_message_pack(msg, c->out);
+	c->code = WQ_RPC_OK;
+}
+
+static ProtobufCService *service_find(const wq_rpc_server *s, const char *name, size_t n)
+{
+	for (size_t i = 0; i < s->nservices; i++) {
+		const char *sn = s->services[i]->descriptor->name;
+
+		if (strlen(sn) == n && memcmp(sn, name, n) == 0)
+			return s->services[i];
+	}
+	return NULL;
+}
+
+/* Resolves "package.Service/Method" to a registered service and method; sets the call's
+ * status and returns NULL when it cannot. */
+static ProtobufCService *method_resolve(wq_rpc_call *c, const char *name, unsigned *index)
+{
+	size_t n = strlen(name);
+	const char *slash = memchr(name, '/', n);
+	char shown[WQ_RPC_MAX_METHOD + 1];
+	const ProtobufCMethodDescriptor *md;
+	ProtobufCService *svc;
+
+	if (n > WQ_RPC_MAX_METHOD) {
+		printable(shown, 48, name, n);
+		call_set(c, WQ_RPC_INVALID_ARGUMENT,
+		         "method name '%s...' has %zu bytes, more than %d", shown, n,
+		         WQ_RPC_MAX_METHOD);
+		return NULL;
+	}
+	printable(shown, sizeof(shown), name, n);
+	if (slash == NULL || slash == name || slash[1] == '\0' || strchr(slash + 1, '/') != NULL) {
+		call_set(c, WQ_RPC_UNIMPLEMENTED,
+		         "malformed method name '%s' (expected package.Service/Method)", shown);
+		return NULL;
+	}
+	svc = service_find(c->s, name, (size_t)(slash - name));
+	md = svc != NULL
+	         ? protobuf_c_service_descriptor_get_method_by_name(svc->descriptor, slash + 1)
+	         : NULL;
+	if (md == NULL) {
+		call_set(c, WQ_RPC_UNIMPLEMENTED, "unknown method %s", shown);
+		return NULL;
+	}
+	*index = (unsigned)(md - svc->descriptor->methods);
+	/* protoc-c's generated invoke calls the handler slot unchecked: a service table with
+	 * a NULL slot would crash the server */
+	if (svc->invoke == protobuf_c_service_invoke_internal &&
+	    ((void (**)(void))(svc + 1))[*index] == NULL) {
+		call_set(c, WQ_RPC_UNIMPLEMENTED, "method %s is not implemented", shown);
+		return NULL;
+	}
+	memcpy(c->method, name, n + 1);
+	c->md = md;
+	return svc;
+}
+
+/* Decodes one request envelope and runs its handler; the outcome is left in c. */
+static void dispatch(wq_rpc_server *s, const uint8_t *data, size_t len, wq_rpc_call *c)
+{
+	Wineq__V1__RpcRequest *env;
+	ProtobufCMessage *in;
+	ProtobufCService *svc;
+	const uint8_t *rid;
+	size_t ridlen;
+	unsigned index = 0;
+
+	if (len > s->max_message + ENVELOPE_SLACK ||
+	    (env = wineq__v1__rpc_request__unpack(NULL, len, data)) == NULL) {
+		/* echo the id if it can be found, so the client can match the answer */
+		if (wire_find_bytes(data, len, 4, &rid, &ridlen))
+			id_copy(c->request_id, (const char *)rid, ridlen);
+		if (len > s->max_message + ENVELOPE_SLACK)
+			call_set(c, WQ_RPC_RESOURCE_EXHAUSTED,
+			         "request of %zu bytes exceeds the limit of %zu bytes", len,
+			         s->max_message);
+		else
+			call_set(c, WQ_RPC_INVALID_ARGUMENT, "malformed envelope (%zu bytes)", len);
+		return;
+	}
+	id_copy(c->request_id, env->request_id, strlen(env->request_id));
+	c->deadline_ms = env->deadline_unix_ms;
+	svc = method_resolve(c, env->method, &index);
+	if (svc == NULL)
+		goto out;
+	if (atomic_load(&s->stopping)) {
+		call_set(c, WQ_RPC_UNAVAILABLE, "server is shutting down");
+		goto out;
+	}
+	if (c->deadline_ms > 0 && unix_ms() >= c->deadline_ms) {
+		call_set(c, WQ_RPC_DEADLINE_EXCEEDED, "deadline passed %lld ms before %s started",
+		         (long long)(unix_ms() - c->deadline_ms), c->method);
+		goto out;
+	}
+	if (env->payload.len > s->max_message) {
+		call_set(c, WQ_RPC_RESOURCE_EXHAUSTED,
+		         "request payload of %zu bytes exceeds the limit of %zu bytes",
+		         env->payload.len, s->max_message);
+		goto out;
+	}
+	in = protobuf_c_message_unpack(c->md->input, NULL, env->payload.len, env->payload.data);
+	if (in == NULL) {
+		call_set(c, WQ_RPC_INVALID_ARGUMENT, "malformed %s payload", c->md->input->name);
+		goto out;
+	}
+	svc->invoke(svc, index, in, reply_closure, c);
+	if (c->replies == 0) {
+		free(c->out);
+		c->out = NULL;
+		call_set(c, WQ_RPC_INTERNAL, "no reply from the %s handler", c->method);
+	}
+	protobuf_c_message_free_unpacked(in, NULL);
+out:
+	wineq__v1__rpc_request__free_unpacked(env, NULL);
+}
+
+/* Packs the call's outcome as an RpcResponse; NULL only when out of memory. */
+static nng_msg *response_build(const wq_rpc_call *c)
+{
+	Wineq__V1__RpcResponse r = WINEQ__V1__RPC_RESPONSE__INIT;
+	nng_msg *m;
+	size_t n;
+
+	r.code = (Wineq__V1__StatusCode)c->code;
+	r.request_id = (char *)c->request_id;
+	if (c->code == WQ_RPC_OK) {
+		r.payload.data = c->out;
+		r.payload.len = c->outlen;
+	} else {
+		r.message = (char *)c->message;
+	}
+	n = wineq__v1__rpc_response__get_packed_size(&r);
+	if (nng_msg_alloc(&m, n) != 0)
+		return NULL;
+	wineq__v1__rpc_response__pack(&r, nng_msg_body(m));
+	return m;
+}
+
+static void serve(wq_rpc_server *s, worker *w, nng_msg *req)
+{
+	wq_rpc_call c;
+	nng_msg *rep;
+	int rv;
+
+	memset(&c, 0, sizeof(c));
+	c.s = s;
+	c.start_ns = mono_ns();
+	c.code = WQ_RPC_INTERNAL;
+	dispatch(s, nng_msg_body(req), nng_msg_len(req), &c);
+	nng_msg_free(req);
+	rep = response_build(&c);
+	if (rep == NULL && c.code == WQ_RPC_OK) {
+		/* the payload did not fit in memory: say so instead of leaving the client
+		 * waiting */
+		free(c.out);
+		c.out = NULL;
+		call_set(&c, WQ_RPC_RESOURCE_EXHAUSTED, "out of memory sending the reply");
+		rep = response_build(&c);
+	}
+	if (rep != NULL) {
+		nng_aio_set_timeout(w->aio, REPLY_SEND_MS);
+		nng_aio_set_msg(w->aio, rep);
+		nng_ctx_send(w->ctx, w->aio);
+		nng_aio_wait(w->aio);
+		if ((rv = nng_aio_result(w->aio)) != 0) {
+			nng_msg_free(nng_aio_get_msg(w->aio));
+			nng_aio_set_msg(w->aio, NULL);
+			wq_log(WQ_LOG_DEBUG, "rpc %s: reply not sent: %s",
+			       c.md != NULL ? c.method : "unknown", nng_strerror(rv));
+		}
+		atomic_store(&s->last_reply_ns, mono_ns());
+	} else {
+		wq_log(WQ_LOG_ERROR, "rpc: out of memory building a reply");
+	}
+	free(c.out);
+	if (s->observe != NULL)
+		s->observe(s->observe_arg, c.md != NULL ? c.method : "unknown", c.code,
+		           (double)(mono_ns() - c.start_ns) / 1e9);
+}
+
+/* nng pipe callback before a new connection joins the socket: refused while closing. */
+static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	wq_rpc_server *s = arg;
+
+	if (ev == NNG_PIPE_EV_ADD_PRE && atomic_load(&s->stopping))
+		nng_pipe_close(p);
+}
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	wq_rpc_server *s = w->s;
+
+	/* While closing, idle workers keep receiving as long as a call is running, so that
+	 * requests on connections still open are answered (UNAVAILABLE) rather than left to
+	 * time out; once nothing runs they leave at their next receive timeout. */
+	while (!atomic_load(&s->stopping) || atomic_load(&s->nbusy) > 0) {
+		int rv;
+
+		nng_aio_set_timeout(w->aio, RECV_POLL_MS);
+		nng_ctx_recv(w->ctx, w->aio);
+		nng_aio_wait(w->aio);
+		rv = nng_aio_result(w->aio);
+		if (rv == NNG_ETIMEDOUT)
+			continue;
+		if (rv == NNG_ECLOSED)
+			break;
+		if (rv != 0) {
+			/* not expected from a REP context; avoid spinning if it repeats */
+			wq_log(WQ_LOG_WARN, "rpc: receive failed: %s", nng_strerror(rv));
+			sleep_ms(10);
+			continue;
+		}
+		atomic_store(&w->busy, 1);
+		atomic_fetch_add(&s->nbusy, 1);
+		serve(s, w, nng_aio_get_msg(w->aio));
+		nng_aio_set_msg(w->aio, NULL);
+		atomic_fetch_sub(&s->nbusy, 1);
+		atomic_store(&w->busy, 0);
+	}
+	return NULL;
+}
+
+int wq_rpc_server_open(const char *url, const wq_rpc_server_opts *opts, wq_rpc_server **out,
+                       char *err, size_t errlen)
+{
+	wq_rpc_server *s;
+	nng_tls_config *cfg = NULL;
+	int rc, rv;
+
+	if (url == NULL || out == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "rpc server: missing URL");
+	if (strlen(url) >= URL_MAX)
+		return wq_err_set(err, errlen, WQ_EINVAL, "rpc server: URL longer than %d bytes",
+		                  URL_MAX - 1);
+	if (opts != NULL && opts->workers > MAX_WORKERS)
+		return wq_err_set(err, errlen, WQ_EINVAL, "rpc server: %zu workers, at most %d",
+		                  opts->workers, MAX_WORKERS);
+	if (opts != NULL && opts->max_message > WQ_RPC_TRANSPORT_MAX - ENVELOPE_SLACK)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "rpc server: max_message %zu above the transport limit %u",
+		                  opts->max_message, WQ_RPC_TRANSPORT_MAX - ENVELOPE_SLACK);
+	if (is_tls_url(url) && (opts == NULL || opts->tls == NULL))
+		return wq_err_set(err, errlen, WQ_EINVAL, "%s: TLS needs a certificate and a key",
+		                  url);
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return enomem(err, errlen);
+	s->nworkers = opts != NULL && opts->workers > 0 ? opts->workers : 16;
+	s->max_message =
+	    opts != NULL && opts->max_message > 0 ? opts->max_message : WQ_RPC_MAX_MESSAGE;
+	if (opts != NULL) {
+		s->observe = opts->observe;
+		s->observe_arg = opts->observe_arg;
+	}
+	atomic_init(&s->stopping, 0);
+	atomic_init(&s->nbusy, 0);
+	atomic_init(&s->last_reply_ns, 0);
+	s->url_in = strdup(url);
+	if (s->url_in == NULL) {
+		rc = enomem(err, errlen);
+		goto fail;
+	}
+	snprintf(s->url, sizeof(s->url), "%s", url);
+	if ((rv = nng_rep0_open(&s->sock)) != 0) {
+		rc = wq_err_set(err, errlen, nng_status(rv), "rpc server: %s", nng_strerror(rv));
+		goto fail;
+	}
+	s->sock_open = 1;
+	rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, WQ_RPC_TRANSPORT_MAX);
+	if (rv == 0)
+		rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_PRE, pipe_added, s);
+	if (rv == 0)
+		rv = nng_listener_create(&s->listener, s->sock, url);
+	if (rv != 0) {
+		rc = wq_err_set(err, errlen, nng_status(rv), "rpc server %s: %s", url,
+		                nng_strerror(rv));
+		goto fail;
+	}
+	/* also on the listener: transports copy the socket's value only at creation in some
+	 * nng versions */
+	rv = nng_listener_set_size(s->listener, NNG_OPT_RECVMAXSZ, WQ_RPC_TRANSPORT_MAX);
+	if (rv != 0 && rv != NNG_ENOTSUP) {
+		rc = wq_err_set(err, errlen, nng_status(rv), "rpc server %s: %s", url,
+		                nng_strerror(rv));
+		goto fail;
+	}
+	if (is_tls_url(url)) {
+		if ((rc = tls_config_new(opts->tls, 1, url, &cfg, err, errlen)) != WQ_OK)
+			goto fail;
+		/* the listener takes its own reference */
+		rv = nng_listener_set_ptr(s->listener, NNG_OPT_TLS_CONFIG, cfg);
+		nng_tls_config_free(cfg);
+		if (rv != 0) {
+			rc = wq_err_set(err, errlen, nng_status(rv), "rpc server %s: TLS: %s", url,
+			                nng_strerror(rv));
+			goto fail;
+		}
+	}
+	*out = s;
+	return WQ_OK;
+fail:
+	wq_rpc_server_close(s, 0);
+	return rc;
+}
+
+int wq_rpc_server_add_service(wq_rpc_server *s, ProtobufCService *svc, char *err, size_t errlen)
+{
+	ProtobufCService **grown;
+
+	if (s == NULL || svc == NULL || svc->descriptor == NULL ||
+	    svc->descriptor->magic != PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC || svc->invoke == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "rpc: not a protobuf-c service");
+	if (s->started)
+		return wq_err_set(err, errlen, WQ_EINVAL, "rpc: %s added after start",
+		                  svc->descriptor->name);
+	if (service_find(s, svc->descriptor->name, strlen(svc->descriptor->name)) != NULL)
+		return wq_err_set(err, errlen, WQ_EEXIST, "rpc: service %s registered twice",
+		                  svc->descriptor->name);
+	grown = realloc(s->services, (s->nservices + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return enomem(err, errlen);
+	s->services = grown;
+	s->services[s->nservices++] = svc;
+	return WQ_OK;
+}
+
+/* The URL with the port the kernel chose when the caller asked for port 0. */
+static void bound_url(wq_rpc_server *s)
+{
+	nng_url *u;
+	int port;
+
+	if (nng_listener_get_int(s->listener, NNG_OPT_TCP_BOUND_PORT, &port) != 0)
+		return; /* not a TCP transport: the URL is the address */
+	if (nng_url_parse(&u, s->url_in) != 0)
+		return;
+	if (strchr(u->u_hostname, ':') != NULL)
+		snprintf(s->url, sizeof(s->url), "%s://[%s]:%d", u->u_scheme, u->u_hostname, port);
+	else
+		snprintf(s->url, sizeof(s->url), "%s://%s:%d", u->u_scheme, u->u_hostname, port);
+	nng_url_free(u);
+}
+
+int wq_rpc_server_start(wq_rpc_server *s, char *err, size_t errlen)
+{
+	size_t i;
+	int rv;
+
+	if (s == NULL || s->started)
+		return wq_err_set(err, errlen, WQ_EINVAL, "rpc server: already started");
+	rv = nng_listener_start(s->listener, 0);
+	if (rv == NNG_EADDRINUSE)
+		return wq_err_set(err, errlen, WQ_EEXIST, "address already in use: %s", s->url_in);
+	if (rv != 0)
+		return wq_err_set(err, errlen, nng_status(rv), "cannot listen on %s: %s", s->url_in,
+		                  nng_strerror(rv));
+	s->started = 1;
+	bound_url(s);
+	s->workers = calloc(s->nworkers, sizeof(*s->workers));
+	if (s->workers == NULL)
+		return enomem(err, errlen);
+	for (i = 0; i < s->nworkers; i++) {
+		worker *w = &s->workers[i];
+
+		w->s = s;
+		atomic_init(&w->busy, 0);
+		if ((rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0 ||
+		    (rv = nng_ctx_open(&w->ctx, s->sock)) != 0)
+			return wq_err_set(err, errlen, nng_status(rv), "rpc server: %s",
+			                  nng_strerror(rv));
+		if ((rv = pthread_create(&w->thread, NULL, worker_main, w)) != 0)
+			return wq_err_set(err, errlen, WQ_EIO,
+			                  "rpc server: cannot start a worker: %s", strerror(rv));
+		w->running = 1;
+	}
+	return WQ_OK;
+}
+
+const char *wq_rpc_server_url(const wq_rpc_server *s)
+{
+	return s != NULL ? s->url : "";
+}
+
+void wq_rpc_server_close(wq_rpc_server *s, int drain_ms)
+{
+	struct timespec until;
+	int64_t end_ns, left;
+	size_t i, busy = 0;
+
+	if (s == NULL)
+		return;
+	/* From here pipe_added refuses new connections. The listener itself stays open until
+	 * the socket closes: nng_listener_close would also close the connections it accepted,
+	 * and with them the replies still to be sent. */
+	atomic_store(&s->stopping, 1);
+	end_ns = mono_ns() + (int64_t)(drain_ms > 0 ? drain_ms : 0) * 1000000;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (drain_ms > 0 ? drain_ms : 0) / 1000;
+	until.tv_nsec += (long)((drain_ms > 0 ? drain_ms : 0) % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	for (i = 0; s->workers != NULL && i < s->nworkers; i++) {
+		if (!s->workers[i].running)
+			continue;
+		if (pthread_timedjoin_np(s->workers[i].thread, NULL, &until) == 0) {
+			s->workers[i].running = 0;
+		} else {
+			busy += atomic_load(&s->workers[i].busy) != 0;
+		}
+	}
+	/* nng has no linger: a reply handed over just now may still be in the transport */
+	left = (end_ns - mono_ns()) / 1000000;
+	if (mono_ns() - atomic_load(&s->last_reply_ns) < (int64_t)LINGER_MS * 1000000)
+		sleep_ms(left < LINGER_MS ? left : LINGER_MS);
+	/* aborts every wait in nng: workers blocked sending a reply return at once */
+	if (s->sock_open)
+		nng_close(s->sock);
+	if (busy > 0)
+		wq_log(WQ_LOG_WARN,
+		       "rpc %s: %zu call(s) still running after the %d ms drain; waiting for them, "
+		       "their replies are dropped",
+		       s->url, busy, drain_ms);
+	for (i = 0; s->workers != NULL && i < s->nworkers; i++) {
+		if (s->workers[i].running)
+			pthread_join(s->workers[i].thread, NULL);
+		if (s->workers[i].aio != NULL)
+			nng_aio_free(s->workers[i].aio);
+	}
+	free(s->workers);
+	free(s->services);
+	free(s->url_in);
+	free(s);
+}
+
+/* --- client ------------------------------------------------------------------------------ */
+
+typedef struct slot {
+	nng_ctx ctx;
+	nng_aio *aio;
+} slot;
+
+struct wq_rpc_client {
+	nng_socket sock;
+	nng_dialer dialer;
+	int sock_open;
+	char *url;
+	int timeout_ms;
+	int retries;
+	size_t max_message;
+	pthread_mutex_t mu;
+	slot pool[CTX_POOL];
+	size_t npool;
+};
+
+int wq_rpc_client_open(const char *url, const wq_rpc_client_opts *opts, wq_rpc_client **out,
+                       char *err, size_t errlen)
+{
+	wq_rpc_client *c;
+	nng_tls_config *cfg = NULL;
+	int rc, rv;
+
+	if (url == NULL || out == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "rpc client: missing URL");
+	if (opts != NULL && opts->max_message > WQ_RPC_TRANSPORT_MAX - ENVELOPE_SLACK)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "rpc client: max_message %zu above the transport limit %u",
+		                  opts->max_message, WQ_RPC_TRANSPORT_MAX - ENVELOPE_SLACK);
+	if (opts != NULL && opts->timeout_ms < 0)
+		return wq_err_set(err, errlen, WQ_EINVAL, "rpc client: negative timeout");
+	if (is_tls_url(url) && (opts == NULL || opts->tls == NULL))
+		return wq_err_set(err, errlen, WQ_EINVAL, "%s: TLS needs a CA file", url);
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return enomem(err, errlen);
+	pthread_mutex_init(&c->mu, NULL);
+	c->timeout_ms = opts != NULL && opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT;
+	c->retries = opts == NULL || opts->retries == 0 ? DEFAULT_RETRIES
+	             : opts->retries < 0                ? 0
+	                                                : opts->retries;
+	c->max_message =
+	    opts != NULL && opts->max_message > 0 ? opts->max_message : WQ_RPC_MAX_MESSAGE;
+	c->url = strdup(url);
+	if (c->url == NULL) {
+		rc = enomem(err, errlen);
+		goto fail;
+	}
+	if ((rv = nng_req0_open(&c->sock)) != 0) {
+		rc = wq_err_set(err, errlen, nng_status(rv), "rpc client: %s", nng_strerror(rv));
+		goto fail;
+	}
+	c->sock_open = 1;
+	/* REQ's resend would send a non-idempotent request twice; NNG_DURATION_INFINITE turns it
+	 * off in nng 1.5 (contexts inherit the socket's value) and makes REQ fail a pending
+	 * call with ECONNRESET when its connection drops */
+	rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	if (rv == 0)
+		rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, WQ_RPC_TRANSPORT_MAX);
+	if (rv == 0)
+		rv = nng_dialer_create(&c->dialer, c->sock, url);
+	if (rv == 0)
+		rv = nng_dialer_set_size(c->dialer, NNG_OPT_RECVMAXSZ, WQ_RPC_TRANSPORT_MAX);
+	if (rv == 0)
+		rv = nng_dialer_set_ms(c->dialer, NNG_OPT_RECONNMINT, RECONN_MIN_MS);
+	if (rv == 0)
+		rv = nng_dialer_set_ms(c->dialer, NNG_OPT_RECONNMAXT, RECONN_MAX_MS);
+	if (rv != 0) {
+		rc = wq_err_set(err, errlen, nng_status(rv), "rpc client %s: %s", url,
+		                nng_strerror(rv));
+		goto fail;
+	}
+	if (is_tls_url(url)) {
+		if ((rc = tls_config_new(opts->tls, 0, url, &cfg, err, errlen)) != WQ_OK)
+			goto fail;
+		rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, cfg);
+		nng_tls_config_free(cfg);
+		if (rv != 0) {
+			rc = wq_err_set(err, errlen, nng_status(rv), "rpc client %s: TLS: %s", url,
+			                nng_strerror(rv));
+			goto fail;
+		}
+	}
+	/* in the background: a server that starts later is reached, a lost one re-dialed */
+	if ((rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK)) != 0) {
+		rc = wq_err_set(err, errlen, nng_status(rv), "rpc client %s: %s", url,
+		                nng_strerror(rv));
+		goto fail;
+	}
+	*out = c;
+	return WQ_OK;
+fail:
+	wq_rpc_client_close(c);
+	return rc;
+}
+
+void wq_rpc_client_close(wq_rpc_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->sock_open)
+		nng_close(c->sock); /* closes the contexts too */
+	for (size_t i = 0; i < c->npool; i++)
+		nng_aio_free(c->pool[i].aio);
+	pthread_mutex_destroy(&c->mu);
+	free(c->url);
+	free(c);
+}
+
+static int slot_get(wq_rpc_client *c, slot *sl)
+{
+	int rv;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->npool > 0) {
+		*sl = c->pool[--c->npool];
+		pthread_mutex_unlock(&c->mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if ((rv = nng_aio_alloc(&sl->aio, NULL, NULL)) != 0)
+		return rv;
+	if ((rv = nng_ctx_open(&sl->ctx, c->sock)) != 0) {
+		nng_aio_free(sl->aio);
+		return rv;
+	}
+	return 0;
+}
+
+/* A context whose exchange failed may still expect an old reply: it is closed, not kept. */
+static void slot_put(wq_rpc_client *c, slot *sl, int clean)
+{
+	if (clean) {
+		pthread_mutex_lock(&c->mu);
+		if (c->npool < CTX_POOL) {
+			c->pool[c->npool++] = *sl;
+			pthread_mutex_unlock(&c->mu);
+			return;
+		}
+		pthread_mutex_unlock(&c->mu);
+	}
+	nng_ctx_close(sl->ctx);
+	nng_aio_free(sl->aio);
+}
+
+/* One request/reply exchange within timeout_ms. Returns WQ_RPC_OK with *reply, or
+ * DEADLINE_EXCEEDED / UNAVAILABLE with msg; *sent tells whether the request reached a
+ * connection (if not, the server cannot have seen it). */
+static int exchange(wq_rpc_client *c, const uint8_t *data, size_t len, int timeout_ms,
+                    nng_msg **reply, int *sent, char *msg, size_t msglen)
+{
+	int64_t t0 = mono_ns(), left;
+	nng_msg *m;
+	slot sl;
+	int rv, code;
+
+	*sent = 0;
+	if ((rv = slot_get(c, &sl)) != 0) {
+		wq_err_set(msg, msglen, WQ_EIO, "%s: %s", c->url, nng_strerror(rv));
+		return rv == NNG_ENOMEM ? WQ_RPC_RESOURCE_EXHAUSTED : WQ_RPC_UNAVAILABLE;
+	}
+	if ((rv = nng_msg_alloc(&m, len)) != 0) {
+		slot_put(c, &sl, 1);
+		wq_err_set(msg, msglen, WQ_ENOMEM, "out of memory");
+		return WQ_RPC_RESOURCE_EXHAUSTED;
+	}
+	if (len > 0)
+		memcpy(nng_msg_body(m), data, len);
+	/* REQ holds a request until a connection exists: a send timeout means none came */
+	nng_aio_set_timeout(sl.aio, timeout_ms);
+	nng_aio_set_msg(sl.aio, m);
+	nng_ctx_send(sl.ctx, sl.aio);
+	nng_aio_wait(sl.aio);
+	if ((rv = nng_aio_result(sl.aio)) != 0) {
+		nng_msg_free(nng_aio_get_msg(sl.aio));
+		nng_aio_set_msg(sl.aio, NULL);
+		if (rv == NNG_ETIMEDOUT) {
+			code = WQ_RPC_DEADLINE_EXCEEDED;
+			wq_err_set(msg, msglen, WQ_EIO, "not connected to %s within %d ms", c->url,
+			           timeout_ms);
+		} else {
+			code = WQ_RPC_UNAVAILABLE;
+			wq_err_set(msg, msglen, WQ_EIO, "cannot send to %s: %s", c->url,
+			           nng_strerror(rv));
+		}
+		slot_put(c, &sl, 0);
+		return code;
+	}
+	*sent = 1;
+	left = timeout_ms - (mono_ns() - t0) / 1000000;
+	nng_aio_set_timeout(sl.aio, left > 0 ? (nng_duration)left : 1);
+	nng_ctx_recv(sl.ctx, sl.aio);
+	nng_aio_wait(sl.aio);
+	if ((rv = nng_aio_result(sl.aio)) != 0) {
+		if (rv == NNG_ETIMEDOUT) {
+			code = WQ_RPC_DEADLINE_EXCEEDED;
+			wq_err_set(msg, msglen, WQ_EIO, "no reply from %s within %d ms", c->url,
+			           timeout_ms);
+		} else {
+			code = WQ_RPC_UNAVAILABLE;
+			wq_err_set(msg, msglen, WQ_EIO, "connection to %s lost: %s", c->url,
+			           nng_strerror(rv));
+		}
+		slot_put(c, &sl, 0);
+		return code;
+	}
+	*reply = nng_aio_get_msg(sl.aio);
+	nng_aio_set_msg(sl.aio, NULL);
+	slot_put(c, &sl, 1);
+	return WQ_RPC_OK;
+}
+
+/* Full jitter: uniform in [0, min(cap, base * 2^attempt)]. */
+static void backoff(int attempt)
+{
+	int64_t ceiling = BACKOFF_BASE_MS;
+
+	for (int i = 0; i < attempt && ceiling < BACKOFF_CAP_MS; i++)
+		ceiling *= 2;
+	if (ceiling > BACKOFF_CAP_MS)
+		ceiling = BACKOFF_CAP_MS;
+	sleep_ms((int64_t)(rand_u64() % (uint64_t)(ceiling + 1)));
+}
+
+static void request_id_new(char *buf, size_t n)
+{
+	snprintf(buf, n, "%016llx", (unsigned long long)rand_u64());
+}
+
+/* Sends one call with retries; on OK *resp is the reply envelope (caller frees). */
+static int call_envelope(wq_rpc_client *c, const char *method, const uint8_t *payload, size_t len,
+                         int idempotent, const char *request_id, Wineq__V1__RpcResponse **resp,
+                         char *msg, size_t msglen)
+{
+	Wineq__V1__RpcRequest env = WINEQ__V1__RPC_REQUEST__INIT;
+	Wineq__V1__RpcResponse *r;
+	char rid[WQ_RPC_MAX_REQUEST_ID + 1];
+	int attempts = idempotent ? 1 + c->retries : 1;
+	uint8_t *buf = NULL;
+	size_t n;
+	int code = WQ_RPC_UNAVAILABLE, attempt;
+
+	if (method == NULL || strlen(method) > WQ_RPC_MAX_METHOD) {
+		wq_err_set(msg, msglen, WQ_EINVAL, "method name missing or longer than %d bytes",
+		           WQ_RPC_MAX_METHOD);
+		return WQ_RPC_INVALID_ARGUMENT;
+	}
+	if (len > c->max_message) {
+		wq_err_set(msg, msglen, WQ_ERANGE,
+		           "request payload of %zu bytes exceeds the limit of %zu bytes", len,
+		           c->max_message);
+		return WQ_RPC_RESOURCE_EXHAUSTED;
+	}
+	if (request_id != NULL)
+		id_copy(rid, request_id, strlen(request_id)); /* as the server echoes it */
+	else
+		request_id_new(rid, sizeof(rid));
+	env.method = (char *)method;
+	env.payload.data = (uint8_t *)payload;
+	env.payload.len = len;
+	env.request_id = rid;
+	for (attempt = 0; attempt < attempts; attempt++) {
+		nng_msg *reply = NULL;
+		int sent, retryable;
+
+		if (attempt > 0)
+			backoff(attempt - 1);
+		env.deadline_unix_ms = unix_ms() + c->timeout_ms;
+		n = wineq__v1__rpc_request__get_packed_size(&env);
+		free(buf);
+		if ((buf = malloc(n)) == NULL) {
+			wq_err_set(msg, msglen, WQ_ENOMEM, "out of memory");
+			return WQ_RPC_RESOURCE_EXHAUSTED;
+		}
+		wineq__v1__rpc_request__pack(&env, buf);
+		code = exchange(c, buf, n, c->timeout_ms, &reply, &sent, msg, msglen);
+		if (code != WQ_RPC_OK) {
+			/* a request that never left may always go again; one that left only
+			 * when the call is idempotent (which is the only case with attempts) */
+			retryable = code == WQ_RPC_UNAVAILABLE ||
+			            (code == WQ_RPC_DEADLINE_EXCEEDED && !sent);
+			if (retryable)
+				continue;
+			break;
+		}
+		if (nng_msg_len(reply) > c->max_message + ENVELOPE_SLACK) {
+			wq_err_set(msg, msglen, WQ_ERANGE,
+			           "reply of %zu bytes exceeds the limit of %zu bytes",
+			           nng_msg_len(reply), c->max_message);
+			nng_msg_free(reply);
+			code = WQ_RPC_RESOURCE_EXHAUSTED;
+			break;
+		}
+		r = wineq__v1__rpc_response__unpack(NULL, nng_msg_len(reply), nng_msg_body(reply));
+		nng_msg_free(reply);
+		if (r == NULL) {
+			wq_err_set(msg, msglen, WQ_ECORRUPT, "malformed reply envelope from %s",
+			           c->url);
+			code = WQ_RPC_DATA_LOSS;
+			break;
+		}
+		/* an error about an envelope the server could not read may lack the id */
+		if (strcmp(r->request_id, rid) != 0 &&
+		    (r->request_id[0] != '\0' || r->code == WINEQ__V1__STATUS_CODE__OK)) {
+			char shown[WQ_RPC_MAX_REQUEST_ID + 1];
+
+			printable(shown, sizeof(shown), r->request_id, strlen(r->request_id));
+			wq_err_set(msg, msglen, WQ_ECORRUPT,
+			           "reply carries request id '%s', expected '%s'", shown, rid);
+			wineq__v1__rpc_response__free_unpacked(r, NULL);
+			code = WQ_RPC_INTERNAL;
+			break;
+		}
+		code = (int)r->code;
+		if (code < WQ_RPC_OK || code > WQ_RPC_UNAUTHENTICATED)
+			code = WQ_RPC_UNKNOWN;
+		if (code == WQ_RPC_OK) {
+			free(buf);
+			*resp = r;
+			return WQ_RPC_OK;
+		}
+		wq_err_set(msg, msglen, WQ_EIO, "%s", r->message);
+		wineq__v1__rpc_response__free_unpacked(r, NULL);
+		/* e.g. a server shutting down: it did not run the call */
+		if (code != WQ_RPC_UNAVAILABLE)
+			break;
+	}
+	free(buf);
+	if (attempt >= attempts && attempts > 1 && msg != NULL && msglen > 0) {
+		size_t used = strnlen(msg, msglen - 1);
+
+		snprintf(msg + used, msglen - used, " (%d attempts)", attempts);
+	}
+	return code;
+}
+
+int wq_rpc_client_call_bytes(wq_rpc_client *c, const char *method, const uint8_t *payload,
+                             size_t len, int idempotent, const char *request_id, uint8_t **out,
+                             size_t *outlen, char *msg, size_t msglen)
+{
+	Wineq__V1__RpcResponse *r = NULL;
+	uint8_t *data;
+	int code;
+
+	if (c == NULL || out == NULL || outlen == NULL || (payload == NULL && len > 0)) {
+		wq_err_set(msg, msglen, WQ_EINVAL, "rpc call: missing argument");
+		return WQ_RPC_INVALID_ARGUMENT;
+	}
+	code = call_envelope(c, method, payload, len, idempotent, request_id, &r, msg, msglen);
+	if (code != WQ_RPC_OK)
+		return code;
+	/* take the payload protobuf-c allocated (system allocator) instead of copying it */
+	data = r->payload.data;
+	*outlen = r->payload.len;
+	r->payload.data = NULL;
+	r->payload.len = 0;
+	wineq__v1__rpc_response__free_unpacked(r, NULL);
+	if (data == NULL && (data = malloc(1)) == NULL) {
+		wq_err_set(msg, msglen, WQ_ENOMEM, "out of memory");
+		return WQ_RPC_RESOURCE_EXHAUSTED;
+	}
+	*out = data;
+	return WQ_RPC_OK;
+}
+
+int wq_rpc_client_call(wq_rpc_client *c, const char *method, const ProtobufCMessage *req,
+                       const ProtobufCMessageDescriptor *resp_desc, int idempotent,
+                       const char *request_id, ProtobufCMessage **resp, char *msg, size_t msglen)
+{
+	Wineq__V1__RpcResponse *r = NULL;
+	ProtobufCMessage *m;
+	uint8_t *buf;
+	size_t n;
+	int code;
+
+	if (c == NULL || req == NULL || resp_desc == NULL || resp == NULL) {
+		wq_err_set(msg, msglen, WQ_EINVAL, "rpc call: missing argument");
+		return WQ_RPC_INVALID_ARGUMENT;
+	}
+	n = protobuf_c_message_get_packed_size(req);
+	if ((buf = malloc(n > 0 ? n : 1)) == NULL) {
+		wq_err_set(msg, msglen, WQ_ENOMEM, "out of memory");
+		return WQ_RPC_RESOURCE_EXHAUSTED;
+	}
+	protobuf_c_message_pack(req, buf);
+	code = call_envelope(c, method, buf, n, idempotent, request_id, &r, msg, msglen);
+	free(buf);
+	if (code != WQ_RPC_OK)
+		return code;
+	m = protobuf_c_message_unpack(resp_desc, NULL, r->payload.len, r->payload.data);
+	wineq__v1__rpc_response__free_unpacked(r, NULL);
+	if (m == NULL) {
+		wq_err_set(msg, msglen, WQ_ECORRUPT, "%s: reply is not a valid %s", method,
+		           resp_desc->name);
+		return WQ_RPC_INTERNAL;
+	}
+	*resp = m;
+	return WQ_RPC_OK;
+}
+
+int wq_rpc_client_send_raw(wq_rpc_client *c, const uint8_t *data, size_t len, uint8_t **out,
+                           size_t *outlen, char *err, size_t errlen)
+{
+	nng_msg *reply = NULL;
+	uint8_t *copy;
+	int sent, code;
+	char msg[256];
+
+	if (c == NULL || out == NULL || outlen == NULL || (data == NULL && len > 0))
+		return wq_err_set(err, errlen, WQ_EINVAL, "rpc send_raw: missing argument");
+	code = exchange(c, data, len, c->timeout_ms, &reply, &sent, msg, sizeof(msg));
+	if (code == WQ_RPC_RESOURCE_EXHAUSTED)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "%s", msg);
+	if (code != WQ_RPC_OK)
+		return wq_err_set(err, errlen, WQ_EIO, "%s", msg);
+	copy = malloc(nng_msg_len(reply) > 0 ? nng_msg_len(reply) : 1);
+	if (copy == NULL) {
+		nng_msg_free(reply);
+		return enomem(err, errlen);
+	}
+	memcpy(copy, nng_msg_body(reply), nng_msg_len(reply));
+	*outlen = nng_msg_len(reply);
+	*out = copy;
+	nng_msg_free(reply);
+	return WQ_OK;
+}

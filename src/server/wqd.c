@@ -1,0 +1,314 @@
+/* wineqd's shared state: metrics, the feed and the accounting every prediction goes through,
+ * whichever protocol it came in by. */
+#include "wqd.h"
+
+#include "wineq/v1/wineq.pb-c.h"
+#include "wq_error.h"
+#include "wq_log.h"
+#include "wq_model_uri.h"
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Events above this size are not published (a model with absurdly many features). */
+#define WQD_FEED_MAX_EVENT 4096
+
+struct wqd_feed {
+	nng_socket sock;
+};
+
+int64_t wqd_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t unix_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int wqd_feed_open(const char *url, wqd_feed **out, char *err, size_t errlen)
+{
+	wqd_feed *f = calloc(1, sizeof(*f));
+	int rv;
+
+	if (f == NULL)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	rv = nng_pub0_open(&f->sock);
+	if (rv != 0) {
+		free(f);
+		return wq_err_set(err, errlen, WQ_EIO, "feed socket: %s", nng_strerror(rv));
+	}
+	/* Slow subscribers lose events inside nng rather than slowing prediction down. */
+	nng_socket_set_int(f->sock, NNG_OPT_SENDBUF, 1024);
+	rv = nng_listen(f->sock, url, NULL, 0);
+	if (rv != 0) {
+		nng_close(f->sock);
+		free(f);
+		if (rv == NNG_EADDRINUSE)
+			return wq_err_set(err, errlen, WQ_EEXIST, "feed address already in use: %s",
+			                  url);
+		return wq_err_set(err, errlen, WQ_EINVAL, "cannot listen on feed %s: %s", url,
+		                  nng_strerror(rv));
+	}
+	*out = f;
+	return WQ_OK;
+}
+
+void wqd_feed_close(wqd_feed *f)
+{
+	if (f == NULL)
+		return;
+	nng_close(f->sock);
+	free(f);
+}
+
+/* Builds the ModelRef of a served model (strings borrowed from m). */
+static void model_ref_fill(const wq_served_model *m, Wineq__V1__ModelRef *r)
+{
+	wineq__v1__model_ref__init(r);
+	r->name = m->name;
+	r->version = m->version;
+	r->stage = m->stage;
+	r->uri = m->uri;
+	r->sha256 = (char *)m->sha256;
+	r->run_id = m->run_id;
+}
+
+static void feed_publish(wqd *d, const wq_served_model *m, const char *const *names,
+                         const double *values, size_t n, const char *source,
+                         const char *request_id, int64_t start_ns, const wq_prediction *p)
+{
+	Wineq__V1__PredictionEvent ev = WINEQ__V1__PREDICTION_EVENT__INIT;
+	Wineq__V1__Feature feats[64], *fp[64];
+	Wineq__V1__ClassProbability probs[WQ_SVM_MAX_CLASSES], *pp[WQ_SVM_MAX_CLASSES];
+	Wineq__V1__ModelRef ref;
+	nng_msg *msg;
+	size_t i, len;
+
+	if (n > 64) {
+		wq_prom_cell_inc(d->m_feed_dropped);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		wineq__v1__feature__init(&feats[i]);
+		feats[i].name = (char *)names[i];
+		feats[i].value = values[i];
+		fp[i] = &feats[i];
+	}
+	for (i = 0; p->has_probabilities && i < p->nclass; i++) {
+		wineq__v1__class_probability__init(&probs[i]);
+		probs[i].label = p->classes[i];
+		probs[i].probability = p->probabilities[i];
+		pp[i] = &probs[i];
+	}
+	model_ref_fill(m, &ref);
+	ev.time_unix_nano = unix_now_ns();
+	ev.request_id = (char *)(request_id != NULL ? request_id : "");
+	ev.source = (char *)(source != NULL ? source : "");
+	ev.n_features = n;
+	ev.features = fp;
+	ev.quality = p->quality;
+	ev.n_probabilities = p->has_probabilities ? p->nclass : 0;
+	ev.probabilities = pp;
+	ev.model = &ref;
+	ev.latency_ns = wqd_now_ns() - start_ns;
+	len = wineq__v1__prediction_event__get_packed_size(&ev);
+	if (len > WQD_FEED_MAX_EVENT || nng_msg_alloc(&msg, len) != 0) {
+		wq_prom_cell_inc(d->m_feed_dropped);
+		return;
+	}
+	wineq__v1__prediction_event__pack(&ev, nng_msg_body(msg));
+	if (nng_sendmsg(d->feed->sock, msg, NNG_FLAG_NONBLOCK) != 0) {
+		nng_msg_free(msg);
+		wq_prom_cell_inc(d->m_feed_dropped);
+		return;
+	}
+	wq_prom_cell_inc(d->m_feed_published);
+}
+
+int wqd_predict_one(wqd *d, const wq_served_model *m, const char *const *names,
+                    const double *values, size_t n, const char *source, const char *request_id,
+                    int64_t start_ns, wq_prediction *out, char *err, size_t errlen)
+{
+	wq_prediction p;
+	wq_prom_cell *c;
+	char label[16];
+	const char *lv[1] = {label};
+	int rc;
+
+	rc = wq_serving_predict(m, names, values, n, &p, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	snprintf(label, sizeof(label), "%d", p.quality);
+	if (wq_prom_cell_get(d->m_predictions, lv, &c) == WQ_OK)
+		wq_prom_cell_inc(c);
+	if (d->feed != NULL)
+		feed_publish(d, m, names, values, n, source, request_id, start_ns, &p);
+	*out = p;
+	return WQ_OK;
+}
+
+void wqd_observe(wqd *d, const char *protocol, const char *method, const char *code,
+                 double seconds)
+{
+	const char *lv[3] = {protocol, method, code};
+	wq_prom_cell *c;
+
+	if (wq_prom_cell_get(d->m_requests, lv, &c) == WQ_OK)
+		wq_prom_cell_inc(c);
+	if (wq_prom_cell_get(d->m_latency, lv, &c) == WQ_OK)
+		wq_prom_cell_observe(c, seconds);
+}
+
+/* Render-time series: what is served now. */
+static void collect_model_info(wq_prom_emitter *e, void *arg)
+{
+	wqd *d = arg;
+	wq_served_model *m = wq_serving_get(d->serving);
+
+	if (m == NULL)
+		return;
+	{
+		const char *lv[4] = {m->name, m->version_str, m->stage, m->sha256};
+
+		wq_prom_emit(e, lv, 1);
+	}
+	wq_served_model_put(m);
+}
+
+static void collect_model_loaded(wq_prom_emitter *e, void *arg)
+{
+	wqd *d = arg;
+
+	wq_prom_emit(e, NULL, wq_serving_generation(d->serving) > 0 ? 1 : 0);
+}
+
+static void collect_start_time(wq_prom_emitter *e, void *arg)
+{
+	wqd *d = arg;
+
+	wq_prom_emit(e, NULL, (double)d->started_unix);
+}
+
+static void collect_build_info(wq_prom_emitter *e, void *arg)
+{
+	const char *lv[1] = {PACKAGE_VERSION};
+
+	(void)arg;
+	wq_prom_emit(e, lv, 1);
+}
+
+static int family(wqd *d, int type, const char *name, const char *help,
+                  const char *const *labels, size_t nl, wq_prom_family **f, char *err,
+                  size_t errlen)
+{
+	return wq_prom_family_add(d->prom, type, name, help, labels, nl, NULL, 0, f, err, errlen);
+}
+
+static int scalar(wqd *d, int type, const char *name, const char *help, wq_prom_cell **c,
+                  char *err, size_t errlen)
+{
+	wq_prom_family *f;
+	int rc = family(d, type, name, help, NULL, 0, &f, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = wq_prom_cell_get(f, NULL, c);
+	return rc;
+}
+
+static int collected(wqd *d, const char *name, const char *help, const char *const *labels,
+                     size_t nl, wq_prom_collect_fn fn, char *err, size_t errlen)
+{
+	wq_prom_family *f;
+	int rc = family(d, WQ_PROM_GAUGE, name, help, labels, nl, &f, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = wq_prom_family_set_collector(f, fn, d);
+	return rc;
+}
+
+int wqd_init(wqd *d, char *err, size_t errlen)
+{
+	static const char *const req_labels[] = {"protocol", "method", "code"};
+	static const char *const info_labels[] = {"name", "version", "stage", "sha256"};
+	static const char *const q_labels[] = {"quality"};
+	static const char *const build_labels[] = {"version"};
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	atomic_init(&d->stopping, 0);
+	d->started_unix = (int64_t)time(NULL);
+	rc = wq_serving_new(&d->serving);
+	if (rc == WQ_OK)
+		rc = wq_prom_new(&d->prom);
+	if (rc != WQ_OK) {
+		wq_err_set(err, errlen, rc, "out of memory");
+		goto fail;
+	}
+	rc = family(d, WQ_PROM_COUNTER, "wineq_requests_total",
+	            "Requests answered, by protocol, method and status code.", req_labels, 3,
+	            &d->m_requests, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_prom_family_add(d->prom, WQ_PROM_HISTOGRAM, "wineq_request_duration_seconds",
+		                        "Time from receiving a request to answering it.", req_labels,
+		                        3, NULL, 0, &d->m_latency, err, errlen);
+	if (rc == WQ_OK)
+		rc = family(d, WQ_PROM_COUNTER, "wineq_predictions_total",
+		            "Predictions made, by predicted quality.", q_labels, 1, &d->m_predictions,
+		            err, errlen);
+	if (rc == WQ_OK)
+		rc = scalar(d, WQ_PROM_COUNTER, "wineq_model_reloads_total",
+		            "Models loaded and swapped in (the first load included).", &d->m_reloads,
+		            err, errlen);
+	if (rc == WQ_OK)
+		rc = scalar(d, WQ_PROM_COUNTER, "wineq_model_reload_failures_total",
+		            "Model loads that failed; the previous model kept serving.",
+		            &d->m_reload_failures, err, errlen);
+	if (rc == WQ_OK)
+		rc = scalar(d, WQ_PROM_COUNTER, "wineq_feed_events_published_total",
+		            "Prediction events handed to the feed.", &d->m_feed_published, err,
+		            errlen);
+	if (rc == WQ_OK)
+		rc = scalar(d, WQ_PROM_COUNTER, "wineq_feed_events_dropped_total",
+		            "Prediction events dropped instead of delaying a prediction.",
+		            &d->m_feed_dropped, err, errlen);
+	if (rc == WQ_OK)
+		rc = collected(d, "wineq_model_info", "The model being served (value 1).",
+		               info_labels, 4, collect_model_info, err, errlen);
+	if (rc == WQ_OK)
+		rc = collected(d, "wineq_model_loaded", "1 when a model is loaded, else 0.", NULL, 0,
+		               collect_model_loaded, err, errlen);
+	if (rc == WQ_OK)
+		rc = collected(d, "process_start_time_seconds",
+		               "Start time of the process since the Unix epoch in seconds.", NULL, 0,
+		               collect_start_time, err, errlen);
+	if (rc == WQ_OK)
+		rc = collected(d, "wineq_build_info", "wineq build (value 1).", build_labels, 1,
+		               collect_build_info, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	return WQ_OK;
+fail:
+	wqd_fini(d);
+	return rc;
+}
+
+void wqd_fini(wqd *d)
+{
+	wqd_feed_close(d->feed);
+	wq_registry_close(d->registry);
+	wq_serving_free(d->serving);
+	wq_prom_free(d->prom);
+	memset(d, 0, sizeof(*d));
+}

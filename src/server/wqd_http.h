@@ -1,0 +1,64 @@
+/* wqd_http: wineqd's HTTP/1.1 front end (libevent evhttp, one event-loop thread).
+ *
+ *   POST /predict    the seed's JSON: one object of feature values, or an array of them
+ *                    (a batch; a row that fails is {"error": ...} in its place, status 200)
+ *   GET  /healthz    200 {"status":"ok"} while the process lives
+ *   GET  /readyz     200 when a model is loaded and the server is not stopping, else 503
+ *   GET  /v1/models  {"models": [the served model's identity, features, classes, kernel]}
+ *   GET  /metrics    Prometheus text format 0.0.4 (wq_prom_render of d->prom)
+ *
+ * Every error body is {"error": {"code": "...", "message": "..."}}: 400 INVALID_ARGUMENT
+ * (invalid JSON, wrong shape, missing/unknown feature), 404 NOT_FOUND, 405 METHOD_NOT_ALLOWED
+ * (with an Allow header), 413 PAYLOAD_TOO_LARGE (body over WQD_MAX_HTTP_BODY, more than
+ * WQD_MAX_BATCH instances or too many features), 415 UNSUPPORTED_MEDIA_TYPE (POST /predict
+ * needs Content-Type application/json, parameters such as charset allowed), 503 UNAVAILABLE
+ * (no model loaded yet; /readyz also while stopping). Exception: libevent answers some malformed
+ * requests itself with an HTML body (a request line it cannot parse, headers over
+ * WQD_HTTP_MAX_HEADERS, an unknown method, a body over WQD_HTTP_HARD_BODY) and closes the
+ * connection; libevent 2.1 has no hook to change those bodies.
+ *
+ * Every answered request is counted with wqd_observe(d, "http", route, "200", seconds), route
+ * one of "/predict", "/healthz", "/readyz", "/v1/models", "/metrics", "other". Each prediction
+ * goes through wqd_predict_one with source "http" and the request's X-Request-Id (1 to
+ * WQD_HTTP_MAX_REQUEST_ID printable ASCII characters, else ignored; echoed in the response).
+ *
+ * Requests are handled one at a time on the loop thread (a prediction is tens of
+ * microseconds; a full batch holds the loop for its duration). libevent 2.1 has no connection
+ * limit: the process's file-descriptor limit is the bound. */
+#ifndef WQD_HTTP_H
+#define WQD_HTTP_H
+
+#include "wqd.h"
+
+#include <stddef.h>
+
+#define WQD_HTTP_TIMEOUT_S      30          /* read/write timeout and idle keep-alive */
+#define WQD_HTTP_MAX_HEADERS    (64 * 1024) /* bytes of request line + headers */
+#define WQD_HTTP_MAX_REQUEST_ID 128         /* characters of an X-Request-Id */
+/* Bodies up to this size are read and refused with a JSON 413 when over WQD_MAX_HTTP_BODY;
+ * larger ones are refused by libevent (HTML body, connection closed) after it has read and
+ * dropped them, so that a client still sending gets the 413 rather than a reset. */
+#define WQD_HTTP_HARD_BODY (2 * (WQD_MAX_HTTP_BODY))
+
+typedef struct wqd_http wqd_http;
+
+/* Listens on addr_port ("127.0.0.1:9696", "localhost:9696", "[::1]:9696"; port 0 picks a
+ * free port, see wqd_http_port) and serves d (borrowed: it must outlive the server) on a new
+ * thread that blocks every signal. A port in use is WQ_EEXIST, a malformed address WQ_EINVAL,
+ * other socket failures WQ_EIO, all with detail in err. *out owned by the caller
+ * (wqd_http_stop). */
+int wqd_http_start(wqd *d, const char *addr_port, wqd_http **out, char *err, size_t errlen);
+
+/* The port the server listens on (the chosen one when started with port 0). */
+int wqd_http_port(const wqd_http *h);
+
+/* Drains and stops: closes the listening socket (new connections are refused), closes idle
+ * keep-alive connections, and answers the requests still arriving on open connections (those
+ * already sent, or sent before their connection is closed) with "Connection: close". Returns
+ * once every connection it knows is closed and nothing has happened for 100 ms, or after
+ * drain_ms (<= 0: at once), closing what is left; then joins the thread and frees h. Accepts
+ * NULL. Call it once, from any thread but the server's. Setting d->stopping first turns
+ * /readyz to 503 and makes every response carry "Connection: close". */
+void wqd_http_stop(wqd_http *h, int drain_ms);
+
+#endif

@@ -1,0 +1,321 @@
+/* wineq.v1.Predictor over the served model: Predict, PredictBatch, GetModel, Health. */
+#include "wqd.h"
+
+#include "wineq/v1/wineq.pb-c.h"
+#include "wq_error.h"
+#include "wq_rpc.h"
+#include "wq_svm.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_FEATURES 64 /* named values per instance */
+
+typedef struct predictor {
+	Wineq__V1__Predictor_Service base; /* first: the service pointer is the predictor */
+	wqd *d;
+} predictor;
+
+/* Each worker thread keeps its own model reference (wq_serving_cached); the key's destructor
+ * gives it back when the thread ends. */
+static pthread_key_t slot_key;
+static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
+
+static void slot_release(void *p)
+{
+	wq_served_model_put(p);
+}
+
+static void slot_key_make(void)
+{
+	(void)pthread_key_create(&slot_key, slot_release);
+}
+
+static wq_served_model *model_for_thread(wqd *d)
+{
+	wq_served_model *slot, *m;
+
+	pthread_once(&slot_once, slot_key_make);
+	slot = pthread_getspecific(slot_key);
+	m = wq_serving_cached(d->serving, &slot);
+	pthread_setspecific(slot_key, slot);
+	return m;
+}
+
+static wqd *D(Wineq__V1__Predictor_Service *svc)
+{
+	return ((predictor *)svc)->d;
+}
+
+static void model_ref_fill(const wq_served_model *m, Wineq__V1__ModelRef *r)
+{
+	wineq__v1__model_ref__init(r);
+	r->name = m->name;
+	r->version = m->version;
+	r->stage = m->stage;
+	r->uri = m->uri;
+	r->sha256 = (char *)m->sha256;
+	r->run_id = m->run_id;
+}
+
+/* The served model, or NULL after failing the call with the reason. */
+static wq_served_model *model_or_fail(wqd *d, wq_rpc_call *call)
+{
+	wq_served_model *m;
+
+	if (atomic_load(&d->stopping)) {
+		wq_rpc_call_fail(call, WQ_RPC_UNAVAILABLE, "server is shutting down");
+		return NULL;
+	}
+	m = model_for_thread(d);
+	if (m == NULL)
+		wq_rpc_call_fail(call, WQ_RPC_UNAVAILABLE, "no model loaded yet");
+	return m;
+}
+
+/* Splits named features into parallel arrays; INVALID_ARGUMENT past MAX_FEATURES. */
+static int features_split(Wineq__V1__Feature **f, size_t n, const char **names, double *values,
+                          char *err, size_t errlen)
+{
+	size_t i;
+
+	if (n > MAX_FEATURES)
+		return wq_err_set(err, errlen, WQ_ERANGE, "too many features (%zu, at most %d)", n,
+		                  MAX_FEATURES);
+	for (i = 0; i < n; i++) {
+		names[i] = f[i]->name;
+		values[i] = f[i]->value;
+	}
+	return WQ_OK;
+}
+
+static int predict_instance(wqd *d, const wq_served_model *m, Wineq__V1__Feature **f, size_t n,
+                            const char *source, const char *rid, int64_t start_ns,
+                            wq_prediction *p, char *err, size_t errlen)
+{
+	const char *names[MAX_FEATURES];
+	double values[MAX_FEATURES];
+	int rc = features_split(f, n, names, values, err, errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	return wqd_predict_one(d, m, names, values, n, source, rid, start_ns, p, err, errlen);
+}
+
+static const char *source_or(const char *s, const char *dflt)
+{
+	return s != NULL && s[0] != '\0' ? s : dflt;
+}
+
+static const char *rid_of(const char *in, wq_rpc_call *call)
+{
+	return in != NULL && in[0] != '\0' ? in : wq_rpc_call_request_id(call);
+}
+
+static void p_predict(Wineq__V1__Predictor_Service *svc, const Wineq__V1__PredictRequest *in,
+                      Wineq__V1__PredictResponse_Closure closure, void *data)
+{
+	wq_rpc_call *call = data;
+	wqd *d = D(svc);
+	Wineq__V1__PredictResponse out = WINEQ__V1__PREDICT_RESPONSE__INIT;
+	Wineq__V1__ClassProbability probs[WQ_SVM_MAX_CLASSES], *pp[WQ_SVM_MAX_CLASSES];
+	Wineq__V1__ModelRef ref;
+	wq_served_model *m = model_or_fail(d, call);
+	wq_prediction p;
+	char err[256];
+	size_t i;
+	int rc;
+
+	if (m == NULL) {
+		closure(NULL, data);
+		return;
+	}
+	rc = predict_instance(d, m, in->features, in->n_features, source_or(in->source, "rpc"),
+	                      rid_of(in->request_id, call), wq_rpc_call_start_ns(call), &p, err,
+	                      sizeof(err));
+	if (rc != WQ_OK) {
+		wq_rpc_call_fail(call, WQ_RPC_INVALID_ARGUMENT, "%s", err);
+		closure(NULL, data);
+		return;
+	}
+	for (i = 0; p.has_probabilities && i < p.nclass; i++) {
+		wineq__v1__class_probability__init(&probs[i]);
+		probs[i].label = p.classes[i];
+		probs[i].probability = p.probabilities[i];
+		pp[i] = &probs[i];
+	}
+	model_ref_fill(m, &ref);
+	out.quality = p.quality;
+	out.n_probabilities = p.has_probabilities ? p.nclass : 0;
+	out.probabilities = pp;
+	out.model = &ref;
+	out.request_id = (char *)rid_of(in->request_id, call);
+	closure(&out, data);
+}
+
+static void p_predict_batch(Wineq__V1__Predictor_Service *svc,
+                            const Wineq__V1__PredictBatchRequest *in,
+                            Wineq__V1__PredictBatchResponse_Closure closure, void *data)
+{
+	wq_rpc_call *call = data;
+	wqd *d = D(svc);
+	Wineq__V1__PredictBatchResponse out = WINEQ__V1__PREDICT_BATCH_RESPONSE__INIT;
+	Wineq__V1__ModelRef ref;
+	Wineq__V1__BatchResult *res = NULL, **resp = NULL;
+	Wineq__V1__Prediction *preds = NULL;
+	Wineq__V1__ItemError *errs = NULL;
+	Wineq__V1__ClassProbability *probs = NULL, **pp = NULL;
+	char (*msgs)[256] = NULL;
+	wq_served_model *m = model_or_fail(d, call);
+	const char *source = source_or(in->source, "rpc"), *rid = rid_of(in->request_id, call);
+	size_t i, j, n = in->n_instances, np = 0;
+
+	if (m == NULL) {
+		closure(NULL, data);
+		return;
+	}
+	if (n == 0 || n > WQD_MAX_BATCH) {
+		wq_rpc_call_fail(call, n == 0 ? WQ_RPC_INVALID_ARGUMENT : WQ_RPC_RESOURCE_EXHAUSTED,
+		                 "a batch holds 1 to %d instances, not %zu", WQD_MAX_BATCH, n);
+		closure(NULL, data);
+		return;
+	}
+	res = calloc(n, sizeof(*res));
+	resp = calloc(n, sizeof(*resp));
+	preds = calloc(n, sizeof(*preds));
+	errs = calloc(n, sizeof(*errs));
+	msgs = calloc(n, sizeof(*msgs));
+	probs = calloc(n * WQ_SVM_MAX_CLASSES, sizeof(*probs));
+	pp = calloc(n * WQ_SVM_MAX_CLASSES, sizeof(*pp));
+	if (res == NULL || resp == NULL || preds == NULL || errs == NULL || msgs == NULL ||
+	    probs == NULL || pp == NULL) {
+		wq_rpc_call_fail(call, WQ_RPC_RESOURCE_EXHAUSTED, "out of memory");
+		closure(NULL, data);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		const Wineq__V1__Instance *inst = in->instances[i];
+		wq_prediction p;
+		int rc;
+
+		wineq__v1__batch_result__init(&res[i]);
+		resp[i] = &res[i];
+		rc = inst == NULL ? WQ_EINVAL
+		                  : predict_instance(d, m, inst->features, inst->n_features, source,
+		                                     rid, wq_rpc_call_start_ns(call), &p, msgs[i],
+		                                     sizeof(msgs[i]));
+		if (rc != WQ_OK) {
+			wineq__v1__item_error__init(&errs[i]);
+			errs[i].code = WINEQ__V1__STATUS_CODE__INVALID_ARGUMENT;
+			errs[i].message = msgs[i];
+			res[i].result_case = WINEQ__V1__BATCH_RESULT__RESULT_ERROR;
+			res[i].error = &errs[i];
+			continue;
+		}
+		wineq__v1__prediction__init(&preds[i]);
+		preds[i].quality = p.quality;
+		preds[i].probabilities = &pp[np];
+		for (j = 0; p.has_probabilities && j < p.nclass; j++, np++) {
+			wineq__v1__class_probability__init(&probs[np]);
+			probs[np].label = p.classes[j];
+			probs[np].probability = p.probabilities[j];
+			pp[np] = &probs[np];
+			preds[i].n_probabilities++;
+		}
+		res[i].result_case = WINEQ__V1__BATCH_RESULT__RESULT_PREDICTION;
+		res[i].prediction = &preds[i];
+	}
+	model_ref_fill(m, &ref);
+	out.n_results = n;
+	out.results = resp;
+	out.model = &ref;
+	out.request_id = (char *)rid;
+	closure(&out, data);
+out:
+	free(res);
+	free(resp);
+	free(preds);
+	free(errs);
+	free(msgs);
+	free(probs);
+	free(pp);
+}
+
+static void p_get_model(Wineq__V1__Predictor_Service *svc, const Wineq__V1__GetModelRequest *in,
+                        Wineq__V1__GetModelResponse_Closure closure, void *data)
+{
+	wq_rpc_call *call = data;
+	Wineq__V1__GetModelResponse out = WINEQ__V1__GET_MODEL_RESPONSE__INIT;
+	Wineq__V1__ModelRef ref;
+	wq_served_model *m = model_or_fail(D(svc), call);
+	int32_t classes[WQ_SVM_MAX_CLASSES];
+	wq_svm_params sp;
+	const int *cl;
+	size_t i;
+
+	(void)in;
+	if (m == NULL) {
+		closure(NULL, data);
+		return;
+	}
+	model_ref_fill(m, &ref);
+	cl = wq_svm_classes(m->bundle->svm);
+	out.n_classes = wq_svm_class_count(m->bundle->svm);
+	for (i = 0; i < out.n_classes; i++)
+		classes[i] = cl[i];
+	wq_svm_params_get(m->bundle->svm, &sp);
+	out.model = &ref;
+	out.n_features = m->bundle->nfeatures;
+	out.features = m->bundle->features;
+	out.classes = classes;
+	out.kernel = (char *)wq_svm_kernel_name(sp.kernel);
+	out.c = sp.C;
+	out.gamma = sp.gamma;
+	out.probability = wq_svm_has_probability(m->bundle->svm) != 0;
+	out.created = m->bundle->created;
+	out.wineq_version = m->bundle->wineq_version;
+	closure(&out, data);
+}
+
+static void p_health(Wineq__V1__Predictor_Service *svc, const Wineq__V1__HealthRequest *in,
+                     Wineq__V1__HealthResponse_Closure closure, void *data)
+{
+	wqd *d = D(svc);
+	Wineq__V1__HealthResponse out = WINEQ__V1__HEALTH_RESPONSE__INIT;
+	Wineq__V1__ModelRef ref;
+	wq_served_model *m = model_for_thread(d);
+	int ready = m != NULL && !atomic_load(&d->stopping);
+
+	(void)in;
+	out.live = 1;
+	out.ready = ready;
+	out.status = ready ? WINEQ__V1__HEALTH_RESPONSE__SERVING_STATUS__SERVING
+	                   : WINEQ__V1__HEALTH_RESPONSE__SERVING_STATUS__NOT_SERVING;
+	if (m != NULL) {
+		model_ref_fill(m, &ref);
+		out.model = &ref;
+	}
+	out.version = (char *)PACKAGE_VERSION;
+	out.uptime_seconds = (int64_t)time(NULL) - d->started_unix;
+	closure(&out, data);
+}
+
+int wqd_predictor_new(wqd *d, ProtobufCService **out)
+{
+	static const Wineq__V1__Predictor_Service init = WINEQ__V1__PREDICTOR__INIT(p_);
+	predictor *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return WQ_ENOMEM;
+	p->base = init;
+	p->d = d;
+	*out = &p->base.base;
+	return WQ_OK;
+}
+
+void wqd_predictor_free(ProtobufCService *svc)
+{
+	free(svc);
+}

@@ -1,0 +1,454 @@
+/* The registry contract: what every wq_registry implementation must do, as a suite any runner
+ * can call (registry_contract_run). It opens the registry from WQ_TEST_TRACKING_URI /
+ * WQ_TEST_ARTIFACT_ROOT (and the AWS_* / WINEQ_S3_ENDPOINT_URL variables), defaulting to the
+ * local registry with a file:// store below a fresh WINEQ_HOME: test_registry_contract runs it
+ * as it is, tests/integration/test_s3.sh against s3:// (s3rver), and test_registry_remote against
+ * an in-process wineq.v1.Registry server (the artifact root then names the server's store, which
+ * the tamper case writes to directly). */
+#include "registry_contract.h"
+#include "wq_test.h"
+
+#include "wq_bundle.h"
+#include "wq_error.h"
+#include "wq_registry.h"
+#include "wq_runlog.h"
+#include "wq_train.h"
+
+#include <inttypes.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct fixture {
+	char home[512];
+	char bundle_dir[600];
+	wq_registry *r;
+	wq_bundle *b;
+	char model[64]; /* a model name of our own: the suite may run against a shared store */
+} fixture;
+
+static fixture fx;
+
+static int setup(void **state)
+{
+	char data[1024], err[1024] = "";
+	const char *track = getenv("WQ_TEST_TRACKING_URI");
+	const char *arts = getenv("WQ_TEST_ARTIFACT_ROOT");
+	wq_train_opts o;
+	wq_config cfg;
+	int rc;
+
+	(void)state;
+	if (wq_test_tmpdir(fx.home, sizeof(fx.home)) == NULL)
+		return -1;
+	setenv("WINEQ_HOME", fx.home, 1);
+	snprintf(fx.model, sizeof(fx.model), "wine-contract-%ld", (long)getpid());
+	/* a small, fast real model: linear, no probabilities */
+	wq_test_path(data, sizeof(data), "data/winequality-white.csv");
+	wq_train_opts_default(&o);
+	o.data_path = data;
+	o.svm.kernel = WQ_KERNEL_LINEAR;
+	o.svm.probability = 0;
+	o.svm.C = 0.1;
+	rc = wq_train_run(&o, &fx.b, err, sizeof(err));
+	if (rc != WQ_OK) {
+		fprintf(stderr, "train: %s\n", err);
+		return -1;
+	}
+	snprintf(fx.bundle_dir, sizeof(fx.bundle_dir), "%s/bundle", fx.home);
+	if (wq_bundle_save(fx.b, fx.bundle_dir, 0, err, sizeof(err)) != WQ_OK) {
+		fprintf(stderr, "save: %s\n", err);
+		return -1;
+	}
+	if (wq_config_resolve(track, arts, NULL, &cfg, err, sizeof(err)) != WQ_OK ||
+	    wq_registry_open(&cfg, &fx.r, err, sizeof(err)) != WQ_OK) {
+		fprintf(stderr, "registry: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	wq_registry_close(fx.r);
+	wq_bundle_free(fx.b);
+	return wq_test_rmtree(fx.home);
+}
+
+#define OK(call)                                                                                   \
+	do {                                                                                       \
+		char err_[1024] = "";                                                              \
+		int rc_ = (call);                                                                  \
+		if (rc_ != WQ_OK)                                                                  \
+			fail_msg("%s: %s (%s)", #call, wq_strerror(rc_), err_);                    \
+	} while (0)
+#define ERR (err_), sizeof(err_)
+
+/* Expects status want and a message containing needle. */
+#define EXPECT(want, needle, call)                                                                 \
+	do {                                                                                       \
+		char err_[1024] = "";                                                              \
+		int rc_ = (call);                                                                  \
+		if (rc_ != (want))                                                                 \
+			fail_msg("%s: got %s, want %s (%s)", #call, wq_strerror(rc_),              \
+			         wq_strerror(want), err_);                                         \
+		if (strstr(err_, (needle)) == NULL)                                                \
+			fail_msg("%s: '%s' does not mention '%s'", #call, err_, (needle));         \
+	} while (0)
+
+static void test_run_lifecycle(void **state)
+{
+	wq_registry *r = fx.r;
+	char id[WQ_RUN_ID_LEN + 1];
+	wq_run *run = NULL;
+
+	(void)state;
+	OK(r->ops->run_start(r, "contract-exp", "first", id, ERR));
+	assert_int_equal(strlen(id), WQ_RUN_ID_LEN);
+	OK(r->ops->param_log(r, id, "kernel", "rbf", ERR));
+	OK(r->ops->param_log(r, id, "kernel", "rbf", ERR)); /* same value again: fine */
+	EXPECT(WQ_EEXIST, "kernel", r->ops->param_log(r, id, "kernel", "linear", ERR));
+	OK(r->ops->metric_log(r, id, "loss", 0.9, 0, ERR));
+	OK(r->ops->metric_log(r, id, "loss", 0.5, 1, ERR));
+	OK(r->ops->tag_set(r, id, "owner", "ci", ERR));
+	OK(r->ops->tag_set(r, id, "owner", "contract", ERR));
+	OK(r->ops->run_end(r, id, WQ_RUN_FINISHED, ERR));
+	OK(r->ops->run_get(r, id, &run, ERR));
+	assert_string_equal(run->id, id);
+	assert_string_equal(run->experiment_name, "contract-exp");
+	assert_string_equal(run->name, "first");
+	assert_int_equal(run->status, WQ_RUN_FINISHED);
+	assert_true(run->end_ms >= run->start_ms && run->start_ms > 0);
+	assert_int_equal(run->nparams, 1);
+	assert_string_equal(run->params[0].value, "rbf");
+	assert_int_equal(run->nmetrics, 1);
+	assert_true(run->metrics[0].value == 0.5); /* latest step wins */
+	assert_int_equal(run->ntags, 1);
+	assert_string_equal(run->tags[0].value, "contract");
+	wq_run_free(run);
+	EXPECT(WQ_ENOENT, "0123456789abcdef0123456789abcdef",
+	       r->ops->run_get(r, "0123456789abcdef0123456789abcdef", &run, ERR));
+	EXPECT(WQ_EINVAL, "/", r->ops->run_start(r, "bad/name", NULL, id, ERR));
+}
+
+static void test_search_and_pages(void **state)
+{
+	wq_registry *r = fx.r;
+	const char *exps[] = {"contract-search"};
+	char ids[5][WQ_RUN_ID_LEN + 1], *next = NULL, *next2 = NULL;
+	wq_run **page = NULL, **page2 = NULL;
+	size_t n = 0, n2 = 0;
+
+	(void)state;
+	for (int i = 0; i < 5; i++) {
+		char c[12];
+
+		OK(r->ops->run_start(r, exps[0], NULL, ids[i], ERR));
+		snprintf(c, sizeof(c), "%d", i);
+		OK(r->ops->param_log(r, ids[i], "kernel", i % 2 ? "linear" : "rbf", ERR));
+		OK(r->ops->param_log(r, ids[i], "C", c, ERR));
+		OK(r->ops->metric_log(r, ids[i], "balanced_accuracy", 0.1 * i, 0, ERR));
+		OK(r->ops->run_end(r, ids[i], WQ_RUN_FINISHED, ERR));
+	}
+	OK(r->ops->runs_search(r, exps, 1,
+	                       "metrics.balanced_accuracy > 0.15 and params.kernel = 'rbf'",
+	                       "metrics.balanced_accuracy DESC", 10, NULL, &page, &n, &next, ERR));
+	assert_int_equal(n, 2); /* runs 4 and 2 */
+	assert_string_equal(page[0]->id, ids[4]);
+	assert_string_equal(page[1]->id, ids[2]);
+	assert_null(next);
+	wq_runs_free(page, n);
+
+	OK(r->ops->runs_search(r, exps, 1, NULL, "metrics.balanced_accuracy ASC", 3, NULL, &page,
+	                       &n, &next, ERR));
+	assert_int_equal(n, 3);
+	assert_non_null(next);
+	OK(r->ops->runs_search(r, exps, 1, NULL, "metrics.balanced_accuracy ASC", 3, next, &page2,
+	                       &n2, &next2, ERR));
+	assert_int_equal(n2, 2);
+	assert_null(next2);
+	assert_string_equal(page[0]->id, ids[0]);
+	assert_string_equal(page2[1]->id, ids[4]);
+	wq_runs_free(page, n);
+	wq_runs_free(page2, n2);
+	free(next);
+	EXPECT(WQ_EPARSE, "character",
+	       r->ops->runs_search(r, exps, 1, "metrics.x >> 1", NULL, 10, NULL, &page, &n, &next,
+	                           ERR));
+	EXPECT(WQ_ENOENT, "no-such-experiment",
+	       r->ops->runs_search(r, (const char *[]){"no-such-experiment"}, 1, NULL, NULL, 10,
+	                           NULL, &page, &n, &next, ERR));
+}
+
+static int same_file(const char *a, const char *b)
+{
+	char ha[WQ_SHA256_HEXLEN], hb[WQ_SHA256_HEXLEN];
+
+	return wq_sha256_file_hex(a, ha, NULL, 0) == WQ_OK &&
+	       wq_sha256_file_hex(b, hb, NULL, 0) == WQ_OK && strcmp(ha, hb) == 0;
+}
+
+static void assert_same_bundle(const char *dir)
+{
+	const char *files[] = {WQ_BUNDLE_MANIFEST, WQ_BUNDLE_MODEL_FILE, WQ_BUNDLE_REFERENCE_FILE};
+
+	for (size_t i = 0; i < 3; i++) {
+		char a[1024], b[1024];
+
+		snprintf(a, sizeof(a), "%s/%s", fx.bundle_dir, files[i]);
+		snprintf(b, sizeof(b), "%s/%s", dir, files[i]);
+		if (!same_file(a, b))
+			fail_msg("%s differs from the original", b);
+	}
+}
+
+static void test_run_artifacts(void **state)
+{
+	wq_registry *r = fx.r;
+	char id[WQ_RUN_ID_LEN + 1], uri[128], dest[700];
+	wq_run *run = NULL;
+
+	(void)state;
+	OK(wq_runlog_bundle(r, "contract-artifacts", "bundle", fx.b, fx.bundle_dir, id, ERR));
+	OK(r->ops->run_get(r, id, &run, ERR));
+	assert_int_equal(run->status, WQ_RUN_FINISHED);
+	assert_int_equal(run->nartifacts, 3);
+	for (size_t i = 0; i < run->nartifacts; i++)
+		assert_int_equal(strncmp(run->artifacts[i].path, "model/", 6), 0);
+	wq_run_free(run);
+
+	snprintf(uri, sizeof(uri), "runs:/%s/model", id);
+	snprintf(dest, sizeof(dest), "%s/got-run", fx.home);
+	OK(r->ops->artifacts_get(r, uri, dest, ERR));
+	assert_same_bundle(dest);
+	EXPECT(WQ_EEXIST, "exists", r->ops->artifacts_get(r, uri, dest, ERR));
+
+	/* a run's bundle resolves as it is, and registers straight from the run's artifacts */
+	{
+		char name[96], muri[256], *dir = NULL;
+		wq_model_version *v = NULL;
+		int64_t ver;
+
+		OK(r->ops->resolve(r, uri, &dir, &v, ERR));
+		assert_null(v);
+		assert_same_bundle(dir);
+		free(dir);
+		snprintf(name, sizeof(name), "%s-from-run", fx.model);
+		EXPECT(WQ_EINVAL, "artifact path",
+		       r->ops->version_create(r, name, NULL, id, NULL, NULL, &ver, ERR));
+		EXPECT(WQ_ENOENT, "nothing",
+		       r->ops->version_create(r, name, NULL, id, "nothing", NULL, &ver, ERR));
+		OK(r->ops->version_create(r, name, NULL, id, "model", "erin", &ver, ERR));
+		OK(r->ops->version_get(r, name, ver, &v, ERR));
+		assert_string_equal(v->run_id, id);
+		assert_string_equal(v->created_by, "erin");
+		wq_model_version_free(v);
+		snprintf(muri, sizeof(muri), "models:/%s/%" PRId64, name, ver);
+		OK(r->ops->resolve(r, muri, &dir, NULL, ERR));
+		assert_same_bundle(dir);
+		free(dir);
+	}
+
+	/* hard delete: metadata and bytes */
+	OK(r->ops->run_delete(r, id, ERR));
+	EXPECT(WQ_ENOENT, id, r->ops->run_get(r, id, &run, ERR));
+	snprintf(dest, sizeof(dest), "%s/got-run-again", fx.home);
+	EXPECT(WQ_ENOENT, id, r->ops->artifacts_get(r, uri, dest, ERR));
+}
+
+/* Replaces the stored bytes of key with other content, through a second store handle. */
+static void tamper(const char *root_uri, const char *key)
+{
+	char path[700], sha[WQ_SHA256_HEXLEN], err[512] = "";
+	wq_artifact_store *st = NULL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/tampered", fx.home);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"format\": \"wineq-bundle\", \"evil\": true}\n", f);
+	fclose(f);
+	assert_int_equal(wq_sha256_file_hex(path, sha, NULL, 0), WQ_OK);
+	if (wq_artifact_store_open(root_uri, NULL, &st, err, sizeof(err)) != WQ_OK)
+		fail_msg("store: %s", err);
+	if (st->ops->put(st, key, path, sha, err, sizeof(err)) != WQ_OK)
+		fail_msg("tamper put: %s", err);
+	wq_artifact_store_close(st);
+}
+
+static void test_model_versions(void **state)
+{
+	wq_registry *r = fx.r;
+	const char *m = fx.model;
+	wq_model_version *v = NULL, **all = NULL;
+	wq_model_event *ev = NULL;
+	int64_t v1, v2, v3;
+	char *dir = NULL, uri[256], dest[700];
+	size_t n = 0;
+
+	(void)state;
+	OK(r->ops->version_create(r, m, fx.bundle_dir, NULL, NULL, "alice", &v1, ERR));
+	OK(r->ops->version_create(r, m, fx.bundle_dir, NULL, NULL, "alice", &v2, ERR));
+	assert_int_equal(v1, 1);
+	assert_int_equal(v2, 2);
+	OK(r->ops->version_list(r, m, &all, &n, ERR));
+	assert_int_equal(n, 2);
+	assert_int_equal(all[0]->stage, WQ_STAGE_NONE);
+	assert_int_equal(strlen(all[0]->sha256), 64);
+	wq_model_versions_free(all, n);
+
+	/* promotion archives the previous Production version */
+	OK(r->ops->version_transition(r, m, v1, WQ_STAGE_PRODUCTION, 1, "bob", ERR));
+	OK(r->ops->version_transition(r, m, v2, WQ_STAGE_PRODUCTION, 1, "bob", ERR));
+	OK(r->ops->version_get(r, m, v1, &v, ERR));
+	assert_int_equal(v->stage, WQ_STAGE_ARCHIVED);
+	wq_model_version_free(v);
+	OK(r->ops->alias_set(r, m, "champion", v1, "carol", ERR));
+
+	/* every URI form resolves to a verified bundle identical to what was registered */
+	{
+		const char *forms[][2] = {{"/Production", "2"},
+		                          {"/1", "1"},
+		                          {"@champion", "1"},
+		                          {"/latest", "2"},
+		                          {"/archived", "1"}};
+
+		for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+			snprintf(uri, sizeof(uri), "models:/%s%s", m, forms[i][0]);
+			OK(r->ops->resolve(r, uri, &dir, &v, ERR));
+			assert_non_null(v);
+			if (v->version != strtoll(forms[i][1], NULL, 10))
+				fail_msg("%s resolved to version %" PRId64, uri, v->version);
+			assert_same_bundle(dir);
+			free(dir);
+			wq_model_version_free(v);
+		}
+	}
+	OK(r->ops->resolve(r, fx.bundle_dir, &dir, &v, ERR)); /* plain path: in place */
+	assert_string_equal(dir, fx.bundle_dir);
+	assert_null(v);
+	free(dir);
+	snprintf(uri, sizeof(uri), "models:/%s/Staging", m);
+	EXPECT(WQ_ENOENT, "Staging", r->ops->resolve(r, uri, &dir, &v, ERR));
+	snprintf(uri, sizeof(uri), "models:/%s/9", m);
+	EXPECT(WQ_ENOENT, "9", r->ops->resolve(r, uri, &dir, &v, ERR));
+	snprintf(uri, sizeof(uri), "models:/%s@nobody", m);
+	EXPECT(WQ_ENOENT, "nobody", r->ops->resolve(r, uri, &dir, &v, ERR));
+	EXPECT(WQ_ENOENT, "no-such-model",
+	       r->ops->resolve(r, "models:/no-such-model/1", &dir, &v, ERR));
+	EXPECT(WQ_EINVAL, "models:/", r->ops->resolve(r, "models:/x/y/z", &dir, &v, ERR));
+
+	/* the audit trail: create, stage and alias changes with who and from/to */
+	OK(r->ops->history(r, m, &ev, &n, ERR));
+	{
+		int stage_events = 0, alias_events = 0, creates = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(ev[i].kind, "create") == 0)
+				creates++;
+			if (strcmp(ev[i].kind, "stage") == 0) {
+				stage_events++;
+				assert_string_equal(ev[i].actor, "bob");
+			}
+			if (strcmp(ev[i].kind, "alias") == 0) {
+				alias_events++;
+				assert_string_equal(ev[i].actor, "carol");
+				assert_string_equal(ev[i].to, "1");
+			}
+			assert_true(ev[i].time_ms > 0);
+		}
+		assert_int_equal(creates, 2);
+		assert_int_equal(stage_events,
+		                 3); /* v1 -> Production, v1 -> Archived, v2 -> Production */
+		assert_int_equal(alias_events, 1);
+	}
+	wq_model_events_free(ev, n);
+
+	OK(r->ops->version_create(r, m, fx.bundle_dir, NULL, NULL, NULL, &v3, ERR));
+	assert_int_equal(v3, 3);
+
+	/* hard delete removes the version and its artifacts; numbers are not reused */
+	OK(r->ops->version_get(r, m, v1, &v, ERR));
+	OK(r->ops->version_delete(r, m, v1, "dave", ERR));
+	EXPECT(WQ_ENOENT, "1", r->ops->version_get(r, m, v1, &v, ERR));
+	snprintf(uri, sizeof(uri), "%s/", v->source_uri);
+	snprintf(dest, sizeof(dest), "%s/deleted-version", fx.home);
+	EXPECT(WQ_ENOENT, "", r->ops->artifacts_get(r, v->source_uri, dest, ERR));
+	wq_model_version_free(v);
+	snprintf(uri, sizeof(uri), "models:/%s@champion", m); /* its alias went with it */
+	EXPECT(WQ_ENOENT, "champion", r->ops->resolve(r, uri, &dir, &v, ERR));
+	OK(r->ops->version_create(r, m, fx.bundle_dir, NULL, NULL, NULL, &v3, ERR));
+	assert_int_equal(v3, 4);
+	OK(r->ops->history(r, m, &ev, &n, ERR));
+	assert_string_equal(ev[n - 1].kind, "create");
+	{
+		int deletes = 0;
+
+		for (size_t i = 0; i < n; i++)
+			deletes += strcmp(ev[i].kind, "delete") == 0;
+		assert_int_equal(deletes, 1);
+	}
+	wq_model_events_free(ev, n);
+}
+
+static void test_tampered_artifact_refused(void **state)
+{
+	wq_registry *r = fx.r;
+	char name[96], uri[160], key[512], *dir = NULL;
+	wq_model_version *v = NULL;
+	wq_artifact_store *probe = NULL;
+	char *k = NULL, err[512] = "";
+	int64_t ver;
+
+	(void)state;
+	snprintf(name, sizeof(name), "%s-tamper", fx.model);
+	OK(r->ops->version_create(r, name, fx.bundle_dir, NULL, NULL, NULL, &ver, ERR));
+	OK(r->ops->version_get(r, name, ver, &v, ERR));
+	assert_int_equal(
+	    wq_artifact_store_open(r->config.artifact_root, NULL, &probe, err, sizeof(err)), WQ_OK);
+	assert_int_equal(wq_artifact_key_of(probe, v->source_uri, &k, err, sizeof(err)), WQ_OK);
+	wq_artifact_store_close(probe);
+	snprintf(key, sizeof(key), "%s/%s", k, WQ_BUNDLE_MANIFEST);
+	free(k);
+	tamper(r->config.artifact_root, key);
+	snprintf(uri, sizeof(uri), "models:/%s/%" PRId64, name, ver);
+	EXPECT(WQ_ECORRUPT, "", r->ops->resolve(r, uri, &dir, NULL, ERR));
+	wq_model_version_free(v);
+}
+
+static void test_bad_names(void **state)
+{
+	wq_registry *r = fx.r;
+	int64_t ver;
+	char long_name[300];
+
+	(void)state;
+	memset(long_name, 'a', 256);
+	long_name[256] = '\0';
+	EXPECT(WQ_EINVAL, "/",
+	       r->ops->version_create(r, "a/b", fx.bundle_dir, NULL, NULL, NULL, &ver, ERR));
+	EXPECT(WQ_EINVAL, "..",
+	       r->ops->version_create(r, "..", fx.bundle_dir, NULL, NULL, NULL, &ver, ERR));
+	EXPECT(WQ_EINVAL, "255",
+	       r->ops->version_create(r, long_name, fx.bundle_dir, NULL, NULL, NULL, &ver, ERR));
+	EXPECT(WQ_EINVAL, "",
+	       r->ops->version_create(r, "tab\tname", fx.bundle_dir, NULL, NULL, NULL, &ver, ERR));
+	EXPECT(WQ_ENOENT, "no-such-model",
+	       r->ops->version_transition(r, "no-such-model", 1, WQ_STAGE_STAGING, 1, NULL, ERR));
+	/* a directory that is not a bundle never becomes a version */
+	EXPECT(WQ_EFORMAT, "",
+	       r->ops->version_create(r, fx.model, fx.home, NULL, NULL, NULL, &ver, ERR));
+}
+
+int registry_contract_run(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_run_lifecycle),
+	    cmocka_unit_test(test_search_and_pages),
+	    cmocka_unit_test(test_run_artifacts),
+	    cmocka_unit_test(test_model_versions),
+	    cmocka_unit_test(test_tampered_artifact_refused),
+	    cmocka_unit_test(test_bad_names),
+	};
+	return cmocka_run_group_tests_name("registry contract", tests, setup, teardown);
+}
