@@ -1,7 +1,7 @@
 /* wq_config: where tracking metadata and artifacts live.
  *   tracking URI:  flag > $WINEQ_TRACKING_URI > sqlite:///$WINEQ_HOME/registry.db
  *                  sqlite:///relative/path.db or sqlite:////absolute/path.db (SQLAlchemy's
- *                  convention, as MLflow); tcp://host:port names a remote wineqd (later)
+ *                  convention, as MLflow); tcp://, ipc://, tls+tcp:// name a remote wineqd
  *   artifact root: flag > $WINEQ_ARTIFACT_ROOT > file://$WINEQ_HOME/artifacts
  *                  file:///absolute/dir, s3://bucket[/prefix], or a plain directory path
  *   S3 endpoint:   flag > $WINEQ_S3_ENDPOINT_URL > AWS's regional endpoint

@@ -136,7 +136,7 @@ static void p_predict(Wineq__V1__Predictor_Service *svc, const Wineq__V1__Predic
 	                      rid_of(in->request_id, call), wq_rpc_call_start_ns(call), &p, err,
 	                      sizeof(err));
 	if (rc != WQ_OK) {
-		wq_rpc_call_fail(call, WQ_RPC_INVALID_ARGUMENT, "%s", err);
+		wq_rpc_call_fail(call, wq_rpc_code_from_status(rc), "%s", err);
 		closure(NULL, data);
 		return;
 	}
@@ -208,7 +208,7 @@ static void p_predict_batch(Wineq__V1__Predictor_Service *svc,
 		                                     sizeof(msgs[i]));
 		if (rc != WQ_OK) {
 			wineq__v1__item_error__init(&errs[i]);
-			errs[i].code = WINEQ__V1__STATUS_CODE__INVALID_ARGUMENT;
+			errs[i].code = (Wineq__V1__StatusCode)wq_rpc_code_from_status(rc);
 			errs[i].message = msgs[i];
 			res[i].result_case = WINEQ__V1__BATCH_RESULT__RESULT_ERROR;
 			res[i].error = &errs[i];

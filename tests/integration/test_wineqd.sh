@@ -195,6 +195,24 @@ expect_grep '^wineq_build_info\{version="' "$WORK/metrics" "build info"
 WINEQ_TRACKING_URI=$RPC expect_exit 0 "models versions through WINEQ_TRACKING_URI=tcp://" "$C" models versions wine-quality
 expect_grep 'Production' "$WORK/out" "the remote registry lists version 1 in Production"
 
+# a client with an empty home of its own: runs, models and artifacts go to the server; only
+# the flow state (flows.db) and the verified download cache stay on the client
+CH=$WORK/client-home
+WINEQ_HOME=$CH WINEQ_TRACKING_URI=$RPC expect_exit 0 "train --register through the server" \
+	"$C" train --data "$DATA" --no-probability --register wine-remote
+expect_grep 'wine-remote version 1' "$WORK/out" "the server registered version 1"
+WINEQ_HOME=$CH WINEQ_TRACKING_URI=$RPC expect_exit 0 "train --trials 4 (the flow) through the server" \
+	"$C" train --data "$DATA" --trials 4 --best-k 2 --workers 2 --register wine-remote
+expect_grep 'models:/wine-remote/2' "$WORK/out" "the flow registered version 2 through the server"
+WINEQ_HOME=$CH WINEQ_TRACKING_URI=$RPC expect_exit 0 "flows list with a remote store" "$C" flows list
+expect_grep 'train +Completed' "$WORK/out" "the flow is Completed in the client's flow state"
+expect_exit 0 "the server's own store has the runs" "$C" runs list --experiment wine-svm
+[ "$(grep -c trial- "$WORK/out")" -eq 4 ] && ok "4 trial runs stored by the server" || not_ok "trial runs: $(cat "$WORK/out")"
+[ ! -e "$CH/registry.db" ] && ok "nothing tracked in the client's home" || not_ok "the client created $CH/registry.db"
+WINEQ_HOME=$CH WINEQ_TRACKING_URI=$RPC expect_exit 0 "predict --model models:/ through the server's registry" \
+	"$C" predict --model models:/wine-quality/Production --input "$SEED_JSON" --format json
+$J same-predictions "$WORK/local1" "$WORK/out" >"$WORK/j" && ok "the downloaded bundle predicts as the local one" || not_ok "$(cat "$WORK/j")"
+
 # --- hot swap under load ------------------------------------------------------------------------
 "$C" bench --server "$RPC" --data "$DATA" --concurrency 8 --duration 8 --warmup 0.2 --format json >"$WORK/bench.json" 2>"$WORK/bench.err" &
 BPID=$!
