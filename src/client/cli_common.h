@@ -92,12 +92,12 @@ struct wq_named_row;
  * returns an exit code after printing the error. */
 int cli_rpc_open(const char *cmd, const char *url, struct wq_rpc_client **out);
 /* The served model's feature names (GetModel): *names new array of n new strings. */
-int cli_model_features(const char *cmd, struct wq_rpc_client *c, const char *url,
-                       char ***names, size_t *n);
+int cli_model_features(const char *cmd, struct wq_rpc_client *c, const char *url, char ***names,
+                       size_t *n);
 /* predict --server: rows (one, or an array) or every row of csv, printed as the local form
  * prints them. Returns an exit code. */
-int cli_predict_remote(const char *url, const struct wq_named_row *rows, size_t nrows,
-                       int is_array, const char *csv, int format);
+int cli_predict_remote(const char *url, const struct wq_named_row *rows, size_t nrows, int is_array,
+                       const char *csv, int format);
 
 int cmd_health(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

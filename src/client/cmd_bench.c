@@ -18,11 +18,11 @@
 #include <string.h>
 #include <time.h>
 
-#define CMD           "bench"
-#define MAX_CONC      1024
-#define MAX_BATCH     10000
-#define NPAYLOADS     64 /* distinct requests cycled through */
-#define MAX_VERSIONS  16 /* distinct model versions counted */
+#define CMD          "bench"
+#define MAX_CONC     1024
+#define MAX_BATCH    10000
+#define NPAYLOADS    64 /* distinct requests cycled through */
+#define MAX_VERSIONS 16 /* distinct model versions counted */
 
 typedef struct payload {
 	uint8_t *data;
@@ -89,7 +89,8 @@ static int64_t answer_version(const bench *b, const uint8_t *data, size_t len)
 		if (r != NULL)
 			wineq__v1__predict_batch_response__free_unpacked(r, NULL);
 	} else {
-		Wineq__V1__PredictResponse *r = wineq__v1__predict_response__unpack(NULL, len, data);
+		Wineq__V1__PredictResponse *r =
+		    wineq__v1__predict_response__unpack(NULL, len, data);
 
 		if (r != NULL && r->model != NULL)
 			v = r->model->version;
@@ -115,8 +116,8 @@ static void *worker_main(void *arg)
 
 		if (t0 >= b->end_ns)
 			break;
-		code = wq_rpc_client_call_bytes(b->client, b->method, p->data, p->len, 0, NULL, &out,
-		                                &outlen, msg, sizeof(msg));
+		code = wq_rpc_client_call_bytes(b->client, b->method, p->data, p->len, 0, NULL,
+		                                &out, &outlen, msg, sizeof(msg));
 		t1 = now_ns();
 		if (t0 < b->warm_end_ns) {
 			free(out);
@@ -167,8 +168,7 @@ static double pct_us(const int64_t *v, size_t n, double q)
 }
 
 /* Packs NPAYLOADS requests of `batch` rows each from the data set's model columns. */
-static int payloads_make(bench *b, const wq_dataset *ds, const double *X, size_t nf,
-                         char **names)
+static int payloads_make(bench *b, const wq_dataset *ds, const double *X, size_t nf, char **names)
 {
 	Wineq__V1__Feature *f = calloc((size_t)b->batch * nf, sizeof(*f));
 	Wineq__V1__Feature **fp = calloc((size_t)b->batch * nf, sizeof(*fp));
@@ -285,8 +285,12 @@ int cmd_bench(int argc, char **argv)
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 's': url = optarg; break;
-		case 'D': data = optarg; break;
+		case 's':
+			url = optarg;
+			break;
+		case 'D':
+			data = optarg;
+			break;
 		case 'c':
 			if (cli_parse_u64(optarg, &conc) != WQ_OK || conc < 1 || conc > MAX_CONC) {
 				cli_error(CMD, "--concurrency: expected 1..%d", MAX_CONC);
@@ -294,7 +298,8 @@ int cmd_bench(int argc, char **argv)
 			}
 			break;
 		case 'b':
-			if (cli_parse_u64(optarg, &batch) != WQ_OK || batch < 1 || batch > MAX_BATCH) {
+			if (cli_parse_u64(optarg, &batch) != WQ_OK || batch < 1 ||
+			    batch > MAX_BATCH) {
 				cli_error(CMD, "--batch: expected 1..%d", MAX_BATCH);
 				return CLI_EXIT_USAGE;
 			}
@@ -305,7 +310,8 @@ int cmd_bench(int argc, char **argv)
 
 			if (cli_parse_double(optarg, &v) != WQ_OK || v < 0 || v > 86400 ||
 			    (ch == 'd' && v <= 0)) {
-				cli_error(CMD, "--%s: expected seconds", ch == 'd' ? "duration" : "warmup");
+				cli_error(CMD, "--%s: expected seconds",
+				          ch == 'd' ? "duration" : "warmup");
 				return CLI_EXIT_USAGE;
 			}
 			*(ch == 'd' ? &duration : &warmup) = v;
@@ -317,7 +323,9 @@ int cmd_bench(int argc, char **argv)
 				return CLI_EXIT_USAGE;
 			}
 			break;
-		case 'h': bench_usage(stdout); return CLI_EXIT_OK;
+		case 'h':
+			bench_usage(stdout);
+			return CLI_EXIT_OK;
 		default:
 			cli_error(CMD, "bad option '%s' (see --help)", argv[optind - 1]);
 			return CLI_EXIT_USAGE;
@@ -328,7 +336,8 @@ int cmd_bench(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	if (data == NULL) {
-		snprintf(default_data, sizeof(default_data), "%s/winequality-white.csv", WQ_DATADIR);
+		snprintf(default_data, sizeof(default_data), "%s/winequality-white.csv",
+		         WQ_DATADIR);
 		data = default_data;
 	}
 	ex = cli_rpc_open(CMD, url, &b.client);
@@ -386,8 +395,8 @@ int cmd_bench(int argc, char **argv)
 		for (j = 0; j < ws[i].nversions; j++) {
 			size_t k;
 
-			for (k = 0; k < nversions && versions[k].version != ws[i].versions[j].version;
-			     k++)
+			for (k = 0;
+			     k < nversions && versions[k].version != ws[i].versions[j].version; k++)
 				;
 			if (k == nversions && nversions < MAX_VERSIONS)
 				versions[nversions++] = (vcount){ws[i].versions[j].version, 0};
@@ -417,9 +426,10 @@ int cmd_bench(int argc, char **argv)
 		if (format == CLI_FORMAT_JSON) {
 			json_t *vj = json_object();
 			json_t *o = json_pack(
-			    "{s:s, s:I, s:f, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f, s:f}}",
-			    "server", url, "concurrency", (json_int_t)conc, "duration_s", secs, "batch",
-			    (json_int_t)batch, "requests", (json_int_t)total, "errors",
+			    "{s:s, s:I, s:f, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f, "
+			    "s:f}}",
+			    "server", url, "concurrency", (json_int_t)conc, "duration_s", secs,
+			    "batch", (json_int_t)batch, "requests", (json_int_t)total, "errors",
 			    (json_int_t)errors, "throughput_per_s", thr, "rows_per_s",
 			    thr * (double)batch, "latency_us", "p50", p50, "p90", p90, "p99", p99,
 			    "p99_9", p999, "mean", mean, "max", max);
@@ -428,13 +438,15 @@ int cmd_bench(int argc, char **argv)
 				char key[32];
 
 				snprintf(key, sizeof(key), "%lld", (long long)versions[i].version);
-				json_object_set_new(vj, key, json_integer((json_int_t)versions[i].n));
+				json_object_set_new(vj, key,
+				                    json_integer((json_int_t)versions[i].n));
 			}
 			if (o != NULL && vj != NULL) {
 				json_object_set_new(o, "versions", vj);
 				vj = NULL;
 				if (first_error != NULL)
-					json_object_set_new(o, "first_error", json_string(first_error));
+					json_object_set_new(o, "first_error",
+					                    json_string(first_error));
 				json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
 				fputc('\n', stdout);
 			}
@@ -444,11 +456,14 @@ int cmd_bench(int argc, char **argv)
 			printf("server       %s\n", url);
 			printf("concurrency  %llu, batch %llu, %.2f s measured\n",
 			       (unsigned long long)conc, (unsigned long long)batch, secs);
-			printf("requests     %zu ok, %llu failed\n", total, (unsigned long long)errors);
-			printf("throughput   %.0f requests/s, %.0f rows/s\n", thr, thr * (double)batch);
-			printf("latency us   p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  mean %.1f  max "
-			       "%.1f\n",
-			       p50, p90, p99, p999, mean, max);
+			printf("requests     %zu ok, %llu failed\n", total,
+			       (unsigned long long)errors);
+			printf("throughput   %.0f requests/s, %.0f rows/s\n", thr,
+			       thr * (double)batch);
+			printf(
+			    "latency us   p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  mean %.1f  max "
+			    "%.1f\n",
+			    p50, p90, p99, p999, mean, max);
 			printf("versions    ");
 			for (i = 0; i < nversions; i++)
 				printf(" v%lld: %llu", (long long)versions[i].version,

@@ -446,8 +446,9 @@ int cmd_predict(int argc, char **argv)
 		goto out;
 	}
 	if ((bundle_dir != NULL) + (model_uri != NULL) + (server != NULL) != 1) {
-		cli_error(CMD, "give exactly one of --bundle DIR, --model URI and --server URL (see "
-		               "--help)");
+		cli_error(CMD,
+		          "give exactly one of --bundle DIR, --model URI and --server URL (see "
+		          "--help)");
 		ex = CLI_EXIT_USAGE;
 		goto out;
 	}

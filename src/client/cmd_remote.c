@@ -66,11 +66,15 @@ static int exit_for_code(int code)
 {
 	switch (code) {
 	case WQ_RPC_INVALID_ARGUMENT:
-	case WQ_RPC_OUT_OF_RANGE: return CLI_EXIT_DATA;
-	case WQ_RPC_NOT_FOUND: return CLI_EXIT_NOTFOUND;
+	case WQ_RPC_OUT_OF_RANGE:
+		return CLI_EXIT_DATA;
+	case WQ_RPC_NOT_FOUND:
+		return CLI_EXIT_NOTFOUND;
 	case WQ_RPC_FAILED_PRECONDITION:
-	case WQ_RPC_DATA_LOSS: return CLI_EXIT_MODEL;
-	default: return CLI_EXIT_FAILURE;
+	case WQ_RPC_DATA_LOSS:
+		return CLI_EXIT_MODEL;
+	default:
+		return CLI_EXIT_FAILURE;
 	}
 }
 
@@ -128,8 +132,8 @@ static void features_fill(const wq_named_row *row, Wineq__V1__Feature *f, Wineq_
 	}
 }
 
-static int predict_one(const char *cmd, wq_rpc_client *c, const char *url,
-                       const wq_named_row *row, int format)
+static int predict_one(const char *cmd, wq_rpc_client *c, const char *url, const wq_named_row *row,
+                       int format)
 {
 	Wineq__V1__PredictRequest req = WINEQ__V1__PREDICT_REQUEST__INIT;
 	Wineq__V1__Feature f[WQ_JSON_MAX_FEATURES], *fp[WQ_JSON_MAX_FEATURES];
@@ -234,8 +238,7 @@ out:
 }
 
 /* The served model's feature names (for CSV input). *names: new array of new strings. */
-int cli_model_features(const char *cmd, wq_rpc_client *c, const char *url, char ***names,
-                          size_t *n)
+int cli_model_features(const char *cmd, wq_rpc_client *c, const char *url, char ***names, size_t *n)
 {
 	Wineq__V1__GetModelRequest req = WINEQ__V1__GET_MODEL_REQUEST__INIT;
 	Wineq__V1__GetModelResponse *resp = NULL;
@@ -357,14 +360,18 @@ int cmd_health(int argc, char **argv)
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 's': url = optarg; break;
+		case 's':
+			url = optarg;
+			break;
 		case 'f':
 			if (cli_parse_format(optarg, &format) != WQ_OK) {
 				cli_error("health", "--format: expected text or json");
 				return CLI_EXIT_USAGE;
 			}
 			break;
-		case 'h': health_usage(stdout); return CLI_EXIT_OK;
+		case 'h':
+			health_usage(stdout);
+			return CLI_EXIT_OK;
 		default:
 			cli_error("health", "bad option '%s' (see --help)", argv[optind - 1]);
 			return CLI_EXIT_USAGE;
@@ -391,19 +398,20 @@ int cmd_health(int argc, char **argv)
 		                      (json_int_t)resp->uptime_seconds);
 
 		if (o != NULL && resp->model != NULL)
-			json_object_set_new(o, "model",
-			                    json_pack("{s:s, s:I, s:s, s:s}", "name", resp->model->name,
-			                              "version", (json_int_t)resp->model->version,
-			                              "stage", resp->model->stage, "sha256",
-			                              resp->model->sha256));
+			json_object_set_new(
+			    o, "model",
+			    json_pack("{s:s, s:I, s:s, s:s}", "name", resp->model->name, "version",
+			              (json_int_t)resp->model->version, "stage", resp->model->stage,
+			              "sha256", resp->model->sha256));
 		if (o != NULL) {
 			json_dumpf(o, stdout, JSON_COMPACT);
 			fputc('\n', stdout);
 		}
 		json_decref(o);
 	} else {
-		printf("%s live=%s ready=%s version=%s uptime=%llds", url, resp->live ? "yes" : "no",
-		       resp->ready ? "yes" : "no", resp->version, (long long)resp->uptime_seconds);
+		printf("%s live=%s ready=%s version=%s uptime=%llds", url,
+		       resp->live ? "yes" : "no", resp->ready ? "yes" : "no", resp->version,
+		       (long long)resp->uptime_seconds);
 		if (resp->model != NULL)
 			printf(" model=%s/%lld stage=%s", resp->model->name,
 			       (long long)resp->model->version,

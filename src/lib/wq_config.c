@@ -125,8 +125,8 @@ static int resolve_tracking(wq_config *c, const char *uri, char *err, size_t err
  * its own (the flow runs here, like Prefect's local orchestration). */
 static int resolve_flow_db(wq_config *c, char *err, size_t errlen)
 {
-	c->flow_db_path = c->tracking_kind == WQ_TRACKING_SQLITE ? strdup(c->db_path)
-	                                                         : join(c->home, "flows.db");
+	c->flow_db_path =
+	    c->tracking_kind == WQ_TRACKING_SQLITE ? strdup(c->db_path) : join(c->home, "flows.db");
 	if (c->flow_db_path == NULL)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 	return WQ_OK;

@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WQ_PROM_MAX_LABELS  8   /* label names per family */
-#define WQ_PROM_MAX_BUCKETS 32  /* histogram upper bounds (+Inf is implicit) */
+#define WQ_PROM_MAX_LABELS  8    /* label names per family */
+#define WQ_PROM_MAX_BUCKETS 32   /* histogram upper bounds (+Inf is implicit) */
 #define WQ_PROM_MAX_SERIES  4096 /* cells per family; more is WQ_ERANGE (cardinality guard) */
 
 typedef struct wq_prom wq_prom;

@@ -31,9 +31,9 @@ static void model_free(wq_served_model *m)
 	free(m);
 }
 
-int wq_served_model_new(wq_bundle *b, const char *bundle_dir, const char *name, int64_t version, const char *stage,
-                        const char *uri, const char *run_id, wq_served_model **out,
-                        char *err, size_t errlen)
+int wq_served_model_new(wq_bundle *b, const char *bundle_dir, const char *name, int64_t version,
+                        const char *stage, const char *uri, const char *run_id,
+                        wq_served_model **out, char *err, size_t errlen)
 {
 	wq_served_model *m;
 	char path[4096];
@@ -155,9 +155,8 @@ uint64_t wq_serving_generation(const wq_serving *s)
 	return atomic_load_explicit(&((wq_serving *)s)->generation, memory_order_acquire);
 }
 
-int wq_serving_predict(const wq_served_model *m, const char *const *names,
-                       const double *values, size_t n, wq_prediction *out, char *err,
-                       size_t errlen)
+int wq_serving_predict(const wq_served_model *m, const char *const *names, const double *values,
+                       size_t n, wq_prediction *out, char *err, size_t errlen)
 {
 	double row[64];
 	const wq_bundle *b = m->bundle;

@@ -41,9 +41,9 @@ void wq_serving_free(wq_serving *s);
 /* Makes a served model from a bundle loaded from bundle_dir (takes ownership of b, also on
  * failure) and its registry identity (name may be NULL: the bundle's hint; stage/uri/run_id
  * may be NULL). *out holds one reference owned by the caller. */
-int wq_served_model_new(wq_bundle *b, const char *bundle_dir, const char *name, int64_t version, const char *stage,
-                        const char *uri, const char *run_id, wq_served_model **out,
-                        char *err, size_t errlen);
+int wq_served_model_new(wq_bundle *b, const char *bundle_dir, const char *name, int64_t version,
+                        const char *stage, const char *uri, const char *run_id,
+                        wq_served_model **out, char *err, size_t errlen);
 /* Releases one reference; the last frees the model. Accepts NULL. */
 void wq_served_model_put(wq_served_model *m);
 
@@ -64,8 +64,7 @@ uint64_t wq_serving_generation(const wq_serving *s);
 
 /* Predicts from named raw feature values (any order; each model feature exactly once; no
  * unknown names; finite values). WQ_EINVAL with the offending name in err. Thread-safe. */
-int wq_serving_predict(const wq_served_model *m, const char *const *names,
-                       const double *values, size_t n, wq_prediction *out, char *err,
-                       size_t errlen);
+int wq_serving_predict(const wq_served_model *m, const char *const *names, const double *values,
+                       size_t n, wq_prediction *out, char *err, size_t errlen);
 
 #endif

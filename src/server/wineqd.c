@@ -142,21 +142,51 @@ static int opts_apply(opts *o, int argc, char **argv, const char *origin)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
 		switch (c) {
-		case O_LISTEN: o->listen = optarg; break;
-		case O_FEED: o->feed = optarg; break;
-		case O_HTTP: o->http = optarg; break;
-		case O_MODEL: o->model = optarg; break;
-		case O_CONFIG: o->config = optarg; break;
-		case O_TLS_CERT: o->tls_cert = optarg; break;
-		case O_TLS_KEY: o->tls_key = optarg; break;
-		case O_TLS_CA: o->tls_ca = optarg; break;
-		case O_TRACKING: o->tracking_uri = optarg; break;
-		case O_ARTIFACT: o->artifact_root = optarg; break;
-		case O_S3: o->s3_endpoint = optarg; break;
-		case O_LOG: o->log_level = optarg; break;
-		case O_TLS_CLIENT_AUTH: rc = parse_bool(optarg, &o->tls_client_auth); break;
-		case O_POLL: rc = parse_seconds(optarg, 86400, &o->poll_s); break;
-		case O_DRAIN: rc = parse_seconds(optarg, 3600, &o->drain_s); break;
+		case O_LISTEN:
+			o->listen = optarg;
+			break;
+		case O_FEED:
+			o->feed = optarg;
+			break;
+		case O_HTTP:
+			o->http = optarg;
+			break;
+		case O_MODEL:
+			o->model = optarg;
+			break;
+		case O_CONFIG:
+			o->config = optarg;
+			break;
+		case O_TLS_CERT:
+			o->tls_cert = optarg;
+			break;
+		case O_TLS_KEY:
+			o->tls_key = optarg;
+			break;
+		case O_TLS_CA:
+			o->tls_ca = optarg;
+			break;
+		case O_TRACKING:
+			o->tracking_uri = optarg;
+			break;
+		case O_ARTIFACT:
+			o->artifact_root = optarg;
+			break;
+		case O_S3:
+			o->s3_endpoint = optarg;
+			break;
+		case O_LOG:
+			o->log_level = optarg;
+			break;
+		case O_TLS_CLIENT_AUTH:
+			rc = parse_bool(optarg, &o->tls_client_auth);
+			break;
+		case O_POLL:
+			rc = parse_seconds(optarg, 86400, &o->poll_s);
+			break;
+		case O_DRAIN:
+			rc = parse_seconds(optarg, 3600, &o->drain_s);
+			break;
 		case O_WORKERS:
 			errno = 0;
 			n = strtol(optarg, &end, 10);
@@ -165,8 +195,12 @@ static int opts_apply(opts *o, int argc, char **argv, const char *origin)
 			else
 				o->workers = (size_t)n;
 			break;
-		case O_HELP: usage(stdout); return EXIT_OK;
-		case O_VERSION: printf("wineqd %s\n", PACKAGE_VERSION); return EXIT_OK;
+		case O_HELP:
+			usage(stdout);
+			return EXIT_OK;
+		case O_VERSION:
+			printf("wineqd %s\n", PACKAGE_VERSION);
+			return EXIT_OK;
 		case ':':
 			fprintf(stderr, "wineqd: %s: option %s needs a value\n", origin,
 			        argv[optind - 1]);
@@ -261,8 +295,8 @@ static void watcher_check(watcher *w, int force)
 	if (rc != WQ_OK)
 		goto fail;
 	if (v != NULL)
-		rc = wq_served_model_new(b, dir, v->name, v->version, wq_stage_name(v->stage), w->uri,
-		                         v->run_id, &m, err, sizeof(err));
+		rc = wq_served_model_new(b, dir, v->name, v->version, wq_stage_name(v->stage),
+		                         w->uri, v->run_id, &m, err, sizeof(err));
 	else
 		rc = wq_served_model_new(b, dir, NULL, 0, "", w->uri, "", &m, err, sizeof(err));
 	b = NULL;
@@ -281,8 +315,8 @@ static void watcher_check(watcher *w, int force)
 	goto out;
 fail:
 	if (cur == NULL || rc != WQ_ENOENT || !is_registry) {
-		wq_log(cur != NULL ? WQ_LOG_WARN : WQ_LOG_ERROR,
-		       "cannot load %s: %s%s", w->uri, err[0] ? err : wq_strerror(rc),
+		wq_log(cur != NULL ? WQ_LOG_WARN : WQ_LOG_ERROR, "cannot load %s: %s%s", w->uri,
+		       err[0] ? err : wq_strerror(rc),
 		       cur != NULL ? " (the current model keeps serving)" : "");
 		wq_prom_cell_inc(d->m_reload_failures);
 	} else {
@@ -306,8 +340,7 @@ static void rpc_observe(void *arg, const char *method, int code, double seconds)
 
 /* Loads the config file (explicit --config, else the default when present) and applies it.
  * Returns an exit code, -1 to go on; conf and cargv keep the strings alive. */
-static int config_apply(opts *o, int argc, char **argv, wq_kvconf *conf, char ***cargv,
-                        int *cargc)
+static int config_apply(opts *o, int argc, char **argv, wq_kvconf *conf, char ***cargv, int *cargc)
 {
 	const char *path = NULL;
 	char err[1024];

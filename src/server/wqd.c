@@ -86,8 +86,8 @@ static void model_ref_fill(const wq_served_model *m, Wineq__V1__ModelRef *r)
 }
 
 static void feed_publish(wqd *d, const wq_served_model *m, const char *const *names,
-                         const double *values, size_t n, const char *source,
-                         const char *request_id, int64_t start_ns, const wq_prediction *p)
+                         const double *values, size_t n, const char *source, const char *request_id,
+                         int64_t start_ns, const wq_prediction *p)
 {
 	Wineq__V1__PredictionEvent ev = WINEQ__V1__PREDICTION_EVENT__INIT;
 	Wineq__V1__Feature feats[64], *fp[64];
@@ -159,8 +159,7 @@ int wqd_predict_one(wqd *d, const wq_served_model *m, const char *const *names,
 	return WQ_OK;
 }
 
-void wqd_observe(wqd *d, const char *protocol, const char *method, const char *code,
-                 double seconds)
+void wqd_observe(wqd *d, const char *protocol, const char *method, const char *code, double seconds)
 {
 	const char *lv[3] = {protocol, method, code};
 	wq_prom_cell *c;
@@ -209,15 +208,14 @@ static void collect_build_info(wq_prom_emitter *e, void *arg)
 	wq_prom_emit(e, lv, 1);
 }
 
-static int family(wqd *d, int type, const char *name, const char *help,
-                  const char *const *labels, size_t nl, wq_prom_family **f, char *err,
-                  size_t errlen)
+static int family(wqd *d, int type, const char *name, const char *help, const char *const *labels,
+                  size_t nl, wq_prom_family **f, char *err, size_t errlen)
 {
 	return wq_prom_family_add(d->prom, type, name, help, labels, nl, NULL, 0, f, err, errlen);
 }
 
-static int scalar(wqd *d, int type, const char *name, const char *help, wq_prom_cell **c,
-                  char *err, size_t errlen)
+static int scalar(wqd *d, int type, const char *name, const char *help, wq_prom_cell **c, char *err,
+                  size_t errlen)
 {
 	wq_prom_family *f;
 	int rc = family(d, type, name, help, NULL, 0, &f, err, errlen);
@@ -260,17 +258,18 @@ int wqd_init(wqd *d, char *err, size_t errlen)
 	            "Requests answered, by protocol, method and status code.", req_labels, 3,
 	            &d->m_requests, err, errlen);
 	if (rc == WQ_OK)
-		rc = wq_prom_family_add(d->prom, WQ_PROM_HISTOGRAM, "wineq_request_duration_seconds",
-		                        "Time from receiving a request to answering it.", req_labels,
-		                        3, NULL, 0, &d->m_latency, err, errlen);
+		rc =
+		    wq_prom_family_add(d->prom, WQ_PROM_HISTOGRAM, "wineq_request_duration_seconds",
+		                       "Time from receiving a request to answering it.", req_labels,
+		                       3, NULL, 0, &d->m_latency, err, errlen);
 	if (rc == WQ_OK)
 		rc = family(d, WQ_PROM_COUNTER, "wineq_predictions_total",
-		            "Predictions made, by predicted quality.", q_labels, 1, &d->m_predictions,
-		            err, errlen);
+		            "Predictions made, by predicted quality.", q_labels, 1,
+		            &d->m_predictions, err, errlen);
 	if (rc == WQ_OK)
 		rc = scalar(d, WQ_PROM_COUNTER, "wineq_model_reloads_total",
-		            "Models loaded and swapped in (the first load included).", &d->m_reloads,
-		            err, errlen);
+		            "Models loaded and swapped in (the first load included).",
+		            &d->m_reloads, err, errlen);
 	if (rc == WQ_OK)
 		rc = scalar(d, WQ_PROM_COUNTER, "wineq_model_reload_failures_total",
 		            "Model loads that failed; the previous model kept serving.",
@@ -287,12 +286,12 @@ int wqd_init(wqd *d, char *err, size_t errlen)
 		rc = collected(d, "wineq_model_info", "The model being served (value 1).",
 		               info_labels, 4, collect_model_info, err, errlen);
 	if (rc == WQ_OK)
-		rc = collected(d, "wineq_model_loaded", "1 when a model is loaded, else 0.", NULL, 0,
-		               collect_model_loaded, err, errlen);
+		rc = collected(d, "wineq_model_loaded", "1 when a model is loaded, else 0.", NULL,
+		               0, collect_model_loaded, err, errlen);
 	if (rc == WQ_OK)
 		rc = collected(d, "process_start_time_seconds",
-		               "Start time of the process since the Unix epoch in seconds.", NULL, 0,
-		               collect_start_time, err, errlen);
+		               "Start time of the process since the Unix epoch in seconds.", NULL,
+		               0, collect_start_time, err, errlen);
 	if (rc == WQ_OK)
 		rc = collected(d, "wineq_build_info", "wineq build (value 1).", build_labels, 1,
 		               collect_build_info, err, errlen);

@@ -26,17 +26,17 @@ typedef struct wqd {
 	wq_registry *registry; /* NULL when serving a plain bundle without a registry */
 	wqd_feed *feed;        /* NULL when the feed is off */
 	wq_prom *prom;
-	int64_t started_unix;  /* process start, for uptime */
-	atomic_int stopping;   /* set on SIGTERM: readiness goes false, new work is refused */
+	int64_t started_unix; /* process start, for uptime */
+	atomic_int stopping;  /* set on SIGTERM: readiness goes false, new work is refused */
 
 	/* metrics (owned by prom) */
-	wq_prom_family *m_requests;     /* wineq_requests_total{protocol,method,code} */
-	wq_prom_family *m_latency;      /* wineq_request_duration_seconds{protocol,method,code} */
-	wq_prom_family *m_predictions;  /* wineq_predictions_total{quality} */
-	wq_prom_cell *m_reloads;        /* wineq_model_reloads_total */
-	wq_prom_cell *m_reload_failures;/* wineq_model_reload_failures_total */
-	wq_prom_cell *m_feed_published; /* wineq_feed_events_published_total */
-	wq_prom_cell *m_feed_dropped;   /* wineq_feed_events_dropped_total */
+	wq_prom_family *m_requests;      /* wineq_requests_total{protocol,method,code} */
+	wq_prom_family *m_latency;       /* wineq_request_duration_seconds{protocol,method,code} */
+	wq_prom_family *m_predictions;   /* wineq_predictions_total{quality} */
+	wq_prom_cell *m_reloads;         /* wineq_model_reloads_total */
+	wq_prom_cell *m_reload_failures; /* wineq_model_reload_failures_total */
+	wq_prom_cell *m_feed_published;  /* wineq_feed_events_published_total */
+	wq_prom_cell *m_feed_dropped;    /* wineq_feed_events_dropped_total */
 } wqd;
 
 /* Creates the serving state and the metric families (registry and feed are attached by the

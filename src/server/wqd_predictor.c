@@ -92,8 +92,8 @@ static int features_split(Wineq__V1__Feature **f, size_t n, const char **names, 
 }
 
 static int predict_instance(wqd *d, const wq_served_model *m, Wineq__V1__Feature **f, size_t n,
-                            const char *source, const char *rid, int64_t start_ns,
-                            wq_prediction *p, char *err, size_t errlen)
+                            const char *source, const char *rid, int64_t start_ns, wq_prediction *p,
+                            char *err, size_t errlen)
 {
 	const char *names[MAX_FEATURES];
 	double values[MAX_FEATURES];
@@ -167,7 +167,7 @@ static void p_predict_batch(Wineq__V1__Predictor_Service *svc,
 	Wineq__V1__Prediction *preds = NULL;
 	Wineq__V1__ItemError *errs = NULL;
 	Wineq__V1__ClassProbability *probs = NULL, **pp = NULL;
-	char (*msgs)[256] = NULL;
+	char(*msgs)[256] = NULL;
 	wq_served_model *m = model_or_fail(d, call);
 	const char *source = source_or(in->source, "rpc"), *rid = rid_of(in->request_id, call);
 	size_t i, j, n = in->n_instances, np = 0;

@@ -153,7 +153,8 @@ static int subscribe(const char *url, long count, double seconds)
 		Wineq__V1__PredictionEvent *e;
 
 		if ((rv = nng_recvmsg(s, &m, 0)) != 0) {
-			fprintf(stderr, "rpc_probe: feed: %s after %ld events\n", nng_strerror(rv), got);
+			fprintf(stderr, "rpc_probe: feed: %s after %ld events\n", nng_strerror(rv),
+			        got);
 			nng_close(s);
 			return 1;
 		}
@@ -207,7 +208,8 @@ int main(int argc, char **argv)
 		len = (size_t)strtoul(argv[3], NULL, 10);
 		bytes = calloc(len ? len : 1, 1);
 		if (bytes != NULL)
-			rc = envelope(c, "wineq.v1.Predictor/Predict", bytes, len, unix_ms() + 5000);
+			rc =
+			    envelope(c, "wineq.v1.Predictor/Predict", bytes, len, unix_ms() + 5000);
 	} else if (strcmp(argv[2], "predict") == 0) {
 		rc = predict(c, argc - 3, argv + 3);
 	}

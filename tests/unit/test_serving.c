@@ -112,15 +112,15 @@ static void test_new_errors(void **state)
 	char err[512] = "", missing[700];
 
 	(void)state;
-	assert_int_equal(wq_served_model_new(NULL, dir_a, NULL, 0, NULL, NULL, NULL, &m, err,
-	                                     sizeof(err)),
-	                 WQ_EINVAL);
+	assert_int_equal(
+	    wq_served_model_new(NULL, dir_a, NULL, 0, NULL, NULL, NULL, &m, err, sizeof(err)),
+	    WQ_EINVAL);
 	assert_int_equal(wq_bundle_load(dir_a, 0, &b, err, sizeof(err)), WQ_OK);
 	snprintf(missing, sizeof(missing), "%s/none", tmp);
 	/* b is taken over (and freed) on failure too: the leak checker would see it otherwise */
-	assert_int_not_equal(wq_served_model_new(b, missing, NULL, 0, NULL, NULL, NULL, &m, err,
-	                                         sizeof(err)),
-	                     WQ_OK);
+	assert_int_not_equal(
+	    wq_served_model_new(b, missing, NULL, 0, NULL, NULL, NULL, &m, err, sizeof(err)),
+	    WQ_OK);
 	assert_null(m);
 	wq_served_model_put(NULL);
 	wq_serving_free(NULL);
