@@ -1,10 +1,14 @@
 #!/bin/sh
-# The main job on a fresh Debian 12 machine: install build dependencies, build, train the
-# default model (C=1 RBF, the seed's three features) on the bundled white-wine data, log it as
-# a run and register it in the embedded default registry ($WINEQ_HOME), and predict the seed's
-# example from the bundle and from models:/wine-quality/Production; then serve it with wineqd
-# (RPC, HTTP) and predict through both. WQ_DEMO_RPC_PORT / WQ_DEMO_HTTP_PORT move wineqd off
-# its default ports 7070 / 9696 (its feed is off in the demo).
+# The main job on a fresh Debian 12 machine, on the embedded default (the bundled UCI white
+# wines, a local registry in $WINEQ_HOME):
+#   install dependencies, build;
+#   train: the 50-trial search flow, the best model registered and promoted to Production;
+#   serve: wineqd (RPC, feed, HTTP) and wineq-monitor (drift from the feed);
+#   replay the white test split (the rows training held out), then the red wines;
+#   print a prediction summary and the drift table, and where /metrics and /report are.
+# Interrupting it (Ctrl-C) stops what it started. Ports (loopback): WQ_DEMO_RPC_PORT (7070),
+# WQ_DEMO_FEED_PORT (7071), WQ_DEMO_HTTP_PORT (9696), WQ_DEMO_MONITOR_PORT (9697);
+# WQ_DEMO_TRIALS (50); WQ_DEMO_KEEP=1 keeps the servers running until Ctrl-C.
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -14,54 +18,114 @@ sh scripts/setup-debian.sh
 mkdir -p build
 cd build
 [ -f Makefile ] || ../configure --quiet
-make -j"$(nproc)" --no-print-directory src/client/wineq-client src/server/wineqd
+make -j"$(nproc)" --no-print-directory src/client/wineq-client src/server/wineqd src/monitor/wineq-monitor
 
 client="$top/build/src/client/wineq-client"
-bundle="$top/demo-bundle"
-echo
-echo "== wineq-client train --data data/winequality-white.csv --kernel rbf --C 1 --bundle demo-bundle --register wine-quality --promote Production"
-"$client" train --data "$top/data/winequality-white.csv" --kernel rbf --C 1 --bundle "$bundle" --force \
-	--register wine-quality --promote Production
-echo
-echo "== wineq-client predict --bundle demo-bundle --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45"
-"$client" predict --bundle "$bundle" --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45
-echo
-echo "== wineq-client predict --bundle demo-bundle --input '{\"alcohol\": 8.8, \"volatile acidity\": 0.27, \"sulphates\": 0.45}' --format json"
-"$client" predict --bundle "$bundle" --input '{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}' --format json
-echo
-echo "== wineq-client predict --model models:/wine-quality/Production --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45"
-"$client" predict --model models:/wine-quality/Production --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45
-echo
-echo "== wineq-client models versions wine-quality"
-"$client" models versions wine-quality
+wineqd="$top/build/src/server/wineqd"
+monitor="$top/build/src/monitor/wineq-monitor"
+white="$top/data/winequality-white.csv"
+red="$top/data/winequality-red.csv"
+rpc=tcp://127.0.0.1:${WQ_DEMO_RPC_PORT:-7070}
+feed=tcp://127.0.0.1:${WQ_DEMO_FEED_PORT:-7071}
+http=127.0.0.1:${WQ_DEMO_HTTP_PORT:-9696}
+mon=127.0.0.1:${WQ_DEMO_MONITOR_PORT:-9697}
+work=$(mktemp -d "${TMPDIR:-/tmp}/wineq-demo-XXXXXX")
+pids=""
+stop_all() {
+	for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in $pids; do wait "$p" 2>/dev/null || true; done
+	pids=""
+	rm -rf "$work"
+}
+trap stop_all EXIT
+trap 'echo; echo "demo: interrupted, stopping wineqd and wineq-monitor"; exit 130' INT TERM
 
-rpc_port=${WQ_DEMO_RPC_PORT:-7070}
-http_port=${WQ_DEMO_HTTP_PORT:-9696}
-echo
-echo "== wineqd --listen tcp://127.0.0.1:$rpc_port --http 127.0.0.1:$http_port --feed none --model models:/wine-quality/Production"
-"$top/build/src/server/wineqd" --listen "tcp://127.0.0.1:$rpc_port" --http "127.0.0.1:$http_port" \
-	--feed none --model models:/wine-quality/Production --log-level warn &
-wineqd_pid=$!
-trap 'kill "$wineqd_pid" 2>/dev/null' EXIT
+say() { printf '\n== %s\n' "$*"; }
+
+say "wineq-client train --trials ${WQ_DEMO_TRIALS:-50} --register wine-quality --promote Production"
+"$client" train --data "$white" --trials "${WQ_DEMO_TRIALS:-50}" --register wine-quality \
+	--promote Production
+
+say "wineqd --listen $rpc --feed $feed --http $http --model models:/wine-quality/Production"
+"$wineqd" --listen "$rpc" --feed "$feed" --http "$http" --model models:/wine-quality/Production \
+	--log-level warn &
+pids="$pids $!"
+say "wineq-monitor serve --feed $feed --http $mon"
+"$monitor" serve --feed "$feed" --http "$mon" --log-level warn &
+pids="$pids $!"
 i=0
-until "$client" health --server "tcp://127.0.0.1:$rpc_port" >/dev/null 2>&1; do
+until "$client" health --server "$rpc" >/dev/null 2>&1 &&
+	curl -sf "http://$mon/healthz" | grep -q '"feed_connected": *true'; do
 	i=$((i + 1))
-	if [ "$i" -ge 100 ] || ! kill -0 "$wineqd_pid" 2>/dev/null; then
-		echo "demo: wineqd did not start (ports $rpc_port/$http_port in use? set WQ_DEMO_RPC_PORT/WQ_DEMO_HTTP_PORT)" >&2
+	if [ "$i" -ge 150 ]; then
+		echo "demo: wineqd or wineq-monitor did not start (ports in use? see WQ_DEMO_*_PORT)" >&2
 		exit 1
 	fi
-	sleep 0.1
+	sleep 0.2
 done
-"$client" health --server "tcp://127.0.0.1:$rpc_port"
-echo
-echo "== wineq-client predict --server tcp://127.0.0.1:$rpc_port --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45"
-"$client" predict --server "tcp://127.0.0.1:$rpc_port" --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45
-echo
-echo "== curl -H 'Content-Type: application/json' -d '{\"alcohol\": 8.8, ...}' http://127.0.0.1:$http_port/predict"
-curl -sS -H 'Content-Type: application/json' \
-	-d '{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}' "http://127.0.0.1:$http_port/predict"
-echo
-kill -TERM "$wineqd_pid"
-wait "$wineqd_pid"
-trap - EXIT
-echo "== wineqd stopped (SIGTERM)"
+"$client" health --server "$rpc"
+
+# summary PREDICTIONS_JSONL LABELLED_CSV NAME: predicted classes and accuracy vs the labels
+summary() {
+	/usr/bin/python3 - "$1" "$2" "$3" <<'PY'
+import collections, csv, json, sys
+preds = [json.loads(l)["quality"] for l in open(sys.argv[1]) if l.strip()]
+text = open(sys.argv[2]).read().splitlines()
+delim = ";" if ";" in text[0] else ","
+rows = list(csv.reader(text, delimiter=delim))
+qi = [h.strip('"') for h in rows[0]].index("quality")
+truth = [int(float(r[qi])) for r in rows[1:] if r]
+counts = collections.Counter(preds)
+acc = sum(p == t for p, t in zip(preds, truth)) / len(truth)
+classes = sorted(set(truth))
+bal = sum(sum(p == t for p, t in zip(preds, truth) if t == c) / truth.count(c) for c in classes) / len(classes)
+print(f"{sys.argv[3]}: {len(preds)} predictions, accuracy {acc:.3f}, balanced accuracy {bal:.3f}")
+print("  predicted quality: " + "  ".join(f"{q}: {counts[q]}" for q in sorted(counts)))
+PY
+}
+# drift_table: the monitor's verdicts
+drift_table() {
+	curl -sf "http://$mon/report.json" | /usr/bin/python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print(("DATASET DRIFT" if r["dataset_drift"] else "no dataset drift") +
+      f": {r[\"drifted_columns\"]} of {r[\"columns_total\"]} columns drifted, "
+      f"window {r[\"current\"][\"rows\"]} predictions vs {r[\"reference\"][\"rows\"]} training rows")
+print(f"  {\"column\":<18} {\"method\":<14} {\"score\":>10} {\"threshold\":>10}  verdict")
+for c in r["columns"]:
+    print(f"  {c[\"name\"]:<18} {c[\"method\"]:<14} {c[\"score\"]:>10.4g} {c[\"threshold\"]:>10.4g}  "
+          + ("DRIFT" if c["drifted"] else "ok"))'
+}
+# wait_window N: the monitor has N events in its window
+wait_window() {
+	i=0
+	until curl -sf "http://$mon/report.json" 2>/dev/null | grep -q "\"rows\": *$1,"; do
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || break
+		sleep 0.1
+	done
+}
+
+say "replay the white test split (the 980 rows training held out) through wineqd"
+"$client" split --data "$white" --test-out "$work/white_test.csv" >/dev/null
+"$client" predict --server "$rpc" --csv "$work/white_test.csv" --format json >"$work/white.jsonl"
+summary "$work/white.jsonl" "$work/white_test.csv" "white test split"
+wait_window 980
+drift_table
+
+say "replay the 1599 red wines through wineqd"
+"$client" predict --server "$rpc" --csv "$red" --format json >"$work/red.jsonl"
+summary "$work/red.jsonl" "$red" "red wines"
+wait_window 1000
+sleep 0.3
+drift_table
+
+say "where to look"
+echo "  wineqd metrics:       http://$http/metrics    (predict: POST http://$http/predict)"
+echo "  monitor metrics:      http://$mon/metrics"
+echo "  drift report (HTML):  http://$mon/report      (JSON: /report.json)"
+echo "  registry:             $client models versions wine-quality; $client flows list"
+if [ "${WQ_DEMO_KEEP:-0}" = 1 ]; then
+	echo "  wineqd and wineq-monitor keep running; Ctrl-C stops them."
+	wait
+fi

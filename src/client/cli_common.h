@@ -100,6 +100,7 @@ int cli_predict_remote(const char *url, const struct wq_named_row *rows, size_t 
                        const char *csv, int format);
 
 int cmd_health(int argc, char **argv);
+int cmd_split(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_flows(int argc, char **argv);

@@ -12,6 +12,7 @@ static const struct {
 } commands[] = {
     {"train", cmd_train, "train one SVM on a CSV and write a model bundle"},
     {"predict", cmd_predict, "predict wine quality with a model bundle or registry URI"},
+    {"split", cmd_split, "write the train/test split that train makes, as CSV files"},
     {"health", cmd_health, "ask a wineqd server whether it is live and ready"},
     {"bench", cmd_bench, "closed-loop load on a wineqd server: throughput and latency"},
     {"runs", cmd_runs, "list, show, compare and delete tracked runs"},

@@ -80,21 +80,6 @@ static int is_sha256_hex(const char *s)
 	return i == WQ_SHA256_HEXLEN - 1;
 }
 
-static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
-static locale_t c_locale_obj;
-
-static void c_locale_init(void)
-{
-	c_locale_obj = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-}
-
-/* reference.csv is a data file: its numbers use '.' whatever the process locale says. */
-static locale_t c_locale(void)
-{
-	pthread_once(&c_locale_once, c_locale_init);
-	return c_locale_obj;
-}
-
 /* SHA-256 of a regular file of at most max bytes, and its number of '\n'. */
 static int file_digest(const char *path, long long max, char hex[WQ_SHA256_HEXLEN], size_t *lines,
                        char *err, size_t errlen)
@@ -260,52 +245,6 @@ static int check_for_save(const wq_bundle *b, char *err, size_t errlen)
 			                  "reference column %zu is '%s', expected '%s'", i + 1,
 			                  ref->names[i], want);
 	}
-	return WQ_OK;
-}
-
-/* The shortest of %.15g/%.16g/%.17g that reads back as exactly v: "8.8", not
- * "8.8000000000000007", with no loss. Called in the C locale. */
-static void format_exact(char *buf, size_t n, double v, locale_t loc)
-{
-	for (int prec = 15; prec < 17; prec++) {
-		snprintf(buf, n, "%.*g", prec, v);
-		if (strtod_l(buf, NULL, loc) == v)
-			return;
-	}
-	snprintf(buf, n, "%.17g", v);
-}
-
-static int write_reference(const wq_dataset *ref, const char *path, char *err, size_t errlen)
-{
-	char num[40];
-	locale_t loc = c_locale(), old;
-	FILE *f;
-	int bad;
-
-	if (loc == (locale_t)0)
-		return wq_err_set(err, errlen, WQ_ENOMEM, "cannot create the C locale");
-	f = fopen(path, "wx");
-	if (f == NULL)
-		return wq_err_set(err, errlen, WQ_EIO, "cannot create %s: %s", path,
-		                  strerror(errno));
-	old = uselocale(loc);
-	for (size_t j = 0; j < ref->ncols; j++)
-		fprintf(f, "%s\"%s\"", j > 0 ? "," : "", ref->names[j]);
-	fputc('\n', f);
-	for (size_t i = 0; i < ref->nrows; i++) {
-		for (size_t j = 0; j < ref->ncols; j++) {
-			format_exact(num, sizeof(num), ref->values[i * ref->ncols + j], loc);
-			fprintf(f, "%s%s", j > 0 ? "," : "", num);
-		}
-		fputc('\n', f);
-	}
-	uselocale(old);
-	bad = fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0;
-	if (fclose(f) != 0)
-		bad = 1;
-	if (bad)
-		return wq_err_set(err, errlen, WQ_EIO, "cannot write %s: %s", path,
-		                  strerror(errno));
 	return WQ_OK;
 }
 
@@ -596,7 +535,7 @@ static int write_bundle_files(const wq_bundle *b, const char *tmp, char *err, si
 	if (rc == WQ_OK)
 		rc = join_path(path, sizeof(path), tmp, WQ_BUNDLE_REFERENCE_FILE, err, errlen);
 	if (rc == WQ_OK)
-		rc = write_reference(b->reference, path, err, errlen);
+		rc = wq_dataset_write_csv(b->reference, NULL, 0, path, err, errlen);
 	if (rc == WQ_OK)
 		rc = file_digest(path, LLONG_MAX, ref_hex, NULL, err, errlen);
 	if (rc != WQ_OK)

@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -602,4 +604,77 @@ int wq_dataset_labels_extract(const wq_dataset *ds, const char *target, int **ou
 fail:
 	free(y);
 	return rc;
+}
+
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+static locale_t c_locale_obj;
+
+static void c_locale_init(void)
+{
+	c_locale_obj = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+/* Written CSV is a data file: its numbers use '.' whatever the process locale says. */
+static locale_t c_locale(void)
+{
+	pthread_once(&c_locale_once, c_locale_init);
+	return c_locale_obj;
+}
+
+/* The shortest of %.15g/%.16g/%.17g that reads back as exactly v: "8.8", not
+ * "8.8000000000000007", with no loss. Called in the C locale. */
+static void format_exact(char *buf, size_t n, double v, locale_t loc)
+{
+	for (int prec = 15; prec < 17; prec++) {
+		snprintf(buf, n, "%.*g", prec, v);
+		if (strtod_l(buf, NULL, loc) == v)
+			return;
+	}
+	snprintf(buf, n, "%.17g", v);
+}
+
+int wq_dataset_write_csv(const wq_dataset *ref, const size_t *rows, size_t nrows, const char *path,
+                         char *err, size_t errlen)
+{
+	char num[40];
+	locale_t loc = c_locale(), old;
+	FILE *f;
+	int bad;
+
+	if (loc == (locale_t)0)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "cannot create the C locale");
+	for (size_t k = 0; rows != NULL && k < nrows; k++) {
+		if (rows[k] >= ref->nrows)
+			return wq_err_set(err, errlen, WQ_EINVAL, "row %zu is out of range",
+			                  rows[k]);
+	}
+	f = fopen(path, "wx");
+	if (f == NULL)
+		return wq_err_set(err, errlen, WQ_EIO, "cannot create %s: %s", path,
+		                  strerror(errno));
+	old = uselocale(loc);
+	for (size_t j = 0; j < ref->ncols; j++)
+		fprintf(f, "%s\"%s\"", j > 0 ? "," : "", ref->names[j]);
+	fputc('\n', f);
+	if (rows == NULL)
+		nrows = ref->nrows;
+	for (size_t k = 0; k < nrows; k++) {
+		size_t i = rows != NULL ? rows[k] : k;
+
+		if (i >= ref->nrows)
+			break; /* checked below: a bad index is the caller's error */
+		for (size_t j = 0; j < ref->ncols; j++) {
+			format_exact(num, sizeof(num), ref->values[i * ref->ncols + j], loc);
+			fprintf(f, "%s%s", j > 0 ? "," : "", num);
+		}
+		fputc('\n', f);
+	}
+	uselocale(old);
+	bad = fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0;
+	if (fclose(f) != 0)
+		bad = 1;
+	if (bad)
+		return wq_err_set(err, errlen, WQ_EIO, "cannot write %s: %s", path,
+		                  strerror(errno));
+	return WQ_OK;
 }

@@ -37,6 +37,13 @@ int wq_dataset_read_csv(const char *path, const wq_csv_opts *opts, wq_dataset **
 int wq_dataset_parse_csv(const char *name, const char *buf, size_t len, const wq_csv_opts *opts,
                          wq_dataset **out, char *err, size_t errlen);
 
+/* Writes the given rows (rows NULL: all nrows of ds) to a new file path (exclusive create:
+ * WQ_EIO when it exists) as comma-separated CSV with a quoted header: numbers in the shortest
+ * form that reads back exactly, '.' as decimal point whatever the locale. Column names must
+ * not contain '"' or control characters. The file is fsync'ed. */
+int wq_dataset_write_csv(const wq_dataset *ds, const size_t *rows, size_t nrows, const char *path,
+                         char *err, size_t errlen);
+
 /* Frees a dataset; accepts NULL. */
 void wq_dataset_free(wq_dataset *ds);
 

@@ -1,4 +1,5 @@
-/* wqd_http: wineqd's HTTP/1.1 front end (libevent evhttp, one event-loop thread).
+/* wqd_http: wineqd's HTTP/1.1 front end: its routes and handlers on a wq_httpd server (which
+ * does the binding, the loop thread, routing, 404/405/413, limits, timeouts and draining).
  *
  *   POST /predict    the seed's JSON: one object of feature values, or an array of them
  *                    (a batch; a row that fails is {"error": ...} in its place, status 200)
@@ -28,16 +29,18 @@
 #ifndef WQD_HTTP_H
 #define WQD_HTTP_H
 
+#include "wq_httpd.h"
 #include "wqd.h"
 
 #include <stddef.h>
 
-#define WQD_HTTP_TIMEOUT_S      30          /* read/write timeout and idle keep-alive */
-#define WQD_HTTP_MAX_HEADERS    (64 * 1024) /* bytes of request line + headers */
-#define WQD_HTTP_MAX_REQUEST_ID 128         /* characters of an X-Request-Id */
+#define WQD_HTTP_TIMEOUT_S      30                      /* read/write timeout and idle keep-alive */
+#define WQD_HTTP_MAX_HEADERS    (64 * 1024)             /* bytes of request line + headers */
+#define WQD_HTTP_MAX_REQUEST_ID WQ_HTTPD_MAX_REQUEST_ID /* characters of an X-Request-Id */
 /* Bodies up to this size are read and refused with a JSON 413 when over WQD_MAX_HTTP_BODY;
  * larger ones are refused by libevent (HTML body, connection closed) after it has read and
- * dropped them, so that a client still sending gets the 413 rather than a reset. */
+ * dropped them, so that a client still sending gets the 413 rather than a reset. (wq_httpd's
+ * rule for max_body = WQD_MAX_HTTP_BODY; stated here for the tests.) */
 #define WQD_HTTP_HARD_BODY (2 * (WQD_MAX_HTTP_BODY))
 
 typedef struct wqd_http wqd_http;
