@@ -32,7 +32,13 @@ mon=127.0.0.1:${WQ_DEMO_MONITOR_PORT:-9697}
 work=$(mktemp -d "${TMPDIR:-/tmp}/wineq-demo-XXXXXX")
 pids=""
 stop_all() {
-	for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
+	# the monitor first (started last), so it does not report wineqd's going away
+	rev=""
+	for p in $pids; do rev="$p $rev"; done
+	for p in $rev; do
+		kill -TERM "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	for p in $pids; do wait "$p" 2>/dev/null || true; done
 	pids=""
 	rm -rf "$work"
@@ -85,16 +91,19 @@ PY
 }
 # drift_table: the monitor's verdicts
 drift_table() {
-	curl -sf "http://$mon/report.json" | /usr/bin/python3 -c '
+	curl -sf "http://$mon/report.json" >"$work/report.json"
+	/usr/bin/python3 - "$work/report.json" <<'PY'
 import json, sys
-r = json.load(sys.stdin)
-print(("DATASET DRIFT" if r["dataset_drift"] else "no dataset drift") +
-      f": {r[\"drifted_columns\"]} of {r[\"columns_total\"]} columns drifted, "
-      f"window {r[\"current\"][\"rows\"]} predictions vs {r[\"reference\"][\"rows\"]} training rows")
-print(f"  {\"column\":<18} {\"method\":<14} {\"score\":>10} {\"threshold\":>10}  verdict")
+r = json.load(open(sys.argv[1]))
+verdict = "DATASET DRIFT" if r["dataset_drift"] else "no dataset drift"
+print("%s: %d of %d columns drifted, window %d predictions vs %d training rows"
+      % (verdict, r["drifted_columns"], r["columns_total"], r["current"]["rows"],
+         r["reference"]["rows"]))
+print("  %-18s %-14s %10s %10s  %s" % ("column", "method", "score", "threshold", "verdict"))
 for c in r["columns"]:
-    print(f"  {c[\"name\"]:<18} {c[\"method\"]:<14} {c[\"score\"]:>10.4g} {c[\"threshold\"]:>10.4g}  "
-          + ("DRIFT" if c["drifted"] else "ok"))'
+    print("  %-18s %-14s %10.4g %10.4g  %s" % (c["name"], c["method"], c["score"],
+          c["threshold"], "DRIFT" if c["drifted"] else "ok"))
+PY
 }
 # wait_window N: the monitor has N events in its window
 wait_window() {

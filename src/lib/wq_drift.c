@@ -5,6 +5,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,6 +78,53 @@ static int sorted_finite(const double *a, size_t n)
 		if (a[i] < a[i - 1])
 			return 0;
 	return 1;
+}
+
+/* Ascending sort of finite doubles: an inlined quicksort (median of three, insertion sort
+ * below 16) is several times faster than qsort's callback per comparison, which matters on
+ * the monitor's scrape path (a window's columns are sorted on every recomputation). */
+static void sort_doubles(double *a, size_t n)
+{
+	while (n > 16) {
+		size_t i = 0, j = n - 1, mid = n / 2;
+		double p, t;
+
+		if (a[mid] < a[0])
+			t = a[mid], a[mid] = a[0], a[0] = t;
+		if (a[n - 1] < a[0])
+			t = a[n - 1], a[n - 1] = a[0], a[0] = t;
+		if (a[n - 1] < a[mid])
+			t = a[n - 1], a[n - 1] = a[mid], a[mid] = t;
+		p = a[mid];
+		for (;;) {
+			while (a[i] < p)
+				i++;
+			while (p < a[j])
+				j--;
+			if (i >= j)
+				break;
+			t = a[i], a[i] = a[j], a[j] = t;
+			i++;
+			j--;
+		}
+		/* recurse into the smaller part, loop on the larger: O(log n) stack */
+		if (j + 1 < n - j - 1) {
+			sort_doubles(a, j + 1);
+			a += j + 1;
+			n -= j + 1;
+		} else {
+			sort_doubles(a + j + 1, n - j - 1);
+			n = j + 1;
+		}
+	}
+	for (size_t i = 1; i < n; i++) {
+		double v = a[i];
+		size_t k = i;
+
+		for (; k > 0 && v < a[k - 1]; k--)
+			a[k] = a[k - 1];
+		a[k] = v;
+	}
 }
 
 static int cmp_double(const void *pa, const void *pb)
@@ -1138,6 +1186,11 @@ struct wq_drift_reference {
 	double cats[WQ_DRIFT_MAX_COLUMNS][WQ_DRIFT_MAX_CATS];
 	size_t cat_count[WQ_DRIFT_MAX_COLUMNS][WQ_DRIFT_MAX_CATS];
 	double *sorted; /* ncols * nrows, each column ascending */
+	/* numerical columns: the default WQ_DRIFT_BINS quantile bins and the reference's shares,
+	 * computed once (they depend on the reference only) */
+	size_t nedges[WQ_DRIFT_MAX_COLUMNS];
+	double edges[WQ_DRIFT_MAX_COLUMNS][WQ_DRIFT_MAX_BINS + 1];
+	double ref_share[WQ_DRIFT_MAX_COLUMNS][WQ_DRIFT_MAX_BINS];
 };
 
 /* numpy's mean and std (ddof 0) of a column in its given order; tmp holds n values. */
@@ -1232,6 +1285,17 @@ int wq_drift_reference_new(const char *const *names, const int *kinds, size_t nc
 		mean_std(values + c * nrows, nrows, tmp, &r->mean[c], &r->std[c]);
 		memcpy(col, values + c * nrows, nrows * sizeof(double));
 		qsort(col, nrows, sizeof(double), cmp_double);
+		if (kinds[c] == WQ_DRIFT_NUMERICAL) {
+			rc = wq_drift_bins_quantile(col, nrows, WQ_DRIFT_BINS, r->edges[c],
+			                            &r->nedges[c]);
+			if (rc != WQ_OK) {
+				wq_err_set(err, errlen, rc, "drift reference: column '%s': bins",
+				           names[c]);
+				goto fail;
+			}
+			wq_drift_bins_shares(col, nrows, r->edges[c], r->nedges[c],
+			                     r->ref_share[c]);
+		}
 		if (kinds[c] == WQ_DRIFT_CATEGORICAL &&
 		    distinct(col, nrows, r->cats[c], r->cat_count[c], &r->ncats[c]) != WQ_OK) {
 			rc = wq_err_set(err, errlen, WQ_ERANGE,
@@ -1305,22 +1369,39 @@ static void decide(wq_drift_column *col, const wq_drift_test *t, double thr_opt)
 }
 
 static int eval_numerical(const wq_drift_reference *ref, size_t c, const double *cur_sorted,
-                          size_t ncur, size_t nbins, wq_drift_column *col)
+                          size_t ncur, size_t nbins, int ks_pvalue, wq_drift_column *col)
 {
 	const double *rs = ref->sorted + c * ref->nrows;
-	int rc;
+	int rc = WQ_OK;
 
-	rc = wq_drift_ks_2samp_sorted(rs, ref->nrows, cur_sorted, ncur, &col->ks_stat,
-	                              &col->ks_pvalue);
+	if (ks_pvalue) {
+		rc = wq_drift_ks_2samp_sorted(rs, ref->nrows, cur_sorted, ncur, &col->ks_stat,
+		                              &col->ks_pvalue);
+	} else {
+		/* The statistic is a merge; only the exact p-value costs O(n m): skipped. */
+		double maxs, mins;
+
+		ks_extremes(rs, ref->nrows, cur_sorted, ncur, &maxs, &mins);
+		col->ks_stat = mins > maxs ? mins : maxs;
+		col->ks_pvalue = NAN;
+	}
 	if (rc == WQ_OK)
 		rc = wq_drift_wasserstein_sorted(rs, ref->nrows, cur_sorted, ncur,
 		                                 &col->wasserstein);
 	if (rc == WQ_OK)
+		if (rc != WQ_OK)
+			return rc;
+	if (nbins == WQ_DRIFT_BINS) {
+		col->nedges = ref->nedges[c];
+		memcpy(col->edges, ref->edges[c], col->nedges * sizeof(double));
+		memcpy(col->ref_share, ref->ref_share[c], (col->nedges - 1) * sizeof(double));
+	} else {
 		rc = wq_drift_bins_quantile(rs, ref->nrows, nbins, col->edges, &col->nedges);
-	if (rc != WQ_OK)
-		return rc;
+		if (rc != WQ_OK)
+			return rc;
+		wq_drift_bins_shares(rs, ref->nrows, col->edges, col->nedges, col->ref_share);
+	}
 	col->wasserstein_norm = col->wasserstein / fmax(ref->std[c], STD_FLOOR);
-	wq_drift_bins_shares(rs, ref->nrows, col->edges, col->nedges, col->ref_share);
 	wq_drift_bins_shares(cur_sorted, ncur, col->edges, col->nedges, col->cur_share);
 	rc = wq_drift_psi(col->ref_share, col->cur_share, col->nedges - 1, &col->psi);
 	if (rc == WQ_OK)
@@ -1414,12 +1495,16 @@ int wq_drift_evaluate(const wq_drift_reference *ref, const double *cur, size_t n
 	                      : (ref->nrows <= o->small_reference ? &wq_drift_test_chisquare
 	                                                          : &wq_drift_test_js_cat);
 	/* built aside so that *out is written only on success */
-	res = calloc(1, sizeof(*res));
+	/* only the used columns are touched: the whole struct is ~170 KB */
+	res = malloc(sizeof(*res));
 	work = malloc(2 * ncur * sizeof(double));
 	if (res == NULL || work == NULL) {
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 		goto fail;
 	}
+	res->ndrifted = 0;
+	res->dataset_drift = 0;
+	res->share = 0;
 	res->ncolumns = ref->ncols;
 	res->nref = ref->nrows;
 	res->ncur = ncur;
@@ -1427,18 +1512,22 @@ int wq_drift_evaluate(const wq_drift_reference *ref, const double *cur, size_t n
 	for (size_t c = 0; c < ref->ncols; c++) {
 		wq_drift_column *col = &res->columns[c];
 
+		memset(col, 0, sizeof(*col));
 		memcpy(col->name, ref->names[c], sizeof(col->name));
 		col->kind = ref->kinds[c];
 		col->ref_mean = ref->mean[c];
 		col->ref_std = ref->std[c];
 		mean_std(cur + c * ncur, ncur, work + ncur, &col->cur_mean, &col->cur_std);
 		memcpy(work, cur + c * ncur, ncur * sizeof(double));
-		qsort(work, ncur, sizeof(double), cmp_double);
+		sort_doubles(work, ncur);
 		col->ks_stat = col->ks_pvalue = col->wasserstein = col->wasserstein_norm = NAN;
 		col->psi = col->js = NAN;
 		col->chi_stat = col->chi_pvalue = col->js_cat = NAN;
 		if (col->kind == WQ_DRIFT_NUMERICAL) {
-			rc = eval_numerical(ref, c, work, ncur, o->nbins, col);
+			rc = eval_numerical(ref, c, work, ncur, o->nbins,
+			                    o->ks_pvalue == WQ_DRIFT_KS_PVALUE_ALWAYS ||
+			                        strcmp(tnum->name, "ks") == 0,
+			                    col);
 			if (rc != WQ_OK) {
 				rc = wq_err_set(err, errlen, rc, "drift: column '%s': %s",
 				                col->name, wq_strerror(rc));
@@ -1466,7 +1555,14 @@ int wq_drift_evaluate(const wq_drift_reference *ref, const double *cur, size_t n
 	}
 	res->share = (double)res->ndrifted / (double)res->ncolumns;
 	res->dataset_drift = res->share >= res->share_threshold;
-	memcpy(out, res, sizeof(*res));
+	memcpy(out->columns, res->columns, res->ncolumns * sizeof(res->columns[0]));
+	out->ncolumns = res->ncolumns;
+	out->ndrifted = res->ndrifted;
+	out->share = res->share;
+	out->share_threshold = res->share_threshold;
+	out->dataset_drift = res->dataset_drift;
+	out->nref = res->nref;
+	out->ncur = res->ncur;
 	rc = WQ_OK;
 fail:
 	free(work);

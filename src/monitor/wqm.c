@@ -252,6 +252,7 @@ void wqm_ingest(wqm *m, const uint8_t *data, size_t len)
 		m->count = 0;
 		m->head = 0;
 		m->have_result = 0;
+		m->have_full = 0;
 		m->window_gen++;
 		pthread_mutex_unlock(&m->mu);
 		wq_prom_cell_inc(m->m_ref_switches);
@@ -284,20 +285,24 @@ out:
 	wineq__v1__prediction_event__free_unpacked(e, NULL);
 }
 
-/* Caller holds mu. */
-static int refresh_locked(wqm *m, char *err, size_t errlen)
+/* Caller holds mu. full: every statistic (the report) rather than the scrape path's. */
+static int refresh_locked(wqm *m, int full, char *err, size_t errlen)
 {
+	wq_drift_result *res = full ? &m->full : &m->result;
+	int *have = full ? &m->have_full : &m->have_result;
+	uint64_t *gen = full ? &m->full_gen : &m->result_gen;
+	wq_drift_opts o = m->o.drift;
 	double *cur;
-	size_t i, j, n = m->count, nc;
+	size_t i, j, n, nc;
 	int rc;
 
 	window_trim(m, unix_ns());
 	n = m->count;
 	if (m->ref == NULL || n < m->o.min_events || n == 0) {
-		m->have_result = 0;
+		*have = 0;
 		return 0;
 	}
-	if (m->have_result && m->result_gen == m->window_gen)
+	if (*have && *gen == m->window_gen)
 		return 1;
 	nc = m->ref->ncols;
 	cur = malloc(nc * n * sizeof(*cur));
@@ -309,14 +314,15 @@ static int refresh_locked(wqm *m, char *err, size_t errlen)
 		for (j = 0; j < nc; j++)
 			cur[j * n + i] = m->rows[slot * WQ_DRIFT_MAX_COLUMNS + j];
 	}
-	rc = wq_drift_evaluate(m->ref->dr, cur, n, &m->o.drift, &m->result, err, errlen);
+	o.ks_pvalue = full ? WQ_DRIFT_KS_PVALUE_ALWAYS : WQ_DRIFT_KS_PVALUE_DECIDING;
+	rc = wq_drift_evaluate(m->ref->dr, cur, n, &o, res, err, errlen);
 	free(cur);
 	if (rc != WQ_OK) {
-		m->have_result = 0;
+		*have = 0;
 		return rc;
 	}
-	m->have_result = 1;
-	m->result_gen = m->window_gen;
+	*have = 1;
+	*gen = m->window_gen;
 	return 1;
 }
 
@@ -325,7 +331,7 @@ int wqm_refresh(wqm *m, char *err, size_t errlen)
 	int rc;
 
 	pthread_mutex_lock(&m->mu);
-	rc = refresh_locked(m, err, errlen);
+	rc = refresh_locked(m, 0, err, errlen);
 	pthread_mutex_unlock(&m->mu);
 	return rc;
 }
@@ -353,7 +359,7 @@ static void meta_fill(wqm *m, wq_driftreport_meta *meta, char *refd, size_t rn, 
 static int report_prepare(wqm *m, wq_driftreport_meta *meta, char *refd, size_t rn, char *curd,
                           size_t cn, char *err, size_t errlen)
 {
-	int rc = refresh_locked(m, err, errlen);
+	int rc = refresh_locked(m, 1, err, errlen);
 
 	if (rc < 0)
 		return rc;
@@ -375,7 +381,7 @@ int wqm_report_json(wqm *m, json_t **out, char *err, size_t errlen)
 
 	pthread_mutex_lock(&m->mu);
 	rc = report_prepare(m, &meta, refd, sizeof(refd), curd, sizeof(curd), err, errlen);
-	if (rc == WQ_OK && (j = wq_driftreport_json(&m->result, &meta)) == NULL)
+	if (rc == WQ_OK && (j = wq_driftreport_json(&m->full, &meta)) == NULL)
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 	pthread_mutex_unlock(&m->mu);
 	if (rc == WQ_OK)
@@ -392,7 +398,7 @@ int wqm_report_html(wqm *m, char **out, size_t *len, char *err, size_t errlen)
 	pthread_mutex_lock(&m->mu);
 	rc = report_prepare(m, &meta, refd, sizeof(refd), curd, sizeof(curd), err, errlen);
 	if (rc == WQ_OK)
-		rc = wq_driftreport_html(&m->result, &meta, out, len);
+		rc = wq_driftreport_html(&m->full, &meta, out, len);
 	pthread_mutex_unlock(&m->mu);
 	return rc;
 }
@@ -495,8 +501,11 @@ static void collect(wq_prom_emitter *e, void *arg)
 			const wq_drift_column *c = &m->result.columns[i];
 			const char *lv[1] = {c->name};
 
-			if (c->kind == WQ_DRIFT_NUMERICAL || a->kind == ST_JS)
-				wq_prom_emit(e, lv, column_stat(c, a->kind));
+			double v = column_stat(c, a->kind);
+
+			/* the scrape path has a K-S p-value only where K-S decides */
+			if ((c->kind == WQ_DRIFT_NUMERICAL || a->kind == ST_JS) && !isnan(v))
+				wq_prom_emit(e, lv, v);
 		}
 		break;
 	}
@@ -528,7 +537,8 @@ static int metrics_init(wqm *m, char *err, size_t errlen)
 	    {ST_SHARE, "wineq_drift_share", "Drifted columns / columns.", 0, NULL},
 	    {ST_DRIFTED, "wineq_drift_columns_drifted", "Columns that drifted.", 0, NULL},
 	    {ST_COLUMNS, "wineq_drift_columns", "Columns compared.", 0, NULL},
-	    {ST_KS_P, "wineq_drift_ks_pvalue", "Two-sample K-S p-value per numerical column.", 1,
+	    {ST_KS_P, "wineq_drift_ks_pvalue",
+	     "Two-sample K-S p-value per numerical column, where K-S is the deciding test.", 1,
 	     col},
 	    {ST_WASS_NORM, "wineq_drift_wasserstein_normed",
 	     "Wasserstein distance / max(std(reference), 0.001) per numerical column.", 1, col},

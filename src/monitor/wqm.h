@@ -40,9 +40,12 @@ typedef struct wqm {
 	int64_t *times_ns; /* CLOCK_REALTIME event times */
 	size_t cap, head, count;
 	uint64_t window_gen; /* bumps on every change of the window */
-	uint64_t result_gen; /* window_gen the result was computed from */
-	int have_result;
-	wq_drift_result result;
+	/* Two results of the same window: the scrape path's (deciding tests; the exact K-S
+	 * p-value only where K-S decides, since it costs O(n m)) and the report's (every
+	 * statistic). Each is recomputed only when the window changed since. */
+	uint64_t result_gen, full_gen; /* window_gen each was computed from */
+	int have_result, have_full;
+	wq_drift_result result, full;
 	int64_t last_event_unix_ns;
 	char last_failed_model[160]; /* reference loads are retried once per model, not per event */
 
@@ -64,8 +67,9 @@ void wqm_fini(wqm *m);
  * counted by reason and logged once per cause. Thread-safe. */
 void wqm_ingest(wqm *m, const uint8_t *data, size_t len);
 
-/* Recomputes the drift result when the window changed; 1 when a result is available, 0 while
- * the window holds fewer than min_events, negative WQ_E* on failure. Thread-safe. */
+/* Recomputes the scrape-path drift result when the window changed; 1 when a result is
+ * available, 0 while the window holds fewer than min_events, negative WQ_E* on failure.
+ * Thread-safe. */
 int wqm_refresh(wqm *m, char *err, size_t errlen);
 
 /* The report of the current result: JSON (new reference) or HTML (*out malloc'd). WQ_ENOENT

@@ -177,6 +177,23 @@ head -n 51 "$RED" >"$WORK/red50.csv"
 "$C" predict --server "$RPC" --csv "$WORK/red50.csv" >/dev/null
 wait_for 20 window_is 250 && ok "events flow again after wineqd's restart" || not_ok "window after wineqd restart: $(head -c 200 "$WORK/rj")"
 
+# --- a new model version switches the reference ----------------------------------------------------
+expect_exit 0 "train, register and promote version 2" \
+	"$C" train --data "$WHITE" --C 3 --no-probability --register wine-quality --promote Production
+kill -HUP "$DPID"
+wait_for 20 sh -c "'$C' predict --server '$RPC' --alcohol 9 --volatile-acidity 0.3 --sulphates 0.5 --format json | grep -q '\"version\":2'" &&
+	ok "wineqd serves version 2" || not_ok "wineqd did not swap to version 2"
+"$C" predict --server "$RPC" --csv "$WORK/red50.csv" >/dev/null
+# the window restarted: version 2's events only (the 50 rows and the health-check predictions)
+v2_window() {
+	curl -sf "$MON/report.json" >"$WORK/rj" 2>/dev/null &&
+		$J expr "$WORK/rj" "j['model']['version'] == 2 and 50 <= j['current']['rows'] <= 80" >/dev/null
+}
+wait_for 20 v2_window && ok "the window restarted with version 2's events" || not_ok "window after the switch: $(grep -o '"current":{[^}]*}' "$WORK/rj")"
+curl -sf "$MON/metrics" >"$WORK/mon_metrics"
+expect_grep '^wineq_monitor_reference_model_info\{name="wine-quality",version="2"\} 1' "$WORK/mon_metrics" "the reference is version 2's training sample"
+expect_grep '^wineq_monitor_reference_switches_total 2' "$WORK/mon_metrics" "the switch is counted"
+
 # --- batch mode ------------------------------------------------------------------------------------
 expect_exit 0 "report --reference white_train --current white_test (json)" \
 	"$MONITOR" report --reference "$WORK/white_train.csv" --current "$WORK/white_test.csv" --format json --out "$WORK/b1.json"
