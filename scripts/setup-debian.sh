@@ -7,7 +7,8 @@ set -eu
 PKGS="build-essential autoconf automake pkg-config clang-format
 protobuf-c-compiler libprotobuf-c-dev libnng-dev libsvm-dev libsvm-tools
 libcurl4-openssl-dev libevent-dev libcmocka-dev libsqlite3-dev libjansson-dev
-ca-certificates python3 python3-numpy python3-scipy python3-yaml awscli curl openssl prometheus chromium"
+ca-certificates python3 python3-numpy python3-scipy python3-yaml awscli curl openssl prometheus chromium
+busybox-static unzip"
 # Test peers from npm (s3rver) need node and npm; use the machine's own when present.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 

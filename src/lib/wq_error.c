@@ -30,6 +30,8 @@ const char *wq_strerror(int status)
 		return "libsvm error";
 	case WQ_EUNSUPPORTED:
 		return "not supported";
+	case WQ_EEXPIRED:
+		return "expired";
 	default:
 		return "unknown error";
 	}

@@ -7,17 +7,18 @@
 
 enum wq_status {
 	WQ_OK = 0,
-	WQ_EINVAL = -1,       /* invalid argument or option */
-	WQ_ENOMEM = -2,       /* out of memory */
-	WQ_EIO = -3,          /* operating-system I/O failure */
-	WQ_EPARSE = -4,       /* malformed input data (CSV, JSON, numbers) */
-	WQ_ENOENT = -5,       /* no such file, column, feature or object */
-	WQ_EEXIST = -6,       /* target already exists */
-	WQ_ECORRUPT = -7,     /* integrity check failed (checksum, inconsistent content) */
-	WQ_EFORMAT = -8,      /* foreign or unsupported format or version */
-	WQ_ERANGE = -9,       /* value out of range or size limit exceeded */
-	WQ_ESVM = -10,        /* libsvm rejected the parameters or the data */
-	WQ_EUNSUPPORTED = -11 /* valid request this build cannot perform */
+	WQ_EINVAL = -1,        /* invalid argument or option */
+	WQ_ENOMEM = -2,        /* out of memory */
+	WQ_EIO = -3,           /* operating-system I/O failure */
+	WQ_EPARSE = -4,        /* malformed input data (CSV, JSON, numbers) */
+	WQ_ENOENT = -5,        /* no such file, column, feature or object */
+	WQ_EEXIST = -6,        /* target already exists */
+	WQ_ECORRUPT = -7,      /* integrity check failed (checksum, inconsistent content) */
+	WQ_EFORMAT = -8,       /* foreign or unsupported format or version */
+	WQ_ERANGE = -9,        /* value out of range or size limit exceeded */
+	WQ_ESVM = -10,         /* libsvm rejected the parameters or the data */
+	WQ_EUNSUPPORTED = -11, /* valid request this build cannot perform */
+	WQ_EEXPIRED = -12      /* a token, iterator or deadline has expired */
 };
 
 /* Returns a static, human-readable explanation of a status code (never NULL). */

@@ -72,6 +72,8 @@ int wq_rpc_code_from_status(int status)
 		return WQ_RPC_FAILED_PRECONDITION;
 	case WQ_EUNSUPPORTED:
 		return WQ_RPC_UNIMPLEMENTED;
+	case WQ_EEXPIRED:
+		return WQ_RPC_DEADLINE_EXCEEDED;
 	case WQ_ENOMEM:
 		return WQ_RPC_RESOURCE_EXHAUSTED;
 	default:

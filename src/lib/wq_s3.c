@@ -1,12 +1,12 @@
 #include "wq_s3.h"
 
+#include "wq_aws.h"
 #include "wq_error.h"
 #include "wq_log.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,25 +25,10 @@
 /* Read-only after wq_s3_open: every request uses its own curl handle, so one wq_s3 may serve
  * several threads. */
 struct wq_s3 {
-	char *region;
-	char *endpoint; /* scheme://host[:port][/path], no trailing '/' */
-	char *access_key;
-	char *secret_key;
-	char *session_token; /* NULL when unset */
-	char *sigv4;         /* "aws:amz:REGION:s3" */
+	wq_aws_settings aws; /* region, endpoint, credentials, "aws:amz:REGION:s3" */
 	long timeout_ms;
 	int list_page; /* max-keys per ListObjectsV2 request */
 };
-
-/* --- global curl state ------------------------------------------------------------------ */
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-
-static void curl_init(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* --- small string helpers ---------------------------------------------------------------- */
 
@@ -129,53 +114,6 @@ static int check_target(const char *bucket, const char *key, char *err, size_t e
 	return WQ_OK;
 }
 
-/* First non-empty of: the configured value, then the environment variables (NULL ends). */
-static const char *pick(const char *value, const char *env1, const char *env2)
-{
-	const char *v;
-
-	if (value != NULL && *value != '\0')
-		return value;
-	v = env1 != NULL ? getenv(env1) : NULL;
-	if (v != NULL && *v != '\0')
-		return v;
-	v = env2 != NULL ? getenv(env2) : NULL;
-	if (v != NULL && *v != '\0')
-		return v;
-	return NULL;
-}
-
-static int region_ok(const char *r)
-{
-	size_t n = strlen(r);
-
-	if (n == 0 || n > 63)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((r[i] >= 'a' && r[i] <= 'z') || (r[i] >= '0' && r[i] <= '9') || r[i] == '-'))
-			return 0;
-	return 1;
-}
-
-static int endpoint_ok(const char *e)
-{
-	const char *host;
-
-	if (strncmp(e, "http://", 7) == 0)
-		host = e + 7;
-	else if (strncmp(e, "https://", 8) == 0)
-		host = e + 8;
-	else
-		return 0;
-	if (*host == '\0' || *host == '/')
-		return 0;
-	/* a query or fragment would end up inside every signed path */
-	for (const char *p = host; *p != '\0'; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '?' || *p == '#')
-			return 0;
-	return 1;
-}
-
 /* Keys per listing page: S3's maximum, 1000, unless $WINEQ_S3_LIST_MAX_KEYS (1-1000) asks for
  * fewer, which lets tests walk continuation tokens without thousands of objects. */
 static int list_page_size(int *out, char *err, size_t errlen)
@@ -202,84 +140,46 @@ void wq_s3_free(wq_s3 *s)
 {
 	if (s == NULL)
 		return;
-	free(s->region);
-	free(s->endpoint);
-	free(s->access_key);
-	if (s->secret_key != NULL) {
-		/* do not leave the secret in freed heap memory */
-		explicit_bzero(s->secret_key, strlen(s->secret_key));
-		free(s->secret_key);
-	}
-	free(s->session_token);
-	free(s->sigv4);
+	wq_aws_settings_clear(&s->aws); /* wipes the secrets */
 	free(s);
 }
 
 int wq_s3_open(const wq_s3_config *cfg, wq_s3 **out, char *err, size_t errlen)
 {
 	static const wq_s3_config none = {0};
-	const char *region, *endpoint, *access, *secret, *token;
+	wq_aws_config ac = {
+	    .label = "S3", .service = "s3", .endpoint_env = "WINEQ_S3_ENDPOINT_URL"};
 	wq_s3 *s = NULL;
-	size_t n;
 	int rc;
 
 	if (out == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "wq_s3_open: no output");
 	if (cfg == NULL)
 		cfg = &none;
-	pthread_once(&curl_once, curl_init);
-	if (curl_init_rc != CURLE_OK)
-		return wq_err_set(err, errlen, WQ_EIO, "libcurl initialisation failed: %s",
-		                  curl_easy_strerror(curl_init_rc));
+	rc = wq_aws_curl_init(err, errlen);
+	if (rc != WQ_OK)
+		return rc;
 	if (cfg->timeout_ms < 0)
 		return wq_err_set(err, errlen, WQ_EINVAL, "S3 timeout must not be negative");
-	region = pick(cfg->region, "AWS_REGION", "AWS_DEFAULT_REGION");
-	if (region == NULL)
-		region = "us-east-1";
-	if (!region_ok(region))
-		return wq_err_set(err, errlen, WQ_EINVAL, "invalid S3 region '%s'", region);
-	access = pick(cfg->access_key, "AWS_ACCESS_KEY_ID", NULL);
-	secret = pick(cfg->secret_key, "AWS_SECRET_ACCESS_KEY", NULL);
-	if (access == NULL || secret == NULL)
-		return wq_err_set(err, errlen, WQ_EINVAL,
-		                  "S3 credentials missing: set AWS_ACCESS_KEY_ID and "
-		                  "AWS_SECRET_ACCESS_KEY");
-	token = pick(cfg->session_token, "AWS_SESSION_TOKEN", NULL);
-	endpoint = pick(cfg->endpoint_url, "WINEQ_S3_ENDPOINT_URL", NULL);
-	if (endpoint != NULL && !endpoint_ok(endpoint))
-		return wq_err_set(err, errlen, WQ_EINVAL,
-		                  "invalid S3 endpoint '%s': expected http://HOST[:PORT] or "
-		                  "https://HOST[:PORT]",
-		                  endpoint);
+	ac.region = cfg->region;
+	ac.endpoint = cfg->endpoint_url;
+	ac.access_key = cfg->access_key;
+	ac.secret_key = cfg->secret_key;
+	ac.session_token = cfg->session_token;
 
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	rc = wq_aws_settings_resolve(&ac, &s->aws, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
 	s->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : S3_DEFAULT_TIMEOUT_MS;
 	rc = list_page_size(&s->list_page, err, errlen);
 	if (rc != WQ_OK)
 		goto fail;
-	s->region = strdup(region);
-	s->access_key = strdup(access);
-	s->secret_key = strdup(secret);
-	s->session_token = token != NULL ? strdup(token) : NULL;
-	if (endpoint != NULL)
-		s->endpoint = strdup(endpoint);
-	else if (asprintf(&s->endpoint, "https://s3.%s.amazonaws.com", region) < 0)
-		s->endpoint = NULL;
-	if (asprintf(&s->sigv4, "aws:amz:%s:s3", region) < 0)
-		s->sigv4 = NULL;
-	if (s->region == NULL || s->access_key == NULL || s->secret_key == NULL ||
-	    (token != NULL && s->session_token == NULL) || s->endpoint == NULL ||
-	    s->sigv4 == NULL) {
-		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
-		goto fail;
-	}
-	n = strlen(s->endpoint);
-	while (n > 0 && s->endpoint[n - 1] == '/')
-		s->endpoint[--n] = '\0';
-	wq_log(WQ_LOG_DEBUG, "s3: endpoint %s, region %s, access key %s%s", s->endpoint, s->region,
-	       s->access_key, s->session_token != NULL ? ", with session token" : "");
+	wq_log(WQ_LOG_DEBUG, "s3: endpoint %s, region %s, access key %s%s", s->aws.endpoint,
+	       s->aws.region, s->aws.access_key,
+	       s->aws.session_token != NULL ? ", with session token" : "");
 	*out = s;
 	return WQ_OK;
 fail:
@@ -453,7 +353,7 @@ static char *request_url(const wq_s3 *s, const struct s3_req *rq)
 		if (key == NULL)
 			return NULL;
 	}
-	if (asprintf(&url, "%s/%s%s%s%s%s", s->endpoint, rq->bucket, key != NULL ? "/" : "",
+	if (asprintf(&url, "%s/%s%s%s%s%s", s->aws.endpoint, rq->bucket, key != NULL ? "/" : "",
 	             key != NULL ? key : "", rq->query != NULL ? "?" : "",
 	             rq->query != NULL ? rq->query : "") < 0)
 		url = NULL;
@@ -464,22 +364,9 @@ static char *request_url(const wq_s3 *s, const struct s3_req *rq)
 static struct curl_slist *add_header(struct curl_slist *list, const char *name, const char *value,
                                      int *ok)
 {
-	struct curl_slist *l;
-	char *line;
-
-	if (!*ok)
-		return list;
-	if (asprintf(&line, "%s: %s", name, value) < 0) {
+	if (*ok && wq_aws_header_add(&list, name, value) != WQ_OK)
 		*ok = 0;
-		return list;
-	}
-	l = curl_slist_append(list, line);
-	free(line);
-	if (l == NULL) {
-		*ok = 0;
-		return list;
-	}
-	return l;
+	return list;
 }
 
 /* "s3://bucket/key" (or "s3://bucket") for messages. */
@@ -535,12 +422,18 @@ static int s3_perform(const wq_s3 *s, const struct s3_req *rq, struct s3_xfer *x
 	url = request_url(s, rq);
 	hdrs = add_header(hdrs, "x-amz-content-sha256",
 	                  rq->payload_sha != NULL ? rq->payload_sha : S3_EMPTY_SHA256, &ok);
-	if (s->session_token != NULL)
-		hdrs = add_header(hdrs, "x-amz-security-token", s->session_token, &ok);
 	if (rq->meta_sha != NULL)
 		hdrs = add_header(hdrs, "x-amz-meta-sha256", rq->meta_sha, &ok);
 	if (x->curl == NULL || url == NULL || !ok) {
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "S3 %s: out of memory", rq->method);
+		goto out;
+	}
+	/* SigV4 options; x-amz-security-token joins the signed headers here */
+	rc = wq_aws_curl_sign(x->curl, &s->aws, &hdrs);
+	if (rc != WQ_OK) {
+		rc = wq_err_set(err, errlen, rc, "S3 %s: %s", rq->method,
+		                rc == WQ_ENOMEM ? "out of memory"
+		                                : "curl refused the SigV4 options");
 		goto out;
 	}
 	cc = CURLE_OK;
@@ -561,10 +454,6 @@ static int s3_perform(const wq_s3 *s, const struct s3_req *rq, struct s3_xfer *x
 	       s->timeout_ms < S3_MAX_CONNECT_MS ? s->timeout_ms : S3_MAX_CONNECT_MS);
 	/* the key is already in its canonical encoding: curl must send (and sign) it as is */
 	SETOPT(CURLOPT_PATH_AS_IS, 1L);
-	SETOPT(CURLOPT_AWS_SIGV4, s->sigv4);
-	/* separate user and password: a ':' in a key cannot split them wrongly */
-	SETOPT(CURLOPT_USERNAME, s->access_key);
-	SETOPT(CURLOPT_PASSWORD, s->secret_key);
 	SETOPT(CURLOPT_HTTPHEADER, hdrs);
 	SETOPT(CURLOPT_USERAGENT, "wineq");
 	SETOPT(CURLOPT_ERRORBUFFER, curl_msg);
@@ -1091,13 +980,13 @@ int wq_s3_bucket_create(wq_s3 *s, const char *bucket, char *err, size_t errlen)
 	if (rc != WQ_OK)
 		return rc;
 	/* outside us-east-1, S3 wants the region in the body */
-	if (strcmp(s->region, "us-east-1") != 0) {
+	if (strcmp(s->aws.region, "us-east-1") != 0) {
 		int len = asprintf(&body,
 		                   "<CreateBucketConfiguration "
 		                   "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
 		                   "<LocationConstraint>%s</LocationConstraint>"
 		                   "</CreateBucketConfiguration>",
-		                   s->region);
+		                   s->aws.region);
 
 		if (len < 0)
 			return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");

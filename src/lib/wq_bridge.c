@@ -1,0 +1,524 @@
+/* wq_bridge: Kinesis records to predictions to output records. */
+#include "wq_bridge.h"
+
+#include "wineq/v1/wineq.pb-c.h"
+#include "wq_base64.h"
+#include "wq_config.h"
+#include "wq_error.h"
+#include "wq_registry.h"
+#include "wq_rpc.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- predictors ----------------------------------------------------------------------------- */
+
+typedef struct remote {
+	wq_rpc_client *client;
+	char url[512];
+} remote;
+
+static int remote_predict(wq_bridge_predictor *p, const wq_named_row *rows, size_t n,
+                          wq_prediction *out, int *status, char (*msgs)[256], char *model,
+                          size_t modellen, int64_t *version, char *err, size_t errlen)
+{
+	remote *r = p->impl;
+	Wineq__V1__PredictBatchRequest req = WINEQ__V1__PREDICT_BATCH_REQUEST__INIT;
+	Wineq__V1__PredictBatchResponse *resp = NULL;
+	Wineq__V1__Instance *inst = calloc(n, sizeof(*inst)), **ip = calloc(n, sizeof(*ip));
+	Wineq__V1__Feature *f = NULL, **fp = NULL;
+	size_t i, j, k = 0;
+	char msg[512] = "";
+	int code, rc = WQ_OK;
+
+	for (i = 0; i < n; i++)
+		k += rows[i].n;
+	f = calloc(k + 1, sizeof(*f));
+	fp = calloc(k + 1, sizeof(*fp));
+	if (inst == NULL || ip == NULL || f == NULL || fp == NULL) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0, k = 0; i < n; i++) {
+		wineq__v1__instance__init(&inst[i]);
+		inst[i].features = fp + k;
+		inst[i].n_features = rows[i].n;
+		for (j = 0; j < rows[i].n; j++, k++) {
+			wineq__v1__feature__init(&f[k]);
+			f[k].name = rows[i].names[j];
+			f[k].value = rows[i].values[j];
+			fp[k] = &f[k];
+		}
+		ip[i] = &inst[i];
+	}
+	req.n_instances = n;
+	req.instances = ip;
+	req.source = "kinesis";
+	code = wq_rpc_client_call(r->client, "wineq.v1.Predictor/PredictBatch", &req.base,
+	                          &wineq__v1__predict_batch_response__descriptor, 1, NULL,
+	                          (ProtobufCMessage **)&resp, msg, sizeof(msg));
+	if (code != WQ_RPC_OK) {
+		rc = wq_err_set(err, errlen, wq_rpc_status_from_code(code), "%s: %s: %s", r->url,
+		                wq_rpc_code_name(code), msg);
+		goto out;
+	}
+	if (resp->n_results != n) {
+		rc = wq_err_set(err, errlen, WQ_ECORRUPT, "%s answered %zu results for %zu rows",
+		                r->url, resp->n_results, n);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		const Wineq__V1__BatchResult *b = resp->results[i];
+
+		memset(&out[i], 0, sizeof(out[i]));
+		if (b->result_case != WINEQ__V1__BATCH_RESULT__RESULT_PREDICTION) {
+			status[i] = WQ_EINVAL;
+			snprintf(msgs[i], 256, "%s",
+			         b->result_case == WINEQ__V1__BATCH_RESULT__RESULT_ERROR
+			             ? b->error->message
+			             : "no result");
+			continue;
+		}
+		status[i] = WQ_OK;
+		out[i].quality = b->prediction->quality;
+		for (j = 0; j < b->prediction->n_probabilities && j < WQ_SVM_MAX_CLASSES; j++) {
+			out[i].classes[j] = b->prediction->probabilities[j]->label;
+			out[i].probabilities[j] = b->prediction->probabilities[j]->probability;
+		}
+		out[i].nclass = j;
+		out[i].has_probabilities = j > 0;
+	}
+	snprintf(model, modellen, "%s", resp->model != NULL ? resp->model->name : "");
+	*version = resp->model != NULL ? resp->model->version : 0;
+out:
+	if (resp != NULL)
+		protobuf_c_message_free_unpacked(&resp->base, NULL);
+	free(inst);
+	free(ip);
+	free(f);
+	free(fp);
+	return rc;
+}
+
+static void remote_close(wq_bridge_predictor *p)
+{
+	remote *r = p->impl;
+
+	wq_rpc_client_close(r->client);
+	free(r);
+	free(p);
+}
+
+static const wq_bridge_predictor_ops remote_ops = {
+    .kind = "remote",
+    .predict = remote_predict,
+    .close = remote_close,
+};
+
+int wq_bridge_predictor_remote(const char *url, wq_bridge_predictor **out, char *err, size_t errlen)
+{
+	static wq_rpc_tls tls;
+	wq_rpc_client_opts o = {0};
+	wq_bridge_predictor *p = calloc(1, sizeof(*p));
+	remote *r = calloc(1, sizeof(*r));
+	const char *t = getenv("WINEQ_RPC_TIMEOUT_MS");
+	int rc;
+
+	if (p == NULL || r == NULL) {
+		free(p);
+		free(r);
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	}
+	tls.ca_file = getenv("WINEQ_TLS_CA_FILE");
+	tls.cert_file = getenv("WINEQ_TLS_CERT_FILE");
+	tls.key_file = getenv("WINEQ_TLS_KEY_FILE");
+	tls.server_name = getenv("WINEQ_TLS_SERVER_NAME");
+	o.tls = &tls;
+	if (t != NULL && t[0] != '\0') {
+		char *end;
+		long v = strtol(t, &end, 10);
+
+		if (*end != '\0' || v < 1 || v > 3600000) {
+			free(p);
+			free(r);
+			return wq_err_set(err, errlen, WQ_EINVAL,
+			                  "WINEQ_RPC_TIMEOUT_MS: expected 1..3600000, got '%s'", t);
+		}
+		o.timeout_ms = (int)v;
+	}
+	snprintf(r->url, sizeof(r->url), "%s", url);
+	rc = wq_rpc_client_open(url, &o, &r->client, err, errlen);
+	if (rc != WQ_OK) {
+		free(p);
+		free(r);
+		return rc;
+	}
+	p->ops = &remote_ops;
+	p->impl = r;
+	*out = p;
+	return WQ_OK;
+}
+
+typedef struct local {
+	wq_bundle *b;
+	char name[128];
+	int64_t version;
+} local;
+
+static int local_predict(wq_bridge_predictor *p, const wq_named_row *rows, size_t n,
+                         wq_prediction *out, int *status, char (*msgs)[256], char *model,
+                         size_t modellen, int64_t *version, char *err, size_t errlen)
+{
+	local *l = p->impl;
+	double x[WQ_JSON_MAX_FEATURES];
+
+	(void)err;
+	(void)errlen;
+	for (size_t i = 0; i < n; i++) {
+		status[i] = l->b->nfeatures > WQ_JSON_MAX_FEATURES ? WQ_ERANGE : WQ_OK;
+		if (status[i] == WQ_OK)
+			status[i] =
+			    wq_bundle_features_order(l->b, (const char *const *)rows[i].names,
+			                             rows[i].values, rows[i].n, x, msgs[i], 256);
+		if (status[i] == WQ_OK)
+			status[i] = wq_bundle_predict(l->b, x, &out[i], msgs[i], 256);
+	}
+	snprintf(model, modellen, "%s", l->name);
+	*version = l->version;
+	return WQ_OK;
+}
+
+static void local_close(wq_bridge_predictor *p)
+{
+	local *l = p->impl;
+
+	wq_bundle_free(l->b);
+	free(l);
+	free(p);
+}
+
+static const wq_bridge_predictor_ops local_ops = {
+    .kind = "local",
+    .predict = local_predict,
+    .close = local_close,
+};
+
+/* "s3://bucket/..." -> "s3://bucket" in root. */
+static int s3_root(const char *uri, char *root, size_t n)
+{
+	const char *slash = strchr(uri + 5, '/');
+	size_t len = slash != NULL ? (size_t)(slash - uri) : strlen(uri);
+
+	if (len <= 5 || len >= n)
+		return WQ_EINVAL;
+	memcpy(root, uri, len);
+	root[len] = '\0';
+	return WQ_OK;
+}
+
+int wq_bridge_predictor_local(const char *uri, wq_bridge_predictor **out, char *err, size_t errlen)
+{
+	wq_bridge_predictor *p = NULL;
+	local *l = NULL;
+	wq_registry *reg = NULL;
+	wq_model_version *v = NULL;
+	wq_config cfg = {0};
+	char root[512], *dir = NULL;
+	const char *path = NULL;
+	int rc;
+
+	if (strncmp(uri, "file://", 7) == 0) {
+		path = uri + 7;
+	} else {
+		int s3 = strncmp(uri, "s3://", 5) == 0;
+
+		if (s3 && s3_root(uri, root, sizeof(root)) != WQ_OK)
+			return wq_err_set(err, errlen, WQ_EINVAL, "'%s' names no S3 bucket", uri);
+		/* an s3:// bundle is fetched with a throw-away local registry whose artifact root
+		 * is its bucket; other URIs go through the configured registry */
+		rc = wq_config_resolve(NULL, s3 ? root : NULL, NULL, &cfg, err, errlen);
+		if (rc == WQ_OK)
+			rc = wq_registry_open(&cfg, &reg, err, errlen);
+		if (rc == WQ_OK)
+			rc = reg->ops->resolve(reg, uri, &dir, &v, err, errlen);
+		wq_registry_close(reg);
+		wq_config_clear(&cfg);
+		if (rc != WQ_OK)
+			return rc;
+		path = dir;
+	}
+	p = calloc(1, sizeof(*p));
+	l = calloc(1, sizeof(*l));
+	if (p == NULL || l == NULL) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = wq_bundle_load(path, 0, &l->b, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	snprintf(l->name, sizeof(l->name), "%s", v != NULL ? v->name : l->b->name);
+	l->version = v != NULL ? v->version : 0;
+	p->ops = &local_ops;
+	p->impl = l;
+	free(dir);
+	wq_model_version_free(v);
+	*out = p;
+	return WQ_OK;
+fail:
+	free(p);
+	free(l);
+	free(dir);
+	wq_model_version_free(v);
+	return rc;
+}
+
+void wq_bridge_predictor_close(wq_bridge_predictor *p)
+{
+	if (p != NULL)
+		p->ops->close(p);
+}
+
+/* ---- records --------------------------------------------------------------------------------- */
+
+/* Parses one input record: the features and the customer id (a JSON integer or string). */
+static int record_parse(const wq_bridge_input *in, wq_named_row *row, json_t **cid, char *err,
+                        size_t errlen)
+{
+	json_error_t je;
+	json_t *doc, *feats, *c;
+	int rc;
+
+	if (in->len > WQ_BRIDGE_MAX_RECORD)
+		return wq_err_set(err, errlen, WQ_ERANGE, "record of %zu bytes (limit %d)", in->len,
+		                  WQ_BRIDGE_MAX_RECORD);
+	doc = json_loadb((const char *)in->data, in->len, JSON_REJECT_DUPLICATES, &je);
+	if (doc == NULL)
+		return wq_err_set(err, errlen, WQ_EPARSE, "record is not JSON: %s (column %d)",
+		                  je.text, je.column);
+	feats = json_object_get(doc, "wine_features");
+	if (!json_is_object(feats)) {
+		json_decref(doc);
+		return wq_err_set(err, errlen, WQ_EPARSE, "record has no \"wine_features\" object");
+	}
+	rc = wq_json_row_from_object(feats, row, err, errlen);
+	if (rc != WQ_OK) {
+		json_decref(doc);
+		return rc;
+	}
+	c = json_object_get(doc, "customer_id");
+	if (c != NULL && !json_is_null(c) &&
+	    !(json_is_integer(c) ||
+	      (json_is_string(c) && json_string_length(c) > 0 && json_string_length(c) < 64))) {
+		wq_named_row_clear(row);
+		json_decref(doc);
+		return wq_err_set(err, errlen, WQ_EPARSE,
+		                  "customer_id must be an integer or a string of 1 to 63 bytes");
+	}
+	*cid = c != NULL ? json_incref(c) : json_null();
+	json_decref(doc);
+	return WQ_OK;
+}
+
+static int output_build(const wq_prediction *p, const char *model, int64_t version, json_t *cid,
+                        const wq_bridge_input *in, wq_bridge_output *o)
+{
+	json_t *probs = json_object(), *pred, *doc;
+	char vbuf[32] = "", key[16];
+
+	for (size_t i = 0; probs != NULL && p->has_probabilities && i < p->nclass; i++) {
+		snprintf(key, sizeof(key), "%d", p->classes[i]);
+		json_object_set_new(probs, key, json_real(p->probabilities[i]));
+	}
+	if (version > 0)
+		snprintf(vbuf, sizeof(vbuf), "%lld", (long long)version);
+	pred = json_pack("{s:i, s:O, s:o}", "wine_quality", p->quality, "customer_id", cid,
+	                 "probabilities", probs);
+	doc = json_pack("{s:s, s:o, s:o, s:s}", "model", model, "version",
+	                version > 0 ? json_string(vbuf) : json_null(), "prediction", pred,
+	                "source_sequence_number", in->sequence_number ? in->sequence_number : "");
+	if (doc == NULL)
+		return WQ_ENOMEM;
+	o->json = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+	json_decref(doc);
+	if (o->json == NULL)
+		return WQ_ENOMEM;
+	o->len = strlen(o->json);
+	if (json_is_integer(cid))
+		snprintf(o->partition_key, sizeof(o->partition_key), "%lld",
+		         (long long)json_integer_value(cid));
+	else if (json_is_string(cid))
+		snprintf(o->partition_key, sizeof(o->partition_key), "%s", json_string_value(cid));
+	else
+		snprintf(o->partition_key, sizeof(o->partition_key), "%.63s",
+		         in->partition_key != NULL && in->partition_key[0] ? in->partition_key
+		         : in->sequence_number != NULL && in->sequence_number[0]
+		             ? in->sequence_number
+		             : "wineq");
+	return WQ_OK;
+}
+
+int wq_bridge_process(wq_bridge_predictor *p, const wq_bridge_input *in, size_t n,
+                      wq_bridge_output *out, char *err, size_t errlen)
+{
+	wq_named_row *rows = calloc(n ? n : 1, sizeof(*rows));
+	json_t **cids = calloc(n ? n : 1, sizeof(*cids));
+	size_t *map = calloc(n ? n : 1, sizeof(*map)), ngood = 0, i;
+	wq_prediction *preds = calloc(n ? n : 1, sizeof(*preds));
+	int *status = calloc(n ? n : 1, sizeof(*status));
+	char(*msgs)[256] = calloc(n ? n : 1, sizeof(*msgs));
+	char model[128] = "";
+	int64_t version = 0;
+	int rc = WQ_OK;
+
+	memset(out, 0, n * sizeof(*out));
+	if (rows == NULL || cids == NULL || map == NULL || preds == NULL || status == NULL ||
+	    msgs == NULL) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		for (i = 0; i < n; i++) {
+			out[i].status = WQ_ENOMEM;
+			snprintf(out[i].error, sizeof(out[i].error), "out of memory");
+		}
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (in[i].status != WQ_OK) {
+			out[i].status = in[i].status;
+			snprintf(out[i].error, sizeof(out[i].error), "%s",
+			         in[i].error != NULL ? in[i].error : wq_strerror(in[i].status));
+			continue;
+		}
+		out[i].status = record_parse(&in[i], &rows[ngood], &cids[ngood], out[i].error,
+		                             sizeof(out[i].error));
+		if (out[i].status == WQ_OK)
+			map[ngood++] = i;
+	}
+	if (ngood > 0) {
+		rc = p->ops->predict(p, rows, ngood, preds, status, msgs, model, sizeof(model),
+		                     &version, err, errlen);
+		for (i = 0; i < ngood; i++) {
+			wq_bridge_output *o = &out[map[i]];
+
+			if (rc != WQ_OK) {
+				o->status = rc;
+				snprintf(o->error, sizeof(o->error), "%s", err);
+			} else if (status[i] != WQ_OK) {
+				o->status = status[i];
+				snprintf(o->error, sizeof(o->error), "%s", msgs[i]);
+			} else {
+				o->status = output_build(&preds[i], model, version, cids[i],
+				                         &in[map[i]], o);
+				if (o->status != WQ_OK)
+					snprintf(o->error, sizeof(o->error), "out of memory");
+			}
+		}
+	}
+out:
+	for (i = 0; rows != NULL && i < ngood; i++) {
+		wq_named_row_clear(&rows[i]);
+		json_decref(cids[i]);
+	}
+	free(rows);
+	free(cids);
+	free(map);
+	free(preds);
+	free(status);
+	free(msgs);
+	return rc;
+}
+
+void wq_bridge_outputs_clear(wq_bridge_output *out, size_t n)
+{
+	for (size_t i = 0; out != NULL && i < n; i++) {
+		free(out[i].json);
+		out[i].json = NULL;
+	}
+}
+
+/* ---- Lambda events ------------------------------------------------------------------------ */
+
+typedef struct event_keep {
+	json_t *doc;       /* the parsed event: sequence numbers and keys point into it */
+	uint8_t **decoded; /* n decoded data buffers */
+	size_t n;
+} event_keep;
+
+int wq_bridge_event_parse(const char *body, size_t len, wq_bridge_input **in, size_t *n,
+                          void **keep, char *err, size_t errlen)
+{
+	json_error_t je;
+	event_keep *k = calloc(1, sizeof(*k));
+	wq_bridge_input *ins = NULL;
+	json_t *recs;
+	size_t i, count;
+
+	if (k == NULL)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	k->doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	if (k->doc == NULL) {
+		free(k);
+		return wq_err_set(err, errlen, WQ_EPARSE, "event is not JSON: %s (line %d)",
+		                  je.text, je.line);
+	}
+	recs = json_object_get(k->doc, "Records");
+	if (!json_is_array(recs)) {
+		json_decref(k->doc);
+		free(k);
+		return wq_err_set(err, errlen, WQ_EPARSE, "event has no \"Records\" array");
+	}
+	count = json_array_size(recs);
+	ins = calloc(count ? count : 1, sizeof(*ins));
+	k->decoded = calloc(count ? count : 1, sizeof(*k->decoded));
+	if (ins == NULL || k->decoded == NULL) {
+		free(ins);
+		free(k->decoded);
+		json_decref(k->doc);
+		free(k);
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	}
+	k->n = count;
+	for (i = 0; i < count; i++) {
+		json_t *kin = json_object_get(json_array_get(recs, i), "kinesis");
+		json_t *data = json_object_get(kin, "data");
+		json_t *seq = json_object_get(kin, "sequenceNumber");
+		json_t *pk = json_object_get(kin, "partitionKey");
+		size_t dlen = 0;
+
+		ins[i].sequence_number = json_is_string(seq) ? json_string_value(seq) : NULL;
+		ins[i].partition_key = json_is_string(pk) ? json_string_value(pk) : NULL;
+		if (ins[i].sequence_number == NULL) {
+			ins[i].status = WQ_EPARSE;
+			ins[i].error = "record has no kinesis.sequenceNumber";
+		} else if (!json_is_string(data)) {
+			ins[i].status = WQ_EPARSE;
+			ins[i].error = "record has no kinesis.data string";
+		} else if (wq_base64_decode(json_string_value(data), json_string_length(data),
+		                            &k->decoded[i], &dlen) != WQ_OK) {
+			ins[i].status = WQ_EPARSE;
+			ins[i].error = "kinesis.data is not base64";
+		} else {
+			ins[i].data = k->decoded[i];
+			ins[i].len = dlen;
+		}
+	}
+	*in = ins;
+	*n = count;
+	*keep = k;
+	return WQ_OK;
+}
+
+void wq_bridge_event_free(wq_bridge_input *in, size_t n, void *keep)
+{
+	event_keep *k = keep;
+
+	(void)n;
+	free(in);
+	if (k == NULL)
+		return;
+	for (size_t i = 0; i < k->n; i++)
+		free(k->decoded[i]);
+	free(k->decoded);
+	json_decref(k->doc);
+	free(k);
+}
