@@ -1,11 +1,13 @@
 #include "cli_common.h"
 
+#include "wq_json.h"
+
 #include "wq_error.h"
+#include "wq_file.h"
 #include "wq_log.h"
 #include "wq_registry.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -245,15 +247,31 @@ int cli_registry_open(const char *cmd, const cli_registry_opts *o, wq_registry *
 	return CLI_EXIT_OK;
 }
 
-static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
 void cli_rmtree(const char *path)
 {
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	wq_file_rmtree(path, NULL, 0);
+}
+
+int cli_prediction_print(const struct wq_prediction *p, const char *model, long long version,
+                         int format, long row)
+{
+	if (format == CLI_FORMAT_JSON) {
+		json_t *o = wq_json_prediction_build(p, model, version);
+
+		if (o == NULL)
+			return WQ_ENOMEM;
+		if (row >= 0)
+			json_object_set_new(o, "row", json_integer(row));
+		json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
+		fputc('\n', stdout);
+		json_decref(o);
+		return WQ_OK;
+	}
+	if (row >= 0)
+		printf("row=%ld ", row);
+	printf("quality=%d", p->quality);
+	for (size_t i = 0; p->has_probabilities && i < p->nclass; i++)
+		printf(" p%d=%.4f", p->classes[i], p->probabilities[i]);
+	printf("\n");
+	return WQ_OK;
 }

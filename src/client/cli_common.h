@@ -83,6 +83,12 @@ typedef struct cli_train_flow_opts {
 } cli_train_flow_opts;
 int cli_train_flow(const cli_train_flow_opts *fo);
 
+struct wq_prediction;
+/* Prints one prediction as every predict form does: text "quality=6 p3=0.0012 ..." or the
+ * seed's JSON object (model, version <= 0 as null); row >= 0 adds "row". WQ_OK or WQ_ENOMEM. */
+int cli_prediction_print(const struct wq_prediction *p, const char *model, long long version,
+                         int format, long row);
+
 /* wineqd as a server (cmd_remote.c): $WINEQ_SERVER or tcp://127.0.0.1:7070. */
 const char *cli_server_default(void);
 struct wq_rpc_client;

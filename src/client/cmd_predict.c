@@ -134,28 +134,8 @@ static long long out_model_version;
 
 static int emit(const wq_bundle *b, const wq_prediction *p, int format, long row)
 {
-	if (format == CLI_FORMAT_JSON) {
-		json_t *o = wq_json_prediction_build(
-		    p, out_model_name != NULL ? out_model_name : b->name, out_model_version);
-
-		if (o == NULL)
-			return WQ_ENOMEM;
-		if (row >= 0)
-			json_object_set_new(o, "row", json_integer(row));
-		json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
-		fputc('\n', stdout);
-		json_decref(o);
-		return WQ_OK;
-	}
-	if (row >= 0)
-		printf("row=%ld ", row);
-	printf("quality=%d", p->quality);
-	if (p->has_probabilities) {
-		for (size_t i = 0; i < p->nclass; i++)
-			printf(" p%d=%.4f", p->classes[i], p->probabilities[i]);
-	}
-	printf("\n");
-	return WQ_OK;
+	return cli_prediction_print(p, out_model_name != NULL ? out_model_name : b->name,
+	                            out_model_version, format, row);
 }
 
 static int predict_named(const wq_bundle *b, const char *const *names, const double *values,
@@ -186,31 +166,45 @@ static int predict_named(const wq_bundle *b, const char *const *names, const dou
 	return CLI_EXIT_OK;
 }
 
-static int predict_json(const wq_bundle *b, const char *input, int format)
+/* Reads --input (text, or '-' for standard input) into rows; returns an exit code after
+ * printing the error. *text keeps what the rows were parsed from (free). */
+static int input_rows_read(const char *input, char **text, wq_named_row **rows, size_t *nrows,
+                           int *is_array)
 {
-	char *text = NULL;
-	size_t len;
-	wq_named_row *rows = NULL;
-	size_t nrows = 0;
-	int is_array = 0, rc, ex = CLI_EXIT_OK;
 	char err[512] = "";
+	size_t len;
+	int rc;
 
+	*text = NULL;
 	if (strcmp(input, "-") == 0) {
-		rc = read_stream(stdin, &text, &len);
+		rc = read_stream(stdin, text, &len);
 		if (rc != WQ_OK) {
 			cli_error(CMD, "reading standard input: %s", wq_strerror(rc));
 			return CLI_EXIT_FAILURE;
 		}
-		input = text;
+		input = *text;
 	} else {
 		len = strlen(input);
 	}
-	rc = wq_json_rows_parse(input, len, &rows, &nrows, &is_array, err, sizeof(err));
+	rc = wq_json_rows_parse(input, len, rows, nrows, is_array, err, sizeof(err));
 	if (rc != WQ_OK) {
 		cli_error(CMD, "--input: %s", err);
-		ex = cli_exit_for(rc, CLI_EXIT_DATA);
-		goto out;
+		return cli_exit_for(rc, CLI_EXIT_DATA);
 	}
+	return CLI_EXIT_OK;
+}
+
+static int predict_json(const wq_bundle *b, const char *input, int format)
+{
+	char *text = NULL;
+	wq_named_row *rows = NULL;
+	size_t nrows = 0;
+	int is_array = 0, rc, ex;
+	char err[512] = "";
+
+	ex = input_rows_read(input, &text, &rows, &nrows, &is_array);
+	if (ex != CLI_EXIT_OK)
+		goto out;
 	/* validate every row before printing any, so output is all or nothing */
 	for (size_t i = 0; i < nrows; i++) {
 		double x[WQ_JSON_MAX_FEATURES];
@@ -284,29 +278,15 @@ static int predict_server(const char *url, const char **names, double *values, s
 {
 	wq_named_row one = {.n = nflag, .names = (char **)names, .values = values};
 	wq_named_row *rows = NULL;
-	size_t nrows = 0, len;
-	char *text = NULL, err[512] = "";
-	int is_array = 0, rc, ex;
+	size_t nrows = 0;
+	char *text = NULL;
+	int is_array = 0, ex;
 
 	if (csv != NULL || input == NULL)
 		return cli_predict_remote(url, &one, 1, 0, csv, format);
-	if (strcmp(input, "-") == 0) {
-		rc = read_stream(stdin, &text, &len);
-		if (rc != WQ_OK) {
-			cli_error(CMD, "reading standard input: %s", wq_strerror(rc));
-			return CLI_EXIT_FAILURE;
-		}
-		input = text;
-	} else {
-		len = strlen(input);
-	}
-	rc = wq_json_rows_parse(input, len, &rows, &nrows, &is_array, err, sizeof(err));
-	if (rc != WQ_OK) {
-		cli_error(CMD, "--input: %s", err);
-		ex = cli_exit_for(rc, CLI_EXIT_DATA);
-	} else {
+	ex = input_rows_read(input, &text, &rows, &nrows, &is_array);
+	if (ex == CLI_EXIT_OK)
 		ex = cli_predict_remote(url, rows, nrows, is_array, NULL, format);
-	}
 	wq_named_rows_free(rows, nrows);
 	free(text);
 	return ex;

@@ -29,31 +29,12 @@ const char *cli_server_default(void)
 }
 
 /* Client TLS and timeout from the environment (the same variables the remote registry
- * reads): WINEQ_TLS_CA_FILE, WINEQ_TLS_CERT_FILE, WINEQ_TLS_KEY_FILE, WINEQ_TLS_SERVER_NAME,
- * WINEQ_RPC_TIMEOUT_MS. */
+ * reads): see wq_rpc_client_open_env. */
 int cli_rpc_open(const char *cmd, const char *url, wq_rpc_client **out)
 {
-	static wq_rpc_tls tls;
-	wq_rpc_client_opts o = {0};
-	const char *t = getenv("WINEQ_RPC_TIMEOUT_MS");
 	char err[512] = "";
-	int rc;
+	int rc = wq_rpc_client_open_env(url, out, err, sizeof(err));
 
-	tls.ca_file = getenv("WINEQ_TLS_CA_FILE");
-	tls.cert_file = getenv("WINEQ_TLS_CERT_FILE");
-	tls.key_file = getenv("WINEQ_TLS_KEY_FILE");
-	tls.server_name = getenv("WINEQ_TLS_SERVER_NAME");
-	o.tls = &tls;
-	if (t != NULL && t[0] != '\0') {
-		uint64_t ms;
-
-		if (cli_parse_u64(t, &ms) != WQ_OK || ms == 0 || ms > 3600000) {
-			cli_error(cmd, "WINEQ_RPC_TIMEOUT_MS: expected 1..3600000, got '%s'", t);
-			return CLI_EXIT_USAGE;
-		}
-		o.timeout_ms = (int)ms;
-	}
-	rc = wq_rpc_client_open(url, &o, out, err, sizeof(err));
 	if (rc != WQ_OK) {
 		cli_error(cmd, "%s: %s", url, err[0] ? err : wq_strerror(rc));
 		return rc == WQ_EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAILURE;
@@ -99,26 +80,8 @@ static void prediction_from(int quality, Wineq__V1__ClassProbability **pp, size_
 
 static int emit(const wq_prediction *p, const Wineq__V1__ModelRef *m, int format, long row)
 {
-	if (format == CLI_FORMAT_JSON) {
-		json_t *o = wq_json_prediction_build(p, m != NULL ? m->name : "",
-		                                     m != NULL ? (long long)m->version : 0);
-
-		if (o == NULL)
-			return WQ_ENOMEM;
-		if (row >= 0)
-			json_object_set_new(o, "row", json_integer(row));
-		json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
-		fputc('\n', stdout);
-		json_decref(o);
-		return WQ_OK;
-	}
-	if (row >= 0)
-		printf("row=%ld ", row);
-	printf("quality=%d", p->quality);
-	for (size_t i = 0; p->has_probabilities && i < p->nclass; i++)
-		printf(" p%d=%.4f", p->classes[i], p->probabilities[i]);
-	printf("\n");
-	return WQ_OK;
+	return cli_prediction_print(p, m != NULL ? m->name : "",
+	                            m != NULL ? (long long)m->version : 0, format, row);
 }
 
 /* Feature messages of a row (pointers into row). */

@@ -1,12 +1,12 @@
 #include "wq_artifact.h"
 
 #include "wq_error.h"
+#include "wq_file.h"
 #include "wq_log.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,91 +83,9 @@ static int sha_check(const char *sha, char *err, size_t errlen)
 	return WQ_OK;
 }
 
-/* a + "/" + b, leaving out the '/' when either side is empty. New string or NULL. */
-static char *join(const char *a, const char *b)
-{
-	char *out;
-
-	if (asprintf(&out, "%s%s%s", a, *a != '\0' && *b != '\0' ? "/" : "", b) < 0)
-		return NULL;
-	return out;
-}
-
 static int enomem(char *err, size_t errlen)
 {
 	return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
-}
-
-/* mkdir -p: every missing component is created with mode. */
-static int mkdir_p(const char *path, mode_t mode, char *err, size_t errlen)
-{
-	char *p = strdup(path);
-	struct stat st;
-	int rc = WQ_OK;
-
-	if (p == NULL)
-		return enomem(err, errlen);
-	for (char *s = p + 1;; s++) {
-		char c = *s;
-
-		if (c != '/' && c != '\0')
-			continue;
-		*s = '\0';
-		if (mkdir(p, mode) != 0 && errno != EEXIST) {
-			rc = wq_err_set(err, errlen, WQ_EIO, "cannot create directory %s: %s", p,
-			                strerror(errno));
-			break;
-		}
-		if (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
-			rc = wq_err_set(err, errlen, WQ_EIO, "%s exists and is not a directory", p);
-			break;
-		}
-		*s = c;
-		if (c == '\0')
-			break;
-	}
-	free(p);
-	return rc;
-}
-
-/* Creates the parent directories of path. */
-static int mkdir_parent(const char *path, char *err, size_t errlen)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int rc;
-
-	if (slash == NULL || slash == path)
-		return WQ_OK;
-	dir = strndup(path, (size_t)(slash - path));
-	if (dir == NULL)
-		return enomem(err, errlen);
-	rc = mkdir_p(dir, 0755, err, errlen);
-	free(dir);
-	return rc;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-/* rm -rf; a missing path is fine. */
-static int rmtree(const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-
-	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? WQ_OK
-		                       : wq_err_set(err, errlen, WQ_EIO, "cannot remove %s: %s",
-		                                    path, strerror(errno));
-	if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
-		return wq_err_set(err, errlen, WQ_EIO, "cannot remove %s: %s", path,
-		                  strerror(errno));
-	return WQ_OK;
 }
 
 static void fsync_dir_of(const char *path)
@@ -341,7 +259,7 @@ static int cmp_str(const void *a, const void *b)
 static int walk(const char *root, const char *rel, int strict, int depth, strlist *out, char *err,
                 size_t errlen)
 {
-	char *dir = join(root, rel);
+	char *dir = wq_file_path_join(root, rel);
 	struct dirent *e;
 	DIR *d = NULL;
 	int rc = WQ_OK;
@@ -375,8 +293,8 @@ static int walk(const char *root, const char *rel, int strict, int depth, strlis
 		}
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		crel = join(rel, e->d_name);
-		cpath = crel != NULL ? join(root, crel) : NULL;
+		crel = wq_file_path_join(rel, e->d_name);
+		cpath = crel != NULL ? wq_file_path_join(root, crel) : NULL;
 		if (cpath == NULL) {
 			free(crel);
 			rc = enomem(err, errlen);
@@ -441,10 +359,10 @@ static int fs_put(wq_artifact_store *st, const char *key, const char *src,
 		return rc;
 	if (src == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "put %s: no source file", key);
-	dst = join(FS(st)->dir, key);
+	dst = wq_file_path_join(FS(st)->dir, key);
 	if (dst == NULL)
 		return enomem(err, errlen);
-	rc = mkdir_parent(dst, err, errlen);
+	rc = wq_file_mkdir_parents(dst, 0755, err, errlen);
 	/* the digest is checked while copying: the store never holds bytes that differ from
 	 * what the caller recorded */
 	if (rc == WQ_OK)
@@ -466,7 +384,7 @@ static int fs_get(wq_artifact_store *st, const char *key, const char *dst,
 		return rc;
 	if (dst == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "get %s: no destination", key);
-	src = join(FS(st)->dir, key);
+	src = wq_file_path_join(FS(st)->dir, key);
 	if (src == NULL || asprintf(&what, "artifact '%s' in %s", key, st->root) < 0) {
 		free(src);
 		return enomem(err, errlen);
@@ -505,10 +423,10 @@ static int fs_remove_prefix(wq_artifact_store *st, const char *prefix, char *err
 	rc = key_check("artifact prefix", prefix, 0, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
-	path = join(FS(st)->dir, prefix);
+	path = wq_file_path_join(FS(st)->dir, prefix);
 	if (path == NULL)
 		return enomem(err, errlen);
-	rc = rmtree(path, err, errlen);
+	rc = wq_file_rmtree(path, err, errlen);
 	free(path);
 	return rc;
 }
@@ -546,7 +464,7 @@ static int s3_object_key(wq_artifact_store *st, const char *what, const char *ke
 
 	if (rc != WQ_OK)
 		return rc;
-	*out = join(S3(st)->prefix, key);
+	*out = wq_file_path_join(S3(st)->prefix, key);
 	return *out != NULL ? WQ_OK : enomem(err, errlen);
 }
 
@@ -706,7 +624,7 @@ static int open_file_store(const char *path, wq_artifact_store *st, char *err, s
 		if ((unsigned char)fs->dir[i] < 0x20 || fs->dir[i] == 0x7f)
 			return wq_err_set(err, errlen, WQ_EINVAL,
 			                  "file artifact root contains a control character");
-	rc = mkdir_p(fs->dir, 0755, err, errlen);
+	rc = wq_file_mkdir_p(fs->dir, 0755, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
 	if (asprintf(&st->root, "file://%s", fs->dir) < 0) {
@@ -853,7 +771,7 @@ void wq_artifact_files_free(wq_artifact_file *files, size_t n)
 static int put_one(wq_artifact_store *st, const char *prefix, const char *local_dir, char *rel,
                    wq_artifact_file *f, char *err, size_t errlen)
 {
-	char *path = join(local_dir, rel), *key = join(prefix, rel);
+	char *path = wq_file_path_join(local_dir, rel), *key = wq_file_path_join(prefix, rel);
 	struct stat before, after;
 	int rc;
 
@@ -941,7 +859,7 @@ static int make_target_dir(const char *dir, char *err, size_t errlen)
 {
 	DIR *d;
 	struct dirent *e;
-	int empty = 1, rc = mkdir_parent(dir, err, errlen);
+	int empty = 1, rc = wq_file_mkdir_parents(dir, 0755, err, errlen);
 
 	if (rc != WQ_OK)
 		return rc;
@@ -965,7 +883,8 @@ static int make_target_dir(const char *dir, char *err, size_t errlen)
 static int get_one(wq_artifact_store *st, const char *prefix, const wq_artifact_file *f,
                    const char *local_dir, char *err, size_t errlen)
 {
-	char *key = join(prefix, f->path), *dst = join(local_dir, f->path);
+	char *key = wq_file_path_join(prefix, f->path),
+	     *dst = wq_file_path_join(local_dir, f->path);
 	struct stat sb;
 	int rc;
 
@@ -973,7 +892,7 @@ static int get_one(wq_artifact_store *st, const char *prefix, const wq_artifact_
 		rc = enomem(err, errlen);
 		goto out;
 	}
-	rc = mkdir_parent(dst, err, errlen);
+	rc = wq_file_mkdir_parents(dst, 0755, err, errlen);
 	if (rc == WQ_OK)
 		rc = st->ops->get(st, key, dst, f->sha256, err, errlen);
 	if (rc == WQ_OK && f->size >= 0 && (stat(dst, &sb) != 0 || sb.st_size != f->size))
@@ -1007,7 +926,7 @@ int wq_artifact_get_tree(wq_artifact_store *st, const char *prefix, const wq_art
 		return rc;
 	for (size_t i = 0; rc == WQ_OK && i < nfiles; i++)
 		rc = get_one(st, prefix, &files[i], local_dir, err, errlen);
-	if (rc != WQ_OK && rmtree(local_dir, NULL, 0) != WQ_OK)
+	if (rc != WQ_OK && wq_file_rmtree(local_dir, NULL, 0) != WQ_OK)
 		wq_log(WQ_LOG_WARN, "could not remove the partial download %s", local_dir);
 	return rc;
 }

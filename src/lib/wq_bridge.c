@@ -119,11 +119,8 @@ static const wq_bridge_predictor_ops remote_ops = {
 
 int wq_bridge_predictor_remote(const char *url, wq_bridge_predictor **out, char *err, size_t errlen)
 {
-	static wq_rpc_tls tls;
-	wq_rpc_client_opts o = {0};
 	wq_bridge_predictor *p = calloc(1, sizeof(*p));
 	remote *r = calloc(1, sizeof(*r));
-	const char *t = getenv("WINEQ_RPC_TIMEOUT_MS");
 	int rc;
 
 	if (p == NULL || r == NULL) {
@@ -131,25 +128,8 @@ int wq_bridge_predictor_remote(const char *url, wq_bridge_predictor **out, char 
 		free(r);
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 	}
-	tls.ca_file = getenv("WINEQ_TLS_CA_FILE");
-	tls.cert_file = getenv("WINEQ_TLS_CERT_FILE");
-	tls.key_file = getenv("WINEQ_TLS_KEY_FILE");
-	tls.server_name = getenv("WINEQ_TLS_SERVER_NAME");
-	o.tls = &tls;
-	if (t != NULL && t[0] != '\0') {
-		char *end;
-		long v = strtol(t, &end, 10);
-
-		if (*end != '\0' || v < 1 || v > 3600000) {
-			free(p);
-			free(r);
-			return wq_err_set(err, errlen, WQ_EINVAL,
-			                  "WINEQ_RPC_TIMEOUT_MS: expected 1..3600000, got '%s'", t);
-		}
-		o.timeout_ms = (int)v;
-	}
 	snprintf(r->url, sizeof(r->url), "%s", url);
-	rc = wq_rpc_client_open(url, &o, &r->client, err, errlen);
+	rc = wq_rpc_client_open_env(url, &r->client, err, errlen);
 	if (rc != WQ_OK) {
 		free(p);
 		free(r);

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <locale.h>
 #include <math.h>
@@ -150,19 +149,6 @@ static int fsync_path(const char *path, int directory, char *err, size_t errlen)
 		rc = wq_err_set(err, errlen, WQ_EIO, "cannot sync %s: %s", path, strerror(errno));
 	close(fd);
 	return rc;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-static int rmtree(const char *path)
-{
-	return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* ---- freeing ------------------------------------------------------------------------------ */
@@ -493,7 +479,7 @@ static int install(const char *tmp, const char *dir, int replace, char *err, siz
 	}
 	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) == 0) {
 		/* tmp now holds the old bundle */
-		if (rmtree(tmp) != 0)
+		if (wq_file_rmtree(tmp, NULL, 0) != WQ_OK)
 			wq_log(WQ_LOG_WARN, "could not remove the replaced bundle %s", tmp);
 		return WQ_OK;
 	}
@@ -513,7 +499,7 @@ static int install(const char *tmp, const char *dir, int replace, char *err, siz
 		return wq_err_set(err, errlen, WQ_EIO, "cannot rename %s to %s: %s", tmp, dir,
 		                  strerror(e));
 	}
-	if (rmtree(old) != 0)
+	if (wq_file_rmtree(old, NULL, 0) != WQ_OK)
 		wq_log(WQ_LOG_WARN, "could not remove the replaced bundle %s", old);
 	return WQ_OK;
 }
@@ -619,7 +605,7 @@ int wq_bundle_save(const wq_bundle *b, const char *dir, int overwrite, char *err
 	if (rc == WQ_OK)
 		rc = install(tmp, target, exists, err, errlen);
 	if (rc != WQ_OK) {
-		rmtree(tmp);
+		wq_file_rmtree(tmp, NULL, 0);
 		return rc;
 	}
 	parent_dir(target, parent, sizeof(parent));

@@ -4,6 +4,7 @@
 #include "wq_db.h"
 
 #include "wq_error.h"
+#include "wq_file.h"
 #include "wq_log.h"
 
 #include <errno.h>
@@ -288,27 +289,6 @@ void wq_db_rollback(wq_db *db)
 	sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 }
 
-/* Creates every missing directory above path (mkdir -p of its dirname). */
-static int mkdir_parents(const char *path, char *err, size_t errlen)
-{
-	char *buf = strdup(path);
-	int rc = WQ_OK;
-
-	if (buf == NULL)
-		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
-	for (char *p = strchr(buf + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
-		*p = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-			rc = wq_err_set(err, errlen, WQ_EIO, "cannot create directory %s: %s", buf,
-			                strerror(errno));
-			break;
-		}
-		*p = '/';
-	}
-	free(buf);
-	return rc;
-}
-
 /* One integer from a single-row query (a PRAGMA or a count); returns the SQLite code. */
 static int query_int(wq_db *db, const char *sql, long long *out)
 {
@@ -448,7 +428,7 @@ int wq_db_open(const char *path, wq_db **out, char *err, size_t errlen)
 
 	if (path == NULL || *path == '\0' || out == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "no database path");
-	rc = mkdir_parents(path, err, errlen);
+	rc = wq_file_mkdir_parents(path, 0755, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
 	db = calloc(1, sizeof(*db));

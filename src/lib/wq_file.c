@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,4 +94,101 @@ fail:
 	free(buf);
 	close(fd);
 	return rc;
+}
+
+char *wq_file_path_join(const char *a, const char *b)
+{
+	char *out;
+
+	if (asprintf(&out, "%s%s%s", a, *a != '\0' && *b != '\0' ? "/" : "", b) < 0)
+		return NULL;
+	return out;
+}
+
+/* One level of wq_file_mkdir_p. An existing directory is fine whatever mkdir says: on a
+ * read-only or foreign file system it may answer EROFS or EACCES rather than EEXIST. */
+static int mkdir_one(const char *dir, unsigned mode, char *err, size_t errlen)
+{
+	struct stat st;
+	int e;
+
+	if (mkdir(dir, (mode_t)mode) == 0)
+		return WQ_OK;
+	e = errno;
+	if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		return WQ_OK;
+	if (e == EEXIST)
+		return wq_err_set(err, errlen, WQ_EIO, "%s exists and is not a directory", dir);
+	return wq_err_set(err, errlen, WQ_EIO, "cannot create directory %s: %s", dir, strerror(e));
+}
+
+int wq_file_mkdir_p(const char *path, unsigned mode, char *err, size_t errlen)
+{
+	char *p;
+	int rc = WQ_OK;
+
+	if (path == NULL || *path == '\0')
+		return wq_err_set(err, errlen, WQ_EINVAL, "mkdir: no path");
+	p = strdup(path);
+	if (p == NULL)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	/* every prefix that ends before a '/' or at the end, from the top down; the search starts
+	 * after the first character so that an absolute path does not try "" */
+	for (char *s = p + 1; rc == WQ_OK; s++) {
+		char c = *s;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*s = '\0';
+		rc = mkdir_one(p, mode, err, errlen);
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	return rc;
+}
+
+int wq_file_mkdir_parents(const char *path, unsigned mode, char *err, size_t errlen)
+{
+	const char *slash = path != NULL ? strrchr(path, '/') : NULL;
+	char *dir;
+	int rc;
+
+	if (path == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "mkdir: no path");
+	if (slash == NULL || slash == path)
+		return WQ_OK;
+	dir = strndup(path, (size_t)(slash - path));
+	if (dir == NULL)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	rc = wq_file_mkdir_p(dir, mode, err, errlen);
+	free(dir);
+	return rc;
+}
+
+static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+int wq_file_rmtree(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (path == NULL || *path == '\0')
+		return wq_err_set(err, errlen, WQ_EINVAL, "rmtree: no path");
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? WQ_OK
+		                       : wq_err_set(err, errlen, WQ_EIO, "cannot remove %s: %s",
+		                                    path, strerror(errno));
+	/* FTW_DEPTH: a directory's entries go before it; FTW_PHYS: links are removed, not
+	 * followed out of the tree */
+	if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+		return wq_err_set(err, errlen, WQ_EIO, "cannot remove %s: %s", path,
+		                  strerror(errno));
+	return WQ_OK;
 }

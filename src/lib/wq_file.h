@@ -1,4 +1,6 @@
-/* wq_file: reading whole files under an explicit size limit (CSV data, manifests). */
+/* wq_file: small file-system helpers shared by the modules: reading whole files under an
+ * explicit size limit (CSV data, manifests), joining paths, creating and removing directory
+ * trees. */
 #ifndef WQ_FILE_H
 #define WQ_FILE_H
 
@@ -10,5 +12,27 @@
  * other failures: WQ_EIO. err gets "PATH: what". */
 int wq_file_read(const char *path, size_t limit, char **data, size_t *len, char *err,
                  size_t errlen);
+
+/* Returns a new string a + "/" + b (both non-NULL), owned by the caller (free()), or NULL when
+ * out of memory. An empty side adds no '/' (("", "x") gives "x", ("d", "") gives "d"), so that
+ * a relative path can start at the root of a tree; nothing else is normalised. */
+char *wq_file_path_join(const char *a, const char *b);
+
+/* mkdir -p: creates path and every missing directory above it with mode (less the umask);
+ * directories already there, and their modes, are left as they are. A component that exists
+ * but is not a directory (or a link to one) is WQ_EIO "... is not a directory"; a directory
+ * that cannot be created is WQ_EIO with the reason; NULL or "" is WQ_EINVAL; out of memory
+ * WQ_ENOMEM. Directories made before a failure are left. */
+int wq_file_mkdir_p(const char *path, unsigned mode, char *err, size_t errlen);
+
+/* wq_file_mkdir_p of the directory that holds path (its text up to the last '/'); nothing to
+ * do when path has no '/' other than a leading one. */
+int wq_file_mkdir_parents(const char *path, unsigned mode, char *err, size_t errlen);
+
+/* rm -rf: removes path, a directory tree (depth first, symbolic links removed, never followed)
+ * or a single file. A path that does not exist is WQ_OK; NULL or "" is WQ_EINVAL; anything
+ * that cannot be removed is WQ_EIO "cannot remove PATH: reason", and the walk stops there,
+ * leaving the rest. */
+int wq_file_rmtree(const char *path, char *err, size_t errlen);
 
 #endif

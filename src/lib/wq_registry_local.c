@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pwd.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -29,49 +28,6 @@ typedef struct local {
 static local *L(wq_registry *r)
 {
 	return r->impl;
-}
-
-static char *path_join(const char *a, const char *b)
-{
-	size_t n = strlen(a) + strlen(b) + 2;
-	char *s = malloc(n);
-
-	if (s != NULL)
-		snprintf(s, n, "%s/%s", a, b);
-	return s;
-}
-
-static int mkdir_p(const char *path, char *err, size_t errlen)
-{
-	char buf[4096];
-	size_t n = strlen(path);
-
-	if (n == 0 || n >= sizeof(buf))
-		return wq_err_set(err, errlen, WQ_EINVAL, "path too long: %s", path);
-	memcpy(buf, path, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		buf[i] = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-			return wq_err_set(err, errlen, WQ_EIO, "cannot create %s: %s", buf,
-			                  strerror(errno));
-		buf[i] = path[i];
-	}
-	return WQ_OK;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rmtree(const char *path)
-{
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static int random_hex(char *out, size_t nbytes)
@@ -186,14 +142,14 @@ static int l_artifacts_log_dir(wq_registry *r, const char *run_id, const char *a
 		rc = run_key(r, run, &key, err, errlen);
 	if (rc != WQ_OK)
 		goto fail;
-	prefix = path_join(key, artifact_path);
+	prefix = wq_file_path_join(key, artifact_path);
 	if (prefix == NULL) {
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 		goto fail;
 	}
 	rc = wq_artifact_put_tree(L(r)->store, prefix, local_dir, &files, &nfiles, err, errlen);
 	for (size_t i = 0; rc == WQ_OK && i < nfiles; i++) {
-		char *rel = path_join(artifact_path, files[i].path);
+		char *rel = wq_file_path_join(artifact_path, files[i].path);
 
 		if (rel == NULL) {
 			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
@@ -310,7 +266,7 @@ static int fetch_run_path(wq_registry *r, const char *run_id, const char *path, 
 	if (rc != WQ_OK)
 		goto out;
 	files = calloc(run->nartifacts + 1, sizeof(*files));
-	prefix = path_join(key, path);
+	prefix = wq_file_path_join(key, path);
 	if (files == NULL || prefix == NULL) {
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 		goto out;
@@ -361,8 +317,8 @@ static int fetch_bundle(wq_registry *r, const char *key, const char *manifest_sh
 	if (mkdir(dest, 0755) != 0)
 		return wq_err_set(err, errlen, WQ_EIO, "cannot create %s: %s", dest,
 		                  strerror(errno));
-	mpath = path_join(dest, WQ_BUNDLE_MANIFEST);
-	mkey = path_join(key, WQ_BUNDLE_MANIFEST);
+	mpath = wq_file_path_join(dest, WQ_BUNDLE_MANIFEST);
+	mkey = wq_file_path_join(key, WQ_BUNDLE_MANIFEST);
 	if (mpath == NULL || mkey == NULL) {
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 		goto fail;
@@ -404,8 +360,8 @@ static int fetch_bundle(wq_registry *r, const char *key, const char *manifest_sh
 		nfiles++;
 	}
 	for (size_t i = 0; i < nfiles; i++) {
-		char *fkey = path_join(key, files[i].path);
-		char *fpath = path_join(dest, files[i].path);
+		char *fkey = wq_file_path_join(key, files[i].path);
+		char *fpath = wq_file_path_join(dest, files[i].path);
 
 		if (fkey == NULL || fpath == NULL)
 			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
@@ -420,7 +376,7 @@ static int fetch_bundle(wq_registry *r, const char *key, const char *manifest_sh
 	rc = WQ_OK;
 	goto out;
 fail:
-	rmtree(dest);
+	wq_file_rmtree(dest, NULL, 0);
 out:
 	wq_artifact_files_free(files, nfiles);
 	json_decref(root);
@@ -448,7 +404,8 @@ static int l_version_create(wq_registry *r, const char *name, const char *bundle
 			return wq_err_set(err, errlen, WQ_EINVAL,
 			                  "give a bundle directory or a run and its artifact path");
 		snprintf(tmp, sizeof(tmp), "%s/tmp-XXXXXX", L(r)->cache);
-		if (mkdir_p(L(r)->cache, err, errlen) != WQ_OK || mkdtemp(tmp) == NULL)
+		if (wq_file_mkdir_p(L(r)->cache, 0755, err, errlen) != WQ_OK ||
+		    mkdtemp(tmp) == NULL)
 			return wq_err_set(err, errlen, WQ_EIO, "cannot create a directory in %s",
 			                  L(r)->cache);
 		rmdir(tmp); /* fetch_run_path creates it */
@@ -461,7 +418,7 @@ static int l_version_create(wq_registry *r, const char *name, const char *bundle
 	rc = wq_bundle_load(bundle_dir, 0, &b, err, errlen);
 	if (rc != WQ_OK)
 		goto out;
-	manifest = path_join(bundle_dir, WQ_BUNDLE_MANIFEST);
+	manifest = wq_file_path_join(bundle_dir, WQ_BUNDLE_MANIFEST);
 	if (manifest == NULL) {
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 		goto out;
@@ -478,7 +435,7 @@ static int l_version_create(wq_registry *r, const char *name, const char *bundle
 	key = malloc(n);
 	if (key != NULL)
 		snprintf(key, n, "models/%s/%s", name, id);
-	uri = key != NULL ? path_join(r->config.artifact_root, key) : NULL;
+	uri = key != NULL ? wq_file_path_join(r->config.artifact_root, key) : NULL;
 	if (uri == NULL) {
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 		goto out;
@@ -496,7 +453,7 @@ out:
 		L(r)->store->ops->remove_prefix(L(r)->store, key, ignore, sizeof(ignore));
 	}
 	if (tmp[0] != '\0')
-		rmtree(tmp);
+		wq_file_rmtree(tmp, NULL, 0);
 	wq_bundle_free(b);
 	free(manifest);
 	free(uri);
@@ -551,7 +508,7 @@ static int l_version_delete(wq_registry *r, const char *name, int64_t version, c
 static int cache_adopt(wq_registry *r, const char *tmp, char **path, char *err, size_t errlen)
 {
 	char sha[WQ_SHA256_HEXLEN];
-	char *manifest = path_join(tmp, WQ_BUNDLE_MANIFEST), *final = NULL;
+	char *manifest = wq_file_path_join(tmp, WQ_BUNDLE_MANIFEST), *final = NULL;
 	wq_bundle *b = NULL;
 	int rc;
 
@@ -564,7 +521,7 @@ static int cache_adopt(wq_registry *r, const char *tmp, char **path, char *err, 
 	wq_bundle_free(b);
 	if (rc != WQ_OK)
 		goto fail;
-	final = path_join(L(r)->cache, sha);
+	final = wq_file_path_join(L(r)->cache, sha);
 	if (final == NULL) {
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 		goto fail;
@@ -576,19 +533,19 @@ static int cache_adopt(wq_registry *r, const char *tmp, char **path, char *err, 
 			                strerror(errno));
 			goto fail;
 		}
-		rmtree(tmp);
+		wq_file_rmtree(tmp, NULL, 0);
 	}
 	*path = final;
 	return WQ_OK;
 fail:
-	rmtree(tmp);
+	wq_file_rmtree(tmp, NULL, 0);
 	free(final);
 	return rc;
 }
 
 static int new_cache_tmp(wq_registry *r, char *tmp, size_t n, char *err, size_t errlen)
 {
-	int rc = mkdir_p(L(r)->cache, err, errlen);
+	int rc = wq_file_mkdir_p(L(r)->cache, 0755, err, errlen);
 
 	if (rc != WQ_OK)
 		return rc;
@@ -758,7 +715,7 @@ int wq_registry_local_open(wq_config *cfg, wq_registry **out, char *err, size_t 
 	r->impl = l;
 	r->config = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
-	l->cache = path_join(r->config.home, "cache");
+	l->cache = wq_file_path_join(r->config.home, "cache");
 	if (l->cache == NULL) {
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 		goto fail;

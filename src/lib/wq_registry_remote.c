@@ -16,6 +16,7 @@
 
 #include "wq_bundle.h"
 #include "wq_error.h"
+#include "wq_file.h"
 #include "wq_name.h"
 #include "wq_regproto.h"
 #include "wq_rpc.h"
@@ -30,8 +31,7 @@
 #include <unistd.h>
 
 #define M(name)          "wineq.v1.Registry/" name
-#define MAX_TIMEOUT_MS   3600000 /* the same bound as wineq-client's remote commands */
-#define MAX_PATHS_PER_GO 1000    /* paths named in one follow-up download */
+#define MAX_PATHS_PER_GO 1000 /* paths named in one follow-up download */
 
 typedef struct remote {
 	wq_rpc_client *client;
@@ -46,36 +46,6 @@ static remote *R(wq_registry *r)
 static int nomem(char *err, size_t errlen)
 {
 	return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
-}
-
-static char *path_join(const char *a, const char *b)
-{
-	size_t n = strlen(a) + strlen(b) + 2;
-	char *s = malloc(n);
-
-	if (s != NULL)
-		snprintf(s, n, "%s/%s", a, b);
-	return s;
-}
-
-static int mkdir_p(const char *path, char *err, size_t errlen)
-{
-	char buf[4096];
-	size_t n = strlen(path);
-
-	if (n == 0 || n >= sizeof(buf))
-		return wq_err_set(err, errlen, WQ_EINVAL, "path too long: %s", path);
-	memcpy(buf, path, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		buf[i] = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-			return wq_err_set(err, errlen, WQ_EIO, "cannot create %s: %s", buf,
-			                  strerror(errno));
-		buf[i] = path[i];
-	}
-	return WQ_OK;
 }
 
 /* The audit trail names the person at the client, not the server's account. */
@@ -782,7 +752,7 @@ out:
 static int cache_entry_ok(const char *dir, const char *sha)
 {
 	char got[WQ_SHA256_HEXLEN];
-	char *manifest = path_join(dir, WQ_BUNDLE_MANIFEST);
+	char *manifest = wq_file_path_join(dir, WQ_BUNDLE_MANIFEST);
 	wq_bundle *b = NULL;
 	int ok;
 
@@ -799,7 +769,7 @@ static int cache_adopt(wq_registry *r, const char *tmp, const char *sha, char **
                        size_t errlen)
 {
 	char got[WQ_SHA256_HEXLEN];
-	char *manifest = path_join(tmp, WQ_BUNDLE_MANIFEST), *final = NULL;
+	char *manifest = wq_file_path_join(tmp, WQ_BUNDLE_MANIFEST), *final = NULL;
 	wq_bundle *b = NULL;
 	int rc;
 
@@ -814,7 +784,7 @@ static int cache_adopt(wq_registry *r, const char *tmp, const char *sha, char **
 		                WQ_BUNDLE_MANIFEST, got, sha);
 	free(manifest);
 	wq_bundle_free(b);
-	if (rc == WQ_OK && (final = path_join(R(r)->cache, sha)) == NULL)
+	if (rc == WQ_OK && (final = wq_file_path_join(R(r)->cache, sha)) == NULL)
 		rc = nomem(err, errlen);
 	if (rc == WQ_OK && rename(tmp, final) != 0) {
 		if (errno != ENOTEMPTY && errno != EEXIST) {
@@ -872,7 +842,7 @@ static int resolve_fetch(wq_registry *r, const char *uri, const Wineq__V1__Model
 		return wq_err_set(err, errlen, WQ_ECORRUPT,
 		                  "%s: the bundle's %s has SHA-256 %s, the version records %s", uri,
 		                  WQ_BUNDLE_MANIFEST, sha, S(ver->sha256));
-	final = path_join(R(r)->cache, sha);
+	final = wq_file_path_join(R(r)->cache, sha);
 	if (final == NULL)
 		return nomem(err, errlen);
 	if (cache_entry_ok(final, sha)) {
@@ -880,7 +850,7 @@ static int resolve_fetch(wq_registry *r, const char *uri, const Wineq__V1__Model
 		return WQ_OK;
 	}
 	free(final);
-	rc = mkdir_p(R(r)->cache, err, errlen);
+	rc = wq_file_mkdir_p(R(r)->cache, 0755, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
 	snprintf(tmp, sizeof(tmp), "%s/tmp-XXXXXX", R(r)->cache);
@@ -972,7 +942,7 @@ static int r_artifacts_get(wq_registry *r, const char *uri, const char *dest, ch
 	if (rc == WQ_OK)
 		rc = listing_check(list, n, err, errlen);
 	if (rc == WQ_OK)
-		rc = mkdir_p(dest, err, errlen);
+		rc = wq_file_mkdir_p(dest, 0755, err, errlen);
 	if (rc == WQ_OK) {
 		rc = fetch_files(r, 0, uri, list, n, dest, err, errlen);
 		if (rc != WQ_OK)
@@ -1022,37 +992,8 @@ static const wq_registry_ops remote_ops = {
     .close = r_close,
 };
 
-static const char *env(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v != NULL && *v != '\0' ? v : NULL;
-}
-
-/* WINEQ_RPC_TIMEOUT_MS: 0 (the rpc default) when unset. */
-static int env_timeout(int *ms, char *err, size_t errlen)
-{
-	const char *v = env("WINEQ_RPC_TIMEOUT_MS");
-	char *end;
-	long x;
-
-	*ms = 0;
-	if (v == NULL)
-		return WQ_OK;
-	errno = 0;
-	x = strtol(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || x < 1 || x > MAX_TIMEOUT_MS)
-		return wq_err_set(err, errlen, WQ_EINVAL,
-		                  "WINEQ_RPC_TIMEOUT_MS='%s': give milliseconds, 1..%d", v,
-		                  MAX_TIMEOUT_MS);
-	*ms = (int)x;
-	return WQ_OK;
-}
-
 int wq_registry_remote_open(wq_config *cfg, wq_registry **out, char *err, size_t errlen)
 {
-	wq_rpc_client_opts opts = {0};
-	wq_rpc_tls tls = {0};
 	wq_registry *r = NULL;
 	remote *x = NULL;
 	int rc;
@@ -1064,14 +1005,6 @@ int wq_registry_remote_open(wq_config *cfg, wq_registry **out, char *err, size_t
 		               "remote registry needs a tcp://, ipc:// or tls+tcp:// tracking URI");
 		goto fail;
 	}
-	rc = env_timeout(&opts.timeout_ms, err, errlen);
-	if (rc != WQ_OK)
-		goto fail;
-	tls.ca_file = env("WINEQ_TLS_CA_FILE");
-	tls.cert_file = env("WINEQ_TLS_CERT_FILE");
-	tls.key_file = env("WINEQ_TLS_KEY_FILE");
-	tls.server_name = env("WINEQ_TLS_SERVER_NAME");
-	opts.tls = &tls; /* used for tls+tcp:// URIs only; read by wq_rpc_client_open */
 	r = calloc(1, sizeof(*r));
 	x = calloc(1, sizeof(*x));
 	if (r == NULL || x == NULL) {
@@ -1082,13 +1015,13 @@ int wq_registry_remote_open(wq_config *cfg, wq_registry **out, char *err, size_t
 	r->impl = x;
 	r->config = *cfg;
 	memset(cfg, 0, sizeof(*cfg));
-	x->cache = path_join(r->config.home, "cache");
+	x->cache = wq_file_path_join(r->config.home, "cache");
 	if (x->cache == NULL) {
 		rc = nomem(err, errlen);
 		goto fail;
 	}
 	/* dials in the background: an absent server shows on the first call, as UNAVAILABLE */
-	rc = wq_rpc_client_open(r->config.tracking_uri, &opts, &x->client, err, errlen);
+	rc = wq_rpc_client_open_env(r->config.tracking_uri, &x->client, err, errlen);
 	if (rc != WQ_OK)
 		goto fail;
 	*out = r;

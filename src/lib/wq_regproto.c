@@ -1,12 +1,12 @@
 #include "wq_regproto.h"
 
 #include "wq_error.h"
+#include "wq_file.h"
 #include "wq_name.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -561,22 +561,6 @@ int wq_regproto_events_from(Wineq__V1__ModelEvent *const *m, size_t n, wq_model_
 
 /* --- files ----------------------------------------------------------------------------- */
 
-static char *path_join(const char *a, const char *b)
-{
-	size_t n;
-	char *s;
-
-	if (*a == '\0')
-		return strdup(b);
-	if (*b == '\0')
-		return strdup(a);
-	n = strlen(a) + strlen(b) + 2;
-	s = malloc(n);
-	if (s != NULL)
-		snprintf(s, n, "%s/%s", a, b);
-	return s;
-}
-
 static int too_big(const char *what, int64_t size, char *err, size_t errlen)
 {
 	return wq_err_set(err, errlen, WQ_ERANGE,
@@ -618,7 +602,7 @@ static int tree_add(tree *t, char *rel, int64_t size, char *err, size_t errlen)
 
 static int walk(const char *root, const char *rel, int depth, tree *t, char *err, size_t errlen)
 {
-	char *dirpath = path_join(root, rel);
+	char *dirpath = wq_file_path_join(root, rel);
 	DIR *d = NULL;
 	struct dirent *e;
 	int rc = WQ_OK;
@@ -641,8 +625,8 @@ static int walk(const char *root, const char *rel, int depth, tree *t, char *err
 
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		sub = path_join(rel, e->d_name);
-		full = sub != NULL ? path_join(root, sub) : NULL;
+		sub = wq_file_path_join(rel, e->d_name);
+		full = sub != NULL ? wq_file_path_join(root, sub) : NULL;
 		if (full == NULL) {
 			free(sub);
 			rc = nomem(err, errlen);
@@ -713,7 +697,7 @@ int wq_regproto_tree_list(const char *dir, wq_artifact_file **files, size_t *nfi
 int wq_regproto_file_load(wq_regproto_arena *a, const char *dir, const char *rel, int with_content,
                           Wineq__V1__FileData **out, char *err, size_t errlen)
 {
-	char *path = path_join(dir, rel), *hex = NULL, *name = NULL;
+	char *path = wq_file_path_join(dir, rel), *hex = NULL, *name = NULL;
 	uint8_t chunk[READ_CHUNK], *buf = NULL, digest[WQ_SHA256_LEN];
 	Wineq__V1__FileData *f = NULL;
 	wq_sha256 h;
@@ -828,7 +812,7 @@ int wq_regproto_file_check(const Wineq__V1__FileData *f, char *err, size_t errle
 
 int wq_regproto_mkdir_parents(const char *base, const char *rel, char *err, size_t errlen)
 {
-	char *full = path_join(base, rel);
+	char *full = wq_file_path_join(base, rel);
 	size_t skip;
 	int rc = WQ_OK;
 
@@ -866,7 +850,7 @@ int wq_regproto_file_write(const char *dir, const Wineq__V1__FileData *f, char *
 	rc = wq_regproto_mkdir_parents(dir, f->path, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
-	path = path_join(dir, f->path);
+	path = wq_file_path_join(dir, f->path);
 	if (path == NULL)
 		return nomem(err, errlen);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -897,16 +881,7 @@ int wq_regproto_file_write(const char *dir, const Wineq__V1__FileData *f, char *
 	return rc;
 }
 
-static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
 void wq_regproto_rmtree(const char *path)
 {
-	if (path != NULL && *path != '\0')
-		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	wq_file_rmtree(path, NULL, 0); /* NULL and "" are WQ_EINVAL there: nothing to do */
 }

@@ -1,6 +1,7 @@
 #include "wq_regsvc.h"
 
 #include "wq_error.h"
+#include "wq_file.h"
 #include "wq_model_uri.h"
 #include "wq_name.h"
 #include "wq_regproto.h"
@@ -86,32 +87,12 @@ static const char *opt(const char *s)
 	return s != NULL && *s != '\0' ? s : NULL;
 }
 
-static int mkdir_p(const char *path, char *err, size_t errlen)
-{
-	char buf[4096];
-	size_t n = strlen(path);
-
-	if (n == 0 || n >= sizeof(buf))
-		return wq_err_set(err, errlen, WQ_EINVAL, "path too long: %s", path);
-	memcpy(buf, path, n + 1);
-	for (size_t i = 1; i <= n; i++) {
-		if (buf[i] != '/' && buf[i] != '\0')
-			continue;
-		buf[i] = '\0';
-		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-			return wq_err_set(err, errlen, WQ_EIO, "cannot create %s: %s", buf,
-			                  strerror(errno));
-		buf[i] = path[i];
-	}
-	return WQ_OK;
-}
-
 /* A fresh private directory below tmpbase into dir; with absent, removed again so that a
  * backend which insists on creating its destination can (the random name stays unique). */
 static int staging_dir(regsvc *s, const char *what, int absent, char *dir, size_t n, char *err,
                        size_t errlen)
 {
-	int rc = mkdir_p(s->tmpbase, err, errlen);
+	int rc = wq_file_mkdir_p(s->tmpbase, 0700, err, errlen);
 
 	if (rc != WQ_OK)
 		return rc;

@@ -1394,3 +1394,37 @@ int wq_rpc_client_send_raw(wq_rpc_client *c, const uint8_t *data, size_t len, ui
 	nng_msg_free(reply);
 	return WQ_OK;
 }
+
+static const char *env_value(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+int wq_rpc_client_open_env(const char *url, wq_rpc_client **out, char *err, size_t errlen)
+{
+	wq_rpc_client_opts opts = {0};
+	wq_rpc_tls tls = {0};
+	const char *t = env_value("WINEQ_RPC_TIMEOUT_MS");
+
+	if (t != NULL) {
+		char *end;
+		long v;
+
+		errno = 0;
+		v = strtol(t, &end, 10);
+		if (errno != 0 || end == t || *end != '\0' || v < 1 || v > 3600000)
+			return wq_err_set(
+			    err, errlen, WQ_EINVAL,
+			    "WINEQ_RPC_TIMEOUT_MS='%s': give milliseconds, 1..3600000", t);
+		opts.timeout_ms = (int)v;
+	}
+	/* the paths are read by wq_rpc_client_open, so stack storage is enough */
+	tls.ca_file = env_value("WINEQ_TLS_CA_FILE");
+	tls.cert_file = env_value("WINEQ_TLS_CERT_FILE");
+	tls.key_file = env_value("WINEQ_TLS_KEY_FILE");
+	tls.server_name = env_value("WINEQ_TLS_SERVER_NAME");
+	opts.tls = &tls;
+	return wq_rpc_client_open(url, &opts, out, err, errlen);
+}

@@ -141,6 +141,12 @@ int wq_rpc_client_open(const char *url, const wq_rpc_client_opts *opts, wq_rpc_c
                        char *err, size_t errlen);
 void wq_rpc_client_close(wq_rpc_client *c);
 
+/* Opens a client with the settings every wineq client takes from its environment:
+ * WINEQ_RPC_TIMEOUT_MS (per attempt, 1..3600000), and for tls+tcp:// WINEQ_TLS_CA_FILE,
+ * WINEQ_TLS_CERT_FILE, WINEQ_TLS_KEY_FILE, WINEQ_TLS_SERVER_NAME. A malformed value is
+ * WQ_EINVAL naming the variable. *out as wq_rpc_client_open. */
+int wq_rpc_client_open_env(const char *url, wq_rpc_client **out, char *err, size_t errlen);
+
 /* Calls method with req and waits for the answer. Returns the gRPC code (WQ_RPC_OK on
  * success; UNAVAILABLE when no server answers, DEADLINE_EXCEEDED on timeout), never a WQ_E*.
  * On OK, *resp is a new message of type resp_desc owned by the caller

@@ -2,10 +2,10 @@
 
 #include "wq_bundle.h"
 #include "wq_error.h"
+#include "wq_file.h"
 #include "wq_log.h"
 #include "wq_runlog.h"
 
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,14 +210,6 @@ static int task_log_trials(void *arg, const void *input, size_t inlen, void **ou
 
 /* --- retrain ---------------------------------------------------------------------------------- */
 
-static int rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-	(void)sb;
-	(void)type;
-	(void)ftw;
-	return remove(path);
-}
-
 static int task_retrain(void *arg, const void *input, size_t inlen, void **output, size_t *outlen,
                         char *err, size_t errlen)
 {
@@ -247,7 +239,7 @@ static int task_retrain(void *arg, const void *input, size_t inlen, void **outpu
 	if (rc == WQ_OK)
 		rc = wq_runlog_bundle(c->r, c->o->best_experiment, name, b, dir, res.run_id, err,
 		                      errlen);
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	wq_file_rmtree(dir, NULL, 0);
 	if (rc == WQ_OK) {
 		res.accuracy = b->test_metrics->accuracy;
 		res.balanced_accuracy = b->test_metrics->balanced_accuracy;
