@@ -18,12 +18,23 @@
 
 #define BATCHES 21
 
-enum { M_SVM_PREDICT, M_SVM_PROB, M_FAST_AVX, M_FAST_AVX_PROB, M_FAST_PORT, M_FAST_PORT_PROB, NM };
+enum {
+	M_SVM_PREDICT,
+	M_SVM_PROB,
+	M_FLOAT,
+	M_FLOAT_PROB,
+	M_AVX,
+	M_AVX_PROB,
+	M_PORT,
+	M_PORT_PROB,
+	NM
+};
 
 static const char *const method_name[NM] = {
-    "libsvm svm_predict",      "libsvm svm_predict_probability",
-    "fastsvm avx2, label",     "fastsvm avx2, probabilities",
-    "fastsvm portable, label", "fastsvm portable, probabilities"};
+    "libsvm svm_predict",        "libsvm svm_predict_probability",
+    "fastsvm avx2-float, label", "fastsvm avx2-float, probabilities",
+    "fastsvm avx2, label",       "fastsvm avx2, probabilities",
+    "fastsvm portable, label",   "fastsvm portable, probabilities"};
 
 static double now_us(void)
 {
@@ -49,9 +60,9 @@ static int rm_one(const char *path, const struct stat *sb, int type, struct FTW 
 }
 
 /* One pass over the rows with method m; returns microseconds per row, adds labels to *check. */
-static double run_pass(int m, const struct svm_model *model, const wq_fastsvm *fast,
-                       const wq_fastsvm *port, const struct svm_node *nodes, const double *X,
-                       size_t n, size_t d, long *check)
+static double run_pass(int m, const struct svm_model *model, wq_fastsvm *const *fs,
+                       const struct svm_node *nodes, const double *X, size_t n, size_t d,
+                       long *check)
 {
 	double probs[WQ_FASTSVM_MAX_CLASSES], t0 = now_us();
 	long sum = 0;
@@ -68,17 +79,10 @@ static double run_pass(int m, const struct svm_model *model, const wq_fastsvm *f
 		case M_SVM_PROB:
 			label = (int)svm_predict_probability(model, row, probs);
 			break;
-		case M_FAST_AVX:
-			wq_fastsvm_predict(fast, x, &label, NULL, NULL);
-			break;
-		case M_FAST_AVX_PROB:
-			wq_fastsvm_predict(fast, x, &label, NULL, probs);
-			break;
-		case M_FAST_PORT:
-			wq_fastsvm_predict(port, x, &label, NULL, NULL);
-			break;
 		default:
-			wq_fastsvm_predict(port, x, &label, NULL, probs);
+			/* methods come in (label, probabilities) pairs per path */
+			wq_fastsvm_predict(fs[(m - M_FLOAT) / 2], x, &label, NULL,
+			                   (m - M_FLOAT) % 2 ? probs : NULL);
 			break;
 		}
 		sum += label;
@@ -96,7 +100,9 @@ int main(int argc, char **argv)
 	wq_train_data *td = NULL;
 	wq_bundle *b = NULL;
 	struct svm_model *model = NULL;
-	wq_fastsvm *fast = NULL, *port = NULL;
+	/* by path: avx2-float, avx2, portable */
+	wq_fastsvm *fs[3] = {NULL, NULL, NULL};
+	static const int want[3] = {WQ_FASTSVM_AVX2_FLOAT, WQ_FASTSVM_AVX2, WQ_FASTSVM_PORTABLE};
 	struct svm_node *nodes = NULL;
 	double med[NM];
 	long check[NM];
@@ -130,13 +136,19 @@ int main(int argc, char **argv)
 	/* the held-out rows, already scaled by the bundle's scaler */
 	n = td->nte;
 	d = td->nf;
-	if (wq_fastsvm_new(model, d, &fast, err, sizeof(err)) != WQ_OK ||
-	    setenv("WQ_FASTSVM_PORTABLE", "1", 1) != 0 ||
-	    wq_fastsvm_new(model, d, &port, err, sizeof(err)) != WQ_OK) {
-		fprintf(stderr, "wq_fastsvm_new: %s\n", err);
-		goto out;
+	for (int i = 0; i < 3; i++) {
+		if (wq_fastsvm_new(model, d, &fs[i], err, sizeof(err)) != WQ_OK) {
+			fprintf(stderr, "wq_fastsvm_new: %s\n", err);
+			goto out;
+		}
+		if (i == 0)
+			printf("default path for this model: %s\n",
+			       wq_fastsvm_path_name(wq_fastsvm_path(fs[0])));
+		if (wq_fastsvm_path_set(fs[i], want[i]) != WQ_OK)
+			printf("path %s unavailable here; %s measured instead\n",
+			       wq_fastsvm_path_name(want[i]),
+			       wq_fastsvm_path_name(wq_fastsvm_path(fs[i])));
 	}
-	unsetenv("WQ_FASTSVM_PORTABLE");
 	nodes = calloc(n * (d + 1), sizeof(*nodes));
 	if (nodes == NULL)
 		goto out;
@@ -148,19 +160,17 @@ int main(int argc, char **argv)
 		nodes[i * (d + 1) + d].index = -1;
 	}
 	printf("model: rbf, %d classes, %d support vectors, %zu features; %zu rows per pass, "
-	       "median of %d passes; AVX2 path %s\n",
-	       model->nr_class, model->l, d, n, BATCHES,
-	       wq_fastsvm_uses_avx2(fast) ? "active" : "unavailable (portable used)");
+	       "median of %d passes\n",
+	       model->nr_class, model->l, d, n, BATCHES);
 	{
 		/* methods interleaved pass by pass, so load from other processes hits them alike */
 		double t[NM][BATCHES];
 
 		for (int m = 0; m < NM; m++) /* warm-up */
-			run_pass(m, model, fast, port, nodes, td->Xte, n, d, &check[m]);
+			run_pass(m, model, fs, nodes, td->Xte, n, d, &check[m]);
 		for (int r = 0; r < BATCHES; r++) {
 			for (int m = 0; m < NM; m++)
-				t[m][r] =
-				    run_pass(m, model, fast, port, nodes, td->Xte, n, d, &check[m]);
+				t[m][r] = run_pass(m, model, fs, nodes, td->Xte, n, d, &check[m]);
 		}
 		for (int m = 0; m < NM; m++) {
 			qsort(t[m], BATCHES, sizeof(double), cmp_double);
@@ -169,20 +179,60 @@ int main(int argc, char **argv)
 			       t[m][0]);
 		}
 	}
+	{
+		/* the held-out rows as one batch: svm_predict_probability row after row against
+		 * wq_fastsvm_predict_batch on one thread and on every core */
+		double t[3][BATCHES];
+		int *lab = calloc(n, sizeof(int));
+		double *pr = calloc(n * (size_t)model->nr_class, sizeof(double));
+
+		if (lab == NULL || pr == NULL) {
+			free(lab);
+			free(pr);
+			goto out;
+		}
+		for (int r = 0; r < BATCHES; r++) {
+			double t0 = now_us();
+
+			for (size_t i = 0; i < n; i++)
+				lab[i] = (int)svm_predict_probability(
+				    model, &nodes[i * (d + 1)], &pr[i * (size_t)model->nr_class]);
+			t[0][r] = (now_us() - t0) / (double)n;
+			t0 = now_us();
+			wq_fastsvm_predict_batch(fs[0], td->Xte, n, lab, pr, 1);
+			t[1][r] = (now_us() - t0) / (double)n;
+			t0 = now_us();
+			wq_fastsvm_predict_batch(fs[0], td->Xte, n, lab, pr, 0);
+			t[2][r] = (now_us() - t0) / (double)n;
+		}
+		for (int m = 0; m < 3; m++)
+			qsort(t[m], BATCHES, sizeof(double), cmp_double);
+		printf("batch of %zu rows with probabilities, per row:\n", n);
+		printf("  %-34s median %8.2f us/row\n", "libsvm, row after row", t[0][BATCHES / 2]);
+		printf("  %-34s median %8.2f us/row (%.1fx)\n", "fastsvm batch, 1 thread",
+		       t[1][BATCHES / 2], t[0][BATCHES / 2] / t[1][BATCHES / 2]);
+		printf("  %-34s median %8.2f us/row (%.1fx), %.0f rows/s\n",
+		       "fastsvm batch, every core", t[2][BATCHES / 2],
+		       t[0][BATCHES / 2] / t[2][BATCHES / 2], 1e6 / t[2][BATCHES / 2]);
+		free(lab);
+		free(pr);
+	}
 	printf("ratios (libsvm / fastsvm):\n");
-	printf("  label:         avx2 %.1fx, portable %.1fx\n",
-	       med[M_SVM_PREDICT] / med[M_FAST_AVX], med[M_SVM_PREDICT] / med[M_FAST_PORT]);
-	printf("  probabilities: avx2 %.1fx, portable %.1fx\n",
-	       med[M_SVM_PROB] / med[M_FAST_AVX_PROB], med[M_SVM_PROB] / med[M_FAST_PORT_PROB]);
+	printf("  label:         avx2-float %.1fx, avx2 %.1fx, portable %.1fx\n",
+	       med[M_SVM_PREDICT] / med[M_FLOAT], med[M_SVM_PREDICT] / med[M_AVX],
+	       med[M_SVM_PREDICT] / med[M_PORT]);
+	printf("  probabilities: avx2-float %.1fx, avx2 %.1fx, portable %.1fx\n",
+	       med[M_SVM_PROB] / med[M_FLOAT_PROB], med[M_SVM_PROB] / med[M_AVX_PROB],
+	       med[M_SVM_PROB] / med[M_PORT_PROB]);
 	/* the label sums agree when every row got the same label */
-	printf("label checksums: vote %ld/%ld/%ld, probability %ld/%ld/%ld\n", check[M_SVM_PREDICT],
-	       check[M_FAST_AVX], check[M_FAST_PORT], check[M_SVM_PROB], check[M_FAST_AVX_PROB],
-	       check[M_FAST_PORT_PROB]);
+	printf("label checksums: vote %ld/%ld/%ld/%ld, probability %ld/%ld/%ld/%ld\n",
+	       check[M_SVM_PREDICT], check[M_FLOAT], check[M_AVX], check[M_PORT], check[M_SVM_PROB],
+	       check[M_FLOAT_PROB], check[M_AVX_PROB], check[M_PORT_PROB]);
 	rc = 0;
 out:
 	free(nodes);
-	wq_fastsvm_free(fast);
-	wq_fastsvm_free(port);
+	for (int i = 0; i < 3; i++)
+		wq_fastsvm_free(fs[i]);
 	svm_free_and_destroy_model(&model);
 	wq_bundle_free(b);
 	wq_train_data_free(td);

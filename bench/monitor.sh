@@ -17,9 +17,14 @@ monitor=$build/src/monitor/wineq-monitor
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/wqbench-XXXXXX")
 pids=""
-trap 'for p in $pids; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
 export WINEQ_HOME="$work/home"
 unset WINEQ_TRACKING_URI WINEQ_ARTIFACT_ROOT WINEQ_S3_ENDPOINT_URL
+# shellcheck disable=SC2046 # four port numbers, split into $1..$4
 set -- $(/usr/bin/python3 -c 'import socket,random
 f=[]
 while len(f) < 4:

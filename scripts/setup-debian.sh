@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs everything wineq needs to build and test on Debian 12 (bookworm). prometheus
-# brings promtool (metrics lint) and the Prometheus server the monitor tests scrape with.
+# brings promtool (metrics lint) and the Prometheus server the monitor tests scrape with;
+# scikit-learn + Flask are the seed stack the benchmarks compare against; debhelper and
+# lintian build and check the .deb packages; pre-commit, cppcheck and shellcheck are `make lint`.
 # Works as root, or as a user with sudo. Idempotent.
 set -eu
 
@@ -8,7 +10,10 @@ PKGS="build-essential autoconf automake pkg-config clang-format
 protobuf-c-compiler libprotobuf-c-dev libnng-dev libsvm-dev libsvm-tools
 libcurl4-openssl-dev libevent-dev libcmocka-dev libsqlite3-dev libjansson-dev
 ca-certificates python3 python3-numpy python3-scipy python3-yaml awscli curl openssl prometheus chromium
-busybox-static unzip"
+busybox-static unzip
+python3-sklearn python3-flask wrk
+debhelper dpkg-dev fakeroot lintian systemd man-db
+pre-commit cppcheck shellcheck"
 # Test peers from npm (s3rver) need node and npm; use the machine's own when present.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Every test on a fresh Debian 12 machine: install dependencies, then
 #   1. build with -Wall -Wextra -Werror and run `make check` (unit + integration tests),
-#   2. the same suite under AddressSanitizer + UBSan,
-#   3. `make distcheck` (the release tarball builds, tests, installs and uninstalls).
+#   2. `make lint` (the pre-commit gates: clang-format, cppcheck, banned calls, shellcheck),
+#   3. the same suite under AddressSanitizer + UBSan,
+#   4. `make distcheck` (the release tarball builds, tests, installs and uninstalls).
 # Build trees: build/ and build-asan/ (out of tree, so the source stays clean).
 set -eu
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ export WQ_NODE_MODULES
 autoreconf -fi
 
 show_failures() {
-	for f in $(find "$1" -name '*.log' -path '*tests*' 2>/dev/null); do
+	find "$1" -name '*.log' -path '*tests*' 2>/dev/null | while IFS= read -r f; do
 		if grep -qE '^(FAIL|ERROR)' "${f%.log}.trs" 2>/dev/null; then
 			echo "---- $f"
 			tail -n 60 "$f"
@@ -34,6 +35,9 @@ rm -rf build && mkdir build
 	make -j"$jobs" --no-print-directory &&
 	make -j"$jobs" --no-print-directory check) || { show_failures build; exit 1; }
 
+step "lint: clang-format, cppcheck, banned functions, shellcheck"
+(cd build && make --no-print-directory lint) || exit 1
+
 step "AddressSanitizer + UBSan: make check"
 rm -rf build-asan && mkdir build-asan
 (cd build-asan && ../configure --quiet --enable-werror --enable-sanitizers &&
@@ -48,8 +52,8 @@ step "summary"
 total_pass=0
 total_fail=0
 for d in build build-asan; do
-	p=$(cat $(find "$d/tests" -name '*.trs') | grep -c '^:test-result: PASS' || true)
-	f=$(cat $(find "$d/tests" -name '*.trs') | grep -cE '^:test-result: (FAIL|ERROR|XPASS)' || true)
+	p=$(find "$d/tests" -name '*.trs' -exec cat {} + | grep -c '^:test-result: PASS' || true)
+	f=$(find "$d/tests" -name '*.trs' -exec cat {} + | grep -cE '^:test-result: (FAIL|ERROR|XPASS)' || true)
 	echo "$d: $p test programs passed, $f failed"
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))

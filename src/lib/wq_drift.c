@@ -221,7 +221,7 @@ static int64_t ceil_div(int64_t a, int64_t b) /* b > 0 */
  * absolute (a SciPy p-value of 2e-321 comes out as 0). */
 static double ks_outer_prob_inside(int64_t m, int64_t n, int64_t g, int64_t h, double *buf)
 {
-	int64_t mg, ng, hi0, lo[KS_LANES], hi[KS_LANES], last = 0;
+	int64_t mg, ng, hi0, lo[KS_LANES] = {0}, hi[KS_LANES] = {0}, last = 0;
 	double *col[KS_LANES + 1];
 	size_t base = 0, len;
 
@@ -1388,9 +1388,8 @@ static int eval_numerical(const wq_drift_reference *ref, size_t c, const double 
 	if (rc == WQ_OK)
 		rc = wq_drift_wasserstein_sorted(rs, ref->nrows, cur_sorted, ncur,
 		                                 &col->wasserstein);
-	if (rc == WQ_OK)
-		if (rc != WQ_OK)
-			return rc;
+	if (rc != WQ_OK)
+		return rc;
 	if (nbins == WQ_DRIFT_BINS) {
 		col->nedges = ref->nedges[c];
 		memcpy(col->edges, ref->edges[c], col->nedges * sizeof(double));

@@ -5,9 +5,11 @@
 #include <libsvm/svm.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -19,29 +21,57 @@
 #define MAXC     WQ_FASTSVM_MAX_CLASSES
 #define MAXPAIRS (MAXC * (MAXC - 1) / 2)
 #define ALIGN    32
-/* Support vectors are padded per class to a multiple of LANES (zero coefficients), so the
- * vector loops never need a tail. */
+/* Support vectors are padded per class to a multiple of PAD (zero coefficients), so the
+ * vector loops (2 * LANES doubles or two groups of 8 floats at a time) never need a tail. */
 #define LANES 4
+#define PAD   16
 /* Kernel values are computed this many at a time into a stack buffer that stays in L1 while
  * the k-1 coefficient rows of the class are applied to it. */
 #define CHUNK 256
+/* The float path keeps the query's features broadcast in a stack array of this size; models
+ * with more features use the double path. */
+#define FLOAT_MAXD 64
+/* ... and its k - 1 coefficient accumulators in registers: models with more classes, too. */
+#define FLOAT_MAXK1 8
+/* A batch gets one more thread per this many rows, up to the thread count asked for. */
+#define BATCH_MIN_ROWS 16
+/* Float-path error bound. With u = 2^-24, one kernel value K = exp(-t), t = gamma |x - sv|^2,
+ * is off by at most K (cT t + cS) u: the differences (the query as a float plus its float
+ * remainder), the squares and sum (d + 2 roundings), gamma (1, also split in two) and exp (6:
+ * reduction, polynomial truncation and rounding) give t-proportional and constant terms; the
+ * support vectors' own rounding to float moves t by at most 2 u smax sqrt(d gamma t) <= u smax
+ * sqrt(d gamma) (1 + t), which adds a = smax sqrt(d gamma) to both (smax: the largest |feature| of
+ * any vector). The coefficients' rounding to float adds 1 to cS, and the float partial sums,
+ * flushed to double every FLOAT_FLUSH steps of 2 terms per lane, 2 FLOAT_FLUSH. A pair's error is
+ * then at most u * sum over its two classes of cmax (cT T + cS S), S and T the per-class sums of K
+ * and K t; FLOAT_SAFETY covers the float sums of S and T themselves and leaves margin. */
+#define FLOAT_FLUSH  8
+#define FLOAT_U      5.9604644775390625e-8
+#define FLOAT_SAFETY 2.0
 
 struct wq_fastsvm {
 	int kernel; /* LINEAR or RBF (libsvm's enum) */
 	size_t d;
 	size_t k;
-	size_t lpad;           /* padded support vector count */
-	double neg_gamma;      /* -gamma, as libsvm multiplies */
-	int labels[MAXC];      /* libsvm's order */
-	size_t start[MAXC];    /* padded start of each class block */
-	size_t padded[MAXC];   /* padded size of each class block */
-	double *sv;            /* rbf: d rows of lpad values, sv[j * lpad + s] */
-	double *coef;          /* rbf: k-1 rows of lpad values, libsvm's sv_coef[r][s] */
-	double *w;             /* linear: npair rows of d weights */
-	double *rho;           /* npair */
-	double *probA, *probB; /* npair each, or NULL */
-	double *block;         /* the one aligned allocation holding all of the above */
-	int avx2;
+	size_t lpad;                  /* padded support vector count */
+	double neg_gamma;             /* -gamma, as libsvm multiplies */
+	int labels[MAXC];             /* libsvm's order */
+	size_t start[MAXC];           /* padded start of each class block */
+	size_t padded[MAXC];          /* padded size of each class block */
+	double *sv;                   /* rbf: d rows of lpad values, sv[j * lpad + s] */
+	double *coef;                 /* rbf: k-1 rows of lpad values, libsvm's sv_coef[r][s] */
+	double *w;                    /* linear: npair rows of d weights */
+	double *rho;                  /* npair */
+	double *probA, *probB;        /* npair each, or NULL */
+	double *block;                /* the one aligned allocation holding all of the above */
+	float *svf;                   /* rbf, float path: sv rounded to float, same layout */
+	float *coeff;                 /* and coef rounded to float (same allocation as svf) */
+	float neg_gammaf, neg_gammal; /* -gamma as a float plus its float remainder */
+	double bound_t, bound_s;      /* u * FLOAT_SAFETY * (cT, cS) of the float error bound */
+	/* cmax[c][r]: largest |coef[r][s]| over class c's vectors; with the per-class kernel sums
+	 * of a query it bounds the float path's error (see decision_values) */
+	double cmax[MAXC][MAXC];
+	int path; /* enum wq_fastsvm_path */
 };
 
 /* ---- construction --------------------------------------------------------------------------- */
@@ -127,15 +157,27 @@ static double sv_value(const struct svm_node *p, size_t j)
 static int cpu_has_avx2(void)
 {
 #if HAVE_X86
-	const char *env = getenv("WQ_FASTSVM_PORTABLE");
-
-	if (env != NULL && strcmp(env, "1") == 0)
-		return 0;
 	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
 	return 0;
 #endif
+}
+
+/* The fastest path the CPU runs, unless WQ_FASTSVM_PATH (portable, avx2, avx2-float) or the
+ * older WQ_FASTSVM_PORTABLE=1 asks for a slower one: tests and benchmarks compare paths. */
+static int default_path(void)
+{
+	const char *env = getenv("WQ_FASTSVM_PATH");
+	const char *port = getenv("WQ_FASTSVM_PORTABLE");
+	int best = cpu_has_avx2() ? WQ_FASTSVM_AVX2_FLOAT : WQ_FASTSVM_PORTABLE;
+
+	if ((port != NULL && strcmp(port, "1") == 0) ||
+	    (env != NULL && strcmp(env, "portable") == 0))
+		return WQ_FASTSVM_PORTABLE;
+	if (env != NULL && strcmp(env, "avx2") == 0 && best != WQ_FASTSVM_PORTABLE)
+		return WQ_FASTSVM_AVX2;
+	return best;
 }
 
 /* w = sum over the pair's support vectors of coef * sv, in libsvm's order (class i, then j). */
@@ -158,6 +200,22 @@ static void collapse_linear(wq_fastsvm *f, const struct svm_model *m, const int 
 			}
 		}
 	}
+}
+
+/* The float path's decision values carry the rounding noise of thousands of float kernel
+ * values and coefficients, in proportion to the coefficients: measured on the bundled data at
+ * under 2e-5 per unit of the largest |coefficient| (1.6e-5 for C = 1). Up to
+ * WQ_FASTSVM_FLOAT_MAX_COEF that stays inside the 1e-4 promise; larger-coefficient models
+ * default to the double path. */
+static int float_coef_ok(const wq_fastsvm *f)
+{
+	for (size_t c = 0; c < f->k; c++) {
+		for (size_t r = 0; r + 1 < f->k; r++) {
+			if (f->cmax[c][r] > WQ_FASTSVM_FLOAT_MAX_COEF)
+				return 0;
+		}
+	}
+	return 1;
 }
 
 int wq_fastsvm_new(const struct svm_model *m, size_t d, wq_fastsvm **out, char *err, size_t errlen)
@@ -190,7 +248,7 @@ int wq_fastsvm_new(const struct svm_model *m, size_t d, wq_fastsvm **out, char *
 		if (c > 0)
 			sv_start[c] = sv_start[c - 1] + m->nSV[c - 1];
 		f->start[c] = lpad;
-		f->padded[c] = round_up((size_t)m->nSV[c], LANES);
+		f->padded[c] = round_up((size_t)m->nSV[c], PAD);
 		lpad += f->padded[c];
 	}
 	f->lpad = lpad;
@@ -213,6 +271,13 @@ int wq_fastsvm_new(const struct svm_model *m, size_t d, wq_fastsvm **out, char *
 	if (f->kernel == RBF) {
 		f->sv = f->block + 3 * round_up(npair, LANES);
 		f->coef = f->sv + d * lpad;
+		if (d <= FLOAT_MAXD && k - 1 <= FLOAT_MAXK1 &&
+		    posix_memalign((void **)&f->svf, ALIGN, (d + k - 1) * lpad * sizeof(float)) !=
+		        0) {
+			free(f->block);
+			free(f);
+			return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		}
 		for (size_t c = 0; c < k; c++) {
 			for (int t = 0; t < m->nSV[c]; t++) {
 				int s = sv_start[c] + t;
@@ -220,11 +285,41 @@ int wq_fastsvm_new(const struct svm_model *m, size_t d, wq_fastsvm **out, char *
 
 				for (size_t j = 0; j < d; j++)
 					f->sv[j * lpad + dst] = sv_value(m->SV[s], j);
-				for (size_t r = 0; r + 1 < k; r++)
+				for (size_t r = 0; r + 1 < k; r++) {
+					double a = fabs(m->sv_coef[r][s]);
+
 					f->coef[r * lpad + dst] = m->sv_coef[r][s];
+					f->cmax[c][r] = a > f->cmax[c][r] ? a : f->cmax[c][r];
+				}
 			}
 		}
-		f->avx2 = cpu_has_avx2();
+		if (f->svf != NULL) {
+			/* float storage halves the bytes streamed from cache per query, which is
+			 * what bounds this loop */
+			f->coeff = f->svf + d * lpad;
+			for (size_t i = 0; i < d * lpad; i++)
+				f->svf[i] = (float)f->sv[i];
+			for (size_t i = 0; i < (k - 1) * lpad; i++)
+				f->coeff[i] = (float)f->coef[i];
+		}
+		/* gamma rounded to float would scale every kernel value the same way: an error
+		 * that adds up over thousands of support vectors instead of cancelling */
+		f->neg_gammaf = (float)f->neg_gamma;
+		f->neg_gammal = (float)(f->neg_gamma - (double)f->neg_gammaf);
+		{
+			double smax = 0.0, a;
+
+			for (size_t i = 0; i < d * lpad; i++)
+				smax = fabs(f->sv[i]) > smax ? fabs(f->sv[i]) : smax;
+			a = smax * sqrt((double)d * m->param.gamma);
+			f->bound_t = FLOAT_U * FLOAT_SAFETY * ((double)d + 6.0 + a);
+			f->bound_s = FLOAT_U * FLOAT_SAFETY * (8.0 + 2.0 * FLOAT_FLUSH + a);
+		}
+		f->path = default_path();
+		if (f->path == WQ_FASTSVM_AVX2_FLOAT && f->svf == NULL)
+			f->path = WQ_FASTSVM_AVX2;
+		else if (f->path == WQ_FASTSVM_AVX2_FLOAT && !float_coef_ok(f))
+			f->path = WQ_FASTSVM_AVX2;
 	} else {
 		f->w = f->block + 3 * round_up(npair, LANES);
 		collapse_linear(f, m, sv_start);
@@ -237,6 +332,7 @@ void wq_fastsvm_free(wq_fastsvm *f)
 {
 	if (f == NULL)
 		return;
+	free(f->svf);
 	free(f->block);
 	free(f);
 }
@@ -256,9 +352,39 @@ int wq_fastsvm_has_probability(const wq_fastsvm *f)
 	return f != NULL && f->probA != NULL;
 }
 
-int wq_fastsvm_uses_avx2(const wq_fastsvm *f)
+int wq_fastsvm_path(const wq_fastsvm *f)
 {
-	return f != NULL && f->avx2;
+	if (f == NULL || f->kernel != RBF)
+		return WQ_FASTSVM_PORTABLE;
+	return f->path;
+}
+
+int wq_fastsvm_path_set(wq_fastsvm *f, int path)
+{
+	if (f == NULL || path < WQ_FASTSVM_PORTABLE || path > WQ_FASTSVM_AVX2_FLOAT)
+		return WQ_EINVAL;
+	if (f->kernel != RBF)
+		return path == WQ_FASTSVM_PORTABLE ? WQ_OK : WQ_EUNSUPPORTED;
+	if (path != WQ_FASTSVM_PORTABLE && !cpu_has_avx2())
+		return WQ_EUNSUPPORTED;
+	if (path == WQ_FASTSVM_AVX2_FLOAT && f->svf == NULL)
+		return WQ_EUNSUPPORTED;
+	f->path = path;
+	return WQ_OK;
+}
+
+const char *wq_fastsvm_path_name(int path)
+{
+	switch (path) {
+	case WQ_FASTSVM_PORTABLE:
+		return "portable";
+	case WQ_FASTSVM_AVX2:
+		return "avx2";
+	case WQ_FASTSVM_AVX2_FLOAT:
+		return "avx2-float";
+	default:
+		return "unknown";
+	}
 }
 
 /* ---- rbf kernel sums ------------------------------------------------------------------------ */
@@ -405,14 +531,216 @@ __attribute__((target("avx2,fma"))) static void rbf_parts_avx2(const wq_fastsvm 
 		}
 	}
 }
+/* expf(x) for x <= 0, 8 lanes: x = n ln2 + r (ln2 split in two so r is exact), a degree-6
+ * Taylor polynomial (truncation under 1.2e-7 relative, 2 u) and 2^n in the exponent bits; below -87
+ * the result is flushed to 0 (the true value is under 1.7e-38). */
+__attribute__((target("avx2,fma"))) static inline __m256 expf_neg_avx2(__m256 x)
+{
+	const __m256 lo_lim = _mm256_set1_ps(-87.0f);
+	__m256 under = _mm256_cmp_ps(x, lo_lim, _CMP_LT_OQ);
+	__m256 xc = _mm256_max_ps(x, lo_lim);
+	__m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+	                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+	__m256 p;
+	__m256i bits;
+
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+	p = _mm256_set1_ps(1.0f / 720.0f);
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+	bits =
+	    _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+	p = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+	return _mm256_andnot_ps(under, p);
+}
+
+__attribute__((target("avx2,fma"))) static inline double hsum_ps(__m256 v)
+{
+	__m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+	h = _mm_add_ss(h, _mm_movehdup_ps(h));
+	return (double)_mm_cvtss_f32(h);
+}
+
+/* One class block on the float path: kernel values in float (the query split into a float
+ * and its float remainder, so the differences are as exact as the stored vectors), summed
+ * against the double coefficients in double accumulators kept in registers. K1 is a
+ * compile-time constant at every call, so the r loops unroll. ksum[0] gets the sum of the
+ * kernel values K and ksum[1] the sum of K * gamma * |x - sv|^2: the scales of the rounding
+ * error (see decision_values). */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+rbf_class_float(const wq_fastsvm *f, size_t c, const __m256 *xh, const __m256 *xl, double *prow,
+                double *ksum, const size_t K1)
+{
+	__m256d acc[MAXC - 1];
+	__m256 ks = _mm256_setzero_ps(), kt = _mm256_setzero_ps();
+	__m256 ng = _mm256_set1_ps(f->neg_gammaf), ngl = _mm256_set1_ps(f->neg_gammal);
+	size_t lpad = f->lpad, d = f->d, end = f->start[c] + f->padded[c];
+
+#pragma GCC unroll 32
+	for (size_t r = 0; r < K1; r++)
+		acc[r] = _mm256_setzero_pd();
+	/* two groups of 8 per step: exp is a long dependency chain, two in flight keep the
+	 * FMA units busy */
+	for (size_t s0 = f->start[c]; s0 < end; s0 += PAD * FLOAT_FLUSH) {
+		size_t s1 = s0 + PAD * FLOAT_FLUSH < end ? s0 + PAD * FLOAT_FLUSH : end;
+		__m256 facc[MAXC - 1];
+
+#pragma GCC unroll 32
+		for (size_t r = 0; r < K1; r++)
+			facc[r] = _mm256_setzero_ps();
+		for (size_t s = s0; s < s1; s += PAD) {
+			__m256 d2a = _mm256_setzero_ps(), d2b = _mm256_setzero_ps();
+			__m256 kva, kvb, arga, argb;
+
+			for (size_t j = 0; j < d; j++) {
+				const float *sv = &f->svf[j * lpad + s];
+				__m256 ta =
+				    _mm256_add_ps(_mm256_sub_ps(xh[j], _mm256_load_ps(sv)), xl[j]);
+				__m256 tb = _mm256_add_ps(
+				    _mm256_sub_ps(xh[j], _mm256_load_ps(sv + 8)), xl[j]);
+
+				d2a = _mm256_fmadd_ps(ta, ta, d2a);
+				d2b = _mm256_fmadd_ps(tb, tb, d2b);
+			}
+			arga = _mm256_fmadd_ps(ngl, d2a, _mm256_mul_ps(ng, d2a));
+			argb = _mm256_fmadd_ps(ngl, d2b, _mm256_mul_ps(ng, d2b));
+			kva = expf_neg_avx2(arga);
+			kvb = expf_neg_avx2(argb);
+			ks = _mm256_add_ps(ks, _mm256_add_ps(kva, kvb));
+			kt = _mm256_fnmadd_ps(kva, arga, kt); /* + K * gamma * d2 */
+			kt = _mm256_fnmadd_ps(kvb, argb, kt);
+#pragma GCC unroll 32
+			for (size_t r = 0; r < K1; r++) {
+				const float *co = &f->coeff[r * lpad + s];
+
+				facc[r] = _mm256_fmadd_ps(_mm256_load_ps(co), kva, facc[r]);
+				facc[r] = _mm256_fmadd_ps(_mm256_load_ps(co + 8), kvb, facc[r]);
+			}
+		}
+#pragma GCC unroll 32
+		for (size_t r = 0; r < K1; r++) {
+			acc[r] =
+			    _mm256_add_pd(acc[r], _mm256_cvtps_pd(_mm256_castps256_ps128(facc[r])));
+			acc[r] = _mm256_add_pd(acc[r],
+			                       _mm256_cvtps_pd(_mm256_extractf128_ps(facc[r], 1)));
+		}
+	}
+#pragma GCC unroll 32
+	for (size_t r = 0; r < K1; r++) {
+		__m128d h =
+		    _mm_add_pd(_mm256_castpd256_pd128(acc[r]), _mm256_extractf128_pd(acc[r], 1));
+
+		h = _mm_add_sd(h, _mm_unpackhi_pd(h, h));
+		prow[r] += _mm_cvtsd_f64(h);
+	}
+	ksum[0] = hsum_ps(ks);
+	ksum[1] = hsum_ps(kt);
+}
+
+#define FLOAT_CLASSES(K1)                                                                          \
+	__attribute__((target("avx2,fma"))) static void rbf_parts_float_##K1(                      \
+	    const wq_fastsvm *f, const __m256 *xh, const __m256 *xl, double *part, double *ksum)   \
+	{                                                                                          \
+		for (size_t c = 0; c < f->k; c++)                                                  \
+			rbf_class_float(f, c, xh, xl, &part[c * (K1)], &ksum[2 * c], (K1));        \
+	}
+FLOAT_CLASSES(1)
+FLOAT_CLASSES(2)
+FLOAT_CLASSES(3)
+FLOAT_CLASSES(4)
+FLOAT_CLASSES(5)
+FLOAT_CLASSES(6)
+FLOAT_CLASSES(7)
+FLOAT_CLASSES(8)
+
+__attribute__((target("avx2,fma"))) static void
+rbf_parts_float(const wq_fastsvm *f, const double *x, double *part, double *ksum)
+{
+	__m256 xh[FLOAT_MAXD] __attribute__((aligned(32)));
+	__m256 xl[FLOAT_MAXD] __attribute__((aligned(32)));
+
+	for (size_t j = 0; j < f->d; j++) {
+		float h = (float)x[j];
+
+		xh[j] = _mm256_set1_ps(h);
+		xl[j] = _mm256_set1_ps((float)(x[j] - (double)h));
+	}
+	switch (f->k - 1) {
+	case 1:
+		rbf_parts_float_1(f, xh, xl, part, ksum);
+		break;
+	case 2:
+		rbf_parts_float_2(f, xh, xl, part, ksum);
+		break;
+	case 3:
+		rbf_parts_float_3(f, xh, xl, part, ksum);
+		break;
+	case 4:
+		rbf_parts_float_4(f, xh, xl, part, ksum);
+		break;
+	case 5:
+		rbf_parts_float_5(f, xh, xl, part, ksum);
+		break;
+	case 6:
+		rbf_parts_float_6(f, xh, xl, part, ksum);
+		break;
+	case 7:
+		rbf_parts_float_7(f, xh, xl, part, ksum);
+		break;
+	case 8:
+		rbf_parts_float_8(f, xh, xl, part, ksum);
+		break;
+	default: /* wq_fastsvm_new keeps larger models off this path */
+		break;
+	}
+}
 #endif
 
 /* ---- decision values, votes, probabilities -------------------------------------------------- */
 
-static void decision_values(const wq_fastsvm *f, const double *x, double *dec)
+/* Probability labels closer than this are decided on the double path. */
+#define FLOAT_PROB_GAP 1e-3
+
+static void rbf_parts(const wq_fastsvm *f, const double *x, int path, double *part)
+{
+	memset(part, 0, f->k * (f->k - 1) * sizeof(double));
+#if HAVE_X86
+	if (path == WQ_FASTSVM_AVX2) {
+		rbf_parts_avx2(f, x, part);
+		return;
+	}
+#endif
+	(void)path;
+	rbf_parts_portable(f, x, part);
+}
+
+static void parts_to_dec(const wq_fastsvm *f, const double *part, double *dec)
 {
 	size_t k = f->k, k1 = k - 1, p = 0;
 
+	/* libsvm pair (i,j): class i's vectors carry sv_coef[j-1], class j's sv_coef[i] */
+	for (size_t i = 0; i < k; i++) {
+		for (size_t j = i + 1; j < k; j++, p++)
+			dec[p] = part[i * k1 + (j - 1)] + part[j * k1 + i] - f->rho[p];
+	}
+}
+
+/* Decision values in libsvm's pair order. The float path's result stands only where every
+ * decision value is certain to carry libsvm's sign (it lies farther from zero than its error
+ * bound, above); otherwise the query is computed again in double precision; *rerun says so. */
+static void decision_values(const wq_fastsvm *f, const double *x, double *dec, int *rerun)
+{
+	size_t k = f->k, k1 = k - 1, p = 0;
+	double part[MAXC * (MAXC - 1)];
+
+	*rerun = 0;
 	if (f->kernel == LINEAR) {
 		for (p = 0; p < k * k1 / 2; p++) {
 			const double *w = &f->w[p * f->d];
@@ -424,22 +752,36 @@ static void decision_values(const wq_fastsvm *f, const double *x, double *dec)
 		}
 		return;
 	}
-	{
-		double part[MAXC * (MAXC - 1)];
+#if HAVE_X86
+	if (f->path == WQ_FASTSVM_AVX2_FLOAT) {
+		double ksum[2 * MAXC];
+		int certain = 1;
 
 		memset(part, 0, k * k1 * sizeof(double));
-#if HAVE_X86
-		if (f->avx2)
-			rbf_parts_avx2(f, x, part);
-		else
-#endif
-			rbf_parts_portable(f, x, part);
-		/* libsvm pair (i,j): class i's vectors carry sv_coef[j-1], class j's sv_coef[i] */
-		for (size_t i = 0; i < k; i++) {
-			for (size_t j = i + 1; j < k; j++, p++)
-				dec[p] = part[i * k1 + (j - 1)] + part[j * k1 + i] - f->rho[p];
+		rbf_parts_float(f, x, part, ksum);
+		parts_to_dec(f, part, dec);
+		for (size_t i = 0; i < k && certain; i++) {
+			for (size_t j = i + 1; j < k; j++, p++) {
+				double bi = f->bound_t * ksum[2 * i + 1] + f->bound_s * ksum[2 * i];
+				double bj = f->bound_t * ksum[2 * j + 1] + f->bound_s * ksum[2 * j];
+				double bound = f->cmax[i][j - 1] * bi + f->cmax[j][i] * bj;
+
+				if (!(fabs(dec[p]) > bound)) {
+					certain = 0;
+					break;
+				}
+			}
 		}
+		if (certain)
+			return;
+		*rerun = 1;
+		rbf_parts(f, x, WQ_FASTSVM_AVX2, part);
+		parts_to_dec(f, part, dec);
+		return;
 	}
+#endif
+	rbf_parts(f, x, f->path, part);
+	parts_to_dec(f, part, dec);
 }
 
 /* svm_predict_values' vote: dec > 0 votes for i, else for j; the first maximum wins. */
@@ -525,7 +867,7 @@ static void multiclass_probability(size_t k, double r[MAXC][MAXC], double *p)
 }
 
 /* svm_predict_probability: clamped pairwise sigmoids, coupled; the label is the first argmax. */
-static int probabilities(const wq_fastsvm *f, const double *dec, double *probs)
+static int probabilities(const wq_fastsvm *f, const double *dec, double *probs, double *gap)
 {
 	const double min_prob = 1e-7;
 	double r[MAXC][MAXC];
@@ -550,17 +892,23 @@ static int probabilities(const wq_fastsvm *f, const double *dec, double *probs)
 		if (probs[i] > probs[best])
 			best = i;
 	}
+	*gap = 1.0;
+	for (size_t i = 0; i < k; i++) {
+		if (i != best && probs[best] - probs[i] < *gap)
+			*gap = probs[best] - probs[i];
+	}
 	return f->labels[best];
 }
 
-int wq_fastsvm_predict(const wq_fastsvm *f, const double *x, int *label, double *dec_values,
-                       double *probs)
+/* One computation of the decision values serves both labels: *vote as svm_predict, *plabel
+ * (when probs) as svm_predict_probability. */
+static int predict_core(const wq_fastsvm *f, const double *x, int *vote_label, int *plabel,
+                        double *dec_values, double *probs, int *rerun)
 {
-	double dec[MAXPAIRS], pr[MAXC];
-	size_t npair;
-	int lab;
+	double dec[MAXPAIRS], pr[MAXC], gap;
+	int again = 0, plab = 0;
 
-	if (f == NULL || x == NULL || label == NULL)
+	if (f == NULL || x == NULL)
 		return WQ_EINVAL;
 	if (probs != NULL && f->probA == NULL)
 		return WQ_EUNSUPPORTED;
@@ -568,16 +916,126 @@ int wq_fastsvm_predict(const wq_fastsvm *f, const double *x, int *label, double 
 		if (!isfinite(x[j]))
 			return WQ_EINVAL;
 	}
-	npair = f->k * (f->k - 1) / 2;
-	decision_values(f, x, dec);
+	decision_values(f, x, dec, &again);
 	if (probs != NULL) {
-		lab = probabilities(f, dec, pr);
+		plab = probabilities(f, dec, pr, &gap);
+		/* the float path's probabilities are close, not equal: where the two most probable
+		 * labels are nearly tied, the label is decided in double precision */
+		if (f->path == WQ_FASTSVM_AVX2_FLOAT && f->kernel == RBF && !again &&
+		    gap < FLOAT_PROB_GAP) {
+			double part[MAXC * (MAXC - 1)];
+
+			again = 1;
+			rbf_parts(f, x, WQ_FASTSVM_AVX2, part);
+			parts_to_dec(f, part, dec);
+			plab = probabilities(f, dec, pr, &gap);
+		}
 		memcpy(probs, pr, f->k * sizeof(double));
-	} else {
-		lab = vote(f, dec);
+		*plabel = plab;
 	}
+	if (vote_label != NULL)
+		*vote_label = vote(f, dec);
 	if (dec_values != NULL)
-		memcpy(dec_values, dec, npair * sizeof(double));
-	*label = lab;
+		memcpy(dec_values, dec, f->k * (f->k - 1) / 2 * sizeof(double));
+	if (rerun != NULL)
+		*rerun = again;
+	return WQ_OK;
+}
+
+int wq_fastsvm_predict(const wq_fastsvm *f, const double *x, int *label, double *dec_values,
+                       double *probs)
+{
+	return wq_fastsvm_predict_traced(f, x, label, dec_values, probs, NULL);
+}
+
+int wq_fastsvm_predict_traced(const wq_fastsvm *f, const double *x, int *label, double *dec_values,
+                              double *probs, int *rerun)
+{
+	int lab = 0, plab = 0, rc;
+
+	if (label == NULL)
+		return WQ_EINVAL;
+	rc = predict_core(f, x, probs != NULL ? NULL : &lab, &plab, dec_values, probs, rerun);
+	if (rc != WQ_OK)
+		return rc;
+	*label = probs != NULL ? plab : lab;
+	return WQ_OK;
+}
+
+int wq_fastsvm_predict_vote(const wq_fastsvm *f, const double *x, int *vote_label, double *probs)
+{
+	int plab = 0;
+
+	if (vote_label == NULL)
+		return WQ_EINVAL;
+	return predict_core(f, x, vote_label, &plab, NULL, probs, NULL);
+}
+
+/* ---- batches -------------------------------------------------------------------------------- */
+
+#define BATCH_MAX_THREADS 64
+
+typedef struct batch_part {
+	const wq_fastsvm *f;
+	const double *X;
+	size_t lo, hi;
+	int *labels;
+	double *probs;
+} batch_part;
+
+static void *batch_part_run(void *arg)
+{
+	batch_part *b = arg;
+
+	for (size_t i = b->lo; i < b->hi; i++)
+		wq_fastsvm_predict(b->f, &b->X[i * b->f->d], &b->labels[i], NULL,
+		                   b->probs != NULL ? &b->probs[i * b->f->k] : NULL);
+	return NULL;
+}
+
+int wq_fastsvm_predict_batch(const wq_fastsvm *f, const double *X, size_t n, int *labels,
+                             double *probs, int threads)
+{
+	batch_part part[BATCH_MAX_THREADS];
+	pthread_t tid[BATCH_MAX_THREADS];
+	size_t nt, started = 0;
+
+	if (f == NULL || (X == NULL && n > 0) || (labels == NULL && n > 0))
+		return WQ_EINVAL;
+	if (probs != NULL && f->probA == NULL)
+		return WQ_EUNSUPPORTED;
+	/* checked up front so that a bad row fails the batch before any work or output */
+	for (size_t i = 0; i < n * f->d; i++) {
+		if (!isfinite(X[i]))
+			return WQ_EINVAL;
+	}
+	if (threads <= 0) {
+		long c = sysconf(_SC_NPROCESSORS_ONLN);
+
+		threads = c > 0 ? (int)c : 1;
+	}
+	nt = (size_t)threads < BATCH_MAX_THREADS ? (size_t)threads : BATCH_MAX_THREADS;
+	/* a thread start costs tens of microseconds: at least BATCH_MIN_ROWS rows each */
+	if (nt > n / BATCH_MIN_ROWS)
+		nt = n / BATCH_MIN_ROWS > 0 ? n / BATCH_MIN_ROWS : 1;
+	for (size_t t = 0; t < nt; t++) {
+		part[t].f = f;
+		part[t].X = X;
+		part[t].lo = n * t / nt;
+		part[t].hi = n * (t + 1) / nt;
+		part[t].labels = labels;
+		part[t].probs = probs;
+	}
+	for (size_t t = 1; t < nt; t++) {
+		if (pthread_create(&tid[t], NULL, batch_part_run, &part[t]) != 0)
+			break;
+		started = t;
+	}
+	/* parts whose thread did not start run here */
+	batch_part_run(&part[0]);
+	for (size_t t = started + 1; t < nt; t++)
+		batch_part_run(&part[t]);
+	for (size_t t = 1; t <= started; t++)
+		pthread_join(tid[t], NULL);
 	return WQ_OK;
 }

@@ -2,8 +2,12 @@
  * dense features 1..d) with exactly libsvm's decision rules: one-vs-one votes as
  * svm_predict_values, Platt sigmoids and pairwise coupling as svm_predict_probability.
  * Support vectors are copied into a dense, 32-byte aligned structure of arrays; rbf kernel
- * values are computed once per query for every support vector, with an AVX2+FMA path chosen at
- * run time (env WQ_FASTSVM_PORTABLE=1 at construction forces the portable scalar path). A
+ * values are computed once per query for every support vector. Three rbf paths: portable
+ * (scalar, libm's exp), avx2 (double, 4 lanes, vectorised exp) and avx2-float (kernel values in
+ * float, 8 lanes, summed in double; a query whose float result could differ from libsvm's in a
+ * vote or a probability label, by a rounding-error bound, is recomputed on the avx2 path). The
+ * fastest path the CPU supports is chosen at construction; env
+ * WQ_FASTSVM_PATH=portable|avx2|avx2-float (or WQ_FASTSVM_PORTABLE=1) asks for a slower one. A
  * linear model is collapsed into one weight vector and bias per class pair. */
 #ifndef WQ_FASTSVM_H
 #define WQ_FASTSVM_H
@@ -13,6 +17,14 @@
 struct svm_model;
 
 #define WQ_FASTSVM_MAX_CLASSES 32 /* same bound as wq_svm */
+/* Decision values and probabilities stay within WQ_FASTSVM_TOL of libsvm's on every default
+ * path. The avx2-float path is the default only for models whose coefficients are all at most
+ * WQ_FASTSVM_FLOAT_MAX_COEF in size (its rounding noise grows with them: measured under 2e-5
+ * per unit on the bundled data, see wq_fastsvm.c); others default to avx2. */
+#define WQ_FASTSVM_TOL            1e-4
+#define WQ_FASTSVM_FLOAT_MAX_COEF 4.0
+
+enum wq_fastsvm_path { WQ_FASTSVM_PORTABLE = 0, WQ_FASTSVM_AVX2 = 1, WQ_FASTSVM_AVX2_FLOAT = 2 };
 
 typedef struct wq_fastsvm wq_fastsvm;
 
@@ -31,6 +43,22 @@ int wq_fastsvm_new(const struct svm_model *m, size_t d, wq_fastsvm **out, char *
 int wq_fastsvm_predict(const wq_fastsvm *f, const double *x, int *label, double *dec_values,
                        double *probs);
 
+/* The vote (svm_predict's label) and, when probs is not NULL, the probabilities (as
+ * svm_predict_probability) from one computation: what a caller wanting both needs. */
+int wq_fastsvm_predict_vote(const wq_fastsvm *f, const double *x, int *vote_label, double *probs);
+
+/* Predicts n rows (X: n * d values, row-major) on up to threads threads (<= 0: one per online
+ * CPU; at least 16 rows each), the caller's thread included. labels[n] as wq_fastsvm_predict's
+ * label; probs: NULL or n * k values. A non-finite value anywhere: WQ_EINVAL before any row
+ * is predicted. Thread-safe. */
+int wq_fastsvm_predict_batch(const wq_fastsvm *f, const double *X, size_t n, int *labels,
+                             double *probs, int threads);
+
+/* As wq_fastsvm_predict; *rerun (optional) is set to 1 when the avx2-float path handed the query
+ * to the double path, 0 otherwise. */
+int wq_fastsvm_predict_traced(const wq_fastsvm *f, const double *x, int *label, double *dec_values,
+                              double *probs, int *rerun);
+
 /* Frees a predictor; accepts NULL. */
 void wq_fastsvm_free(wq_fastsvm *f);
 
@@ -38,8 +66,13 @@ size_t wq_fastsvm_class_count(const wq_fastsvm *f);
 /* wq_fastsvm_class_count labels in libsvm's order (the order of probs), owned by f. */
 const int *wq_fastsvm_labels(const wq_fastsvm *f);
 int wq_fastsvm_has_probability(const wq_fastsvm *f);
-/* Non-zero when predictions use the AVX2+FMA rbf kernel (rbf model, CPU support, not forced
- * portable). */
-int wq_fastsvm_uses_avx2(const wq_fastsvm *f);
+/* The rbf path in use (enum wq_fastsvm_path); WQ_FASTSVM_PORTABLE for linear models. */
+int wq_fastsvm_path(const wq_fastsvm *f);
+/* Selects a path: WQ_EUNSUPPORTED when the CPU lacks AVX2+FMA, the model is linear (only
+ * portable), or the model has more features than the float path holds. Not thread-safe: call
+ * before sharing f. */
+int wq_fastsvm_path_set(wq_fastsvm *f, int path);
+/* "portable", "avx2", "avx2-float"; static storage. */
+const char *wq_fastsvm_path_name(int path);
 
 #endif

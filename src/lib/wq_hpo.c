@@ -86,6 +86,8 @@ static int pick(wq_rng *rng, int mask, const int *bits, const int *values, size_
 		if (mask & bits[i])
 			enabled[n++] = values[i];
 	}
+	if (n == 0) /* unreachable: check_space rejects a mask without a known bit */
+		return values[0];
 	k = (size_t)(u * (double)n);
 	if (k >= n)
 		k = n - 1;

@@ -393,14 +393,74 @@ static int wire_find_bytes(const uint8_t *p, size_t n, uint32_t field, const uin
 
 /* --- server ------------------------------------------------------------------------------ */
 
+/* --- decode arena: a request's messages are unpacked into the context's own buffer and
+ * dropped all at once, instead of one malloc and free per field; what does not fit falls
+ * back to malloc. */
+#define ARENA_SIZE (64u * 1024u)
+
+typedef struct arena {
+	uint8_t *buf; /* ARENA_SIZE bytes, allocated on first use */
+	size_t used;
+	ProtobufCAllocator alloc;
+} arena;
+
+static void *arena_alloc(void *data, size_t size)
+{
+	arena *a = data;
+	size_t need = (size + 15) & ~(size_t)15;
+
+	if (a->buf == NULL)
+		a->buf = aligned_alloc(16, ARENA_SIZE);
+	if (a->buf != NULL && need >= size && need <= ARENA_SIZE - a->used) {
+		void *p = a->buf + a->used;
+
+		a->used += need;
+		return p;
+	}
+	return malloc(size);
+}
+
+static void arena_free(void *data, void *p)
+{
+	arena *a = data;
+
+	if (p == NULL)
+		return;
+	if (a->buf != NULL && (uint8_t *)p >= a->buf && (uint8_t *)p < a->buf + ARENA_SIZE)
+		return; /* released with the whole arena */
+	free(p);
+}
+
+static void arena_init(arena *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->alloc.alloc = arena_alloc;
+	a->alloc.free = arena_free;
+	a->alloc.allocator_data = a;
+}
+
+/* One nng context, driven by its aio's completion callback: receive, serve, send, receive...
+ * Calls to services registered as fast run right in the callback, on nng's own completion
+ * threads: no thread hand-off (each costs a wake-up, which is what bounds a REQ/REP server on
+ * few cores). Other calls are queued to the server's own threads, which may block (SQLite,
+ * artifact downloads) without stalling nng. */
+enum { W_RECV = 0, W_SEND = 1, W_QUEUED = 2, W_DONE = 3 };
+
 typedef struct worker {
 	struct wq_rpc_server *s;
 	nng_ctx ctx;
 	nng_aio *aio;
-	pthread_t thread;
-	int running;     /* thread created and not yet joined */
-	atomic_int busy; /* serving a request */
+	int state;                          /* W_*, changed only by whoever holds the request */
+	atomic_int busy;                    /* a request is being served or its reply sent */
+	nng_msg *req;                       /* while W_QUEUED */
+	struct worker *next;                /* queue link */
+	char method[WQ_RPC_MAX_METHOD + 1]; /* for observe, once the reply is sent */
+	int code;
+	int64_t start_ns;
+	arena arena; /* decode arena of the request being served */
 } worker;
+
+#define SLOW_THREADS 4 /* threads for calls to services that may block */
 
 struct wq_rpc_server {
 	nng_socket sock;
@@ -419,6 +479,16 @@ struct wq_rpc_server {
 	atomic_int nbusy; /* workers serving a request */
 	atomic_int_fast64_t last_reply_ns;
 	worker *workers;
+	int *fast; /* per service: handlers never block, run on nng's threads */
+	/* queue of requests for the blocking-call threads */
+	pthread_mutex_t qmu;
+	pthread_cond_t qcv;
+	worker *qhead, *qtail;
+	int qstop;
+	int qinit;
+	pthread_t slow[SLOW_THREADS];
+	size_t nslow;
+	atomic_int ndone; /* workers in W_DONE */
 };
 
 struct wq_rpc_call {
@@ -584,7 +654,7 @@ static ProtobufCService *method_resolve(wq_rpc_call *c, const char *name, unsign
 }
 
 /* Decodes one request envelope and runs its handler; the outcome is left in c. */
-static void dispatch(wq_rpc_server *s, const uint8_t *data, size_t len, wq_rpc_call *c)
+static void dispatch(wq_rpc_server *s, const uint8_t *data, size_t len, wq_rpc_call *c, arena *ar)
 {
 	Wineq__V1__RpcRequest *env;
 	ProtobufCMessage *in;
@@ -594,7 +664,7 @@ static void dispatch(wq_rpc_server *s, const uint8_t *data, size_t len, wq_rpc_c
 	unsigned index = 0;
 
 	if (len > s->max_message + ENVELOPE_SLACK ||
-	    (env = wineq__v1__rpc_request__unpack(NULL, len, data)) == NULL) {
+	    (env = wineq__v1__rpc_request__unpack(&ar->alloc, len, data)) == NULL) {
 		/* echo the id if it can be found, so the client can match the answer */
 		if (wire_find_bytes(data, len, 4, &rid, &ridlen))
 			id_copy(c->request_id, (const char *)rid, ridlen);
@@ -626,7 +696,8 @@ static void dispatch(wq_rpc_server *s, const uint8_t *data, size_t len, wq_rpc_c
 		         env->payload.len, s->max_message);
 		goto out;
 	}
-	in = protobuf_c_message_unpack(c->md->input, NULL, env->payload.len, env->payload.data);
+	in = protobuf_c_message_unpack(c->md->input, &ar->alloc, env->payload.len,
+	                               env->payload.data);
 	if (in == NULL) {
 		call_set(c, WQ_RPC_INVALID_ARGUMENT, "malformed %s payload", c->md->input->name);
 		goto out;
@@ -637,9 +708,10 @@ static void dispatch(wq_rpc_server *s, const uint8_t *data, size_t len, wq_rpc_c
 		c->out = NULL;
 		call_set(c, WQ_RPC_INTERNAL, "no reply from the %s handler", c->method);
 	}
-	protobuf_c_message_free_unpacked(in, NULL);
+	protobuf_c_message_free_unpacked(in, &ar->alloc);
 out:
-	wineq__v1__rpc_request__free_unpacked(env, NULL);
+	wineq__v1__rpc_request__free_unpacked(env, &ar->alloc);
+	ar->used = 0;
 }
 
 /* Packs the call's outcome as an RpcResponse; NULL only when out of memory. */
@@ -664,17 +736,31 @@ static nng_msg *response_build(const wq_rpc_call *c)
 	return m;
 }
 
+static void worker_recv(wq_rpc_server *s, worker *w);
+
+/* The end of a call, its reply sent or not: observe, then the context is free again. */
+static void call_finish(wq_rpc_server *s, worker *w)
+{
+	atomic_store(&s->last_reply_ns, mono_ns());
+	if (s->observe != NULL)
+		s->observe(s->observe_arg, w->method, w->code,
+		           (double)(mono_ns() - w->start_ns) / 1e9);
+	atomic_fetch_sub(&s->nbusy, 1);
+	atomic_store(&w->busy, 0);
+}
+
+/* Dispatches req (consumed) and starts sending the reply on w's context; the send completes
+ * in worker_cb. */
 static void serve(wq_rpc_server *s, worker *w, nng_msg *req)
 {
 	wq_rpc_call c;
 	nng_msg *rep;
-	int rv;
 
 	memset(&c, 0, sizeof(c));
 	c.s = s;
 	c.start_ns = mono_ns();
 	c.code = WQ_RPC_INTERNAL;
-	dispatch(s, nng_msg_body(req), nng_msg_len(req), &c);
+	dispatch(s, nng_msg_body(req), nng_msg_len(req), &c, &w->arena);
 	nng_msg_free(req);
 	rep = response_build(&c);
 	if (rep == NULL && c.code == WQ_RPC_OK) {
@@ -685,25 +771,149 @@ static void serve(wq_rpc_server *s, worker *w, nng_msg *req)
 		call_set(&c, WQ_RPC_RESOURCE_EXHAUSTED, "out of memory sending the reply");
 		rep = response_build(&c);
 	}
-	if (rep != NULL) {
-		nng_aio_set_timeout(w->aio, REPLY_SEND_MS);
-		nng_aio_set_msg(w->aio, rep);
-		nng_ctx_send(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		if ((rv = nng_aio_result(w->aio)) != 0) {
+	free(c.out);
+	snprintf(w->method, sizeof(w->method), "%s", c.md != NULL ? c.method : "unknown");
+	w->code = c.code;
+	w->start_ns = c.start_ns;
+	w->state = W_SEND;
+	if (rep == NULL) {
+		wq_log(WQ_LOG_ERROR, "rpc: out of memory building a reply");
+		/* nothing to send: the cycle ends as a failed send would */
+		call_finish(s, w);
+		worker_recv(s, w);
+		return;
+	}
+	nng_aio_set_timeout(w->aio, REPLY_SEND_MS);
+	nng_aio_set_msg(w->aio, rep);
+	nng_ctx_send(w->ctx, w->aio);
+}
+
+/* Whether the request's service was registered fast: the method name is read straight from
+ * the envelope's wire bytes (field 1), without decoding it twice. */
+static int request_is_fast(const wq_rpc_server *s, nng_msg *req)
+{
+	const uint8_t *name;
+	const char *slash;
+	size_t len;
+
+	if (!wire_find_bytes(nng_msg_body(req), nng_msg_len(req), 1, &name, &len) ||
+	    len > WQ_RPC_MAX_METHOD)
+		return 1; /* malformed: answered at once without calling a handler */
+	slash = memchr(name, '/', len);
+	if (slash == NULL)
+		return 1;
+	for (size_t i = 0; i < s->nservices; i++) {
+		const char *sn = s->services[i]->descriptor->name;
+
+		if (strlen(sn) == (size_t)(slash - (const char *)name) &&
+		    memcmp(sn, name, (size_t)(slash - (const char *)name)) == 0)
+			return s->fast[i];
+	}
+	return 1; /* unknown service: UNIMPLEMENTED at once */
+}
+
+static void worker_done(wq_rpc_server *s, worker *w)
+{
+	w->state = W_DONE;
+	atomic_fetch_add(&s->ndone, 1);
+}
+
+/* Re-arms a receive unless the server is closing with nothing left to answer. While closing,
+ * idle contexts keep receiving as long as a call is running, so that requests on connections
+ * still open are answered (UNAVAILABLE) rather than left to time out. */
+static void worker_recv(wq_rpc_server *s, worker *w)
+{
+	if (atomic_load(&s->stopping) && atomic_load(&s->nbusy) == 0) {
+		worker_done(s, w);
+		return;
+	}
+	w->state = W_RECV;
+	nng_aio_set_timeout(w->aio, RECV_POLL_MS);
+	nng_ctx_recv(w->ctx, w->aio);
+}
+
+static void worker_cb(void *arg)
+{
+	worker *w = arg;
+	wq_rpc_server *s = w->s;
+	int rv = nng_aio_result(w->aio);
+
+	if (w->state == W_SEND) {
+		if (rv != 0) {
 			nng_msg_free(nng_aio_get_msg(w->aio));
 			nng_aio_set_msg(w->aio, NULL);
-			wq_log(WQ_LOG_DEBUG, "rpc %s: reply not sent: %s",
-			       c.md != NULL ? c.method : "unknown", nng_strerror(rv));
+			wq_log(WQ_LOG_DEBUG, "rpc %s: reply not sent: %s", w->method,
+			       nng_strerror(rv));
 		}
-		atomic_store(&s->last_reply_ns, mono_ns());
-	} else {
-		wq_log(WQ_LOG_ERROR, "rpc: out of memory building a reply");
+		call_finish(s, w);
+		if (rv == NNG_ECLOSED) {
+			worker_done(s, w);
+			return;
+		}
+		worker_recv(s, w);
+		return;
 	}
-	free(c.out);
-	if (s->observe != NULL)
-		s->observe(s->observe_arg, c.md != NULL ? c.method : "unknown", c.code,
-		           (double)(mono_ns() - c.start_ns) / 1e9);
+	/* W_RECV */
+	if (rv == NNG_ETIMEDOUT) {
+		worker_recv(s, w);
+		return;
+	}
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+		worker_done(s, w);
+		return;
+	}
+	if (rv != 0) {
+		/* not expected from a REP context */
+		wq_log(WQ_LOG_WARN, "rpc: receive failed: %s", nng_strerror(rv));
+		worker_recv(s, w);
+		return;
+	}
+	atomic_store(&w->busy, 1);
+	atomic_fetch_add(&s->nbusy, 1);
+	{
+		nng_msg *req = nng_aio_get_msg(w->aio);
+
+		nng_aio_set_msg(w->aio, NULL);
+		if (request_is_fast(s, req)) {
+			serve(s, w, req);
+			return;
+		}
+		w->req = req;
+		w->state = W_QUEUED;
+		w->next = NULL;
+		pthread_mutex_lock(&s->qmu);
+		if (s->qtail != NULL)
+			s->qtail->next = w;
+		else
+			s->qhead = w;
+		s->qtail = w;
+		pthread_cond_signal(&s->qcv);
+		pthread_mutex_unlock(&s->qmu);
+	}
+}
+
+/* Serves queued calls of services that may block. */
+static void *slow_main(void *arg)
+{
+	wq_rpc_server *s = arg;
+
+	for (;;) {
+		worker *w;
+
+		pthread_mutex_lock(&s->qmu);
+		while (s->qhead == NULL && !s->qstop)
+			pthread_cond_wait(&s->qcv, &s->qmu);
+		w = s->qhead;
+		if (w == NULL) {
+			pthread_mutex_unlock(&s->qmu);
+			return NULL;
+		}
+		s->qhead = w->next;
+		if (s->qhead == NULL)
+			s->qtail = NULL;
+		pthread_mutex_unlock(&s->qmu);
+		serve(s, w, w->req);
+	}
 }
 
 /* nng pipe callback before a new connection joins the socket: refused while closing. */
@@ -713,41 +923,6 @@ static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 	if (ev == NNG_PIPE_EV_ADD_PRE && atomic_load(&s->stopping))
 		nng_pipe_close(p);
-}
-
-static void *worker_main(void *arg)
-{
-	worker *w = arg;
-	wq_rpc_server *s = w->s;
-
-	/* While closing, idle workers keep receiving as long as a call is running, so that
-	 * requests on connections still open are answered (UNAVAILABLE) rather than left to
-	 * time out; once nothing runs they leave at their next receive timeout. */
-	while (!atomic_load(&s->stopping) || atomic_load(&s->nbusy) > 0) {
-		int rv;
-
-		nng_aio_set_timeout(w->aio, RECV_POLL_MS);
-		nng_ctx_recv(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		rv = nng_aio_result(w->aio);
-		if (rv == NNG_ETIMEDOUT)
-			continue;
-		if (rv == NNG_ECLOSED)
-			break;
-		if (rv != 0) {
-			/* not expected from a REP context; avoid spinning if it repeats */
-			wq_log(WQ_LOG_WARN, "rpc: receive failed: %s", nng_strerror(rv));
-			sleep_ms(10);
-			continue;
-		}
-		atomic_store(&w->busy, 1);
-		atomic_fetch_add(&s->nbusy, 1);
-		serve(s, w, nng_aio_get_msg(w->aio));
-		nng_aio_set_msg(w->aio, NULL);
-		atomic_fetch_sub(&s->nbusy, 1);
-		atomic_store(&w->busy, 0);
-	}
-	return NULL;
 }
 
 int wq_rpc_server_open(const char *url, const wq_rpc_server_opts *opts, wq_rpc_server **out,
@@ -784,7 +959,18 @@ int wq_rpc_server_open(const char *url, const wq_rpc_server_opts *opts, wq_rpc_s
 	}
 	atomic_init(&s->stopping, 0);
 	atomic_init(&s->nbusy, 0);
+	atomic_init(&s->ndone, 0);
 	atomic_init(&s->last_reply_ns, 0);
+	if (pthread_mutex_init(&s->qmu, NULL) != 0) {
+		free(s);
+		return enomem(err, errlen);
+	}
+	if (pthread_cond_init(&s->qcv, NULL) != 0) {
+		pthread_mutex_destroy(&s->qmu);
+		free(s);
+		return enomem(err, errlen);
+	}
+	s->qinit = 1;
 	s->url_in = strdup(url);
 	if (s->url_in == NULL) {
 		rc = enomem(err, errlen);
@@ -833,9 +1019,10 @@ fail:
 	return rc;
 }
 
-int wq_rpc_server_add_service(wq_rpc_server *s, ProtobufCService *svc, char *err, size_t errlen)
+static int service_add(wq_rpc_server *s, ProtobufCService *svc, int fast, char *err, size_t errlen)
 {
 	ProtobufCService **grown;
+	int *fgrown;
 
 	if (s == NULL || svc == NULL || svc->descriptor == NULL ||
 	    svc->descriptor->magic != PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC || svc->invoke == NULL)
@@ -850,8 +1037,24 @@ int wq_rpc_server_add_service(wq_rpc_server *s, ProtobufCService *svc, char *err
 	if (grown == NULL)
 		return enomem(err, errlen);
 	s->services = grown;
+	fgrown = realloc(s->fast, (s->nservices + 1) * sizeof(*fgrown));
+	if (fgrown == NULL)
+		return enomem(err, errlen);
+	s->fast = fgrown;
+	s->fast[s->nservices] = fast;
 	s->services[s->nservices++] = svc;
 	return WQ_OK;
+}
+
+int wq_rpc_server_add_service(wq_rpc_server *s, ProtobufCService *svc, char *err, size_t errlen)
+{
+	return service_add(s, svc, 0, err, errlen);
+}
+
+int wq_rpc_server_add_fast_service(wq_rpc_server *s, ProtobufCService *svc, char *err,
+                                   size_t errlen)
+{
+	return service_add(s, svc, 1, err, errlen);
 }
 
 /* The URL with the port the kernel chose when the caller asked for port 0. */
@@ -889,19 +1092,28 @@ int wq_rpc_server_start(wq_rpc_server *s, char *err, size_t errlen)
 	s->workers = calloc(s->nworkers, sizeof(*s->workers));
 	if (s->workers == NULL)
 		return enomem(err, errlen);
+	for (i = 0; i < SLOW_THREADS; i++) {
+		if ((rv = pthread_create(&s->slow[i], NULL, slow_main, s)) != 0)
+			return wq_err_set(err, errlen, WQ_EIO,
+			                  "rpc server: cannot start a thread: %s", strerror(rv));
+		s->nslow++;
+	}
 	for (i = 0; i < s->nworkers; i++) {
 		worker *w = &s->workers[i];
 
 		w->s = s;
 		atomic_init(&w->busy, 0);
-		if ((rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0 ||
-		    (rv = nng_ctx_open(&w->ctx, s->sock)) != 0)
+		arena_init(&w->arena);
+		if ((rv = nng_aio_alloc(&w->aio, worker_cb, w)) != 0 ||
+		    (rv = nng_ctx_open(&w->ctx, s->sock)) != 0) {
+			w->state = W_DONE;
+			atomic_fetch_add(&s->ndone, 1);
 			return wq_err_set(err, errlen, nng_status(rv), "rpc server: %s",
 			                  nng_strerror(rv));
-		if ((rv = pthread_create(&w->thread, NULL, worker_main, w)) != 0)
-			return wq_err_set(err, errlen, WQ_EIO,
-			                  "rpc server: cannot start a worker: %s", strerror(rv));
-		w->running = 1;
+		}
+		w->state = W_RECV;
+		nng_aio_set_timeout(w->aio, RECV_POLL_MS);
+		nng_ctx_recv(w->ctx, w->aio);
 	}
 	return WQ_OK;
 }
@@ -913,7 +1125,6 @@ const char *wq_rpc_server_url(const wq_rpc_server *s)
 
 void wq_rpc_server_close(wq_rpc_server *s, int drain_ms)
 {
-	struct timespec until;
 	int64_t end_ns, left;
 	size_t i, busy = 0;
 
@@ -924,27 +1135,18 @@ void wq_rpc_server_close(wq_rpc_server *s, int drain_ms)
 	 * and with them the replies still to be sent. */
 	atomic_store(&s->stopping, 1);
 	end_ns = mono_ns() + (int64_t)(drain_ms > 0 ? drain_ms : 0) * 1000000;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (drain_ms > 0 ? drain_ms : 0) / 1000;
-	until.tv_nsec += (long)((drain_ms > 0 ? drain_ms : 0) % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
-	for (i = 0; s->workers != NULL && i < s->nworkers; i++) {
-		if (!s->workers[i].running)
-			continue;
-		if (pthread_timedjoin_np(s->workers[i].thread, NULL, &until) == 0) {
-			s->workers[i].running = 0;
-		} else {
-			busy += atomic_load(&s->workers[i].busy) != 0;
-		}
-	}
+	/* contexts retire once nothing is running (worker_recv); calls in progress finish and
+	 * are answered meanwhile */
+	while (s->workers != NULL && atomic_load(&s->ndone) < (int)s->nworkers &&
+	       mono_ns() < end_ns)
+		sleep_ms(5);
+	for (i = 0; s->workers != NULL && i < s->nworkers; i++)
+		busy += atomic_load(&s->workers[i].busy) != 0;
 	/* nng has no linger: a reply handed over just now may still be in the transport */
 	left = (end_ns - mono_ns()) / 1000000;
 	if (mono_ns() - atomic_load(&s->last_reply_ns) < (int64_t)LINGER_MS * 1000000)
 		sleep_ms(left < LINGER_MS ? left : LINGER_MS);
-	/* aborts every wait in nng: workers blocked sending a reply return at once */
+	/* aborts every wait in nng: pending receives and sends complete with NNG_ECLOSED */
 	if (s->sock_open)
 		nng_close(s->sock);
 	if (busy > 0)
@@ -952,14 +1154,29 @@ void wq_rpc_server_close(wq_rpc_server *s, int drain_ms)
 		       "rpc %s: %zu call(s) still running after the %d ms drain; waiting for them, "
 		       "their replies are dropped",
 		       s->url, busy, drain_ms);
+	if (s->qinit) {
+		/* the threads finish what they run and what is queued (answered UNAVAILABLE:
+		 * the server is stopping), then leave */
+		pthread_mutex_lock(&s->qmu);
+		s->qstop = 1;
+		pthread_cond_broadcast(&s->qcv);
+		pthread_mutex_unlock(&s->qmu);
+	}
+	for (i = 0; i < s->nslow; i++)
+		pthread_join(s->slow[i], NULL);
+	/* nng_aio_free waits for a callback still running */
 	for (i = 0; s->workers != NULL && i < s->nworkers; i++) {
-		if (s->workers[i].running)
-			pthread_join(s->workers[i].thread, NULL);
 		if (s->workers[i].aio != NULL)
 			nng_aio_free(s->workers[i].aio);
+		free(s->workers[i].arena.buf);
+	}
+	if (s->qinit) {
+		pthread_cond_destroy(&s->qcv);
+		pthread_mutex_destroy(&s->qmu);
 	}
 	free(s->workers);
 	free(s->services);
+	free(s->fast);
 	free(s->url_in);
 	free(s);
 }

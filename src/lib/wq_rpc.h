@@ -81,7 +81,7 @@ typedef struct wq_rpc_server_opts {
 	size_t workers;     /* requests served at once (one nng context each); 0: 16 */
 	size_t max_message; /* 0: WQ_RPC_MAX_MESSAGE */
 	const wq_rpc_tls *tls;
-	/* Called once per answered request, from the worker thread (for metrics and logs):
+	/* Called once per answered request, after its reply is sent (for metrics and logs):
 	 * method is the full name for a known method, "unknown" otherwise (bounded label set). */
 	void (*observe)(void *arg, const char *method, int code, double seconds);
 	void *observe_arg;
@@ -93,8 +93,15 @@ int wq_rpc_server_open(const char *url, const wq_rpc_server_opts *opts, wq_rpc_s
                        char *err, size_t errlen);
 
 /* Registers a service (borrowed; must outlive the server). Its handlers are called from
- * several worker threads at once and must be thread-safe. Before start only. */
+ * several threads at once and must be thread-safe; they may block (the server's own threads
+ * run them). Before start only. */
 int wq_rpc_server_add_service(wq_rpc_server *s, ProtobufCService *svc, char *err, size_t errlen);
+
+/* As wq_rpc_server_add_service, for a service whose handlers are short and never block (no
+ * I/O, no waiting on locks held for long): they run directly on nng's completion threads,
+ * which saves two thread wake-ups per call. */
+int wq_rpc_server_add_fast_service(wq_rpc_server *s, ProtobufCService *svc, char *err,
+                                   size_t errlen);
 
 /* Listens and starts the workers. An address in use is WQ_EEXIST with a clear message. */
 int wq_rpc_server_start(wq_rpc_server *s, char *err, size_t errlen);

@@ -1,6 +1,7 @@
 #include "wq_svm.h"
 
 #include "wq_error.h"
+#include "wq_fastsvm.h"
 #include "wq_log.h"
 
 #include <libsvm/svm.h>
@@ -34,6 +35,9 @@ struct wq_svm {
 	int slot[WQ_SVM_MAX_CLASSES];    /* slot[k]: position of classes[k] in model->label */
 	int has_prob;
 	wq_svm_params params;
+	/* the same model in wq_fastsvm's dense layout, used for every prediction; NULL when it
+	 * does not apply (WINEQ_PREDICTOR=libsvm, or a model it refuses): libsvm then predicts */
+	wq_fastsvm *fast;
 };
 
 /* svm_load_model keeps its line buffer in a static and both it and svm_save_model switch the
@@ -279,6 +283,22 @@ static int cmp_int(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Builds the fast predictor unless WINEQ_PREDICTOR=libsvm asks for libsvm's own (benchmarks
+ * compare the two). A model wq_fastsvm refuses keeps libsvm: that is a speed, not a
+ * correctness, matter, so it is only logged. */
+static void fast_attach(wq_svm *m)
+{
+	const char *env = getenv("WINEQ_PREDICTOR");
+	char err[256] = "";
+
+	if (env != NULL && strcmp(env, "libsvm") == 0)
+		return;
+	if (wq_fastsvm_new(m->model, m->d, &m->fast, err, sizeof(err)) != WQ_OK) {
+		m->fast = NULL;
+		wq_log(WQ_LOG_DEBUG, "svm: libsvm predicts this model (%s)", err);
+	}
+}
+
 /* Takes ownership of model (freed on failure). */
 static int svm_wrap(struct svm_model *model, size_t d, const wq_svm_params *params, wq_svm **out)
 {
@@ -304,6 +324,7 @@ static int svm_wrap(struct svm_model *model, size_t d, const wq_svm_params *para
 	m->has_prob = svm_check_probability_model(model) ? 1 : 0;
 	m->params = *params;
 	m->params.probability = m->has_prob;
+	fast_attach(m);
 	*out = m;
 	return WQ_OK;
 }
@@ -312,8 +333,16 @@ void wq_svm_free(wq_svm *m)
 {
 	if (m == NULL)
 		return;
+	wq_fastsvm_free(m->fast);
 	model_destroy(m->model);
 	free(m);
+}
+
+const char *wq_svm_predictor_name(const wq_svm *m)
+{
+	if (m == NULL || m->fast == NULL)
+		return "libsvm";
+	return wq_fastsvm_path_name(wq_fastsvm_path(m->fast));
 }
 
 /* ---- training ----------------------------------------------------------------------------- */
@@ -1067,6 +1096,20 @@ int wq_svm_predict(const wq_svm *m, const double *x, int *label, double *probs)
 	for (size_t j = 0; j < m->d; j++) {
 		if (!isfinite(x[j]))
 			return WQ_EINVAL;
+	}
+	if (m->fast != NULL) {
+		int rc, lab;
+
+		/* the vote, as svm_predict; probabilities as svm_predict_probability */
+		rc = wq_fastsvm_predict_vote(m->fast, x, &lab, probs != NULL ? raw : NULL);
+		if (rc != WQ_OK)
+			return rc;
+		if (probs != NULL) {
+			for (size_t k = 0; k < m->nclass; k++)
+				probs[k] = raw[m->slot[k]];
+		}
+		*label = lab;
+		return WQ_OK;
 	}
 	if (m->d > WQ_SVM_STACK_FEATURES) {
 		nodes = malloc((m->d + 1) * sizeof(*nodes));

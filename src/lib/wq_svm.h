@@ -70,9 +70,14 @@ void wq_svm_params_get(const wq_svm *m, wq_svm_params *out);
  * model, e.g. from a bundle manifest; kernel, gamma and probability stay as loaded. */
 void wq_svm_set_training_params(wq_svm *m, const wq_svm_params *p);
 
+/* Which predictor serves wq_svm_predict: "libsvm", or wq_fastsvm's path name ("avx2-float",
+ * "avx2", "portable"); static storage. */
+const char *wq_svm_predictor_name(const wq_svm *m);
+
 /* Predicts one row of d scaled features: *label is libsvm's one-vs-one vote (what svm-predict
  * prints); probs (NULL or wq_svm_class_count values, in wq_svm_classes order) gets the
- * pairwise-coupled probabilities, or WQ_EUNSUPPORTED if the model has none. Thread-safe. */
+ * pairwise-coupled probabilities, or WQ_EUNSUPPORTED if the model has none. Thread-safe.
+ * Computed by wq_fastsvm (same labels as libsvm, values within 1e-4) where it applies. */
 int wq_svm_predict(const wq_svm *m, const double *x, int *label, double *probs);
 
 #endif

@@ -50,7 +50,8 @@ static const char *shown(const char *v, char *buf, size_t n)
 {
 	size_t i = 0, o = 0;
 
-	for (; v[i] != '\0' && i < 64 && o + 4 < n; i++)
+	/* cppcheck-suppress arrayIndexOutOfBoundsCond ; v is a string, read up to its NUL */
+	for (; i < 64 && v[i] != '\0' && o + 4 < n; i++)
 		buf[o++] = ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) ? '?' : v[i];
 	if (v[i] != '\0' && o + 4 < n) {
 		memcpy(buf + o, "...", 3);

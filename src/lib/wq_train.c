@@ -396,13 +396,14 @@ static int assemble(const wq_train_opts *o, const wq_train_data *td, wq_svm *svm
 int wq_train_fit(const wq_train_opts *o, const wq_train_data *td, const wq_svm_params *params,
                  wq_bundle **out, char *err, size_t errlen)
 {
-	wq_svm_params p = params != NULL ? *params : o->svm;
+	wq_svm_params p;
 	wq_metrics *metrics = NULL;
 	wq_svm *svm = NULL;
 	int rc;
 
 	if (o == NULL || td == NULL || out == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "wq_train_fit: NULL argument");
+	p = params != NULL ? *params : o->svm;
 	p.seed = (unsigned)o->seed;
 	wq_log(WQ_LOG_INFO, "training %s SVM (C=%g, gamma=%s, class weight %s, probability %s)",
 	       wq_svm_kernel_name(p.kernel), p.C, p.gamma > 0.0 ? "given" : "scale",

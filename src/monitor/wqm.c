@@ -456,7 +456,7 @@ static void collect(wq_prom_emitter *e, void *arg)
 		break;
 	case ST_CLASS_SHARE:
 		if (m->ref != NULL && m->count > 0) {
-			double cls[WQ_DRIFT_MAX_CATS];
+			double cls[WQ_DRIFT_MAX_CATS] = {0};
 			size_t cnt[WQ_DRIFT_MAX_CATS], nc = 0, k, pc = m->ref->ncols - 1;
 
 			for (i = 0; i < m->count; i++) {

@@ -448,7 +448,8 @@ int main(int argc, char **argv)
 	watcher_check(&w, 1);
 
 	if (strcmp(o.feed, "none") != 0 &&
-	    wqd_feed_open(o.feed, &d.feed, err, sizeof(err)) != WQ_OK) {
+	    wqd_feed_open(o.feed, d.m_feed_published, d.m_feed_dropped, &d.feed, err,
+	                  sizeof(err)) != WQ_OK) {
 		fprintf(stderr, "wineqd: %s\n", err);
 		goto done;
 	}
@@ -466,7 +467,7 @@ int main(int argc, char **argv)
 	if (rc == WQ_OK)
 		rc = wq_regsvc_new(d.registry, &registry_svc, err, sizeof(err));
 	if (rc == WQ_OK)
-		rc = wq_rpc_server_add_service(rpc, predictor, err, sizeof(err));
+		rc = wq_rpc_server_add_fast_service(rpc, predictor, err, sizeof(err));
 	if (rc == WQ_OK)
 		rc = wq_rpc_server_add_service(rpc, registry_svc, err, sizeof(err));
 	if (rc == WQ_OK)

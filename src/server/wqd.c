@@ -6,9 +6,12 @@
 #include "wq_error.h"
 #include "wq_log.h"
 #include "wq_model_uri.h"
+#include "wq_ring.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +19,41 @@
 
 /* Events above this size are not published (a model with absurdly many features). */
 #define WQD_FEED_MAX_EVENT 4096
+/* Events waiting for the feed thread; more are dropped (counted), never waited for. */
+#define WQD_FEED_QUEUE 8192
 
+/* Predictions hand their packed events to a lock-free queue; one thread sends them. nng's
+ * socket send takes the socket's lock, which every prediction thread would otherwise contend
+ * for. */
 struct wqd_feed {
 	nng_socket sock;
+	wq_ring *ring;
+	pthread_t thread;
+	int running;
+	atomic_int stop;
+	wq_prom_cell *published, *dropped; /* counted by the feed thread */
 };
+
+static void *feed_main(void *arg)
+{
+	wqd_feed *f = arg;
+
+	for (;;) {
+		nng_msg *msg;
+
+		while ((msg = wq_ring_pop(f->ring)) != NULL) {
+			if (nng_sendmsg(f->sock, msg, NNG_FLAG_NONBLOCK) != 0) {
+				nng_msg_free(msg);
+				wq_prom_cell_inc(f->dropped);
+			} else {
+				wq_prom_cell_inc(f->published);
+			}
+		}
+		if (atomic_load(&f->stop))
+			return NULL;
+		wq_ring_wait(f->ring, 1000);
+	}
+}
 
 int64_t wqd_now_ns(void)
 {
@@ -37,15 +71,24 @@ static int64_t unix_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int wqd_feed_open(const char *url, wqd_feed **out, char *err, size_t errlen)
+int wqd_feed_open(const char *url, wq_prom_cell *published, wq_prom_cell *dropped, wqd_feed **out,
+                  char *err, size_t errlen)
 {
 	wqd_feed *f = calloc(1, sizeof(*f));
 	int rv;
 
 	if (f == NULL)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	f->published = published;
+	f->dropped = dropped;
+	atomic_init(&f->stop, 0);
+	if (wq_ring_new(WQD_FEED_QUEUE, &f->ring) != WQ_OK) {
+		free(f);
+		return wq_err_set(err, errlen, WQ_ENOMEM, "feed queue: out of memory");
+	}
 	rv = nng_pub0_open(&f->sock);
 	if (rv != 0) {
+		wq_ring_free(f->ring);
 		free(f);
 		return wq_err_set(err, errlen, WQ_EIO, "feed socket: %s", nng_strerror(rv));
 	}
@@ -54,6 +97,7 @@ int wqd_feed_open(const char *url, wqd_feed **out, char *err, size_t errlen)
 	rv = nng_listen(f->sock, url, NULL, 0);
 	if (rv != 0) {
 		nng_close(f->sock);
+		wq_ring_free(f->ring);
 		free(f);
 		if (rv == NNG_EADDRINUSE)
 			return wq_err_set(err, errlen, WQ_EEXIST, "feed address already in use: %s",
@@ -61,15 +105,31 @@ int wqd_feed_open(const char *url, wqd_feed **out, char *err, size_t errlen)
 		return wq_err_set(err, errlen, WQ_EINVAL, "cannot listen on feed %s: %s", url,
 		                  nng_strerror(rv));
 	}
+	if (pthread_create(&f->thread, NULL, feed_main, f) != 0) {
+		wqd_feed_close(f);
+		return wq_err_set(err, errlen, WQ_EIO, "feed: cannot start its thread");
+	}
+	f->running = 1;
 	*out = f;
 	return WQ_OK;
 }
 
 void wqd_feed_close(wqd_feed *f)
 {
+	nng_msg *msg;
+
 	if (f == NULL)
 		return;
+	if (f->running) {
+		/* the thread sends what is queued, then leaves */
+		atomic_store(&f->stop, 1);
+		wq_ring_wake(f->ring);
+		pthread_join(f->thread, NULL);
+	}
+	while ((msg = wq_ring_pop(f->ring)) != NULL)
+		nng_msg_free(msg);
 	nng_close(f->sock);
+	wq_ring_free(f->ring);
 	free(f);
 }
 
@@ -85,9 +145,9 @@ static void model_ref_fill(const wq_served_model *m, Wineq__V1__ModelRef *r)
 	r->run_id = m->run_id;
 }
 
-static void feed_publish(wqd *d, const wq_served_model *m, const char *const *names,
-                         const double *values, size_t n, const char *source, const char *request_id,
-                         int64_t start_ns, const wq_prediction *p)
+void wqd_feed_publish(wqd *d, const wq_served_model *m, const char *const *names,
+                      const double *values, size_t n, const char *source, const char *request_id,
+                      int64_t start_ns, const wq_prediction *p)
 {
 	Wineq__V1__PredictionEvent ev = WINEQ__V1__PREDICTION_EVENT__INIT;
 	Wineq__V1__Feature feats[64], *fp[64];
@@ -96,6 +156,8 @@ static void feed_publish(wqd *d, const wq_served_model *m, const char *const *na
 	nng_msg *msg;
 	size_t i, len;
 
+	if (d->feed == NULL)
+		return;
 	if (n > 64) {
 		wq_prom_cell_inc(d->m_feed_dropped);
 		return;
@@ -129,17 +191,25 @@ static void feed_publish(wqd *d, const wq_served_model *m, const char *const *na
 		return;
 	}
 	wineq__v1__prediction_event__pack(&ev, nng_msg_body(msg));
-	if (nng_sendmsg(d->feed->sock, msg, NNG_FLAG_NONBLOCK) != 0) {
+	if (wq_ring_push(d->feed->ring, msg) != WQ_OK) {
 		nng_msg_free(msg);
 		wq_prom_cell_inc(d->m_feed_dropped);
-		return;
 	}
-	wq_prom_cell_inc(d->m_feed_published);
 }
 
 int wqd_predict_one(wqd *d, const wq_served_model *m, const char *const *names,
                     const double *values, size_t n, const char *source, const char *request_id,
                     int64_t start_ns, wq_prediction *out, char *err, size_t errlen)
+{
+	int rc = wqd_predict_quiet(d, m, names, values, n, out, err, errlen);
+
+	if (rc == WQ_OK)
+		wqd_feed_publish(d, m, names, values, n, source, request_id, start_ns, out);
+	return rc;
+}
+
+int wqd_predict_quiet(wqd *d, const wq_served_model *m, const char *const *names,
+                      const double *values, size_t n, wq_prediction *out, char *err, size_t errlen)
 {
 	wq_prediction p;
 	wq_prom_cell *c;
@@ -153,8 +223,6 @@ int wqd_predict_one(wqd *d, const wq_served_model *m, const char *const *names,
 	snprintf(label, sizeof(label), "%d", p.quality);
 	if (wq_prom_cell_get(d->m_predictions, lv, &c) == WQ_OK)
 		wq_prom_cell_inc(c);
-	if (d->feed != NULL)
-		feed_publish(d, m, names, values, n, source, request_id, start_ns, &p);
 	*out = p;
 	return WQ_OK;
 }

@@ -45,9 +45,11 @@ int wqd_init(wqd *d, char *err, size_t errlen);
 /* Releases what wqd_init took, the feed and the registry; accepts a zeroed wqd. */
 void wqd_fini(wqd *d);
 
-/* Opens the prediction feed: an nng PUB socket listening on url. *out owned by the caller
- * (wqd_feed_close). An address in use is WQ_EEXIST. */
-int wqd_feed_open(const char *url, wqd_feed **out, char *err, size_t errlen);
+/* Opens the prediction feed: an nng PUB socket listening on url, and the thread that sends what
+ * predictions queue (published / dropped count its sends). *out owned by the caller
+ * (wqd_feed_close, which sends what is queued first). An address in use is WQ_EEXIST. */
+int wqd_feed_open(const char *url, wq_prom_cell *published, wq_prom_cell *dropped, wqd_feed **out,
+                  char *err, size_t errlen);
 void wqd_feed_close(wqd_feed *f);
 
 /* Predicts one instance with m and accounts for it: counts the predicted class and publishes
@@ -57,6 +59,14 @@ void wqd_feed_close(wqd_feed *f);
 int wqd_predict_one(wqd *d, const wq_served_model *m, const char *const *names,
                     const double *values, size_t n, const char *source, const char *request_id,
                     int64_t start_ns, wq_prediction *out, char *err, size_t errlen);
+
+/* wqd_predict_one's two halves: predict and count, then publish. A batch predicted by several
+ * threads publishes afterwards, in request order, so the feed keeps the order of the rows. */
+int wqd_predict_quiet(wqd *d, const wq_served_model *m, const char *const *names,
+                      const double *values, size_t n, wq_prediction *out, char *err, size_t errlen);
+void wqd_feed_publish(wqd *d, const wq_served_model *m, const char *const *names,
+                      const double *values, size_t n, const char *source, const char *request_id,
+                      int64_t start_ns, const wq_prediction *p);
 
 /* Records one answered request: protocol "rpc"/"http", method (bounded set), status code text
  * ("OK", "INVALID_ARGUMENT" for rpc; "200", "400" for http), seconds. Thread-safe. */

@@ -10,8 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_FEATURES 64 /* named values per instance */
+/* Batches of at least this many rows are predicted by two threads. */
+#define WQD_BATCH_SPLIT_MIN 32
 
 typedef struct predictor {
 	Wineq__V1__Predictor_Service base; /* first: the service pointer is the predictor */
@@ -91,9 +94,10 @@ static int features_split(Wineq__V1__Feature **f, size_t n, const char **names, 
 	return WQ_OK;
 }
 
+/* publish: 0 predicts and counts only (wqd_predict_quiet), the caller publishes later. */
 static int predict_instance(wqd *d, const wq_served_model *m, Wineq__V1__Feature **f, size_t n,
-                            const char *source, const char *rid, int64_t start_ns, wq_prediction *p,
-                            char *err, size_t errlen)
+                            const char *source, const char *rid, int64_t start_ns, int publish,
+                            wq_prediction *p, char *err, size_t errlen)
 {
 	const char *names[MAX_FEATURES];
 	double values[MAX_FEATURES];
@@ -101,7 +105,21 @@ static int predict_instance(wqd *d, const wq_served_model *m, Wineq__V1__Feature
 
 	if (rc != WQ_OK)
 		return rc;
+	if (!publish)
+		return wqd_predict_quiet(d, m, names, values, n, p, err, errlen);
 	return wqd_predict_one(d, m, names, values, n, source, rid, start_ns, p, err, errlen);
+}
+
+/* Publishes an instance already predicted (its features validated then). */
+static void publish_instance(wqd *d, const wq_served_model *m, Wineq__V1__Feature **f, size_t n,
+                             const char *source, const char *rid, int64_t start_ns,
+                             const wq_prediction *p)
+{
+	const char *names[MAX_FEATURES];
+	double values[MAX_FEATURES];
+
+	if (features_split(f, n, names, values, NULL, 0) == WQ_OK)
+		wqd_feed_publish(d, m, names, values, n, source, rid, start_ns, p);
 }
 
 static const char *source_or(const char *s, const char *dflt)
@@ -133,7 +151,7 @@ static void p_predict(Wineq__V1__Predictor_Service *svc, const Wineq__V1__Predic
 		return;
 	}
 	rc = predict_instance(d, m, in->features, in->n_features, source_or(in->source, "rpc"),
-	                      rid_of(in->request_id, call), wq_rpc_call_start_ns(call), &p, err,
+	                      rid_of(in->request_id, call), wq_rpc_call_start_ns(call), 1, &p, err,
 	                      sizeof(err));
 	if (rc != WQ_OK) {
 		wq_rpc_call_fail(call, wq_rpc_code_from_status(rc), "%s", err);
@@ -155,6 +173,89 @@ static void p_predict(Wineq__V1__Predictor_Service *svc, const Wineq__V1__Predic
 	closure(&out, data);
 }
 
+/* One PredictBatch: the arrays every item writes its own slots of. */
+typedef struct batch {
+	wqd *d;
+	const wq_served_model *m;
+	const Wineq__V1__PredictBatchRequest *in;
+	const char *source, *rid;
+	int64_t start_ns;
+	Wineq__V1__BatchResult *res, **resp;
+	Wineq__V1__Prediction *preds;
+	Wineq__V1__ItemError *errs;
+	Wineq__V1__ClassProbability *probs, **pp;
+	char (*msgs)[256];
+	wq_prediction *pred; /* kept for publishing in order */
+	size_t lo, hi;       /* the range a helper thread takes */
+} batch;
+
+static void batch_item(batch *b, size_t i)
+{
+	const Wineq__V1__Instance *inst = b->in->instances[i];
+	wq_prediction *pr = &b->pred[i], p;
+	size_t np = i * WQ_SVM_MAX_CLASSES;
+	int rc;
+
+	wineq__v1__batch_result__init(&b->res[i]);
+	b->resp[i] = &b->res[i];
+	rc = inst == NULL
+	         ? WQ_EINVAL
+	         : predict_instance(b->d, b->m, inst->features, inst->n_features, b->source, b->rid,
+	                            b->start_ns, 0, pr, b->msgs[i], sizeof(b->msgs[i]));
+	p = *pr;
+	if (rc != WQ_OK) {
+		wineq__v1__item_error__init(&b->errs[i]);
+		b->errs[i].code = (Wineq__V1__StatusCode)wq_rpc_code_from_status(rc);
+		b->errs[i].message = b->msgs[i];
+		b->res[i].result_case = WINEQ__V1__BATCH_RESULT__RESULT_ERROR;
+		b->res[i].error = &b->errs[i];
+		return;
+	}
+	wineq__v1__prediction__init(&b->preds[i]);
+	b->preds[i].quality = p.quality;
+	b->preds[i].probabilities = &b->pp[np];
+	for (size_t j = 0; p.has_probabilities && j < p.nclass; j++, np++) {
+		wineq__v1__class_probability__init(&b->probs[np]);
+		b->probs[np].label = p.classes[j];
+		b->probs[np].probability = p.probabilities[j];
+		b->pp[np] = &b->probs[np];
+		b->preds[i].n_probabilities++;
+	}
+	b->res[i].result_case = WINEQ__V1__BATCH_RESULT__RESULT_PREDICTION;
+	b->res[i].prediction = &b->preds[i];
+}
+
+static void *batch_half(void *arg)
+{
+	batch *b = arg;
+
+	for (size_t i = b->lo; i < b->hi; i++)
+		batch_item(b, i);
+	return NULL;
+}
+
+/* Items are independent: a batch big enough to repay a thread start (tens of microseconds
+ * against ~5 per row) is split with a second thread, so one call uses two cores. */
+static void batch_run(batch *b, size_t n)
+{
+	static long ncpu;
+	pthread_t t;
+	size_t half = n / 2;
+
+	if (ncpu == 0)
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	b->lo = 0;
+	b->hi = half;
+	if (n < WQD_BATCH_SPLIT_MIN || ncpu < 2 || pthread_create(&t, NULL, batch_half, b) != 0) {
+		for (size_t i = 0; i < n; i++)
+			batch_item(b, i);
+		return;
+	}
+	for (size_t i = half; i < n; i++)
+		batch_item(b, i);
+	pthread_join(t, NULL);
+}
+
 static void p_predict_batch(Wineq__V1__Predictor_Service *svc,
                             const Wineq__V1__PredictBatchRequest *in,
                             Wineq__V1__PredictBatchResponse_Closure closure, void *data)
@@ -163,14 +264,9 @@ static void p_predict_batch(Wineq__V1__Predictor_Service *svc,
 	wqd *d = D(svc);
 	Wineq__V1__PredictBatchResponse out = WINEQ__V1__PREDICT_BATCH_RESPONSE__INIT;
 	Wineq__V1__ModelRef ref;
-	Wineq__V1__BatchResult *res = NULL, **resp = NULL;
-	Wineq__V1__Prediction *preds = NULL;
-	Wineq__V1__ItemError *errs = NULL;
-	Wineq__V1__ClassProbability *probs = NULL, **pp = NULL;
-	char(*msgs)[256] = NULL;
 	wq_served_model *m = model_or_fail(d, call);
-	const char *source = source_or(in->source, "rpc"), *rid = rid_of(in->request_id, call);
-	size_t i, j, n = in->n_instances, np = 0;
+	batch b;
+	size_t n = in->n_instances;
 
 	if (m == NULL) {
 		closure(NULL, data);
@@ -182,65 +278,49 @@ static void p_predict_batch(Wineq__V1__Predictor_Service *svc,
 		closure(NULL, data);
 		return;
 	}
-	res = calloc(n, sizeof(*res));
-	resp = calloc(n, sizeof(*resp));
-	preds = calloc(n, sizeof(*preds));
-	errs = calloc(n, sizeof(*errs));
-	msgs = calloc(n, sizeof(*msgs));
-	probs = calloc(n * WQ_SVM_MAX_CLASSES, sizeof(*probs));
-	pp = calloc(n * WQ_SVM_MAX_CLASSES, sizeof(*pp));
-	if (res == NULL || resp == NULL || preds == NULL || errs == NULL || msgs == NULL ||
-	    probs == NULL || pp == NULL) {
+	memset(&b, 0, sizeof(b));
+	b.d = d;
+	b.m = m;
+	b.in = in;
+	b.source = source_or(in->source, "rpc");
+	b.rid = rid_of(in->request_id, call);
+	b.start_ns = wq_rpc_call_start_ns(call);
+	b.res = calloc(n, sizeof(*b.res));
+	b.resp = calloc(n, sizeof(*b.resp));
+	b.preds = calloc(n, sizeof(*b.preds));
+	b.errs = calloc(n, sizeof(*b.errs));
+	b.msgs = calloc(n, sizeof(*b.msgs));
+	b.probs = calloc(n * WQ_SVM_MAX_CLASSES, sizeof(*b.probs));
+	b.pp = calloc(n * WQ_SVM_MAX_CLASSES, sizeof(*b.pp));
+	b.pred = calloc(n, sizeof(*b.pred));
+	if (b.res == NULL || b.resp == NULL || b.preds == NULL || b.errs == NULL ||
+	    b.msgs == NULL || b.probs == NULL || b.pp == NULL || b.pred == NULL) {
 		wq_rpc_call_fail(call, WQ_RPC_RESOURCE_EXHAUSTED, "out of memory");
 		closure(NULL, data);
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		const Wineq__V1__Instance *inst = in->instances[i];
-		wq_prediction p;
-		int rc;
-
-		wineq__v1__batch_result__init(&res[i]);
-		resp[i] = &res[i];
-		rc = inst == NULL ? WQ_EINVAL
-		                  : predict_instance(d, m, inst->features, inst->n_features, source,
-		                                     rid, wq_rpc_call_start_ns(call), &p, msgs[i],
-		                                     sizeof(msgs[i]));
-		if (rc != WQ_OK) {
-			wineq__v1__item_error__init(&errs[i]);
-			errs[i].code = (Wineq__V1__StatusCode)wq_rpc_code_from_status(rc);
-			errs[i].message = msgs[i];
-			res[i].result_case = WINEQ__V1__BATCH_RESULT__RESULT_ERROR;
-			res[i].error = &errs[i];
-			continue;
-		}
-		wineq__v1__prediction__init(&preds[i]);
-		preds[i].quality = p.quality;
-		preds[i].probabilities = &pp[np];
-		for (j = 0; p.has_probabilities && j < p.nclass; j++, np++) {
-			wineq__v1__class_probability__init(&probs[np]);
-			probs[np].label = p.classes[j];
-			probs[np].probability = p.probabilities[j];
-			pp[np] = &probs[np];
-			preds[i].n_probabilities++;
-		}
-		res[i].result_case = WINEQ__V1__BATCH_RESULT__RESULT_PREDICTION;
-		res[i].prediction = &preds[i];
+	batch_run(&b, n);
+	for (size_t i = 0; i < n; i++) {
+		if (b.res[i].result_case == WINEQ__V1__BATCH_RESULT__RESULT_PREDICTION)
+			publish_instance(d, m, in->instances[i]->features,
+			                 in->instances[i]->n_features, b.source, b.rid, b.start_ns,
+			                 &b.pred[i]);
 	}
 	model_ref_fill(m, &ref);
 	out.n_results = n;
-	out.results = resp;
+	out.results = b.resp;
 	out.model = &ref;
-	out.request_id = (char *)rid;
+	out.request_id = (char *)b.rid;
 	closure(&out, data);
 out:
-	free(res);
-	free(resp);
-	free(preds);
-	free(errs);
-	free(msgs);
-	free(probs);
-	free(pp);
+	free(b.res);
+	free(b.resp);
+	free(b.preds);
+	free(b.errs);
+	free(b.msgs);
+	free(b.probs);
+	free(b.pp);
+	free(b.pred);
 }
 
 static void p_get_model(Wineq__V1__Predictor_Service *svc, const Wineq__V1__GetModelRequest *in,

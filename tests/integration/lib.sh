@@ -1,3 +1,4 @@
+# shellcheck shell=sh # sourced by the tests (no shebang of its own)
 # Shared helpers for integration tests (POSIX sh). Source it; it creates $WORK (removed on
 # exit) and counts checks.
 set -u

@@ -11,6 +11,10 @@
 #   - Lambda mode through tests/tools/lambda_runtime_api.py (a faithful Runtime API): partial
 #     batch failures, TEST_RUN, an init error; and the same through the packaged bootstrap of
 #     `make lambda-zip`, unpacked.
+
+# `CHECK && ok ... || not_ok ...` is this suite's if/else: ok and not_ok (lib.sh) always
+# return 0, so not_ok runs exactly when CHECK fails.
+# shellcheck disable=SC2015
 . "$(dirname "$0")/lib.sh"
 
 : "${WQ_BUILDDIR:=$WQ_SRCDIR/build}"
@@ -44,6 +48,7 @@ export AWS_ACCESS_KEY_ID=AKIDWINEQTEST AWS_SECRET_ACCESS_KEY=wineq-test-secret A
 export AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER=""
 unset AWS_SESSION_TOKEN WINEQ_SERVER WINEQ_MODEL_URI PREDICTIONS_STREAM_NAME TEST_RUN
 
+# shellcheck disable=SC2046 # free_ports prints blank-separated numbers, split into $1..$N
 set -- $(free_ports 5)
 P_K=$1 P_PROXY=$2 P_RPC=$3 P_LAMBDA=$4 P_LAMBDA2=$5
 KIN=http://127.0.0.1:$P_K
@@ -147,7 +152,7 @@ check_outputs() { "$PY" "$WORK/check.py" "$WORK/$1.dump" "$2" "$3"; }
 put_records in "$WORK/batch1" && ok "40 records and 4 bad ones put with aws put-records" || not_ok "put-records"
 "$C" predict --bundle "$WORK/model" --input '{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}' --format json >"$WORK/seedpred"
 "$PY" -c 'import json,sys; e=json.load(open(sys.argv[1])); e["123"]=json.load(open(sys.argv[2]))["quality"]; json.dump(e, open(sys.argv[1], "w"))' "$WORK/batch1.expected" "$WORK/seedpred"
-export WINEQ_KINESIS_ENDPOINT_URL=$KIN
+export WINEQ_KINESIS_ENDPOINT_URL="$KIN"
 expect_exit 0 "consume --once through wineqd" "$BRIDGE" consume --stream in --output-stream out \
 	--server "$RPC" --checkpoint "$WORK/ckpt1" --once --poll-ms 100
 cp "$WORK/err" "$WORK/consume1.log"

@@ -1,6 +1,10 @@
 #!/bin/sh
 # wineq-client end to end: train on the bundled data, predict from flags, the seed's JSON and
 # CSV, and every kind of bad input answered with a clear message and the documented exit code.
+
+# `CHECK && ok ... || not_ok ...` is this suite's if/else: ok and not_ok (lib.sh) always
+# return 0, so not_ok runs exactly when CHECK fails.
+# shellcheck disable=SC2015
 . "$(dirname "$0")/lib.sh"
 
 C=$WQ_CLIENT

@@ -3,6 +3,10 @@
 # gives the same trials whatever the parallelism; with the artifact store (s3rver) down the
 # flow fails after its retries, and rerun with s3rver back it resumes from the cache (the search
 # is not computed again); a flow killed with SIGKILL is marked Crashed.
+
+# `CHECK && ok ... || not_ok ...` is this suite's if/else: ok and not_ok (lib.sh) always
+# return 0, so not_ok runs exactly when CHECK fails.
+# shellcheck disable=SC2015
 . "$(dirname "$0")/lib.sh"
 
 C=$WQ_CLIENT
@@ -10,7 +14,11 @@ DATA=$WQ_SRCDIR/data/winequality-white.csv
 NODE_MODULES=${WQ_NODE_MODULES:-$WQ_SRCDIR/node_modules}
 S3RVER=$NODE_MODULES/.bin/s3rver
 [ -x "$S3RVER" ] || { echo "test_flow.sh: s3rver not found at $S3RVER: run 'npm ci'" >&2; exit 1; }
-FLOW="--data $DATA --trials 6 --best-k 2 --seed 7"
+# flow_train ARGS...: the flow under test, `train` with the same data, trials and seed each time
+# (a function, not a string of options, so a $DATA path with blanks stays one argument).
+flow_train() {
+	"$C" train --data "$DATA" --trials 6 --best-k 2 --seed 7 "$@"
+}
 
 s3_pid=""
 bg_pid=""
@@ -30,7 +38,7 @@ json_field() {
 }
 
 # --- acceptance: the flow completes, logs trials and best models, registers a version ---------
-expect_exit 0 "train --trials 6 --best-k 2" "$C" train $FLOW --workers 2 --format json
+expect_exit 0 "train --trials 6 --best-k 2" flow_train --workers 2 --format json
 flow1=$(json_field flow_run_id "$WORK/out")
 cp "$WORK/out" "$WORK/flow-a.json"
 expect_grep '"model_uri": "models:/wine-quality/1"' "$WORK/out" "best model registered as version 1"
@@ -63,7 +71,7 @@ metrics_of() { # FILE: sorted "trial balanced_accuracy" lines from a runs list J
 }
 home1=$WINEQ_HOME
 WINEQ_HOME="$WORK/home2"
-expect_exit 0 "same seed, one worker, fresh store" "$C" train $FLOW --workers 1 --format json
+expect_exit 0 "same seed, one worker, fresh store" flow_train --workers 1 --format json
 cp "$WORK/out" "$WORK/flow-b.json"
 expect_exit 0 "trial runs of the second store" "$C" runs list --experiment wine-svm --format json
 WINEQ_HOME=$home1
@@ -104,7 +112,7 @@ export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-
 export WINEQ_HOME="$WORK/home3" WINEQ_ARTIFACT_ROOT="s3://wqflow/art" WINEQ_S3_ENDPOINT_URL="http://127.0.0.1:$port"
 start_s3
 kill "$s3_pid"; wait "$s3_pid" 2>/dev/null; s3_pid=""
-expect_exit 1 "flow with the artifact store down fails" "$C" train $FLOW --workers 2
+expect_exit 1 "flow with the artifact store down fails" flow_train --workers 2
 expect_grep 'flow failed' "$WORK/err" "failure explained"
 expect_grep 'trial 6/6' "$WORK/err" "the search ran the first time"
 expect_exit 0 "flows list after the failure" "$C" flows list --format json
@@ -115,7 +123,7 @@ expect_grep '^retrain-1 +Failed +4 ' "$WORK/out" "retrain-1 Failed after 1 + 3 r
 expect_exit 0 "failed flow as json" "$C" flows show "$failed" --format json
 expect_grep '"state": "Retrying"' "$WORK/out" "Retrying transitions recorded"
 start_s3
-expect_exit 0 "rerun with the store back" "$C" train $FLOW --workers 2 --format json
+expect_exit 0 "rerun with the store back" flow_train --workers 2 --format json
 resumed=$(json_field flow_run_id "$WORK/out")
 if grep -q 'trial [0-9]*/6' "$WORK/err"; then not_ok "the search was computed again"; else ok "the search was not computed again"; fi
 expect_exit 0 "flows show the resumed flow" "$C" flows show "$resumed"

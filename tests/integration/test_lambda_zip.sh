@@ -10,6 +10,10 @@
 # WQ_LAMBDA_BINARY: the binary to pack (default $WQ_BUILDDIR/src/bridge/wineq-kinesis-bridge).
 # Needs: root (or unprivileged user namespaces for `unshare -r`), busybox-static, unzip,
 # openssl, curl, cc with libcurl's headers (scripts/setup-debian.sh), /usr/bin/python3.
+
+# `CHECK && ok ... || not_ok ...` is this suite's if/else: ok and not_ok (lib.sh) always
+# return 0, so not_ok runs exactly when CHECK fails.
+# shellcheck disable=SC2015
 . "$(dirname "$0")/lib.sh"
 
 : "${WQ_BUILDDIR:=$WQ_SRCDIR/build}"
@@ -156,6 +160,8 @@ if grep -q __asan_init "$BIN" 2>/dev/null; then
 	fi
 fi
 in_root() {
+	# RUN is a command prefix, "chroot" or "unshare -r chroot": split on purpose
+	# shellcheck disable=SC2086
 	env -i PATH=/bin TZ=UTC LANG=en_US.UTF-8 LAMBDA_RUNTIME_DIR=/var/runtime \
 		ASAN_OPTIONS=detect_leaks=0 \
 		LD_LIBRARY_PATH=/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib \

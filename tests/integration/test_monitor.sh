@@ -7,6 +7,10 @@
 #
 # Needs: wineqd, wineq-monitor, wineq-client built; prometheus, promtool, chromium, curl,
 # python3 with numpy/scipy (Debian: prometheus chromium python3-scipy; scripts/setup-debian.sh).
+
+# `CHECK && ok ... || not_ok ...` is this suite's if/else: ok and not_ok (lib.sh) always
+# return 0, so not_ok runs exactly when CHECK fails.
+# shellcheck disable=SC2015
 . "$(dirname "$0")/lib.sh"
 
 : "${WQ_BUILDDIR:=$WQ_SRCDIR/build}"
@@ -37,6 +41,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
 
+# shellcheck disable=SC2046 # free_ports prints blank-separated numbers, split into $1..$N
 set -- $(free_ports 5)
 P_RPC=$1 P_FEED=$2 P_HTTP=$3 P_MON=$4 P_PROM=$5
 RPC=tcp://127.0.0.1:$P_RPC
@@ -138,8 +143,7 @@ got_va=$(prom_value 'wineq_drift_score{column="volatile acidity",method="wassers
 	ok "Prometheus returns the monitor's volatile acidity score ($got_va)" || not_ok "score in Prometheus $got_va, monitor $want_va"
 prom_is 'wineq_drift_detected{column="volatile acidity"}' 1 && ok "Prometheus: volatile acidity drift detected" || not_ok "volatile acidity detected: $(prom_value 'wineq_drift_detected{column="volatile acidity"}')"
 curl -sf "$MON/metrics" >"$WORK/mon_metrics"
-promtool check metrics <"$WORK/mon_metrics" >"$WORK/promtool" 2>&1
-if [ $? -eq 0 ] && [ ! -s "$WORK/promtool" ]; then ok "promtool check metrics: the monitor's /metrics is clean"; else not_ok "promtool: $(cat "$WORK/promtool")"; fi
+if promtool check metrics <"$WORK/mon_metrics" >"$WORK/promtool" 2>&1 && [ ! -s "$WORK/promtool" ]; then ok "promtool check metrics: the monitor's /metrics is clean"; else not_ok "promtool: $(cat "$WORK/promtool")"; fi
 expect_grep '^wineq_monitor_predicted_class_share\{quality="[3-9]"\} ' "$WORK/mon_metrics" "predicted class shares"
 expect_grep '^wineq_monitor_reference_model_info\{name="wine-quality",version="1"\} 1' "$WORK/mon_metrics" "reference model version"
 expect_grep '^wineq_monitor_last_event_age_seconds ' "$WORK/mon_metrics" "last-event age"
@@ -148,22 +152,25 @@ expect_grep '^wineq_monitor_last_event_age_seconds ' "$WORK/mon_metrics" "last-e
 curl -sf "$MON/report" >"$WORK/report.html" && ok "GET /report" || not_ok "/report"
 "$PY" "$WQ_SRCDIR/tests/tools/check_report_html.py" "$WORK/report.html" >"$WORK/rep.json" 2>&1
 $J expr "$WORK/rep.json" 'j["drift"] is True and j["scripts"] == 0 and j["external_urls"] == 0 and len(j["columns"]) == 4' >"$WORK/j" && ok "the report: drift banner, 4 columns, no scripts, no external URLs" || not_ok "report: $(cat "$WORK/j")"
-CHROME="chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --user-data-dir=$WORK/chrome"
-timeout 120 $CHROME --window-size=1280,3000 --screenshot="$WORK/report.png" "$MON/report" >"$WORK/chrome.log" 2>&1
+# chrome ARGS...: headless Chromium with a profile under $WORK, killed after 120 s
+chrome() {
+	timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage \
+		--user-data-dir="$WORK/chrome" "$@"
+}
+chrome --window-size=1280,3000 --screenshot="$WORK/report.png" "$MON/report" >"$WORK/chrome.log" 2>&1
 if [ -s "$WORK/report.png" ] && [ "$(head -c 8 "$WORK/report.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]; then
 	ok "Chromium rendered the report to a PNG ($(wc -c <"$WORK/report.png") bytes, kept out of git)"
 else
 	not_ok "no screenshot: $(tail -n 5 "$WORK/chrome.log")"
 fi
-timeout 120 $CHROME --dump-dom "$MON/report" >"$WORK/dom.html" 2>"$WORK/chrome.log"
+chrome --dump-dom "$MON/report" >"$WORK/dom.html" 2>"$WORK/chrome.log"
 "$PY" "$WQ_SRCDIR/tests/tools/check_report_html.py" "$WORK/dom.html" >"$WORK/dom.json" 2>&1
 $J expr "$WORK/dom.json" 'j["drift"] is True and "drift" in j["banner"].lower() and all(c["bars"] > 0 for c in j["columns"])' >"$WORK/j" &&
 	ok "the page Chromium rendered shows the banner and a histogram per column" || not_ok "rendered DOM: $(cat "$WORK/j")"
 
 # --- restarts ---------------------------------------------------------------------------------------
 kill -TERM "$MPID"
-wait "$MPID"
-[ $? -eq 0 ] && ok "monitor: SIGTERM exits 0" || not_ok "monitor exit status"
+wait "$MPID" && ok "monitor: SIGTERM exits 0" || not_ok "monitor exit status"
 start_monitor && ok "the monitor restarted and reconnected" || not_ok "monitor restart"
 head -n 201 "$RED" >"$WORK/red200.csv"
 "$C" predict --server "$RPC" --csv "$WORK/red200.csv" >/dev/null

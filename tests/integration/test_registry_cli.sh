@@ -2,6 +2,10 @@
 # Tracking and the model registry from the CLI, tried as a new user would: train twice,
 # register both, promote v2 to Production, alias v1 champion, resolve every URI, read the
 # history, delete v1 and see its artifacts gone; plus the bad inputs around them.
+
+# `CHECK && ok ... || not_ok ...` is this suite's if/else: ok and not_ok (lib.sh) always
+# return 0, so not_ok runs exactly when CHECK fails.
+# shellcheck disable=SC2015
 . "$(dirname "$0")/lib.sh"
 
 C=$WQ_CLIENT
@@ -9,15 +13,18 @@ DATA=$WQ_SRCDIR/data/winequality-white.csv
 export WINEQ_HOME="$WORK/home"
 unset WINEQ_TRACKING_URI WINEQ_ARTIFACT_ROOT WINEQ_S3_ENDPOINT_URL
 ARTS=$WINEQ_HOME/artifacts
-FAST="--kernel linear --no-probability"
+# fast_train ARGS...: `train` on the bundled data with the quick options (linear, no probability)
+fast_train() {
+	"$C" train --data "$DATA" --kernel linear --no-probability "$@"
+}
 
 # --- two tracked, registered trainings into the embedded default store ----------------------
-expect_exit 0 "train #1, registered" "$C" train --data "$DATA" $FAST --C 0.1 --register wine-quality --run-name first
+expect_exit 0 "train #1, registered" fast_train --C 0.1 --register wine-quality --run-name first
 expect_grep '^registered: +wine-quality version 1$' "$WORK/out" "first training becomes version 1"
 run1=$(sed -n 's/^run: *\([0-9a-f]\{32\}\) .*/\1/p' "$WORK/out")
 [ -n "$run1" ] && ok "run id printed" || not_ok "no run id in output"
 [ -f "$WINEQ_HOME/registry.db" ] && ok "embedded default registry in \$WINEQ_HOME" || not_ok "no registry.db"
-expect_exit 0 "train #2, registered, json" "$C" train --data "$DATA" $FAST --C 1 --register wine-quality --format json
+expect_exit 0 "train #2, registered, json" fast_train --C 1 --register wine-quality --format json
 expect_grep '"version": 2' "$WORK/out" "second training becomes version 2"
 expect_grep '"model_uri": "models:/wine-quality/2"' "$WORK/out" "json gives the model URI"
 run2=$(sed -n 's/.*"run_id": "\([0-9a-f]\{32\}\)".*/\1/p' "$WORK/out")
@@ -58,9 +65,11 @@ expect_grep '^quality=[3-9]$' "$WORK/out" "registry model predicts"
 expect_exit 0 "predict JSON through the registry" "$C" predict --model models:/wine-quality/Production --input '{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}' --format json
 expect_grep '"model": ?"wine-quality", ?"version": ?2\}' "$WORK/out" "response names the registered version"
 expect_exit 0 "artifacts get runs:/ID/model" "$C" artifacts get "runs:/$run2/model" "$WORK/got"
-cmp -s "$WORK/got/model.svm" "$(ls -d "$ARTS"/models/wine-quality/*/ | head -n 1)/model.svm" 2>/dev/null ||
-	cmp -s "$WORK/got/model.svm" "$(ls -d "$ARTS"/models/wine-quality/*/ | tail -n 1)/model.svm"
-[ $? -eq 0 ] && ok "downloaded bundle equals the registered one" || not_ok "downloaded bundle differs"
+same=no
+for d in "$ARTS"/models/wine-quality/*/; do
+	cmp -s "$WORK/got/model.svm" "${d}model.svm" 2>/dev/null && same=yes
+done
+[ "$same" = yes ] && ok "downloaded bundle equals the registered one" || not_ok "downloaded bundle differs"
 expect_exit 0 "history" "$C" models history wine-quality
 expect_grep ' 2 +stage +- +None +Production$' "$WORK/out" "history shows v2 None -> Production"
 expect_grep ' 1 +alias +champion +- +1$' "$WORK/out" "history shows the alias"
@@ -89,7 +98,7 @@ expect_exit 2 "unknown stage lists the valid ones" "$C" models promote wine-qual
 expect_grep 'None, Staging, Production, Archived' "$WORK/err" "valid stages listed"
 expect_exit 2 "version not a number" "$C" models promote wine-quality two Staging
 expect_exit 5 "unknown version" "$C" models promote wine-quality 42 Staging
-expect_exit 2 "register name with a slash" "$C" train --data "$DATA" $FAST --register "../evil"
+expect_exit 2 "register name with a slash" fast_train --register "../evil"
 expect_exit 3 "alias that looks like a version" "$C" models alias wine-quality 7 2
 expect_exit 3 "bad filter" "$C" runs list --filter "metrics.x >>> 1"
 expect_exit 2 "unknown subcommand" "$C" models fly
@@ -97,7 +106,7 @@ echo "not sqlite at all" >"$WORK/foreign.db"
 expect_exit 4 "a file that is not a registry" "$C" models list --tracking-uri "sqlite:///$WORK/foreign.db"
 expect_grep 'not a wineq registry' "$WORK/err" "foreign registry explained"
 expect_exit 2 "unsupported tracking URI" "$C" models list --tracking-uri "postgres://x"
-expect_exit 0 "--no-track with --bundle leaves no run" "$C" train --data "$DATA" $FAST --no-track --bundle "$WORK/b3"
+expect_exit 0 "--no-track with --bundle leaves no run" fast_train --no-track --bundle "$WORK/b3"
 expect_exit 0 "runs list (count)" "$C" runs list --format json
 [ "$(grep -c '"run_id"' "$WORK/out")" -eq 1 ] && ok "only run 2 remains" || not_ok "unexpected runs: $(grep -c '"run_id"' "$WORK/out")"
 

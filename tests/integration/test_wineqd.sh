@@ -7,6 +7,10 @@
 #
 # Needs: the built wineqd, wineq-client and tests/tools/rpc_probe (make check builds them),
 # curl, openssl, python3 and promtool (Debian: prometheus; scripts/setup-debian.sh).
+
+# `CHECK && ok ... || not_ok ...` is this suite's if/else: ok and not_ok (lib.sh) always
+# return 0, so not_ok runs exactly when CHECK fails.
+# shellcheck disable=SC2015
 . "$(dirname "$0")/lib.sh"
 
 : "${WQ_BUILDDIR:=$WQ_SRCDIR/build}"
@@ -35,6 +39,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# shellcheck disable=SC2046 # free_ports prints blank-separated numbers, split into $1..$N
 set -- $(free_ports 10)
 P_RPC=$1 P_FEED=$2 P_HTTP=$3 P_TLS=$4 P_CONF=$5 P_CONF_HTTP=$6 P_X=$7
 RPC=tcp://127.0.0.1:$P_RPC
@@ -180,8 +185,7 @@ expect_grep 'source=cli ' "$WORK/feed" "feed event from the CLI"
 # --- metrics ----------------------------------------------------------------------------------
 curl -s -D "$WORK/mhead" "$HTTP/metrics" >"$WORK/metrics"
 expect_grep 'text/plain; version=0.0.4' "$WORK/mhead" "/metrics content type is the text format 0.0.4"
-promtool check metrics <"$WORK/metrics" >"$WORK/promtool" 2>&1
-if [ $? -eq 0 ] && [ ! -s "$WORK/promtool" ]; then ok "promtool check metrics reports nothing"; else not_ok "promtool: $(cat "$WORK/promtool")"; fi
+if promtool check metrics <"$WORK/metrics" >"$WORK/promtool" 2>&1 && [ ! -s "$WORK/promtool" ]; then ok "promtool check metrics reports nothing"; else not_ok "promtool: $(cat "$WORK/promtool")"; fi
 expect_grep '^wineq_requests_total\{protocol="http",method="/predict",code="400"\} [1-9]' "$WORK/metrics" "HTTP requests by method and status"
 expect_grep '^wineq_requests_total\{protocol="rpc",method="wineq.v1.Predictor/Predict",code="INVALID_ARGUMENT"\} [1-9]' "$WORK/metrics" "RPC requests by method and status"
 expect_grep '^wineq_request_duration_seconds_bucket\{.*le="\+Inf"\} [1-9]' "$WORK/metrics" "latency histogram"
@@ -273,8 +277,7 @@ PIDS="$PIDS $CPID"
 wait_for 20 "$C" health --server "tcp://127.0.0.1:$P_CONF" && ok "wineqd configured by a file serves" || not_ok "config file instance: $(tail -n 5 "$WORK/conf.log")"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_CONF_HTTP/readyz")" = 200 ] && ok "its HTTP address came from the file" || not_ok "config http"
 kill -TERM "$CPID"
-wait "$CPID"
-[ $? -eq 0 ] && ok "SIGTERM: exit 0" || not_ok "SIGTERM exit status"
+wait "$CPID" && ok "SIGTERM: exit 0" || not_ok "SIGTERM exit status"
 
 "$WINEQD" --listen "ipc://$WORK/wineqd.sock" --feed none --http none --model "$WORK/v1" 2>"$WORK/ipc.log" &
 IPID=$!

@@ -840,9 +840,11 @@ static char *read_response(int fd, char *hdr, size_t hdrlen, size_t *blen)
 		ssize_t got;
 
 		if (n == cap) {
+			char *grown = realloc(buf, 2 * cap + 1);
+
+			assert_non_null(grown);
+			buf = grown;
 			cap *= 2;
-			buf = realloc(buf, cap + 1);
-			assert_non_null(buf);
 		}
 		got = recv(fd, buf + n, cap - n, 0);
 		assert_true(got > 0);

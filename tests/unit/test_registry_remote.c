@@ -651,6 +651,7 @@ static void test_resolve_cache(void **state)
 	assert_int_equal(cx.r->ops->resolve(cx.r, uri, &again, NULL, err, sizeof(err)), WQ_OK);
 	assert_string_equal(again, dir);
 	free(again);
+	again = NULL;
 	/* damage the cached copy: the next resolve replaces it with verified bytes */
 	snprintf(file, sizeof(file), "%s/%s", dir, WQ_BUNDLE_MODEL_FILE);
 	f = fopen(file, "a");

@@ -424,6 +424,8 @@ static void make_corpus(fixture *f, corpus *c)
 {
 	int64_t beer = 0;
 
+	memset(c, 0, sizeof(*c)); /* every id a string even before new_run fills it */
+
 	for (int i = 0; i < 5; i++) {
 		char name[8];
 
