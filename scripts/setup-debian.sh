@@ -12,7 +12,8 @@ libcurl4-openssl-dev libevent-dev libcmocka-dev libsqlite3-dev libjansson-dev
 ca-certificates python3 python3-numpy python3-scipy python3-yaml awscli curl openssl prometheus chromium
 busybox-static unzip
 python3-sklearn python3-flask wrk
-debhelper dpkg-dev fakeroot lintian systemd man-db
+debhelper dpkg-dev fakeroot lintian systemd man-db bash-completion
+systemd-container debootstrap
 pre-commit cppcheck shellcheck"
 # Test peers from npm (s3rver) need node and npm; use the machine's own when present.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"

@@ -3,7 +3,9 @@
 #   1. build with -Wall -Wextra -Werror and run `make check` (unit + integration tests),
 #   2. `make lint` (the pre-commit gates: clang-format, cppcheck, banned calls, shellcheck),
 #   3. the same suite under AddressSanitizer + UBSan,
-#   4. `make distcheck` (the release tarball builds, tests, installs and uninstalls).
+#   4. `make distcheck` (the release tarball builds, tests, installs and uninstalls),
+#   5. the Debian packages: built, lintian-clean, installed, run, upgraded and purged on this
+#      machine (tests/package/test_deb.sh; it installs packages: CI machines are disposable).
 # Build trees: build/ and build-asan/ (out of tree, so the source stays clean).
 set -eu
 cd "$(dirname "$0")/.."
@@ -48,6 +50,17 @@ step "make distcheck"
 (cd build && make --no-print-directory distcheck \
 	DISTCHECK_CONFIGURE_FLAGS=--enable-werror) || { show_failures build; exit 1; }
 
+step "Debian packages: build, lintian, install, run, upgrade, purge (tests/package/test_deb.sh)"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+deb_rc=0
+$SUDO sh tests/package/test_deb.sh "$top" || deb_rc=$?
+case $deb_rc in
+0) deb_result="passed" ;;
+77) deb_result="skipped (needs root and dpkg-buildpackage)" ;;
+*) echo "Debian package test failed ($deb_rc)"; exit 1 ;;
+esac
+
 step "summary"
 total_pass=0
 total_fail=0
@@ -58,5 +71,6 @@ for d in build build-asan; do
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
 done
+echo "Debian package test: $deb_result"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

@@ -1,5 +1,7 @@
 /* wineq-client bench: closed-loop load on wineqd over nng. Each of N workers sends a
- * request, waits for its answer and sends the next; latencies are kept whole (no sampling)
+ * request, waits for its answer and sends the next (asynchronously: each answer's callback, on
+ * nng's threads, sends the next request, so the load generator spends little CPU on thread
+ * wake-ups and leaves the cores to the server); latencies are kept whole (no sampling)
  * and reported as percentiles, with the count of answers per model version so a hot swap
  * during the run is visible. */
 #include "cli_common.h"
@@ -35,9 +37,10 @@ typedef struct vcount {
 } vcount;
 
 typedef struct worker {
-	pthread_t tid;
+	wq_rpc_async *a;
 	struct bench *b;
 	size_t index;
+	int64_t t0;   /* the call in flight started */
 	int64_t *lat; /* ns, recorded after the warm-up */
 	size_t nlat, cap;
 	uint64_t errors;
@@ -53,6 +56,7 @@ typedef struct bench {
 	payload payloads[NPAYLOADS];
 	size_t npayloads;
 	int64_t warm_end_ns, end_ns;
+	atomic_size_t active; /* workers whose chain of calls has not ended */
 } bench;
 
 static int64_t now_ns(void)
@@ -100,49 +104,57 @@ static int64_t answer_version(const bench *b, const uint8_t *data, size_t len)
 	return v;
 }
 
-static void *worker_main(void *arg)
+static void worker_error(worker *w, const char *what, const char *msg)
+{
+	if (w->errors++ == 0)
+		snprintf(w->first_error, sizeof(w->first_error), "%s: %s", what, msg);
+}
+
+/* Starts the worker's next call, or ends its chain when the time is up. */
+static void worker_issue(worker *w)
+{
+	bench *b = w->b;
+
+	for (;;) {
+		const payload *p = &b->payloads[w->index++ % b->npayloads];
+
+		w->t0 = now_ns();
+		if (w->t0 >= b->end_ns) {
+			atomic_fetch_sub(&b->active, 1);
+			return;
+		}
+		if (wq_rpc_async_start(w->a, b->method, p->data, p->len) == WQ_OK)
+			return;
+		worker_error(w, "RESOURCE_EXHAUSTED", "cannot start a call");
+	}
+}
+
+static void worker_done(void *arg, int code, const uint8_t *data, size_t len, const char *msg)
 {
 	worker *w = arg;
 	bench *b = w->b;
-	size_t k = w->index;
+	int64_t t1 = now_ns();
 
-	for (;;) {
-		const payload *p = &b->payloads[k++ % b->npayloads];
-		uint8_t *out = NULL;
-		size_t outlen = 0;
-		char msg[256];
-		int64_t t0 = now_ns(), t1;
-		int code;
-
-		if (t0 >= b->end_ns)
-			break;
-		code = wq_rpc_client_call_bytes(b->client, b->method, p->data, p->len, 0, NULL,
-		                                &out, &outlen, msg, sizeof(msg));
-		t1 = now_ns();
-		if (t0 < b->warm_end_ns) {
-			free(out);
-			continue;
-		}
+	if (w->t0 >= b->warm_end_ns) {
 		if (code != WQ_RPC_OK) {
-			if (w->errors++ == 0)
-				snprintf(w->first_error, sizeof(w->first_error), "%s: %s",
-				         wq_rpc_code_name(code), msg);
-			continue;
-		}
-		version_count(w, answer_version(b, out, outlen));
-		free(out);
-		if (w->nlat == w->cap) {
-			size_t nc = w->cap ? w->cap * 2 : 65536;
-			int64_t *nl = realloc(w->lat, nc * sizeof(*nl));
+			worker_error(w, wq_rpc_code_name(code), msg);
+		} else {
+			version_count(w, answer_version(b, data, len));
+			if (w->nlat == w->cap) {
+				size_t nc = w->cap ? w->cap * 2 : 65536;
+				int64_t *nl = realloc(w->lat, nc * sizeof(*nl));
 
-			if (nl == NULL)
-				continue; /* the figure loses a sample, not the run */
-			w->lat = nl;
-			w->cap = nc;
+				if (nl != NULL) {
+					w->lat = nl;
+					w->cap = nc;
+				}
+			}
+			/* a failed growth loses a sample, not the run */
+			if (w->nlat < w->cap)
+				w->lat[w->nlat++] = t1 - w->t0;
 		}
-		w->lat[w->nlat++] = t1 - t0;
 	}
-	return NULL;
+	worker_issue(w);
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -374,12 +386,21 @@ int cmd_bench(int argc, char **argv)
 	for (started = 0; started < conc; started++) {
 		ws[started].b = &b;
 		ws[started].index = started * 7;
-		if (pthread_create(&ws[started].tid, NULL, worker_main, &ws[started]) != 0)
+		if (wq_rpc_async_new(b.client, worker_done, &ws[started], &ws[started].a) != WQ_OK)
 			break;
 	}
+	atomic_store(&b.active, started);
 	for (i = 0; i < started; i++)
-		pthread_join(ws[i].tid, NULL);
+		worker_issue(&ws[i]);
+	/* the chains end by themselves once the time is up */
+	while (atomic_load(&b.active) > 0) {
+		struct timespec ts = {0, 5 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
 	t_end = now_ns();
+	for (i = 0; i < started; i++)
+		wq_rpc_async_free(ws[i].a);
 	if (started < conc) {
 		cli_error(CMD, "could start only %zu of %llu workers", started,
 		          (unsigned long long)conc);

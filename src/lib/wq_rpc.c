@@ -1645,3 +1645,135 @@ int wq_rpc_client_open_env(const char *url, wq_rpc_client **out, char *err, size
 	opts.tls = &tls;
 	return wq_rpc_client_open(url, &opts, out, err, errlen);
 }
+
+/* --- asynchronous calls ------------------------------------------------------------------ */
+
+struct wq_rpc_async {
+	wq_rpc_client *c;
+	nng_ctx ctx;
+	nng_aio *aio;
+	int receiving;
+	wq_rpc_done_fn done;
+	void *arg;
+	char rid[WQ_RPC_MAX_REQUEST_ID + 1];
+};
+
+static void async_fail(wq_rpc_async *a, int code, const char *what, int rv)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof(msg), "%s %s: %s", what, a->c->url, nng_strerror(rv));
+	a->done(a->arg, code, NULL, 0, msg);
+}
+
+static void async_cb(void *arg)
+{
+	wq_rpc_async *a = arg;
+	int rv = nng_aio_result(a->aio);
+	Wineq__V1__RpcResponse *r;
+	nng_msg *reply;
+	int code;
+
+	if (!a->receiving) {
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(a->aio));
+			nng_aio_set_msg(a->aio, NULL);
+			async_fail(
+			    a, rv == NNG_ETIMEDOUT ? WQ_RPC_DEADLINE_EXCEEDED : WQ_RPC_UNAVAILABLE,
+			    "cannot send to", rv);
+			return;
+		}
+		a->receiving = 1;
+		nng_ctx_recv(a->ctx, a->aio);
+		return;
+	}
+	if (rv != 0) {
+		async_fail(a, rv == NNG_ETIMEDOUT ? WQ_RPC_DEADLINE_EXCEEDED : WQ_RPC_UNAVAILABLE,
+		           "no reply from", rv);
+		return;
+	}
+	reply = nng_aio_get_msg(a->aio);
+	nng_aio_set_msg(a->aio, NULL);
+	r = nng_msg_len(reply) <= a->c->max_message + ENVELOPE_SLACK
+	        ? wineq__v1__rpc_response__unpack(NULL, nng_msg_len(reply), nng_msg_body(reply))
+	        : NULL;
+	nng_msg_free(reply);
+	if (r == NULL) {
+		a->done(a->arg, WQ_RPC_DATA_LOSS, NULL, 0, "malformed or oversized reply envelope");
+		return;
+	}
+	code = (int)r->code;
+	if (code < WQ_RPC_OK || code > WQ_RPC_UNAUTHENTICATED)
+		code = WQ_RPC_UNKNOWN;
+	if (code == WQ_RPC_OK && strcmp(r->request_id, a->rid) != 0)
+		code = WQ_RPC_INTERNAL;
+	a->done(a->arg, code, r->payload.data, r->payload.len,
+	        code == WQ_RPC_INTERNAL && r->code == WINEQ__V1__STATUS_CODE__OK
+	            ? "reply carries another request id"
+	            : r->message);
+	wineq__v1__rpc_response__free_unpacked(r, NULL);
+}
+
+int wq_rpc_async_new(wq_rpc_client *c, wq_rpc_done_fn done, void *arg, wq_rpc_async **out)
+{
+	wq_rpc_async *a;
+	int rv;
+
+	if (c == NULL || done == NULL || out == NULL)
+		return WQ_EINVAL;
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return WQ_ENOMEM;
+	a->c = c;
+	a->done = done;
+	a->arg = arg;
+	if ((rv = nng_aio_alloc(&a->aio, async_cb, a)) != 0) {
+		free(a);
+		return nng_status(rv);
+	}
+	if ((rv = nng_ctx_open(&a->ctx, c->sock)) != 0) {
+		nng_aio_free(a->aio);
+		free(a);
+		return nng_status(rv);
+	}
+	*out = a;
+	return WQ_OK;
+}
+
+int wq_rpc_async_start(wq_rpc_async *a, const char *method, const uint8_t *payload, size_t len)
+{
+	Wineq__V1__RpcRequest env = WINEQ__V1__RPC_REQUEST__INIT;
+	nng_msg *m;
+	size_t n;
+
+	if (a == NULL || method == NULL || strlen(method) > WQ_RPC_MAX_METHOD ||
+	    len > a->c->max_message)
+		return WQ_EINVAL;
+	request_id_new(a->rid, sizeof(a->rid));
+	env.method = (char *)method;
+	env.payload.data = (uint8_t *)payload;
+	env.payload.len = len;
+	env.request_id = a->rid;
+	env.deadline_unix_ms = unix_ms() + a->c->timeout_ms;
+	n = wineq__v1__rpc_request__get_packed_size(&env);
+	if (nng_msg_alloc(&m, n) != 0)
+		return WQ_ENOMEM;
+	wineq__v1__rpc_request__pack(&env, nng_msg_body(m));
+	a->receiving = 0;
+	nng_aio_set_timeout(a->aio, a->c->timeout_ms);
+	nng_aio_set_msg(a->aio, m);
+	nng_ctx_send(a->ctx, a->aio);
+	return WQ_OK;
+}
+
+void wq_rpc_async_free(wq_rpc_async *a)
+{
+	if (a == NULL)
+		return;
+	/* waits for a callback still running */
+	nng_aio_stop(a->aio);
+	nng_msg_free(nng_aio_get_msg(a->aio));
+	nng_aio_free(a->aio);
+	nng_ctx_close(a->ctx);
+	free(a);
+}

@@ -172,6 +172,22 @@ int wq_rpc_client_call_bytes(wq_rpc_client *c, const char *method, const uint8_t
                              size_t len, int idempotent, const char *request_id, uint8_t **out,
                              size_t *outlen, char *msg, size_t msglen);
 
+/* Asynchronous calls, for load generators: one call in flight per wq_rpc_async, no retries,
+ * the client's timeout. done runs on one of nng's threads when the call ends: code is the
+ * gRPC-style status, payload/len the reply payload when code is WQ_RPC_OK (valid only during
+ * the callback), msg the detail otherwise. done may start the next call on the same object. */
+typedef struct wq_rpc_async wq_rpc_async;
+typedef void (*wq_rpc_done_fn)(void *arg, int code, const uint8_t *payload, size_t len,
+                               const char *msg);
+
+/* *out owned by the caller (wq_rpc_async_free, before wq_rpc_client_close). */
+int wq_rpc_async_new(wq_rpc_client *c, wq_rpc_done_fn done, void *arg, wq_rpc_async **out);
+/* Starts a call (method "package.Service/Method", payload copied); the previous one must have
+ * ended. WQ_EINVAL / WQ_ENOMEM without calling done. */
+int wq_rpc_async_start(wq_rpc_async *a, const char *method, const uint8_t *payload, size_t len);
+/* Cancels a call in progress (done then reports it) and frees; accepts NULL. Not from done. */
+void wq_rpc_async_free(wq_rpc_async *a);
+
 /* Sends envelope bytes as they are (not necessarily a valid RpcRequest) and returns the raw
  * reply bytes: for tests of malformed envelopes. WQ_E* status (WQ_EIO on timeout). */
 int wq_rpc_client_send_raw(wq_rpc_client *c, const uint8_t *data, size_t len, uint8_t **out,
