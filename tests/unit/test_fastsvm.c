@@ -226,7 +226,7 @@ static void compare_all_rows(const fixture *f, int v, int path)
 	assert_int_equal(label_diff, 0);
 	assert_int_equal(plabel_diff, 0);
 	if (path == WQ_FASTSVM_AVX2_FLOAT) {
-		/* the rounding noise the default-path choice relies on: under 2e-5 per unit of
+		/* the rounding noise the default-path choice relies on: under 3e-5 per unit of
 		 * the largest coefficient; within the contract where float is the default */
 		double cmax = 0.0;
 		wq_fastsvm *def = NULL;
@@ -236,7 +236,7 @@ static void compare_all_rows(const fixture *f, int v, int path)
 				cmax =
 				    fabs(m->sv_coef[r][s]) > cmax ? fabs(m->sv_coef[r][s]) : cmax;
 		}
-		assert_true(max_dec <= 2e-5 * (cmax > 1.0 ? cmax : 1.0));
+		assert_true(max_dec <= 3e-5 * (cmax > 1.0 ? cmax : 1.0));
 		assert_int_equal(wq_fastsvm_new(m, f->d, &def, NULL, 0), WQ_OK);
 		assert_int_equal(wq_fastsvm_path(def), cmax <= WQ_FASTSVM_FLOAT_MAX_COEF
 		                                           ? WQ_FASTSVM_AVX2_FLOAT
