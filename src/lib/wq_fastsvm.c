@@ -658,6 +658,19 @@ FLOAT_CLASSES(6)
 FLOAT_CLASSES(7)
 FLOAT_CLASSES(8)
 
+/* The specialisations by number of coefficient rows (k - 1), indexed by k - 1. */
+typedef void (*float_parts_fn)(const wq_fastsvm *, const __m256 *, const __m256 *, double *,
+                               double *);
+static const float_parts_fn float_parts[FLOAT_MAXK1 + 1] = {NULL,
+                                                            rbf_parts_float_1,
+                                                            rbf_parts_float_2,
+                                                            rbf_parts_float_3,
+                                                            rbf_parts_float_4,
+                                                            rbf_parts_float_5,
+                                                            rbf_parts_float_6,
+                                                            rbf_parts_float_7,
+                                                            rbf_parts_float_8};
+
 __attribute__((target("avx2,fma"))) static void
 rbf_parts_float(const wq_fastsvm *f, const double *x, double *part, double *ksum)
 {
@@ -670,34 +683,8 @@ rbf_parts_float(const wq_fastsvm *f, const double *x, double *part, double *ksum
 		xh[j] = _mm256_set1_ps(h);
 		xl[j] = _mm256_set1_ps((float)(x[j] - (double)h));
 	}
-	switch (f->k - 1) {
-	case 1:
-		rbf_parts_float_1(f, xh, xl, part, ksum);
-		break;
-	case 2:
-		rbf_parts_float_2(f, xh, xl, part, ksum);
-		break;
-	case 3:
-		rbf_parts_float_3(f, xh, xl, part, ksum);
-		break;
-	case 4:
-		rbf_parts_float_4(f, xh, xl, part, ksum);
-		break;
-	case 5:
-		rbf_parts_float_5(f, xh, xl, part, ksum);
-		break;
-	case 6:
-		rbf_parts_float_6(f, xh, xl, part, ksum);
-		break;
-	case 7:
-		rbf_parts_float_7(f, xh, xl, part, ksum);
-		break;
-	case 8:
-		rbf_parts_float_8(f, xh, xl, part, ksum);
-		break;
-	default: /* wq_fastsvm_new keeps larger models off this path */
-		break;
-	}
+	/* wq_fastsvm_new keeps models with more than FLOAT_MAXK1 + 1 classes off this path */
+	float_parts[f->k - 1](f, xh, xl, part, ksum);
 }
 #endif
 

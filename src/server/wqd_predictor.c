@@ -236,14 +236,21 @@ static void *batch_half(void *arg)
 
 /* Items are independent: a batch big enough to repay a thread start (tens of microseconds
  * against ~5 per row) is split with a second thread, so one call uses two cores. */
+static long ncpu;
+static pthread_once_t ncpu_once = PTHREAD_ONCE_INIT;
+
+/* Read once: calls run on several threads, and sysconf reads /sys each time. */
+static void ncpu_read(void)
+{
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 static void batch_run(batch *b, size_t n)
 {
-	static long ncpu;
 	pthread_t t;
 	size_t half = n / 2;
 
-	if (ncpu == 0)
-		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	pthread_once(&ncpu_once, ncpu_read);
 	b->lo = 0;
 	b->hi = half;
 	if (n < WQD_BATCH_SPLIT_MIN || ncpu < 2 || pthread_create(&t, NULL, batch_half, b) != 0) {
