@@ -57,7 +57,7 @@ say "wineqd --listen $rpc --feed $feed --http $http --model models:/wine-quality
 	--log-level warn &
 pids="$pids $!"
 say "wineq-monitor serve --feed $feed --http $mon"
-"$monitor" serve --feed "$feed" --http "$mon" --log-level warn &
+"$monitor" serve --feed "$feed" --http "$mon" --state-dir "$work/monitor" --log-level warn &
 pids="$pids $!"
 i=0
 until "$client" health --server "$rpc" >/dev/null 2>&1 &&
@@ -106,6 +106,35 @@ for c in r["columns"]:
 PY
 }
 # wait_window N: the monitor has N events in its window
+quality_table() {
+	curl -sf "http://$mon/report.json" >"$work/report.json"
+	/usr/bin/python3 - "$work/report.json" <<'PY'
+import json, sys
+q = json.load(open(sys.argv[1])).get("quality") or {}
+if not q.get("labelled"):
+    print("no labelled predictions yet")
+    sys.exit(0)
+print("live quality of %d labelled predictions: accuracy %.3f, balanced accuracy %.3f, macro F1 %.3f"
+      % (q["labelled"], q["accuracy"], q["balanced_accuracy"], q["f1_macro"]))
+print("  recall per quality: " + "  ".join("%s: %.2f" % (c["label"], c["recall"])
+      for c in q["per_class"] if c.get("support")))
+conf = q.get("confusion") or {}
+labels = conf.get("labels") or []
+if labels:
+    print("  confusion matrix (rows: true quality, columns: served quality)")
+    print("      " + "".join("%6s" % l for l in labels))
+    for l, row in zip(labels, conf["matrix"]):
+        print("  %4s" % l + "".join("%6d" % v for v in row))
+PY
+}
+wait_labelled() {
+	i=0
+	until curl -sf "http://$mon/report.json" 2>/dev/null | grep -q "\"labelled\": *$1,"; do
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || break
+		sleep 0.1
+	done
+}
 wait_window() {
 	i=0
 	until curl -sf "http://$mon/report.json" 2>/dev/null | grep -q "\"rows\": *$1,"; do
@@ -121,6 +150,11 @@ say "replay the white test split (the 980 rows training held out) through wineqd
 summary "$work/white.jsonl" "$work/white_test.csv" "white test split"
 wait_window 980
 drift_table
+
+say "send each white test row's true quality as feedback: live model quality in the monitor"
+"$client" feedback --server "$rpc" --predictions "$work/white.jsonl" --labels "$work/white_test.csv"
+wait_labelled 980
+quality_table
 
 say "replay the 1599 red wines through wineqd"
 "$client" predict --server "$rpc" --csv "$red" --format json >"$work/red.jsonl"

@@ -27,7 +27,8 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 #define PUT_MARGIN_MS  1000          /* left of a Lambda deadline for answering */
 
 typedef struct cfg {
-	const char *output_stream, *server, *model, *checkpoint, *stream, *from, *log_level;
+	const char *output_stream, *server, *model, *feedback_key, *checkpoint, *stream, *from,
+	    *log_level;
 	int test_run, once, batch, poll_ms;
 } cfg;
 
@@ -63,13 +64,16 @@ static void usage(FILE *out)
 	      "Predicts wine quality for every Kinesis record {\"wine_features\": {...},\n"
 	      "\"customer_id\": N} and writes {\"model\", \"version\", \"prediction\": "
 	      "{\"wine_quality\",\n"
-	      "\"customer_id\", \"probabilities\"}, \"source_sequence_number\"} to the output "
-	      "stream.\n"
+	      "\"customer_id\", \"probabilities\", \"prediction_id\"}, \"source_sequence_number\"} "
+	      "to the output stream.\n"
 	      "Options (environment variable in brackets):\n"
 	      "  --output-stream NAME  [PREDICTIONS_STREAM_NAME]\n"
 	      "  --server URL          predict through wineqd [WINEQ_SERVER]\n"
 	      "  --model URI           or in process: bundle path, file://, s3://, models:/\n"
 	      "                        [WINEQ_MODEL_URI]\n"
+	      "  --feedback-key FILE   with --model: the key that signs prediction ids (a wineqd\n"
+	      "                        with the same file accepts their feedback)\n"
+	      "                        [WINEQ_FEEDBACK_KEY; default $WINEQ_HOME/feedback.key]\n"
 	      "  --test-run            predict only, write nothing [TEST_RUN=True]\n"
 	      "  Region [AWS_REGION], credentials [AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,\n"
 	      "  AWS_SESSION_TOKEN], endpoint override [WINEQ_KINESIS_ENDPOINT_URL],\n"
@@ -105,7 +109,7 @@ static int open_predictor(const cfg *c, wq_bridge_predictor **p, char *err, size
 	if (c->server != NULL)
 		return wq_bridge_predictor_remote(c->server, p, err, errlen);
 	if (c->model != NULL)
-		return wq_bridge_predictor_local(c->model, p, err, errlen);
+		return wq_bridge_predictor_local(c->model, c->feedback_key, p, err, errlen);
 	return wq_err_set(err, errlen, WQ_EINVAL,
 	                  "no predictor: set --server/WINEQ_SERVER or --model/WINEQ_MODEL_URI");
 }
@@ -542,6 +546,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {{"output-stream", required_argument, NULL, 'o'},
 	                                     {"server", required_argument, NULL, 's'},
 	                                     {"model", required_argument, NULL, 'm'},
+	                                     {"feedback-key", required_argument, NULL, 'k'},
 	                                     {"checkpoint", required_argument, NULL, 'c'},
 	                                     {"stream", required_argument, NULL, 'S'},
 	                                     {"from", required_argument, NULL, 'f'},
@@ -578,6 +583,9 @@ int main(int argc, char **argv)
 			break;
 		case 'm':
 			c.model = optarg;
+			break;
+		case 'k':
+			c.feedback_key = optarg;
 			break;
 		case 'c':
 			c.checkpoint = optarg;
@@ -630,6 +638,7 @@ int main(int argc, char **argv)
 	c.output_stream = env_or(c.output_stream, "PREDICTIONS_STREAM_NAME");
 	c.server = env_or(c.server, "WINEQ_SERVER");
 	c.model = env_or(c.model, "WINEQ_MODEL_URI");
+	c.feedback_key = env_or(c.feedback_key, "WINEQ_FEEDBACK_KEY");
 	c.test_run = c.test_run || truthy(getenv("TEST_RUN"));
 	if (wq_log_level_parse(c.log_level, &level) != WQ_OK) {
 		fprintf(stderr, "wineq-kinesis-bridge: invalid --log-level '%s'\n", c.log_level);

@@ -8,6 +8,8 @@
 #include "wq_registry.h"
 
 #include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +26,32 @@ void cli_error(const char *cmd, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+int cli_option_error(const char *cmd, int ch, char *const argv[])
+{
+	if (ch == ':')
+		cli_error(cmd, "option '%s' needs a value (see --help)", argv[optind - 1]);
+	else
+		cli_error(cmd, "unknown option '%s' (see --help)", argv[optind - 1]);
+	return CLI_EXIT_USAGE;
+}
+
+int cli_operands_none(const char *cmd, int argc, char *const argv[])
+{
+	if (optind >= argc)
+		return CLI_EXIT_OK;
+	cli_error(cmd, "unexpected argument '%s' (see --help)", argv[optind]);
+	return CLI_EXIT_USAGE;
+}
+
+void cli_json_print(json_t *o, size_t flags)
+{
+	if (o != NULL) {
+		json_dumpf(o, stdout, flags);
+		fputc('\n', stdout);
+	}
+	json_decref(o);
 }
 
 static int only_blanks(const char *s)
@@ -253,8 +281,10 @@ void cli_rmtree(const char *path)
 }
 
 int cli_prediction_print(const struct wq_prediction *p, const char *model, long long version,
-                         int format, long row)
+                         const char *prediction_id, int format, long row)
 {
+	int has_id = prediction_id != NULL && prediction_id[0] != '\0';
+
 	if (format == CLI_FORMAT_JSON) {
 		json_t *o = wq_json_prediction_build(p, model, version);
 
@@ -262,9 +292,9 @@ int cli_prediction_print(const struct wq_prediction *p, const char *model, long 
 			return WQ_ENOMEM;
 		if (row >= 0)
 			json_object_set_new(o, "row", json_integer(row));
-		json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
-		fputc('\n', stdout);
-		json_decref(o);
+		if (has_id)
+			json_object_set_new(o, "prediction_id", json_string(prediction_id));
+		cli_json_print(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
 		return WQ_OK;
 	}
 	if (row >= 0)
@@ -272,6 +302,8 @@ int cli_prediction_print(const struct wq_prediction *p, const char *model, long 
 	printf("quality=%d", p->quality);
 	for (size_t i = 0; p->has_probabilities && i < p->nclass; i++)
 		printf(" p%d=%.4f", p->classes[i], p->probabilities[i]);
+	if (has_id)
+		printf(" prediction_id=%s", prediction_id);
 	printf("\n");
 	return WQ_OK;
 }

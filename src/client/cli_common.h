@@ -21,6 +21,19 @@ enum cli_format { CLI_FORMAT_TEXT = 0, CLI_FORMAT_JSON = 1 };
 /* Prints "wineq-client CMD: message" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* getopt_long's ':' (missing value) or '?' (unknown option) for argv[optind - 1], printed as
+ * every command prints it; returns CLI_EXIT_USAGE. */
+int cli_option_error(const char *cmd, int ch, char *const argv[]);
+
+/* After option parsing, for commands that take no operands: CLI_EXIT_OK, or CLI_EXIT_USAGE
+ * after naming the first one. */
+int cli_operands_none(const char *cmd, int argc, char *const argv[]);
+
+struct json_t;
+/* Prints o on stdout as one document with jansson's flags and a newline, then releases o
+ * (NULL: nothing is printed). */
+void cli_json_print(struct json_t *o, size_t flags);
+
 /* Strict parsers: the whole string must be consumed; doubles must be finite. 0 or WQ_EPARSE
  * / WQ_ERANGE; *out written only on success. */
 int cli_parse_double(const char *s, double *out);
@@ -85,9 +98,11 @@ int cli_train_flow(const cli_train_flow_opts *fo);
 
 struct wq_prediction;
 /* Prints one prediction as every predict form does: text "quality=6 p3=0.0012 ..." or the
- * seed's JSON object (model, version <= 0 as null); row >= 0 adds "row". WQ_OK or WQ_ENOMEM. */
+ * seed's JSON object (model, version <= 0 as null); row >= 0 adds "row"; a prediction_id (a
+ * server's answer; NULL or "" for none) is the last text field "prediction_id=..." or the
+ * JSON key "prediction_id". WQ_OK or WQ_ENOMEM. */
 int cli_prediction_print(const struct wq_prediction *p, const char *model, long long version,
-                         int format, long row);
+                         const char *prediction_id, int format, long row);
 
 /* wineqd as a server (cmd_remote.c): $WINEQ_SERVER or tcp://127.0.0.1:7070. */
 const char *cli_server_default(void);
@@ -106,6 +121,7 @@ int cli_predict_remote(const char *url, const struct wq_named_row *rows, size_t 
                        const char *csv, int format);
 
 int cmd_health(int argc, char **argv);
+int cmd_feedback(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);

@@ -20,7 +20,8 @@ static const char flows_usage[] =
     "Usage: wineq-client flows list [--max-results N] [--format text|json]\n"
     "       wineq-client flows show FLOW_RUN_ID [--format text|json]\n\n"
     "Flow runs (wineq-client train --trials ...) and their tasks: state (Pending, Running,\n"
-    "Completed, Failed, Cached, Retrying, Crashed), attempts, duration, log.\n\n"
+    "Completed, Failed, Cached, Retrying, Crashed), attempts, duration; show also prints\n"
+    "the flow's log lines (time UTC, task, line).\n\n"
     "Options:\n"
     "  --tracking-uri URI     sqlite:///path.db (env WINEQ_TRACKING_URI)\n"
     "  --max-results N        flows to list, newest first (default 20, at most 1000)\n"
@@ -60,10 +61,14 @@ static json_t *json_task(const wq_task_info *t)
 
 static json_t *json_flow(const wq_flow_info *f)
 {
-	json_t *o = json_object(), *tasks = json_array();
+	json_t *o = json_object(), *tasks = json_array(), *log = json_array();
 
 	for (size_t i = 0; tasks != NULL && i < f->ntasks; i++)
 		json_array_append_new(tasks, json_task(&f->tasks[i]));
+	for (size_t i = 0; log != NULL && i < f->nlog; i++)
+		json_array_append_new(log, json_pack("{s:I, s:s, s:s}", "time_ms",
+		                                     (json_int_t)f->log[i].time_ms, "task",
+		                                     f->log[i].task, "line", f->log[i].line));
 	json_object_set_new(o, "id", json_string(f->id));
 	json_object_set_new(o, "name", json_string(f->name));
 	json_object_set_new(o, "params", json_string(f->params ? f->params : ""));
@@ -72,14 +77,16 @@ static json_t *json_flow(const wq_flow_info *f)
 	json_object_set_new(o, "end_ms", f->end_ms > 0 ? json_integer(f->end_ms) : json_null());
 	json_object_set_new(o, "pid", json_integer(f->pid));
 	json_object_set_new(o, "tasks", tasks);
+	if (f->log != NULL) /* read by show only: list has no log to give */
+		json_object_set_new(o, "log", log);
+	else
+		json_decref(log);
 	return o;
 }
 
 static void json_out(json_t *j)
 {
-	json_dumpf(j, stdout, JSON_INDENT(2));
-	fputc('\n', stdout);
-	json_decref(j);
+	cli_json_print(j, JSON_INDENT(2));
 }
 
 static int flows_list(wq_db *db, size_t max, int format)
@@ -121,6 +128,32 @@ static int flows_list(wq_db *db, size_t max, int format)
 	return CLI_EXIT_OK;
 }
 
+/* The flow's log, oldest first: time (UTC), the task that wrote the line ("-" for the flow
+ * itself), the line. */
+static void log_print(const wq_flow_info *f)
+{
+	size_t width = 4;
+
+	printf("\nlog:\n");
+	if (f->nlog == 0) {
+		printf("  (no lines)\n");
+		return;
+	}
+	for (size_t i = 0; i < f->nlog; i++) {
+		size_t w = strlen(f->log[i].task);
+
+		if (w > width)
+			width = w;
+	}
+	for (size_t i = 0; i < f->nlog; i++) {
+		char when[32];
+
+		cli_time_format(f->log[i].time_ms, when, sizeof(when));
+		printf("  %s  %-*s  %s\n", when, (int)width,
+		       f->log[i].task[0] != '\0' ? f->log[i].task : "-", f->log[i].line);
+	}
+}
+
 static int flows_show(wq_db *db, const char *id, int format)
 {
 	wq_flow_info *f = NULL;
@@ -157,6 +190,7 @@ static int flows_show(wq_db *db, const char *id, int format)
 		}
 		cli_table_print(&t, stdout);
 		cli_table_free(&t);
+		log_print(f);
 	}
 	wq_flow_info_free(f);
 	return CLI_EXIT_OK;
@@ -214,11 +248,8 @@ int cmd_flows(int argc, char **argv)
 			}
 			break;
 		case ':':
-			cli_error(CMD, "option '%s' needs a value (see --help)", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
 		default:
-			cli_error(CMD, "unknown option '%s' (see --help)", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
+			return cli_option_error(CMD, c, argv);
 		}
 	}
 	if (strcmp(sub, "list") == 0   ? optind != argc

@@ -66,7 +66,10 @@ static void predict_usage(FILE *out)
 	    "                         same inputs and output; env WINEQ_TLS_* for TLS\n"
 	    "  --tracking-uri URI, --artifact-root URI, --s3-endpoint-url URL\n"
 	    "                         where the registry is (see 'wineq-client models --help')\n"
-	    "  --format text|json     text: 'quality=6 p3=0.0012 ...'; json: one object per line\n"
+	    "  --format text|json     text: 'quality=6 p3=0.0012 ...'; json: one object per line;\n"
+	    "                         with --server each answer ends with its prediction_id\n"
+	    "                         (text 'prediction_id=...', json \"prediction_id\"): give it\n"
+	    "                         to 'wineq-client feedback' with the true quality\n"
 	    "  --log-level LEVEL      debug, info, warn, error (env WINEQ_LOG_LEVEL)\n"
 	    "  -h, --help             show this help\n");
 }
@@ -135,7 +138,7 @@ static long long out_model_version;
 static int emit(const wq_bundle *b, const wq_prediction *p, int format, long row)
 {
 	return cli_prediction_print(p, out_model_name != NULL ? out_model_name : b->name,
-	                            out_model_version, format, row);
+	                            out_model_version, NULL, format, row);
 }
 
 static int predict_named(const wq_bundle *b, const char *const *names, const double *values,
@@ -368,12 +371,8 @@ int cmd_predict(int argc, char **argv)
 			log_level = optarg;
 			break;
 		case ':':
-			cli_error(CMD, "option '%s' needs a value (see --help)", argv[optind - 1]);
-			ex = CLI_EXIT_USAGE;
-			goto out;
 		case '?':
-			cli_error(CMD, "unknown option '%s' (see --help)", argv[optind - 1]);
-			ex = CLI_EXIT_USAGE;
+			ex = cli_option_error(CMD, c, argv);
 			goto out;
 		default: {
 			/* a feature value: --<uci-flag> X or --feature NAME=VALUE */
@@ -415,11 +414,9 @@ int cmd_predict(int argc, char **argv)
 		}
 		}
 	}
-	if (optind < argc) {
-		cli_error(CMD, "unexpected argument '%s' (see --help)", argv[optind]);
-		ex = CLI_EXIT_USAGE;
+	ex = cli_operands_none(CMD, argc, argv);
+	if (ex != CLI_EXIT_OK)
 		goto out;
-	}
 	if (cli_log_level_apply(log_level) != WQ_OK) {
 		cli_error(CMD, "--log-level: expected debug, info, warn or error");
 		ex = CLI_EXIT_USAGE;

@@ -4,7 +4,9 @@
 
 #include "wq_error.h"
 #include "wq_model_uri.h"
+#include "wq_num.h"
 #include "wq_registry.h"
+#include "wq_runlog.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -129,11 +131,8 @@ static int parse_args(const char *cmd, int argc, char **argv, const char *usage,
 			a->delete_alias = 1;
 			break;
 		case ':':
-			cli_error(cmd, "option '%s' needs a value (see --help)", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
 		default:
-			cli_error(cmd, "unknown option '%s' (see --help)", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
+			return cli_option_error(cmd, c, argv);
 		}
 	}
 	for (; optind < argc; optind++) {
@@ -179,9 +178,7 @@ static void json_print(json_t *j)
 		fprintf(stderr, "wineq-client: out of memory\n");
 		return;
 	}
-	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
-	fputc('\n', stdout);
-	json_decref(j);
+	cli_json_print(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
 }
 
 static json_t *json_kv(const wq_kv *kv, size_t n)
@@ -429,7 +426,127 @@ static int runs_list(wq_registry *r, const reg_args *a)
 	return CLI_EXIT_OK;
 }
 
-static void run_print(const wq_run *r)
+/* What `runs show` adds to a run: the history of each metric, the model versions registered
+ * from it, the test confusion matrix (from its tag). */
+typedef struct run_extra {
+	wq_metric **hist; /* per run metric (same order as run->metrics) */
+	size_t *nhist;
+	int no_history;              /* the registry server cannot give histories */
+	wq_model_version **versions; /* whose run_id is this run */
+	size_t nversions;
+	json_t *confusion; /* parsed WQ_RUNLOG_TAG_CONFUSION, NULL when none or unreadable */
+} run_extra;
+
+static void run_extra_clear(run_extra *x, size_t nmetrics)
+{
+	for (size_t i = 0; x->hist != NULL && x->nhist != NULL && i < nmetrics; i++)
+		wq_metrics_list_free(x->hist[i], x->nhist[i]);
+	free(x->hist);
+	free(x->nhist);
+	wq_model_versions_free(x->versions, x->nversions);
+	json_decref(x->confusion);
+	memset(x, 0, sizeof(*x));
+}
+
+static const char *tag_str(const wq_run *r, const char *key)
+{
+	for (size_t i = 0; i < r->ntags; i++) {
+		if (strcmp(r->tags[i].key, key) == 0)
+			return r->tags[i].value;
+	}
+	return NULL;
+}
+
+/* The versions of every registered model whose source run is run_id (moved into x). */
+static int versions_of_run(wq_registry *r, const char *run_id, run_extra *x, char *err,
+                           size_t errlen)
+{
+	wq_registered_model **models = NULL;
+	size_t nm = 0, cap = 0;
+	int rc = r->ops->model_list(r, &models, &nm, err, errlen);
+
+	for (size_t i = 0; rc == WQ_OK && i < nm; i++) {
+		wq_model_version **v = NULL;
+		size_t nv = 0;
+
+		rc = r->ops->version_list(r, models[i]->name, &v, &nv, err, errlen);
+		for (size_t k = 0; rc == WQ_OK && k < nv; k++) {
+			if (v[k]->run_id == NULL || strcmp(v[k]->run_id, run_id) != 0)
+				continue;
+			if (x->nversions == cap) {
+				size_t ncap = cap ? 2 * cap : 4;
+				wq_model_version **g = realloc(x->versions, ncap * sizeof(*g));
+
+				if (g == NULL) {
+					rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+					break;
+				}
+				x->versions = g;
+				cap = ncap;
+			}
+			x->versions[x->nversions++] = v[k];
+			v[k] = NULL;
+		}
+		wq_model_versions_free(v, nv);
+	}
+	wq_registered_models_free(models, nm);
+	return rc;
+}
+
+static int run_extra_load(wq_registry *r, const wq_run *run, run_extra *x, char *err, size_t errlen)
+{
+	const char *cm = tag_str(run, WQ_RUNLOG_TAG_CONFUSION);
+	size_t n = run->nmetrics;
+	int rc = WQ_OK;
+
+	memset(x, 0, sizeof(*x));
+	x->hist = calloc(n > 0 ? n : 1, sizeof(*x->hist));
+	x->nhist = calloc(n > 0 ? n : 1, sizeof(*x->nhist));
+	if (x->hist == NULL || x->nhist == NULL)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	for (size_t i = 0; i < n && !x->no_history; i++) {
+		rc = r->ops->metric_history(r, run->id, run->metrics[i].key, &x->hist[i],
+		                            &x->nhist[i], err, errlen);
+		if (rc == WQ_EUNSUPPORTED) {
+			x->no_history = 1;
+			rc = WQ_OK;
+		}
+		if (rc != WQ_OK)
+			return rc;
+	}
+	if (cm != NULL)
+		x->confusion = json_loads(cm, 0, NULL);
+	return versions_of_run(r, run->id, x, err, errlen);
+}
+
+/* The matrix of a WQ_RUNLOG_TAG_CONFUSION value, rows = true quality; nothing when it does not
+ * have that shape. */
+static void confusion_print(const json_t *cm)
+{
+	const json_t *labels = json_object_get(cm, "labels"),
+	             *matrix = json_object_get(cm, "matrix");
+	size_t n = json_array_size(labels);
+
+	if (n == 0 || json_array_size(matrix) != n) {
+		printf("  (unreadable)\n");
+		return;
+	}
+	printf("  true \\ predicted");
+	for (size_t j = 0; j < n; j++)
+		printf(" %6" JSON_INTEGER_FORMAT, json_integer_value(json_array_get(labels, j)));
+	printf("\n");
+	for (size_t i = 0; i < n; i++) {
+		const json_t *row = json_array_get(matrix, i);
+
+		printf("  %17" JSON_INTEGER_FORMAT, json_integer_value(json_array_get(labels, i)));
+		for (size_t j = 0; j < n; j++)
+			printf(" %6" JSON_INTEGER_FORMAT,
+			       json_integer_value(json_array_get(row, j)));
+		printf("\n");
+	}
+}
+
+static void run_print(const wq_run *r, const run_extra *x)
 {
 	char start[32], end[32];
 
@@ -441,6 +558,8 @@ static void run_print(const wq_run *r)
 	printf("status:       %s\n", wq_run_status_name(r->status));
 	printf("started:      %s UTC\n", start);
 	printf("ended:        %s%s\n", end, r->end_ms > 0 ? " UTC" : "");
+	if (r->end_ms > 0 && r->end_ms >= r->start_ms)
+		printf("duration:     %.3f s\n", (double)(r->end_ms - r->start_ms) / 1000.0);
 	printf("artifacts at: %s\n", r->artifact_uri);
 	printf("params:\n");
 	for (size_t i = 0; i < r->nparams; i++)
@@ -449,27 +568,99 @@ static void run_print(const wq_run *r)
 	for (size_t i = 0; i < r->nmetrics; i++)
 		printf("  %-24s %.6g (step %" PRId64 ")\n", r->metrics[i].key, r->metrics[i].value,
 		       r->metrics[i].step);
+	printf("metric history:\n");
+	if (x->no_history)
+		printf("  (the registry server does not give metric histories)\n");
+	for (size_t i = 0; !x->no_history && i < r->nmetrics; i++) {
+		for (size_t k = 0; k < x->nhist[i]; k++) {
+			const wq_metric *m = &x->hist[i][k];
+			char when[32], val[WQ_NUM_MAX];
+
+			cli_time_format(m->timestamp_ms, when, sizeof(when));
+			wq_num_format(m->value, val, sizeof(val));
+			printf("  %-24s step %-6" PRId64 " %-24s %s UTC\n", m->key, m->step, val,
+			       when);
+		}
+	}
+	if (x->confusion != NULL) {
+		printf("confusion matrix (test split):\n");
+		confusion_print(x->confusion);
+	}
 	printf("tags:\n");
-	for (size_t i = 0; i < r->ntags; i++)
+	for (size_t i = 0; i < r->ntags; i++) {
+		if (x->confusion != NULL && strcmp(r->tags[i].key, WQ_RUNLOG_TAG_CONFUSION) == 0)
+			continue; /* shown as a table above */
 		printf("  %-24s %s\n", r->tags[i].key, r->tags[i].value);
+	}
+	printf("model versions:\n");
+	if (x->nversions == 0)
+		printf("  (none registered from this run)\n");
+	for (size_t i = 0; i < x->nversions; i++) {
+		char al[256];
+
+		aliases_join(x->versions[i], al, sizeof(al));
+		printf("  models:/%s/%" PRId64 "  stage %s  aliases %s\n", x->versions[i]->name,
+		       x->versions[i]->version, wq_stage_name(x->versions[i]->stage), al);
+	}
 	printf("artifacts:\n");
 	for (size_t i = 0; i < r->nartifacts; i++)
 		printf("  %-32s %10" PRId64 "  sha256 %.16s...\n", r->artifacts[i].path,
 		       r->artifacts[i].size, r->artifacts[i].sha256);
 }
 
+static json_t *json_run_show(const wq_run *r, const run_extra *x)
+{
+	json_t *o = json_run(r), *hist = json_object(), *vers = json_array();
+
+	if (o == NULL || hist == NULL || vers == NULL) {
+		json_decref(o);
+		json_decref(hist);
+		json_decref(vers);
+		return NULL;
+	}
+	for (size_t i = 0; !x->no_history && i < r->nmetrics; i++) {
+		json_t *arr = json_array();
+
+		for (size_t k = 0; arr != NULL && k < x->nhist[i]; k++)
+			json_array_append_new(
+			    arr, json_pack("{s:f, s:I, s:I}", "value", x->hist[i][k].value, "step",
+			                   (json_int_t)x->hist[i][k].step, "timestamp_ms",
+			                   (json_int_t)x->hist[i][k].timestamp_ms));
+		json_object_set_new(hist, r->metrics[i].key, arr);
+	}
+	for (size_t i = 0; i < x->nversions; i++)
+		json_array_append_new(vers, json_version(x->versions[i]));
+	if (x->no_history) {
+		json_decref(hist);
+		hist = json_null();
+	}
+	json_object_set_new(o, "metric_history", hist);
+	json_object_set_new(o, "model_versions", vers);
+	json_object_set_new(o, "confusion_matrix",
+	                    x->confusion != NULL ? json_incref(x->confusion) : json_null());
+	return o;
+}
+
 static int runs_show(wq_registry *r, const reg_args *a)
 {
 	wq_run *run = NULL;
+	run_extra x;
 	char err[1024] = "";
 	int rc = r->ops->run_get(r, a->pos[0], &run, err, sizeof(err));
 
 	if (rc != WQ_OK)
 		return fail("runs show", rc, err);
+	rc = run_extra_load(r, run, &x, err, sizeof(err));
+	if (rc != WQ_OK) {
+		run_extra_clear(&x, run->nmetrics);
+		wq_run_free(run);
+		return fail("runs show", rc, err);
+	}
 	if (a->format == CLI_FORMAT_JSON)
-		json_print(json_run(run));
+		json_print(json_run_show(run, &x));
 	else
-		run_print(run);
+		run_print(run, &x);
+	run_extra_clear(&x, run->nmetrics);
 	wq_run_free(run);
 	return CLI_EXIT_OK;
 }
@@ -553,7 +744,8 @@ int cmd_runs(int argc, char **argv)
 	static const char usage[] =
 	    "Usage: wineq-client runs list [--experiment NAME]... [--filter F] [--order-by O]\n"
 	    "                              [--max-results N] [--page-token T]\n"
-	    "       wineq-client runs show RUN_ID\n"
+	    "       wineq-client runs show RUN_ID      (also metric history, confusion matrix,\n"
+	    "                                         versions registered from the run)\n"
 	    "       wineq-client runs compare RUN_ID RUN_ID...\n"
 	    "       wineq-client runs delete RUN_ID      (hard delete: metadata and artifacts)\n\n"
 	    "Filter: metrics.balanced_accuracy > 0.2 and params.kernel = 'rbf'\n"

@@ -78,10 +78,11 @@ static void prediction_from(int quality, Wineq__V1__ClassProbability **pp, size_
 	p->has_probabilities = p->nclass > 0;
 }
 
-static int emit(const wq_prediction *p, const Wineq__V1__ModelRef *m, int format, long row)
+static int emit(const wq_prediction *p, const Wineq__V1__ModelRef *m, const char *id, int format,
+                long row)
 {
 	return cli_prediction_print(p, m != NULL ? m->name : "",
-	                            m != NULL ? (long long)m->version : 0, format, row);
+	                            m != NULL ? (long long)m->version : 0, id, format, row);
 }
 
 /* Feature messages of a row (pointers into row). */
@@ -115,7 +116,7 @@ static int predict_one(const char *cmd, wq_rpc_client *c, const char *url, const
 	if (code != WQ_RPC_OK)
 		return call_failed(cmd, url, code, msg);
 	prediction_from(resp->quality, resp->probabilities, resp->n_probabilities, &p);
-	code = emit(&p, resp->model, format, -1);
+	code = emit(&p, resp->model, resp->prediction_id, format, -1);
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return code == WQ_OK ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 }
@@ -185,7 +186,8 @@ static int predict_chunk(const char *cmd, wq_rpc_client *c, const char *url,
 		wq_prediction p;
 
 		prediction_from(pr->quality, pr->probabilities, pr->n_probabilities, &p);
-		if (emit(&p, resp->model, format, base + (long)(from + i)) != WQ_OK) {
+		if (emit(&p, resp->model, pr->prediction_id, format, base + (long)(from + i)) !=
+		    WQ_OK) {
 			ex = CLI_EXIT_FAILURE;
 			goto out;
 		}
@@ -366,11 +368,7 @@ int cmd_health(int argc, char **argv)
 			    json_pack("{s:s, s:I, s:s, s:s}", "name", resp->model->name, "version",
 			              (json_int_t)resp->model->version, "stage", resp->model->stage,
 			              "sha256", resp->model->sha256));
-		if (o != NULL) {
-			json_dumpf(o, stdout, JSON_COMPACT);
-			fputc('\n', stdout);
-		}
-		json_decref(o);
+		cli_json_print(o, JSON_COMPACT);
 	} else {
 		printf("%s live=%s ready=%s version=%s uptime=%llds", url,
 		       resp->live ? "yes" : "no", resp->ready ? "yes" : "no", resp->version,

@@ -87,11 +87,8 @@ int cmd_split(int argc, char **argv)
 			split_usage(stdout);
 			return CLI_EXIT_OK;
 		case ':':
-			cli_error(CMD, "option '%s' needs a value (see --help)", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
 		default:
-			cli_error(CMD, "unknown option '%s' (see --help)", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
+			return cli_option_error(CMD, c, argv);
 		}
 	}
 	if (optind < argc || data == NULL || test_out == NULL) {

@@ -2,6 +2,7 @@
 #include "cli_common.h"
 
 #include "wq_bundle.h"
+#include "wq_db.h"
 #include "wq_error.h"
 #include "wq_features.h"
 #include "wq_train.h"
@@ -41,6 +42,13 @@ static void train_usage(FILE *out)
 	    "  --probability          fit probability estimates (default)\n"
 	    "  --no-probability       skip them (faster; predict then prints no probabilities)\n"
 	    "  --class-weight none|balanced   class weights (default none)\n"
+	    "  --decision RULE        how the served quality is chosen: auto (default),\n"
+	    "                         argmax (most probable class of the probabilities),\n"
+	    "                         prior-shift (probabilities corrected for the class\n"
+	    "                         weights, then their most probable class) or vote\n"
+	    "                         (libsvm's one-vs-one vote, as svm-predict); auto:\n"
+	    "                         prior-shift with class weights, argmax without, vote\n"
+	    "                         without probabilities\n"
 	    "  --features LIST        comma-separated feature names\n"
 	    "                         (default: alcohol,volatile acidity,sulphates)\n"
 	    "  --top-k K              instead: the K features with the largest |Pearson r|\n"
@@ -86,6 +94,7 @@ enum {
 	OPT_PROB,
 	OPT_NO_PROB,
 	OPT_CW,
+	OPT_DECISION,
 	OPT_FEATURES,
 	OPT_TOPK,
 	OPT_TESTFRAC,
@@ -119,6 +128,7 @@ static const struct option train_options[] = {
     {"probability", no_argument, NULL, OPT_PROB},
     {"no-probability", no_argument, NULL, OPT_NO_PROB},
     {"class-weight", required_argument, NULL, OPT_CW},
+    {"decision", required_argument, NULL, OPT_DECISION},
     {"features", required_argument, NULL, OPT_FEATURES},
     {"top-k", required_argument, NULL, OPT_TOPK},
     {"test-fraction", required_argument, NULL, OPT_TESTFRAC},
@@ -154,6 +164,8 @@ typedef struct track_opts {
 	const char *alias;
 	char run_id[WQ_RUN_ID_LEN + 1];
 	int64_t version;
+	int64_t start_ms;   /* when training began (unix ms): the run's real start */
+	double fit_seconds; /* wall-clock time of the training */
 } track_opts;
 
 /* Logs the run and registers the bundle as asked; returns an exit code. */
@@ -167,8 +179,10 @@ static int track(track_opts *t, const wq_bundle *b, const char *bundle_dir)
 	if (ex != CLI_EXIT_OK)
 		return ex;
 	if (t->track) {
-		rc = wq_runlog_bundle(r, t->experiment, t->run_name, b, bundle_dir, t->run_id, err,
-		                      sizeof(err));
+		wq_runlog_opts ro = {.start_ms = t->start_ms, .fit_seconds = t->fit_seconds};
+
+		rc = wq_runlog_bundle_ex(r, t->experiment, t->run_name, b, bundle_dir, &ro,
+		                         t->run_id, err, sizeof(err));
 		if (rc != WQ_OK)
 			cli_error(CMD, "logging the run: %s", err);
 	}
@@ -206,6 +220,7 @@ static void print_text(const wq_bundle *b, const char *dir, const track_opts *t)
 		printf(" gamma=%g", p.gamma);
 	printf(" class-weight=%s probability=%s\n", wq_svm_class_weight_name(p.class_weight),
 	       p.probability ? "yes" : "no");
+	printf("decision:          %s\n", wq_svm_decision_name(b->decision));
 	printf("features:          ");
 	for (size_t i = 0; i < b->nfeatures; i++)
 		printf("%s%s", i ? ", " : "", b->features[i]);
@@ -280,6 +295,7 @@ static int print_json(const wq_bundle *b, const char *dir, const track_opts *t)
 	                              "probability", p.probability, "class_weight",
 	                              wq_svm_class_weight_name(p.class_weight), "seed",
 	                              (json_int_t)b->training.seed));
+	json_object_set_new(o, "decision", json_string(wq_svm_decision_name(b->decision)));
 	json_object_set_new(o, "train_rows", json_integer((json_int_t)b->training.train_rows));
 	json_object_set_new(o, "test_rows", json_integer((json_int_t)b->training.test_rows));
 	if (m != NULL) {
@@ -389,6 +405,15 @@ int cmd_train(int argc, char **argv)
 				return CLI_EXIT_USAGE;
 			}
 			break;
+		case OPT_DECISION:
+			if (wq_svm_decision_parse(optarg, &o.decision) != WQ_OK) {
+				cli_error(CMD,
+				          "--decision: expected auto, argmax, prior-shift or vote, "
+				          "got '%s'",
+				          optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
 		case OPT_FEATURES:
 			features = optarg;
 			break;
@@ -487,17 +512,12 @@ int cmd_train(int argc, char **argv)
 			break;
 		}
 		case ':':
-			cli_error(CMD, "option '%s' needs a value (see --help)", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
 		default:
-			cli_error(CMD, "unknown option '%s' (see --help)", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
+			return cli_option_error(CMD, c, argv);
 		}
 	}
-	if (optind < argc) {
-		cli_error(CMD, "unexpected argument '%s' (see --help)", argv[optind]);
+	if (cli_operands_none(CMD, argc, argv) != CLI_EXIT_OK)
 		return CLI_EXIT_USAGE;
-	}
 	if (cli_log_level_apply(log_level) != WQ_OK) {
 		cli_error(CMD, "--log-level: expected debug, info, warn or error");
 		return CLI_EXIT_USAGE;
@@ -514,6 +534,14 @@ int cmd_train(int argc, char **argv)
 	if (t.register_name != NULL &&
 	    wq_name_check("model name", t.register_name, err, sizeof(err)) != WQ_OK) {
 		cli_error(CMD, "--register: %s", err);
+		return CLI_EXIT_USAGE;
+	}
+	/* the search's best models always get probabilities, so only a single training can lack
+	 * them */
+	if (trials == 0 && !o.svm.probability &&
+	    (o.decision == WQ_DECISION_ARGMAX || o.decision == WQ_DECISION_PRIOR_SHIFT)) {
+		cli_error(CMD, "--decision %s needs probabilities: drop --no-probability",
+		          wq_svm_decision_name(o.decision));
 		return CLI_EXIT_USAGE;
 	}
 	if (features != NULL && o.top_k > 0) {
@@ -563,7 +591,9 @@ int cmd_train(int argc, char **argv)
 		goto out;
 	}
 
+	t.start_ms = (int64_t)wq_db_now_ms();
 	rc = wq_train_run(&o, &b, err, sizeof(err));
+	t.fit_seconds = (double)((int64_t)wq_db_now_ms() - t.start_ms) / 1000.0;
 	if (rc != WQ_OK) {
 		cli_error(CMD, "%s", err[0] ? err : wq_strerror(rc));
 		if (rc == WQ_ENOENT && o.data_path == default_data)

@@ -132,9 +132,7 @@ int cli_train_flow(const cli_train_flow_opts *fo)
 			json_object_set_new(j, "version", json_integer(res.version));
 			json_object_set_new(j, "model_uri", json_string(uri));
 		}
-		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
-		fputc('\n', stdout);
-		json_decref(j);
+		cli_json_print(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
 	} else {
 		printf("flow run:               %s\n", res.flow_id);
 		printf("trials:                 %zu of %zu succeeded\n", res.trials_ok, fo->trials);

@@ -14,6 +14,7 @@ static const struct {
     {"predict", cmd_predict, "predict wine quality with a model bundle or registry URI"},
     {"split", cmd_split, "write the train/test split that train makes, as CSV files"},
     {"health", cmd_health, "ask a wineqd server whether it is live and ready"},
+    {"feedback", cmd_feedback, "send true qualities for a wineqd server's predictions"},
     {"bench", cmd_bench, "closed-loop load on a wineqd server: throughput and latency"},
     {"runs", cmd_runs, "list, show, compare and delete tracked runs"},
     {"experiments", cmd_experiments, "list experiments"},

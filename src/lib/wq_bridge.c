@@ -20,9 +20,10 @@ typedef struct remote {
 	char url[512];
 } remote;
 
-static int remote_predict(wq_bridge_predictor *p, const wq_named_row *rows, size_t n,
-                          wq_prediction *out, int *status, char (*msgs)[256], char *model,
-                          size_t modellen, int64_t *version, char *err, size_t errlen)
+static int remote_predict(wq_bridge_predictor *p, const wq_named_row *rows, const char *const *cids,
+                          size_t n, wq_prediction *out, char (*ids)[WQ_PREDID_SIZE], int *status,
+                          char (*msgs)[256], char *model, size_t modellen, int64_t *version,
+                          char *err, size_t errlen)
 {
 	remote *r = p->impl;
 	Wineq__V1__PredictBatchRequest req = WINEQ__V1__PREDICT_BATCH_REQUEST__INIT;
@@ -43,6 +44,7 @@ static int remote_predict(wq_bridge_predictor *p, const wq_named_row *rows, size
 	}
 	for (i = 0, k = 0; i < n; i++) {
 		wineq__v1__instance__init(&inst[i]);
+		inst[i].customer_id = (char *)cids[i];
 		inst[i].features = fp + k;
 		inst[i].n_features = rows[i].n;
 		for (j = 0; j < rows[i].n; j++, k++) {
@@ -82,6 +84,7 @@ static int remote_predict(wq_bridge_predictor *p, const wq_named_row *rows, size
 			continue;
 		}
 		status[i] = WQ_OK;
+		snprintf(ids[i], WQ_PREDID_SIZE, "%s", b->prediction->prediction_id);
 		out[i].quality = b->prediction->quality;
 		for (j = 0; j < b->prediction->n_probabilities && j < WQ_SVM_MAX_CLASSES; j++) {
 			out[i].classes[j] = b->prediction->probabilities[j]->label;
@@ -143,17 +146,20 @@ int wq_bridge_predictor_remote(const char *url, wq_bridge_predictor **out, char 
 
 typedef struct local {
 	wq_bundle *b;
+	wq_predid *predid;
 	char name[128];
 	int64_t version;
 } local;
 
-static int local_predict(wq_bridge_predictor *p, const wq_named_row *rows, size_t n,
-                         wq_prediction *out, int *status, char (*msgs)[256], char *model,
-                         size_t modellen, int64_t *version, char *err, size_t errlen)
+static int local_predict(wq_bridge_predictor *p, const wq_named_row *rows, const char *const *cids,
+                         size_t n, wq_prediction *out, char (*ids)[WQ_PREDID_SIZE], int *status,
+                         char (*msgs)[256], char *model, size_t modellen, int64_t *version,
+                         char *err, size_t errlen)
 {
 	local *l = p->impl;
 	double x[WQ_JSON_MAX_FEATURES];
 
+	(void)cids; /* no feed here: the output record carries them */
 	(void)err;
 	(void)errlen;
 	for (size_t i = 0; i < n; i++) {
@@ -164,6 +170,8 @@ static int local_predict(wq_bridge_predictor *p, const wq_named_row *rows, size_
 			                             rows[i].values, rows[i].n, x, msgs[i], 256);
 		if (status[i] == WQ_OK)
 			status[i] = wq_bundle_predict(l->b, x, &out[i], msgs[i], 256);
+		if (status[i] == WQ_OK)
+			wq_predid_make(l->predid, ids[i]);
 	}
 	snprintf(model, modellen, "%s", l->name);
 	*version = l->version;
@@ -175,6 +183,7 @@ static void local_close(wq_bridge_predictor *p)
 	local *l = p->impl;
 
 	wq_bundle_free(l->b);
+	wq_predid_free(l->predid);
 	free(l);
 	free(p);
 }
@@ -198,7 +207,24 @@ static int s3_root(const char *uri, char *root, size_t n)
 	return WQ_OK;
 }
 
-int wq_bridge_predictor_local(const char *uri, wq_bridge_predictor **out, char *err, size_t errlen)
+/* The key that signs the local predictor's ids: the file given, else $WINEQ_HOME's. */
+static int local_key_open(const char *feedback_key, wq_predid **out, char *err, size_t errlen)
+{
+	char *path = NULL;
+	int rc;
+
+	if (feedback_key != NULL)
+		return wq_predid_open(feedback_key, 1, out, err, errlen);
+	rc = wq_config_home_path("feedback.key", &path, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = wq_predid_open(path, 1, out, err, errlen);
+	free(path);
+	return rc;
+}
+
+int wq_bridge_predictor_local(const char *uri, const char *feedback_key, wq_bridge_predictor **out,
+                              char *err, size_t errlen)
 {
 	wq_bridge_predictor *p = NULL;
 	local *l = NULL;
@@ -236,6 +262,8 @@ int wq_bridge_predictor_local(const char *uri, wq_bridge_predictor **out, char *
 		goto fail;
 	}
 	rc = wq_bundle_load(path, 0, &l->b, err, errlen);
+	if (rc == WQ_OK)
+		rc = local_key_open(feedback_key, &l->predid, err, errlen);
 	if (rc != WQ_OK)
 		goto fail;
 	snprintf(l->name, sizeof(l->name), "%s", v != NULL ? v->name : l->b->name);
@@ -247,6 +275,8 @@ int wq_bridge_predictor_local(const char *uri, wq_bridge_predictor **out, char *
 	*out = p;
 	return WQ_OK;
 fail:
+	if (l != NULL)
+		wq_bundle_free(l->b);
 	free(p);
 	free(l);
 	free(dir);
@@ -301,8 +331,19 @@ static int record_parse(const wq_bridge_input *in, wq_named_row *row, json_t **c
 	return WQ_OK;
 }
 
-static int output_build(const wq_prediction *p, const char *model, int64_t version, json_t *cid,
-                        const wq_bridge_input *in, wq_bridge_output *o)
+/* A customer id as text ("" for none): how it is sent to wineqd and used as partition key. */
+static void cid_text(const json_t *cid, char *buf, size_t n)
+{
+	if (json_is_integer(cid))
+		snprintf(buf, n, "%lld", (long long)json_integer_value(cid));
+	else if (json_is_string(cid))
+		snprintf(buf, n, "%s", json_string_value(cid));
+	else if (n > 0)
+		buf[0] = '\0';
+}
+
+static int output_build(const wq_prediction *p, const char *id, const char *model, int64_t version,
+                        json_t *cid, const wq_bridge_input *in, wq_bridge_output *o)
 {
 	json_t *probs = json_object(), *pred, *doc;
 	char vbuf[32] = "", key[16];
@@ -313,8 +354,8 @@ static int output_build(const wq_prediction *p, const char *model, int64_t versi
 	}
 	if (version > 0)
 		snprintf(vbuf, sizeof(vbuf), "%lld", (long long)version);
-	pred = json_pack("{s:i, s:O, s:o}", "wine_quality", p->quality, "customer_id", cid,
-	                 "probabilities", probs);
+	pred = json_pack("{s:i, s:O, s:o, s:s}", "wine_quality", p->quality, "customer_id", cid,
+	                 "probabilities", probs, "prediction_id", id);
 	doc = json_pack("{s:s, s:o, s:o, s:s}", "model", model, "version",
 	                version > 0 ? json_string(vbuf) : json_null(), "prediction", pred,
 	                "source_sequence_number", in->sequence_number ? in->sequence_number : "");
@@ -325,12 +366,8 @@ static int output_build(const wq_prediction *p, const char *model, int64_t versi
 	if (o->json == NULL)
 		return WQ_ENOMEM;
 	o->len = strlen(o->json);
-	if (json_is_integer(cid))
-		snprintf(o->partition_key, sizeof(o->partition_key), "%lld",
-		         (long long)json_integer_value(cid));
-	else if (json_is_string(cid))
-		snprintf(o->partition_key, sizeof(o->partition_key), "%s", json_string_value(cid));
-	else
+	cid_text(cid, o->partition_key, sizeof(o->partition_key));
+	if (o->partition_key[0] == '\0')
 		snprintf(o->partition_key, sizeof(o->partition_key), "%.63s",
 		         in->partition_key != NULL && in->partition_key[0] ? in->partition_key
 		         : in->sequence_number != NULL && in->sequence_number[0]
@@ -348,13 +385,16 @@ int wq_bridge_process(wq_bridge_predictor *p, const wq_bridge_input *in, size_t 
 	wq_prediction *preds = calloc(n ? n : 1, sizeof(*preds));
 	int *status = calloc(n ? n : 1, sizeof(*status));
 	char(*msgs)[256] = calloc(n ? n : 1, sizeof(*msgs));
+	char(*ids)[WQ_PREDID_SIZE] = calloc(n ? n : 1, sizeof(*ids));
+	char(*ctext)[64] = calloc(n ? n : 1, sizeof(*ctext));
+	const char **cptr = calloc(n ? n : 1, sizeof(*cptr));
 	char model[128] = "";
 	int64_t version = 0;
 	int rc = WQ_OK;
 
 	memset(out, 0, n * sizeof(*out));
 	if (rows == NULL || cids == NULL || map == NULL || preds == NULL || status == NULL ||
-	    msgs == NULL) {
+	    msgs == NULL || ids == NULL || ctext == NULL || cptr == NULL) {
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 		for (i = 0; i < n; i++) {
 			out[i].status = WQ_ENOMEM;
@@ -371,12 +411,15 @@ int wq_bridge_process(wq_bridge_predictor *p, const wq_bridge_input *in, size_t 
 		}
 		out[i].status = record_parse(&in[i], &rows[ngood], &cids[ngood], out[i].error,
 		                             sizeof(out[i].error));
-		if (out[i].status == WQ_OK)
+		if (out[i].status == WQ_OK) {
+			cid_text(cids[ngood], ctext[ngood], sizeof(ctext[ngood]));
+			cptr[ngood] = ctext[ngood];
 			map[ngood++] = i;
+		}
 	}
 	if (ngood > 0) {
-		rc = p->ops->predict(p, rows, ngood, preds, status, msgs, model, sizeof(model),
-		                     &version, err, errlen);
+		rc = p->ops->predict(p, rows, cptr, ngood, preds, ids, status, msgs, model,
+		                     sizeof(model), &version, err, errlen);
 		for (i = 0; i < ngood; i++) {
 			wq_bridge_output *o = &out[map[i]];
 
@@ -387,7 +430,7 @@ int wq_bridge_process(wq_bridge_predictor *p, const wq_bridge_input *in, size_t 
 				o->status = status[i];
 				snprintf(o->error, sizeof(o->error), "%s", msgs[i]);
 			} else {
-				o->status = output_build(&preds[i], model, version, cids[i],
+				o->status = output_build(&preds[i], ids[i], model, version, cids[i],
 				                         &in[map[i]], o);
 				if (o->status != WQ_OK)
 					snprintf(o->error, sizeof(o->error), "out of memory");
@@ -405,6 +448,9 @@ out:
 	free(preds);
 	free(status);
 	free(msgs);
+	free(ids);
+	free(ctext);
+	free(cptr);
 	return rc;
 }
 

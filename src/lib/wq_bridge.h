@@ -4,9 +4,13 @@
  *   input record data:  {"wine_features": {"alcohol": 8.8, "volatile acidity": 0.27,
  *                        "sulphates": 0.45}, "customer_id": 123}
  *   output record data: {"model": "wine-quality", "version": "3", "prediction":
- *                        {"wine_quality": 6, "customer_id": 123, "probabilities": {...}},
- *                        "source_sequence_number": "..."}
+ *                        {"wine_quality": 6, "customer_id": 123, "probabilities": {...},
+ *                        "prediction_id": "0190..."}, "source_sequence_number": "..."}
  *   output partition key: the customer_id (as text); the input's partition key when absent.
+ *
+ * prediction_id names the prediction in later feedback (wq_predid): wineqd's id when it
+ * predicted, else one signed with the bridge's own feedback key (a wineqd sharing that key
+ * file accepts it). The customer_id is also sent to wineqd, so its feed event carries it.
  *
  * Predictions come from a predictor (vtable): wineqd over RPC (PredictBatch), or in process
  * from a model URI or bundle. One bad record never fails the others: every record gets its
@@ -16,6 +20,7 @@
 
 #include "wq_bundle.h"
 #include "wq_json.h"
+#include "wq_predid.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -26,12 +31,14 @@ typedef struct wq_bridge_predictor wq_bridge_predictor;
 
 typedef struct wq_bridge_predictor_ops {
 	const char *kind; /* "remote", "local" */
-	/* Predicts n rows: status[i] 0 and out[i], or a WQ_E* and msgs[i]. model/version: what
+	/* Predicts n rows (cids[i]: row i's customer_id as text, "" for none): status[i] 0 with
+	 * out[i] and ids[i] (its prediction_id), or a WQ_E* and msgs[i]. model/version: what
 	 * answered. A failure of the whole call (server unreachable) returns an error and sets
 	 * nothing. */
-	int (*predict)(wq_bridge_predictor *p, const wq_named_row *rows, size_t n,
-	               wq_prediction *out, int *status, char (*msgs)[256], char *model,
-	               size_t modellen, int64_t *version, char *err, size_t errlen);
+	int (*predict)(wq_bridge_predictor *p, const wq_named_row *rows, const char *const *cids,
+	               size_t n, wq_prediction *out, char (*ids)[WQ_PREDID_SIZE], int *status,
+	               char (*msgs)[256], char *model, size_t modellen, int64_t *version, char *err,
+	               size_t errlen);
 	void (*close)(wq_bridge_predictor *p);
 } wq_bridge_predictor_ops;
 
@@ -48,8 +55,10 @@ int wq_bridge_predictor_remote(const char *url, wq_bridge_predictor **out, char 
 /* In process: uri is a bundle directory, a file:// or s3:// URI of a bundle directory (fetched
  * and verified into $WINEQ_HOME's cache; s3:// uses the AWS_* environment and
  * WINEQ_S3_ENDPOINT_URL), or a models:/ or runs:/ URI resolved through the registry that
- * WINEQ_TRACKING_URI names. */
-int wq_bridge_predictor_local(const char *uri, wq_bridge_predictor **out, char *err, size_t errlen);
+ * WINEQ_TRACKING_URI names. Prediction ids are signed with the key file feedback_key (NULL:
+ * $WINEQ_HOME/feedback.key), created when missing (wq_predid_open). */
+int wq_bridge_predictor_local(const char *uri, const char *feedback_key, wq_bridge_predictor **out,
+                              char *err, size_t errlen);
 
 void wq_bridge_predictor_close(wq_bridge_predictor *p);
 

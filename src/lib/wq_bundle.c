@@ -176,7 +176,31 @@ void wq_bundle_free(wq_bundle *b)
 	free(b->training.data_file);
 	wq_metrics_free(b->test_metrics);
 	wq_dataset_free(b->reference);
+	wq_bundle_refpred_free(b->reference_predictions);
 	free(b);
+}
+
+void wq_bundle_refpred_free(wq_bundle_refpred *rp)
+{
+	if (rp == NULL)
+		return;
+	free(rp->labels);
+	free(rp->probs);
+	free(rp);
+}
+
+/* reference_predictions.csv's columns: "prediction", then "p_<class>" per class. */
+static void refpred_column_name(const wq_bundle *b, size_t j, char *buf, size_t n)
+{
+	if (j == 0)
+		snprintf(buf, n, "prediction");
+	else
+		snprintf(buf, n, "p_%d", wq_svm_classes(b->svm)[j - 1]);
+}
+
+static size_t refpred_columns(const wq_bundle *b)
+{
+	return 1 + (wq_svm_has_probability(b->svm) ? wq_svm_class_count(b->svm) : 0);
 }
 
 /* ---- saving ------------------------------------------------------------------------------- */
@@ -184,6 +208,7 @@ void wq_bundle_free(wq_bundle *b)
 /* What load will insist on, checked before anything is written. */
 static int check_for_save(const wq_bundle *b, char *err, size_t errlen)
 {
+	const wq_bundle_refpred *rp;
 	const wq_dataset *ref;
 	size_t nf;
 
@@ -231,6 +256,20 @@ static int check_for_save(const wq_bundle *b, char *err, size_t errlen)
 			                  "reference column %zu is '%s', expected '%s'", i + 1,
 			                  ref->names[i], want);
 	}
+	if (b->decision != WQ_DECISION_VOTE && b->decision != WQ_DECISION_ARGMAX &&
+	    b->decision != WQ_DECISION_PRIOR_SHIFT)
+		return wq_err_set(err, errlen, WQ_EINVAL, "unknown decision rule %d", b->decision);
+	if (b->decision != WQ_DECISION_VOTE && !wq_svm_has_probability(b->svm))
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "decision rule %s needs a model with probabilities",
+		                  wq_svm_decision_name(b->decision));
+	rp = b->reference_predictions;
+	if (rp != NULL && (rp->labels == NULL || rp->nrows != ref->nrows ||
+	                   rp->nclass != wq_svm_class_count(b->svm) ||
+	                   (rp->probs != NULL) != (wq_svm_has_probability(b->svm) != 0)))
+		return wq_err_set(
+		    err, errlen, WQ_EINVAL,
+		    "reference predictions do not match the reference data and model");
 	return WQ_OK;
 }
 
@@ -346,17 +385,33 @@ static json_t *json_metrics(const wq_metrics *m)
 	return o;
 }
 
-static json_t *build_manifest(const wq_bundle *b, const char *model_hex, const char *ref_hex)
+static json_t *refpred_columns_json(const wq_bundle *b)
+{
+	json_t *a = json_array();
+	char name[32];
+
+	for (size_t j = 0; a != NULL && j < refpred_columns(b); j++) {
+		refpred_column_name(b, j, name, sizeof(name));
+		if (json_array_append_new(a, json_string(name)) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+static json_t *build_manifest(const wq_bundle *b, const char *model_hex, const char *ref_hex,
+                              const char *refpred_hex)
 {
 	json_t *root = json_object(), *model = json_object(), *scaler = json_object();
 	json_t *training = json_object(), *metrics = json_object(), *reference = json_object();
-	json_t *files = json_object();
+	json_t *files = json_object(), *refpred = json_object();
 	wq_svm_params p;
 	int bad;
 
 	wq_svm_params_get(b->svm, &p);
 	bad = root == NULL || model == NULL || scaler == NULL || training == NULL ||
-	      metrics == NULL || reference == NULL || files == NULL;
+	      metrics == NULL || reference == NULL || files == NULL || refpred == NULL;
 	if (!bad) {
 		bad |= jset(model, "type", json_string(MODEL_TYPE));
 		bad |= jset(model, "file", json_string(WQ_BUNDLE_MODEL_FILE));
@@ -368,6 +423,8 @@ static json_t *build_manifest(const wq_bundle *b, const char *model_hex, const c
 		            json_string(wq_svm_class_weight_name(p.class_weight)));
 		bad |= jset(model, "support_vectors",
 		            json_integer((json_int_t)wq_svm_sv_count(b->svm)));
+		bad |= jset(model, "class_weights",
+		            json_reals(wq_svm_class_weights(b->svm), wq_svm_class_count(b->svm)));
 
 		bad |= jset(scaler, "type", json_string(SCALER_TYPE));
 		bad |= jset(scaler, "mean", json_reals(b->scaler->mean, b->scaler->d));
@@ -391,8 +448,13 @@ static json_t *build_manifest(const wq_bundle *b, const char *model_hex, const c
 		bad |= jset(reference, "columns",
 		            json_strings(b->reference->names, b->reference->ncols, NULL));
 
+		bad |= jset(refpred, "file", json_string(WQ_BUNDLE_REFPRED_FILE));
+		bad |= jset(refpred, "rows", json_integer((json_int_t)b->reference->nrows));
+		bad |= jset(refpred, "columns", refpred_columns_json(b));
+
 		bad |= jset(files, WQ_BUNDLE_MODEL_FILE, json_string(model_hex));
 		bad |= jset(files, WQ_BUNDLE_REFERENCE_FILE, json_string(ref_hex));
+		bad |= jset(files, WQ_BUNDLE_REFPRED_FILE, json_string(refpred_hex));
 
 		bad |= jset(root, "format", json_string(WQ_BUNDLE_FORMAT));
 		bad |= jset(root, "format_version", json_integer(WQ_BUNDLE_FORMAT_VERSION));
@@ -400,6 +462,7 @@ static json_t *build_manifest(const wq_bundle *b, const char *model_hex, const c
 		bad |= jset(root, "created", json_string(b->created));
 		bad |= jset(root, "name", json_string(b->name));
 		bad |= jset(root, "model", model);
+		bad |= jset(root, "decision", json_string(wq_svm_decision_name(b->decision)));
 		bad |= jset(root, "features", json_strings(b->features, b->nfeatures, NULL));
 		bad |= jset(root, "target", json_string(b->target));
 		bad |= jset(root, "classes",
@@ -408,6 +471,7 @@ static json_t *build_manifest(const wq_bundle *b, const char *model_hex, const c
 		bad |= jset(root, "training", training);
 		bad |= jset(root, "metrics", metrics);
 		bad |= jset(root, "reference", reference);
+		bad |= jset(root, "reference_predictions", refpred);
 		bad |= jset(root, "files", files);
 		if (!bad)
 			return root;
@@ -422,6 +486,7 @@ static json_t *build_manifest(const wq_bundle *b, const char *model_hex, const c
 	json_decref(metrics);
 	json_decref(reference);
 	json_decref(files);
+	json_decref(refpred);
 	return NULL;
 }
 
@@ -504,9 +569,44 @@ static int install(const char *tmp, const char *dir, int replace, char *err, siz
 	return WQ_OK;
 }
 
+/* reference_predictions.csv through the dataset writer: numbers in the shortest form that
+ * reads back exactly, so a loaded bundle holds the very probabilities computed. */
+static int write_refpred(const wq_bundle *b, const wq_bundle_refpred *rp, const char *path,
+                         char *err, size_t errlen)
+{
+	wq_dataset ds;
+	size_t nc = refpred_columns(b), k = rp->nclass;
+	char names[WQ_SVM_MAX_CLASSES + 1][32];
+	char *ptrs[WQ_SVM_MAX_CLASSES + 1];
+	int rc;
+
+	memset(&ds, 0, sizeof(ds));
+	ds.values = malloc(rp->nrows * nc * sizeof(double));
+	if (ds.values == NULL)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	for (size_t j = 0; j < nc; j++) {
+		refpred_column_name(b, j, names[j], sizeof(names[j]));
+		ptrs[j] = names[j];
+	}
+	for (size_t i = 0; i < rp->nrows; i++) {
+		ds.values[i * nc] = rp->labels[i];
+		for (size_t j = 1; j < nc; j++)
+			ds.values[i * nc + j] = rp->probs[i * k + j - 1];
+	}
+	ds.names = ptrs;
+	ds.ncols = nc;
+	ds.nrows = rp->nrows;
+	rc = wq_dataset_write_csv(&ds, NULL, 0, path, err, errlen);
+	free(ds.values);
+	return rc;
+}
+
 static int write_bundle_files(const wq_bundle *b, const char *tmp, char *err, size_t errlen)
 {
 	char path[PATH_MAX], model_hex[WQ_SHA256_HEXLEN], ref_hex[WQ_SHA256_HEXLEN];
+	char refpred_hex[WQ_SHA256_HEXLEN];
+	wq_bundle_refpred *computed = NULL;
+	const wq_bundle_refpred *rp = b->reference_predictions;
 	json_t *manifest = NULL;
 	char *text = NULL;
 	int rc;
@@ -524,10 +624,21 @@ static int write_bundle_files(const wq_bundle *b, const char *tmp, char *err, si
 		rc = wq_dataset_write_csv(b->reference, NULL, 0, path, err, errlen);
 	if (rc == WQ_OK)
 		rc = file_digest(path, LLONG_MAX, ref_hex, NULL, err, errlen);
+	if (rc == WQ_OK && rp == NULL) {
+		rc = wq_bundle_refpred_compute(b, &computed, err, errlen);
+		rp = computed;
+	}
+	if (rc == WQ_OK)
+		rc = join_path(path, sizeof(path), tmp, WQ_BUNDLE_REFPRED_FILE, err, errlen);
+	if (rc == WQ_OK)
+		rc = write_refpred(b, rp, path, err, errlen);
+	if (rc == WQ_OK)
+		rc = file_digest(path, LLONG_MAX, refpred_hex, NULL, err, errlen);
+	wq_bundle_refpred_free(computed);
 	if (rc != WQ_OK)
 		return rc;
 
-	manifest = build_manifest(b, model_hex, ref_hex);
+	manifest = build_manifest(b, model_hex, ref_hex, refpred_hex);
 	if (manifest != NULL)
 		text = json_dumps(manifest, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
 	json_decref(manifest);
@@ -728,7 +839,7 @@ static int inconsistent(mctx *c, const char *what)
 
 /* Reads a numeric array of exactly n values. */
 static int get_reals(mctx *c, const json_t *obj, const char *parent, const char *key, size_t n,
-                     double *out)
+                     const char *unit, double *out)
 {
 	json_t *a, *v;
 	size_t i;
@@ -738,8 +849,8 @@ static int get_reals(mctx *c, const json_t *obj, const char *parent, const char 
 		return rc;
 	if (json_array_size(a) != n)
 		return wq_err_set(c->err, c->errlen, WQ_ECORRUPT,
-		                  "%s: %s.%s has %zu values for %zu features", c->file, parent, key,
-		                  json_array_size(a), n);
+		                  "%s: %s.%s has %zu values for %zu %s", c->file, parent, key,
+		                  json_array_size(a), n, unit);
 	json_array_foreach(a, i, v)
 	{
 		if (!json_is_number(v))
@@ -829,9 +940,9 @@ static int load_scaler(mctx *c, const json_t *root, wq_bundle *b)
 		rc = wq_err_set(c->err, c->errlen, WQ_ENOMEM, "out of memory");
 		goto fail;
 	}
-	rc = get_reals(c, s, "scaler", "mean", n, mean);
+	rc = get_reals(c, s, "scaler", "mean", n, "features", mean);
 	if (rc == WQ_OK)
-		rc = get_reals(c, s, "scaler", "scale", n, scale);
+		rc = get_reals(c, s, "scaler", "scale", n, "features", scale);
 	if (rc != WQ_OK)
 		goto fail;
 	rc = wq_scaler_create(n, mean, scale, &b->scaler);
@@ -1013,9 +1124,10 @@ static int load_strings(mctx *c, const json_t *root, wq_bundle *b)
 }
 
 /* Every file the manifest lists must be a plain name in the bundle with the recorded
- * checksum; a missing one means the bundle is incomplete. */
+ * checksum; a missing one means the bundle is incomplete. The line counts of reference.csv and
+ * (refpred not NULL) of the reference predictions come back for their row checks. */
 static int verify_files(mctx *c, const char *dir, const json_t *files, const char *reference,
-                        size_t *ref_lines)
+                        size_t *ref_lines, const char *refpred, size_t *refpred_lines)
 {
 	const char *name;
 	json_t *v;
@@ -1051,6 +1163,8 @@ static int verify_files(mctx *c, const char *dir, const json_t *files, const cha
 			                  want, hex);
 		if (strcmp(name, reference) == 0)
 			*ref_lines = lines;
+		if (refpred != NULL && strcmp(name, refpred) == 0)
+			*refpred_lines = lines;
 	}
 	return WQ_OK;
 }
@@ -1127,8 +1241,41 @@ static int load_model(mctx *c, const char *dir, const json_t *root, wq_bundle *b
 	return WQ_OK;
 }
 
+/* The manifest's reference_predictions entry (version 2): checked against the model and the
+ * reference once both are known. */
+typedef struct refpred_meta {
+	const char *file;
+	size_t rows;
+	const json_t *columns;
+	size_t lines; /* of the file, from verify_files */
+} refpred_meta;
+
+static int get_refpred_meta(mctx *c, const json_t *root, const json_t *files, refpred_meta *m)
+{
+	json_t *r, *cols;
+	int rc = get_field(c, root, NULL, "reference_predictions", JSON_OBJECT, &r);
+
+	if (rc == WQ_OK)
+		rc = get_string(c, r, "reference_predictions", "file", &m->file);
+	if (rc == WQ_OK)
+		rc = get_count(c, r, "reference_predictions", "rows", &m->rows);
+	if (rc == WQ_OK)
+		rc = get_field(c, r, "reference_predictions", "columns", JSON_ARRAY, &cols);
+	if (rc != WQ_OK)
+		return rc;
+	if (!plain_file_name(m->file))
+		return wq_err_set(c->err, c->errlen, WQ_EFORMAT,
+		                  "%s: unsafe reference predictions file name '%.64s'", c->file,
+		                  m->file);
+	if (json_object_get(files, m->file) == NULL)
+		return inconsistent(c, "the reference predictions file has no checksum in files");
+	m->columns = cols;
+	m->lines = 0;
+	return WQ_OK;
+}
+
 static int load_reference(mctx *c, const char *dir, const json_t *root, int flags,
-                          const json_t *files, wq_bundle *b)
+                          const json_t *files, refpred_meta *rpm, wq_bundle *b)
 {
 	json_t *r, *cols, *v;
 	const char *file;
@@ -1163,7 +1310,8 @@ static int load_reference(mctx *c, const char *dir, const json_t *root, int flag
 	if (rows < 1)
 		return bad_value(c, "reference.rows", "must be positive");
 
-	rc = verify_files(c, dir, files, file, &lines);
+	rc = verify_files(c, dir, files, file, &lines, rpm != NULL ? rpm->file : NULL,
+	                  rpm != NULL ? &rpm->lines : NULL);
 	if (rc != WQ_OK)
 		return rc;
 	/* one header line and one line per row, each ending in '\n' as written */
@@ -1198,7 +1346,146 @@ static int load_reference(mctx *c, const char *dir, const json_t *root, int flag
 	return WQ_OK;
 }
 
-static int parse_manifest(const char *dir, const char *file, char *err, size_t errlen, json_t **out)
+/* The decision rule and the class weights of training (version 2); a version 1 bundle was
+ * scored and served by the vote, and keeps it. */
+static int load_decision(mctx *c, const json_t *root, int version, wq_bundle *b)
+{
+	double w[WQ_SVM_MAX_CLASSES];
+	const char *name;
+	int rc;
+
+	if (version < 2) {
+		b->decision = WQ_DECISION_VOTE;
+		return WQ_OK;
+	}
+	rc = get_string(c, root, NULL, "decision", &name);
+	if (rc != WQ_OK)
+		return rc;
+	if (wq_svm_decision_parse(name, &b->decision) != WQ_OK || b->decision == WQ_DECISION_AUTO)
+		return bad_value(c, "decision", "must be \"vote\", \"argmax\" or \"prior-shift\"");
+	if (b->decision != WQ_DECISION_VOTE && !wq_svm_has_probability(b->svm))
+		return inconsistent(c, "the decision rule needs probabilities the model lacks");
+	rc = get_reals(c, json_object_get(root, "model"), "model", "class_weights",
+	               wq_svm_class_count(b->svm), "classes", w);
+	if (rc != WQ_OK)
+		return rc;
+	if (wq_svm_set_class_weights(b->svm, w) != WQ_OK)
+		return bad_value(c, "model.class_weights", "must hold positive numbers");
+	return WQ_OK;
+}
+
+static int check_refpred_meta(mctx *c, const refpred_meta *m, const wq_bundle *b)
+{
+	char want[32];
+	size_t j;
+	json_t *v;
+
+	if (m->rows != b->reference_rows)
+		return inconsistent(c, "reference_predictions.rows differs from reference.rows");
+	if (m->lines != m->rows + 1)
+		return wq_err_set(c->err, c->errlen, WQ_ECORRUPT,
+		                  "%s has %zu data lines, the manifest says %zu rows", m->file,
+		                  m->lines > 0 ? m->lines - 1 : 0, m->rows);
+	if (json_array_size(m->columns) != refpred_columns(b))
+		return inconsistent(c, "reference_predictions.columns do not fit the model");
+	json_array_foreach(m->columns, j, v)
+	{
+		refpred_column_name(b, j, want, sizeof(want));
+		if (!json_is_string(v) || strcmp(json_string_value(v), want) != 0)
+			return inconsistent(c,
+			                    "reference_predictions.columns do not fit the model");
+	}
+	return WQ_OK;
+}
+
+/* The stored predictions, checked like any input: classes of the model, probabilities in
+ * [0, 1], and under argmax or prior-shift a label that is the most probable class. */
+static int refpred_from(mctx *c, const char *path, const wq_dataset *ds, const wq_bundle *b,
+                        wq_bundle_refpred *rp)
+{
+	size_t k = wq_svm_class_count(b->svm), nc = ds->ncols;
+	const int *classes = wq_svm_classes(b->svm);
+
+	for (size_t i = 0; i < ds->nrows; i++) {
+		const double *row = &ds->values[i * nc];
+		size_t li = k;
+
+		for (size_t j = 0; j < k; j++) {
+			if (row[0] == (double)classes[j])
+				li = j;
+		}
+		if (li == k)
+			return wq_err_set(c->err, c->errlen, WQ_ECORRUPT,
+			                  "%s: row %zu predicts %g, not a class of the model", path,
+			                  i + 1, row[0]);
+		rp->labels[i] = classes[li];
+		for (size_t j = 1; j < nc; j++) {
+			if (!(row[j] >= 0.0 && row[j] <= 1.0))
+				return wq_err_set(c->err, c->errlen, WQ_ECORRUPT,
+				                  "%s: row %zu has a probability outside [0, 1]",
+				                  path, i + 1);
+			if (b->decision != WQ_DECISION_VOTE && row[j] > row[1 + li])
+				return wq_err_set(
+				    c->err, c->errlen, WQ_ECORRUPT,
+				    "%s: row %zu's prediction is not its most probable "
+				    "class",
+				    path, i + 1);
+			rp->probs[i * k + j - 1] = row[j];
+		}
+	}
+	return WQ_OK;
+}
+
+static int load_refpred(mctx *c, const char *dir, const refpred_meta *m, wq_bundle *b)
+{
+	char path[PATH_MAX];
+	wq_csv_opts opts;
+	wq_dataset *ds = NULL;
+	wq_bundle_refpred *rp;
+	size_t nc = refpred_columns(b), k = wq_svm_class_count(b->svm);
+	int rc = join_path(path, sizeof(path), dir, m->file, c->err, c->errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	rp = calloc(1, sizeof(*rp));
+	if (rp == NULL)
+		return wq_err_set(c->err, c->errlen, WQ_ENOMEM, "out of memory");
+	memset(&opts, 0, sizeof(opts));
+	opts.delimiter = ',';
+	rc = wq_dataset_read_csv(path, &opts, &ds, c->err, c->errlen);
+	if (rc != WQ_OK) {
+		rc = rc == WQ_ENOMEM ? rc : WQ_ECORRUPT;
+		goto fail;
+	}
+	if (ds->nrows != m->rows || ds->ncols != nc) {
+		rc = wq_err_set(c->err, c->errlen, WQ_ECORRUPT,
+		                "%s: %zu rows x %zu columns, the manifest says %zu x %zu", path,
+		                ds->nrows, ds->ncols, m->rows, nc);
+		goto fail;
+	}
+	rp->nrows = ds->nrows;
+	rp->nclass = k;
+	rp->labels = malloc((ds->nrows > 0 ? ds->nrows : 1) * sizeof(int));
+	if (nc > 1)
+		rp->probs = malloc((ds->nrows > 0 ? ds->nrows : 1) * k * sizeof(double));
+	if (rp->labels == NULL || (nc > 1 && rp->probs == NULL)) {
+		rc = wq_err_set(c->err, c->errlen, WQ_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = refpred_from(c, path, ds, b, rp);
+	if (rc != WQ_OK)
+		goto fail;
+	wq_dataset_free(ds);
+	b->reference_predictions = rp;
+	return WQ_OK;
+fail:
+	wq_dataset_free(ds);
+	wq_bundle_refpred_free(rp);
+	return rc;
+}
+
+static int parse_manifest(const char *dir, const char *file, char *err, size_t errlen, json_t **out,
+                          int *version)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -1235,15 +1522,16 @@ static int parse_manifest(const char *dir, const char *file, char *err, size_t e
 		return wq_err_set(err, errlen, WQ_EFORMAT, "%s: format_version must be an integer",
 		                  file);
 	}
-	if (json_integer_value(ver) != WQ_BUNDLE_FORMAT_VERSION) {
+	if (json_integer_value(ver) < 1 || json_integer_value(ver) > WQ_BUNDLE_FORMAT_VERSION) {
 		json_int_t v = json_integer_value(ver);
 
 		json_decref(root);
 		return wq_err_set(err, errlen, WQ_EFORMAT,
 		                  "%s: unsupported bundle version %" JSON_INTEGER_FORMAT
-		                  " (this wineq reads version %d)",
+		                  " (this wineq reads versions 1 to %d)",
 		                  dir, v, WQ_BUNDLE_FORMAT_VERSION);
 	}
+	*version = (int)json_integer_value(ver);
 	*out = root;
 	return WQ_OK;
 }
@@ -1253,15 +1541,16 @@ int wq_bundle_load(const char *dir, int flags, wq_bundle **out, char *err, size_
 	char file[PATH_MAX];
 	json_t *root = NULL, *files;
 	wq_bundle *b = NULL;
+	refpred_meta rpm;
 	mctx c;
-	int rc;
+	int rc, version = 0;
 
 	if (dir == NULL || out == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "wq_bundle_load: NULL argument");
 	rc = join_path(file, sizeof(file), dir, WQ_BUNDLE_MANIFEST, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
-	rc = parse_manifest(dir, file, err, errlen, &root);
+	rc = parse_manifest(dir, file, err, errlen, &root, &version);
 	if (rc != WQ_OK)
 		return rc;
 	c.file = file;
@@ -1283,11 +1572,23 @@ int wq_bundle_load(const char *dir, int flags, wq_bundle **out, char *err, size_
 		rc = load_scaler(&c, root, b);
 	if (rc == WQ_OK)
 		rc = load_metrics(&c, root, b);
-	/* checksums before either data file is parsed */
+	if (rc == WQ_OK && version >= 2)
+		rc = get_refpred_meta(&c, root, files, &rpm);
+	/* checksums before any data file is parsed */
 	if (rc == WQ_OK)
-		rc = load_reference(&c, dir, root, flags, files, b);
+		rc = load_reference(&c, dir, root, flags, files, version >= 2 ? &rpm : NULL, b);
 	if (rc == WQ_OK)
 		rc = load_model(&c, dir, root, b);
+	if (rc == WQ_OK)
+		rc = load_decision(&c, root, version, b);
+	if (rc == WQ_OK && version >= 2)
+		rc = check_refpred_meta(&c, &rpm, b);
+	if (rc == WQ_OK && (flags & WQ_BUNDLE_LOAD_REFERENCE)) {
+		if (version >= 2)
+			rc = load_refpred(&c, dir, &rpm, b);
+		else
+			rc = wq_bundle_refpred_compute(b, &b->reference_predictions, err, errlen);
+	}
 	if (rc != WQ_OK)
 		goto fail;
 	json_decref(root);
@@ -1393,7 +1694,7 @@ int wq_bundle_predict(const wq_bundle *b, const double *raw, wq_prediction *out,
 	}
 	has_prob = wq_svm_has_probability(b->svm);
 	if (rc == WQ_OK) {
-		rc = wq_svm_predict(b->svm, x, &label, has_prob ? probs : NULL);
+		rc = wq_svm_predict_rule(b->svm, x, b->decision, &label, has_prob ? probs : NULL);
 		if (rc != WQ_OK)
 			wq_err_set(err, errlen, rc, "prediction failed: %s", wq_strerror(rc));
 	}
@@ -1410,4 +1711,53 @@ int wq_bundle_predict(const wq_bundle *b, const double *raw, wq_prediction *out,
 	if (has_prob)
 		memcpy(out->probabilities, probs, nclass * sizeof(double));
 	return WQ_OK;
+}
+
+int wq_bundle_refpred_compute(const wq_bundle *b, wq_bundle_refpred **out, char *err, size_t errlen)
+{
+	wq_bundle_refpred *rp;
+	const wq_dataset *ref;
+	wq_prediction p;
+	size_t k, n;
+	int rc = WQ_OK;
+
+	if (b == NULL || b->svm == NULL || b->reference == NULL || out == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "wq_bundle_refpred_compute: no bundle or reference data");
+	ref = b->reference;
+	n = ref->nrows;
+	k = wq_svm_class_count(b->svm);
+	if (ref->ncols != b->nfeatures + 1)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "reference data must have the %zu features and the target",
+		                  b->nfeatures);
+	rp = calloc(1, sizeof(*rp));
+	if (rp == NULL)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	rp->nrows = n;
+	rp->nclass = k;
+	rp->computed = 1;
+	rp->labels = malloc((n > 0 ? n : 1) * sizeof(int));
+	if (wq_svm_has_probability(b->svm))
+		rp->probs = malloc((n > 0 ? n : 1) * k * sizeof(double));
+	if (rp->labels == NULL || (wq_svm_has_probability(b->svm) && rp->probs == NULL)) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		goto fail;
+	}
+	/* reference rows hold the features in model order, then the target */
+	for (size_t i = 0; i < n && rc == WQ_OK; i++) {
+		rc = wq_bundle_predict(b, &ref->values[i * ref->ncols], &p, err, errlen);
+		if (rc != WQ_OK)
+			break;
+		rp->labels[i] = p.quality;
+		if (rp->probs != NULL)
+			memcpy(&rp->probs[i * k], p.probabilities, k * sizeof(double));
+	}
+	if (rc != WQ_OK)
+		goto fail;
+	*out = rp;
+	return WQ_OK;
+fail:
+	wq_bundle_refpred_free(rp);
+	return rc;
 }

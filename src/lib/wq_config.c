@@ -1,6 +1,7 @@
 #include "wq_config.h"
 
 #include "wq_error.h"
+#include "wq_file.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -201,5 +202,21 @@ int wq_config_resolve(const char *tracking_flag, const char *artifact_flag,
 		return rc;
 	}
 	*out = c;
+	return WQ_OK;
+}
+
+int wq_config_home_path(const char *name, char **out, char *err, size_t errlen)
+{
+	wq_config cfg = {0};
+	char *path;
+	int rc = wq_config_resolve(NULL, NULL, NULL, &cfg, err, errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	path = wq_file_path_join(cfg.home, name);
+	wq_config_clear(&cfg);
+	if (path == NULL)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	*out = path;
 	return WQ_OK;
 }

@@ -34,4 +34,8 @@ int wq_config_resolve(const char *tracking_flag, const char *artifact_flag,
 /* Frees and zeroes; accepts NULL. */
 void wq_config_clear(wq_config *c);
 
+/* $WINEQ_HOME/name, WINEQ_HOME resolved as wq_config_resolve does (the default place of a
+ * file or directory no flag names). *out malloc'd, owned by the caller. */
+int wq_config_home_path(const char *name, char **out, char *err, size_t errlen);
+
 #endif

@@ -1458,6 +1458,35 @@ static int eval_categorical(const wq_drift_reference *ref, size_t c, const doubl
 	return wq_drift_js_distance(col->ref_cat_share, col->cur_cat_share, k, &col->js_cat);
 }
 
+/* Index of the first element of sorted a[0..n) that is not below v (upper: above v). */
+static size_t bsearch_bound(const double *a, size_t n, double v, int upper)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (upper ? a[mid] <= v : a[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The reference's range and the current values outside it, from both sorted samples. */
+static void range_fill(const double *rs, size_t nref, const double *cs, size_t ncur,
+                       wq_drift_column *col)
+{
+	col->ref_min = rs[0];
+	col->ref_max = rs[nref - 1];
+	col->cur_min = cs[0];
+	col->cur_max = cs[ncur - 1];
+	col->cur_below = bsearch_bound(cs, ncur, col->ref_min, 0);
+	col->cur_above = ncur - bsearch_bound(cs, ncur, col->ref_max, 1);
+	col->cur_out_of_range = col->cur_below + col->cur_above;
+}
+
 int wq_drift_evaluate(const wq_drift_reference *ref, const double *cur, size_t ncur,
                       const wq_drift_opts *o, wq_drift_result *out, char *err, size_t errlen)
 {
@@ -1519,6 +1548,7 @@ int wq_drift_evaluate(const wq_drift_reference *ref, const double *cur, size_t n
 		mean_std(cur + c * ncur, ncur, work + ncur, &col->cur_mean, &col->cur_std);
 		memcpy(work, cur + c * ncur, ncur * sizeof(double));
 		sort_doubles(work, ncur);
+		range_fill(ref->sorted + c * ref->nrows, ref->nrows, work, ncur, col);
 		col->ks_stat = col->ks_pvalue = col->wasserstein = col->wasserstein_norm = NAN;
 		col->psi = col->js = NAN;
 		col->chi_stat = col->chi_pvalue = col->js_cat = NAN;

@@ -57,6 +57,11 @@
 #define WQ_DRIFT_MAX_COLUMNS 64
 #define WQ_DRIFT_NAME_MAX    64
 
+/* A p-value of exactly 0 from this module means "below 1e-300": the exact K-S recursion
+ * flushes terms below 2^-1000 (~9.3e-302) to zero and the chi-square survival function
+ * underflows below ~1e-308, so 0 is a bound, never a value. Reports print "< 1e-300". */
+#define WQ_DRIFT_PVALUE_FLOOR 1e-300
+
 /* ---- statistics ------------------------------------------------------------------------ */
 
 /* Two-sample Kolmogorov-Smirnov as scipy.stats.ks_2samp(x, y) with its defaults. x, y need not
@@ -183,6 +188,13 @@ typedef struct wq_drift_column {
 	double cats[WQ_DRIFT_MAX_CATS];
 	double ref_cat_share[WQ_DRIFT_MAX_CATS], cur_cat_share[WQ_DRIFT_MAX_CATS];
 	double chi_stat, chi_pvalue, js_cat;
+	/* both kinds: the reference's range and the current values outside it (data quality;
+	 * the report draws them as overflow bars next to the histogram) */
+	double ref_min, ref_max; /* smallest and largest reference value */
+	double cur_min, cur_max; /* smallest and largest current value */
+	size_t cur_below;        /* current values < ref_min */
+	size_t cur_above;        /* current values > ref_max */
+	size_t cur_out_of_range; /* cur_below + cur_above */
 } wq_drift_column;
 
 typedef struct wq_drift_result {
@@ -217,7 +229,10 @@ size_t wq_drift_reference_rows(const wq_drift_reference *r);
  * Per column: numerical columns get every numerical statistic (K-S, Wasserstein and its
  * normed form, PSI and JS on the reference's quantile bins, the histogram), categorical ones
  * the category shares, chi-square and JS; the statistics of the other kind are NaN. Means and
- * stds are filled for both kinds. The deciding test is o->num / o->cat, or by reference size
+ * stds are filled for both kinds, and so are the range fields (ref_min, ref_max, cur_min,
+ * cur_max, cur_below, cur_above, cur_out_of_range: current values strictly outside the
+ * reference's [min, max]; for a categorical column that is a new class beyond the known
+ * ones, not one between them). The deciding test is o->num / o->cat, or by reference size
  * (nrows <= o->small_reference: ks / chisquare, else wasserstein / js_cat); threshold from
  * the opts when >= 0, else the test's default; drifted = score <= threshold for p-values,
  * score >= threshold otherwise. dataset_drift = ndrifted / ncolumns >= share_threshold.

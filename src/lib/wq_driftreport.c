@@ -32,6 +32,10 @@
 #define CH_PW       620.0 /* plot width at least; wider when slots of SLOT_MIN need more */
 #define CH_SLOT_MIN 26.0
 #define CH_BAR_MAX  56.0 /* widest bar: few bins get centred pairs, not slabs */
+#define CH_BAR_MINW 1.0  /* narrowest bar at true width: thinner ones would vanish */
+#define CH_MB_DENS  52.0 /* bottom margin under value ticks and the x axis title */
+#define OV_W        46.0 /* overflow panel (values outside the reference's range) */
+#define OV_GAP      44.0 /* between an overflow panel and the plot (y tick labels) */
 
 /* Growable output buffer; an allocation failure is remembered and reported once at the end,
  * which keeps the many small writers free of error paths. */
@@ -279,6 +283,45 @@ static const char *fmt_num(char *buf, size_t n, double v, int sig)
 	return buf;
 }
 
+/* A p-value for the page: 0 is a bound, not a value (see WQ_DRIFT_PVALUE_FLOOR), so it
+ * reads "< 1e-300"; HTML-ready text. */
+static const char *fmt_p(char *buf, size_t n, double v)
+{
+	if (v == 0) {
+		char fl[NUMBUF];
+
+		snprintf(buf, n, "&lt; %s", fmt_num(fl, sizeof(fl), WQ_DRIFT_PVALUE_FLOOR, 4));
+		return buf;
+	}
+	return fmt_num(buf, n, v, 4);
+}
+
+/* A column's deciding score: a p-value when the test's drift is "score <= threshold". */
+static const char *fmt_score(char *buf, size_t n, const wq_drift_column *c)
+{
+	return c->lower_is_drift ? fmt_p(buf, n, c->score) : fmt_num(buf, n, c->score, 4);
+}
+
+/* A duration in seconds for people: "850 ms", "12.5 s", "4.2 min", "3.1 h", "2.5 d". */
+static const char *fmt_dur(char *buf, size_t n, double s)
+{
+	char num[NUMBUF];
+
+	if (!isfinite(s))
+		snprintf(buf, n, "n/a");
+	else if (fabs(s) < 1)
+		snprintf(buf, n, "%s ms", fmt_num(num, sizeof(num), s * 1e3, 3));
+	else if (fabs(s) < 120)
+		snprintf(buf, n, "%s s", fmt_num(num, sizeof(num), s, 3));
+	else if (fabs(s) < 7200)
+		snprintf(buf, n, "%s min", fmt_num(num, sizeof(num), s / 60, 3));
+	else if (fabs(s) < 172800)
+		snprintf(buf, n, "%s h", fmt_num(num, sizeof(num), s / 3600, 3));
+	else
+		snprintf(buf, n, "%s d", fmt_num(num, sizeof(num), s / 86400, 3));
+	return buf;
+}
+
 /* A category value: integers (wine quality grades) without decimals. */
 static const char *fmt_cat(char *buf, size_t n, double v)
 {
@@ -419,15 +462,26 @@ static json_t *jstr(const char *s)
 	return jstr_n(s, s != NULL ? strlen(s) : 0);
 }
 
+/* Appends v to the array a, stealing v (freed instead when bad is set or the append fails);
+ * on failure frees a and returns NULL, which ends the caller's loop. */
+static json_t *jpush(json_t *a, json_t *v, int bad)
+{
+	if (bad) {
+		json_decref(v);
+		v = NULL;
+	}
+	if (v != NULL && json_array_append_new(a, v) == 0)
+		return a;
+	json_decref(a);
+	return NULL;
+}
+
 static json_t *jarray_num(const double *v, size_t n)
 {
 	json_t *a = json_array();
 
 	for (size_t i = 0; a != NULL && i < n; i++)
-		if (json_array_append_new(a, jnum(v[i])) != 0) {
-			json_decref(a);
-			a = NULL;
-		}
+		a = jpush(a, jnum(v[i]), 0);
 	return a;
 }
 
@@ -437,7 +491,28 @@ static int jset(json_t *o, const char *k, json_t *v)
 	return json_object_set_new(o, k, v) != 0;
 }
 
-static json_t *column_json(const wq_drift_column *c)
+static json_t *jsize(size_t v)
+{
+	return json_integer((json_int_t)v);
+}
+
+/* An integer array of n size_t values. */
+static json_t *jarray_size(const size_t *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < n; i++)
+		a = jpush(a, jsize(v[i]), 0);
+	return a;
+}
+
+/* The p-value a column reports (K-S or chi-square by kind). */
+static double column_pvalue(const wq_drift_column *c)
+{
+	return c->kind == WQ_DRIFT_NUMERICAL ? c->ks_pvalue : c->chi_pvalue;
+}
+
+static json_t *column_json(const wq_drift_column *c, int insufficient)
 {
 	json_t *o = json_object(), *stats = json_object(), *h = json_object();
 	int bad = o == NULL || stats == NULL || h == NULL;
@@ -450,8 +525,22 @@ static json_t *column_json(const wq_drift_column *c)
 	bad |= jset(o, "method", jstr(c->method));
 	bad |= jset(o, "score", jnum(c->score));
 	bad |= jset(o, "threshold", jnum(c->threshold));
-	bad |= jset(o, "drifted", json_boolean(c->drifted));
+	bad |= jset(o, "drifted", insufficient ? json_null() : json_boolean(c->drifted));
 	bad |= jset(o, "drift_when", json_string(drift_when(c->lower_is_drift)));
+	bad |= jset(o, "pvalue_below_floor", json_boolean(column_pvalue(c) == 0));
+	{
+		json_t *rg = json_object();
+
+		if (rg != NULL) {
+			bad |= jset(rg, "ref_min", jnum(c->ref_min));
+			bad |= jset(rg, "ref_max", jnum(c->ref_max));
+			bad |= jset(rg, "cur_min", jnum(c->cur_min));
+			bad |= jset(rg, "cur_max", jnum(c->cur_max));
+			bad |= jset(rg, "below", jsize(c->cur_below));
+			bad |= jset(rg, "above", jsize(c->cur_above));
+		}
+		bad |= jset(o, "range", rg);
+	}
 	if (c->kind == WQ_DRIFT_NUMERICAL) {
 		bad |= jset(stats, "ks_stat", jnum(c->ks_stat));
 		bad |= jset(stats, "ks_pvalue", jnum(c->ks_pvalue));
@@ -488,12 +577,175 @@ fail:
 	return NULL;
 }
 
+/* Whether the current sample is too small for a verdict. */
+static int is_insufficient(const wq_drift_result *r, const wq_driftreport_meta *m)
+{
+	return m->min_rows > 0 && r->ncur < m->min_rows;
+}
+
+/* Recall, precision and F1 of class i of a confusion matrix (NaN when 0/0), with the row
+ * (true) and column (predicted) sums. */
+static void class_scores(const wq_metrics *mt, size_t i, size_t *support, size_t *predicted,
+                         double *recall, double *precision, double *f1)
+{
+	size_t k = mt->nclass, tp = mt->confusion[i * k + i], rs = 0, cs = 0;
+
+	for (size_t j = 0; j < k; j++) {
+		rs += mt->confusion[i * k + j];
+		cs += mt->confusion[j * k + i];
+	}
+	*support = rs;
+	*predicted = cs;
+	*recall = rs > 0 ? (double)tp / (double)rs : NAN;
+	*precision = cs > 0 ? (double)tp / (double)cs : NAN;
+	if (rs + cs == 0)
+		*f1 = NAN;
+	else
+		*f1 = 2.0 * (double)tp / (double)(rs + cs);
+}
+
+/* Metrics with a usable confusion matrix (labels and matrix present). */
+static int metrics_usable(const wq_metrics *mt)
+{
+	return mt != NULL && mt->nclass > 0 && mt->nclass <= 64 && mt->labels != NULL &&
+	       mt->confusion != NULL;
+}
+
+static json_t *quality_json(const wq_driftreport_quality *q)
+{
+	const wq_metrics *mt = metrics_usable(q->metrics) ? q->metrics : NULL;
+	json_t *o = json_object(), *pc = json_array(), *conf = NULL;
+	int bad = o == NULL || pc == NULL;
+
+	if (bad)
+		goto fail;
+	bad |= jset(o, "labelled", jsize(q->labelled));
+	bad |= jset(o, "unmatched", jsize(q->unmatched));
+	bad |= jset(o, "label_lag_p50_s", jnum(q->label_lag_p50_s));
+	bad |= jset(o, "label_lag_p90_s", jnum(q->label_lag_p90_s));
+	bad |= jset(o, "samples", mt != NULL ? jsize(mt->n) : json_integer(0));
+	bad |= jset(o, "accuracy", mt != NULL ? jnum(mt->accuracy) : json_null());
+	bad |= jset(o, "balanced_accuracy", mt != NULL ? jnum(mt->balanced_accuracy) : json_null());
+	bad |= jset(o, "f1_macro", mt != NULL ? jnum(mt->f1_macro) : json_null());
+	if (mt != NULL) {
+		json_t *labels = json_array(), *matrix = json_array();
+
+		conf = json_object();
+		bad |= conf == NULL || labels == NULL || matrix == NULL;
+		for (size_t i = 0; !bad && i < mt->nclass; i++) {
+			size_t sup, pred;
+			double rec, prec, f1;
+			json_t *e = json_object();
+
+			class_scores(mt, i, &sup, &pred, &rec, &prec, &f1);
+			bad |= json_array_append_new(labels, json_integer(mt->labels[i])) != 0;
+			bad |= json_array_append_new(
+			           matrix,
+			           jarray_size(mt->confusion + i * mt->nclass, mt->nclass)) != 0;
+			if (e == NULL) {
+				bad = 1;
+				break;
+			}
+			bad |= jset(e, "label", json_integer(mt->labels[i]));
+			bad |= jset(e, "support", jsize(sup));
+			bad |= jset(e, "predicted", jsize(pred));
+			bad |= jset(e, "recall", jnum(rec));
+			bad |= jset(e, "precision", jnum(prec));
+			bad |= jset(e, "f1", jnum(f1));
+			bad |= json_array_append_new(pc, e) != 0;
+		}
+		if (conf != NULL) {
+			bad |= jset(conf, "labels", labels);
+			bad |= jset(conf, "matrix", matrix);
+		} else {
+			json_decref(labels);
+			json_decref(matrix);
+		}
+	}
+	bad |= jset(o, "per_class", pc);
+	pc = NULL;
+	bad |= jset(o, "confusion", conf != NULL ? conf : json_null());
+	conf = NULL;
+	if (bad)
+		goto fail;
+	return o;
+fail:
+	json_decref(o);
+	json_decref(pc);
+	json_decref(conf);
+	return NULL;
+}
+
+static json_t *history_json(const wq_driftreport_point *h, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < n; i++) {
+		const wq_driftreport_point *p = &h[i];
+		json_t *o = json_object();
+		char when[32];
+		int bad = o == NULL;
+
+		if (!bad) {
+			/* rfc3339 reads 0 as "now": an unknown time stays null */
+			bad |= jset(o, "time",
+			            p->time_unix_ms != 0 &&
+			                    rfc3339(p->time_unix_ms, when, sizeof(when)) == 0
+			                ? json_string(when)
+			                : json_null());
+			bad |= jset(o, "time_unix_ms", json_integer((json_int_t)p->time_unix_ms));
+			bad |= jset(o, "window_events", jsize(p->window_events));
+			bad |= jset(o, "insufficient", json_boolean(p->insufficient));
+			bad |= jset(o, "dataset_drift",
+			            p->insufficient ? json_null() : json_boolean(p->dataset_drift));
+			bad |= jset(o, "drift_share", jnum(p->drift_share));
+			bad |= jset(o, "prediction_score", jnum(p->prediction_score));
+			bad |= jset(o, "labelled", jsize(p->labelled));
+			bad |= jset(o, "accuracy", jnum(p->accuracy));
+			bad |= jset(o, "balanced_accuracy", jnum(p->balanced_accuracy));
+			bad |= jset(o, "f1_macro", jnum(p->f1_macro));
+		}
+		a = jpush(a, o, bad);
+	}
+	return a;
+}
+
+/* Share of a count in n rows; NaN without rows. */
+static double share_of(size_t k, size_t n)
+{
+	return n > 0 ? (double)k / (double)n : NAN;
+}
+
+static json_t *dq_json(const wq_driftreport_dq *d, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < n; i++) {
+		json_t *o = json_object();
+		int bad = o == NULL;
+
+		if (!bad) {
+			bad |= jset(o, "column", jstr(d[i].column));
+			bad |= jset(o, "ref_min", jnum(d[i].ref_min));
+			bad |= jset(o, "ref_max", jnum(d[i].ref_max));
+			bad |= jset(o, "current_rows", jsize(d[i].current_rows));
+			bad |= jset(o, "out_of_range", jsize(d[i].out_of_range));
+			bad |= jset(o, "out_of_range_share",
+			            jnum(share_of(d[i].out_of_range, d[i].current_rows)));
+			bad |= jset(o, "missing", jsize(d[i].missing));
+			bad |= jset(o, "invalid", jsize(d[i].invalid));
+		}
+		a = jpush(a, o, bad);
+	}
+	return a;
+}
+
 json_t *wq_driftreport_json(const wq_drift_result *r, const wq_driftreport_meta *m)
 {
 	static const wq_driftreport_meta none = {0};
 	json_t *o, *model, *cols, *ref, *cur;
 	char when[32];
-	int bad;
+	int bad, insuff;
 
 	if (r == NULL || result_check(r) != WQ_OK)
 		return NULL;
@@ -526,6 +778,7 @@ json_t *wq_driftreport_json(const wq_drift_result *r, const wq_driftreport_meta 
 	if (ref != NULL) {
 		bad |= jset(ref, "rows", json_integer((json_int_t)r->nref));
 		bad |= jset(ref, "description", jstr(m->reference_desc));
+		bad |= jset(ref, "predictions_note", jstr(m->reference_predictions_note));
 	}
 	if (cur != NULL) {
 		bad |= jset(cur, "rows", json_integer((json_int_t)r->ncur));
@@ -533,15 +786,23 @@ json_t *wq_driftreport_json(const wq_drift_result *r, const wq_driftreport_meta 
 	}
 	bad |= jset(o, "reference", ref);
 	bad |= jset(o, "current", cur);
-	bad |= jset(o, "dataset_drift", json_boolean(r->dataset_drift));
+	insuff = is_insufficient(r, m);
+	bad |= jset(o, "insufficient", json_boolean(insuff));
+	bad |= jset(o, "min_rows", m->min_rows > 0 ? jsize(m->min_rows) : json_null());
+	bad |= jset(o, "dataset_drift", insuff ? json_null() : json_boolean(r->dataset_drift));
 	bad |= jset(o, "drifted_columns", json_integer((json_int_t)r->ndrifted));
 	bad |= jset(o, "columns_total", json_integer((json_int_t)r->ncolumns));
 	bad |= jset(o, "share", jnum(r->share));
 	bad |= jset(o, "share_threshold", jnum(r->share_threshold));
+	bad |= jset(o, "pvalue_floor", json_real(WQ_DRIFT_PVALUE_FLOOR));
 	cols = json_array();
 	for (size_t i = 0; cols != NULL && i < r->ncolumns; i++)
-		bad |= json_array_append_new(cols, column_json(&r->columns[i])) != 0;
+		bad |= json_array_append_new(cols, column_json(&r->columns[i], insuff)) != 0;
 	bad |= jset(o, "columns", cols);
+	bad |= jset(o, "data_quality", m->dq != NULL ? dq_json(m->dq, m->ndq) : json_null());
+	bad |= jset(o, "quality", m->quality != NULL ? quality_json(m->quality) : json_null());
+	bad |= jset(o, "history",
+	            m->history != NULL ? history_json(m->history, m->nhistory) : json_null());
 	if (bad) {
 		json_decref(o);
 		return NULL;
@@ -618,12 +879,53 @@ static const char css[] =
     ".hist .legend text{font-size:12px;fill:var(--ink)}\n"
     ".hist .axis-title{font-size:11px;fill:var(--muted)}\n"
     ".hist .bar:hover{opacity:.75}\n"
+    "#banner.insufficient{background:#fff8e1;border-color:#f5d98b;border-left-color:#b7791f;"
+    "color:#744210}\n"
+    ".badge.na{background:#eef2f6;color:var(--muted);border-color:var(--line)}\n"
+    ".verdict.na{color:var(--muted);text-align:center}\n"
+    ".column[data-verdict=\"none\"]{border-top-color:#9aa5b1}\n"
+    ".refpred-note{display:block;font-weight:400;font-size:12px;color:#744210}\n"
+    "#dq tr.warn td{background:#fff8e1}\n"
+    "#dq td.hit{color:#8e1b1b;font-weight:700}\n"
+    ".kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(128px,1fr));gap:10px;"
+    "margin:0 0 16px}\n"
+    ".kpi{border:1px solid var(--line);border-radius:8px;padding:8px 12px}\n"
+    ".kpi-label{display:block;font-size:11px;text-transform:uppercase;letter-spacing:.06em;"
+    "color:var(--muted)}\n"
+    ".kpi-value{font-size:20px;font-weight:700;font-variant-numeric:tabular-nums}\n"
+    ".quality-body{display:flex;flex-wrap:wrap;gap:28px;align-items:flex-start}\n"
+    ".quality-body>table{flex:1 1 380px;width:auto}\n"
+    ".quality-body>figure{flex:0 1 auto;max-width:480px}\n"
+    "svg.confusion,svg.history{display:block;max-width:100%;height:auto}\n"
+    ".confusion text,.history text{font-size:12px;fill:#52606d}\n"
+    ".confusion text.count{font-size:13px;font-weight:600;fill:var(--ink)}\n"
+    ".confusion text.count.light{fill:#fff}\n"
+    ".confusion .axis-title,.history .axis-title{font-size:11px;fill:var(--muted)}\n"
+    ".history .pt.ok{fill:var(--green)}\n"
+    ".history .pt.drift{fill:var(--red)}\n"
+    ".history .pt.insufficient{fill:#fff;stroke:#9aa5b1;stroke-width:1.5}\n"
+    ".history .thr-label{fill:var(--red);font-size:11px}\n"
+    ".history .legend text{fill:var(--ink)}\n"
+    "#history figure+figure{margin-top:18px}\n"
+    ".hist.dens .bar.ref{fill-opacity:.6}\n"
+    ".hist.dens .bar.cur{fill-opacity:.35;stroke:var(--cur);stroke-width:1.5}\n"
+    ".hist.dens .bar.cur.overflow{fill-opacity:.8}\n"
+    ".hist .ov-pct{font-weight:700;fill:#8e1b1b}\n"
     "footer{color:var(--muted);font-size:12px;text-align:center;margin-top:28px}\n";
 
 static void badge(sbuf *b, int drifted)
 {
 	sb_puts(b, drifted ? "<span class=\"badge drift\">Drift detected</span>"
 	                   : "<span class=\"badge ok\">No drift</span>");
+}
+
+/* A column's verdict in its section head: none while the sample is too small for one. */
+static void verdict_badge(sbuf *b, int drifted, int insufficient)
+{
+	if (insufficient)
+		sb_puts(b, "<span class=\"badge na\">No verdict</span>");
+	else
+		badge(b, drifted);
 }
 
 /* The method's human name (escaped raw name when unknown). */
@@ -666,8 +968,13 @@ static void page_head(sbuf *b, const wq_drift_result *r, const wq_driftreport_me
 		sb_esc(b, m->reference_desc);
 	else
 		sb_puts(b, "reference sample");
-	sb_printf(b, "<span class=\"rows\">%zu rows</span></dd></div>\n", r->nref);
-	sb_puts(b, "<div id=\"meta-current\"><dt>Current</dt><dd>");
+	sb_printf(b, "<span class=\"rows\">%zu rows</span>", r->nref);
+	if (m->reference_predictions_note != NULL && m->reference_predictions_note[0] != '\0') {
+		sb_puts(b, "<span class=\"refpred-note\" id=\"meta-refpred\">Predictions: ");
+		sb_esc(b, m->reference_predictions_note);
+		sb_puts(b, "</span>");
+	}
+	sb_puts(b, "</dd></div>\n<div id=\"meta-current\"><dt>Current</dt><dd>");
 	if (m->current_desc != NULL && m->current_desc[0] != '\0')
 		sb_esc(b, m->current_desc);
 	else
@@ -680,6 +987,17 @@ static void page_head(sbuf *b, const wq_drift_result *r, const wq_driftreport_me
 		sb_puts(b, "n/a");
 	sb_puts(b, "</dd></div>\n</dl>\n</header>\n");
 
+	if (is_insufficient(r, m)) {
+		sb_printf(
+		    b,
+		    "<section id=\"banner\" class=\"insufficient\" role=\"status\">\n"
+		    "<p class=\"banner-title\">Not enough data: %zu of %zu rows</p>\n"
+		    "<p class=\"banner-detail\">No drift verdict below %zu rows: samples that "
+		    "small raise false alarms. The statistics below are for information "
+		    "only.</p>\n</section>\n",
+		    r->ncur, m->min_rows, m->min_rows);
+		return;
+	}
 	sb_printf(b,
 	          "<section id=\"banner\" class=\"%s\" role=\"status\">\n"
 	          "<p class=\"banner-title\">%s</p>\n"
@@ -691,9 +1009,9 @@ static void page_head(sbuf *b, const wq_drift_result *r, const wq_driftreport_me
 	          fmt_num(th, sizeof(th), r->share_threshold, 4));
 }
 
-static void summary_table(sbuf *b, const wq_drift_result *r)
+static void summary_table(sbuf *b, const wq_drift_result *r, int insufficient)
 {
-	char sc[NUMBUF], th[NUMBUF];
+	char sc[NUMBUF], th[NUMBUF], fl[NUMBUF];
 
 	sb_puts(b, "<section class=\"card\" id=\"summary-section\">\n<h2>Columns</h2>\n"
 	           "<table id=\"summary\">\n<thead><tr><th>Column</th><th>Kind</th>"
@@ -705,7 +1023,10 @@ static void summary_table(sbuf *b, const wq_drift_result *r)
 		const wq_drift_column *c = &r->columns[i];
 
 		sb_printf(b, "<tr id=\"row-%zu\" class=\"%s\"><td><a href=\"#col-%zu\">", i,
-		          c->drifted ? "drift" : "ok", i);
+		          insufficient ? "na"
+		          : c->drifted ? "drift"
+		                       : "ok",
+		          i);
 		sb_esc_n(b, c->name, name_len(c));
 		sb_printf(b,
 		          "</a></td><td><span class=\"chip\">%s</span></td><td class=\"method\">",
@@ -713,26 +1034,49 @@ static void summary_table(sbuf *b, const wq_drift_result *r)
 		method_html(b, c->method);
 		sb_printf(b,
 		          "</td><td class=\"num score\">%s</td><td class=\"num threshold\">%s</td>"
-		          "<td class=\"when\">%s</td><td>",
-		          fmt_num(sc, sizeof(sc), c->score, 4),
-		          fmt_num(th, sizeof(th), c->threshold, 4),
+		          "<td class=\"when\">%s</td>",
+		          fmt_score(sc, sizeof(sc), c), fmt_num(th, sizeof(th), c->threshold, 4),
 		          c->lower_is_drift ? "score &lt;= threshold" : "score &gt;= threshold");
+		if (insufficient) {
+			sb_puts(b,
+			        "<td class=\"verdict na\" title=\"not enough data for a verdict\">"
+			        "\xe2\x80\x94</td></tr>\n");
+			continue;
+		}
+		sb_puts(b, "<td class=\"verdict\">");
 		badge(b, c->drifted);
 		sb_puts(b, "</td></tr>\n");
 	}
-	sb_puts(b, "</tbody>\n</table>\n<p class=\"note\">p-values (K-S, chi-square): drift when "
-	           "the score is at or below the threshold. Distances (Wasserstein normed by the "
-	           "reference's standard deviation, PSI, Jensen-Shannon): drift when at or above. "
-	           "Values below 0.001 are shown in scientific notation.</p>\n</section>\n");
+	sb_printf(b,
+	          "</tbody>\n</table>\n<p class=\"note\">p-values (K-S, chi-square): drift when "
+	          "the score is at or below the threshold. Distances (Wasserstein normed by the "
+	          "reference's standard deviation, PSI, Jensen-Shannon): drift when at or above. "
+	          "Values below 0.001 are shown in scientific notation; a p-value shown as "
+	          "&ldquo;&lt; %s&rdquo; is smaller than double precision resolves.</p>\n"
+	          "</section>\n",
+	          fmt_num(fl, sizeof(fl), WQ_DRIFT_PVALUE_FLOOR, 4));
 }
 
-/* One statistics row; decisive marks the score that decides the verdict. */
+/* One statistics row with its value already formatted as HTML; decisive marks the score
+ * that decides the verdict. */
+static void stat_row_text(sbuf *b, const char *label, const char *html, int decisive)
+{
+	sb_printf(b, "<tr%s><th>%s</th><td class=\"num\">%s</td></tr>\n",
+	          decisive ? " class=\"decisive\"" : "", label, html);
+}
+
 static void stat_row(sbuf *b, const char *label, double v, int decisive)
 {
 	char num[NUMBUF];
 
-	sb_printf(b, "<tr%s><th>%s</th><td class=\"num\">%s</td></tr>\n",
-	          decisive ? " class=\"decisive\"" : "", label, fmt_num(num, sizeof(num), v, 4));
+	stat_row_text(b, label, fmt_num(num, sizeof(num), v, 4), decisive);
+}
+
+static void stat_row_p(sbuf *b, const char *label, double v, int decisive)
+{
+	char num[NUMBUF];
+
+	stat_row_text(b, label, fmt_p(num, sizeof(num), v), decisive);
 }
 
 static int is_method(const wq_drift_column *c, const char *name)
@@ -740,12 +1084,14 @@ static int is_method(const wq_drift_column *c, const char *name)
 	return c->method != NULL && strcmp(c->method, name) == 0;
 }
 
-static void stats_table(sbuf *b, const wq_drift_column *c)
+static void stats_table(sbuf *b, const wq_drift_column *c, size_t ncur)
 {
+	char lo[NUMBUF], hi[NUMBUF], pct[NUMBUF], txt[3 * NUMBUF + 32];
+
 	sb_puts(b, "<table class=\"stats\">\n<tbody>\n");
 	if (c->kind == WQ_DRIFT_NUMERICAL) {
 		stat_row(b, "K-S statistic", c->ks_stat, 0);
-		stat_row(b, "K-S p-value", c->ks_pvalue, is_method(c, "ks"));
+		stat_row_p(b, "K-S p-value", c->ks_pvalue, is_method(c, "ks"));
 		stat_row(b, "Wasserstein distance", c->wasserstein, 0);
 		stat_row(b, "Wasserstein (normed)", c->wasserstein_norm,
 		         is_method(c, "wasserstein"));
@@ -757,9 +1103,15 @@ static void stats_table(sbuf *b, const wq_drift_column *c)
 		stat_row(b, "Current std", c->cur_std, 0);
 	} else {
 		stat_row(b, "Chi-square statistic", c->chi_stat, 0);
-		stat_row(b, "Chi-square p-value", c->chi_pvalue, is_method(c, "chisquare"));
+		stat_row_p(b, "Chi-square p-value", c->chi_pvalue, is_method(c, "chisquare"));
 		stat_row(b, "Jensen-Shannon distance", c->js_cat, is_method(c, "jensenshannon"));
 	}
+	snprintf(txt, sizeof(txt), "%s " EN_DASH " %s", fmt_num(lo, sizeof(lo), c->ref_min, 4),
+	         fmt_num(hi, sizeof(hi), c->ref_max, 4));
+	stat_row_text(b, "Reference range", txt, 0);
+	snprintf(txt, sizeof(txt), "%zu (%s)", c->cur_out_of_range,
+	         fmt_pct(pct, sizeof(pct), share_of(c->cur_out_of_range, ncur)));
+	stat_row_text(b, "Current outside range", txt, 0);
 	sb_puts(b, "</tbody>\n</table>\n");
 }
 
@@ -788,76 +1140,91 @@ static double share_at(const wq_drift_column *c, int cur, size_t i)
 	return cur ? c->cur_share[i] : c->ref_share[i];
 }
 
-/* Bar height for a share: non-finite and negative shares draw nothing, above ymax is cut. */
-static double bar_h(double share, double ymax)
+/* Bar height for a value on a 0..ymax axis: non-finite and negative values draw nothing,
+ * above ymax is cut. */
+static double bar_h(double v, double ymax)
 {
-	if (!isfinite(share) || share <= 0)
+	if (!isfinite(v) || v <= 0 || !(ymax > 0))
 		return 0;
-	return share >= ymax ? CH_PH : share / ymax * CH_PH;
+	return v >= ymax ? CH_PH : v / ymax * CH_PH;
 }
 
-/* The grouped bar chart of one column: a reference and a current bar per bin or category
- * (rect.bar.ref, rect.bar.cur), two legend swatches (rect.swatch), axes and grid as lines. */
-static void hist_svg(sbuf *b, const wq_drift_column *c, size_t idx)
+/* The smallest of 1, 2, 2.5, 5 times a power of ten that is >= raw (axis steps). */
+static double nice_step(double raw)
 {
-	static const double steps[] = {0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5};
-	size_t nb = column_bars(c);
-	int cat = c->kind == WQ_DRIFT_CATEGORICAL;
-	double slot = nb > 0 ? fmax(CH_SLOT_MIN, CH_PW / (double)nb) : CH_PW;
-	double pw = nb > 0 ? slot * (double)nb : CH_PW;
-	double mb = cat ? CH_MB_CAT : CH_MB_NUM;
-	double w = CH_ML + pw + CH_MR, h = CH_MT + CH_PH + mb, base = CH_MT + CH_PH;
-	double maxs = 0, step = 0.5, ymax;
-	size_t nticks;
-	char lab[160], pct[NUMBUF];
+	double p, f;
 
-	for (size_t i = 0; i < nb; i++)
-		for (int k = 0; k < 2; k++) {
-			double s = share_at(c, k, i);
+	if (!(raw > 0) || !isfinite(raw))
+		return 1;
+	p = pow(10, floor(log10(raw)));
+	f = raw / p;
+	if (f <= 1 + 1e-9)
+		return p;
+	if (f <= 2 + 1e-9)
+		return 2 * p;
+	if (f <= 2.5 + 1e-9)
+		return 2.5 * p;
+	if (f <= 5 + 1e-9)
+		return 5 * p;
+	return 10 * p;
+}
 
-			if (isfinite(s) && s > maxs)
-				maxs = fmin(s, 1.0);
-		}
-	if (maxs <= 0)
-		maxs = 1.0;
-	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
-		if (ceil(maxs / steps[i] - 1e-9) <= 6) {
-			step = steps[i];
-			break;
-		}
-	nticks = (size_t)ceil(maxs / step - 1e-9);
-	if (nticks == 0)
-		nticks = 1;
-	ymax = step * (double)nticks;
+/* A y axis from 0 to nticks * step over [x0, x1]: grid lines, the axis, tick labels (as
+ * percentages when pct). Returns the axis maximum. */
+static double y_axis(sbuf *b, double x0, double x1, double step, size_t nticks, int pct)
+{
+	double base = CH_MT + CH_PH;
+	char num[NUMBUF];
 
-	sb_printf(b,
-	          "<svg class=\"hist\" id=\"hist-%zu\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" "
-	          "height=\"%.0f\" role=\"img\">\n"
-	          "<title>Shares of rows per %s, reference and current: ",
-	          idx, w, h, w, h, cat ? "category" : "bin");
-	sb_esc_n(b, c->name, name_len(c));
-	sb_puts(b, "</title>\n");
-
-	/* grid and y axis ticks */
 	for (size_t t = 0; t <= nticks; t++) {
-		double y = base - CH_PH * (double)t / (double)nticks;
+		double y = base - CH_PH * (double)t / (double)nticks, v = step * (double)t;
 
 		sb_printf(b,
 		          "<line class=\"%s\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-		          "stroke=\"%s\"/><text x=\"%.1f\" y=\"%.1f\" "
-		          "text-anchor=\"end\">%.0f%%</text>\n",
-		          t == 0 ? "axis" : "grid", CH_ML, y, CH_ML + pw, y,
-		          t == 0 ? "#9aa5b1" : "#e4e7eb", CH_ML - 6, y + 4,
-		          step * (double)t * 100.0);
+		          "stroke=\"%s\"/><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">",
+		          t == 0 ? "axis" : "grid", x0, y, x1, y, t == 0 ? "#9aa5b1" : "#e4e7eb",
+		          x0 - 6, y + 4);
+		if (pct)
+			sb_printf(b, "%s%%</text>\n", fmt_num(num, sizeof(num), v * 100.0, 3));
+		else
+			sb_printf(b, "%s</text>\n", fmt_num(num, sizeof(num), v, 3));
 	}
 	sb_printf(b,
 	          "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
 	          "stroke=\"#9aa5b1\"/>\n",
-	          CH_ML, CH_MT, CH_ML, base);
-	sb_printf(b, "<text class=\"axis-title\" x=\"8\" y=\"%.1f\">share of rows</text>\n",
-	          CH_MT - 12);
+	          x0, CH_MT, x0, base);
+	return step * (double)nticks;
+}
 
-	/* legend, top right */
+/* Axis step and tick count for values up to maxv (at most about `ticks` ticks). */
+static void axis_scale(double maxv, double ticks, double *step, size_t *nticks)
+{
+	double st;
+	size_t n;
+
+	if (!(maxv > 0) || !isfinite(maxv))
+		maxv = 1;
+	st = nice_step(maxv / ticks);
+	n = (size_t)ceil(maxv / st - 1e-9);
+	*step = st;
+	*nticks = n > 0 ? n : 1;
+}
+
+/* Opens a column's chart: class "hist" (equal slots) or "hist dens" (bins at true widths). */
+static void svg_open(sbuf *b, const wq_drift_column *c, size_t idx, double w, double h, int cat,
+                     int dens)
+{
+	sb_printf(b,
+	          "<svg class=\"hist%s\" id=\"hist-%zu\" viewBox=\"0 0 %.0f %.0f\" "
+	          "width=\"%.0f\" height=\"%.0f\" role=\"img\">\n"
+	          "<title>Shares of rows per %s, reference and current: ",
+	          dens ? " dens" : "", idx, w, h, w, h, cat ? "category" : "bin");
+	sb_esc_n(b, c->name, name_len(c));
+	sb_puts(b, "</title>\n");
+}
+
+static void legend(sbuf *b, double right)
+{
 	sb_printf(b,
 	          "<g class=\"legend\">"
 	          "<rect class=\"swatch ref\" x=\"%.1f\" y=\"10\" width=\"12\" height=\"12\" "
@@ -865,15 +1232,59 @@ static void hist_svg(sbuf *b, const wq_drift_column *c, size_t idx)
 	          "<rect class=\"swatch cur\" x=\"%.1f\" y=\"10\" width=\"12\" height=\"12\" "
 	          "rx=\"2\" fill=\"" COLOR_CUR "\"/><text x=\"%.1f\" y=\"20\">current</text>"
 	          "</g>\n",
-	          w - CH_MR - 170, w - CH_MR - 154, w - CH_MR - 74, w - CH_MR - 58);
+	          right - 170, right - 154, right - 74, right - 58);
+}
 
+/* One bar (rect.bar.ref / rect.bar.cur) with its tooltip "<who>, <what> <tip>: <share> of
+ * rows". */
+static void bar_rect(sbuf *b, int cur, const char *extra, double x, double bw, double bh,
+                     const char *what, const char *tip, double share)
+{
+	char pct[NUMBUF];
+
+	sb_printf(b,
+	          "<rect class=\"bar %s%s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" "
+	          "%s><title>%s, %s ",
+	          cur ? "cur" : "ref", extra, x, CH_MT + CH_PH - bh, bw, bh,
+	          cur ? "fill=\"" COLOR_CUR "\"" : "fill=\"" COLOR_REF "\"",
+	          cur ? "current" : "reference", what);
+	sb_esc(b, tip);
+	sb_printf(b, ": %s of rows</title></rect>\n", fmt_pct(pct, sizeof(pct), share));
+}
+
+/* Grouped bars in equal slots: categories, and numerical bins whose edges cannot be drawn
+ * to scale (a constant reference, or edges that do not increase). Heights are shares. */
+static void hist_slots_svg(sbuf *b, const wq_drift_column *c, size_t idx, const double *curv)
+{
+	size_t nb = column_bars(c), nticks;
+	int cat = c->kind == WQ_DRIFT_CATEGORICAL;
+	double slot = nb > 0 ? fmax(CH_SLOT_MIN, CH_PW / (double)nb) : CH_PW;
+	double pw = nb > 0 ? slot * (double)nb : CH_PW;
+	double mb = cat ? CH_MB_CAT : CH_MB_NUM;
+	double w = CH_ML + pw + CH_MR, h = CH_MT + CH_PH + mb, base = CH_MT + CH_PH;
+	double maxs = 0, step, ymax;
+	char lab[160];
+
+	for (size_t i = 0; i < nb; i++)
+		for (int k = 0; k < 2; k++) {
+			double s = k ? curv[i] : share_at(c, 0, i);
+
+			if (isfinite(s) && s > maxs)
+				maxs = fmin(s, 1.0);
+		}
+	axis_scale(maxs, 5, &step, &nticks);
+	svg_open(b, c, idx, w, h, cat, 0);
+	ymax = y_axis(b, CH_ML, CH_ML + pw, step, nticks, 1);
+	sb_printf(b, "<text class=\"axis-title\" x=\"8\" y=\"%.1f\">share of rows</text>\n",
+	          CH_MT - 12);
+	legend(b, w - CH_MR);
 	if (nb == 0)
 		sb_printf(b,
 		          "<text class=\"empty\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">"
 		          "no histogram data</text>\n",
 		          CH_ML + pw / 2, CH_MT + CH_PH / 2);
 
-	/* bars: a pair per bin centred in its slot, at most 80 % of it, 2 units apart */
+	/* a pair per bin centred in its slot, at most 80 % of it, 2 units apart */
 	for (size_t i = 0; i < nb; i++) {
 		double bw = fmin((slot * 0.8 - 2) / 2, CH_BAR_MAX);
 		double cx = CH_ML + slot * ((double)i + 0.5);
@@ -882,29 +1293,22 @@ static void hist_svg(sbuf *b, const wq_drift_column *c, size_t idx)
 
 		bar_label(c, i, 1, tip, sizeof(tip));
 		for (int k = 0; k < 2; k++) {
-			double s = share_at(c, k, i), bh = bar_h(s, ymax);
+			double s = k ? curv[i] : share_at(c, 0, i);
 
-			sb_printf(b,
-			          "<rect class=\"bar %s\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
-			          "height=\"%.2f\" fill=\"%s\"><title>%s, %s ",
-			          k ? "cur" : "ref", x0 + (double)k * (bw + 2), base - bh, bw, bh,
-			          k ? COLOR_CUR : COLOR_REF, k ? "current" : "reference",
-			          cat ? "category" : "bin");
-			sb_esc(b, tip);
-			sb_printf(b, ": %s of rows</title></rect>\n", fmt_pct(pct, sizeof(pct), s));
+			bar_rect(b, k, "", x0 + (double)k * (bw + 2), bw, bar_h(s, ymax),
+			         cat ? "category" : "bin", tip, s);
 		}
 		bar_label(c, i, 0, lab, sizeof(lab));
-		if (cat) {
+		if (cat)
 			sb_printf(b,
 			          "<text class=\"xlab\" x=\"%.1f\" y=\"%.1f\" "
 			          "text-anchor=\"middle\">",
 			          cx, base + 16);
-		} else {
+		else
 			sb_printf(b,
 			          "<text class=\"xlab\" transform=\"translate(%.1f %.1f) "
 			          "rotate(-35)\" text-anchor=\"end\">",
 			          cx + 4, base + 14);
-		}
 		sb_esc(b, lab);
 		sb_puts(b, "</text>\n");
 	}
@@ -914,42 +1318,620 @@ static void hist_svg(sbuf *b, const wq_drift_column *c, size_t idx)
 	          CH_ML + pw / 2, h - 8, cat ? "category" : "bins: quantiles of the reference");
 }
 
-static void column_section(sbuf *b, const wq_drift_column *c, size_t idx)
+/* An overflow bar beside the value axis: current values below (side 0) or above the
+ * reference's range, height on a 0-100 % share scale. */
+static void overflow_bar(sbuf *b, double x, int side, const wq_drift_column *c, double share,
+                         size_t count)
+{
+	double bh = bar_h(share, 1.0), base = CH_MT + CH_PH, bw = 26;
+	char lim[NUMBUF], seen[NUMBUF], tip[200], pct[NUMBUF];
+
+	fmt_num(lim, sizeof(lim), side ? c->ref_max : c->ref_min, 4);
+	fmt_num(seen, sizeof(seen), side ? c->cur_max : c->cur_min, 4);
+	snprintf(tip, sizeof(tip), "%s the reference's %s %s (%zu rows, %s %s)",
+	         side ? "above" : "below", side ? "maximum" : "minimum", lim, count,
+	         side ? "highest" : "lowest", seen);
+	bar_rect(b, 1, " overflow", x + (OV_W - bw) / 2, bw, bh, "values", tip, share);
+	sb_printf(b,
+	          "<text class=\"ov-pct\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n"
+	          "<text class=\"xlab ov\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s ",
+	          x + OV_W / 2, base - bh - 5, fmt_pct(pct, sizeof(pct), share), x + OV_W / 2,
+	          base + 16, side ? "&gt;" : "&lt;");
+	sb_esc(b, lim);
+	sb_puts(b, "</text>\n");
+	sb_printf(b,
+	          "<line class=\"axis\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+	          "stroke=\"#9aa5b1\"/>\n",
+	          x + 4, base, x + OV_W - 4, base);
+}
+
+/* The numerical histogram at true widths: each reference quantile bin spans its value range
+ * on a linear x axis, and bar height is density (share of rows / bin width), so bar area is
+ * the share and unequal bins compare honestly. Reference bars are filled, current ones drawn
+ * over them half transparent with an outline. Bins narrower than CH_BAR_MINW units are
+ * widened to that so they stay visible. Current values outside the reference's range are not
+ * in the bins here: they get an overflow bar beside the axis (left: below the minimum, right:
+ * above the maximum) on a 0-100 % share scale, labelled with its share. Edges that cannot be
+ * drawn to scale fall back to equal slots (hist_slots_svg). */
+/* Whether a numerical column's bins can be drawn to scale: increasing finite edges and a
+ * finite span. */
+static int bins_scaled(const wq_drift_column *c)
+{
+	size_t nb = column_bars(c);
+
+	if (nb == 0 || !isfinite(c->edges[nb] - c->edges[0]))
+		return 0;
+	for (size_t i = 0; i < nb; i++)
+		if (!(c->edges[i + 1] > c->edges[i]))
+			return 0;
+	return 1;
+}
+
+static void hist_num_svg(sbuf *b, const wq_drift_column *c, size_t idx, size_t ncur)
+{
+	size_t nb = column_bars(c), nticks;
+	double curv[WQ_DRIFT_MAX_BINS], dref[WQ_DRIFT_MAX_BINS], dcur[WQ_DRIFT_MAX_BINS];
+	double below = 0, above = 0, lo, hi, span, x0, pw = CH_PW, w, h, base = CH_MT + CH_PH;
+	double maxd = 0, step, ymax;
+	int ovl, ovr;
+	char num[NUMBUF];
+
+	if (!bins_scaled(c)) {
+		/* equal slots have no room beside the axis: the outer bins keep the overflow */
+		hist_slots_svg(b, c, idx, c->cur_share);
+		return;
+	}
+
+	ovl = ncur > 0 && c->cur_below > 0 && c->cur_below <= ncur;
+	ovr = ncur > 0 && c->cur_above > 0 && c->cur_above <= ncur;
+	if (ovl)
+		below = (double)c->cur_below / (double)ncur;
+	if (ovr)
+		above = (double)c->cur_above / (double)ncur;
+	for (size_t i = 0; i < nb; i++) {
+		curv[i] = c->cur_share[i];
+		if (i == 0)
+			curv[i] -= below;
+		if (i + 1 == nb)
+			curv[i] -= above;
+		if (curv[i] < 0 && curv[i] > -1e-9)
+			curv[i] = 0; /* rounding of the subtraction */
+	}
+	lo = c->edges[0];
+	hi = c->edges[nb];
+	span = hi - lo;
+	for (size_t i = 0; i < nb; i++) {
+		double bw = c->edges[i + 1] - c->edges[i];
+
+		dref[i] = c->ref_share[i] / bw;
+		dcur[i] = curv[i] / bw;
+		if (isfinite(dref[i]) && dref[i] > maxd)
+			maxd = dref[i];
+		if (isfinite(dcur[i]) && dcur[i] > maxd)
+			maxd = dcur[i];
+	}
+	axis_scale(maxd, 5, &step, &nticks);
+	x0 = CH_ML + (ovl ? OV_W + OV_GAP : 0);
+	w = x0 + pw + (ovr ? OV_GAP + OV_W : 0) + CH_MR;
+	h = CH_MT + CH_PH + CH_MB_DENS;
+	svg_open(b, c, idx, w, h, 0, 1);
+	ymax = y_axis(b, x0, x0 + pw, step, nticks, 0);
+	sb_printf(b,
+	          "<text class=\"axis-title\" x=\"%.1f\" y=\"%.1f\">density (share of rows per "
+	          "unit)</text>\n",
+	          x0 - CH_ML + 8, CH_MT - 12);
+	legend(b, w - CH_MR);
+	if (ovl)
+		overflow_bar(b, 8, 0, c, below, c->cur_below);
+	if (ovr)
+		overflow_bar(b, x0 + pw + OV_GAP, 1, c, above, c->cur_above);
+
+	for (size_t i = 0; i < nb; i++) {
+		double xa = x0 + (c->edges[i] - lo) / span * pw;
+		double bw = (c->edges[i + 1] - c->edges[i]) / span * pw;
+		char tip[160];
+
+		bw = fmax(bw, CH_BAR_MINW);
+		bar_label(c, i, 1, tip, sizeof(tip));
+		bar_rect(b, 0, "", xa, bw, bar_h(dref[i], ymax), "bin", tip, c->ref_share[i]);
+		bar_rect(b, 1, "", xa, bw, bar_h(dcur[i], ymax), "bin", tip, curv[i]);
+	}
+	/* the reference's bin edges as small marks under the axis */
+	for (size_t i = 0; i <= nb; i++) {
+		double x = x0 + (c->edges[i] - lo) / span * pw;
+
+		sb_printf(b,
+		          "<line class=\"edge\" x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" y2=\"%.1f\" "
+		          "stroke=\"#9aa5b1\"/>\n",
+		          x, base, x, base + 4);
+	}
+	/* value ticks at round numbers */
+	{
+		double xs = nice_step(span / 6);
+		double k0 = ceil(lo / xs - 1e-9), k1 = floor(hi / xs + 1e-9);
+
+		for (double k = k0; k <= k1 && k - k0 < 20; k++) {
+			double v = k * xs, x = x0 + (v - lo) / span * pw;
+
+			sb_printf(
+			    b,
+			    "<line class=\"tick\" x1=\"%.2f\" y1=\"%.1f\" x2=\"%.2f\" "
+			    "y2=\"%.1f\" stroke=\"#52606d\"/><text class=\"xtick\" x=\"%.2f\" "
+			    "y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
+			    x, base, x, base + 7, x, base + 20,
+			    fmt_num(num, sizeof(num), fabs(v) < xs * 1e-9 ? 0 : v, 6));
+		}
+	}
+	sb_printf(b,
+	          "<text class=\"axis-title\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">value "
+	          "(bars span the reference's quantile bins)</text>\n</svg>\n",
+	          x0 + pw / 2, h - 8);
+}
+
+static void column_section(sbuf *b, const wq_drift_column *c, size_t idx, size_t ncur,
+                           int insufficient)
 {
 	char sc[NUMBUF], th[NUMBUF];
 	size_t nb = column_bars(c);
 
 	sb_printf(b,
 	          "<section class=\"card column\" id=\"col-%zu\" data-drifted=\"%s\" "
-	          "data-kind=\"%s\" data-name=\"",
-	          idx, c->drifted ? "true" : "false", kind_name(c->kind));
+	          "data-verdict=\"%s\" data-kind=\"%s\" data-name=\"",
+	          idx, !insufficient && c->drifted ? "true" : "false",
+	          insufficient ? "none"
+	          : c->drifted ? "drift"
+	                       : "ok",
+	          kind_name(c->kind));
 	sb_esc_n(b, c->name, name_len(c));
 	sb_puts(b, "\">\n<div class=\"col-head\"><h2 class=\"col-name\">");
 	sb_esc_n(b, c->name, name_len(c));
 	sb_printf(b, "</h2><span class=\"chip\">%s</span>", kind_name(c->kind));
-	badge(b, c->drifted);
+	verdict_badge(b, c->drifted, insufficient);
 	sb_puts(b, "</div>\n<p class=\"col-sub\">");
 	method_html(b, c->method);
 	sb_printf(b,
 	          " <b>%s</b> " MIDDOT " threshold %s " MIDDOT " drift when %s</p>\n"
 	          "<div class=\"col-body\">\n",
-	          fmt_num(sc, sizeof(sc), c->score, 4), fmt_num(th, sizeof(th), c->threshold, 4),
+	          fmt_score(sc, sizeof(sc), c), fmt_num(th, sizeof(th), c->threshold, 4),
 	          c->lower_is_drift ? "score &lt;= threshold" : "score &gt;= threshold");
-	stats_table(b, c);
+	stats_table(b, c, ncur);
 	sb_puts(b, "<figure>\n");
-	hist_svg(b, c, idx);
-	if (c->kind == WQ_DRIFT_CATEGORICAL)
+	if (c->kind == WQ_DRIFT_CATEGORICAL) {
+		hist_slots_svg(b, c, idx, c->cur_cat_share);
 		sb_printf(b,
 		          "<figcaption>Share of rows per category (%zu categories).</figcaption>\n",
 		          nb);
-	else
+	} else {
+		hist_num_svg(b, c, idx, ncur);
+		if (!bins_scaled(c))
+			sb_printf(
+			    b,
+			    "<figcaption>Share of rows per bin; %zu bins at the reference's "
+			    "quantiles (values outside the reference's range count in the outer "
+			    "bins).</figcaption>\n",
+			    nb);
+		else
+			sb_printf(
+			    b,
+			    "<figcaption>%zu bins at the reference's quantiles, each drawn over "
+			    "its "
+			    "value range: bar area is the share of rows (height = share / bin "
+			    "width); hover a bar for its share.%s</figcaption>\n",
+			    nb,
+			    c->cur_out_of_range > 0
+			        ? " Bars beside the axis: current values outside the reference's "
+			          "range, height on a 0&ndash;100&nbsp;% share scale."
+			        : "");
+	}
+	sb_puts(b, "</figure>\n</div>\n</section>\n");
+}
+
+/* --- data quality, classification quality, history ------------------------------------- */
+
+static void dq_section(sbuf *b, const wq_driftreport_dq *d, size_t n)
+{
+	char lo[NUMBUF], hi[NUMBUF], pct[NUMBUF];
+
+	sb_puts(b, "<section class=\"card\" id=\"data-quality\">\n<h2>Data quality</h2>\n"
+	           "<table id=\"dq\">\n<thead><tr><th>Feature</th><th>Reference range</th>"
+	           "<th class=\"num\">Current rows</th><th class=\"num\">Outside range</th>"
+	           "<th class=\"num\">Share outside</th><th class=\"num\">Missing</th>"
+	           "<th class=\"num\">Invalid</th></tr></thead>\n<tbody>\n");
+	if (n == 0)
+		sb_puts(b, "<tr><td colspan=\"7\">No features were checked.</td></tr>\n");
+	for (size_t i = 0; i < n; i++) {
+		int warn = d[i].out_of_range > 0 || d[i].missing > 0 || d[i].invalid > 0;
+
+		sb_printf(b, "<tr class=\"dq-row%s\" id=\"dq-%zu\"><td class=\"dq-col\">",
+		          warn ? " warn" : "", i);
+		if (d[i].column != NULL)
+			sb_esc(b, d[i].column);
+		else
+			sb_puts(b, "n/a");
+		sb_printf(b,
+		          "</td><td>%s " EN_DASH " %s</td><td class=\"num\">%zu</td>"
+		          "<td class=\"num oor%s\">%zu</td><td class=\"num oor-share%s\">%s</td>"
+		          "<td class=\"num missing%s\">%zu</td><td class=\"num invalid%s\">%zu</td>"
+		          "</tr>\n",
+		          fmt_num(lo, sizeof(lo), d[i].ref_min, 4),
+		          fmt_num(hi, sizeof(hi), d[i].ref_max, 4), d[i].current_rows,
+		          d[i].out_of_range > 0 ? " hit" : "", d[i].out_of_range,
+		          d[i].out_of_range > 0 ? " hit" : "",
+		          fmt_pct(pct, sizeof(pct), share_of(d[i].out_of_range, d[i].current_rows)),
+		          d[i].missing > 0 ? " hit" : "", d[i].missing,
+		          d[i].invalid > 0 ? " hit" : "", d[i].invalid);
+	}
+	sb_puts(b, "</tbody>\n</table>\n<p class=\"note\">Outside range: current values below the "
+	           "smallest or above the largest value of the training reference; the model "
+	           "extrapolates there. Missing and invalid: rows rejected for this feature "
+	           "(absent, or not a finite number).</p>\n</section>\n");
+}
+
+static void kpi(sbuf *b, const char *id, const char *label, const char *value)
+{
+	sb_printf(b,
+	          "<div class=\"kpi\" id=\"kpi-%s\"><span class=\"kpi-label\">%s</span>"
+	          "<span class=\"kpi-value\">%s</span></div>\n",
+	          id, label, value);
+}
+
+/* Cell shade for a row-normalised share t in [0, 1]: white to dark blue. */
+static void shade(double t, char *buf, size_t n)
+{
+	static const double a[3] = {247, 251, 255}, z[3] = {8, 69, 148};
+	int rgb[3];
+
+	if (!isfinite(t) || t < 0)
+		t = 0;
+	if (t > 1)
+		t = 1;
+	for (int i = 0; i < 3; i++)
+		rgb[i] = (int)lround(a[i] + (z[i] - a[i]) * t);
+	snprintf(buf, n, "#%02x%02x%02x", rgb[0], rgb[1], rgb[2]);
+}
+
+/* The confusion matrix as an SVG grid: rows true class, columns predicted class, one
+ * rect.cell per cell shaded by its share of the row, the count as text.count. */
+static void confusion_svg(sbuf *b, const wq_metrics *mt)
+{
+	size_t k = mt->nclass;
+	double cell = k > 8 ? 38 : 46, ml = 74, mt_ = 52, w = ml + cell * (double)k + 16;
+	double h = mt_ + cell * (double)k + 16;
+	char col[16];
+
+	sb_printf(b,
+	          "<svg class=\"confusion\" id=\"confusion\" viewBox=\"0 0 %.0f %.0f\" "
+	          "width=\"%.0f\" height=\"%.0f\" role=\"img\">\n<title>Confusion matrix: rows "
+	          "are the true quality, columns the predicted one; shade is the share of the "
+	          "row</title>\n",
+	          w, h, w, h);
+	sb_printf(b,
+	          "<text class=\"axis-title\" x=\"%.1f\" y=\"14\" text-anchor=\"middle\">"
+	          "predicted</text>\n<text class=\"axis-title\" transform=\"translate(16 %.1f) "
+	          "rotate(-90)\" text-anchor=\"middle\">true</text>\n",
+	          ml + cell * (double)k / 2, mt_ + cell * (double)k / 2);
+	for (size_t j = 0; j < k; j++)
+		sb_printf(b,
+		          "<text class=\"clab\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%d"
+		          "</text>\n",
+		          ml + cell * ((double)j + 0.5), mt_ - 10, mt->labels[j]);
+	for (size_t i = 0; i < k; i++) {
+		size_t rs = 0;
+
+		for (size_t j = 0; j < k; j++)
+			rs += mt->confusion[i * k + j];
+		sb_printf(
+		    b, "<text class=\"rlab\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%d</text>\n",
+		    ml - 10, mt_ + cell * ((double)i + 0.5) + 4, mt->labels[i]);
+		for (size_t j = 0; j < k; j++) {
+			size_t n = mt->confusion[i * k + j];
+			double t = rs > 0 ? (double)n / (double)rs : 0;
+			double x = ml + cell * (double)j, y = mt_ + cell * (double)i;
+			char pct[NUMBUF];
+
+			shade(t, col, sizeof(col));
+			sb_printf(
+			    b,
+			    "<rect class=\"cell%s\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
+			    "height=\"%.1f\" fill=\"%s\" stroke=\"#ffffff\" data-count=\"%zu\">"
+			    "<title>true %d, predicted %d: %zu (%s of true %d)</title></rect>\n"
+			    "<text class=\"count%s\" x=\"%.1f\" y=\"%.1f\" "
+			    "text-anchor=\"middle\">%zu</text>\n",
+			    i == j ? " diag" : "", x, y, cell, cell, col, n, mt->labels[i],
+			    mt->labels[j], n, fmt_pct(pct, sizeof(pct), t), mt->labels[i],
+			    t > 0.5 ? " light" : "", x + cell / 2, y + cell / 2 + 4, n);
+		}
+	}
+	sb_puts(b, "</svg>\n");
+}
+
+static void quality_section(sbuf *b, const wq_driftreport_quality *q)
+{
+	const wq_metrics *mt = metrics_usable(q->metrics) ? q->metrics : NULL;
+	char v[NUMBUF + 16];
+
+	sb_puts(b, "<section class=\"card\" id=\"quality\">\n<h2>Classification quality</h2>\n"
+	           "<p class=\"col-sub\">Served predictions joined to the true labels that "
+	           "arrived for them.</p>\n<div class=\"kpis\">\n");
+	snprintf(v, sizeof(v), "%zu", q->labelled);
+	kpi(b, "labelled", "Labelled predictions", v);
+	snprintf(v, sizeof(v), "%zu", q->unmatched);
+	kpi(b, "unmatched", "Unmatched labels", v);
+	kpi(b, "lag-p50", "Label lag p50", fmt_dur(v, sizeof(v), q->label_lag_p50_s));
+	kpi(b, "lag-p90", "Label lag p90", fmt_dur(v, sizeof(v), q->label_lag_p90_s));
+	kpi(b, "accuracy", "Accuracy", mt != NULL ? fmt_num(v, sizeof(v), mt->accuracy, 4) : "n/a");
+	kpi(b, "balanced-accuracy", "Balanced accuracy",
+	    mt != NULL ? fmt_num(v, sizeof(v), mt->balanced_accuracy, 4) : "n/a");
+	kpi(b, "f1-macro", "Macro F1", mt != NULL ? fmt_num(v, sizeof(v), mt->f1_macro, 4) : "n/a");
+	sb_puts(b, "</div>\n");
+	if (mt == NULL) {
+		sb_puts(b, "<p class=\"note\" id=\"quality-empty\">No labelled predictions yet: "
+		           "metrics appear once true labels arrive.</p>\n</section>\n");
+		return;
+	}
+	sb_puts(b, "<div class=\"quality-body\">\n<table id=\"per-class\">\n<thead><tr>"
+	           "<th>Quality</th><th class=\"num\">True</th><th class=\"num\">Predicted</th>"
+	           "<th class=\"num\">Recall</th><th class=\"num\">Precision</th>"
+	           "<th class=\"num\">F1</th></tr></thead>\n<tbody>\n");
+	for (size_t i = 0; i < mt->nclass; i++) {
+		size_t sup, pred;
+		double rec, prec, f1;
+		char a[NUMBUF], c2[NUMBUF], d[NUMBUF];
+
+		class_scores(mt, i, &sup, &pred, &rec, &prec, &f1);
+		sb_printf(b,
+		          "<tr class=\"class-row\"><td>%d</td><td class=\"num\">%zu</td>"
+		          "<td class=\"num\">%zu</td><td class=\"num recall\">%s</td>"
+		          "<td class=\"num precision\">%s</td><td class=\"num f1\">%s</td></tr>\n",
+		          mt->labels[i], sup, pred, fmt_num(a, sizeof(a), rec, 3),
+		          fmt_num(c2, sizeof(c2), prec, 3), fmt_num(d, sizeof(d), f1, 3));
+	}
+	sb_puts(b, "</tbody>\n</table>\n<figure>\n");
+	confusion_svg(b, mt);
+	sb_printf(b,
+	          "<figcaption>Confusion matrix of %zu labelled predictions: rows are the true "
+	          "quality, columns the served one; the shade is the share of the row (its "
+	          "recall on the diagonal).</figcaption>\n</figure>\n</div>\n<p class=\"note\">"
+	          "Balanced accuracy is the mean recall over the classes that have true labels; "
+	          "macro F1 the mean F1 over the classes seen as labels or predictions; n/a "
+	          "where a class was never predicted.</p>\n</section>\n",
+	          mt->n);
+}
+
+/* History chart geometry. */
+#define HI_PW         760.0
+#define HI_PH         160.0
+#define HI_MB         44.0
+#define HI_MAX_POINTS 720 /* points drawn at most: longer histories are thinned evenly */
+
+/* A history as drawn: its time span and the stride that keeps at most HI_MAX_POINTS points
+ * (every step-th point and always the last; the JSON keeps them all). */
+typedef struct hgeo {
+	const wq_driftreport_point *h;
+	size_t n, step;
+	int64_t t0, t1;
+} hgeo;
+
+static void hgeo_init(hgeo *g, const wq_driftreport_point *h, size_t n)
+{
+	g->h = h;
+	g->n = n;
+	g->step = (n + HI_MAX_POINTS - 1) / HI_MAX_POINTS;
+	if (g->step == 0)
+		g->step = 1;
+	g->t0 = g->t1 = h[0].time_unix_ms;
+	for (size_t k = 1; k < n; k++) {
+		if (h[k].time_unix_ms < g->t0)
+			g->t0 = h[k].time_unix_ms;
+		if (h[k].time_unix_ms > g->t1)
+			g->t1 = h[k].time_unix_ms;
+	}
+}
+
+/* The drawn point after i; n when done. */
+static size_t hgeo_next(const hgeo *g, size_t i)
+{
+	if (i + 1 >= g->n)
+		return g->n;
+	return i + g->step < g->n ? i + g->step : g->n - 1;
+}
+
+static double hgeo_x(const hgeo *g, int64_t ms)
+{
+	if (g->t1 <= g->t0)
+		return CH_ML + HI_PW / 2;
+	return CH_ML + (double)(ms - g->t0) / (double)(g->t1 - g->t0) * HI_PW;
+}
+
+static double hist_y(double v)
+{
+	if (v < 0)
+		v = 0;
+	if (v > 1)
+		v = 1;
+	return CH_MT + HI_PH - v * HI_PH;
+}
+
+/* A time as "HH:MM" (UTC) when the span is within two days, else "MM-DD HH:MM". */
+static void fmt_clock(int64_t ms, int long_span, char *buf, size_t n)
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (gmtime_r(&secs, &tm) == NULL ||
+	    strftime(buf, n, long_span ? "%m-%d %H:%M" : "%H:%M", &tm) == 0)
+		snprintf(buf, n, "?");
+}
+
+/* Frame of a history chart: a 0..100 % y axis, time ticks, the axis title. */
+static void hist_frame(sbuf *b, const char *id, const char *title, const hgeo *g)
+{
+	double w = CH_ML + HI_PW + CH_MR, hh = CH_MT + HI_PH + HI_MB, base = CH_MT + HI_PH;
+	size_t nt = g->n < 6 ? g->n : 6;
+	int long_span = g->t1 - g->t0 > 2 * 86400000LL;
+
+	sb_printf(b,
+	          "<svg class=\"history\" id=\"%s\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" "
+	          "height=\"%.0f\" role=\"img\">\n<title>%s</title>\n",
+	          id, w, hh, w, hh, title);
+	for (int t = 0; t <= 4; t++) {
+		double y = hist_y(t / 4.0);
+
+		sb_printf(b,
+		          "<line class=\"%s\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+		          "stroke=\"%s\"/><text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%d%%"
+		          "</text>\n",
+		          t == 0 ? "axis" : "grid", CH_ML, y, CH_ML + HI_PW, y,
+		          t == 0 ? "#9aa5b1" : "#e4e7eb", CH_ML - 6, y + 4, t * 25);
+	}
+	for (size_t k = 0; k < nt; k++) {
+		int64_t tm = g->t0;
+		double x;
+		char lab[32];
+
+		if (nt > 1)
+			tm += (int64_t)((double)(g->t1 - g->t0) * (double)k / (double)(nt - 1));
+		x = hgeo_x(g, tm);
+		fmt_clock(tm, long_span, lab, sizeof(lab));
+		sb_printf(b,
+		          "<line class=\"tick\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+		          "stroke=\"#52606d\"/><text class=\"xtick\" x=\"%.1f\" y=\"%.1f\" "
+		          "text-anchor=\"middle\">%s</text>\n",
+		          x, base, x, base + 5, x, base + 18, lab);
+	}
+	sb_printf(b,
+	          "<text class=\"axis-title\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">time "
+	          "(UTC)</text>\n",
+	          CH_ML + HI_PW / 2, hh - 6);
+}
+
+enum { PT_SHARE, PT_ACCURACY, PT_BACC };
+
+static double point_value(const wq_driftreport_point *p, int which)
+{
+	if (which == PT_ACCURACY)
+		return p->accuracy;
+	if (which == PT_BACC)
+		return p->balanced_accuracy;
+	return p->drift_share;
+}
+
+/* A line through the drawn points whose value is finite (and, with skip_insuff, that had
+ * enough data), broken elsewhere. */
+static void hist_line(sbuf *b, const char *cls, const char *color, const hgeo *g, int which,
+                      int skip_insuff)
+{
+	int open = 0;
+
+	for (size_t i = 0; i < g->n; i = hgeo_next(g, i)) {
+		double v = point_value(&g->h[i], which);
+
+		if (!isfinite(v) || (skip_insuff && g->h[i].insufficient)) {
+			if (open)
+				sb_puts(b, "\"/>\n");
+			open = 0;
+			continue;
+		}
+		if (!open)
+			sb_printf(b,
+			          "<polyline class=\"line %s\" fill=\"none\" stroke=\"%s\" "
+			          "stroke-width=\"2\" points=\"",
+			          cls, color);
+		sb_printf(b, "%s%.1f,%.1f", open ? " " : "", hgeo_x(g, g->h[i].time_unix_ms),
+		          hist_y(v));
+		open = 1;
+	}
+	if (open)
+		sb_puts(b, "\"/>\n");
+}
+
+static void history_section(sbuf *b, const wq_driftreport_point *h, size_t n,
+                            double share_threshold)
+{
+	char num[NUMBUF], when[32], pct[NUMBUF];
+	int any_quality = 0;
+	double w = CH_ML + HI_PW + CH_MR;
+	size_t drawn = 0;
+	hgeo g;
+
+	hgeo_init(&g, h, n);
+	sb_puts(b, "<section class=\"card\" id=\"history\">\n<h2>Over time</h2>\n<figure>\n");
+	hist_frame(b, "history-drift", "Share of drifted columns over time", &g);
+	if (isfinite(share_threshold))
 		sb_printf(
 		    b,
-		    "<figcaption>Share of rows per bin; %zu bins at the reference's quantiles "
-		    "(values outside the reference's range count in the outer bins)."
-		    "</figcaption>\n",
-		    nb);
-	sb_puts(b, "</figure>\n</div>\n</section>\n");
+		    "<line class=\"threshold\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+		    "stroke=\"#c62828\" stroke-dasharray=\"6 4\"/><text class=\"thr-label\" "
+		    "x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">dataset drift at %s</text>\n",
+		    CH_ML, hist_y(share_threshold), CH_ML + HI_PW, hist_y(share_threshold),
+		    CH_ML + HI_PW, hist_y(share_threshold) - 5,
+		    fmt_pct(pct, sizeof(pct), share_threshold));
+	hist_line(b, "drift-share", "#52606d", &g, PT_SHARE, 1);
+	for (size_t i = 0; i < n; i = hgeo_next(&g, i)) {
+		const wq_driftreport_point *p = &h[i];
+		const char *cls = p->insufficient    ? "insufficient"
+		                  : p->dataset_drift ? "drift"
+		                                     : "ok";
+		double v = isfinite(p->drift_share) ? p->drift_share : 0;
+
+		if (p->time_unix_ms == 0 || rfc3339(p->time_unix_ms, when, sizeof(when)) != 0)
+			snprintf(when, sizeof(when), "unknown time");
+		sb_printf(b,
+		          "<circle class=\"pt %s\" cx=\"%.1f\" cy=\"%.1f\" r=\"%s\"><title>%s: %zu "
+		          "events, drift share %s, %s</title></circle>\n",
+		          cls, hgeo_x(&g, p->time_unix_ms), hist_y(v),
+		          p->insufficient ? "4" : "3.5", when, p->window_events,
+		          fmt_num(num, sizeof(num), p->drift_share, 3),
+		          p->insufficient    ? "not enough data (no verdict)"
+		          : p->dataset_drift ? "dataset drift"
+		                             : "no dataset drift");
+		drawn++;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (isfinite(h[i].accuracy) || isfinite(h[i].balanced_accuracy))
+			any_quality = 1;
+	sb_printf(b,
+	          "<g class=\"legend\"><circle class=\"pt ok\" cx=\"%.1f\" cy=\"16\" r=\"3.5\"/>"
+	          "<text x=\"%.1f\" y=\"20\">no drift</text><circle class=\"pt drift\" "
+	          "cx=\"%.1f\" cy=\"16\" r=\"3.5\"/><text x=\"%.1f\" y=\"20\">drift</text>"
+	          "<circle class=\"pt insufficient\" cx=\"%.1f\" cy=\"16\" r=\"4\"/><text "
+	          "x=\"%.1f\" y=\"20\">not enough data</text></g>\n</svg>\n",
+	          w - 290, w - 282, w - 210, w - 202, w - 150, w - 142);
+	sb_printf(b,
+	          "<figcaption>Share of drifted columns at each snapshot (%zu of %zu drawn); "
+	          "hollow points had too few rows for a verdict.</figcaption>\n</figure>\n",
+	          drawn, n);
+	if (any_quality) {
+		sb_puts(b, "<figure>\n");
+		hist_frame(b, "history-quality", "Accuracy and balanced accuracy over time", &g);
+		hist_line(b, "accuracy", COLOR_REF, &g, PT_ACCURACY, 0);
+		hist_line(b, "balanced-accuracy", COLOR_CUR, &g, PT_BACC, 0);
+		for (size_t i = 0; i < n; i = hgeo_next(&g, i)) {
+			for (int k = 0; k < 2; k++) {
+				double v = point_value(&h[i], k ? PT_BACC : PT_ACCURACY);
+
+				if (!isfinite(v))
+					continue;
+				sb_printf(
+				    b,
+				    "<circle class=\"pt %s\" cx=\"%.1f\" cy=\"%.1f\" r=\"3\" "
+				    "fill=\"%s\"><title>%s %s (%zu labelled)</title></circle>\n",
+				    k ? "bacc" : "acc", hgeo_x(&g, h[i].time_unix_ms), hist_y(v),
+				    k ? COLOR_CUR : COLOR_REF, k ? "balanced accuracy" : "accuracy",
+				    fmt_num(num, sizeof(num), v, 4), h[i].labelled);
+			}
+		}
+		sb_printf(
+		    b,
+		    "<g class=\"legend\"><line x1=\"%.1f\" y1=\"16\" x2=\"%.1f\" y2=\"16\" "
+		    "stroke=\"" COLOR_REF "\" stroke-width=\"2\"/><text x=\"%.1f\" y=\"20\">"
+		    "accuracy</text><line x1=\"%.1f\" y1=\"16\" x2=\"%.1f\" y2=\"16\" "
+		    "stroke=\"" COLOR_CUR "\" stroke-width=\"2\"/><text x=\"%.1f\" y=\"20\">"
+		    "balanced accuracy</text></g>\n</svg>\n<figcaption>Quality of the labelled "
+		    "predictions at each snapshot.</figcaption>\n</figure>\n",
+		    w - 260, w - 240, w - 234, w - 160, w - 140, w - 134);
+	}
+	sb_puts(b, "</section>\n");
 }
 
 int wq_driftreport_html(const wq_drift_result *r, const wq_driftreport_meta *m, char **out,
@@ -958,7 +1940,7 @@ int wq_driftreport_html(const wq_drift_result *r, const wq_driftreport_meta *m, 
 	static const wq_driftreport_meta none = {0};
 	sbuf b = {0};
 	char when[32];
-	int have_when;
+	int have_when, insuff;
 
 	if (r == NULL || out == NULL || len == NULL)
 		return WQ_EINVAL;
@@ -966,11 +1948,18 @@ int wq_driftreport_html(const wq_drift_result *r, const wq_driftreport_meta *m, 
 		return WQ_EINVAL;
 	if (m == NULL)
 		m = &none;
+	insuff = is_insufficient(r, m);
 	have_when = rfc3339(m->generated_unix_ms, when, sizeof(when)) == 0;
 	page_head(&b, r, m, have_when ? when : NULL);
-	summary_table(&b, r);
+	summary_table(&b, r, insuff);
+	if (m->quality != NULL)
+		quality_section(&b, m->quality);
+	if (m->history != NULL && m->nhistory > 0)
+		history_section(&b, m->history, m->nhistory, r->share_threshold);
+	if (m->dq != NULL)
+		dq_section(&b, m->dq, m->ndq);
 	for (size_t i = 0; i < r->ncolumns; i++)
-		column_section(&b, &r->columns[i], i);
+		column_section(&b, &r->columns[i], i, r->ncur, insuff);
 	sb_puts(&b, "<footer>wineq data-drift report");
 	if (have_when)
 		sb_printf(&b, " " MIDDOT " generated %s", when);

@@ -851,17 +851,21 @@ static void multiclass_probability(size_t k, double r[MAXC][MAXC], double *p)
 	}
 }
 
-/* svm_predict_probability: clamped pairwise sigmoids, coupled; the label is the first argmax. */
-static int probabilities(const wq_fastsvm *f, const double *dec, double *probs, double *gap)
+size_t wq_fastsvm_pairwise_probs(size_t k, const double *dec, const double *probA,
+                                 const double *probB, const double *w, double *probs)
 {
 	const double min_prob = 1e-7;
 	double r[MAXC][MAXC];
-	size_t k = f->k, p = 0, best = 0;
+	size_t p = 0, best = 0;
 
 	for (size_t i = 0; i < k; i++) {
 		for (size_t j = i + 1; j < k; j++, p++) {
-			double v = sigmoid_predict(dec[p], f->probA[p], f->probB[p]);
+			double v = sigmoid_predict(dec[p], probA[p], probB[p]);
 
+			/* the pair's posterior under its training prior, moved to the prior the
+			 * class weights stand for */
+			if (w != NULL)
+				v = v * w[i] / (v * w[i] + (1 - v) * w[j]);
 			v = v > min_prob ? v : min_prob;
 			r[i][j] = v < 1 - min_prob ? v : 1 - min_prob;
 			r[j][i] = 1 - r[i][j];
@@ -877,8 +881,18 @@ static int probabilities(const wq_fastsvm *f, const double *dec, double *probs, 
 		if (probs[i] > probs[best])
 			best = i;
 	}
+	return best;
+}
+
+/* svm_predict_probability (w NULL) or its prior-shifted form; *gap: between the two most
+ * probable labels. */
+static int probabilities(const wq_fastsvm *f, const double *dec, const double *w, double *probs,
+                         double *gap)
+{
+	size_t best = wq_fastsvm_pairwise_probs(f->k, dec, f->probA, f->probB, w, probs);
+
 	*gap = 1.0;
-	for (size_t i = 0; i < k; i++) {
+	for (size_t i = 0; i < f->k; i++) {
 		if (i != best && probs[best] - probs[i] < *gap)
 			*gap = probs[best] - probs[i];
 	}
@@ -886,9 +900,10 @@ static int probabilities(const wq_fastsvm *f, const double *dec, double *probs, 
 }
 
 /* One computation of the decision values serves both labels: *vote as svm_predict, *plabel
- * (when probs) as svm_predict_probability. */
-static int predict_core(const wq_fastsvm *f, const double *x, int *vote_label, int *plabel,
-                        double *dec_values, double *probs, int *rerun)
+ * (when probs) as svm_predict_probability, or with prior weights w the most probable label of
+ * the prior-shifted probabilities. */
+static int predict_core(const wq_fastsvm *f, const double *x, const double *w, int *vote_label,
+                        int *plabel, double *dec_values, double *probs, int *rerun)
 {
 	double dec[MAXPAIRS], pr[MAXC], gap;
 	int again = 0, plab = 0;
@@ -901,19 +916,28 @@ static int predict_core(const wq_fastsvm *f, const double *x, int *vote_label, i
 		if (!isfinite(x[j]))
 			return WQ_EINVAL;
 	}
-	decision_values(f, x, dec, &again);
+	if (w != NULL && f->path == WQ_FASTSVM_AVX2_FLOAT && f->kernel == RBF) {
+		/* the shift can magnify a probability's error by the ratio of two weights, beyond
+		 * what the float path's tie test allows for: such queries take the double path */
+		double part[MAXC * (MAXC - 1)];
+
+		rbf_parts(f, x, WQ_FASTSVM_AVX2, part);
+		parts_to_dec(f, part, dec);
+	} else {
+		decision_values(f, x, dec, &again);
+	}
 	if (probs != NULL) {
-		plab = probabilities(f, dec, pr, &gap);
+		plab = probabilities(f, dec, w, pr, &gap);
 		/* the float path's probabilities are close, not equal: where the two most probable
 		 * labels are nearly tied, the label is decided in double precision */
-		if (f->path == WQ_FASTSVM_AVX2_FLOAT && f->kernel == RBF && !again &&
+		if (f->path == WQ_FASTSVM_AVX2_FLOAT && f->kernel == RBF && w == NULL && !again &&
 		    gap < FLOAT_PROB_GAP) {
 			double part[MAXC * (MAXC - 1)];
 
 			again = 1;
 			rbf_parts(f, x, WQ_FASTSVM_AVX2, part);
 			parts_to_dec(f, part, dec);
-			plab = probabilities(f, dec, pr, &gap);
+			plab = probabilities(f, dec, NULL, pr, &gap);
 		}
 		memcpy(probs, pr, f->k * sizeof(double));
 		*plabel = plab;
@@ -940,7 +964,7 @@ int wq_fastsvm_predict_traced(const wq_fastsvm *f, const double *x, int *label, 
 
 	if (label == NULL)
 		return WQ_EINVAL;
-	rc = predict_core(f, x, probs != NULL ? NULL : &lab, &plab, dec_values, probs, rerun);
+	rc = predict_core(f, x, NULL, probs != NULL ? NULL : &lab, &plab, dec_values, probs, rerun);
 	if (rc != WQ_OK)
 		return rc;
 	*label = probs != NULL ? plab : lab;
@@ -953,7 +977,23 @@ int wq_fastsvm_predict_vote(const wq_fastsvm *f, const double *x, int *vote_labe
 
 	if (vote_label == NULL)
 		return WQ_EINVAL;
-	return predict_core(f, x, vote_label, &plab, NULL, probs, NULL);
+	return predict_core(f, x, NULL, vote_label, &plab, NULL, probs, NULL);
+}
+
+int wq_fastsvm_predict_shift(const wq_fastsvm *f, const double *x, const double *w, int *vote_label,
+                             int *label, double *probs)
+{
+	double pr[MAXC];
+
+	if (label == NULL || w == NULL)
+		return WQ_EINVAL;
+	if (f != NULL && f->probA == NULL)
+		return WQ_EUNSUPPORTED;
+	for (size_t i = 0; f != NULL && i < f->k; i++) {
+		if (!(w[i] > 0.0) || !isfinite(w[i]))
+			return WQ_EINVAL;
+	}
+	return predict_core(f, x, w, vote_label, label, NULL, probs != NULL ? probs : pr, NULL);
 }
 
 /* ---- batches -------------------------------------------------------------------------------- */

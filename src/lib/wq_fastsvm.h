@@ -47,6 +47,25 @@ int wq_fastsvm_predict(const wq_fastsvm *f, const double *x, int *label, double 
  * svm_predict_probability) from one computation: what a caller wanting both needs. */
 int wq_fastsvm_predict_vote(const wq_fastsvm *f, const double *x, int *vote_label, double *probs);
 
+/* As wq_fastsvm_predict_vote (vote_label may be NULL), with the probabilities shifted to the
+ * class priors the weights w stand for (k positive values in libsvm's label order, e.g. the
+ * class weights of training): each pair's Platt probability r_ij becomes
+ * r_ij w_i / (r_ij w_i + r_ji w_j) before the clamping and coupling of svm_predict_probability.
+ * *label is the first most probable label of probs, so always an argmax of them. The shift can
+ * magnify rounding errors by a ratio of weights, so on the avx2-float path these queries are
+ * computed on the double path. probs may be NULL. WQ_EUNSUPPORTED without Platt parameters,
+ * WQ_EINVAL for a bad weight. */
+int wq_fastsvm_predict_shift(const wq_fastsvm *f, const double *x, const double *w, int *vote_label,
+                             int *label, double *probs);
+
+/* svm_predict_probability's arithmetic, operation for operation, from k(k-1)/2 decision values
+ * (libsvm's pair order) and the model's Platt parameters probA/probB, with optional prior
+ * weights w as wq_fastsvm_predict_shift (NULL: none, libsvm's own result). probs gets k values
+ * in libsvm's label order; returns the index of the first most probable. Lets libsvm's own
+ * predictor (wq_svm) serve the same shifted probabilities. */
+size_t wq_fastsvm_pairwise_probs(size_t k, const double *dec, const double *probA,
+                                 const double *probB, const double *w, double *probs);
+
 /* Predicts n rows (X: n * d values, row-major) on up to threads threads (<= 0: one per online
  * CPU; at least 16 rows each), the caller's thread included. labels[n] as wq_fastsvm_predict's
  * label; probs: NULL or n * k values. A non-finite value anywhere: WQ_EINVAL before any row

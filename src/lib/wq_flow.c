@@ -33,6 +33,7 @@ struct wq_flow {
 	wq_db *db;
 	char id[WQ_FLOW_ID_LEN + 1];
 	int64_t seq; /* start order of the last task; one process owns a flow run */
+	char running[WQ_FLOW_ID_LEN + 1]; /* the task whose body runs now, "" between tasks */
 };
 
 /* The names stored in the state columns (the CHECK constraints in wq_db.c list them too). */
@@ -415,6 +416,11 @@ static int log_insert(wq_flow *f, const char *task_id, const char *line, char *e
 	return wq_db_finish(f->db, rc, err, errlen);
 }
 
+const char *wq_flow_task_current(const wq_flow *f)
+{
+	return f != NULL && f->running[0] != '\0' ? f->running : NULL;
+}
+
 int wq_flow_log(wq_flow *f, const char *task_id, const char *fmt, ...)
 {
 	char line[MAX_LOG_LINE + 2];
@@ -682,7 +688,9 @@ static int run_attempts(wq_flow *f, const char *id, const wq_task_def *def, cons
 		rc = task_change(f, id, &run, err, errlen);
 		if (rc != WQ_OK)
 			return rc;
+		memcpy(f->running, id, sizeof(f->running));
 		fnrc = attempt_once(input, inlen, fn, arg, &out, &n, msg, sizeof(msg), &final);
+		f->running[0] = '\0';
 		if (fnrc == WQ_OK) {
 			done.output = out;
 			done.outlen = n;
@@ -777,6 +785,11 @@ static void flow_info_clear(wq_flow_info *f)
 	for (size_t i = 0; f->tasks != NULL && i < f->ntasks; i++)
 		task_info_clear(&f->tasks[i]);
 	free(f->tasks);
+	for (size_t i = 0; f->log != NULL && i < f->nlog; i++) {
+		free(f->log[i].task);
+		free(f->log[i].line);
+	}
+	free(f->log);
 }
 
 void wq_flow_info_free(wq_flow_info *f)
@@ -963,6 +976,41 @@ int wq_flow_list(wq_db *db, size_t max, wq_flow_info **out, size_t *n, char *err
 	return WQ_OK;
 }
 
+/* Every log line of the flow, the task's name with each (LEFT JOIN: flow lines have none). */
+static int flow_log_read(wq_db *db, wq_flow_info *f, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	size_t cap = 0;
+	int rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                            "SELECT l.time_ms, coalesce(t.name, ''), l.line"
+	                            " FROM flow_logs l LEFT JOIN task_runs t ON t.id = l.task_id"
+	                            " WHERE l.flow_id = ? ORDER BY l.id",
+	                            "s", f->id);
+
+	if (rc != WQ_OK)
+		return rc;
+	while ((rc = wq_db_stmt_step(db, WHAT, st, err, errlen)) == 1) {
+		wq_flow_log_line *l = wq_db_array_grow(f->log, f->nlog, &cap, sizeof(*l));
+
+		if (l == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+		f->log = l;
+		l = &f->log[f->nlog];
+		l->time_ms = sqlite3_column_int64(st, 0);
+		l->task = wq_db_column_dup(st, 1);
+		l->line = wq_db_column_dup(st, 2);
+		f->nlog++;
+		if (l->task == NULL || l->line == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* The flow and its tasks, read in one snapshot so that they agree with each other. */
 static int flow_read(wq_db *db, const char *id, wq_flow_info *f, char *err, size_t errlen)
 {
@@ -978,7 +1026,9 @@ static int flow_read(wq_db *db, const char *id, wq_flow_info *f, char *err, size
 	else if (rc == 1)
 		rc = flow_from_row(st, f, err, errlen);
 	sqlite3_finalize(st);
-	return rc != WQ_OK ? rc : tasks_read(db, f, err, errlen);
+	if (rc == WQ_OK)
+		rc = tasks_read(db, f, err, errlen);
+	return rc != WQ_OK ? rc : flow_log_read(db, f, err, errlen);
 }
 
 int wq_flow_show(wq_db *db, const char *id, wq_flow_info **out, char *err, size_t errlen)

@@ -61,6 +61,10 @@ int wq_flow_task_run(wq_flow *f, const wq_task_def *def, const void *input, size
                      wq_task_fn fn, void *arg, void **output, size_t *outlen,
                      char task_id[WQ_FLOW_ID_LEN + 1], char *err, size_t errlen);
 
+/* The id of the task whose body is running (for a task to log under its own name), NULL
+ * outside a task body. Borrowed from f, valid while the body runs. */
+const char *wq_flow_task_current(const wq_flow *f);
+
 /* Appends a log line to the flow (task_id NULL) or one of its tasks. */
 int wq_flow_log(wq_flow *f, const char *task_id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -83,6 +87,13 @@ typedef struct wq_task_info {
 	size_t ntransitions;
 } wq_task_info;
 
+/* One log line of a flow run, with the task that wrote it. */
+typedef struct wq_flow_log_line {
+	int64_t time_ms;
+	char *task; /* the task's name, "" for a line of the flow itself */
+	char *line;
+} wq_flow_log_line;
+
 typedef struct wq_flow_info {
 	char id[WQ_FLOW_ID_LEN + 1];
 	char *name;
@@ -92,12 +103,16 @@ typedef struct wq_flow_info {
 	long pid;
 	wq_task_info *tasks; /* in start order; only for wq_flow_show */
 	size_t ntasks;
+	wq_flow_log_line *log; /* every line of the flow and its tasks, in the order written;
+	                          only for wq_flow_show */
+	size_t nlog;
 } wq_flow_info;
 
 /* Newest first, at most max (1..1000). Marks dead Running flows Crashed first. */
 int wq_flow_list(wq_db *db, size_t max, wq_flow_info **out, size_t *n, char *err, size_t errlen);
 
-/* One flow run with its tasks, their transitions and logs. WQ_ENOENT naming the id. */
+/* One flow run with its tasks, their transitions and logs, and the whole log of the flow
+ * (its own lines and its tasks'). WQ_ENOENT naming the id. */
 int wq_flow_show(wq_db *db, const char *id, wq_flow_info **out, char *err, size_t errlen);
 
 void wq_flow_info_free(wq_flow_info *f);

@@ -249,6 +249,7 @@ typedef struct hpo_result {
 	int status;
 	double accuracy, balanced_accuracy, f1_macro;
 	double seconds;
+	int64_t start_ms, end_ms;
 	char error[sizeof(((wq_hpo_trial *)0)->error)];
 } hpo_result;
 
@@ -260,6 +261,15 @@ static double now_seconds(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Unix time in ms: what run records show. Durations come from now_seconds (monotonic). */
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Trains on n rows and scores on m rows; the scores go to acc/bal/f1. */
@@ -362,11 +372,13 @@ out:
 static void eval_trial(const hpo_data *dt, const wq_hpo_trial *t, size_t pos, hpo_result *r)
 {
 	wq_svm_params p = t->params;
-	double t0 = now_seconds();
+	double t0;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	r->pos = pos;
+	r->start_ms = wall_ms();
+	t0 = now_seconds();
 	/* scores use the one-vs-one vote only; Platt scaling would cost five extra fits */
 	p.probability = 0;
 	if (dt->k >= 2)
@@ -380,6 +392,10 @@ static void eval_trial(const hpo_data *dt, const wq_hpo_trial *t, size_t pos, hp
 			snprintf(r->error, sizeof(r->error), "%s", wq_strerror(rc));
 	}
 	r->seconds = now_seconds() - t0;
+	r->end_ms = wall_ms();
+	/* the real-time clock may step back meanwhile; a record never ends before it starts */
+	if (r->end_ms < r->start_ms)
+		r->end_ms = r->start_ms;
 }
 
 /* ---- pipe I/O ----------------------------------------------------------------------------- */
@@ -430,12 +446,13 @@ static void close_fd(int *fd)
 /* ---- worker processes --------------------------------------------------------------------- */
 
 typedef struct hpo_worker {
-	pid_t pid;  /* -1 once reaped */
-	int req;    /* parent -> worker: trial positions (size_t), closed when none are left */
-	int res;    /* worker -> parent: hpo_result records; -1 once the worker is gone */
-	int busy;   /* a trial is in flight */
-	size_t pos; /* that trial */
-	int status; /* wait status once reaped */
+	pid_t pid;       /* -1 once reaped */
+	int req;         /* parent -> worker: trial positions (size_t), closed when none are left */
+	int res;         /* worker -> parent: hpo_result records; -1 once the worker is gone */
+	int busy;        /* a trial is in flight */
+	size_t pos;      /* that trial */
+	int64_t sent_ms; /* when it was handed out (wall_ms) */
+	int status;      /* wait status once reaped */
 	int reaped;
 } hpo_worker;
 
@@ -570,13 +587,16 @@ static void finish(hpo_sched *s, size_t pos)
 		s->progress(&s->trials[pos], s->done, s->ntrials, s->arg);
 }
 
-static void fail_trial(hpo_sched *s, size_t pos, const char *why)
+/* start_ms: when the trial was handed out, 0 when it never was (then: now). */
+static void fail_trial(hpo_sched *s, size_t pos, int64_t start_ms, const char *why)
 {
 	wq_hpo_trial *t = &s->trials[pos];
 
 	t->status = WQ_HPO_TRIAL_FAILED;
 	t->accuracy = t->balanced_accuracy = t->f1_macro = 0.0;
-	t->seconds = 0.0;
+	t->end_ms = wall_ms();
+	t->start_ms = start_ms > 0 && start_ms <= t->end_ms ? start_ms : t->end_ms;
+	t->seconds = (double)(t->end_ms - t->start_ms) / 1000.0;
 	snprintf(t->error, sizeof(t->error), "%s", why);
 	finish(s, pos);
 }
@@ -602,6 +622,7 @@ static void dispatch(hpo_sched *s, hpo_worker *w)
 	}
 	w->busy = 1;
 	w->pos = pos;
+	w->sent_ms = wall_ms();
 }
 
 static void worker_lost(hpo_sched *s, hpo_worker *w)
@@ -615,7 +636,7 @@ static void worker_lost(hpo_sched *s, hpo_worker *w)
 		describe_exit(w->status, why, sizeof(why));
 		wq_log(WQ_LOG_WARN, "hpo: trial %zu: %s", s->trials[w->pos].index, why);
 		w->busy = 0;
-		fail_trial(s, w->pos, why);
+		fail_trial(s, w->pos, w->sent_ms, why);
 	}
 }
 
@@ -636,6 +657,8 @@ static void on_readable(hpo_sched *s, hpo_worker *w)
 	t->balanced_accuracy = r.balanced_accuracy;
 	t->f1_macro = r.f1_macro;
 	t->seconds = r.seconds;
+	t->start_ms = r.start_ms;
+	t->end_ms = r.end_ms;
 	r.error[sizeof(r.error) - 1] = '\0';
 	memcpy(t->error, r.error, sizeof(t->error));
 	w->busy = 0;
@@ -681,7 +704,7 @@ static int sched_loop(hpo_sched *s, char *err, size_t errlen)
 	}
 	/* all workers gone with trials still queued */
 	while (s->head < s->ntrials)
-		fail_trial(s, s->queue[s->head++], "no worker left to run the trial");
+		fail_trial(s, s->queue[s->head++], 0, "no worker left to run the trial");
 out:
 	free(pf);
 	free(who);

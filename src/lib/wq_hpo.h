@@ -36,8 +36,11 @@ typedef struct wq_hpo_trial {
 	wq_svm_params params;                         /* probability off: trials only rank */
 	int status;                                   /* enum wq_hpo_trial_status */
 	double accuracy, balanced_accuracy, f1_macro; /* validation (or mean CV) scores */
-	double seconds;  /* wall time of the evaluation (not deterministic) */
-	char error[160]; /* when FAILED */
+	double seconds;           /* wall time of the evaluation (not deterministic) */
+	int64_t start_ms, end_ms; /* unix ms (real-time clock) when the evaluation began and ended,
+	                             measured in the worker that ran it; for a trial whose worker
+	                             died, when it was handed out and when the death was seen */
+	char error[160];          /* when FAILED */
 } wq_hpo_trial;
 
 /* Called in the parent after each finished trial (done of total); may be NULL. */

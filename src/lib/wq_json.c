@@ -97,14 +97,14 @@ nomem:
 	return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 }
 
-int wq_json_rows_parse(const char *text, size_t len, wq_named_row **rows, size_t *nrows,
-                       int *is_array, char *err, size_t errlen)
+/* text as one object or a non-empty array of at most WQ_JSON_MAX_ROWS items; *root a new
+ * reference, *count its items (1 for a non-array). */
+static int rows_load(const char *text, size_t len, json_t **root, size_t *count, char *err,
+                     size_t errlen)
 {
 	json_error_t jerr;
-	json_t *root;
-	wq_named_row *out = NULL;
-	size_t n = 0;
-	int rc;
+	json_t *r;
+	size_t k = 1;
 
 	if (text == NULL || len == 0)
 		return wq_err_set(err, errlen, WQ_EPARSE, "empty JSON input");
@@ -113,59 +113,97 @@ int wq_json_rows_parse(const char *text, size_t len, wq_named_row **rows, size_t
 		                  "JSON input of %zu bytes exceeds the %d-byte limit", len,
 		                  WQ_JSON_MAX_BYTES);
 	/* duplicate keys would make "which value wins" ambiguous: refuse them */
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
-	if (root == NULL)
+	r = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
+	if (r == NULL)
 		return wq_err_set(err, errlen, WQ_EPARSE, "invalid JSON at line %d, column %d: %s",
 		                  jerr.line, jerr.column, jerr.text);
-	if (json_is_array(root)) {
-		size_t count = json_array_size(root);
+	if (json_is_array(r)) {
+		int rc = WQ_OK;
 
-		if (count == 0) {
+		k = json_array_size(r);
+		if (k == 0)
 			rc = wq_err_set(err, errlen, WQ_EPARSE,
 			                "empty JSON array: nothing to predict");
-			goto fail;
-		}
-		if (count > WQ_JSON_MAX_ROWS) {
+		else if (k > WQ_JSON_MAX_ROWS)
 			rc = wq_err_set(err, errlen, WQ_ERANGE,
-			                "JSON array of %zu rows exceeds the %d-row limit", count,
+			                "JSON array of %zu rows exceeds the %d-row limit", k,
 			                WQ_JSON_MAX_ROWS);
-			goto fail;
+		if (rc != WQ_OK) {
+			json_decref(r);
+			return rc;
 		}
-		out = calloc(count, sizeof(*out));
-		if (out == NULL) {
-			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
-			goto fail;
-		}
-		for (n = 0; n < count; n++) {
-			char detail[256];
-
-			rc = wq_json_row_from_object(json_array_get(root, n), &out[n], detail,
-			                             sizeof(detail));
-			if (rc != WQ_OK) {
-				wq_err_set(err, errlen, rc, "item %zu: %s", n, detail);
-				goto fail;
-			}
-		}
-	} else {
-		out = calloc(1, sizeof(*out));
-		if (out == NULL) {
-			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
-			goto fail;
-		}
-		rc = wq_json_row_from_object(root, &out[0], err, errlen);
-		if (rc != WQ_OK)
-			goto fail;
-		n = 1;
 	}
-	if (is_array != NULL)
+	*root = r;
+	*count = k;
+	return WQ_OK;
+}
+
+/* fn over each item into its element (the root itself when not an array); an array item's
+ * error is prefixed "item I: ". */
+static int rows_each(json_t *root, size_t count, wq_json_item_fn fn, char *rows, size_t size,
+                     char *err, size_t errlen)
+{
+	char detail[256];
+	int rc = WQ_OK;
+
+	if (!json_is_array(root))
+		return fn(root, rows, err, errlen);
+	for (size_t i = 0; rc == WQ_OK && i < count; i++) {
+		rc = fn(json_array_get(root, i), rows + i * size, detail, sizeof(detail));
+		if (rc != WQ_OK)
+			wq_err_set(err, errlen, rc, "item %zu: %s", i, detail);
+	}
+	return rc;
+}
+
+int wq_json_rows_decode(const char *text, size_t len, size_t size, wq_json_item_fn fn,
+                        wq_json_rows_free_fn free_fn, void **rows, size_t *nrows, int *is_array,
+                        char *err, size_t errlen)
+{
+	json_t *root;
+	void *out;
+	size_t count;
+	int rc = rows_load(text, len, &root, &count, err, errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	out = calloc(count, size);
+	if (out == NULL)
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	else
+		rc = rows_each(root, count, fn, out, size, err, errlen);
+	if (rc == WQ_OK && is_array != NULL)
 		*is_array = json_is_array(root);
 	json_decref(root);
+	if (rc != WQ_OK) {
+		if (out != NULL)
+			free_fn(out, count);
+		return rc;
+	}
 	*rows = out;
-	*nrows = n;
+	*nrows = count;
 	return WQ_OK;
-fail:
-	wq_named_rows_free(out, n);
-	json_decref(root);
+}
+
+static int named_row_item(json_t *item, void *row, char *err, size_t errlen)
+{
+	return wq_json_row_from_object(item, row, err, errlen);
+}
+
+static void named_rows_free(void *rows, size_t n)
+{
+	wq_named_rows_free(rows, n);
+}
+
+int wq_json_rows_parse(const char *text, size_t len, wq_named_row **rows, size_t *nrows,
+                       int *is_array, char *err, size_t errlen)
+{
+	void *out;
+	int rc = wq_json_rows_decode(text, len, sizeof(wq_named_row), named_row_item,
+	                             named_rows_free, &out, nrows, is_array, err, errlen);
+
+	if (rc == WQ_OK)
+		*rows = out;
 	return rc;
 }
 

@@ -25,6 +25,20 @@ typedef struct wq_named_row {
  * *out's arrays are owned by the caller (wq_named_row_clear). */
 int wq_json_row_from_object(const json_t *obj, wq_named_row *out, char *err, size_t errlen);
 
+/* Decodes one item into its zeroed element; err is the detail. */
+typedef int (*wq_json_item_fn)(json_t *item, void *elem, char *err, size_t errlen);
+/* Frees an array of n elements and what they hold. */
+typedef void (*wq_json_rows_free_fn)(void *rows, size_t n);
+
+/* The shapes, limits and messages of wq_json_rows_parse for any row type: text holding one
+ * object or a non-empty array (at most WQ_JSON_MAX_ROWS items, WQ_JSON_MAX_BYTES, duplicate
+ * keys refused, integers read as reals), each item decoded by fn into a new array of *nrows
+ * zeroed elements of size bytes (the caller frees it as free_fn does, which is also called on
+ * failure). *is_array tells which shape was given (may be NULL). */
+int wq_json_rows_decode(const char *text, size_t len, size_t size, wq_json_item_fn fn,
+                        wq_json_rows_free_fn free_fn, void **rows, size_t *nrows, int *is_array,
+                        char *err, size_t errlen);
+
 /* Parses text holding one object or a non-empty array of objects (at most WQ_JSON_MAX_ROWS;
  * text at most WQ_JSON_MAX_BYTES). *rows is a new array of *nrows rows
  * (wq_named_rows_free). *is_array tells which shape was given (may be NULL). Errors name the

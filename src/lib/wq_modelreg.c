@@ -475,6 +475,19 @@ static int version_insert(wq_db *db, const char *name, const char *run_id, const
 	if (rc == WQ_OK)
 		rc = event_add(db, name, v, "create", "", wq_stage_name(WQ_STAGE_NONE), "", actor,
 		               err, errlen);
+	if (rc == WQ_OK && *run_id != '\0') {
+		/* the run names its version; a run that is not in this store (a bundle logged
+		 * elsewhere) inserts nothing */
+		char link[WQ_NAME_MAX + 32];
+
+		snprintf(link, sizeof(link), "%s/%lld", name, (long long)v);
+		rc =
+		    wq_db_stmt_exec(db, WHAT, err, errlen,
+		                    "INSERT INTO tags(run_id, key, value) SELECT run_id, ?, ? "
+		                    "FROM runs WHERE run_id = ? "
+		                    "ON CONFLICT(run_id, key) DO UPDATE SET value = excluded.value",
+		                    "sss", WQ_MODELREG_RUN_TAG, link, run_id);
+	}
 	if (rc == WQ_OK)
 		*version = v;
 	return rc;

@@ -62,7 +62,12 @@ int wq_modelreg_model_tag_set(wq_db *db, const char *name, const char *key, cons
                               char *err, size_t errlen);
 
 /* Adds version latest+1 (creating the registered model when missing), stage None, and records
- * a "create" event. *version receives the number. */
+ * a "create" event. *version receives the number. When run_id names a run of this store, the
+ * run gets the tag WQ_MODELREG_RUN_TAG = "NAME/VERSION" in the same transaction (a later
+ * version from the same run replaces it; every version keeps its run_id). */
+/* The run tag naming the latest version registered from a run. */
+#define WQ_MODELREG_RUN_TAG "wineq.registered_model"
+
 int wq_modelreg_version_create(wq_db *db, const char *name, const char *run_id,
                                const char *source_uri, const char sha256[WQ_SHA256_HEXLEN],
                                const char *actor, int64_t *version, char *err, size_t errlen);

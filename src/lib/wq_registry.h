@@ -24,10 +24,14 @@ typedef struct wq_registry_ops {
 
 	int (*experiment_list)(wq_registry *r, wq_experiment ***out, size_t *n, char *err,
 	                       size_t errlen);
-	/* Starts a RUNNING run in experiment (created when missing). */
+	/* Starts a RUNNING run in experiment (created when missing). start_ms: when the work the
+	 * run records began (unix ms, the caller's clock), 0 for the store's clock now. */
 	int (*run_start)(wq_registry *r, const char *experiment, const char *run_name,
-	                 char id[WQ_RUN_ID_LEN + 1], char *err, size_t errlen);
-	int (*run_end)(wq_registry *r, const char *run_id, int status, char *err, size_t errlen);
+	                 int64_t start_ms, char id[WQ_RUN_ID_LEN + 1], char *err, size_t errlen);
+	/* Ends a RUNNING run. end_ms: when the work ended (unix ms, not before the start), 0 for
+	 * the store's clock now. See wq_tracking_run_end_at. */
+	int (*run_end)(wq_registry *r, const char *run_id, int status, int64_t end_ms, char *err,
+	               size_t errlen);
 	int (*param_log)(wq_registry *r, const char *run_id, const char *key, const char *value,
 	                 char *err, size_t errlen);
 	int (*metric_log)(wq_registry *r, const char *run_id, const char *key, double value,
@@ -39,6 +43,10 @@ typedef struct wq_registry_ops {
 	int (*artifacts_log_dir)(wq_registry *r, const char *run_id, const char *artifact_path,
 	                         const char *local_dir, char *err, size_t errlen);
 	int (*run_get)(wq_registry *r, const char *run_id, wq_run **out, char *err, size_t errlen);
+	/* Every logged value of one metric of a run, ordered by step then time (*out: n entries,
+	 * wq_metrics_list_free). WQ_EUNSUPPORTED from a registry server that lacks the call. */
+	int (*metric_history)(wq_registry *r, const char *run_id, const char *key, wq_metric **out,
+	                      size_t *n, char *err, size_t errlen);
 	/* experiments NULL/0: all. See wq_tracking_runs_search. */
 	int (*runs_search)(wq_registry *r, const char *const *experiments, size_t nexp,
 	                   const char *filter, const char *order_by, size_t max_results,

@@ -80,7 +80,7 @@ static int l_experiment_list(wq_registry *r, wq_experiment ***out, size_t *n, ch
 }
 
 static int l_run_start(wq_registry *r, const char *experiment, const char *run_name,
-                       char id[WQ_RUN_ID_LEN + 1], char *err, size_t errlen)
+                       int64_t start_ms, char id[WQ_RUN_ID_LEN + 1], char *err, size_t errlen)
 {
 	int64_t exp_id;
 	int rc = wq_tracking_experiment_ensure(L(r)->db, experiment, r->config.artifact_root,
@@ -88,12 +88,13 @@ static int l_run_start(wq_registry *r, const char *experiment, const char *run_n
 
 	if (rc != WQ_OK)
 		return rc;
-	return wq_tracking_run_create(L(r)->db, exp_id, run_name, id, err, errlen);
+	return wq_tracking_run_create_at(L(r)->db, exp_id, run_name, start_ms, id, err, errlen);
 }
 
-static int l_run_end(wq_registry *r, const char *run_id, int status, char *err, size_t errlen)
+static int l_run_end(wq_registry *r, const char *run_id, int status, int64_t end_ms, char *err,
+                     size_t errlen)
 {
-	return wq_tracking_run_end(L(r)->db, run_id, status, err, errlen);
+	return wq_tracking_run_end_at(L(r)->db, run_id, status, end_ms, err, errlen);
 }
 
 static int l_param_log(wq_registry *r, const char *run_id, const char *key, const char *value,
@@ -118,6 +119,12 @@ static int l_tag_set(wq_registry *r, const char *run_id, const char *key, const 
 static int l_run_get(wq_registry *r, const char *run_id, wq_run **out, char *err, size_t errlen)
 {
 	return wq_tracking_run_get(L(r)->db, run_id, out, err, errlen);
+}
+
+static int l_metric_history(wq_registry *r, const char *run_id, const char *key, wq_metric **out,
+                            size_t *n, char *err, size_t errlen)
+{
+	return wq_tracking_metric_history(L(r)->db, run_id, key, out, n, err, errlen);
 }
 
 /* Store key of a run's artifact root ("<exp>/<run>/artifacts"). */
@@ -678,6 +685,7 @@ static const wq_registry_ops local_ops = {
     .tag_set = l_tag_set,
     .artifacts_log_dir = l_artifacts_log_dir,
     .run_get = l_run_get,
+    .metric_history = l_metric_history,
     .runs_search = l_runs_search,
     .run_delete = l_run_delete,
     .model_list = l_model_list,

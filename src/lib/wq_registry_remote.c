@@ -133,7 +133,7 @@ static int r_experiment_list(wq_registry *r, wq_experiment ***out, size_t *n, ch
 }
 
 static int r_run_start(wq_registry *r, const char *experiment, const char *run_name,
-                       char id[WQ_RUN_ID_LEN + 1], char *err, size_t errlen)
+                       int64_t start_ms, char id[WQ_RUN_ID_LEN + 1], char *err, size_t errlen)
 {
 	Wineq__V1__StartRunRequest req = WINEQ__V1__START_RUN_REQUEST__INIT;
 	Wineq__V1__StartRunResponse *resp;
@@ -142,6 +142,7 @@ static int r_run_start(wq_registry *r, const char *experiment, const char *run_n
 
 	req.experiment = S(experiment);
 	req.run_name = S(run_name);
+	req.start_unix_ms = start_ms;
 	rc = CALL(r, "StartRun", &req, wineq__v1__start_run_response, 0, &m, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
@@ -155,7 +156,8 @@ static int r_run_start(wq_registry *r, const char *experiment, const char *run_n
 	return rc;
 }
 
-static int r_run_end(wq_registry *r, const char *run_id, int status, char *err, size_t errlen)
+static int r_run_end(wq_registry *r, const char *run_id, int status, int64_t end_ms, char *err,
+                     size_t errlen)
 {
 	Wineq__V1__EndRunRequest req = WINEQ__V1__END_RUN_REQUEST__INIT;
 	ProtobufCMessage *m = NULL;
@@ -163,6 +165,7 @@ static int r_run_end(wq_registry *r, const char *run_id, int status, char *err, 
 
 	req.run_id = S(run_id);
 	req.status = (Wineq__V1__RunStatus)status;
+	req.end_unix_ms = end_ms;
 	rc = CALL(r, "EndRun", &req, wineq__v1__end_run_response, 0, &m, err, errlen);
 	drop(m);
 	return rc;
@@ -284,6 +287,28 @@ static int r_run_get(wq_registry *r, const char *run_id, wq_run **out, char *err
 	rc = CALL(r, "GetRun", &req, wineq__v1__get_run_response, 1, &m, err, errlen);
 	if (rc == WQ_OK)
 		rc = wq_regproto_run_from(((Wineq__V1__GetRunResponse *)m)->run, out, err, errlen);
+	drop(m);
+	return rc;
+}
+
+static int r_metric_history(wq_registry *r, const char *run_id, const char *key, wq_metric **out,
+                            size_t *n, char *err, size_t errlen)
+{
+	Wineq__V1__GetMetricHistoryRequest req = WINEQ__V1__GET_METRIC_HISTORY_REQUEST__INIT;
+	Wineq__V1__GetMetricHistoryResponse *resp;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.run_id = S(run_id);
+	req.key = S(key);
+	rc = CALL(r, "GetMetricHistory", &req, wineq__v1__get_metric_history_response, 1, &m, err,
+	          errlen);
+	if (rc != WQ_OK)
+		return rc;
+	resp = (Wineq__V1__GetMetricHistoryResponse *)m;
+	rc = wq_regproto_metrics_from(resp->metrics, resp->n_metrics, out, err, errlen);
+	if (rc == WQ_OK)
+		*n = resp->n_metrics;
 	drop(m);
 	return rc;
 }
@@ -975,6 +1000,7 @@ static const wq_registry_ops remote_ops = {
     .tag_set = r_tag_set,
     .artifacts_log_dir = r_artifacts_log_dir,
     .run_get = r_run_get,
+    .metric_history = r_metric_history,
     .runs_search = r_runs_search,
     .run_delete = r_run_delete,
     .model_list = r_model_list,

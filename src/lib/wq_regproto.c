@@ -164,6 +164,30 @@ Wineq__V1__Experiment *wq_regproto_experiment_msg(wq_regproto_arena *a, const wq
 	return m;
 }
 
+int wq_regproto_metrics_msg(wq_regproto_arena *a, const wq_metric *m, size_t n,
+                            Wineq__V1__Metric ***out)
+{
+	Wineq__V1__Metric *mm, **v;
+
+	*out = NULL;
+	if (n == 0)
+		return WQ_OK;
+	mm = wq_regproto_alloc(a, n * sizeof(*mm));
+	v = wq_regproto_alloc(a, n * sizeof(*v));
+	if (mm == NULL || v == NULL)
+		return WQ_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		wineq__v1__metric__init(&mm[i]);
+		mm[i].key = S(m[i].key);
+		mm[i].value = m[i].value;
+		mm[i].step = m[i].step;
+		mm[i].timestamp_unix_ms = m[i].timestamp_ms;
+		v[i] = &mm[i];
+	}
+	*out = v;
+	return WQ_OK;
+}
+
 Wineq__V1__Run *wq_regproto_run_msg(wq_regproto_arena *a, const wq_run *r)
 {
 	Wineq__V1__Run *m = NEW(a, Wineq__V1__Run);
@@ -182,22 +206,9 @@ Wineq__V1__Run *wq_regproto_run_msg(wq_regproto_arena *a, const wq_run *r)
 	if (tags_msg(a, r->params, r->nparams, &m->params, &m->n_params) != 0 ||
 	    tags_msg(a, r->tags, r->ntags, &m->tags, &m->n_tags) != 0)
 		return NULL;
-	if (r->nmetrics > 0) {
-		Wineq__V1__Metric *mm = wq_regproto_alloc(a, r->nmetrics * sizeof(*mm));
-
-		m->metrics = wq_regproto_alloc(a, r->nmetrics * sizeof(*m->metrics));
-		if (mm == NULL || m->metrics == NULL)
-			return NULL;
-		for (size_t i = 0; i < r->nmetrics; i++) {
-			wineq__v1__metric__init(&mm[i]);
-			mm[i].key = S(r->metrics[i].key);
-			mm[i].value = r->metrics[i].value;
-			mm[i].step = r->metrics[i].step;
-			mm[i].timestamp_unix_ms = r->metrics[i].timestamp_ms;
-			m->metrics[i] = &mm[i];
-		}
-		m->n_metrics = r->nmetrics;
-	}
+	if (wq_regproto_metrics_msg(a, r->metrics, r->nmetrics, &m->metrics) != WQ_OK)
+		return NULL;
+	m->n_metrics = r->nmetrics;
 	if (r->nartifacts > 0) {
 		Wineq__V1__ArtifactInfo *ai = wq_regproto_alloc(a, r->nartifacts * sizeof(*ai));
 
@@ -358,6 +369,26 @@ int wq_regproto_experiment_from(const Wineq__V1__Experiment *m, wq_experiment **
 	return WQ_OK;
 }
 
+/* Fills v[0..n) from m; *done counts the entries whose key was allocated (to free). */
+static int metrics_fill(Wineq__V1__Metric *const *m, size_t n, wq_metric *v, size_t *done,
+                        char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		const Wineq__V1__Metric *x = m[i];
+
+		if (x == NULL)
+			return malformed(err, errlen, "run", "empty metric");
+		v[i].key = sdup(x->key);
+		*done = i + 1;
+		if (v[i].key == NULL)
+			return nomem(err, errlen);
+		v[i].value = x->value;
+		v[i].step = x->step;
+		v[i].timestamp_ms = x->timestamp_unix_ms;
+	}
+	return WQ_OK;
+}
+
 static int metrics_from(const Wineq__V1__Run *m, wq_run *r, char *err, size_t errlen)
 {
 	if (m->n_metrics == 0)
@@ -365,19 +396,27 @@ static int metrics_from(const Wineq__V1__Run *m, wq_run *r, char *err, size_t er
 	r->metrics = calloc(m->n_metrics, sizeof(*r->metrics));
 	if (r->metrics == NULL)
 		return nomem(err, errlen);
-	for (size_t i = 0; i < m->n_metrics; i++) {
-		const Wineq__V1__Metric *x = m->metrics[i];
+	return metrics_fill(m->metrics, m->n_metrics, r->metrics, &r->nmetrics, err, errlen);
+}
 
-		if (x == NULL)
-			return malformed(err, errlen, "run", "empty metric");
-		r->metrics[i].key = sdup(x->key);
-		r->nmetrics = i + 1;
-		if (r->metrics[i].key == NULL)
-			return nomem(err, errlen);
-		r->metrics[i].value = x->value;
-		r->metrics[i].step = x->step;
-		r->metrics[i].timestamp_ms = x->timestamp_unix_ms;
+int wq_regproto_metrics_from(Wineq__V1__Metric *const *m, size_t n, wq_metric **out, char *err,
+                             size_t errlen)
+{
+	wq_metric *v = calloc(n > 0 ? n : 1, sizeof(*v));
+	size_t done = 0;
+	int rc;
+
+	if (v == NULL)
+		return nomem(err, errlen);
+	if (n > 0 && m == NULL)
+		rc = malformed(err, errlen, "metric history", "missing metrics");
+	else
+		rc = metrics_fill(m, n, v, &done, err, errlen);
+	if (rc != WQ_OK) {
+		wq_metrics_list_free(v, done);
+		return rc;
 	}
+	*out = v;
 	return WQ_OK;
 }
 

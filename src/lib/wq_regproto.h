@@ -75,6 +75,9 @@ Wineq__V1__RegisteredModel *wq_regproto_model_msg(wq_regproto_arena *a,
                                                   const wq_registered_model *m);
 Wineq__V1__ModelVersion *wq_regproto_version_msg(wq_regproto_arena *a, const wq_model_version *v);
 Wineq__V1__ModelEvent *wq_regproto_event_msg(wq_regproto_arena *a, const wq_model_event *e);
+/* n metrics as a new arena array of n Metric messages (*out; NULL when n is 0). WQ_ENOMEM. */
+int wq_regproto_metrics_msg(wq_regproto_arena *a, const wq_metric *m, size_t n,
+                            Wineq__V1__Metric ***out);
 
 /* --- proto -> C (new structs owned by the caller, freed with their wq_*_free) ------------ */
 
@@ -87,6 +90,9 @@ int wq_regproto_run_from(const Wineq__V1__Run *m, wq_run **out, char *err, size_
 int wq_regproto_model_from(const Wineq__V1__RegisteredModel *m, wq_registered_model **out,
                            char *err, size_t errlen);
 int wq_regproto_version_from(const Wineq__V1__ModelVersion *m, wq_model_version **out, char *err,
+                             size_t errlen);
+/* n metrics into a new array of n (wq_metrics_list_free; never NULL on success). */
+int wq_regproto_metrics_from(Wineq__V1__Metric *const *m, size_t n, wq_metric **out, char *err,
                              size_t errlen);
 /* n events into a new array of n (wq_model_events_free). */
 int wq_regproto_events_from(Wineq__V1__ModelEvent *const *m, size_t n, wq_model_event **out,

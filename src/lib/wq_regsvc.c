@@ -278,8 +278,8 @@ static void h_start_run(Wineq__V1__Registry_Service *service, const Wineq__V1__S
 	char id[WQ_RUN_ID_LEN + 1] = "", err[ERRLEN] = "";
 	int rc;
 
-	rc = BACKEND(
-	    s, run_start(s->backend, str(in->experiment), opt(in->run_name), id, err, sizeof(err)));
+	rc = BACKEND(s, run_start(s->backend, str(in->experiment), opt(in->run_name),
+	                          in->start_unix_ms, id, err, sizeof(err)));
 	if (rc != WQ_OK) {
 		FAIL(closure, cd, rc, err);
 		return;
@@ -298,7 +298,8 @@ static void h_end_run(Wineq__V1__Registry_Service *service, const Wineq__V1__End
 
 	rc = wq_regproto_status_from(in->status, &status, err, sizeof(err));
 	if (rc == WQ_OK)
-		rc = BACKEND(s, run_end(s->backend, str(in->run_id), status, err, sizeof(err)));
+		rc = BACKEND(s, run_end(s->backend, str(in->run_id), status, in->end_unix_ms, err,
+		                        sizeof(err)));
 	if (rc != WQ_OK)
 		FAIL(closure, cd, rc, err);
 	else
@@ -422,6 +423,30 @@ static void h_get_run(Wineq__V1__Registry_Service *service, const Wineq__V1__Get
 		REPLY(closure, &resp, cd);
 	wq_regproto_arena_free(&a);
 	wq_run_free(run);
+}
+
+static void h_get_metric_history(Wineq__V1__Registry_Service *service,
+                                 const Wineq__V1__GetMetricHistoryRequest *in,
+                                 Wineq__V1__GetMetricHistoryResponse_Closure closure, void *cd)
+{
+	regsvc *s = (regsvc *)service;
+	Wineq__V1__GetMetricHistoryResponse resp = WINEQ__V1__GET_METRIC_HISTORY_RESPONSE__INIT;
+	wq_regproto_arena a = {0};
+	wq_metric *m = NULL;
+	size_t n = 0;
+	char err[ERRLEN] = "";
+	int rc = BACKEND(
+	    s, metric_history(s->backend, str(in->run_id), str(in->key), &m, &n, err, sizeof(err)));
+
+	if (rc == WQ_OK && wq_regproto_metrics_msg(&a, m, n, &resp.metrics) != WQ_OK)
+		rc = wq_err_set(err, sizeof(err), WQ_ENOMEM, "out of memory");
+	resp.n_metrics = rc == WQ_OK ? n : 0;
+	if (rc != WQ_OK)
+		FAIL(closure, cd, rc, err);
+	else
+		REPLY(closure, &resp, cd);
+	wq_regproto_arena_free(&a);
+	wq_metrics_list_free(m, n);
 }
 
 static void h_search_runs(Wineq__V1__Registry_Service *service,

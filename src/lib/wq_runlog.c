@@ -1,88 +1,160 @@
 #include "wq_runlog.h"
 
+#include "wq_db.h"
 #include "wq_error.h"
+#include "wq_num.h"
 
 #include <inttypes.h>
-#include <math.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int log_param(wq_registry *r, const char *id, const char *key, const char *value, char *err,
-                     size_t errlen)
+int wq_runlog_param_num(wq_registry *r, const char *run_id, const char *key, double v, char *err,
+                        size_t errlen)
 {
-	return r->ops->param_log(r, id, key, value, err, errlen);
+	char buf[WQ_NUM_MAX];
+
+	wq_num_format(v, buf, sizeof(buf)); /* WQ_NUM_MAX always suffices */
+	return r->ops->param_log(r, run_id, key, buf, err, errlen);
 }
 
-/* Shortest decimal text that reads back as exactly v: "0.1", not "0.10000000000000001", so
- * that a filter like params.C = '0.1' finds the run. */
-static int log_paramd(wq_registry *r, const char *id, const char *key, double v, char *err,
-                      size_t errlen)
+int wq_runlog_svm_params(wq_registry *r, const char *run_id, const wq_svm_params *p, char *err,
+                         size_t errlen)
 {
-	char buf[64];
+	int rc = r->ops->param_log(r, run_id, "kernel", wq_svm_kernel_name(p->kernel), err, errlen);
 
-	if (v == floor(v) && fabs(v) < 1e15) {
-		snprintf(buf, sizeof(buf), "%.0f", v);
-		return log_param(r, id, key, buf, err, errlen);
-	}
-	for (int prec = 1; prec <= 17; prec++) {
-		snprintf(buf, sizeof(buf), "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
-			break;
-	}
-	return log_param(r, id, key, buf, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_runlog_param_num(r, run_id, "C", p->C, err, errlen);
+	if (rc == WQ_OK && p->kernel == WQ_KERNEL_RBF)
+		rc = wq_runlog_param_num(r, run_id, "gamma", p->gamma, err, errlen);
+	if (rc == WQ_OK)
+		rc = r->ops->param_log(r, run_id, "probability", p->probability ? "true" : "false",
+		                       err, errlen);
+	if (rc == WQ_OK)
+		rc = r->ops->param_log(r, run_id, "class_weight",
+		                       wq_svm_class_weight_name(p->class_weight), err, errlen);
+	return rc;
 }
 
-static int log_all(wq_registry *r, const char *id, const wq_bundle *b, const char *bundle_dir,
-                   char *err, size_t errlen)
+int wq_runlog_lineage_log(wq_registry *r, const char *run_id, const wq_runlog_lineage *l, char *err,
+                          size_t errlen)
 {
-	char features[2048] = "", num[32];
-	wq_svm_params p;
+	char features[WQ_TRACKING_MAX_VALUE + 1] = "", num[32];
 	size_t used = 0;
 	int rc;
 
-	wq_svm_params_get(b->svm, &p);
-	for (size_t i = 0; i < b->nfeatures && used < sizeof(features); i++)
-		used += (size_t)snprintf(features + used, sizeof(features) - used, "%s%s",
-		                         i ? "," : "", b->features[i]);
-	snprintf(num, sizeof(num), "%" PRIu64, b->training.seed);
-	rc = log_param(r, id, "kernel", wq_svm_kernel_name(p.kernel), err, errlen);
-	if (rc == WQ_OK)
-		rc = log_paramd(r, id, "C", p.C, err, errlen);
-	if (rc == WQ_OK && p.kernel == WQ_KERNEL_RBF)
-		rc = log_paramd(r, id, "gamma", p.gamma, err, errlen);
-	if (rc == WQ_OK)
-		rc = log_param(r, id, "probability", p.probability ? "true" : "false", err, errlen);
-	if (rc == WQ_OK)
-		rc = log_param(r, id, "class_weight", wq_svm_class_weight_name(p.class_weight), err,
-		               errlen);
-	if (rc == WQ_OK)
-		rc = log_param(r, id, "features", features, err, errlen);
-	if (rc == WQ_OK)
-		rc = log_param(r, id, "seed", num, err, errlen);
-	if (rc == WQ_OK)
-		rc = log_paramd(r, id, "test_fraction", b->training.test_fraction, err, errlen);
-	if (rc == WQ_OK)
-		rc = log_param(r, id, "stratify", b->training.stratify ? "true" : "false", err,
-		               errlen);
-	if (rc == WQ_OK)
-		rc = log_param(r, id, "data_file", b->training.data_file, err, errlen);
-	if (rc == WQ_OK)
-		rc = log_param(r, id, "data_sha256", b->training.data_sha256, err, errlen);
-	if (rc == WQ_OK)
-		rc = log_paramd(r, id, "train_rows", (double)b->training.train_rows, err, errlen);
-	if (rc == WQ_OK)
-		rc = log_paramd(r, id, "test_rows", (double)b->training.test_rows, err, errlen);
-	if (rc == WQ_OK && b->test_metrics != NULL) {
-		rc = r->ops->metric_log(r, id, "accuracy", b->test_metrics->accuracy, 0, err,
-		                        errlen);
-		if (rc == WQ_OK)
-			rc = r->ops->metric_log(r, id, "balanced_accuracy",
-			                        b->test_metrics->balanced_accuracy, 0, err, errlen);
-		if (rc == WQ_OK)
-			rc = r->ops->metric_log(r, id, "f1_macro", b->test_metrics->f1_macro, 0,
-			                        err, errlen);
+	for (size_t i = 0; i < l->nfeatures; i++) {
+		int k = snprintf(features + used, sizeof(features) - used, "%s%s", i ? "," : "",
+		                 l->features[i]);
+
+		if (k < 0 || (size_t)k >= sizeof(features) - used)
+			return wq_err_set(err, errlen, WQ_ERANGE,
+			                  "the feature list is longer than a param value may be");
+		used += (size_t)k;
 	}
+	snprintf(num, sizeof(num), "%" PRIu64, l->seed);
+	rc = r->ops->param_log(r, run_id, "features", features, err, errlen);
+	if (rc == WQ_OK)
+		rc = r->ops->param_log(r, run_id, "seed", num, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_runlog_param_num(r, run_id, "test_fraction", l->test_fraction, err, errlen);
+	if (rc == WQ_OK)
+		rc = r->ops->param_log(r, run_id, "stratify", l->stratify ? "true" : "false", err,
+		                       errlen);
+	if (rc == WQ_OK)
+		rc = r->ops->param_log(r, run_id, "data_file", l->data_file, err, errlen);
+	if (rc == WQ_OK)
+		rc = r->ops->param_log(r, run_id, "data_sha256", l->data_sha256, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_runlog_param_num(r, run_id, "train_rows", (double)l->train_rows, err,
+		                         errlen);
+	if (rc == WQ_OK)
+		rc = wq_runlog_param_num(r, run_id, "test_rows", (double)l->test_rows, err, errlen);
+	return rc;
+}
+
+int wq_runlog_confusion_json(const wq_metrics *m, char **out, char *err, size_t errlen)
+{
+	json_t *o = NULL, *labels, *matrix;
+	char *text = NULL;
+	int bad;
+
+	if (m == NULL || m->nclass == 0 || m->labels == NULL || m->confusion == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "no confusion matrix");
+	o = json_object();
+	labels = json_array();
+	matrix = json_array();
+	bad = o == NULL || json_object_set_new(o, "labels", labels) != 0 ||
+	      json_object_set_new(o, "matrix", matrix) != 0;
+	for (size_t i = 0; !bad && i < m->nclass; i++) {
+		json_t *row = json_array();
+
+		bad = json_array_append_new(labels, json_integer(m->labels[i])) != 0 ||
+		      json_array_append_new(matrix, row) != 0;
+		for (size_t j = 0; !bad && j < m->nclass; j++)
+			bad = json_array_append_new(
+			          row, json_integer((json_int_t)m->confusion[i * m->nclass + j])) !=
+			      0;
+	}
+	if (!bad)
+		text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (text == NULL)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	*out = text;
+	return WQ_OK;
+}
+
+static int log_metrics(wq_registry *r, const char *id, const wq_metrics *m, char *err,
+                       size_t errlen)
+{
+	char *cm = NULL;
+	int rc = r->ops->metric_log(r, id, "accuracy", m->accuracy, 0, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = r->ops->metric_log(r, id, "balanced_accuracy", m->balanced_accuracy, 0, err,
+		                        errlen);
+	if (rc == WQ_OK)
+		rc = r->ops->metric_log(r, id, "f1_macro", m->f1_macro, 0, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_runlog_confusion_json(m, &cm, err, errlen);
+	if (rc == WQ_OK)
+		rc = r->ops->tag_set(r, id, WQ_RUNLOG_TAG_CONFUSION, cm, err, errlen);
+	free(cm);
+	return rc;
+}
+
+static int log_all(wq_registry *r, const char *id, const wq_bundle *b, const char *bundle_dir,
+                   const wq_runlog_opts *o, char *err, size_t errlen)
+{
+	wq_runlog_lineage l = {
+	    .features = (const char *const *)b->features,
+	    .nfeatures = b->nfeatures,
+	    .seed = b->training.seed,
+	    .test_fraction = b->training.test_fraction,
+	    .stratify = b->training.stratify,
+	    .data_file = b->training.data_file,
+	    .data_sha256 = b->training.data_sha256,
+	    .train_rows = b->training.train_rows,
+	    .test_rows = b->training.test_rows,
+	};
+	wq_svm_params p;
+	int rc;
+
+	wq_svm_params_get(b->svm, &p);
+	rc = wq_runlog_svm_params(r, id, &p, err, errlen);
+	if (rc == WQ_OK)
+		rc = r->ops->param_log(r, id, "decision", wq_svm_decision_name(b->decision), err,
+		                       errlen);
+	if (rc == WQ_OK)
+		rc = wq_runlog_lineage_log(r, id, &l, err, errlen);
+	if (rc == WQ_OK && b->test_metrics != NULL)
+		rc = log_metrics(r, id, b->test_metrics, err, errlen);
+	if (rc == WQ_OK && o != NULL && o->fit_seconds > 0)
+		rc = r->ops->metric_log(r, id, "fit_seconds", o->fit_seconds, 0, err, errlen);
+	if (rc == WQ_OK && o != NULL && o->flow_run_id != NULL)
+		rc = r->ops->tag_set(r, id, WQ_RUNLOG_TAG_FLOW, o->flow_run_id, err, errlen);
 	if (rc == WQ_OK)
 		rc = r->ops->tag_set(r, id, "wineq.model_name", b->name, err, errlen);
 	if (rc == WQ_OK)
@@ -90,23 +162,33 @@ static int log_all(wq_registry *r, const char *id, const wq_bundle *b, const cha
 	return rc;
 }
 
-int wq_runlog_bundle(wq_registry *r, const char *experiment, const char *run_name,
-                     const wq_bundle *b, const char *bundle_dir, char id[WQ_RUN_ID_LEN + 1],
-                     char *err, size_t errlen)
+int wq_runlog_bundle_ex(wq_registry *r, const char *experiment, const char *run_name,
+                        const wq_bundle *b, const char *bundle_dir, const wq_runlog_opts *o,
+                        char id[WQ_RUN_ID_LEN + 1], char *err, size_t errlen)
 {
+	int64_t start = o != NULL && o->start_ms > 0 ? o->start_ms : 0;
 	char ignore[256];
 	int rc;
 
 	id[0] = '\0';
-	rc = r->ops->run_start(r, experiment, run_name, id, err, errlen);
+	rc = r->ops->run_start(r, experiment, run_name, start, id, err, errlen);
 	if (rc != WQ_OK) {
 		id[0] = '\0';
 		return rc;
 	}
-	rc = log_all(r, id, b, bundle_dir, err, errlen);
+	rc = log_all(r, id, b, bundle_dir, o, err, errlen);
 	if (rc != WQ_OK) {
-		r->ops->run_end(r, id, WQ_RUN_FAILED, ignore, sizeof(ignore));
+		r->ops->run_end(r, id, WQ_RUN_FAILED, start > 0 ? (int64_t)wq_db_now_ms() : 0,
+		                ignore, sizeof(ignore));
 		return rc;
 	}
-	return r->ops->run_end(r, id, WQ_RUN_FINISHED, err, errlen);
+	return r->ops->run_end(r, id, WQ_RUN_FINISHED, start > 0 ? (int64_t)wq_db_now_ms() : 0, err,
+	                       errlen);
+}
+
+int wq_runlog_bundle(wq_registry *r, const char *experiment, const char *run_name,
+                     const wq_bundle *b, const char *bundle_dir, char id[WQ_RUN_ID_LEN + 1],
+                     char *err, size_t errlen)
+{
+	return wq_runlog_bundle_ex(r, experiment, run_name, b, bundle_dir, NULL, id, err, errlen);
 }

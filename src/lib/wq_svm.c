@@ -35,6 +35,8 @@ struct wq_svm {
 	int slot[WQ_SVM_MAX_CLASSES];    /* slot[k]: position of classes[k] in model->label */
 	int has_prob;
 	wq_svm_params params;
+	double weights[WQ_SVM_MAX_CLASSES];      /* class weights of training, classes order */
+	double slot_weights[WQ_SVM_MAX_CLASSES]; /* the same in model->label order */
 	/* the same model in wq_fastsvm's dense layout, used for every prediction; NULL when it
 	 * does not apply (WINEQ_PREDICTOR=libsvm, or a model it refuses): libsvm then predicts */
 	wq_fastsvm *fast;
@@ -111,6 +113,47 @@ int wq_svm_class_weight_parse(const char *name, int *out)
 	else
 		return WQ_EINVAL;
 	return WQ_OK;
+}
+
+const char *wq_svm_decision_name(int decision)
+{
+	switch (decision) {
+	case WQ_DECISION_AUTO:
+		return "auto";
+	case WQ_DECISION_VOTE:
+		return "vote";
+	case WQ_DECISION_ARGMAX:
+		return "argmax";
+	case WQ_DECISION_PRIOR_SHIFT:
+		return "prior-shift";
+	default:
+		return "unknown";
+	}
+}
+
+int wq_svm_decision_parse(const char *name, int *out)
+{
+	static const int all[] = {WQ_DECISION_AUTO, WQ_DECISION_VOTE, WQ_DECISION_ARGMAX,
+	                          WQ_DECISION_PRIOR_SHIFT};
+
+	if (name == NULL || out == NULL)
+		return WQ_EINVAL;
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (strcmp(name, wq_svm_decision_name(all[i])) == 0) {
+			*out = all[i];
+			return WQ_OK;
+		}
+	}
+	return WQ_EINVAL;
+}
+
+int wq_svm_decision_resolve(int decision, int class_weight, int probability)
+{
+	if (decision != WQ_DECISION_AUTO)
+		return decision;
+	if (!probability)
+		return WQ_DECISION_VOTE;
+	return class_weight != WQ_CLASS_WEIGHT_NONE ? WQ_DECISION_PRIOR_SHIFT : WQ_DECISION_ARGMAX;
 }
 
 static void svm_print(const char *s)
@@ -321,6 +364,10 @@ static int svm_wrap(struct svm_model *model, size_t d, const wq_svm_params *para
 				m->slot[c] = (int)i;
 		}
 	}
+	for (size_t c = 0; c < k; c++) {
+		m->weights[c] = 1.0;
+		m->slot_weights[c] = 1.0;
+	}
 	m->has_prob = svm_check_probability_model(model) ? 1 : 0;
 	m->params = *params;
 	m->params.probability = m->has_prob;
@@ -433,6 +480,17 @@ static double gamma_scale(const double *X, size_t n, size_t d)
 	return 1.0 / ((double)d * var);
 }
 
+/* x (d values) as libsvm's dense row: d nodes indexed from 1, then the terminator. */
+static void nodes_fill(struct svm_node *r, const double *x, size_t d)
+{
+	for (size_t j = 0; j < d; j++) {
+		r[j].index = (int)j + 1;
+		r[j].value = x[j];
+	}
+	r[d].index = -1;
+	r[d].value = 0.0;
+}
+
 int wq_svm_train(const double *X, const int *y, size_t n, size_t d, const wq_svm_params *p,
                  wq_svm **out, char *err, size_t errlen)
 {
@@ -501,12 +559,7 @@ int wq_svm_train(const double *X, const int *y, size_t n, size_t d, const wq_svm
 	for (size_t i = 0; i < n; i++) {
 		struct svm_node *r = &x_space[i * (d + 1)];
 
-		for (size_t j = 0; j < d; j++) {
-			r[j].index = (int)j + 1;
-			r[j].value = X[i * d + j];
-		}
-		r[d].index = -1;
-		r[d].value = 0.0;
+		nodes_fill(r, X + i * d, d);
 		rows[i] = r;
 		yy[i] = (double)y[i];
 	}
@@ -543,6 +596,8 @@ int wq_svm_train(const double *X, const int *y, size_t n, size_t d, const wq_svm
 	rc = svm_wrap(copy, d, &eff, out);
 	if (rc != WQ_OK)
 		return wq_err_set(err, errlen, rc, "out of memory");
+	if (p->class_weight == WQ_CLASS_WEIGHT_BALANCED)
+		wq_svm_set_class_weights(*out, weight);
 	return WQ_OK;
 fail:
 	svm_free_and_destroy_model(&trained);
@@ -1071,6 +1126,26 @@ void wq_svm_params_get(const wq_svm *m, wq_svm_params *out)
 	*out = m->params;
 }
 
+const double *wq_svm_class_weights(const wq_svm *m)
+{
+	return m != NULL ? m->weights : NULL;
+}
+
+int wq_svm_set_class_weights(wq_svm *m, const double *w)
+{
+	if (m == NULL || w == NULL)
+		return WQ_EINVAL;
+	for (size_t c = 0; c < m->nclass; c++) {
+		if (!(w[c] > 0.0) || !isfinite(w[c]))
+			return WQ_EINVAL;
+	}
+	for (size_t c = 0; c < m->nclass; c++) {
+		m->weights[c] = w[c];
+		m->slot_weights[m->slot[c]] = w[c];
+	}
+	return WQ_OK;
+}
+
 void wq_svm_set_training_params(wq_svm *m, const wq_svm_params *p)
 {
 	if (m == NULL || p == NULL)
@@ -1082,10 +1157,42 @@ void wq_svm_set_training_params(wq_svm *m, const wq_svm_params *p)
 	m->params.seed = p->seed;
 }
 
+/* x as a libsvm row in stack (WQ_SVM_STACK_FEATURES + 1 nodes) or, for a wider model, in a
+ * new array (free it when it is not stack); NULL when out of memory. */
+static struct svm_node *nodes_make(const wq_svm *m, const double *x, struct svm_node *stack)
+{
+	struct svm_node *nodes = stack;
+
+	if (m->d > WQ_SVM_STACK_FEATURES) {
+		nodes = malloc((m->d + 1) * sizeof(*nodes));
+		if (nodes == NULL)
+			return NULL;
+	}
+	nodes_fill(nodes, x, m->d);
+	return nodes;
+}
+
+/* Every feature value finite: libsvm would otherwise answer garbage. */
+static int x_finite(const wq_svm *m, const double *x)
+{
+	for (size_t j = 0; j < m->d; j++) {
+		if (!isfinite(x[j]))
+			return 0;
+	}
+	return 1;
+}
+
+/* libsvm's probabilities (model slot order) in the caller's class order; probs may be NULL. */
+static void probs_reorder(const wq_svm *m, const double *raw, double *probs)
+{
+	for (size_t k = 0; probs != NULL && k < m->nclass; k++)
+		probs[k] = raw[m->slot[k]];
+}
+
 int wq_svm_predict(const wq_svm *m, const double *x, int *label, double *probs)
 {
 	struct svm_node stack_nodes[WQ_SVM_STACK_FEATURES + 1];
-	struct svm_node *nodes = stack_nodes;
+	struct svm_node *nodes;
 	double raw[WQ_SVM_MAX_CLASSES];
 	double v;
 
@@ -1093,10 +1200,8 @@ int wq_svm_predict(const wq_svm *m, const double *x, int *label, double *probs)
 		return WQ_EINVAL;
 	if (probs != NULL && !m->has_prob)
 		return WQ_EUNSUPPORTED;
-	for (size_t j = 0; j < m->d; j++) {
-		if (!isfinite(x[j]))
-			return WQ_EINVAL;
-	}
+	if (!x_finite(m, x))
+		return WQ_EINVAL;
 	if (m->fast != NULL) {
 		int rc, lab;
 
@@ -1104,34 +1209,84 @@ int wq_svm_predict(const wq_svm *m, const double *x, int *label, double *probs)
 		rc = wq_fastsvm_predict_vote(m->fast, x, &lab, probs != NULL ? raw : NULL);
 		if (rc != WQ_OK)
 			return rc;
-		if (probs != NULL) {
-			for (size_t k = 0; k < m->nclass; k++)
-				probs[k] = raw[m->slot[k]];
-		}
+		probs_reorder(m, raw, probs);
 		*label = lab;
 		return WQ_OK;
 	}
-	if (m->d > WQ_SVM_STACK_FEATURES) {
-		nodes = malloc((m->d + 1) * sizeof(*nodes));
-		if (nodes == NULL)
-			return WQ_ENOMEM;
-	}
-	for (size_t j = 0; j < m->d; j++) {
-		nodes[j].index = (int)j + 1;
-		nodes[j].value = x[j];
-	}
-	nodes[m->d].index = -1;
-	nodes[m->d].value = 0.0;
+	nodes = nodes_make(m, x, stack_nodes);
+	if (nodes == NULL)
+		return WQ_ENOMEM;
 	/* the vote is what svm-predict prints; the probabilities' argmax may differ from it */
 	v = svm_predict(m->model, nodes);
 	if (probs != NULL)
 		svm_predict_probability(m->model, nodes, raw);
 	if (nodes != stack_nodes)
 		free(nodes);
-	if (probs != NULL) {
-		for (size_t k = 0; k < m->nclass; k++)
-			probs[k] = raw[m->slot[k]];
-	}
+	probs_reorder(m, raw, probs);
 	*label = (int)v;
+	return WQ_OK;
+}
+
+/* Every weight the same: the shift changes nothing, and argmax is served bit for bit. */
+static int weights_equal(const wq_svm *m)
+{
+	for (size_t c = 1; c < m->nclass; c++) {
+		if (m->weights[c] != m->weights[0])
+			return 0;
+	}
+	return 1;
+}
+
+/* libsvm's own predictor for the argmax and prior-shift rules; the shift goes through
+ * wq_fastsvm's copy of libsvm's arithmetic so that both predictors serve the same. */
+static int libsvm_predict_prob(const wq_svm *m, const double *x, const double *w, int *label,
+                               double *raw)
+{
+	struct svm_node stack_nodes[WQ_SVM_STACK_FEATURES + 1];
+	struct svm_node *nodes = nodes_make(m, x, stack_nodes);
+	double dec[WQ_SVM_MAX_CLASSES * (WQ_SVM_MAX_CLASSES - 1) / 2];
+	double v;
+
+	if (nodes == NULL)
+		return WQ_ENOMEM;
+	if (w == NULL) {
+		v = svm_predict_probability(m->model, nodes, raw);
+		*label = (int)v;
+	} else {
+		svm_predict_values(m->model, nodes, dec);
+		*label = m->model->label[wq_fastsvm_pairwise_probs(m->nclass, dec, m->model->probA,
+		                                                   m->model->probB, w, raw)];
+	}
+	if (nodes != stack_nodes)
+		free(nodes);
+	return WQ_OK;
+}
+
+int wq_svm_predict_rule(const wq_svm *m, const double *x, int decision, int *label, double *probs)
+{
+	double raw[WQ_SVM_MAX_CLASSES];
+	const double *w;
+	int rc, lab = 0;
+
+	if (decision == WQ_DECISION_VOTE)
+		return wq_svm_predict(m, x, label, probs);
+	if (m == NULL || x == NULL || label == NULL ||
+	    (decision != WQ_DECISION_ARGMAX && decision != WQ_DECISION_PRIOR_SHIFT))
+		return WQ_EINVAL;
+	if (!m->has_prob)
+		return WQ_EUNSUPPORTED;
+	if (!x_finite(m, x))
+		return WQ_EINVAL;
+	w = decision == WQ_DECISION_PRIOR_SHIFT && !weights_equal(m) ? m->slot_weights : NULL;
+	if (m->fast != NULL && w != NULL)
+		rc = wq_fastsvm_predict_shift(m->fast, x, w, NULL, &lab, raw);
+	else if (m->fast != NULL)
+		rc = wq_fastsvm_predict(m->fast, x, &lab, NULL, raw);
+	else
+		rc = libsvm_predict_prob(m, x, w, &lab, raw);
+	if (rc != WQ_OK)
+		return rc;
+	probs_reorder(m, raw, probs);
+	*label = lab;
 	return WQ_OK;
 }

@@ -10,6 +10,26 @@
 enum wq_kernel { WQ_KERNEL_LINEAR = 0, WQ_KERNEL_RBF = 1 };
 enum wq_class_weight { WQ_CLASS_WEIGHT_NONE = 0, WQ_CLASS_WEIGHT_BALANCED = 1 };
 
+/* How a prediction's label is chosen (docs/MODEL.md, "Decision rule"):
+ *   vote        libsvm's one-vs-one vote (svm-predict, scikit-learn's predict); the
+ *               probabilities, when asked for, are the coupled Platt ones and their most
+ *               probable class may differ from the label
+ *   argmax      the most probable class of the coupled Platt probabilities (libsvm's
+ *               svm_predict_probability label)
+ *   prior-shift the probabilities moved to the class priors the class weights of training
+ *               stand for (Platt scaling fits them to the data as it is, so they ignore the
+ *               weights the vote uses): each pair's Platt probability r_ij becomes
+ *               r_ij w_i / (r_ij w_i + r_ji w_j) before the pairwise coupling; and their most
+ *               probable class. With equal weights it is argmax
+ * auto resolves at training: prior-shift for class-weighted models with probabilities, argmax
+ * for other models with probabilities, vote without them. */
+enum wq_decision {
+	WQ_DECISION_AUTO = -1,
+	WQ_DECISION_VOTE = 0,
+	WQ_DECISION_ARGMAX = 1,
+	WQ_DECISION_PRIOR_SHIFT = 2
+};
+
 typedef struct wq_svm_params {
 	int kernel;       /* enum wq_kernel */
 	double C;         /* > 0 */
@@ -33,6 +53,13 @@ int wq_svm_kernel_parse(const char *name, int *out);
 /* "none" / "balanced". */
 const char *wq_svm_class_weight_name(int cw);
 int wq_svm_class_weight_parse(const char *name, int *out);
+
+/* "auto" / "vote" / "argmax" / "prior-shift". */
+const char *wq_svm_decision_name(int decision);
+int wq_svm_decision_parse(const char *name, int *out);
+
+/* The rule auto stands for, for a model trained with class_weight and probability. */
+int wq_svm_decision_resolve(int decision, int class_weight, int probability);
 
 /* Routes libsvm's global print function to wq_log (debug level). Idempotent; called by
  * wq_svm_train and wq_svm_load, exposed for programs that call libsvm directly. */
@@ -66,6 +93,15 @@ size_t wq_svm_sv_count(const wq_svm *m);
  * class_weight/eps/cache_mb are the defaults, until wq_svm_set_training_params. */
 void wq_svm_params_get(const wq_svm *m, wq_svm_params *out);
 
+/* The class weights libsvm trained with (wq_svm_class_count values in wq_svm_classes order;
+ * 1 each without class weights), owned by the model. libsvm's model file does not keep them:
+ * after wq_svm_load they are 1 each until wq_svm_set_class_weights. */
+const double *wq_svm_class_weights(const wq_svm *m);
+
+/* Records the class weights of a loaded model (e.g. from a bundle manifest); WQ_EINVAL unless
+ * every weight is finite and positive. Not thread-safe: call before sharing m. */
+int wq_svm_set_class_weights(wq_svm *m, const double *w);
+
 /* Records the training-only parameters (C, class_weight, eps, cache_mb, seed) of a loaded
  * model, e.g. from a bundle manifest; kernel, gamma and probability stay as loaded. */
 void wq_svm_set_training_params(wq_svm *m, const wq_svm_params *p);
@@ -79,5 +115,14 @@ const char *wq_svm_predictor_name(const wq_svm *m);
  * pairwise-coupled probabilities, or WQ_EUNSUPPORTED if the model has none. Thread-safe.
  * Computed by wq_fastsvm (same labels as libsvm, values within 1e-4) where it applies. */
 int wq_svm_predict(const wq_svm *m, const double *x, int *label, double *probs);
+
+/* Predicts one row by a decision rule (enum wq_decision, not auto). vote: as wq_svm_predict.
+ * argmax and prior-shift need probabilities (WQ_EUNSUPPORTED otherwise): probs (NULL or
+ * wq_svm_class_count values) gets the served probabilities, the coupled ones for argmax, the
+ * prior-shifted ones (wq_svm_class_weights) for prior-shift, and *label is their most probable
+ * class by construction; for argmax it is svm_predict_probability's label (decided in double
+ * precision where the float path's probabilities are nearly tied), for prior-shift the same
+ * arithmetic on libsvm's decision values. Thread-safe. */
+int wq_svm_predict_rule(const wq_svm *m, const double *x, int decision, int *label, double *probs);
 
 #endif

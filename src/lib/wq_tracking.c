@@ -397,7 +397,7 @@ static int random_run_id(char id[WQ_RUN_ID_LEN + 1], char *err, size_t errlen)
 }
 
 static int run_insert(wq_db *db, int64_t experiment_id, const char *run_name, const char *id,
-                      char *err, size_t errlen)
+                      int64_t start_ms, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	char *leaf = NULL, *uri = NULL;
@@ -424,7 +424,7 @@ static int run_insert(wq_db *db, int64_t experiment_id, const char *run_name, co
 		    db, WHAT, err, errlen,
 		    "INSERT INTO runs(run_id, experiment_id, name, status, start_ms, "
 		    "artifact_uri) VALUES(?, ?, ?, 'RUNNING', ?, ?)",
-		    "sisis", id, experiment_id, run_name, (int64_t)wq_db_now_ms(), uri);
+		    "sisis", id, experiment_id, run_name, start_ms, uri);
 	free(leaf);
 	free(uri);
 	return rc;
@@ -433,9 +433,21 @@ static int run_insert(wq_db *db, int64_t experiment_id, const char *run_name, co
 int wq_tracking_run_create(wq_db *db, int64_t experiment_id, const char *run_name,
                            char id[WQ_RUN_ID_LEN + 1], char *err, size_t errlen)
 {
+	return wq_tracking_run_create_at(db, experiment_id, run_name, 0, id, err, errlen);
+}
+
+int wq_tracking_run_create_at(wq_db *db, int64_t experiment_id, const char *run_name,
+                              int64_t start_ms, char id[WQ_RUN_ID_LEN + 1], char *err,
+                              size_t errlen)
+{
 	char fresh[WQ_RUN_ID_LEN + 1];
 	int rc;
 
+	if (start_ms < 0)
+		return wq_err_set(err, errlen, WQ_EINVAL, "negative run start time %lld",
+		                  (long long)start_ms);
+	if (start_ms == 0)
+		start_ms = (int64_t)wq_db_now_ms();
 	if (run_name == NULL)
 		run_name = "";
 	if (*run_name != '\0') {
@@ -450,7 +462,7 @@ int wq_tracking_run_create(wq_db *db, int64_t experiment_id, const char *run_nam
 		rc = wq_db_begin(db, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
-	rc = run_insert(db, experiment_id, run_name, fresh, err, errlen);
+	rc = run_insert(db, experiment_id, run_name, fresh, start_ms, err, errlen);
 	rc = wq_db_finish(db, rc, err, errlen);
 	if (rc == WQ_OK)
 		memcpy(id, fresh, sizeof(fresh));
@@ -459,22 +471,62 @@ int wq_tracking_run_create(wq_db *db, int64_t experiment_id, const char *run_nam
 
 int wq_tracking_run_end(wq_db *db, const char *run_id, int status, char *err, size_t errlen)
 {
+	return wq_tracking_run_end_at(db, run_id, status, 0, err, errlen);
+}
+
+/* The run's start time (the caller holds the transaction). */
+static int run_start_ms(wq_db *db, const char *run_id, int64_t *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                            "SELECT start_ms FROM runs WHERE run_id = ?", "s", run_id);
+
+	if (rc == WQ_OK)
+		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
+	if (rc == 1) {
+		*out = sqlite3_column_int64(st, 0);
+		rc = WQ_OK;
+	} else if (rc == 0) {
+		rc = wq_err_set(err, errlen, WQ_ENOENT, "no run with id %s", run_id);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int wq_tracking_run_end_at(wq_db *db, const char *run_id, int status, int64_t end_ms, char *err,
+                           size_t errlen)
+{
 	int current = WQ_RUN_RUNNING, rc;
+	int64_t start = 0;
 
 	if (status != WQ_RUN_FINISHED && status != WQ_RUN_FAILED && status != WQ_RUN_KILLED)
 		return wq_err_set(err, errlen, WQ_EINVAL,
 		                  "a run ends as FINISHED, FAILED or KILLED (got status %d)",
 		                  status);
+	if (end_ms < 0)
+		return wq_err_set(err, errlen, WQ_EINVAL, "negative run end time %lld",
+		                  (long long)end_ms);
 	rc = begin_on_run(db, run_id, &current, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
 	if (current != WQ_RUN_RUNNING)
 		rc = wq_err_set(err, errlen, WQ_EINVAL, "run %s is already %s", run_id,
 		                wq_run_status_name(current));
-	else
+	if (rc == WQ_OK)
+		rc = run_start_ms(db, run_id, &start, err, errlen);
+	if (rc == WQ_OK && end_ms == 0) {
+		end_ms = (int64_t)wq_db_now_ms();
+		if (end_ms < start)
+			end_ms = start;
+	} else if (rc == WQ_OK && end_ms < start) {
+		rc = wq_err_set(err, errlen, WQ_EINVAL,
+		                "run %s cannot end (%lld ms) before it started (%lld ms)", run_id,
+		                (long long)end_ms, (long long)start);
+	}
+	if (rc == WQ_OK)
 		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
 		                     "UPDATE runs SET status = ?, end_ms = ? WHERE run_id = ?",
-		                     "sis", status_names[status], (int64_t)wq_db_now_ms(), run_id);
+		                     "sis", status_names[status], end_ms, run_id);
 	return wq_db_finish(db, rc, err, errlen);
 }
 

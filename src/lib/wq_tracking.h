@@ -93,12 +93,25 @@ void wq_experiment_free(wq_experiment *e);
 void wq_experiments_free(wq_experiment **e, size_t n);
 
 /* Creates a RUNNING run with a fresh random id (from /dev/urandom); run_name may be NULL.
- * id receives the run id. */
+ * id receives the run id. The start time is now. */
 int wq_tracking_run_create(wq_db *db, int64_t experiment_id, const char *run_name,
                            char id[WQ_RUN_ID_LEN + 1], char *err, size_t errlen);
 
-/* Ends a run: status FINISHED, FAILED or KILLED, end time now. */
+/* As wq_tracking_run_create, with the start time given: start_ms is when the work the run
+ * records began (unix ms, e.g. a trial measured where it ran), 0 for now; negative is
+ * WQ_EINVAL. */
+int wq_tracking_run_create_at(wq_db *db, int64_t experiment_id, const char *run_name,
+                              int64_t start_ms, char id[WQ_RUN_ID_LEN + 1], char *err,
+                              size_t errlen);
+
+/* Ends a run: status FINISHED, FAILED or KILLED, end time now (at least the start time, so a
+ * run started with a time ahead of this clock never ends before it started). */
 int wq_tracking_run_end(wq_db *db, const char *run_id, int status, char *err, size_t errlen);
+
+/* As wq_tracking_run_end, with the end time given: end_ms (unix ms) when the work ended, 0 for
+ * now. An end_ms before the run's start is WQ_EINVAL naming both; negative is WQ_EINVAL. */
+int wq_tracking_run_end_at(wq_db *db, const char *run_id, int status, int64_t end_ms, char *err,
+                           size_t errlen);
 
 /* Params are immutable: logging the same value again is fine, a different one is WQ_EEXIST
  * naming the key, the old and the new value. */

@@ -41,6 +41,7 @@ void wq_train_opts_default(wq_train_opts *o)
 	o->stratify = 0;
 	o->name = "wine-quality";
 	wq_svm_params_default(&o->svm);
+	o->decision = WQ_DECISION_AUTO;
 }
 
 static const char *base_name(const char *path)
@@ -333,9 +334,9 @@ fail:
 	return rc;
 }
 
-/* The trained model's test metrics. */
-static int score_test(const wq_train_data *td, const wq_svm *svm, wq_metrics **out, char *err,
-                      size_t errlen)
+/* The trained model's test metrics, of the label it will serve. */
+static int score_test(const wq_train_data *td, const wq_svm *svm, int decision, wq_metrics **out,
+                      char *err, size_t errlen)
 {
 	int *pred = malloc((td->nte > 0 ? td->nte : 1) * sizeof(int));
 	int rc = WQ_OK;
@@ -343,7 +344,7 @@ static int score_test(const wq_train_data *td, const wq_svm *svm, wq_metrics **o
 	if (pred == NULL)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 	for (size_t i = 0; i < td->nte && rc == WQ_OK; i++) {
-		rc = wq_svm_predict(svm, &td->Xte[i * td->nf], &pred[i], NULL);
+		rc = wq_svm_predict_rule(svm, &td->Xte[i * td->nf], decision, &pred[i], NULL);
 		if (rc != WQ_OK)
 			wq_err_set(err, errlen, rc, "prediction of test row %zu failed", i + 1);
 	}
@@ -358,7 +359,7 @@ static int score_test(const wq_train_data *td, const wq_svm *svm, wq_metrics **o
 }
 
 /* A bundle owning copies of the prepared pieces plus the trained model and its metrics. */
-static int assemble(const wq_train_opts *o, const wq_train_data *td, wq_svm *svm,
+static int assemble(const wq_train_opts *o, const wq_train_data *td, wq_svm *svm, int decision,
                     wq_metrics *metrics, wq_bundle **out)
 {
 	wq_bundle *b = calloc(1, sizeof(*b));
@@ -389,6 +390,7 @@ static int assemble(const wq_train_opts *o, const wq_train_data *td, wq_svm *svm
 	b->reference_rows = b->reference->nrows;
 	b->svm = svm;
 	b->test_metrics = metrics;
+	b->decision = decision;
 	*out = b;
 	return WQ_OK;
 }
@@ -399,12 +401,22 @@ int wq_train_fit(const wq_train_opts *o, const wq_train_data *td, const wq_svm_p
 	wq_svm_params p;
 	wq_metrics *metrics = NULL;
 	wq_svm *svm = NULL;
-	int rc;
+	wq_bundle *b = NULL;
+	int rc, decision;
 
 	if (o == NULL || td == NULL || out == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "wq_train_fit: NULL argument");
 	p = params != NULL ? *params : o->svm;
 	p.seed = (unsigned)o->seed;
+	decision = wq_svm_decision_resolve(o->decision, p.class_weight, p.probability);
+	if (decision != WQ_DECISION_VOTE && decision != WQ_DECISION_ARGMAX &&
+	    decision != WQ_DECISION_PRIOR_SHIFT)
+		return wq_err_set(err, errlen, WQ_EINVAL, "unknown decision rule %d", o->decision);
+	if (decision != WQ_DECISION_VOTE && !p.probability)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "decision rule %s needs probabilities (drop --no-probability or "
+		                  "use vote)",
+		                  wq_svm_decision_name(decision));
 	wq_log(WQ_LOG_INFO, "training %s SVM (C=%g, gamma=%s, class weight %s, probability %s)",
 	       wq_svm_kernel_name(p.kernel), p.C, p.gamma > 0.0 ? "given" : "scale",
 	       wq_svm_class_weight_name(p.class_weight), p.probability ? "on" : "off");
@@ -413,16 +425,26 @@ int wq_train_fit(const wq_train_opts *o, const wq_train_data *td, const wq_svm_p
 		return rc;
 	wq_log(WQ_LOG_INFO, "trained: %zu support vectors, %zu classes", wq_svm_sv_count(svm),
 	       wq_svm_class_count(svm));
-	rc = score_test(td, svm, &metrics, err, errlen);
+	rc = score_test(td, svm, decision, &metrics, err, errlen);
 	if (rc != WQ_OK)
 		goto fail;
-	wq_log(WQ_LOG_INFO, "test (%zu rows): accuracy %.4f, balanced accuracy %.4f, F1 macro %.4f",
-	       td->nte, metrics->accuracy, metrics->balanced_accuracy, metrics->f1_macro);
-	rc = assemble(o, td, svm, metrics, out);
+	wq_log(WQ_LOG_INFO,
+	       "test (%zu rows, decision %s): accuracy %.4f, balanced accuracy %.4f, F1 macro %.4f",
+	       td->nte, wq_svm_decision_name(decision), metrics->accuracy,
+	       metrics->balanced_accuracy, metrics->f1_macro);
+	rc = assemble(o, td, svm, decision, metrics, &b);
 	if (rc != WQ_OK) {
 		wq_err_set(err, errlen, rc, "out of memory assembling the bundle");
 		goto fail;
 	}
+	/* the bundle owns svm and metrics from here */
+	rc = wq_bundle_refpred_compute(b, &b->reference_predictions, err, errlen);
+	if (rc != WQ_OK) {
+		wq_bundle_free(b);
+		return rc;
+	}
+	b->reference_predictions->computed = 0; /* computed with the model: stored as trained */
+	*out = b;
 	return WQ_OK;
 fail:
 	wq_metrics_free(metrics);

@@ -25,10 +25,12 @@ typedef struct wq_train_opts {
 	int stratify;         /* default 0 */
 	const char *name;     /* model name hint, default "wine-quality" */
 	wq_svm_params svm;
+	int decision; /* enum wq_decision the bundle serves by; default WQ_DECISION_AUTO (resolved
+	                 per model by wq_svm_decision_resolve) */
 } wq_train_opts;
 
 /* Fills defaults (features NULL and top_k 0, i.e. wq_features_default; 80/20 unstratified
- * split, seed 42, wq_svm defaults). Setting both features and top_k is WQ_EINVAL. */
+ * split, seed 42, wq_svm defaults, decision auto). Setting both features and top_k is WQ_EINVAL. */
 void wq_train_opts_default(wq_train_opts *o);
 
 /* The data side of training, prepared once and shared by every model fitted on it (a single
@@ -55,8 +57,10 @@ int wq_train_data_prepare(const wq_train_opts *o, wq_train_data **out, char *err
 void wq_train_data_free(wq_train_data *td);
 
 /* Trains params (NULL: o->svm; the seed always comes from o->seed) on td's training part,
- * scores its test part and assembles a complete bundle (its own copies of features, scaler
- * and reference). *out owned by the caller (wq_bundle_free). */
+ * scores its test part by the label the bundle will serve (o->decision, resolved for params)
+ * and assembles a complete bundle (its own copies of features, scaler and reference, and the
+ * model's predictions on the reference rows). An explicit argmax or prior-shift decision for
+ * a model without probabilities is WQ_EINVAL. *out owned by the caller (wq_bundle_free). */
 int wq_train_fit(const wq_train_opts *o, const wq_train_data *td, const wq_svm_params *params,
                  wq_bundle **out, char *err, size_t errlen);
 

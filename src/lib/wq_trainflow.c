@@ -1,6 +1,7 @@
 #include "wq_trainflow.h"
 
 #include "wq_bundle.h"
+#include "wq_db.h"
 #include "wq_error.h"
 #include "wq_file.h"
 #include "wq_log.h"
@@ -10,13 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Bump a task's version whenever what it computes, or the layout of its output, changes:
  * the version is part of the cache key. */
-#define SEARCH_VERSION     "1"
-#define LOG_TRIALS_VERSION "1"
-#define RETRAIN_VERSION    "1"
+#define SEARCH_VERSION     "2"
+#define LOG_TRIALS_VERSION "2"
+#define RETRAIN_VERSION    "2"
 
 void wq_trainflow_opts_default(wq_trainflow_opts *o)
 {
@@ -82,7 +84,7 @@ static int task_prepare(void *arg, const void *input, size_t inlen, void **outpu
 		return rc;
 	snprintf(summary, sizeof(summary), "%zu train / %zu test rows, %zu features, data %.12s",
 	         c->td->ntr, c->td->nte, c->td->nf, c->td->data_sha256);
-	wq_flow_log(c->flow, NULL, "%s", summary);
+	wq_flow_log(c->flow, wq_flow_task_current(c->flow), "%s", summary);
 	return copy_out(summary, strlen(summary), output, outlen);
 }
 
@@ -104,6 +106,19 @@ static int task_search(void *arg, const void *input, size_t inlen, void **output
 	                c->td->nte, c->td->nf, t, c->o->hpo.trials, c->o->progress,
 	                c->o->progress_arg, err, errlen);
 	if (rc == WQ_OK) {
+		size_t ok = 0;
+		int64_t first = 0, last = 0;
+
+		for (size_t i = 0; i < c->o->hpo.trials; i++) {
+			ok += t[i].status == WQ_HPO_TRIAL_OK;
+			if (first == 0 || t[i].start_ms < first)
+				first = t[i].start_ms;
+			if (t[i].end_ms > last)
+				last = t[i].end_ms;
+		}
+		wq_flow_log(c->flow, wq_flow_task_current(c->flow),
+		            "%zu of %zu trials succeeded; trials ran for %.3f s of wall time", ok,
+		            c->o->hpo.trials, last > first ? (double)(last - first) / 1000.0 : 0.0);
 		*output = t;
 		*outlen = c->o->hpo.trials * sizeof(*t);
 		return WQ_OK;
@@ -142,31 +157,38 @@ static int search_input(const flow_ctx *c, char *buf, size_t n)
 
 /* --- trial runs ------------------------------------------------------------------------------ */
 
-static int log_trial(wq_registry *r, const char *exp, const wq_hpo_trial *t, char *id, char *err,
-                     size_t errlen)
+/* The split and data every trial and retrained model of this flow shares. */
+static wq_runlog_lineage flow_lineage(const flow_ctx *c)
 {
-	char num[64];
-	int rc;
+	wq_runlog_lineage l = {
+	    .features = (const char *const *)c->td->features,
+	    .nfeatures = c->td->nf,
+	    .seed = c->o->train.seed,
+	    .test_fraction = c->o->train.test_fraction,
+	    .stratify = c->o->train.stratify,
+	    .data_file = c->td->data_file,
+	    .data_sha256 = c->td->data_sha256,
+	    .train_rows = c->td->ntr,
+	    .test_rows = c->td->nte,
+	};
 
-	snprintf(num, sizeof(num), "trial-%03zu", t->index + 1);
-	rc = r->ops->run_start(r, exp, num, id, err, errlen);
-	if (rc != WQ_OK)
-		return rc;
-	rc = r->ops->param_log(r, id, "kernel", wq_svm_kernel_name(t->params.kernel), err, errlen);
-	snprintf(num, sizeof(num), "%.17g", t->params.C);
+	return l;
+}
+
+static int log_trial_body(const flow_ctx *c, const wq_hpo_trial *t, const char *id, char *err,
+                          size_t errlen)
+{
+	wq_registry *r = c->r;
+	wq_runlog_lineage l = flow_lineage(c);
+	int rc = wq_runlog_svm_params(r, id, &t->params, err, errlen);
+
 	if (rc == WQ_OK)
-		rc = r->ops->param_log(r, id, "C", num, err, errlen);
-	if (rc == WQ_OK && t->params.kernel == WQ_KERNEL_RBF) {
-		snprintf(num, sizeof(num), "%.17g", t->params.gamma);
-		rc = r->ops->param_log(r, id, "gamma", num, err, errlen);
-	}
+		rc = wq_runlog_param_num(r, id, "trial", (double)(t->index + 1), err, errlen);
 	if (rc == WQ_OK)
-		rc = r->ops->param_log(r, id, "class_weight",
-		                       wq_svm_class_weight_name(t->params.class_weight), err,
-		                       errlen);
-	snprintf(num, sizeof(num), "%zu", t->index + 1);
+		rc =
+		    wq_runlog_param_num(r, id, "cv_folds", (double)c->o->hpo.cv_folds, err, errlen);
 	if (rc == WQ_OK)
-		rc = r->ops->param_log(r, id, "trial", num, err, errlen);
+		rc = wq_runlog_lineage_log(r, id, &l, err, errlen);
 	if (rc == WQ_OK && t->status == WQ_HPO_TRIAL_OK) {
 		rc = r->ops->metric_log(r, id, "accuracy", t->accuracy, 0, err, errlen);
 		if (rc == WQ_OK)
@@ -175,13 +197,36 @@ static int log_trial(wq_registry *r, const char *exp, const wq_hpo_trial *t, cha
 		if (rc == WQ_OK)
 			rc = r->ops->metric_log(r, id, "f1_macro", t->f1_macro, 0, err, errlen);
 	}
+	if (rc == WQ_OK)
+		rc = r->ops->metric_log(r, id, "fit_seconds", t->seconds, 0, err, errlen);
+	if (rc == WQ_OK)
+		rc = r->ops->tag_set(r, id, WQ_RUNLOG_TAG_FLOW, wq_flow_id(c->flow), err, errlen);
 	if (rc == WQ_OK && t->status != WQ_HPO_TRIAL_OK)
 		rc = r->ops->tag_set(r, id, "error", t->error, err, errlen);
-	if (rc == WQ_OK)
-		rc = r->ops->run_end(r, id,
-		                     t->status == WQ_HPO_TRIAL_OK ? WQ_RUN_FINISHED : WQ_RUN_FAILED,
-		                     err, errlen);
 	return rc;
+}
+
+/* One trial as a run whose start and end are the trial's own (measured where it ran), not the
+ * time it is logged. */
+static int log_trial(const flow_ctx *c, const wq_hpo_trial *t, char *id, char *err, size_t errlen)
+{
+	wq_registry *r = c->r;
+	char name[32], ignore[256];
+	int rc;
+
+	snprintf(name, sizeof(name), "trial-%03zu", t->index + 1);
+	rc = r->ops->run_start(r, c->o->trials_experiment, name, t->start_ms, id, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = log_trial_body(c, t, id, err, errlen);
+	if (rc != WQ_OK) {
+		/* a FAILED record beats a run left RUNNING forever */
+		r->ops->run_end(r, id, WQ_RUN_FAILED, t->end_ms, ignore, sizeof(ignore));
+		return rc;
+	}
+	return r->ops->run_end(r, id,
+	                       t->status == WQ_HPO_TRIAL_OK ? WQ_RUN_FINISHED : WQ_RUN_FAILED,
+	                       t->end_ms, err, errlen);
 }
 
 static int task_log_trials(void *arg, const void *input, size_t inlen, void **output,
@@ -197,12 +242,13 @@ static int task_log_trials(void *arg, const void *input, size_t inlen, void **ou
 	if (ids == NULL)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n && rc == WQ_OK; i++)
-		rc = log_trial(c->r, c->o->trials_experiment, &c->trials[i],
-		               ids + i * (WQ_RUN_ID_LEN + 1), err, errlen);
+		rc = log_trial(c, &c->trials[i], ids + i * (WQ_RUN_ID_LEN + 1), err, errlen);
 	if (rc != WQ_OK) {
 		free(ids);
 		return rc;
 	}
+	wq_flow_log(c->flow, wq_flow_task_current(c->flow),
+	            "logged %zu trial runs to experiment %s", n, c->o->trials_experiment);
 	*output = ids;
 	*outlen = n * (WQ_RUN_ID_LEN + 1);
 	return WQ_OK;
@@ -218,17 +264,24 @@ static int task_retrain(void *arg, const void *input, size_t inlen, void **outpu
 	wq_svm_params p = a->trial->params;
 	wq_bundle *b = NULL;
 	retrain_out res;
+	wq_runlog_opts ro = {.flow_run_id = wq_flow_id(c->flow)};
 	char dir[4096], name[64];
 	const char *tmp = getenv("TMPDIR");
+	struct timespec t0, t1;
 	int rc;
 
 	(void)input;
 	(void)inlen;
 	memset(&res, 0, sizeof(res));
 	p.probability = c->o->train.svm.probability;
+	/* the run covers the fit, not only its logging */
+	ro.start_ms = (int64_t)wq_db_now_ms();
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = wq_train_fit(&c->o->train, c->td, &p, &b, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ro.fit_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 	snprintf(dir, sizeof(dir), "%s/wineq-flow-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
 	if (mkdtemp(dir) == NULL) {
 		wq_bundle_free(b);
@@ -237,13 +290,17 @@ static int task_retrain(void *arg, const void *input, size_t inlen, void **outpu
 	rc = wq_bundle_save(b, dir, 1, err, errlen);
 	snprintf(name, sizeof(name), "best-%zu", a->rank + 1);
 	if (rc == WQ_OK)
-		rc = wq_runlog_bundle(c->r, c->o->best_experiment, name, b, dir, res.run_id, err,
-		                      errlen);
+		rc = wq_runlog_bundle_ex(c->r, c->o->best_experiment, name, b, dir, &ro, res.run_id,
+		                         err, errlen);
 	wq_file_rmtree(dir, NULL, 0);
 	if (rc == WQ_OK) {
 		res.accuracy = b->test_metrics->accuracy;
 		res.balanced_accuracy = b->test_metrics->balanced_accuracy;
 		res.f1_macro = b->test_metrics->f1_macro;
+		wq_flow_log(
+		    c->flow, wq_flow_task_current(c->flow),
+		    "%s: trial %zu retrained in %.2f s, test balanced accuracy %.4f, run %s", name,
+		    a->trial->index + 1, ro.fit_seconds, res.balanced_accuracy, res.run_id);
 		rc = copy_out(&res, sizeof(res), output, outlen);
 	}
 	wq_bundle_free(b);
@@ -274,8 +331,12 @@ static int task_register(void *arg, const void *input, size_t inlen, void **outp
 	if (rc == WQ_OK && o->alias != NULL)
 		rc =
 		    r->ops->alias_set(r, o->register_name, o->alias, a->version, NULL, err, errlen);
-	if (rc == WQ_OK)
+	if (rc == WQ_OK) {
+		wq_flow_log(a->c->flow, wq_flow_task_current(a->c->flow),
+		            "registered %s/%" PRId64 " from run %s", o->register_name, a->version,
+		            a->run_id);
 		rc = copy_out(&a->version, sizeof(a->version), output, outlen);
+	}
 	return rc;
 }
 
@@ -339,8 +400,10 @@ static int run_tasks(flow_ctx *c, wq_trainflow_result *res, char *err, size_t er
 		const retrain_out *ro;
 
 		snprintf(tname, sizeof(tname), "retrain-%zu", i + 1);
-		snprintf(rinput, sizeof(rinput), "trials=%s;trial=%zu;probability=%d;experiment=%s",
-		         trials_sha, ra.trial->index, o->train.svm.probability, o->best_experiment);
+		snprintf(rinput, sizeof(rinput),
+		         "trials=%s;trial=%zu;probability=%d;decision=%d;experiment=%s", trials_sha,
+		         ra.trial->index, o->train.svm.probability, o->train.decision,
+		         o->best_experiment);
 		out = NULL;
 		rc = wq_flow_task_run(c->flow, &def, rinput, strlen(rinput), task_retrain, &ra,
 		                      &out, &outlen, NULL, err, errlen);

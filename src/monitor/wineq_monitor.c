@@ -1,12 +1,16 @@
-/* wineq-monitor: data drift of served predictions against the training data of the model that
- * made them, for Prometheus (/metrics) and people (/report), or once over two CSV files.
+/* wineq-monitor: data drift of served predictions against the reference sample of the model
+ * that made them and live quality from true labels, for Prometheus (/metrics) and people
+ * (/report), or once over two CSV files.
  *   wineq-monitor serve  [flags]   (every flag also a key of wineq-monitor.conf)
- *   wineq-monitor report --reference A.csv --current B.csv --out report.html [--format json] */
+ *   wineq-monitor report --reference A.csv --current B.csv --out report.html [--format json]
+ *   wineq-monitor history [--state-dir DIR] [--since T] [--format text|json] */
 #include "wqm.h"
+#include "wqm_cli.h"
 
 #include "wq_config.h"
 #include "wq_dataset.h"
 #include "wq_error.h"
+#include "wq_file.h"
 #include "wq_kvconf.h"
 #include "wq_log.h"
 
@@ -21,6 +25,8 @@
 #define WQ_SYSCONFDIR "/etc"
 #endif
 #define DEFAULT_CONFIG WQ_SYSCONFDIR "/wineq/wineq-monitor.conf"
+#define WQM_STR_(x)    #x
+#define WQM_STR(x)     WQM_STR_(x)
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_DATA = 3 };
 
@@ -30,6 +36,11 @@ enum {
 	O_WINDOW,
 	O_WINDOW_SECONDS,
 	O_MIN_EVENTS,
+	O_JOIN_MAX_AGE,
+	O_JOIN_MAX_PREDICTIONS,
+	O_STATE_DIR,
+	O_SNAPSHOT_INTERVAL,
+	O_HISTORY_DAYS,
 	O_REFERENCE_URI,
 	O_NUM_METHOD,
 	O_CAT_METHOD,
@@ -73,6 +84,11 @@ static const struct option serve_opts[] = {
     {"window", required_argument, NULL, O_WINDOW},
     {"window-seconds", required_argument, NULL, O_WINDOW_SECONDS},
     {"min-events", required_argument, NULL, O_MIN_EVENTS},
+    {"join-max-age", required_argument, NULL, O_JOIN_MAX_AGE},
+    {"join-max-predictions", required_argument, NULL, O_JOIN_MAX_PREDICTIONS},
+    {"state-dir", required_argument, NULL, O_STATE_DIR},
+    {"snapshot-interval", required_argument, NULL, O_SNAPSHOT_INTERVAL},
+    {"history-days", required_argument, NULL, O_HISTORY_DAYS},
     {"reference", required_argument, NULL, O_REFERENCE_URI},
     {"tracking-uri", required_argument, NULL, O_TRACKING},
     {"artifact-root", required_argument, NULL, O_ARTIFACT},
@@ -94,7 +110,7 @@ static const struct option report_opts[] = {{"reference", required_argument, NUL
                                             {NULL, 0, NULL, 0}};
 
 typedef struct serve_cfg {
-	const char *feed, *http, *tracking, *artifact, *s3, *config, *log_level;
+	const char *feed, *http, *tracking, *artifact, *s3, *config, *log_level, *state_dir;
 	wqm_opts m;
 	const char *num_method, *cat_method;
 } serve_cfg;
@@ -108,40 +124,69 @@ typedef struct report_cfg {
 
 static void usage(FILE *out)
 {
-	fputs(
-	    "usage: wineq-monitor serve [options]\n"
-	    "       wineq-monitor report --reference A.csv --current B.csv [--out FILE]\n"
-	    "                            [--format html|json] [--columns LIST] [--categorical "
-	    "LIST]\n"
-	    "                            [--fail-on-drift]\n\n"
-	    "serve: subscribes to wineqd's prediction feed, keeps a window of recent events and\n"
-	    "compares it with the training sample of the model version that made them (fetched\n"
-	    "from the registry); serves /metrics (Prometheus), /report (HTML), /report.json,\n"
-	    "/healthz.\n"
-	    "  --feed URL               wineqd's feed [tcp://127.0.0.1:7071]\n"
-	    "  --http ADDR:PORT         [127.0.0.1:9697]\n"
-	    "  --window N               events kept [1000]\n"
-	    "  --window-seconds S       and only those younger than S seconds [0: no limit]\n"
-	    "  --min-events N           drift is computed from N events on [30]\n"
-	    "  --reference URI          use this model/bundle's sample for every event\n"
-	    "  --tracking-uri, --artifact-root, --s3-endpoint-url   the registry to fetch from\n"
-	    "  --config FILE            key = value file, keys are these flag names\n"
-	    "                           [" DEFAULT_CONFIG ", when present]\n"
-	    "report: the same comparison once, between two CSV files (UCI ';' or comma).\n"
-	    "  --columns LIST           compared columns [all columns both files have]\n"
-	    "  --categorical LIST       categorical among them [quality]\n"
-	    "  --out FILE               [-: standard output]\n"
-	    "  --fail-on-drift          exit 1 when dataset drift is detected\n"
-	    "Drift options (both):\n"
-	    "  --num-method auto|ks|wasserstein|psi|jensenshannon  [auto: K-S when the reference\n"
-	    "                           has <= --small-reference rows, else Wasserstein]\n"
-	    "  --cat-method auto|chisquare|jensenshannon [auto: chi-square / Jensen-Shannon]\n"
-	    "  --num-threshold X, --cat-threshold X        [the test's default]\n"
-	    "  --share-threshold X      dataset drift when drifted share >= X [0.5]\n"
-	    "  --small-reference N      [1000]\n"
-	    "  --bins N                 quantile bins for PSI, JS and histograms [10]\n"
-	    "  --log-level LEVEL        [info]\n",
-	    out);
+	fputs("usage: wineq-monitor serve [options]\n"
+	      "       wineq-monitor report --reference A.csv --current B.csv [--out FILE]\n"
+	      "                            [--format html|json] [--columns LIST] [--categorical "
+	      "LIST]\n"
+	      "                            [--fail-on-drift]\n"
+	      "       wineq-monitor history [--state-dir DIR] [--since T] [--limit N]\n"
+	      "                            [--format text|json]\n\n"
+	      "serve: subscribes to wineqd's feed, keeps a window of recent predictions and\n"
+	      "compares it with the reference sample of the model version that made them (fetched\n"
+	      "from the registry; the prediction column against the model's own predictions on\n"
+	      "that sample); joins true labels to predictions for live quality; keeps its window,\n"
+	      "join buffer and history in --state-dir; serves /metrics (Prometheus), /report\n"
+	      "(HTML), /report.json, /healthz.\n"
+	      "  --feed URL               wineqd's feed [tcp://127.0.0.1:7071]\n"
+	      "  --http ADDR:PORT         [127.0.0.1:9697]\n"
+	      "  --window N               events kept [1000]\n"
+	      "  --window-seconds S       and only those younger than S seconds [0: no limit]\n"
+	      "  --min-events N           no drift verdict below N events (insufficient data) "
+	      "[" WQM_STR(
+	          WQM_DEFAULT_MIN_EVENTS) "]\n"
+	                                  "  --join-max-age S         predictions wait S seconds "
+	                                  "for a label [86400]\n"
+	                                  "  --join-max-predictions N and at most N of them are "
+	                                  "held [100000; ~152 bytes each]\n"
+	                                  "  --state-dir DIR|none     SQLite state (window, join "
+	                                  "buffer, history)\n"
+	                                  "                           [$WINEQ_HOME/monitor; none: "
+	                                  "memory only]\n"
+	                                  "  --snapshot-interval S    history resolution [60]\n"
+	                                  "  --history-days D         snapshots kept [30]\n"
+	                                  "  --reference URI          use this model/bundle's "
+	                                  "sample for every event\n"
+	                                  "  --tracking-uri, --artifact-root, --s3-endpoint-url   "
+	                                  "the registry to fetch from\n"
+	                                  "  --config FILE            key = value file, keys are "
+	                                  "these flag names\n"
+	                                  "                           [" DEFAULT_CONFIG
+	                                  ", when present]\n"
+	                                  "report: the same comparison once, between two CSV files "
+	                                  "(UCI ';' or comma).\n"
+	                                  "  --columns LIST           compared columns [all "
+	                                  "columns both files have]\n"
+	                                  "  --categorical LIST       categorical among them "
+	                                  "[quality]\n"
+	                                  "  --out FILE               [-: standard output]\n"
+	                                  "  --fail-on-drift          exit 1 when dataset drift is "
+	                                  "detected\n"
+	                                  "Drift options (both):\n"
+	                                  "  --num-method auto|ks|wasserstein|psi|jensenshannon  "
+	                                  "[auto: K-S when the reference\n"
+	                                  "                           has <= --small-reference "
+	                                  "rows, else Wasserstein]\n"
+	                                  "  --cat-method auto|chisquare|jensenshannon [auto: "
+	                                  "chi-square / Jensen-Shannon]\n"
+	                                  "  --num-threshold X, --cat-threshold X        [the "
+	                                  "test's default]\n"
+	                                  "  --share-threshold X      dataset drift when drifted "
+	                                  "share >= X [0.5]\n"
+	                                  "  --small-reference N      [1000]\n"
+	                                  "  --bins N                 quantile bins for PSI, JS "
+	                                  "and histograms [10]\n"
+	                                  "  --log-level LEVEL        [info]\n",
+	      out);
 }
 
 static int parse_double(const char *s, double lo, double hi, double *out)
@@ -285,6 +330,26 @@ static int serve_apply(serve_cfg *s, int argc, char **argv, const char *origin)
 			if (parse_double(optarg, 0, 1e7, &s->m.window_seconds) != WQ_OK)
 				goto bad;
 			break;
+		case O_JOIN_MAX_AGE:
+			if (parse_double(optarg, 1, 1e8, &s->m.join_max_age_s) != WQ_OK)
+				goto bad;
+			break;
+		case O_JOIN_MAX_PREDICTIONS:
+			if (parse_size(optarg, 1, WQM_JOIN_LIMIT, &s->m.join_max_predictions) !=
+			    WQ_OK)
+				goto bad;
+			break;
+		case O_STATE_DIR:
+			s->state_dir = optarg;
+			break;
+		case O_SNAPSHOT_INTERVAL:
+			if (parse_double(optarg, 0.1, 86400, &s->m.snapshot_interval_s) != WQ_OK)
+				goto bad;
+			break;
+		case O_HISTORY_DAYS:
+			if (parse_double(optarg, 0.001, 36500, &s->m.history_days) != WQ_OK)
+				goto bad;
+			break;
 		case O_HELP:
 			usage(stdout);
 			return EXIT_OK;
@@ -323,6 +388,9 @@ static int cmd_serve(int argc, char **argv)
 	wqm m;
 	wqm_feed *feed = NULL;
 	wqm_http *http = NULL;
+	wqm_ticker *ticker = NULL;
+	char *state_dir = NULL;
+	size_t restored = 0;
 	sigset_t sigs;
 
 	memset(&m, 0, sizeof(m));
@@ -375,6 +443,16 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "wineq-monitor: cannot open the registry: %s\n", err);
 		goto done;
 	}
+	if (s.state_dir == NULL) {
+		state_dir = wq_file_path_join(cfg.home, "monitor");
+		if (state_dir == NULL) {
+			fprintf(stderr, "wineq-monitor: out of memory\n");
+			goto done;
+		}
+		s.m.state_dir = state_dir;
+	} else {
+		s.m.state_dir = strcmp(s.state_dir, "none") == 0 ? NULL : s.state_dir;
+	}
 	rc = wqm_init(&m, &s.m, reg, err, sizeof(err));
 	reg = NULL; /* owned by m now, also on failure */
 	if (rc != WQ_OK) {
@@ -386,14 +464,30 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "wineq-monitor: http %s: %s\n", s.http, err);
 		goto done;
 	}
+	rc = wqm_restore(&m, &restored, err, sizeof(err));
+	if (rc != WQ_OK) {
+		fprintf(stderr, "wineq-monitor: cannot restore the state in %s: %s\n",
+		        s.m.state_dir, err);
+		goto done;
+	}
+	if (s.m.state_dir != NULL)
+		wq_log(WQ_LOG_INFO,
+		       "state %s: %zu stored events replayed: window %zu events, %zu predictions "
+		       "awaiting labels",
+		       s.m.state_dir, restored, m.count, wqm_join_count(m.join));
 	rc = wqm_feed_start(&m, s.feed, &feed, err, sizeof(err));
+	if (rc == WQ_OK)
+		rc = wqm_ticker_start(&m, &ticker, err, sizeof(err));
 	if (rc != WQ_OK) {
 		fprintf(stderr, "wineq-monitor: %s\n", err);
 		goto done;
 	}
-	wq_log(WQ_LOG_INFO, "wineq-monitor %s: feed %s, http %s, window %zu events%s",
+	wq_log(WQ_LOG_INFO,
+	       "wineq-monitor %s: feed %s, http %s, window %zu events%s, verdicts from %zu events, "
+	       "state %s",
 	       PACKAGE_VERSION, s.feed, s.http, s.m.window,
-	       s.m.window_seconds > 0 ? " (and an age limit)" : "");
+	       s.m.window_seconds > 0 ? " (and an age limit)" : "", s.m.min_events,
+	       s.m.state_dir != NULL ? s.m.state_dir : "none (memory only)");
 	do {
 		sig = sigwaitinfo(&sigs, NULL);
 	} while (sig != SIGTERM && sig != SIGINT);
@@ -401,9 +495,11 @@ static int cmd_serve(int argc, char **argv)
 	ex = EXIT_OK;
 done:
 	wqm_feed_stop(feed);
+	wqm_ticker_stop(ticker); /* takes a last snapshot */
 	wqm_http_stop(http);
 	if (m.prom != NULL)
 		wqm_fini(&m);
+	free(state_dir);
 	wq_config_clear(&cfg);
 	wq_kvconf_args_free(cargv, cargc);
 	wq_kvconf_clear(&conf);
@@ -428,6 +524,26 @@ static int in_list(const char *list, const char *name)
 	return 0;
 }
 
+/* Data quality of one numerical column of the batch report: current values outside the
+ * reference's range (the CSV reader refuses missing and non-numeric values outright). */
+static void dq_column(wq_driftreport_dq *d, const char *name, const double *ref, size_t nref,
+                      const double *cur, size_t ncur)
+{
+	size_t i;
+
+	memset(d, 0, sizeof(*d));
+	d->column = name;
+	d->ref_min = ref[0];
+	d->ref_max = ref[0];
+	for (i = 1; i < nref; i++) {
+		d->ref_min = ref[i] < d->ref_min ? ref[i] : d->ref_min;
+		d->ref_max = ref[i] > d->ref_max ? ref[i] : d->ref_max;
+	}
+	for (i = 0; i < ncur; i++)
+		d->out_of_range += cur[i] < d->ref_min || cur[i] > d->ref_max;
+	d->current_rows = ncur;
+}
+
 static int cmd_report(int argc, char **argv)
 {
 	report_cfg r = {.out = "-", .categorical = "quality", .log_level = "warn"};
@@ -440,6 +556,8 @@ static int cmd_report(int argc, char **argv)
 	wq_drift_reference *dr = NULL;
 	wq_drift_result *res = NULL;
 	wq_driftreport_meta meta = {0};
+	wq_driftreport_dq dq[WQ_DRIFT_MAX_COLUMNS];
+	size_t ndq = 0;
 	char err[1024] = "", refd[1200], curd[1200], *html = NULL;
 	size_t hlen = 0;
 	json_t *doc = NULL;
@@ -553,6 +671,15 @@ static int cmd_report(int argc, char **argv)
 		fprintf(stderr, "wineq-monitor report: %s\n", err);
 		goto out;
 	}
+	for (j = 0; j < nc; j++) {
+		if (kinds[j] != WQ_DRIFT_NUMERICAL)
+			continue;
+		dq_column(&dq[ndq++], names[j], rv + j * ref->nrows, ref->nrows,
+		          cv + j * cur->nrows, cur->nrows);
+	}
+	meta.dq = dq;
+	meta.ndq = ndq;
+	meta.min_rows = WQM_DEFAULT_MIN_EVENTS;
 	snprintf(refd, sizeof(refd), "%s (%zu rows)", r.reference, ref->nrows);
 	snprintf(curd, sizeof(curd), "%s (%zu rows)", r.current, cur->nrows);
 	meta.title = "wineq data drift";
@@ -582,9 +709,17 @@ static int cmd_report(int argc, char **argv)
 		fprintf(stderr, "wineq-monitor report: cannot write %s\n", r.out);
 		goto out;
 	}
-	fprintf(stderr, "%s: %zu of %zu columns drifted (share %.3g, threshold %.3g)%s\n",
+	if (cur->nrows < meta.min_rows) {
+		fprintf(stderr,
+		        "insufficient data: %zu current rows, a verdict needs %zu (%zu of %zu "
+		        "columns over their thresholds)\n",
+		        cur->nrows, meta.min_rows, res->ndrifted, res->ncolumns);
+		ex = EXIT_OK;
+		goto out;
+	}
+	fprintf(stderr, "%s: %zu of %zu columns drifted (share %.3g, threshold %.3g)\n",
 	        res->dataset_drift ? "dataset drift detected" : "no dataset drift", res->ndrifted,
-	        res->ncolumns, res->share, res->share_threshold, "");
+	        res->ncolumns, res->share, res->share_threshold);
 	ex = r.fail_on_drift && res->dataset_drift ? EXIT_FAIL : EXIT_OK;
 out:
 	if (f != NULL && f != stdout)
@@ -614,6 +749,8 @@ int main(int argc, char **argv)
 		return cmd_serve(argc - 1, argv + 1);
 	if (strcmp(argv[1], "report") == 0)
 		return cmd_report(argc - 1, argv + 1);
-	fprintf(stderr, "wineq-monitor: unknown command '%s' (serve, report)\n", argv[1]);
+	if (strcmp(argv[1], "history") == 0)
+		return wqm_cmd_history(argc - 1, argv + 1, DEFAULT_CONFIG);
+	fprintf(stderr, "wineq-monitor: unknown command '%s' (serve, report, history)\n", argv[1]);
 	return EXIT_USAGE;
 }

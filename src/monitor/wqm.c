@@ -1,5 +1,5 @@
-/* wineq-monitor's state: window, references, cached drift result and metrics. */
-#include "wqm.h"
+/* wineq-monitor's state: references, window, join buffer, feed messages, snapshots. */
+#include "wqm_priv.h"
 
 #include "wineq/v1/wineq.pb-c.h"
 #include "wq_bundle.h"
@@ -12,48 +12,9 @@
 #include <string.h>
 #include <time.h>
 
-#define PREDICTION_COLUMN "prediction"
-#define RETRY_NS          (30LL * 1000000000LL) /* a failed reference load is retried after */
+#define RETRY_NS (30LL * 1000000000LL) /* a failed reference load is retried after */
 
-struct wqm_ref {
-	char key[160]; /* what events name: "NAME@VERSION", a URI, or "override" */
-	char name[128];
-	int64_t version;
-	size_t ncols; /* features, then the prediction */
-	char names[WQ_DRIFT_MAX_COLUMNS][WQ_DRIFT_NAME_MAX];
-	wq_drift_reference *dr;
-	size_t nrows;
-};
-
-/* What a collector reports. */
-enum stat_kind {
-	ST_SCORE,
-	ST_THRESHOLD,
-	ST_DETECTED,
-	ST_DATASET,
-	ST_SHARE,
-	ST_DRIFTED,
-	ST_COLUMNS,
-	ST_KS_P,
-	ST_WASS_NORM,
-	ST_PSI,
-	ST_JS,
-	ST_WINDOW,
-	ST_CLASS_SHARE,
-	ST_REF_INFO,
-	ST_LAST_AGE,
-	ST_CONNECTED,
-	ST_COUNT
-};
-
-typedef struct collector_arg {
-	wqm *m;
-	int kind;
-} collector_arg;
-
-static collector_arg collector_args[ST_COUNT];
-
-static int64_t unix_ns(void)
+int64_t wqm_unix_ns(void)
 {
 	struct timespec ts;
 
@@ -66,7 +27,11 @@ void wqm_opts_default(wqm_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->window = 1000;
 	o->window_seconds = 0;
-	o->min_events = 30;
+	o->min_events = WQM_DEFAULT_MIN_EVENTS;
+	o->join_max_age_s = WQM_DEFAULT_JOIN_MAX_AGE_S;
+	o->join_max_predictions = WQM_DEFAULT_JOIN_MAX_PREDICTIONS;
+	o->snapshot_interval_s = WQM_DEFAULT_SNAPSHOT_INTERVAL_S;
+	o->history_days = WQM_DEFAULT_HISTORY_DAYS;
 	wq_drift_opts_default(&o->drift);
 }
 
@@ -75,11 +40,72 @@ static void ref_free(wqm_ref *r)
 	if (r == NULL)
 		return;
 	wq_drift_reference_free(r->dr);
+	wq_drift_reference_free(r->target);
 	free(r);
 }
 
-/* Loads the bundle uri names and builds its reference: the training sample's feature columns
- * (numerical) and its labels as the prediction column (categorical). */
+/* The model's own predictions on its reference rows: the stored ones, else computed here
+ * (a bundle from before they were stored, or a library that does not load them). */
+static int ref_predictions(const wq_bundle *b, const size_t *fidx, double *out, wqm_ref *r,
+                           char *err, size_t errlen)
+{
+	const wq_bundle_refpred *rp = b->reference_predictions;
+	const wq_dataset *ds = b->reference;
+	double raw[WQ_DRIFT_MAX_COLUMNS];
+	wq_prediction p;
+	size_t i, j;
+	int rc;
+
+	if (rp != NULL && rp->labels != NULL) {
+		if (rp->nrows != ds->nrows)
+			return wq_err_set(err, errlen, WQ_ECORRUPT,
+			                  "%zu reference predictions for %zu reference rows",
+			                  rp->nrows, ds->nrows);
+		for (i = 0; i < ds->nrows; i++)
+			out[i] = rp->labels[i];
+		if (rp->computed)
+			snprintf(r->pred_note, sizeof(r->pred_note),
+			         "computed at load: the bundle predates stored reference "
+			         "predictions");
+		return WQ_OK;
+	}
+	for (i = 0; i < ds->nrows; i++) {
+		for (j = 0; j < b->nfeatures; j++)
+			raw[j] = ds->values[i * ds->ncols + fidx[j]];
+		rc = wq_bundle_predict(b, raw, &p, err, errlen);
+		if (rc != WQ_OK)
+			return rc;
+		out[i] = p.quality;
+	}
+	snprintf(r->pred_note, sizeof(r->pred_note),
+	         "computed at load: the bundle predates stored reference predictions");
+	return WQ_OK;
+}
+
+/* The target reference (training labels) and each feature's training range. */
+static int ref_extras(wqm_ref *r, const double *vals, size_t n, size_t tcol, char *err,
+                      size_t errlen)
+{
+	const char *tname[1] = {WQM_TARGET_COLUMN};
+	int tkind[1] = {WQ_DRIFT_CATEGORICAL};
+	size_t i, j;
+
+	for (j = 0; j + 1 < r->ncols; j++) {
+		r->min[j] = INFINITY;
+		r->max[j] = -INFINITY;
+		for (i = 0; i < n; i++) {
+			double v = vals[j * n + i];
+
+			r->min[j] = v < r->min[j] ? v : r->min[j];
+			r->max[j] = v > r->max[j] ? v : r->max[j];
+		}
+	}
+	return wq_drift_reference_new(tname, tkind, 1, vals + tcol * n, n, &r->target, err, errlen);
+}
+
+/* Loads the bundle uri names and builds its reference: the reference sample's feature
+ * columns (numerical), the model's predictions on those rows as the prediction column
+ * (categorical), and the training labels for target drift. */
 static int ref_load(wqm *m, const char *key, const char *uri, wqm_ref **out, char *err,
                     size_t errlen)
 {
@@ -90,7 +116,8 @@ static int ref_load(wqm *m, const char *key, const char *uri, wqm_ref **out, cha
 	double *vals = NULL;
 	const char *names[WQ_DRIFT_MAX_COLUMNS];
 	int kinds[WQ_DRIFT_MAX_COLUMNS];
-	size_t i, j, idx, n;
+	size_t fidx[WQ_DRIFT_MAX_COLUMNS];
+	size_t i, j, n, nf;
 	int rc;
 
 	if (m->registry != NULL)
@@ -101,41 +128,54 @@ static int ref_load(wqm *m, const char *key, const char *uri, wqm_ref **out, cha
 		rc = wq_bundle_load(dir, WQ_BUNDLE_LOAD_REFERENCE, &b, err, errlen);
 	if (rc != WQ_OK)
 		goto fail;
-	if (b->nfeatures + 1 > WQ_DRIFT_MAX_COLUMNS) {
+	nf = b->nfeatures;
+	if (nf + 1 > WQ_DRIFT_MAX_COLUMNS) {
 		rc = wq_err_set(err, errlen, WQ_ERANGE, "%s: too many features", uri);
 		goto fail;
 	}
 	r = calloc(1, sizeof(*r));
 	n = b->reference->nrows;
-	vals = malloc((b->nfeatures + 1) * (n ? n : 1) * sizeof(*vals));
+	/* features, the predictions, then the training labels */
+	vals = malloc((nf + 2) * (n ? n : 1) * sizeof(*vals));
 	if (r == NULL || vals == NULL) {
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 		goto fail;
 	}
-	r->ncols = b->nfeatures + 1;
-	for (j = 0; j < r->ncols; j++) {
-		const char *col = j < b->nfeatures ? b->features[j] : b->target;
+	r->ncols = nf + 1;
+	for (j = 0; j <= nf; j++) {
+		const char *col = j < nf ? b->features[j] : b->target;
 
-		rc = wq_dataset_column_find(b->reference, col, &idx);
+		rc = wq_dataset_column_find(b->reference, col, &fidx[j]);
 		if (rc != WQ_OK) {
 			rc = wq_err_set(err, errlen, WQ_ECORRUPT,
 			                "%s: reference.csv has no column '%s'", uri, col);
 			goto fail;
 		}
+		/* the labels go after the prediction column */
 		for (i = 0; i < n; i++)
-			vals[j * n + i] = b->reference->values[i * b->reference->ncols + idx];
-		snprintf(r->names[j], sizeof(r->names[j]), "%s",
-		         j < b->nfeatures ? b->features[j] : PREDICTION_COLUMN);
-		names[j] = r->names[j];
-		kinds[j] = j < b->nfeatures ? WQ_DRIFT_NUMERICAL : WQ_DRIFT_CATEGORICAL;
+			vals[(j < nf ? j : nf + 1) * n + i] =
+			    b->reference->values[i * b->reference->ncols + fidx[j]];
+		if (j < nf) {
+			snprintf(r->names[j], sizeof(r->names[j]), "%s", b->features[j]);
+			kinds[j] = WQ_DRIFT_NUMERICAL;
+		}
 	}
-	rc = wq_drift_reference_new(names, kinds, r->ncols, vals, n, &r->dr, err, errlen);
+	snprintf(r->names[nf], sizeof(r->names[nf]), "%s", WQM_PREDICTION_COLUMN);
+	kinds[nf] = WQ_DRIFT_CATEGORICAL;
+	for (j = 0; j <= nf; j++)
+		names[j] = r->names[j];
+	rc = ref_predictions(b, fidx, vals + nf * n, r, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_drift_reference_new(names, kinds, r->ncols, vals, n, &r->dr, err, errlen);
+	if (rc == WQ_OK)
+		rc = ref_extras(r, vals, n, nf + 1, err, errlen);
 	if (rc != WQ_OK)
 		goto fail;
 	snprintf(r->key, sizeof(r->key), "%s", key);
 	snprintf(r->name, sizeof(r->name), "%s", v != NULL ? v->name : b->name);
 	r->version = v != NULL ? v->version : 0;
 	r->nrows = n;
+	r->ref_bacc = b->test_metrics != NULL ? b->test_metrics->balanced_accuracy : NAN;
 	free(vals);
 	free(dir);
 	wq_bundle_free(b);
@@ -168,10 +208,11 @@ static void window_trim(wqm *m, int64_t now)
 	}
 }
 
-static void window_push(wqm *m, const double *row, int64_t t)
+static void window_push(wqm *m, const double *row, int64_t t, int64_t seq)
 {
 	memcpy(m->rows + m->head * WQ_DRIFT_MAX_COLUMNS, row, m->ref->ncols * sizeof(*row));
 	m->times_ns[m->head] = t;
+	m->seqs[m->head] = seq;
 	m->head = (m->head + 1) % m->cap;
 	if (m->count < m->cap)
 		m->count++;
@@ -203,90 +244,239 @@ static int event_model(const wqm *m, const Wineq__V1__PredictionEvent *e, char *
 	return WQ_ENOENT;
 }
 
-void wqm_ingest(wqm *m, const uint8_t *data, size_t len)
+/* Counts a message's outcome unless a replayed message is already in the restored counters
+ * (caller holds mu). */
+static void count(wqm *m, int64_t seq, int id)
 {
-	static int64_t last_fail_ns;
-	Wineq__V1__PredictionEvent *e = wineq__v1__prediction_event__unpack(NULL, len, data);
-	char key[160], uri[1024], err[1024] = "";
-	double row[WQ_DRIFT_MAX_COLUMNS];
+	if (seq > m->counted_upto)
+		wq_prom_cell_inc(m->counters[id].cell);
+}
+
+static void rejection_add(wqm *m, int64_t seq, size_t col, int invalid)
+{
+	struct wqm_rejection *x = &m->rej[m->rej_head];
+
+	x->seq = seq;
+	x->col = (uint8_t)col;
+	x->invalid = (uint8_t)invalid;
+	m->rej_head = (m->rej_head + 1) % m->rej_cap;
+	if (m->rej_count < m->rej_cap)
+		m->rej_count++;
+}
+
+/* Makes the reference of key current (loading it when needed); 0 or a negative status when
+ * the event cannot be monitored. Called without mu. */
+static int reference_ensure(wqm *m, const char *key, const char *uri, int64_t seq)
+{
+	char err[1024] = "";
 	wqm_ref *fresh = NULL;
-	size_t j, k;
+	int64_t now;
 	int need;
 
-	wq_prom_cell_inc(m->m_events);
-	if (e == NULL) {
-		wq_prom_cell_inc(m->m_rej_malformed);
-		return;
-	}
-	if (event_model(m, e, key, sizeof(key), uri, sizeof(uri)) != WQ_OK) {
-		wq_prom_cell_inc(m->m_rej_reference);
-		goto out;
-	}
 	pthread_mutex_lock(&m->mu);
 	need = m->ref == NULL || strcmp(m->ref->key, key) != 0;
 	pthread_mutex_unlock(&m->mu);
-	if (need) {
-		int64_t now = unix_ns();
+	if (!need)
+		return WQ_OK;
+	now = wqm_unix_ns();
+	if (strcmp(m->last_failed_model, key) == 0 && now - m->last_fail_ns < RETRY_NS)
+		return WQ_ENOENT;
+	/* Loading (maybe downloading) happens outside the lock: scrapes go on meanwhile. */
+	if (ref_load(m, key, uri, &fresh, err, sizeof(err)) != WQ_OK) {
+		wq_log(WQ_LOG_WARN, "no reference for %s (%s): %s; its events are not monitored",
+		       key, uri, err);
+		snprintf(m->last_failed_model, sizeof(m->last_failed_model), "%s", key);
+		m->last_fail_ns = now;
+		return WQ_ENOENT;
+	}
+	m->last_failed_model[0] = '\0';
+	wq_log(WQ_LOG_INFO,
+	       "reference: %s (%zu reference rows, %zu columns); prediction column: the model's "
+	       "predictions on those rows%s%s; window restarts",
+	       key, fresh->nrows, fresh->ncols, fresh->pred_note[0] ? ", " : " (stored)",
+	       fresh->pred_note);
+	pthread_mutex_lock(&m->mu);
+	ref_free(m->ref);
+	m->ref = fresh;
+	m->count = 0;
+	m->head = 0;
+	m->have_result = 0;
+	m->have_full = 0;
+	m->have_target = 0;
+	m->rej_count = 0;
+	m->ref_since_seq = seq;
+	m->window_gen++;
+	count(m, seq, WQM_C_REF_SWITCHES);
+	pthread_mutex_unlock(&m->mu);
+	return WQ_OK;
+}
 
-		if (strcmp(m->last_failed_model, key) == 0 && now - last_fail_ns < RETRY_NS) {
-			wq_prom_cell_inc(m->m_rej_reference);
-			goto out;
-		}
-		/* Loading (maybe downloading) happens outside the lock: scrapes go on meanwhile. */
-		if (ref_load(m, key, uri, &fresh, err, sizeof(err)) != WQ_OK) {
-			wq_log(WQ_LOG_WARN,
-			       "no reference for %s (%s): %s; its events are not monitored", key,
-			       uri, err);
-			snprintf(m->last_failed_model, sizeof(m->last_failed_model), "%s", key);
-			last_fail_ns = now;
-			wq_prom_cell_inc(m->m_rej_reference);
-			goto out;
-		}
-		m->last_failed_model[0] = '\0';
-		wq_log(WQ_LOG_INFO,
-		       "reference: %s (%zu training rows, %zu columns); window restarts", key,
-		       fresh->nrows, fresh->ncols);
+static void ingest_prediction(wqm *m, int64_t seq, const Wineq__V1__PredictionEvent *e)
+{
+	char key[160], uri[1024];
+	double row[WQ_DRIFT_MAX_COLUMNS];
+	int64_t t = e->time_unix_nano > 0 ? e->time_unix_nano : wqm_unix_ns();
+	const char *mname = e->model != NULL && e->model->name != NULL ? e->model->name : "";
+	int64_t mver = e->model != NULL ? e->model->version : 0;
+	size_t j, k;
+	int bad = 0;
+
+	pthread_mutex_lock(&m->mu);
+	count(m, seq, WQM_C_EVENTS);
+	wqm_join_expire(m->join, wqm_unix_ns());
+	if (mname[0] == '\0' && e->model != NULL && e->model->uri != NULL)
+		mname = e->model->uri; /* a plain bundle: its URI names it */
+	(void)wqm_join_add_prediction(m->join, e->prediction_id, e->customer_id, mname, mver,
+	                              e->quality, t, seq);
+	snprintf(m->last_model, sizeof(m->last_model), "%s", mname);
+	m->last_version = mver;
+	pthread_mutex_unlock(&m->mu);
+
+	if (event_model(m, e, key, sizeof(key), uri, sizeof(uri)) != WQ_OK ||
+	    reference_ensure(m, key, uri, seq) != WQ_OK) {
 		pthread_mutex_lock(&m->mu);
-		ref_free(m->ref);
-		m->ref = fresh;
-		m->count = 0;
-		m->head = 0;
-		m->have_result = 0;
-		m->have_full = 0;
-		m->window_gen++;
+		count(m, seq, WQM_C_REJ_REFERENCE);
 		pthread_mutex_unlock(&m->mu);
-		wq_prom_cell_inc(m->m_ref_switches);
+		return;
 	}
 	pthread_mutex_lock(&m->mu);
+	/* every feature is checked, so data quality counts each missing or invalid one */
 	for (j = 0; j + 1 < m->ref->ncols; j++) {
 		for (k = 0; k < e->n_features; k++) {
 			if (e->features[k]->name != NULL &&
 			    strcmp(e->features[k]->name, m->ref->names[j]) == 0)
 				break;
 		}
-		if (k == e->n_features || !isfinite(e->features[k]->value))
-			break;
+		if (k == e->n_features || !isfinite(e->features[k]->value)) {
+			rejection_add(m, seq, j, k < e->n_features);
+			bad = 1;
+			continue;
+		}
 		row[j] = e->features[k]->value;
 	}
-	if (j + 1 < m->ref->ncols) {
-		pthread_mutex_unlock(&m->mu);
-		wq_prom_cell_inc(m->m_rej_schema);
-		goto out;
-	}
-	row[j] = (double)e->quality;
-	{
-		int64_t t = e->time_unix_nano > 0 ? e->time_unix_nano : unix_ns();
-
-		window_push(m, row, t);
-		m->last_event_unix_ns = unix_ns();
+	if (bad) {
+		count(m, seq, WQM_C_REJ_SCHEMA);
+	} else {
+		row[j] = (double)e->quality;
+		window_push(m, row, t, seq);
+		m->last_event_unix_ns = wqm_unix_ns();
 	}
 	pthread_mutex_unlock(&m->mu);
-out:
-	wineq__v1__prediction_event__free_unpacked(e, NULL);
 }
 
-/* Caller holds mu. full: every statistic (the report) rather than the scrape path's. */
-static int refresh_locked(wqm *m, int full, char *err, size_t errlen)
+static void ingest_feedback(wqm *m, int64_t seq, const Wineq__V1__FeedbackEvent *f)
+{
+	static const int ids[] = {WQM_C_LABELS_MATCHED, WQM_C_LABELS_UNMATCHED,
+	                          WQM_C_LABELS_DUPLICATE};
+	int64_t t = f->time_unix_nano > 0 ? f->time_unix_nano : wqm_unix_ns();
+	int r;
+
+	pthread_mutex_lock(&m->mu);
+	wqm_join_expire(m->join, wqm_unix_ns());
+	r = wqm_join_add_label(m->join, f->prediction_id, f->customer_id, f->quality, t);
+	count(m, seq, ids[r]);
+	pthread_mutex_unlock(&m->mu);
+}
+
+void wqm_ingest(wqm *m, int64_t seq, const uint8_t *data, size_t len)
+{
+	Wineq__V1__FeedEvent *fe = wineq__v1__feed_event__unpack(NULL, len, data);
+	Wineq__V1__PredictionEvent *bare = NULL;
+
+	pthread_mutex_lock(&m->mu);
+	if (seq > m->last_seq)
+		m->last_seq = seq;
+	pthread_mutex_unlock(&m->mu);
+	if (fe != NULL && fe->event_case == WINEQ__V1__FEED_EVENT__EVENT_PREDICTION &&
+	    fe->prediction != NULL) {
+		ingest_prediction(m, seq, fe->prediction);
+	} else if (fe != NULL && fe->event_case == WINEQ__V1__FEED_EVENT__EVENT_FEEDBACK &&
+	           fe->feedback != NULL) {
+		ingest_feedback(m, seq, fe->feedback);
+	} else {
+		/* a publisher from before FeedEvent sends bare PredictionEvents */
+		bare = wineq__v1__prediction_event__unpack(NULL, len, data);
+		if (bare != NULL) {
+			ingest_prediction(m, seq, bare);
+		} else {
+			pthread_mutex_lock(&m->mu);
+			count(m, seq, WQM_C_EVENTS);
+			count(m, seq, WQM_C_REJ_MALFORMED);
+			pthread_mutex_unlock(&m->mu);
+		}
+	}
+	if (bare != NULL)
+		wineq__v1__prediction_event__free_unpacked(bare, NULL);
+	if (fe != NULL)
+		wineq__v1__feed_event__free_unpacked(fe, NULL);
+}
+
+void wqm_accept(wqm *m, const uint8_t *const *data, const size_t *len, size_t n)
+{
+	static int64_t last_warn_ns;
+	int64_t seq[WQM_FEED_BATCH];
+	char err[1024] = "";
+	size_t i, done;
+	int rc = WQ_EIO;
+
+	for (done = 0; done < n; done += i) {
+		size_t batch = n - done < WQM_FEED_BATCH ? n - done : WQM_FEED_BATCH;
+
+		if (m->store != NULL)
+			rc = wqm_store_append(m->store, data + done, len + done, batch, seq, err,
+			                      sizeof(err));
+		if (m->store == NULL || rc != WQ_OK) {
+			if (m->store != NULL) {
+				int64_t now = wqm_unix_ns();
+
+				wq_prom_cell_add(m->m_store_errors, (double)batch);
+				if (now - last_warn_ns > RETRY_NS) {
+					wq_log(WQ_LOG_ERROR,
+					       "cannot store %zu events (%s): they are monitored "
+					       "but a restart will not see them",
+					       batch, err);
+					last_warn_ns = now;
+				}
+			}
+			pthread_mutex_lock(&m->mu);
+			/* numbers after every one ingested so far */
+			if (m->mem_seq < m->last_seq)
+				m->mem_seq = m->last_seq;
+			for (i = 0; i < batch; i++)
+				seq[i] = ++m->mem_seq;
+			pthread_mutex_unlock(&m->mu);
+		}
+		for (i = 0; i < batch; i++)
+			wqm_ingest(m, seq[i], data[done + i], len[done + i]);
+	}
+}
+
+static int replay_one(void *arg, int64_t seq, const uint8_t *data, size_t len)
+{
+	wqm_ingest(arg, seq, data, len);
+	return 0;
+}
+
+int wqm_restore(wqm *m, size_t *n, char *err, size_t errlen)
+{
+	size_t cnt = 0;
+	int rc = WQ_OK;
+
+	if (m->store != NULL)
+		rc = wqm_store_replay(m->store, replay_one, m, &cnt, err, errlen);
+	if (rc == WQ_OK)
+		*n = cnt;
+	return rc;
+}
+
+/* ---- drift, target drift, quality --------------------------------------------------------- */
+
+int wqm_insufficient_locked(const wqm *m)
+{
+	return m->count < m->o.min_events;
+}
+
+int wqm_refresh_locked(wqm *m, int full, char *err, size_t errlen)
 {
 	wq_drift_result *res = full ? &m->full : &m->result;
 	int *have = full ? &m->have_full : &m->have_result;
@@ -296,9 +486,9 @@ static int refresh_locked(wqm *m, int full, char *err, size_t errlen)
 	size_t i, j, n, nc;
 	int rc;
 
-	window_trim(m, unix_ns());
+	window_trim(m, wqm_unix_ns());
 	n = m->count;
-	if (m->ref == NULL || n < m->o.min_events || n == 0) {
+	if (m->ref == NULL || n == 0) {
 		*have = 0;
 		return 0;
 	}
@@ -331,270 +521,169 @@ int wqm_refresh(wqm *m, char *err, size_t errlen)
 	int rc;
 
 	pthread_mutex_lock(&m->mu);
-	rc = refresh_locked(m, 0, err, errlen);
+	wqm_join_expire(m->join, wqm_unix_ns());
+	rc = wqm_refresh_locked(m, 0, err, errlen);
 	pthread_mutex_unlock(&m->mu);
 	return rc;
 }
 
-/* Fills meta from the current state (caller holds mu); strings point into bufs. */
-static void meta_fill(wqm *m, wq_driftreport_meta *meta, char *refd, size_t rn, char *curd,
-                      size_t cn)
+int wqm_target_locked(wqm *m, char *err, size_t errlen)
 {
-	memset(meta, 0, sizeof(*meta));
-	meta->title = "wineq data drift";
-	meta->model_name = m->ref->name;
-	meta->model_version = m->ref->version;
-	snprintf(refd, rn, "training sample of %s%s%.0lld (%zu rows)", m->ref->name,
-	         m->ref->version > 0 ? " v" : "", (long long)m->ref->version, m->ref->nrows);
-	if (m->o.window_seconds > 0)
-		snprintf(curd, cn, "last %zu predictions served (window: %zu events, %g s)",
-		         m->count, m->o.window, m->o.window_seconds);
-	else
-		snprintf(curd, cn, "last %zu predictions served (window: %zu events)", m->count,
-		         m->o.window);
-	meta->reference_desc = refd;
-	meta->current_desc = curd;
+	uint64_t gen = wqm_join_gen(m->join);
+	double *labels = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (m->ref == NULL)
+		return 0;
+	if (m->have_target && m->target_gen == gen)
+		return 1;
+	m->have_target = 0;
+	rc = wqm_join_labels(m->join, m->ref->name, m->ref->version, &labels, &n);
+	if (rc != WQ_OK)
+		return wq_err_set(err, errlen, rc, "out of memory");
+	if (n == 0)
+		return 0;
+	rc = wq_drift_evaluate(m->ref->target, labels, n, &m->o.drift, &m->target, err, errlen);
+	free(labels);
+	if (rc != WQ_OK)
+		return rc;
+	m->have_target = 1;
+	m->target_gen = gen;
+	return 1;
 }
 
-static int report_prepare(wqm *m, wq_driftreport_meta *meta, char *refd, size_t rn, char *curd,
-                          size_t cn, char *err, size_t errlen)
+int wqm_quality_locked(wqm *m)
 {
-	int rc = refresh_locked(m, 1, err, errlen);
+	uint64_t gen = wqm_join_gen(m->join);
+	wqm_join_quality *q = NULL;
+	size_t n = 0;
+	int rc;
 
-	if (rc < 0)
+	if (m->have_quality && m->quality_gen == gen)
+		return WQ_OK;
+	rc = wqm_join_quality_all(m->join, &q, &n);
+	if (rc != WQ_OK)
 		return rc;
-	if (rc == 0)
-		return wq_err_set(err, errlen, WQ_ENOENT,
-		                  "no drift result yet: %zu events in the window, %zu needed%s",
-		                  m->count, m->o.min_events,
-		                  m->ref == NULL ? " (no prediction event received yet)" : "");
-	meta_fill(m, meta, refd, rn, curd, cn);
+	wqm_join_quality_free(m->quality, m->nquality);
+	m->quality = q;
+	m->nquality = n;
+	m->have_quality = 1;
+	m->quality_gen = gen;
 	return WQ_OK;
 }
 
-int wqm_report_json(wqm *m, json_t **out, char *err, size_t errlen)
+const wqm_join_quality *wqm_quality_current_locked(wqm *m)
 {
-	wq_driftreport_meta meta;
-	char refd[256], curd[256];
-	json_t *j = NULL;
-	int rc;
-
-	pthread_mutex_lock(&m->mu);
-	rc = report_prepare(m, &meta, refd, sizeof(refd), curd, sizeof(curd), err, errlen);
-	if (rc == WQ_OK && (j = wq_driftreport_json(&m->full, &meta)) == NULL)
-		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
-	pthread_mutex_unlock(&m->mu);
-	if (rc == WQ_OK)
-		*out = j;
-	return rc;
-}
-
-int wqm_report_html(wqm *m, char **out, size_t *len, char *err, size_t errlen)
-{
-	wq_driftreport_meta meta;
-	char refd[256], curd[256];
-	int rc;
-
-	pthread_mutex_lock(&m->mu);
-	rc = report_prepare(m, &meta, refd, sizeof(refd), curd, sizeof(curd), err, errlen);
-	if (rc == WQ_OK)
-		rc = wq_driftreport_html(&m->full, &meta, out, len);
-	pthread_mutex_unlock(&m->mu);
-	return rc;
-}
-
-/* ---- metrics ------------------------------------------------------------------------------ */
-
-static double column_stat(const wq_drift_column *c, int kind)
-{
-	switch (kind) {
-	case ST_SCORE:
-		return c->score;
-	case ST_THRESHOLD:
-		return c->threshold;
-	case ST_DETECTED:
-		return c->drifted ? 1 : 0;
-	case ST_KS_P:
-		return c->ks_pvalue;
-	case ST_WASS_NORM:
-		return c->wasserstein_norm;
-	case ST_PSI:
-		return c->psi;
-	case ST_JS:
-		return c->kind == WQ_DRIFT_CATEGORICAL ? c->js_cat : c->js;
-	default:
-		return NAN;
-	}
-}
-
-static void collect(wq_prom_emitter *e, void *arg)
-{
-	collector_arg *a = arg;
-	wqm *m = a->m;
-	char buf[64], buf2[32];
 	size_t i;
 
-	pthread_mutex_lock(&m->mu);
-	switch (a->kind) {
-	case ST_WINDOW:
-		wq_prom_emit(e, NULL, (double)m->count);
-		break;
-	case ST_CONNECTED:
-		wq_prom_emit(e, NULL, atomic_load(&m->feed_connected) > 0);
-		break;
-	case ST_LAST_AGE:
-		if (m->last_event_unix_ns > 0)
-			wq_prom_emit(e, NULL, (double)(unix_ns() - m->last_event_unix_ns) / 1e9);
-		break;
-	case ST_REF_INFO:
-		if (m->ref != NULL) {
-			const char *lv[2] = {m->ref->name, buf};
-
-			snprintf(buf, sizeof(buf), "%lld", (long long)m->ref->version);
-			wq_prom_emit(e, lv, 1);
-		}
-		break;
-	case ST_CLASS_SHARE:
-		if (m->ref != NULL && m->count > 0) {
-			double cls[WQ_DRIFT_MAX_CATS] = {0};
-			size_t cnt[WQ_DRIFT_MAX_CATS], nc = 0, k, pc = m->ref->ncols - 1;
-
-			for (i = 0; i < m->count; i++) {
-				size_t slot = (m->head + m->cap - m->count + i) % m->cap;
-				double q = m->rows[slot * WQ_DRIFT_MAX_COLUMNS + pc];
-
-				for (k = 0; k < nc && cls[k] != q; k++)
-					;
-				if (k == nc && nc < WQ_DRIFT_MAX_CATS) {
-					cls[nc] = q;
-					cnt[nc++] = 0;
-				}
-				if (k < nc)
-					cnt[k]++;
-			}
-			for (k = 0; k < nc; k++) {
-				const char *lv[1] = {buf2};
-
-				snprintf(buf2, sizeof(buf2), "%g", cls[k]);
-				wq_prom_emit(e, lv, (double)cnt[k] / (double)m->count);
-			}
-		}
-		break;
-	default:
-		if (!m->have_result)
-			break;
-		if (a->kind == ST_DATASET)
-			wq_prom_emit(e, NULL, m->result.dataset_drift ? 1 : 0);
-		else if (a->kind == ST_SHARE)
-			wq_prom_emit(e, NULL, m->result.share);
-		else if (a->kind == ST_DRIFTED)
-			wq_prom_emit(e, NULL, (double)m->result.ndrifted);
-		else if (a->kind == ST_COLUMNS)
-			wq_prom_emit(e, NULL, (double)m->result.ncolumns);
-		for (i = 0; a->kind <= ST_DETECTED && i < m->result.ncolumns; i++) {
-			const wq_drift_column *c = &m->result.columns[i];
-			const char *lv[2] = {c->name, c->method};
-
-			wq_prom_emit(e, lv, column_stat(c, a->kind));
-		}
-		for (i = 0; a->kind >= ST_KS_P && a->kind <= ST_JS && i < m->result.ncolumns; i++) {
-			const wq_drift_column *c = &m->result.columns[i];
-			const char *lv[1] = {c->name};
-
-			double v = column_stat(c, a->kind);
-
-			/* the scrape path has a K-S p-value only where K-S decides */
-			if ((c->kind == WQ_DRIFT_NUMERICAL || a->kind == ST_JS) && !isnan(v))
-				wq_prom_emit(e, lv, v);
-		}
-		break;
-	}
-	pthread_mutex_unlock(&m->mu);
+	if (wqm_quality_locked(m) != WQ_OK)
+		return NULL;
+	for (i = 0; i < m->nquality; i++)
+		if (m->quality[i].model_version == m->last_version &&
+		    strcmp(m->quality[i].model_name, m->last_model) == 0)
+			return &m->quality[i];
+	return NULL;
 }
 
-typedef struct family_def {
-	int kind;
-	const char *name, *help;
-	size_t nlabels;
-	const char *const *labels;
-} family_def;
+/* ---- snapshots ------------------------------------------------------------------------------ */
 
-static int metrics_init(wqm *m, char *err, size_t errlen)
+/* The figures of one history point (caller holds mu). */
+static void snapshot_point(wqm *m, wqm_store_point *p)
 {
-	static const char *const col_method[] = {"column", "method"};
-	static const char *const col[] = {"column"};
-	static const char *const quality[] = {"quality"};
-	static const char *const name_version[] = {"name", "version"};
-	static const char *const reason[] = {"reason"};
-	static const family_def defs[] = {
-	    {ST_SCORE, "wineq_drift_score", "Drift score of the deciding test per column.", 2,
-	     col_method},
-	    {ST_THRESHOLD, "wineq_drift_threshold", "Threshold of the deciding test per column.", 2,
-	     col_method},
-	    {ST_DETECTED, "wineq_drift_detected", "1 when the column drifted.", 2, col_method},
-	    {ST_DATASET, "wineq_drift_dataset_detected",
-	     "1 when the share of drifted columns reaches the threshold.", 0, NULL},
-	    {ST_SHARE, "wineq_drift_share", "Drifted columns / columns.", 0, NULL},
-	    {ST_DRIFTED, "wineq_drift_columns_drifted", "Columns that drifted.", 0, NULL},
-	    {ST_COLUMNS, "wineq_drift_columns", "Columns compared.", 0, NULL},
-	    {ST_KS_P, "wineq_drift_ks_pvalue",
-	     "Two-sample K-S p-value per numerical column, where K-S is the deciding test.", 1,
-	     col},
-	    {ST_WASS_NORM, "wineq_drift_wasserstein_normed",
-	     "Wasserstein distance / max(std(reference), 0.001) per numerical column.", 1, col},
-	    {ST_PSI, "wineq_drift_psi", "Population stability index per numerical column.", 1, col},
-	    {ST_JS, "wineq_drift_js", "Jensen-Shannon distance (base 2) per column.", 1, col},
-	    {ST_WINDOW, "wineq_monitor_window_events", "Events in the window.", 0, NULL},
-	    {ST_CLASS_SHARE, "wineq_monitor_predicted_class_share",
-	     "Share of each predicted quality in the window.", 1, quality},
-	    {ST_REF_INFO, "wineq_monitor_reference_model_info",
-	     "The model whose training sample is the reference (value 1).", 2, name_version},
-	    {ST_LAST_AGE, "wineq_monitor_last_event_age_seconds",
-	     "Seconds since the last event was received.", 0, NULL},
-	    {ST_CONNECTED, "wineq_monitor_feed_connected", "1 while connected to the feed.", 0,
-	     NULL},
-	};
-	wq_prom_family *f;
+	const wqm_join_quality *q;
+	char err[256];
+	size_t i;
+
+	memset(p, 0, sizeof(*p));
+	p->p.time_unix_ms = wqm_unix_ns() / 1000000;
+	p->p.drift_share = p->p.prediction_score = NAN;
+	p->p.accuracy = p->p.balanced_accuracy = p->p.f1_macro = NAN;
+	if (wqm_refresh_locked(m, 0, err, sizeof(err)) == 1) {
+		p->p.drift_share = m->result.share;
+		p->p.dataset_drift = m->result.dataset_drift;
+		for (i = 0; i < m->result.ncolumns; i++)
+			if (strcmp(m->result.columns[i].name, WQM_PREDICTION_COLUMN) == 0)
+				p->p.prediction_score = m->result.columns[i].score;
+	}
+	p->p.window_events = m->count;
+	p->p.insufficient = wqm_insufficient_locked(m);
+	if (p->p.insufficient)
+		p->p.dataset_drift = 0;
+	if (m->ref != NULL) {
+		snprintf(p->model_name, sizeof(p->model_name), "%s", m->ref->name);
+		p->model_version = m->ref->version;
+	}
+	q = wqm_quality_current_locked(m);
+	if (q != NULL) {
+		p->p.labelled = q->labelled;
+		if (q->metrics != NULL) {
+			p->p.accuracy = q->metrics->accuracy;
+			p->p.balanced_accuracy = q->metrics->balanced_accuracy;
+			p->p.f1_macro = q->metrics->f1_macro;
+		}
+	}
+}
+
+int wqm_snapshot(wqm *m, char *err, size_t errlen)
+{
+	wqm_store_counter c[WQM_C_COUNT];
+	wqm_store_point p;
+	int64_t upto, keep, wseq, jseq;
 	size_t i;
 	int rc;
 
-	for (i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
-		collector_args[defs[i].kind] = (collector_arg){m, defs[i].kind};
-		rc = wq_prom_family_add(m->prom, WQ_PROM_GAUGE, defs[i].name, defs[i].help,
-		                        defs[i].labels, defs[i].nlabels, NULL, 0, &f, err, errlen);
-		if (rc == WQ_OK)
-			rc =
-			    wq_prom_family_set_collector(f, collect, &collector_args[defs[i].kind]);
-		if (rc != WQ_OK)
-			return rc;
+	if (m->store == NULL)
+		return WQ_OK;
+	pthread_mutex_lock(&m->mu);
+	wqm_join_expire(m->join, wqm_unix_ns());
+	snapshot_point(m, &p);
+	for (i = 0; i < WQM_C_COUNT; i++) {
+		c[i].name = m->counters[i].name;
+		c[i].value = wq_prom_cell_value(m->counters[i].cell);
 	}
-	rc = wq_prom_family_add(m->prom, WQ_PROM_COUNTER, "wineq_monitor_events_total",
-	                        "Prediction events received from the feed.", NULL, 0, NULL, 0, &f,
-	                        err, errlen);
+	upto = m->last_seq > m->counted_upto ? m->last_seq : m->counted_upto;
+	/* what a replay needs: the window's events (and the rejections since its start) and
+	 * the predictions held for joining, with the labels after them */
+	keep = m->last_seq + 1;
+	if (m->count > 0)
+		wseq = m->seqs[(m->head + m->cap - m->count) % m->cap];
+	else if (m->rej_count > 0)
+		wseq = m->rej[(m->rej_head + m->rej_cap - m->rej_count) % m->rej_cap].seq;
+	else
+		wseq = keep;
+	jseq = wqm_join_oldest_seq(m->join);
+	keep = wseq < keep ? wseq : keep;
+	keep = jseq >= 0 && jseq < keep ? jseq : keep;
+	pthread_mutex_unlock(&m->mu);
+	rc = wqm_store_snapshot(m->store, &p, c, WQM_C_COUNT, upto, err, errlen);
 	if (rc == WQ_OK)
-		rc = wq_prom_cell_get(f, NULL, &m->m_events);
-	if (rc == WQ_OK)
-		rc = wq_prom_family_add(m->prom, WQ_PROM_COUNTER,
-		                        "wineq_monitor_reference_switches_total",
-		                        "Reference changes (a new model version in the events).",
-		                        NULL, 0, NULL, 0, &f, err, errlen);
-	if (rc == WQ_OK)
-		rc = wq_prom_cell_get(f, NULL, &m->m_ref_switches);
-	if (rc == WQ_OK)
-		rc = wq_prom_family_add(m->prom, WQ_PROM_COUNTER,
-		                        "wineq_monitor_events_rejected_total",
-		                        "Events not added to the window, by reason.", reason, 1,
-		                        NULL, 0, &f, err, errlen);
-	if (rc == WQ_OK) {
-		const char *r1[1] = {"malformed"}, *r2[1] = {"schema"}, *r3[1] = {"reference"};
-
-		rc = wq_prom_cell_get(f, r1, &m->m_rej_malformed);
-		if (rc == WQ_OK)
-			rc = wq_prom_cell_get(f, r2, &m->m_rej_schema);
-		if (rc == WQ_OK)
-			rc = wq_prom_cell_get(f, r3, &m->m_rej_reference);
-	}
+		rc = wqm_store_prune(m->store, keep,
+		                     p.p.time_unix_ms - (int64_t)(m->o.history_days * 86400e3), err,
+		                     errlen);
 	return rc;
+}
+
+/* ---- life cycle ----------------------------------------------------------------------------- */
+
+static int counters_restore(wqm *m, char *err, size_t errlen)
+{
+	wqm_store_counter c[WQM_C_COUNT];
+	int64_t upto = 0;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < WQM_C_COUNT; i++) {
+		c[i].name = m->counters[i].name;
+		c[i].value = 0;
+	}
+	rc = wqm_store_counters_load(m->store, c, WQM_C_COUNT, &upto, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	for (i = 0; i < WQM_C_COUNT; i++)
+		wq_prom_cell_add(m->counters[i].cell, c[i].value);
+	m->counted_upto = upto;
+	return WQ_OK;
 }
 
 int wqm_init(wqm *m, const wqm_opts *o, wq_registry *registry, char *err, size_t errlen)
@@ -610,23 +699,43 @@ int wqm_init(wqm *m, const wqm_opts *o, wq_registry *registry, char *err, size_t
 		                WQM_MAX_WINDOW);
 		goto fail;
 	}
+	if (!(o->join_max_age_s >= 1 && o->join_max_age_s <= 1e8)) {
+		rc = wq_err_set(err, errlen, WQ_EINVAL, "join-max-age must be 1..1e8 seconds");
+		goto fail;
+	}
+	rc = wqm_join_new(o->join_max_predictions, (int64_t)(o->join_max_age_s * 1e9), &m->join,
+	                  err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
 	m->cap = o->window;
+	m->rej_cap = o->window;
 	m->rows = calloc(m->cap * WQ_DRIFT_MAX_COLUMNS, sizeof(*m->rows));
 	m->times_ns = calloc(m->cap, sizeof(*m->times_ns));
-	if (m->rows == NULL || m->times_ns == NULL || pthread_mutex_init(&m->mu, NULL) != 0) {
+	m->seqs = calloc(m->cap, sizeof(*m->seqs));
+	m->rej = calloc(m->rej_cap, sizeof(*m->rej));
+	if (m->rows == NULL || m->times_ns == NULL || m->seqs == NULL || m->rej == NULL ||
+	    pthread_mutex_init(&m->mu, NULL) != 0) {
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 		goto fail;
 	}
 	rc = wq_prom_new(&m->prom);
 	if (rc == WQ_OK)
-		rc = metrics_init(m, err, errlen);
+		rc = wqm_metrics_init(m, err, errlen);
+	if (rc == WQ_OK && o->state_dir != NULL)
+		rc = wqm_store_open(o->state_dir, 1, &m->store, err, errlen);
+	if (rc == WQ_OK && m->store != NULL)
+		rc = counters_restore(m, err, errlen);
 	if (rc != WQ_OK)
 		goto fail;
 	return WQ_OK;
 fail:
+	wqm_store_close(m->store);
 	wq_prom_free(m->prom);
+	wqm_join_free(m->join);
 	free(m->rows);
 	free(m->times_ns);
+	free(m->seqs);
+	free(m->rej);
 	wq_registry_close(m->registry);
 	memset(m, 0, sizeof(*m));
 	return rc;
@@ -635,9 +744,14 @@ fail:
 void wqm_fini(wqm *m)
 {
 	ref_free(m->ref);
+	wqm_store_close(m->store);
 	wq_prom_free(m->prom);
+	wqm_join_quality_free(m->quality, m->nquality);
+	wqm_join_free(m->join);
 	free(m->rows);
 	free(m->times_ns);
+	free(m->seqs);
+	free(m->rej);
 	wq_registry_close(m->registry);
 	pthread_mutex_destroy(&m->mu);
 	memset(m, 0, sizeof(*m));

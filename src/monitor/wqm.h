@@ -1,7 +1,8 @@
 /* wineq-monitor's state: the window of recent prediction events, the reference of the model
- * that made them, and the drift result computed from both (cached until the window changes).
- * One wqm per process; the feed receiver, the HTTP thread and the metrics collectors share it
- * under one mutex. */
+ * that made them, the drift result computed from both (cached until the window changes), the
+ * join buffer of predictions awaiting their true labels, and the state store that makes all
+ * of it survive a restart. One wqm per process; the feed receiver, the HTTP thread, the
+ * snapshot ticker and the metrics collectors share it under one mutex. */
 #ifndef WQM_H
 #define WQM_H
 
@@ -9,6 +10,8 @@
 #include "wq_driftreport.h"
 #include "wq_prom.h"
 #include "wq_registry.h"
+#include "wqm_join.h"
+#include "wqm_store.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,28 +19,64 @@
 #include <stdint.h>
 
 #define WQM_MAX_WINDOW 100000 /* events */
+/* The smallest window that gets a drift verdict: below it the monitor says the data is
+ * insufficient instead (docs/MONITORING.md, "Insufficient data"). */
+#define WQM_DEFAULT_MIN_EVENTS           400
+#define WQM_DEFAULT_JOIN_MAX_AGE_S       86400.0 /* 24 h */
+#define WQM_DEFAULT_JOIN_MAX_PREDICTIONS 100000
+#define WQM_DEFAULT_SNAPSHOT_INTERVAL_S  60.0
+#define WQM_DEFAULT_HISTORY_DAYS         30.0
+#define WQM_REPORT_HISTORY_POINTS        2000 /* the latest snapshots a report draws */
+#define WQM_FEED_BATCH                   4096 /* messages committed in one transaction */
 
 typedef struct wqm_opts {
-	size_t window;         /* events kept (count), 1..WQM_MAX_WINDOW; default 1000 */
-	double window_seconds; /* and/or their age; 0: no age limit */
-	size_t min_events;     /* drift is computed from this many events on; default 30 */
-	const char *reference; /* a model URI or bundle path used for every event; NULL: the
-	                          version named by each event (fetched from the registry) */
+	size_t window;               /* events kept (count), 1..WQM_MAX_WINDOW; default 1000 */
+	double window_seconds;       /* and/or their age; 0: no age limit */
+	size_t min_events;           /* a drift verdict from this many events on */
+	const char *reference;       /* a model URI or bundle path used for every event; NULL: the
+	                                version named by each event (fetched from the registry) */
+	double join_max_age_s;       /* predictions wait this long for a label */
+	size_t join_max_predictions; /* and at most this many are held */
+	const char *state_dir;       /* NULL: nothing persists (memory only) */
+	double snapshot_interval_s;  /* history resolution */
+	double history_days;         /* snapshots older than this are pruned */
 	wq_drift_opts drift;
 } wqm_opts;
 
 typedef struct wqm_ref wqm_ref; /* a loaded reference (private) */
 
+/* A counter that survives restarts (restored from the store). */
+typedef struct wqm_counter {
+	const char *name;
+	wq_prom_cell *cell;
+} wqm_counter;
+
+enum wqm_counter_id {
+	WQM_C_EVENTS,
+	WQM_C_REJ_MALFORMED,
+	WQM_C_REJ_SCHEMA,
+	WQM_C_REJ_REFERENCE,
+	WQM_C_REF_SWITCHES,
+	WQM_C_LABELS_MATCHED,
+	WQM_C_LABELS_UNMATCHED,
+	WQM_C_LABELS_DUPLICATE,
+	WQM_C_COUNT
+};
+
+typedef struct wqm_rejection wqm_rejection; /* private: one feature rejection (data quality) */
+
 typedef struct wqm {
 	wqm_opts o;
 	wq_registry *registry; /* to fetch bundles; owned */
 	wq_prom *prom;         /* owned */
+	wqm_store *store;      /* owned; NULL in memory-only mode */
 	pthread_mutex_t mu;    /* guards everything below */
 
 	wqm_ref *ref; /* the current reference; NULL until the first event */
 	/* ring of window rows: ref columns each (features in model order, then the prediction) */
 	double *rows;
 	int64_t *times_ns; /* CLOCK_REALTIME event times */
+	int64_t *seqs;     /* the feed message each row came from */
 	size_t cap, head, count;
 	uint64_t window_gen; /* bumps on every change of the window */
 	/* Two results of the same window: the scrape path's (deciding tests; the exact K-S
@@ -46,42 +85,86 @@ typedef struct wqm {
 	uint64_t result_gen, full_gen; /* window_gen each was computed from */
 	int have_result, have_full;
 	wq_drift_result result, full;
+	/* target drift: the training labels against the true labels joined so far */
+	wq_drift_result target;
+	int have_target;
+	uint64_t target_gen; /* join generation it was computed from */
+	/* quality per model from the join buffer, cached by join generation */
+	wqm_join *join;
+	wqm_join_quality *quality;
+	size_t nquality;
+	int have_quality;
+	uint64_t quality_gen;
+	/* data quality: features missing or invalid in rejected events (a ring) */
+	wqm_rejection *rej;
+	size_t rej_cap, rej_head, rej_count;
+	int64_t ref_since_seq; /* first message seq of the current reference's window */
+	char last_model[WQM_JOIN_MODEL_MAX]; /* model of the latest prediction event */
+	int64_t last_version;
 	int64_t last_event_unix_ns;
 	char last_failed_model[160]; /* reference loads are retried once per model, not per event */
+	int64_t last_fail_ns;
+	int64_t last_seq;     /* the last message ingested */
+	int64_t counted_upto; /* replayed messages up to this seq are already in the counters */
+	int64_t mem_seq;      /* numbering in memory-only mode */
 
 	atomic_int feed_connected;
-	wq_prom_cell *m_events, *m_rej_schema, *m_rej_reference, *m_rej_malformed;
-	wq_prom_cell *m_ref_switches;
+	wqm_counter counters[WQM_C_COUNT];
+	wq_prom_cell *m_store_errors;
 } wqm;
 
-/* Sets the defaults (window 1000, no age limit, 30 events, Evidently's tests). */
+/* Sets the defaults (window 1000, no age limit, WQM_DEFAULT_MIN_EVENTS, Evidently's tests,
+ * join window 24 h / 100,000 predictions, no state directory, 60 s snapshots kept 30 days). */
 void wqm_opts_default(wqm_opts *o);
 
-/* Initialises the state and its metrics; takes ownership of registry (may be NULL when opts
- * names a plain bundle path as reference). On failure everything is released. */
+/* Initialises the state and its metrics, allocates the join buffer (its bounds are checked
+ * first) and opens the state store when o->state_dir is set (restoring the counters; call
+ * wqm_restore next). Takes ownership of registry (may be NULL when opts names a plain bundle
+ * path as reference). On failure everything is released. */
 int wqm_init(wqm *m, const wqm_opts *o, wq_registry *registry, char *err, size_t errlen);
 void wqm_fini(wqm *m);
 
-/* Takes one packed PredictionEvent: finds (or loads) the reference of its model, maps its
- * features to the reference's columns and appends it to the window. Rejected events are
- * counted by reason and logged once per cause. Thread-safe. */
-void wqm_ingest(wqm *m, const uint8_t *data, size_t len);
+/* Replays the stored messages (no-op without a store): the window and the join buffer are
+ * as they were when the previous process stopped or was killed. *n gets the messages
+ * replayed. */
+int wqm_restore(wqm *m, size_t *n, char *err, size_t errlen);
+
+/* Takes n feed messages (packed FeedEvent; a bare PredictionEvent is accepted too): commits
+ * them to the store in one transaction, then ingests each. When the store fails they are
+ * still ingested (counted in wineq_monitor_state_errors_total, logged). Thread-safe. */
+void wqm_accept(wqm *m, const uint8_t *const *data, const size_t *len, size_t n);
+
+/* Ingests one message numbered seq: a prediction joins the window (after its reference is
+ * found or loaded, features mapped to its columns) and the join buffer; a label joins its
+ * prediction. Rejected events are counted by reason and logged once per cause. Thread-safe. */
+void wqm_ingest(wqm *m, int64_t seq, const uint8_t *data, size_t len);
 
 /* Recomputes the scrape-path drift result when the window changed; 1 when a result is
- * available, 0 while the window holds fewer than min_events, negative WQ_E* on failure.
- * Thread-safe. */
+ * available (the window is not empty; it may still be below min_events), 0 when not,
+ * negative WQ_E* on failure. Thread-safe. */
 int wqm_refresh(wqm *m, char *err, size_t errlen);
 
-/* The report of the current result: JSON (new reference) or HTML (*out malloc'd). WQ_ENOENT
- * while there is no result (err says how many events are missing). */
+/* The report of the current state: JSON (new reference) or HTML (*out malloc'd). Also with
+ * a small or empty window (then the report says the data is insufficient); WQ_ENOENT only
+ * before the first prediction event. */
 int wqm_report_json(wqm *m, json_t **out, char *err, size_t errlen);
 int wqm_report_html(wqm *m, char **out, size_t *len, char *err, size_t errlen);
 
-/* The feed: subscribes to url and ingests until wqm_feed_stop. nng redials by itself, so
+/* Takes a snapshot now (drift and quality into the history), saves the counters and prunes
+ * what the window, the join buffer and the retention no longer need. No-op without a store. */
+int wqm_snapshot(wqm *m, char *err, size_t errlen);
+
+/* The feed: subscribes to url and accepts until wqm_feed_stop. nng redials by itself, so
  * wineqd restarts need nothing; wqm.feed_connected says whether a connection is up. */
 typedef struct wqm_feed wqm_feed;
 int wqm_feed_start(wqm *m, const char *url, wqm_feed **out, char *err, size_t errlen);
 void wqm_feed_stop(wqm_feed *f);
+
+/* The snapshot ticker: wqm_snapshot every o.snapshot_interval_s until stopped (and once
+ * more when stopped). Nothing is started without a store (*out = NULL). */
+typedef struct wqm_ticker wqm_ticker;
+int wqm_ticker_start(wqm *m, wqm_ticker **out, char *err, size_t errlen);
+void wqm_ticker_stop(wqm_ticker *t);
 
 /* HTTP: /metrics, /report, /report.json, /healthz on addr_port. */
 typedef struct wqm_http wqm_http;

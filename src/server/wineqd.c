@@ -6,9 +6,11 @@
 
 #include "wq_config.h"
 #include "wq_error.h"
+#include "wq_file.h"
 #include "wq_kvconf.h"
 #include "wq_log.h"
 #include "wq_model_uri.h"
+#include "wq_predid.h"
 #include "wq_regsvc.h"
 #include "wq_rpc.h"
 
@@ -32,7 +34,8 @@ typedef struct opts {
 	const char *tls_cert, *tls_key, *tls_ca;
 	int tls_client_auth;
 	const char *tracking_uri, *artifact_root, *s3_endpoint, *log_level;
-	double poll_s, drain_s;
+	const char *feedback_key;
+	double poll_s, drain_s, feedback_max_age_s;
 	size_t workers;
 } opts;
 
@@ -53,6 +56,8 @@ enum {
 	O_S3,
 	O_LOG,
 	O_DRAIN,
+	O_FEEDBACK_KEY,
+	O_FEEDBACK_MAX_AGE,
 	O_HELP,
 	O_VERSION
 };
@@ -74,6 +79,8 @@ static const struct option long_opts[] = {
     {"s3-endpoint-url", required_argument, NULL, O_S3},
     {"log-level", required_argument, NULL, O_LOG},
     {"drain-timeout", required_argument, NULL, O_DRAIN},
+    {"feedback-key", required_argument, NULL, O_FEEDBACK_KEY},
+    {"feedback-max-age", required_argument, NULL, O_FEEDBACK_MAX_AGE},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0}};
@@ -99,6 +106,11 @@ static void usage(FILE *out)
 	      "  --tracking-uri URI --artifact-root URI --s3-endpoint-url URL\n"
 	      "                        the registry this server serves and loads models from\n"
 	      "  --drain-timeout SECONDS  how long SIGTERM waits for in-flight requests [10]\n"
+	      "  --feedback-key FILE   key that signs prediction ids (32 bytes, created 0600 when\n"
+	      "                        missing; replicas sharing it accept each other's ids)\n"
+	      "                        [$WINEQ_HOME/feedback.key]\n"
+	      "  --feedback-max-age SECONDS  how long after a prediction its true label is\n"
+	      "                        accepted, 0 = no limit [604800: 7 days]\n"
 	      "  --log-level LEVEL     debug, info, warn, error [info]\n"
 	      "  --help, --version\n"
 	      "Signals: SIGHUP checks the registry for a new model at once; SIGTERM/SIGINT drain\n"
@@ -186,6 +198,12 @@ static int opts_apply(opts *o, int argc, char **argv, const char *origin)
 			break;
 		case O_DRAIN:
 			rc = parse_seconds(optarg, 3600, &o->drain_s);
+			break;
+		case O_FEEDBACK_KEY:
+			o->feedback_key = optarg;
+			break;
+		case O_FEEDBACK_MAX_AGE:
+			rc = parse_seconds(optarg, 10 * 366 * 86400.0, &o->feedback_max_age_s);
 			break;
 		case O_WORKERS:
 			errno = 0;
@@ -380,10 +398,11 @@ int main(int argc, char **argv)
 	          .model = "models:/wine-quality/Production",
 	          .poll_s = 10,
 	          .drain_s = 10,
+	          .feedback_max_age_s = WQD_FEEDBACK_MAX_AGE_MS / 1000,
 	          .workers = 16,
 	          .log_level = "info"};
 	wq_kvconf conf = {0};
-	char **cargv = NULL, err[1024] = "";
+	char **cargv = NULL, err[1024] = "", *key_path = NULL;
 	int cargc = 0, ex, rc, level, sig;
 	wqd d;
 	wq_config cfg = {0};
@@ -437,12 +456,24 @@ int main(int argc, char **argv)
 	}
 	rc = wq_config_resolve(o.tracking_uri, o.artifact_root, o.s3_endpoint, &cfg, err,
 	                       sizeof(err));
+	/* the default key lives in WINEQ_HOME; the registry takes cfg over */
+	if (rc == WQ_OK) {
+		key_path = o.feedback_key != NULL ? strdup(o.feedback_key)
+		                                  : wq_file_path_join(cfg.home, "feedback.key");
+		if (key_path == NULL)
+			rc = wq_err_set(err, sizeof(err), WQ_ENOMEM, "out of memory");
+	}
 	if (rc == WQ_OK)
 		rc = wq_registry_open(&cfg, &d.registry, err, sizeof(err));
 	if (rc != WQ_OK) {
 		fprintf(stderr, "wineqd: cannot open the registry: %s\n", err);
 		goto done;
 	}
+	if (wq_predid_open(key_path, 1, &d.predid, err, sizeof(err)) != WQ_OK) {
+		fprintf(stderr, "wineqd: --feedback-key: %s\n", err);
+		goto done;
+	}
+	d.feedback_max_age_ms = (int64_t)(o.feedback_max_age_s * 1000.0);
 	w.d = &d;
 	w.uri = o.model;
 	watcher_check(&w, 1);
@@ -483,6 +514,9 @@ int main(int argc, char **argv)
 	}
 	wq_log(WQ_LOG_INFO, "wineqd %s: rpc %s, feed %s, http %s, model %s, poll %gs",
 	       PACKAGE_VERSION, wq_rpc_server_url(rpc), o.feed, o.http, o.model, o.poll_s);
+	wq_log(WQ_LOG_INFO, "feedback: key %s, labels accepted for %gs after a prediction%s",
+	       key_path, o.feedback_max_age_s,
+	       strcmp(o.feed, "none") == 0 ? " (off: no feed to publish them on)" : "");
 
 	for (;;) {
 		double wait = o.poll_s > 0 ? o.poll_s : 3600;
@@ -511,6 +545,7 @@ done:
 	wq_model_uri_clear(&w.parsed);
 	wq_kvconf_args_free(cargv, cargc);
 	wq_kvconf_clear(&conf);
+	free(key_path);
 	if (ex == EXIT_OK)
 		wq_log(WQ_LOG_INFO, "stopped");
 	return ex;

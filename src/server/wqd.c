@@ -145,16 +145,41 @@ static void model_ref_fill(const wq_served_model *m, Wineq__V1__ModelRef *r)
 	r->run_id = m->run_id;
 }
 
-void wqd_feed_publish(wqd *d, const wq_served_model *m, const char *const *names,
-                      const double *values, size_t n, const char *source, const char *request_id,
-                      int64_t start_ns, const wq_prediction *p)
+/* Packs ev and queues it for the feed thread. WQ_EIO (counted as a drop) when it cannot be
+ * queued: too big, out of memory or the queue full. */
+static int feed_push(wqd *d, const Wineq__V1__FeedEvent *ev)
 {
+	size_t len = wineq__v1__feed_event__get_packed_size(ev);
+	nng_msg *msg;
+
+	if (len > WQD_FEED_MAX_EVENT || nng_msg_alloc(&msg, len) != 0) {
+		wq_prom_cell_inc(d->m_feed_dropped);
+		return WQ_EIO;
+	}
+	wineq__v1__feed_event__pack(ev, nng_msg_body(msg));
+	if (wq_ring_push(d->feed->ring, msg) != WQ_OK) {
+		nng_msg_free(msg);
+		wq_prom_cell_inc(d->m_feed_dropped);
+		return WQ_EIO;
+	}
+	return WQ_OK;
+}
+
+static char *str_or_empty(const char *s)
+{
+	return (char *)(s != NULL ? s : "");
+}
+
+void wqd_feed_publish(wqd *d, const wq_served_model *m, const char *const *names,
+                      const double *values, size_t n, const wqd_origin *o, const wq_prediction *p,
+                      const char *id)
+{
+	Wineq__V1__FeedEvent fe = WINEQ__V1__FEED_EVENT__INIT;
 	Wineq__V1__PredictionEvent ev = WINEQ__V1__PREDICTION_EVENT__INIT;
 	Wineq__V1__Feature feats[64], *fp[64];
 	Wineq__V1__ClassProbability probs[WQ_SVM_MAX_CLASSES], *pp[WQ_SVM_MAX_CLASSES];
 	Wineq__V1__ModelRef ref;
-	nng_msg *msg;
-	size_t i, len;
+	size_t i;
 
 	if (d->feed == NULL)
 		return;
@@ -176,40 +201,36 @@ void wqd_feed_publish(wqd *d, const wq_served_model *m, const char *const *names
 	}
 	model_ref_fill(m, &ref);
 	ev.time_unix_nano = unix_now_ns();
-	ev.request_id = (char *)(request_id != NULL ? request_id : "");
-	ev.source = (char *)(source != NULL ? source : "");
+	ev.request_id = str_or_empty(o->request_id);
+	ev.source = str_or_empty(o->source);
 	ev.n_features = n;
 	ev.features = fp;
 	ev.quality = p->quality;
 	ev.n_probabilities = p->has_probabilities ? p->nclass : 0;
 	ev.probabilities = pp;
 	ev.model = &ref;
-	ev.latency_ns = wqd_now_ns() - start_ns;
-	len = wineq__v1__prediction_event__get_packed_size(&ev);
-	if (len > WQD_FEED_MAX_EVENT || nng_msg_alloc(&msg, len) != 0) {
-		wq_prom_cell_inc(d->m_feed_dropped);
-		return;
-	}
-	wineq__v1__prediction_event__pack(&ev, nng_msg_body(msg));
-	if (wq_ring_push(d->feed->ring, msg) != WQ_OK) {
-		nng_msg_free(msg);
-		wq_prom_cell_inc(d->m_feed_dropped);
-	}
+	ev.latency_ns = wqd_now_ns() - o->start_ns;
+	ev.prediction_id = str_or_empty(id);
+	ev.customer_id = str_or_empty(o->customer_id);
+	fe.event_case = WINEQ__V1__FEED_EVENT__EVENT_PREDICTION;
+	fe.prediction = &ev;
+	(void)feed_push(d, &fe);
 }
 
 int wqd_predict_one(wqd *d, const wq_served_model *m, const char *const *names,
-                    const double *values, size_t n, const char *source, const char *request_id,
-                    int64_t start_ns, wq_prediction *out, char *err, size_t errlen)
+                    const double *values, size_t n, const wqd_origin *o, wq_prediction *out,
+                    char id[WQD_ID_SIZE], char *err, size_t errlen)
 {
-	int rc = wqd_predict_quiet(d, m, names, values, n, out, err, errlen);
+	int rc = wqd_predict_quiet(d, m, names, values, n, out, id, err, errlen);
 
 	if (rc == WQ_OK)
-		wqd_feed_publish(d, m, names, values, n, source, request_id, start_ns, out);
+		wqd_feed_publish(d, m, names, values, n, o, out, id);
 	return rc;
 }
 
 int wqd_predict_quiet(wqd *d, const wq_served_model *m, const char *const *names,
-                      const double *values, size_t n, wq_prediction *out, char *err, size_t errlen)
+                      const double *values, size_t n, wq_prediction *out, char id[WQD_ID_SIZE],
+                      char *err, size_t errlen)
 {
 	wq_prediction p;
 	wq_prom_cell *c;
@@ -223,8 +244,108 @@ int wqd_predict_quiet(wqd *d, const wq_served_model *m, const char *const *names
 	snprintf(label, sizeof(label), "%d", p.quality);
 	if (wq_prom_cell_get(d->m_predictions, lv, &c) == WQ_OK)
 		wq_prom_cell_inc(c);
+	if (d->predid != NULL)
+		wq_predid_make(d->predid, id);
+	else
+		id[0] = '\0';
 	*out = p;
 	return WQ_OK;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Feedback */
+
+enum { FB_ACCEPTED, FB_UNKNOWN, FB_EXPIRED, FB_INVALID };
+
+int wqd_customer_id_check(const char *cid, char *err, size_t errlen)
+{
+	size_t n = cid != NULL ? strlen(cid) : 0;
+
+	if (n > WQD_MAX_CUSTOMER_ID)
+		return wq_err_set(err, errlen, WQ_EINVAL, "customer_id of %zu bytes (at most %d)",
+		                  n, WQD_MAX_CUSTOMER_ID);
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)cid[i];
+
+		if (ch < 0x20 || ch == 0x7f)
+			return wq_err_set(err, errlen, WQ_EINVAL,
+			                  "customer_id holds a control character (byte %zu)", i);
+	}
+	return WQ_OK;
+}
+
+int wqd_feedback_ready(const wqd *d, char *err, size_t errlen)
+{
+	if (d->predid == NULL)
+		return wq_err_set(err, errlen, WQ_EIO,
+		                  "feedback is off: this server has no feedback key");
+	if (d->feed == NULL)
+		return wq_err_set(err, errlen, WQ_EIO,
+		                  "feedback is off: the feed is disabled (--feed none), so labels "
+		                  "would reach no monitor");
+	return WQ_OK;
+}
+
+static int label_check(wqd *d, const char *pid, const char *cid, int64_t quality, int64_t *pred_ns,
+                       char *err, size_t errlen)
+{
+	int has_p = pid != NULL && pid[0] != '\0', has_c = cid != NULL && cid[0] != '\0';
+	int64_t t_ms = 0;
+	int rc;
+
+	if (has_p == has_c)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  has_p ? "a label names a prediction_id or a customer_id, not both"
+		                        : "a label needs a prediction_id or a customer_id");
+	if (quality < WQD_QUALITY_MIN || quality > WQD_QUALITY_MAX)
+		return wq_err_set(err, errlen, WQ_EINVAL, "quality %lld is outside %d..%d",
+		                  (long long)quality, WQD_QUALITY_MIN, WQD_QUALITY_MAX);
+	*pred_ns = 0;
+	if (has_c)
+		return wqd_customer_id_check(cid, err, errlen);
+	rc = wq_predid_verify(d->predid, pid, strlen(pid), unix_now_ns() / 1000000,
+	                      d->feedback_max_age_ms, &t_ms, err, errlen);
+	if (rc == WQ_OK)
+		*pred_ns = t_ms * 1000000;
+	return rc;
+}
+
+void wqd_feedback_invalid(wqd *d)
+{
+	wq_prom_cell_inc(d->m_feedback[FB_INVALID]);
+}
+
+int wqd_feedback_one(wqd *d, const char *prediction_id, const char *customer_id, int64_t quality,
+                     const char *source, char *err, size_t errlen)
+{
+	Wineq__V1__FeedEvent fe = WINEQ__V1__FEED_EVENT__INIT;
+	Wineq__V1__FeedbackEvent ev = WINEQ__V1__FEEDBACK_EVENT__INIT;
+	int64_t pred_ns = 0;
+	int rc = wqd_feedback_ready(d, err, errlen), result;
+
+	if (rc != WQ_OK)
+		return rc;
+	rc = label_check(d, prediction_id, customer_id, quality, &pred_ns, err, errlen);
+	result = rc == WQ_OK         ? FB_ACCEPTED
+	         : rc == WQ_ENOENT   ? FB_UNKNOWN
+	         : rc == WQ_EEXPIRED ? FB_EXPIRED
+	                             : FB_INVALID;
+	if (rc == WQ_OK) {
+		ev.time_unix_nano = unix_now_ns();
+		ev.prediction_id = str_or_empty(prediction_id);
+		ev.customer_id = str_or_empty(customer_id);
+		ev.quality = (int32_t)quality;
+		ev.source = str_or_empty(source);
+		ev.prediction_time_unix_nano = pred_ns;
+		fe.event_case = WINEQ__V1__FEED_EVENT__EVENT_FEEDBACK;
+		fe.feedback = &ev;
+		if (feed_push(d, &fe) != WQ_OK)
+			return wq_err_set(
+			    err, errlen, WQ_EIO,
+			    "the feed queue is full: label not published, retry later");
+	}
+	wq_prom_cell_inc(d->m_feedback[result]);
+	return rc;
 }
 
 void wqd_observe(wqd *d, const char *protocol, const char *method, const char *code, double seconds)
@@ -304,6 +425,27 @@ static int collected(wqd *d, const char *name, const char *help, const char *con
 	return rc;
 }
 
+/* wineq_feedback_total with its four series made up front, so that each reads 0 until
+ * something happens (a rate over a series that appears late misses its first increase). */
+static int feedback_metrics(wqd *d, char *err, size_t errlen)
+{
+	static const char *const labels[] = {"result"};
+	static const char *const results[] = {"accepted", "unknown", "expired", "invalid"};
+	wq_prom_family *f;
+	int rc = family(d, WQ_PROM_COUNTER, "wineq_feedback_total",
+	                "True labels received, by result: accepted (published on the feed), "
+	                "unknown (a prediction_id this server did not issue), expired (older "
+	                "than the feedback window), invalid (malformed).",
+	                labels, 1, &f, err, errlen);
+
+	for (size_t i = 0; rc == WQ_OK && i < 4; i++) {
+		const char *lv[1] = {results[i]};
+
+		rc = wq_prom_cell_get(f, lv, &d->m_feedback[i]);
+	}
+	return rc;
+}
+
 int wqd_init(wqd *d, char *err, size_t errlen)
 {
 	static const char *const req_labels[] = {"protocol", "method", "code"};
@@ -315,6 +457,7 @@ int wqd_init(wqd *d, char *err, size_t errlen)
 	memset(d, 0, sizeof(*d));
 	atomic_init(&d->stopping, 0);
 	d->started_unix = (int64_t)time(NULL);
+	d->feedback_max_age_ms = WQD_FEEDBACK_MAX_AGE_MS;
 	rc = wq_serving_new(&d->serving);
 	if (rc == WQ_OK)
 		rc = wq_prom_new(&d->prom);
@@ -344,12 +487,14 @@ int wqd_init(wqd *d, char *err, size_t errlen)
 		            &d->m_reload_failures, err, errlen);
 	if (rc == WQ_OK)
 		rc = scalar(d, WQ_PROM_COUNTER, "wineq_feed_events_published_total",
-		            "Prediction events handed to the feed.", &d->m_feed_published, err,
-		            errlen);
+		            "Events (predictions and true labels) handed to the feed.",
+		            &d->m_feed_published, err, errlen);
 	if (rc == WQ_OK)
 		rc = scalar(d, WQ_PROM_COUNTER, "wineq_feed_events_dropped_total",
-		            "Prediction events dropped instead of delaying a prediction.",
-		            &d->m_feed_dropped, err, errlen);
+		            "Events dropped instead of delaying a request.", &d->m_feed_dropped,
+		            err, errlen);
+	if (rc == WQ_OK)
+		rc = feedback_metrics(d, err, errlen);
 	if (rc == WQ_OK)
 		rc = collected(d, "wineq_model_info", "The model being served (value 1).",
 		               info_labels, 4, collect_model_info, err, errlen);
@@ -377,5 +522,6 @@ void wqd_fini(wqd *d)
 	wq_registry_close(d->registry);
 	wq_serving_free(d->serving);
 	wq_prom_free(d->prom);
+	wq_predid_free(d->predid);
 	memset(d, 0, sizeof(*d));
 }

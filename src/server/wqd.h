@@ -4,6 +4,7 @@
 #define WQD_H
 
 #include "wq_json.h"
+#include "wq_predid.h"
 #include "wq_prom.h"
 #include <protobuf-c/protobuf-c.h>
 #include "wq_registry.h"
@@ -14,10 +15,17 @@
 #include <stdint.h>
 
 #define WQD_MAX_BATCH 10000 /* instances per PredictBatch / JSON array */
-/* Bytes of a POST /predict body: wq_json's limit (wq_json.h already parses and formats the
- * seed's JSON shapes for the CLI, HTTP and the bridge: use wq_json_rows_parse and
- * wq_json_prediction_build, not a new module). */
-#define WQD_MAX_HTTP_BODY WQ_JSON_MAX_BYTES
+/* Bytes of a POST body: wq_json's limit (wq_json.h parses and formats the seed's JSON shapes
+ * for the CLI, HTTP and the bridge; /predict takes each object's "customer_id" out before
+ * wq_json_row_from_object, with wq_json_rows_parse's shapes, limits and messages). */
+#define WQD_MAX_HTTP_BODY   WQ_JSON_MAX_BYTES
+#define WQD_ID_SIZE         WQ_PREDID_SIZE /* a prediction_id and its NUL */
+#define WQD_MAX_CUSTOMER_ID 128            /* bytes of a customer_id */
+#define WQD_MAX_LABELS      10000          /* labels per Feedback / POST /v1/feedback */
+#define WQD_QUALITY_MIN     0              /* the quality scale of a true label */
+#define WQD_QUALITY_MAX     10
+/* How long after a prediction its feedback is accepted, unless configured. */
+#define WQD_FEEDBACK_MAX_AGE_MS (INT64_C(7) * 24 * 3600 * 1000)
 
 typedef struct wqd_feed wqd_feed;
 
@@ -26,8 +34,10 @@ typedef struct wqd {
 	wq_registry *registry; /* NULL when serving a plain bundle without a registry */
 	wqd_feed *feed;        /* NULL when the feed is off */
 	wq_prom *prom;
-	int64_t started_unix; /* process start, for uptime */
-	atomic_int stopping;  /* set on SIGTERM: readiness goes false, new work is refused */
+	wq_predid *predid;           /* names predictions, checks feedback; NULL: no ids */
+	int64_t feedback_max_age_ms; /* <= 0: no limit */
+	int64_t started_unix;        /* process start, for uptime */
+	atomic_int stopping;         /* set on SIGTERM: readiness goes false, new work is refused */
 
 	/* metrics (owned by prom) */
 	wq_prom_family *m_requests;      /* wineq_requests_total{protocol,method,code} */
@@ -37,36 +47,73 @@ typedef struct wqd {
 	wq_prom_cell *m_reload_failures; /* wineq_model_reload_failures_total */
 	wq_prom_cell *m_feed_published;  /* wineq_feed_events_published_total */
 	wq_prom_cell *m_feed_dropped;    /* wineq_feed_events_dropped_total */
+	/* wineq_feedback_total{result="accepted"|"unknown"|"expired"|"invalid"} */
+	wq_prom_cell *m_feedback[4];
 } wqd;
 
-/* Creates the serving state and the metric families (registry and feed are attached by the
- * caller). On failure everything taken is released. */
+/* Creates the serving state and the metric families, with feedback_max_age_ms at
+ * WQD_FEEDBACK_MAX_AGE_MS (registry, feed and predid are attached by the caller). On failure
+ * everything taken is released. */
 int wqd_init(wqd *d, char *err, size_t errlen);
-/* Releases what wqd_init took, the feed and the registry; accepts a zeroed wqd. */
+/* Releases what wqd_init took, the feed, the registry and predid; accepts a zeroed wqd. */
 void wqd_fini(wqd *d);
 
-/* Opens the prediction feed: an nng PUB socket listening on url, and the thread that sends what
- * predictions queue (published / dropped count its sends). *out owned by the caller
+/* Opens the feed: an nng PUB socket listening on url, and the thread that sends the packed
+ * FeedEvents (a prediction or a true label each) that requests queue (published / dropped
+ * count its sends). *out owned by the caller
  * (wqd_feed_close, which sends what is queued first). An address in use is WQ_EEXIST. */
 int wqd_feed_open(const char *url, wq_prom_cell *published, wq_prom_cell *dropped, wqd_feed **out,
                   char *err, size_t errlen);
 void wqd_feed_close(wqd_feed *f);
 
-/* Predicts one instance with m and accounts for it: counts the predicted class and publishes
- * a PredictionEvent on the feed (never blocking; a full feed counts a drop). source: "rpc",
- * "http", ...; request_id may be NULL or "". start_ns: CLOCK_MONOTONIC time the request
- * arrived (for the event's latency). WQ_EINVAL with detail for bad features. Thread-safe. */
-int wqd_predict_one(wqd *d, const wq_served_model *m, const char *const *names,
-                    const double *values, size_t n, const char *source, const char *request_id,
-                    int64_t start_ns, wq_prediction *out, char *err, size_t errlen);
+/* Where a prediction came from, for its feed event. source: "rpc", "http", "kinesis", ...;
+ * request_id and customer_id may be NULL or ""; start_ns: CLOCK_MONOTONIC time the request
+ * arrived (for the event's latency). Strings borrowed. */
+typedef struct wqd_origin {
+	const char *source;
+	const char *request_id;
+	const char *customer_id;
+	int64_t start_ns;
+} wqd_origin;
 
-/* wqd_predict_one's two halves: predict and count, then publish. A batch predicted by several
- * threads publishes afterwards, in request order, so the feed keeps the order of the rows. */
+/* Predicts one instance with m and accounts for it: counts the predicted class, names it
+ * (id: a new prediction_id, "" when d->predid is NULL) and publishes a PredictionEvent on the
+ * feed (never blocking; a full feed counts a drop). WQ_EINVAL with detail for bad features.
+ * Thread-safe. */
+int wqd_predict_one(wqd *d, const wq_served_model *m, const char *const *names,
+                    const double *values, size_t n, const wqd_origin *o, wq_prediction *out,
+                    char id[WQD_ID_SIZE], char *err, size_t errlen);
+
+/* wqd_predict_one's two halves: predict, count and name, then publish. A batch predicted by
+ * several threads publishes afterwards, in request order, so the feed keeps the order of the
+ * rows. */
 int wqd_predict_quiet(wqd *d, const wq_served_model *m, const char *const *names,
-                      const double *values, size_t n, wq_prediction *out, char *err, size_t errlen);
+                      const double *values, size_t n, wq_prediction *out, char id[WQD_ID_SIZE],
+                      char *err, size_t errlen);
 void wqd_feed_publish(wqd *d, const wq_served_model *m, const char *const *names,
-                      const double *values, size_t n, const char *source, const char *request_id,
-                      int64_t start_ns, const wq_prediction *p);
+                      const double *values, size_t n, const wqd_origin *o, const wq_prediction *p,
+                      const char *id);
+
+/* A customer_id as wineqd takes it (RPC, HTTP, feedback): "" (none) or 1 to
+ * WQD_MAX_CUSTOMER_ID bytes without control characters; WQ_EINVAL with detail otherwise. */
+int wqd_customer_id_check(const char *cid, char *err, size_t errlen);
+
+/* One true label (Feedback, POST /v1/feedback): exactly one of prediction_id and customer_id
+ * non-empty, quality in WQD_QUALITY_MIN..WQD_QUALITY_MAX. A prediction_id must verify under
+ * d->predid and be at most d->feedback_max_age_ms old; a customer_id cannot be checked here
+ * (the monitor joins it). An accepted label is published as a FeedbackEvent (prediction time
+ * from the id). Returns WQ_OK (accepted), WQ_EINVAL (malformed), WQ_ENOENT (unknown id),
+ * WQ_EEXPIRED (too old), each counted in wineq_feedback_total{result}, or WQ_EIO (the feed is
+ * off or full: not the label's fault, not counted); detail in err. Thread-safe, never blocks. */
+int wqd_feedback_one(wqd *d, const char *prediction_id, const char *customer_id, int64_t quality,
+                     const char *source, char *err, size_t errlen);
+
+/* Counts a label refused before wqd_feedback_one could see it (a malformed JSON shape) in
+ * wineq_feedback_total{result="invalid"}. */
+void wqd_feedback_invalid(wqd *d);
+
+/* Whether feedback can be taken at all (an id key and a feed): WQ_OK or WQ_EIO with why. */
+int wqd_feedback_ready(const wqd *d, char *err, size_t errlen);
 
 /* Records one answered request: protocol "rpc"/"http", method (bounded set), status code text
  * ("OK", "INVALID_ARGUMENT" for rpc; "200", "400" for http), seconds. Thread-safe. */

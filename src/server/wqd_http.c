@@ -7,6 +7,7 @@
 #include "wq_svm.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,17 @@ static int is_json_type(const char *ct)
 	return n == sizeof(want) - 1 && strncasecmp(ct, want, n) == 0;
 }
 
+/* Answers 415 unless the request is JSON; returns whether it is. */
+static int content_type_ok(wq_httpd_req *r, const char *ct)
+{
+	if (is_json_type(ct))
+		return 1;
+	wq_httpd_reply_error(
+	    r, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json, not %s%s%s",
+	    ct != NULL ? "'" : "", ct != NULL ? ct : "none", ct != NULL ? "'" : "");
+	return 0;
+}
+
 /* A prediction failed because of the instance (missing, unknown, duplicate or non-finite
  * feature), not because of the server. */
 static int is_client_error(int rc)
@@ -48,8 +60,91 @@ static const char *prediction_code(int rc)
 	return is_client_error(rc) ? "INVALID_ARGUMENT" : "INTERNAL";
 }
 
+/* The JSON of a prediction answer: the seed's object plus its prediction_id (none when the
+ * server makes no ids). NULL when out of memory. */
+static json_t *prediction_json(const wq_prediction *p, const wq_served_model *m, const char *id)
+{
+	json_t *o = wq_json_prediction_build(p, m->name, (long long)m->version);
+
+	if (o != NULL && id[0] != '\0' &&
+	    json_object_set_new(o, "prediction_id", json_string(id)) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* One /predict row: features, and the caller's customer_id ("" when none). */
+typedef struct http_row {
+	wq_named_row row;
+	char cid[WQD_MAX_CUSTOMER_ID + 1];
+} http_row;
+
+static void http_rows_free(void *rows, size_t n)
+{
+	http_row *r = rows;
+
+	for (size_t i = 0; r != NULL && i < n; i++)
+		wq_named_row_clear(&r[i].row);
+	free(r);
+}
+
+/* A "customer_id" member: a string, or an integer (written as JSON numbers are read here: a
+ * double, exact up to 2^53), into cid; removed from obj so the rest are features. */
+static int customer_id_take(json_t *obj, char *cid, size_t cidlen, char *err, size_t errlen)
+{
+	json_t *c = json_object_get(obj, "customer_id");
+	double v = json_number_value(c); /* 0 for a non-number */
+	int rc = WQ_OK;
+
+	cid[0] = '\0';
+	if (c == NULL)
+		return WQ_OK;
+	if (json_is_string(c) && json_string_length(c) > 0 &&
+	    json_string_length(c) <= WQD_MAX_CUSTOMER_ID &&
+	    strlen(json_string_value(c)) == json_string_length(c)) {
+		snprintf(cid, cidlen, "%s", json_string_value(c));
+		rc = wqd_customer_id_check(cid, err, errlen);
+	} else if (json_is_number(c) && v == floor(v) && fabs(v) <= 9007199254740992.0) {
+		snprintf(cid, cidlen, "%.0f", v);
+	} else if (!json_is_null(c)) {
+		rc = wq_err_set(err, errlen, WQ_EPARSE,
+		                "\"customer_id\" must be an integer or a string of 1 to %d bytes",
+		                WQD_MAX_CUSTOMER_ID);
+	}
+	if (rc == WQ_OK)
+		json_object_del(obj, "customer_id");
+	return rc;
+}
+
+/* One item of a request: its optional customer_id is taken out first, so that the rest are
+ * the features (wq_json_rows_decode's shapes, limits and messages). */
+static int http_row_parse(json_t *obj, void *elem, char *err, size_t errlen)
+{
+	http_row *out = elem;
+	int rc = WQ_OK;
+
+	if (json_is_object(obj))
+		rc = customer_id_take(obj, out->cid, sizeof(out->cid), err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_json_row_from_object(obj, &out->row, err, errlen);
+	return rc;
+}
+
+static int predict_row(wq_httpd_req *r, wqd_http *h, const wq_served_model *m, const http_row *row,
+                       wq_prediction *p, char id[WQD_ID_SIZE], char *err, size_t errlen)
+{
+	wqd_origin o = {.source = "http",
+	                .request_id = wq_httpd_req_id(r),
+	                .customer_id = row->cid,
+	                .start_ns = wq_httpd_req_start_ns(r)};
+
+	return wqd_predict_one(h->d, m, (const char *const *)row->row.names, row->row.values,
+	                       row->row.n, &o, p, id, err, errlen);
+}
+
 static void predict_batch(wq_httpd_req *r, wqd_http *h, const wq_served_model *m,
-                          const wq_named_row *rows, size_t n)
+                          const http_row *rows, size_t n)
 {
 	json_t *arr = json_array();
 
@@ -59,14 +154,12 @@ static void predict_batch(wq_httpd_req *r, wqd_http *h, const wq_served_model *m
 	}
 	for (size_t i = 0; i < n; i++) {
 		wq_prediction p;
-		char err[512] = "";
+		char err[512] = "", id[WQD_ID_SIZE];
 		json_t *item;
-		int st = wqd_predict_one(h->d, m, (const char *const *)rows[i].names,
-		                         rows[i].values, rows[i].n, "http", wq_httpd_req_id(r),
-		                         wq_httpd_req_start_ns(r), &p, err, sizeof(err));
+		int st = predict_row(r, h, m, &rows[i], &p, id, err, sizeof(err));
 
 		if (st == WQ_OK)
-			item = wq_json_prediction_build(&p, m->name, (long long)m->version);
+			item = prediction_json(&p, m, id);
 		else
 			item = wq_httpd_error_json(prediction_code(st),
 			                           err[0] ? err : wq_strerror(st));
@@ -84,19 +177,15 @@ static void route_predict(wq_httpd_req *r, void *arg)
 {
 	wqd_http *h = arg;
 	const char *ct = wq_httpd_req_header(r, "Content-Type"), *body;
-	wq_named_row *rows = NULL;
+	http_row *rows = NULL;
+	void *out = NULL;
 	wq_served_model *m;
 	size_t len, nrows = 0;
 	char err[1024] = "";
 	int is_array = 0, st;
 
-	if (!is_json_type(ct)) {
-		wq_httpd_reply_error(r, 415, "UNSUPPORTED_MEDIA_TYPE",
-		                     "Content-Type must be application/json, not %s%s%s",
-		                     ct != NULL ? "'" : "", ct != NULL ? ct : "none",
-		                     ct != NULL ? "'" : "");
+	if (!content_type_ok(r, ct))
 		return;
-	}
 	/* a reference held (in this thread's slot) until the next request, so for all of this */
 	m = wq_serving_cached(h->d->serving, &h->slot);
 	if (m == NULL) {
@@ -104,7 +193,9 @@ static void route_predict(wq_httpd_req *r, void *arg)
 		return;
 	}
 	wq_httpd_req_body(r, &body, &len);
-	st = wq_json_rows_parse(body, len, &rows, &nrows, &is_array, err, sizeof(err));
+	st = wq_json_rows_decode(body, len, sizeof(http_row), http_row_parse, http_rows_free, &out,
+	                         &nrows, &is_array, err, sizeof(err));
+	rows = out;
 	if (st == WQ_ERANGE) {
 		wq_httpd_reply_error(r, 413, "PAYLOAD_TOO_LARGE", "%s", err);
 		return;
@@ -121,19 +212,224 @@ static void route_predict(wq_httpd_req *r, void *arg)
 		predict_batch(r, h, m, rows, nrows);
 	} else {
 		wq_prediction p;
+		char id[WQD_ID_SIZE];
 
-		st = wqd_predict_one(h->d, m, (const char *const *)rows[0].names, rows[0].values,
-		                     rows[0].n, "http", wq_httpd_req_id(r),
-		                     wq_httpd_req_start_ns(r), &p, err, sizeof(err));
+		st = predict_row(r, h, m, &rows[0], &p, id, err, sizeof(err));
 		if (st == WQ_OK)
-			wq_httpd_reply_json(
-			    r, 200, wq_json_prediction_build(&p, m->name, (long long)m->version));
+			wq_httpd_reply_json(r, 200, prediction_json(&p, m, id));
 		else
 			wq_httpd_reply_error(r, is_client_error(st) ? 400 : 500,
 			                     prediction_code(st), "%s",
 			                     err[0] ? err : wq_strerror(st));
 	}
-	wq_named_rows_free(rows, nrows);
+	http_rows_free(rows, nrows);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * /v1/feedback */
+
+/* A label's HTTP status and error code when it is the only one. */
+static int label_status(int rc, const char **code)
+{
+	switch (rc) {
+	case WQ_ENOENT:
+		*code = "NOT_FOUND";
+		return 404;
+	case WQ_EEXPIRED:
+		*code = "FAILED_PRECONDITION";
+		return 410;
+	case WQ_EIO:
+		*code = "UNAVAILABLE";
+		return 503;
+	case WQ_EINVAL:
+	case WQ_EPARSE:
+		*code = "INVALID_ARGUMENT";
+		return 400;
+	default:
+		*code = "INTERNAL";
+		return 500;
+	}
+}
+
+/* One label object, {"prediction_id": "...", "quality": 6} or {"customer_id": "..." or 123,
+ * "quality": 6}, into its parts (*pid and the customer id borrowed from l or written to cbuf).
+ * WQ_EINVAL with why for any other shape. */
+static int label_parse(json_t *l, const char **pid, char *cbuf, size_t cblen, int64_t *quality,
+                       char *err, size_t errlen)
+{
+	json_t *p, *c, *q, *v;
+	const char *key;
+
+	if (!json_is_object(l))
+		return wq_err_set(err, errlen, WQ_EINVAL, "a label is a JSON object");
+	json_object_foreach(l, key, v)
+	{
+		if (strcmp(key, "prediction_id") != 0 && strcmp(key, "customer_id") != 0 &&
+		    strcmp(key, "quality") != 0)
+			return wq_err_set(
+			    err, errlen, WQ_EINVAL,
+			    "unknown key \"%.64s\" in a label (its keys: prediction_id "
+			    "or customer_id, and quality)",
+			    key);
+	}
+	p = json_object_get(l, "prediction_id");
+	c = json_object_get(l, "customer_id");
+	q = json_object_get(l, "quality");
+	if (p != NULL && !json_is_string(p))
+		return wq_err_set(err, errlen, WQ_EINVAL, "\"prediction_id\" must be a string");
+	if (c != NULL && !json_is_integer(c) &&
+	    !(json_is_string(c) && json_string_length(c) < cblen &&
+	      strlen(json_string_value(c)) == json_string_length(c)))
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "\"customer_id\" must be an integer or a string of 1 to %d bytes",
+		                  WQD_MAX_CUSTOMER_ID);
+	if (!json_is_integer(q))
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "a label needs \"quality\", an integer from %d to %d",
+		                  WQD_QUALITY_MIN, WQD_QUALITY_MAX);
+	*pid = p != NULL ? json_string_value(p) : "";
+	if (json_is_integer(c))
+		snprintf(cbuf, cblen, "%lld", (long long)json_integer_value(c));
+	else
+		snprintf(cbuf, cblen, "%s", c != NULL ? json_string_value(c) : "");
+	*quality = json_integer_value(q);
+	return WQ_OK;
+}
+
+static int label_take(wqd *d, json_t *l, const char *source, char *err, size_t errlen)
+{
+	char cid[WQD_MAX_CUSTOMER_ID + 1];
+	const char *pid = "";
+	int64_t quality = 0;
+
+	if (label_parse(l, &pid, cid, sizeof(cid), &quality, err, errlen) != WQ_OK) {
+		wqd_feedback_invalid(d);
+		return WQ_EINVAL;
+	}
+	return wqd_feedback_one(d, pid, cid, quality, source, err, errlen);
+}
+
+/* {"labels": [...], "source": "..."}: 200 with one result per label, in order. */
+static void feedback_batch(wq_httpd_req *r, wqd_http *h, json_t *doc)
+{
+	json_t *labels = json_object_get(doc, "labels"), *src = json_object_get(doc, "source");
+	json_t *results, *v;
+	const char *source = "http", *key;
+	size_t n, accepted = 0;
+	char err[512];
+
+	json_object_foreach(doc, key, v)
+	{
+		if (strcmp(key, "labels") != 0 && strcmp(key, "source") != 0) {
+			wq_httpd_reply_error(
+			    r, 400, "INVALID_ARGUMENT",
+			    "unknown key \"%.64s\" (a batch is {\"labels\": [...], "
+			    "\"source\": \"...\"})",
+			    key);
+			return;
+		}
+	}
+	if (src != NULL) {
+		if (!json_is_string(src) || json_string_length(src) == 0 ||
+		    json_string_length(src) > 64 ||
+		    wqd_customer_id_check(json_string_value(src), NULL, 0) != WQ_OK) {
+			wq_httpd_reply_error(r, 400, "INVALID_ARGUMENT",
+			                     "\"source\" must be a string of 1 to 64 bytes");
+			return;
+		}
+		source = json_string_value(src);
+	}
+	if (!json_is_array(labels)) {
+		wq_httpd_reply_error(r, 400, "INVALID_ARGUMENT", "\"labels\" must be an array");
+		return;
+	}
+	n = json_array_size(labels);
+	if (n == 0 || n > WQD_MAX_LABELS) {
+		wq_httpd_reply_error(
+		    r, n == 0 ? 400 : 413, n == 0 ? "INVALID_ARGUMENT" : "PAYLOAD_TOO_LARGE",
+		    "a feedback request holds 1 to %d labels, not %zu", WQD_MAX_LABELS, n);
+		return;
+	}
+	results = json_array();
+	for (size_t i = 0; results != NULL && i < n; i++) {
+		int rc = label_take(h->d, json_array_get(labels, i), source, err, sizeof(err));
+		const char *code = "OK";
+		json_t *item;
+
+		if (rc == WQ_OK) {
+			accepted++;
+			item = json_pack("{s:b}", "accepted", 1);
+		} else {
+			(void)label_status(rc, &code);
+			item = wq_httpd_error_json(code, err);
+			if (item != NULL &&
+			    json_object_set_new(item, "accepted", json_false()) != 0) {
+				json_decref(item);
+				item = NULL;
+			}
+		}
+		if (json_array_append_new(results, item) != 0) {
+			json_decref(results);
+			results = NULL;
+		}
+	}
+	if (results == NULL) {
+		wq_httpd_reply_json(r, 500, NULL);
+		return;
+	}
+	wq_httpd_reply_json(r, 200,
+	                    json_pack("{s:I,s:I,s:o}", "accepted", (json_int_t)accepted, "failed",
+	                              (json_int_t)(n - accepted), "results", results));
+}
+
+/* POST /v1/feedback: one label (its failure is the answer's status) or a batch. */
+static void route_feedback(wq_httpd_req *r, void *arg)
+{
+	wqd_http *h = arg;
+	const char *ct = wq_httpd_req_header(r, "Content-Type"), *body, *code;
+	json_error_t jerr;
+	json_t *doc;
+	size_t len;
+	char err[512] = "";
+	int rc, status;
+
+	if (!content_type_ok(r, ct))
+		return;
+	if (wqd_feedback_ready(h->d, err, sizeof(err)) != WQ_OK) {
+		wq_httpd_reply_error(r, 503, "UNAVAILABLE", "%s", err);
+		return;
+	}
+	wq_httpd_req_body(r, &body, &len);
+	doc = len > 0 ? json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	if (doc == NULL || !json_is_object(doc)) {
+		if (len == 0)
+			wq_httpd_reply_error(r, 400, "INVALID_ARGUMENT",
+			                     "empty body: expected a "
+			                     "label or {\"labels\": [...]}");
+		else if (doc == NULL)
+			wq_httpd_reply_error(r, 400, "INVALID_ARGUMENT",
+			                     "invalid JSON at line %d, column %d: %s", jerr.line,
+			                     jerr.column, jerr.text);
+		else
+			wq_httpd_reply_error(r, 400, "INVALID_ARGUMENT",
+			                     "expected a JSON object: a label {\"prediction_id\": "
+			                     "\"...\", \"quality\": 6} or {\"labels\": [...]}");
+		json_decref(doc);
+		return;
+	}
+	if (json_object_get(doc, "labels") != NULL) {
+		feedback_batch(r, h, doc);
+		json_decref(doc);
+		return;
+	}
+	rc = label_take(h->d, doc, "http", err, sizeof(err));
+	json_decref(doc);
+	if (rc == WQ_OK) {
+		wq_httpd_reply_json(r, 200, json_pack("{s:i,s:i}", "accepted", 1, "failed", 0));
+		return;
+	}
+	status = label_status(rc, &code);
+	wq_httpd_reply_error(r, status, code, "%s", err);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -237,7 +533,7 @@ static void route_metrics(wq_httpd_req *r, void *arg)
 static const wq_httpd_route routes[] = {
     {"/predict", WQ_HTTPD_POST, route_predict}, {"/healthz", WQ_HTTPD_GET, route_healthz},
     {"/readyz", WQ_HTTPD_GET, route_readyz},    {"/v1/models", WQ_HTTPD_GET, route_models},
-    {"/metrics", WQ_HTTPD_GET, route_metrics},
+    {"/metrics", WQ_HTTPD_GET, route_metrics},  {"/v1/feedback", WQ_HTTPD_POST, route_feedback},
 };
 
 static void observe(void *arg, const char *route, int status, double seconds)

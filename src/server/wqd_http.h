@@ -2,7 +2,17 @@
  * does the binding, the loop thread, routing, 404/405/413, limits, timeouts and draining).
  *
  *   POST /predict    the seed's JSON: one object of feature values, or an array of them
- *                    (a batch; a row that fails is {"error": ...} in its place, status 200)
+ *                    (a batch; a row that fails is {"error": ...} in its place, status 200);
+ *                    an object may hold "customer_id" (a string or an integer, carried to
+ *                    the feed); every answer holds its "prediction_id"
+ *   POST /v1/feedback a true label {"prediction_id": "...", "quality": 6} or
+ *                    {"customer_id": "...", "quality": 6}: 200 {"accepted": 1, "failed": 0}
+ *                    or the label's error: 400 INVALID_ARGUMENT (malformed), 404 NOT_FOUND
+ *                    (an id this server did not issue), 410 FAILED_PRECONDITION (older than
+ *                    the feedback window); or {"labels": [1 to WQD_MAX_LABELS labels],
+ *                    "source": "..."}: 200 {"accepted": N, "failed": M, "results": [one
+ *                    {"accepted": true} or {"accepted": false, "error": {...}} per label]}
+ *                    (more labels: 413). 503 UNAVAILABLE when feedback is off (no feed).
  *   GET  /healthz    200 {"status":"ok"} while the process lives
  *   GET  /readyz     200 when a model is loaded and the server is not stopping, else 503
  *   GET  /v1/models  {"models": [the served model's identity, features, classes, kernel]}
@@ -11,17 +21,18 @@
  * Every error body is {"error": {"code": "...", "message": "..."}}: 400 INVALID_ARGUMENT
  * (invalid JSON, wrong shape, missing/unknown feature), 404 NOT_FOUND, 405 METHOD_NOT_ALLOWED
  * (with an Allow header), 413 PAYLOAD_TOO_LARGE (body over WQD_MAX_HTTP_BODY, more than
- * WQD_MAX_BATCH instances or too many features), 415 UNSUPPORTED_MEDIA_TYPE (POST /predict
- * needs Content-Type application/json, parameters such as charset allowed), 503 UNAVAILABLE
+ * WQD_MAX_BATCH instances or too many features), 415 UNSUPPORTED_MEDIA_TYPE (the POSTs
+ * need Content-Type application/json, parameters such as charset allowed), 503 UNAVAILABLE
  * (no model loaded yet; /readyz also while stopping). Exception: libevent answers some malformed
  * requests itself with an HTML body (a request line it cannot parse, headers over
  * WQD_HTTP_MAX_HEADERS, an unknown method, a body over WQD_HTTP_HARD_BODY) and closes the
  * connection; libevent 2.1 has no hook to change those bodies.
  *
  * Every answered request is counted with wqd_observe(d, "http", route, "200", seconds), route
- * one of "/predict", "/healthz", "/readyz", "/v1/models", "/metrics", "other". Each prediction
- * goes through wqd_predict_one with source "http" and the request's X-Request-Id (1 to
- * WQD_HTTP_MAX_REQUEST_ID printable ASCII characters, else ignored; echoed in the response).
+ * one of "/predict", "/v1/feedback", "/healthz", "/readyz", "/v1/models", "/metrics",
+ * "other". Each prediction goes through wqd_predict_one with source "http" and the request's
+ * X-Request-Id (1 to WQD_HTTP_MAX_REQUEST_ID printable ASCII characters, else ignored; echoed
+ * in the response).
  *
  * Requests are handled one at a time on the loop thread (a prediction is tens of
  * microseconds; a full batch holds the loop for its duration). libevent 2.1 has no connection

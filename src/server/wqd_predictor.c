@@ -1,4 +1,5 @@
-/* wineq.v1.Predictor over the served model: Predict, PredictBatch, GetModel, Health. */
+/* wineq.v1.Predictor over the served model: Predict, PredictBatch, GetModel, Health, and
+ * Feedback (true labels for earlier predictions). */
 #include "wqd.h"
 
 #include "wineq/v1/wineq.pb-c.h"
@@ -94,32 +95,34 @@ static int features_split(Wineq__V1__Feature **f, size_t n, const char **names, 
 	return WQ_OK;
 }
 
-/* publish: 0 predicts and counts only (wqd_predict_quiet), the caller publishes later. */
+/* publish: 0 predicts, counts and names only (wqd_predict_quiet), the caller publishes
+ * later. */
 static int predict_instance(wqd *d, const wq_served_model *m, Wineq__V1__Feature **f, size_t n,
-                            const char *source, const char *rid, int64_t start_ns, int publish,
-                            wq_prediction *p, char *err, size_t errlen)
+                            const wqd_origin *o, int publish, wq_prediction *p,
+                            char id[WQD_ID_SIZE], char *err, size_t errlen)
 {
 	const char *names[MAX_FEATURES];
 	double values[MAX_FEATURES];
 	int rc = features_split(f, n, names, values, err, errlen);
 
+	if (rc == WQ_OK)
+		rc = wqd_customer_id_check(o->customer_id, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
 	if (!publish)
-		return wqd_predict_quiet(d, m, names, values, n, p, err, errlen);
-	return wqd_predict_one(d, m, names, values, n, source, rid, start_ns, p, err, errlen);
+		return wqd_predict_quiet(d, m, names, values, n, p, id, err, errlen);
+	return wqd_predict_one(d, m, names, values, n, o, p, id, err, errlen);
 }
 
 /* Publishes an instance already predicted (its features validated then). */
 static void publish_instance(wqd *d, const wq_served_model *m, Wineq__V1__Feature **f, size_t n,
-                             const char *source, const char *rid, int64_t start_ns,
-                             const wq_prediction *p)
+                             const wqd_origin *o, const wq_prediction *p, const char *id)
 {
 	const char *names[MAX_FEATURES];
 	double values[MAX_FEATURES];
 
 	if (features_split(f, n, names, values, NULL, 0) == WQ_OK)
-		wqd_feed_publish(d, m, names, values, n, source, rid, start_ns, p);
+		wqd_feed_publish(d, m, names, values, n, o, p, id);
 }
 
 static const char *source_or(const char *s, const char *dflt)
@@ -141,8 +144,12 @@ static void p_predict(Wineq__V1__Predictor_Service *svc, const Wineq__V1__Predic
 	Wineq__V1__ClassProbability probs[WQ_SVM_MAX_CLASSES], *pp[WQ_SVM_MAX_CLASSES];
 	Wineq__V1__ModelRef ref;
 	wq_served_model *m = model_or_fail(d, call);
+	wqd_origin o = {.source = source_or(in->source, "rpc"),
+	                .request_id = rid_of(in->request_id, call),
+	                .customer_id = in->customer_id,
+	                .start_ns = wq_rpc_call_start_ns(call)};
 	wq_prediction p;
-	char err[256];
+	char err[256], id[WQD_ID_SIZE];
 	size_t i;
 	int rc;
 
@@ -150,9 +157,7 @@ static void p_predict(Wineq__V1__Predictor_Service *svc, const Wineq__V1__Predic
 		closure(NULL, data);
 		return;
 	}
-	rc = predict_instance(d, m, in->features, in->n_features, source_or(in->source, "rpc"),
-	                      rid_of(in->request_id, call), wq_rpc_call_start_ns(call), 1, &p, err,
-	                      sizeof(err));
+	rc = predict_instance(d, m, in->features, in->n_features, &o, 1, &p, id, err, sizeof(err));
 	if (rc != WQ_OK) {
 		wq_rpc_call_fail(call, wq_rpc_code_from_status(rc), "%s", err);
 		closure(NULL, data);
@@ -169,7 +174,8 @@ static void p_predict(Wineq__V1__Predictor_Service *svc, const Wineq__V1__Predic
 	out.n_probabilities = p.has_probabilities ? p.nclass : 0;
 	out.probabilities = pp;
 	out.model = &ref;
-	out.request_id = (char *)rid_of(in->request_id, call);
+	out.request_id = (char *)o.request_id;
+	out.prediction_id = id;
 	closure(&out, data);
 }
 
@@ -186,7 +192,8 @@ typedef struct batch {
 	Wineq__V1__ClassProbability *probs, **pp;
 	char (*msgs)[256];
 	wq_prediction *pred; /* kept for publishing in order */
-	size_t lo, hi;       /* the range a helper thread takes */
+	char (*ids)[WQD_ID_SIZE];
+	size_t lo, hi; /* the range a helper thread takes */
 } batch;
 
 static void batch_item(batch *b, size_t i)
@@ -194,14 +201,17 @@ static void batch_item(batch *b, size_t i)
 	const Wineq__V1__Instance *inst = b->in->instances[i];
 	wq_prediction *pr = &b->pred[i], p;
 	size_t np = i * WQ_SVM_MAX_CLASSES;
+	wqd_origin o = {.source = b->source,
+	                .request_id = b->rid,
+	                .customer_id = inst != NULL ? inst->customer_id : NULL,
+	                .start_ns = b->start_ns};
 	int rc;
 
 	wineq__v1__batch_result__init(&b->res[i]);
 	b->resp[i] = &b->res[i];
-	rc = inst == NULL
-	         ? WQ_EINVAL
-	         : predict_instance(b->d, b->m, inst->features, inst->n_features, b->source, b->rid,
-	                            b->start_ns, 0, pr, b->msgs[i], sizeof(b->msgs[i]));
+	rc = inst == NULL ? WQ_EINVAL
+	                  : predict_instance(b->d, b->m, inst->features, inst->n_features, &o, 0,
+	                                     pr, b->ids[i], b->msgs[i], sizeof(b->msgs[i]));
 	p = *pr;
 	if (rc != WQ_OK) {
 		wineq__v1__item_error__init(&b->errs[i]);
@@ -213,6 +223,7 @@ static void batch_item(batch *b, size_t i)
 	}
 	wineq__v1__prediction__init(&b->preds[i]);
 	b->preds[i].quality = p.quality;
+	b->preds[i].prediction_id = b->ids[i];
 	b->preds[i].probabilities = &b->pp[np];
 	for (size_t j = 0; p.has_probabilities && j < p.nclass; j++, np++) {
 		wineq__v1__class_probability__init(&b->probs[np]);
@@ -300,18 +311,23 @@ static void p_predict_batch(Wineq__V1__Predictor_Service *svc,
 	b.probs = calloc(n * WQ_SVM_MAX_CLASSES, sizeof(*b.probs));
 	b.pp = calloc(n * WQ_SVM_MAX_CLASSES, sizeof(*b.pp));
 	b.pred = calloc(n, sizeof(*b.pred));
+	b.ids = calloc(n, sizeof(*b.ids));
 	if (b.res == NULL || b.resp == NULL || b.preds == NULL || b.errs == NULL ||
-	    b.msgs == NULL || b.probs == NULL || b.pp == NULL || b.pred == NULL) {
+	    b.msgs == NULL || b.probs == NULL || b.pp == NULL || b.pred == NULL || b.ids == NULL) {
 		wq_rpc_call_fail(call, WQ_RPC_RESOURCE_EXHAUSTED, "out of memory");
 		closure(NULL, data);
 		goto out;
 	}
 	batch_run(&b, n);
 	for (size_t i = 0; i < n; i++) {
+		wqd_origin o = {.source = b.source,
+		                .request_id = b.rid,
+		                .customer_id = in->instances[i]->customer_id,
+		                .start_ns = b.start_ns};
+
 		if (b.res[i].result_case == WINEQ__V1__BATCH_RESULT__RESULT_PREDICTION)
 			publish_instance(d, m, in->instances[i]->features,
-			                 in->instances[i]->n_features, b.source, b.rid, b.start_ns,
-			                 &b.pred[i]);
+			                 in->instances[i]->n_features, &o, &b.pred[i], b.ids[i]);
 	}
 	model_ref_fill(m, &ref);
 	out.n_results = n;
@@ -328,6 +344,7 @@ out:
 	free(b.probs);
 	free(b.pp);
 	free(b.pred);
+	free(b.ids);
 }
 
 static void p_get_model(Wineq__V1__Predictor_Service *svc, const Wineq__V1__GetModelRequest *in,
@@ -387,6 +404,93 @@ static void p_health(Wineq__V1__Predictor_Service *svc, const Wineq__V1__HealthR
 	out.version = (char *)PACKAGE_VERSION;
 	out.uptime_seconds = (int64_t)time(NULL) - d->started_unix;
 	closure(&out, data);
+}
+
+/* The code a label's status is answered with (FAILED_PRECONDITION for an expired id, as the
+ * contract says, rather than wq_rpc's generic mapping). */
+static int label_code(int rc)
+{
+	switch (rc) {
+	case WQ_OK:
+		return WQ_RPC_OK;
+	case WQ_ENOENT:
+		return WQ_RPC_NOT_FOUND;
+	case WQ_EEXPIRED:
+		return WQ_RPC_FAILED_PRECONDITION;
+	case WQ_EINVAL:
+		return WQ_RPC_INVALID_ARGUMENT;
+	case WQ_EIO:
+		return WQ_RPC_UNAVAILABLE;
+	default:
+		return wq_rpc_code_from_status(rc);
+	}
+}
+
+static void p_feedback(Wineq__V1__Predictor_Service *svc, const Wineq__V1__FeedbackRequest *in,
+                       Wineq__V1__FeedbackResponse_Closure closure, void *data)
+{
+	wq_rpc_call *call = data;
+	wqd *d = D(svc);
+	Wineq__V1__FeedbackResponse out = WINEQ__V1__FEEDBACK_RESPONSE__INIT;
+	Wineq__V1__ItemError *res = NULL, **resp = NULL;
+	const char *source = source_or(in->source, "rpc");
+	char(*msgs)[256] = NULL, err[256];
+	size_t n = in->n_labels, i;
+
+	if (atomic_load(&d->stopping)) {
+		wq_rpc_call_fail(call, WQ_RPC_UNAVAILABLE, "server is shutting down");
+		closure(NULL, data);
+		return;
+	}
+	if (n == 0 || n > WQD_MAX_LABELS) {
+		wq_rpc_call_fail(call, n == 0 ? WQ_RPC_INVALID_ARGUMENT : WQ_RPC_RESOURCE_EXHAUSTED,
+		                 "a feedback request holds 1 to %d labels, not %zu", WQD_MAX_LABELS,
+		                 n);
+		closure(NULL, data);
+		return;
+	}
+	if (wqd_feedback_ready(d, err, sizeof(err)) != WQ_OK) {
+		wq_rpc_call_fail(call, WQ_RPC_UNAVAILABLE, "%s", err);
+		closure(NULL, data);
+		return;
+	}
+	res = calloc(n, sizeof(*res));
+	resp = calloc(n, sizeof(*resp));
+	msgs = calloc(n, sizeof(*msgs));
+	if (res == NULL || resp == NULL || msgs == NULL) {
+		wq_rpc_call_fail(call, WQ_RPC_RESOURCE_EXHAUSTED, "out of memory");
+		closure(NULL, data);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		const Wineq__V1__Label *l = in->labels[i];
+		int rc;
+
+		int kp = l != NULL && l->key_case == WINEQ__V1__LABEL__KEY_PREDICTION_ID;
+		int kc = l != NULL && l->key_case == WINEQ__V1__LABEL__KEY_CUSTOMER_ID;
+
+		/* a label with no key is refused (and counted) by wqd_feedback_one too */
+		rc = wqd_feedback_one(d, kp ? l->prediction_id : "", kc ? l->customer_id : "",
+		                      l != NULL ? l->quality : 0, source, msgs[i], sizeof(msgs[i]));
+		wineq__v1__item_error__init(&res[i]);
+		res[i].code = (Wineq__V1__StatusCode)label_code(rc);
+		res[i].message = rc == WQ_OK ? "" : msgs[i];
+		resp[i] = &res[i];
+		out.accepted += rc == WQ_OK;
+	}
+	if (out.accepted == 0) {
+		wq_rpc_call_fail(call, (int)res[0].code, "%s%s",
+		                 n > 1 ? "no label accepted; the first: " : "", res[0].message);
+		closure(NULL, data);
+		goto out;
+	}
+	out.n_results = n;
+	out.results = resp;
+	closure(&out, data);
+out:
+	free(res);
+	free(resp);
+	free(msgs);
 }
 
 int wqd_predictor_new(wqd *d, ProtobufCService **out)

@@ -167,16 +167,17 @@ expect_exit 0 "a second run resumes after the checkpoint" "$BRIDGE" consume --st
 dump out
 check_outputs out "$WORK/batch1.expected" 0 >"$WORK/j" && ok "nothing is processed twice after a clean restart" || not_ok "after resume: $(cat "$WORK/j")"
 "$PY" - "$WORK/out.dump" >"$WORK/j" <<'PYEOF'
-import json, sys
+import json, re, sys
 for l in open(sys.argv[1]):
     d = json.loads(json.loads(l)["data"])
     if d["prediction"]["customer_id"] == 123:
         ok = set(d) == {"model", "version", "prediction", "source_sequence_number"} and \
-             set(d["prediction"]) == {"wine_quality", "customer_id", "probabilities"} and \
-             len(d["prediction"]["probabilities"]) == 7
+             set(d["prediction"]) == {"wine_quality", "customer_id", "probabilities", "prediction_id"} and \
+             len(d["prediction"]["probabilities"]) == 7 and \
+             re.fullmatch("[0-9a-f]{32}", d["prediction"]["prediction_id"]) is not None
         print("ok" if ok else "shape: %s" % d)
 PYEOF
-[ "$(cat "$WORK/j")" = ok ] && ok "the output record has the seed's shape" || not_ok "$(cat "$WORK/j")"
+[ "$(cat "$WORK/j")" = ok ] && ok "the output record has the seed's shape and wineqd's prediction_id" || not_ok "$(cat "$WORK/j")"
 
 # --- faults: partial PutRecords failures, throttling, an expired iterator ------------------------
 "$PY" "$WORK/records.py" "$WHITE" "$C" "$WORK/model" 2000 300 "$WORK/batch2"

@@ -33,6 +33,10 @@ expect_exit 2 "train --bogus" "$C" train --bogus
 expect_grep "unknown option '--bogus'" "$WORK/err" "unknown option named"
 expect_exit 2 "train --seed without value" "$C" train --bundle "$B" --seed
 expect_exit 2 "train --features and --top-k together" "$C" train --bundle "$B" --features alcohol --top-k 2
+expect_exit 2 "train --decision bogus" "$C" train --data "$DATA" --bundle "$B" --decision bogus
+expect_grep "expected auto, argmax, prior-shift or vote" "$WORK/err" "--decision values listed"
+expect_exit 2 "train --decision argmax without probabilities" "$C" train --data "$DATA" --bundle "$B" --decision argmax --no-probability
+expect_grep "needs probabilities" "$WORK/err" "argmax without probabilities explained"
 expect_exit 3 "train on a missing data file" "$C" train --data "$WORK/nope.csv" --bundle "$B"
 expect_grep 'nope.csv' "$WORK/err" "missing data file named"
 [ ! -e "$B" ] && ok "failed training leaves no bundle" || not_ok "failed training left a bundle"
@@ -42,22 +46,30 @@ expect_exit 0 "train rbf C=1 with probabilities" "$C" train --data "$DATA" --ker
 expect_grep '^test balanced accuracy: 0\.[0-9]{4}$' "$WORK/out" "train prints balanced accuracy"
 expect_grep '^features: +alcohol, volatile acidity, sulphates$' "$WORK/out" "default features are the seed's three"
 expect_grep '3918 train / 980 test rows' "$WORK/out" "80/20 split of 4898 rows"
+expect_grep '^decision: +argmax$' "$WORK/out" "a model with probabilities serves their argmax by default"
 if grep -qiE 'optimization finished|^\*|nSV' "$WORK/out"; then
 	not_ok "libsvm output leaked to stdout"
 else
 	ok "libsvm output stays off stdout"
 fi
-for f in MANIFEST.json model.svm reference.csv; do
+for f in MANIFEST.json model.svm reference.csv reference_predictions.csv; do
 	[ -s "$B/$f" ] && ok "bundle has $f" || not_ok "bundle lacks $f"
 done
 ref_rows=$(($(wc -l <"$B/reference.csv") - 1))
 [ "$ref_rows" -eq 3918 ] && ok "reference sample holds the 3918 training rows" ||
 	not_ok "reference sample has $ref_rows rows"
+pred_rows=$(($(wc -l <"$B/reference_predictions.csv") - 1))
+[ "$pred_rows" -eq 3918 ] && ok "reference predictions cover the 3918 reference rows" ||
+	not_ok "reference predictions have $pred_rows rows"
+head -n 1 "$B/reference_predictions.csv" | grep -qx '"prediction","p_3","p_4","p_5","p_6","p_7","p_8","p_9"' &&
+	ok "reference predictions: prediction and one probability per class" ||
+	not_ok "reference predictions header: $(head -n 1 "$B/reference_predictions.csv")"
 expect_exit 4 "train into an existing bundle" "$C" train --data "$DATA" --bundle "$B" --no-probability
 expect_grep 'already exists' "$WORK/err" "existing bundle explained"
 
 expect_exit 0 "train --format json, linear, top-k 4, stratified" "$C" train --data "$DATA" --kernel linear --C 0.5 --top-k 4 --stratify --no-probability --bundle "$WORK/lin" --format json
 expect_grep '"balanced_accuracy": ?0\.[0-9]+' "$WORK/out" "json output has balanced_accuracy"
+expect_grep '"decision": ?"vote"' "$WORK/out" "a model without probabilities serves libsvm's vote"
 expect_grep '"features": ?\["alcohol"' "$WORK/out" "top-k picks alcohol first"
 
 # --- predict: the seed's example ---------------------------------------------------------------
@@ -83,6 +95,28 @@ expect_grep "^quality=$q_flags " "$WORK/out" "--feature agrees with flags"
 expect_exit 0 "predict --csv on the whole white data" "$C" predict --bundle "$B" --csv "$DATA"
 [ "$(wc -l <"$WORK/out")" -eq 4898 ] && ok "one line per CSV row" || not_ok "CSV output has $(wc -l <"$WORK/out") lines"
 expect_grep '^row=4898 quality=[3-9] ' "$WORK/out" "rows are numbered"
+# the served quality is a most probable class on every row (printed values round monotonically)
+argmax_check() {
+	awk '{ q = ""; best = -1; at = -1
+		for (i = 1; i <= NF; i++) {
+			split($i, kv, "=")
+			if (kv[1] == "quality") q = kv[2]
+			else if (kv[1] ~ /^p[0-9]$/) {
+				v = kv[2] + 0
+				if (v > best) best = v
+				if (substr(kv[1], 2) == q) at = v
+			}
+		}
+		if (at < best) bad++ }
+		END { print bad + 0 }' "$1"
+}
+bad=$(argmax_check "$WORK/out")
+[ "$bad" -eq 0 ] && ok "quality is the most probable class on all 4898 white rows" ||
+	not_ok "quality is not the most probable class on $bad white rows"
+expect_exit 0 "predict --csv on the red wines" "$C" predict --bundle "$B" --csv "$WQ_SRCDIR/data/winequality-red.csv"
+bad=$(argmax_check "$WORK/out")
+[ "$bad" -eq 0 ] && ok "quality is the most probable class on all 1599 red rows" ||
+	not_ok "quality is not the most probable class on $bad red rows"
 printf 'alcohol,volatile acidity,sulphates\n8.8,0.27,0.45\n12.5,0.2,0.6\n' >"$WORK/plain.csv"
 expect_exit 0 "predict --csv comma file --format json" "$C" predict --bundle "$B" --csv "$WORK/plain.csv" --format json
 expect_grep '^\{"quality": ?'"$q_flags"',.*"row": ?1\}$' "$WORK/out" "comma CSV row 1 agrees with flags"

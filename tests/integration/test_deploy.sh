@@ -34,6 +34,7 @@ wineq_model_reloads_total                counter    wineqd
 wineq_model_reload_failures_total        counter    wineqd
 wineq_feed_events_published_total        counter    wineqd
 wineq_feed_events_dropped_total          counter    wineqd
+wineq_feedback_total                     counter    wineqd
 wineq_build_info                         gauge      wineqd
 process_start_time_seconds               gauge      wineqd
 wineq_drift_score                        gauge      wineq-monitor
@@ -47,6 +48,8 @@ wineq_drift_ks_pvalue                    gauge      wineq-monitor
 wineq_drift_wasserstein_normed           gauge      wineq-monitor
 wineq_drift_psi                          gauge      wineq-monitor
 wineq_drift_js                           gauge      wineq-monitor
+wineq_drift_data_insufficient            gauge      wineq-monitor
+wineq_drift_min_events                   gauge      wineq-monitor
 wineq_monitor_window_events              gauge      wineq-monitor
 wineq_monitor_events_total               counter    wineq-monitor
 wineq_monitor_events_rejected_total      counter    wineq-monitor
@@ -54,6 +57,16 @@ wineq_monitor_predicted_class_share      gauge      wineq-monitor
 wineq_monitor_reference_model_info       gauge      wineq-monitor
 wineq_monitor_last_event_age_seconds     gauge      wineq-monitor
 wineq_monitor_feed_connected             gauge      wineq-monitor
+wineq_monitor_labels_total               counter    wineq-monitor
+wineq_monitor_join_predictions           gauge      wineq-monitor
+wineq_monitor_state_errors_total         counter    wineq-monitor
+wineq_quality_labelled                   gauge      wineq-monitor
+wineq_quality_accuracy                   gauge      wineq-monitor
+wineq_quality_balanced_accuracy          gauge      wineq-monitor
+wineq_quality_f1_macro                   gauge      wineq-monitor
+wineq_quality_recall                     gauge      wineq-monitor
+wineq_quality_reference_balanced_accuracy gauge     wineq-monitor
+wineq_quality_label_lag_seconds          gauge      wineq-monitor
 EOF
 
 # --- promtool ------------------------------------------------------------------------------
@@ -64,7 +77,7 @@ expect_exit 0 "promtool check config deploy/prometheus/prometheus.yml" \
 expect_grep 'SUCCESS: 1 rule files found' "$WORK/out" "prometheus.yml loads alerts.yml"
 expect_exit 0 "promtool check rules deploy/prometheus/alerts.yml" \
 	promtool check rules "$D/prometheus/alerts.yml"
-expect_grep 'SUCCESS: 9 rules found' "$WORK/out" "alerts.yml has the 9 alerts"
+expect_grep 'SUCCESS: 12 rules found' "$WORK/out" "alerts.yml has the 12 alerts"
 expect_exit 0 "promtool test rules deploy/prometheus/alerts_test.yml" \
 	promtool test rules "$D/prometheus/alerts_test.yml"
 
@@ -167,6 +180,8 @@ if dash is not None:
         panels.append(p)
         panels.extend(p.get("panels", []))
     report(len(panels) > 0, "dashboard has panels")
+    rows = [p.get("title", "") for p in panels if p.get("type") == "row"]
+    report(any(r.startswith("Quality") for r in rows), "dashboard has a quality row", repr(rows))
     ids = [p.get("id") for p in panels]
     dup = sorted({i for i in ids if ids.count(i) > 1}, key=str)
     report(None not in ids and not dup, "panel ids present and unique",
@@ -242,7 +257,8 @@ WANT = {"WineqDatasetDriftSustained": ("warning", "15m"), "WineqFeatureDrift": (
         "WineqPredictionDrift": (None, None), "WineqdDown": ("critical", "2m"),
         "WineqMonitorDown": (None, None), "WineqdHighErrorRate": (None, "10m"),
         "WineqdNoModel": (None, "5m"), "WineqMonitorNoEvents": (None, None),
-        "WineqModelReloadFailures": (None, None)}
+        "WineqModelReloadFailures": (None, None), "WineqQualityDrop": ("warning", "10m"),
+        "WineqLabelsStale": ("warning", "30m"), "WineqLabelsUnmatched": ("info", "30m")}
 if yaml is None:
     # Without a YAML parser: the expressions by their layout in this file (inline, or a
     # block scalar indented below `expr: |`).
@@ -294,6 +310,14 @@ else:
             "$labels.method" not in fd.get("summary", "") + fd.get("description", ""):
         problems.append("WineqFeatureDrift annotations do not name the column and method")
     report(not problems, "alert severities, durations and annotations", "; ".join(problems))
+    qd = re.sub(r"\s+", " ", str(byname.get("WineqQualityDrop", {}).get("expr", "")))
+    report(all(x in qd for x in ("wineq_quality_reference_balanced_accuracy - on (job, instance, "
+                                 "name, version) wineq_quality_balanced_accuracy", ">= 0.1",
+                                 "wineq_quality_labelled >= 100")),
+           "WineqQualityDrop: 0.1 below the same version's test figure, >= 100 labels", qd)
+    fd_expr = str(byname.get("WineqFeatureDrift", {}).get("expr", ""))
+    report('column!~"prediction|target"' in fd_expr,
+           "WineqFeatureDrift leaves out the prediction and the target", fd_expr)
     tdoc = yaml.safe_load(tests_text)
     fires, quiet = set(), set()
     for t in tdoc.get("tests", []):

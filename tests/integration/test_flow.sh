@@ -1,6 +1,8 @@
 #!/bin/sh
-# The training flow end to end: a small search completes and registers a model; the same seed
-# gives the same trials whatever the parallelism; with the artifact store (s3rver) down the
+# The training flow end to end: a small search completes and registers a model; its runs carry
+# real times, lineage, their flow run and the version made from them, and `runs show` /
+# `flows show` print metric history, confusion matrix and log lines; the same seed gives the
+# same trials whatever the parallelism; with the artifact store (s3rver) down the
 # flow fails after its retries, and rerun with s3rver back it resumes from the cache (the search
 # is not computed again); a flow killed with SIGKILL is marked Crashed.
 
@@ -11,6 +13,8 @@
 
 C=$WQ_CLIENT
 DATA=$WQ_SRCDIR/data/winequality-white.csv
+PY=/usr/bin/python3
+J="$PY $WQ_SRCDIR/tests/tools/jcheck.py"
 NODE_MODULES=${WQ_NODE_MODULES:-$WQ_SRCDIR/node_modules}
 S3RVER=$NODE_MODULES/.bin/s3rver
 [ -x "$S3RVER" ] || { echo "test_flow.sh: s3rver not found at $S3RVER: run 'npm ci'" >&2; exit 1; }
@@ -53,6 +57,51 @@ expect_exit 0 "flows show" "$C" flows show "$flow1"
 for task in prepare-data search log-trials retrain-1 retrain-2 register; do
 	expect_grep "^$task +Completed +1 " "$WORK/out" "task $task Completed"
 done
+# the task log lines wq_flow stores, each under the task that wrote it
+expect_grep '^log:$' "$WORK/out" "flows show prints the log"
+expect_grep '^  [0-9-]+ [0-9:]+  prepare-data +3918 train / 980 test rows' "$WORK/out" "log: prepare-data's line"
+expect_grep '^  [0-9-]+ [0-9:]+  search +6 of 6 trials succeeded' "$WORK/out" "log: the search's line"
+expect_grep '^  [0-9-]+ [0-9:]+  log-trials +logged 6 trial runs to experiment wine-svm' "$WORK/out" "log: the trial runs"
+expect_grep '^  [0-9-]+ [0-9:]+  register +registered wine-quality/1 from run [0-9a-f]{32}' "$WORK/out" "log: the registration"
+expect_exit 0 "flows show as json" "$C" flows show "$flow1" --format json
+$J expr "$WORK/out" "[l['task'] for l in j['log']] == ['prepare-data', 'search', 'log-trials', 'retrain-1', 'retrain-2', 'register'] and all(l['time_ms'] >= j['start_ms'] for l in j['log'])" &&
+	ok "flows show json: one log line per task, in order" || not_ok "flows show json log: $(tr -d '\n' <"$WORK/out" | head -c 400)"
+
+# --- honest run records: trial times, lineage, flow link; canonical params; version link -----
+flow_json=$WORK/flow-a.json
+best_run=$(json_field best_run_id "$flow_json")
+trials_json=$WORK/trials-a.json
+$J expr "$trials_json" "len(j['runs']) == 6 and all(r['end_time_ms'] > r['start_time_ms'] for r in j['runs'])" &&
+	ok "every trial run ends after it starts" || not_ok "trial times: $($PY -c 'import json,sys; print([(r["start_time_ms"], r["end_time_ms"]) for r in json.load(open(sys.argv[1]))["runs"]])' "$trials_json")"
+$J expr "$trials_json" "len(set(r['start_time_ms'] for r in j['runs'])) >= 3 and max(r['end_time_ms'] for r in j['runs']) - min(r['start_time_ms'] for r in j['runs']) >= 500" &&
+	ok "trial runs span the search (distinct starts, not one instant)" || not_ok "trial start times collapse"
+$J expr "$trials_json" "all(r['tags'].get('wineq.flow_run_id') == '$flow1' for r in j['runs'])" &&
+	ok "trial runs name their flow run" || not_ok "trial flow tag"
+$J expr "$trials_json" "all(r['params'].get('seed') == '7' and r['params'].get('test_fraction') == '0.2' and r['params'].get('train_rows') == '3918' and r['params'].get('test_rows') == '980' and r['params'].get('data_file') == 'winequality-white.csv' and len(r['params'].get('data_sha256', '')) == 64 and r['params'].get('features') == 'alcohol,volatile acidity,sulphates' and r['params'].get('stratify') in ('true', 'false') for r in j['runs'])" &&
+	ok "trial runs carry features, seed, split and data hash" || not_ok "trial lineage params"
+$J expr "$trials_json" "all(0 < r['metrics']['fit_seconds'] <= (r['end_time_ms'] - r['start_time_ms']) / 1000.0 + 0.01 for r in j['runs'])" &&
+	ok "trial fit_seconds within the run's own times" || not_ok "trial fit_seconds"
+expect_exit 0 "runs show the best run as json" "$C" runs show "$best_run" --format json
+cp "$WORK/out" "$WORK/best.json"
+$J expr "$WORK/best.json" "j['tags'].get('wineq.registered_model') == 'wine-quality/1' and [v['version'] for v in j['model_versions']] == [1] and j['tags'].get('wineq.flow_run_id') == '$flow1'" &&
+	ok "the best run links to the version registered from it and to its flow" || not_ok "best run links"
+$J expr "$WORK/best.json" "j['end_time_ms'] - j['start_time_ms'] >= 1000 * j['metrics']['fit_seconds'] - 5" &&
+	ok "the best run's times cover its fit" || not_ok "best run times"
+$J expr "$WORK/best.json" "sum(map(sum, j['confusion_matrix']['matrix'])) == 980 and len(j['confusion_matrix']['labels']) == len(j['confusion_matrix']['matrix'])" &&
+	ok "the best run has its test confusion matrix (980 rows)" || not_ok "confusion matrix"
+$J expr "$WORK/best.json" "all(len(h) >= 1 and h[-1]['value'] == j['metrics'][k] for k, h in j['metric_history'].items()) and set(j['metric_history']) == set(j['metrics'])" &&
+	ok "metric history for every metric, ending at the latest value" || not_ok "metric history json"
+best_c=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["params"]["C"])' "$WORK/best.json")
+expect_exit 0 "filter on the best model's C across both experiments" "$C" runs list --filter "params.C = '$best_c'" --format json
+$J expr "$WORK/out" "sorted(r['experiment'] for r in j['runs']) == ['wine-svm', 'wine-svm-best-models']" &&
+	ok "params.C = '$best_c' finds its trial run and its retrained run" || not_ok "filter on C found: $(grep -c '"run_id"' "$WORK/out") runs"
+expect_exit 0 "runs show the best run" "$C" runs show "$best_run"
+expect_grep '^metric history:$' "$WORK/out" "runs show: metric history section"
+expect_grep '^  balanced_accuracy +step 0 +0\.[0-9]+ +[0-9-]+ [0-9:]+ UTC$' "$WORK/out" "runs show: a history line with step, value and time"
+expect_grep '^confusion matrix \(test split\):$' "$WORK/out" "runs show: confusion matrix"
+expect_grep '^  true \\ predicted +3 +4 +5 +6 +7 +8' "$WORK/out" "runs show: matrix header with the qualities"
+expect_grep '^  models:/wine-quality/1 +stage None' "$WORK/out" "runs show: the version registered from the run"
+expect_grep '^duration: +[0-9]+\.[0-9]{3} s$' "$WORK/out" "runs show: the run's duration"
 expect_exit 0 "flows list" "$C" flows list
 expect_grep "^$flow1 +train +Completed " "$WORK/out" "flow Completed"
 

@@ -41,7 +41,7 @@ trap cleanup EXIT INT TERM
 
 # shellcheck disable=SC2046 # free_ports prints blank-separated numbers, split into $1..$N
 set -- $(free_ports 10)
-P_RPC=$1 P_FEED=$2 P_HTTP=$3 P_TLS=$4 P_CONF=$5 P_CONF_HTTP=$6 P_X=$7
+P_RPC=$1 P_FEED=$2 P_HTTP=$3 P_TLS=$4 P_CONF=$5 P_CONF_HTTP=$6 P_X=$7 P_R=$8 P_RFEED=$9 P_RHTTP=${10}
 RPC=tcp://127.0.0.1:$P_RPC
 FEED=tcp://127.0.0.1:$P_FEED
 HTTP=http://127.0.0.1:$P_HTTP
@@ -70,6 +70,14 @@ probe_expect() {
 	else
 		not_ok "$what: expected $code, got: $(head -n 3 "$WORK/probe")"
 	fi
+}
+# fb BODY [URL]: POST /v1/feedback; status to $WORK/status, body to $WORK/body
+fb() {
+	curl -sS -o "$WORK/body" -w '%{http_code}' -X POST -H "Content-Type: application/json" \
+		--data-binary "$1" "${2:-$HTTP}/v1/feedback" >"$WORK/status" 2>"$WORK/curlerr"
+}
+id_of() { # id_of FILE: the prediction_id of the JSON answer in FILE
+	/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["prediction_id"])' "$1"
 }
 metric() { # metric NAME_AND_LABELS_REGEX: its value from /metrics
 	curl -s "$HTTP/metrics" | grep -E "^$1 " | awk '{print $2}' | head -n 1
@@ -181,6 +189,112 @@ wait "$SUB"
 [ "$(grep -c '^event quality=' "$WORK/feed")" -eq 3 ] && ok "the feed carried the 3 predictions" || not_ok "feed: $(cat "$WORK/feed")"
 expect_grep 'source=http features=3 version=1 model=wine-quality probs=7' "$WORK/feed" "feed event from HTTP with model, features, probabilities"
 expect_grep 'source=cli ' "$WORK/feed" "feed event from the CLI"
+
+# --- prediction ids -------------------------------------------------------------------------
+$J expr "$WORK/local1" '"prediction_id" not in j' >/dev/null && ok "a local prediction has no prediction_id" || not_ok "local prediction_id"
+"$C" predict --server "$RPC" --input "$SEED_JSON" --format json >"$WORK/rpc1"
+$J expr "$WORK/rpc1" '__import__("re").fullmatch("[0-9a-f]{32}", j["prediction_id"]) is not None' >"$WORK/j" && ok "an RPC answer carries a prediction_id" || not_ok "RPC id: $(cat "$WORK/j")"
+$J expr "$WORK/http1" '__import__("re").fullmatch("[0-9a-f]{32}", j["prediction_id"]) is not None' >"$WORK/j" && ok "an HTTP answer carries a prediction_id" || not_ok "HTTP id: $(cat "$WORK/j")"
+/usr/bin/python3 - "$WORK/remote_csv" >"$WORK/j" <<'PYEOF'
+import json, re, sys
+ids = [json.loads(l)["prediction_id"] for l in open(sys.argv[1])]
+ok = len(ids) == 4898 and len(set(ids)) == len(ids) and all(re.fullmatch("[0-9a-f]{32}", i) for i in ids)
+print("ok" if ok else "%d ids, %d distinct: %s" % (len(ids), len(set(ids)), ids[:3]))
+PYEOF
+[ "$(cat "$WORK/j")" = ok ] && ok "every PredictBatch row has its own prediction_id (4898 distinct)" || not_ok "batch ids: $(cat "$WORK/j")"
+"$PROBE" "$RPC" batch 3 alcohol=8.8 "volatile acidity=0.27" sulphates=0.45 >"$WORK/probe"
+[ "$(grep -cE 'prediction_id=[0-9a-f]{32}$' "$WORK/probe")" -eq 3 ] && ok "rpc_probe batch: 3 rows, 3 ids" || not_ok "probe batch: $(cat "$WORK/probe")"
+"$C" predict --server "$RPC" --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45 >"$WORK/text1"
+expect_grep '^quality=[3-9] p3=.* prediction_id=[0-9a-f]{32}$' "$WORK/text1" "text output ends with the prediction_id"
+[ "$(stat -c %a "$WINEQ_HOME/feedback.key")" = 600 ] && [ "$(stat -c %s "$WINEQ_HOME/feedback.key")" = 32 ] &&
+	ok "the feedback key was created in WINEQ_HOME: 32 bytes, mode 0600" || not_ok "feedback key: $(ls -l "$WINEQ_HOME/feedback.key" 2>&1)"
+
+# --- feedback: accepted by RPC, HTTP and the CLI, seen on the feed ------------------------------
+RID=$(id_of "$WORK/rpc1")
+HID=$(id_of "$WORK/http1")
+"$PROBE" sub "$FEED" 4 15 >"$WORK/feed2" 2>&1 &
+SUB=$!
+PIDS="$PIDS $SUB"
+wait_for 10 grep -q SUBSCRIBED "$WORK/feed2"
+sleep 0.5
+expect_exit 0 "feedback --prediction-id (RPC Feedback)" "$C" feedback --server "$RPC" --prediction-id "$HID" --quality 6
+expect_grep '^accepted=1 failed=0$' "$WORK/out" "the CLI reports the label accepted"
+fb "{\"prediction_id\": \"$RID\", \"quality\": 5}"
+[ "$(cat "$WORK/status")" = 200 ] && $J expr "$WORK/body" 'j["accepted"] == 1' >/dev/null && ok "POST /v1/feedback -> 200 accepted" || not_ok "HTTP feedback: $(cat "$WORK/status") $(cat "$WORK/body")"
+"$PROBE" "$RPC" predict alcohol=9.1 "volatile acidity=0.3" sulphates=0.5 customer_id=cust-7 >"$WORK/probe"
+expect_grep '^OK quality=' "$WORK/probe" "Predict with a customer_id"
+expect_exit 0 "feedback --customer-id" "$C" feedback --server "$RPC" --customer-id cust-7 --quality 7
+wait "$SUB"
+expect_grep "^feedback quality=6 source=cli prediction_id=$HID customer_id= prediction_time_ms=[1-9]" "$WORK/feed2" "the feed carries the CLI's label with its prediction time"
+expect_grep "^feedback quality=5 source=http prediction_id=$RID " "$WORK/feed2" "the feed carries the HTTP label"
+expect_grep '^event .* customer_id=cust-7$' "$WORK/feed2" "the feed carries the prediction's customer_id"
+expect_grep '^feedback quality=7 source=cli prediction_id= customer_id=cust-7 prediction_time_ms=0 ' "$WORK/feed2" "the feed carries the label for the customer_id"
+
+# a whole replay: the predictions 'predict --server --csv --format json' wrote, paired with the CSV
+before=$(metric 'wineq_feedback_total\{result="accepted"\}')
+expect_exit 0 "feedback --predictions FILE --labels CSV (4898 labels in batches)" \
+	"$C" feedback --server "$RPC" --predictions "$WORK/remote_csv" --labels "$DATA" --batch 1000
+expect_grep '^accepted=4898 failed=0$' "$WORK/out" "every white wine's label accepted"
+after=$(metric 'wineq_feedback_total\{result="accepted"\}')
+[ "$((after - before))" -eq 4898 ] && ok "wineq_feedback_total{result=\"accepted\"} grew by 4898" || not_ok "accepted $before -> $after"
+head -n 10 "$DATA" >"$WORK/short.csv"
+expect_exit 3 "predictions and labels of different lengths" "$C" feedback --server "$RPC" --predictions "$WORK/remote_csv" --labels "$WORK/short.csv"
+expect_grep 'pair row by row' "$WORK/err" "the mismatch is explained"
+
+# --- feedback that fails: unknown, malformed, and the server keeps serving ------------------------
+# the same id with its last digit changed: its MAC no longer verifies
+case $RID in
+*0) BAD=${RID%?}1 ;;
+*) BAD=${RID%?}0 ;;
+esac
+expect_exit 5 "feedback for an id this server did not issue" "$C" feedback --server "$RPC" --prediction-id "$BAD" --quality 6
+expect_grep 'NOT_FOUND: unknown prediction id' "$WORK/err" "the CLI names the unknown id"
+fb "{\"prediction_id\": \"$BAD\", \"quality\": 6}"
+expect_status 404 "POST /v1/feedback with an unknown id"
+expect_grep 'unknown prediction id' "$WORK/body" "the 404 says the id is unknown"
+probe_expect NOT_FOUND "RPC Feedback with an unknown id" feedback "prediction_id=$BAD" 6
+probe_expect INVALID_ARGUMENT "RPC Feedback with a malformed id" feedback prediction_id=1234 6
+probe_expect INVALID_ARGUMENT "RPC Feedback with quality 42" feedback "prediction_id=$RID" 42
+probe_expect INVALID_ARGUMENT "RPC Feedback with no labels" call wineq.v1.Predictor/Feedback ""
+fb '{"prediction_id": "'
+expect_status 400 "POST /v1/feedback with malformed JSON"
+fb '{"prediction_id": "nothex", "quality": 6}'
+expect_status 400 "POST /v1/feedback with a malformed id"
+fb '{"labels": []}'
+expect_status 400 "POST /v1/feedback with no labels"
+curl -sS -o "$WORK/body" -w '%{http_code}' -X POST -H 'Content-Type: text/plain' --data '{}' "$HTTP/v1/feedback" >"$WORK/status"
+expect_status 415 "POST /v1/feedback as text/plain"
+expect_exit 2 "feedback without a label" "$C" feedback --server "$RPC" --quality 6
+expect_exit 3 "feedback with a malformed --prediction-id" "$C" feedback --server "$RPC" --prediction-id nothex --quality 6
+curl -s "$HTTP/metrics" >"$WORK/metrics"
+expect_grep '^wineq_feedback_total\{result="unknown"\} [3-9]' "$WORK/metrics" "unknown ids counted"
+expect_grep '^wineq_feedback_total\{result="invalid"\} [1-9]' "$WORK/metrics" "invalid labels counted"
+probe_expect OK "RPC still serves after the bad feedback" predict alcohol=8.8 "volatile acidity=0.27" sulphates=0.45
+post "$SEED_JSON"
+[ "$(cat "$WORK/status")" = 200 ] && ok "HTTP still serves after the bad feedback" || not_ok "HTTP after bad feedback: $(cat "$WORK/status")"
+
+# --- a replica sharing the key, with a 3 s feedback window: accepts the first server's ids, then
+# they expire ----------------------------------------------------------------------------------
+"$WINEQD" --listen "tcp://127.0.0.1:$P_R" --feed "tcp://127.0.0.1:$P_RFEED" --http "127.0.0.1:$P_RHTTP" \
+	--model "$WORK/v1" --feedback-max-age 3 --poll 0 2>"$WORK/replica.log" &
+RPID=$!
+PIDS="$PIDS $RPID"
+wait_for 20 "$C" health --server "tcp://127.0.0.1:$P_R" || not_ok "replica: $(tail -n 5 "$WORK/replica.log")"
+"$C" predict --server "$RPC" --input "$SEED_JSON" --format json >"$WORK/rpc2"
+XID=$(id_of "$WORK/rpc2")
+expect_exit 0 "the replica accepts the first server's fresh id (shared key)" \
+	"$C" feedback --server "tcp://127.0.0.1:$P_R" --prediction-id "$XID" --quality 6
+sleep 3.5
+expect_exit 3 "feedback after the replica's 3 s window" "$C" feedback --server "tcp://127.0.0.1:$P_R" --prediction-id "$XID" --quality 6
+expect_grep 'FAILED_PRECONDITION: prediction id [0-9a-f]{32} expired' "$WORK/err" "the CLI says the id expired"
+fb "{\"prediction_id\": \"$XID\", \"quality\": 6}" "http://127.0.0.1:$P_RHTTP"
+expect_status 410 "POST /v1/feedback with an expired id"
+"$PROBE" "tcp://127.0.0.1:$P_R" feedback "prediction_id=$XID" 6 >"$WORK/probe" 2>&1
+expect_grep '^FAILED_PRECONDITION .*expired' "$WORK/probe" "RPC Feedback with an expired id -> FAILED_PRECONDITION"
+curl -s "http://127.0.0.1:$P_RHTTP/metrics" | grep -E '^wineq_feedback_total\{result="expired"\} ' >"$WORK/j"
+expect_grep ' 3$' "$WORK/j" "expired labels counted on the replica (CLI, HTTP, RPC)"
+kill -TERM "$RPID"
+wait "$RPID" && ok "the replica stops with exit 0" || not_ok "replica exit status"
 
 # --- metrics ----------------------------------------------------------------------------------
 curl -s -D "$WORK/mhead" "$HTTP/metrics" >"$WORK/metrics"

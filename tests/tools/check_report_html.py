@@ -10,14 +10,27 @@ object:
   {"title":         text of <title>,
    "doctype":       true when the page has <!DOCTYPE html> (Chromium's --dump-dom keeps it),
    "lang":          <html lang>, "charset": <meta charset> (null when missing),
-   "banner":        headline of #banner ("Dataset drift detected" / "No dataset drift"),
+   "banner":        headline of #banner ("Dataset drift detected" / "No dataset drift" /
+                    "Not enough data: n of k rows"),
    "banner_detail": its second line ("n of m columns drifted (share s, threshold t)"),
-   "drift":         true / false from #banner's class "drift" / "no-drift" (null otherwise),
+   "drift":         true / false from #banner's class "drift" / "no-drift" (null otherwise,
+                    e.g. while the data is insufficient),
+   "insufficient":  true when #banner has class "insufficient" (no verdict),
    "columns":       [{"id": "col-<i>", "name": text of .col-name (else data-name),
-                      "drifted": data-drifted == "true", "kind": data-kind,
+                      "drifted": data-drifted == "true", "verdict": data-verdict ("drift",
+                      "ok", "none"; null when missing), "kind": data-kind,
                       "svgs": <svg> elements inside, "hist_svgs": those with class "hist",
-                      "bars": <rect> with class "bar" inside them,
+                      "bars": <rect> with class "bar" inside them (overflow ones included),
+                      "overflow": those also with class "overflow" (values outside the
+                      reference's range),
                       "rects": all <rect> (bars plus the two legend swatches)}],
+   "sections":      {"quality", "history", "data_quality": whether section#quality,
+                     section#history, section#data-quality are present},
+   "confusion":     data-count of each rect.cell in svg.confusion, row by row (null when
+                    there is no confusion matrix),
+   "history_points": circle.pt elements carrying a <title> in svg#history-drift (the legend's
+                    are not counted),
+   "dq_rows":       tr.dq-row elements of table#dq,
    "scripts":       <script> elements + on* event-handler attributes + javascript: URLs,
    "external_urls": URL-bearing attributes (href, src, srcset, action, xlink:href, ...) whose
                     value is not a fragment ("#..."), <meta http-equiv=refresh>, and CSS url(...)
@@ -67,6 +80,10 @@ class Reader(HTMLParser):
         self.columns = []
         self.scripts = 0
         self.external = 0
+        self.sections = {"quality": False, "history": False, "data_quality": False}
+        self.confusion = None
+        self.history_points = 0
+        self.dq_rows = 0
 
     def handle_decl(self, decl):
         if decl.strip().lower() == "doctype html":
@@ -114,10 +131,25 @@ class Reader(HTMLParser):
                 captures.append(self.banner_title)
             if "banner-detail" in classes:
                 captures.append(self.banner_detail)
+        sec_id = a.get("id", "")
+        if tag == "section" and sec_id in ("quality", "history", "data-quality"):
+            self.sections[sec_id.replace("-", "_")] = True
+        in_svg = [e for e in self.stack if e["tag"] == "svg"]
+        if tag == "rect" and "cell" in classes and in_svg and "confusion" in in_svg[-1]["classes"]:
+            if self.confusion is None:
+                self.confusion = []
+            self.confusion.append(int(a.get("data-count", "-1")))
+        if tag == "circle" and "pt" in classes and in_svg and \
+                in_svg[-1]["id"] == "history-drift" and \
+                not any(e["tag"] == "g" for e in self.stack[self.stack.index(in_svg[-1]):]):
+            self.history_points += 1
+        if tag == "tr" and "dq-row" in classes:
+            self.dq_rows += 1
         if COL_ID.match(a.get("id", "")):
             col = {"id": a["id"], "name_parts": [], "data_name": a.get("data-name"),
                    "drifted": a.get("data-drifted") == "true", "kind": a.get("data-kind"),
-                   "svgs": 0, "hist_svgs": 0, "bars": 0, "rects": 0}
+                   "verdict": a.get("data-verdict"),
+                   "svgs": 0, "hist_svgs": 0, "bars": 0, "overflow": 0, "rects": 0}
             self.columns.append(col)
         if col is not None:
             if "col-name" in classes:
@@ -130,9 +162,12 @@ class Reader(HTMLParser):
                 col["rects"] += 1
                 if "bar" in classes:
                     col["bars"] += 1
+                    if "overflow" in classes:
+                        col["overflow"] += 1
         if not void:
             self.stack.append({"tag": tag, "col": col, "captures": captures,
-                               "banner": a.get("id") == "banner"})
+                               "banner": a.get("id") == "banner", "classes": classes,
+                               "id": a.get("id", "")})
 
     def handle_starttag(self, tag, attrs):
         self._open(tag, attrs, tag in VOID)
@@ -167,14 +202,19 @@ class Reader(HTMLParser):
             if name == "" and c["data_name"] is not None:
                 name = c["data_name"]
             cols.append({"id": c["id"], "name": name, "drifted": c["drifted"],
-                         "kind": c["kind"], "svgs": c["svgs"], "hist_svgs": c["hist_svgs"],
-                         "bars": c["bars"], "rects": c["rects"]})
+                         "verdict": c["verdict"], "kind": c["kind"], "svgs": c["svgs"],
+                         "hist_svgs": c["hist_svgs"], "bars": c["bars"],
+                         "overflow": c["overflow"], "rects": c["rects"]})
         return {"title": norm("".join(self.title)) or None, "doctype": self.doctype,
                 "lang": self.lang, "charset": self.charset,
                 "banner": banner if self.banner_class is not None else None,
                 "banner_detail": norm("".join(self.banner_detail)) or None,
-                "drift": drift, "columns": cols, "scripts": self.scripts,
-                "external_urls": self.external}
+                "drift": drift,
+                "insufficient": self.banner_class is not None and
+                "insufficient" in self.banner_class,
+                "columns": cols, "sections": self.sections, "confusion": self.confusion,
+                "history_points": self.history_points, "dq_rows": self.dq_rows,
+                "scripts": self.scripts, "external_urls": self.external}
 
 
 def main(argv):

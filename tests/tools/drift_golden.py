@@ -5,8 +5,10 @@ that src/lib/wq_drift.c must reproduce (tests/unit/test_drift.c checks every cas
 Run from anywhere with Debian's interpreter (python3-scipy 1.10, python3-numpy):
     /usr/bin/python3 tests/tools/drift_golden.py [OUTPUT]
 
-Samples are stored in one of three forms, so that the file stays small:
+Samples are stored in one of four forms, so that the file stays small:
   [v, ...]                                   the values themselves
+  {"counts": [[v, k], ...]}                  k copies of each v, in that order (categorical
+                                             samples such as predicted classes)
   {"file": "white"|"red", "column": NAME, "start": A, "stop": B}
                                              rows A..B-1 of a column of data/winequality-*.csv
   {"gen": {"n": N, "a": A, "b": B, "m": M, "s": S, "o": O}}
@@ -349,6 +351,87 @@ eval_cases = [
              (1000, 2000), DEFAULT + ["pH", "quality"], ["numerical"] * 4 + ["categorical"]),
 ]
 
+# ---- the prediction column: predicted classes against the reference's predictions ------------
+# Shaped like the monitor's prediction column: classes 3..9, the reference is a model's
+# predictions on its training sample (a skewed mix: an unweighted model rarely predicts the
+# outer classes, a class-weighted one predicts all of them), the current sample a window of
+# 30..1000 served predictions, with classes missing on either side.
+
+
+def counts_spec(counts):
+    """counts: {class: k}; the spec and the expanded sample (classes ascending)."""
+    pairs = [[float(c), int(k)] for c, k in sorted(counts.items()) if k > 0]
+    values = np.array([v for v, k in pairs for _ in range(k)], dtype=np.float64)
+    return {"counts": pairs}, values
+
+
+def mix_counts(n, mix):
+    classes = sorted(mix)
+    p = np.array([mix[c] for c in classes], dtype=float)
+    k = rng.multinomial(n, p / p.sum())
+    return {c: int(v) for c, v in zip(classes, k)}
+
+
+UNWEIGHTED = {4: 0.012, 5: 0.33, 6: 0.53, 7: 0.12, 8: 0.008}
+WEIGHTED = {3: 0.012, 4: 0.07, 5: 0.27, 6: 0.31, 7: 0.22, 8: 0.11, 9: 0.008}
+RED_LIKE = {3: 0.01, 4: 0.05, 5: 0.52, 6: 0.36, 7: 0.05, 8: 0.01}
+HIGH = {6: 0.3, 7: 0.4, 8: 0.2, 9: 0.1}
+
+
+def evaluate_prediction(name, ref_counts, cur_counts, small_reference=1000):
+    rspec, r = counts_spec(ref_counts)
+    cspec, x = counts_spec(cur_counts)
+    cats_ = sorted(set(r) | set(x))
+    rsh = np.array([(r == k).sum() / len(r) for k in cats_])
+    csh = np.array([(x == k).sum() / len(x) for k in cats_])
+    p = np.where(rsh == 0, EMPTY_SHARE, rsh)
+    p = p / p.sum()
+    chi = stats.chisquare(np.array([(x == k).sum() for k in cats_], dtype=float), p * len(x))
+    e = {"name": name, "reference": rspec, "current": cspec,
+         "ref_mean": float(np.mean(r)), "ref_std": float(np.std(r)),
+         "cur_mean": float(np.mean(x)), "cur_std": float(np.std(x)),
+         "cats": [float(k) for k in cats_], "ref_cat_share": list(map(float, rsh)),
+         "cur_cat_share": list(map(float, csh)), "chi_stat": float(chi.statistic),
+         "chi_pvalue": float(chi.pvalue),
+         "js_cat": float(distance.jensenshannon(rsh, csh, base=2)),
+         "ref_min": float(r.min()), "ref_max": float(r.max()),
+         "cur_out_of_range": int(((x < r.min()) | (x > r.max())).sum())}
+    if len(r) <= small_reference:
+        e.update({"method": "chisquare", "score": e["chi_pvalue"], "threshold": 0.05,
+                  "drifted": e["chi_pvalue"] <= 0.05})
+    else:
+        e.update({"method": "jensenshannon", "score": e["js_cat"], "threshold": 0.1,
+                  "drifted": e["js_cat"] >= 0.1})
+    return e
+
+
+prediction_cases = []
+for ref_name, ref_mix in [("unweighted", UNWEIGHTED), ("class-weighted", WEIGHTED)]:
+    for nref in [3918, 1000, 400]:
+        ref_counts = mix_counts(nref, ref_mix)
+        for ncur in [30, 50, 100, 200, 500, 1000]:
+            for cur_name, cur_mix in [("same mix", ref_mix), ("red-like", RED_LIKE),
+                                      ("high", HIGH)]:
+                if cur_name != "same mix" and ncur in (50, 200):
+                    continue
+                prediction_cases.append(evaluate_prediction(
+                    f"{ref_name} {nref} vs {cur_name} {ncur}", ref_counts,
+                    mix_counts(ncur, cur_mix)))
+# hand-made shapes: one class only in the window, a window without the reference's main class,
+# a class the reference never predicted (9) dominating, and an exact copy of the mix
+prediction_cases.append(evaluate_prediction("window of one class", {5: 300, 6: 600, 7: 100},
+                                            {6: 30}))
+prediction_cases.append(evaluate_prediction("window without class 6", {5: 300, 6: 600, 7: 100},
+                                            {5: 40, 7: 60}))
+prediction_cases.append(evaluate_prediction("unseen class 9 dominates",
+                                            {4: 20, 5: 1300, 6: 2000, 7: 560, 8: 38},
+                                            {6: 20, 9: 80}))
+prediction_cases.append(evaluate_prediction("unseen class 3 once", {5: 330, 6: 530, 7: 140},
+                                            {3: 1, 5: 10, 6: 16, 7: 3}))
+prediction_cases.append(evaluate_prediction("exact proportions",
+                                            {4: 40, 5: 1200, 6: 2000, 7: 640, 8: 38},
+                                            {4: 10, 5: 300, 6: 500, 7: 160, 8: 9}))
+
 doc = {
     "generator": "tests/tools/drift_golden.py",
     "scipy": scipy.__version__,
@@ -363,6 +446,7 @@ doc = {
     "jensenshannon": js_cases,
     "bins_quantile": edge_cases,
     "evaluate": eval_cases,
+    "prediction": prediction_cases,
 }
 
 out_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(SRC, "tests", "data",
@@ -373,4 +457,5 @@ with open(out_path, "w") as f:
     f.write("\n")
 print(f"{out_path}: {len(ks_cases)} ks_2samp, {len(kstwo_cases)} kstwo, {len(w_cases)} "
       f"wasserstein, {len(chi_cases)} chisquare, {len(js_cases)} jensenshannon, "
-      f"{len(edge_cases)} bins, {len(eval_cases)} evaluations")
+      f"{len(edge_cases)} bins, {len(eval_cases)} evaluations, "
+      f"{len(prediction_cases)} prediction columns")

@@ -6,8 +6,15 @@
  *   rpc_probe URL call METHOD HEX       envelope with METHOD and payload HEX ("" for none)
  *   rpc_probe URL expired               Predict whose deadline has already passed
  *   rpc_probe URL oversize BYTES        Predict whose payload is BYTES long
- *   rpc_probe URL predict NAME=VALUE... Predict with these features (VALUE may be nan, inf)
- *   rpc_probe sub URL COUNT SECONDS     print COUNT feed events, one line each */
+ *   rpc_probe URL predict NAME=VALUE... Predict with these features (VALUE may be nan, inf);
+ *                                       "customer_id=ID" sets the request's customer_id
+ *   rpc_probe URL batch N NAME=VALUE... PredictBatch of N copies of the instance; prints
+ *                                       each row's prediction_id
+ *   rpc_probe URL feedback KEY=ID Q...  Feedback with one label per KEY=ID Q pair (KEY
+ *                                       prediction_id or customer_id); prints each result
+ *   rpc_probe sub URL COUNT SECONDS     print COUNT feed events (FeedEvent), one line each:
+ *                                       "event ..." for a prediction, "feedback ..." for a
+ *                                       true label */
 #include "wineq/v1/wineq.pb-c.h"
 #include "wq_error.h"
 #include "wq_rpc.h"
@@ -99,37 +106,146 @@ static int envelope(wq_rpc_client *c, const char *method, const uint8_t *payload
 	return rc;
 }
 
+/* Features (and customer_id) from NAME=VALUE arguments; f/fp hold 64. */
+static int features_parse(int argc, char **argv, Wineq__V1__Feature *f, Wineq__V1__Feature **fp,
+                          size_t *n, char **cid)
+{
+	*n = 0;
+	for (int i = 0; i < argc && *n < 64; i++) {
+		char *eq = strchr(argv[i], '=');
+
+		if (eq == NULL)
+			return 2;
+		*eq = '\0';
+		if (strcmp(argv[i], "customer_id") == 0) {
+			*cid = eq + 1;
+			continue;
+		}
+		wineq__v1__feature__init(&f[*n]);
+		f[*n].name = argv[i];
+		f[*n].value = strtod(eq + 1, NULL); /* accepts nan and inf on purpose */
+		fp[*n] = &f[*n];
+		(*n)++;
+	}
+	return 0;
+}
+
 static int predict(wq_rpc_client *c, int argc, char **argv)
 {
 	Wineq__V1__PredictRequest req = WINEQ__V1__PREDICT_REQUEST__INIT;
 	Wineq__V1__Feature f[64], *fp[64];
 	Wineq__V1__PredictResponse *resp = NULL;
 	char msg[512] = "";
-	int n = 0, code;
+	size_t n;
+	int code;
 
-	for (int i = 0; i < argc && n < 64; i++, n++) {
-		char *eq = strchr(argv[i], '=');
-
-		wineq__v1__feature__init(&f[n]);
-		if (eq == NULL)
-			return 2;
-		*eq = '\0';
-		f[n].name = argv[i];
-		f[n].value = strtod(eq + 1, NULL); /* accepts nan and inf on purpose */
-		fp[n] = &f[n];
-	}
-	req.n_features = (size_t)n;
+	if (features_parse(argc, argv, f, fp, &n, &req.customer_id) != 0)
+		return 2;
+	req.n_features = n;
 	req.features = fp;
 	code = wq_rpc_client_call(c, "wineq.v1.Predictor/Predict", &req.base,
 	                          &wineq__v1__predict_response__descriptor, 0, NULL,
 	                          (ProtobufCMessage **)&resp, msg, sizeof(msg));
 	if (code == WQ_RPC_OK) {
-		printf("OK quality=%d version=%lld\n", resp->quality,
-		       resp->model ? (long long)resp->model->version : -1LL);
+		printf("OK quality=%d version=%lld prediction_id=%s\n", resp->quality,
+		       resp->model ? (long long)resp->model->version : -1LL, resp->prediction_id);
 		protobuf_c_message_free_unpacked(&resp->base, NULL);
 	} else {
 		printf("%s %s\n", wq_rpc_code_name(code), msg);
 	}
+	return 0;
+}
+
+static int batch(wq_rpc_client *c, int argc, char **argv)
+{
+	Wineq__V1__PredictBatchRequest req = WINEQ__V1__PREDICT_BATCH_REQUEST__INIT;
+	Wineq__V1__Feature f[64], *fp[64];
+	Wineq__V1__Instance inst[64], *ip[64];
+	Wineq__V1__PredictBatchResponse *resp = NULL;
+	char msg[512] = "", *cid = "";
+	long count = argc > 0 ? strtol(argv[0], NULL, 10) : 0;
+	size_t n;
+	int code;
+
+	if (count < 1 || count > 64 || features_parse(argc - 1, argv + 1, f, fp, &n, &cid) != 0)
+		return 2;
+	for (long i = 0; i < count; i++) {
+		wineq__v1__instance__init(&inst[i]);
+		inst[i].features = fp;
+		inst[i].n_features = n;
+		inst[i].customer_id = cid;
+		ip[i] = &inst[i];
+	}
+	req.n_instances = (size_t)count;
+	req.instances = ip;
+	code = wq_rpc_client_call(c, "wineq.v1.Predictor/PredictBatch", &req.base,
+	                          &wineq__v1__predict_batch_response__descriptor, 0, NULL,
+	                          (ProtobufCMessage **)&resp, msg, sizeof(msg));
+	if (code != WQ_RPC_OK) {
+		printf("%s %s\n", wq_rpc_code_name(code), msg);
+		return 0;
+	}
+	for (size_t i = 0; i < resp->n_results; i++) {
+		const Wineq__V1__BatchResult *r = resp->results[i];
+
+		if (r->result_case == WINEQ__V1__BATCH_RESULT__RESULT_PREDICTION)
+			printf("OK quality=%d prediction_id=%s\n", r->prediction->quality,
+			       r->prediction->prediction_id);
+		else
+			printf("%s %s\n",
+			       r->result_case == WINEQ__V1__BATCH_RESULT__RESULT_ERROR
+			           ? wq_rpc_code_name((int)r->error->code)
+			           : "NO_RESULT",
+			       r->result_case == WINEQ__V1__BATCH_RESULT__RESULT_ERROR
+			           ? r->error->message
+			           : "");
+	}
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return 0;
+}
+
+/* feedback KEY=ID Q [KEY=ID Q ...]: prints "CALL <code> accepted=N" then one line per label. */
+static int feedback(wq_rpc_client *c, int argc, char **argv)
+{
+	Wineq__V1__FeedbackRequest req = WINEQ__V1__FEEDBACK_REQUEST__INIT;
+	Wineq__V1__Label l[32], *lp[32];
+	Wineq__V1__FeedbackResponse *resp = NULL;
+	char msg[512] = "";
+	size_t n = 0;
+	int code;
+
+	for (int i = 0; i + 1 < argc && n < 32; i += 2, n++) {
+		char *eq = strchr(argv[i], '=');
+
+		if (eq == NULL)
+			return 2;
+		*eq = '\0';
+		wineq__v1__label__init(&l[n]);
+		if (strcmp(argv[i], "prediction_id") == 0) {
+			l[n].key_case = WINEQ__V1__LABEL__KEY_PREDICTION_ID;
+			l[n].prediction_id = eq + 1;
+		} else if (strcmp(argv[i], "customer_id") == 0) {
+			l[n].key_case = WINEQ__V1__LABEL__KEY_CUSTOMER_ID;
+			l[n].customer_id = eq + 1;
+		} /* any other key: a label without one */
+		l[n].quality = (int32_t)strtol(argv[i + 1], NULL, 10);
+		lp[n] = &l[n];
+	}
+	req.n_labels = n;
+	req.labels = lp;
+	req.source = "probe";
+	code = wq_rpc_client_call(c, "wineq.v1.Predictor/Feedback", &req.base,
+	                          &wineq__v1__feedback_response__descriptor, 0, NULL,
+	                          (ProtobufCMessage **)&resp, msg, sizeof(msg));
+	if (code != WQ_RPC_OK) {
+		printf("%s %s\n", wq_rpc_code_name(code), msg);
+		return 0;
+	}
+	printf("OK accepted=%d\n", resp->accepted);
+	for (size_t i = 0; i < resp->n_results; i++)
+		printf("label %zu %s %s\n", i, wq_rpc_code_name((int)resp->results[i]->code),
+		       resp->results[i]->message);
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return 0;
 }
 
@@ -150,7 +266,7 @@ static int subscribe(const char *url, long count, double seconds)
 	fflush(stdout);
 	while (got < count) {
 		nng_msg *m;
-		Wineq__V1__PredictionEvent *e;
+		Wineq__V1__FeedEvent *fe;
 
 		if ((rv = nng_recvmsg(s, &m, 0)) != 0) {
 			fprintf(stderr, "rpc_probe: feed: %s after %ld events\n", nng_strerror(rv),
@@ -158,19 +274,34 @@ static int subscribe(const char *url, long count, double seconds)
 			nng_close(s);
 			return 1;
 		}
-		e = wineq__v1__prediction_event__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+		fe = wineq__v1__feed_event__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
 		nng_msg_free(m);
-		if (e == NULL) {
+		if (fe == NULL || fe->event_case == WINEQ__V1__FEED_EVENT__EVENT__NOT_SET) {
 			printf("UNPARSEABLE\n");
+			if (fe != NULL)
+				wineq__v1__feed_event__free_unpacked(fe, NULL);
 			continue;
 		}
-		printf("event quality=%d source=%s features=%zu version=%lld model=%s probs=%zu "
-		       "request_id=%s\n",
-		       e->quality, e->source, e->n_features,
-		       e->model ? (long long)e->model->version : -1LL,
-		       e->model ? e->model->name : "", e->n_probabilities, e->request_id);
+		if (fe->event_case == WINEQ__V1__FEED_EVENT__EVENT_PREDICTION) {
+			const Wineq__V1__PredictionEvent *e = fe->prediction;
+
+			printf("event quality=%d source=%s features=%zu version=%lld model=%s "
+			       "probs=%zu request_id=%s prediction_id=%s customer_id=%s\n",
+			       e->quality, e->source, e->n_features,
+			       e->model ? (long long)e->model->version : -1LL,
+			       e->model ? e->model->name : "", e->n_probabilities, e->request_id,
+			       e->prediction_id, e->customer_id);
+		} else {
+			const Wineq__V1__FeedbackEvent *e = fe->feedback;
+
+			printf("feedback quality=%d source=%s prediction_id=%s customer_id=%s "
+			       "prediction_time_ms=%lld time_ms=%lld\n",
+			       e->quality, e->source, e->prediction_id, e->customer_id,
+			       (long long)(e->prediction_time_unix_nano / 1000000),
+			       (long long)(e->time_unix_nano / 1000000));
+		}
 		fflush(stdout);
-		wineq__v1__prediction_event__free_unpacked(e, NULL);
+		wineq__v1__feed_event__free_unpacked(fe, NULL);
 		got++;
 	}
 	nng_close(s);
@@ -212,6 +343,10 @@ int main(int argc, char **argv)
 			    envelope(c, "wineq.v1.Predictor/Predict", bytes, len, unix_ms() + 5000);
 	} else if (strcmp(argv[2], "predict") == 0) {
 		rc = predict(c, argc - 3, argv + 3);
+	} else if (strcmp(argv[2], "batch") == 0) {
+		rc = batch(c, argc - 3, argv + 3);
+	} else if (strcmp(argv[2], "feedback") == 0) {
+		rc = feedback(c, argc - 3, argv + 3);
 	}
 	free(bytes);
 	wq_rpc_client_close(c);

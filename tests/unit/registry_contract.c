@@ -9,10 +9,13 @@
 #include "wq_test.h"
 
 #include "wq_bundle.h"
+#include "wq_db.h"
 #include "wq_error.h"
+#include "wq_regproto.h"
 #include "wq_registry.h"
 #include "wq_runlog.h"
 #include "wq_train.h"
+#include "wineq/v1/wineq.pb-c.h" /* whether the protocol has GetMetricHistory */
 
 #include <inttypes.h>
 #include <string.h>
@@ -103,7 +106,7 @@ static void test_run_lifecycle(void **state)
 	wq_run *run = NULL;
 
 	(void)state;
-	OK(r->ops->run_start(r, "contract-exp", "first", id, ERR));
+	OK(r->ops->run_start(r, "contract-exp", "first", 0, id, ERR));
 	assert_int_equal(strlen(id), WQ_RUN_ID_LEN);
 	OK(r->ops->param_log(r, id, "kernel", "rbf", ERR));
 	OK(r->ops->param_log(r, id, "kernel", "rbf", ERR)); /* same value again: fine */
@@ -112,7 +115,7 @@ static void test_run_lifecycle(void **state)
 	OK(r->ops->metric_log(r, id, "loss", 0.5, 1, ERR));
 	OK(r->ops->tag_set(r, id, "owner", "ci", ERR));
 	OK(r->ops->tag_set(r, id, "owner", "contract", ERR));
-	OK(r->ops->run_end(r, id, WQ_RUN_FINISHED, ERR));
+	OK(r->ops->run_end(r, id, WQ_RUN_FINISHED, 0, ERR));
 	OK(r->ops->run_get(r, id, &run, ERR));
 	assert_string_equal(run->id, id);
 	assert_string_equal(run->experiment_name, "contract-exp");
@@ -126,9 +129,89 @@ static void test_run_lifecycle(void **state)
 	assert_int_equal(run->ntags, 1);
 	assert_string_equal(run->tags[0].value, "contract");
 	wq_run_free(run);
+	{
+		wq_metric *h = NULL;
+		size_t nh = 0;
+		char err[256] = "";
+		int rc = r->ops->metric_history(r, id, "loss", &h, &nh, err, sizeof(err));
+
+		assert_int_equal(rc, WQ_OK);
+		assert_int_equal(nh, 2); /* every logged value, in step order */
+		assert_true(h[0].value == 0.9 && h[0].step == 0);
+		assert_true(h[1].value == 0.5 && h[1].step == 1);
+		wq_metrics_list_free(h, nh);
+	}
 	EXPECT(WQ_ENOENT, "0123456789abcdef0123456789abcdef",
 	       r->ops->run_get(r, "0123456789abcdef0123456789abcdef", &run, ERR));
-	EXPECT(WQ_EINVAL, "/", r->ops->run_start(r, "bad/name", NULL, id, ERR));
+	EXPECT(WQ_EINVAL, "/", r->ops->run_start(r, "bad/name", NULL, 0, id, ERR));
+}
+
+/* Times given by the caller (e.g. a trial measured where it ran) are what the run shows. */
+static void test_run_times(void **state)
+{
+	wq_registry *r = fx.r;
+	char id[WQ_RUN_ID_LEN + 1], id2[WQ_RUN_ID_LEN + 1];
+	int64_t now = (int64_t)wq_db_now_ms(), start = now - 60000, end = now - 45000;
+	wq_run *run = NULL;
+
+	(void)state;
+	OK(r->ops->run_start(r, "contract-times", "timed", start, id, ERR));
+	EXPECT(WQ_EINVAL, "before it started",
+	       r->ops->run_end(r, id, WQ_RUN_FINISHED, start - 1, ERR));
+	EXPECT(WQ_EINVAL, "negative", r->ops->run_end(r, id, WQ_RUN_FINISHED, -5, ERR));
+	OK(r->ops->run_end(r, id, WQ_RUN_FINISHED, end, ERR));
+	OK(r->ops->run_get(r, id, &run, ERR));
+	assert_true(run->start_ms == start);
+	assert_true(run->end_ms == end);
+	assert_int_equal(run->status, WQ_RUN_FINISHED);
+	wq_run_free(run);
+	/* 0: the store's clock, at the call */
+	OK(r->ops->run_start(r, "contract-times", "now", 0, id2, ERR));
+	OK(r->ops->run_end(r, id2, WQ_RUN_FAILED, 0, ERR));
+	OK(r->ops->run_get(r, id2, &run, ERR));
+	assert_true(run->start_ms >= now - 1000 && run->start_ms <= (int64_t)wq_db_now_ms());
+	assert_true(run->end_ms >= run->start_ms);
+	wq_run_free(run);
+	EXPECT(WQ_EINVAL, "negative", r->ops->run_start(r, "contract-times", NULL, -1, id2, ERR));
+}
+
+/* One value, one spelling: a C written by the search's trial runs and by the retrained runs
+ * (which used to print it with different precision) is found by one filter. */
+static void test_canonical_params(void **state)
+{
+	wq_registry *r = fx.r;
+	const char *exps[] = {"contract-canonical"};
+	char a[WQ_RUN_ID_LEN + 1], b[WQ_RUN_ID_LEN + 1], *next = NULL;
+	wq_svm_params p;
+	wq_run **page = NULL;
+	size_t n = 0;
+
+	(void)state;
+	OK(r->ops->run_start(r, exps[0], "trial", 0, a, ERR));
+	OK(wq_runlog_param_num(r, a, "C", 7.0582543127249586, ERR));
+	OK(wq_runlog_param_num(r, a, "train_rows", 3918.0, ERR));
+	OK(r->ops->run_end(r, a, WQ_RUN_FINISHED, 0, ERR));
+	OK(r->ops->run_start(r, exps[0], "best", 0, b, ERR));
+	wq_svm_params_default(&p);
+	p.C = strtod("7.058254312724959", NULL);
+	p.gamma = 0.1;
+	OK(wq_runlog_svm_params(r, b, &p, ERR));
+	OK(r->ops->run_end(r, b, WQ_RUN_FINISHED, 0, ERR));
+	OK(r->ops->runs_search(r, exps, 1, "params.C = '7.058254312724959'", "attributes.run_name",
+	                       10, NULL, &page, &n, &next, ERR));
+	assert_int_equal(n, 2);
+	assert_string_equal(page[0]->id, b);
+	assert_string_equal(page[1]->id, a);
+	for (size_t i = 0; i < page[1]->nparams; i++) {
+		if (strcmp(page[1]->params[i].key, "train_rows") == 0)
+			assert_string_equal(page[1]->params[i].value, "3918");
+	}
+	for (size_t i = 0; i < page[0]->nparams; i++) {
+		if (strcmp(page[0]->params[i].key, "gamma") == 0)
+			assert_string_equal(page[0]->params[i].value, "0.1");
+	}
+	wq_runs_free(page, n);
+	assert_null(next);
 }
 
 static void test_search_and_pages(void **state)
@@ -143,12 +226,12 @@ static void test_search_and_pages(void **state)
 	for (int i = 0; i < 5; i++) {
 		char c[12];
 
-		OK(r->ops->run_start(r, exps[0], NULL, ids[i], ERR));
+		OK(r->ops->run_start(r, exps[0], NULL, 0, ids[i], ERR));
 		snprintf(c, sizeof(c), "%d", i);
 		OK(r->ops->param_log(r, ids[i], "kernel", i % 2 ? "linear" : "rbf", ERR));
 		OK(r->ops->param_log(r, ids[i], "C", c, ERR));
 		OK(r->ops->metric_log(r, ids[i], "balanced_accuracy", 0.1 * i, 0, ERR));
-		OK(r->ops->run_end(r, ids[i], WQ_RUN_FINISHED, ERR));
+		OK(r->ops->run_end(r, ids[i], WQ_RUN_FINISHED, 0, ERR));
 	}
 	OK(r->ops->runs_search(r, exps, 1,
 	                       "metrics.balanced_accuracy > 0.15 and params.kernel = 'rbf'",
@@ -209,12 +292,72 @@ static void test_run_artifacts(void **state)
 	wq_run *run = NULL;
 
 	(void)state;
-	OK(wq_runlog_bundle(r, "contract-artifacts", "bundle", fx.b, fx.bundle_dir, id, ERR));
-	OK(r->ops->run_get(r, id, &run, ERR));
+	{
+		/* started before the fit it records, by a flow */
+		wq_runlog_opts o = {.start_ms = (int64_t)wq_db_now_ms() - 2500,
+		                    .flow_run_id = "00112233445566778899aabbccddeeff",
+		                    .fit_seconds = 2.25};
+
+		OK(wq_runlog_bundle_ex(r, "contract-artifacts", "bundle", fx.b, fx.bundle_dir, &o,
+		                       id, ERR));
+		OK(r->ops->run_get(r, id, &run, ERR));
+		assert_true(run->start_ms == o.start_ms);
+		assert_true(run->end_ms >= o.start_ms + 2500);
+	}
 	assert_int_equal(run->status, WQ_RUN_FINISHED);
-	assert_int_equal(run->nartifacts, 3);
+	{
+		/* every file of the bundle, whatever the bundle format holds */
+		wq_artifact_file *files = NULL;
+		size_t nfiles = 0;
+
+		OK(wq_regproto_tree_list(fx.bundle_dir, &files, &nfiles, ERR));
+		assert_true(nfiles >= 3);
+		assert_int_equal(run->nartifacts, nfiles);
+		wq_artifact_files_free(files, nfiles);
+	}
 	for (size_t i = 0; i < run->nartifacts; i++)
 		assert_int_equal(strncmp(run->artifacts[i].path, "model/", 6), 0);
+	{
+		int seen = 0;
+		char want[256];
+
+		for (size_t i = 0; i < run->ntags; i++) {
+			if (strcmp(run->tags[i].key, WQ_RUNLOG_TAG_FLOW) == 0) {
+				assert_string_equal(run->tags[i].value,
+				                    "00112233445566778899aabbccddeeff");
+				seen |= 1;
+			}
+			if (strcmp(run->tags[i].key, WQ_RUNLOG_TAG_CONFUSION) == 0) {
+				char *cm = NULL;
+
+				OK(wq_runlog_confusion_json(fx.b->test_metrics, &cm, ERR));
+				assert_string_equal(run->tags[i].value, cm);
+				free(cm);
+				seen |= 2;
+			}
+		}
+		assert_int_equal(seen, 3);
+		for (size_t i = 0; i < run->nmetrics; i++) {
+			if (strcmp(run->metrics[i].key, "fit_seconds") == 0) {
+				assert_true(run->metrics[i].value == 2.25);
+				seen |= 4;
+			}
+		}
+		assert_int_equal(seen, 7);
+		for (size_t i = 0; i < run->nparams; i++) {
+			if (strcmp(run->params[i].key, "data_sha256") == 0) {
+				assert_string_equal(run->params[i].value,
+				                    fx.b->training.data_sha256);
+				seen |= 8;
+			}
+			if (strcmp(run->params[i].key, "test_rows") == 0) {
+				snprintf(want, sizeof(want), "%zu", fx.b->training.test_rows);
+				assert_string_equal(run->params[i].value, want);
+				seen |= 16;
+			}
+		}
+		assert_int_equal(seen, 31);
+	}
 	wq_run_free(run);
 
 	snprintf(uri, sizeof(uri), "runs:/%s/model", id);
@@ -243,6 +386,21 @@ static void test_run_artifacts(void **state)
 		assert_string_equal(v->run_id, id);
 		assert_string_equal(v->created_by, "erin");
 		wq_model_version_free(v);
+		{
+			/* the run names the version made from it */
+			char want[160];
+			const char *got = NULL;
+
+			OK(r->ops->run_get(r, id, &run, ERR));
+			for (size_t i = 0; i < run->ntags; i++)
+				if (strcmp(run->tags[i].key, WQ_MODELREG_RUN_TAG) == 0)
+					got = run->tags[i].value;
+			snprintf(want, sizeof(want), "%s/%" PRId64, name, ver);
+			assert_non_null(got);
+			assert_string_equal(got, want);
+			wq_run_free(run);
+			run = NULL;
+		}
 		snprintf(muri, sizeof(muri), "models:/%s/%" PRId64, name, ver);
 		OK(r->ops->resolve(r, muri, &dir, NULL, ERR));
 		assert_same_bundle(dir);
@@ -444,6 +602,8 @@ int registry_contract_run(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_run_lifecycle),
+	    cmocka_unit_test(test_run_times),
+	    cmocka_unit_test(test_canonical_params),
 	    cmocka_unit_test(test_search_and_pages),
 	    cmocka_unit_test(test_run_artifacts),
 	    cmocka_unit_test(test_model_versions),

@@ -6,10 +6,12 @@
 #include "wq_base64.h"
 #include "wq_bridge.h"
 #include "wq_error.h"
+#include "wq_predid.h"
 #include "wq_train.h"
 
 #include <jansson.h>
 #include <string.h>
+#include <time.h>
 
 static char tmp[512], bundle[600];
 
@@ -68,7 +70,7 @@ static void test_records(void **state)
 	json_t *doc;
 
 	(void)state;
-	assert_int_equal(wq_bridge_predictor_local(bundle, &p, err, sizeof(err)), WQ_OK);
+	assert_int_equal(wq_bridge_predictor_local(bundle, NULL, &p, err, sizeof(err)), WQ_OK);
 	assert_string_equal(p->ops->kind, "local");
 	in[0] = input("{\"wine_features\": {\"alcohol\": 8.8, \"volatile acidity\": 0.27, "
 	              "\"sulphates\": 0.45}, \"customer_id\": 123}",
@@ -105,6 +107,21 @@ static void test_records(void **state)
 	assert_string_equal(json_string_value(json_object_get(doc, "source_sequence_number")), "1");
 	assert_string_equal(json_string_value(json_object_get(doc, "model")), "wine-quality");
 	assert_true(json_is_null(json_object_get(doc, "version"))); /* a plain bundle */
+	/* signed with $WINEQ_HOME/feedback.key, made when missing: a wineqd holding it accepts */
+	{
+		const char *id = json_string_value(
+		    json_object_get(json_object_get(doc, "prediction"), "prediction_id"));
+		char key[700];
+		wq_predid *g = NULL;
+
+		snprintf(key, sizeof(key), "%s/feedback.key", tmp);
+		assert_int_equal(wq_predid_open(key, 0, &g, err, sizeof(err)), WQ_OK);
+		assert_non_null(id);
+		assert_int_equal(wq_predid_verify(g, id, strlen(id), (int64_t)time(NULL) * 1000,
+		                                  60000, NULL, err, sizeof(err)),
+		                 WQ_OK);
+		wq_predid_free(g);
+	}
 	json_decref(doc);
 
 	assert_int_equal(out[1].status, WQ_EPARSE);
@@ -115,6 +132,19 @@ static void test_records(void **state)
 	assert_non_null(strstr(out[3].error, "alcohol"));
 	assert_int_equal(out[4].status, WQ_OK);
 	assert_string_equal(out[4].partition_key, "c-9");
+	{
+		json_t *d4 = json_loads(out[4].json, 0, NULL),
+		       *d0 = json_loads(out[0].json, 0, NULL);
+		const char *a = json_string_value(
+		    json_object_get(json_object_get(d0, "prediction"), "prediction_id"));
+		const char *b4 = json_string_value(
+		    json_object_get(json_object_get(d4, "prediction"), "prediction_id"));
+
+		assert_non_null(b4);
+		assert_string_not_equal(a, b4); /* every prediction its own id */
+		json_decref(d4);
+		json_decref(d0);
+	}
 	assert_int_equal(out[5].status, WQ_EPARSE);
 	assert_non_null(strstr(out[5].error, "wine_features"));
 	assert_int_equal(out[6].status, WQ_EPARSE);
@@ -122,6 +152,29 @@ static void test_records(void **state)
 	wq_bridge_outputs_clear(out, 7);
 	wq_bundle_free(b);
 	wq_bridge_predictor_close(p);
+}
+
+/* An explicit key file: created when missing, and refused when it is not a key. */
+static void test_local_key(void **state)
+{
+	wq_bridge_predictor *p = NULL;
+	char key[700], err[512] = "";
+	FILE *f;
+
+	(void)state;
+	snprintf(key, sizeof(key), "%s/keys/bridge.key", tmp);
+	assert_int_equal(wq_bridge_predictor_local(bundle, key, &p, err, sizeof(err)), WQ_OK);
+	assert_int_equal(access(key, R_OK), 0);
+	wq_bridge_predictor_close(p);
+	p = NULL;
+	snprintf(key, sizeof(key), "%s/bad.key", tmp);
+	f = fopen(key, "w");
+	assert_non_null(f);
+	fputs("short", f);
+	fclose(f);
+	assert_int_equal(wq_bridge_predictor_local(bundle, key, &p, err, sizeof(err)), WQ_ECORRUPT);
+	assert_null(p);
+	assert_non_null(strstr(err, "bad.key"));
 }
 
 static void test_event_parse(void **state)
@@ -188,6 +241,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_records),
+	    cmocka_unit_test(test_local_key),
 	    cmocka_unit_test(test_event_parse),
 	    cmocka_unit_test(test_remote_unreachable),
 	};

@@ -10,23 +10,54 @@
 #include "wq_dataset.h"
 #include "wq_error.h"
 #include "wq_features.h"
+#include "wq_file.h"
+#include "wq_metrics.h"
 #include "wq_split.h"
 #include "wq_train.h"
+
+#include <libsvm/svm.h>
 
 #include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <sys/stat.h>
 
-/* One real-data model for the whole file: training with probabilities is the slow part. */
+/* Two real-data models for the whole file, training with probabilities being the slow part:
+ * the default one (argmax), and a class-weighted large-C one like the search's best
+ * (prior-shift). */
 typedef struct fixture {
 	char tmp[256];
-	char dir[320]; /* the saved bundle */
+	char dir[320];    /* the saved default bundle */
+	char baldir[320]; /* the saved class-weighted bundle */
 	char data[512];
-	wq_bundle *b;
+	wq_bundle *b, *bal;
 	double *test_raw; /* ntest x 3, default features, raw */
+	int *test_y;
 	size_t ntest;
+	double *white, *red; /* every row of each data file, default features, raw */
+	size_t nwhite, nred;
 } fixture;
+
+static double *read_rows(const char *rel, size_t *n)
+{
+	wq_dataset *ds = NULL;
+	wq_csv_opts csv;
+	double *X = NULL;
+	char path[512], err[512] = "";
+
+	memset(&csv, 0, sizeof(csv));
+	csv.allowed = wq_uci_columns;
+	wq_test_path(path, sizeof(path), rel);
+	if (wq_dataset_read_csv(path, &csv, &ds, err, sizeof(err)) != WQ_OK ||
+	    wq_dataset_matrix_extract(ds, wq_features_default, 3, &X, err, sizeof(err)) != WQ_OK) {
+		fprintf(stderr, "%s: %s\n", rel, err);
+		wq_dataset_free(ds);
+		return NULL;
+	}
+	*n = ds->nrows;
+	wq_dataset_free(ds);
+	return X;
+}
 
 static int group_setup(void **state)
 {
@@ -56,6 +87,18 @@ static int group_setup(void **state)
 		fprintf(stderr, "save: %s\n", err);
 		return -1;
 	}
+	o.svm.C = 50.0;
+	o.svm.class_weight = WQ_CLASS_WEIGHT_BALANCED;
+	snprintf(f->baldir, sizeof(f->baldir), "%s/balanced", f->tmp);
+	if (wq_train_run(&o, &f->bal, err, sizeof(err)) != WQ_OK ||
+	    wq_bundle_save(f->bal, f->baldir, 0, err, sizeof(err)) != WQ_OK) {
+		fprintf(stderr, "balanced: %s\n", err);
+		return -1;
+	}
+	f->white = read_rows("data/winequality-white.csv", &f->nwhite);
+	f->red = read_rows("data/winequality-red.csv", &f->nred);
+	if (f->white == NULL || f->red == NULL)
+		return -1;
 	/* the same test rows the pipeline held out */
 	memset(&csv, 0, sizeof(csv));
 	csv.allowed = wq_uci_columns;
@@ -69,10 +112,13 @@ static int group_setup(void **state)
 	}
 	f->ntest = sp.ntest;
 	f->test_raw = malloc(sp.ntest * 3 * sizeof(double));
-	if (f->test_raw == NULL)
+	f->test_y = malloc(sp.ntest * sizeof(int));
+	if (f->test_raw == NULL || f->test_y == NULL)
 		return -1;
-	for (size_t i = 0; i < sp.ntest; i++)
+	for (size_t i = 0; i < sp.ntest; i++) {
 		memcpy(&f->test_raw[i * 3], &X[sp.test[i] * 3], 3 * sizeof(double));
+		f->test_y[i] = labels[sp.test[i]];
+	}
 	free(X);
 	free(labels);
 	wq_split_free(&sp);
@@ -88,7 +134,11 @@ static int group_teardown(void **state)
 	if (f == NULL)
 		return 0;
 	wq_bundle_free(f->b);
+	wq_bundle_free(f->bal);
 	free(f->test_raw);
+	free(f->test_y);
+	free(f->white);
+	free(f->red);
 	wq_test_rmtree(f->tmp);
 	free(f);
 	return 0;
@@ -115,12 +165,12 @@ static void copy_file(const char *from, const char *to)
 static void copy_bundle(const fixture *f, const char *name, char *dst, size_t n)
 {
 	static const char *const files[] = {WQ_BUNDLE_MANIFEST, WQ_BUNDLE_MODEL_FILE,
-	                                    WQ_BUNDLE_REFERENCE_FILE};
+	                                    WQ_BUNDLE_REFERENCE_FILE, WQ_BUNDLE_REFPRED_FILE};
 	char a[700], b[700];
 
 	snprintf(dst, n, "%s/%s", f->tmp, name);
 	assert_int_equal(mkdir(dst, 0700), 0);
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 4; i++) {
 		snprintf(a, sizeof(a), "%s/%s", f->dir, files[i]);
 		snprintf(b, sizeof(b), "%s/%s", dst, files[i]);
 		copy_file(a, b);
@@ -197,7 +247,7 @@ static void test_roundtrip_predictions(void **state)
 	fixture *f = *state;
 	wq_bundle *l = NULL;
 	char err[512] = "";
-	size_t differ_vote_argmax = 0;
+	size_t not_argmax = 0;
 
 	assert_int_equal(wq_bundle_load(f->dir, 0, &l, err, sizeof(err)), WQ_OK);
 	assert_true(f->ntest == 980);
@@ -218,10 +268,10 @@ static void test_roundtrip_predictions(void **state)
 			if (pl.probabilities[k] > pl.probabilities[best])
 				best = k;
 		}
-		differ_vote_argmax += pl.classes[best] != pl.quality;
+		not_argmax += pl.classes[best] != pl.quality;
 	}
-	/* the vote and the probabilities mostly agree: a reordering bug would break that */
-	assert_true(differ_vote_argmax < f->ntest / 10);
+	/* the default rule serves the most probable class; a reordering bug would break that */
+	assert_int_equal(not_argmax, 0);
 	wq_bundle_free(l);
 }
 
@@ -294,10 +344,19 @@ static void test_manifest_fields(void **state)
 	assert_string_equal(l->reference->names[3], "quality");
 	assert_memory_equal(l->reference->values, f->b->reference->values,
 	                    3918 * 4 * sizeof(double));
+	assert_int_equal(l->decision, WQ_DECISION_ARGMAX);
+	for (size_t c = 0; c < 7; c++)
+		assert_true(wq_svm_class_weights(l->svm)[c] == 1.0);
+	assert_non_null(l->reference_predictions);
+	assert_int_equal(l->reference_predictions->computed, 0);
 
 	root = read_manifest(f->dir);
 	assert_string_equal(json_string_value(json_object_get(root, "format")), "wineq-bundle");
-	assert_int_equal(json_integer_value(json_object_get(root, "format_version")), 1);
+	assert_int_equal(json_integer_value(json_object_get(root, "format_version")), 2);
+	assert_string_equal(json_string_value(json_object_get(root, "decision")), "argmax");
+	assert_int_equal(strlen(json_string_value(json_object_get(json_object_get(root, "files"),
+	                                                          WQ_BUNDLE_REFPRED_FILE))),
+	                 64);
 	assert_string_equal(
 	    json_string_value(json_object_get(json_object_get(root, "model"), "file")),
 	    "model.svm");
@@ -313,6 +372,7 @@ static void test_manifest_fields(void **state)
 	/* without the flag the reference stays unparsed, but its size is known */
 	assert_int_equal(wq_bundle_load(f->dir, 0, &l, err, sizeof(err)), WQ_OK);
 	assert_null(l->reference);
+	assert_null(l->reference_predictions);
 	assert_int_equal(l->reference_rows, 3918);
 	wq_bundle_free(l);
 }
@@ -613,6 +673,388 @@ static void test_predict(void **state)
 	assert_int_equal(wq_bundle_predict(f->b, raw, &p, err, sizeof(err)), WQ_EINVAL);
 }
 
+/* ---- decision rules and reference predictions ----------------------------------------------- */
+
+/* The index of the served quality, which must be a most probable class. */
+static int quality_is_argmax(const wq_prediction *p)
+{
+	double best = -1.0, at = -1.0;
+
+	for (size_t c = 0; c < p->nclass; c++) {
+		best = p->probabilities[c] > best ? p->probabilities[c] : best;
+		if (p->classes[c] == p->quality)
+			at = p->probabilities[c];
+	}
+	return at == best;
+}
+
+static struct svm_model *load_libsvm(const char *dir)
+{
+	char path[700];
+	struct svm_model *m;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, WQ_BUNDLE_MODEL_FILE);
+	m = svm_load_model(path);
+	assert_non_null(m);
+	return m;
+}
+
+static void scaled_nodes(const wq_bundle *b, const double *raw, struct svm_node *nodes)
+{
+	double x[3];
+
+	wq_scaler_transform(b->scaler, raw, x, 1);
+	for (int j = 0; j < 3; j++) {
+		nodes[j].index = j + 1;
+		nodes[j].value = x[j];
+	}
+	nodes[3].index = -1;
+	nodes[3].value = 0.0;
+}
+
+/* Every white and red row of a bundle: the served quality is a most probable class of the
+ * served probabilities; what it equals in libsvm depends on the rule. lib is the same bundle
+ * loaded with libsvm's own predictor. Returns the rows where the vote is not the argmax. */
+static size_t check_every_row(const wq_bundle *b, const wq_bundle *lib, const struct svm_model *m,
+                              const double *X, size_t n)
+{
+	size_t vote_not_argmax = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const double *raw = &X[i * 3];
+		wq_prediction p, pl, pv;
+		struct svm_node nodes[4];
+		double lp[WQ_SVM_MAX_CLASSES];
+		wq_bundle *vb = (wq_bundle *)b;
+		int saved = b->decision;
+
+		assert_int_equal(wq_bundle_predict(b, raw, &p, NULL, 0), WQ_OK);
+		if (!quality_is_argmax(&p))
+			fail_msg("row %zu: quality %d is not the most probable class", i + 1,
+			         p.quality);
+		assert_int_equal(wq_bundle_predict(lib, raw, &pl, NULL, 0), WQ_OK);
+		if (pl.quality != p.quality)
+			fail_msg("row %zu: libsvm's predictor serves %d, the fast one %d", i + 1,
+			         pl.quality, p.quality);
+		for (size_t c = 0; c < p.nclass; c++)
+			assert_true(fabs(pl.probabilities[c] - p.probabilities[c]) < 1e-4);
+		scaled_nodes(b, raw, nodes);
+		if (b->decision == WQ_DECISION_ARGMAX)
+			assert_int_equal(p.quality, (int)svm_predict_probability(m, nodes, lp));
+		/* the vote stays available and is libsvm's svm_predict exactly */
+		vb->decision = WQ_DECISION_VOTE;
+		assert_int_equal(wq_bundle_predict(vb, raw, &pv, NULL, 0), WQ_OK);
+		vb->decision = saved;
+		assert_int_equal(pv.quality, (int)svm_predict(m, nodes));
+		vote_not_argmax += !quality_is_argmax(&pv);
+	}
+	return vote_not_argmax;
+}
+
+static wq_bundle *load_with_libsvm(const char *dir)
+{
+	wq_bundle *l = NULL;
+	char err[512] = "";
+
+	assert_int_equal(setenv("WINEQ_PREDICTOR", "libsvm", 1), 0);
+	assert_int_equal(wq_bundle_load(dir, 0, &l, err, sizeof(err)), WQ_OK);
+	assert_int_equal(unsetenv("WINEQ_PREDICTOR"), 0);
+	assert_string_equal(wq_svm_predictor_name(l->svm), "libsvm");
+	return l;
+}
+
+static void test_served_is_argmax_everywhere(void **state)
+{
+	fixture *f = *state;
+	const wq_bundle *bundles[2] = {f->b, f->bal};
+	const char *dirs[2] = {f->dir, f->baldir};
+
+	for (int k = 0; k < 2; k++) {
+		struct svm_model *m = load_libsvm(dirs[k]);
+		wq_bundle *lib = load_with_libsvm(dirs[k]);
+		size_t white = check_every_row(bundles[k], lib, m, f->white, f->nwhite);
+		size_t red = check_every_row(bundles[k], lib, m, f->red, f->nred);
+
+		printf("    %s (%s, predictor %s): quality is the argmax on all %zu white and %zu "
+		       "red rows; the vote is not on %zu and %zu\n",
+		       k == 0 ? "default" : "rbf C=50 balanced",
+		       wq_svm_decision_name(bundles[k]->decision),
+		       wq_svm_predictor_name(bundles[k]->svm), f->nwhite, f->nred, white, red);
+		/* what the rule fixes: the weighted model's vote contradicts its probabilities
+		 * on a large share of rows */
+		if (k == 1)
+			assert_true(white > f->nwhite / 5);
+		wq_bundle_free(lib);
+		svm_free_and_destroy_model(&m);
+	}
+}
+
+/* The recorded rule, the class weights of training, and test metrics of the served label. */
+static void test_rule_recorded(void **state)
+{
+	fixture *f = *state;
+	const wq_bundle *bundles[2] = {f->b, f->bal};
+	const char *dirs[2] = {f->dir, f->baldir};
+	const wq_dataset *ref = f->bal->reference;
+	size_t counts[7] = {0};
+	char err[512] = "";
+	json_t *root, *w;
+
+	for (int k = 0; k < 2; k++) {
+		wq_bundle *l = NULL;
+		wq_metrics *m = NULL;
+		int *pred = malloc(f->ntest * sizeof(int));
+
+		assert_non_null(pred);
+		assert_int_equal(wq_bundle_load(dirs[k], 0, &l, err, sizeof(err)), WQ_OK);
+		assert_int_equal(l->decision,
+		                 k == 0 ? WQ_DECISION_ARGMAX : WQ_DECISION_PRIOR_SHIFT);
+		assert_int_equal(l->decision, bundles[k]->decision);
+		assert_memory_equal(wq_svm_class_weights(l->svm),
+		                    wq_svm_class_weights(bundles[k]->svm), 7 * sizeof(double));
+		for (size_t i = 0; i < f->ntest; i++) {
+			wq_prediction p;
+
+			assert_int_equal(wq_bundle_predict(l, &f->test_raw[i * 3], &p, NULL, 0),
+			                 WQ_OK);
+			pred[i] = p.quality;
+		}
+		assert_int_equal(
+		    wq_metrics_compute(f->test_y, pred, f->ntest, wq_svm_classes(l->svm), 7, &m),
+		    WQ_OK);
+		/* the recorded figures are those of the label the bundle serves */
+		assert_memory_equal(&m->balanced_accuracy, &l->test_metrics->balanced_accuracy,
+		                    sizeof(double));
+		assert_memory_equal(m->confusion, l->test_metrics->confusion, 49 * sizeof(size_t));
+		wq_metrics_free(m);
+		free(pred);
+		wq_bundle_free(l);
+	}
+	/* balanced weights n / (k n_c) over the training part, which the reference is */
+	for (size_t i = 0; i < ref->nrows; i++)
+		counts[(int)ref->values[i * 4 + 3] - 3]++;
+	root = read_manifest(f->baldir);
+	assert_string_equal(json_string_value(json_object_get(root, "decision")), "prior-shift");
+	w = json_object_get(json_object_get(root, "model"), "class_weights");
+	assert_int_equal(json_array_size(w), 7);
+	for (size_t c = 0; c < 7; c++)
+		assert_true(json_real_value(json_array_get(w, c)) ==
+		            (double)ref->nrows / (7.0 * (double)counts[c]));
+	json_decref(root);
+}
+
+/* reference_predictions.csv holds the served predictions of every reference row, exactly. */
+static void test_refpred_stored(void **state)
+{
+	fixture *f = *state;
+	const wq_bundle *bundles[2] = {f->b, f->bal};
+	const char *dirs[2] = {f->dir, f->baldir};
+	char path[700], line[256], err[512] = "";
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", f->dir, WQ_BUNDLE_REFPRED_FILE);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(line, sizeof(line), fp));
+	assert_string_equal(line, "\"prediction\",\"p_3\",\"p_4\",\"p_5\",\"p_6\",\"p_7\",\"p_8\","
+	                          "\"p_9\"\n");
+	fclose(fp);
+	for (int k = 0; k < 2; k++) {
+		wq_bundle *l = NULL;
+		const wq_bundle_refpred *rp, *trained = bundles[k]->reference_predictions;
+
+		assert_int_equal(
+		    wq_bundle_load(dirs[k], WQ_BUNDLE_LOAD_REFERENCE, &l, err, sizeof(err)), WQ_OK);
+		rp = l->reference_predictions;
+		assert_non_null(rp);
+		assert_non_null(trained);
+		assert_int_equal(rp->computed, 0);
+		assert_int_equal(rp->nrows, 3918);
+		assert_int_equal(rp->nclass, 7);
+		assert_non_null(rp->probs);
+		assert_memory_equal(rp->labels, trained->labels, 3918 * sizeof(int));
+		assert_memory_equal(rp->probs, trained->probs, 3918 * 7 * sizeof(double));
+		for (size_t i = 0; i < rp->nrows; i++) {
+			wq_prediction p;
+
+			assert_int_equal(
+			    wq_bundle_predict(l, &l->reference->values[i * 4], &p, NULL, 0), WQ_OK);
+			assert_int_equal(p.quality, rp->labels[i]);
+			assert_memory_equal(p.probabilities, &rp->probs[i * 7], 7 * sizeof(double));
+		}
+		wq_bundle_free(l);
+	}
+}
+
+/* A bundle written before decision rules (format version 1): the vote, as it was scored, and
+ * reference predictions computed at load. */
+static void make_v1(const char *dir)
+{
+	json_t *root = read_manifest(dir);
+	char path[700];
+
+	json_object_set_new(root, "format_version", json_integer(1));
+	json_object_del(root, "decision");
+	json_object_del(root, "reference_predictions");
+	json_object_del(json_object_get(root, "model"), "class_weights");
+	json_object_del(json_object_get(root, "files"), WQ_BUNDLE_REFPRED_FILE);
+	write_manifest(dir, root);
+	snprintf(path, sizeof(path), "%s/%s", dir, WQ_BUNDLE_REFPRED_FILE);
+	assert_int_equal(unlink(path), 0);
+}
+
+static void test_old_bundle(void **state)
+{
+	fixture *f = *state;
+	char dir[400], err[512] = "";
+	wq_bundle *l = NULL;
+	const wq_bundle_refpred *rp;
+	struct svm_model *m = load_libsvm(f->baldir);
+	size_t not_argmax = 0;
+
+	snprintf(dir, sizeof(dir), "%s/v1", f->tmp);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	{
+		static const char *const files[] = {WQ_BUNDLE_MANIFEST, WQ_BUNDLE_MODEL_FILE,
+		                                    WQ_BUNDLE_REFERENCE_FILE,
+		                                    WQ_BUNDLE_REFPRED_FILE};
+		char a[700], b[700];
+
+		for (size_t i = 0; i < 4; i++) {
+			snprintf(a, sizeof(a), "%s/%s", f->baldir, files[i]);
+			snprintf(b, sizeof(b), "%s/%s", dir, files[i]);
+			copy_file(a, b);
+		}
+	}
+	make_v1(dir);
+	assert_int_equal(wq_bundle_load(dir, 0, &l, err, sizeof(err)), WQ_OK);
+	assert_int_equal(l->decision, WQ_DECISION_VOTE);
+	assert_null(l->reference_predictions);
+	wq_bundle_free(l);
+	assert_int_equal(wq_bundle_load(dir, WQ_BUNDLE_LOAD_REFERENCE, &l, err, sizeof(err)),
+	                 WQ_OK);
+	rp = l->reference_predictions;
+	assert_non_null(rp);
+	assert_int_equal(rp->computed, 1);
+	assert_int_equal(rp->nrows, 3918);
+	assert_non_null(rp->probs);
+	for (size_t i = 0; i < rp->nrows; i++) {
+		struct svm_node nodes[4];
+		wq_prediction p;
+
+		scaled_nodes(l, &l->reference->values[i * 4], nodes);
+		assert_int_equal(rp->labels[i], (int)svm_predict(m, nodes));
+		p.quality = rp->labels[i];
+		p.nclass = 7;
+		memcpy(p.classes, wq_svm_classes(l->svm), 7 * sizeof(int));
+		memcpy(p.probabilities, &rp->probs[i * 7], 7 * sizeof(double));
+		not_argmax += !quality_is_argmax(&p);
+	}
+	/* served as before: the vote, contradicting the probabilities on many rows */
+	assert_true(not_argmax > 0);
+	/* saving it again writes the current format, with the rule it was served by */
+	snprintf(dir, sizeof(dir), "%s/v1-resaved", f->tmp);
+	assert_int_equal(wq_bundle_save(l, dir, 0, err, sizeof(err)), WQ_OK);
+	wq_bundle_free(l);
+	assert_int_equal(wq_bundle_load(dir, WQ_BUNDLE_LOAD_REFERENCE, &l, err, sizeof(err)),
+	                 WQ_OK);
+	assert_int_equal(l->decision, WQ_DECISION_VOTE);
+	assert_int_equal(l->reference_predictions->computed, 0);
+	wq_bundle_free(l);
+	svm_free_and_destroy_model(&m);
+}
+
+/* Rewrites reference_predictions.csv with one changed line and a matching checksum, so only
+ * the content checks can notice. */
+static void rewrite_refpred(const char *dir, size_t row, const char *new_line)
+{
+	char path[700], *text = NULL, *p, sha[WQ_SHA256_HEXLEN];
+	size_t len = 0;
+	FILE *fp;
+	json_t *root;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, WQ_BUNDLE_REFPRED_FILE);
+	assert_int_equal(wq_file_read(path, 1 << 24, &text, &len, NULL, 0), WQ_OK);
+	p = text;
+	for (size_t i = 0; i <= row; i++) {
+		p = strchr(p, '\n');
+		assert_non_null(p);
+		p++;
+	}
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fwrite(text, 1, (size_t)(p - text), fp);
+	fputs(new_line, fp);
+	fputs(strchr(p, '\n') + 1, fp);
+	assert_int_equal(fclose(fp), 0);
+	free(text);
+	assert_int_equal(wq_sha256_file_hex(path, sha, NULL, 0), WQ_OK);
+	root = read_manifest(dir);
+	json_object_set_new(json_object_get(root, "files"), WQ_BUNDLE_REFPRED_FILE,
+	                    json_string(sha));
+	write_manifest(dir, root);
+}
+
+static void test_refpred_damaged(void **state)
+{
+	fixture *f = *state;
+	char dir[400], path[500];
+	json_t *root;
+
+	copy_bundle(f, "c-rp-byte", dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/%s", dir, WQ_BUNDLE_REFPRED_FILE);
+	flip_byte(path, 120);
+	expect_load_error(dir, WQ_ECORRUPT, WQ_BUNDLE_REFPRED_FILE, "checksum");
+
+	copy_bundle(f, "c-rp-missing", dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/%s", dir, WQ_BUNDLE_REFPRED_FILE);
+	assert_int_equal(unlink(path), 0);
+	expect_load_error(dir, WQ_ECORRUPT, WQ_BUNDLE_REFPRED_FILE, "missing");
+
+	copy_bundle(f, "c-rp-columns", dir, sizeof(dir));
+	root = read_manifest(dir);
+	json_array_remove(
+	    json_object_get(json_object_get(root, "reference_predictions"), "columns"), 7);
+	write_manifest(dir, root);
+	expect_load_error(dir, WQ_ECORRUPT, "reference_predictions.columns", NULL);
+
+	copy_bundle(f, "c-rp-rows", dir, sizeof(dir));
+	root = read_manifest(dir);
+	json_object_set_new(json_object_get(root, "reference_predictions"), "rows",
+	                    json_integer(10));
+	write_manifest(dir, root);
+	expect_load_error(dir, WQ_ECORRUPT, "reference_predictions.rows", NULL);
+
+	/* consistent checksums, inconsistent content */
+	copy_bundle(f, "c-rp-class", dir, sizeof(dir));
+	rewrite_refpred(dir, 5, "11,0.1,0.1,0.1,0.1,0.1,0.1,0.4\n");
+	expect_load_error(dir, WQ_ECORRUPT, "row 6", "not a class");
+	copy_bundle(f, "c-rp-argmax", dir, sizeof(dir));
+	rewrite_refpred(dir, 5, "3,0.1,0.1,0.1,0.1,0.1,0.1,0.4\n");
+	expect_load_error(dir, WQ_ECORRUPT, "row 6", "most probable");
+	copy_bundle(f, "c-rp-prob", dir, sizeof(dir));
+	rewrite_refpred(dir, 5, "9,0.1,0.1,0.1,0.1,0.1,0.1,1.4\n");
+	expect_load_error(dir, WQ_ECORRUPT, "row 6", "outside");
+
+	/* the decision rule must be one wineq knows */
+	copy_bundle(f, "c-decision", dir, sizeof(dir));
+	root = read_manifest(dir);
+	json_object_set_new(root, "decision", json_string("auto"));
+	write_manifest(dir, root);
+	expect_load_error(dir, WQ_EFORMAT, "'decision'", NULL);
+	copy_bundle(f, "c-nodecision", dir, sizeof(dir));
+	root = read_manifest(dir);
+	json_object_del(root, "decision");
+	write_manifest(dir, root);
+	expect_load_error(dir, WQ_EFORMAT, "'decision' is missing", NULL);
+	copy_bundle(f, "c-weights", dir, sizeof(dir));
+	root = read_manifest(dir);
+	json_array_set_new(json_object_get(json_object_get(root, "model"), "class_weights"), 2,
+	                   json_real(-1.0));
+	write_manifest(dir, root);
+	expect_load_error(dir, WQ_EFORMAT, "class_weights", NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -631,6 +1073,11 @@ int main(void)
 	    cmocka_unit_test(test_fields_checked),
 	    cmocka_unit_test(test_features_order),
 	    cmocka_unit_test(test_predict),
+	    cmocka_unit_test(test_served_is_argmax_everywhere),
+	    cmocka_unit_test(test_rule_recorded),
+	    cmocka_unit_test(test_refpred_stored),
+	    cmocka_unit_test(test_old_bundle),
+	    cmocka_unit_test(test_refpred_damaged),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

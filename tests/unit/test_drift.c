@@ -125,11 +125,34 @@ static double *file_column(const char *file, const char *column, size_t start, s
 	return v;
 }
 
-/* Rebuilds a sample stored in one of the generator's three forms (see drift_golden.py). */
+/* Rebuilds a sample stored in one of the generator's four forms (see drift_golden.py). */
 static double *sample(const json_t *spec, size_t *n)
 {
 	double *v;
 
+	if (json_object_get(spec, "counts") != NULL) {
+		const json_t *pairs = json_object_get(spec, "counts");
+		size_t i, total = 0, k = 0;
+		json_t *pr;
+
+		json_array_foreach(pairs, i, pr)
+		{
+			assert_true(json_integer_value(json_array_get(pr, 1)) > 0);
+			total += (size_t)json_integer_value(json_array_get(pr, 1));
+		}
+		assert_true(total > 0);
+		v = malloc(total * sizeof(double));
+		assert_non_null(v);
+		json_array_foreach(pairs, i, pr)
+		{
+			double val = json_number_value(json_array_get(pr, 0));
+
+			for (json_int_t j = 0; j < json_integer_value(json_array_get(pr, 1)); j++)
+				v[k++] = val;
+		}
+		*n = total;
+		return v;
+	}
 	if (json_is_array(spec)) {
 		*n = json_array_size(spec);
 		v = malloc((*n > 0 ? *n : 1) * sizeof(double));
@@ -502,6 +525,119 @@ static void test_evaluate_golden(void **state)
 		free(cv);
 		free(res);
 	}
+}
+
+/* The prediction column: predicted classes of a window against a model's predictions on its
+ * reference sample, one categorical column, every shape the generator made (skewed mixes,
+ * windows of 30..1000, classes missing on either side), against SciPy. */
+static void test_prediction_golden(void **state)
+{
+	const json_t *cases = section("prediction");
+	const char *names[1] = {"prediction"};
+	const int kinds[1] = {WQ_DRIFT_CATEGORICAL};
+	size_t idx, nchi = 0, njs = 0, nunseen = 0, nmissing = 0;
+	json_t *e;
+
+	(void)state;
+	json_array_foreach(cases, idx, e)
+	{
+		const char *name = str(e, "name");
+		size_t nr, nc;
+		double *rv = sample(json_object_get(e, "reference"), &nr);
+		double *cv = sample(json_object_get(e, "current"), &nc);
+		wq_drift_reference *ref = NULL;
+		wq_drift_result *res = calloc(1, sizeof(*res));
+		const wq_drift_column *col;
+		char err[256];
+
+		assert_non_null(res);
+		assert_int_equal(
+		    wq_drift_reference_new(names, kinds, 1, rv, nr, &ref, err, sizeof(err)), WQ_OK);
+		assert_int_equal(wq_drift_evaluate(ref, cv, nc, NULL, res, err, sizeof(err)),
+		                 WQ_OK);
+		col = &res->columns[0];
+		assert_string_equal(col->method, str(e, "method"));
+		check_array(col->cats, col->ncats, json_object_get(e, "cats"), 0, "cats", name);
+		check_array(col->ref_cat_share, col->ncats, json_object_get(e, "ref_cat_share"),
+		            1e-12, "ref_cat_share", name);
+		check_array(col->cur_cat_share, col->ncats, json_object_get(e, "cur_cat_share"),
+		            1e-12, "cur_cat_share", name);
+		check_v(col->chi_stat, num(e, "chi_stat"), TOL_VALUE * fmax(1, num(e, "chi_stat")),
+		        "chi_stat", name);
+		check_p(col->chi_pvalue, num(e, "chi_pvalue"), "chi_pvalue", name);
+		check_v(col->js_cat, num(e, "js_cat"), TOL_VALUE, "js_cat", name);
+		check_v(col->ref_mean, num(e, "ref_mean"), TOL_VALUE, "ref_mean", name);
+		check_v(col->cur_std, num(e, "cur_std"), TOL_VALUE, "cur_std", name);
+		check_v(col->threshold, num(e, "threshold"), 0, "threshold", name);
+		if (col->lower_is_drift)
+			check_p(col->score, num(e, "score"), "score", name);
+		else
+			check_v(col->score, num(e, "score"), TOL_VALUE, "score", name);
+		assert_int_equal(col->drifted, json_is_true(json_object_get(e, "drifted")));
+		check_v(col->ref_min, num(e, "ref_min"), 0, "ref_min", name);
+		check_v(col->ref_max, num(e, "ref_max"), 0, "ref_max", name);
+		assert_int_equal(col->cur_out_of_range, (size_t)num(e, "cur_out_of_range"));
+		nchi += strcmp(col->method, "chisquare") == 0;
+		njs += strcmp(col->method, "jensenshannon") == 0;
+		for (size_t k = 0; k < col->ncats; k++) {
+			nunseen += col->ref_cat_share[k] == 0;
+			nmissing += col->cur_cat_share[k] == 0;
+		}
+		wq_drift_reference_free(ref);
+		free(rv);
+		free(cv);
+		free(res);
+	}
+	/* the cases cover both deciding tests and classes missing on each side */
+	assert_true(nchi >= 10 && njs >= 10);
+	assert_true(nunseen >= 3 && nmissing >= 10);
+}
+
+/* Current values outside the reference's range: counted per side, for both kinds; the
+ * histogram still counts them in its outer bins (PSI and JS unchanged by the count). */
+static void test_out_of_range(void **state)
+{
+	const char *names[2] = {"x", "quality"};
+	const int kinds[2] = {WQ_DRIFT_NUMERICAL, WQ_DRIFT_CATEGORICAL};
+	/* reference: x in [1, 5], quality in {5, 6, 7} */
+	const double refv[10] = {1, 2, 3, 4, 5, 5, 6, 7, 6, 5};
+	/* current: x has 0.5 and 0.99 below, 5 at the edge (inside), 5.01, 9 and 9 above;
+	 * quality has a 3 below and an 8 above, 6 inside */
+	const double curv[14] = {0.5, 0.99, 1, 5, 5.01, 9, 9, 3, 6, 6, 6, 8, 7, 5};
+	wq_drift_reference *ref = NULL;
+	wq_drift_result *res = calloc(1, sizeof(*res));
+	const wq_drift_column *x, *q;
+	char err[256];
+
+	(void)state;
+	assert_non_null(res);
+	assert_int_equal(wq_drift_reference_new(names, kinds, 2, refv, 5, &ref, err, sizeof(err)),
+	                 WQ_OK);
+	assert_int_equal(wq_drift_evaluate(ref, curv, 7, NULL, res, err, sizeof(err)), WQ_OK);
+	x = &res->columns[0];
+	q = &res->columns[1];
+	check_v(x->ref_min, 1, 0, "ref_min", "x");
+	check_v(x->ref_max, 5, 0, "ref_max", "x");
+	check_v(x->cur_min, 0.5, 0, "cur_min", "x");
+	check_v(x->cur_max, 9, 0, "cur_max", "x");
+	assert_int_equal(x->cur_below, 2);
+	assert_int_equal(x->cur_above, 3);
+	assert_int_equal(x->cur_out_of_range, 5);
+	/* everything is still in the histogram: the outer bins hold the overflow */
+	check_v(x->cur_share[0], 3.0 / 7, 1e-15, "first bin", "x");
+	check_v(x->cur_share[x->nedges - 2], 4.0 / 7, 1e-15, "last bin", "x");
+	check_v(q->ref_min, 5, 0, "ref_min", "quality");
+	check_v(q->ref_max, 7, 0, "ref_max", "quality");
+	assert_int_equal(q->cur_below, 1);
+	assert_int_equal(q->cur_above, 1);
+	assert_int_equal(q->cur_out_of_range, 2);
+
+	/* nothing outside: zero counts */
+	assert_int_equal(wq_drift_evaluate(ref, refv, 5, NULL, res, err, sizeof(err)), WQ_OK);
+	assert_int_equal(res->columns[0].cur_out_of_range, 0);
+	assert_int_equal(res->columns[1].cur_out_of_range, 0);
+	wq_drift_reference_free(ref);
+	free(res);
 }
 
 static const char *const DEFAULT_FEATURES[] = {"alcohol", "volatile acidity", "sulphates"};
@@ -975,6 +1111,8 @@ int main(void)
 	    cmocka_unit_test(test_js_golden),
 	    cmocka_unit_test(test_bins_quantile_golden),
 	    cmocka_unit_test(test_evaluate_golden),
+	    cmocka_unit_test(test_prediction_golden),
+	    cmocka_unit_test(test_out_of_range),
 	    cmocka_unit_test(test_white_split_no_drift_red_drift),
 	    cmocka_unit_test(test_categorical_unseen_category),
 	    cmocka_unit_test(test_categorical_quality_mixed),

@@ -465,6 +465,104 @@ static void test_null_handling(void **state)
 	wq_fastsvm_free(fs);
 }
 
+/* ---- prior shift ---------------------------------------------------------------------------- */
+
+/* Every row, every path: the shifted label is the first most probable class of the shifted
+ * probabilities, and equals what libsvm's own decision values give through the same
+ * arithmetic; with w NULL that arithmetic is svm_predict_probability's, bit for bit. */
+static void compare_shift(const fixture *f, int v, int path, const double *w)
+{
+	const struct svm_model *m = f->model[v];
+	wq_fastsvm *fs = build(m, f->d, path);
+	size_t k = (size_t)m->nr_class, moved = 0;
+	struct svm_node nodes[16];
+
+	if (wq_fastsvm_path(fs) != path) {
+		wq_fastsvm_free(fs);
+		return;
+	}
+	for (size_t i = 0; i < f->n; i++) {
+		const double *x = &f->X[v][i * f->d];
+		double dl[WQ_FASTSVM_MAX_CLASSES * WQ_FASTSVM_MAX_CLASSES];
+		double pl[WQ_FASTSVM_MAX_CLASSES], ps[WQ_FASTSVM_MAX_CLASSES];
+		double pf[WQ_FASTSVM_MAX_CLASSES], best = -1.0;
+		int lib, vote = -1, label = -1, plain;
+		size_t li;
+
+		to_nodes(x, f->d, nodes);
+		plain = (int)svm_predict_probability(m, nodes, pl);
+		svm_predict_values(m, nodes, dl);
+		li = wq_fastsvm_pairwise_probs(k, dl, m->probA, m->probB, NULL, ps);
+		assert_int_equal(m->label[li], plain);
+		assert_memory_equal(ps, pl, k * sizeof(double));
+		lib = m->label[wq_fastsvm_pairwise_probs(k, dl, m->probA, m->probB, w, ps)];
+		assert_int_equal(wq_fastsvm_predict_shift(fs, x, w, &vote, &label, pf), WQ_OK);
+		assert_int_equal(vote, (int)svm_predict(m, nodes));
+		if (label != lib)
+			fail_msg("%s %s row %zu: shifted label %d, from libsvm's values %d",
+			         variant_name[v], wq_fastsvm_path_name(path), i + 1, label, lib);
+		for (size_t c = 0; c < k; c++) {
+			assert_true(fabs(pf[c] - ps[c]) <= WQ_FASTSVM_TOL);
+			best = pf[c] > best ? pf[c] : best;
+		}
+		/* the label is a most probable class of the probabilities served with it */
+		for (size_t c = 0; c < k; c++) {
+			if (m->label[c] == label)
+				assert_true(pf[c] == best);
+		}
+		moved += label != plain;
+	}
+	printf("    %-19s %-10s shifted label differs from the unshifted on %zu of %zu rows\n",
+	       variant_name[v], wq_fastsvm_path_name(path), moved, f->n);
+	assert_true(moved > 0); /* the weights below do move labels */
+	wq_fastsvm_free(fs);
+}
+
+static void test_prior_shift(void **state)
+{
+	fixture *f = *state;
+	double w[WQ_FASTSVM_MAX_CLASSES];
+
+	/* skewed weights, as balanced ones are: a rare class weighs hundreds of times more */
+	for (int c = 0; c < f->model[V_RBF_BALANCED]->nr_class; c++)
+		w[c] = pow(4.0, (double)c - 3.0);
+	for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_FLOAT; path++) {
+		compare_shift(f, V_RBF_BALANCED, path, w);
+		/* the float-path default model takes the double path for shifted queries */
+		compare_shift(f, V_RBF_PROB, path, w);
+	}
+}
+
+/* Two classes: the shift is Bayes' rule on the pair, r' = r w0 / (r w0 + (1 - r) w1). */
+static void test_prior_shift_binary(void **state)
+{
+	small_model s;
+	wq_fastsvm *fs;
+	double x[2] = {0.3, -0.2}, w[2] = {1.0, 9.0}, pl[2], pf[2], bad[2] = {1.0, 0.0};
+	struct svm_node nodes[3];
+	int label = 42;
+
+	(void)state;
+	small_model_init(&s, RBF);
+	fs = build(&s.m, 2, WQ_FASTSVM_PORTABLE);
+	to_nodes(x, 2, nodes);
+	svm_predict_probability(&s.m, nodes, pl);
+	assert_int_equal(wq_fastsvm_predict_shift(fs, x, w, NULL, &label, pf), WQ_OK);
+	assert_true(fabs(pf[0] - pl[0] * w[0] / (pl[0] * w[0] + pl[1] * w[1])) < 1e-12);
+	assert_true(fabs(pf[0] + pf[1] - 1.0) < 1e-12);
+	assert_int_equal(label, pf[0] >= pf[1] ? 5 : 7);
+	label = 42;
+	assert_int_equal(wq_fastsvm_predict_shift(fs, x, bad, NULL, &label, pf), WQ_EINVAL);
+	assert_int_equal(wq_fastsvm_predict_shift(fs, x, NULL, NULL, &label, pf), WQ_EINVAL);
+	assert_int_equal(label, 42);
+	wq_fastsvm_free(fs);
+	s.m.probA = NULL;
+	s.m.probB = NULL;
+	fs = build(&s.m, 2, WQ_FASTSVM_PORTABLE);
+	assert_int_equal(wq_fastsvm_predict_shift(fs, x, w, NULL, &label, pf), WQ_EUNSUPPORTED);
+	wq_fastsvm_free(fs);
+}
+
 /* ---- threads -------------------------------------------------------------------------------- */
 
 typedef struct thread_job {
@@ -581,6 +679,7 @@ int main(void)
 	    cmocka_unit_test(test_rbf_wide),    cmocka_unit_test(test_small_binary),
 	    cmocka_unit_test(test_unsupported), cmocka_unit_test(test_null_handling),
 	    cmocka_unit_test(test_threads),     cmocka_unit_test(test_batch),
+	    cmocka_unit_test(test_prior_shift), cmocka_unit_test(test_prior_shift_binary),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

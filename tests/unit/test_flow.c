@@ -720,6 +720,22 @@ static void test_logs(void **state)
 	assert_string_equal(info->tasks[0].log[0], "a?b?[31m c");
 	assert_int_equal(strlen(info->tasks[0].log[1]), 4096);
 	assert_int_equal(strlen(info->tasks[0].log[2]), 4095);
+	/* the flow's whole log: its tasks' lines and its own, in the order written */
+	assert_int_equal(info->nlog, 4);
+	assert_string_equal(info->log[0].task, "t");
+	assert_string_equal(info->log[0].line, "a?b?[31m c");
+	assert_int_equal(strlen(info->log[2].line), 4095);
+	assert_string_equal(info->log[3].task, "");
+	assert_string_equal(info->log[3].line, "flow line 7");
+	for (size_t i = 0; i < info->nlog; i++) {
+		assert_true(info->log[i].time_ms >= info->start_ms);
+		if (i > 0)
+			assert_true(info->log[i].time_ms >= info->log[i - 1].time_ms);
+	}
+	wq_flow_info_free(info);
+	/* the other flow's log holds nothing of this one */
+	info = show_ok(db, wq_flow_id(other));
+	assert_int_equal(info->nlog, 0);
 	wq_flow_info_free(info);
 	assert_int_equal(query_int(db, "SELECT count(*) FROM flow_logs WHERE task_id IS NULL"
 	                               " AND line = 'flow line 7'"),
@@ -727,6 +743,58 @@ static void test_logs(void **state)
 	assert_int_equal(wq_flow_end(fl, 0, err, sizeof(err)), WQ_OK);
 	assert_int_equal(wq_flow_end(other, 0, err, sizeof(err)), WQ_OK);
 	free(big);
+	wq_db_close(db);
+}
+
+/* A task body logs under its own task through wq_flow_task_current. */
+typedef struct self_log {
+	wq_flow *fl;
+	char seen[WQ_FLOW_ID_LEN + 1];
+} self_log;
+
+static int self_log_fn(void *arg, const void *input, size_t inlen, void **output, size_t *outlen,
+                       char *err, size_t errlen)
+{
+	self_log *sl = arg;
+	const char *me = wq_flow_task_current(sl->fl);
+
+	(void)input;
+	(void)inlen;
+	(void)err;
+	(void)errlen;
+	snprintf(sl->seen, sizeof(sl->seen), "%s", me != NULL ? me : "");
+	*output = NULL;
+	*outlen = 0;
+	return me != NULL ? wq_flow_log(sl->fl, me, "from inside") : WQ_EINVAL;
+}
+
+static void test_task_current(void **state)
+{
+	fixture *fx = *state;
+	wq_db *db = open_ok(fx->path);
+	wq_task_def def = {"self", "1", 0, 0.0, 0};
+	char id[WQ_FLOW_ID_LEN + 1], err[512] = "";
+	wq_flow *fl = start_ok(db, "train");
+	self_log sl = {fl, ""};
+	wq_flow_info *info;
+	void *out = NULL;
+	size_t outlen = 0;
+
+	assert_null(wq_flow_task_current(fl));
+	assert_null(wq_flow_task_current(NULL));
+	assert_int_equal(wq_flow_task_run(fl, &def, "x", 1, self_log_fn, &sl, &out, &outlen, id,
+	                                  err, sizeof(err)),
+	                 WQ_OK);
+	free(out);
+	assert_string_equal(sl.seen, id);
+	assert_null(wq_flow_task_current(fl)); /* only while the body runs */
+	info = show_ok(db, wq_flow_id(fl));
+	assert_int_equal(info->nlog, 1);
+	assert_string_equal(info->log[0].task, "self");
+	assert_string_equal(info->log[0].line, "from inside");
+	assert_int_equal(info->tasks[0].nlog, 1);
+	wq_flow_info_free(info);
+	assert_int_equal(wq_flow_end(fl, 0, err, sizeof(err)), WQ_OK);
 	wq_db_close(db);
 }
 
@@ -807,6 +875,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_show_unknown_and_bad_args, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_output_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_task_current, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_list_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_schema, setup, teardown),
 	};

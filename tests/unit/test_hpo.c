@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 
 /* The real data, loaded once: white wine, the three default features, stratified 80/20 split
  * with seed 42, scaled with a scaler fitted on the training part. */
@@ -484,6 +485,61 @@ static void test_real_workers_identical(void **state)
 	free(b);
 }
 
+static int64_t wall_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Each trial carries its own wall-clock start and end, measured in the worker: within the
+ * search, in dispatch order on one worker, consistent with its duration. */
+static void test_trial_times(void **state)
+{
+	wq_hpo_opts o;
+	wq_hpo_trial *gen = NULL, *a, *b;
+	int64_t before, after, first_b = INT64_MAX, last_b = 0;
+
+	(void)state;
+	fast_opts(&o, 4);
+	o.space.kernels = WQ_HPO_KERNEL_RBF;
+	assert_int_equal(wq_hpo_trials_generate(&o, &gen, NULL, 0), WQ_OK);
+	for (size_t i = 0; i < 4; i++)
+		assert_true(gen[i].start_ms == 0 && gen[i].end_ms == 0);
+	before = wall_now_ms();
+	a = run_copy(&o, gen, 4, rd.Xtr, rd.ytr, 1500, 1);
+	after = wall_now_ms();
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(a[i].status, WQ_HPO_TRIAL_OK);
+		/* an RBF fit on 1,500 rows takes well over a millisecond */
+		assert_true(a[i].start_ms >= before && a[i].end_ms <= after);
+		assert_true(a[i].end_ms > a[i].start_ms);
+		assert_near(a[i].seconds, (double)(a[i].end_ms - a[i].start_ms) / 1000.0, 0.01);
+		/* one worker: each trial starts after the previous one ended */
+		if (i > 0)
+			assert_true(a[i].start_ms >= a[i - 1].end_ms);
+	}
+	/* two workers: the same trials, each record inside the search, whatever ran when */
+	before = wall_now_ms();
+	b = run_copy(&o, gen, 4, rd.Xtr, rd.ytr, 1500, 2);
+	after = wall_now_ms();
+	for (size_t i = 0; i < 4; i++) {
+		assert_true(b[i].start_ms >= before && b[i].end_ms <= after);
+		assert_true(b[i].end_ms > b[i].start_ms);
+		if (b[i].start_ms < first_b)
+			first_b = b[i].start_ms;
+		if (b[i].end_ms > last_b)
+			last_b = b[i].end_ms;
+	}
+	assert_true(first_b >= before && last_b <= after);
+	assert_same_trials(a, b, 4);
+	assert_no_children();
+	free(gen);
+	free(a);
+	free(b);
+}
+
 static void test_cv_deterministic(void **state)
 {
 	wq_hpo_opts o;
@@ -635,8 +691,12 @@ static void test_worker_dies(void **state)
 	assert_int_equal(calls, 6);
 	assert_int_equal(t[0].status, WQ_HPO_TRIAL_FAILED);
 	assert_string_equal(t[0].error, "worker exited (signal 9)");
-	for (size_t i = 1; i < 6; i++)
+	/* a lost trial spans from its hand-out to the death being seen */
+	assert_true(t[0].start_ms > 0 && t[0].end_ms >= t[0].start_ms);
+	for (size_t i = 1; i < 6; i++) {
 		assert_int_equal(t[i].status, WQ_HPO_TRIAL_OK);
+		assert_true(t[i].start_ms > 0 && t[i].end_ms >= t[i].start_ms);
+	}
 	assert_no_children();
 	free(t);
 }
@@ -665,6 +725,8 @@ static void test_all_workers_die(void **state)
 	for (size_t i = 2; i < 6; i++) {
 		assert_int_equal(t[i].status, WQ_HPO_TRIAL_FAILED);
 		assert_true(t[i].error[0] != '\0');
+		/* never run: a zero-length record at the time it was given up */
+		assert_true(t[i].start_ms > 0 && t[i].end_ms == t[i].start_ms);
 	}
 	assert_no_children();
 	free(t);
@@ -680,6 +742,7 @@ int main(void)
 	    cmocka_unit_test(test_run_invalid),
 	    cmocka_unit_test(test_rank_handmade),
 	    cmocka_unit_test(test_real_workers_identical),
+	    cmocka_unit_test(test_trial_times),
 	    cmocka_unit_test(test_cv_deterministic),
 	    cmocka_unit_test(test_failed_trial),
 	    cmocka_unit_test(test_progress),

@@ -3,7 +3,9 @@
 #include "wq_test.h"
 
 #include "wq_bundle.h"
+#include "wineq/v1/wineq.pb-c.h"
 #include "wq_error.h"
+#include "wq_predid.h"
 #include "wq_serving.h"
 #include "wq_svm.h"
 #include "wq_train.h"
@@ -17,10 +19,14 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
 #include <sys/socket.h>
 
 typedef struct fixture {
 	char home[512];
+	char feed_url[600];
+	nng_socket sub; /* subscribed to the feed */
 	char bundle_dir[600];
 	wqd d;
 	wqd_http *h;
@@ -30,6 +36,9 @@ typedef struct fixture {
 } fixture;
 
 static fixture fx;
+static const uint8_t test_key[WQ_PREDID_KEY_BYTES] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11,
+                                                      12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+                                                      23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
 /* A response as the tests see it. */
 typedef struct resp {
@@ -274,6 +283,17 @@ static int setup(void **state)
 	if (rc == WQ_OK)
 		rc = wqd_init(&fx.d, err, sizeof(err));
 	if (rc == WQ_OK)
+		rc = wq_predid_new(test_key, &fx.d.predid) == WQ_OK ? WQ_OK : WQ_ENOMEM;
+	snprintf(fx.feed_url, sizeof(fx.feed_url), "ipc://%s/feed.sock", fx.home);
+	if (rc == WQ_OK)
+		rc = wqd_feed_open(fx.feed_url, fx.d.m_feed_published, fx.d.m_feed_dropped,
+		                   &fx.d.feed, err, sizeof(err));
+	if (rc == WQ_OK && (nng_sub0_open(&fx.sub) != 0 ||
+	                    nng_socket_set(fx.sub, NNG_OPT_SUB_SUBSCRIBE, "", 0) != 0 ||
+	                    nng_socket_set_ms(fx.sub, NNG_OPT_RECVTIMEO, 5000) != 0 ||
+	                    nng_dial(fx.sub, fx.feed_url, NULL, 0) != 0))
+		rc = wq_err_set(err, sizeof(err), WQ_EIO, "cannot subscribe to the feed");
+	if (rc == WQ_OK)
 		rc = wqd_http_start(&fx.d, "127.0.0.1:0", &fx.h, err, sizeof(err));
 	if (rc != WQ_OK) {
 		fprintf(stderr, "setup: %s\n", err);
@@ -292,11 +312,53 @@ static int teardown(void **state)
 	curl_global_cleanup();
 	wqd_http_stop(fx.h, 1000);
 	wq_served_model_put(fx.m);
+	nng_close(fx.sub);
 	wqd_fini(&fx.d);
 	return wq_test_rmtree(fx.home);
 }
 
 static const char seed[] = "{\"alcohol\": 8.8, \"volatile acidity\": 0.27, \"sulphates\": 0.45}";
+
+/* Asserts that o carries a prediction_id that this server issued just now. */
+static void expect_id(const json_t *o, char out[WQ_PREDID_SIZE])
+{
+	const char *id = json_string_value(json_object_get(o, "prediction_id"));
+	char err[256];
+
+	assert_non_null(id);
+	assert_int_equal(strlen(id), WQ_PREDID_LEN);
+	assert_int_equal(wq_predid_verify(fx.d.predid, id, strlen(id), (int64_t)time(NULL) * 1000,
+	                                  60000, NULL, err, sizeof(err)),
+	                 WQ_OK);
+	if (out != NULL)
+		snprintf(out, WQ_PREDID_SIZE, "%s", id);
+}
+
+/* The next event on the feed (waits up to 5 s); the caller frees it. */
+static Wineq__V1__FeedEvent *feed_next(void)
+{
+	nng_msg *m;
+	Wineq__V1__FeedEvent *e;
+
+	if (nng_recvmsg(fx.sub, &m, 0) != 0)
+		fail_msg("no event on the feed");
+	e = wineq__v1__feed_event__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+	nng_msg_free(m);
+	assert_non_null(e);
+	return e;
+}
+
+/* Drops whatever the feed holds or is still sending (events of earlier requests: the feed
+ * thread sends them after the answers), until it has been quiet for 300 ms. */
+static void feed_drain(void)
+{
+	nng_msg *m;
+
+	nng_socket_set_ms(fx.sub, NNG_OPT_RECVTIMEO, 300);
+	while (nng_recvmsg(fx.sub, &m, 0) == 0)
+		nng_msg_free(m);
+	nng_socket_set_ms(fx.sub, NNG_OPT_RECVTIMEO, 5000);
+}
 
 /* ---------------------------------------------------------------------------------------
  * Tests (run in order: the first one runs before any model is installed) */
@@ -351,6 +413,7 @@ static void test_predict_one(void **state)
 	           "X-Request-Id: req-42", &r);
 	assert_int_equal(r.status, 200);
 	expect_prediction(r.json, &p);
+	expect_id(r.json, NULL);
 	assert_true(header_get(&r, "Content-Type", ct, sizeof(ct)));
 	assert_string_equal(ct, "application/json");
 	assert_true(header_get(&r, "X-Request-Id", rid, sizeof(rid)));
@@ -401,6 +464,14 @@ static void test_predict_batch(void **state)
 	assert_int_equal(json_array_size(r.json), 4);
 	expect_prediction(json_array_get(r.json, 0), &pa);
 	expect_prediction(json_array_get(r.json, 2), &pb);
+	{
+		char id0[WQ_PREDID_SIZE], id2[WQ_PREDID_SIZE];
+
+		expect_id(json_array_get(r.json, 0), id0);
+		expect_id(json_array_get(r.json, 2), id2);
+		assert_string_not_equal(id0, id2);
+		assert_null(json_object_get(json_array_get(r.json, 1), "prediction_id"));
+	}
 	e = json_object_get(json_array_get(r.json, 1), "error");
 	assert_string_equal(json_string_value(json_object_get(e, "code")), "INVALID_ARGUMENT");
 	assert_non_null(
@@ -644,6 +715,261 @@ static void test_models(void **state)
 	resp_clear(&r);
 }
 
+/* "customer_id" in a /predict object is the caller's key, not a feature: it reaches the feed
+ * with the prediction's id. */
+static void test_customer_id(void **state)
+{
+	static const char *const names[] = {"alcohol", "volatile acidity", "sulphates"};
+	static const double values[] = {8.8, 0.27, 0.45};
+	wq_prediction p = direct(names, values, 3);
+	Wineq__V1__FeedEvent *e;
+	char id[WQ_PREDID_SIZE];
+	resp r;
+
+	(void)state;
+	feed_drain();
+	predict("{\"alcohol\": 8.8, \"volatile acidity\": 0.27, \"sulphates\": 0.45, "
+	        "\"customer_id\": \"c-17\"}",
+	        &r);
+	assert_int_equal(r.status, 200);
+	expect_prediction(r.json, &p);
+	expect_id(r.json, id);
+	resp_clear(&r);
+	e = feed_next();
+	assert_int_equal(e->event_case, WINEQ__V1__FEED_EVENT__EVENT_PREDICTION);
+	assert_string_equal(e->prediction->customer_id, "c-17");
+	assert_string_equal(e->prediction->prediction_id, id);
+	assert_string_equal(e->prediction->source, "http");
+	assert_int_equal(e->prediction->n_features, 3);
+	wineq__v1__feed_event__free_unpacked(e, NULL);
+
+	/* an integer customer_id, in a batch */
+	predict("[{\"alcohol\": 8.8, \"volatile acidity\": 0.27, \"sulphates\": 0.45, "
+	        "\"customer_id\": 123}]",
+	        &r);
+	assert_int_equal(r.status, 200);
+	expect_prediction(json_array_get(r.json, 0), &p);
+	resp_clear(&r);
+	e = feed_next();
+	assert_string_equal(e->prediction->customer_id, "123");
+	wineq__v1__feed_event__free_unpacked(e, NULL);
+
+	predict("{\"alcohol\": 8.8, \"volatile acidity\": 0.27, \"sulphates\": 0.45, "
+	        "\"customer_id\": [1]}",
+	        &r);
+	expect_error(&r, 400, "INVALID_ARGUMENT", "customer_id");
+	resp_clear(&r);
+	predict("[{\"alcohol\": 8.8, \"volatile acidity\": 0.27, \"sulphates\": 0.45, "
+	        "\"customer_id\": 1.5}]",
+	        &r);
+	expect_error(&r, 400, "INVALID_ARGUMENT", "item 0: \"customer_id\"");
+	resp_clear(&r);
+}
+
+static void feedback(const char *body, resp *r)
+{
+	request("POST", "/v1/feedback", "application/json", body, r);
+}
+
+static double feedback_count(int result)
+{
+	return wq_prom_cell_value(fx.d.m_feedback[result]);
+}
+
+/* One label per request: its outcome is the status. */
+static void test_feedback_one(void **state)
+{
+	char id[WQ_PREDID_SIZE], old[WQ_PREDID_SIZE], foreign[WQ_PREDID_SIZE], body[256];
+	uint8_t other_key[WQ_PREDID_KEY_BYTES] = {0};
+	wq_predid *other = NULL;
+	double acc = feedback_count(0), unk = feedback_count(1), exp = feedback_count(2),
+	       inv = feedback_count(3);
+	Wineq__V1__FeedEvent *e;
+	int64_t t;
+	resp r;
+
+	(void)state;
+	predict(seed, &r);
+	expect_id(r.json, id);
+	resp_clear(&r);
+	feed_drain();
+
+	snprintf(body, sizeof(body), "{\"prediction_id\": \"%s\", \"quality\": 6}", id);
+	feedback(body, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "accepted")), 1);
+	resp_clear(&r);
+	e = feed_next();
+	assert_int_equal(e->event_case, WINEQ__V1__FEED_EVENT__EVENT_FEEDBACK);
+	assert_string_equal(e->feedback->prediction_id, id);
+	assert_string_equal(e->feedback->customer_id, "");
+	assert_int_equal(e->feedback->quality, 6);
+	assert_string_equal(e->feedback->source, "http");
+	assert_int_equal(wq_predid_time_ms(id, WQ_PREDID_LEN, &t), WQ_OK);
+	assert_true(e->feedback->prediction_time_unix_nano == t * 1000000);
+	assert_true(e->feedback->time_unix_nano >= e->feedback->prediction_time_unix_nano);
+	wineq__v1__feed_event__free_unpacked(e, NULL);
+
+	feedback("{\"customer_id\": 42, \"quality\": 0}", &r);
+	assert_int_equal(r.status, 200);
+	resp_clear(&r);
+	e = feed_next();
+	assert_string_equal(e->feedback->customer_id, "42");
+	assert_string_equal(e->feedback->prediction_id, "");
+	assert_int_equal(e->feedback->quality, 0);
+	assert_true(e->feedback->prediction_time_unix_nano == 0);
+	wineq__v1__feed_event__free_unpacked(e, NULL);
+
+	/* an id made under another key: unknown */
+	assert_int_equal(wq_predid_new(other_key, &other), WQ_OK);
+	wq_predid_make(other, foreign);
+	wq_predid_free(other);
+	snprintf(body, sizeof(body), "{\"prediction_id\": \"%s\", \"quality\": 6}", foreign);
+	feedback(body, &r);
+	expect_error(&r, 404, "NOT_FOUND", "unknown prediction id");
+	resp_clear(&r);
+
+	/* ours but eight days old: expired */
+	wq_predid_make_at(fx.d.predid, (int64_t)time(NULL) * 1000 - INT64_C(8) * 86400000, old);
+	snprintf(body, sizeof(body), "{\"prediction_id\": \"%s\", \"quality\": 6}", old);
+	feedback(body, &r);
+	expect_error(&r, 410, "FAILED_PRECONDITION", "expired");
+	resp_clear(&r);
+
+	feedback("{\"prediction_id\": \"xyz\", \"quality\": 6}", &r);
+	expect_error(&r, 400, "INVALID_ARGUMENT", "32 lower-case hex digits");
+	resp_clear(&r);
+	snprintf(body, sizeof(body), "{\"prediction_id\": \"%s\", \"quality\": 11}", id);
+	feedback(body, &r);
+	expect_error(&r, 400, "INVALID_ARGUMENT", "outside 0..10");
+	resp_clear(&r);
+	snprintf(body, sizeof(body), "{\"prediction_id\": \"%s\", \"quality\": 6.5}", id);
+	feedback(body, &r);
+	expect_error(&r, 400, "INVALID_ARGUMENT", "integer");
+	resp_clear(&r);
+	snprintf(body, sizeof(body),
+	         "{\"prediction_id\": \"%s\", \"customer_id\": \"c\", \"quality\": 6}", id);
+	feedback(body, &r);
+	expect_error(&r, 400, "INVALID_ARGUMENT", "not both");
+	resp_clear(&r);
+	feedback("{\"quality\": 6}", &r);
+	expect_error(&r, 400, "INVALID_ARGUMENT", "needs a prediction_id or a customer_id");
+	resp_clear(&r);
+	feedback("{\"prediction_id\": \"", &r);
+	expect_error(&r, 400, "INVALID_ARGUMENT", "invalid JSON");
+	resp_clear(&r);
+	feedback("[1]", &r);
+	expect_error(&r, 400, "INVALID_ARGUMENT", "expected a JSON object");
+	resp_clear(&r);
+	request("POST", "/v1/feedback", "text/plain", "{}", &r);
+	expect_error(&r, 415, "UNSUPPORTED_MEDIA_TYPE", NULL);
+	resp_clear(&r);
+	request("GET", "/v1/feedback", NULL, NULL, &r);
+	assert_int_equal(r.status, 405);
+	resp_clear(&r);
+
+	assert_true(feedback_count(0) == acc + 2);
+	assert_true(feedback_count(1) == unk + 1);
+	assert_true(feedback_count(2) == exp + 1);
+	assert_true(feedback_count(3) == inv + 5); /* xyz, 11, 6.5, both, neither */
+	/* nothing refused reached the feed */
+	{
+		nng_msg *m;
+
+		nng_socket_set_ms(fx.sub, NNG_OPT_RECVTIMEO, 300);
+		assert_int_not_equal(nng_recvmsg(fx.sub, &m, 0), 0);
+		nng_socket_set_ms(fx.sub, NNG_OPT_RECVTIMEO, 5000);
+	}
+}
+
+static void test_feedback_batch(void **state)
+{
+	char id[WQ_PREDID_SIZE], bad[WQ_PREDID_SIZE], *body;
+	Wineq__V1__FeedEvent *e;
+	json_t *res;
+	resp r;
+	size_t len = 0, cap = 40 * (WQD_MAX_LABELS + 1) + 64;
+
+	(void)state;
+	predict(seed, &r);
+	expect_id(r.json, id);
+	resp_clear(&r);
+	feed_drain();
+	body = malloc(cap);
+	assert_non_null(body);
+	memcpy(bad, id, sizeof(bad));
+	bad[31] = bad[31] == '0' ? '1' : '0'; /* altered: its MAC no longer verifies */
+	snprintf(body, cap,
+	         "{\"source\": \"replay\", \"labels\": [{\"prediction_id\": \"%s\", "
+	         "\"quality\": 7}, {\"prediction_id\": \"%s\", \"quality\": 7}, 5, "
+	         "{\"customer_id\": \"c-1\", \"quality\": 4}]}",
+	         id, bad);
+	feedback(body, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "accepted")), 2);
+	assert_int_equal(json_integer_value(json_object_get(r.json, "failed")), 2);
+	res = json_object_get(r.json, "results");
+	assert_int_equal(json_array_size(res), 4);
+	assert_true(json_is_true(json_object_get(json_array_get(res, 0), "accepted")));
+	assert_true(json_is_false(json_object_get(json_array_get(res, 1), "accepted")));
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(json_array_get(res, 1), "error"), "code")),
+	                    "NOT_FOUND");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(json_array_get(res, 2), "error"), "code")),
+	                    "INVALID_ARGUMENT");
+	assert_true(json_is_true(json_object_get(json_array_get(res, 3), "accepted")));
+	resp_clear(&r);
+	/* the accepted ones, in order, with the batch's source */
+	e = feed_next();
+	assert_string_equal(e->feedback->prediction_id, id);
+	assert_string_equal(e->feedback->source, "replay");
+	wineq__v1__feed_event__free_unpacked(e, NULL);
+	e = feed_next();
+	assert_string_equal(e->feedback->customer_id, "c-1");
+	wineq__v1__feed_event__free_unpacked(e, NULL);
+
+	feedback("{\"labels\": []}", &r);
+	expect_error(&r, 400, "INVALID_ARGUMENT", "1 to 10000 labels");
+	resp_clear(&r);
+	feedback("{\"labels\": {}}", &r);
+	expect_error(&r, 400, "INVALID_ARGUMENT", "must be an array");
+	resp_clear(&r);
+	feedback("{\"labels\": [], \"extra\": 1}", &r);
+	expect_error(&r, 400, "INVALID_ARGUMENT", "unknown key");
+	resp_clear(&r);
+	/* one label over the limit: refused whole before any is looked at */
+	len = (size_t)snprintf(body, cap, "{\"labels\": [");
+	for (int i = 0; i <= WQD_MAX_LABELS; i++)
+		len += (size_t)snprintf(body + len, cap - len,
+		                        "%s{\"customer_id\":1,\"quality\":5}", i ? "," : "");
+	len += (size_t)snprintf(body + len, cap - len, "]}");
+	assert_true(len < cap - 1);
+	{
+		double acc = feedback_count(0);
+
+		feedback(body, &r);
+		expect_error(&r, 413, "PAYLOAD_TOO_LARGE", "1 to 10000 labels");
+		resp_clear(&r);
+		assert_true(feedback_count(0) == acc);
+	}
+	free(body);
+}
+
+/* Without a feed, labels would reach nobody: refused as unavailable. */
+static void test_feedback_without_feed(void **state)
+{
+	wqd_feed *feed = fx.d.feed;
+	resp r;
+
+	(void)state;
+	fx.d.feed = NULL;
+	feedback("{\"customer_id\": 42, \"quality\": 5}", &r);
+	fx.d.feed = feed;
+	expect_error(&r, 503, "UNAVAILABLE", "feed");
+	resp_clear(&r);
+}
+
 static void test_metrics(void **state)
 {
 	char ct[128] = "";
@@ -668,6 +994,10 @@ static void test_metrics(void **state)
 	    r.body, "wineq_requests_total{protocol=\"http\",method=\"/readyz\",code=\"503\"}"));
 	assert_non_null(strstr(r.body, "wineq_request_duration_seconds_bucket{protocol=\"http\""));
 	assert_non_null(strstr(r.body, "wineq_predictions_total{quality="));
+	assert_non_null(strstr(r.body, "wineq_feedback_total{result=\"unknown\"} "));
+	assert_non_null(
+	    strstr(r.body,
+	           "wineq_requests_total{protocol=\"http\",method=\"/v1/feedback\",code=\"404\"}"));
 	resp_clear(&r);
 }
 
@@ -1008,15 +1338,17 @@ static void test_stopping(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_before_model),  cmocka_unit_test(test_predict_one),
-	    cmocka_unit_test(test_predict_batch), cmocka_unit_test(test_bad_features),
-	    cmocka_unit_test(test_bad_json),      cmocka_unit_test(test_content_type),
-	    cmocka_unit_test(test_oversize),      cmocka_unit_test(test_methods_and_paths),
-	    cmocka_unit_test(test_keep_alive),    cmocka_unit_test(test_models),
-	    cmocka_unit_test(test_metrics),       cmocka_unit_test(test_counts),
-	    cmocka_unit_test(test_slow_client),   cmocka_unit_test(test_bind_errors),
-	    cmocka_unit_test(test_ipv6),          cmocka_unit_test(test_drain),
-	    cmocka_unit_test(test_stopping),      cmocka_unit_test(test_still_serving),
+	    cmocka_unit_test(test_before_model),   cmocka_unit_test(test_predict_one),
+	    cmocka_unit_test(test_predict_batch),  cmocka_unit_test(test_bad_features),
+	    cmocka_unit_test(test_bad_json),       cmocka_unit_test(test_content_type),
+	    cmocka_unit_test(test_oversize),       cmocka_unit_test(test_methods_and_paths),
+	    cmocka_unit_test(test_keep_alive),     cmocka_unit_test(test_models),
+	    cmocka_unit_test(test_customer_id),    cmocka_unit_test(test_feedback_one),
+	    cmocka_unit_test(test_feedback_batch), cmocka_unit_test(test_feedback_without_feed),
+	    cmocka_unit_test(test_metrics),        cmocka_unit_test(test_counts),
+	    cmocka_unit_test(test_slow_client),    cmocka_unit_test(test_bind_errors),
+	    cmocka_unit_test(test_ipv6),           cmocka_unit_test(test_drain),
+	    cmocka_unit_test(test_stopping),       cmocka_unit_test(test_still_serving),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

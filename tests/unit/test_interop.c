@@ -146,7 +146,8 @@ static void compare_labels(const wq_bundle *b, const rows *r, const char *output
 }
 
 /* svm-predict -b 1 prints "labels L1 L2 ..." (libsvm's order), then "label p1 p2 ..." with
- * "%g": the probabilities must agree to those six digits once reordered. */
+ * "%g": the probabilities must agree to those six digits once reordered, and the label (the
+ * most probable class) is the one an argmax bundle serves. */
 static void compare_probabilities(const wq_bundle *b, const rows *r, const char *output)
 {
 	FILE *f = fopen(output, "r");
@@ -170,11 +171,16 @@ static void compare_probabilities(const wq_bundle *b, const rows *r, const char 
 	assert_int_equal(nl, wq_svm_class_count(b->svm));
 	while (fgets(line, sizeof(line), f) != NULL) {
 		wq_prediction p;
+		long label;
 
 		assert_true(n < r->n);
 		assert_int_equal(wq_bundle_predict(b, &r->raw[n * d], &p, NULL, 0), WQ_OK);
 		cur = line;
-		(void)strtol(cur, &end, 10); /* argmax label, not the vote */
+		label = strtol(cur, &end, 10); /* argmax label, not the vote */
+		assert_true(end != cur);
+		if (b->decision == WQ_DECISION_ARGMAX && p.quality != label)
+			fail_msg("row %zu: svm-predict -b 1 says %ld, wq_bundle_predict %d", n + 1,
+			         label, p.quality);
 		cur = end;
 		for (size_t k = 0; k < nl; k++) {
 			double v = strtod(cur, &end);
@@ -198,10 +204,10 @@ static void compare_probabilities(const wq_bundle *b, const rows *r, const char 
 static void interop(int kernel, int probability)
 {
 	wq_train_opts o;
-	wq_bundle *b = NULL;
+	wq_bundle *b = NULL, *vote = NULL;
 	rows r;
 	char tmp[256], dir[300], input[320], model[320], output[320], log[320], err[512] = "";
-	char data[512];
+	char data[512], vdir[300];
 
 	wq_train_opts_default(&o);
 	wq_test_path(data, sizeof(data), "data/winequality-white.csv");
@@ -217,19 +223,28 @@ static void interop(int kernel, int probability)
 	snprintf(model, sizeof(model), "%s/model.svm", dir);
 	snprintf(output, sizeof(output), "%s/out.txt", tmp);
 	snprintf(log, sizeof(log), "%s/svm-predict.log", tmp);
+	snprintf(vdir, sizeof(vdir), "%s/vote", tmp);
 	assert_int_equal(wq_bundle_save(b, dir, 0, err, sizeof(err)), WQ_OK);
 	test_rows(b, &r);
 	assert_true(r.n == 980);
 	write_libsvm_rows(b, &r, input);
 
-	run_svm_predict("0", input, model, output, log);
-	compare_labels(b, &r, output);
+	/* the default rule: argmax of the probabilities where there are any, else the vote */
+	assert_int_equal(b->decision, probability ? WQ_DECISION_ARGMAX : WQ_DECISION_VOTE);
 	if (probability) {
 		run_svm_predict("1", input, model, output, log);
 		compare_probabilities(b, &r, output);
 	}
+	/* the same model recorded with the vote (--decision vote) answers as svm-predict */
+	b->decision = WQ_DECISION_VOTE;
+	assert_int_equal(wq_bundle_save(b, vdir, 0, err, sizeof(err)), WQ_OK);
+	assert_int_equal(wq_bundle_load(vdir, 0, &vote, err, sizeof(err)), WQ_OK);
+	assert_int_equal(vote->decision, WQ_DECISION_VOTE);
+	run_svm_predict("0", input, model, output, log);
+	compare_labels(vote, &r, output);
 	free(r.raw);
 	free(r.quality);
+	wq_bundle_free(vote);
 	wq_bundle_free(b);
 	wq_test_rmtree(tmp);
 }

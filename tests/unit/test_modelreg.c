@@ -12,6 +12,7 @@
 #include "wq_error.h"
 #include "wq_model_uri.h"
 #include "wq_modelreg.h"
+#include "wq_tracking.h"
 
 #include <sqlite3.h>
 
@@ -260,6 +261,49 @@ static void test_versions(void **state)
 	wq_model_versions_free(all, n);
 	wq_model_version_free(NULL);
 	wq_model_versions_free(NULL, 0);
+}
+
+static const char *run_tag(fixture *f, const char *id, wq_run **keep)
+{
+	const char *v = NULL;
+
+	OK(wq_tracking_run_get(f->db, id, keep, ERR));
+	for (size_t i = 0; i < (*keep)->ntags; i++)
+		if (strcmp((*keep)->tags[i].key, WQ_MODELREG_RUN_TAG) == 0)
+			v = (*keep)->tags[i].value;
+	return v;
+}
+
+/* A run names the version registered from it, in the transaction that creates the version. */
+static void test_run_links_version(void **state)
+{
+	fixture *f = *state;
+	char id[WQ_RUN_ID_LEN + 1], other[WQ_RUN_ID_LEN + 1];
+	wq_run *r = NULL;
+	int64_t exp = 0, v = 0;
+
+	OK(wq_tracking_experiment_ensure(f->db, "e", "file:///store", &exp, ERR));
+	OK(wq_tracking_run_create(f->db, exp, "best-1", id, ERR));
+	OK(wq_tracking_run_create(f->db, exp, "best-2", other, ERR));
+	OK(wq_modelreg_version_create(f->db, M, id, "file:///s/1", f->sha, "a", &v, ERR));
+	assert_int_equal(v, 1);
+	assert_string_equal(run_tag(f, id, &r), M "/1");
+	wq_run_free(r);
+	assert_null(run_tag(f, other, &r));
+	wq_run_free(r);
+	/* a second version from the same run: the tag names the latest */
+	OK(wq_modelreg_version_create(f->db, M, id, "file:///s/2", f->sha, "a", &v, ERR));
+	assert_string_equal(run_tag(f, id, &r), M "/2");
+	wq_run_free(r);
+	/* a run id that is not in this store (a bundle tracked elsewhere): nothing to tag */
+	OK(wq_modelreg_version_create(f->db, M, "0123456789abcdef0123456789abcdef", "file:///s/3",
+	                              f->sha, "a", &v, ERR));
+	assert_int_equal(v, 3);
+	/* a failed create tags nothing */
+	EXPECT(WQ_EINVAL, "source URI",
+	       wq_modelreg_version_create(f->db, M, other, "", f->sha, "a", &v, ERR));
+	assert_null(run_tag(f, other, &r));
+	wq_run_free(r);
 }
 
 static void test_numbers_not_reused(void **state)
@@ -530,6 +574,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_models, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_versions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_run_links_version, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_numbers_not_reused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stages, setup, teardown),
 	    cmocka_unit_test(test_stage_parse),

@@ -25,11 +25,13 @@ static void test_predictor_service_methods(void **state)
 	     &wineq__v1__get_model_response__descriptor},
 	    {"Health", &wineq__v1__health_request__descriptor,
 	     &wineq__v1__health_response__descriptor},
+	    {"Feedback", &wineq__v1__feedback_request__descriptor,
+	     &wineq__v1__feedback_response__descriptor},
 	};
 
 	(void)state;
 	assert_string_equal(sd->name, "wineq.v1.Predictor");
-	assert_int_equal(sd->n_methods, 4);
+	assert_int_equal(sd->n_methods, 5);
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		const ProtobufCMethodDescriptor *m =
 		    protobuf_c_service_descriptor_get_method_by_name(sd, want[i].name);
@@ -51,7 +53,7 @@ static void test_registry_service_methods(void **state)
 	                       "GetRegisteredModel", "ListModelVersions", "GetModelVersion",
 	                       "CreateModelVersion", "TransitionStage",   "SetAlias",
 	                       "DeleteAlias",        "GetModelHistory",   "DeleteModelVersion",
-	                       "ResolveModelUri"};
+	                       "ResolveModelUri",    "GetMetricHistory"};
 	const ProtobufCMethodDescriptor *m;
 
 	(void)state;
@@ -137,6 +139,8 @@ static void test_prediction_event_round_trip(void **state)
 	ev.probabilities = pp;
 	ev.model = &model;
 	ev.latency_ns = 2400;
+	ev.prediction_id = "018bcfe5687b0000000a0123456789ab";
+	ev.customer_id = "c-17";
 
 	len = wineq__v1__prediction_event__get_packed_size(&ev);
 	assert_true(len < sizeof(buf));
@@ -158,7 +162,97 @@ static void test_prediction_event_round_trip(void **state)
 	assert_string_equal(back->model->name, "wine-quality");
 	assert_int_equal(back->model->version, 3);
 	assert_int_equal(back->latency_ns, 2400);
+	assert_string_equal(back->prediction_id, "018bcfe5687b0000000a0123456789ab");
+	assert_string_equal(back->customer_id, "c-17");
 	wineq__v1__prediction_event__free_unpacked(back, NULL);
+}
+
+/* The feed carries one FeedEvent per message: a prediction or a true label, told apart by the
+ * oneof (a reader that took the bytes for a bare PredictionEvent would misread them). */
+static void test_feed_event_oneof(void **state)
+{
+	Wineq__V1__FeedEvent fe = WINEQ__V1__FEED_EVENT__INIT, *back;
+	Wineq__V1__PredictionEvent pe = WINEQ__V1__PREDICTION_EVENT__INIT;
+	Wineq__V1__FeedbackEvent fb = WINEQ__V1__FEEDBACK_EVENT__INIT;
+	uint8_t buf[512];
+	size_t len;
+
+	(void)state;
+	pe.quality = 5;
+	pe.prediction_id = "018bcfe5687b0000000a0123456789ab";
+	fe.event_case = WINEQ__V1__FEED_EVENT__EVENT_PREDICTION;
+	fe.prediction = &pe;
+	len = wineq__v1__feed_event__pack(&fe, buf);
+	back = wineq__v1__feed_event__unpack(NULL, len, buf);
+	assert_non_null(back);
+	assert_int_equal(back->event_case, WINEQ__V1__FEED_EVENT__EVENT_PREDICTION);
+	assert_int_equal(back->prediction->quality, 5);
+	assert_string_equal(back->prediction->prediction_id, pe.prediction_id);
+	wineq__v1__feed_event__free_unpacked(back, NULL);
+
+	fb.time_unix_nano = 1700000005000000000LL;
+	fb.prediction_id = "018bcfe5687b0000000a0123456789ab";
+	fb.quality = 7;
+	fb.source = "http";
+	fb.prediction_time_unix_nano = 1700000000123000000LL;
+	fe.event_case = WINEQ__V1__FEED_EVENT__EVENT_FEEDBACK;
+	fe.prediction = NULL;
+	fe.feedback = &fb;
+	len = wineq__v1__feed_event__pack(&fe, buf);
+	back = wineq__v1__feed_event__unpack(NULL, len, buf);
+	assert_non_null(back);
+	assert_int_equal(back->event_case, WINEQ__V1__FEED_EVENT__EVENT_FEEDBACK);
+	assert_int_equal(back->feedback->quality, 7);
+	assert_string_equal(back->feedback->source, "http");
+	assert_string_equal(back->feedback->customer_id, "");
+	assert_int_equal(back->feedback->prediction_time_unix_nano, 1700000000123000000LL);
+	wineq__v1__feed_event__free_unpacked(back, NULL);
+}
+
+static void test_feedback_messages(void **state)
+{
+	Wineq__V1__Label l[2] = {WINEQ__V1__LABEL__INIT, WINEQ__V1__LABEL__INIT};
+	Wineq__V1__Label *lp[2] = {&l[0], &l[1]};
+	Wineq__V1__FeedbackRequest req = WINEQ__V1__FEEDBACK_REQUEST__INIT, *back;
+	Wineq__V1__ItemError e[2] = {WINEQ__V1__ITEM_ERROR__INIT, WINEQ__V1__ITEM_ERROR__INIT};
+	Wineq__V1__ItemError *ep[2] = {&e[0], &e[1]};
+	Wineq__V1__FeedbackResponse resp = WINEQ__V1__FEEDBACK_RESPONSE__INIT, *rback;
+	uint8_t buf[512];
+	size_t len;
+
+	(void)state;
+	l[0].key_case = WINEQ__V1__LABEL__KEY_PREDICTION_ID;
+	l[0].prediction_id = "018bcfe5687b0000000a0123456789ab";
+	l[0].quality = 6;
+	l[1].key_case = WINEQ__V1__LABEL__KEY_CUSTOMER_ID;
+	l[1].customer_id = "c-17";
+	l[1].quality = 0; /* a zero quality still names its key */
+	req.n_labels = 2;
+	req.labels = lp;
+	req.source = "cli";
+	len = wineq__v1__feedback_request__pack(&req, buf);
+	back = wineq__v1__feedback_request__unpack(NULL, len, buf);
+	assert_non_null(back);
+	assert_int_equal(back->n_labels, 2);
+	assert_int_equal(back->labels[0]->key_case, WINEQ__V1__LABEL__KEY_PREDICTION_ID);
+	assert_string_equal(back->labels[0]->prediction_id, l[0].prediction_id);
+	assert_int_equal(back->labels[0]->quality, 6);
+	assert_int_equal(back->labels[1]->key_case, WINEQ__V1__LABEL__KEY_CUSTOMER_ID);
+	assert_string_equal(back->labels[1]->customer_id, "c-17");
+	wineq__v1__feedback_request__free_unpacked(back, NULL);
+
+	e[1].code = WINEQ__V1__STATUS_CODE__NOT_FOUND;
+	e[1].message = "unknown prediction id";
+	resp.n_results = 2;
+	resp.results = ep;
+	resp.accepted = 1;
+	len = wineq__v1__feedback_response__pack(&resp, buf);
+	rback = wineq__v1__feedback_response__unpack(NULL, len, buf);
+	assert_non_null(rback);
+	assert_int_equal(rback->accepted, 1);
+	assert_int_equal(rback->results[0]->code, WINEQ__V1__STATUS_CODE__OK);
+	assert_int_equal(rback->results[1]->code, WINEQ__V1__STATUS_CODE__NOT_FOUND);
+	wineq__v1__feedback_response__free_unpacked(rback, NULL);
 }
 
 static void test_batch_result_oneof(void **state)
@@ -232,6 +326,8 @@ int main(void)
 	    cmocka_unit_test(test_registry_service_methods),
 	    cmocka_unit_test(test_status_codes_are_grpc),
 	    cmocka_unit_test(test_prediction_event_round_trip),
+	    cmocka_unit_test(test_feed_event_oneof),
+	    cmocka_unit_test(test_feedback_messages),
 	    cmocka_unit_test(test_batch_result_oneof),
 	    cmocka_unit_test(test_malformed_payload_refused),
 	};

@@ -103,7 +103,7 @@ static int group_setup(void **state)
 	setenv("WINEQ_HOME", cx.home, 1);
 	if (open_remote(sv.url, &cx.r, err, sizeof(err)) != WQ_OK ||
 	    wq_rpc_client_open(sv.url, NULL, &cx.client, err, sizeof(err)) != WQ_OK ||
-	    cx.r->ops->run_start(cx.r, "remote-hostile", NULL, cx.run_id, err, sizeof(err)) !=
+	    cx.r->ops->run_start(cx.r, "remote-hostile", NULL, 0, cx.run_id, err, sizeof(err)) !=
 	        WQ_OK) {
 		fprintf(stderr, "client: %s\n", err);
 		return -1;
@@ -205,7 +205,7 @@ static void test_server_not_running(void **state)
 	if (strstr(err, "unavailable") == NULL || strstr(err, url) == NULL)
 		fail_msg("unclear error: %s", err);
 	err[0] = '\0';
-	rc = r->ops->run_start(r, "nowhere", NULL, id, err, sizeof(err));
+	rc = r->ops->run_start(r, "nowhere", NULL, 0, id, err, sizeof(err));
 	assert_int_equal(rc, WQ_EIO);
 	assert_non_null(strstr(err, "unavailable"));
 	wq_registry_close(r);
@@ -572,11 +572,12 @@ static void *work(void *arg)
 		char key[32];
 
 		snprintf(key, sizeof(key), "p%d", i);
-		if (w->r->ops->run_start(w->r, "remote-concurrent", NULL, id, w->err,
+		if (w->r->ops->run_start(w->r, "remote-concurrent", NULL, 0, id, w->err,
 		                         sizeof(w->err)) != WQ_OK ||
 		    w->r->ops->param_log(w->r, id, key, "v", w->err, sizeof(w->err)) != WQ_OK ||
 		    w->r->ops->metric_log(w->r, id, "m", i, 0, w->err, sizeof(w->err)) != WQ_OK ||
-		    w->r->ops->run_end(w->r, id, WQ_RUN_FINISHED, w->err, sizeof(w->err)) != WQ_OK)
+		    w->r->ops->run_end(w->r, id, WQ_RUN_FINISHED, 0, w->err, sizeof(w->err)) !=
+		        WQ_OK)
 			w->failures++;
 	}
 	return NULL;

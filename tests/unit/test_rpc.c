@@ -110,6 +110,16 @@ static void t_health(Wineq__V1__Predictor_Service *svc, const Wineq__V1__HealthR
 	closure(NULL, data);
 }
 
+/* Feedback is not exercised here (wineqd's tests cover it): UNIMPLEMENTED. */
+static void t_feedback(Wineq__V1__Predictor_Service *svc, const Wineq__V1__FeedbackRequest *in,
+                       Wineq__V1__FeedbackResponse_Closure closure, void *data)
+{
+	(void)svc;
+	(void)in;
+	wq_rpc_call_fail(data, WQ_RPC_UNIMPLEMENTED, "not in this test");
+	closure(NULL, data);
+}
+
 static Wineq__V1__Predictor_Service g_svc = WINEQ__V1__PREDICTOR__INIT(t_);
 
 static void observe(void *arg, const char *method, int code, double seconds)

@@ -222,6 +222,79 @@ static void test_gamma_scale(void **state)
 
 /* Only two of 20 rows are class 2: unweighted, the soft margin gives the minority up entirely;
  * balanced weights (n / (k * n_c) = 5 for it) must recover it. */
+static void test_decision_rules(void **state)
+{
+	static const char *const names[] = {"auto", "vote", "argmax", "prior-shift"};
+	double X[20], w[2], bad[2] = {1.0, NAN}, probe = 0.95, probs[2];
+	int y[20], d = -7, label = -12345, lp = 0;
+	wq_svm_params p;
+	wq_svm *bal = NULL, *plain = NULL;
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(wq_svm_decision_parse(names[i], &d), WQ_OK);
+		assert_int_equal(d, i - 1);
+		assert_string_equal(wq_svm_decision_name(d), names[i]);
+	}
+	d = -7;
+	assert_int_equal(wq_svm_decision_parse("majority", &d), WQ_EINVAL);
+	assert_int_equal(wq_svm_decision_parse(NULL, &d), WQ_EINVAL);
+	assert_int_equal(d, -7);
+	assert_int_equal(wq_svm_decision_resolve(WQ_DECISION_AUTO, WQ_CLASS_WEIGHT_BALANCED, 1),
+	                 WQ_DECISION_PRIOR_SHIFT);
+	assert_int_equal(wq_svm_decision_resolve(WQ_DECISION_AUTO, WQ_CLASS_WEIGHT_NONE, 1),
+	                 WQ_DECISION_ARGMAX);
+	assert_int_equal(wq_svm_decision_resolve(WQ_DECISION_AUTO, WQ_CLASS_WEIGHT_BALANCED, 0),
+	                 WQ_DECISION_VOTE);
+	assert_int_equal(wq_svm_decision_resolve(WQ_DECISION_VOTE, WQ_CLASS_WEIGHT_BALANCED, 1),
+	                 WQ_DECISION_VOTE);
+
+	/* 18 rows of class 1, 2 of class 2: balanced weights 20 / (2 * 18) and 20 / (2 * 2) */
+	for (int i = 0; i < 20; i++) {
+		X[i] = i < 18 ? 0.8 * (double)i / 18.0 : 0.9 + 0.05 * (i - 18);
+		y[i] = i < 18 ? 1 : 2;
+	}
+	wq_svm_params_default(&p);
+	p.kernel = WQ_KERNEL_LINEAR;
+	p.probability = 0;
+	assert_int_equal(wq_svm_train(X, y, 20, 1, &p, &plain, NULL, 0), WQ_OK);
+	assert_true(wq_svm_class_weights(plain)[0] == 1.0 && wq_svm_class_weights(plain)[1] == 1.0);
+	/* rules that need probabilities refuse a model without them; the vote does not */
+	assert_int_equal(wq_svm_predict_rule(plain, &probe, WQ_DECISION_ARGMAX, &label, NULL),
+	                 WQ_EUNSUPPORTED);
+	assert_int_equal(wq_svm_predict_rule(plain, &probe, WQ_DECISION_PRIOR_SHIFT, &label, NULL),
+	                 WQ_EUNSUPPORTED);
+	assert_int_equal(wq_svm_predict_rule(plain, &probe, WQ_DECISION_AUTO, &label, NULL),
+	                 WQ_EINVAL);
+	assert_int_equal(label, -12345);
+	assert_int_equal(wq_svm_predict_rule(plain, &probe, WQ_DECISION_VOTE, &label, NULL), WQ_OK);
+	assert_int_equal(wq_svm_predict(plain, &probe, &lp, NULL), WQ_OK);
+	assert_int_equal(label, lp);
+	p.class_weight = WQ_CLASS_WEIGHT_BALANCED;
+	p.probability = 1;
+	assert_int_equal(wq_svm_train(X, y, 20, 1, &p, &bal, NULL, 0), WQ_OK);
+	assert_true(wq_svm_class_weights(bal)[0] == 20.0 / 36.0);
+	assert_true(wq_svm_class_weights(bal)[1] == 20.0 / 4.0);
+	/* the served label is the most probable class of the served probabilities */
+	for (int i = 0; i <= 20; i++) {
+		double x = 0.05 * i;
+
+		assert_int_equal(
+		    wq_svm_predict_rule(bal, &x, WQ_DECISION_PRIOR_SHIFT, &label, probs), WQ_OK);
+		assert_int_equal(label, probs[0] >= probs[1] ? 1 : 2);
+		assert_int_equal(wq_svm_predict_rule(bal, &x, WQ_DECISION_ARGMAX, &label, probs),
+		                 WQ_OK);
+		assert_int_equal(label, probs[0] >= probs[1] ? 1 : 2);
+	}
+	assert_int_equal(wq_svm_set_class_weights(bal, bad), WQ_EINVAL);
+	w[0] = 2.0;
+	w[1] = 3.0;
+	assert_int_equal(wq_svm_set_class_weights(bal, w), WQ_OK);
+	assert_true(wq_svm_class_weights(bal)[1] == 3.0);
+	wq_svm_free(plain);
+	wq_svm_free(bal);
+}
+
 static void test_class_weight_balanced(void **state)
 {
 	double X[20];
@@ -721,6 +794,7 @@ int main(void)
 	    cmocka_unit_test(test_roundtrip_linear),
 	    cmocka_unit_test(test_invalid_training),
 	    cmocka_unit_test(test_predict_errors),
+	    cmocka_unit_test(test_decision_rules),
 	    cmocka_unit_test(test_wide),
 	    cmocka_unit_test(test_predict_threads),
 	    cmocka_unit_test(test_load_errors),

@@ -224,6 +224,48 @@ static void test_run_create_and_end(void **state)
 	assert_int_equal(wq_run_status_parse("DONE", &st), WQ_EINVAL);
 }
 
+/* Runs that record work measured elsewhere (a search trial in a worker process) carry its
+ * times, not the time they were written. */
+static void test_run_times_given(void **state)
+{
+	fixture *f = *state;
+	char a[WQ_RUN_ID_LEN + 1], b[WQ_RUN_ID_LEN + 1];
+	int64_t now = (int64_t)wq_db_now_ms();
+	wq_run *r = NULL;
+
+	OK(wq_tracking_run_create_at(f->db, f->exp, "trial-001", 1700000000123, a, ERR));
+	OK(wq_tracking_run_get(f->db, a, &r, ERR));
+	assert_true(r->start_ms == 1700000000123);
+	wq_run_free(r);
+	EXPECT(WQ_EINVAL, "before it started",
+	       wq_tracking_run_end_at(f->db, a, WQ_RUN_FINISHED, 1700000000122, ERR));
+	OK(wq_tracking_run_get(f->db, a, &r, ERR));
+	assert_int_equal(r->status, WQ_RUN_RUNNING); /* the refused end changed nothing */
+	wq_run_free(r);
+	OK(wq_tracking_run_end_at(f->db, a, WQ_RUN_FINISHED, 1700000000456, ERR));
+	OK(wq_tracking_run_get(f->db, a, &r, ERR));
+	assert_true(r->end_ms == 1700000000456);
+	assert_int_equal(r->status, WQ_RUN_FINISHED);
+	wq_run_free(r);
+	/* an end equal to the start is a zero-length run, allowed */
+	OK(wq_tracking_run_create_at(f->db, f->exp, NULL, 1700000000500, b, ERR));
+	OK(wq_tracking_run_end_at(f->db, b, WQ_RUN_FAILED, 1700000000500, ERR));
+
+	/* a start ahead of this clock (another machine's): "now" ends no earlier than it */
+	OK(wq_tracking_run_create_at(f->db, f->exp, NULL, now + 3600000, b, ERR));
+	OK(wq_tracking_run_end(f->db, b, WQ_RUN_FINISHED, ERR));
+	OK(wq_tracking_run_get(f->db, b, &r, ERR));
+	assert_true(r->end_ms == r->start_ms);
+	wq_run_free(r);
+
+	EXPECT(WQ_EINVAL, "negative", wq_tracking_run_create_at(f->db, f->exp, NULL, -1, b, ERR));
+	new_run(f, NULL, b);
+	EXPECT(WQ_EINVAL, "negative", wq_tracking_run_end_at(f->db, b, WQ_RUN_FINISHED, -1, ERR));
+	OK(wq_tracking_run_get(f->db, b, &r, ERR));
+	assert_true(r->start_ms >= now && r->start_ms <= (int64_t)wq_db_now_ms());
+	wq_run_free(r);
+}
+
 static void test_params_are_immutable(void **state)
 {
 	fixture *f = *state;
@@ -664,6 +706,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_experiments, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_run_create_and_end, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_run_times_given, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_params_are_immutable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_metric_history_and_latest, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_tags_replace, setup, teardown),

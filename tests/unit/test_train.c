@@ -437,6 +437,54 @@ static void test_prepare_then_fit(void **state)
 	assert_int_equal(wq_train_data_prepare(NULL, &td, err, sizeof(err)), WQ_EINVAL);
 }
 
+/* The decision rule: resolved per model, recorded, refused where it cannot apply; the bundle
+ * comes with its predictions on the reference rows. */
+static void test_decision(void **state)
+{
+	wq_train_opts o;
+	wq_train_data *td = NULL;
+	wq_bundle *b = NULL;
+	wq_svm_params p;
+	char err[512] = "";
+
+	(void)state;
+	fast_opts(&o);
+	assert_int_equal(o.decision, WQ_DECISION_AUTO);
+	assert_int_equal(wq_train_data_prepare(&o, &td, err, sizeof(err)), WQ_OK);
+	/* no probabilities: auto is the vote; argmax and prior-shift cannot be served */
+	assert_int_equal(wq_train_fit(&o, td, NULL, &b, err, sizeof(err)), WQ_OK);
+	assert_int_equal(b->decision, WQ_DECISION_VOTE);
+	assert_non_null(b->reference_predictions);
+	assert_int_equal(b->reference_predictions->nrows, 3918);
+	assert_null(b->reference_predictions->probs);
+	assert_int_equal(b->reference_predictions->computed, 0);
+	for (size_t i = 0; i < 3918; i += 97) {
+		wq_prediction pr;
+
+		assert_int_equal(wq_bundle_predict(b, &b->reference->values[i * 4], &pr, NULL, 0),
+		                 WQ_OK);
+		assert_int_equal(pr.quality, b->reference_predictions->labels[i]);
+	}
+	wq_bundle_free(b);
+	b = NULL;
+	o.decision = WQ_DECISION_ARGMAX;
+	assert_int_equal(wq_train_fit(&o, td, NULL, &b, err, sizeof(err)), WQ_EINVAL);
+	assert_non_null(strstr(err, "needs probabilities"));
+	assert_null(b);
+	o.decision = WQ_DECISION_PRIOR_SHIFT;
+	assert_int_equal(wq_train_fit(&o, td, NULL, &b, err, sizeof(err)), WQ_EINVAL);
+	o.decision = 7;
+	assert_int_equal(wq_train_fit(&o, td, NULL, &b, err, sizeof(err)), WQ_EINVAL);
+	/* an explicit vote is kept whatever the model */
+	o.decision = WQ_DECISION_VOTE;
+	p = o.svm;
+	p.class_weight = WQ_CLASS_WEIGHT_BALANCED;
+	assert_int_equal(wq_train_fit(&o, td, &p, &b, err, sizeof(err)), WQ_OK);
+	assert_int_equal(b->decision, WQ_DECISION_VOTE);
+	wq_bundle_free(b);
+	wq_train_data_free(td);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -450,6 +498,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_inputs),
 	    cmocka_unit_test(test_save_load_small),
 	    cmocka_unit_test(test_prepare_then_fit),
+	    cmocka_unit_test(test_decision),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
