@@ -14,7 +14,8 @@ busybox-static unzip
 python3-sklearn python3-flask wrk
 debhelper dpkg-dev fakeroot lintian systemd man-db bash-completion
 systemd-container debootstrap
-pre-commit cppcheck shellcheck"
+pre-commit cppcheck shellcheck
+clang-14 libclang-rt-14-dev libfuzzer-14-dev"
 # Test peers from npm (s3rver) need node and npm; use the machine's own when present.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 

@@ -747,7 +747,10 @@ int cmd_runs(int argc, char **argv)
 	    "       wineq-client runs show RUN_ID      (also metric history, confusion matrix,\n"
 	    "                                         versions registered from the run)\n"
 	    "       wineq-client runs compare RUN_ID RUN_ID...\n"
-	    "       wineq-client runs delete RUN_ID      (hard delete: metadata and artifacts)\n\n"
+	    "       wineq-client runs delete RUN_ID      (soft delete: hidden until restored;\n"
+	    "                                         `registry gc` purges it with its artifacts;\n"
+	    "                                         refused for a run behind a model version)\n"
+	    "       wineq-client runs restore RUN_ID     (undo a delete)\n\n"
 	    "Filter: metrics.balanced_accuracy > 0.2 and params.kernel = 'rbf'\n"
 	    "Order:  metrics.balanced_accuracy DESC (also params.X, attributes.start_time)\n";
 	const char *cmd = "runs", *sub = NULL;
@@ -761,12 +764,14 @@ int cmd_runs(int argc, char **argv)
 		return ex;
 	if (strcmp(sub, "list") == 0)
 		ex = need_pos(cmd, &a, 0, 0, "no arguments");
-	else if (strcmp(sub, "show") == 0 || strcmp(sub, "delete") == 0)
+	else if (strcmp(sub, "show") == 0 || strcmp(sub, "delete") == 0 ||
+	         strcmp(sub, "restore") == 0)
 		ex = need_pos(cmd, &a, 1, 1, "one RUN_ID");
 	else if (strcmp(sub, "compare") == 0)
 		ex = need_pos(cmd, &a, 2, MAX_POS, "two or more RUN_IDs");
 	else {
-		cli_error(cmd, "unknown subcommand '%s' (list, show, compare, delete)", sub);
+		cli_error(cmd, "unknown subcommand '%s' (list, show, compare, delete, restore)",
+		          sub);
 		return CLI_EXIT_USAGE;
 	}
 	if (ex >= 0)
@@ -779,13 +784,25 @@ int cmd_runs(int argc, char **argv)
 		ex = runs_show(r, &a);
 	} else if (strcmp(sub, "compare") == 0) {
 		ex = runs_compare(r, &a);
+	} else if (strcmp(sub, "restore") == 0) {
+		char err[1024] = "";
+		int rc = r->ops->run_restore != NULL
+		             ? r->ops->run_restore(r, a.pos[0], err, sizeof(err))
+		             : wq_err_set(err, sizeof(err), WQ_EUNSUPPORTED,
+		                          "this registry server cannot restore runs");
+
+		ex = rc == WQ_OK ? CLI_EXIT_OK : fail("runs restore", rc, err);
+		if (rc == WQ_OK)
+			printf("restored run %s\n", a.pos[0]);
 	} else {
 		char err[1024] = "";
 		int rc = r->ops->run_delete(r, a.pos[0], err, sizeof(err));
 
+		/* a run behind a model version: WQ_EFORMAT, exit 4 */
 		ex = rc == WQ_OK ? CLI_EXIT_OK : fail("runs delete", rc, err);
 		if (rc == WQ_OK)
-			printf("deleted run %s and its artifacts\n", a.pos[0]);
+			printf("deleted run %s (restorable until `wineq-client registry gc`)\n",
+			       a.pos[0]);
 	}
 	wq_registry_close(r);
 	return ex;
@@ -985,7 +1002,9 @@ int cmd_models(int argc, char **argv)
 	    "       wineq-client models alias NAME ALIAS VERSION\n"
 	    "       wineq-client models alias NAME ALIAS --delete\n"
 	    "       wineq-client models history NAME     (every stage and alias change)\n"
-	    "       wineq-client models delete NAME VERSION   (hard delete, artifacts too)\n"
+	    "       wineq-client models delete NAME VERSION   (soft delete; aliases removed;\n"
+	    "                 `registry gc` purges it with its artifacts)\n"
+	    "       wineq-client models restore NAME VERSION  (undo a delete)\n"
 	    "       wineq-client models resolve URI\n"
 	    "                 models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME@ALIAS,\n"
 	    "                 models:/NAME/latest, runs:/RUN_ID/PATH or a bundle path\n";
@@ -1007,7 +1026,7 @@ int cmd_models(int argc, char **argv)
 		ex = need_pos(cmd, &a, 1, 1, "NAME");
 	else if (strcmp(sub, "resolve") == 0)
 		ex = need_pos(cmd, &a, 1, 1, "URI");
-	else if (strcmp(sub, "delete") == 0)
+	else if (strcmp(sub, "delete") == 0 || strcmp(sub, "restore") == 0)
 		ex = need_pos(cmd, &a, 2, 2, "NAME VERSION");
 	else if (strcmp(sub, "promote") == 0)
 		ex = need_pos(cmd, &a, 3, 3, "NAME VERSION STAGE");
@@ -1020,7 +1039,8 @@ int cmd_models(int argc, char **argv)
 	}
 	if (ex >= 0)
 		return ex;
-	if (strcmp(sub, "delete") == 0 || strcmp(sub, "promote") == 0)
+	if (strcmp(sub, "delete") == 0 || strcmp(sub, "promote") == 0 ||
+	    strcmp(sub, "restore") == 0)
 		ex = parse_version(cmd, a.pos[1], &version);
 	else if (strcmp(sub, "alias") == 0 && !a.delete_alias)
 		ex = parse_version(cmd, a.pos[2], &version);
@@ -1049,6 +1069,12 @@ int cmd_models(int argc, char **argv)
 			                                !a.keep_existing, NULL, err, sizeof(err));
 		else if (strcmp(sub, "delete") == 0)
 			rc = r->ops->version_delete(r, a.pos[0], version, NULL, err, sizeof(err));
+		else if (strcmp(sub, "restore") == 0)
+			rc = r->ops->version_restore != NULL
+			         ? r->ops->version_restore(r, a.pos[0], version, NULL, err,
+			                                   sizeof(err))
+			         : wq_err_set(err, sizeof(err), WQ_EUNSUPPORTED,
+			                      "this registry server cannot restore versions");
 		else if (a.delete_alias)
 			rc = r->ops->alias_delete(r, a.pos[0], a.pos[1], NULL, err, sizeof(err));
 		else
@@ -1062,8 +1088,11 @@ int cmd_models(int argc, char **argv)
 				printf("%s version %" PRId64 " -> %s\n", a.pos[0], version,
 				       wq_stage_name(stage));
 			else if (strcmp(sub, "delete") == 0)
-				printf("deleted %s version %" PRId64 " and its artifacts\n",
+				printf("deleted %s version %" PRId64
+				       " (restorable until `wineq-client registry gc`)\n",
 				       a.pos[0], version);
+			else if (strcmp(sub, "restore") == 0)
+				printf("restored %s version %" PRId64 "\n", a.pos[0], version);
 			else if (a.delete_alias)
 				printf("removed alias %s@%s\n", a.pos[0], a.pos[1]);
 			else

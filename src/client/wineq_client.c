@@ -1,9 +1,13 @@
 /* wineq-client: the command-line front end. It parses arguments and calls the core library;
  * every command has --help and documented exit codes (README "Exit codes"). */
 #include "cli_common.h"
+#include "cmd_tokens.h"
 
 #include <stdio.h>
 #include <string.h>
+
+/* wineq-client registry (cmd_registry_admin.c). */
+int cmd_registry(int argc, char **argv);
 
 static const struct {
 	const char *name;
@@ -21,6 +25,8 @@ static const struct {
     {"models", cmd_models, "registered models: versions, stages, aliases, history"},
     {"artifacts", cmd_artifacts, "download run or model artifacts (SHA-256 verified)"},
     {"flows", cmd_flows, "training flow runs and their task timelines"},
+    {"tokens", cmd_tokens, "access tokens for wineqd: create, list, revoke"},
+    {"registry", cmd_registry, "back up, restore, check and garbage-collect a local registry"},
 };
 
 static void usage(FILE *out)

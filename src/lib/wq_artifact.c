@@ -124,7 +124,7 @@ static int write_all(int fd, const unsigned char *buf, size_t n)
 /* Copies src to dst through dst.tmp-XXXXXX (fsync, rename), hashing the bytes on the way; the
  * copy must have the digest want (else WQ_ECORRUPT and nothing at dst). A missing or
  * non-regular src is WQ_ENOENT, described as missing_what. */
-static int copy_verified(const char *src, const char *dst, const char *want,
+static int copy_verified(const char *src, const char *dst, const char *want, int64_t want_size,
                          const char *missing_what, char *err, size_t errlen)
 {
 	unsigned char *buf = NULL;
@@ -142,6 +142,11 @@ static int copy_verified(const char *src, const char *dst, const char *want,
 	if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "%s not found (not a regular file)",
 		                missing_what);
+		goto fail;
+	}
+	if (want_size >= 0 && st.st_size != want_size) {
+		rc = wq_err_set(err, errlen, WQ_ECORRUPT, "%s: %jd bytes, the recorded size is %jd",
+		                src, (intmax_t)st.st_size, (intmax_t)want_size);
 		goto fail;
 	}
 	buf = malloc(COPY_CHUNK);
@@ -366,13 +371,13 @@ static int fs_put(wq_artifact_store *st, const char *key, const char *src,
 	/* the digest is checked while copying: the store never holds bytes that differ from
 	 * what the caller recorded */
 	if (rc == WQ_OK)
-		rc = copy_verified(src, dst, sha256, src, err, errlen);
+		rc = copy_verified(src, dst, sha256, -1, src, err, errlen);
 	free(dst);
 	return rc;
 }
 
-static int fs_get(wq_artifact_store *st, const char *key, const char *dst,
-                  const char *expect_sha256, char *err, size_t errlen)
+static int fs_get_sized(wq_artifact_store *st, const char *key, const char *dst,
+                        const char *expect_sha256, int64_t size, char *err, size_t errlen)
 {
 	char *src = NULL, *what = NULL;
 	int rc;
@@ -389,10 +394,16 @@ static int fs_get(wq_artifact_store *st, const char *key, const char *dst,
 		free(src);
 		return enomem(err, errlen);
 	}
-	rc = copy_verified(src, dst, expect_sha256, what, err, errlen);
+	rc = copy_verified(src, dst, expect_sha256, size, what, err, errlen);
 	free(what);
 	free(src);
 	return rc;
+}
+
+static int fs_get(wq_artifact_store *st, const char *key, const char *dst,
+                  const char *expect_sha256, char *err, size_t errlen)
+{
+	return fs_get_sized(st, key, dst, expect_sha256, -1, err, errlen);
 }
 
 static int fs_list(wq_artifact_store *st, const char *prefix, char ***keys, size_t *n, char *err,
@@ -447,6 +458,7 @@ const wq_artifact_ops wq_artifact_file_ops = {
     .list = fs_list,
     .remove_prefix = fs_remove_prefix,
     .destroy = fs_destroy,
+    .get_sized = fs_get_sized,
 };
 
 /* --- s3:// store ------------------------------------------------------------------------ */
@@ -485,8 +497,8 @@ static int s3_put(wq_artifact_store *st, const char *key, const char *src,
 	return rc;
 }
 
-static int s3_get(wq_artifact_store *st, const char *key, const char *dst,
-                  const char *expect_sha256, char *err, size_t errlen)
+static int s3_get_sized(wq_artifact_store *st, const char *key, const char *dst,
+                        const char *expect_sha256, int64_t size, char *err, size_t errlen)
 {
 	char *obj = NULL;
 	int rc = s3_object_key(st, "artifact key", key, 0, &obj, err, errlen);
@@ -496,10 +508,16 @@ static int s3_get(wq_artifact_store *st, const char *key, const char *dst,
 	if (rc == WQ_OK && dst == NULL)
 		rc = wq_err_set(err, errlen, WQ_EINVAL, "get %s: no destination", key);
 	if (rc == WQ_OK)
-		rc = wq_s3_get_file(S3(st)->s3, S3(st)->bucket, obj, dst, expect_sha256, err,
-		                    errlen);
+		rc = wq_s3_get_file_sized(S3(st)->s3, S3(st)->bucket, obj, dst, expect_sha256, size,
+		                          err, errlen);
 	free(obj);
 	return rc;
+}
+
+static int s3_get(wq_artifact_store *st, const char *key, const char *dst,
+                  const char *expect_sha256, char *err, size_t errlen)
+{
+	return s3_get_sized(st, key, dst, expect_sha256, -1, err, errlen);
 }
 
 static int s3_list(wq_artifact_store *st, const char *prefix, char ***keys, size_t *n, char *err,
@@ -596,6 +614,7 @@ const wq_artifact_ops wq_artifact_s3_ops = {
     .list = s3_list,
     .remove_prefix = s3_remove_prefix,
     .destroy = s3_destroy,
+    .get_sized = s3_get_sized,
 };
 
 /* --- opening ---------------------------------------------------------------------------- */
@@ -737,10 +756,13 @@ int wq_artifact_key_of(const wq_artifact_store *st, const char *uri, char **key,
 	if (st == NULL || uri == NULL || key == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "key_of: missing argument");
 	n = strlen(st->root);
-	if (strncmp(uri, st->root, n) != 0 || (uri[n] != '\0' && uri[n] != '/'))
+	if (strstr(uri, "://") == NULL)
+		rest = uri; /* stored relative to whatever root the store has now */
+	else if (strncmp(uri, st->root, n) != 0 || (uri[n] != '\0' && uri[n] != '/'))
 		return wq_err_set(err, errlen, WQ_EINVAL,
 		                  "'%s' is not below the artifact root '%s'", uri, st->root);
-	rest = uri[n] == '/' ? uri + n + 1 : uri + n;
+	else
+		rest = uri[n] == '/' ? uri + n + 1 : uri + n;
 	klen = strlen(rest);
 	while (klen > 0 && rest[klen - 1] == '/')
 		klen--;
@@ -894,7 +916,9 @@ static int get_one(wq_artifact_store *st, const char *prefix, const wq_artifact_
 	}
 	rc = wq_file_mkdir_parents(dst, 0755, err, errlen);
 	if (rc == WQ_OK)
-		rc = st->ops->get(st, key, dst, f->sha256, err, errlen);
+		rc = st->ops->get_sized != NULL
+		         ? st->ops->get_sized(st, key, dst, f->sha256, f->size, err, errlen)
+		         : st->ops->get(st, key, dst, f->sha256, err, errlen);
 	if (rc == WQ_OK && f->size >= 0 && (stat(dst, &sb) != 0 || sb.st_size != f->size))
 		rc = wq_err_set(err, errlen, WQ_ECORRUPT, "%s: size differs from the recorded %jd",
 		                key, (intmax_t)f->size);
@@ -929,4 +953,21 @@ int wq_artifact_get_tree(wq_artifact_store *st, const char *prefix, const wq_art
 	if (rc != WQ_OK && wq_file_rmtree(local_dir, NULL, 0) != WQ_OK)
 		wq_log(WQ_LOG_WARN, "could not remove the partial download %s", local_dir);
 	return rc;
+}
+
+int wq_artifact_uri_of(const wq_artifact_store *st, const char *stored, char **uri, char *err,
+                       size_t errlen)
+{
+	char *u;
+
+	if (st == NULL || stored == NULL || uri == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "uri_of: missing argument");
+	if (strstr(stored, "://") != NULL || *stored == '\0')
+		u = strdup(*stored != '\0' ? stored : st->root);
+	else if (asprintf(&u, "%s/%s", st->root, stored) < 0)
+		u = NULL;
+	if (u == NULL)
+		return enomem(err, errlen);
+	*uri = u;
+	return WQ_OK;
 }

@@ -34,6 +34,11 @@ typedef struct wq_artifact_ops {
 	/* Removes every object under prefix (and the prefix itself for file stores). */
 	int (*remove_prefix)(wq_artifact_store *st, const char *prefix, char *err, size_t errlen);
 	void (*destroy)(wq_artifact_store *st);
+	/* As get, with the recorded size: size >= 0 refuses an object of another size with
+	 * WQ_ECORRUPT, and a remote store stops the transfer as soon as more bytes than size
+	 * arrive; -1 is get. */
+	int (*get_sized)(wq_artifact_store *st, const char *key, const char *dst,
+	                 const char *expect_sha256, int64_t size, char *err, size_t errlen);
 } wq_artifact_ops;
 
 struct wq_artifact_store {
@@ -52,9 +57,15 @@ int wq_artifact_store_open(const char *root, const wq_s3_config *s3cfg, wq_artif
                            char *err, size_t errlen);
 void wq_artifact_store_close(wq_artifact_store *st);
 
-/* Splits a full artifact URI into (store root, key) relative to st->root; WQ_EINVAL when uri
- * is not below st->root. *key is a new string. */
+/* The store key of an artifact location: a full URI below st->root, or a location stored
+ * relative to the root (no "scheme://"), which is the key itself. WQ_EINVAL when a full uri is
+ * not below st->root. *key is a new string. */
 int wq_artifact_key_of(const wq_artifact_store *st, const char *uri, char **key, char *err,
+                       size_t errlen);
+
+/* The full URI of a stored location: a relative one joined to st->root ("" is the root), an
+ * absolute one copied. *uri is a new string. */
+int wq_artifact_uri_of(const wq_artifact_store *st, const char *stored, char **uri, char *err,
                        size_t errlen);
 
 /* Uploads every regular file below local_dir to prefix/<relative path> (symlinks and special

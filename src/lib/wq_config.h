@@ -23,6 +23,7 @@ typedef struct wq_config {
 	char *artifact_root; /* normalised: file:///abs/dir or s3://bucket[/prefix], no trailing
 	                        '/'; owned */
 	char *s3_endpoint;   /* NULL when unset; owned */
+	int busy_timeout_ms; /* SQLite lock wait of a local registry; 0: WQ_DB_BUSY_TIMEOUT_MS */
 } wq_config;
 
 /* Resolves the configuration; each *_flag may be NULL (then environment, then default).

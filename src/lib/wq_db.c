@@ -19,6 +19,7 @@
 struct wq_db {
 	sqlite3 *h;
 	char *path;
+	int busy_ms; /* how long a statement waits for another connection's lock */
 };
 
 /* Schema version N+1 is migrations[N]; each runs in its own transaction together with the
@@ -174,6 +175,45 @@ static const char *const migrations[] = {
     " output BLOB NOT NULL,"
     " created_ms INTEGER NOT NULL,"
     " task_id TEXT NOT NULL DEFAULT '');",
+    /* v3: durable, movable registries. Artifact locations become keys relative to the
+     * artifact root (the registry layer joins them with the root it is opened with), so a
+     * moved WINEQ_HOME or a restored backup finds its files. Runs and versions get a soft
+     * delete (deleted_ms, NULL while live; purged later by `registry gc`), and runs record
+     * the process that started them (owner "HOST:PID:START") so that gc can tell a run left
+     * RUNNING by a killed process from one still being written. The rewrite only touches
+     * values in the exact shape this program wrote them; anything else stays absolute and is
+     * still accepted when it lies below the configured root. Runs go before experiments:
+     * their match uses the experiment's old location. */
+    "ALTER TABLE runs ADD COLUMN deleted_ms INTEGER;"
+    "ALTER TABLE runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE model_versions ADD COLUMN deleted_ms INTEGER;"
+    "CREATE INDEX runs_by_status ON runs(status);"
+    "CREATE INDEX model_versions_by_run ON model_versions(run_id);"
+    "UPDATE runs SET artifact_uri = CAST(experiment_id AS TEXT) || '/' || run_id || '/artifacts'"
+    " WHERE instr(artifact_uri, '://') > 0 AND artifact_uri = (SELECT e.artifact_location"
+    " FROM experiments e WHERE e.experiment_id = runs.experiment_id) || '/' || run_id ||"
+    " '/artifacts';"
+    "UPDATE experiments SET artifact_location = CAST(experiment_id AS TEXT)"
+    " WHERE instr(artifact_location, '://') > 0 AND substr(artifact_location,"
+    " -(length(CAST(experiment_id AS TEXT)) + 1)) = '/' || CAST(experiment_id AS TEXT);"
+    /* "<root>/models/NAME/<32 hex digits>" -> "models/NAME/<hex>" */
+    "UPDATE model_versions SET source_uri = substr(source_uri, -(length(name) + 40))"
+    " WHERE instr(source_uri, '://') > 0 AND length(source_uri) > length(name) + 41"
+    " AND substr(source_uri, -(length(name) + 41), length(name) + 9) = '/models/' || name ||"
+    " '/' AND instr(substr(source_uri, -32), '/') = 0;",
+    /* v4: access tokens (wq_auth.h). Only the SHA-256 of a token is kept; a revoked row stays
+     * for the record, and a name is unique among live tokens only, so it can be reissued. */
+    "CREATE TABLE access_tokens("
+    " id TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " role TEXT NOT NULL CHECK(role IN ('PREDICT', 'READ', 'EDIT', 'MANAGE')),"
+    " model TEXT NOT NULL DEFAULT '',"
+    " sha256 TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL DEFAULT '',"
+    " revoked_ms INTEGER);"
+    "CREATE UNIQUE INDEX access_tokens_live_name ON access_tokens(name)"
+    " WHERE revoked_ms IS NULL;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == WQ_DB_SCHEMA_VERSION,
@@ -223,6 +263,9 @@ static int status_of(int code)
 		return WQ_ERANGE;
 	case SQLITE_MISUSE:
 		return WQ_EINVAL;
+	case SQLITE_BUSY:
+		/* the lock wait ran out: the caller may try again later */
+		return WQ_EBUSY;
 	default:
 		return WQ_EIO;
 	}
@@ -235,7 +278,21 @@ int wq_db_error(wq_db *db, const char *what, char *err, size_t errlen)
 	if (db == NULL || db->h == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "%s: no database", what);
 	code = sqlite3_extended_errcode(db->h);
+	if ((code & 0xff) == SQLITE_BUSY)
+		return wq_err_set(
+		    err, errlen, status_of(code),
+		    "%s: registry busy (locked by another connection for %d ms), retry", what,
+		    db->busy_ms);
 	return wq_err_set(err, errlen, status_of(code), "%s: %s", what, sqlite3_errmsg(db->h));
+}
+
+int wq_db_set_busy_timeout(wq_db *db, int ms)
+{
+	if (db == NULL || db->h == NULL || ms < 0)
+		return WQ_EINVAL;
+	db->busy_ms = ms > 0 ? ms : WQ_DB_BUSY_TIMEOUT_MS;
+	sqlite3_busy_timeout(db->h, db->busy_ms);
+	return WQ_OK;
 }
 
 sqlite3 *wq_db_sqlite(wq_db *db)
@@ -248,7 +305,7 @@ sqlite3 *wq_db_sqlite(wq_db *db)
  * recovery, lock upgrades) report SQLITE_BUSY without calling the busy handler. */
 static int exec_retry(wq_db *db, const char *sql)
 {
-	long long deadline = mono_ms() + WQ_DB_BUSY_TIMEOUT_MS;
+	long long deadline = mono_ms() + db->busy_ms;
 	unsigned seed = (unsigned)mono_ms() ^ (unsigned)(uintptr_t)db;
 	int rc;
 
@@ -447,7 +504,8 @@ int wq_db_open(const char *path, wq_db **out, char *err, size_t errlen)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(db->h, 1);
-	sqlite3_busy_timeout(db->h, WQ_DB_BUSY_TIMEOUT_MS);
+	db->busy_ms = WQ_DB_BUSY_TIMEOUT_MS;
+	sqlite3_busy_timeout(db->h, db->busy_ms);
 	/* Refuse foreign files before changing anything in them (journal mode included). */
 	rc = identify(db, &fresh, &ver, err, errlen);
 	if (rc != WQ_OK)

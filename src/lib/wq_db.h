@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 #define WQ_DB_APPLICATION_ID  0x57515631 /* "WQV1" */
-#define WQ_DB_SCHEMA_VERSION  2
+#define WQ_DB_SCHEMA_VERSION  4
 #define WQ_DB_BUSY_TIMEOUT_MS 30000
 
 typedef struct wq_db wq_db;
@@ -23,6 +23,12 @@ int wq_db_open(const char *path, wq_db **out, char *err, size_t errlen);
 
 /* Closes; accepts NULL. */
 void wq_db_close(wq_db *db);
+
+/* How long a statement waits for a lock another connection holds (ms; 0: the default
+ * WQ_DB_BUSY_TIMEOUT_MS). A server answering callers sets it short, so a registry locked by
+ * another process is reported (WQ_EEXPIRED, "registry busy ..., retry") instead of holding
+ * the caller for half a minute. WQ_EINVAL for a negative value. */
+int wq_db_set_busy_timeout(wq_db *db, int ms);
 
 /* The connection, for the modules that own tables (wq_tracking, wq_modelreg). */
 sqlite3 *wq_db_sqlite(wq_db *db);

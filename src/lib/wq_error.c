@@ -32,6 +32,8 @@ const char *wq_strerror(int status)
 		return "not supported";
 	case WQ_EEXPIRED:
 		return "expired";
+	case WQ_EBUSY:
+		return "busy, try again later";
 	default:
 		return "unknown error";
 	}

@@ -18,7 +18,8 @@ enum wq_status {
 	WQ_ERANGE = -9,        /* value out of range or size limit exceeded */
 	WQ_ESVM = -10,         /* libsvm rejected the parameters or the data */
 	WQ_EUNSUPPORTED = -11, /* valid request this build cannot perform */
-	WQ_EEXPIRED = -12      /* a token, iterator or deadline has expired */
+	WQ_EEXPIRED = -12,     /* a token, iterator or deadline has expired */
+	WQ_EBUSY = -13         /* a shared resource is busy (a lock): try again later */
 };
 
 /* Returns a static, human-readable explanation of a status code (never NULL). */

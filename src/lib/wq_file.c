@@ -192,3 +192,49 @@ int wq_file_rmtree(const char *path, char *err, size_t errlen)
 		                  strerror(errno));
 	return WQ_OK;
 }
+
+int wq_file_proc_start(long pid, char *buf, size_t n, int *zombie)
+{
+	char path[64], stat[1024];
+	const char *p;
+	ssize_t got;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	do
+		got = read(fd, stat, sizeof(stat) - 1);
+	while (got < 0 && errno == EINTR);
+	close(fd);
+	if (got <= 0)
+		return -1;
+	stat[got] = '\0';
+	/* field 2 is "(comm)" and comm may hold spaces and ')': the fields after it are numbers
+	 * and one state letter, so the last ')' ends it */
+	p = strrchr(stat, ')');
+	if (p == NULL)
+		return -1;
+	p++;
+	for (int field = 3; field <= 22; field++) {
+		size_t len;
+
+		while (*p == ' ')
+			p++;
+		len = strcspn(p, " \n");
+		if (len == 0)
+			return -1;
+		if (field == 3)
+			*zombie = *p == 'Z' || *p == 'X';
+		if (field == 22) {
+			if (len >= n)
+				return -1;
+			memcpy(buf, p, len);
+			buf[len] = '\0';
+			return 0;
+		}
+		p += len;
+	}
+	return -1;
+}

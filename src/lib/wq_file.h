@@ -35,4 +35,9 @@ int wq_file_mkdir_parents(const char *path, unsigned mode, char *err, size_t err
  * leaving the rest. */
 int wq_file_rmtree(const char *path, char *err, size_t errlen);
 
+/* The start time of process pid (field 22 of /proc/PID/stat, clock ticks since boot) into
+ * buf, and *zombie when it has exited but is not reaped yet: with the pid, it names one process
+ * even after the pid is reused. 0, or -1 when it cannot be read. */
+int wq_file_proc_start(long pid, char *buf, size_t n, int *zombie);
+
 #endif

@@ -5,6 +5,7 @@
 #include "wq_flow.h"
 
 #include "wq_error.h"
+#include "wq_file.h"
 #include "wq_name.h"
 
 #include <errno.h>
@@ -188,54 +189,6 @@ static void self_host(char *buf, size_t n)
 	buf[n - 1] = '\0'; /* gethostname need not terminate a truncated name */
 }
 
-/* The start time of pid (field 22 of /proc/PID/stat, clock ticks since boot) into buf, and
- * *zombie when it has exited but is not reaped yet. 0, or -1 when it cannot be read. */
-static int proc_start(long pid, char *buf, size_t n, int *zombie)
-{
-	char path[64], stat[1024];
-	const char *p;
-	ssize_t got;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	do
-		got = read(fd, stat, sizeof(stat) - 1);
-	while (got < 0 && errno == EINTR);
-	close(fd);
-	if (got <= 0)
-		return -1;
-	stat[got] = '\0';
-	/* field 2 is "(comm)" and comm may hold spaces and ')': the fields after it are numbers
-	 * and one state letter, so the last ')' ends it */
-	p = strrchr(stat, ')');
-	if (p == NULL)
-		return -1;
-	p++;
-	for (int field = 3; field <= 22; field++) {
-		size_t len;
-
-		while (*p == ' ')
-			p++;
-		len = strcspn(p, " \n");
-		if (len == 0)
-			return -1;
-		if (field == 3)
-			*zombie = *p == 'Z' || *p == 'X';
-		if (field == 22) {
-			if (len >= n)
-				return -1;
-			memcpy(buf, p, len);
-			buf[len] = '\0';
-			return 0;
-		}
-		p += len;
-	}
-	return -1;
-}
-
 /* 1 when the process that started a flow (pid, start time, host) is certainly gone. A flow
  * of another host is never judged: its pid means nothing here. */
 static int process_gone(long pid, const char *start, const char *host, const char *self)
@@ -249,7 +202,7 @@ static int process_gone(long pid, const char *start, const char *host, const cha
 		return 1;
 	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
 		return 1;
-	if (proc_start(pid, now, sizeof(now), &zombie) != 0)
+	if (wq_file_proc_start(pid, now, sizeof(now), &zombie) != 0)
 		return 0; /* no /proc to compare with: the live pid is all we know */
 	return zombie || (start[0] != '\0' && strcmp(start, now) != 0);
 }
@@ -346,7 +299,7 @@ int wq_flow_start(wq_db *db, const char *name, const char *params, wq_flow **out
 	if (rc != WQ_OK)
 		goto fail;
 	self_host(host, sizeof(host));
-	if (proc_start((long)getpid(), start, sizeof(start), &zombie) != 0)
+	if (wq_file_proc_start((long)getpid(), start, sizeof(start), &zombie) != 0)
 		start[0] = '\0'; /* then the pid alone names us (see process_gone) */
 	rc = wq_db_begin(db, err, errlen);
 	if (rc != WQ_OK)

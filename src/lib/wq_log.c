@@ -4,10 +4,13 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
-static int log_level = WQ_LOG_WARN;
+/* Atomic: any thread may change the level while others log (relaxed: a level is one word and
+ * orders nothing else). */
+static atomic_int log_level = WQ_LOG_WARN;
 static wq_log_sink_fn log_sink;
 static void *log_sink_arg;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -20,12 +23,12 @@ void wq_log_set_level(int level)
 		level = WQ_LOG_DEBUG;
 	if (level > WQ_LOG_ERROR)
 		level = WQ_LOG_ERROR;
-	log_level = level;
+	atomic_store_explicit(&log_level, level, memory_order_relaxed);
 }
 
 int wq_log_get_level(void)
 {
-	return log_level;
+	return atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
 int wq_log_level_parse(const char *name, int *out)
@@ -53,7 +56,7 @@ void wq_log(int level, const char *fmt, ...)
 	va_list ap;
 	size_t n;
 
-	if (level < log_level)
+	if (level < atomic_load_explicit(&log_level, memory_order_relaxed))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);

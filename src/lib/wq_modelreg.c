@@ -128,8 +128,9 @@ static int version_lookup(wq_db *db, const char *name, int64_t version, int *sta
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_prepare(
 		    db, WHAT, err, errlen, &st,
-		    "SELECT stage FROM model_versions WHERE name = ? AND version = ?", "si", name,
-		    version);
+		    "SELECT stage FROM model_versions WHERE name = ? AND version = ? AND "
+		    "deleted_ms IS NULL",
+		    "si", name, version);
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == 0)
@@ -194,7 +195,8 @@ void wq_registered_models_free(wq_registered_model **m, size_t n)
 
 #define MODEL_COLUMNS                                                                              \
 	"SELECT m.name, m.description, m.created_ms, m.updated_ms, (SELECT MAX(v.version) FROM "   \
-	"model_versions v WHERE v.name = m.name) FROM registered_models m "
+	"model_versions v WHERE v.name = m.name AND v.deleted_ms IS NULL) FROM registered_models " \
+	"m "
 
 /* A model from the current row of MODEL_COLUMNS, with its tags. */
 static int model_from_row(wq_db *db, sqlite3_stmt *row, wq_registered_model **out, char *err,
@@ -427,8 +429,9 @@ static int load_version(wq_db *db, const char *name, int64_t version, wq_model_v
 {
 	sqlite3_stmt *st = NULL;
 	int rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
-	                            VERSION_COLUMNS "WHERE name = ? AND version = ?", "si", name,
-	                            version);
+	                            VERSION_COLUMNS "WHERE name = ? AND version = ? AND "
+	                                            "deleted_ms IS NULL",
+	                            "si", name, version);
 
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
@@ -570,8 +573,9 @@ int wq_modelreg_version_list(wq_db *db, const char *name, wq_model_version ***ou
 	rc = model_exists(db, name, err, errlen);
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
-		                        VERSION_COLUMNS "WHERE name = ? ORDER BY version", "s",
-		                        name);
+		                        VERSION_COLUMNS "WHERE name = ? AND deleted_ms IS NULL "
+		                                        "ORDER BY version",
+		                        "s", name);
 	if (rc == WQ_OK)
 		rc = wq_db_rows_collect(db, WHAT, st, sizeof(wq_model_version *), version_fill,
 		                        versions_rows_free, &v, &n, err, errlen);
@@ -597,7 +601,7 @@ static int archive_others(wq_db *db, const char *name, int stage, int64_t keep, 
 	rc = wq_db_stmt_prepare(
 	    db, WHAT, err, errlen, &st,
 	    "SELECT version FROM model_versions WHERE name = ? AND stage = ? AND version <> ? "
-	    "ORDER BY version",
+	    "AND deleted_ms IS NULL ORDER BY version",
 	    "ssi", name, wq_stage_name(stage), keep);
 	if (rc == WQ_OK)
 		rc = collect_strings(db, st, &others, &n, err, errlen);
@@ -803,7 +807,7 @@ static int resolve_number(wq_db *db, const wq_model_uri *uri, int64_t *version, 
 		if (rc == WQ_OK)
 			rc = query_int(db, err, errlen, version,
 			               "SELECT MAX(version) FROM model_versions WHERE name = ? AND "
-			               "stage = ?",
+			               "stage = ? AND deleted_ms IS NULL",
 			               "ss", uri->name, wq_stage_name(uri->stage));
 		if (rc == 0)
 			rc = wq_err_set(err, errlen, WQ_ENOENT, "no version of %s is in stage %s",
@@ -819,8 +823,9 @@ static int resolve_number(wq_db *db, const wq_model_uri *uri, int64_t *version, 
 		return rc < 0 ? rc : WQ_OK;
 	default: /* WQ_MODEL_URI_LATEST */
 		rc = query_int(db, err, errlen, version,
-		               "SELECT MAX(version) FROM model_versions WHERE name = ?", "s",
-		               uri->name);
+		               "SELECT MAX(version) FROM model_versions WHERE name = ? AND "
+		               "deleted_ms IS NULL",
+		               "s", uri->name);
 		if (rc == 0)
 			rc = wq_err_set(err, errlen, WQ_ENOENT, "%s has no versions", uri->name);
 		return rc < 0 ? rc : WQ_OK;
@@ -955,10 +960,13 @@ static int version_remove(wq_db *db, const char *name, int64_t version, const ch
 		rc = collect_strings(db, st, &aliases, &nalias, err, errlen);
 	for (size_t i = 0; rc == WQ_OK && i < nalias; i++)
 		rc = alias_remove(db, name, aliases[i], version, actor, err, errlen);
+	/* soft: the row stays (stage included) until restored or purged; aliases go, as in
+	 * MLflow, so that no alias resolves to a version that is gone */
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
-		                     "DELETE FROM model_versions WHERE name = ? AND version = ?",
-		                     "si", name, version);
+		                     "UPDATE model_versions SET deleted_ms = ? WHERE name = ? AND "
+		                     "version = ?",
+		                     "isi", (int64_t)wq_db_now_ms(), name, version);
 	if (rc == WQ_OK)
 		rc = event_add(db, name, version, "delete", wq_stage_name(stage), "", "", actor,
 		               err, errlen);
@@ -996,5 +1004,161 @@ int wq_modelreg_version_delete(wq_db *db, const char *name, int64_t version, con
 		*source_uri = uri;
 	else
 		free(uri);
+	return WQ_OK;
+}
+
+/* A deleted version's stage (WQ_ENOENT naming it when there is no such deleted version). */
+static int deleted_lookup(wq_db *db, const char *name, int64_t version, int *stage, char **uri,
+                          char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc =
+	    wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                       "SELECT stage, source_uri FROM model_versions WHERE name = ? AND "
+	                       "version = ? AND deleted_ms IS NOT NULL",
+	                       "si", name, version);
+
+	if (rc == WQ_OK)
+		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
+	if (rc == 0)
+		rc = wq_err_set(err, errlen, WQ_ENOENT, "%s has no deleted version %lld", name,
+		                (long long)version);
+	else if (rc == 1) {
+		*stage = stage_of_text(sqlite3_column_text(st, 0));
+		rc = WQ_OK;
+		if (uri != NULL && (*uri = wq_db_column_dup(st, 1)) == NULL)
+			rc = nomem(err, errlen);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int version_unhide(wq_db *db, const char *name, int64_t version, const char *actor,
+                          char *err, size_t errlen)
+{
+	int stage = WQ_STAGE_NONE;
+	int64_t taken = 0;
+	int rc = deleted_lookup(db, name, version, &stage, NULL, err, errlen);
+
+	/* never two live versions in Staging or Production: the one that took the stage while
+	 * this one was deleted keeps it */
+	if (rc == WQ_OK && (stage == WQ_STAGE_STAGING || stage == WQ_STAGE_PRODUCTION)) {
+		rc = query_int(db, err, errlen, &taken,
+		               "SELECT 1 FROM model_versions WHERE name = ? AND stage = ? AND "
+		               "deleted_ms IS NULL",
+		               "ss", name, wq_stage_name(stage));
+		if (rc == 1) {
+			rc = wq_db_stmt_exec(
+			    db, WHAT, err, errlen,
+			    "UPDATE model_versions SET stage = ? WHERE name = ? AND version = ?",
+			    "ssi", wq_stage_name(WQ_STAGE_ARCHIVED), name, version);
+			if (rc == WQ_OK)
+				rc = event_add(db, name, version, "stage", wq_stage_name(stage),
+				               wq_stage_name(WQ_STAGE_ARCHIVED), "", actor, err,
+				               errlen);
+			stage = WQ_STAGE_ARCHIVED;
+		}
+		rc = rc < 0 ? rc : WQ_OK;
+	}
+	if (rc == WQ_OK)
+		rc = wq_db_stmt_exec(
+		    db, WHAT, err, errlen,
+		    "UPDATE model_versions SET deleted_ms = NULL WHERE name = ? AND "
+		    "version = ?",
+		    "si", name, version);
+	if (rc == WQ_OK)
+		rc = event_add(db, name, version, "restore", "", wq_stage_name(stage), "", actor,
+		               err, errlen);
+	if (rc == WQ_OK)
+		rc = touch_model(db, name, err, errlen);
+	return rc;
+}
+
+int wq_modelreg_version_restore(wq_db *db, const char *name, int64_t version, const char *actor,
+                                char *err, size_t errlen)
+{
+	const char *who = NULL;
+	int rc = wq_name_check("model name", name, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = actor_of(actor, &who, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = model_exists(db, name, err, errlen);
+	if (rc == WQ_OK)
+		rc = version_unhide(db, name, version, who, err, errlen);
+	return wq_db_finish(db, rc, err, errlen);
+}
+
+int wq_modelreg_version_purge(wq_db *db, const char *name, int64_t version, char **source_uri,
+                              char *err, size_t errlen)
+{
+	char *uri = NULL;
+	int stage = WQ_STAGE_NONE;
+	int rc = wq_name_check("model name", name, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = deleted_lookup(db, name, version, &stage, &uri, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+		                     "DELETE FROM model_versions WHERE name = ? AND version = ?",
+		                     "si", name, version);
+	rc = wq_db_finish(db, rc, err, errlen);
+	if (rc != WQ_OK || source_uri == NULL)
+		free(uri);
+	else
+		*source_uri = uri;
+	return rc;
+}
+
+int wq_modelreg_versions_deleted(wq_db *db, int64_t before_ms, char ***names, int64_t **versions,
+                                 size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char **nv = NULL, **t;
+	int64_t *vv = NULL, *tv;
+	size_t k = 0, cap = 0, vcap = 0;
+	int rc, started = wq_db_read_begin(db);
+
+	rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                        "SELECT name, version FROM model_versions WHERE deleted_ms IS NOT "
+	                        "NULL AND deleted_ms <= ? ORDER BY name, version",
+	                        "i", before_ms);
+	while (rc == WQ_OK && (rc = wq_db_stmt_step(db, WHAT, st, err, errlen)) == 1) {
+		size_t c = vcap;
+
+		t = wq_db_array_grow(nv, k, &cap, sizeof(*nv));
+		if (t != NULL)
+			nv = t;
+		tv = wq_db_array_grow(vv, k, &c, sizeof(*vv));
+		if (tv != NULL) {
+			vv = tv;
+			vcap = c;
+		}
+		if (t == NULL || tv == NULL || (nv[k] = wq_db_column_dup(st, 0)) == NULL) {
+			rc = nomem(err, errlen);
+			break;
+		}
+		vv[k++] = sqlite3_column_int64(st, 1);
+		rc = WQ_OK;
+	}
+	sqlite3_finalize(st);
+	wq_db_read_end(db, started);
+	if (rc == WQ_OK && nv == NULL &&
+	    ((nv = calloc(1, sizeof(*nv))) == NULL || (vv = calloc(1, sizeof(*vv))) == NULL))
+		rc = nomem(err, errlen);
+	if (rc != WQ_OK) {
+		strings_free(nv, k);
+		free(vv);
+		return rc;
+	}
+	*names = nv;
+	*versions = vv;
+	*n = k;
 	return WQ_OK;
 }

@@ -26,7 +26,9 @@ typedef struct wq_model_version {
 	char *name;
 	int64_t version;
 	char *run_id;                  /* source run, "" when registered from a plain bundle */
-	char *source_uri;              /* artifact URI of the bundle directory (file:// or s3://) */
+	char *source_uri;              /* the bundle directory: "models/NAME/KEY" relative to the
+	                                  artifact root as stored (older stores: absolute); an
+	                                  absolute file:// or s3:// URI through wq_registry */
 	char sha256[WQ_SHA256_HEXLEN]; /* SHA-256 of the bundle's MANIFEST.json (which covers
 	                                  every other file by its own checksums) */
 	int stage;                     /* enum wq_stage */
@@ -40,7 +42,7 @@ typedef struct wq_model_event {
 	int64_t id;
 	char *name;
 	int64_t version;
-	char *kind;  /* "create", "stage", "alias", "alias-delete", "delete" */
+	char *kind;  /* "create", "stage", "alias", "alias-delete", "delete", "restore" */
 	char *from;  /* previous stage / version ("" when none) */
 	char *to;    /* new stage / alias target */
 	char *alias; /* for alias events, else "" */
@@ -103,10 +105,29 @@ int wq_modelreg_resolve(wq_db *db, const wq_model_uri *uri, wq_model_version **o
 int wq_modelreg_history(wq_db *db, const char *name, wq_model_event **out, size_t *n, char *err,
                         size_t errlen);
 
-/* Deletes a version's metadata and aliases, records a "delete" event. *source_uri (may be
- * NULL) receives the deleted version's artifact URI (free()) so the caller removes the bytes. */
+/* Soft delete: removes the version's aliases (one "alias-delete" event each), hides the
+ * version (get, list, resolve and every change answer WQ_ENOENT; "latest" and stages skip it)
+ * and records a "delete" event. Its row and artifacts stay until wq_modelreg_version_purge.
+ * *source_uri (may be NULL) receives its stored artifact location (free()). */
 int wq_modelreg_version_delete(wq_db *db, const char *name, int64_t version, const char *actor,
                                char **source_uri, char *err, size_t errlen);
+
+/* Undoes a soft delete ("restore" event); WQ_ENOENT when no such deleted version. A version
+ * deleted in Staging or Production whose stage another live version holds now comes back
+ * Archived (a "stage" event), so a stage never has two live versions. Aliases do not
+ * come back. */
+int wq_modelreg_version_restore(wq_db *db, const char *name, int64_t version, const char *actor,
+                                char *err, size_t errlen);
+
+/* Removes a soft-deleted version's row for good (the history keeps its events); WQ_ENOENT
+ * unless deleted. *source_uri (may be NULL) receives its stored artifact location. */
+int wq_modelreg_version_purge(wq_db *db, const char *name, int64_t version, char **source_uri,
+                              char *err, size_t errlen);
+
+/* The versions soft-deleted at or before before_ms: *names (free each, then the array) and
+ * *versions (free()), n entries. */
+int wq_modelreg_versions_deleted(wq_db *db, int64_t before_ms, char ***names, int64_t **versions,
+                                 size_t *n, char *err, size_t errlen);
 
 void wq_registered_model_free(wq_registered_model *m);
 void wq_registered_models_free(wq_registered_model **m, size_t n);

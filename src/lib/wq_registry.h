@@ -10,6 +10,7 @@
 #define WQ_REGISTRY_H
 
 #include "wq_artifact.h"
+#include "wq_auth.h"
 #include "wq_config.h"
 #include "wq_modelreg.h"
 #include "wq_tracking.h"
@@ -52,7 +53,9 @@ typedef struct wq_registry_ops {
 	                   const char *filter, const char *order_by, size_t max_results,
 	                   const char *page_token, wq_run ***out, size_t *n, char **next_token,
 	                   char *err, size_t errlen);
-	/* Hard delete: metadata and every artifact of the run. */
+	/* Soft delete: the run is hidden (get and search answer WQ_ENOENT) but kept with its
+	 * artifacts until restored (run_restore) or purged (`registry gc`). A run that backs a live
+	 * model version is refused: WQ_EFORMAT (FAILED_PRECONDITION over RPC). */
 	int (*run_delete)(wq_registry *r, const char *run_id, char *err, size_t errlen);
 
 	int (*model_list)(wq_registry *r, wq_registered_model ***out, size_t *n, char *err,
@@ -79,7 +82,8 @@ typedef struct wq_registry_ops {
 	                    char *err, size_t errlen);
 	int (*history)(wq_registry *r, const char *name, wq_model_event **out, size_t *n, char *err,
 	               size_t errlen);
-	/* Hard delete: metadata and the version's artifacts. */
+	/* Soft delete: the version is hidden (get, list, resolve answer WQ_ENOENT), its aliases
+	 * removed; kept with its artifacts until restored (version_restore) or purged. */
 	int (*version_delete)(wq_registry *r, const char *name, int64_t version, const char *actor,
 	                      char *err, size_t errlen);
 	/* Resolves any model URI (wq_model_uri.h) to a verified local bundle directory: a plain
@@ -94,6 +98,24 @@ typedef struct wq_registry_ops {
 	                     size_t errlen);
 
 	void (*close)(wq_registry *r);
+
+	/* Soft delete (run_delete, version_delete) is undone by these until `registry gc`
+	 * purges: WQ_ENOENT when nothing deleted has that id. NULL in an implementation that
+	 * lacks them (callers answer WQ_EUNSUPPORTED). */
+	int (*run_restore)(wq_registry *r, const char *run_id, char *err, size_t errlen);
+	int (*version_restore)(wq_registry *r, const char *name, int64_t version, const char *actor,
+	                       char *err, size_t errlen);
+
+	/* Access tokens (wq_auth.h). Local: the store's own database (the operator on the
+	 * host). Remote: the Registry service's token methods, which need the MANAGE role and
+	 * record the caller's identity as created_by (actor is then ignored). token gets the
+	 * only copy of the secret. NULL in an implementation without tokens. */
+	int (*token_create)(wq_registry *r, const char *name, int role, const char *model,
+	                    const char *actor, char token[WQ_TOKEN_LEN + 1], char *err,
+	                    size_t errlen);
+	int (*token_list)(wq_registry *r, int all, wq_token_info **out, size_t *n, char *err,
+	                  size_t errlen);
+	int (*token_revoke)(wq_registry *r, const char *name, char *err, size_t errlen);
 } wq_registry_ops;
 
 struct wq_registry {
@@ -122,6 +144,14 @@ int wq_registry_local_open(wq_config *cfg, wq_registry **out, char *err, size_t 
  * is a bundle registered from a directory whose files exceed one message together. Takes
  * ownership of *cfg (zeroed on return). */
 int wq_registry_remote_open(wq_config *cfg, wq_registry **out, char *err, size_t errlen);
+
+/* A registry whose every operation runs the same operation of inner under one mutex: what a
+ * process that shares one registry between threads uses (wineqd's model watcher, its Registry
+ * service workers and its HTTP handlers), because the local store's SQLite handle allows one
+ * thread at a time. Takes ownership of inner on success (closing *out closes inner); on failure
+ * inner stays the caller's, so `wq_registry_serialized(r, &r, ...)` is safe. Its config is a copy
+ * of inner's. *out owned by the caller (wq_registry_close). */
+int wq_registry_serialized(wq_registry *inner, wq_registry **out, char *err, size_t errlen);
 
 /* Closes; accepts NULL. */
 void wq_registry_close(wq_registry *r);

@@ -71,12 +71,61 @@ static const char *actor_or_user(const char *actor)
 	return pw != NULL && pw->pw_name != NULL ? pw->pw_name : "unknown";
 }
 
+/* --- locations ------------------------------------------------------------------------ */
+
+/* Stored locations are relative to the artifact root (older stores: absolute URIs); callers
+ * see full URIs below the root this registry was opened with. Replaces *loc in place. */
+static int expand(wq_registry *r, char **loc, char *err, size_t errlen)
+{
+	char *full = NULL;
+	int rc;
+
+	if (*loc == NULL)
+		return WQ_OK;
+	rc = wq_artifact_uri_of(L(r)->store, *loc, &full, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	free(*loc);
+	*loc = full;
+	return WQ_OK;
+}
+
+static int expand_runs(wq_registry *r, wq_run **runs, size_t n, char *err, size_t errlen)
+{
+	int rc = WQ_OK;
+
+	for (size_t i = 0; rc == WQ_OK && i < n; i++)
+		rc = expand(r, &runs[i]->artifact_uri, err, errlen);
+	return rc;
+}
+
+static int expand_versions(wq_registry *r, wq_model_version **v, size_t n, char *err, size_t errlen)
+{
+	int rc = WQ_OK;
+
+	for (size_t i = 0; rc == WQ_OK && i < n; i++)
+		rc = expand(r, &v[i]->source_uri, err, errlen);
+	return rc;
+}
+
 /* --- tracking -------------------------------------------------------------------------- */
 
 static int l_experiment_list(wq_registry *r, wq_experiment ***out, size_t *n, char *err,
                              size_t errlen)
 {
-	return wq_tracking_experiment_list(L(r)->db, out, n, err, errlen);
+	wq_experiment **e = NULL;
+	size_t k = 0;
+	int rc = wq_tracking_experiment_list(L(r)->db, &e, &k, err, errlen);
+
+	for (size_t i = 0; rc == WQ_OK && i < k; i++)
+		rc = expand(r, &e[i]->artifact_location, err, errlen);
+	if (rc != WQ_OK) {
+		wq_experiments_free(e, k);
+		return rc;
+	}
+	*out = e;
+	*n = k;
+	return WQ_OK;
 }
 
 static int l_run_start(wq_registry *r, const char *experiment, const char *run_name,
@@ -118,7 +167,17 @@ static int l_tag_set(wq_registry *r, const char *run_id, const char *key, const 
 
 static int l_run_get(wq_registry *r, const char *run_id, wq_run **out, char *err, size_t errlen)
 {
-	return wq_tracking_run_get(L(r)->db, run_id, out, err, errlen);
+	wq_run *run = NULL;
+	int rc = wq_tracking_run_get(L(r)->db, run_id, &run, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = expand_runs(r, &run, 1, err, errlen);
+	if (rc != WQ_OK) {
+		wq_run_free(run);
+		return rc;
+	}
+	*out = run;
+	return WQ_OK;
 }
 
 static int l_metric_history(wq_registry *r, const char *run_id, const char *key, wq_metric **out,
@@ -194,41 +253,34 @@ static int l_runs_search(wq_registry *r, const char *const *experiments, size_t 
 		ids[i] = e->id;
 		wq_experiment_free(e);
 	}
-	return wq_tracking_runs_search(L(r)->db, ids, nexp, filter, order_by, max_results,
-	                               page_token, out, n, next_token, err, errlen);
-}
+	wq_run **runs = NULL;
+	size_t k = 0;
+	char *next = NULL;
 
-/* Removes the store prefix an artifact URI names; "<exp>/<run>/artifacts" loses its run
- * directory too. */
-static int remove_uri(wq_registry *r, const char *uri, char *err, size_t errlen)
-{
-	char *key = NULL;
-	size_t n;
-	int rc = wq_artifact_key_of(L(r)->store, uri, &key, err, errlen);
-
-	if (rc != WQ_OK)
+	rc = wq_tracking_runs_search(L(r)->db, ids, nexp, filter, order_by, max_results, page_token,
+	                             &runs, &k, &next, err, errlen);
+	if (rc == WQ_OK)
+		rc = expand_runs(r, runs, k, err, errlen);
+	if (rc != WQ_OK) {
+		wq_runs_free(runs, k);
+		free(next);
 		return rc;
-	n = strlen(key);
-	if (n > 10 && strcmp(key + n - 10, "/artifacts") == 0)
-		key[n - 10] = '\0';
-	rc = L(r)->store->ops->remove_prefix(L(r)->store, key, err, errlen);
-	free(key);
-	return rc;
+	}
+	*out = runs;
+	*n = k;
+	*next_token = next;
+	return WQ_OK;
 }
 
+/* Soft: the bytes stay until `registry gc` purges the run (wq_regadmin). */
 static int l_run_delete(wq_registry *r, const char *run_id, char *err, size_t errlen)
 {
-	wq_run *run = NULL;
-	int rc = wq_tracking_run_get(L(r)->db, run_id, &run, err, errlen);
+	return wq_tracking_run_delete(L(r)->db, run_id, err, errlen);
+}
 
-	if (rc != WQ_OK)
-		return rc;
-	/* bytes first: if that fails the run is still listed and the delete can be retried */
-	rc = remove_uri(r, run->artifact_uri, err, errlen);
-	if (rc == WQ_OK)
-		rc = wq_tracking_run_delete(L(r)->db, run_id, err, errlen);
-	wq_run_free(run);
-	return rc;
+static int l_run_restore(wq_registry *r, const char *run_id, char *err, size_t errlen)
+{
+	return wq_tracking_run_restore(L(r)->db, run_id, err, errlen);
 }
 
 /* --- models ---------------------------------------------------------------------------- */
@@ -248,13 +300,35 @@ static int l_model_get(wq_registry *r, const char *name, wq_registered_model **o
 static int l_version_list(wq_registry *r, const char *name, wq_model_version ***out, size_t *n,
                           char *err, size_t errlen)
 {
-	return wq_modelreg_version_list(L(r)->db, name, out, n, err, errlen);
+	wq_model_version **v = NULL;
+	size_t k = 0;
+	int rc = wq_modelreg_version_list(L(r)->db, name, &v, &k, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = expand_versions(r, v, k, err, errlen);
+	if (rc != WQ_OK) {
+		wq_model_versions_free(v, k);
+		return rc;
+	}
+	*out = v;
+	*n = k;
+	return WQ_OK;
 }
 
 static int l_version_get(wq_registry *r, const char *name, int64_t version, wq_model_version **out,
                          char *err, size_t errlen)
 {
-	return wq_modelreg_version_get(L(r)->db, name, version, out, err, errlen);
+	wq_model_version *v = NULL;
+	int rc = wq_modelreg_version_get(L(r)->db, name, version, &v, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = expand_versions(r, &v, 1, err, errlen);
+	if (rc != WQ_OK) {
+		wq_model_version_free(v);
+		return rc;
+	}
+	*out = v;
+	return WQ_OK;
 }
 
 /* Downloads the run artifacts recorded below path into a new directory dest. */
@@ -442,7 +516,8 @@ static int l_version_create(wq_registry *r, const char *name, const char *bundle
 	key = malloc(n);
 	if (key != NULL)
 		snprintf(key, n, "models/%s/%s", name, id);
-	uri = key != NULL ? wq_file_path_join(r->config.artifact_root, key) : NULL;
+	/* stored relative to the root, so the registry can move */
+	uri = key != NULL ? strdup(key) : NULL;
 	if (uri == NULL) {
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 		goto out;
@@ -497,17 +572,16 @@ static int l_history(wq_registry *r, const char *name, wq_model_event **out, siz
 static int l_version_delete(wq_registry *r, const char *name, int64_t version, const char *actor,
                             char *err, size_t errlen)
 {
-	wq_model_version *v = NULL;
-	int rc = wq_modelreg_version_get(L(r)->db, name, version, &v, err, errlen);
+	/* soft: the bytes stay until `registry gc` purges the version (wq_regadmin) */
+	return wq_modelreg_version_delete(L(r)->db, name, version, actor_or_user(actor), NULL, err,
+	                                  errlen);
+}
 
-	if (rc != WQ_OK)
-		return rc;
-	rc = remove_uri(r, v->source_uri, err, errlen);
-	if (rc == WQ_OK)
-		rc = wq_modelreg_version_delete(L(r)->db, name, version, actor_or_user(actor), NULL,
-		                                err, errlen);
-	wq_model_version_free(v);
-	return rc;
+static int l_version_restore(wq_registry *r, const char *name, int64_t version, const char *actor,
+                             char *err, size_t errlen)
+{
+	return wq_modelreg_version_restore(L(r)->db, name, version, actor_or_user(actor), err,
+	                                   errlen);
 }
 
 /* Moves a verified download into the cache as <cache>/<manifest sha>, or reuses an existing
@@ -591,6 +665,8 @@ static int fetch_uri(wq_registry *r, const wq_model_uri *u, const char *dest,
 		if (rc == WQ_OK)
 			rc = fetch_bundle(r, key, v->sha256, dest, err, errlen);
 		free(key);
+		if (rc == WQ_OK)
+			rc = expand_versions(r, &v, 1, err, errlen);
 		if (rc == WQ_OK && version != NULL)
 			*version = v;
 		else
@@ -661,6 +737,26 @@ static int l_artifacts_get(wq_registry *r, const char *uri, const char *dest, ch
 	return rc;
 }
 
+/* --- access tokens --------------------------------------------------------------------- */
+
+static int l_token_create(wq_registry *r, const char *name, int role, const char *model,
+                          const char *actor, char token[WQ_TOKEN_LEN + 1], char *err, size_t errlen)
+{
+	return wq_auth_token_create(L(r)->db, name, role, model, actor_or_user(actor), token, err,
+	                            errlen);
+}
+
+static int l_token_list(wq_registry *r, int all, wq_token_info **out, size_t *n, char *err,
+                        size_t errlen)
+{
+	return wq_auth_token_list(L(r)->db, all, out, n, err, errlen);
+}
+
+static int l_token_revoke(wq_registry *r, const char *name, char *err, size_t errlen)
+{
+	return wq_auth_token_revoke(L(r)->db, name, err, errlen);
+}
+
 static void l_close(wq_registry *r)
 {
 	local *l = L(r);
@@ -701,6 +797,11 @@ static const wq_registry_ops local_ops = {
     .resolve = l_resolve,
     .artifacts_get = l_artifacts_get,
     .close = l_close,
+    .run_restore = l_run_restore,
+    .version_restore = l_version_restore,
+    .token_create = l_token_create,
+    .token_list = l_token_list,
+    .token_revoke = l_token_revoke,
 };
 
 int wq_registry_local_open(wq_config *cfg, wq_registry **out, char *err, size_t errlen)
@@ -729,6 +830,8 @@ int wq_registry_local_open(wq_config *cfg, wq_registry **out, char *err, size_t 
 		goto fail;
 	}
 	rc = wq_db_open(r->config.db_path, &l->db, err, errlen);
+	if (rc == WQ_OK && r->config.busy_timeout_ms > 0)
+		rc = wq_db_set_busy_timeout(l->db, r->config.busy_timeout_ms);
 	if (rc != WQ_OK)
 		goto fail;
 	s3.endpoint_url = r->config.s3_endpoint;

@@ -86,6 +86,9 @@ static int call(wq_registry *r, const char *method, const ProtobufCMessage *req,
 		return wq_err_set(err, errlen, WQ_EIO, "registry server %s is unavailable (%s): %s",
 		                  r->config.tracking_uri, wq_rpc_code_name(code), msg);
 	status = wq_regproto_status_of_reply(code, msg);
+	/* no local status says "who are you" or "not allowed": keep the code in the message */
+	if (code == WQ_RPC_UNAUTHENTICATED || code == WQ_RPC_PERMISSION_DENIED)
+		return wq_err_set(err, errlen, status, "%s: %s", wq_rpc_code_name(code), msg);
 	if (msg[0] == '\0')
 		return wq_err_set(err, errlen, status, "%s from %s", wq_rpc_code_name(code),
 		                  r->config.tracking_uri);
@@ -369,6 +372,18 @@ static int r_run_delete(wq_registry *r, const char *run_id, char *err, size_t er
 	return rc;
 }
 
+static int r_run_restore(wq_registry *r, const char *run_id, char *err, size_t errlen)
+{
+	Wineq__V1__RestoreRunRequest req = WINEQ__V1__RESTORE_RUN_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.run_id = S(run_id);
+	rc = CALL(r, "RestoreRun", &req, wineq__v1__restore_run_response, 0, &m, err, errlen);
+	drop(m);
+	return rc;
+}
+
 /* --- models ---------------------------------------------------------------------------- */
 
 static int r_model_list(wq_registry *r, wq_registered_model ***out, size_t *n, char *err,
@@ -624,6 +639,22 @@ static int r_version_delete(wq_registry *r, const char *name, int64_t version, c
 	req.version = version;
 	req.actor = S(actor_or_user(actor));
 	rc = CALL(r, "DeleteModelVersion", &req, wineq__v1__delete_model_version_response, 0, &m,
+	          err, errlen);
+	drop(m);
+	return rc;
+}
+
+static int r_version_restore(wq_registry *r, const char *name, int64_t version, const char *actor,
+                             char *err, size_t errlen)
+{
+	Wineq__V1__RestoreModelVersionRequest req = WINEQ__V1__RESTORE_MODEL_VERSION_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.name = S(name);
+	req.version = version;
+	req.actor = S(actor_or_user(actor));
+	rc = CALL(r, "RestoreModelVersion", &req, wineq__v1__restore_model_version_response, 0, &m,
 	          err, errlen);
 	drop(m);
 	return rc;
@@ -990,6 +1021,89 @@ static void r_close(wq_registry *r)
 	free(r);
 }
 
+/* --- access tokens --------------------------------------------------------------------- */
+
+static int r_token_create(wq_registry *r, const char *name, int role, const char *model,
+                          const char *actor, char token[WQ_TOKEN_LEN + 1], char *err, size_t errlen)
+{
+	Wineq__V1__CreateTokenRequest req = WINEQ__V1__CREATE_TOKEN_REQUEST__INIT;
+	Wineq__V1__CreateTokenResponse *resp;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	(void)actor; /* the server records the caller's identity */
+	req.name = S(name);
+	req.role = (char *)wq_role_name(role);
+	req.model = S(model);
+	rc = CALL(r, "CreateToken", &req, wineq__v1__create_token_response, 0, &m, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	resp = (Wineq__V1__CreateTokenResponse *)m;
+	if (resp->token == NULL || strlen(resp->token) != WQ_TOKEN_LEN)
+		rc = wq_err_set(err, errlen, WQ_EFORMAT, "the server sent a malformed token");
+	else
+		memcpy(token, resp->token, WQ_TOKEN_LEN + 1);
+	if (resp->token != NULL)
+		explicit_bzero(resp->token, strlen(resp->token));
+	drop(m);
+	return rc;
+}
+
+static int r_token_list(wq_registry *r, int all, wq_token_info **out, size_t *n, char *err,
+                        size_t errlen)
+{
+	Wineq__V1__ListTokensRequest req = WINEQ__V1__LIST_TOKENS_REQUEST__INIT;
+	Wineq__V1__ListTokensResponse *resp;
+	ProtobufCMessage *m = NULL;
+	wq_token_info *v;
+	int rc;
+
+	req.all = all != 0;
+	rc = CALL(r, "ListTokens", &req, wineq__v1__list_tokens_response, 1, &m, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	resp = (Wineq__V1__ListTokensResponse *)m;
+	v = calloc(resp->n_tokens > 0 ? resp->n_tokens : 1, sizeof(*v));
+	if (v == NULL) {
+		drop(m);
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; rc == WQ_OK && i < resp->n_tokens; i++) {
+		const Wineq__V1__TokenInfo *t = resp->tokens[i];
+
+		snprintf(v[i].id, sizeof(v[i].id), "%s", t->id != NULL ? t->id : "");
+		snprintf(v[i].name, sizeof(v[i].name), "%s", t->name != NULL ? t->name : "");
+		if (wq_role_parse(t->role, &v[i].role) != WQ_OK)
+			v[i].role = WQ_ROLE_NONE;
+		v[i].model = strdup(t->model != NULL ? t->model : "");
+		v[i].created_by = strdup(t->created_by != NULL ? t->created_by : "");
+		v[i].created_ms = t->created_unix_ms;
+		v[i].revoked_ms = t->revoked_unix_ms;
+		if (v[i].model == NULL || v[i].created_by == NULL)
+			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	}
+	if (rc == WQ_OK) {
+		*out = v;
+		*n = resp->n_tokens;
+	} else {
+		wq_token_infos_free(v, resp->n_tokens);
+	}
+	drop(m);
+	return rc;
+}
+
+static int r_token_revoke(wq_registry *r, const char *name, char *err, size_t errlen)
+{
+	Wineq__V1__RevokeTokenRequest req = WINEQ__V1__REVOKE_TOKEN_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	req.name = S(name);
+	rc = CALL(r, "RevokeToken", &req, wineq__v1__revoke_token_response, 0, &m, err, errlen);
+	drop(m);
+	return rc;
+}
+
 static const wq_registry_ops remote_ops = {
     .kind = "remote",
     .experiment_list = r_experiment_list,
@@ -1013,9 +1127,14 @@ static const wq_registry_ops remote_ops = {
     .alias_delete = r_alias_delete,
     .history = r_history,
     .version_delete = r_version_delete,
+    .run_restore = r_run_restore,
+    .version_restore = r_version_restore,
     .resolve = r_resolve,
     .artifacts_get = r_artifacts_get,
     .close = r_close,
+    .token_create = r_token_create,
+    .token_list = r_token_list,
+    .token_revoke = r_token_revoke,
 };
 
 int wq_registry_remote_open(wq_config *cfg, wq_registry **out, char *err, size_t errlen)

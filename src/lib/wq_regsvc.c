@@ -1,5 +1,6 @@
 #include "wq_regsvc.h"
 
+#include "wq_auth.h"
 #include "wq_error.h"
 #include "wq_file.h"
 #include "wq_model_uri.h"
@@ -23,6 +24,7 @@ typedef struct regsvc {
 	wq_registry *backend;            /* borrowed */
 	pthread_mutex_t lock;            /* serializes every backend call */
 	char *tmpbase;                   /* <backend home>/tmp: staging for uploads/downloads */
+	wq_auth *auth;                   /* borrowed; NULL: actors as sent, no scopes, no tokens */
 } regsvc;
 
 /* The backend call between lock and unlock: the local store is used by one thread at once. */
@@ -86,6 +88,60 @@ static const char *opt(const char *s)
 {
 	return s != NULL && *s != '\0' ? s : NULL;
 }
+
+/* The actor recorded in the history: the caller's identity when the server authenticates
+ * (a client-sent name is ignored), else what the client sent. */
+static const char *actor_of(regsvc *s, void *cd, const char *sent, char *buf, size_t n)
+{
+	if (s->auth == NULL)
+		return opt(sent);
+	return wq_auth_actor(wq_rpc_call_identity(cd), buf, n);
+}
+
+/* Whether the caller may touch registered model `model` (a token limited to one model);
+ * otherwise the call is failed with the code. model NULL: a request naming no model where
+ * one would matter (an artifact URI). */
+static int in_scope(regsvc *s, void *cd, const char *model)
+{
+	char msg[256] = "";
+	int code;
+
+	if (s->auth == NULL)
+		return 1;
+	code = wq_auth_scope_check(s->auth, wq_rpc_call_identity(cd), model, msg, sizeof(msg));
+	if (code == WQ_RPC_OK)
+		return 1;
+	wq_rpc_call_fail(cd, code, "%s", msg);
+	return 0;
+}
+
+/* in_scope for a URI: models:/NAME/... is NAME's; runs:/ are not scoped; other URIs could
+ * reach any model's files, so a token limited to one model may not use them. */
+static int uri_in_scope(regsvc *s, void *cd, const char *uri)
+{
+	wq_model_uri u;
+	int ok;
+
+	if (s->auth == NULL || wq_model_uri_parse(uri, &u, NULL, 0) != WQ_OK)
+		return 1; /* malformed URIs are refused by the call itself */
+	if (u.kind <= WQ_MODEL_URI_LATEST)
+		ok = in_scope(s, cd, u.name);
+	else if (u.kind == WQ_MODEL_URI_RUN)
+		ok = 1;
+	else
+		ok = in_scope(s, cd, NULL);
+	wq_model_uri_clear(&u);
+	return ok;
+}
+
+/* Ends the handler when the caller may not touch model. */
+#define SCOPE(s, cd, closure, model)                                                               \
+	do {                                                                                       \
+		if (!in_scope((s), (cd), (model))) {                                               \
+			(closure)(NULL, (cd));                                                     \
+			return;                                                                    \
+		}                                                                                  \
+	} while (0)
 
 /* A fresh private directory below tmpbase into dir; with absent, removed again so that a
  * backend which insists on creating its destination can (the random name stays unique). */
@@ -386,6 +442,10 @@ static void h_download_artifacts(Wineq__V1__Registry_Service *service,
 	char dir[4096] = "", err[ERRLEN] = "";
 	int rc;
 
+	if (!uri_in_scope(s, cd, str(in->uri))) {
+		closure(NULL, cd);
+		return;
+	}
 	rc = remote_uri_check(str(in->uri), err, sizeof(err));
 	if (rc == WQ_OK)
 		rc = paths_check(in->paths, in->n_paths, err, sizeof(err));
@@ -507,6 +567,25 @@ static void h_delete_run(Wineq__V1__Registry_Service *service,
 		REPLY(closure, &resp, cd);
 }
 
+static void h_restore_run(Wineq__V1__Registry_Service *service,
+                          const Wineq__V1__RestoreRunRequest *in,
+                          Wineq__V1__RestoreRunResponse_Closure closure, void *cd)
+{
+	regsvc *s = (regsvc *)service;
+	Wineq__V1__RestoreRunResponse resp = WINEQ__V1__RESTORE_RUN_RESPONSE__INIT;
+	char err[ERRLEN] = "";
+	int rc;
+
+	if (s->backend->ops->run_restore == NULL)
+		rc = wq_err_set(err, sizeof(err), WQ_EUNSUPPORTED, "this registry cannot restore");
+	else
+		rc = BACKEND(s, run_restore(s->backend, str(in->run_id), err, sizeof(err)));
+	if (rc != WQ_OK)
+		FAIL(closure, cd, rc, err);
+	else
+		REPLY(closure, &resp, cd);
+}
+
 /* --- models ---------------------------------------------------------------------------- */
 
 static void h_list_registered_models(Wineq__V1__Registry_Service *service,
@@ -551,8 +630,10 @@ static void h_get_registered_model(Wineq__V1__Registry_Service *service,
 	wq_regproto_arena a = {0};
 	wq_registered_model *m = NULL;
 	char err[ERRLEN] = "";
-	int rc = BACKEND(s, model_get(s->backend, str(in->name), &m, err, sizeof(err)));
+	int rc;
 
+	SCOPE(s, cd, closure, str(in->name));
+	rc = BACKEND(s, model_get(s->backend, str(in->name), &m, err, sizeof(err)));
 	if (rc == WQ_OK && (resp.model = wq_regproto_model_msg(&a, m)) == NULL)
 		rc = wq_err_set(err, sizeof(err), WQ_ENOMEM, "out of memory");
 	if (rc != WQ_OK)
@@ -573,8 +654,10 @@ static void h_list_model_versions(Wineq__V1__Registry_Service *service,
 	wq_model_version **v = NULL;
 	size_t n = 0;
 	char err[ERRLEN] = "";
-	int rc = BACKEND(s, version_list(s->backend, str(in->name), &v, &n, err, sizeof(err)));
+	int rc;
 
+	SCOPE(s, cd, closure, str(in->name));
+	rc = BACKEND(s, version_list(s->backend, str(in->name), &v, &n, err, sizeof(err)));
 	if (rc == WQ_OK) {
 		resp.versions = wq_regproto_alloc(&a, (n > 0 ? n : 1) * sizeof(*resp.versions));
 		for (size_t i = 0; resp.versions != NULL && i < n; i++)
@@ -601,9 +684,10 @@ static void h_get_model_version(Wineq__V1__Registry_Service *service,
 	wq_regproto_arena a = {0};
 	wq_model_version *v = NULL;
 	char err[ERRLEN] = "";
-	int rc =
-	    BACKEND(s, version_get(s->backend, str(in->name), in->version, &v, err, sizeof(err)));
+	int rc;
 
+	SCOPE(s, cd, closure, str(in->name));
+	rc = BACKEND(s, version_get(s->backend, str(in->name), in->version, &v, err, sizeof(err)));
 	if (rc == WQ_OK && (resp.version = wq_regproto_version_msg(&a, v)) == NULL)
 		rc = wq_err_set(err, sizeof(err), WQ_ENOMEM, "out of memory");
 	if (rc != WQ_OK)
@@ -620,10 +704,12 @@ static void h_create_model_version(Wineq__V1__Registry_Service *service,
 {
 	regsvc *s = (regsvc *)service;
 	Wineq__V1__CreateModelVersionResponse resp = WINEQ__V1__CREATE_MODEL_VERSION_RESPONSE__INIT;
-	char dir[4096] = "", err[ERRLEN] = "";
+	char dir[4096] = "", err[ERRLEN] = "", who[WQ_IDENTITY_NAME_MAX + 8];
+	const char *actor = actor_of(s, cd, in->actor, who, sizeof(who));
 	int64_t version = 0;
 	int rc;
 
+	SCOPE(s, cd, closure, str(in->name));
 	/* the name becomes part of store keys: checked before anything is staged */
 	rc = wq_name_check("model name", in->name, err, sizeof(err));
 	if (rc == WQ_OK) {
@@ -637,10 +723,9 @@ static void h_create_model_version(Wineq__V1__Registry_Service *service,
 			rc = stage_upload(s, in->bundle->files, in->bundle->n_files, dir,
 			                  sizeof(dir), err, sizeof(err));
 			if (rc == WQ_OK)
-				rc =
-				    BACKEND(s, version_create(s->backend, in->name, dir,
-				                              opt(in->run_id), NULL, opt(in->actor),
-				                              &version, err, sizeof(err)));
+				rc = BACKEND(s, version_create(s->backend, in->name, dir,
+				                               opt(in->run_id), NULL, actor,
+				                               &version, err, sizeof(err)));
 			break;
 		case WINEQ__V1__CREATE_MODEL_VERSION_REQUEST__SOURCE_ARTIFACT_PATH:
 			if (opt(in->run_id) == NULL) {
@@ -652,10 +737,9 @@ static void h_create_model_version(Wineq__V1__Registry_Service *service,
 			rc = wq_name_check_path("artifact path", in->artifact_path, err,
 			                        sizeof(err));
 			if (rc == WQ_OK)
-				rc = BACKEND(s,
-				             version_create(s->backend, in->name, NULL, in->run_id,
-				                            in->artifact_path, opt(in->actor),
-				                            &version, err, sizeof(err)));
+				rc = BACKEND(s, version_create(s->backend, in->name, NULL,
+				                               in->run_id, in->artifact_path, actor,
+				                               &version, err, sizeof(err)));
 			break;
 		default:
 			rc = wq_err_set(err, sizeof(err), WQ_EINVAL,
@@ -679,14 +763,16 @@ static void h_transition_stage(Wineq__V1__Registry_Service *service,
 {
 	regsvc *s = (regsvc *)service;
 	Wineq__V1__TransitionStageResponse resp = WINEQ__V1__TRANSITION_STAGE_RESPONSE__INIT;
-	char err[ERRLEN] = "";
+	char err[ERRLEN] = "", who[WQ_IDENTITY_NAME_MAX + 8];
 	int stage, rc;
 
+	SCOPE(s, cd, closure, str(in->name));
 	rc = wq_regproto_stage_from(in->stage, &stage, err, sizeof(err));
 	if (rc == WQ_OK)
 		rc = BACKEND(s, version_transition(s->backend, str(in->name), in->version, stage,
 		                                   in->archive_existing_versions != 0,
-		                                   opt(in->actor), err, sizeof(err)));
+		                                   actor_of(s, cd, in->actor, who, sizeof(who)),
+		                                   err, sizeof(err)));
 	if (rc != WQ_OK)
 		FAIL(closure, cd, rc, err);
 	else
@@ -698,10 +784,12 @@ static void h_set_alias(Wineq__V1__Registry_Service *service, const Wineq__V1__S
 {
 	regsvc *s = (regsvc *)service;
 	Wineq__V1__SetAliasResponse resp = WINEQ__V1__SET_ALIAS_RESPONSE__INIT;
-	char err[ERRLEN] = "";
-	int rc = BACKEND(s, alias_set(s->backend, str(in->name), str(in->alias), in->version,
-	                              opt(in->actor), err, sizeof(err)));
+	char err[ERRLEN] = "", who[WQ_IDENTITY_NAME_MAX + 8];
+	int rc;
 
+	SCOPE(s, cd, closure, str(in->name));
+	rc = BACKEND(s, alias_set(s->backend, str(in->name), str(in->alias), in->version,
+	                          actor_of(s, cd, in->actor, who, sizeof(who)), err, sizeof(err)));
 	if (rc != WQ_OK)
 		FAIL(closure, cd, rc, err);
 	else
@@ -714,10 +802,13 @@ static void h_delete_alias(Wineq__V1__Registry_Service *service,
 {
 	regsvc *s = (regsvc *)service;
 	Wineq__V1__DeleteAliasResponse resp = WINEQ__V1__DELETE_ALIAS_RESPONSE__INIT;
-	char err[ERRLEN] = "";
-	int rc = BACKEND(s, alias_delete(s->backend, str(in->name), str(in->alias), opt(in->actor),
-	                                 err, sizeof(err)));
+	char err[ERRLEN] = "", who[WQ_IDENTITY_NAME_MAX + 8];
+	int rc;
 
+	SCOPE(s, cd, closure, str(in->name));
+	rc = BACKEND(s,
+	             alias_delete(s->backend, str(in->name), str(in->alias),
+	                          actor_of(s, cd, in->actor, who, sizeof(who)), err, sizeof(err)));
 	if (rc != WQ_OK)
 		FAIL(closure, cd, rc, err);
 	else
@@ -734,8 +825,10 @@ static void h_get_model_history(Wineq__V1__Registry_Service *service,
 	wq_model_event *ev = NULL;
 	size_t n = 0;
 	char err[ERRLEN] = "";
-	int rc = BACKEND(s, history(s->backend, str(in->name), &ev, &n, err, sizeof(err)));
+	int rc;
 
+	SCOPE(s, cd, closure, str(in->name));
+	rc = BACKEND(s, history(s->backend, str(in->name), &ev, &n, err, sizeof(err)));
 	if (rc == WQ_OK) {
 		resp.events = wq_regproto_alloc(&a, (n > 0 ? n : 1) * sizeof(*resp.events));
 		for (size_t i = 0; resp.events != NULL && i < n; i++)
@@ -759,10 +852,37 @@ static void h_delete_model_version(Wineq__V1__Registry_Service *service,
 {
 	regsvc *s = (regsvc *)service;
 	Wineq__V1__DeleteModelVersionResponse resp = WINEQ__V1__DELETE_MODEL_VERSION_RESPONSE__INIT;
-	char err[ERRLEN] = "";
-	int rc = BACKEND(s, version_delete(s->backend, str(in->name), in->version, opt(in->actor),
-	                                   err, sizeof(err)));
+	char err[ERRLEN] = "", who[WQ_IDENTITY_NAME_MAX + 8];
+	int rc;
 
+	SCOPE(s, cd, closure, str(in->name));
+	rc = BACKEND(s, version_delete(s->backend, str(in->name), in->version,
+	                               actor_of(s, cd, in->actor, who, sizeof(who)), err,
+	                               sizeof(err)));
+	if (rc != WQ_OK)
+		FAIL(closure, cd, rc, err);
+	else
+		REPLY(closure, &resp, cd);
+}
+
+static void h_restore_model_version(Wineq__V1__Registry_Service *service,
+                                    const Wineq__V1__RestoreModelVersionRequest *in,
+                                    Wineq__V1__RestoreModelVersionResponse_Closure closure,
+                                    void *cd)
+{
+	regsvc *s = (regsvc *)service;
+	Wineq__V1__RestoreModelVersionResponse resp =
+	    WINEQ__V1__RESTORE_MODEL_VERSION_RESPONSE__INIT;
+	char err[ERRLEN] = "", who[WQ_IDENTITY_NAME_MAX + 8];
+	int rc;
+
+	SCOPE(s, cd, closure, str(in->name));
+	if (s->backend->ops->version_restore == NULL)
+		rc = wq_err_set(err, sizeof(err), WQ_EUNSUPPORTED, "this registry cannot restore");
+	else
+		rc = BACKEND(s, version_restore(s->backend, str(in->name), in->version,
+		                                actor_of(s, cd, in->actor, who, sizeof(who)), err,
+		                                sizeof(err)));
 	if (rc != WQ_OK)
 		FAIL(closure, cd, rc, err);
 	else
@@ -780,6 +900,10 @@ static void h_resolve_model_uri(Wineq__V1__Registry_Service *service,
 	char *dir = NULL, err[ERRLEN] = "";
 	int rc;
 
+	if (!uri_in_scope(s, cd, str(in->uri))) {
+		closure(NULL, cd);
+		return;
+	}
 	rc = remote_uri_check(str(in->uri), err, sizeof(err));
 	if (rc == WQ_OK)
 		rc = paths_check(in->paths, in->n_paths, err, sizeof(err));
@@ -799,6 +923,103 @@ static void h_resolve_model_uri(Wineq__V1__Registry_Service *service,
 	wq_regproto_arena_free(&a);
 	wq_model_version_free(v);
 	free(dir);
+}
+
+/* --- access tokens --------------------------------------------------------------------- */
+
+static void h_create_token(Wineq__V1__Registry_Service *service,
+                           const Wineq__V1__CreateTokenRequest *in,
+                           Wineq__V1__CreateTokenResponse_Closure closure, void *cd)
+{
+	regsvc *s = (regsvc *)service;
+	Wineq__V1__CreateTokenResponse resp = WINEQ__V1__CREATE_TOKEN_RESPONSE__INIT;
+	char err[ERRLEN] = "", who[WQ_IDENTITY_NAME_MAX + 8], token[WQ_TOKEN_LEN + 1] = "";
+	const char *actor = actor_of(s, cd, NULL, who, sizeof(who));
+	int role, rc = WQ_OK;
+
+	if (wq_role_parse(in->role, &role) != WQ_OK)
+		rc = wq_err_set(err, sizeof(err), WQ_EINVAL, "unknown role '%s'", str(in->role));
+	else if (s->auth != NULL)
+		rc = wq_auth_create_token(s->auth, str(in->name), role, opt(in->model), actor,
+		                          token, err, sizeof(err));
+	else if (s->backend->ops->token_create != NULL)
+		rc = BACKEND(s, token_create(s->backend, str(in->name), role, opt(in->model), actor,
+		                             token, err, sizeof(err)));
+	else
+		rc = wq_err_set(err, sizeof(err), WQ_EUNSUPPORTED, "this server keeps no tokens");
+	if (rc != WQ_OK) {
+		FAIL(closure, cd, rc, err);
+		return;
+	}
+	resp.token = token;
+	REPLY(closure, &resp, cd);
+	explicit_bzero(token, sizeof(token));
+}
+
+static void h_list_tokens(Wineq__V1__Registry_Service *service,
+                          const Wineq__V1__ListTokensRequest *in,
+                          Wineq__V1__ListTokensResponse_Closure closure, void *cd)
+{
+	regsvc *s = (regsvc *)service;
+	Wineq__V1__ListTokensResponse resp = WINEQ__V1__LIST_TOKENS_RESPONSE__INIT;
+	wq_regproto_arena a = {0};
+	wq_token_info *t = NULL;
+	size_t n = 0;
+	char err[ERRLEN] = "";
+	int rc;
+
+	if (s->auth != NULL)
+		rc = wq_auth_list_tokens(s->auth, in->all, &t, &n, err, sizeof(err));
+	else if (s->backend->ops->token_list != NULL)
+		rc = BACKEND(s, token_list(s->backend, in->all, &t, &n, err, sizeof(err)));
+	else
+		rc = wq_err_set(err, sizeof(err), WQ_EUNSUPPORTED, "this server keeps no tokens");
+	if (rc == WQ_OK) {
+		Wineq__V1__TokenInfo *m = wq_regproto_alloc(&a, (n > 0 ? n : 1) * sizeof(*m));
+
+		resp.tokens = wq_regproto_alloc(&a, (n > 0 ? n : 1) * sizeof(*resp.tokens));
+		if (m == NULL || resp.tokens == NULL)
+			rc = wq_err_set(err, sizeof(err), WQ_ENOMEM, "out of memory");
+		for (size_t i = 0; rc == WQ_OK && i < n; i++) {
+			wineq__v1__token_info__init(&m[i]);
+			m[i].id = t[i].id;
+			m[i].name = t[i].name;
+			m[i].role = (char *)wq_role_name(t[i].role);
+			m[i].model = t[i].model;
+			m[i].created_unix_ms = t[i].created_ms;
+			m[i].created_by = t[i].created_by;
+			m[i].revoked_unix_ms = t[i].revoked_ms;
+			resp.tokens[i] = &m[i];
+		}
+		resp.n_tokens = rc == WQ_OK ? n : 0;
+	}
+	if (rc != WQ_OK)
+		FAIL(closure, cd, rc, err);
+	else
+		REPLY(closure, &resp, cd);
+	wq_regproto_arena_free(&a);
+	wq_token_infos_free(t, n);
+}
+
+static void h_revoke_token(Wineq__V1__Registry_Service *service,
+                           const Wineq__V1__RevokeTokenRequest *in,
+                           Wineq__V1__RevokeTokenResponse_Closure closure, void *cd)
+{
+	regsvc *s = (regsvc *)service;
+	Wineq__V1__RevokeTokenResponse resp = WINEQ__V1__REVOKE_TOKEN_RESPONSE__INIT;
+	char err[ERRLEN] = "";
+	int rc;
+
+	if (s->auth != NULL)
+		rc = wq_auth_revoke_token(s->auth, str(in->name), err, sizeof(err));
+	else if (s->backend->ops->token_revoke != NULL)
+		rc = BACKEND(s, token_revoke(s->backend, str(in->name), err, sizeof(err)));
+	else
+		rc = wq_err_set(err, sizeof(err), WQ_EUNSUPPORTED, "this server keeps no tokens");
+	if (rc != WQ_OK)
+		FAIL(closure, cd, rc, err);
+	else
+		REPLY(closure, &resp, cd);
 }
 
 /* --- service --------------------------------------------------------------------------- */
@@ -829,6 +1050,12 @@ int wq_regsvc_new(wq_registry *backend, ProtobufCService **out, char *err, size_
 	pthread_mutex_init(&s->lock, NULL);
 	*out = &s->svc.base;
 	return WQ_OK;
+}
+
+void wq_regsvc_set_auth(ProtobufCService *svc, wq_auth *auth)
+{
+	if (svc != NULL)
+		((regsvc *)svc)->auth = auth;
 }
 
 void wq_regsvc_free(ProtobufCService *svc)

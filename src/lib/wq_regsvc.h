@@ -18,6 +18,7 @@
 #ifndef WQ_REGSVC_H
 #define WQ_REGSVC_H
 
+#include "wq_auth.h"
 #include "wq_registry.h"
 
 #include <protobuf-c/protobuf-c.h>
@@ -27,6 +28,15 @@
  * closes it). *out is a ProtobufCService for wq_rpc_server_add_service, owned by the caller
  * (wq_regsvc_free after the server is closed). Handlers are thread-safe. */
 int wq_regsvc_new(wq_registry *backend, ProtobufCService **out, char *err, size_t errlen);
+
+/* Makes the service authenticate (before the server starts): the actor recorded in the
+ * history is the caller's identity from the RPC authorizer (wq_rpc_call_identity, as
+ * wq_auth_actor names it), never the name a client sends; requests naming a registered model
+ * are checked against a token's model scope (wq_auth_scope_check: PERMISSION_DENIED); the
+ * token methods act on auth's database. Without it (library users, tests) the client's actor
+ * is recorded as sent and the token methods use the backend's token operations. auth is
+ * borrowed and must outlive the service. */
+void wq_regsvc_set_auth(ProtobufCService *svc, wq_auth *auth);
 
 /* Frees a service made by wq_regsvc_new (not the backend); accepts NULL. */
 void wq_regsvc_free(ProtobufCService *svc);

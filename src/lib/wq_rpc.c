@@ -1,7 +1,8 @@
 #include "wq_rpc.h"
 
+#include "wq_tlsconf.h"
+
 #include "wq_error.h"
-#include "wq_file.h"
 #include "wq_log.h"
 #include "wineq/v1/wineq.pb-c.h"
 
@@ -10,7 +11,9 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -21,21 +24,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RECV_POLL_MS    200  /* idle workers look at the stop flag this often */
-#define REPLY_SEND_MS   5000 /* a reply that cannot be queued within this is dropped */
-#define LINGER_MS       50   /* lets the last replies leave before the socket closes */
-#define MAX_WORKERS     1024
-#define MSG_MAX         512 /* bytes of a status message, terminator included */
-#define URL_MAX         512
-#define ENVELOPE_SLACK  1024u /* envelope bytes around a payload: method, id, message */
-#define TLS_FILE_MAX    (1024u * 1024u)
-#define CTX_POOL        16 /* idle client contexts kept for reuse */
-#define DEFAULT_TIMEOUT 10000
-#define DEFAULT_RETRIES 3
-#define BACKOFF_BASE_MS 50
-#define BACKOFF_CAP_MS  1000
-#define RECONN_MIN_MS   50
-#define RECONN_MAX_MS   1000
+#define RECV_POLL_MS     200  /* idle workers look at the stop flag this often */
+#define REPLY_SEND_MS    5000 /* a reply that cannot be queued within this is dropped */
+#define LINGER_MS        50   /* lets the last replies leave before the socket closes */
+#define MAX_WORKERS      1024
+#define MAX_BLOCKING     256 /* threads or queue places for blocking calls */
+#define BLOCKING_THREADS 4
+#define BLOCKING_QUEUE   16
+#define MMAP_THRESHOLD   (256 * 1024) /* malloc blocks above this go back to the kernel */
+#define MSG_MAX          512          /* bytes of a status message, terminator included */
+#define URL_MAX          512
+#define ENVELOPE_SLACK   1024u /* envelope bytes around a payload: method, id, message */
+#define CTX_POOL         16    /* idle client contexts kept for reuse */
+#define DEFAULT_TIMEOUT  10000
+#define DEFAULT_RETRIES  3
+#define BACKOFF_BASE_MS  50
+#define BACKOFF_CAP_MS   1000
+#define RECONN_MIN_MS    50
+#define RECONN_MAX_MS    1000
 
 /* --- shared helpers ---------------------------------------------------------------------- */
 
@@ -74,6 +80,9 @@ int wq_rpc_code_from_status(int status)
 		return WQ_RPC_UNIMPLEMENTED;
 	case WQ_EEXPIRED:
 		return WQ_RPC_DEADLINE_EXCEEDED;
+	case WQ_EBUSY:
+		return WQ_RPC_UNAVAILABLE; /* retried by clients, like a server that is restarting
+		                            */
 	case WQ_ENOMEM:
 		return WQ_RPC_RESOURCE_EXHAUSTED;
 	default:
@@ -244,98 +253,6 @@ static int nng_status(int rv)
 	}
 }
 
-static int scheme_is(const char *url, const char *scheme)
-{
-	size_t n = strlen(scheme);
-
-	return strncmp(url, scheme, n) == 0 && strncmp(url + n, "://", 3) == 0;
-}
-
-static int is_tls_url(const char *url)
-{
-	return scheme_is(url, "tls+tcp") || scheme_is(url, "tls+tcp4") ||
-	       scheme_is(url, "tls+tcp6");
-}
-
-/* Builds the TLS configuration of a listener (server) or dialer. The files are read here so
- * a missing or unreadable one is reported by name. */
-static int tls_config_new(const wq_rpc_tls *t, int server, const char *url, nng_tls_config **out,
-                          char *err, size_t errlen)
-{
-	nng_tls_config *cfg = NULL;
-	nng_url *u = NULL;
-	char *cert = NULL, *key = NULL, *ca = NULL;
-	size_t len;
-	int rc, rv;
-
-	if (server && (t->cert_file == NULL || t->key_file == NULL))
-		return wq_err_set(err, errlen, WQ_EINVAL,
-		                  "%s: a TLS server needs a certificate and a key", url);
-	if (!server && t->ca_file == NULL)
-		return wq_err_set(err, errlen, WQ_EINVAL,
-		                  "%s: a TLS client needs a CA file to verify the server", url);
-	if ((t->cert_file == NULL) != (t->key_file == NULL))
-		return wq_err_set(err, errlen, WQ_EINVAL,
-		                  "%s: a TLS certificate and its key go together", url);
-	if (server && t->client_auth && t->ca_file == NULL)
-		return wq_err_set(err, errlen, WQ_EINVAL,
-		                  "%s: client authentication needs a CA file", url);
-	if (t->cert_file != NULL &&
-	    ((rc = wq_file_read(t->cert_file, TLS_FILE_MAX, &cert, &len, err, errlen)) != WQ_OK ||
-	     (rc = wq_file_read(t->key_file, TLS_FILE_MAX, &key, &len, err, errlen)) != WQ_OK))
-		goto fail;
-	if (t->ca_file != NULL &&
-	    (rc = wq_file_read(t->ca_file, TLS_FILE_MAX, &ca, &len, err, errlen)) != WQ_OK)
-		goto fail;
-	rv = nng_tls_config_alloc(&cfg, server ? NNG_TLS_MODE_SERVER : NNG_TLS_MODE_CLIENT);
-	if (rv != 0) {
-		rc = wq_err_set(err, errlen, nng_status(rv), "TLS: %s", nng_strerror(rv));
-		goto fail;
-	}
-	if (cert != NULL && (rv = nng_tls_config_own_cert(cfg, cert, key, NULL)) != 0) {
-		rc = wq_err_set(err, errlen, WQ_EINVAL, "TLS certificate %s / key %s: %s",
-		                t->cert_file, t->key_file, nng_strerror(rv));
-		goto fail;
-	}
-	if (ca != NULL && (rv = nng_tls_config_ca_chain(cfg, ca, NULL)) != 0) {
-		rc = wq_err_set(err, errlen, WQ_EINVAL, "TLS CA file %s: %s", t->ca_file,
-		                nng_strerror(rv));
-		goto fail;
-	}
-	if (server) {
-		rv = nng_tls_config_auth_mode(cfg, t->client_auth ? NNG_TLS_AUTH_MODE_REQUIRED
-		                                                  : NNG_TLS_AUTH_MODE_NONE);
-	} else {
-		rv = nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED);
-		if (rv == 0 && t->server_name != NULL) {
-			rv = nng_tls_config_server_name(cfg, t->server_name);
-		} else if (rv == 0 && (rv = nng_url_parse(&u, url)) == 0) {
-			/* the certificate is matched against the host the URL names */
-			rv = nng_tls_config_server_name(cfg, u->u_hostname);
-		}
-	}
-	if (rv != 0) {
-		rc = wq_err_set(err, errlen, nng_status(rv), "%s: TLS setup: %s", url,
-		                nng_strerror(rv));
-		goto fail;
-	}
-	nng_url_free(u);
-	free(cert);
-	free(key);
-	free(ca);
-	*out = cfg;
-	return WQ_OK;
-fail:
-	if (u != NULL)
-		nng_url_free(u);
-	if (cfg != NULL)
-		nng_tls_config_free(cfg);
-	free(cert);
-	free(key);
-	free(ca);
-	return rc;
-}
-
 /* Finds the last occurrence of length-delimited field `field` at the top level of protobuf
  * wire data, stopping quietly at the first malformed byte. Lets the server echo the request
  * id of an envelope it will not (too large) or cannot (malformed) unpack. */
@@ -391,6 +308,93 @@ static int wire_find_bytes(const uint8_t *p, size_t n, uint32_t field, const uin
 	return found;
 }
 
+/* One top-level field of protobuf wire data at p[*i..n): its number, wire type and, for
+ * length-delimited fields, the value. 1: a field, 0: the end, -1: malformed (groups
+ * included: proto3 has none). */
+static int wire_next(const uint8_t *p, size_t n, size_t *i, uint32_t *field, const uint8_t **val,
+                     size_t *vlen)
+{
+	uint64_t key = 0, len = 0;
+	unsigned shift = 0;
+
+	if (*i >= n)
+		return 0;
+	do {
+		if (*i >= n || shift > 63)
+			return -1;
+		key |= (uint64_t)(p[*i] & 0x7f) << shift;
+		shift += 7;
+	} while (p[(*i)++] & 0x80);
+	if ((key >> 3) == 0 || (key >> 3) > 0x1fffffff)
+		return -1;
+	*field = (uint32_t)(key >> 3);
+	*val = NULL;
+	*vlen = 0;
+	switch (key & 7) {
+	case 0:
+		for (shift = 0; *i < n && (p[*i] & 0x80); (*i)++)
+			if ((shift += 7) > 63)
+				return -1;
+		if (*i >= n)
+			return -1;
+		(*i)++;
+		return 1;
+	case 1:
+	case 5:
+		if (n - *i < ((key & 7) == 1 ? 8u : 4u))
+			return -1;
+		*i += (key & 7) == 1 ? 8 : 4;
+		return 1;
+	case 2:
+		shift = 0;
+		do {
+			if (*i >= n || shift > 63)
+				return -1;
+			len |= (uint64_t)(p[*i] & 0x7f) << shift;
+			shift += 7;
+		} while (p[(*i)++] & 0x80);
+		if (len > n - *i)
+			return -1;
+		*val = p + *i;
+		*vlen = (size_t)len;
+		*i += (size_t)len;
+		return 1;
+	default:
+		return -1;
+	}
+}
+
+/* Counts the top-level occurrences of field in wire data and, when sub is non-zero, the
+ * largest number of occurrences of field sub inside one of them (a nested message). -1 when
+ * the data is malformed. Cheap enough to run before unpacking, which allocates per
+ * element. */
+static long wire_count(const uint8_t *p, size_t n, uint32_t field, uint32_t sub, long *sub_max)
+{
+	size_t i = 0;
+	long count = 0;
+	uint32_t f;
+	const uint8_t *v;
+	size_t vlen;
+	int rc;
+
+	if (sub_max != NULL)
+		*sub_max = 0;
+	while ((rc = wire_next(p, n, &i, &f, &v, &vlen)) == 1) {
+		if (f != field)
+			continue;
+		count++;
+		if (sub != 0 && sub_max != NULL) {
+			long inner = wire_count(v != NULL ? v : p, vlen, sub, 0, NULL);
+
+			if (v == NULL || inner < 0)
+				return -1;
+			if (inner > *sub_max)
+				*sub_max = inner;
+		}
+	}
+	return rc < 0 ? -1 : count;
+}
+
 /* --- server ------------------------------------------------------------------------------ */
 
 /* --- decode arena: a request's messages are unpacked into the context's own buffer and
@@ -399,8 +403,14 @@ static int wire_find_bytes(const uint8_t *p, size_t n, uint32_t field, const uin
 #define ARENA_SIZE (64u * 1024u)
 
 typedef struct arena {
-	uint8_t *buf; /* ARENA_SIZE bytes, allocated on first use */
+	uint8_t *buf; /* ARENA_SIZE bytes, allocated on first use; never grows, so a large
+	               * request leaves nothing behind in the context */
 	size_t used;
+	/* the decode budget: bytes handed out (arena and malloc) may not exceed budget while
+	 * it is non-zero; over is set when a request was refused for it */
+	size_t budget;
+	size_t spent;
+	int over;
 	ProtobufCAllocator alloc;
 } arena;
 
@@ -409,6 +419,13 @@ static void *arena_alloc(void *data, size_t size)
 	arena *a = data;
 	size_t need = (size + 15) & ~(size_t)15;
 
+	if (a->budget > 0) {
+		if (need < size || need > a->budget - a->spent) {
+			a->over = 1;
+			return NULL; /* protobuf-c then abandons the unpack */
+		}
+		a->spent += need;
+	}
 	if (a->buf == NULL)
 		a->buf = aligned_alloc(16, ARENA_SIZE);
 	if (a->buf != NULL && need >= size && need <= ARENA_SIZE - a->used) {
@@ -458,9 +475,13 @@ typedef struct worker {
 	int code;
 	int64_t start_ns;
 	arena arena; /* decode arena of the request being served */
+	int is_job;  /* a blocking-call slot: replies, then goes back to the free list */
 } worker;
 
-#define SLOW_THREADS 4 /* threads for calls to services that may block */
+typedef struct method_limit {
+	char method[WQ_RPC_MAX_METHOD + 1];
+	size_t max;
+} method_limit;
 
 struct wq_rpc_server {
 	nng_socket sock;
@@ -480,15 +501,24 @@ struct wq_rpc_server {
 	atomic_int_fast64_t last_reply_ns;
 	worker *workers;
 	int *fast; /* per service: handlers never block, run on nng's threads */
-	/* queue of requests for the blocking-call threads */
+	/* Blocking calls: a receiving context that gets one swaps its nng context with a free
+	 * job's spare one and goes on receiving; the job holds the request's context until its
+	 * reply is sent. jobs = blocking threads + queue places, so the queue is bounded. */
 	pthread_mutex_t qmu;
 	pthread_cond_t qcv;
 	worker *qhead, *qtail;
+	worker *jobs;
+	size_t njobs;
+	worker *jfree; /* free jobs, linked through next */
 	int qstop;
 	int qinit;
-	pthread_t slow[SLOW_THREADS];
-	size_t nslow;
+	pthread_t *slow;
+	size_t nslow, slow_want;
 	atomic_int ndone; /* workers in W_DONE */
+	wq_rpc_authorize_fn authorize;
+	void *authorize_arg;
+	method_limit *limits;
+	size_t nlimits;
 };
 
 struct wq_rpc_call {
@@ -498,6 +528,7 @@ struct wq_rpc_call {
 	char request_id[WQ_RPC_MAX_REQUEST_ID + 1];
 	int64_t deadline_ms;
 	int64_t start_ns;
+	wq_identity who;
 	int code;
 	int failed;  /* wq_rpc_call_fail was called */
 	int replies; /* closure calls */
@@ -524,6 +555,13 @@ int64_t wq_rpc_call_deadline_ms(const wq_rpc_call *c)
 int64_t wq_rpc_call_start_ns(const wq_rpc_call *c)
 {
 	return c != NULL ? c->start_ns : 0;
+}
+
+const wq_identity *wq_rpc_call_identity(const wq_rpc_call *c)
+{
+	static const wq_identity nobody = {"anonymous", WQ_ID_ANONYMOUS, 0};
+
+	return c != NULL ? &c->who : &nobody;
 }
 
 static void call_vset(wq_rpc_call *c, int code, const char *fmt, va_list ap)
@@ -653,17 +691,150 @@ static ProtobufCService *method_resolve(wq_rpc_call *c, const char *name, unsign
 	return svc;
 }
 
-/* Decodes one request envelope and runs its handler; the outcome is left in c. */
-static void dispatch(wq_rpc_server *s, const uint8_t *data, size_t len, wq_rpc_call *c, arena *ar)
+/* The payload cap of a method (name of n bytes, not necessarily terminated). */
+static size_t method_cap(const wq_rpc_server *s, const char *name, size_t n)
+{
+	for (size_t i = 0; i < s->nlimits; i++)
+		if (strlen(s->limits[i].method) == n && memcmp(s->limits[i].method, name, n) == 0)
+			return s->limits[i].max;
+	return s->max_message;
+}
+
+/* What nng knows about the connection a request came on. */
+static void peer_build(nng_pipe p, wq_rpc_peer *peer)
+{
+	nng_sockaddr sa;
+	bool verified = false;
+	char host[INET6_ADDRSTRLEN];
+	char *cn = NULL;
+
+	memset(peer, 0, sizeof(*peer));
+	if (nng_pipe_id(p) < 0)
+		return;
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0) {
+		switch (sa.s_family) {
+		case NNG_AF_IPC:
+		case NNG_AF_INPROC:
+			peer->loopback = 1;
+			snprintf(peer->addr, sizeof(peer->addr), "ipc");
+			break;
+		case NNG_AF_INET:
+			peer->loopback = (ntohl(sa.s_in.sa_addr) >> 24) == 127;
+			if (inet_ntop(AF_INET, &sa.s_in.sa_addr, host, sizeof(host)) != NULL)
+				snprintf(peer->addr, sizeof(peer->addr), "%s:%u", host,
+				         (unsigned)ntohs(sa.s_in.sa_port));
+			break;
+		case NNG_AF_INET6: {
+			static const uint8_t lo6[16] = {0, 0, 0, 0, 0, 0, 0, 0,
+			                                0, 0, 0, 0, 0, 0, 0, 1};
+			static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0,    0,
+			                                     0, 0, 0, 0, 0xff, 0xff};
+			const uint8_t *a = sa.s_in6.sa_addr;
+
+			peer->loopback = memcmp(a, lo6, 16) == 0 ||
+			                 (memcmp(a, v4mapped, 12) == 0 && a[12] == 127);
+			if (inet_ntop(AF_INET6, a, host, sizeof(host)) != NULL)
+				snprintf(peer->addr, sizeof(peer->addr), "[%s]:%u", host,
+				         (unsigned)ntohs(sa.s_in6.sa_port));
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	if (nng_pipe_get_bool(p, NNG_OPT_TLS_VERIFIED, &verified) != 0 || !verified)
+		return;
+	peer->verified = 1;
+	/* "tls-peer-cn" exists from nng 1.6 on; with 1.5 the lookup fails (NNG_ENOTSUP) and the
+	 * name stays empty. Subject alt names would come from "tls-peer-alt-names" the same
+	 * way; they are left empty until that option's form can be checked against a build
+	 * that has it. */
+	if (nng_pipe_get_string(p, "tls-peer-cn", &cn) == 0) {
+		snprintf(peer->cn, sizeof(peer->cn), "%s", cn);
+		nng_strfree(cn);
+	}
+}
+
+/* Element counts of the prediction and feedback requests, checked on the wire before the
+ * unpack would allocate per element. 0 when within limits or not a counted method. */
+static int counts_check(wq_rpc_call *c, const uint8_t *p, size_t n)
+{
+	long count, per = 0;
+
+	if (strcmp(c->method, "wineq.v1.Predictor/Predict") == 0) {
+		count = wire_count(p, n, 1, 0, NULL);
+		if (count > WQ_RPC_MAX_FEATURES) {
+			call_set(c, WQ_RPC_INVALID_ARGUMENT, "%s: %ld features, at most %d",
+			         c->method, count, WQ_RPC_MAX_FEATURES);
+			return -1;
+		}
+	} else if (strcmp(c->method, "wineq.v1.Predictor/PredictBatch") == 0) {
+		count = wire_count(p, n, 1, 1, &per);
+		if (count > WQ_RPC_MAX_INSTANCES) {
+			call_set(c, WQ_RPC_INVALID_ARGUMENT, "%s: %ld instances, at most %d",
+			         c->method, count, WQ_RPC_MAX_INSTANCES);
+			return -1;
+		}
+		if (per > WQ_RPC_MAX_FEATURES) {
+			call_set(c, WQ_RPC_INVALID_ARGUMENT,
+			         "%s: an instance has %ld features, at most %d", c->method, per,
+			         WQ_RPC_MAX_FEATURES);
+			return -1;
+		}
+	} else if (strcmp(c->method, "wineq.v1.Predictor/Feedback") == 0) {
+		count = wire_count(p, n, 1, 0, NULL);
+		if (count > WQ_RPC_MAX_INSTANCES) {
+			call_set(c, WQ_RPC_INVALID_ARGUMENT, "%s: %ld labels, at most %d",
+			         c->method, count, WQ_RPC_MAX_INSTANCES);
+			return -1;
+		}
+	} else {
+		return 0;
+	}
+	if (count < 0) {
+		call_set(c, WQ_RPC_INVALID_ARGUMENT, "malformed %s payload", c->md->input->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Refuses, from the envelope's wire bytes alone, a payload above its method's cap: the
+ * envelope unpack would copy it. */
+static int cap_precheck(wq_rpc_server *s, const uint8_t *data, size_t len, wq_rpc_call *c)
+{
+	const uint8_t *name = NULL, *payload;
+	size_t namelen = 0, plen, cap;
+	char shown[WQ_RPC_MAX_METHOD + 1];
+
+	if (!wire_find_bytes(data, len, 2, &payload, &plen))
+		return 0;
+	if (!wire_find_bytes(data, len, 1, &name, &namelen) || namelen > WQ_RPC_MAX_METHOD)
+		namelen = 0;
+	cap = method_cap(s, (const char *)name, namelen);
+	if (plen <= cap)
+		return 0;
+	printable(shown, sizeof(shown), (const char *)name, namelen);
+	call_set(c, WQ_RPC_RESOURCE_EXHAUSTED,
+	         "%s: request payload of %zu bytes exceeds the method's limit of %zu bytes",
+	         namelen > 0 ? shown : "request", plen, cap);
+	return -1;
+}
+
+/* Decodes one request envelope, asks the authorizer and runs the handler; the outcome is
+ * left in c. pipe is the connection the request came on. */
+static void dispatch(wq_rpc_server *s, const uint8_t *data, size_t len, wq_rpc_call *c, arena *ar,
+                     nng_pipe pipe)
 {
 	Wineq__V1__RpcRequest *env;
 	ProtobufCMessage *in;
 	ProtobufCService *svc;
 	const uint8_t *rid;
-	size_t ridlen;
+	size_t ridlen, cap;
 	unsigned index = 0;
+	wq_rpc_peer peer;
+	int code;
 
-	if (len > s->max_message + ENVELOPE_SLACK ||
+	if (len > s->max_message + ENVELOPE_SLACK || cap_precheck(s, data, len, c) != 0 ||
 	    (env = wineq__v1__rpc_request__unpack(&ar->alloc, len, data)) == NULL) {
 		/* echo the id if it can be found, so the client can match the answer */
 		if (wire_find_bytes(data, len, 4, &rid, &ridlen))
@@ -672,8 +843,9 @@ static void dispatch(wq_rpc_server *s, const uint8_t *data, size_t len, wq_rpc_c
 			call_set(c, WQ_RPC_RESOURCE_EXHAUSTED,
 			         "request of %zu bytes exceeds the limit of %zu bytes", len,
 			         s->max_message);
-		else
+		else if (c->code != WQ_RPC_RESOURCE_EXHAUSTED)
 			call_set(c, WQ_RPC_INVALID_ARGUMENT, "malformed envelope (%zu bytes)", len);
+		ar->used = 0;
 		return;
 	}
 	id_copy(c->request_id, env->request_id, strlen(env->request_id));
@@ -690,16 +862,52 @@ static void dispatch(wq_rpc_server *s, const uint8_t *data, size_t len, wq_rpc_c
 		         (long long)(unix_ms() - c->deadline_ms), c->method);
 		goto out;
 	}
-	if (env->payload.len > s->max_message) {
+	peer_build(pipe, &peer);
+	snprintf(c->who.name, sizeof(c->who.name), "anonymous");
+	c->who.kind = WQ_ID_ANONYMOUS;
+	c->who.loopback = peer.loopback;
+	if (s->authorize != NULL) {
+		char msg[MSG_MAX] = "";
+
+		code =
+		    s->authorize(s->authorize_arg, c->method, env->token != NULL ? env->token : "",
+		                 &peer, &c->who, msg, sizeof(msg));
+		if (code != WQ_RPC_OK) {
+			if (msg[0] == '\0')
+				snprintf(msg, sizeof(msg), "%s: %s", c->method,
+				         code == WQ_RPC_UNAUTHENTICATED ? "credentials required"
+				                                        : "not allowed");
+			call_set(c, code, "%s", msg);
+			goto out;
+		}
+		c->who.name[sizeof(c->who.name) - 1] = '\0';
+	}
+	cap = method_cap(s, c->method, strlen(c->method));
+	if (env->payload.len > cap) {
 		call_set(c, WQ_RPC_RESOURCE_EXHAUSTED,
-		         "request payload of %zu bytes exceeds the limit of %zu bytes",
-		         env->payload.len, s->max_message);
+		         "%s: request payload of %zu bytes exceeds the method's limit of %zu bytes",
+		         c->method, env->payload.len, cap);
 		goto out;
 	}
+	if (counts_check(c, env->payload.data, env->payload.len) != 0)
+		goto out;
+	ar->budget = cap > WQ_RPC_BUDGET_MIN / WQ_RPC_BUDGET_FACTOR ? cap * WQ_RPC_BUDGET_FACTOR
+	                                                            : WQ_RPC_BUDGET_MIN;
+	ar->spent = 0;
+	ar->over = 0;
 	in = protobuf_c_message_unpack(c->md->input, &ar->alloc, env->payload.len,
 	                               env->payload.data);
+	ar->budget = 0;
 	if (in == NULL) {
-		call_set(c, WQ_RPC_INVALID_ARGUMENT, "malformed %s payload", c->md->input->name);
+		if (ar->over)
+			call_set(c, WQ_RPC_RESOURCE_EXHAUSTED,
+			         "%s: decoding the request needs more than %zu bytes", c->method,
+			         cap > WQ_RPC_BUDGET_MIN / WQ_RPC_BUDGET_FACTOR
+			             ? cap * WQ_RPC_BUDGET_FACTOR
+			             : (size_t)WQ_RPC_BUDGET_MIN);
+		else
+			call_set(c, WQ_RPC_INVALID_ARGUMENT, "malformed %s payload",
+			         c->md->input->name);
 		goto out;
 	}
 	svc->invoke(svc, index, in, reply_closure, c);
@@ -749,18 +957,30 @@ static void call_finish(wq_rpc_server *s, worker *w)
 	atomic_store(&w->busy, 0);
 }
 
+static void job_release(wq_rpc_server *s, worker *j);
+
 /* Dispatches req (consumed) and starts sending the reply on w's context; the send completes
- * in worker_cb. */
-static void serve(wq_rpc_server *s, worker *w, nng_msg *req)
+ * in worker_cb (job_cb for a blocking-call job). A non-zero reject answers with that code
+ * and message without decoding anything but the request id. */
+static void serve(wq_rpc_server *s, worker *w, nng_msg *req, int reject, const char *why)
 {
 	wq_rpc_call c;
 	nng_msg *rep;
+	const uint8_t *rid;
+	size_t ridlen;
 
 	memset(&c, 0, sizeof(c));
 	c.s = s;
-	c.start_ns = mono_ns();
+	c.start_ns = w->is_job && w->start_ns > 0 ? w->start_ns : mono_ns();
 	c.code = WQ_RPC_INTERNAL;
-	dispatch(s, nng_msg_body(req), nng_msg_len(req), &c, &w->arena);
+	if (reject != WQ_RPC_OK) {
+		if (wire_find_bytes(nng_msg_body(req), nng_msg_len(req), 4, &rid, &ridlen))
+			id_copy(c.request_id, (const char *)rid, ridlen);
+		call_set(&c, reject, "%s", why);
+	} else {
+		dispatch(s, nng_msg_body(req), nng_msg_len(req), &c, &w->arena,
+		         nng_msg_get_pipe(req));
+	}
 	nng_msg_free(req);
 	rep = response_build(&c);
 	if (rep == NULL && c.code == WQ_RPC_OK) {
@@ -780,7 +1000,10 @@ static void serve(wq_rpc_server *s, worker *w, nng_msg *req)
 		wq_log(WQ_LOG_ERROR, "rpc: out of memory building a reply");
 		/* nothing to send: the cycle ends as a failed send would */
 		call_finish(s, w);
-		worker_recv(s, w);
+		if (w->is_job)
+			job_release(s, w);
+		else
+			worker_recv(s, w);
 		return;
 	}
 	nng_aio_set_timeout(w->aio, REPLY_SEND_MS);
@@ -868,28 +1091,74 @@ static void worker_cb(void *arg)
 		worker_recv(s, w);
 		return;
 	}
-	atomic_store(&w->busy, 1);
-	atomic_fetch_add(&s->nbusy, 1);
 	{
 		nng_msg *req = nng_aio_get_msg(w->aio);
+		worker *j;
+		nng_ctx spare;
 
 		nng_aio_set_msg(w->aio, NULL);
 		if (request_is_fast(s, req)) {
-			serve(s, w, req);
+			atomic_store(&w->busy, 1);
+			atomic_fetch_add(&s->nbusy, 1);
+			serve(s, w, req, WQ_RPC_OK, NULL);
 			return;
 		}
-		w->req = req;
-		w->state = W_QUEUED;
-		w->next = NULL;
 		pthread_mutex_lock(&s->qmu);
+		j = s->jfree;
+		if (j == NULL) {
+			pthread_mutex_unlock(&s->qmu);
+			atomic_store(&w->busy, 1);
+			atomic_fetch_add(&s->nbusy, 1);
+			serve(s, w, req, WQ_RPC_RESOURCE_EXHAUSTED,
+			      "server busy: too many registry calls waiting, retry later");
+			return;
+		}
+		s->jfree = j->next;
+		/* the job keeps the context the request came on (its reply goes there); this
+		 * worker goes on receiving on the job's spare one */
+		spare = j->ctx;
+		j->ctx = w->ctx;
+		w->ctx = spare;
+		atomic_store(&j->busy, 1);
+		atomic_fetch_add(&s->nbusy, 1);
+		j->req = req;
+		j->start_ns = mono_ns();
+		j->state = W_QUEUED;
+		j->next = NULL;
 		if (s->qtail != NULL)
-			s->qtail->next = w;
+			s->qtail->next = j;
 		else
-			s->qhead = w;
-		s->qtail = w;
+			s->qhead = j;
+		s->qtail = j;
 		pthread_cond_signal(&s->qcv);
 		pthread_mutex_unlock(&s->qmu);
+		worker_recv(s, w);
 	}
+}
+
+/* A job whose reply went out is free for the next blocking call. */
+static void job_release(wq_rpc_server *s, worker *j)
+{
+	pthread_mutex_lock(&s->qmu);
+	j->start_ns = 0;
+	j->next = s->jfree;
+	s->jfree = j;
+	pthread_mutex_unlock(&s->qmu);
+}
+
+static void job_cb(void *arg)
+{
+	worker *j = arg;
+	wq_rpc_server *s = j->s;
+	int rv = nng_aio_result(j->aio);
+
+	if (rv != 0) {
+		nng_msg_free(nng_aio_get_msg(j->aio));
+		nng_aio_set_msg(j->aio, NULL);
+		wq_log(WQ_LOG_DEBUG, "rpc %s: reply not sent: %s", j->method, nng_strerror(rv));
+	}
+	call_finish(s, j);
+	job_release(s, j);
 }
 
 /* Serves queued calls of services that may block. */
@@ -912,7 +1181,7 @@ static void *slow_main(void *arg)
 		if (s->qhead == NULL)
 			s->qtail = NULL;
 		pthread_mutex_unlock(&s->qmu);
-		serve(s, w, w->req);
+		serve(s, w, w->req, WQ_RPC_OK, NULL);
 	}
 }
 
@@ -925,9 +1194,69 @@ static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 		nng_pipe_close(p);
 }
 
+static const struct {
+	const char *method;
+	size_t max;
+} default_limits[] = {
+    {"wineq.v1.Predictor/Predict", WQ_RPC_LIMIT_SMALL},
+    {"wineq.v1.Predictor/GetModel", WQ_RPC_LIMIT_SMALL},
+    {"wineq.v1.Predictor/Health", WQ_RPC_LIMIT_SMALL},
+    {"wineq.v1.Predictor/Feedback", WQ_RPC_LIMIT_FEEDBACK},
+    {"wineq.v1.Predictor/PredictBatch", WQ_RPC_LIMIT_BATCH},
+};
+
+int wq_rpc_server_set_method_limit(wq_rpc_server *s, const char *method, size_t max_bytes)
+{
+	method_limit *grown;
+	size_t i;
+
+	if (s == NULL || method == NULL || strlen(method) > WQ_RPC_MAX_METHOD || s->started ||
+	    max_bytes > s->max_message)
+		return WQ_EINVAL;
+	for (i = 0; i < s->nlimits; i++)
+		if (strcmp(s->limits[i].method, method) == 0)
+			break;
+	if (max_bytes == 0) {
+		max_bytes = s->max_message;
+		for (size_t d = 0; d < sizeof(default_limits) / sizeof(default_limits[0]); d++)
+			if (strcmp(default_limits[d].method, method) == 0 &&
+			    default_limits[d].max < s->max_message)
+				max_bytes = default_limits[d].max;
+	}
+	if (i == s->nlimits) {
+		grown = realloc(s->limits, (s->nlimits + 1) * sizeof(*grown));
+		if (grown == NULL)
+			return WQ_ENOMEM;
+		s->limits = grown;
+		snprintf(s->limits[s->nlimits++].method, sizeof(grown->method), "%s", method);
+	}
+	s->limits[i].max = max_bytes;
+	return WQ_OK;
+}
+
+int wq_rpc_server_set_authorizer(wq_rpc_server *s, wq_rpc_authorize_fn fn, void *arg)
+{
+	if (s == NULL || s->started)
+		return WQ_EINVAL;
+	s->authorize = fn;
+	s->authorize_arg = arg;
+	return WQ_OK;
+}
+
+/* Large request buffers (nng's messages, payload copies) must go back to the kernel when
+ * freed: glibc's adaptive threshold would otherwise move blocks of a few MiB into its heaps
+ * after the first one, where a burst of large requests stays resident. Setting it fixes the
+ * threshold. */
+static void malloc_tune(void)
+{
+	mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+}
+
 int wq_rpc_server_open(const char *url, const wq_rpc_server_opts *opts, wq_rpc_server **out,
                        char *err, size_t errlen)
 {
+	static pthread_once_t tuned = PTHREAD_ONCE_INIT;
+
 	wq_rpc_server *s;
 	nng_tls_config *cfg = NULL;
 	int rc, rv;
@@ -944,18 +1273,30 @@ int wq_rpc_server_open(const char *url, const wq_rpc_server_opts *opts, wq_rpc_s
 		return wq_err_set(err, errlen, WQ_EINVAL,
 		                  "rpc server: max_message %zu above the transport limit %u",
 		                  opts->max_message, WQ_RPC_TRANSPORT_MAX - ENVELOPE_SLACK);
-	if (is_tls_url(url) && (opts == NULL || opts->tls == NULL))
+	if (opts != NULL &&
+	    (opts->blocking_threads > MAX_BLOCKING || opts->blocking_queue > MAX_BLOCKING))
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "rpc server: blocking threads and queue at most %d each",
+		                  MAX_BLOCKING);
+	if (wq_tlsconf_is_tls_url(url) && (opts == NULL || opts->tls == NULL))
 		return wq_err_set(err, errlen, WQ_EINVAL, "%s: TLS needs a certificate and a key",
 		                  url);
+	pthread_once(&tuned, malloc_tune);
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return enomem(err, errlen);
 	s->nworkers = opts != NULL && opts->workers > 0 ? opts->workers : 16;
 	s->max_message =
 	    opts != NULL && opts->max_message > 0 ? opts->max_message : WQ_RPC_MAX_MESSAGE;
+	s->slow_want = BLOCKING_THREADS;
+	s->njobs = BLOCKING_THREADS + BLOCKING_QUEUE;
 	if (opts != NULL) {
 		s->observe = opts->observe;
 		s->observe_arg = opts->observe_arg;
+		if (opts->blocking_threads > 0)
+			s->slow_want = opts->blocking_threads;
+		s->njobs = s->slow_want +
+		           (opts->blocking_queue > 0 ? opts->blocking_queue : BLOCKING_QUEUE);
 	}
 	atomic_init(&s->stopping, 0);
 	atomic_init(&s->nbusy, 0);
@@ -977,12 +1318,22 @@ int wq_rpc_server_open(const char *url, const wq_rpc_server_opts *opts, wq_rpc_s
 		goto fail;
 	}
 	snprintf(s->url, sizeof(s->url), "%s", url);
+	for (size_t d = 0; d < sizeof(default_limits) / sizeof(default_limits[0]); d++) {
+		if (default_limits[d].max < s->max_message &&
+		    wq_rpc_server_set_method_limit(s, default_limits[d].method,
+		                                   default_limits[d].max) != WQ_OK) {
+			rc = enomem(err, errlen);
+			goto fail;
+		}
+	}
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {
 		rc = wq_err_set(err, errlen, nng_status(rv), "rpc server: %s", nng_strerror(rv));
 		goto fail;
 	}
 	s->sock_open = 1;
-	rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, WQ_RPC_TRANSPORT_MAX);
+	/* nng holds a whole message in memory before anyone looks at it: the transport limit is
+	 * what bounds a request nobody will decode */
+	rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, s->max_message + ENVELOPE_SLACK);
 	if (rv == 0)
 		rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_PRE, pipe_added, s);
 	if (rv == 0)
@@ -994,14 +1345,14 @@ int wq_rpc_server_open(const char *url, const wq_rpc_server_opts *opts, wq_rpc_s
 	}
 	/* also on the listener: transports copy the socket's value only at creation in some
 	 * nng versions */
-	rv = nng_listener_set_size(s->listener, NNG_OPT_RECVMAXSZ, WQ_RPC_TRANSPORT_MAX);
+	rv = nng_listener_set_size(s->listener, NNG_OPT_RECVMAXSZ, s->max_message + ENVELOPE_SLACK);
 	if (rv != 0 && rv != NNG_ENOTSUP) {
 		rc = wq_err_set(err, errlen, nng_status(rv), "rpc server %s: %s", url,
 		                nng_strerror(rv));
 		goto fail;
 	}
-	if (is_tls_url(url)) {
-		if ((rc = tls_config_new(opts->tls, 1, url, &cfg, err, errlen)) != WQ_OK)
+	if (wq_tlsconf_is_tls_url(url)) {
+		if ((rc = wq_tlsconf_new(opts->tls, 1, url, &cfg, err, errlen)) != WQ_OK)
 			goto fail;
 		/* the listener takes its own reference */
 		rv = nng_listener_set_ptr(s->listener, NNG_OPT_TLS_CONFIG, cfg);
@@ -1092,7 +1443,25 @@ int wq_rpc_server_start(wq_rpc_server *s, char *err, size_t errlen)
 	s->workers = calloc(s->nworkers, sizeof(*s->workers));
 	if (s->workers == NULL)
 		return enomem(err, errlen);
-	for (i = 0; i < SLOW_THREADS; i++) {
+	s->slow = calloc(s->slow_want, sizeof(*s->slow));
+	s->jobs = calloc(s->njobs, sizeof(*s->jobs));
+	if (s->slow == NULL || s->jobs == NULL)
+		return enomem(err, errlen);
+	for (i = 0; i < s->njobs; i++) {
+		worker *j = &s->jobs[i];
+
+		j->s = s;
+		j->is_job = 1;
+		atomic_init(&j->busy, 0);
+		arena_init(&j->arena);
+		if ((rv = nng_aio_alloc(&j->aio, job_cb, j)) != 0 ||
+		    (rv = nng_ctx_open(&j->ctx, s->sock)) != 0)
+			return wq_err_set(err, errlen, nng_status(rv), "rpc server: %s",
+			                  nng_strerror(rv));
+		j->next = s->jfree;
+		s->jfree = j;
+	}
+	for (i = 0; i < s->slow_want; i++) {
 		if ((rv = pthread_create(&s->slow[i], NULL, slow_main, s)) != 0)
 			return wq_err_set(err, errlen, WQ_EIO,
 			                  "rpc server: cannot start a thread: %s", strerror(rv));
@@ -1142,6 +1511,8 @@ void wq_rpc_server_close(wq_rpc_server *s, int drain_ms)
 		sleep_ms(5);
 	for (i = 0; s->workers != NULL && i < s->nworkers; i++)
 		busy += atomic_load(&s->workers[i].busy) != 0;
+	for (i = 0; s->jobs != NULL && i < s->njobs; i++)
+		busy += atomic_load(&s->jobs[i].busy) != 0;
 	/* nng has no linger: a reply handed over just now may still be in the transport */
 	left = (end_ns - mono_ns()) / 1000000;
 	if (mono_ns() - atomic_load(&s->last_reply_ns) < (int64_t)LINGER_MS * 1000000)
@@ -1170,11 +1541,19 @@ void wq_rpc_server_close(wq_rpc_server *s, int drain_ms)
 			nng_aio_free(s->workers[i].aio);
 		free(s->workers[i].arena.buf);
 	}
+	for (i = 0; s->jobs != NULL && i < s->njobs; i++) {
+		if (s->jobs[i].aio != NULL)
+			nng_aio_free(s->jobs[i].aio);
+		free(s->jobs[i].arena.buf);
+	}
 	if (s->qinit) {
 		pthread_cond_destroy(&s->qcv);
 		pthread_mutex_destroy(&s->qmu);
 	}
 	free(s->workers);
+	free(s->jobs);
+	free(s->slow);
+	free(s->limits);
 	free(s->services);
 	free(s->fast);
 	free(s->url_in);
@@ -1193,6 +1572,7 @@ struct wq_rpc_client {
 	nng_dialer dialer;
 	int sock_open;
 	char *url;
+	char *token; /* sent in every envelope; "" for none */
 	int timeout_ms;
 	int retries;
 	size_t max_message;
@@ -1216,7 +1596,7 @@ int wq_rpc_client_open(const char *url, const wq_rpc_client_opts *opts, wq_rpc_c
 		                  opts->max_message, WQ_RPC_TRANSPORT_MAX - ENVELOPE_SLACK);
 	if (opts != NULL && opts->timeout_ms < 0)
 		return wq_err_set(err, errlen, WQ_EINVAL, "rpc client: negative timeout");
-	if (is_tls_url(url) && (opts == NULL || opts->tls == NULL))
+	if (wq_tlsconf_is_tls_url(url) && (opts == NULL || opts->tls == NULL))
 		return wq_err_set(err, errlen, WQ_EINVAL, "%s: TLS needs a CA file", url);
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -1229,7 +1609,8 @@ int wq_rpc_client_open(const char *url, const wq_rpc_client_opts *opts, wq_rpc_c
 	c->max_message =
 	    opts != NULL && opts->max_message > 0 ? opts->max_message : WQ_RPC_MAX_MESSAGE;
 	c->url = strdup(url);
-	if (c->url == NULL) {
+	c->token = strdup(opts != NULL && opts->token != NULL ? opts->token : "");
+	if (c->url == NULL || c->token == NULL) {
 		rc = enomem(err, errlen);
 		goto fail;
 	}
@@ -1257,8 +1638,8 @@ int wq_rpc_client_open(const char *url, const wq_rpc_client_opts *opts, wq_rpc_c
 		                nng_strerror(rv));
 		goto fail;
 	}
-	if (is_tls_url(url)) {
-		if ((rc = tls_config_new(opts->tls, 0, url, &cfg, err, errlen)) != WQ_OK)
+	if (wq_tlsconf_is_tls_url(url)) {
+		if ((rc = wq_tlsconf_new(opts->tls, 0, url, &cfg, err, errlen)) != WQ_OK)
 			goto fail;
 		rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, cfg);
 		nng_tls_config_free(cfg);
@@ -1291,6 +1672,11 @@ void wq_rpc_client_close(wq_rpc_client *c)
 		nng_aio_free(c->pool[i].aio);
 	pthread_mutex_destroy(&c->mu);
 	free(c->url);
+	if (c->token != NULL) {
+		/* a bearer token is a secret: do not leave it in freed memory */
+		explicit_bzero(c->token, strlen(c->token));
+		free(c->token);
+	}
 	free(c);
 }
 
@@ -1446,6 +1832,7 @@ static int call_envelope(wq_rpc_client *c, const char *method, const uint8_t *pa
 	env.payload.data = (uint8_t *)payload;
 	env.payload.len = len;
 	env.request_id = rid;
+	env.token = c->token;
 	for (attempt = 0; attempt < attempts; attempt++) {
 		nng_msg *reply = NULL;
 		int sent, retryable;
@@ -1643,6 +2030,7 @@ int wq_rpc_client_open_env(const char *url, wq_rpc_client **out, char *err, size
 	tls.key_file = env_value("WINEQ_TLS_KEY_FILE");
 	tls.server_name = env_value("WINEQ_TLS_SERVER_NAME");
 	opts.tls = &tls;
+	opts.token = env_value("WINEQ_TOKEN");
 	return wq_rpc_client_open(url, &opts, out, err, errlen);
 }
 
@@ -1754,6 +2142,7 @@ int wq_rpc_async_start(wq_rpc_async *a, const char *method, const uint8_t *paylo
 	env.payload.data = (uint8_t *)payload;
 	env.payload.len = len;
 	env.request_id = a->rid;
+	env.token = a->c->token;
 	env.deadline_unix_ms = unix_ms() + a->c->timeout_ms;
 	n = wineq__v1__rpc_request__get_packed_size(&env);
 	if (nng_msg_alloc(&m, n) != 0)

@@ -11,19 +11,23 @@
  * the wq_rpc_call, so a failing handler calls wq_rpc_call_fail() and then closure(NULL, data).
  * The closure must be called exactly once, before the handler returns (no reply: INTERNAL).
  *
- * Size limits (explicit): a request or reply payload above max_message (default
- * WQ_RPC_MAX_MESSAGE; the envelope around it may add up to 1 KiB) is answered
- * RESOURCE_EXHAUSTED; above WQ_RPC_TRANSPORT_MAX nng drops the connection without reading the
- * message (the client sees UNAVAILABLE / DEADLINE_EXCEEDED). */
+ * Size limits (explicit): a request payload above its method's cap (see
+ * wq_rpc_server_set_method_limit) or a reply payload above max_message (default
+ * WQ_RPC_MAX_MESSAGE) is answered RESOURCE_EXHAUSTED; a server's transport refuses messages
+ * above max_message plus 1 KiB of envelope (nng drops the connection without reading the
+ * message: the client sees UNAVAILABLE / DEADLINE_EXCEEDED). A client reads replies up to
+ * WQ_RPC_TRANSPORT_MAX. */
 #ifndef WQ_RPC_H
 #define WQ_RPC_H
+
+#include "wq_identity.h"
 
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define WQ_RPC_MAX_MESSAGE    (16u * 1024u * 1024u) /* bytes, application limit */
-#define WQ_RPC_TRANSPORT_MAX  (64u * 1024u * 1024u) /* bytes, nng NNG_OPT_RECVMAXSZ */
+#define WQ_RPC_TRANSPORT_MAX  (64u * 1024u * 1024u) /* bytes, a client's NNG_OPT_RECVMAXSZ */
 #define WQ_RPC_MAX_METHOD     128                   /* bytes of a method name */
 #define WQ_RPC_MAX_REQUEST_ID 128                   /* bytes of a request id */
 
@@ -85,6 +89,13 @@ typedef struct wq_rpc_server_opts {
 	 * method is the full name for a known method, "unknown" otherwise (bounded label set). */
 	void (*observe)(void *arg, const char *method, int code, double seconds);
 	void *observe_arg;
+	/* Calls to services added with wq_rpc_server_add_service (the registry: they may wait on
+	 * SQLite or the disk) run on blocking_threads threads (0: 4) with at most blocking_queue
+	 * more waiting (0: 16). They do not hold the contexts that receive requests, so fast
+	 * services (Predict) never wait behind them; a blocking call arriving while all
+	 * threads and queue places are taken is answered RESOURCE_EXHAUSTED at once. */
+	size_t blocking_threads;
+	size_t blocking_queue;
 } wq_rpc_server_opts;
 
 /* Creates a server for url (tcp://, ipc://, tls+tcp://); nothing listens until start.
@@ -102,6 +113,57 @@ int wq_rpc_server_add_service(wq_rpc_server *s, ProtobufCService *svc, char *err
  * which saves two thread wake-ups per call. */
 int wq_rpc_server_add_fast_service(wq_rpc_server *s, ProtobufCService *svc, char *err,
                                    size_t errlen);
+
+/* What the server knows about the connection a request came on, for the authorizer. */
+#define WQ_RPC_PEER_NAME_MAX 256 /* bytes of a name, terminator included */
+#define WQ_RPC_PEER_SANS     8   /* subject alt names kept */
+
+typedef struct wq_rpc_peer {
+	int loopback; /* 127.0.0.0/8, ::1 or ipc:// */
+	int verified; /* TLS with a client certificate the server's CA verified */
+	/* the certificate's subject common name and DNS subject alt names, "" / 0 unless
+	 * verified */
+	char cn[WQ_RPC_PEER_NAME_MAX];
+	char sans[WQ_RPC_PEER_SANS][WQ_RPC_PEER_NAME_MAX];
+	size_t nsans;
+	char addr[WQ_RPC_PEER_NAME_MAX]; /* "127.0.0.1:40312", "ipc", "" when unknown */
+} wq_rpc_peer;
+
+/* Decides whether a call may run, before its payload is decoded. method is the full name
+ * ("wineq.v1.Registry/SetAlias", already checked to exist), token the envelope's bearer token
+ * ("" when none), peer the connection. Fills *who (the identity handlers will see; it starts
+ * out anonymous with peer->loopback) and returns WQ_RPC_OK to run the call, or a code
+ * (normally WQ_RPC_UNAUTHENTICATED or WQ_RPC_PERMISSION_DENIED) with msg, which the client
+ * gets instead of the call running. Called from several threads at once; may block briefly
+ * (it runs on the thread that will run the handler). */
+typedef int (*wq_rpc_authorize_fn)(void *arg, const char *method, const char *token,
+                                   const wq_rpc_peer *peer, wq_identity *who, char *msg,
+                                   size_t msglen);
+
+/* Installs the authorizer (before start only). Without one every call runs with an
+ * anonymous identity (library users and tests). arg is borrowed. */
+int wq_rpc_server_set_authorizer(wq_rpc_server *s, wq_rpc_authorize_fn fn, void *arg);
+
+/* Per-method request payload caps, checked on the envelope's payload length before anything
+ * of the method's request is decoded (answered RESOURCE_EXHAUSTED). Defaults:
+ *   wineq.v1.Predictor/Predict, GetModel, Health:  64 KiB (WQ_RPC_LIMIT_SMALL)
+ *   wineq.v1.Predictor/Feedback:                   1 MiB  (WQ_RPC_LIMIT_FEEDBACK)
+ *   wineq.v1.Predictor/PredictBatch:               4 MiB  (WQ_RPC_LIMIT_BATCH)
+ *   any other method (the registry):               max_message (16 MiB)
+ * Each request is also decoded under a memory budget (WQ_RPC_BUDGET_FACTOR times its payload
+ * cap, at least WQ_RPC_BUDGET_MIN): a request whose decoded form would take more is answered
+ * RESOURCE_EXHAUSTED without finishing the decode. Predict and PredictBatch requests are
+ * counted on the wire before decoding: more than WQ_RPC_MAX_INSTANCES instances or more than
+ * WQ_RPC_MAX_FEATURES features in one instance is INVALID_ARGUMENT. max_bytes 0 restores the
+ * default; above max_message is WQ_EINVAL. Before start only. */
+#define WQ_RPC_LIMIT_SMALL    (64u * 1024u)
+#define WQ_RPC_LIMIT_FEEDBACK (1024u * 1024u)
+#define WQ_RPC_LIMIT_BATCH    (4u * 1024u * 1024u)
+#define WQ_RPC_BUDGET_FACTOR  8u
+#define WQ_RPC_BUDGET_MIN     (256u * 1024u)
+#define WQ_RPC_MAX_INSTANCES  10000
+#define WQ_RPC_MAX_FEATURES   64
+int wq_rpc_server_set_method_limit(wq_rpc_server *s, const char *method, size_t max_bytes);
 
 /* Listens and starts the workers. An address in use is WQ_EEXIST with a clear message. */
 int wq_rpc_server_start(wq_rpc_server *s, char *err, size_t errlen);
@@ -124,6 +186,10 @@ int64_t wq_rpc_call_deadline_ms(const wq_rpc_call *c); /* unix ms, 0: none */
 /* Time the request arrived (CLOCK_MONOTONIC ns), for latency accounting. */
 int64_t wq_rpc_call_start_ns(const wq_rpc_call *c);
 
+/* The identity the authorizer established (anonymous without an authorizer); valid for the
+ * call's duration. Never NULL for a call being handled. */
+const wq_identity *wq_rpc_call_identity(const wq_rpc_call *c);
+
 /* Marks the call failed with a gRPC code and message; the handler then calls
  * closure(NULL, closure_data). */
 void wq_rpc_call_fail(wq_rpc_call *c, int code, const char *fmt, ...)
@@ -139,6 +205,7 @@ typedef struct wq_rpc_client_opts {
 	int retries;        /* extra attempts of idempotent calls on UNAVAILABLE; <0: 0, 0: 3 */
 	size_t max_message; /* 0: WQ_RPC_MAX_MESSAGE */
 	const wq_rpc_tls *tls;
+	const char *token; /* bearer token sent with every call (copied); NULL: none */
 } wq_rpc_client_opts;
 
 /* Dials url (the connection is made in the background and re-made when lost). opts may be
@@ -150,8 +217,9 @@ void wq_rpc_client_close(wq_rpc_client *c);
 
 /* Opens a client with the settings every wineq client takes from its environment:
  * WINEQ_RPC_TIMEOUT_MS (per attempt, 1..3600000), and for tls+tcp:// WINEQ_TLS_CA_FILE,
- * WINEQ_TLS_CERT_FILE, WINEQ_TLS_KEY_FILE, WINEQ_TLS_SERVER_NAME. A malformed value is
- * WQ_EINVAL naming the variable. *out as wq_rpc_client_open. */
+ * WINEQ_TLS_CERT_FILE, WINEQ_TLS_KEY_FILE, WINEQ_TLS_SERVER_NAME, and WINEQ_TOKEN (the bearer token
+ * sent with every call). A malformed value is WQ_EINVAL naming the variable. *out as
+ * wq_rpc_client_open. */
 int wq_rpc_client_open_env(const char *url, wq_rpc_client **out, char *err, size_t errlen);
 
 /* Calls method with req and waits for the answer. Returns the gRPC code (WQ_RPC_OK on

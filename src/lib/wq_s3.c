@@ -212,6 +212,9 @@ struct s3_xfer {
 	FILE *out; /* 2xx bodies go here (and are hashed) when set */
 	wq_sha256 out_hash;
 	int out_errno;
+	int64_t out_max; /* most bytes the body may have, -1: no bound */
+	int64_t out_got; /* bytes written to out */
+	int out_too_big;
 	char *body; /* other bodies: listings and error documents, NUL-terminated */
 	size_t body_len, body_cap;
 	int body_too_big;
@@ -283,6 +286,13 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
 
 	curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code);
 	if (x->out != NULL && code >= 200 && code < 300) {
+		/* a peer sending more than the recorded size is cut off at once, not after it
+		 * filled the disk (the checksum would only tell at the end) */
+		if (x->out_max >= 0 && (int64_t)n > x->out_max - x->out_got) {
+			x->out_too_big = 1;
+			return 0;
+		}
+		x->out_got += (int64_t)n;
 		errno = 0;
 		if (fwrite(data, 1, n, x->out) != n) {
 			x->out_errno = errno != 0 ? errno : EIO;
@@ -392,6 +402,11 @@ static int transfer_error(const struct s3_req *rq, const struct s3_xfer *x, CURL
 	if (x->in_fail == IN_READ_ERROR)
 		return wq_err_set(err, errlen, WQ_EIO, "S3 %s %s: cannot read the local file",
 		                  rq->method, t);
+	if (x->out_too_big)
+		return wq_err_set(err, errlen, WQ_ECORRUPT,
+		                  "S3 %s %s: the object is larger than its recorded size (%jd "
+		                  "bytes); download aborted",
+		                  rq->method, t, (intmax_t)x->out_max);
 	if (x->out_errno == ENOMEM)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "S3 %s %s: out of memory", rq->method, t);
 	if (x->out_errno != 0)
@@ -738,6 +753,12 @@ static int verify_download(const char *bucket, const char *key, const char *got,
 int wq_s3_get_file(wq_s3 *s, const char *bucket, const char *key, const char *path,
                    const char *expect_sha256, char *err, size_t errlen)
 {
+	return wq_s3_get_file_sized(s, bucket, key, path, expect_sha256, -1, err, errlen);
+}
+
+int wq_s3_get_file_sized(wq_s3 *s, const char *bucket, const char *key, const char *path,
+                         const char *expect_sha256, int64_t expect_size, char *err, size_t errlen)
+{
 	struct s3_req rq = {"GET", bucket, key, NULL, NULL, NULL};
 	struct s3_xfer x = {0};
 	char *tmp = NULL, hex[WQ_SHA256_HEXLEN];
@@ -770,9 +791,14 @@ int wq_s3_get_file(wq_s3 *s, const char *bucket, const char *key, const char *pa
 		goto fail;
 	}
 	wq_sha256_init(&x.out_hash);
+	x.out_max = expect_size;
 	rc = s3_perform(s, &rq, &x, err, errlen);
 	if (rc == WQ_OK && !is_2xx(x.status))
 		rc = status_error(&rq, &x, err, errlen);
+	if (rc == WQ_OK && expect_size >= 0 && x.out_got != expect_size)
+		rc = wq_err_set(err, errlen, WQ_ECORRUPT,
+		                "s3://%s/%s: %jd bytes, the recorded size is %jd", bucket, key,
+		                (intmax_t)x.out_got, (intmax_t)expect_size);
 	if (rc != WQ_OK)
 		goto fail;
 	if (fflush(x.out) != 0 || fsync(fileno(x.out)) != 0) {
@@ -887,8 +913,8 @@ int wq_s3_list(wq_s3 *s, const char *bucket, const char *prefix, char ***keys, s
 {
 	struct s3_req rq = {"GET", bucket, NULL, NULL, NULL, NULL};
 	struct s3_xfer x = {0};
-	char **out = NULL, *token = NULL, *query = NULL;
-	size_t count = 0, cap = 0;
+	char **out = NULL, *token = NULL, *prev = NULL, *query = NULL;
+	size_t count = 0, cap = 0, pages = 0;
 	int rc;
 
 	if (s == NULL || keys == NULL || n == NULL)
@@ -908,7 +934,8 @@ int wq_s3_list(wq_s3 *s, const char *bucket, const char *prefix, char ***keys, s
 			rc = status_error(&rq, &x, err, errlen);
 		if (rc != WQ_OK)
 			goto fail;
-		free(token);
+		free(prev);
+		prev = token;
 		token = NULL;
 		rc = parse_list_page(x.body != NULL ? x.body : "", &out, &count, &cap, &token);
 		if (rc != WQ_OK) {
@@ -918,10 +945,21 @@ int wq_s3_list(wq_s3 *s, const char *bucket, const char *prefix, char ***keys, s
 			                rc == WQ_ENOMEM ? "out of memory" : "malformed XML");
 			goto fail;
 		}
+		/* a server that never ends the listing must not make us loop (and grow) forever */
+		if (token != NULL && (++pages >= WQ_S3_LIST_MAX_PAGES || *token == '\0' ||
+		                      (prev != NULL && strcmp(token, prev) == 0))) {
+			rc = wq_err_set(
+			    err, errlen, WQ_EPARSE, "S3 list s3://%s/%s: the continuation token %s",
+			    bucket, prefix != NULL ? prefix : "",
+			    pages >= WQ_S3_LIST_MAX_PAGES ? "did not end after the page limit"
+			                                  : "repeats");
+			goto fail;
+		}
 		free(query);
 		query = NULL;
 		xfer_reset_body(&x);
 	} while (token != NULL);
+	free(prev);
 	*keys = out;
 	*n = count;
 	return WQ_OK;
@@ -929,6 +967,7 @@ fail:
 	xfer_reset_body(&x);
 	free(query);
 	free(token);
+	free(prev);
 	keys_free(out, count);
 	return rc;
 }

@@ -10,6 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Pages one wq_s3_list follows at most (1000 keys each by default). */
+#define WQ_S3_LIST_MAX_PAGES 10000
+
 typedef struct wq_s3_config {
 	const char *region; /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION, else "us-east-1" */
 	const char
@@ -38,6 +41,12 @@ int wq_s3_put_file(wq_s3 *s, const char *bucket, const char *key, const char *pa
  * a mismatch is WQ_ECORRUPT and leaves nothing at path. Missing object: WQ_ENOENT. */
 int wq_s3_get_file(wq_s3 *s, const char *bucket, const char *key, const char *path,
                    const char *expect_sha256, char *err, size_t errlen);
+
+/* As wq_s3_get_file, with the object's recorded size: expect_size >= 0 aborts the transfer
+ * as soon as more bytes arrive (WQ_ECORRUPT, nothing at path), and fewer is WQ_ECORRUPT too;
+ * -1 puts no bound. */
+int wq_s3_get_file_sized(wq_s3 *s, const char *bucket, const char *key, const char *path,
+                         const char *expect_sha256, int64_t expect_size, char *err, size_t errlen);
 
 /* Lists keys under prefix (ListObjectsV2, following continuation tokens). *keys is a new
  * array of *n new strings (free each, then the array). */

@@ -1,11 +1,14 @@
 #include "wq_tracking.h"
 
 #include "wq_error.h"
+#include "wq_file.h"
 #include "wq_name.h"
 #include "wq_search.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,12 +101,14 @@ static int check_kv(const char *kind, const char *key, const char *value, char *
 	return rc != WQ_OK ? rc : check_value(kind, key, value, err, errlen);
 }
 
-/* WQ_ENOENT unless the run exists; *status (may be NULL) gets its status. */
+/* WQ_ENOENT unless the run exists and is not deleted; *status (may be NULL) gets its
+ * status. A deleted run takes no writes until it is restored. */
 static int run_lookup(wq_db *db, const char *run_id, int *status, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
-	                            "SELECT status FROM runs WHERE run_id = ?", "s", run_id);
+	int rc = wq_db_stmt_prepare(
+	    db, WHAT, err, errlen, &st,
+	    "SELECT status FROM runs WHERE run_id = ? AND deleted_ms IS NULL", "s", run_id);
 
 	if (rc != WQ_OK)
 		return rc;
@@ -224,10 +229,11 @@ static int find_experiment(wq_db *db, const char *name, int64_t *id, char *err, 
 	return rc;
 }
 
-static int experiment_insert(wq_db *db, const char *name, const char *artifact_root, int64_t *id,
-                             char *err, size_t errlen)
+/* The location is the experiment id, a key relative to the artifact root: the registry layer
+ * joins it with the root it is opened with, so the store can move. */
+static int experiment_insert(wq_db *db, const char *name, int64_t *id, char *err, size_t errlen)
 {
-	char num[32], *loc;
+	char num[32];
 	int64_t newid;
 	int rc;
 
@@ -239,13 +245,9 @@ static int experiment_insert(wq_db *db, const char *name, const char *artifact_r
 		return rc;
 	newid = sqlite3_last_insert_rowid(wq_db_sqlite(db));
 	snprintf(num, sizeof(num), "%lld", (long long)newid);
-	loc = join(artifact_root, num);
-	if (loc == NULL)
-		return nomem(err, errlen);
 	rc = wq_db_stmt_exec(db, WHAT, err, errlen,
 	                     "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
-	                     "si", loc, newid);
-	free(loc);
+	                     "si", num, newid);
 	if (rc == WQ_OK)
 		*id = newid;
 	return rc;
@@ -270,7 +272,7 @@ int wq_tracking_experiment_ensure(wq_db *db, const char *name, const char *artif
 		return rc;
 	rc = find_experiment(db, name, &found, err, errlen);
 	if (rc == WQ_ENOENT)
-		rc = experiment_insert(db, name, artifact_root, &found, err, errlen);
+		rc = experiment_insert(db, name, &found, err, errlen);
 	rc = wq_db_finish(db, rc, err, errlen);
 	if (rc == WQ_OK && id != NULL)
 		*id = found;
@@ -419,12 +421,16 @@ static int run_insert(wq_db *db, int64_t experiment_id, const char *run_name, co
 			rc = nomem(err, errlen);
 	}
 	sqlite3_finalize(st);
-	if (rc == WQ_OK)
+	if (rc == WQ_OK) {
+		char owner[WQ_TRACKING_OWNER_LEN];
+
+		wq_tracking_owner_self(owner, sizeof(owner));
 		rc = wq_db_stmt_exec(
 		    db, WHAT, err, errlen,
 		    "INSERT INTO runs(run_id, experiment_id, name, status, start_ms, "
-		    "artifact_uri) VALUES(?, ?, ?, 'RUNNING', ?, ?)",
-		    "sisis", id, experiment_id, run_name, start_ms, uri);
+		    "artifact_uri, owner) VALUES(?, ?, ?, 'RUNNING', ?, ?, ?)",
+		    "sisiss", id, experiment_id, run_name, start_ms, uri, owner);
+	}
 	free(leaf);
 	free(uri);
 	return rc;
@@ -782,7 +788,7 @@ static int load_run(wq_db *db, const char *run_id, wq_run **out, char *err, size
 	    db, WHAT, err, errlen, &st,
 	    "SELECT r.run_id, r.experiment_id, e.name, r.name, r.status, r.start_ms, "
 	    "r.end_ms, r.artifact_uri FROM runs r JOIN experiments e "
-	    "ON e.experiment_id = r.experiment_id WHERE r.run_id = ?",
+	    "ON e.experiment_id = r.experiment_id WHERE r.run_id = ? AND r.deleted_ms IS NULL",
 	    "s", run_id);
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
@@ -847,7 +853,7 @@ int wq_tracking_run_get(wq_db *db, const char *run_id, wq_run **out, char *err, 
  * OFFSET ?", the experiment ids as the first nexp placeholders. */
 static char *search_sql(const wq_search *s, size_t nexp)
 {
-	static const char head[] = "SELECT r.run_id FROM runs r WHERE ";
+	static const char head[] = "SELECT r.run_id FROM runs r WHERE r.deleted_ms IS NULL AND ";
 	static const char in[] = "r.experiment_id IN (";
 	size_t len =
 	    sizeof(head) + sizeof(in) + 2 * nexp + strlen(s->where) + strlen(s->order_by) + 64;
@@ -996,14 +1002,258 @@ out:
 	return rc;
 }
 
+/* WQ_EFORMAT (FAILED_PRECONDITION over RPC) when a live model version was registered from
+ * the run: deleting it would orphan the lineage of what may be served. */
+static int run_unused(wq_db *db, const char *run_id, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc =
+	    wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                       "SELECT name, version, stage FROM model_versions WHERE run_id = "
+	                       "? AND deleted_ms IS NULL ORDER BY name, version LIMIT 1",
+	                       "s", run_id);
+
+	if (rc == WQ_OK)
+		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
+	if (rc == 1)
+		rc = wq_err_set(err, errlen, WQ_EFORMAT,
+		                "run %s backs registered model version %s/%lld (stage %s): delete "
+		                "that version first",
+		                run_id, (const char *)sqlite3_column_text(st, 0),
+		                (long long)sqlite3_column_int64(st, 1),
+		                (const char *)sqlite3_column_text(st, 2));
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int wq_tracking_run_delete(wq_db *db, const char *run_id, char *err, size_t errlen)
 {
 	int rc = begin_on_run(db, run_id, NULL, err, errlen);
 
 	if (rc != WQ_OK)
 		return rc;
-	/* params, metrics, latest_metrics, tags and artifacts go by ON DELETE CASCADE */
-	rc = wq_db_stmt_exec(db, WHAT, err, errlen, "DELETE FROM runs WHERE run_id = ?", "s",
-	                     run_id);
+	rc = run_unused(db, run_id, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+		                     "UPDATE runs SET deleted_ms = ? WHERE run_id = ?", "is",
+		                     (int64_t)wq_db_now_ms(), run_id);
 	return wq_db_finish(db, rc, err, errlen);
+}
+
+int wq_tracking_run_restore(wq_db *db, const char *run_id, char *err, size_t errlen)
+{
+	int rc = check_run_id(run_id, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+	                     "UPDATE runs SET deleted_ms = NULL WHERE run_id = ? AND deleted_ms IS "
+	                     "NOT NULL",
+	                     "s", run_id);
+	if (rc == WQ_OK && sqlite3_changes(wq_db_sqlite(db)) == 0)
+		rc = wq_err_set(err, errlen, WQ_ENOENT, "no deleted run with id %s", run_id);
+	return wq_db_finish(db, rc, err, errlen);
+}
+
+int wq_tracking_run_purge(wq_db *db, const char *run_id, char **artifact_uri, char *err,
+                          size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char *uri = NULL;
+	int rc = check_run_id(run_id, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                        "SELECT artifact_uri FROM runs WHERE run_id = ? AND deleted_ms IS "
+	                        "NOT NULL",
+	                        "s", run_id);
+	if (rc == WQ_OK)
+		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
+	if (rc == 0)
+		rc = wq_err_set(err, errlen, WQ_ENOENT, "no deleted run with id %s", run_id);
+	else if (rc == 1)
+		rc = (uri = wq_db_column_dup(st, 0)) != NULL ? WQ_OK : nomem(err, errlen);
+	sqlite3_finalize(st);
+	/* params, metrics, latest_metrics, tags and artifacts go by ON DELETE CASCADE */
+	if (rc == WQ_OK)
+		rc = wq_db_stmt_exec(db, WHAT, err, errlen, "DELETE FROM runs WHERE run_id = ?",
+		                     "s", run_id);
+	rc = wq_db_finish(db, rc, err, errlen);
+	if (rc != WQ_OK || artifact_uri == NULL)
+		free(uri);
+	else
+		*artifact_uri = uri;
+	return rc;
+}
+
+/* --- run owners ---------------------------------------------------------------------- */
+
+void wq_tracking_owner_self(char *buf, size_t n)
+{
+	char host[256] = "", start[32] = "";
+	int zombie = 0;
+
+	if (gethostname(host, sizeof(host)) != 0)
+		host[0] = '\0';
+	host[sizeof(host) - 1] = '\0';
+	if (wq_file_proc_start((long)getpid(), start, sizeof(start), &zombie) != 0)
+		start[0] = '\0';
+	snprintf(buf, n, "%s:%ld:%s", host, (long)getpid(), start);
+}
+
+int wq_tracking_owner_gone(const char *owner)
+{
+	char self[WQ_TRACKING_OWNER_LEN], now[32];
+	const char *c1, *c2;
+	char *end = NULL;
+	long pid;
+	int zombie = 0;
+
+	if (owner == NULL || *owner == '\0')
+		return 0; /* written before owners were recorded: only the age bound applies */
+	c1 = strchr(owner, ':');
+	c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
+	if (c2 == NULL)
+		return 0;
+	wq_tracking_owner_self(self, sizeof(self));
+	/* another host's pid means nothing here */
+	if (strncmp(owner, self, (size_t)(c1 - owner + 1)) != 0)
+		return 0;
+	errno = 0;
+	pid = strtol(c1 + 1, &end, 10);
+	if (errno != 0 || end != c2 || pid <= 0 || pid > INT_MAX)
+		return 1;
+	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return 1;
+	if (wq_file_proc_start(pid, now, sizeof(now), &zombie) != 0)
+		return 0; /* no /proc to compare with: the live pid is all we know */
+	return zombie || (c2[1] != '\0' && strcmp(c2 + 1, now) != 0);
+}
+
+/* Collects the first text column of st's rows as new strings, then finalizes it. */
+static int collect_ids(wq_db *db, sqlite3_stmt *st, char ***out, size_t *nout, char *err,
+                       size_t errlen)
+{
+	char **v = NULL, **t;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	while ((rc = wq_db_stmt_step(db, WHAT, st, err, errlen)) == 1) {
+		t = wq_db_array_grow(v, n, &cap, sizeof(*v));
+		if (t == NULL || (t[n] = wq_db_column_dup(st, 0)) == NULL) {
+			if (t != NULL)
+				v = t;
+			rc = nomem(err, errlen);
+			break;
+		}
+		v = t;
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (rc != 0) {
+		for (size_t i = 0; i < n; i++)
+			free(v[i]);
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*nout = n;
+	return WQ_OK;
+}
+
+void wq_tracking_ids_free(char **ids, size_t n)
+{
+	for (size_t i = 0; ids != NULL && i < n; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+int wq_tracking_runs_deleted(wq_db *db, int64_t before_ms, char ***ids, size_t *n, char *err,
+                             size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, started = wq_db_read_begin(db);
+
+	rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                        "SELECT run_id FROM runs WHERE deleted_ms IS NOT NULL AND "
+	                        "deleted_ms <= ? ORDER BY deleted_ms, run_id",
+	                        "i", before_ms);
+	if (rc == WQ_OK)
+		rc = collect_ids(db, st, ids, n, err, errlen);
+	wq_db_read_end(db, started);
+	return rc;
+}
+
+int wq_tracking_runs_reap(wq_db *db, int64_t started_before_ms, int64_t stale_before_ms,
+                          int dry_run, char ***ids, size_t *nids, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	char **cand = NULL, **owners = NULL, **out = NULL;
+	size_t n = 0, no = 0, k = 0;
+	int rc, started = wq_db_read_begin(db);
+
+	rc =
+	    wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                       "SELECT run_id FROM runs WHERE status = 'RUNNING' AND deleted_ms IS "
+	                       "NULL AND start_ms <= ? ORDER BY run_id",
+	                       "i", started_before_ms);
+	if (rc == WQ_OK)
+		rc = collect_ids(db, st, &cand, &n, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_db_stmt_prepare(
+		    db, WHAT, err, errlen, &st,
+		    "SELECT owner || char(10) || CAST(start_ms <= ? AS TEXT) FROM "
+		    "runs WHERE status = 'RUNNING' AND deleted_ms IS NULL AND "
+		    "start_ms <= ? ORDER BY run_id",
+		    "ii", stale_before_ms, started_before_ms);
+	if (rc == WQ_OK)
+		rc = collect_ids(db, st, &owners, &no, err, errlen);
+	wq_db_read_end(db, started);
+	if (rc == WQ_OK && no != n)
+		rc = wq_err_set(err, errlen, WQ_EIO, "runs changed while they were read; retry");
+	if (rc == WQ_OK && (out = calloc(n > 0 ? n : 1, sizeof(*out))) == NULL)
+		rc = nomem(err, errlen);
+	for (size_t i = 0; rc == WQ_OK && i < n; i++) {
+		char *nl = strchr(owners[i], '\n');
+		int stale = nl != NULL && nl[1] == '1';
+
+		if (nl != NULL)
+			*nl = '\0';
+		if (!stale && !wq_tracking_owner_gone(owners[i]))
+			continue;
+		if (!dry_run) {
+			rc = wq_db_begin(db, err, errlen);
+			if (rc != WQ_OK)
+				break;
+			/* still RUNNING under the write lock: it may have ended meanwhile */
+			rc = wq_db_stmt_exec(
+			    db, WHAT, err, errlen,
+			    "UPDATE runs SET status = 'KILLED', end_ms = max(start_ms, "
+			    "?) WHERE run_id = ? AND status = 'RUNNING'",
+			    "is", (int64_t)wq_db_now_ms(), cand[i]);
+			if (rc == WQ_OK && sqlite3_changes(wq_db_sqlite(db)) == 0) {
+				wq_db_rollback(db);
+				continue;
+			}
+			rc = wq_db_finish(db, rc, err, errlen);
+			if (rc != WQ_OK)
+				break;
+		}
+		out[k++] = cand[i];
+		cand[i] = NULL;
+	}
+	wq_tracking_ids_free(cand, n);
+	wq_tracking_ids_free(owners, no);
+	if (rc != WQ_OK) {
+		wq_tracking_ids_free(out, k);
+		return rc;
+	}
+	*ids = out;
+	*nids = k;
+	return WQ_OK;
 }

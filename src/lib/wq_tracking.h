@@ -48,7 +48,9 @@ typedef struct wq_artifact_info {
 typedef struct wq_experiment {
 	int64_t id;
 	char *name;
-	char *artifact_location; /* URI under which runs keep artifacts: <root>/<id> */
+	char *artifact_location; /* where runs keep artifacts: "<id>" relative to the artifact
+	                            root as stored (older stores: an absolute URI); the registry
+	                            layer returns "<root>/<id>" */
 	int64_t created_ms;
 	wq_kv *tags;
 	size_t ntags;
@@ -62,7 +64,8 @@ typedef struct wq_run {
 	int status; /* enum wq_run_status */
 	int64_t start_ms;
 	int64_t end_ms;     /* 0 while running */
-	char *artifact_uri; /* <experiment artifact_location>/<run id>/artifacts */
+	char *artifact_uri; /* <experiment artifact_location>/<run id>/artifacts (relative as
+	                       stored, absolute through wq_registry) */
 	wq_kv *params;
 	size_t nparams;
 	wq_metric *metrics; /* latest value per key (highest step, then newest) */
@@ -77,8 +80,10 @@ typedef struct wq_run {
 const char *wq_run_status_name(int status);
 int wq_run_status_parse(const char *name, int *out);
 
-/* Gets the experiment called name, creating it when missing with artifact location
- * "<artifact_root>/<id>" (artifact_root: file:// or s3:// URI without trailing slash). */
+/* Gets the experiment called name, creating it when missing. Its artifact location is stored
+ * relative to the artifact root ("<id>"; runs: "<id>/<run>/artifacts"), so the store can move:
+ * the registry layer joins it with the root it is opened with. artifact_root must be given
+ * (non-empty) but is not stored. */
 int wq_tracking_experiment_ensure(wq_db *db, const char *name, const char *artifact_root,
                                   int64_t *id, char *err, size_t errlen);
 
@@ -144,9 +149,41 @@ int wq_tracking_runs_search(wq_db *db, const int64_t *exp_ids, size_t nexp, cons
                             const char *order_by, size_t max_results, const char *page_token,
                             wq_run ***out, size_t *n, char **next_token, char *err, size_t errlen);
 
-/* Deletes a run's metadata (params, metrics, tags, artifact records) in one transaction.
- * The caller removes the artifact bytes (wq_registry does both). */
+/* Soft delete: the run is hidden (get, search and every write answer WQ_ENOENT) until
+ * wq_tracking_run_restore, or purged by wq_tracking_run_purge. A run that a live (not deleted)
+ * model version was registered from is refused with WQ_EFORMAT naming the version (the
+ * RPC layer maps it to FAILED_PRECONDITION). */
 int wq_tracking_run_delete(wq_db *db, const char *run_id, char *err, size_t errlen);
+
+/* Undoes wq_tracking_run_delete; WQ_ENOENT when no deleted run has that id. */
+int wq_tracking_run_restore(wq_db *db, const char *run_id, char *err, size_t errlen);
+
+/* Removes a soft-deleted run's metadata for good (params, metrics, tags, artifact records by
+ * cascade); WQ_ENOENT unless the run is deleted. *artifact_uri (may be NULL) receives its stored
+ * artifact location (free()) so the caller removes the bytes. */
+int wq_tracking_run_purge(wq_db *db, const char *run_id, char **artifact_uri, char *err,
+                          size_t errlen);
+
+/* Ids of the runs soft-deleted at or before before_ms, oldest first (wq_tracking_ids_free). */
+int wq_tracking_runs_deleted(wq_db *db, int64_t before_ms, char ***ids, size_t *n, char *err,
+                             size_t errlen);
+
+/* Marks KILLED (end time now) every live RUNNING run started at or before started_before_ms
+ * whose owner process is gone (wq_tracking_owner_gone), and every one started at or before
+ * stale_before_ms whatever its owner. dry_run: changes nothing. *ids receives the runs
+ * (that would be) marked (wq_tracking_ids_free). */
+int wq_tracking_runs_reap(wq_db *db, int64_t started_before_ms, int64_t stale_before_ms,
+                          int dry_run, char ***ids, size_t *nids, char *err, size_t errlen);
+
+void wq_tracking_ids_free(char **ids, size_t n);
+
+/* The process that writes a run is recorded as "HOST:PID:START" (START: field 22 of
+ * /proc/PID/stat), so a reused pid is not taken for the writer. */
+#define WQ_TRACKING_OWNER_LEN 320
+void wq_tracking_owner_self(char *buf, size_t n);
+/* 1 when owner (as written by wq_tracking_owner_self) names a process of this host that is
+ * certainly gone; 0 when it lives, is on another host or cannot be judged. */
+int wq_tracking_owner_gone(const char *owner);
 
 void wq_run_free(wq_run *r);
 void wq_runs_free(wq_run **r, size_t n);

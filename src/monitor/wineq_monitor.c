@@ -7,12 +7,14 @@
 #include "wqm.h"
 #include "wqm_cli.h"
 
+#include "wq_auth.h"
 #include "wq_config.h"
 #include "wq_dataset.h"
 #include "wq_error.h"
 #include "wq_file.h"
 #include "wq_kvconf.h"
 #include "wq_log.h"
+#include "wq_tlsconf.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -54,6 +56,12 @@ enum {
 	O_S3,
 	O_CONFIG,
 	O_LOG,
+	O_MODEL_NAME,
+	O_FEED_TLS_CA,
+	O_FEED_TLS_CERT,
+	O_FEED_TLS_KEY,
+	O_FEED_TLS_SERVER_NAME,
+	O_HTTP_OPEN,
 	/* report */
 	O_REFERENCE,
 	O_CURRENT,
@@ -90,6 +98,12 @@ static const struct option serve_opts[] = {
     {"snapshot-interval", required_argument, NULL, O_SNAPSHOT_INTERVAL},
     {"history-days", required_argument, NULL, O_HISTORY_DAYS},
     {"reference", required_argument, NULL, O_REFERENCE_URI},
+    {"model-name", required_argument, NULL, O_MODEL_NAME},
+    {"feed-tls-ca", required_argument, NULL, O_FEED_TLS_CA},
+    {"feed-tls-cert", required_argument, NULL, O_FEED_TLS_CERT},
+    {"feed-tls-key", required_argument, NULL, O_FEED_TLS_KEY},
+    {"feed-tls-server-name", required_argument, NULL, O_FEED_TLS_SERVER_NAME},
+    {"http-open", required_argument, NULL, O_HTTP_OPEN},
     {"tracking-uri", required_argument, NULL, O_TRACKING},
     {"artifact-root", required_argument, NULL, O_ARTIFACT},
     {"s3-endpoint-url", required_argument, NULL, O_S3},
@@ -111,8 +125,15 @@ static const struct option report_opts[] = {{"reference", required_argument, NUL
 
 typedef struct serve_cfg {
 	const char *feed, *http, *tracking, *artifact, *s3, *config, *log_level, *state_dir;
+	int http_open; /* --http-open yes: serve HTTP on a non-loopback address */
 	wqm_opts m;
 	const char *num_method, *cat_method;
+	wq_rpc_tls feed_tls;
+	/* --model-name: a source (config file, command line) that gives any replaces the
+	 * names of the one before */
+	const char *names[WQM_TRUST_MAX_NAMES];
+	size_t nnames;
+	int source, names_source;
 } serve_cfg;
 
 typedef struct report_cfg {
@@ -137,7 +158,8 @@ static void usage(FILE *out)
 	      "that sample); joins true labels to predictions for live quality; keeps its window,\n"
 	      "join buffer and history in --state-dir; serves /metrics (Prometheus), /report\n"
 	      "(HTML), /report.json, /healthz.\n"
-	      "  --feed URL               wineqd's feed [tcp://127.0.0.1:7071]\n"
+	      "  --feed URL               wineqd's feed, tcp:// or tls+tcp:// "
+	      "[tcp://127.0.0.1:7071]\n"
 	      "  --http ADDR:PORT         [127.0.0.1:9697]\n"
 	      "  --window N               events kept [1000]\n"
 	      "  --window-seconds S       and only those younger than S seconds [0: no limit]\n"
@@ -156,6 +178,20 @@ static void usage(FILE *out)
 	                                  "  --history-days D         snapshots kept [30]\n"
 	                                  "  --reference URI          use this model/bundle's "
 	                                  "sample for every event\n"
+	                                  "  --model-name NAME[,NAME] monitor only these models "
+	                                  "(repeatable) [any registered\n"
+	                                  "                           name; events never choose "
+	                                  "a file: references come\n"
+	                                  "                           from the registry as "
+	                                  "models:/NAME/VERSION]\n"
+	                                  "  --feed-tls-ca FILE       CA that signed wineqd's "
+	                                  "certificate (tls+tcp:// feed)\n"
+	                                  "  --feed-tls-cert FILE --feed-tls-key FILE   client "
+	                                  "certificate for wineqd\n"
+	                                  "  --feed-tls-server-name NAME  name wineqd's "
+	                                  "certificate must carry [the feed's host]\n"
+	                                  "  --http-open yes|no       serve HTTP (which has no "
+	                                  "authentication) on a non-loopback address [no]\n"
 	                                  "  --tracking-uri, --artifact-root, --s3-endpoint-url   "
 	                                  "the registry to fetch from\n"
 	                                  "  --config FILE            key = value file, keys are "
@@ -286,10 +322,12 @@ static int log_apply(const char *name)
 
 static int serve_apply(serve_cfg *s, int argc, char **argv, const char *origin)
 {
+	char nerr[512];
 	int c, r;
 
 	optind = 1;
 	opterr = 0;
+	s->source++;
 	while ((c = getopt_long(argc, argv, ":", serve_opts, NULL)) != -1) {
 		r = drift_flag(c, optarg, &s->m, &s->num_method, &s->cat_method, &s->log_level);
 		if (r == 1)
@@ -305,6 +343,40 @@ static int serve_apply(serve_cfg *s, int argc, char **argv, const char *origin)
 			break;
 		case O_REFERENCE_URI:
 			s->m.reference = optarg;
+			break;
+		case O_MODEL_NAME:
+			if (s->names_source != s->source) {
+				s->nnames = 0;
+				s->names_source = s->source;
+			}
+			if (wqm_trust_add_names(optarg, s->names, &s->nnames, nerr, sizeof(nerr)) !=
+			    WQ_OK) {
+				fprintf(stderr, "wineq-monitor: %s: --model-name: %s\n", origin,
+				        nerr);
+				return EXIT_USAGE;
+			}
+			break;
+		case O_FEED_TLS_CA:
+			s->feed_tls.ca_file = optarg;
+			break;
+		case O_FEED_TLS_CERT:
+			s->feed_tls.cert_file = optarg;
+			break;
+		case O_FEED_TLS_KEY:
+			s->feed_tls.key_file = optarg;
+			break;
+		case O_FEED_TLS_SERVER_NAME:
+			s->feed_tls.server_name = optarg;
+			break;
+		case O_HTTP_OPEN:
+			if (strcmp(optarg, "yes") != 0 && strcmp(optarg, "no") != 0) {
+				fprintf(
+				    stderr,
+				    "wineq-monitor: --http-open: expected yes or no, got '%s'\n",
+				    optarg);
+				return EXIT_USAGE;
+			}
+			s->http_open = strcmp(optarg, "yes") == 0;
 			break;
 		case O_TRACKING:
 			s->tracking = optarg;
@@ -375,6 +447,58 @@ bad:
 	return EXIT_USAGE;
 }
 
+/* The feed's TLS settings go with a tls+tcp:// feed and only with one: settings that would
+ * be ignored are refused rather than leaving the feed quietly unverified. */
+static int feed_check(const serve_cfg *s)
+{
+	const wq_rpc_tls *t = &s->feed_tls;
+	int any = t->ca_file != NULL || t->cert_file != NULL || t->key_file != NULL ||
+	          t->server_name != NULL;
+
+	if (wq_tlsconf_is_tls_url(s->feed) && t->ca_file == NULL) {
+		fprintf(stderr,
+		        "wineq-monitor: --feed %s needs --feed-tls-ca (the CA that signed "
+		        "wineqd's certificate)\n",
+		        s->feed);
+		return EXIT_USAGE;
+	}
+	if (!wq_tlsconf_is_tls_url(s->feed) && any) {
+		fprintf(stderr, "wineq-monitor: --feed-tls-* need a tls+tcp:// --feed (not %s)\n",
+		        s->feed);
+		return EXIT_USAGE;
+	}
+	if ((t->cert_file == NULL) != (t->key_file == NULL)) {
+		fprintf(stderr, "wineq-monitor: --feed-tls-cert and --feed-tls-key go together\n");
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* Says what the monitor believes, once at start. */
+static void trust_log(const serve_cfg *s)
+{
+	char names[1024] = "";
+	size_t i, used = 0;
+	int loopback = strncmp(s->feed, "ipc://", 6) == 0 ||
+	               strncmp(s->feed, "inproc://", 9) == 0 ||
+	               strncmp(s->feed, "tcp://127.", 10) == 0 ||
+	               strncmp(s->feed, "tcp://localhost:", 16) == 0 ||
+	               strncmp(s->feed, "tcp://[::1]:", 12) == 0;
+
+	for (i = 0; i < s->nnames && used < sizeof(names); i++)
+		used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s", i ? ", " : "",
+		                         s->names[i]);
+	wq_log(WQ_LOG_INFO, "models monitored: %s; references from %s%s",
+	       s->nnames > 0 ? names : "any registered model name",
+	       s->m.reference != NULL ? "--reference " : "the registry (models:/NAME/VERSION)",
+	       s->m.reference != NULL ? s->m.reference : "");
+	if (!wq_tlsconf_is_tls_url(s->feed) && !loopback)
+		wq_log(WQ_LOG_WARN,
+		       "feed %s is plaintext over the network: whoever can publish at that address "
+		       "can feed this monitor; use tls+tcp:// with --feed-tls-ca",
+		       s->feed);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	serve_cfg s = {
@@ -432,27 +556,39 @@ static int cmd_serve(int argc, char **argv)
 		ex = drift_methods(&s.m, s.num_method, s.cat_method);
 	if (ex < 0)
 		ex = log_apply(s.log_level);
+	if (ex < 0)
+		ex = feed_check(&s);
+	if (ex < 0 && !s.http_open && !wq_auth_addr_is_loopback(s.http)) {
+		/* the reports show the served data: nobody off this host reads them by default */
+		fprintf(
+		    stderr,
+		    "wineq-monitor: refusing to serve HTTP on %s: it has no authentication; "
+		    "listen on loopback (behind an authenticating proxy) or pass --http-open yes "
+		    "to let anyone who reaches the port read /report and /metrics\n",
+		    s.http);
+		ex = EXIT_USAGE;
+	}
 	if (ex >= 0)
 		goto done;
+	s.m.model_names = s.names;
+	s.m.nmodel_names = s.nnames;
 
 	ex = EXIT_FAIL;
 	rc = wq_config_resolve(s.tracking, s.artifact, s.s3, &cfg, err, sizeof(err));
+	/* before the registry takes cfg over (and clears it) */
+	if (rc == WQ_OK && s.state_dir == NULL &&
+	    (state_dir = wq_file_path_join(cfg.home, "monitor")) == NULL)
+		rc = wq_err_set(err, sizeof(err), WQ_ENOMEM, "out of memory");
 	if (rc == WQ_OK)
 		rc = wq_registry_open(&cfg, &reg, err, sizeof(err));
 	if (rc != WQ_OK) {
 		fprintf(stderr, "wineq-monitor: cannot open the registry: %s\n", err);
 		goto done;
 	}
-	if (s.state_dir == NULL) {
-		state_dir = wq_file_path_join(cfg.home, "monitor");
-		if (state_dir == NULL) {
-			fprintf(stderr, "wineq-monitor: out of memory\n");
-			goto done;
-		}
+	if (s.state_dir == NULL)
 		s.m.state_dir = state_dir;
-	} else {
+	else
 		s.m.state_dir = strcmp(s.state_dir, "none") == 0 ? NULL : s.state_dir;
-	}
 	rc = wqm_init(&m, &s.m, reg, err, sizeof(err));
 	reg = NULL; /* owned by m now, also on failure */
 	if (rc != WQ_OK) {
@@ -475,19 +611,21 @@ static int cmd_serve(int argc, char **argv)
 		       "state %s: %zu stored events replayed: window %zu events, %zu predictions "
 		       "awaiting labels",
 		       s.m.state_dir, restored, m.count, wqm_join_count(m.join));
-	rc = wqm_feed_start(&m, s.feed, &feed, err, sizeof(err));
+	rc = wqm_feed_start(&m, s.feed, &s.feed_tls, &feed, err, sizeof(err));
 	if (rc == WQ_OK)
 		rc = wqm_ticker_start(&m, &ticker, err, sizeof(err));
 	if (rc != WQ_OK) {
 		fprintf(stderr, "wineq-monitor: %s\n", err);
 		goto done;
 	}
-	wq_log(WQ_LOG_INFO,
-	       "wineq-monitor %s: feed %s, http %s, window %zu events%s, verdicts from %zu events, "
-	       "state %s",
-	       PACKAGE_VERSION, s.feed, s.http, s.m.window,
-	       s.m.window_seconds > 0 ? " (and an age limit)" : "", s.m.min_events,
-	       s.m.state_dir != NULL ? s.m.state_dir : "none (memory only)");
+	wq_log(
+	    WQ_LOG_INFO,
+	    "wineq-monitor %s: feed %s%s, http %s, window %zu events%s, verdicts from %zu events, "
+	    "state %s",
+	    PACKAGE_VERSION, s.feed, s.feed_tls.cert_file != NULL ? " (client certificate)" : "",
+	    s.http, s.m.window, s.m.window_seconds > 0 ? " (and an age limit)" : "", s.m.min_events,
+	    s.m.state_dir != NULL ? s.m.state_dir : "none (memory only)");
+	trust_log(&s);
 	do {
 		sig = sigwaitinfo(&sigs, NULL);
 	} while (sig != SIGTERM && sig != SIGINT);

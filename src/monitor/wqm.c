@@ -219,29 +219,55 @@ static void window_push(wqm *m, const double *row, int64_t t, int64_t seq)
 	m->window_gen++;
 }
 
-/* The key events of this model are known by, and the URI to fetch its reference from. */
-static int event_model(const wqm *m, const Wineq__V1__PredictionEvent *e, char *key, size_t klen,
-                       char *uri, size_t ulen)
+/* The counter of each wqm_trust verdict that drops an event. */
+static int verdict_counter(int verdict)
 {
-	if (m->o.reference != NULL) {
-		snprintf(key, klen, "override");
-		snprintf(uri, ulen, "%s", m->o.reference);
-		return WQ_OK;
+	switch (verdict) {
+	case WQM_TRUST_MODEL:
+		return WQM_C_REJ_MODEL;
+	case WQM_TRUST_UNTRUSTED:
+		return WQM_C_REJ_UNTRUSTED;
+	default:
+		return WQM_C_REJ_REFERENCE;
 	}
-	if (e->model == NULL)
-		return WQ_ENOENT;
-	if (e->model->version > 0 && e->model->name != NULL && e->model->name[0] != '\0') {
-		snprintf(key, klen, "%s@%lld", e->model->name, (long long)e->model->version);
-		snprintf(uri, ulen, "models:/%s/%lld", e->model->name,
-		         (long long)e->model->version);
-		return WQ_OK;
-	}
-	if (e->model->uri != NULL && e->model->uri[0] != '\0') {
-		snprintf(key, klen, "%s", e->model->uri);
-		snprintf(uri, ulen, "%s", e->model->uri);
-		return WQ_OK;
-	}
-	return WQ_ENOENT;
+}
+
+/* The verdict on a prediction event's model: where its reference comes from (key, uri) or
+ * why it is not monitored. */
+static int event_trust(const wqm *m, const Wineq__V1__PredictionEvent *e,
+                       char key[WQM_TRUST_KEY_MAX], char *uri, size_t ulen)
+{
+	const Wineq__V1__ModelRef *r = e->model;
+
+	if (r == NULL)
+		return wqm_trust_check(&m->trust, NULL, 0, NULL, key, uri, ulen);
+	return wqm_trust_check(&m->trust, r->name, r->version, r->uri, key, uri, ulen);
+}
+
+/* Logs a dropped event at most once per RETRY_NS and verdict: a hostile or misconfigured
+ * publisher must not flood the log (caller holds mu). */
+static void reject_log(wqm *m, int verdict, const Wineq__V1__PredictionEvent *e)
+{
+	const char *name = e->model != NULL && e->model->name != NULL ? e->model->name : "";
+	const char *uri = e->model != NULL && e->model->uri != NULL ? e->model->uri : "";
+	int64_t now = wqm_unix_ns();
+
+	if (verdict < 0 || verdict >= 4 || now - m->last_reject_log_ns[verdict] < RETRY_NS)
+		return;
+	m->last_reject_log_ns[verdict] = now;
+	if (verdict == WQM_TRUST_MODEL)
+		wq_log(WQ_LOG_WARN,
+		       "feed: dropped an event about model '%.128s', which is not monitored "
+		       "(--model-name); counted in wineq_monitor_events_rejected_total"
+		       "{reason=\"model\"}, logged once per 30 s",
+		       name);
+	else
+		wq_log(WQ_LOG_WARN,
+		       "feed: dropped an event whose model is known only by its own URI '%.256s' "
+		       "(not loaded: references come from the registry as models:/NAME/VERSION, or "
+		       "from --reference); counted in wineq_monitor_events_rejected_total"
+		       "{reason=\"untrusted\"}, logged once per 30 s",
+		       uri);
 }
 
 /* Counts a message's outcome unless a replayed message is already in the restored counters
@@ -313,16 +339,23 @@ static int reference_ensure(wqm *m, const char *key, const char *uri, int64_t se
 
 static void ingest_prediction(wqm *m, int64_t seq, const Wineq__V1__PredictionEvent *e)
 {
-	char key[160], uri[1024];
+	char key[WQM_TRUST_KEY_MAX], uri[1024];
 	double row[WQ_DRIFT_MAX_COLUMNS];
 	int64_t t = e->time_unix_nano > 0 ? e->time_unix_nano : wqm_unix_ns();
 	const char *mname = e->model != NULL && e->model->name != NULL ? e->model->name : "";
 	int64_t mver = e->model != NULL ? e->model->version : 0;
 	size_t j, k;
-	int bad = 0;
+	int bad = 0, verdict = event_trust(m, e, key, uri, sizeof(uri));
 
 	pthread_mutex_lock(&m->mu);
 	count(m, seq, WQM_C_EVENTS);
+	if (verdict == WQM_TRUST_MODEL || verdict == WQM_TRUST_UNTRUSTED) {
+		/* not even its prediction joins: nothing of an event we do not believe is kept */
+		count(m, seq, verdict_counter(verdict));
+		reject_log(m, verdict, e);
+		pthread_mutex_unlock(&m->mu);
+		return;
+	}
 	wqm_join_expire(m->join, wqm_unix_ns());
 	if (mname[0] == '\0' && e->model != NULL && e->model->uri != NULL)
 		mname = e->model->uri; /* a plain bundle: its URI names it */
@@ -332,8 +365,7 @@ static void ingest_prediction(wqm *m, int64_t seq, const Wineq__V1__PredictionEv
 	m->last_version = mver;
 	pthread_mutex_unlock(&m->mu);
 
-	if (event_model(m, e, key, sizeof(key), uri, sizeof(uri)) != WQ_OK ||
-	    reference_ensure(m, key, uri, seq) != WQ_OK) {
+	if (verdict != WQM_TRUST_OK || reference_ensure(m, key, uri, seq) != WQ_OK) {
 		pthread_mutex_lock(&m->mu);
 		count(m, seq, WQM_C_REJ_REFERENCE);
 		pthread_mutex_unlock(&m->mu);
@@ -411,20 +443,70 @@ void wqm_ingest(wqm *m, int64_t seq, const uint8_t *data, size_t len)
 		wineq__v1__feed_event__free_unpacked(fe, NULL);
 }
 
-void wqm_accept(wqm *m, const uint8_t *const *data, const size_t *len, size_t n)
+/* Whether a message is worth keeping: -1 when it is, else the counter of the reason it is
+ * dropped (counted and logged here). Malformed messages and events about models the
+ * monitor does not believe in never reach the state store, so a fake publisher cannot fill
+ * it or have them replayed. */
+static int screen(wqm *m, const uint8_t *data, size_t len)
+{
+	char key[WQM_TRUST_KEY_MAX], uri[1024];
+	Wineq__V1__FeedEvent *fe = wineq__v1__feed_event__unpack(NULL, len, data);
+	Wineq__V1__PredictionEvent *bare = NULL;
+	const Wineq__V1__PredictionEvent *e = NULL;
+	int id = -1, verdict = WQM_TRUST_OK, label;
+
+	label = fe != NULL && fe->event_case == WINEQ__V1__FEED_EVENT__EVENT_FEEDBACK &&
+	        fe->feedback != NULL;
+	if (fe != NULL && fe->event_case == WINEQ__V1__FEED_EVENT__EVENT_PREDICTION &&
+	    fe->prediction != NULL)
+		e = fe->prediction;
+	else if (!label) /* wqm_ingest's order: a bare PredictionEvent last */
+		e = bare = wineq__v1__prediction_event__unpack(NULL, len, data);
+	if (e == NULL && !label)
+		id = WQM_C_REJ_MALFORMED;
+	if (e != NULL) {
+		verdict = event_trust(m, e, key, uri, sizeof(uri));
+		if (verdict == WQM_TRUST_MODEL || verdict == WQM_TRUST_UNTRUSTED)
+			id = verdict_counter(verdict);
+	}
+	if (id >= 0) {
+		pthread_mutex_lock(&m->mu);
+		wq_prom_cell_inc(m->counters[WQM_C_EVENTS].cell);
+		wq_prom_cell_inc(m->counters[id].cell);
+		if (e != NULL)
+			reject_log(m, verdict, e);
+		pthread_mutex_unlock(&m->mu);
+	}
+	if (bare != NULL)
+		wineq__v1__prediction_event__free_unpacked(bare, NULL);
+	if (fe != NULL)
+		wineq__v1__feed_event__free_unpacked(fe, NULL);
+	return id;
+}
+
+void wqm_accept(wqm *m, const uint8_t *const *in_data, const size_t *in_len, size_t in_n)
 {
 	static int64_t last_warn_ns;
 	int64_t seq[WQM_FEED_BATCH];
+	const uint8_t *data[WQM_FEED_BATCH];
+	size_t len[WQM_FEED_BATCH];
 	char err[1024] = "";
-	size_t i, done;
+	size_t i, k, done;
 	int rc = WQ_EIO;
 
-	for (done = 0; done < n; done += i) {
-		size_t batch = n - done < WQM_FEED_BATCH ? n - done : WQM_FEED_BATCH;
+	for (done = 0; done < in_n; done += k) {
+		size_t batch = 0;
 
+		for (k = 0; done + k < in_n && k < WQM_FEED_BATCH; k++) {
+			if (screen(m, in_data[done + k], in_len[done + k]) >= 0)
+				continue;
+			data[batch] = in_data[done + k];
+			len[batch++] = in_len[done + k];
+		}
+		if (batch == 0)
+			continue;
 		if (m->store != NULL)
-			rc = wqm_store_append(m->store, data + done, len + done, batch, seq, err,
-			                      sizeof(err));
+			rc = wqm_store_append(m->store, data, len, batch, seq, err, sizeof(err));
 		if (m->store == NULL || rc != WQ_OK) {
 			if (m->store != NULL) {
 				int64_t now = wqm_unix_ns();
@@ -447,7 +529,7 @@ void wqm_accept(wqm *m, const uint8_t *const *data, const size_t *len, size_t n)
 			pthread_mutex_unlock(&m->mu);
 		}
 		for (i = 0; i < batch; i++)
-			wqm_ingest(m, seq[i], data[done + i], len[done + i]);
+			wqm_ingest(m, seq[i], data[i], len[i]);
 	}
 }
 
@@ -693,6 +775,9 @@ int wqm_init(wqm *m, const wqm_opts *o, wq_registry *registry, char *err, size_t
 	memset(m, 0, sizeof(*m));
 	m->o = *o;
 	m->registry = registry;
+	m->trust.names = o->model_names;
+	m->trust.n = o->nmodel_names;
+	m->trust.reference = o->reference;
 	atomic_init(&m->feed_connected, 0);
 	if (o->window < 1 || o->window > WQM_MAX_WINDOW) {
 		rc = wq_err_set(err, errlen, WQ_EINVAL, "window must be 1..%d events",

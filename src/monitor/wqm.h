@@ -12,6 +12,8 @@
 #include "wq_registry.h"
 #include "wqm_join.h"
 #include "wqm_store.h"
+#include "wqm_trust.h"
+#include "wq_rpc.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -30,11 +32,15 @@
 #define WQM_FEED_BATCH                   4096 /* messages committed in one transaction */
 
 typedef struct wqm_opts {
-	size_t window;               /* events kept (count), 1..WQM_MAX_WINDOW; default 1000 */
-	double window_seconds;       /* and/or their age; 0: no age limit */
-	size_t min_events;           /* a drift verdict from this many events on */
-	const char *reference;       /* a model URI or bundle path used for every event; NULL: the
-	                                version named by each event (fetched from the registry) */
+	size_t window;                  /* events kept (count), 1..WQM_MAX_WINDOW; default 1000 */
+	double window_seconds;          /* and/or their age; 0: no age limit */
+	size_t min_events;              /* a drift verdict from this many events on */
+	const char *reference;          /* the operator's model URI or bundle path used for every
+	                                   event; NULL: the version each event names, fetched from
+	                                   the registry (never a URI or path the event offers) */
+	const char *const *model_names; /* the models monitored (events about others are
+	                                   dropped); nmodel_names 0: any valid registered name */
+	size_t nmodel_names;
 	double join_max_age_s;       /* predictions wait this long for a label */
 	size_t join_max_predictions; /* and at most this many are held */
 	const char *state_dir;       /* NULL: nothing persists (memory only) */
@@ -56,6 +62,8 @@ enum wqm_counter_id {
 	WQM_C_REJ_MALFORMED,
 	WQM_C_REJ_SCHEMA,
 	WQM_C_REJ_REFERENCE,
+	WQM_C_REJ_MODEL,
+	WQM_C_REJ_UNTRUSTED,
 	WQM_C_REF_SWITCHES,
 	WQM_C_LABELS_MATCHED,
 	WQM_C_LABELS_UNMATCHED,
@@ -102,9 +110,12 @@ typedef struct wqm {
 	char last_model[WQM_JOIN_MODEL_MAX]; /* model of the latest prediction event */
 	int64_t last_version;
 	int64_t last_event_unix_ns;
-	char last_failed_model[160]; /* reference loads are retried once per model, not per event */
+	char last_failed_model[WQM_TRUST_KEY_MAX]; /* reference loads are retried once per
+	                                              model, not per event */
 	int64_t last_fail_ns;
-	int64_t last_seq;     /* the last message ingested */
+	wqm_trust trust;               /* from o: what events may name */
+	int64_t last_reject_log_ns[4]; /* per wqm_trust verdict: rejections are logged rarely */
+	int64_t last_seq;              /* the last message ingested */
 	int64_t counted_upto; /* replayed messages up to this seq are already in the counters */
 	int64_t mem_seq;      /* numbering in memory-only mode */
 
@@ -129,14 +140,17 @@ void wqm_fini(wqm *m);
  * replayed. */
 int wqm_restore(wqm *m, size_t *n, char *err, size_t errlen);
 
-/* Takes n feed messages (packed FeedEvent; a bare PredictionEvent is accepted too): commits
- * them to the store in one transaction, then ingests each. When the store fails they are
- * still ingested (counted in wineq_monitor_state_errors_total, logged). Thread-safe. */
+/* Takes n feed messages (packed FeedEvent; a bare PredictionEvent is accepted too): drops
+ * (counts and rarely logs) the malformed ones and the events the trust rules refuse
+ * (wqm_trust.h), commits the others to the store in one transaction, then ingests each. When
+ * the store fails they are still ingested (counted in wineq_monitor_state_errors_total,
+ * logged). Thread-safe. */
 void wqm_accept(wqm *m, const uint8_t *const *data, const size_t *len, size_t n);
 
-/* Ingests one message numbered seq: a prediction joins the window (after its reference is
- * found or loaded, features mapped to its columns) and the join buffer; a label joins its
- * prediction. Rejected events are counted by reason and logged once per cause. Thread-safe. */
+/* Ingests one message numbered seq: a prediction the trust rules accept joins the window
+ * (after its reference is found or loaded, features mapped to its columns) and the join
+ * buffer; a label joins its prediction. Rejected events are counted by reason and logged
+ * once per cause. Thread-safe. */
 void wqm_ingest(wqm *m, int64_t seq, const uint8_t *data, size_t len);
 
 /* Recomputes the scrape-path drift result when the window changed; 1 when a result is
@@ -155,9 +169,13 @@ int wqm_report_html(wqm *m, char **out, size_t *len, char *err, size_t errlen);
 int wqm_snapshot(wqm *m, char *err, size_t errlen);
 
 /* The feed: subscribes to url and accepts until wqm_feed_stop. nng redials by itself, so
- * wineqd restarts need nothing; wqm.feed_connected says whether a connection is up. */
+ * wineqd restarts need nothing; wqm.feed_connected says whether a connection is up. A
+ * tls+tcp:// url needs tls->ca_file (wineqd's certificate is verified against it and the
+ * server name) and may present tls->cert_file + key_file as a client certificate; tls
+ * settings with any other url are WQ_EINVAL. tls may be NULL; its files are read here. */
 typedef struct wqm_feed wqm_feed;
-int wqm_feed_start(wqm *m, const char *url, wqm_feed **out, char *err, size_t errlen);
+int wqm_feed_start(wqm *m, const char *url, const wq_rpc_tls *tls, wqm_feed **out, char *err,
+                   size_t errlen);
 void wqm_feed_stop(wqm_feed *f);
 
 /* The snapshot ticker: wqm_snapshot every o.snapshot_interval_s until stopped (and once

@@ -1,17 +1,23 @@
-/* wineq-monitor's feed subscriber: nng SUB to wineqd's PUB, one receiver thread. nng redials
- * a lost connection by itself (every 100 ms .. 2 s), so a wineqd restart needs no action. */
-#include "wqm.h"
+/* wineq-monitor's feed subscriber: nng SUB to wineqd's PUB (plain or TLS), one receiver
+ * thread. nng redials a lost connection by itself (every 100 ms .. 2 s), so a wineqd restart
+ * needs no action. */
+#include "wqm_priv.h"
 
 #include "wq_error.h"
 #include "wq_log.h"
+#include "wq_tlsconf.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#define UNCONNECTED_WARN_NS (30LL * 1000000000LL) /* a feed down this long is logged */
+
 struct wqm_feed {
 	wqm *m;
+	const char *url;
+	int tls;
 	nng_socket sock;
 	pthread_t tid;
 	atomic_int stop;
@@ -32,6 +38,30 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 	}
 }
 
+/* nng redials without telling why a dial failed; a feed that stays down is logged (every
+ * UNCONNECTED_WARN_NS) with the likely causes, since a refused TLS handshake looks the same
+ * as a wineqd that is not running. */
+static void unconnected_check(wqm_feed *f, int64_t *down_since)
+{
+	int64_t now = wqm_unix_ns();
+
+	if (atomic_load(&f->m->feed_connected) > 0) {
+		*down_since = now;
+		return;
+	}
+	if (now - *down_since < UNCONNECTED_WARN_NS)
+		return;
+	*down_since = now;
+	wq_log(WQ_LOG_WARN,
+	       "feed %s: not connected for 30 s (wineqd not running or not "
+	       "publishing there%s)",
+	       f->url,
+	       f->tls ? ", or the TLS handshake failed: wineqd's certificate must be signed by "
+	                "--feed-tls-ca and name the server (DNS SAN), and wineqd may require a "
+	                "client certificate"
+	              : "");
+}
+
 /* Takes one message (waiting up to the receive timeout), then whatever else is already
  * queued, and hands them over as one batch: one transaction for the whole batch is what lets
  * the state store keep up with tens of thousands of events a second. */
@@ -41,6 +71,7 @@ static void *receiver(void *arg)
 	nng_msg **msgs = malloc(WQM_FEED_BATCH * sizeof(*msgs));
 	const uint8_t **data = malloc(WQM_FEED_BATCH * sizeof(*data));
 	size_t *len = malloc(WQM_FEED_BATCH * sizeof(*len));
+	int64_t down_since = wqm_unix_ns();
 
 	if (msgs == NULL || data == NULL || len == NULL) {
 		wq_log(WQ_LOG_ERROR, "feed: out of memory; no events are received");
@@ -50,8 +81,10 @@ static void *receiver(void *arg)
 		size_t n = 0, i;
 		int rv = nng_recvmsg(f->sock, &msgs[0], 0);
 
-		if (rv == NNG_ETIMEDOUT)
+		if (rv == NNG_ETIMEDOUT) {
+			unconnected_check(f, &down_since);
 			continue;
+		}
 		if (rv != 0) {
 			if (rv == NNG_ECLOSED)
 				break;
@@ -76,14 +109,18 @@ out:
 	return NULL;
 }
 
-int wqm_feed_start(wqm *m, const char *url, wqm_feed **out, char *err, size_t errlen)
+int wqm_feed_start(wqm *m, const char *url, const wq_rpc_tls *tls, wqm_feed **out, char *err,
+                   size_t errlen)
 {
 	wqm_feed *f = calloc(1, sizeof(*f));
-	int rv;
+	nng_dialer d;
+	int rc, rv;
 
 	if (f == NULL)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 	f->m = m;
+	f->url = url;
+	f->tls = wq_tlsconf_is_tls_url(url);
 	atomic_init(&f->stop, 0);
 	rv = nng_sub0_open(&f->sock);
 	if (rv != 0) {
@@ -100,12 +137,18 @@ int wqm_feed_start(wqm *m, const char *url, wqm_feed **out, char *err, size_t er
 	nng_pipe_notify(f->sock, NNG_PIPE_EV_REM_POST, on_pipe, m);
 	rv = nng_socket_set(f->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0);
 	if (rv == 0)
-		rv = nng_dial(f->sock, url, NULL, NNG_FLAG_NONBLOCK);
-	if (rv != 0) {
+		rv = nng_dialer_create(&d, f->sock, url);
+	rc = rv != 0 ? wq_err_set(err, errlen, WQ_EINVAL, "cannot subscribe to %s: %s", url,
+	                          nng_strerror(rv))
+	             : wq_tlsconf_apply(tls, url, NULL, &d, err, errlen);
+	/* in the background: a wineqd that starts later is reached, a lost one redialled */
+	if (rc == WQ_OK && (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0)
+		rc = wq_err_set(err, errlen, WQ_EINVAL, "cannot subscribe to %s: %s", url,
+		                nng_strerror(rv));
+	if (rc != WQ_OK) {
 		nng_close(f->sock);
 		free(f);
-		return wq_err_set(err, errlen, WQ_EINVAL, "cannot subscribe to %s: %s", url,
-		                  nng_strerror(rv));
+		return rc;
 	}
 	if (pthread_create(&f->tid, NULL, receiver, f) != 0) {
 		nng_close(f->sock);

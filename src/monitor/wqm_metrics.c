@@ -325,9 +325,10 @@ static int counter(wqm *m, const char *name, const char *help, const char *label
 
 int wqm_metrics_init(wqm *m, char *err, size_t errlen)
 {
-	static const char *const reasons[] = {"malformed", "schema", "reference"};
-	static const int reason_ids[] = {WQM_C_REJ_MALFORMED, WQM_C_REJ_SCHEMA,
-	                                 WQM_C_REJ_REFERENCE};
+	static const char *const reasons[] = {"malformed", "schema", "reference", "model",
+	                                      "untrusted"};
+	static const int reason_ids[] = {WQM_C_REJ_MALFORMED, WQM_C_REJ_SCHEMA, WQM_C_REJ_REFERENCE,
+	                                 WQM_C_REJ_MODEL, WQM_C_REJ_UNTRUSTED};
 	static const char *const results[] = {"matched", "unmatched", "duplicate"};
 	static const int result_ids[] = {WQM_C_LABELS_MATCHED, WQM_C_LABELS_UNMATCHED,
 	                                 WQM_C_LABELS_DUPLICATE};
@@ -337,6 +338,8 @@ int wqm_metrics_init(wqm *m, char *err, size_t errlen)
 	    [WQM_C_REJ_MALFORMED] = "rejected_malformed",
 	    [WQM_C_REJ_SCHEMA] = "rejected_schema",
 	    [WQM_C_REJ_REFERENCE] = "rejected_reference",
+	    [WQM_C_REJ_MODEL] = "rejected_model",
+	    [WQM_C_REJ_UNTRUSTED] = "rejected_untrusted",
 	    [WQM_C_REF_SWITCHES] = "reference_switches",
 	    [WQM_C_LABELS_MATCHED] = "labels_matched",
 	    [WQM_C_LABELS_UNMATCHED] = "labels_unmatched",
@@ -366,8 +369,11 @@ int wqm_metrics_init(wqm *m, char *err, size_t errlen)
 		             switches_id, 1, err, errlen);
 	if (rc == WQ_OK)
 		rc = counter(m, "wineq_monitor_events_rejected_total",
-		             "Events not added to the window, by reason.", "reason", reasons,
-		             reason_ids, 3, err, errlen);
+		             "Events not added to the window, by reason: malformed, schema "
+		             "(features missing or invalid), reference (no reference could be "
+		             "loaded), model (a model not monitored), untrusted (the event offered "
+		             "its own URI or path as the reference; never loaded).",
+		             "reason", reasons, reason_ids, 5, err, errlen);
 	if (rc == WQ_OK)
 		rc = counter(m, "wineq_monitor_labels_total",
 		             "True labels received, by how they joined a prediction.", "result",

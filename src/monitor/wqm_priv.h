@@ -10,7 +10,7 @@
 #define WQM_TARGET_COLUMN     "target"
 
 struct wqm_ref {
-	char key[160]; /* what events name: "NAME@VERSION", a URI, or "override" */
+	char key[WQM_TRUST_KEY_MAX]; /* what events name: "NAME@VERSION", or "override" */
 	char name[128];
 	int64_t version;
 	size_t ncols; /* features, then the prediction */

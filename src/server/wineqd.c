@@ -4,6 +4,7 @@
 #include "wqd.h"
 #include "wqd_http.h"
 
+#include "wq_auth.h"
 #include "wq_config.h"
 #include "wq_error.h"
 #include "wq_file.h"
@@ -29,6 +30,8 @@
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
+#define MAX_CERT_ROLES 64
+
 typedef struct opts {
 	const char *listen, *feed, *http, *model, *config;
 	const char *tls_cert, *tls_key, *tls_ca;
@@ -37,6 +40,10 @@ typedef struct opts {
 	const char *feedback_key;
 	double poll_s, drain_s, feedback_max_age_s;
 	size_t workers;
+	/* access control (wq_auth.h) */
+	int registry_mode, loopback_role, anonymous_role, cert_role, metrics_open;
+	const char *cert_roles[MAX_CERT_ROLES]; /* --tls-identity-role NAME=ROLE */
+	size_t ncert_roles;
 } opts;
 
 enum {
@@ -58,6 +65,12 @@ enum {
 	O_DRAIN,
 	O_FEEDBACK_KEY,
 	O_FEEDBACK_MAX_AGE,
+	O_REGISTRY,
+	O_LOOPBACK_ROLE,
+	O_ANONYMOUS_ROLE,
+	O_TLS_IDENTITY_ROLE,
+	O_TLS_DEFAULT_ROLE,
+	O_METRICS_OPEN,
 	O_HELP,
 	O_VERSION
 };
@@ -81,6 +94,12 @@ static const struct option long_opts[] = {
     {"drain-timeout", required_argument, NULL, O_DRAIN},
     {"feedback-key", required_argument, NULL, O_FEEDBACK_KEY},
     {"feedback-max-age", required_argument, NULL, O_FEEDBACK_MAX_AGE},
+    {"registry", required_argument, NULL, O_REGISTRY},
+    {"loopback-role", required_argument, NULL, O_LOOPBACK_ROLE},
+    {"anonymous-role", required_argument, NULL, O_ANONYMOUS_ROLE},
+    {"tls-identity-role", required_argument, NULL, O_TLS_IDENTITY_ROLE},
+    {"tls-default-role", required_argument, NULL, O_TLS_DEFAULT_ROLE},
+    {"metrics-open", required_argument, NULL, O_METRICS_OPEN},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0}};
@@ -111,6 +130,18 @@ static void usage(FILE *out)
 	      "                        [$WINEQ_HOME/feedback.key]\n"
 	      "  --feedback-max-age SECONDS  how long after a prediction its true label is\n"
 	      "                        accepted, 0 = no limit [604800: 7 days]\n"
+	      "  --registry MODE       off, read-only or read-write: how the Registry service is\n"
+	      "                        exposed on --listen [read-write]\n"
+	      "  --loopback-role ROLE  role of callers without a credential over loopback or\n"
+	      "                        ipc:// (none, predict, read, edit, manage) [manage]\n"
+	      "  --anonymous-role ROLE role of callers without a credential from elsewhere\n"
+	      "                        [predict]; edit or manage with --registry read-write on a\n"
+	      "                        non-loopback --listen is refused\n"
+	      "  --tls-identity-role NAME=ROLE  role of a verified client certificate whose CN\n"
+	      "                        or DNS name is NAME (repeatable)\n"
+	      "  --tls-default-role ROLE  role of other verified client certificates [read]\n"
+	      "  --metrics-open yes|no GET /metrics without a credential [no: the READ role,\n"
+	      "                        which loopback callers have by default]\n"
 	      "  --log-level LEVEL     debug, info, warn, error [info]\n"
 	      "  --help, --version\n"
 	      "Signals: SIGHUP checks the registry for a new model at once; SIGTERM/SIGINT drain\n"
@@ -205,6 +236,27 @@ static int opts_apply(opts *o, int argc, char **argv, const char *origin)
 		case O_FEEDBACK_MAX_AGE:
 			rc = parse_seconds(optarg, 10 * 366 * 86400.0, &o->feedback_max_age_s);
 			break;
+		case O_REGISTRY:
+			rc = wq_auth_registry_mode_parse(optarg, &o->registry_mode);
+			break;
+		case O_LOOPBACK_ROLE:
+			rc = wq_role_parse(optarg, &o->loopback_role);
+			break;
+		case O_ANONYMOUS_ROLE:
+			rc = wq_role_parse(optarg, &o->anonymous_role);
+			break;
+		case O_TLS_DEFAULT_ROLE:
+			rc = wq_role_parse(optarg, &o->cert_role);
+			break;
+		case O_TLS_IDENTITY_ROLE:
+			if (o->ncert_roles == MAX_CERT_ROLES || strchr(optarg, '=') == NULL)
+				rc = WQ_EINVAL;
+			else
+				o->cert_roles[o->ncert_roles++] = optarg;
+			break;
+		case O_METRICS_OPEN:
+			rc = parse_bool(optarg, &o->metrics_open);
+			break;
 		case O_WORKERS:
 			errno = 0;
 			n = strtol(optarg, &end, 10);
@@ -284,6 +336,24 @@ static int target_version(watcher *w, wq_model_version **out, char *err, size_t 
 	return WQ_OK;
 }
 
+/* The URI names no version any more: readiness follows whether the served one still exists
+ * (deleted: not ready, though it keeps answering; merely moved out of the stage: ready). */
+static void served_version_check(wqd *d, const wq_served_model *cur)
+{
+	wq_registry *r = d->registry;
+	wq_model_version *v = NULL;
+	char err[256];
+	int rc = r->ops->version_get(r, cur->name, cur->version, &v, err, sizeof(err));
+
+	wq_model_version_free(v);
+	if (rc == WQ_ENOENT && !atomic_exchange(&d->model_missing, 1))
+		wq_log(WQ_LOG_WARN,
+		       "the served model %s version %s no longer exists in the registry: not ready",
+		       cur->name, cur->version_str);
+	else if (rc == WQ_OK)
+		atomic_store(&d->model_missing, 0);
+}
+
 /* Loads what the URI names now and swaps it in when it differs from what is served. force:
  * resolve even when a cheap check says nothing changed (SIGHUP, start-up). */
 static void watcher_check(watcher *w, int force)
@@ -298,12 +368,16 @@ static void watcher_check(watcher *w, int force)
 
 	if (is_registry) {
 		rc = target_version(w, &want, err, sizeof(err));
+		if (rc == WQ_ENOENT && cur != NULL && cur->version > 0)
+			served_version_check(d, cur);
 		if (rc != WQ_OK)
 			goto fail;
 		if (cur != NULL && strcmp(cur->sha256, want->sha256) == 0 &&
 		    cur->version == want->version &&
-		    strcmp(cur->stage, wq_stage_name(want->stage)) == 0)
-			goto out; /* nothing moved */
+		    strcmp(cur->stage, wq_stage_name(want->stage)) == 0) {
+			atomic_store(&d->model_missing, 0); /* e.g. restored after a delete */
+			goto out;                           /* nothing moved */
+		}
 	} else if (!force && cur != NULL) {
 		goto out; /* fixed content: only SIGHUP looks again */
 	}
@@ -329,6 +403,7 @@ static void watcher_check(watcher *w, int force)
 	       m->version > 0 ? m->version_str : "-", m->stage[0] ? m->stage : "no stage",
 	       m->sha256, dir);
 	wq_serving_swap(d->serving, m);
+	atomic_store(&d->model_missing, 0);
 	wq_prom_cell_inc(d->m_reloads);
 	goto out;
 fail:
@@ -346,6 +421,60 @@ out:
 	wq_model_version_free(v);
 	free(dir);
 	wq_served_model_put(cur);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Access control */
+
+/* Refuses (with the reason on stderr) a configuration that would let callers without any
+ * credential write to the registry from another host: the anonymous role reaches EDIT while
+ * the Registry service is read-write on a listener that is not loopback-only. (Anonymous
+ * callers over loopback have the loopback role wherever the listener is: they are this
+ * host's.) */
+static int insecure(const opts *o)
+{
+	if (o->registry_mode != WQ_REGISTRY_READ_WRITE || o->anonymous_role < WQ_ROLE_EDIT ||
+	    wq_auth_addr_is_loopback(o->listen))
+		return 0;
+	fprintf(stderr,
+	        "wineqd: refusing to start: --anonymous-role %s with --registry read-write on %s "
+	        "would let anyone who reaches the port change the registry; use --registry "
+	        "read-only or off, a lower --anonymous-role, or a loopback --listen address\n",
+	        wq_role_name(o->anonymous_role), o->listen);
+	return 1;
+}
+
+/* The authorizer shared by RPC and HTTP: the registry's token table when the registry is a
+ * local database (else tokens cannot be verified here) and the certificate map. */
+static int access_open(const opts *o, wqd *d, char *err, size_t errlen)
+{
+	wq_auth_policy p = {.loopback_role = o->loopback_role,
+	                    .anonymous_role = o->anonymous_role,
+	                    .cert_role = o->cert_role,
+	                    .registry_mode = o->registry_mode};
+	const wq_config *c = &d->registry->config;
+	int local = c->tracking_kind == WQ_TRACKING_SQLITE && c->db_path != NULL, rc;
+
+	rc = wq_auth_open(local ? c->db_path : NULL, &p, &d->auth, err, errlen);
+	for (size_t i = 0; rc == WQ_OK && i < o->ncert_roles; i++)
+		rc = wq_auth_cert_role_add(d->auth, o->cert_roles[i], err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	d->metrics_open = o->metrics_open;
+	wq_log(WQ_LOG_INFO,
+	       "access: registry %s; without a credential: %s over loopback, %s elsewhere; "
+	       "tokens %s; client certificates %s",
+	       o->registry_mode == WQ_REGISTRY_OFF         ? "off"
+	       : o->registry_mode == WQ_REGISTRY_READ_ONLY ? "read-only"
+	                                                   : "read-write",
+	       wq_role_name(o->loopback_role), wq_role_name(o->anonymous_role),
+	       local ? "verified against the registry database" : "off (remote registry)",
+	       o->tls_client_auth ? "required" : "not requested");
+	if (!wq_auth_addr_is_loopback(o->listen) && o->registry_mode == WQ_REGISTRY_READ_WRITE &&
+	    !local && !o->tls_client_auth)
+		wq_log(WQ_LOG_WARN, "no caller from another host can write to the registry: "
+		                    "neither tokens nor client certificates can be checked");
+	return WQ_OK;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -400,7 +529,11 @@ int main(int argc, char **argv)
 	          .drain_s = 10,
 	          .feedback_max_age_s = WQD_FEEDBACK_MAX_AGE_MS / 1000,
 	          .workers = 16,
-	          .log_level = "info"};
+	          .log_level = "info",
+	          .registry_mode = WQ_REGISTRY_READ_WRITE,
+	          .loopback_role = WQ_ROLE_MANAGE,
+	          .anonymous_role = WQ_ROLE_PREDICT,
+	          .cert_role = WQ_ROLE_READ};
 	wq_kvconf conf = {0};
 	char **cargv = NULL, err[1024] = "", *key_path = NULL;
 	int cargc = 0, ex, rc, level, sig;
@@ -448,6 +581,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "wineqd: --tls-client-auth needs --tls-ca\n");
 		goto done;
 	}
+	if (insecure(&o))
+		goto done;
 
 	ex = EXIT_FAIL;
 	if (wqd_init(&d, err, sizeof(err)) != WQ_OK) {
@@ -463,10 +598,17 @@ int main(int argc, char **argv)
 		if (key_path == NULL)
 			rc = wq_err_set(err, sizeof(err), WQ_ENOMEM, "out of memory");
 	}
+	cfg.busy_timeout_ms = 250; /* a locked registry is answered "busy", not waited on */
 	if (rc == WQ_OK)
 		rc = wq_registry_open(&cfg, &d.registry, err, sizeof(err));
+	if (rc == WQ_OK) /* watcher, Registry service and HTTP share one SQLite handle: one lock */
+		rc = wq_registry_serialized(d.registry, &d.registry, err, sizeof(err));
 	if (rc != WQ_OK) {
 		fprintf(stderr, "wineqd: cannot open the registry: %s\n", err);
+		goto done;
+	}
+	if (access_open(&o, &d, err, sizeof(err)) != WQ_OK) {
+		fprintf(stderr, "wineqd: access control: %s\n", err);
 		goto done;
 	}
 	if (wq_predid_open(key_path, 1, &d.predid, err, sizeof(err)) != WQ_OK) {
@@ -478,28 +620,33 @@ int main(int argc, char **argv)
 	w.uri = o.model;
 	watcher_check(&w, 1);
 
-	if (strcmp(o.feed, "none") != 0 &&
-	    wqd_feed_open(o.feed, d.m_feed_published, d.m_feed_dropped, &d.feed, err,
-	                  sizeof(err)) != WQ_OK) {
-		fprintf(stderr, "wineqd: %s\n", err);
-		goto done;
-	}
 	tls.cert_file = o.tls_cert;
 	tls.key_file = o.tls_key;
 	tls.ca_file = o.tls_ca;
 	tls.client_auth = o.tls_client_auth;
+	/* the feed takes the RPC's TLS settings when it is tls+tcp:// too */
+	if (strcmp(o.feed, "none") != 0 &&
+	    wqd_feed_open_tls(o.feed, &tls, d.m_feed_published, d.m_feed_dropped, &d.feed, err,
+	                      sizeof(err)) != WQ_OK) {
+		fprintf(stderr, "wineqd: %s\n", err);
+		goto done;
+	}
 	so.workers = o.workers;
 	so.tls = &tls;
 	so.observe = rpc_observe;
 	so.observe_arg = &d;
 	rc = wq_rpc_server_open(o.listen, &so, &rpc, err, sizeof(err));
+	if (rc == WQ_OK)
+		rc = wq_rpc_server_set_authorizer(rpc, wq_auth_rpc_authorize, d.auth);
 	if (rc == WQ_OK && (rc = wqd_predictor_new(&d, &predictor)) != WQ_OK)
 		wq_err_set(err, sizeof(err), rc, "out of memory");
-	if (rc == WQ_OK)
+	if (rc == WQ_OK && o.registry_mode != WQ_REGISTRY_OFF) {
 		rc = wq_regsvc_new(d.registry, &registry_svc, err, sizeof(err));
+		wq_regsvc_set_auth(registry_svc, d.auth);
+	}
 	if (rc == WQ_OK)
 		rc = wq_rpc_server_add_fast_service(rpc, predictor, err, sizeof(err));
-	if (rc == WQ_OK)
+	if (rc == WQ_OK && registry_svc != NULL)
 		rc = wq_rpc_server_add_service(rpc, registry_svc, err, sizeof(err));
 	if (rc == WQ_OK)
 		rc = wq_rpc_server_start(rpc, err, sizeof(err));

@@ -7,6 +7,7 @@
 #include "wq_log.h"
 #include "wq_model_uri.h"
 #include "wq_ring.h"
+#include "wq_tlsconf.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -74,8 +75,15 @@ static int64_t unix_now_ns(void)
 int wqd_feed_open(const char *url, wq_prom_cell *published, wq_prom_cell *dropped, wqd_feed **out,
                   char *err, size_t errlen)
 {
+	return wqd_feed_open_tls(url, NULL, published, dropped, out, err, errlen);
+}
+
+int wqd_feed_open_tls(const char *url, const wq_rpc_tls *tls, wq_prom_cell *published,
+                      wq_prom_cell *dropped, wqd_feed **out, char *err, size_t errlen)
+{
 	wqd_feed *f = calloc(1, sizeof(*f));
-	int rv;
+	nng_listener l;
+	int rc, rv;
 
 	if (f == NULL)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
@@ -94,16 +102,20 @@ int wqd_feed_open(const char *url, wq_prom_cell *published, wq_prom_cell *droppe
 	}
 	/* Slow subscribers lose events inside nng rather than slowing prediction down. */
 	nng_socket_set_int(f->sock, NNG_OPT_SENDBUF, 1024);
-	rv = nng_listen(f->sock, url, NULL, 0);
-	if (rv != 0) {
+	rv = nng_listener_create(&l, f->sock, url);
+	rc = rv != 0 ? wq_err_set(err, errlen, WQ_EINVAL, "cannot listen on feed %s: %s", url,
+	                          nng_strerror(rv))
+	             : wq_tlsconf_apply(tls, url, &l, NULL, err, errlen);
+	if (rc == WQ_OK && (rv = nng_listener_start(l, 0)) == NNG_EADDRINUSE)
+		rc = wq_err_set(err, errlen, WQ_EEXIST, "feed address already in use: %s", url);
+	else if (rc == WQ_OK && rv != 0)
+		rc = wq_err_set(err, errlen, WQ_EINVAL, "cannot listen on feed %s: %s", url,
+		                nng_strerror(rv));
+	if (rc != WQ_OK) {
 		nng_close(f->sock);
 		wq_ring_free(f->ring);
 		free(f);
-		if (rv == NNG_EADDRINUSE)
-			return wq_err_set(err, errlen, WQ_EEXIST, "feed address already in use: %s",
-			                  url);
-		return wq_err_set(err, errlen, WQ_EINVAL, "cannot listen on feed %s: %s", url,
-		                  nng_strerror(rv));
+		return rc;
 	}
 	if (pthread_create(&f->thread, NULL, feed_main, f) != 0) {
 		wqd_feed_close(f);
@@ -382,6 +394,13 @@ static void collect_model_loaded(wq_prom_emitter *e, void *arg)
 	wq_prom_emit(e, NULL, wq_serving_generation(d->serving) > 0 ? 1 : 0);
 }
 
+static void collect_model_missing(wq_prom_emitter *e, void *arg)
+{
+	const wqd *d = arg;
+
+	wq_prom_emit(e, NULL, atomic_load(&d->model_missing) ? 1 : 0);
+}
+
 static void collect_start_time(wq_prom_emitter *e, void *arg)
 {
 	wqd *d = arg;
@@ -456,6 +475,7 @@ int wqd_init(wqd *d, char *err, size_t errlen)
 
 	memset(d, 0, sizeof(*d));
 	atomic_init(&d->stopping, 0);
+	atomic_init(&d->model_missing, 0);
 	d->started_unix = (int64_t)time(NULL);
 	d->feedback_max_age_ms = WQD_FEEDBACK_MAX_AGE_MS;
 	rc = wq_serving_new(&d->serving);
@@ -502,6 +522,12 @@ int wqd_init(wqd *d, char *err, size_t errlen)
 		rc = collected(d, "wineq_model_loaded", "1 when a model is loaded, else 0.", NULL,
 		               0, collect_model_loaded, err, errlen);
 	if (rc == WQ_OK)
+		rc = collected(
+		    d, "wineq_model_missing",
+		    "1 when the served version no longer exists in the registry (deleted), "
+		    "else 0.",
+		    NULL, 0, collect_model_missing, err, errlen);
+	if (rc == WQ_OK)
 		rc = collected(d, "process_start_time_seconds",
 		               "Start time of the process since the Unix epoch in seconds.", NULL,
 		               0, collect_start_time, err, errlen);
@@ -520,6 +546,7 @@ void wqd_fini(wqd *d)
 {
 	wqd_feed_close(d->feed);
 	wq_registry_close(d->registry);
+	wq_auth_close(d->auth);
 	wq_serving_free(d->serving);
 	wq_prom_free(d->prom);
 	wq_predid_free(d->predid);

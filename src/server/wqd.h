@@ -3,11 +3,13 @@
 #ifndef WQD_H
 #define WQD_H
 
+#include "wq_auth.h"
 #include "wq_json.h"
 #include "wq_predid.h"
 #include "wq_prom.h"
 #include <protobuf-c/protobuf-c.h>
 #include "wq_registry.h"
+#include "wq_rpc.h"
 #include "wq_serving.h"
 
 #include <stdatomic.h>
@@ -38,6 +40,12 @@ typedef struct wqd {
 	int64_t feedback_max_age_ms; /* <= 0: no limit */
 	int64_t started_unix;        /* process start, for uptime */
 	atomic_int stopping;         /* set on SIGTERM: readiness goes false, new work is refused */
+	atomic_int model_missing;    /* set by the model watcher when the served registry version
+	                                no longer exists (deleted): readiness goes false */
+	/* Access control (wq_auth.h) of the HTTP front end; NULL: everything open (tests). The
+	 * RPC server has it as its authorizer. */
+	wq_auth *auth;
+	int metrics_open; /* 1: GET /metrics needs no credential; 0: the READ role */
 
 	/* metrics (owned by prom) */
 	wq_prom_family *m_requests;      /* wineq_requests_total{protocol,method,code} */
@@ -55,7 +63,8 @@ typedef struct wqd {
  * WQD_FEEDBACK_MAX_AGE_MS (registry, feed and predid are attached by the caller). On failure
  * everything taken is released. */
 int wqd_init(wqd *d, char *err, size_t errlen);
-/* Releases what wqd_init took, the feed, the registry and predid; accepts a zeroed wqd. */
+/* Releases what wqd_init took, the feed, the registry, auth and predid; accepts a zeroed
+ * wqd. */
 void wqd_fini(wqd *d);
 
 /* Opens the feed: an nng PUB socket listening on url, and the thread that sends the packed
@@ -64,6 +73,10 @@ void wqd_fini(wqd *d);
  * (wqd_feed_close, which sends what is queued first). An address in use is WQ_EEXIST. */
 int wqd_feed_open(const char *url, wq_prom_cell *published, wq_prom_cell *dropped, wqd_feed **out,
                   char *err, size_t errlen);
+/* The same with TLS for a tls+tcp:// url (tls: wineqd's --tls-* settings, which a plain url
+ * ignores; client_auth with a CA requires subscribers to present a certificate it signed). */
+int wqd_feed_open_tls(const char *url, const wq_rpc_tls *tls, wq_prom_cell *published,
+                      wq_prom_cell *dropped, wqd_feed **out, char *err, size_t errlen);
 void wqd_feed_close(wqd_feed *f);
 
 /* Where a prediction came from, for its feed event. source: "rpc", "http", "kinesis", ...;

@@ -17,7 +17,10 @@ struct wqd_http {
 	wqd *d;
 	wq_httpd *srv;
 	wq_served_model *slot; /* the loop thread's model reference (wq_serving_cached) */
+	int loopback;          /* listening on loopback only: callers are this host's */
 };
+
+static int allowed(wq_httpd_req *r, wqd_http *h, int role);
 
 /* ---------------------------------------------------------------------------------------
  * /predict */
@@ -184,7 +187,7 @@ static void route_predict(wq_httpd_req *r, void *arg)
 	char err[1024] = "";
 	int is_array = 0, st;
 
-	if (!content_type_ok(r, ct))
+	if (!allowed(r, h, WQ_ROLE_PREDICT) || !content_type_ok(r, ct))
 		return;
 	/* a reference held (in this thread's slot) until the next request, so for all of this */
 	m = wq_serving_cached(h->d->serving, &h->slot);
@@ -382,6 +385,37 @@ static void feedback_batch(wq_httpd_req *r, wqd_http *h, json_t *doc)
 	                              (json_int_t)(n - accepted), "results", results));
 }
 
+/* Whether the caller may use a route needing role; otherwise answers 401 (with
+ * WWW-Authenticate) or 403. On a loopback listener anonymous callers have the loopback role. */
+static int allowed(wq_httpd_req *r, wqd_http *h, int role)
+{
+	const char *authz = wq_httpd_req_header(r, "Authorization");
+	wq_identity who;
+	char msg[512] = "";
+	int code;
+
+	if (h->d->auth == NULL)
+		return 1;
+	code = wq_auth_check_http(h->d->auth, authz, h->loopback, role, &who, msg, sizeof(msg));
+	switch (code) {
+	case WQ_RPC_OK:
+		return 1;
+	case WQ_RPC_UNAUTHENTICATED:
+		wq_httpd_header_add(r, "WWW-Authenticate",
+		                    authz != NULL
+		                        ? "Bearer realm=\"wineq\", error=\"invalid_token\""
+		                        : "Bearer realm=\"wineq\"");
+		wq_httpd_reply_error(r, 401, "UNAUTHENTICATED", "%s", msg);
+		return 0;
+	case WQ_RPC_PERMISSION_DENIED:
+		wq_httpd_reply_error(r, 403, "PERMISSION_DENIED", "%s", msg);
+		return 0;
+	default:
+		wq_httpd_reply_error(r, 500, "INTERNAL", "%s", msg);
+		return 0;
+	}
+}
+
 /* POST /v1/feedback: one label (its failure is the answer's status) or a batch. */
 static void route_feedback(wq_httpd_req *r, void *arg)
 {
@@ -393,7 +427,7 @@ static void route_feedback(wq_httpd_req *r, void *arg)
 	char err[512] = "";
 	int rc, status;
 
-	if (!content_type_ok(r, ct))
+	if (!allowed(r, h, WQ_ROLE_EDIT) || !content_type_ok(r, ct))
 		return;
 	if (wqd_feedback_ready(h->d, err, sizeof(err)) != WQ_OK) {
 		wq_httpd_reply_error(r, 503, "UNAVAILABLE", "%s", err);
@@ -455,6 +489,13 @@ static void route_readyz(wq_httpd_req *r, void *arg)
 		wq_httpd_reply_error(r, 503, "UNAVAILABLE", "no model loaded yet");
 		return;
 	}
+	if (atomic_load(&h->d->model_missing)) {
+		/* still answering with it, but a load balancer should prefer a replica whose model
+		 * the registry still has */
+		wq_httpd_reply_error(r, 503, "UNAVAILABLE",
+		                     "the served model version no longer exists in the registry");
+		return;
+	}
 	wq_httpd_reply_json(r, 200,
 	                    json_pack("{s:s,s:s,s:o}", "status", "ready", "model", m->name,
 	                              "version",
@@ -495,8 +536,13 @@ fail:
 static void route_models(wq_httpd_req *r, void *arg)
 {
 	wqd_http *h = arg;
-	wq_served_model *m = wq_serving_cached(h->d->serving, &h->slot);
-	json_t *list = json_array();
+	wq_served_model *m;
+	json_t *list;
+
+	if (!allowed(r, h, WQ_ROLE_PREDICT))
+		return;
+	m = wq_serving_cached(h->d->serving, &h->slot);
+	list = json_array();
 
 	if (list != NULL && m != NULL && json_array_append_new(list, model_json(m)) != 0) {
 		json_decref(list);
@@ -514,8 +560,11 @@ static void route_metrics(wq_httpd_req *r, void *arg)
 	wqd_http *h = arg;
 	char *text = NULL;
 	size_t len = 0;
-	int st = wq_prom_render(h->d->prom, &text, &len);
+	int st;
 
+	if (!h->d->metrics_open && !allowed(r, h, WQ_ROLE_READ))
+		return;
+	st = wq_prom_render(h->d->prom, &text, &len);
 	if (st != WQ_OK) {
 		wq_httpd_reply_error(r, 500, "INTERNAL", "cannot render the metrics: %s",
 		                     wq_strerror(st));
@@ -563,6 +612,7 @@ int wqd_http_start(wqd *d, const char *addr_port, wqd_http **out, char *err, siz
 	if (h == NULL)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 	h->d = d;
+	h->loopback = wq_auth_addr_is_loopback(addr_port);
 	o.arg = h;
 	o.observe_arg = h;
 	o.stopping = &d->stopping;

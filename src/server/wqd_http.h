@@ -23,10 +23,10 @@
  * (with an Allow header), 413 PAYLOAD_TOO_LARGE (body over WQD_MAX_HTTP_BODY, more than
  * WQD_MAX_BATCH instances or too many features), 415 UNSUPPORTED_MEDIA_TYPE (the POSTs
  * need Content-Type application/json, parameters such as charset allowed), 503 UNAVAILABLE
- * (no model loaded yet; /readyz also while stopping). Exception: libevent answers some malformed
- * requests itself with an HTML body (a request line it cannot parse, headers over
- * WQD_HTTP_MAX_HEADERS, an unknown method, a body over WQD_HTTP_HARD_BODY) and closes the
- * connection; libevent 2.1 has no hook to change those bodies.
+ * (no model loaded yet; /readyz also while stopping or once the served version was deleted
+ * from the registry). Malformed, slow or oversized requests are answered by wq_httpd
+ * (400/408/411/413/431/505 JSON, connection closed); at most 512 connections (503 beyond),
+ * see wq_httpd.h.
  *
  * Every answered request is counted with wqd_observe(d, "http", route, "200", seconds), route
  * one of "/predict", "/v1/feedback", "/healthz", "/readyz", "/v1/models", "/metrics",
@@ -35,8 +35,7 @@
  * in the response).
  *
  * Requests are handled one at a time on the loop thread (a prediction is tens of
- * microseconds; a full batch holds the loop for its duration). libevent 2.1 has no connection
- * limit: the process's file-descriptor limit is the bound. */
+ * microseconds; a full batch holds the loop for its duration). */
 #ifndef WQD_HTTP_H
 #define WQD_HTTP_H
 
@@ -45,13 +44,13 @@
 
 #include <stddef.h>
 
-#define WQD_HTTP_TIMEOUT_S      30                      /* read/write timeout and idle keep-alive */
-#define WQD_HTTP_MAX_HEADERS    (64 * 1024)             /* bytes of request line + headers */
+#define WQD_HTTP_TIMEOUT_S                                                                         \
+	30                                  /* request deadline (first byte to last body byte) and \
+	                                       response write deadline */
+#define WQD_HTTP_MAX_HEADERS    (64 * 1024) /* bytes of request line + headers */
 #define WQD_HTTP_MAX_REQUEST_ID WQ_HTTPD_MAX_REQUEST_ID /* characters of an X-Request-Id */
-/* Bodies up to this size are read and refused with a JSON 413 when over WQD_MAX_HTTP_BODY;
- * larger ones are refused by libevent (HTML body, connection closed) after it has read and
- * dropped them, so that a client still sending gets the 413 rather than a reset. (wq_httpd's
- * rule for max_body = WQD_MAX_HTTP_BODY; stated here for the tests.) */
+/* A body size well over WQD_MAX_HTTP_BODY, for the tests: every announced body over
+ * WQD_MAX_HTTP_BODY is refused 413 before it is read, however large. */
 #define WQD_HTTP_HARD_BODY (2 * (WQD_MAX_HTTP_BODY))
 
 typedef struct wqd_http wqd_http;

@@ -390,7 +390,7 @@ static void p_health(Wineq__V1__Predictor_Service *svc, const Wineq__V1__HealthR
 	Wineq__V1__HealthResponse out = WINEQ__V1__HEALTH_RESPONSE__INIT;
 	Wineq__V1__ModelRef ref;
 	wq_served_model *m = model_for_thread(d);
-	int ready = m != NULL && !atomic_load(&d->stopping);
+	int ready = m != NULL && !atomic_load(&d->stopping) && !atomic_load(&d->model_missing);
 
 	(void)in;
 	out.live = 1;

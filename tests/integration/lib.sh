@@ -5,7 +5,21 @@ set -u
 : "${WQ_SRCDIR:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${WQ_CLIENT:=$WQ_SRCDIR/build/src/client/wineq-client}"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wqit-XXXXXX")
-trap 'rm -rf "$WORK"' EXIT INT TERM
+# PIDS: the background processes a test starts (it appends "$!"); stopped, then $WORK
+# removed, on exit. A test with more to undo sets its own trap.
+PIDS=""
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+# die MESSAGE: a setup step failed; the test cannot go on
+die() {
+	echo "$(basename "$0"): $*" >&2
+	exit 1
+}
 # never touch the user's own registry: tracked commands write below $WORK
 WINEQ_HOME="$WORK/home"
 export WINEQ_HOME

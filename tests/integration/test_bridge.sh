@@ -27,22 +27,11 @@ NODE_MODULES=${WQ_NODE_MODULES:-$WQ_SRCDIR/node_modules}
 WHITE=$WQ_SRCDIR/data/winequality-white.csv
 AWS=/usr/bin/aws
 
-die() {
-	echo "test_bridge.sh: $*" >&2
-	exit 1
-}
 [ -d "$NODE_MODULES/kinesalite" ] || die "kinesalite not in $NODE_MODULES: run 'npm ci' (package-lock.json pins it)"
 command -v node >/dev/null 2>&1 || die "node is missing: run sh scripts/setup-debian.sh"
 [ -x "$AWS" ] || die "$AWS is missing: install Debian's awscli (scripts/setup-debian.sh)"
 [ -x "$BRIDGE" ] || die "$BRIDGE not built"
 
-PIDS=""
-cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
 export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
 export AWS_ACCESS_KEY_ID=AKIDWINEQTEST AWS_SECRET_ACCESS_KEY=wineq-test-secret AWS_REGION=us-east-1
 export AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER=""

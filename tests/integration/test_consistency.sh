@@ -23,13 +23,6 @@ PY=/usr/bin/python3
 WHITE=$WQ_SRCDIR/data/winequality-white.csv
 RED=$WQ_SRCDIR/data/winequality-red.csv
 
-PIDS=""
-cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
 export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
 unset WINEQ_SERVER WINEQ_MODEL_URI PREDICTIONS_STREAM_NAME TEST_RUN AWS_LAMBDA_RUNTIME_API
 

@@ -13,10 +13,6 @@
 D=$WQ_SRCDIR/deploy
 PY=/usr/bin/python3
 
-die() {
-	echo "test_deploy.sh: $*" >&2
-	exit 1
-}
 command -v promtool >/dev/null 2>&1 || die "promtool is missing: run sh scripts/setup-debian.sh"
 [ -x "$PY" ] || die "$PY is missing"
 [ -d "$D" ] || die "$D not found (WQ_SRCDIR=$WQ_SRCDIR)"

@@ -24,10 +24,6 @@ ROOT=$WORK/root
 TASK=$ROOT/var/task
 HOSTNAME_FAKE=wineq-lambda.test
 
-die() {
-	echo "test_lambda_zip.sh: $*" >&2
-	exit 1
-}
 [ -x "$BIN" ] || die "$BIN is missing or not executable: build it first, or set WQ_LAMBDA_BINARY"
 [ -x /bin/busybox ] || die "/bin/busybox is missing: install busybox-static (sh scripts/setup-debian.sh)"
 # A dynamic busybox would need the host's libc inside the chroot.

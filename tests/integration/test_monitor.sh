@@ -27,23 +27,12 @@ J="$PY $WQ_SRCDIR/tests/tools/jcheck.py"
 WHITE=$WQ_SRCDIR/data/winequality-white.csv
 RED=$WQ_SRCDIR/data/winequality-red.csv
 
-die() {
-	echo "test_monitor.sh: $*" >&2
-	exit 1
-}
 for t in curl prometheus promtool chromium; do
 	command -v $t >/dev/null 2>&1 || die "$t is missing: run sh scripts/setup-debian.sh"
 done
 "$PY" -c 'import scipy, numpy' 2>/dev/null || die "python3-scipy is missing: run sh scripts/setup-debian.sh"
 [ -x "$MONITOR" ] || die "$MONITOR not built"
 
-PIDS=""
-cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
 export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
 
 # shellcheck disable=SC2046 # free_ports prints blank-separated numbers, split into $1..$N
@@ -188,7 +177,6 @@ expect_scipy "white" "$WORK/white.json" "$WORK/v1/reference.csv" "$WORK/white_te
 wait_for 30 prom_is 'wineq_monitor_window_events' 980 && ok "Prometheus sees the 980-event window" || not_ok "window in Prometheus: $(prom_value wineq_monitor_window_events)"
 prom_is 'wineq_drift_dataset_detected' 0 && ok "Prometheus: wineq_drift_dataset_detected 0" || not_ok "dataset drift in Prometheus: $(prom_value wineq_drift_dataset_detected)"
 
-
 # --- true labels: live quality ------------------------------------------------------------------
 # feedback PRED_JSONL LABELS_CSV: every row's true quality, by the prediction_ids wineqd returned
 feedback() {
@@ -260,7 +248,11 @@ while [ $i -lt 8 ]; do
 done
 (for i in 0 1 2 3 4 5 6 7; do "$C" predict --server "$RPC" --csv "$WORK/redc$i.csv" --format json; sleep 0.4; done) >"$WORK/red_mid_pred" 2>"$WORK/err" &
 RP=$!
-sleep 1.2
+# kill once the first chunk has arrived, while later chunks are still coming (under a slow
+# sanitizer build a fixed delay may fire before anything arrived)
+mid_replay() { [ "$(metric wineq_monitor_events_total)" -gt "$e0" ]; }
+wait_for 30 mid_replay
+sleep 0.2
 kill -KILL "$MPID"
 wait "$MPID" 2>/dev/null
 wait "$RP"

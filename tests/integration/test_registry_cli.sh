@@ -1,7 +1,8 @@
 #!/bin/sh
 # Tracking and the model registry from the CLI, tried as a new user would: train twice,
 # register both, promote v2 to Production, alias v1 champion, resolve every URI, read the
-# history, delete v1 and see its artifacts gone; plus the bad inputs around them.
+# history, delete v1 (refused for its run first), restore it, purge it with `registry gc` and see
+# its artifacts gone; plus the bad inputs around them.
 
 # `CHECK && ok ... || not_ok ...` is this suite's if/else: ok and not_ok (lib.sh) always
 # return 0, so not_ok runs exactly when CHECK fails.
@@ -83,22 +84,34 @@ expect_grep ' 2 +stage +- +None +Production$' "$WORK/out" "history shows v2 None
 expect_grep ' 1 +alias +champion +- +1$' "$WORK/out" "history shows the alias"
 expect_grep "^[0-9-]+ [0-9:]+ +${USER:-$(id -un)} " "$WORK/out" "history says who"
 
-# --- hard delete ------------------------------------------------------------------------------------------
+# --- soft delete, restore, purge ---------------------------------------------------------------
 before=$(find "$ARTS/models/wine-quality" -type f | wc -l)
+expect_exit 4 "run 1 backs version 1: delete refused" "$C" runs delete "$run1"
+expect_grep 'backs registered model version wine-quality/1' "$WORK/err" "refusal names the version"
 expect_exit 0 "delete v1" "$C" models delete wine-quality 1
-after=$(find "$ARTS/models/wine-quality" -type f | wc -l)
-# two versions of the same bundle layout: deleting one halves the files
-[ "$before" -ge 6 ] && [ "$after" -eq $((before / 2)) ] && ok "v1's files are gone ($before -> $after)" || not_ok "files $before -> $after"
 expect_exit 5 "deleted version no longer resolves" "$C" models resolve models:/wine-quality/1
 expect_grep 'version 1|no version' "$WORK/err" "missing version named"
 expect_exit 5 "alias went with it" "$C" models resolve models:/wine-quality@champion
 expect_exit 0 "history kept after delete" "$C" models history wine-quality
 expect_grep ' 1 +delete ' "$WORK/out" "delete recorded"
-run_files=$(find "$ARTS" -path "*$run1*" -type f | wc -l)
-[ "$run_files" -eq "$after" ] && ok "run 1 has its bundle's $after artifacts" || not_ok "run 1 has $run_files artifact files, its bundle $after"
+[ "$(find "$ARTS/models/wine-quality" -type f | wc -l)" -eq "$before" ] && ok "a deleted version keeps its files until gc" || not_ok "files went at delete"
+expect_exit 0 "restore v1" "$C" models restore wine-quality 1
+expect_exit 0 "restored version resolves" "$C" models resolve models:/wine-quality/1
+expect_exit 5 "restore of a live version" "$C" models restore wine-quality 1
+expect_exit 0 "delete v1 again" "$C" models delete wine-quality 1
 expect_exit 0 "runs delete" "$C" runs delete "$run1"
+expect_exit 5 "deleted run is hidden" "$C" runs show "$run1"
+expect_exit 0 "runs restore" "$C" runs restore "$run1"
+expect_exit 0 "restored run shows" "$C" runs show "$run1"
+expect_exit 0 "runs delete again" "$C" runs delete "$run1"
+expect_exit 0 "gc purges" "$C" registry gc
+expect_grep "purged: deleted run $run1" "$WORK/out" "gc purged run 1"
+expect_grep 'purged: deleted version wine-quality/1' "$WORK/out" "gc purged version 1"
+after=$(find "$ARTS/models/wine-quality" -type f | wc -l)
+# two versions of the same bundle layout: purging one halves the files
+[ "$before" -ge 6 ] && [ "$after" -eq $((before / 2)) ] && ok "v1's files are gone ($before -> $after)" || not_ok "files $before -> $after"
 [ "$(find "$ARTS" -path "*$run1*" -type f | wc -l)" -eq 0 ] && ok "run 1 artifacts gone" || not_ok "run 1 artifacts left"
-expect_exit 5 "deleted run is gone" "$C" runs show "$run1"
+expect_exit 5 "purged run cannot be restored" "$C" runs restore "$run1"
 
 # --- bad input -------------------------------------------------------------------------------------------------
 expect_exit 5 "unknown model" "$C" models versions no-such-model

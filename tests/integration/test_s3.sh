@@ -30,10 +30,6 @@ BUCKET=wqtest
 TOKEN="FQoGZXIvYXdzEXAMPLE/session+token=="
 
 # --- prerequisites: missing ones fail the test (never a silent skip) ----------------------
-die() {
-	echo "test_s3.sh: $*" >&2
-	exit 1
-}
 [ -x "$S3RVER" ] || die "s3rver not found at $S3RVER: run 'npm ci' in $WQ_SRCDIR (package-lock.json pins s3rver 3.7.1)"
 [ -x "$BIN" ] || die "$BIN not found: build the unit tests (make check) or set WQ_BUILDDIR"
 "$PYTHON" "$PROXY" --help >/dev/null 2>&1 ||

@@ -23,10 +23,6 @@ CHECK=$WQ_SRCDIR/tests/terraform/check_terraform.js
 TF=$WQ_SRCDIR/terraform
 BAD=$WQ_SRCDIR/tests/terraform/bad
 
-die() {
-	echo "test_terraform.sh: $*" >&2
-	exit 1
-}
 command -v node >/dev/null 2>&1 || die "node is missing: run sh scripts/setup-debian.sh"
 [ -d "$NODE_MODULES/@cdktf/hcl2json" ] ||
 	die "@cdktf/hcl2json not in $NODE_MODULES: run 'npm ci' (package-lock.json pins it)"

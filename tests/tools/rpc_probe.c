@@ -6,6 +6,8 @@
  *   rpc_probe URL call METHOD HEX       envelope with METHOD and payload HEX ("" for none)
  *   rpc_probe URL expired               Predict whose deadline has already passed
  *   rpc_probe URL oversize BYTES        Predict whose payload is BYTES long
+ *   rpc_probe URL emptybatch BYTES      PredictBatch whose payload is BYTES of empty instances
+ *   rpc_probe URL setalias NAME ALIAS V Registry SetAlias (registry-lock tests)
  *   rpc_probe URL predict NAME=VALUE... Predict with these features (VALUE may be nan, inf);
  *                                       "customer_id=ID" sets the request's customer_id
  *   rpc_probe URL batch N NAME=VALUE... PredictBatch of N copies of the instance; prints
@@ -14,7 +16,9 @@
  *                                       prediction_id or customer_id); prints each result
  *   rpc_probe sub URL COUNT SECONDS     print COUNT feed events (FeedEvent), one line each:
  *                                       "event ..." for a prediction, "feedback ..." for a
- *                                       true label */
+ *                                       true label
+ * With RPC_PROBE_TIME set, the call's duration is printed on stderr ("elapsed_ms=12.3"); the
+ * client's timeout is WINEQ_RPC_TIMEOUT_MS (default 5000) and WINEQ_TOKEN is sent. */
 #include "wineq/v1/wineq.pb-c.h"
 #include "wq_error.h"
 #include "wq_rpc.h"
@@ -49,6 +53,14 @@ static int hex_decode(const char *hex, uint8_t **out, size_t *len)
 	*out = b;
 	*len = n;
 	return 0;
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static int64_t unix_ms(void)
@@ -96,6 +108,7 @@ static int envelope(wq_rpc_client *c, const char *method, const uint8_t *payload
 	req.payload.len = plen;
 	req.deadline_unix_ms = deadline;
 	req.request_id = "probe";
+	req.token = getenv("WINEQ_TOKEN") != NULL ? getenv("WINEQ_TOKEN") : "";
 	len = wineq__v1__rpc_request__get_packed_size(&req);
 	buf = malloc(len ? len : 1);
 	if (buf == NULL)
@@ -317,16 +330,22 @@ int main(int argc, char **argv)
 	size_t len = 0;
 	int rc = 2;
 
+	int64_t t0;
+
 	if (argc >= 5 && strcmp(argv[1], "sub") == 0)
 		return subscribe(argv[2], strtol(argv[3], NULL, 10), strtod(argv[4], NULL));
 	if (argc < 3) {
 		fprintf(stderr, "usage: see the comment at the top of rpc_probe.c\n");
 		return 2;
 	}
+	if (getenv("WINEQ_RPC_TIMEOUT_MS") != NULL)
+		o.timeout_ms = (int)strtol(getenv("WINEQ_RPC_TIMEOUT_MS"), NULL, 10);
+	o.token = getenv("WINEQ_TOKEN");
 	if (wq_rpc_client_open(argv[1], &o, &c, err, sizeof(err)) != WQ_OK) {
 		fprintf(stderr, "rpc_probe: %s\n", err);
 		return 1;
 	}
+	t0 = mono_ns();
 	if (strcmp(argv[2], "raw") == 0 && argc == 4) {
 		if (hex_decode(argv[3], &bytes, &len) == 0)
 			rc = send_envelope(c, bytes, len);
@@ -341,6 +360,27 @@ int main(int argc, char **argv)
 		if (bytes != NULL)
 			rc =
 			    envelope(c, "wineq.v1.Predictor/Predict", bytes, len, unix_ms() + 5000);
+	} else if (strcmp(argv[2], "emptybatch") == 0 && argc == 4) {
+		len = (size_t)strtoul(argv[3], NULL, 10) & ~(size_t)1;
+		bytes = malloc(len ? len : 1);
+		for (size_t i = 0; bytes != NULL && i < len; i += 2)
+			bytes[i] = 0x0a, bytes[i + 1] = 0x00; /* instances = 1, empty */
+		if (bytes != NULL)
+			rc = envelope(c, "wineq.v1.Predictor/PredictBatch", bytes, len,
+			              unix_ms() + 60000);
+	} else if (strcmp(argv[2], "setalias") == 0 && argc == 6) {
+		Wineq__V1__SetAliasRequest req = WINEQ__V1__SET_ALIAS_REQUEST__INIT;
+
+		req.name = argv[3];
+		req.alias = argv[4];
+		req.version = strtoll(argv[5], NULL, 10);
+		len = wineq__v1__set_alias_request__get_packed_size(&req);
+		bytes = malloc(len ? len : 1);
+		if (bytes != NULL) {
+			wineq__v1__set_alias_request__pack(&req, bytes);
+			rc = envelope(c, "wineq.v1.Registry/SetAlias", bytes, len,
+			              unix_ms() + 60000);
+		}
 	} else if (strcmp(argv[2], "predict") == 0) {
 		rc = predict(c, argc - 3, argv + 3);
 	} else if (strcmp(argv[2], "batch") == 0) {
@@ -348,6 +388,8 @@ int main(int argc, char **argv)
 	} else if (strcmp(argv[2], "feedback") == 0) {
 		rc = feedback(c, argc - 3, argv + 3);
 	}
+	if (getenv("RPC_PROBE_TIME") != NULL)
+		fprintf(stderr, "elapsed_ms=%.1f\n", (double)(mono_ns() - t0) / 1e6);
 	free(bytes);
 	wq_rpc_client_close(c);
 	return rc;

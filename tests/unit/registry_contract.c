@@ -407,11 +407,44 @@ static void test_run_artifacts(void **state)
 		free(dir);
 	}
 
-	/* hard delete: metadata and bytes */
+	/* a run behind a live model version cannot go (FAILED_PRECONDITION over RPC) */
+	{
+		char name[96];
+
+		snprintf(name, sizeof(name), "%s-from-run", fx.model);
+		EXPECT(WQ_EFORMAT, name, r->ops->run_delete(r, id, ERR));
+		OK(r->ops->run_get(r, id, &run, ERR));
+		wq_run_free(run);
+		run = NULL;
+		OK(r->ops->version_delete(r, name, 1, NULL, ERR));
+	}
+	/* soft delete: hidden from get, search and downloads, until restored */
 	OK(r->ops->run_delete(r, id, ERR));
 	EXPECT(WQ_ENOENT, id, r->ops->run_get(r, id, &run, ERR));
+	EXPECT(WQ_ENOENT, id, r->ops->run_delete(r, id, ERR));
+	EXPECT(WQ_ENOENT, id, r->ops->tag_set(r, id, "k", "v", ERR));
 	snprintf(dest, sizeof(dest), "%s/got-run-again", fx.home);
 	EXPECT(WQ_ENOENT, id, r->ops->artifacts_get(r, uri, dest, ERR));
+	{
+		wq_run **runs = NULL;
+		char *next = NULL;
+		size_t n = 0;
+
+		OK(r->ops->runs_search(r, NULL, 0, NULL, NULL, 1000, NULL, &runs, &n, &next, ERR));
+		for (size_t i = 0; i < n; i++)
+			assert_string_not_equal(runs[i]->id, id);
+		wq_runs_free(runs, n);
+		free(next);
+	}
+	if (r->ops->run_restore != NULL) {
+		OK(r->ops->run_restore(r, id, ERR));
+		EXPECT(WQ_ENOENT, id, r->ops->run_restore(r, id, ERR));
+		OK(r->ops->run_get(r, id, &run, ERR));
+		wq_run_free(run);
+		run = NULL;
+		OK(r->ops->artifacts_get(r, uri, dest, ERR));
+		OK(r->ops->run_delete(r, id, ERR));
+	}
 }
 
 /* Replaces the stored bytes of key with other content, through a second store handle. */
@@ -441,7 +474,7 @@ static void test_model_versions(void **state)
 	wq_model_version *v = NULL, **all = NULL;
 	wq_model_event *ev = NULL;
 	int64_t v1, v2, v3;
-	char *dir = NULL, uri[256], dest[700];
+	char *dir = NULL, uri[256];
 	size_t n = 0;
 
 	(void)state;
@@ -525,16 +558,38 @@ static void test_model_versions(void **state)
 	OK(r->ops->version_create(r, m, fx.bundle_dir, NULL, NULL, NULL, &v3, ERR));
 	assert_int_equal(v3, 3);
 
-	/* hard delete removes the version and its artifacts; numbers are not reused */
-	OK(r->ops->version_get(r, m, v1, &v, ERR));
+	/* soft delete hides the version (get, list, resolve, changes); numbers are not
+	 * reused */
 	OK(r->ops->version_delete(r, m, v1, "dave", ERR));
 	EXPECT(WQ_ENOENT, "1", r->ops->version_get(r, m, v1, &v, ERR));
-	snprintf(uri, sizeof(uri), "%s/", v->source_uri);
-	snprintf(dest, sizeof(dest), "%s/deleted-version", fx.home);
-	EXPECT(WQ_ENOENT, "", r->ops->artifacts_get(r, v->source_uri, dest, ERR));
-	wq_model_version_free(v);
+	EXPECT(WQ_ENOENT, "1", r->ops->version_delete(r, m, v1, "dave", ERR));
+	EXPECT(WQ_ENOENT, "1",
+	       r->ops->version_transition(r, m, v1, WQ_STAGE_STAGING, 1, "dave", ERR));
+	snprintf(uri, sizeof(uri), "models:/%s/%" PRId64, m, v1);
+	EXPECT(WQ_ENOENT, "1", r->ops->resolve(r, uri, &dir, &v, ERR));
+	{
+		wq_model_version **vs = NULL;
+		size_t nv = 0;
+
+		OK(r->ops->version_list(r, m, &vs, &nv, ERR));
+		for (size_t i = 0; i < nv; i++)
+			assert_true(vs[i]->version != v1);
+		wq_model_versions_free(vs, nv);
+	}
 	snprintf(uri, sizeof(uri), "models:/%s@champion", m); /* its alias went with it */
 	EXPECT(WQ_ENOENT, "champion", r->ops->resolve(r, uri, &dir, &v, ERR));
+	if (r->ops->version_restore != NULL) {
+		OK(r->ops->version_restore(r, m, v1, "dave", ERR));
+		EXPECT(WQ_ENOENT, "1", r->ops->version_restore(r, m, v1, "dave", ERR));
+		OK(r->ops->version_get(r, m, v1, &v, ERR));
+		wq_model_version_free(v);
+		v = NULL;
+		snprintf(uri, sizeof(uri), "models:/%s/%" PRId64, m, v1);
+		OK(r->ops->resolve(r, uri, &dir, NULL, ERR));
+		free(dir);
+		dir = NULL;
+		OK(r->ops->version_delete(r, m, v1, "dave", ERR));
+	}
 	OK(r->ops->version_create(r, m, fx.bundle_dir, NULL, NULL, NULL, &v3, ERR));
 	assert_int_equal(v3, 4);
 	OK(r->ops->history(r, m, &ev, &n, ERR));
@@ -544,7 +599,8 @@ static void test_model_versions(void **state)
 
 		for (size_t i = 0; i < n; i++)
 			deletes += strcmp(ev[i].kind, "delete") == 0;
-		assert_int_equal(deletes, 1);
+		/* deleted, restored and deleted again where restore is offered */
+		assert_int_equal(deletes, r->ops->version_restore != NULL ? 2 : 1);
 	}
 	wq_model_events_free(ev, n);
 }

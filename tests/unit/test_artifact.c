@@ -700,6 +700,51 @@ static void test_key_of(void **state)
 	snprintf(uri, sizeof(uri), "%s/a/../../etc", fx.st->root);
 	assert_int_equal(wq_artifact_key_of(fx.st, uri, &key, ERR), WQ_EINVAL);
 	assert_null(key);
+
+	/* a location stored relative to the root is its own key, whatever the root is now */
+	OK(wq_artifact_key_of(fx.st, "1/abc/artifacts", &key, err_, sizeof(err_)));
+	assert_string_equal(key, "1/abc/artifacts");
+	free(key);
+	key = NULL;
+	assert_int_equal(wq_artifact_key_of(fx.st, "1/../../etc", &key, ERR), WQ_EINVAL);
+	OK(wq_artifact_uri_of(fx.st, "1/abc/artifacts", &key, err_, sizeof(err_)));
+	snprintf(uri, sizeof(uri), "%s/1/abc/artifacts", fx.st->root);
+	assert_string_equal(key, uri);
+	free(key);
+	OK(wq_artifact_uri_of(fx.st, "s3://b/k", &key, err_, sizeof(err_)));
+	assert_string_equal(key, "s3://b/k");
+	free(key);
+}
+
+/* A download whose object has more (or fewer) bytes than recorded is refused: the transfer
+ * stops once the recorded size is exceeded, and nothing is left at the destination. */
+static void test_get_sized_caps(void **state)
+{
+	const size_t n = 200 * 1024 + 3;
+	unsigned char *blob = make_blob(n, 5);
+	char src[700], dst[700], key[512], sha[WQ_SHA256_HEXLEN];
+	char err[1024] = "";
+	struct stat sb;
+
+	(void)state;
+	tmp_path(src, sizeof(src), "sized.bin");
+	tmp_path(dst, sizeof(dst), "sized.out");
+	write_bytes(src, blob, n);
+	OK(wq_sha256_file_hex(src, sha, err_, sizeof(err_)));
+	run_key(key, sizeof(key), "objects/sized.bin");
+	OK(fx.st->ops->put(fx.st, key, src, sha, err_, sizeof(err_)));
+	assert_non_null(fx.st->ops->get_sized);
+	OK(fx.st->ops->get_sized(fx.st, key, dst, sha, (int64_t)n, err_, sizeof(err_)));
+	assert_file_bytes(dst, blob, n);
+	unlink(dst);
+	assert_int_equal(fx.st->ops->get_sized(fx.st, key, dst, sha, 1000, ERR), WQ_ECORRUPT);
+	assert_non_null(strstr(err, "size"));
+	assert_int_not_equal(stat(dst, &sb), 0);
+	assert_int_equal(fx.st->ops->get_sized(fx.st, key, dst, sha, (int64_t)n + 1, ERR),
+	                 WQ_ECORRUPT);
+	assert_int_not_equal(stat(dst, &sb), 0);
+	assert_int_equal(count_tmp_files(fx.tmp), 0);
+	free(blob);
 }
 
 /* --- tool mode -------------------------------------------------------------------------- */
@@ -736,6 +781,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_put_get_round_trip),
+	    cmocka_unit_test(test_get_sized_caps),
 	    cmocka_unit_test(test_empty_and_special_names),
 	    cmocka_unit_test(test_put_with_wrong_digest_refused),
 	    cmocka_unit_test(test_get_wrong_digest),

@@ -168,6 +168,79 @@ static void test_reopen_keeps_data(void **state)
 	wq_db_close(db);
 }
 
+/* A version-2 file as this program wrote it (absolute file:// locations in experiments, runs
+ * and model_versions) migrates to locations relative to the artifact root, so the store can
+ * move; values in another shape stay as they were. */
+static void test_v2_locations_become_relative(void **state)
+{
+	fixture *f = *state;
+	wq_db *db = open_ok(f->path);
+	sqlite3 *h = wq_db_sqlite(db);
+	sqlite3_stmt *st = NULL;
+	static const char *const want[] = {
+	    "1",
+	    "1/0123456789abcdef0123456789abcdef/artifacts",
+	    "models/wine/00112233445566778899aabbccddeeff",
+	    "s3://bucket/elsewhere/models/wine/xyz",
+	    "3",
+	    "3/fedcba9876543210fedcba9876543210/artifacts",
+	};
+	int i = 0;
+
+	/* back to the v2 shape (the v3 and v4 additions dropped), with v2-era rows */
+	assert_int_equal(
+	    sqlite3_exec(
+	        h,
+	        "DROP TABLE access_tokens; DROP INDEX runs_by_status;"
+	        " DROP INDEX model_versions_by_run; ALTER TABLE runs DROP COLUMN deleted_ms;"
+	        " ALTER TABLE runs DROP COLUMN owner;"
+	        " ALTER TABLE model_versions DROP COLUMN deleted_ms;"
+	        " INSERT INTO experiments VALUES(1, 'e', 'file:///old/home/artifacts/1', 1);"
+	        " INSERT INTO experiments VALUES(3, 's', 's3://bkt/pre/3', 1);"
+	        " INSERT INTO runs(run_id, experiment_id, status, start_ms, artifact_uri) VALUES"
+	        "  ('0123456789abcdef0123456789abcdef', 1, 'FINISHED', 1,"
+	        "   'file:///old/home/artifacts/1/0123456789abcdef0123456789abcdef/artifacts'),"
+	        "  ('fedcba9876543210fedcba9876543210', 3, 'RUNNING', 1,"
+	        "   's3://bkt/pre/3/fedcba9876543210fedcba9876543210/artifacts');"
+	        " INSERT INTO registered_models(name, created_ms, updated_ms) VALUES('wine', 1, 1);"
+	        " INSERT INTO model_versions(name, version, source_uri, sha256, created_ms) VALUES"
+	        "  ('wine', 1, 'file:///old/home/artifacts/models/wine/"
+	        "00112233445566778899aabbccddeeff', 'x', 1),"
+	        "  ('wine', 2, 's3://bucket/elsewhere/models/wine/xyz', 'x', 1);"
+	        " PRAGMA user_version = 2;",
+	        NULL, NULL, NULL),
+	    SQLITE_OK);
+	wq_db_close(db);
+
+	db = open_ok(f->path);
+	h = wq_db_sqlite(db);
+	assert_int_equal(pragma_int(h, "PRAGMA user_version"), WQ_DB_SCHEMA_VERSION);
+	assert_int_equal(
+	    sqlite3_prepare_v2(h,
+	                       "SELECT * FROM (SELECT artifact_location FROM experiments "
+	                       "WHERE experiment_id = 1) UNION ALL SELECT * FROM (SELECT "
+	                       "artifact_uri FROM runs WHERE experiment_id = 1) UNION "
+	                       "ALL SELECT * FROM (SELECT source_uri FROM model_versions "
+	                       "ORDER BY version) UNION ALL SELECT * FROM (SELECT "
+	                       "artifact_location FROM experiments WHERE experiment_id "
+	                       "= 3) UNION ALL SELECT * FROM (SELECT artifact_uri FROM "
+	                       "runs WHERE experiment_id = 3)",
+	                       -1, &st, NULL),
+	    SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		assert_true(i < 6);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0), want[i]);
+		i++;
+	}
+	sqlite3_finalize(st);
+	assert_int_equal(i, 6);
+	/* soft-delete and owner columns exist and start empty */
+	assert_int_equal(pragma_int(h, "SELECT count(*) FROM runs WHERE deleted_ms IS NULL AND "
+	                               "owner = ''"),
+	                 2);
+	wq_db_close(db);
+}
+
 static void test_empty_file_is_claimed(void **state)
 {
 	fixture *f = *state;
@@ -691,6 +764,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_wal_mode, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_empty_file_is_claimed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_v2_locations_become_relative, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_text_file_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreign_sqlite_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),

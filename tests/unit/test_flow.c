@@ -830,8 +830,9 @@ static int table_exists(wq_db *db, const char *name)
 	return query_int(db, sql) == 1;
 }
 
-/* A fresh file is at version 2; a version-1 file (the v2 tables dropped again, the data of
- * v1 kept) migrates in place. */
+/* A fresh file is at the current version (4: v3 durable registries, v4 access tokens); a
+ * version-1 file (what v2, v3 and v4 added dropped again, the data of v1 kept) migrates in
+ * place through every later version. */
 static void test_schema(void **state)
 {
 	static const char *const tables[] = {"flow_runs", "task_runs", "task_transitions",
@@ -840,19 +841,23 @@ static void test_schema(void **state)
 	wq_db *db = open_ok(fx->path);
 	char err[512] = "";
 
-	assert_int_equal(WQ_DB_SCHEMA_VERSION, 2);
-	assert_int_equal(query_int(db, "PRAGMA user_version"), 2);
+	assert_int_equal(WQ_DB_SCHEMA_VERSION, 4);
+	assert_int_equal(query_int(db, "PRAGMA user_version"), 4);
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
 		if (!table_exists(db, tables[i]))
 			fail_msg("table %s missing", tables[i]);
-	exec_ok(db, "DROP TABLE task_cache; DROP TABLE flow_logs; DROP TABLE task_transitions;"
+	exec_ok(db, "DROP TABLE access_tokens;"
+	            " DROP INDEX runs_by_status; DROP INDEX model_versions_by_run;"
+	            " ALTER TABLE runs DROP COLUMN deleted_ms; ALTER TABLE runs DROP COLUMN owner;"
+	            " ALTER TABLE model_versions DROP COLUMN deleted_ms;"
+	            " DROP TABLE task_cache; DROP TABLE flow_logs; DROP TABLE task_transitions;"
 	            " DROP TABLE task_runs; DROP TABLE flow_runs; PRAGMA user_version = 1;"
 	            " INSERT INTO experiments(name, artifact_location, created_ms)"
 	            " VALUES ('kept', '/tmp/x', 1)");
 	wq_db_close(db);
 
 	db = open_ok(fx->path);
-	assert_int_equal(query_int(db, "PRAGMA user_version"), 2);
+	assert_int_equal(query_int(db, "PRAGMA user_version"), 4);
 	assert_int_equal(query_int(db, "PRAGMA application_id"), WQ_DB_APPLICATION_ID);
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
 		if (!table_exists(db, tables[i]))

@@ -569,6 +569,57 @@ static void test_history(void **state)
 	wq_model_events_free(NULL, 0);
 }
 
+/* Soft delete hides a version everywhere until restored; restore never makes a second live
+ * Production; purge removes only deleted versions. */
+static void test_soft_delete_restore_purge(void **state)
+{
+	fixture *f = *state;
+	wq_model_version *v = NULL, **all = NULL;
+	char **names = NULL, *uri = NULL;
+	int64_t *vers = NULL;
+	size_t n = 0;
+
+	add_versions(f, M, 3, 1);
+	OK(wq_modelreg_version_transition(f->db, M, 2, WQ_STAGE_PRODUCTION, 1, "ann", ERR));
+	OK(wq_modelreg_alias_set(f->db, M, "champion", 2, "ann", ERR));
+	OK(wq_modelreg_version_delete(f->db, M, 2, "bob", NULL, ERR));
+	EXPECT(WQ_ENOENT, "2", wq_modelreg_version_get(f->db, M, 2, &v, ERR));
+	expect_unresolved(f, "models:/" M "/2", "2");
+	expect_unresolved(f, "models:/" M "/Production", "Production");
+	expect_unresolved(f, "models:/" M "@champion", "champion");
+	expect_resolves(f, "models:/" M "/latest", 3);
+	EXPECT(WQ_ENOENT, "2",
+	       wq_modelreg_version_transition(f->db, M, 2, WQ_STAGE_STAGING, 1, "bob", ERR));
+	EXPECT(WQ_ENOENT, "2", wq_modelreg_alias_set(f->db, M, "x", 2, "bob", ERR));
+	OK(wq_modelreg_version_list(f->db, M, &all, &n, ERR));
+	assert_int_equal(n, 2);
+	wq_model_versions_free(all, n);
+	EXPECT(WQ_ENOENT, "3", wq_modelreg_version_purge(f->db, M, 3, NULL, ERR));
+	EXPECT(WQ_ENOENT, "3", wq_modelreg_version_restore(f->db, M, 3, "bob", ERR));
+
+	/* while 2 was away, 3 took Production: 2 comes back Archived */
+	OK(wq_modelreg_version_transition(f->db, M, 3, WQ_STAGE_PRODUCTION, 1, "ann", ERR));
+	OK(wq_modelreg_version_restore(f->db, M, 2, "bob", ERR));
+	assert_int_equal(stage_of(f, 2), WQ_STAGE_ARCHIVED);
+	assert_int_equal(stage_of(f, 3), WQ_STAGE_PRODUCTION);
+	expect_unresolved(f, "models:/" M "@champion", "champion"); /* aliases stay gone */
+
+	OK(wq_modelreg_version_delete(f->db, M, 1, "bob", NULL, ERR));
+	OK(wq_modelreg_versions_deleted(f->db, wq_db_now_ms(), &names, &vers, &n, ERR));
+	assert_int_equal(n, 1);
+	assert_string_equal(names[0], M);
+	assert_int_equal(vers[0], 1);
+	free(names[0]);
+	free(names);
+	free(vers);
+	OK(wq_modelreg_version_purge(f->db, M, 1, &uri, ERR));
+	assert_non_null(uri);
+	free(uri);
+	EXPECT(WQ_ENOENT, "1", wq_modelreg_version_restore(f->db, M, 1, "bob", ERR));
+	/* a purged number is not handed out again */
+	add_versions(f, M, 1, 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -581,6 +632,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_resolve, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_history, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_soft_delete_restore_purge, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

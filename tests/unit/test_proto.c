@@ -53,7 +53,9 @@ static void test_registry_service_methods(void **state)
 	                       "GetRegisteredModel", "ListModelVersions", "GetModelVersion",
 	                       "CreateModelVersion", "TransitionStage",   "SetAlias",
 	                       "DeleteAlias",        "GetModelHistory",   "DeleteModelVersion",
-	                       "ResolveModelUri",    "GetMetricHistory"};
+	                       "ResolveModelUri",    "GetMetricHistory",  "CreateToken",
+	                       "ListTokens",         "RevokeToken",       "RestoreRun",
+	                       "RestoreModelVersion"};
 	const ProtobufCMethodDescriptor *m;
 
 	(void)state;

@@ -26,6 +26,7 @@
 /* --- the test implementation of wineq.v1.Predictor --------------------------------------- */
 
 static atomic_int slow_started;
+static atomic_int predict_calls;
 static atomic_int observed;
 static atomic_int observed_unknown;
 static atomic_int observed_bad; /* observations with a negative duration */
@@ -64,6 +65,8 @@ static void t_predict(Wineq__V1__Predictor_Service *svc, const Wineq__V1__Predic
 	ref.version = wq_rpc_call_deadline_ms(call);
 	ref.uri = (char *)wq_rpc_call_request_id(call);
 	ref.run_id = wq_rpc_call_start_ns(call) > 0 ? "started" : "";
+	ref.sha256 = (char *)wq_rpc_call_identity(call)->name;
+	atomic_fetch_add(&predict_calls, 1);
 	out.quality = (int32_t)in->n_features;
 	out.model = &ref;
 	out.request_id = (char *)wq_rpc_call_request_id(call);
@@ -572,10 +575,11 @@ static void test_oversize(void **state)
 	                                          "big-1", &out, &outlen, msg, sizeof(msg)),
 	                 WQ_RPC_RESOURCE_EXHAUSTED);
 	assert_non_null(strstr(msg, "exceeds"));
-	/* far above it: refused without unpacking the envelope, the id still matches */
-	assert_int_equal(wq_rpc_client_call_bytes(g_client, PREDICT, payload, big, 1, "big-2", &out,
+	/* far above it: the transport refuses the message (the server's receive limit is its
+	 * max_message plus the envelope) and drops the connection without reading it */
+	assert_int_equal(wq_rpc_client_call_bytes(g_client, PREDICT, payload, big, 0, "big-2", &out,
 	                                          &outlen, msg, sizeof(msg)),
-	                 WQ_RPC_RESOURCE_EXHAUSTED);
+	                 WQ_RPC_UNAVAILABLE);
 	free(payload);
 	/* a reply above the limit */
 	assert_int_equal(predict(g_client, 1, "big", NULL, &resp, msg, sizeof(msg)),
@@ -1050,10 +1054,378 @@ static void test_open_errors(void **state)
 	wq_rpc_client_close(NULL);
 }
 
+/* --- authorisation, limits and the blocking pool -------------------------------------------- */
+
+typedef struct authz_seen {
+	atomic_int calls;
+	char method[160];
+	char token[64];
+	int loopback;
+	char addr[WQ_RPC_PEER_NAME_MAX];
+} authz_seen;
+
+/* "good" runs as token:good, "" is UNAUTHENTICATED, anything else PERMISSION_DENIED. */
+static int authz(void *arg, const char *method, const char *token, const wq_rpc_peer *peer,
+                 wq_identity *who, char *msg, size_t msglen)
+{
+	authz_seen *seen = arg;
+
+	snprintf(seen->method, sizeof(seen->method), "%s", method);
+	snprintf(seen->token, sizeof(seen->token), "%s", token);
+	seen->loopback = peer->loopback;
+	snprintf(seen->addr, sizeof(seen->addr), "%s", peer->addr);
+	atomic_fetch_add(&seen->calls, 1);
+	if (token[0] == '\0') {
+		snprintf(msg, msglen, "a token is required");
+		return WQ_RPC_UNAUTHENTICATED;
+	}
+	if (strcmp(token, "good") != 0) {
+		snprintf(msg, msglen, "token cannot %s", method);
+		return WQ_RPC_PERMISSION_DENIED;
+	}
+	snprintf(who->name, sizeof(who->name), "token:good");
+	who->kind = WQ_ID_TOKEN;
+	return WQ_RPC_OK;
+}
+
+static wq_rpc_server *server_fast(const wq_rpc_server_opts *o, ProtobufCService *blocking,
+                                  wq_rpc_authorize_fn fn, void *arg)
+{
+	wq_rpc_server *s = NULL;
+	char err[512] = "";
+	int rc = wq_rpc_server_open("tcp://127.0.0.1:0", o, &s, err, sizeof(err));
+
+	if (rc == WQ_OK)
+		rc = wq_rpc_server_add_fast_service(s, &g_svc.base, err, sizeof(err));
+	if (rc == WQ_OK && blocking != NULL)
+		rc = wq_rpc_server_add_service(s, blocking, err, sizeof(err));
+	if (rc == WQ_OK && fn != NULL)
+		rc = wq_rpc_server_set_authorizer(s, fn, arg);
+	if (rc == WQ_OK)
+		rc = wq_rpc_server_start(s, err, sizeof(err));
+	if (rc != WQ_OK) {
+		print_error("server: %s\n", err);
+		wq_rpc_server_close(s, 0);
+		return NULL;
+	}
+	return s;
+}
+
+static void test_authorizer(void **state)
+{
+	authz_seen seen;
+	wq_rpc_server *s;
+	wq_rpc_client *c;
+	wq_rpc_client_opts o = {.timeout_ms = 5000, .retries = -1};
+	Wineq__V1__PredictResponse *resp = NULL;
+	char msg[256] = "", err[256] = "";
+	int before;
+
+	(void)state;
+	memset(&seen, 0, sizeof(seen));
+	s = server_fast(NULL, NULL, authz, &seen);
+	assert_non_null(s);
+	/* no token: UNAUTHENTICATED, the handler never runs */
+	c = client_new(wq_rpc_server_url(s), 5000, -1, NULL);
+	assert_non_null(c);
+	before = atomic_load(&predict_calls);
+	assert_int_equal(predict(c, 2, "x", NULL, &resp, msg, sizeof(msg)), WQ_RPC_UNAUTHENTICATED);
+	assert_non_null(strstr(msg, "a token is required"));
+	assert_string_equal(seen.method, PREDICT);
+	assert_string_equal(seen.token, "");
+	assert_int_equal(seen.loopback, 1);
+	assert_true(strncmp(seen.addr, "127.0.0.1:", 10) == 0);
+	wq_rpc_client_close(c);
+	/* a token that may not: PERMISSION_DENIED, still no handler */
+	o.token = "weak";
+	assert_int_equal(wq_rpc_client_open(wq_rpc_server_url(s), &o, &c, err, sizeof(err)), WQ_OK);
+	assert_int_equal(predict(c, 2, "x", NULL, &resp, msg, sizeof(msg)),
+	                 WQ_RPC_PERMISSION_DENIED);
+	assert_non_null(strstr(msg, "token cannot " PREDICT));
+	assert_string_equal(seen.token, "weak");
+	assert_int_equal(atomic_load(&predict_calls), before);
+	wq_rpc_client_close(c);
+	/* the token from the environment; the handler sees the identity */
+	setenv("WINEQ_TOKEN", "good", 1);
+	assert_int_equal(wq_rpc_client_open_env(wq_rpc_server_url(s), &c, err, sizeof(err)), WQ_OK);
+	unsetenv("WINEQ_TOKEN");
+	assert_int_equal(predict(c, 3, "x", NULL, &resp, msg, sizeof(msg)), WQ_RPC_OK);
+	assert_int_equal(resp->quality, 3);
+	assert_string_equal(resp->model->sha256, "token:good");
+	wineq__v1__predict_response__free_unpacked(resp, NULL);
+	assert_int_equal(atomic_load(&predict_calls), before + 1);
+	assert_int_equal(atomic_load(&seen.calls), 3);
+	wq_rpc_client_close(c);
+	wq_rpc_server_close(s, 1000);
+	/* without an authorizer: anonymous, everything runs */
+	assert_int_equal(predict(g_client, 1, "x", NULL, &resp, msg, sizeof(msg)), WQ_RPC_OK);
+	assert_string_equal(resp->model->sha256, "anonymous");
+	wineq__v1__predict_response__free_unpacked(resp, NULL);
+}
+
+/* Sends payload bytes for method to server s; returns the code. */
+static int call_raw_payload(wq_rpc_server *s, const char *method, const uint8_t *p, size_t n,
+                            char *msg, size_t msglen)
+{
+	wq_rpc_client *c = client_new(wq_rpc_server_url(s), 5000, -1, NULL);
+	uint8_t *out = NULL;
+	size_t outlen = 0;
+	int code;
+
+	assert_non_null(c);
+	code = wq_rpc_client_call_bytes(c, method, p, n, 0, NULL, &out, &outlen, msg, msglen);
+	free(out);
+	wq_rpc_client_close(c);
+	return code;
+}
+
+static void test_method_limits(void **state)
+{
+	wq_rpc_server *s = NULL;
+	uint8_t *p;
+	char msg[256] = "", err[256] = "";
+
+	(void)state;
+	assert_int_equal(wq_rpc_server_open("tcp://127.0.0.1:0", NULL, &s, err, sizeof(err)),
+	                 WQ_OK);
+	assert_int_equal(wq_rpc_server_add_fast_service(s, &g_svc.base, err, sizeof(err)), WQ_OK);
+	assert_int_equal(wq_rpc_server_set_method_limit(s, GET_MODEL, 1000), WQ_OK);
+	assert_int_equal(wq_rpc_server_set_method_limit(s, GET_MODEL, WQ_RPC_MAX_MESSAGE + 1),
+	                 WQ_EINVAL);
+	assert_int_equal(wq_rpc_server_start(s, err, sizeof(err)), WQ_OK);
+	assert_int_equal(wq_rpc_server_set_method_limit(s, GET_MODEL, 2000), WQ_EINVAL);
+	p = calloc(1, WQ_RPC_LIMIT_BATCH + 1);
+	assert_non_null(p);
+	/* at the cap the call runs (the handler answers INVALID_ARGUMENT); above it, refused */
+	memset(p, 0, 1000);
+	for (size_t i = 0; i + 2 <= 1000; i += 2)
+		p[i] = 0x78; /* field 15, varint 0: unknown, skipped */
+	assert_int_equal(call_raw_payload(s, GET_MODEL, p, 1000, msg, sizeof(msg)),
+	                 WQ_RPC_INVALID_ARGUMENT);
+	assert_non_null(strstr(msg, "no model"));
+	assert_int_equal(call_raw_payload(s, GET_MODEL, p, 1001, msg, sizeof(msg)),
+	                 WQ_RPC_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(msg, "limit of 1000 bytes"));
+	/* the defaults: Predict 64 KiB, PredictBatch 4 MiB */
+	assert_int_equal(call_raw_payload(s, PREDICT, p, WQ_RPC_LIMIT_SMALL + 1, msg, sizeof(msg)),
+	                 WQ_RPC_RESOURCE_EXHAUSTED);
+	assert_int_equal(call_raw_payload(s, BATCH, p, WQ_RPC_LIMIT_BATCH + 1, msg, sizeof(msg)),
+	                 WQ_RPC_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(msg, "4194304"));
+	free(p);
+	wq_rpc_server_close(s, 1000);
+}
+
+static void test_count_prescan(void **state)
+{
+	wq_rpc_server *s = server_fast(NULL, NULL, NULL, NULL);
+	size_t n = 2 * (WQ_RPC_MAX_INSTANCES + 1), i;
+	uint8_t *p = malloc(n + 1024);
+	Wineq__V1__PredictResponse *resp = NULL;
+	char msg[256] = "";
+	int before = atomic_load(&slow_started);
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(p);
+	/* 10,001 empty instances: refused before any of them is unpacked */
+	for (i = 0; i < n; i += 2)
+		p[i] = 0x0a, p[i + 1] = 0x00;
+	assert_int_equal(call_raw_payload(s, BATCH, p, n, msg, sizeof(msg)),
+	                 WQ_RPC_INVALID_ARGUMENT);
+	assert_non_null(strstr(msg, "10001 instances, at most 10000"));
+	/* exactly 10,000 run */
+	assert_int_equal(call_raw_payload(s, BATCH, p, n - 2, msg, sizeof(msg)), WQ_RPC_OK);
+	assert_int_equal(atomic_load(&slow_started), before + 1);
+	/* one instance with 65 (empty) features */
+	p[0] = 0x0a;
+	p[1] = 0x80 | ((2 * (WQ_RPC_MAX_FEATURES + 1)) & 0x7f); /* length 130, a 2-byte varint */
+	p[2] = (2 * (WQ_RPC_MAX_FEATURES + 1)) >> 7;
+	for (i = 0; i < WQ_RPC_MAX_FEATURES + 1; i++)
+		p[3 + 2 * i] = 0x0a, p[4 + 2 * i] = 0x00;
+	assert_int_equal(
+	    call_raw_payload(s, BATCH, p, 3 + 2 * (WQ_RPC_MAX_FEATURES + 1), msg, sizeof(msg)),
+	    WQ_RPC_INVALID_ARGUMENT);
+	assert_non_null(strstr(msg, "an instance has 65 features"));
+	/* Predict with 65 features; 64 run */
+	assert_int_equal(
+	    call_raw_payload(s, PREDICT, p + 3, 2 * (WQ_RPC_MAX_FEATURES + 1), msg, sizeof(msg)),
+	    WQ_RPC_INVALID_ARGUMENT);
+	assert_non_null(strstr(msg, "65 features, at most 64"));
+	assert_int_equal(
+	    call_raw_payload(s, PREDICT, p + 3, 2 * WQ_RPC_MAX_FEATURES, msg, sizeof(msg)),
+	    WQ_RPC_OK);
+	/* truncated wire data: malformed, not counted as fine */
+	p[0] = 0x0a;
+	p[1] = 0x7f;
+	assert_int_equal(call_raw_payload(s, BATCH, p, 4, msg, sizeof(msg)),
+	                 WQ_RPC_INVALID_ARGUMENT);
+	assert_non_null(strstr(msg, "malformed"));
+	(void)resp;
+	free(p);
+	wq_rpc_server_close(s, 1000);
+}
+
+static void test_decode_budget(void **state)
+{
+	wq_rpc_server *s = server_fast(NULL, NULL, NULL, NULL);
+	size_t n = WQ_RPC_LIMIT_SMALL;
+	uint8_t *p = malloc(n);
+	char msg[256] = "";
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(p);
+	/* 32,768 unknown fields in 64 KiB: protobuf-c keeps each one (about 40 bytes apiece,
+	 * well above the 512 KiB budget of a 64 KiB method) */
+	for (size_t i = 0; i < n; i += 2)
+		p[i] = 0x78, p[i + 1] = 0x00;
+	assert_int_equal(call_raw_payload(s, GET_MODEL, p, n, msg, sizeof(msg)),
+	                 WQ_RPC_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(msg, "decoding the request needs more than"));
+	/* a small one decodes and reaches the handler */
+	assert_int_equal(call_raw_payload(s, GET_MODEL, p, 64, msg, sizeof(msg)),
+	                 WQ_RPC_INVALID_ARGUMENT);
+	assert_non_null(strstr(msg, "no model"));
+	free(p);
+	wq_rpc_server_close(s, 1000);
+}
+
+/* A stand-in for the registry: every method sleeps blocking_ms, then answers an empty
+ * message of its output type. */
+static atomic_int blocking_ms;
+static atomic_int blocking_running;
+
+static void blocking_invoke(ProtobufCService *svc, unsigned index, const ProtobufCMessage *in,
+                            ProtobufCClosure closure, void *data)
+{
+	const ProtobufCMessageDescriptor *od = svc->descriptor->methods[index].output;
+	ProtobufCMessage *out = calloc(1, od->sizeof_message);
+
+	(void)in;
+	atomic_fetch_add(&blocking_running, 1);
+	sleep_ms(atomic_load(&blocking_ms));
+	if (out == NULL) {
+		wq_rpc_call_fail(data, WQ_RPC_RESOURCE_EXHAUSTED, "oom");
+		closure(NULL, data);
+		return;
+	}
+	protobuf_c_message_init(od, out);
+	closure(out, data);
+	free(out);
+}
+
+static ProtobufCService blocking_svc = {&wineq__v1__registry__descriptor, blocking_invoke, NULL};
+
+typedef struct pending {
+	atomic_int code;
+	atomic_int done;
+	int64_t end_ns;
+} pending;
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void pending_done(void *arg, int code, const uint8_t *payload, size_t len, const char *msg)
+{
+	pending *p = arg;
+
+	(void)payload;
+	(void)len;
+	(void)msg;
+	p->end_ns = now_ns();
+	atomic_store(&p->code, code);
+	atomic_store(&p->done, 1);
+}
+
+static void test_blocking_pool(void **state)
+{
+	wq_rpc_server_opts o = {.workers = 4, .blocking_threads = 1, .blocking_queue = 2};
+	wq_rpc_server *s = server_fast(&o, &blocking_svc, NULL, NULL);
+	wq_rpc_client *c;
+	wq_rpc_async *a[8];
+	pending pd[8];
+	Wineq__V1__PredictResponse *resp = NULL;
+	char msg[256] = "";
+	int64_t t0, dt, start;
+	int ok = 0, full = 0;
+
+	(void)state;
+	assert_non_null(s);
+	c = client_new(wq_rpc_server_url(s), 10000, -1, NULL);
+	assert_non_null(c);
+	/* connect first, so the calls below do not wait for the dial */
+	assert_int_equal(predict(c, 1, "warm", NULL, &resp, msg, sizeof(msg)), WQ_RPC_OK);
+	wineq__v1__predict_response__free_unpacked(resp, NULL);
+	atomic_store(&blocking_ms, 600);
+	start = now_ns();
+	for (int i = 0; i < 8; i++) {
+		memset(&pd[i], 0, sizeof(pd[i]));
+		assert_int_equal(wq_rpc_async_new(c, pending_done, &pd[i], &a[i]), WQ_OK);
+		assert_int_equal(wq_rpc_async_start(a[i], "wineq.v1.Registry/SetAlias", NULL, 0),
+		                 WQ_OK);
+	}
+	/* 1 running + 2 queued; the other 5 are refused at once */
+	for (int i = 0; i < 400 && atomic_load(&blocking_running) < 1; i++)
+		sleep_ms(5);
+	sleep_ms(100);
+	for (int i = 0; i < 8; i++) {
+		if (atomic_load(&pd[i].done) &&
+		    atomic_load(&pd[i].code) == WQ_RPC_RESOURCE_EXHAUSTED) {
+			full++;
+			assert_true(pd[i].end_ns - start < 400 * 1000000LL);
+		}
+	}
+	assert_int_equal(full, 5);
+	/* fast calls do not wait behind the registry */
+	for (int k = 0; k < 5; k++) {
+		t0 = now_ns();
+		assert_int_equal(predict(c, 2, "during", NULL, &resp, msg, sizeof(msg)), WQ_RPC_OK);
+		dt = now_ns() - t0;
+		wineq__v1__predict_response__free_unpacked(resp, NULL);
+		assert_true(dt < 100 * 1000000LL);
+	}
+	for (int i = 0; i < 8; i++) {
+		for (int k = 0; k < 600 && !atomic_load(&pd[i].done); k++)
+			sleep_ms(10);
+		assert_true(atomic_load(&pd[i].done));
+		ok += atomic_load(&pd[i].code) == WQ_RPC_OK;
+		wq_rpc_async_free(a[i]);
+	}
+	assert_int_equal(ok, 3);
+	assert_int_equal(atomic_load(&blocking_running), 3);
+	/* the slots are free again */
+	atomic_store(&blocking_ms, 0);
+	{
+		pending one = {0};
+		wq_rpc_async *x;
+
+		assert_int_equal(wq_rpc_async_new(c, pending_done, &one, &x), WQ_OK);
+		assert_int_equal(wq_rpc_async_start(x, "wineq.v1.Registry/SetAlias", NULL, 0),
+		                 WQ_OK);
+		for (int k = 0; k < 500 && !atomic_load(&one.done); k++)
+			sleep_ms(10);
+		assert_int_equal(atomic_load(&one.code), WQ_RPC_OK);
+		wq_rpc_async_free(x);
+	}
+	wq_rpc_client_close(c);
+	wq_rpc_server_close(s, 2000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_code_names_and_mapping),
+	    cmocka_unit_test(test_authorizer),
+	    cmocka_unit_test(test_method_limits),
+	    cmocka_unit_test(test_count_prescan),
+	    cmocka_unit_test(test_decode_budget),
+	    cmocka_unit_test(test_blocking_pool),
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_call_bytes),
 	    cmocka_unit_test(test_request_id_echo),

@@ -10,6 +10,7 @@
 
 #include "wq_db.h"
 #include "wq_error.h"
+#include "wq_modelreg.h"
 #include "wq_tracking.h"
 
 #include <sqlite3.h>
@@ -122,13 +123,14 @@ static void test_experiments(void **state)
 	OK(wq_tracking_experiment_get(f->db, "wine", &e, ERR));
 	assert_int_equal(e->id, f->exp);
 	assert_string_equal(e->name, "wine");
-	snprintf(loc, sizeof(loc), ROOT "/%lld", (long long)f->exp);
+	/* stored relative to the artifact root, so the store can move */
+	snprintf(loc, sizeof(loc), "%lld", (long long)f->exp);
 	assert_string_equal(e->artifact_location, loc);
 	assert_true(e->created_ms > 0);
 	assert_int_equal(e->ntags, 0);
 	wq_experiment_free(e);
 	OK(wq_tracking_experiment_get(f->db, "beer", &e, ERR));
-	snprintf(loc, sizeof(loc), ROOT "/%lld", (long long)other); /* no doubled slash */
+	snprintf(loc, sizeof(loc), "%lld", (long long)other);
 	assert_string_equal(e->artifact_location, loc);
 	wq_experiment_free(e);
 
@@ -182,7 +184,7 @@ static void test_run_create_and_end(void **state)
 	assert_int_equal(r->status, WQ_RUN_RUNNING);
 	assert_true(r->start_ms > 0);
 	assert_int_equal(r->end_ms, 0);
-	snprintf(uri, sizeof(uri), ROOT "/%lld/%s/artifacts", (long long)f->exp, a);
+	snprintf(uri, sizeof(uri), "%lld/%s/artifacts", (long long)f->exp, a);
 	assert_string_equal(r->artifact_uri, uri);
 	assert_int_equal(r->nparams + r->nmetrics + r->ntags + r->nartifacts, 0);
 	wq_run_free(r);
@@ -681,9 +683,45 @@ static void test_delete(void **state)
 	for (size_t i = 0; i < sizeof(child_tables) / sizeof(child_tables[0]); i++)
 		assert_true(rows_of(f, child_tables[i], gone) > 0);
 
+	/* soft: hidden from get, writes and search; every row kept until purged */
 	OK(wq_tracking_run_delete(f->db, gone, ERR));
 	EXPECT(WQ_ENOENT, gone, wq_tracking_run_get(f->db, gone, &r, ERR));
 	EXPECT(WQ_ENOENT, gone, wq_tracking_run_delete(f->db, gone, ERR));
+	EXPECT(WQ_ENOENT, gone, wq_tracking_tag_set(f->db, gone, "k", "v", ERR));
+	EXPECT(WQ_ENOENT, gone, wq_tracking_run_end(f->db, gone, WQ_RUN_KILLED, ERR));
+	EXPECT(WQ_ENOENT, kept, wq_tracking_run_purge(f->db, kept, NULL, ERR));
+	for (size_t i = 0; i < sizeof(child_tables) / sizeof(child_tables[0]); i++)
+		assert_true(rows_of(f, child_tables[i], gone) > 0);
+	{
+		wq_run **runs = NULL;
+		char *next = NULL;
+		size_t n = 0;
+		char **ids = NULL;
+
+		OK(wq_tracking_runs_search(f->db, NULL, 0, NULL, NULL, 100, NULL, &runs, &n, &next,
+		                           ERR));
+		assert_int_equal(n, 1);
+		assert_string_equal(runs[0]->id, kept);
+		wq_runs_free(runs, n);
+		OK(wq_tracking_runs_deleted(f->db, wq_db_now_ms(), &ids, &n, ERR));
+		assert_int_equal(n, 1);
+		assert_string_equal(ids[0], gone);
+		wq_tracking_ids_free(ids, n);
+	}
+	OK(wq_tracking_run_restore(f->db, gone, ERR));
+	EXPECT(WQ_ENOENT, gone, wq_tracking_run_restore(f->db, gone, ERR));
+	OK(wq_tracking_run_get(f->db, gone, &r, ERR));
+	wq_run_free(r);
+	r = NULL;
+	OK(wq_tracking_run_delete(f->db, gone, ERR));
+	{
+		char *uri = NULL;
+
+		OK(wq_tracking_run_purge(f->db, gone, &uri, ERR));
+		assert_non_null(strstr(uri, gone));
+		free(uri);
+	}
+	EXPECT(WQ_ENOENT, gone, wq_tracking_run_restore(f->db, gone, ERR));
 	for (size_t i = 0; i < sizeof(child_tables) / sizeof(child_tables[0]); i++) {
 		if (rows_of(f, child_tables[i], gone) != 0)
 			fail_msg("%s still has rows of the deleted run", child_tables[i]);
@@ -701,10 +739,85 @@ static void test_delete(void **state)
 	wq_metrics_list_free(NULL, 0);
 }
 
+/* A run registered as a model version cannot be deleted while the version lives. */
+static void test_delete_refused_for_registered_run(void **state)
+{
+	fixture *f = *state;
+	char id[WQ_RUN_ID_LEN + 1], sha[WQ_SHA256_HEXLEN];
+	int64_t v = 0;
+
+	memset(sha, 'a', WQ_SHA256_HEXLEN - 1);
+	sha[WQ_SHA256_HEXLEN - 1] = '\0';
+	new_run(f, "registered", id);
+	OK(wq_modelreg_version_create(f->db, "m", id, "models/m/k", sha, "ann", &v, ERR));
+	EXPECT(WQ_EFORMAT, "m/1", wq_tracking_run_delete(f->db, id, ERR));
+	OK(wq_modelreg_version_delete(f->db, "m", v, "ann", NULL, ERR));
+	OK(wq_tracking_run_delete(f->db, id, ERR));
+	/* restoring the version does not resurrect the run */
+	OK(wq_modelreg_version_restore(f->db, "m", v, "ann", ERR));
+	wq_run *r = NULL;
+	EXPECT(WQ_ENOENT, id, wq_tracking_run_get(f->db, id, &r, ERR));
+}
+
+/* Runs left RUNNING by a process that is gone are reaped; live ones are not. */
+static void test_reap(void **state)
+{
+	fixture *f = *state;
+	char dead[WQ_RUN_ID_LEN + 1], live[WQ_RUN_ID_LEN + 1], old[WQ_RUN_ID_LEN + 1];
+	char **ids = NULL, owner[WQ_TRACKING_OWNER_LEN], host[300];
+	size_t n = 0;
+	wq_run *r = NULL;
+
+	new_run(f, "dead", dead);
+	new_run(f, "live", live);
+	new_run(f, "old", old);
+	wq_tracking_owner_self(owner, sizeof(owner));
+	assert_int_equal(wq_tracking_owner_gone(owner), 0);
+	snprintf(host, sizeof(host), "%.*s:999999999:1", (int)strcspn(owner, ":"), owner);
+	assert_int_equal(wq_tracking_owner_gone(host), 1);
+	assert_int_equal(wq_tracking_owner_gone("elsewhere.example:1:1"), 0);
+	assert_int_equal(sqlite3_exec(wq_db_sqlite(f->db),
+	                              "UPDATE runs SET owner = 'x:1:1' WHERE name = 'old'", NULL,
+	                              NULL, NULL),
+	                 SQLITE_OK);
+	{
+		char sql[512];
+
+		snprintf(sql, sizeof(sql), "UPDATE runs SET owner = '%s' WHERE name = 'dead'",
+		         host);
+		assert_int_equal(sqlite3_exec(wq_db_sqlite(f->db), sql, NULL, NULL, NULL),
+		                 SQLITE_OK);
+	}
+	/* too young for the grace period: nothing */
+	OK(wq_tracking_runs_reap(f->db, 0, -1, 0, &ids, &n, ERR));
+	assert_int_equal(n, 0);
+	wq_tracking_ids_free(ids, n);
+	OK(wq_tracking_runs_reap(f->db, wq_db_now_ms() + 1, -1, 1, &ids, &n, ERR));
+	assert_int_equal(n, 1); /* dry run */
+	wq_tracking_ids_free(ids, n);
+	OK(wq_tracking_runs_reap(f->db, wq_db_now_ms() + 1, -1, 0, &ids, &n, ERR));
+	assert_int_equal(n, 1);
+	assert_string_equal(ids[0], dead);
+	wq_tracking_ids_free(ids, n);
+	OK(wq_tracking_run_get(f->db, dead, &r, ERR));
+	assert_int_equal(r->status, WQ_RUN_KILLED);
+	wq_run_free(r);
+	/* the age bound takes the other-host run too, never the live one of this process */
+	OK(wq_tracking_runs_reap(f->db, wq_db_now_ms() + 1, wq_db_now_ms() + 1, 0, &ids, &n, ERR));
+	assert_int_equal(n, 2);
+	wq_tracking_ids_free(ids, n);
+	OK(wq_tracking_run_get(f->db, live, &r, ERR));
+	assert_int_equal(r->status, WQ_RUN_KILLED); /* older than the bound, whoever owns it */
+	wq_run_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_experiments, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delete_refused_for_registered_run, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_reap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_run_create_and_end, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_run_times_given, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_params_are_immutable, setup, teardown),
