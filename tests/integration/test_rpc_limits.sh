@@ -3,7 +3,8 @@
 # - a 16 MiB PredictBatch of empty instances is answered RESOURCE_EXHAUSTED (its method's cap)
 #   while wineqd's peak resident memory (VmHWM) stays under 64 MiB, and the memory is given
 #   back afterwards;
-# - four at once likewise, and a normal Predict meanwhile answers within 100 ms;
+# - four at once are refused too (peak under 96 MiB: nng holds each received message whole,
+#   16 MiB each), and a normal Predict meanwhile answers within 100 ms;
 # - with another process holding the registry's SQLite write lock and 20 SetAlias calls
 #   queued, a Predict answers within 100 ms and every registry call gets a clear answer
 #   (registry busy, or the pool's RESOURCE_EXHAUSTED) instead of hanging.
@@ -108,7 +109,10 @@ done
 	not_ok "only $n of 4 concurrent 16 MiB requests got a clear code: $(cat "$WORK"/big4.*)"
 HWM=$(kib VmHWM)
 echo "# after four at once: VmHWM ${HWM} KiB"
-mem_check "peak RSS ${HWM} KiB < 64 MiB with four 16 MiB requests at once" [ "$HWM" -lt 65536 ]
+# nng reads each message whole (up to its 16 MiB + 1 KiB receive limit) before wineqd sees it,
+# so four at once may hold four such buffers for a moment: bounded by that, not by what the
+# payload would decode to (gigabytes before the limits)
+mem_check "peak RSS ${HWM} KiB < 96 MiB with four 16 MiB requests at once" [ "$HWM" -lt 98304 ]
 sleep 1
 RSS=$(kib VmRSS)
 echo "# afterwards: VmRSS ${RSS} KiB (baseline ${BASE})"
