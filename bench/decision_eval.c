@@ -15,14 +15,14 @@
  * and the rule the bundle records. A bundle written before class weights were recorded gets
  * the balanced weights n / (k n_c) from the class counts of its reference sample, which is the
  * training part. */
-#include "wq_bundle.h"
-#include "wq_dataset.h"
-#include "wq_error.h"
-#include "wq_fastsvm.h"
-#include "wq_metrics.h"
-#include "wq_sha256.h"
-#include "wq_split.h"
-#include "wq_svm.h"
+#include "ml/wq_bundle.h"
+#include "ml/wq_dataset.h"
+#include "base/wq_error.h"
+#include "ml/wq_fastsvm.h"
+#include "ml/wq_metrics.h"
+#include "base/wq_sha256.h"
+#include "ml/wq_split.h"
+#include "ml/wq_svm.h"
 
 #include <libsvm/svm.h>
 

@@ -3,10 +3,10 @@
  * wineq-monitor does on a scrape: with every statistic (the exact K-S p-value included), and
  * with the deciding tests only. Prints medians in microseconds.
  *   bench/drift_bench DATA_DIR */
-#include "wq_dataset.h"
-#include "wq_drift.h"
-#include "wq_error.h"
-#include "wq_split.h"
+#include "ml/wq_dataset.h"
+#include "drift/wq_drift.h"
+#include "base/wq_error.h"
+#include "ml/wq_split.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -14,13 +14,13 @@
  *                           [--target F] [--format markdown|json]
  * Windows are drawn without replacement; a size above the number of test rows is drawn with
  * replacement (a bootstrap of the test split), and --replace draws every size that way. */
-#include "wq_bundle.h"
-#include "wq_dataset.h"
-#include "wq_drift.h"
-#include "wq_error.h"
-#include "wq_metrics.h"
-#include "wq_rng.h"
-#include "wq_split.h"
+#include "ml/wq_bundle.h"
+#include "ml/wq_dataset.h"
+#include "drift/wq_drift.h"
+#include "base/wq_error.h"
+#include "ml/wq_metrics.h"
+#include "base/wq_rng.h"
+#include "ml/wq_split.h"
 
 #include <errno.h>
 #include <getopt.h>

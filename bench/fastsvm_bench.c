@@ -3,10 +3,10 @@
  * default training (rbf, C 1, gamma scale, probabilities) of the white-wine data.
  *   fastsvm_bench [data.csv]   (default: $WQ_SRCDIR/data/winequality-white.csv)
  * Prints the median over BATCHES passes of the held-out rows, in microseconds per row. */
-#include "wq_bundle.h"
-#include "wq_error.h"
-#include "wq_fastsvm.h"
-#include "wq_train.h"
+#include "ml/wq_bundle.h"
+#include "base/wq_error.h"
+#include "ml/wq_fastsvm.h"
+#include "ml/wq_train.h"
 
 #include <libsvm/svm.h>
 

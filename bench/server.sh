@@ -1,9 +1,9 @@
 #!/bin/sh
-# Benchmark (not a test): wineqd against the seed stack it replaces, in one run on this machine.
+# Benchmark (not a test): wineqd against the Python reference stack it replaces, in one run on this machine.
 #  - wineqd over nng on loopback, measured with `wineq-client bench` (closed loop): one request
 #    in flight (latency), then 4, 16 and 64 (throughput), and PredictBatch of 256 rows;
 #  - HTTP POST /predict with wrk (keep-alive, 2 threads, 16 and 64 connections), wineqd's and
-#    the seed's (scikit-learn SVC behind Flask, bench/seed/app.py, the same features,
+#    the reference stack's (scikit-learn SVC behind Flask, bench/reference/app.py, the same features,
 #    hyper-parameters and training rows);
 #  - resident memory of both servers with the model loaded, after the load.
 # The model is the default `wineq-client train` model (rbf, C=1, gamma=scale, probabilities)
@@ -53,11 +53,11 @@ json_rows() { sed -n 's/.*"rows_per_s":\([0-9.]*\).*/\1/p' "$1"; }
 pid=$!
 have_seed=0
 if /usr/bin/python3 -c 'import flask, sklearn' 2>/dev/null; then
-	/usr/bin/python3 "$top/bench/seed/app.py" "$work/train.csv" "$sport" >"$work/seed.log" 2>&1 &
+	/usr/bin/python3 "$top/bench/reference/app.py" "$work/train.csv" "$sport" >"$work/seed.log" 2>&1 &
 	seed=$!
 	have_seed=1
 else
-	echo "# seed stack not measured: python3-flask and python3-sklearn are missing" \
+	echo "# Python reference stack not measured: python3-flask and python3-sklearn are missing" \
 		"(scripts/setup-debian.sh installs them)"
 fi
 i=0
@@ -69,7 +69,7 @@ done
 i=0
 while [ "$have_seed" = 1 ] && ! curl -sf "http://127.0.0.1:$sport/healthz" >/dev/null; do
 	i=$((i + 1))
-	[ "$i" -lt 600 ] || { echo "bench: the seed server did not start" >&2; cat "$work/seed.log"; exit 1; }
+	[ "$i" -lt 600 ] || { echo "bench: the reference server did not start" >&2; cat "$work/seed.log"; exit 1; }
 	sleep 0.1
 done
 echo "# $(uname -m), $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)"
@@ -78,7 +78,7 @@ echo "# predictor: $("$client" predict --model "$work/model" --alcohol 8.8 --vol
 body='{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}'
 echo "# same wine, wineqd: $(curl -s -H 'Content-Type: application/json' -d "$body" \
 	"http://127.0.0.1:$hport/predict" | head -c 120)"
-[ "$have_seed" = 0 ] || echo "# same wine, seed:   $(curl -s -H 'Content-Type: application/json' \
+[ "$have_seed" = 0 ] || echo "# same wine, reference: $(curl -s -H 'Content-Type: application/json' \
 	-d "$body" "http://127.0.0.1:$sport/predict" | head -c 120)"
 
 for c in 1 4 16 64; do
@@ -93,11 +93,11 @@ command -v wrk >/dev/null 2>&1 && have_wrk=1
 for c in 16 64; do
 	[ "$have_wrk" = 1 ] || break
 	echo "# wrk wineqd HTTP, $c connections"
-	wrk -t 2 -c "$c" -d "${secs}s" --latency -s "$top/bench/seed/predict.lua" \
+	wrk -t 2 -c "$c" -d "${secs}s" --latency -s "$top/bench/reference/predict.lua" \
 		"http://127.0.0.1:$hport/predict" | tee "$work/http$c.txt"
 	[ "$have_seed" = 1 ] || continue
-	echo "# wrk seed (Flask + scikit-learn) HTTP, $c connections"
-	wrk -t 2 -c "$c" -d "${secs}s" --latency -s "$top/bench/seed/predict.lua" \
+	echo "# wrk reference (Flask + scikit-learn) HTTP, $c connections"
+	wrk -t 2 -c "$c" -d "${secs}s" --latency -s "$top/bench/reference/predict.lua" \
 		"http://127.0.0.1:$sport/predict" | tee "$work/seed$c.txt"
 done
 wq_rss=$(rss "$pid")
@@ -126,11 +126,11 @@ s16, s64 = wrk("seed16.txt"), wrk("seed64.txt")
 h16, h64 = wrk("http16.txt"), wrk("http64.txt")
 seed_best = max([x for x in (s16, s64) if x] or [0])
 print("# summary")
-print(f"  wineqd rpc, 16 in flight     {r16:10.0f} /s" + (f"   {r16 / seed_best:6.1f}x seed" if seed_best else ""))
-print(f"  wineqd rpc, 64 in flight     {r64:10.0f} /s" + (f"   {r64 / seed_best:6.1f}x seed" if seed_best else ""))
+print(f"  wineqd rpc, 16 in flight     {r16:10.0f} /s" + (f"   {r16 / seed_best:6.1f}x reference" if seed_best else ""))
+print(f"  wineqd rpc, 64 in flight     {r64:10.0f} /s" + (f"   {r64 / seed_best:6.1f}x reference" if seed_best else ""))
 print(f"  wineqd PredictBatch 256      {batch:10.0f} rows/s")
 for c, h, s in ((16, h16, s16), (64, h64, s64)):
     if h:
-        print(f"  wineqd http, {c} conns       {h:10.0f} /s" + (f"   {h / s:6.1f}x seed ({s:.0f} /s)" if s else ""))
-print(f"  resident memory              wineqd {wq_rss / 1024:.1f} MiB" + (f", seed {seed_rss / 1024:.1f} MiB" if seed_rss else ""))
+        print(f"  wineqd http, {c} conns       {h:10.0f} /s" + (f"   {h / s:6.1f}x reference ({s:.0f} /s)" if s else ""))
+print(f"  resident memory              wineqd {wq_rss / 1024:.1f} MiB" + (f", reference {seed_rss / 1024:.1f} MiB" if seed_rss else ""))
 PY

@@ -109,11 +109,11 @@ cflags="-g -O1 -std=gnu11 -pthread -Wall -Wno-unused-command-line-argument $san 
 # --- the library, instrumented for coverage (fuzzer-no-link) --------------------------------
 # The monitor's self-contained modules (its libwqm.a) come along for the feed harness.
 wqm_srcs="$src/src/monitor/wqm_trust.c $src/src/monitor/wqm_join.c"
-newest_h=$(ls -t "$src"/src/lib/*.h "$src"/src/monitor/wqm_trust.h "$src"/src/monitor/wqm_join.h \
+newest_h=$(ls -t "$src"/src/lib/*/*.h "$src"/src/monitor/wqm_trust.h "$src"/src/monitor/wqm_join.h \
 	"$bld/proto/wineq/v1/wineq.pb-c.h" | head -n 1)
 objs=""
 todo=""
-for c in "$src"/src/lib/*.c $wqm_srcs "$pbc"; do
+for c in "$src"/src/lib/*/*.c $wqm_srcs "$pbc"; do
 	o=$out/obj/$(basename "$c" .c).o
 	objs="$objs $o"
 	if [ ! -f "$o" ] || [ "$c" -nt "$o" ] || [ "$newest_h" -nt "$o" ]; then

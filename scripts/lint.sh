@@ -13,6 +13,11 @@
 #                 atol, atoll, atof in C files (comments and string literals do not count)
 # - shellcheck    every shell script (*.sh, or a first line `#!.../sh` (bash, dash, ksh) or
 #                 `# shellcheck shell=sh`), with the settings in .shellcheckrc
+# - layers        every file of the library (src/lib/LAYER/) includes headers of its own
+#                 layer and the layers below only (the order is LAYERS below), named with
+#                 their layer ("base/wq_error.h"); nothing from the binaries' folders
+# - funclen       no C function in src/ longer than FUNCLEN_MAX lines (signature to closing
+#                 brace), except those listed with a reason in scripts/funclen-allow
 #
 # CHECK is one of those names or `all` (the default). Without FILE, the check runs over the
 # whole tree: `git ls-files` (tracked files and new ones git does not ignore) in a git
@@ -28,7 +33,7 @@
 set -eu
 
 me=lint.sh
-checks_all="clang-format cppcheck banned shellcheck"
+checks_all="clang-format cppcheck banned shellcheck layers funclen"
 
 usage() {
 	cat <<EOF
@@ -48,7 +53,7 @@ case "${1:-all}" in
 	exit 0
 	;;
 all) run_checks=$checks_all ;;
-clang-format | cppcheck | banned | shellcheck) run_checks=$1 ;;
+clang-format | cppcheck | banned | shellcheck | layers | funclen) run_checks=$1 ;;
 *)
 	echo "$me: unknown check '$1'" >&2
 	usage >&2
@@ -71,7 +76,11 @@ trap 'exit 130' INT TERM
 
 # --- the files: $tmp/files, one path a line, relative to $top when inside it -----------------
 # (a path holding a newline is not supported)
+# Files that break a rule on purpose (the checks' own test cases) are left out of the tree;
+# named on the command line they are checked like any other.
+FIXTURES='^tests/lint/fixtures/'
 if [ $# -gt 0 ]; then
+	FIXTURES='^$'
 	scope="the $# file(s) given"
 	for f in "$@"; do
 		case "$f" in
@@ -98,7 +107,7 @@ fi
 # pick PATTERN: the files whose path matches the extended regular expression, generated
 # protobuf C excluded (protoc-c's output is not ours to format or lint)
 pick() {
-	grep -E -- "$1" "$tmp/files" | grep -Ev '\.pb-c\.[ch]$' || true
+	grep -E -- "$1" "$tmp/files" | grep -Ev '\.pb-c\.[ch]$' | grep -Ev "$FIXTURES" || true
 }
 
 # run_on LISTFILE CMD...: CMD with every file of LISTFILE appended (xargs: several runs for a
@@ -144,7 +153,7 @@ check_cppcheck() {
 	detail="$n files"
 	[ "$n" -gt 0 ] || return 0
 	need "$CPPCHECK" cppcheck || return 1
-	# src/lib: the library's headers; src/server: wqd.h for tests/unit/test_http.c; the
+	# src/lib: the library's headers; src/server: wqd.h for tests/unit/test_wqd_http.c; the
 	# build tree: config.h (PACKAGE_VERSION...) and the generated wineq.pb-c.h
 	set -- --enable=warning,portability,performance --inline-suppr --error-exitcode=1 -q \
 		--std=c11 --suppress=missingIncludeSystem -j "$(nproc 2>/dev/null || echo 2)" \
@@ -243,6 +252,117 @@ check_shellcheck() {
 	need "$SHELLCHECK" shellcheck || return 1
 	ran shellcheck "$n" "$SHELLCHECK" -f gcc '(settings: .shellcheckrc)'
 	run_on "$tmp/sh" "$SHELLCHECK" -f gcc
+}
+
+# The library's layers, bottom first (docs/ARCHITECTURE.md). A module may include the headers
+# of its own layer and of the layers before it; the generated protobuf header belongs to rpc.
+LAYERS="base aws ml drift track rpc registry serve cli"
+
+# shellcheck disable=SC2016 # Perl source: its $ are Perl's, not the shell's
+LAYERS_PL='
+use strict;
+use warnings;
+my @order = split " ", shift @ARGV;
+my %rank = map { $order[$_] => $_ } 0 .. $#order;
+my $bad = 0;
+for my $file (@ARGV) {
+	my ($own) = $file =~ m{(?:^|/)src/lib/([^/]+)/[^/]+$};
+	if (!defined $own || !exists $rank{$own}) {
+		print "$file: not in a layer folder (src/lib/{", join(",", @order), "}/)\n";
+		$bad = 1;
+		next;
+	}
+	open(my $fh, "<", $file) or die "$file: $!\n";
+	while (my $line = <$fh>) {
+		next unless $line =~ /^\s*#\s*include\s*"([^"]+)"/;
+		my $inc = $1;
+		my $layer;
+		if ($inc eq "wineq/v1/wineq.pb-c.h") {
+			$layer = "rpc";
+		} elsif ($inc =~ m{^([a-z]+)/wq_[a-z0-9_]+\.h$} && exists $rank{$1}) {
+			$layer = $1;
+		} else {
+			print "$file:$.: #include \"$inc\": a library file includes library headers by",
+			    " layer (\"LAYER/wq_NAME.h\") and nothing from the binaries\n";
+			$bad = 1;
+			next;
+		}
+		next if $rank{$layer} <= $rank{$own};
+		print "$file:$.: #include \"$inc\": upward include: layer $own may not depend on",
+		    " layer $layer (order: @order)\n";
+		$bad = 1;
+	}
+	close $fh;
+}
+exit $bad;
+'
+
+check_layers() {
+	pick '(^|/)src/lib/[^/]+/[^/]+\.[ch]$' >"$tmp/ly"
+	n=$(wc -l <"$tmp/ly")
+	detail="$n files"
+	[ "$n" -gt 0 ] || return 0
+	need "$PERL" perl-base || return 1
+	ran layers "$n" "$PERL (scripts/lint.sh LAYERS_PL): includes point down: $LAYERS"
+	run_on "$tmp/ly" "$PERL" -e "$LAYERS_PL" "$LAYERS"
+}
+
+# Functions are found as clang-format lays them out: the opening brace alone at column 0,
+# the signature starting at column 0 above it, the closing brace at column 0.
+FUNCLEN_MAX=120
+# shellcheck disable=SC2016 # Perl source
+FUNCLEN_PL='
+use strict;
+use warnings;
+my ($max, $allowfile) = (shift @ARGV, shift @ARGV);
+my %allow;
+if (open(my $a, "<", $allowfile)) {
+	while (<$a>) {
+		next if /^\s*(#|$)/;
+		if (/^(\S+):(\w+)\s+#\s*\S/) {
+			$allow{"$1:$2"} = 1;
+		} else {
+			print "$allowfile:$.: expected FILE:FUNCTION  # REASON\n";
+			exit 1;
+		}
+	}
+	close $a;
+}
+my $bad = 0;
+for my $file (@ARGV) {
+	open(my $fh, "<", $file) or die "$file: $!\n";
+	my @l = <$fh>;
+	close $fh;
+	my ($start, $name, $in) = (0, "", 0);
+	for my $i (0 .. $#l) {
+		if (!$in && $l[$i] =~ /^\{\s*$/) {
+			my $j = $i - 1;
+			$j-- while $j > 0 && $l[$j] !~ /^[A-Za-z_]/;
+			next unless $l[$j] =~ /(\w+)\s*\(/;
+			($start, $name, $in) = ($j, $1, 1);
+		} elsif ($in && $l[$i] =~ /^\}/) {
+			my $n = $i - $start + 1;
+			if ($n > $max && !$allow{"$file:$name"}) {
+				printf "%s:%d: %s() is %d lines (at most %d): split it into steps\n",
+				    $file, $start + 1, $name, $n, $max;
+				$bad = 1;
+			}
+			$in = 0;
+		}
+	}
+}
+exit $bad;
+'
+
+check_funclen() {
+	pick '(^|/)src/.*\.c$' >"$tmp/fl"
+	n=$(wc -l <"$tmp/fl")
+	detail="$n files"
+	[ "$n" -gt 0 ] || return 0
+	need "$PERL" perl-base || return 1
+	ran funclen "$n" "$PERL (scripts/lint.sh FUNCLEN_PL): at most $FUNCLEN_MAX lines" \
+		"a function, exceptions in scripts/funclen-allow"
+	run_on "$tmp/fl" "$PERL" -e "$FUNCLEN_PL" "$FUNCLEN_MAX" scripts/funclen-allow
 }
 
 # --- run and summarise ----------------------------------------------------------------------

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs everything wineq needs to build and test on Debian 12 (bookworm). prometheus
 # brings promtool (metrics lint) and the Prometheus server the monitor tests scrape with;
-# scikit-learn + Flask are the seed stack the benchmarks compare against; debhelper and
+# scikit-learn + Flask are the Python reference stack the benchmarks compare against; debhelper and
 # lintian build and check the .deb packages; pre-commit, cppcheck and shellcheck are `make lint`.
 # Works as root, or as a user with sudo. Idempotent.
 set -eu

@@ -39,7 +39,7 @@ data "aws_iam_policy_document" "bridge" {
     resources = [aws_kinesis_stream.input.arn]
   }
 
-  # The bridge writes with PutRecords only (src/lib/wq_kinesis.c), never PutRecord.
+  # The bridge writes with PutRecords only (src/lib/aws/wq_kinesis.c), never PutRecord.
   statement {
     sid       = "WritePredictions"
     effect    = "Allow"

@@ -26,7 +26,7 @@ locals {
     var.tags,
   )
 
-  # The bridge's environment (src/bridge/wineq_kinesis_bridge.c, src/lib/wq_aws.c). AWS_REGION
+  # The bridge's environment (src/bridge/wineq_kinesis_bridge.c, src/lib/aws/wq_aws.c). AWS_REGION
   # and the credentials come from Lambda (they are reserved: a function may not set them).
   # WINEQ_HOME: the bundle is fetched into $WINEQ_HOME/cache, and /tmp is the only writable
   # directory in Lambda. Endpoint overrides left empty are not set at all.

@@ -3,12 +3,13 @@
  *     with the `lambda` command): Kinesis events in, PutRecords out, partial batch failures;
  *   - standalone (`consume --stream NAME`): a Kinesis consumer with a checkpoint file.
  * Settings come from flags or the environment a Lambda function is given. */
-#include "wq_bridge.h"
-#include "wq_error.h"
-#include "wq_file.h"
-#include "wq_kinesis.h"
-#include "wq_lambda.h"
-#include "wq_log.h"
+#include "serve/wq_bridge.h"
+#include "base/wq_error.h"
+#include "base/wq_file.h"
+#include "aws/wq_kinesis.h"
+#include "aws/wq_lambda.h"
+#include "base/wq_log.h"
+#include "cli/wq_cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,8 +21,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 #define CHECKPOINT_MAX (1024 * 1024) /* bytes of a checkpoint file */
 #define PUT_MARGIN_MS  1000          /* left of a Lambda deadline for answering */
@@ -50,7 +49,7 @@ static const char *env_or(const char *v, const char *name)
 	return e != NULL && e[0] != '\0' ? e : NULL;
 }
 
-/* The seed's switch: TEST_RUN=True. */
+/* The reference stack's switch: TEST_RUN=True. */
 static int truthy(const char *s)
 {
 	return s != NULL &&
@@ -91,20 +90,7 @@ static void usage(FILE *out)
 	      out);
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-		return WQ_EINVAL;
-	*out = (int)v;
-	return WQ_OK;
-}
-
-static int open_predictor(const cfg *c, wq_bridge_predictor **p, char *err, size_t errlen)
+static wq_status open_predictor(const cfg *c, wq_bridge_predictor **p, char *err, size_t errlen)
 {
 	if (c->server != NULL)
 		return wq_bridge_predictor_remote(c->server, p, err, errlen);
@@ -186,20 +172,20 @@ static json_t *lambda_answer(const wq_bridge_input *in, const wq_bridge_output *
 	return doc;
 }
 
-static int run_lambda(const cfg *c)
+static wq_exit run_lambda(const cfg *c)
 {
 	wq_lambda *l = NULL;
 	wq_bridge_predictor *p = NULL;
 	wq_kinesis *k = NULL;
 	char err[1024] = "";
-	int rc;
+	wq_status rc;
 
 	/* Lambda's file system is read-only except /tmp: the model cache goes there. */
 	setenv("WINEQ_HOME", "/tmp/wineq", 0);
 	rc = wq_lambda_open(NULL, &l, err, sizeof(err));
 	if (rc != WQ_OK) {
 		fprintf(stderr, "wineq-kinesis-bridge: %s\n", err);
-		return EXIT_FAIL;
+		return WQ_EXIT_FAILURE;
 	}
 	rc = open_predictor(c, &p, err, sizeof(err));
 	if (rc == WQ_OK && !c->test_run && c->output_stream == NULL)
@@ -214,7 +200,7 @@ static int run_lambda(const cfg *c)
 		wq_lambda_init_fail(l, "Runtime.InitError", err, e2, sizeof(e2));
 		wq_bridge_predictor_close(p);
 		wq_lambda_close(l);
-		return EXIT_FAIL;
+		return WQ_EXIT_FAILURE;
 	}
 	wq_log(WQ_LOG_INFO, "ready: predictor %s, output %s", p->ops->kind,
 	       c->test_run ? "none (TEST_RUN)" : c->output_stream);
@@ -245,7 +231,7 @@ static int run_lambda(const cfg *c)
 			wq_bridge_predictor_close(p);
 			wq_kinesis_close(k);
 			wq_lambda_close(l);
-			return EXIT_FAIL;
+			return WQ_EXIT_FAILURE;
 		}
 		rc = wq_bridge_event_parse(inv.body, inv.len, &in, &n, &keep, err, sizeof(err));
 		if (rc != WQ_OK) {
@@ -298,13 +284,13 @@ typedef struct shard {
 } shard;
 
 /* Reads {"stream": S, "shards": {id: seq}} into the shards' seq fields. */
-static int checkpoint_load(const cfg *c, shard *sh, size_t n, char *err, size_t errlen)
+static wq_status checkpoint_load(const cfg *c, shard *sh, size_t n, char *err, size_t errlen)
 {
 	char *text = NULL;
 	size_t len;
 	json_error_t je;
 	json_t *doc, *m;
-	int rc = wq_file_read(c->checkpoint, CHECKPOINT_MAX, &text, &len, err, errlen);
+	wq_status rc = wq_file_read(c->checkpoint, CHECKPOINT_MAX, &text, &len, err, errlen);
 
 	if (rc == WQ_ENOENT)
 		return WQ_OK;
@@ -337,7 +323,7 @@ static int checkpoint_load(const cfg *c, shard *sh, size_t n, char *err, size_t 
 }
 
 /* Atomic: a temporary file in the same directory, fsync'ed, renamed over the old one. */
-static int checkpoint_save(const cfg *c, const shard *sh, size_t n, char *err, size_t errlen)
+static wq_status checkpoint_save(const cfg *c, const shard *sh, size_t n, char *err, size_t errlen)
 {
 	json_t *m = json_object(), *doc;
 	char tmp[4096], *text;
@@ -369,7 +355,7 @@ static int checkpoint_save(const cfg *c, const shard *sh, size_t n, char *err, s
 	return WQ_OK;
 }
 
-static int shard_iterator(wq_kinesis *k, const cfg *c, shard *s, char *err, size_t errlen)
+static wq_status shard_iterator(wq_kinesis *k, const cfg *c, shard *s, char *err, size_t errlen)
 {
 	free(s->iterator);
 	s->iterator = NULL;
@@ -381,11 +367,11 @@ static int shard_iterator(wq_kinesis *k, const cfg *c, shard *s, char *err, size
 	                                 NULL, &s->iterator, err, errlen);
 }
 
-/* Processes one batch of a shard; returns records seen (>= 0) or an error. A batch whose
- * outputs could not all be written is not checkpointed: it is read again (so outputs written
- * in that batch may be written twice: at most the last batch). */
-static int shard_step(wq_kinesis *k, wq_bridge_predictor *p, const cfg *c, shard *sh, size_t nsh,
-                      shard *s, long *written, long *bad)
+/* Processes one batch of a shard; *seen: the records it read. A batch whose outputs could not
+ * all be written is not checkpointed: it is read again (so outputs written in that batch may
+ * be written twice: at most the last batch). */
+static wq_status shard_step(wq_kinesis *k, wq_bridge_predictor *p, const cfg *c, shard *sh,
+                            size_t nsh, shard *s, long *written, long *bad, size_t *seen)
 {
 	wq_kinesis_record *recs = NULL;
 	wq_bridge_input *in = NULL;
@@ -393,7 +379,8 @@ static int shard_step(wq_kinesis *k, wq_bridge_predictor *p, const cfg *c, shard
 	size_t n = 0, i;
 	char *next = NULL, err[1024] = "";
 	int64_t behind = 0;
-	int rc, unwritten = 0;
+	wq_status rc;
+	int unwritten = 0;
 
 	rc = wq_kinesis_get_records(k, s->iterator, c->batch, &recs, &n, &next, &behind, err,
 	                            sizeof(err));
@@ -401,7 +388,9 @@ static int shard_step(wq_kinesis *k, wq_bridge_predictor *p, const cfg *c, shard
 		wq_log(WQ_LOG_INFO, "%s: iterator expired; resuming after %s", s->id,
 		       s->seq[0] ? s->seq : "the start");
 		rc = shard_iterator(k, c, s, err, sizeof(err));
-		return rc == WQ_OK ? 0 : rc;
+		if (rc == WQ_OK)
+			*seen = 0;
+		return rc;
 	}
 	if (rc != WQ_OK) {
 		wq_log(WQ_LOG_WARN, "%s: GetRecords: %s", s->id, err);
@@ -468,7 +457,8 @@ advance:
 	next = NULL;
 	if (s->iterator == NULL)
 		s->closed = 1;
-	rc = (int)n;
+	*seen = n;
+	rc = WQ_OK;
 done:
 	wq_bridge_outputs_clear(out, n);
 	free(out);
@@ -478,7 +468,7 @@ done:
 	return rc;
 }
 
-static int run_consume(const cfg *c)
+static wq_exit run_consume(const cfg *c)
 {
 	wq_kinesis *k = NULL;
 	wq_bridge_predictor *p = NULL;
@@ -486,7 +476,8 @@ static int run_consume(const cfg *c)
 	shard *sh = NULL;
 	size_t nsh = 0, i;
 	long written = 0, bad = 0;
-	int rc, ex = EXIT_FAIL;
+	wq_status rc = WQ_OK;
+	wq_exit ex = WQ_EXIT_FAILURE;
 
 	rc = open_predictor(c, &p, err, sizeof(err));
 	if (rc == WQ_OK)
@@ -518,156 +509,185 @@ static int run_consume(const cfg *c)
 			if (sh[i].closed)
 				continue;
 			open_shards++;
-			rc = shard_step(k, p, c, sh, nsh, &sh[i], &written, &bad);
-			if (rc > 0 || rc < 0)
+			size_t seen = 0;
+
+			rc = shard_step(k, p, c, sh, nsh, &sh[i], &written, &bad, &seen);
+			if (rc != WQ_OK || seen > 0)
 				busy = 1;
 		}
 		if (open_shards == 0 || (!busy && c->once))
 			break;
 		if (!busy)
 			usleep((useconds_t)c->poll_ms * 1000);
-		else if (rc < 0)
+		else if (rc != WQ_OK)
 			usleep(200 * 1000); /* an error: back off a little */
 	}
 	wq_log(WQ_LOG_INFO, "stopped: %ld records written, %ld bad records skipped", written, bad);
-	ex = EXIT_OK;
+	ex = WQ_EXIT_OK;
 out:
 	for (i = 0; sh != NULL && i < nsh; i++)
 		free(sh[i].iterator);
 	free(sh);
-	wq_kinesis_strings_free(ids, nsh);
+	wq_strv_free(ids, nsh);
 	wq_kinesis_close(k);
 	wq_bridge_predictor_close(p);
 	return ex;
 }
 
+static const struct option bridge_opts[] = {{"output-stream", required_argument, NULL, 'o'},
+                                            {"server", required_argument, NULL, 's'},
+                                            {"model", required_argument, NULL, 'm'},
+                                            {"feedback-key", required_argument, NULL, 'k'},
+                                            {"checkpoint", required_argument, NULL, 'c'},
+                                            {"stream", required_argument, NULL, 'S'},
+                                            {"from", required_argument, NULL, 'f'},
+                                            {"batch", required_argument, NULL, 'b'},
+                                            {"poll-ms", required_argument, NULL, 'p'},
+                                            {"once", no_argument, NULL, '1'},
+                                            {"test-run", no_argument, NULL, 't'},
+                                            {"log-level", required_argument, NULL, 'l'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {"version", no_argument, NULL, 'V'},
+                                            {NULL, 0, NULL, 0}};
+
+/* The flags into c. WQ_CLI_EXIT with *ex set for --help, --version and bad options. */
+static wq_cli_step bridge_parse(cfg *c, int argc, char **argv, wq_exit *ex)
+{
+	int ch;
+
+	opterr = 0;
+	*ex = WQ_EXIT_USAGE;
+	while ((ch = getopt_long(argc, argv, ":h", bridge_opts, NULL)) != -1) {
+		switch (ch) {
+		case 'o':
+			c->output_stream = optarg;
+			break;
+		case 's':
+			c->server = optarg;
+			break;
+		case 'm':
+			c->model = optarg;
+			break;
+		case 'k':
+			c->feedback_key = optarg;
+			break;
+		case 'c':
+			c->checkpoint = optarg;
+			break;
+		case 'S':
+			c->stream = optarg;
+			break;
+		case 'f':
+			c->from = optarg;
+			break;
+		case 'l':
+			c->log_level = optarg;
+			break;
+		case '1':
+			c->once = 1;
+			break;
+		case 't':
+			c->test_run = 1;
+			break;
+		case 'b':
+			if (wq_cli_parse_int(optarg, 1, 10000, &c->batch) != WQ_OK) {
+				fprintf(stderr,
+				        "wineq-kinesis-bridge: --batch: expected 1..10000\n");
+				return WQ_CLI_EXIT;
+			}
+			break;
+		case 'p':
+			if (wq_cli_parse_int(optarg, 0, 600000, &c->poll_ms) != WQ_OK) {
+				fprintf(stderr,
+				        "wineq-kinesis-bridge: --poll-ms: expected 0..600000\n");
+				return WQ_CLI_EXIT;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			*ex = WQ_EXIT_OK;
+			return WQ_CLI_EXIT;
+		case 'V':
+			printf("wineq-kinesis-bridge %s\n", PACKAGE_VERSION);
+			*ex = WQ_EXIT_OK;
+			return WQ_CLI_EXIT;
+		default:
+			fprintf(stderr, "wineq-kinesis-bridge: bad option '%s' (see --help)\n",
+			        argv[optind - 1]);
+			return WQ_CLI_EXIT;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "wineq-kinesis-bridge: unexpected argument '%s'\n", argv[optind]);
+		return WQ_CLI_EXIT;
+	}
+	*ex = WQ_EXIT_OK;
+	return WQ_CLI_GO_ON;
+}
+
+/* Fills what the flags left unset from the Lambda environment, sets the log level and checks
+ * --from. WQ_EXIT_OK or WQ_EXIT_USAGE (the reason on stderr). */
+static wq_exit bridge_check(cfg *c)
+{
+	c->output_stream = env_or(c->output_stream, "PREDICTIONS_STREAM_NAME");
+	c->server = env_or(c->server, "WINEQ_SERVER");
+	c->model = env_or(c->model, "WINEQ_MODEL_URI");
+	c->feedback_key = env_or(c->feedback_key, "WINEQ_FEEDBACK_KEY");
+	c->test_run = c->test_run || truthy(getenv("TEST_RUN"));
+	if (wq_cli_log_level_set("wineq-kinesis-bridge", c->log_level) != WQ_EXIT_OK)
+		return WQ_EXIT_USAGE;
+	if (strcmp(c->from, "trim_horizon") != 0 && strcmp(c->from, "latest") != 0) {
+		fprintf(stderr, "wineq-kinesis-bridge: --from is trim_horizon or latest\n");
+		return WQ_EXIT_USAGE;
+	}
+	return WQ_EXIT_OK;
+}
+
+/* consume: the consumer finishes its batch and checkpoints before it stops. */
+static wq_exit consume_start(const cfg *c)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	if (c->stream == NULL || (c->output_stream == NULL && !c->test_run)) {
+		fprintf(stderr, "wineq-kinesis-bridge consume: give --stream and "
+		                "--output-stream (or PREDICTIONS_STREAM_NAME)\n");
+		return WQ_EXIT_USAGE;
+	}
+	return run_consume(c);
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"output-stream", required_argument, NULL, 'o'},
-	                                     {"server", required_argument, NULL, 's'},
-	                                     {"model", required_argument, NULL, 'm'},
-	                                     {"feedback-key", required_argument, NULL, 'k'},
-	                                     {"checkpoint", required_argument, NULL, 'c'},
-	                                     {"stream", required_argument, NULL, 'S'},
-	                                     {"from", required_argument, NULL, 'f'},
-	                                     {"batch", required_argument, NULL, 'b'},
-	                                     {"poll-ms", required_argument, NULL, 'p'},
-	                                     {"once", no_argument, NULL, '1'},
-	                                     {"test-run", no_argument, NULL, 't'},
-	                                     {"log-level", required_argument, NULL, 'l'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {"version", no_argument, NULL, 'V'},
-	                                     {NULL, 0, NULL, 0}};
 	cfg c = {.checkpoint = "wineq-bridge.checkpoint",
 	         .from = "trim_horizon",
 	         .batch = 500,
 	         .poll_ms = 1000,
 	         .log_level = "info"};
 	const char *cmd = NULL;
-	int ch, level;
-	struct sigaction sa;
+	wq_exit ex;
 
 	if (argc > 1 && argv[1][0] != '-') {
 		cmd = argv[1];
 		argc--;
 		argv++;
 	}
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'o':
-			c.output_stream = optarg;
-			break;
-		case 's':
-			c.server = optarg;
-			break;
-		case 'm':
-			c.model = optarg;
-			break;
-		case 'k':
-			c.feedback_key = optarg;
-			break;
-		case 'c':
-			c.checkpoint = optarg;
-			break;
-		case 'S':
-			c.stream = optarg;
-			break;
-		case 'f':
-			c.from = optarg;
-			break;
-		case 'l':
-			c.log_level = optarg;
-			break;
-		case '1':
-			c.once = 1;
-			break;
-		case 't':
-			c.test_run = 1;
-			break;
-		case 'b':
-			if (parse_int(optarg, 1, 10000, &c.batch) != WQ_OK) {
-				fprintf(stderr,
-				        "wineq-kinesis-bridge: --batch: expected 1..10000\n");
-				return EXIT_USAGE;
-			}
-			break;
-		case 'p':
-			if (parse_int(optarg, 0, 600000, &c.poll_ms) != WQ_OK) {
-				fprintf(stderr,
-				        "wineq-kinesis-bridge: --poll-ms: expected 0..600000\n");
-				return EXIT_USAGE;
-			}
-			break;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		case 'V':
-			printf("wineq-kinesis-bridge %s\n", PACKAGE_VERSION);
-			return EXIT_OK;
-		default:
-			fprintf(stderr, "wineq-kinesis-bridge: bad option '%s' (see --help)\n",
-			        argv[optind - 1]);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "wineq-kinesis-bridge: unexpected argument '%s'\n", argv[optind]);
-		return EXIT_USAGE;
-	}
-	c.output_stream = env_or(c.output_stream, "PREDICTIONS_STREAM_NAME");
-	c.server = env_or(c.server, "WINEQ_SERVER");
-	c.model = env_or(c.model, "WINEQ_MODEL_URI");
-	c.feedback_key = env_or(c.feedback_key, "WINEQ_FEEDBACK_KEY");
-	c.test_run = c.test_run || truthy(getenv("TEST_RUN"));
-	if (wq_log_level_parse(c.log_level, &level) != WQ_OK) {
-		fprintf(stderr, "wineq-kinesis-bridge: invalid --log-level '%s'\n", c.log_level);
-		return EXIT_USAGE;
-	}
-	wq_log_set_level(level);
-	if (strcmp(c.from, "trim_horizon") != 0 && strcmp(c.from, "latest") != 0) {
-		fprintf(stderr, "wineq-kinesis-bridge: --from is trim_horizon or latest\n");
-		return EXIT_USAGE;
-	}
+	if (bridge_parse(&c, argc, argv, &ex) == WQ_CLI_EXIT)
+		return ex;
+	ex = bridge_check(&c);
+	if (ex != WQ_EXIT_OK)
+		return ex;
 	signal(SIGPIPE, SIG_IGN);
 	if (cmd == NULL)
 		cmd = getenv("AWS_LAMBDA_RUNTIME_API") != NULL ? "lambda" : NULL;
 	/* a Lambda runtime keeps the default SIGTERM (Lambda ends it as it likes) */
 	if (cmd != NULL && strcmp(cmd, "lambda") == 0)
 		return run_lambda(&c);
-	if (cmd != NULL && strcmp(cmd, "consume") == 0) {
-		/* the consumer finishes its batch and checkpoints before it stops */
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = on_signal;
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGINT, &sa, NULL);
-		if (c.stream == NULL || (c.output_stream == NULL && !c.test_run)) {
-			fprintf(stderr, "wineq-kinesis-bridge consume: give --stream and "
-			                "--output-stream (or PREDICTIONS_STREAM_NAME)\n");
-			return EXIT_USAGE;
-		}
-		return run_consume(&c);
-	}
+	if (cmd != NULL && strcmp(cmd, "consume") == 0)
+		return consume_start(&c);
 	usage(stderr);
-	return EXIT_USAGE;
+	return WQ_EXIT_USAGE;
 }

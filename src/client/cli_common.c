@@ -1,11 +1,12 @@
 #include "cli_common.h"
 
-#include "wq_json.h"
+#include "serve/wq_predjson.h"
 
-#include "wq_error.h"
-#include "wq_file.h"
-#include "wq_log.h"
-#include "wq_registry.h"
+#include "base/wq_error.h"
+#include "base/wq_file.h"
+#include "base/wq_log.h"
+#include "registry/wq_registry.h"
+#include "track/wq_db.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -28,21 +29,21 @@ void cli_error(const char *cmd, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-int cli_option_error(const char *cmd, int ch, char *const argv[])
+wq_exit cli_option_error(const char *cmd, int ch, char *const argv[])
 {
 	if (ch == ':')
 		cli_error(cmd, "option '%s' needs a value (see --help)", argv[optind - 1]);
 	else
 		cli_error(cmd, "unknown option '%s' (see --help)", argv[optind - 1]);
-	return CLI_EXIT_USAGE;
+	return WQ_EXIT_USAGE;
 }
 
-int cli_operands_none(const char *cmd, int argc, char *const argv[])
+wq_exit cli_operands_none(const char *cmd, int argc, char *const argv[])
 {
 	if (optind >= argc)
-		return CLI_EXIT_OK;
+		return WQ_EXIT_OK;
 	cli_error(cmd, "unexpected argument '%s' (see --help)", argv[optind]);
-	return CLI_EXIT_USAGE;
+	return WQ_EXIT_USAGE;
 }
 
 void cli_json_print(json_t *o, size_t flags)
@@ -54,66 +55,7 @@ void cli_json_print(json_t *o, size_t flags)
 	json_decref(o);
 }
 
-static int only_blanks(const char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	return *s == '\0';
-}
-
-int cli_parse_double(const char *s, double *out)
-{
-	char *end;
-	double v;
-
-	if (s == NULL || *s == '\0' || only_blanks(s))
-		return WQ_EPARSE;
-	/* decimal notation only: strtod would also take hex floats, "inf" and "nan(...)" */
-	if (s[strspn(s, " \t+-.0123456789eE")] != '\0')
-		return WQ_EPARSE;
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || !only_blanks(end))
-		return WQ_EPARSE;
-	if (errno == ERANGE && fabs(v) > 1.0)
-		return WQ_ERANGE;
-	if (!isfinite(v))
-		return WQ_ERANGE;
-	*out = v;
-	return WQ_OK;
-}
-
-int cli_parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return WQ_EPARSE;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*end != '\0')
-		return WQ_EPARSE;
-	if (errno == ERANGE)
-		return WQ_ERANGE;
-	*out = (uint64_t)v;
-	return WQ_OK;
-}
-
-int cli_parse_size(const char *s, size_t *out)
-{
-	uint64_t v;
-	int rc = cli_parse_u64(s, &v);
-
-	if (rc != WQ_OK)
-		return rc;
-	if (v > SIZE_MAX)
-		return WQ_ERANGE;
-	*out = (size_t)v;
-	return WQ_OK;
-}
-
-int cli_parse_format(const char *s, int *out)
+wq_status cli_parse_format(const char *s, int *out)
 {
 	if (strcmp(s, "text") == 0)
 		*out = CLI_FORMAT_TEXT;
@@ -124,41 +66,28 @@ int cli_parse_format(const char *s, int *out)
 	return WQ_OK;
 }
 
-int cli_log_level_apply(const char *name)
+wq_exit cli_format_option(const char *cmd, const char *arg, int *format)
 {
-	int level;
-
-	if (name == NULL)
-		name = getenv("WINEQ_LOG_LEVEL");
-	if (name == NULL || *name == '\0')
-		return WQ_OK;
-	if (wq_log_level_parse(name, &level) != WQ_OK)
-		return WQ_EINVAL;
-	wq_log_set_level(level);
-	return WQ_OK;
+	if (cli_parse_format(arg, format) == WQ_OK)
+		return WQ_EXIT_OK;
+	cli_error(cmd, "--format: expected text or json, got '%s'", arg);
+	return WQ_EXIT_USAGE;
 }
 
-int cli_exit_for(int status, int kind)
+wq_exit cli_fail(const char *cmd, wq_status status, const char *err)
 {
-	switch (status) {
-	case WQ_OK:
-		return CLI_EXIT_OK;
-	case WQ_ENOMEM:
-	case WQ_EIO:
-		return CLI_EXIT_FAILURE;
-	default:
-		return kind;
-	}
+	cli_error(cmd, "%s", err[0] ? err : wq_strerror(status));
+	return cli_exit_registry(status);
 }
 
-int cli_table_init(cli_table *t, size_t ncols, const char *const *headers)
+wq_status cli_table_init(cli_table *t, size_t ncols, const char *const *headers)
 {
 	memset(t, 0, sizeof(*t));
 	t->ncols = ncols;
 	return cli_table_add(t, headers);
 }
 
-int cli_table_add(cli_table *t, const char *const *cells)
+wq_status cli_table_add(cli_table *t, const char *const *cells)
 {
 	if (t->nrows == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 16;
@@ -235,44 +164,71 @@ void cli_time_format(long long ms, char *buf, size_t n)
 	strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-int cli_exit_registry(int status)
+wq_exit cli_exit_registry(wq_status status)
 {
 	switch (status) {
 	case WQ_OK:
-		return CLI_EXIT_OK;
+		return WQ_EXIT_OK;
 	case WQ_ENOENT:
-		return CLI_EXIT_NOTFOUND;
+		return WQ_EXIT_NOTFOUND;
 	case WQ_EINVAL:
 	case WQ_EPARSE:
 	case WQ_EEXIST:
 	case WQ_ERANGE:
-		return CLI_EXIT_DATA;
+		return WQ_EXIT_DATA;
 	case WQ_EFORMAT:
 	case WQ_ECORRUPT:
-		return CLI_EXIT_MODEL;
+		return WQ_EXIT_MODEL;
 	default:
-		return CLI_EXIT_FAILURE;
+		return WQ_EXIT_FAILURE;
 	}
 }
 
-int cli_registry_open(const char *cmd, const cli_registry_opts *o, wq_registry **out)
+/* The configuration the registry options and the environment give; WQ_EXIT_OK, or
+ * WQ_EXIT_USAGE after printing the error. */
+static wq_exit config_resolve(const char *cmd, const cli_registry_opts *o, wq_config *cfg)
+{
+	char err[1024] = "";
+
+	if (wq_config_resolve(o->tracking_uri, o->artifact_root, o->s3_endpoint, cfg, err,
+	                      sizeof(err)) == WQ_OK)
+		return WQ_EXIT_OK;
+	cli_error(cmd, "%s", err);
+	return WQ_EXIT_USAGE;
+}
+
+/* A store that did not open: its error, and the exit code (4 for a foreign format, else 1). */
+static wq_exit open_failed(const char *cmd, wq_status rc, const char *err)
+{
+	cli_error(cmd, "cannot open the registry: %s", err[0] ? err : wq_strerror(rc));
+	return rc == WQ_EFORMAT ? WQ_EXIT_MODEL : WQ_EXIT_FAILURE;
+}
+
+wq_exit cli_registry_open(const char *cmd, const cli_registry_opts *o, wq_registry **out)
 {
 	wq_config cfg;
 	char err[1024] = "";
-	int rc;
+	wq_status rc;
+	wq_exit ex = config_resolve(cmd, o, &cfg);
 
-	rc = wq_config_resolve(o->tracking_uri, o->artifact_root, o->s3_endpoint, &cfg, err,
-	                       sizeof(err));
-	if (rc != WQ_OK) {
-		cli_error(cmd, "%s", err);
-		return CLI_EXIT_USAGE;
-	}
+	if (ex != WQ_EXIT_OK)
+		return ex;
 	rc = wq_registry_open(&cfg, out, err, sizeof(err));
-	if (rc != WQ_OK) {
-		cli_error(cmd, "cannot open the registry: %s", err[0] ? err : wq_strerror(rc));
-		return rc == WQ_EFORMAT ? CLI_EXIT_MODEL : CLI_EXIT_FAILURE;
-	}
-	return CLI_EXIT_OK;
+	return rc == WQ_OK ? WQ_EXIT_OK : open_failed(cmd, rc, err);
+}
+
+wq_exit cli_flow_db_open(const char *cmd, const cli_registry_opts *o, wq_db **out)
+{
+	wq_config cfg;
+	char err[1024] = "";
+	wq_status rc;
+	wq_exit ex = config_resolve(cmd, o, &cfg);
+
+	if (ex != WQ_EXIT_OK)
+		return ex;
+	rc = wq_db_open(cfg.flow_db_path, out, err, sizeof(err));
+	wq_config_clear(&cfg);
+	return rc == WQ_OK ? WQ_EXIT_OK : open_failed(cmd, rc, err);
 }
 
 void cli_rmtree(const char *path)
@@ -280,13 +236,13 @@ void cli_rmtree(const char *path)
 	wq_file_rmtree(path, NULL, 0);
 }
 
-int cli_prediction_print(const struct wq_prediction *p, const char *model, long long version,
-                         const char *prediction_id, int format, long row)
+wq_status cli_prediction_print(const struct wq_prediction *p, const char *model, long long version,
+                               const char *prediction_id, int format, long row)
 {
 	int has_id = prediction_id != NULL && prediction_id[0] != '\0';
 
 	if (format == CLI_FORMAT_JSON) {
-		json_t *o = wq_json_prediction_build(p, model, version);
+		json_t *o = wq_predjson_prediction_build(p, model, version);
 
 		if (o == NULL)
 			return WQ_ENOMEM;

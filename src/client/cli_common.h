@@ -1,20 +1,13 @@
-/* Shared pieces of wineq-client: exit codes, strict number parsing, error output. */
+/* Shared pieces of wineq-client's commands: error output, option errors, output formats and
+ * tables. Exit codes and option parsers are every binary's (cli/wq_cli.h). */
 #ifndef CLI_COMMON_H
 #define CLI_COMMON_H
+
+#include "cli/wq_cli.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-
-/* Exit codes (documented in README "Exit codes"). */
-enum cli_exit {
-	CLI_EXIT_OK = 0,      /* success */
-	CLI_EXIT_FAILURE = 1, /* I/O or internal failure */
-	CLI_EXIT_USAGE = 2,   /* unknown command/option, missing or malformed option */
-	CLI_EXIT_DATA = 3,    /* invalid input data: CSV, JSON, features, numbers */
-	CLI_EXIT_MODEL = 4,   /* model bundle missing, damaged, foreign or already present */
-	CLI_EXIT_NOTFOUND = 5 /* no such run, experiment, model, version or alias */
-};
 
 enum cli_format { CLI_FORMAT_TEXT = 0, CLI_FORMAT_JSON = 1 };
 
@@ -22,31 +15,28 @@ enum cli_format { CLI_FORMAT_TEXT = 0, CLI_FORMAT_JSON = 1 };
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* getopt_long's ':' (missing value) or '?' (unknown option) for argv[optind - 1], printed as
- * every command prints it; returns CLI_EXIT_USAGE. */
-int cli_option_error(const char *cmd, int ch, char *const argv[]);
+ * every command prints it; returns WQ_EXIT_USAGE. */
+wq_exit cli_option_error(const char *cmd, int ch, char *const argv[]);
 
-/* After option parsing, for commands that take no operands: CLI_EXIT_OK, or CLI_EXIT_USAGE
+/* After option parsing, for commands that take no operands: WQ_EXIT_OK, or WQ_EXIT_USAGE
  * after naming the first one. */
-int cli_operands_none(const char *cmd, int argc, char *const argv[]);
+wq_exit cli_operands_none(const char *cmd, int argc, char *const argv[]);
 
 struct json_t;
 /* Prints o on stdout as one document with jansson's flags and a newline, then releases o
  * (NULL: nothing is printed). */
 void cli_json_print(struct json_t *o, size_t flags);
 
-/* Strict parsers: the whole string must be consumed; doubles must be finite. 0 or WQ_EPARSE
- * / WQ_ERANGE; *out written only on success. */
-int cli_parse_double(const char *s, double *out);
-int cli_parse_u64(const char *s, uint64_t *out);
-int cli_parse_size(const char *s, size_t *out);
-int cli_parse_format(const char *s, int *out);
+/* "text" or "json" into *out (enum cli_format); WQ_EINVAL otherwise. */
+wq_status cli_parse_format(const char *s, int *out);
 
-/* Applies --log-level or WINEQ_LOG_LEVEL; returns 0 or WQ_EINVAL. */
-int cli_log_level_apply(const char *name);
+/* cmd's --format ARG into *format: WQ_EXIT_OK, or WQ_EXIT_USAGE after printing
+ * "--format: expected text or json, got 'ARG'". */
+wq_exit cli_format_option(const char *cmd, const char *arg, int *format);
 
-/* Maps a library status to the exit code for a data-handling (CLI_EXIT_DATA) or
- * model-handling (CLI_EXIT_MODEL) step; memory and I/O failures stay CLI_EXIT_FAILURE. */
-int cli_exit_for(int status, int kind);
+/* Prints err (status's text when err is empty) as cmd's error and returns the exit code of a
+ * registry failure with that status (cli_exit_registry). */
+wq_exit cli_fail(const char *cmd, wq_status status, const char *err);
 
 /* An aligned text table for people (`--format text`). Cells are copied. */
 typedef struct cli_table {
@@ -56,8 +46,9 @@ typedef struct cli_table {
 	char **cells; /* nrows * ncols */
 } cli_table;
 
-int cli_table_init(cli_table *t, size_t ncols, const char *const *headers);
-int cli_table_add(cli_table *t, const char *const *cells);
+/* WQ_OK or WQ_ENOMEM; free with cli_table_free in either case. */
+wq_status cli_table_init(cli_table *t, size_t ncols, const char *const *headers);
+wq_status cli_table_add(cli_table *t, const char *const *cells);
 void cli_table_print(const cli_table *t, FILE *out);
 void cli_table_free(cli_table *t);
 
@@ -75,13 +66,18 @@ typedef struct cli_registry_opts {
 } cli_registry_opts;
 
 struct wq_registry;
-/* Resolves the configuration and opens the registry; returns an exit code (0 on success)
- * after printing the error. */
-int cli_registry_open(const char *cmd, const cli_registry_opts *o, struct wq_registry **out);
+/* Resolves the configuration and opens the registry (*out owned by the caller:
+ * wq_registry_close); returns WQ_EXIT_OK, or an exit code after printing the error. */
+wq_exit cli_registry_open(const char *cmd, const cli_registry_opts *o, struct wq_registry **out);
+
+struct wq_db;
+/* Resolves the configuration and opens the flow database (*out owned by the caller:
+ * wq_db_close); returns WQ_EXIT_OK, or an exit code after printing the error. */
+wq_exit cli_flow_db_open(const char *cmd, const cli_registry_opts *o, struct wq_db **out);
 
 /* Exit code for a registry failure: not found (5); invalid or conflicting input (3); format or
  * corrupt data (4); I/O, memory, unsupported (1). */
-int cli_exit_registry(int status);
+wq_exit cli_exit_registry(wq_status status);
 
 struct wq_train_opts;
 /* wineq-client train --trials: the search flow (cmd_trainflow.c). */
@@ -94,15 +90,16 @@ typedef struct cli_train_flow_opts {
 	const cli_registry_opts *reg;
 	int format;
 } cli_train_flow_opts;
-int cli_train_flow(const cli_train_flow_opts *fo);
+/* Runs the search flow and prints its result; returns an exit code. */
+wq_exit cli_train_flow(const cli_train_flow_opts *fo);
 
 struct wq_prediction;
 /* Prints one prediction as every predict form does: text "quality=6 p3=0.0012 ..." or the
- * seed's JSON object (model, version <= 0 as null); row >= 0 adds "row"; a prediction_id (a
- * server's answer; NULL or "" for none) is the last text field "prediction_id=..." or the
- * JSON key "prediction_id". WQ_OK or WQ_ENOMEM. */
-int cli_prediction_print(const struct wq_prediction *p, const char *model, long long version,
-                         const char *prediction_id, int format, long row);
+ * reference stack's JSON object (model, version <= 0 as null); row >= 0 adds "row"; a prediction_id
+ * (a server's answer; NULL or "" for none) is the last text field "prediction_id=..." or the JSON
+ * key "prediction_id". WQ_OK or WQ_ENOMEM. */
+wq_status cli_prediction_print(const struct wq_prediction *p, const char *model, long long version,
+                               const char *prediction_id, int format, long row);
 
 /* wineqd as a server (cmd_remote.c): $WINEQ_SERVER or tcp://127.0.0.1:7070. */
 const char *cli_server_default(void);
@@ -111,25 +108,26 @@ struct wq_named_row;
 /* Opens an RPC client with TLS and timeout from the environment (WINEQ_TLS_CA_FILE,
  * WINEQ_TLS_CERT_FILE, WINEQ_TLS_KEY_FILE, WINEQ_TLS_SERVER_NAME, WINEQ_RPC_TIMEOUT_MS);
  * returns an exit code after printing the error. */
-int cli_rpc_open(const char *cmd, const char *url, struct wq_rpc_client **out);
+wq_exit cli_rpc_open(const char *cmd, const char *url, struct wq_rpc_client **out);
 /* The served model's feature names (GetModel): *names new array of n new strings. */
-int cli_model_features(const char *cmd, struct wq_rpc_client *c, const char *url, char ***names,
-                       size_t *n);
+wq_exit cli_model_features(const char *cmd, struct wq_rpc_client *c, const char *url, char ***names,
+                           size_t *n);
 /* predict --server: rows (one, or an array) or every row of csv, printed as the local form
  * prints them. Returns an exit code. */
-int cli_predict_remote(const char *url, const struct wq_named_row *rows, size_t nrows, int is_array,
-                       const char *csv, int format);
+wq_exit cli_predict_remote(const char *url, const struct wq_named_row *rows, size_t nrows,
+                           int is_array, const char *csv, int format);
 
-int cmd_health(int argc, char **argv);
-int cmd_feedback(int argc, char **argv);
-int cmd_split(int argc, char **argv);
-int cmd_bench(int argc, char **argv);
-int cmd_train(int argc, char **argv);
-int cmd_flows(int argc, char **argv);
-int cmd_predict(int argc, char **argv);
-int cmd_experiments(int argc, char **argv);
-int cmd_runs(int argc, char **argv);
-int cmd_models(int argc, char **argv);
-int cmd_artifacts(int argc, char **argv);
+wq_exit cmd_health(int argc, char **argv);
+wq_exit cmd_feedback(int argc, char **argv);
+wq_exit cmd_split(int argc, char **argv);
+wq_exit cmd_bench(int argc, char **argv);
+wq_exit cmd_train(int argc, char **argv);
+wq_exit cmd_flows(int argc, char **argv);
+wq_exit cmd_predict(int argc, char **argv);
+wq_exit cmd_experiments(int argc, char **argv);
+wq_exit cmd_runs(int argc, char **argv);
+wq_exit cmd_models(int argc, char **argv);
+wq_exit cmd_artifacts(int argc, char **argv);
+wq_exit cmd_registry(int argc, char **argv);
 
 #endif

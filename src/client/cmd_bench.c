@@ -4,16 +4,14 @@
  * wake-ups and leaves the cores to the server); latencies are kept whole (no sampling)
  * and reported as percentiles, with the count of answers per model version so a hot swap
  * during the run is visible. */
-#include "cli_common.h"
+#include "cmd_remote.h"
 
+#include "base/wq_clock.h"
+#include "base/wq_error.h"
 #include "wineq/v1/wineq.pb-c.h"
-#include "wq_dataset.h"
-#include "wq_error.h"
-#include "wq_rpc.h"
 
 #include <getopt.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,14 +56,6 @@ typedef struct bench {
 	int64_t warm_end_ns, end_ns;
 	atomic_size_t active; /* workers whose chain of calls has not ended */
 } bench;
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void version_count(worker *w, int64_t v)
 {
@@ -118,7 +108,7 @@ static void worker_issue(worker *w)
 	for (;;) {
 		const payload *p = &b->payloads[w->index++ % b->npayloads];
 
-		w->t0 = now_ns();
+		w->t0 = wq_clock_mono_ns();
 		if (w->t0 >= b->end_ns) {
 			atomic_fetch_sub(&b->active, 1);
 			return;
@@ -129,11 +119,12 @@ static void worker_issue(worker *w)
 	}
 }
 
-static void worker_done(void *arg, int code, const uint8_t *data, size_t len, const char *msg)
+static void worker_done(void *arg, wq_rpc_code code, const uint8_t *data, size_t len,
+                        const char *msg)
 {
 	worker *w = arg;
 	bench *b = w->b;
-	int64_t t1 = now_ns();
+	int64_t t1 = wq_clock_mono_ns();
 
 	if (w->t0 >= b->warm_end_ns) {
 		if (code != WQ_RPC_OK) {
@@ -179,68 +170,29 @@ static double pct_us(const int64_t *v, size_t n, double q)
 	return (double)v[i - 1] / 1000.0;
 }
 
-/* Packs NPAYLOADS requests of `batch` rows each from the data set's model columns. */
-static int payloads_make(bench *b, const wq_dataset *ds, const double *X, size_t nf, char **names)
+/* Packs NPAYLOADS requests of `batch` rows each, cycling through the data's rows. */
+static wq_status payloads_make(bench *b, const cli_remote_data *d)
 {
-	Wineq__V1__Feature *f = calloc((size_t)b->batch * nf, sizeof(*f));
-	Wineq__V1__Feature **fp = calloc((size_t)b->batch * nf, sizeof(*fp));
-	Wineq__V1__Instance *inst = calloc((size_t)b->batch, sizeof(*inst));
-	Wineq__V1__Instance **ip = calloc((size_t)b->batch, sizeof(*ip));
-	size_t row = 0, i, j, k;
-	int rc = WQ_OK;
+	wq_predclient_row *rows = calloc((size_t)b->batch, sizeof(*rows));
+	size_t row = 0;
+	wq_status rc = WQ_OK;
 
-	if (f == NULL || fp == NULL || inst == NULL || ip == NULL) {
-		rc = WQ_ENOMEM;
-		goto out;
-	}
-	for (k = 0; k < NPAYLOADS && rc == WQ_OK; k++) {
+	if (rows == NULL)
+		return WQ_ENOMEM;
+	for (size_t k = 0; k < NPAYLOADS && rc == WQ_OK; k++) {
 		payload *p = &b->payloads[k];
 
-		for (i = 0; i < (size_t)b->batch; i++, row++) {
-			const double *x = X + (row % ds->nrows) * nf;
-
-			wineq__v1__instance__init(&inst[i]);
-			for (j = 0; j < nf; j++) {
-				wineq__v1__feature__init(&f[i * nf + j]);
-				f[i * nf + j].name = names[j];
-				f[i * nf + j].value = x[j];
-				fp[i * nf + j] = &f[i * nf + j];
-			}
-			inst[i].n_features = nf;
-			inst[i].features = fp + i * nf;
-			ip[i] = &inst[i];
-		}
-		if (b->batch > 1) {
-			Wineq__V1__PredictBatchRequest r = WINEQ__V1__PREDICT_BATCH_REQUEST__INIT;
-
-			r.n_instances = (size_t)b->batch;
-			r.instances = ip;
-			r.source = "bench";
-			p->len = wineq__v1__predict_batch_request__get_packed_size(&r);
-			p->data = malloc(p->len ? p->len : 1);
-			if (p->data != NULL)
-				wineq__v1__predict_batch_request__pack(&r, p->data);
-		} else {
-			Wineq__V1__PredictRequest r = WINEQ__V1__PREDICT_REQUEST__INIT;
-
-			r.n_features = nf;
-			r.features = fp;
-			r.source = "bench";
-			p->len = wineq__v1__predict_request__get_packed_size(&r);
-			p->data = malloc(p->len ? p->len : 1);
-			if (p->data != NULL)
-				wineq__v1__predict_request__pack(&r, p->data);
-		}
-		if (p->data == NULL)
-			rc = WQ_ENOMEM;
+		for (size_t i = 0; i < (size_t)b->batch; i++, row++)
+			rows[i] = d->rows[row % d->nrows];
+		if (b->batch > 1)
+			rc = wq_predclient_batch_pack(rows, (size_t)b->batch, "bench", &p->data,
+			                              &p->len);
 		else
+			rc = wq_predclient_predict_pack(rows, "bench", &p->data, &p->len);
+		if (rc == WQ_OK)
 			b->npayloads++;
 	}
-out:
-	free(f);
-	free(fp);
-	free(inst);
-	free(ip);
+	free(rows);
 	return rc;
 }
 
@@ -264,7 +216,263 @@ static void bench_usage(FILE *out)
 	        MAX_CONC, MAX_BATCH);
 }
 
-int cmd_bench(int argc, char **argv)
+/* What the command line asks for. */
+typedef struct bench_opts {
+	cli_remote_opts remote;
+	const char *data; /* NULL: the bundled white wines */
+	double duration, warmup;
+	uint64_t conc, batch;
+} bench_opts;
+
+static wq_exit bench_option(void *arg, int ch, const char *value)
+{
+	bench_opts *o = arg;
+	double v;
+
+	switch (ch) {
+	case 'D':
+		o->data = value;
+		return WQ_EXIT_OK;
+	case 'c':
+		if (wq_cli_parse_u64(value, &o->conc) != WQ_OK || o->conc < 1 ||
+		    o->conc > MAX_CONC) {
+			cli_error(CMD, "--concurrency: expected 1..%d", MAX_CONC);
+			return WQ_EXIT_USAGE;
+		}
+		return WQ_EXIT_OK;
+	case 'b':
+		if (wq_cli_parse_u64(value, &o->batch) != WQ_OK || o->batch < 1 ||
+		    o->batch > MAX_BATCH) {
+			cli_error(CMD, "--batch: expected 1..%d", MAX_BATCH);
+			return WQ_EXIT_USAGE;
+		}
+		return WQ_EXIT_OK;
+	case 'd':
+	case 'w':
+		if (wq_cli_parse_double(value, &v) != WQ_OK || v < 0 || v > 86400 ||
+		    (ch == 'd' && v <= 0)) {
+			cli_error(CMD, "--%s: expected seconds", ch == 'd' ? "duration" : "warmup");
+			return WQ_EXIT_USAGE;
+		}
+		*(ch == 'd' ? &o->duration : &o->warmup) = v;
+		return WQ_EXIT_OK;
+	default:
+		cli_error(CMD, "unexpected option -%c (see --help)", ch);
+		return WQ_EXIT_USAGE;
+	}
+}
+
+/* What a run measured, merged over the workers. */
+typedef struct bench_result {
+	double secs; /* measured time */
+	size_t total;
+	uint64_t errors;
+	const char *first_error; /* points into a worker; NULL when none */
+	int64_t *lat;            /* total latencies (ns), sorted */
+	double sum;              /* of lat */
+	vcount versions[MAX_VERSIONS];
+	size_t nversions;
+} bench_result;
+
+static void versions_merge(bench_result *r, const worker *w)
+{
+	for (size_t j = 0; j < w->nversions; j++) {
+		size_t k;
+
+		for (k = 0; k < r->nversions && r->versions[k].version != w->versions[j].version;
+		     k++)
+			;
+		if (k == r->nversions && r->nversions < MAX_VERSIONS)
+			r->versions[r->nversions++] = (vcount){w->versions[j].version, 0};
+		if (k < r->nversions)
+			r->versions[k].n += w->versions[j].n;
+	}
+}
+
+/* Merges the workers' counts and latencies into *r. */
+static wq_status bench_collect(const worker *ws, size_t n, bench_result *r)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		r->total += ws[i].nlat;
+		r->errors += ws[i].errors;
+		if (r->first_error == NULL && ws[i].errors > 0)
+			r->first_error = ws[i].first_error;
+		versions_merge(r, &ws[i]);
+	}
+	r->lat = malloc((r->total ? r->total : 1) * sizeof(*r->lat));
+	if (r->lat == NULL)
+		return WQ_ENOMEM;
+	for (i = 0, j = 0; i < n; i++) {
+		memcpy(r->lat + j, ws[i].lat, ws[i].nlat * sizeof(*r->lat));
+		j += ws[i].nlat;
+	}
+	qsort(r->lat, r->total, sizeof(*r->lat), cmp_i64);
+	for (i = 0; i < r->total; i++)
+		r->sum += (double)r->lat[i];
+	return WQ_OK;
+}
+
+/* Runs the closed loop with conc workers and measures; *r owned by the caller (free r->lat). */
+static wq_exit bench_run(bench *b, const bench_opts *o, bench_result *r)
+{
+	worker *ws = calloc(o->conc, sizeof(*ws));
+	size_t started, i;
+	int64_t t_start, t_end;
+	wq_exit ex = WQ_EXIT_OK;
+
+	if (ws == NULL)
+		return WQ_EXIT_FAILURE;
+	t_start = wq_clock_mono_ns();
+	b->warm_end_ns = t_start + (int64_t)(o->warmup * 1e9);
+	b->end_ns = b->warm_end_ns + (int64_t)(o->duration * 1e9);
+	for (started = 0; started < o->conc; started++) {
+		ws[started].b = b;
+		ws[started].index = started * 7;
+		if (wq_rpc_async_new(b->client, worker_done, &ws[started], &ws[started].a) != WQ_OK)
+			break;
+	}
+	atomic_store(&b->active, started);
+	for (i = 0; i < started; i++)
+		worker_issue(&ws[i]);
+	/* the chains end by themselves once the time is up */
+	while (atomic_load(&b->active) > 0) {
+		struct timespec ts = {0, 5 * 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
+	t_end = wq_clock_mono_ns();
+	for (i = 0; i < started; i++)
+		wq_rpc_async_free(ws[i].a);
+	if (started < o->conc) {
+		cli_error(CMD, "could start only %zu of %llu workers", started,
+		          (unsigned long long)o->conc);
+		ex = WQ_EXIT_FAILURE;
+	} else {
+		r->secs = (double)(t_end - (b->warm_end_ns > t_end ? t_end : b->warm_end_ns)) / 1e9;
+		if (bench_collect(ws, started, r) != WQ_OK)
+			ex = WQ_EXIT_FAILURE;
+	}
+	for (i = 0; i < started; i++)
+		free(ws[i].lat);
+	free(ws);
+	return ex;
+}
+
+/* The figures both output formats print. */
+typedef struct bench_figures {
+	double thr, p50, p90, p99, p999, mean, max;
+} bench_figures;
+
+static bench_figures figures_of(const bench_result *r)
+{
+	bench_figures f;
+
+	f.thr = r->secs > 0 ? (double)r->total / r->secs : 0;
+	f.p50 = pct_us(r->lat, r->total, 0.50);
+	f.p90 = pct_us(r->lat, r->total, 0.90);
+	f.p99 = pct_us(r->lat, r->total, 0.99);
+	f.p999 = pct_us(r->lat, r->total, 0.999);
+	f.mean = r->total ? r->sum / (double)r->total / 1000.0 : 0;
+	f.max = r->total ? (double)r->lat[r->total - 1] / 1000.0 : 0;
+	return f;
+}
+
+static void bench_print_json(const bench_opts *o, const bench_result *r)
+{
+	bench_figures f = figures_of(r);
+	json_t *vj = json_object();
+	json_t *obj = json_pack(
+	    "{s:s, s:I, s:f, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f, s:f}}", "server",
+	    o->remote.url, "concurrency", (json_int_t)o->conc, "duration_s", r->secs, "batch",
+	    (json_int_t)o->batch, "requests", (json_int_t)r->total, "errors", (json_int_t)r->errors,
+	    "throughput_per_s", f.thr, "rows_per_s", f.thr * (double)o->batch, "latency_us", "p50",
+	    f.p50, "p90", f.p90, "p99", f.p99, "p99_9", f.p999, "mean", f.mean, "max", f.max);
+
+	for (size_t i = 0; vj != NULL && i < r->nversions; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "%lld", (long long)r->versions[i].version);
+		json_object_set_new(vj, key, json_integer((json_int_t)r->versions[i].n));
+	}
+	if (obj != NULL && vj != NULL) {
+		json_object_set_new(obj, "versions", vj);
+		vj = NULL;
+		if (r->first_error != NULL)
+			json_object_set_new(obj, "first_error", json_string(r->first_error));
+		json_dumpf(obj, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
+		fputc('\n', stdout);
+	}
+	json_decref(vj);
+	json_decref(obj);
+}
+
+static void bench_print_text(const bench_opts *o, const bench_result *r)
+{
+	bench_figures f = figures_of(r);
+
+	printf("server       %s\n", o->remote.url);
+	printf("concurrency  %llu, batch %llu, %.2f s measured\n", (unsigned long long)o->conc,
+	       (unsigned long long)o->batch, r->secs);
+	printf("requests     %zu ok, %llu failed\n", r->total, (unsigned long long)r->errors);
+	printf("throughput   %.0f requests/s, %.0f rows/s\n", f.thr, f.thr * (double)o->batch);
+	printf("latency us   p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  mean %.1f  max %.1f\n",
+	       f.p50, f.p90, f.p99, f.p999, f.mean, f.max);
+	printf("versions    ");
+	for (size_t i = 0; i < r->nversions; i++)
+		printf(" v%lld: %llu", (long long)r->versions[i].version,
+		       (unsigned long long)r->versions[i].n);
+	printf("\n");
+	if (r->first_error != NULL)
+		printf("first error  %s\n", r->first_error);
+}
+
+/* Loads the data, packs the requests, runs and prints. */
+static wq_exit bench_main(const bench_opts *o)
+{
+	char default_data[4096];
+	const char *data = o->data;
+	cli_remote_data d = {0};
+	bench_result r = {0};
+	bench b = {0};
+	wq_exit ex;
+
+	if (data == NULL) {
+		snprintf(default_data, sizeof(default_data), "%s/winequality-white.csv",
+		         WQ_DATADIR);
+		data = default_data;
+	}
+	ex = cli_rpc_open(CMD, o->remote.url, &b.client);
+	if (ex != WQ_EXIT_OK)
+		return ex;
+	ex = cli_remote_data_load(CMD, b.client, o->remote.url, data, 1, &d);
+	if (ex == WQ_EXIT_OK) {
+		b.batch = (int)o->batch;
+		b.method =
+		    o->batch > 1 ? "wineq.v1.Predictor/PredictBatch" : "wineq.v1.Predictor/Predict";
+		if (payloads_make(&b, &d) != WQ_OK)
+			ex = WQ_EXIT_FAILURE;
+	}
+	if (ex == WQ_EXIT_OK)
+		ex = bench_run(&b, o, &r);
+	if (ex == WQ_EXIT_OK) {
+		if (o->remote.format == CLI_FORMAT_JSON)
+			bench_print_json(o, &r);
+		else
+			bench_print_text(o, &r);
+		if (r.errors > 0)
+			ex = WQ_EXIT_FAILURE;
+	}
+	free(r.lat);
+	for (size_t i = 0; i < b.npayloads; i++)
+		free(b.payloads[i].data);
+	cli_remote_data_clear(&d);
+	wq_rpc_client_close(b.client);
+	return ex;
+}
+
+wq_exit cmd_bench(int argc, char **argv)
 {
 	static const struct option opts[] = {{"server", required_argument, NULL, 's'},
 	                                     {"concurrency", required_argument, NULL, 'c'},
@@ -275,239 +483,13 @@ int cmd_bench(int argc, char **argv)
 	                                     {"format", required_argument, NULL, 'f'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
-	const char *url = cli_server_default(), *data = NULL;
-	char default_data[4096], err[1024] = "", **names = NULL;
-	double duration = 10, warmup = 1;
-	uint64_t conc = 16, batch = 1;
-	int format = CLI_FORMAT_TEXT, ch, ex = CLI_EXIT_OK, rc;
-	wq_csv_opts copts = {.delimiter = 0, .allowed = wq_uci_columns, .max_bytes = 0};
-	wq_dataset *ds = NULL;
-	double *X = NULL;
-	size_t nf = 0, i, j, started = 0, total = 0;
-	uint64_t errors = 0;
-	worker *ws = NULL;
-	int64_t *all = NULL;
-	vcount versions[MAX_VERSIONS];
-	size_t nversions = 0;
-	const char *first_error = NULL;
-	bench b = {0};
-	int64_t t_start, t_end;
-	double secs, sum = 0;
+	bench_opts o = {.duration = 10, .warmup = 1, .conc = 16, .batch = 1};
+	wq_exit ex;
+	int done;
 
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 's':
-			url = optarg;
-			break;
-		case 'D':
-			data = optarg;
-			break;
-		case 'c':
-			if (cli_parse_u64(optarg, &conc) != WQ_OK || conc < 1 || conc > MAX_CONC) {
-				cli_error(CMD, "--concurrency: expected 1..%d", MAX_CONC);
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 'b':
-			if (cli_parse_u64(optarg, &batch) != WQ_OK || batch < 1 ||
-			    batch > MAX_BATCH) {
-				cli_error(CMD, "--batch: expected 1..%d", MAX_BATCH);
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 'd':
-		case 'w': {
-			double v;
-
-			if (cli_parse_double(optarg, &v) != WQ_OK || v < 0 || v > 86400 ||
-			    (ch == 'd' && v <= 0)) {
-				cli_error(CMD, "--%s: expected seconds",
-				          ch == 'd' ? "duration" : "warmup");
-				return CLI_EXIT_USAGE;
-			}
-			*(ch == 'd' ? &duration : &warmup) = v;
-			break;
-		}
-		case 'f':
-			if (cli_parse_format(optarg, &format) != WQ_OK) {
-				cli_error(CMD, "--format: expected text or json");
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 'h':
-			bench_usage(stdout);
-			return CLI_EXIT_OK;
-		default:
-			cli_error(CMD, "bad option '%s' (see --help)", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (optind < argc) {
-		cli_error(CMD, "unexpected argument '%s'", argv[optind]);
-		return CLI_EXIT_USAGE;
-	}
-	if (data == NULL) {
-		snprintf(default_data, sizeof(default_data), "%s/winequality-white.csv",
-		         WQ_DATADIR);
-		data = default_data;
-	}
-	ex = cli_rpc_open(CMD, url, &b.client);
-	if (ex != CLI_EXIT_OK)
+	ex = cli_remote_options(CMD, argc, argv, opts, bench_usage, bench_option, &o, &o.remote,
+	                        &done);
+	if (done)
 		return ex;
-	ex = cli_model_features(CMD, b.client, url, &names, &nf);
-	if (ex != CLI_EXIT_OK)
-		goto out;
-	rc = wq_dataset_read_csv(data, &copts, &ds, err, sizeof(err));
-	if (rc == WQ_OK)
-		rc = wq_dataset_matrix_extract(ds, (const char *const *)names, nf, &X, err,
-		                               sizeof(err));
-	if (rc == WQ_OK && ds->nrows == 0)
-		rc = wq_err_set(err, sizeof(err), WQ_EPARSE, "no rows");
-	if (rc != WQ_OK) {
-		cli_error(CMD, "%s: %s", data, err);
-		ex = CLI_EXIT_DATA;
-		goto out;
-	}
-	b.batch = (int)batch;
-	b.method = batch > 1 ? "wineq.v1.Predictor/PredictBatch" : "wineq.v1.Predictor/Predict";
-	if (payloads_make(&b, ds, X, nf, names) != WQ_OK) {
-		ex = CLI_EXIT_FAILURE;
-		goto out;
-	}
-	ws = calloc(conc, sizeof(*ws));
-	if (ws == NULL) {
-		ex = CLI_EXIT_FAILURE;
-		goto out;
-	}
-	t_start = now_ns();
-	b.warm_end_ns = t_start + (int64_t)(warmup * 1e9);
-	b.end_ns = b.warm_end_ns + (int64_t)(duration * 1e9);
-	for (started = 0; started < conc; started++) {
-		ws[started].b = &b;
-		ws[started].index = started * 7;
-		if (wq_rpc_async_new(b.client, worker_done, &ws[started], &ws[started].a) != WQ_OK)
-			break;
-	}
-	atomic_store(&b.active, started);
-	for (i = 0; i < started; i++)
-		worker_issue(&ws[i]);
-	/* the chains end by themselves once the time is up */
-	while (atomic_load(&b.active) > 0) {
-		struct timespec ts = {0, 5 * 1000 * 1000};
-
-		nanosleep(&ts, NULL);
-	}
-	t_end = now_ns();
-	for (i = 0; i < started; i++)
-		wq_rpc_async_free(ws[i].a);
-	if (started < conc) {
-		cli_error(CMD, "could start only %zu of %llu workers", started,
-		          (unsigned long long)conc);
-		ex = CLI_EXIT_FAILURE;
-		goto out;
-	}
-	secs = (double)(t_end - (b.warm_end_ns > t_end ? t_end : b.warm_end_ns)) / 1e9;
-	for (i = 0; i < started; i++) {
-		total += ws[i].nlat;
-		errors += ws[i].errors;
-		if (first_error == NULL && ws[i].errors > 0)
-			first_error = ws[i].first_error;
-		for (j = 0; j < ws[i].nversions; j++) {
-			size_t k;
-
-			for (k = 0;
-			     k < nversions && versions[k].version != ws[i].versions[j].version; k++)
-				;
-			if (k == nversions && nversions < MAX_VERSIONS)
-				versions[nversions++] = (vcount){ws[i].versions[j].version, 0};
-			if (k < nversions)
-				versions[k].n += ws[i].versions[j].n;
-		}
-	}
-	all = malloc((total ? total : 1) * sizeof(*all));
-	if (all == NULL) {
-		ex = CLI_EXIT_FAILURE;
-		goto out;
-	}
-	for (i = 0, j = 0; i < started; i++) {
-		memcpy(all + j, ws[i].lat, ws[i].nlat * sizeof(*all));
-		j += ws[i].nlat;
-	}
-	qsort(all, total, sizeof(*all), cmp_i64);
-	for (i = 0; i < total; i++)
-		sum += (double)all[i];
-	{
-		double thr = secs > 0 ? (double)total / secs : 0;
-		double p50 = pct_us(all, total, 0.50), p90 = pct_us(all, total, 0.90);
-		double p99 = pct_us(all, total, 0.99), p999 = pct_us(all, total, 0.999);
-		double mean = total ? sum / (double)total / 1000.0 : 0;
-		double max = total ? (double)all[total - 1] / 1000.0 : 0;
-
-		if (format == CLI_FORMAT_JSON) {
-			json_t *vj = json_object();
-			json_t *o = json_pack(
-			    "{s:s, s:I, s:f, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f, s:f, s:f, "
-			    "s:f}}",
-			    "server", url, "concurrency", (json_int_t)conc, "duration_s", secs,
-			    "batch", (json_int_t)batch, "requests", (json_int_t)total, "errors",
-			    (json_int_t)errors, "throughput_per_s", thr, "rows_per_s",
-			    thr * (double)batch, "latency_us", "p50", p50, "p90", p90, "p99", p99,
-			    "p99_9", p999, "mean", mean, "max", max);
-
-			for (i = 0; vj != NULL && i < nversions; i++) {
-				char key[32];
-
-				snprintf(key, sizeof(key), "%lld", (long long)versions[i].version);
-				json_object_set_new(vj, key,
-				                    json_integer((json_int_t)versions[i].n));
-			}
-			if (o != NULL && vj != NULL) {
-				json_object_set_new(o, "versions", vj);
-				vj = NULL;
-				if (first_error != NULL)
-					json_object_set_new(o, "first_error",
-					                    json_string(first_error));
-				json_dumpf(o, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
-				fputc('\n', stdout);
-			}
-			json_decref(vj);
-			json_decref(o);
-		} else {
-			printf("server       %s\n", url);
-			printf("concurrency  %llu, batch %llu, %.2f s measured\n",
-			       (unsigned long long)conc, (unsigned long long)batch, secs);
-			printf("requests     %zu ok, %llu failed\n", total,
-			       (unsigned long long)errors);
-			printf("throughput   %.0f requests/s, %.0f rows/s\n", thr,
-			       thr * (double)batch);
-			printf(
-			    "latency us   p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  mean %.1f  max "
-			    "%.1f\n",
-			    p50, p90, p99, p999, mean, max);
-			printf("versions    ");
-			for (i = 0; i < nversions; i++)
-				printf(" v%lld: %llu", (long long)versions[i].version,
-				       (unsigned long long)versions[i].n);
-			printf("\n");
-			if (first_error != NULL)
-				printf("first error  %s\n", first_error);
-		}
-	}
-	if (errors > 0)
-		ex = CLI_EXIT_FAILURE;
-out:
-	for (i = 0; ws != NULL && i < started; i++)
-		free(ws[i].lat);
-	free(ws);
-	free(all);
-	for (i = 0; i < b.npayloads; i++)
-		free(b.payloads[i].data);
-	for (i = 0; names != NULL && i < nf; i++)
-		free(names[i]);
-	free(names);
-	free(X);
-	wq_dataset_free(ds);
-	wq_rpc_client_close(b.client);
-	return ex;
+	return bench_main(&o);
 }

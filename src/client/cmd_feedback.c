@@ -1,13 +1,12 @@
 /* wineq-client feedback: true labels for earlier predictions, sent to wineqd's Feedback RPC
  * (one label from flags, or a file of predictions paired row by row with a labelled CSV). */
-#include "cli_common.h"
+#include "cmd_remote.h"
 
+#include "base/wq_error.h"
+#include "base/wq_file.h"
+#include "ml/wq_dataset.h"
+#include "serve/wq_predid.h"
 #include "wineq/v1/wineq.pb-c.h"
-#include "wq_dataset.h"
-#include "wq_error.h"
-#include "wq_file.h"
-#include "wq_predid.h"
-#include "wq_rpc.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -56,11 +55,11 @@ typedef struct label {
 
 typedef struct tally {
 	size_t accepted, failed;
-	int first_code; /* of the first refused label; WQ_RPC_OK when none */
-	json_t *errors; /* [{"index", "code", "message"}], the first MAX_SHOWN_ERRORS */
+	wq_rpc_code first_code; /* of the first refused label; WQ_RPC_OK when none */
+	json_t *errors;         /* [{"index", "code", "message"}], the first MAX_SHOWN_ERRORS */
 } tally;
 
-static void tally_fail(tally *t, size_t index, int code, const char *msg, int format)
+static void tally_fail(tally *t, size_t index, wq_rpc_code code, const char *msg, int format)
 {
 	if (t->failed == 0)
 		t->first_code = code;
@@ -76,7 +75,7 @@ static void tally_fail(tally *t, size_t index, int code, const char *msg, int fo
 }
 
 /* A code that names the labels, not the call: every label of the call got it. */
-static int is_label_code(int code)
+static int is_label_code(wq_rpc_code code)
 {
 	return code == WQ_RPC_NOT_FOUND || code == WQ_RPC_INVALID_ARGUMENT ||
 	       code == WQ_RPC_FAILED_PRECONDITION;
@@ -84,13 +83,13 @@ static int is_label_code(int code)
 
 /* Sends labels [0, n) (index base for messages) in one call. Returns WQ_RPC_OK or the code of
  * a failed call (then nothing was counted). */
-static int send_chunk(wq_rpc_client *c, const label *l, size_t n, size_t base, const char *source,
-                      tally *t, int format, char *msg, size_t msglen)
+static wq_rpc_code send_chunk(wq_rpc_client *c, const label *l, size_t n, size_t base,
+                              const char *source, tally *t, int format, char *msg, size_t msglen)
 {
 	Wineq__V1__FeedbackRequest req = WINEQ__V1__FEEDBACK_REQUEST__INIT;
 	Wineq__V1__FeedbackResponse *resp = NULL;
 	Wineq__V1__Label *ls = calloc(n, sizeof(*ls)), **lp = calloc(n, sizeof(*lp));
-	int code;
+	wq_rpc_code code;
 
 	if (ls == NULL || lp == NULL) {
 		free(ls);
@@ -138,7 +137,7 @@ static int send_chunk(wq_rpc_client *c, const label *l, size_t n, size_t base, c
 		if (e->code == WINEQ__V1__STATUS_CODE__OK)
 			t->accepted++;
 		else
-			tally_fail(t, base + i, (int)e->code, e->message, format);
+			tally_fail(t, base + i, wq_rpc_code_from_int(e->code), e->message, format);
 	}
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return WQ_RPC_OK;
@@ -146,8 +145,8 @@ static int send_chunk(wq_rpc_client *c, const label *l, size_t n, size_t base, c
 
 /* The prediction_id of each JSON line of text (blank lines skipped), in order: *ids is a new
  * array of n pointers into *keep (json_decref it). Returns an exit code after the error. */
-static int predictions_parse(const char *path, char *text, json_t **keep, const char ***ids,
-                             size_t *n)
+static wq_exit predictions_parse(const char *path, char *text, json_t **keep, const char ***ids,
+                                 size_t *n)
 {
 	json_t *all = json_array();
 	const char **out = NULL;
@@ -156,7 +155,7 @@ static int predictions_parse(const char *path, char *text, json_t **keep, const 
 	char *save = NULL;
 
 	if (all == NULL)
-		return CLI_EXIT_FAILURE;
+		return WQ_EXIT_FAILURE;
 	for (char *line = strtok_r(text, "\n", &save); line != NULL;
 	     line = strtok_r(NULL, "\n", &save)) {
 		json_error_t je;
@@ -175,7 +174,7 @@ static int predictions_parse(const char *path, char *text, json_t **keep, const 
 			                      "--server URL --format json')");
 			json_decref(o);
 			json_decref(all);
-			return CLI_EXIT_DATA;
+			return WQ_EXIT_DATA;
 		}
 		/* predict numbers CSV rows from 1 and --input items from 0: consecutive rows
 		 * keep the pairing with the labels' order honest */
@@ -190,7 +189,7 @@ static int predictions_parse(const char *path, char *text, json_t **keep, const 
 				          (long long)(first_row + (json_int_t)count));
 				json_decref(o);
 				json_decref(all);
-				return CLI_EXIT_DATA;
+				return WQ_EXIT_DATA;
 			}
 		}
 		json_array_append_new(all, o);
@@ -199,7 +198,7 @@ static int predictions_parse(const char *path, char *text, json_t **keep, const 
 	out = calloc(count ? count : 1, sizeof(*out));
 	if (out == NULL) {
 		json_decref(all);
-		return CLI_EXIT_FAILURE;
+		return WQ_EXIT_FAILURE;
 	}
 	for (size_t i = 0; i < count; i++)
 		out[i] =
@@ -207,11 +206,11 @@ static int predictions_parse(const char *path, char *text, json_t **keep, const 
 	*keep = all;
 	*ids = out;
 	*n = count;
-	return CLI_EXIT_OK;
+	return WQ_EXIT_OK;
 }
 
 /* The quality column of a CSV as integers. Returns an exit code after the error. */
-static int labels_read(const char *path, int **q, size_t *n)
+static wq_exit labels_read(const char *path, int **q, size_t *n)
 {
 	wq_csv_opts opts = {.delimiter = 0, .allowed = NULL, .max_bytes = 0};
 	wq_dataset *ds = NULL;
@@ -225,18 +224,19 @@ static int labels_read(const char *path, int **q, size_t *n)
 	wq_dataset_free(ds);
 	if (rc != WQ_OK) {
 		cli_error(CMD, "--labels %s: %s", path, err[0] ? err : wq_strerror(rc));
-		return rc == WQ_ENOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_DATA;
+		return rc == WQ_ENOMEM ? WQ_EXIT_FAILURE : WQ_EXIT_DATA;
 	}
-	return CLI_EXIT_OK;
+	return WQ_EXIT_OK;
 }
 
 /* Reads --predictions (a file or '-') and --labels, and pairs them. *keep and *text own what the
  * labels point to. Returns an exit code after the error. */
-static int batch_build(const char *pred_path, const char *labels_path, label **out, size_t *n,
-                       json_t **keep, char **text)
+static wq_exit batch_build(const char *pred_path, const char *labels_path, label **out, size_t *n,
+                           json_t **keep, char **text)
 {
 	const char **ids = NULL;
-	int *q = NULL, ex;
+	int *q = NULL;
+	wq_exit ex;
 	size_t nid = 0, nq = 0, len = 0;
 	char err[1024] = "";
 	int rc;
@@ -245,50 +245,193 @@ static int batch_build(const char *pred_path, const char *labels_path, label **o
 	                  text, &len, err, sizeof(err));
 	if (rc != WQ_OK) {
 		cli_error(CMD, "--predictions: %s", err);
-		return rc == WQ_ENOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_DATA;
+		return rc == WQ_ENOMEM ? WQ_EXIT_FAILURE : WQ_EXIT_DATA;
 	}
 	ex = predictions_parse(pred_path, *text, keep, &ids, &nid);
-	if (ex == CLI_EXIT_OK)
+	if (ex == WQ_EXIT_OK)
 		ex = labels_read(labels_path, &q, &nq);
-	if (ex == CLI_EXIT_OK && (nid != nq || nid == 0)) {
+	if (ex == WQ_EXIT_OK && (nid != nq || nid == 0)) {
 		cli_error(CMD,
 		          "%s holds %zu predictions but %s %zu labelled rows: they pair row by row",
 		          pred_path, nid, labels_path, nq);
-		ex = CLI_EXIT_DATA;
+		ex = WQ_EXIT_DATA;
 	}
-	if (ex == CLI_EXIT_OK && (*out = calloc(nid, sizeof(**out))) == NULL)
-		ex = CLI_EXIT_FAILURE;
-	for (size_t i = 0; ex == CLI_EXIT_OK && i < nid; i++) {
+	if (ex == WQ_EXIT_OK && (*out = calloc(nid, sizeof(**out))) == NULL)
+		ex = WQ_EXIT_FAILURE;
+	for (size_t i = 0; ex == WQ_EXIT_OK && i < nid; i++) {
 		(*out)[i].prediction_id = ids[i];
 		(*out)[i].quality = q[i];
 	}
-	if (ex == CLI_EXIT_OK)
+	if (ex == WQ_EXIT_OK)
 		*n = nid;
 	free(ids);
 	free(q);
 	return ex;
 }
 
-static int exit_for_label_code(int code)
+static wq_exit exit_for_label_code(wq_rpc_code code)
 {
 	if (code == WQ_RPC_NOT_FOUND)
-		return CLI_EXIT_NOTFOUND;
+		return WQ_EXIT_NOTFOUND;
 	if (code == WQ_RPC_INVALID_ARGUMENT || code == WQ_RPC_FAILED_PRECONDITION)
-		return CLI_EXIT_DATA;
-	return CLI_EXIT_FAILURE;
+		return WQ_EXIT_DATA;
+	return WQ_EXIT_FAILURE;
 }
 
-static int parse_quality(const char *s, int *out)
+static wq_status parse_quality(const char *s, int *out)
 {
 	uint64_t v;
 
-	if (cli_parse_u64(s, &v) != WQ_OK || v > 10)
+	if (wq_cli_parse_u64(s, &v) != WQ_OK || v > 10)
 		return WQ_EINVAL;
 	*out = (int)v;
 	return WQ_OK;
 }
 
-int cmd_feedback(int argc, char **argv)
+/* What the command line asks for. */
+typedef struct feedback_opts {
+	cli_remote_opts remote;
+	const char *pid, *cid, *preds, *labels_path, *source;
+	size_t batch;
+	int quality; /* -1: not given */
+} feedback_opts;
+
+static wq_exit feedback_option(void *arg, int ch, const char *value)
+{
+	feedback_opts *o = arg;
+
+	switch (ch) {
+	case 'p':
+		o->pid = value;
+		break;
+	case 'c':
+		o->cid = value;
+		break;
+	case 'P':
+		o->preds = value;
+		break;
+	case 'L':
+		o->labels_path = value;
+		break;
+	case 'S':
+		o->source = value;
+		break;
+	case 'q':
+		if (parse_quality(value, &o->quality) != WQ_OK) {
+			cli_error(CMD, "--quality: expected an integer from 0 to 10, got '%s'",
+			          value);
+			return WQ_EXIT_USAGE;
+		}
+		break;
+	case 'b':
+		if (wq_cli_parse_size(value, &o->batch) != WQ_OK || o->batch < 1 ||
+		    o->batch > MAX_LABELS) {
+			cli_error(CMD, "--batch: expected 1 to %d, got '%s'", MAX_LABELS, value);
+			return WQ_EXIT_USAGE;
+		}
+		break;
+	default:
+		cli_error(CMD, "unexpected option -%c (see --help)", ch);
+		return WQ_EXIT_USAGE;
+	}
+	return WQ_EXIT_OK;
+}
+
+/* The options' combination: exactly one of the three forms. */
+static wq_exit feedback_check(const feedback_opts *o)
+{
+	const char *pid = o->pid;
+
+	if ((pid != NULL) + (o->cid != NULL) + (o->preds != NULL) != 1 ||
+	    (o->preds != NULL) != (o->labels_path != NULL) ||
+	    (o->preds == NULL) != (o->quality >= 0)) {
+		cli_error(CMD, "give --prediction-id ID --quality Q, --customer-id ID --quality Q, "
+		               "or --predictions FILE --labels CSV (see --help)");
+		return WQ_EXIT_USAGE;
+	}
+	if (pid != NULL && wq_predid_time_ms(pid, strlen(pid), &(int64_t){0}) != WQ_OK) {
+		cli_error(CMD,
+		          "--prediction-id: '%s' is not a prediction id (%d lower-case hex "
+		          "digits)",
+		          pid, WQ_PREDID_LEN);
+		return WQ_EXIT_DATA;
+	}
+	return WQ_EXIT_OK;
+}
+
+/* Sends labels[0..n) in calls of o->batch; the outcome is counted in *t. */
+static wq_exit feedback_send(wq_rpc_client *c, const feedback_opts *o, const label *labels,
+                             size_t n, tally *t)
+{
+	wq_rpc_code code = WQ_RPC_OK;
+	char msg[1024] = "";
+
+	for (size_t done = 0; done < n && code == WQ_RPC_OK; done += o->batch) {
+		size_t k = n - done < o->batch ? n - done : o->batch;
+
+		code = send_chunk(c, labels + done, k, done, o->source, t, o->remote.format, msg,
+		                  sizeof(msg));
+	}
+	if (code != WQ_RPC_OK) {
+		cli_error(CMD, "%s: %s: %s", o->remote.url, wq_rpc_code_name(code), msg);
+		return WQ_EXIT_FAILURE;
+	}
+	return t->failed > 0 ? exit_for_label_code(t->first_code) : WQ_EXIT_OK;
+}
+
+static void feedback_print(const tally *t, size_t n, int format)
+{
+	if (format == CLI_FORMAT_JSON) {
+		json_t *o =
+		    json_pack("{s:I,s:I,s:I,s:O}", "accepted", (json_int_t)t->accepted, "failed",
+		              (json_int_t)t->failed, "unsent",
+		              (json_int_t)(n - t->accepted - t->failed), "errors", t->errors);
+
+		cli_json_print(o, JSON_COMPACT);
+		return;
+	}
+	if (t->failed > MAX_SHOWN_ERRORS)
+		cli_error(CMD, "... and %zu more refused labels", t->failed - MAX_SHOWN_ERRORS);
+	printf("accepted=%zu failed=%zu", t->accepted, t->failed);
+	if (t->accepted + t->failed < n)
+		printf(" unsent=%zu", n - t->accepted - t->failed);
+	printf("\n");
+}
+
+/* Builds the labels, sends them and prints the outcome. */
+static wq_exit feedback_main(const feedback_opts *o)
+{
+	label one = {o->pid, o->cid, o->quality}, *labels = &one;
+	wq_rpc_client *c = NULL;
+	tally t = {0};
+	json_t *keep = NULL;
+	char *text = NULL;
+	size_t n = 1;
+	wq_exit ex = WQ_EXIT_OK;
+
+	if (o->preds != NULL)
+		ex = batch_build(o->preds, o->labels_path, &labels, &n, &keep, &text);
+	if (ex == WQ_EXIT_OK && (t.errors = json_array()) == NULL)
+		ex = WQ_EXIT_FAILURE;
+	if (ex == WQ_EXIT_OK)
+		ex = cli_rpc_open(CMD, o->remote.url, &c);
+	if (ex == WQ_EXIT_OK) {
+		/* what was sent is reported even when a call failed */
+		ex = feedback_send(c, o, labels, n, &t);
+		feedback_print(&t, n, o->remote.format);
+		if (fflush(stdout) != 0 && ex == WQ_EXIT_OK)
+			ex = WQ_EXIT_FAILURE;
+	}
+	wq_rpc_client_close(c);
+	json_decref(t.errors);
+	json_decref(keep);
+	free(text);
+	if (labels != &one)
+		free(labels);
+	return ex;
+}
+
+wq_exit cmd_feedback(int argc, char **argv)
 {
 	static const struct option opts[] = {{"server", required_argument, NULL, 's'},
 	                                     {"prediction-id", required_argument, NULL, 'p'},
@@ -301,131 +444,16 @@ int cmd_feedback(int argc, char **argv)
 	                                     {"format", required_argument, NULL, 'f'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
-	const char *url = cli_server_default(), *pid = NULL, *cid = NULL, *preds = NULL;
-	const char *labels_path = NULL, *source = "cli";
-	label one, *labels = NULL;
-	tally t = {0};
-	json_t *keep = NULL;
-	char *text = NULL, msg[1024] = "";
-	size_t n = 0, batch = DEFAULT_BATCH, done = 0;
-	int format = CLI_FORMAT_TEXT, quality = -1, ch, ex = CLI_EXIT_OK, code = WQ_RPC_OK;
-	wq_rpc_client *c = NULL;
+	feedback_opts o = {.source = "cli", .batch = DEFAULT_BATCH, .quality = -1};
+	wq_exit ex;
+	int done;
 
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 's':
-			url = optarg;
-			break;
-		case 'p':
-			pid = optarg;
-			break;
-		case 'c':
-			cid = optarg;
-			break;
-		case 'P':
-			preds = optarg;
-			break;
-		case 'L':
-			labels_path = optarg;
-			break;
-		case 'S':
-			source = optarg;
-			break;
-		case 'q':
-			if (parse_quality(optarg, &quality) != WQ_OK) {
-				cli_error(CMD,
-				          "--quality: expected an integer from 0 to 10, got '%s'",
-				          optarg);
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 'b':
-			if (cli_parse_size(optarg, &batch) != WQ_OK || batch < 1 ||
-			    batch > MAX_LABELS) {
-				cli_error(CMD, "--batch: expected 1 to %d, got '%s'", MAX_LABELS,
-				          optarg);
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 'f':
-			if (cli_parse_format(optarg, &format) != WQ_OK) {
-				cli_error(CMD, "--format: expected text or json, got '%s'", optarg);
-				return CLI_EXIT_USAGE;
-			}
-			break;
-		case 'h':
-			feedback_usage(stdout);
-			return CLI_EXIT_OK;
-		case ':':
-		default:
-			return cli_option_error(CMD, ch, argv);
-		}
-	}
-	if (cli_operands_none(CMD, argc, argv) != CLI_EXIT_OK)
-		return CLI_EXIT_USAGE;
-	if ((pid != NULL) + (cid != NULL) + (preds != NULL) != 1 ||
-	    (preds != NULL) != (labels_path != NULL) || (preds == NULL) != (quality >= 0)) {
-		cli_error(CMD, "give --prediction-id ID --quality Q, --customer-id ID --quality Q, "
-		               "or --predictions FILE --labels CSV (see --help)");
-		return CLI_EXIT_USAGE;
-	}
-	if (pid != NULL && wq_predid_time_ms(pid, strlen(pid), &(int64_t){0}) != WQ_OK) {
-		cli_error(CMD,
-		          "--prediction-id: '%s' is not a prediction id (%d lower-case hex "
-		          "digits)",
-		          pid, WQ_PREDID_LEN);
-		return CLI_EXIT_DATA;
-	}
-	if (preds != NULL) {
-		ex = batch_build(preds, labels_path, &labels, &n, &keep, &text);
-		if (ex != CLI_EXIT_OK)
-			goto out;
-	} else {
-		one.prediction_id = pid;
-		one.customer_id = cid;
-		one.quality = quality;
-		labels = &one;
-		n = 1;
-	}
-	t.errors = json_array();
-	ex = cli_rpc_open(CMD, url, &c);
-	if (ex != CLI_EXIT_OK || t.errors == NULL)
-		goto out;
-	for (done = 0; done < n && code == WQ_RPC_OK; done += batch) {
-		size_t k = n - done < batch ? n - done : batch;
-
-		code = send_chunk(c, labels + done, k, done, source, &t, format, msg, sizeof(msg));
-	}
-	if (code != WQ_RPC_OK) {
-		cli_error(CMD, "%s: %s: %s", url, wq_rpc_code_name(code), msg);
-		ex = CLI_EXIT_FAILURE;
-	} else if (t.failed > 0) {
-		ex = exit_for_label_code(t.first_code);
-	}
-	if (format == CLI_FORMAT_JSON) {
-		json_t *o = json_pack("{s:I,s:I,s:I,s:O}", "accepted", (json_int_t)t.accepted,
-		                      "failed", (json_int_t)t.failed, "unsent",
-		                      (json_int_t)(n - t.accepted - t.failed), "errors", t.errors);
-
-		cli_json_print(o, JSON_COMPACT);
-	} else {
-		if (t.failed > MAX_SHOWN_ERRORS)
-			cli_error(CMD, "... and %zu more refused labels",
-			          t.failed - MAX_SHOWN_ERRORS);
-		printf("accepted=%zu failed=%zu", t.accepted, t.failed);
-		if (t.accepted + t.failed < n)
-			printf(" unsent=%zu", n - t.accepted - t.failed);
-		printf("\n");
-	}
-	if (fflush(stdout) != 0 && ex == CLI_EXIT_OK)
-		ex = CLI_EXIT_FAILURE;
-out:
-	wq_rpc_client_close(c);
-	json_decref(t.errors);
-	json_decref(keep);
-	free(text);
-	if (labels != &one)
-		free(labels);
-	return ex;
+	ex = cli_remote_options(CMD, argc, argv, opts, feedback_usage, feedback_option, &o,
+	                        &o.remote, &done);
+	if (done)
+		return ex;
+	ex = feedback_check(&o);
+	if (ex != WQ_EXIT_OK)
+		return ex;
+	return feedback_main(&o);
 }

@@ -2,10 +2,10 @@
  * timeline of tasks with their states, attempts and durations. */
 #include "cli_common.h"
 
-#include "wq_config.h"
-#include "wq_db.h"
-#include "wq_error.h"
-#include "wq_flow.h"
+#include "track/wq_config.h"
+#include "track/wq_db.h"
+#include "base/wq_error.h"
+#include "track/wq_flow.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -89,12 +89,12 @@ static void json_out(json_t *j)
 	cli_json_print(j, JSON_INDENT(2));
 }
 
-static int flows_list(wq_db *db, size_t max, int format)
+static wq_exit flows_list(wq_db *db, size_t max, int format)
 {
 	wq_flow_info *f = NULL;
 	size_t n = 0;
 	char err[1024] = "";
-	int rc = wq_flow_list(db, max, &f, &n, err, sizeof(err));
+	wq_status rc = wq_flow_list(db, max, &f, &n, err, sizeof(err));
 
 	if (rc != WQ_OK) {
 		cli_error(CMD, "%s", err);
@@ -125,7 +125,7 @@ static int flows_list(wq_db *db, size_t max, int format)
 		cli_table_free(&t);
 	}
 	wq_flow_infos_free(f, n);
-	return CLI_EXIT_OK;
+	return WQ_EXIT_OK;
 }
 
 /* The flow's log, oldest first: time (UTC), the task that wrote the line ("-" for the flow
@@ -154,11 +154,11 @@ static void log_print(const wq_flow_info *f)
 	}
 }
 
-static int flows_show(wq_db *db, const char *id, int format)
+static wq_exit flows_show(wq_db *db, const char *id, int format)
 {
 	wq_flow_info *f = NULL;
 	char err[1024] = "", when[32], dur[32];
-	int rc = wq_flow_show(db, id, &f, err, sizeof(err));
+	wq_status rc = wq_flow_show(db, id, &f, err, sizeof(err));
 
 	if (rc != WQ_OK) {
 		cli_error(CMD, "%s", err);
@@ -193,12 +193,12 @@ static int flows_show(wq_db *db, const char *id, int format)
 		log_print(f);
 	}
 	wq_flow_info_free(f);
-	return CLI_EXIT_OK;
+	return WQ_EXIT_OK;
 }
 
 enum { OPT_TRACKING = 1000, OPT_FORMAT, OPT_MAX };
 
-int cmd_flows(int argc, char **argv)
+wq_exit cmd_flows(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"tracking-uri", required_argument, NULL, OPT_TRACKING},
@@ -207,20 +207,20 @@ int cmd_flows(int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *tracking = NULL, *sub;
+	const char *sub;
+	cli_registry_opts reg = {0};
 	size_t max = 20;
-	int format = CLI_FORMAT_TEXT, c, rc, ex;
-	wq_config cfg;
+	int format = CLI_FORMAT_TEXT, c;
+	wq_exit ex;
 	wq_db *db = NULL;
-	char err[1024] = "";
 
 	if (argc < 2 || argv[1][0] == '-') {
 		if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 			fputs(flows_usage, stdout);
-			return CLI_EXIT_OK;
+			return WQ_EXIT_OK;
 		}
 		cli_error(CMD, "expected list or show (see --help)");
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
 	sub = argv[1];
 	argc--;
@@ -231,20 +231,18 @@ int cmd_flows(int argc, char **argv)
 		switch (c) {
 		case 'h':
 			fputs(flows_usage, stdout);
-			return CLI_EXIT_OK;
+			return WQ_EXIT_OK;
 		case OPT_TRACKING:
-			tracking = optarg;
+			reg.tracking_uri = optarg;
 			break;
 		case OPT_FORMAT:
-			if (cli_parse_format(optarg, &format) != WQ_OK) {
-				cli_error(CMD, "--format: expected text or json, got '%s'", optarg);
-				return CLI_EXIT_USAGE;
-			}
+			if (cli_format_option(CMD, optarg, &format) != WQ_EXIT_OK)
+				return WQ_EXIT_USAGE;
 			break;
 		case OPT_MAX:
-			if (cli_parse_size(optarg, &max) != WQ_OK || max == 0 || max > 1000) {
+			if (wq_cli_parse_size_in(optarg, 1, 1000, &max) != WQ_OK) {
 				cli_error(CMD, "--max-results: expected 1..1000, got '%s'", optarg);
-				return CLI_EXIT_USAGE;
+				return WQ_EXIT_USAGE;
 			}
 			break;
 		case ':':
@@ -258,19 +256,11 @@ int cmd_flows(int argc, char **argv)
 		cli_error(CMD, strcmp(sub, "show") == 0   ? "expected one FLOW_RUN_ID"
 		               : strcmp(sub, "list") == 0 ? "list takes no arguments"
 		                                          : "unknown subcommand (list, show)");
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
-	rc = wq_config_resolve(tracking, NULL, NULL, &cfg, err, sizeof(err));
-	if (rc != WQ_OK) {
-		cli_error(CMD, "%s", err);
-		return CLI_EXIT_USAGE;
-	}
-	rc = wq_db_open(cfg.flow_db_path, &db, err, sizeof(err));
-	wq_config_clear(&cfg);
-	if (rc != WQ_OK) {
-		cli_error(CMD, "cannot open the registry: %s", err);
-		return rc == WQ_EFORMAT ? CLI_EXIT_MODEL : CLI_EXIT_FAILURE;
-	}
+	ex = cli_flow_db_open(CMD, &reg, &db);
+	if (ex != WQ_EXIT_OK)
+		return ex;
 	if (strcmp(sub, "list") == 0)
 		ex = flows_list(db, max, format);
 	else

@@ -1,12 +1,12 @@
 /* wineq-client predict: quality and probabilities from a bundle, for one row given as flags
- * or the seed's JSON, or for every row of a CSV file. */
+ * or the reference stack's JSON, or for every row of a CSV file. */
 #include "cli_common.h"
 
-#include "wq_bundle.h"
-#include "wq_dataset.h"
-#include "wq_error.h"
-#include "wq_json.h"
-#include "wq_registry.h"
+#include "ml/wq_bundle.h"
+#include "ml/wq_dataset.h"
+#include "base/wq_error.h"
+#include "serve/wq_predjson.h"
+#include "registry/wq_registry.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -32,10 +32,7 @@ enum {
 	OPT_UCI
 };
 
-/* One --<feature> flag per UCI column ("volatile acidity" -> --volatile-acidity, pH -> --ph);
- * filled from wq_uci_columns at start-up. */
-#define N_UCI 11
-static char uci_flag_names[N_UCI][48];
+#define N_UCI 11 /* one --<feature> flag per UCI column */
 
 static void predict_usage(FILE *out)
 {
@@ -51,7 +48,7 @@ static void predict_usage(FILE *out)
 	    "                         --chlorides --free-sulfur-dioxide --total-sulfur-dioxide\n"
 	    "                         --density --ph\n"
 	    "  --feature NAME=VALUE   the same by column name (repeatable)\n"
-	    "  --input JSON           the seed's JSON object, e.g.\n"
+	    "  --input JSON           the reference stack's JSON object, e.g.\n"
 	    "                         '{\"alcohol\": 8.8, \"volatile acidity\": 0.27, "
 	    "\"sulphates\": 0.45}',\n"
 	    "                         or an array of them; '-' reads it from standard input\n"
@@ -74,26 +71,27 @@ static void predict_usage(FILE *out)
 	    "  -h, --help             show this help\n");
 }
 
-static void uci_flags_init(void)
+/* The flag names of the UCI columns: "volatile acidity" -> volatile-acidity, pH -> ph. */
+static void uci_flags_init(char names[N_UCI][48])
 {
 	for (size_t i = 0; i < N_UCI; i++) {
 		const char *src = wq_uci_columns[i];
 		size_t j = 0;
 
-		for (; src[j] != '\0' && j + 1 < sizeof(uci_flag_names[i]); j++) {
+		for (; src[j] != '\0' && j + 1 < sizeof(names[i]); j++) {
 			char ch = src[j];
 
 			if (ch == ' ')
 				ch = '-';
 			else if (ch >= 'A' && ch <= 'Z')
 				ch = (char)(ch - 'A' + 'a');
-			uci_flag_names[i][j] = ch;
+			names[i][j] = ch;
 		}
-		uci_flag_names[i][j] = '\0';
+		names[i][j] = '\0';
 	}
 }
 
-static int read_stream(FILE *f, char **out, size_t *len)
+static wq_status read_stream(FILE *f, char **out, size_t *len)
 {
 	size_t cap = 4096, n = 0;
 	char *buf = malloc(cap);
@@ -106,7 +104,7 @@ static int read_stream(FILE *f, char **out, size_t *len)
 		if (n == cap) {
 			char *nb;
 
-			if (cap >= WQ_JSON_MAX_BYTES + 1)
+			if (cap >= WQ_PREDJSON_MAX_BYTES + 1)
 				break; /* over the limit: the parser reports it */
 			cap *= 2;
 			nb = realloc(buf, cap);
@@ -130,29 +128,33 @@ static int read_stream(FILE *f, char **out, size_t *len)
 	return WQ_OK;
 }
 
-/* The registered name and version when the model came from models:/ (else the bundle's name
- * and no version): what the seed's response reports. */
-static const char *out_model_name;
-static long long out_model_version;
+/* How predictions are printed: the registered name and version when the model came from
+ * models:/ (else the bundle's name and no version), as the reference stack's response reports them.
+ */
+typedef struct predict_out {
+	const char *model; /* NULL: the bundle's name */
+	long long version;
+	int format;
+} predict_out;
 
-static int emit(const wq_bundle *b, const wq_prediction *p, int format, long row)
+static wq_status emit(const wq_bundle *b, const wq_prediction *p, const predict_out *out, long row)
 {
-	return cli_prediction_print(p, out_model_name != NULL ? out_model_name : b->name,
-	                            out_model_version, NULL, format, row);
+	return cli_prediction_print(p, out->model != NULL ? out->model : b->name, out->version,
+	                            NULL, out->format, row);
 }
 
-static int predict_named(const wq_bundle *b, const char *const *names, const double *values,
-                         size_t n, int format, long row)
+static wq_exit predict_named(const wq_bundle *b, const char *const *names, const double *values,
+                             size_t n, const predict_out *out, long row)
 {
-	double x[WQ_JSON_MAX_FEATURES];
+	double x[WQ_PREDJSON_MAX_FEATURES];
 	wq_prediction p;
 	char err[512] = "";
 	int rc;
 
-	if (b->nfeatures > WQ_JSON_MAX_FEATURES) {
+	if (b->nfeatures > WQ_PREDJSON_MAX_FEATURES) {
 		cli_error(CMD, "model has %zu features, more than this client supports (%d)",
-		          b->nfeatures, WQ_JSON_MAX_FEATURES);
-		return CLI_EXIT_MODEL;
+		          b->nfeatures, WQ_PREDJSON_MAX_FEATURES);
+		return WQ_EXIT_MODEL;
 	}
 	rc = wq_bundle_features_order(b, names, values, n, x, err, sizeof(err));
 	if (rc == WQ_OK)
@@ -162,17 +164,17 @@ static int predict_named(const wq_bundle *b, const char *const *names, const dou
 			cli_error(CMD, "item %ld: %s", row, err[0] ? err : wq_strerror(rc));
 		else
 			cli_error(CMD, "%s", err[0] ? err : wq_strerror(rc));
-		return cli_exit_for(rc, CLI_EXIT_DATA);
+		return wq_cli_exit_for(rc, WQ_EXIT_DATA);
 	}
-	if (emit(b, &p, format, row) != WQ_OK)
-		return CLI_EXIT_FAILURE;
-	return CLI_EXIT_OK;
+	if (emit(b, &p, out, row) != WQ_OK)
+		return WQ_EXIT_FAILURE;
+	return WQ_EXIT_OK;
 }
 
 /* Reads --input (text, or '-' for standard input) into rows; returns an exit code after
  * printing the error. *text keeps what the rows were parsed from (free). */
-static int input_rows_read(const char *input, char **text, wq_named_row **rows, size_t *nrows,
-                           int *is_array)
+static wq_exit input_rows_read(const char *input, char **text, wq_named_row **rows, size_t *nrows,
+                               int *is_array)
 {
 	char err[512] = "";
 	size_t len;
@@ -183,21 +185,21 @@ static int input_rows_read(const char *input, char **text, wq_named_row **rows, 
 		rc = read_stream(stdin, text, &len);
 		if (rc != WQ_OK) {
 			cli_error(CMD, "reading standard input: %s", wq_strerror(rc));
-			return CLI_EXIT_FAILURE;
+			return WQ_EXIT_FAILURE;
 		}
 		input = *text;
 	} else {
 		len = strlen(input);
 	}
-	rc = wq_json_rows_parse(input, len, rows, nrows, is_array, err, sizeof(err));
+	rc = wq_predjson_rows_parse(input, len, rows, nrows, is_array, err, sizeof(err));
 	if (rc != WQ_OK) {
 		cli_error(CMD, "--input: %s", err);
-		return cli_exit_for(rc, CLI_EXIT_DATA);
+		return wq_cli_exit_for(rc, WQ_EXIT_DATA);
 	}
-	return CLI_EXIT_OK;
+	return WQ_EXIT_OK;
 }
 
-static int predict_json(const wq_bundle *b, const char *input, int format)
+static wq_exit predict_json(const wq_bundle *b, const char *input, const predict_out *out)
 {
 	char *text = NULL;
 	wq_named_row *rows = NULL;
@@ -206,13 +208,13 @@ static int predict_json(const wq_bundle *b, const char *input, int format)
 	char err[512] = "";
 
 	ex = input_rows_read(input, &text, &rows, &nrows, &is_array);
-	if (ex != CLI_EXIT_OK)
+	if (ex != WQ_EXIT_OK)
 		goto out;
 	/* validate every row before printing any, so output is all or nothing */
 	for (size_t i = 0; i < nrows; i++) {
-		double x[WQ_JSON_MAX_FEATURES];
+		double x[WQ_PREDJSON_MAX_FEATURES];
 
-		if (b->nfeatures > WQ_JSON_MAX_FEATURES)
+		if (b->nfeatures > WQ_PREDJSON_MAX_FEATURES)
 			break;
 		rc = wq_bundle_features_order(b, (const char *const *)rows[i].names, rows[i].values,
 		                              rows[i].n, x, err, sizeof(err));
@@ -221,38 +223,38 @@ static int predict_json(const wq_bundle *b, const char *input, int format)
 				cli_error(CMD, "--input item %zu: %s", i, err);
 			else
 				cli_error(CMD, "--input: %s", err);
-			ex = cli_exit_for(rc, CLI_EXIT_DATA);
+			ex = wq_cli_exit_for(rc, WQ_EXIT_DATA);
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < nrows && ex == CLI_EXIT_OK; i++)
+	for (size_t i = 0; i < nrows && ex == WQ_EXIT_OK; i++)
 		ex = predict_named(b, (const char *const *)rows[i].names, rows[i].values, rows[i].n,
-		                   format, is_array ? (long)i : -1);
+		                   out, is_array ? (long)i : -1);
 out:
 	wq_named_rows_free(rows, nrows);
 	free(text);
 	return ex;
 }
 
-static int predict_csv(const wq_bundle *b, const char *path, int format)
+static wq_exit predict_csv(const wq_bundle *b, const char *path, const predict_out *out)
 {
 	wq_csv_opts opts = {.delimiter = 0, .allowed = wq_uci_columns, .max_bytes = 0};
 	wq_dataset *ds = NULL;
 	double *X = NULL;
 	char err[1024] = "";
-	int rc, ex = CLI_EXIT_OK;
+	int rc, ex = WQ_EXIT_OK;
 
 	rc = wq_dataset_read_csv(path, &opts, &ds, err, sizeof(err));
 	if (rc != WQ_OK) {
 		cli_error(CMD, "%s", err);
 		/* the file is the user's input: unreadable is a data problem, not ours */
-		return rc == WQ_ENOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_DATA;
+		return rc == WQ_ENOMEM ? WQ_EXIT_FAILURE : WQ_EXIT_DATA;
 	}
 	rc = wq_dataset_matrix_extract(ds, (const char *const *)b->features, b->nfeatures, &X, err,
 	                               sizeof(err));
 	if (rc != WQ_OK) {
 		cli_error(CMD, "%s: %s", path, err);
-		ex = cli_exit_for(rc, CLI_EXIT_DATA);
+		ex = wq_cli_exit_for(rc, WQ_EXIT_DATA);
 		goto out;
 	}
 	for (size_t r = 0; r < ds->nrows; r++) {
@@ -261,11 +263,11 @@ static int predict_csv(const wq_bundle *b, const char *path, int format)
 		rc = wq_bundle_predict(b, X + r * b->nfeatures, &p, err, sizeof(err));
 		if (rc != WQ_OK) {
 			cli_error(CMD, "%s: row %zu: %s", path, r + 1, err);
-			ex = cli_exit_for(rc, CLI_EXIT_DATA);
+			ex = wq_cli_exit_for(rc, WQ_EXIT_DATA);
 			goto out;
 		}
-		if (emit(b, &p, format, (long)(r + 1)) != WQ_OK) {
-			ex = CLI_EXIT_FAILURE;
+		if (emit(b, &p, out, (long)(r + 1)) != WQ_OK) {
+			ex = WQ_EXIT_FAILURE;
 			goto out;
 		}
 	}
@@ -276,8 +278,8 @@ out:
 }
 
 /* --server: the same inputs, sent to wineqd. */
-static int predict_server(const char *url, const char **names, double *values, size_t nflag,
-                          const char *input, const char *csv, int format)
+static wq_exit predict_server(const char *url, const char **names, double *values, size_t nflag,
+                              const char *input, const char *csv, int format)
 {
 	wq_named_row one = {.n = nflag, .names = (char **)names, .values = values};
 	wq_named_row *rows = NULL;
@@ -288,198 +290,244 @@ static int predict_server(const char *url, const char **names, double *values, s
 	if (csv != NULL || input == NULL)
 		return cli_predict_remote(url, &one, 1, 0, csv, format);
 	ex = input_rows_read(input, &text, &rows, &nrows, &is_array);
-	if (ex == CLI_EXIT_OK)
+	if (ex == WQ_EXIT_OK)
 		ex = cli_predict_remote(url, rows, nrows, is_array, NULL, format);
 	wq_named_rows_free(rows, nrows);
 	free(text);
 	return ex;
 }
 
-int cmd_predict(int argc, char **argv)
-{
+/* What the command line asks for. */
+typedef struct predict_args {
+	char uci_flags[N_UCI][48];
 	struct option opts[N_UCI + 13];
-	const char *names[MAX_FLAG_FEATURES];
-	char *owned[MAX_FLAG_FEATURES];
+	const char *names[MAX_FLAG_FEATURES]; /* feature flags given */
 	double values[MAX_FLAG_FEATURES];
-	size_t nflag = 0, nowned = 0;
-	const char *bundle_dir = NULL, *input = NULL, *csv = NULL, *log_level = NULL;
-	const char *model_uri = NULL, *server = NULL;
-	char *resolved = NULL;
-	wq_model_version *version = NULL;
-	cli_registry_opts reg = {0};
-	wq_bundle *b = NULL;
-	char err[1024] = "";
-	int format = CLI_FORMAT_TEXT, c, rc, ex = CLI_EXIT_OK;
+	size_t nflag;
+	char *owned[MAX_FLAG_FEATURES]; /* names of --feature NAME=VALUE */
+	size_t nowned;
+	const char *bundle_dir, *input, *csv, *log_level, *model_uri, *server;
+	cli_registry_opts reg;
+	int format;
+} predict_args;
+
+static void predict_options_build(predict_args *a)
+{
+	struct option *o = a->opts;
 	size_t k = 0;
 
-	uci_flags_init();
-	opts[k++] = (struct option){"bundle", required_argument, NULL, OPT_BUNDLE};
-	opts[k++] = (struct option){"model", required_argument, NULL, OPT_MODEL};
-	opts[k++] = (struct option){"server", required_argument, NULL, OPT_SERVER};
-	opts[k++] = (struct option){"tracking-uri", required_argument, NULL, OPT_TRACKING};
-	opts[k++] = (struct option){"artifact-root", required_argument, NULL, OPT_ARTIFACT};
-	opts[k++] = (struct option){"s3-endpoint-url", required_argument, NULL, OPT_S3};
-	opts[k++] = (struct option){"input", required_argument, NULL, OPT_INPUT};
-	opts[k++] = (struct option){"csv", required_argument, NULL, OPT_CSV};
-	opts[k++] = (struct option){"feature", required_argument, NULL, OPT_FEATURE};
-	opts[k++] = (struct option){"format", required_argument, NULL, OPT_FORMAT};
-	opts[k++] = (struct option){"log-level", required_argument, NULL, OPT_LOGLEVEL};
-	opts[k++] = (struct option){"help", no_argument, NULL, 'h'};
+	uci_flags_init(a->uci_flags);
+	o[k++] = (struct option){"bundle", required_argument, NULL, OPT_BUNDLE};
+	o[k++] = (struct option){"model", required_argument, NULL, OPT_MODEL};
+	o[k++] = (struct option){"server", required_argument, NULL, OPT_SERVER};
+	o[k++] = (struct option){"tracking-uri", required_argument, NULL, OPT_TRACKING};
+	o[k++] = (struct option){"artifact-root", required_argument, NULL, OPT_ARTIFACT};
+	o[k++] = (struct option){"s3-endpoint-url", required_argument, NULL, OPT_S3};
+	o[k++] = (struct option){"input", required_argument, NULL, OPT_INPUT};
+	o[k++] = (struct option){"csv", required_argument, NULL, OPT_CSV};
+	o[k++] = (struct option){"feature", required_argument, NULL, OPT_FEATURE};
+	o[k++] = (struct option){"format", required_argument, NULL, OPT_FORMAT};
+	o[k++] = (struct option){"log-level", required_argument, NULL, OPT_LOGLEVEL};
+	o[k++] = (struct option){"help", no_argument, NULL, 'h'};
 	for (size_t i = 0; i < N_UCI; i++)
-		opts[k++] =
-		    (struct option){uci_flag_names[i], required_argument, NULL, OPT_UCI + (int)i};
-	opts[k] = (struct option){NULL, 0, NULL, 0};
+		o[k++] =
+		    (struct option){a->uci_flags[i], required_argument, NULL, OPT_UCI + (int)i};
+	o[k] = (struct option){NULL, 0, NULL, 0};
+}
+
+/* A feature value: --<uci-flag> X (c is its option) or --feature NAME=VALUE. WQ_EXIT_OK, or
+ * an exit code after printing the error. */
+static wq_exit predict_feature(predict_args *a, int c, const char *arg)
+{
+	const char *name, *val = arg;
+	const char *eq;
+
+	if (a->nflag == MAX_FLAG_FEATURES) {
+		cli_error(CMD, "too many feature flags (limit %d)", MAX_FLAG_FEATURES);
+		return WQ_EXIT_USAGE;
+	}
+	if (c == OPT_FEATURE) {
+		eq = strchr(arg, '=');
+		if (eq == NULL || eq == arg) {
+			cli_error(CMD, "--feature: expected NAME=VALUE, got '%s'", arg);
+			return WQ_EXIT_USAGE;
+		}
+		a->owned[a->nowned] = strndup(arg, (size_t)(eq - arg));
+		if (a->owned[a->nowned] == NULL)
+			return WQ_EXIT_FAILURE;
+		name = a->owned[a->nowned++];
+		val = eq + 1;
+	} else {
+		name = wq_uci_columns[c - OPT_UCI];
+	}
+	if (wq_cli_parse_double(val, &a->values[a->nflag]) != WQ_OK) {
+		cli_error(CMD, "feature \"%s\": '%s' is not a finite number", name, val);
+		return WQ_EXIT_DATA;
+	}
+	a->names[a->nflag++] = name;
+	return WQ_EXIT_OK;
+}
+
+/* The options into a. WQ_CLI_EXIT with *ex set for --help and bad options. */
+static wq_cli_step predict_parse(predict_args *a, int argc, char **argv, wq_exit *ex)
+{
+	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", a->opts, NULL)) != -1) {
+		*ex = WQ_EXIT_OK;
 		switch (c) {
 		case 'h':
 			predict_usage(stdout);
-			return CLI_EXIT_OK;
+			return WQ_CLI_EXIT;
 		case OPT_BUNDLE:
-			bundle_dir = optarg;
+			a->bundle_dir = optarg;
 			break;
 		case OPT_MODEL:
-			model_uri = optarg;
+			a->model_uri = optarg;
 			break;
 		case OPT_SERVER:
-			server = optarg;
+			a->server = optarg;
 			break;
 		case OPT_TRACKING:
-			reg.tracking_uri = optarg;
+			a->reg.tracking_uri = optarg;
 			break;
 		case OPT_ARTIFACT:
-			reg.artifact_root = optarg;
+			a->reg.artifact_root = optarg;
 			break;
 		case OPT_S3:
-			reg.s3_endpoint = optarg;
+			a->reg.s3_endpoint = optarg;
 			break;
 		case OPT_INPUT:
-			input = optarg;
+			a->input = optarg;
 			break;
 		case OPT_CSV:
-			csv = optarg;
+			a->csv = optarg;
 			break;
 		case OPT_FORMAT:
-			if (cli_parse_format(optarg, &format) != WQ_OK) {
-				cli_error(CMD, "--format: expected text or json, got '%s'", optarg);
-				ex = CLI_EXIT_USAGE;
-				goto out;
-			}
+			*ex = cli_format_option(CMD, optarg, &a->format);
 			break;
 		case OPT_LOGLEVEL:
-			log_level = optarg;
+			a->log_level = optarg;
 			break;
 		case ':':
 		case '?':
-			ex = cli_option_error(CMD, c, argv);
-			goto out;
-		default: {
-			/* a feature value: --<uci-flag> X or --feature NAME=VALUE */
-			const char *name, *val = optarg;
-			char *eq;
-
-			if (nflag == MAX_FLAG_FEATURES) {
-				cli_error(CMD, "too many feature flags (limit %d)",
-				          MAX_FLAG_FEATURES);
-				ex = CLI_EXIT_USAGE;
-				goto out;
-			}
-			if (c == OPT_FEATURE) {
-				eq = strchr(optarg, '=');
-				if (eq == NULL || eq == optarg) {
-					cli_error(CMD, "--feature: expected NAME=VALUE, got '%s'",
-					          optarg);
-					ex = CLI_EXIT_USAGE;
-					goto out;
-				}
-				owned[nowned] = strndup(optarg, (size_t)(eq - optarg));
-				if (owned[nowned] == NULL) {
-					ex = CLI_EXIT_FAILURE;
-					goto out;
-				}
-				name = owned[nowned++];
-				val = eq + 1;
-			} else {
-				name = wq_uci_columns[c - OPT_UCI];
-			}
-			if (cli_parse_double(val, &values[nflag]) != WQ_OK) {
-				cli_error(CMD, "feature \"%s\": '%s' is not a finite number", name,
-				          val);
-				ex = CLI_EXIT_DATA;
-				goto out;
-			}
-			names[nflag++] = name;
+			*ex = cli_option_error(CMD, c, argv);
+			break;
+		default:
+			*ex = predict_feature(a, c, optarg);
 			break;
 		}
-		}
+		if (*ex != WQ_EXIT_OK)
+			return WQ_CLI_EXIT;
 	}
-	ex = cli_operands_none(CMD, argc, argv);
-	if (ex != CLI_EXIT_OK)
-		goto out;
-	if (cli_log_level_apply(log_level) != WQ_OK) {
+	*ex = cli_operands_none(CMD, argc, argv);
+	return *ex == WQ_EXIT_OK ? WQ_CLI_GO_ON : WQ_CLI_EXIT;
+}
+
+/* One model source and one input; sets the log level. WQ_EXIT_OK or WQ_EXIT_USAGE. */
+static wq_exit predict_check(const predict_args *a)
+{
+	if (wq_cli_log_level_apply(a->log_level) != WQ_OK) {
 		cli_error(CMD, "--log-level: expected debug, info, warn or error");
-		ex = CLI_EXIT_USAGE;
-		goto out;
+		return WQ_EXIT_USAGE;
 	}
-	if ((bundle_dir != NULL) + (model_uri != NULL) + (server != NULL) != 1) {
+	if ((a->bundle_dir != NULL) + (a->model_uri != NULL) + (a->server != NULL) != 1) {
 		cli_error(CMD,
 		          "give exactly one of --bundle DIR, --model URI and --server URL (see "
 		          "--help)");
-		ex = CLI_EXIT_USAGE;
-		goto out;
+		return WQ_EXIT_USAGE;
 	}
-	if ((input != NULL) + (csv != NULL) + (nflag > 0) != 1) {
+	if ((a->input != NULL) + (a->csv != NULL) + (a->nflag > 0) != 1) {
 		cli_error(CMD, "give exactly one input: feature flags, --input JSON or --csv FILE");
-		ex = CLI_EXIT_USAGE;
-		goto out;
+		return WQ_EXIT_USAGE;
 	}
-	if (server != NULL) {
-		ex = predict_server(server, names, values, nflag, input, csv, format);
-		goto out;
-	}
-	if (model_uri != NULL) {
+	return WQ_EXIT_OK;
+}
+
+/* The bundle of --bundle, or of --model resolved in the registry (*resolved: its directory,
+ * *version: the version it names, both the caller's to free). */
+static wq_exit predict_model(const predict_args *a, wq_bundle **b, char **resolved,
+                             wq_model_version **version)
+{
+	const char *dir = a->bundle_dir;
+	char err[1024] = "";
+	wq_status rc;
+	wq_exit ex;
+
+	if (a->model_uri != NULL) {
 		wq_registry *r = NULL;
 
-		ex = cli_registry_open(CMD, &reg, &r);
-		if (ex != CLI_EXIT_OK)
-			goto out;
-		rc = r->ops->resolve(r, model_uri, &resolved, &version, err, sizeof(err));
+		ex = cli_registry_open(CMD, &a->reg, &r);
+		if (ex != WQ_EXIT_OK)
+			return ex;
+		rc = r->ops->resolve(r, a->model_uri, resolved, version, err, sizeof(err));
 		wq_registry_close(r);
-		if (rc == WQ_OK && version != NULL) {
-			out_model_name = version->name;
-			out_model_version = version->version;
-		}
 		if (rc != WQ_OK) {
-			cli_error(CMD, "cannot resolve %s: %s", model_uri,
+			cli_error(CMD, "cannot resolve %s: %s", a->model_uri,
 			          err[0] ? err : wq_strerror(rc));
-			ex = rc == WQ_ENOENT ? CLI_EXIT_NOTFOUND : cli_exit_registry(rc);
-			goto out;
+			return rc == WQ_ENOENT ? WQ_EXIT_NOTFOUND : cli_exit_registry(rc);
 		}
-		bundle_dir = resolved;
+		dir = *resolved;
 	}
-	rc = wq_bundle_load(bundle_dir, 0, &b, err, sizeof(err));
+	rc = wq_bundle_load(dir, 0, b, err, sizeof(err));
 	if (rc != WQ_OK) {
-		cli_error(CMD, "cannot use bundle %s: %s", bundle_dir,
-		          err[0] ? err : wq_strerror(rc));
-		ex = cli_exit_for(rc, CLI_EXIT_MODEL);
-		goto out;
+		cli_error(CMD, "cannot use bundle %s: %s", dir, err[0] ? err : wq_strerror(rc));
+		return wq_cli_exit_for(rc, WQ_EXIT_MODEL);
 	}
-	if (input != NULL)
-		ex = predict_json(b, input, format);
-	else if (csv != NULL)
-		ex = predict_csv(b, csv, format);
+	return WQ_EXIT_OK;
+}
+
+/* Predicts with a local bundle. */
+static wq_exit predict_local(const predict_args *a)
+{
+	predict_out out = {.model = NULL, .version = 0, .format = a->format};
+	wq_model_version *version = NULL;
+	char *resolved = NULL;
+	wq_bundle *b = NULL;
+	wq_exit ex;
+
+	ex = predict_model(a, &b, &resolved, &version);
+	if (ex != WQ_EXIT_OK)
+		goto out;
+	if (version != NULL) {
+		out.model = version->name;
+		out.version = version->version;
+	}
+	if (a->input != NULL)
+		ex = predict_json(b, a->input, &out);
+	else if (a->csv != NULL)
+		ex = predict_csv(b, a->csv, &out);
 	else
-		ex = predict_named(b, names, values, nflag, format, -1);
+		ex = predict_named(b, a->names, a->values, a->nflag, &out, -1);
 out:
-	if (fflush(stdout) != 0 && ex == CLI_EXIT_OK)
-		ex = CLI_EXIT_FAILURE;
 	wq_bundle_free(b);
 	free(resolved);
-	out_model_name = NULL;
-	out_model_version = 0;
 	wq_model_version_free(version);
-	for (size_t i = 0; i < nowned; i++)
-		free(owned[i]);
+	return ex;
+}
+
+wq_exit cmd_predict(int argc, char **argv)
+{
+	predict_args *a = calloc(1, sizeof(*a));
+	wq_exit ex;
+
+	if (a == NULL)
+		return WQ_EXIT_FAILURE;
+	a->format = CLI_FORMAT_TEXT;
+	predict_options_build(a);
+	if (predict_parse(a, argc, argv, &ex) == WQ_CLI_GO_ON) {
+		ex = predict_check(a);
+		if (ex == WQ_EXIT_OK && a->server != NULL)
+			ex = predict_server(a->server, a->names, a->values, a->nflag, a->input,
+			                    a->csv, a->format);
+		else if (ex == WQ_EXIT_OK)
+			ex = predict_local(a);
+	}
+	if (fflush(stdout) != 0 && ex == WQ_EXIT_OK)
+		ex = WQ_EXIT_FAILURE;
+	for (size_t i = 0; i < a->nowned; i++)
+		free(a->owned[i]);
+	free(a);
 	return ex;
 }

@@ -2,11 +2,11 @@
  * registry for people (aligned tables) and scripts (--format json). */
 #include "cli_common.h"
 
-#include "wq_error.h"
-#include "wq_model_uri.h"
-#include "wq_num.h"
-#include "wq_registry.h"
-#include "wq_runlog.h"
+#include "base/wq_error.h"
+#include "track/wq_model_uri.h"
+#include "base/wq_num.h"
+#include "registry/wq_registry.h"
+#include "registry/wq_runrecord.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -71,8 +71,10 @@ static const char common_help[] =
     "  --format text|json     aligned table (default) or JSON\n"
     "  -h, --help             show this help\n";
 
-/* Parses options and positional arguments; returns -1 to continue, else an exit code. */
-static int parse_args(const char *cmd, int argc, char **argv, const char *usage, reg_args *a)
+/* Parses options and positional arguments. WQ_CLI_EXIT with *ex set for --help and bad
+ * options. */
+static wq_cli_step parse_args(const char *cmd, int argc, char **argv, const char *usage,
+                              reg_args *a, wq_exit *ex)
 {
 	int c;
 
@@ -84,7 +86,8 @@ static int parse_args(const char *cmd, int argc, char **argv, const char *usage,
 		switch (c) {
 		case 'h':
 			printf("%s\n%s", usage, common_help);
-			return CLI_EXIT_OK;
+			*ex = WQ_EXIT_OK;
+			return WQ_CLI_EXIT;
 		case OPT_TRACKING:
 			a->reg.tracking_uri = optarg;
 			break;
@@ -95,15 +98,14 @@ static int parse_args(const char *cmd, int argc, char **argv, const char *usage,
 			a->reg.s3_endpoint = optarg;
 			break;
 		case OPT_FORMAT:
-			if (cli_parse_format(optarg, &a->format) != WQ_OK) {
-				cli_error(cmd, "--format: expected text or json, got '%s'", optarg);
-				return CLI_EXIT_USAGE;
-			}
+			if ((*ex = cli_format_option(cmd, optarg, &a->format)) != WQ_EXIT_OK)
+				return WQ_CLI_EXIT;
 			break;
 		case OPT_EXPERIMENT:
 			if (a->nexp == MAX_EXPERIMENTS) {
 				cli_error(cmd, "at most %d --experiment options", MAX_EXPERIMENTS);
-				return CLI_EXIT_USAGE;
+				*ex = WQ_EXIT_USAGE;
+				return WQ_CLI_EXIT;
 			}
 			a->experiments[a->nexp++] = optarg;
 			break;
@@ -114,11 +116,12 @@ static int parse_args(const char *cmd, int argc, char **argv, const char *usage,
 			a->order_by = optarg;
 			break;
 		case OPT_MAX:
-			if (cli_parse_size(optarg, &a->max_results) != WQ_OK ||
-			    a->max_results == 0 || a->max_results > WQ_TRACKING_MAX_RESULTS) {
+			if (wq_cli_parse_size_in(optarg, 1, WQ_TRACKING_MAX_RESULTS,
+			                         &a->max_results) != WQ_OK) {
 				cli_error(cmd, "--max-results: expected 1..%d, got '%s'",
 				          WQ_TRACKING_MAX_RESULTS, optarg);
-				return CLI_EXIT_USAGE;
+				*ex = WQ_EXIT_USAGE;
+				return WQ_CLI_EXIT;
 			}
 			break;
 		case OPT_TOKEN:
@@ -132,44 +135,44 @@ static int parse_args(const char *cmd, int argc, char **argv, const char *usage,
 			break;
 		case ':':
 		default:
-			return cli_option_error(cmd, c, argv);
+			*ex = cli_option_error(cmd, c, argv);
+			return WQ_CLI_EXIT;
 		}
 	}
 	for (; optind < argc; optind++) {
 		if (a->npos == MAX_POS) {
 			cli_error(cmd, "too many arguments");
-			return CLI_EXIT_USAGE;
+			*ex = WQ_EXIT_USAGE;
+			return WQ_CLI_EXIT;
 		}
 		a->pos[a->npos++] = argv[optind];
 	}
-	return -1;
+	return WQ_CLI_GO_ON;
 }
 
-static int need_pos(const char *cmd, const reg_args *a, size_t min, size_t max, const char *usage)
+/* WQ_EXIT_OK when min to max positional arguments were given, else WQ_EXIT_USAGE after
+ * naming what is expected. */
+static wq_exit need_pos(const char *cmd, const reg_args *a, size_t min, size_t max,
+                        const char *usage)
 {
 	if (a->npos < min || a->npos > max) {
 		cli_error(cmd, "expected %s (see --help)", usage);
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
-	return -1;
+	return WQ_EXIT_OK;
 }
 
-static int fail(const char *cmd, int rc, const char *err)
-{
-	cli_error(cmd, "%s", err[0] ? err : wq_strerror(rc));
-	return cli_exit_registry(rc);
-}
-
-static int parse_version(const char *cmd, const char *s, int64_t *out)
+/* A version number operand: WQ_EXIT_OK, or WQ_EXIT_USAGE after printing the error. */
+static wq_exit parse_version(const char *cmd, const char *s, int64_t *out)
 {
 	uint64_t v;
 
-	if (cli_parse_u64(s, &v) != WQ_OK || v == 0 || v > INT64_MAX) {
+	if (wq_cli_parse_u64(s, &v) != WQ_OK || v == 0 || v > INT64_MAX) {
 		cli_error(cmd, "version must be a positive integer, got '%s'", s);
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
 	*out = (int64_t)v;
-	return -1;
+	return WQ_EXIT_OK;
 }
 
 static void json_print(json_t *j)
@@ -259,39 +262,60 @@ static void aliases_join(const wq_model_version *v, char *buf, size_t n)
 }
 
 /* Checks that argv[1] is the one subcommand a command has (or --help, which parse_args
- * answers) and shifts it away. Returns -1 to continue, else an exit code. */
-static int only_sub(const char *cmd, const char *sub, int *argc, char ***argv)
+ * answers) and shifts it away: WQ_EXIT_OK, or WQ_EXIT_USAGE after printing the error. */
+static wq_exit only_sub(const char *cmd, const char *sub, int *argc, char ***argv)
 {
 	if (*argc >= 2 && strcmp((*argv)[1], sub) == 0) {
 		(*argc)--;
 		(*argv)++;
-		return -1;
+		return WQ_EXIT_OK;
 	}
 	if (*argc >= 2 && (strcmp((*argv)[1], "-h") == 0 || strcmp((*argv)[1], "--help") == 0))
-		return -1;
+		return WQ_EXIT_OK;
 	cli_error(cmd, "expected '%s %s' (see --help)", cmd, sub);
-	return CLI_EXIT_USAGE;
+	return WQ_EXIT_USAGE;
 }
 
-/* Takes the subcommand of a command that has several; answers --help. Returns -1 to
- * continue with *sub set, else an exit code. */
-static int first_sub(const char *cmd, int argc, char **argv, const char *usage, const char **sub)
+/* A command with one subcommand: the subcommand, the options, npos_min to npos_max operands
+ * (named by what), then the registry (*r owned by the caller). WQ_CLI_EXIT with *ex set when
+ * the command ends here. */
+static wq_cli_step one_sub_open(const char *cmd, const char *sub, int argc, char **argv,
+                                const char *usage, size_t npos_min, size_t npos_max,
+                                const char *what, reg_args *a, wq_registry **r, wq_exit *ex)
+{
+	if ((*ex = only_sub(cmd, sub, &argc, &argv)) != WQ_EXIT_OK)
+		return WQ_CLI_EXIT;
+	if (parse_args(cmd, argc, argv, usage, a, ex) == WQ_CLI_EXIT)
+		return WQ_CLI_EXIT;
+	if ((*ex = need_pos(cmd, a, npos_min, npos_max, what)) != WQ_EXIT_OK)
+		return WQ_CLI_EXIT;
+	if ((*ex = cli_registry_open(cmd, &a->reg, r)) != WQ_EXIT_OK)
+		return WQ_CLI_EXIT;
+	return WQ_CLI_GO_ON;
+}
+
+/* Takes the subcommand of a command that has several (answers --help), then its options
+ * and operands into a. WQ_CLI_GO_ON with *sub set, else WQ_CLI_EXIT with *ex set. */
+static wq_cli_step first_sub(const char *cmd, int argc, char **argv, const char *usage,
+                             const char **sub, reg_args *a, wq_exit *ex)
 {
 	if (argc >= 2 && argv[1][0] != '-') {
 		*sub = argv[1];
-		return -1;
+		return parse_args(cmd, argc - 1, argv + 1, usage, a, ex);
 	}
 	if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		printf("%s\n%s", usage, common_help);
-		return CLI_EXIT_OK;
+		*ex = WQ_EXIT_OK;
+		return WQ_CLI_EXIT;
 	}
 	cli_error(cmd, "expected a subcommand (see --help)");
-	return CLI_EXIT_USAGE;
+	*ex = WQ_EXIT_USAGE;
+	return WQ_CLI_EXIT;
 }
 
 /* --- experiments ---------------------------------------------------------------------------- */
 
-int cmd_experiments(int argc, char **argv)
+wq_exit cmd_experiments(int argc, char **argv)
 {
 	static const char usage[] = "Usage: wineq-client experiments list [OPTIONS]\n\n"
 	                            "Lists experiments: id, name, artifact location.\n";
@@ -301,19 +325,15 @@ int cmd_experiments(int argc, char **argv)
 	size_t n = 0;
 	reg_args a;
 	char err[1024] = "";
-	int ex, rc;
+	wq_status rc;
+	wq_exit ex;
 
-	if ((ex = only_sub(cmd, "list", &argc, &argv)) >= 0)
-		return ex;
-	if ((ex = parse_args(cmd, argc, argv, usage, &a)) >= 0)
-		return ex;
-	if ((ex = need_pos(cmd, &a, 0, 0, "no arguments")) >= 0)
-		return ex;
-	if ((ex = cli_registry_open(cmd, &a.reg, &r)) != CLI_EXIT_OK)
+	if (one_sub_open(cmd, "list", argc, argv, usage, 0, 0, "no arguments", &a, &r, &ex) ==
+	    WQ_CLI_EXIT)
 		return ex;
 	rc = r->ops->experiment_list(r, &e, &n, err, sizeof(err));
 	if (rc != WQ_OK) {
-		ex = fail(cmd, rc, err);
+		ex = cli_fail(cmd, rc, err);
 		goto out;
 	}
 	if (a.format == CLI_FORMAT_JSON) {
@@ -343,7 +363,7 @@ int cmd_experiments(int argc, char **argv)
 		cli_table_print(&t, stdout);
 		cli_table_free(&t);
 	}
-	ex = CLI_EXIT_OK;
+	ex = WQ_EXIT_OK;
 out:
 	wq_experiments_free(e, n);
 	wq_registry_close(r);
@@ -373,7 +393,7 @@ static const char *param_str(const wq_run *r, const char *key)
 	return "-";
 }
 
-static int runs_list(wq_registry *r, const reg_args *a)
+static wq_exit runs_list(wq_registry *r, const reg_args *a)
 {
 	wq_run **runs = NULL;
 	size_t n = 0;
@@ -383,7 +403,7 @@ static int runs_list(wq_registry *r, const reg_args *a)
 	rc = r->ops->runs_search(r, a->experiments, a->nexp, a->filter, a->order_by, a->max_results,
 	                         a->page_token, &runs, &n, &next, err, sizeof(err));
 	if (rc != WQ_OK)
-		return fail("runs list", rc, err);
+		return cli_fail("runs list", rc, err);
 	if (a->format == CLI_FORMAT_JSON) {
 		json_t *o = json_object(), *arr = json_array();
 
@@ -423,24 +443,24 @@ static int runs_list(wq_registry *r, const reg_args *a)
 	}
 	wq_runs_free(runs, n);
 	free(next);
-	return CLI_EXIT_OK;
+	return WQ_EXIT_OK;
 }
 
 /* What `runs show` adds to a run: the history of each metric, the model versions registered
  * from it, the test confusion matrix (from its tag). */
 typedef struct run_extra {
-	wq_metric **hist; /* per run metric (same order as run->metrics) */
+	wq_run_metric **hist; /* per run metric (same order as run->metrics) */
 	size_t *nhist;
 	int no_history;              /* the registry server cannot give histories */
 	wq_model_version **versions; /* whose run_id is this run */
 	size_t nversions;
-	json_t *confusion; /* parsed WQ_RUNLOG_TAG_CONFUSION, NULL when none or unreadable */
+	json_t *confusion; /* parsed WQ_RUNRECORD_TAG_CONFUSION, NULL when none or unreadable */
 } run_extra;
 
 static void run_extra_clear(run_extra *x, size_t nmetrics)
 {
 	for (size_t i = 0; x->hist != NULL && x->nhist != NULL && i < nmetrics; i++)
-		wq_metrics_list_free(x->hist[i], x->nhist[i]);
+		wq_run_metric_list_free(x->hist[i], x->nhist[i]);
 	free(x->hist);
 	free(x->nhist);
 	wq_model_versions_free(x->versions, x->nversions);
@@ -458,8 +478,8 @@ static const char *tag_str(const wq_run *r, const char *key)
 }
 
 /* The versions of every registered model whose source run is run_id (moved into x). */
-static int versions_of_run(wq_registry *r, const char *run_id, run_extra *x, char *err,
-                           size_t errlen)
+static wq_status versions_of_run(wq_registry *r, const char *run_id, run_extra *x, char *err,
+                                 size_t errlen)
 {
 	wq_registered_model **models = NULL;
 	size_t nm = 0, cap = 0;
@@ -493,9 +513,10 @@ static int versions_of_run(wq_registry *r, const char *run_id, run_extra *x, cha
 	return rc;
 }
 
-static int run_extra_load(wq_registry *r, const wq_run *run, run_extra *x, char *err, size_t errlen)
+static wq_status run_extra_load(wq_registry *r, const wq_run *run, run_extra *x, char *err,
+                                size_t errlen)
 {
-	const char *cm = tag_str(run, WQ_RUNLOG_TAG_CONFUSION);
+	const char *cm = tag_str(run, WQ_RUNRECORD_TAG_CONFUSION);
 	size_t n = run->nmetrics;
 	int rc = WQ_OK;
 
@@ -519,7 +540,7 @@ static int run_extra_load(wq_registry *r, const wq_run *run, run_extra *x, char 
 	return versions_of_run(r, run->id, x, err, errlen);
 }
 
-/* The matrix of a WQ_RUNLOG_TAG_CONFUSION value, rows = true quality; nothing when it does not
+/* The matrix of a WQ_RUNRECORD_TAG_CONFUSION value, rows = true quality; nothing when it does not
  * have that shape. */
 static void confusion_print(const json_t *cm)
 {
@@ -573,7 +594,7 @@ static void run_print(const wq_run *r, const run_extra *x)
 		printf("  (the registry server does not give metric histories)\n");
 	for (size_t i = 0; !x->no_history && i < r->nmetrics; i++) {
 		for (size_t k = 0; k < x->nhist[i]; k++) {
-			const wq_metric *m = &x->hist[i][k];
+			const wq_run_metric *m = &x->hist[i][k];
 			char when[32], val[WQ_NUM_MAX];
 
 			cli_time_format(m->timestamp_ms, when, sizeof(when));
@@ -588,7 +609,7 @@ static void run_print(const wq_run *r, const run_extra *x)
 	}
 	printf("tags:\n");
 	for (size_t i = 0; i < r->ntags; i++) {
-		if (x->confusion != NULL && strcmp(r->tags[i].key, WQ_RUNLOG_TAG_CONFUSION) == 0)
+		if (x->confusion != NULL && strcmp(r->tags[i].key, WQ_RUNRECORD_TAG_CONFUSION) == 0)
 			continue; /* shown as a table above */
 		printf("  %-24s %s\n", r->tags[i].key, r->tags[i].value);
 	}
@@ -641,7 +662,7 @@ static json_t *json_run_show(const wq_run *r, const run_extra *x)
 	return o;
 }
 
-static int runs_show(wq_registry *r, const reg_args *a)
+static wq_exit runs_show(wq_registry *r, const reg_args *a)
 {
 	wq_run *run = NULL;
 	run_extra x;
@@ -649,12 +670,12 @@ static int runs_show(wq_registry *r, const reg_args *a)
 	int rc = r->ops->run_get(r, a->pos[0], &run, err, sizeof(err));
 
 	if (rc != WQ_OK)
-		return fail("runs show", rc, err);
+		return cli_fail("runs show", rc, err);
 	rc = run_extra_load(r, run, &x, err, sizeof(err));
 	if (rc != WQ_OK) {
 		run_extra_clear(&x, run->nmetrics);
 		wq_run_free(run);
-		return fail("runs show", rc, err);
+		return cli_fail("runs show", rc, err);
 	}
 	if (a->format == CLI_FORMAT_JSON)
 		json_print(json_run_show(run, &x));
@@ -662,7 +683,7 @@ static int runs_show(wq_registry *r, const reg_args *a)
 		run_print(run, &x);
 	run_extra_clear(&x, run->nmetrics);
 	wq_run_free(run);
-	return CLI_EXIT_OK;
+	return WQ_EXIT_OK;
 }
 
 /* Adds key to keys (a set of borrowed strings) unless present. */
@@ -676,18 +697,18 @@ static void key_add(const char **keys, size_t *n, size_t max, const char *key)
 		keys[(*n)++] = key;
 }
 
-static int runs_compare(wq_registry *r, const reg_args *a)
+static wq_exit runs_compare(wq_registry *r, const reg_args *a)
 {
 	wq_run *runs[MAX_POS] = {0};
 	const char *pkeys[256], *mkeys[256];
 	size_t np = 0, nm = 0, nruns = a->npos;
 	char err[1024] = "";
-	int rc, ex = CLI_EXIT_OK;
+	int rc, ex = WQ_EXIT_OK;
 
 	for (size_t i = 0; i < nruns; i++) {
 		rc = r->ops->run_get(r, a->pos[i], &runs[i], err, sizeof(err));
 		if (rc != WQ_OK) {
-			ex = fail("runs compare", rc, err);
+			ex = cli_fail("runs compare", rc, err);
 			goto out;
 		}
 		for (size_t k = 0; k < runs[i]->nparams; k++)
@@ -739,7 +760,7 @@ out:
 	return ex;
 }
 
-int cmd_runs(int argc, char **argv)
+wq_exit cmd_runs(int argc, char **argv)
 {
 	static const char usage[] =
 	    "Usage: wineq-client runs list [--experiment NAME]... [--filter F] [--order-by O]\n"
@@ -756,11 +777,9 @@ int cmd_runs(int argc, char **argv)
 	const char *cmd = "runs", *sub = NULL;
 	wq_registry *r = NULL;
 	reg_args a;
-	int ex;
+	wq_exit ex;
 
-	if ((ex = first_sub(cmd, argc, argv, usage, &sub)) >= 0)
-		return ex;
-	if ((ex = parse_args(cmd, argc - 1, argv + 1, usage, &a)) >= 0)
+	if (first_sub(cmd, argc, argv, usage, &sub, &a, &ex) == WQ_CLI_EXIT)
 		return ex;
 	if (strcmp(sub, "list") == 0)
 		ex = need_pos(cmd, &a, 0, 0, "no arguments");
@@ -772,11 +791,11 @@ int cmd_runs(int argc, char **argv)
 	else {
 		cli_error(cmd, "unknown subcommand '%s' (list, show, compare, delete, restore)",
 		          sub);
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
-	if (ex >= 0)
+	if (ex != WQ_EXIT_OK)
 		return ex;
-	if ((ex = cli_registry_open(cmd, &a.reg, &r)) != CLI_EXIT_OK)
+	if ((ex = cli_registry_open(cmd, &a.reg, &r)) != WQ_EXIT_OK)
 		return ex;
 	if (strcmp(sub, "list") == 0) {
 		ex = runs_list(r, &a);
@@ -791,7 +810,7 @@ int cmd_runs(int argc, char **argv)
 		             : wq_err_set(err, sizeof(err), WQ_EUNSUPPORTED,
 		                          "this registry server cannot restore runs");
 
-		ex = rc == WQ_OK ? CLI_EXIT_OK : fail("runs restore", rc, err);
+		ex = rc == WQ_OK ? WQ_EXIT_OK : cli_fail("runs restore", rc, err);
 		if (rc == WQ_OK)
 			printf("restored run %s\n", a.pos[0]);
 	} else {
@@ -799,7 +818,7 @@ int cmd_runs(int argc, char **argv)
 		int rc = r->ops->run_delete(r, a.pos[0], err, sizeof(err));
 
 		/* a run behind a model version: WQ_EFORMAT, exit 4 */
-		ex = rc == WQ_OK ? CLI_EXIT_OK : fail("runs delete", rc, err);
+		ex = rc == WQ_OK ? WQ_EXIT_OK : cli_fail("runs delete", rc, err);
 		if (rc == WQ_OK)
 			printf("deleted run %s (restorable until `wineq-client registry gc`)\n",
 			       a.pos[0]);
@@ -811,7 +830,7 @@ int cmd_runs(int argc, char **argv)
 /* --- models --------------------------------------------------------------------------------------
  */
 
-static int models_list(wq_registry *r, const reg_args *a)
+static wq_exit models_list(wq_registry *r, const reg_args *a)
 {
 	wq_registered_model **m = NULL;
 	size_t n = 0;
@@ -819,7 +838,7 @@ static int models_list(wq_registry *r, const reg_args *a)
 	int rc = r->ops->model_list(r, &m, &n, err, sizeof(err));
 
 	if (rc != WQ_OK)
-		return fail("models list", rc, err);
+		return cli_fail("models list", rc, err);
 	if (a->format == CLI_FORMAT_JSON) {
 		json_t *arr = json_array();
 
@@ -851,10 +870,10 @@ static int models_list(wq_registry *r, const reg_args *a)
 		cli_table_free(&t);
 	}
 	wq_registered_models_free(m, n);
-	return CLI_EXIT_OK;
+	return WQ_EXIT_OK;
 }
 
-static int versions_print(wq_registry *r, const char *name, int format)
+static wq_exit versions_print(wq_registry *r, const char *name, int format)
 {
 	wq_model_version **v = NULL;
 	size_t n = 0;
@@ -862,7 +881,7 @@ static int versions_print(wq_registry *r, const char *name, int format)
 	int rc = r->ops->version_list(r, name, &v, &n, err, sizeof(err));
 
 	if (rc != WQ_OK)
-		return fail("models versions", rc, err);
+		return cli_fail("models versions", rc, err);
 	if (format == CLI_FORMAT_JSON) {
 		json_t *arr = json_array();
 
@@ -890,17 +909,17 @@ static int versions_print(wq_registry *r, const char *name, int format)
 		cli_table_free(&t);
 	}
 	wq_model_versions_free(v, n);
-	return CLI_EXIT_OK;
+	return WQ_EXIT_OK;
 }
 
-static int models_show(wq_registry *r, const reg_args *a)
+static wq_exit models_show(wq_registry *r, const reg_args *a)
 {
 	wq_registered_model *m = NULL;
 	char err[1024] = "", when[32];
 	int rc = r->ops->model_get(r, a->pos[0], &m, err, sizeof(err));
 
 	if (rc != WQ_OK)
-		return fail("models show", rc, err);
+		return cli_fail("models show", rc, err);
 	if (a->format == CLI_FORMAT_JSON) {
 		wq_registered_model_free(m);
 		return versions_print(r, a->pos[0], a->format);
@@ -914,7 +933,7 @@ static int models_show(wq_registry *r, const reg_args *a)
 	return versions_print(r, a->pos[0], a->format);
 }
 
-static int models_history(wq_registry *r, const reg_args *a)
+static wq_exit models_history(wq_registry *r, const reg_args *a)
 {
 	wq_model_event *e = NULL;
 	size_t n = 0;
@@ -922,7 +941,7 @@ static int models_history(wq_registry *r, const reg_args *a)
 	int rc = r->ops->history(r, a->pos[0], &e, &n, err, sizeof(err));
 
 	if (rc != WQ_OK)
-		return fail("models history", rc, err);
+		return cli_fail("models history", rc, err);
 	if (a->format == CLI_FORMAT_JSON) {
 		json_t *arr = json_array();
 
@@ -960,17 +979,17 @@ static int models_history(wq_registry *r, const reg_args *a)
 		cli_table_free(&t);
 	}
 	wq_model_events_free(e, n);
-	return CLI_EXIT_OK;
+	return WQ_EXIT_OK;
 }
 
-static int models_resolve(wq_registry *r, const reg_args *a)
+static wq_exit models_resolve(wq_registry *r, const reg_args *a)
 {
 	wq_model_version *v = NULL;
 	char *dir = NULL, err[1024] = "";
 	int rc = r->ops->resolve(r, a->pos[0], &dir, &v, err, sizeof(err));
 
 	if (rc != WQ_OK)
-		return fail("models resolve", rc, err);
+		return cli_fail("models resolve", rc, err);
 	if (a->format == CLI_FORMAT_JSON) {
 		json_t *o = json_object();
 
@@ -987,10 +1006,10 @@ static int models_resolve(wq_registry *r, const reg_args *a)
 	}
 	wq_model_version_free(v);
 	free(dir);
-	return CLI_EXIT_OK;
+	return WQ_EXIT_OK;
 }
 
-int cmd_models(int argc, char **argv)
+wq_exit cmd_models(int argc, char **argv)
 {
 	static const char usage[] =
 	    "Usage: wineq-client models list\n"
@@ -1013,11 +1032,10 @@ int cmd_models(int argc, char **argv)
 	reg_args a;
 	char err[1024] = "";
 	int64_t version = 0;
-	int ex, rc, stage = 0;
+	int rc, stage = 0;
+	wq_exit ex;
 
-	if ((ex = first_sub(cmd, argc, argv, usage, &sub)) >= 0)
-		return ex;
-	if ((ex = parse_args(cmd, argc - 1, argv + 1, usage, &a)) >= 0)
+	if (first_sub(cmd, argc, argv, usage, &sub, &a, &ex) == WQ_CLI_EXIT)
 		return ex;
 	if (strcmp(sub, "list") == 0)
 		ex = need_pos(cmd, &a, 0, 0, "no arguments");
@@ -1035,23 +1053,23 @@ int cmd_models(int argc, char **argv)
 		                    : need_pos(cmd, &a, 3, 3, "NAME ALIAS VERSION");
 	else {
 		cli_error(cmd, "unknown subcommand '%s' (see --help)", sub);
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
-	if (ex >= 0)
+	if (ex != WQ_EXIT_OK)
 		return ex;
 	if (strcmp(sub, "delete") == 0 || strcmp(sub, "promote") == 0 ||
 	    strcmp(sub, "restore") == 0)
 		ex = parse_version(cmd, a.pos[1], &version);
 	else if (strcmp(sub, "alias") == 0 && !a.delete_alias)
 		ex = parse_version(cmd, a.pos[2], &version);
-	if (ex >= 0)
+	if (ex != WQ_EXIT_OK)
 		return ex;
 	if (strcmp(sub, "promote") == 0 &&
 	    wq_stage_parse(a.pos[2], &stage, err, sizeof(err)) != WQ_OK) {
 		cli_error(cmd, "%s", err);
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
-	if ((ex = cli_registry_open(cmd, &a.reg, &r)) != CLI_EXIT_OK)
+	if ((ex = cli_registry_open(cmd, &a.reg, &r)) != WQ_EXIT_OK)
 		return ex;
 	if (strcmp(sub, "list") == 0) {
 		ex = models_list(r, &a);
@@ -1081,9 +1099,9 @@ int cmd_models(int argc, char **argv)
 			rc = r->ops->alias_set(r, a.pos[0], a.pos[1], version, NULL, err,
 			                       sizeof(err));
 		if (rc != WQ_OK) {
-			ex = fail(cmd, rc, err);
+			ex = cli_fail(cmd, rc, err);
 		} else {
-			ex = CLI_EXIT_OK;
+			ex = WQ_EXIT_OK;
 			if (strcmp(sub, "promote") == 0)
 				printf("%s version %" PRId64 " -> %s\n", a.pos[0], version,
 				       wq_stage_name(stage));
@@ -1107,7 +1125,7 @@ int cmd_models(int argc, char **argv)
 /* --- artifacts -----------------------------------------------------------------------------------
  */
 
-int cmd_artifacts(int argc, char **argv)
+wq_exit cmd_artifacts(int argc, char **argv)
 {
 	static const char usage[] =
 	    "Usage: wineq-client artifacts get URI DEST\n\n"
@@ -1117,19 +1135,15 @@ int cmd_artifacts(int argc, char **argv)
 	wq_registry *r = NULL;
 	reg_args a;
 	char err[1024] = "";
-	int ex, rc;
+	wq_status rc;
+	wq_exit ex;
 
-	if ((ex = only_sub(cmd, "get", &argc, &argv)) >= 0)
-		return ex;
-	if ((ex = parse_args(cmd, argc, argv, usage, &a)) >= 0)
-		return ex;
-	if ((ex = need_pos(cmd, &a, 2, 2, "URI DEST")) >= 0)
-		return ex;
-	if ((ex = cli_registry_open(cmd, &a.reg, &r)) != CLI_EXIT_OK)
+	if (one_sub_open(cmd, "get", argc, argv, usage, 2, 2, "URI DEST", &a, &r, &ex) ==
+	    WQ_CLI_EXIT)
 		return ex;
 	rc = r->ops->artifacts_get(r, a.pos[0], a.pos[1], err, sizeof(err));
 	if (rc != WQ_OK)
-		ex = fail(cmd, rc, err);
+		ex = cli_fail(cmd, rc, err);
 	else
 		printf("%s -> %s\n", a.pos[0], a.pos[1]);
 	wq_registry_close(r);

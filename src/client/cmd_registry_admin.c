@@ -1,11 +1,11 @@
-/* wineq-client registry: maintenance of a local registry (wq_regadmin): backup, restore,
+/* wineq-client registry: maintenance of a local registry (wq_storeadmin): backup, restore,
  * check and gc. They work on the SQLite file and the artifact store directly, never through a
  * server: run them where the registry lives. */
 #include "cli_common.h"
 
-#include "wq_config.h"
-#include "wq_error.h"
-#include "wq_regadmin.h"
+#include "track/wq_config.h"
+#include "base/wq_error.h"
+#include "track/wq_storeadmin.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -66,22 +66,20 @@ static void print_note(void *arg, const char *kind, const char *what)
 	fprintf(out, "%s: %s\n", kind, what);
 }
 
-static int parse_seconds(const char *opt, const char *s, double *out)
+/* A duration option: WQ_EXIT_OK, or WQ_EXIT_USAGE after printing the error. */
+static wq_exit parse_seconds(const char *opt, const char *s, double *out)
 {
-	char *end = NULL;
-	double v = strtod(s, &end);
-
-	if (end == s || *end != '\0' || !(v >= 0) || v > 1e9) {
+	if (wq_cli_parse_seconds(s, 1e9, out) != WQ_OK) {
 		cli_error("registry", "%s: expected seconds >= 0, got '%s'", opt, s);
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
-	*out = v;
-	return -1;
+	return WQ_EXIT_OK;
 }
 
-static int parse(int argc, char **argv, admin_args *a)
+/* The options and operands. WQ_CLI_EXIT with *ex set for --help and bad options. */
+static wq_cli_step parse(int argc, char **argv, admin_args *a, wq_exit *ex)
 {
-	int c, ex;
+	int c;
 
 	memset(a, 0, sizeof(*a));
 	a->grace_s = 3600;
@@ -92,7 +90,8 @@ static int parse(int argc, char **argv, admin_args *a)
 		switch (c) {
 		case 'h':
 			printf("%s", usage);
-			return CLI_EXIT_OK;
+			*ex = WQ_EXIT_OK;
+			return WQ_CLI_EXIT;
 		case OPT_TRACKING:
 			a->tracking = optarg;
 			break;
@@ -103,88 +102,90 @@ static int parse(int argc, char **argv, admin_args *a)
 			a->s3 = optarg;
 			break;
 		case OPT_GRACE:
-			if ((ex = parse_seconds("--grace", optarg, &a->grace_s)) >= 0)
-				return ex;
+			if ((*ex = parse_seconds("--grace", optarg, &a->grace_s)) != WQ_EXIT_OK)
+				return WQ_CLI_EXIT;
 			break;
 		case OPT_MAX_AGE:
-			if ((ex = parse_seconds("--max-run-age", optarg, &a->max_age_s)) >= 0)
-				return ex;
+			if ((*ex = parse_seconds("--max-run-age", optarg, &a->max_age_s)) !=
+			    WQ_EXIT_OK)
+				return WQ_CLI_EXIT;
 			break;
 		case OPT_DRY_RUN:
 			a->dry_run = 1;
 			break;
 		default:
-			return cli_option_error("registry", c, argv);
+			*ex = cli_option_error("registry", c, argv);
+			return WQ_CLI_EXIT;
 		}
 	}
 	for (; optind < argc; optind++) {
 		if (a->npos == 2) {
 			cli_error("registry", "too many arguments");
-			return CLI_EXIT_USAGE;
+			*ex = WQ_EXIT_USAGE;
+			return WQ_CLI_EXIT;
 		}
 		a->pos[a->npos++] = argv[optind];
 	}
-	return -1;
+	return WQ_CLI_GO_ON;
 }
 
 /* Exit codes (README "Exit codes"): 3 refused (a restore onto a non-empty registry or into a
  * non-empty backup directory), 4 damage (a checksum or size mismatch, a bundle that does not
  * load, a failed integrity check), 5 a recorded artifact missing, 1 I/O. */
-static int exit_for(int rc)
+static wq_exit exit_for(wq_status rc)
 {
 	switch (rc) {
 	case WQ_OK:
-		return CLI_EXIT_OK;
+		return WQ_EXIT_OK;
 	case WQ_EEXIST:
 	case WQ_EINVAL:
-		return CLI_EXIT_DATA;
+		return WQ_EXIT_DATA;
 	case WQ_ECORRUPT:
 	case WQ_EFORMAT:
-		return CLI_EXIT_MODEL;
+		return WQ_EXIT_MODEL;
 	case WQ_ENOENT:
-		return CLI_EXIT_NOTFOUND;
+		return WQ_EXIT_NOTFOUND;
 	default:
-		return CLI_EXIT_FAILURE;
+		return WQ_EXIT_FAILURE;
 	}
 }
 
-/* The command's entry point (wineq_client.c's table). */
-int cmd_registry(int argc, char **argv);
-
-int cmd_registry(int argc, char **argv)
+wq_exit cmd_registry(int argc, char **argv)
 {
 	const char *cmd = "registry", *sub;
 	char err[2048] = "";
 	admin_args a;
 	wq_config cfg;
 	size_t count = 0;
-	int ex, rc, want;
+	int want;
+	wq_status rc;
+	wq_exit ex;
 
 	if (argc < 2 || argv[1][0] == '-') {
 		if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 			printf("%s", usage);
-			return CLI_EXIT_OK;
+			return WQ_EXIT_OK;
 		}
 		cli_error(cmd, "missing subcommand (backup, restore, check, gc)");
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
 	sub = argv[1];
-	if ((ex = parse(argc - 1, argv + 1, &a)) >= 0)
+	if (parse(argc - 1, argv + 1, &a, &ex) == WQ_CLI_EXIT)
 		return ex;
 	want = strcmp(sub, "backup") == 0 || strcmp(sub, "restore") == 0 ? 1 : 0;
 	if (strcmp(sub, "backup") != 0 && strcmp(sub, "restore") != 0 &&
 	    strcmp(sub, "check") != 0 && strcmp(sub, "gc") != 0) {
 		cli_error(cmd, "unknown subcommand '%s' (backup, restore, check, gc)", sub);
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
 	if (a.npos != want) {
 		cli_error(cmd, "%s takes %s", sub, want ? "one directory" : "no arguments");
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
 	rc = wq_config_resolve(a.tracking, a.artifact, a.s3, &cfg, err, sizeof(err));
 	if (rc != WQ_OK) {
 		cli_error(cmd, "%s", err);
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
 	if (cfg.db_path == NULL) {
 		cli_error(cmd,
@@ -192,26 +193,26 @@ int cmd_registry(int argc, char **argv)
 		          "where the registry lives",
 		          sub);
 		wq_config_clear(&cfg);
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
 	if (strcmp(sub, "backup") == 0) {
-		rc = wq_regadmin_backup(&cfg, a.pos[0], print_note, NULL, err, sizeof(err));
+		rc = wq_storeadmin_backup(&cfg, a.pos[0], print_note, NULL, err, sizeof(err));
 	} else if (strcmp(sub, "restore") == 0) {
-		rc = wq_regadmin_restore(a.pos[0], &cfg, print_note, NULL, err, sizeof(err));
+		rc = wq_storeadmin_restore(a.pos[0], &cfg, print_note, NULL, err, sizeof(err));
 	} else if (strcmp(sub, "check") == 0) {
-		rc = wq_regadmin_check(&cfg, print_note, NULL, &count, err, sizeof(err));
+		rc = wq_storeadmin_check(&cfg, print_note, NULL, &count, err, sizeof(err));
 		if (rc == WQ_OK && count > 0) {
 			cli_error(cmd, "%zu problem%s found", count, count == 1 ? "" : "s");
 			wq_config_clear(&cfg);
-			return CLI_EXIT_MODEL;
+			return WQ_EXIT_MODEL;
 		}
 		if (rc == WQ_OK)
 			printf("registry ok\n");
 	} else {
-		wq_regadmin_gc_opts o = {(int64_t)(a.grace_s * 1000), (int64_t)(a.max_age_s * 1000),
-		                         a.dry_run};
+		wq_storeadmin_gc_opts o = {(int64_t)(a.grace_s * 1000),
+		                           (int64_t)(a.max_age_s * 1000), a.dry_run};
 
-		rc = wq_regadmin_gc(&cfg, &o, print_note, NULL, &count, err, sizeof(err));
+		rc = wq_storeadmin_gc(&cfg, &o, print_note, NULL, &count, err, sizeof(err));
 		if (rc == WQ_OK)
 			printf("%zu action%s%s\n", count, count == 1 ? "" : "s",
 			       a.dry_run ? " (dry run: nothing changed)" : "");

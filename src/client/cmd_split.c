@@ -2,9 +2,9 @@
  * held-out rows can be replayed against a server (and the monitor) or inspected. */
 #include "cli_common.h"
 
-#include "wq_dataset.h"
-#include "wq_error.h"
-#include "wq_split.h"
+#include "ml/wq_dataset.h"
+#include "base/wq_error.h"
+#include "ml/wq_split.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -29,7 +29,7 @@ static void split_usage(FILE *out)
 	        "  --target NAME          the label column (default quality)\n");
 }
 
-int cmd_split(int argc, char **argv)
+wq_exit cmd_split(int argc, char **argv)
 {
 	static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
 	                                     {"test-out", required_argument, NULL, 't'},
@@ -43,7 +43,7 @@ int cmd_split(int argc, char **argv)
 	const char *data = NULL, *test_out = NULL, *train_out = NULL, *target = "quality";
 	double fraction = 0.2;
 	uint64_t seed = 42;
-	int stratify = 0, c, rc, ex = CLI_EXIT_OK;
+	int stratify = 0, c, rc, ex = WQ_EXIT_OK;
 	wq_csv_opts copts = {.delimiter = 0, .allowed = wq_uci_columns, .max_bytes = 0};
 	wq_dataset *ds = NULL;
 	int *labels = NULL;
@@ -69,23 +69,23 @@ int cmd_split(int argc, char **argv)
 			stratify = 1;
 			break;
 		case 'f':
-			if (cli_parse_double(optarg, &fraction) != WQ_OK || !(fraction > 0) ||
+			if (wq_cli_parse_double(optarg, &fraction) != WQ_OK || !(fraction > 0) ||
 			    !(fraction < 1)) {
 				cli_error(CMD, "--test-fraction: expected 0 < F < 1, got '%s'",
 				          optarg);
-				return CLI_EXIT_USAGE;
+				return WQ_EXIT_USAGE;
 			}
 			break;
 		case 's':
-			if (cli_parse_u64(optarg, &seed) != WQ_OK) {
+			if (wq_cli_parse_u64(optarg, &seed) != WQ_OK) {
 				cli_error(CMD, "--seed: expected a non-negative integer, got '%s'",
 				          optarg);
-				return CLI_EXIT_USAGE;
+				return WQ_EXIT_USAGE;
 			}
 			break;
 		case 'h':
 			split_usage(stdout);
-			return CLI_EXIT_OK;
+			return WQ_EXIT_OK;
 		case ':':
 		default:
 			return cli_option_error(CMD, c, argv);
@@ -93,7 +93,7 @@ int cmd_split(int argc, char **argv)
 	}
 	if (optind < argc || data == NULL || test_out == NULL) {
 		cli_error(CMD, "give --data FILE and --test-out FILE (see --help)");
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
 	rc = wq_dataset_read_csv(data, &copts, &ds, err, sizeof(err));
 	if (rc == WQ_OK && stratify)
@@ -103,7 +103,7 @@ int cmd_split(int argc, char **argv)
 		                   sizeof(err));
 	if (rc != WQ_OK) {
 		cli_error(CMD, "%s: %s", data, err);
-		ex = rc == WQ_ENOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_DATA;
+		ex = rc == WQ_ENOMEM ? WQ_EXIT_FAILURE : WQ_EXIT_DATA;
 		goto out;
 	}
 	rc = wq_dataset_write_csv(ds, sp.test, sp.ntest, test_out, err, sizeof(err));
@@ -111,7 +111,7 @@ int cmd_split(int argc, char **argv)
 		rc = wq_dataset_write_csv(ds, sp.train, sp.ntrain, train_out, err, sizeof(err));
 	if (rc != WQ_OK) {
 		cli_error(CMD, "%s", err);
-		ex = CLI_EXIT_FAILURE;
+		ex = WQ_EXIT_FAILURE;
 		goto out;
 	}
 	printf("test rows:  %zu -> %s\n", sp.ntest, test_out);

@@ -5,9 +5,9 @@
 #include "cmd_tokens.h"
 
 #include "cli_common.h"
-#include "wq_auth.h"
-#include "wq_error.h"
-#include "wq_registry.h"
+#include "rpc/wq_auth.h"
+#include "base/wq_error.h"
+#include "registry/wq_registry.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -44,7 +44,8 @@ typedef struct args {
 	cli_registry_opts reg;
 } args;
 
-static int parse(const char *cmd, int argc, char **argv, args *a)
+/* The options. WQ_CLI_EXIT with *ex set for --help and bad options. */
+static wq_cli_step parse(const char *cmd, int argc, char **argv, args *a, wq_exit *ex)
 {
 	int c;
 
@@ -55,7 +56,8 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
 		switch (c) {
 		case 'h':
 			fputs(usage_text, stdout);
-			return CLI_EXIT_OK;
+			*ex = WQ_EXIT_OK;
+			return WQ_CLI_EXIT;
 		case OPT_ROLE:
 			a->role = optarg;
 			break;
@@ -66,28 +68,21 @@ static int parse(const char *cmd, int argc, char **argv, args *a)
 			a->all = 1;
 			break;
 		case OPT_FORMAT:
-			if (cli_parse_format(optarg, &a->format) != WQ_OK) {
-				cli_error(cmd, "--format: expected text or json, got '%s'", optarg);
-				return CLI_EXIT_USAGE;
-			}
+			if ((*ex = cli_format_option(cmd, optarg, &a->format)) != WQ_EXIT_OK)
+				return WQ_CLI_EXIT;
 			break;
 		case OPT_TRACKING:
 			a->reg.tracking_uri = optarg;
 			break;
 		default:
-			return cli_option_error(cmd, c, argv);
+			*ex = cli_option_error(cmd, c, argv);
+			return WQ_CLI_EXIT;
 		}
 	}
-	return -1;
+	return WQ_CLI_GO_ON;
 }
 
-static int fail(const char *cmd, int rc, const char *err)
-{
-	cli_error(cmd, "%s", err[0] ? err : wq_strerror(rc));
-	return cli_exit_registry(rc);
-}
-
-static int do_create(const char *cmd, wq_registry *r, const char *name, const args *a)
+static wq_exit do_create(const char *cmd, wq_registry *r, const char *name, const args *a)
 {
 	char token[WQ_TOKEN_LEN + 1], err[1024] = "";
 	int role, rc;
@@ -96,11 +91,11 @@ static int do_create(const char *cmd, wq_registry *r, const char *name, const ar
 		cli_error(cmd, "--role: expected predict, read, edit or manage%s%s%s",
 		          a->role != NULL ? ", got '" : "", a->role != NULL ? a->role : "",
 		          a->role != NULL ? "'" : "");
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
 	rc = r->ops->token_create(r, name, role, a->model, NULL, token, err, sizeof(err));
 	if (rc != WQ_OK)
-		return fail(cmd, rc, err);
+		return cli_fail(cmd, rc, err);
 	printf("%s\n", token);
 	fflush(stdout);
 	fprintf(stderr,
@@ -109,10 +104,10 @@ static int do_create(const char *cmd, wq_registry *r, const char *name, const ar
 	        name, wq_role_name(role), a->model != NULL ? ", model " : "",
 	        a->model != NULL ? a->model : "");
 	explicit_bzero(token, sizeof(token));
-	return CLI_EXIT_OK;
+	return WQ_EXIT_OK;
 }
 
-static int do_list(const char *cmd, wq_registry *r, const args *a)
+static wq_exit do_list(const char *cmd, wq_registry *r, const args *a)
 {
 	wq_token_info *t = NULL;
 	size_t n = 0;
@@ -120,7 +115,7 @@ static int do_list(const char *cmd, wq_registry *r, const args *a)
 	int rc = r->ops->token_list(r, a->all, &t, &n, err, sizeof(err));
 
 	if (rc != WQ_OK)
-		return fail(cmd, rc, err);
+		return cli_fail(cmd, rc, err);
 	if (a->format == CLI_FORMAT_JSON) {
 		json_t *arr = json_array();
 
@@ -158,50 +153,52 @@ static int do_list(const char *cmd, wq_registry *r, const args *a)
 		cli_table_free(&tb);
 	}
 	wq_token_infos_free(t, n);
-	return CLI_EXIT_OK;
+	return WQ_EXIT_OK;
 }
 
-int cmd_tokens(int argc, char **argv)
+wq_exit cmd_tokens(int argc, char **argv)
 {
 	const char *cmd = "tokens", *sub;
 	wq_registry *r = NULL;
 	char err[1024] = "";
 	args a;
-	int ex, rc, want;
+	int want;
+	wq_status rc;
+	wq_exit ex;
 
 	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
 		fputs(usage_text, argc < 2 ? stderr : stdout);
-		return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+		return argc < 2 ? WQ_EXIT_USAGE : WQ_EXIT_OK;
 	}
 	sub = argv[1];
 	if (strcmp(sub, "create") != 0 && strcmp(sub, "list") != 0 && strcmp(sub, "revoke") != 0) {
 		cli_error(cmd, "unknown subcommand '%s' (create, list, revoke)", sub);
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
-	if ((ex = parse(cmd, argc - 1, argv + 1, &a)) >= 0)
+	if (parse(cmd, argc - 1, argv + 1, &a, &ex) == WQ_CLI_EXIT)
 		return ex;
 	want = strcmp(sub, "list") == 0 ? 0 : 1;
 	if (argc - 1 - optind != want) {
 		cli_error(cmd, "%s takes %s", sub, want ? "one NAME" : "no arguments");
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
 	if (want && (rc = wq_auth_token_name_check(argv[1 + optind], err, sizeof(err))) != WQ_OK) {
 		cli_error(cmd, "%s", err);
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
-	if ((ex = cli_registry_open(cmd, &a.reg, &r)) != CLI_EXIT_OK)
+	if ((ex = cli_registry_open(cmd, &a.reg, &r)) != WQ_EXIT_OK)
 		return ex;
 	if (r->ops->token_create == NULL || r->ops->token_list == NULL ||
 	    r->ops->token_revoke == NULL) {
 		cli_error(cmd, "this registry (%s) keeps no tokens", r->ops->kind);
-		ex = CLI_EXIT_FAILURE;
+		ex = WQ_EXIT_FAILURE;
 	} else if (strcmp(sub, "create") == 0) {
 		ex = do_create(cmd, r, argv[1 + optind], &a);
 	} else if (strcmp(sub, "list") == 0) {
 		ex = do_list(cmd, r, &a);
 	} else {
 		rc = r->ops->token_revoke(r, argv[1 + optind], err, sizeof(err));
-		ex = rc != WQ_OK ? fail(cmd, rc, err) : CLI_EXIT_OK;
+		ex = rc != WQ_OK ? cli_fail(cmd, rc, err) : WQ_EXIT_OK;
 		if (rc == WQ_OK)
 			printf("token '%s' revoked\n", argv[1 + optind]);
 	}

@@ -2,7 +2,9 @@
 #ifndef CMD_TOKENS_H
 #define CMD_TOKENS_H
 
+#include "cli/wq_cli.h"
+
 /* Runs `wineq-client tokens ...` (argv[0] is "tokens"); returns an exit code. */
-int cmd_tokens(int argc, char **argv);
+wq_exit cmd_tokens(int argc, char **argv);
 
 #endif

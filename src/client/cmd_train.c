@@ -1,15 +1,16 @@
 /* wineq-client train: one model from a CSV to a bundle directory. */
 #include "cli_common.h"
 
-#include "wq_bundle.h"
-#include "wq_db.h"
-#include "wq_error.h"
-#include "wq_features.h"
-#include "wq_train.h"
-#include "wq_model_uri.h"
-#include "wq_name.h"
-#include "wq_registry.h"
-#include "wq_runlog.h"
+#include "base/wq_clock.h"
+#include "ml/wq_bundle.h"
+#include "track/wq_db.h"
+#include "base/wq_error.h"
+#include "ml/wq_features.h"
+#include "ml/wq_train.h"
+#include "track/wq_model_uri.h"
+#include "base/wq_name.h"
+#include "registry/wq_registry.h"
+#include "registry/wq_runrecord.h"
 
 #include <inttypes.h>
 
@@ -75,7 +76,7 @@ static void train_usage(FILE *out)
 	    "the\n"
 	    "                         best one is registered (--register, default wine-quality)\n"
 	    "  --cv K                 score trials by K-fold CV on the training part (default: on\n"
-	    "                         the test split, like the seed)\n"
+	    "                         the test split, like the reference stack)\n"
 	    "  --best-k K             models retrained (default 5)\n"
 	    "  --workers N            parallel trial processes (default: one per CPU)\n"
 	    "  --log-level LEVEL      debug, info, warn, error (default warn; env "
@@ -169,20 +170,20 @@ typedef struct track_opts {
 } track_opts;
 
 /* Logs the run and registers the bundle as asked; returns an exit code. */
-static int track(track_opts *t, const wq_bundle *b, const char *bundle_dir)
+static wq_exit track(track_opts *t, const wq_bundle *b, const char *bundle_dir)
 {
 	wq_registry *r = NULL;
 	char err[1024] = "";
 	int ex, rc = WQ_OK;
 
 	ex = cli_registry_open(CMD, &t->reg, &r);
-	if (ex != CLI_EXIT_OK)
+	if (ex != WQ_EXIT_OK)
 		return ex;
 	if (t->track) {
-		wq_runlog_opts ro = {.start_ms = t->start_ms, .fit_seconds = t->fit_seconds};
+		wq_runrecord_opts ro = {.start_ms = t->start_ms, .fit_seconds = t->fit_seconds};
 
-		rc = wq_runlog_bundle_ex(r, t->experiment, t->run_name, b, bundle_dir, &ro,
-		                         t->run_id, err, sizeof(err));
+		rc = wq_runrecord_bundle_ex(r, t->experiment, t->run_name, b, bundle_dir, &ro,
+		                            t->run_id, err, sizeof(err));
 		if (rc != WQ_OK)
 			cli_error(CMD, "logging the run: %s", err);
 	}
@@ -206,7 +207,7 @@ static int track(track_opts *t, const wq_bundle *b, const char *bundle_dir)
 			cli_error(CMD, "alias: %s", err);
 	}
 	wq_registry_close(r);
-	return rc == WQ_OK ? CLI_EXIT_OK : cli_exit_registry(rc);
+	return rc == WQ_OK ? WQ_EXIT_OK : cli_exit_registry(rc);
 }
 
 static void print_text(const wq_bundle *b, const char *dir, const track_opts *t)
@@ -261,12 +262,12 @@ static void print_text(const wq_bundle *b, const char *dir, const track_opts *t)
 	}
 }
 
-static int print_json(const wq_bundle *b, const char *dir, const track_opts *t)
+static wq_status print_json(const wq_bundle *b, const char *dir, const track_opts *t)
 {
 	const wq_metrics *m = b->test_metrics;
 	json_t *o, *feats, *metrics = NULL, *cm;
 	wq_svm_params p;
-	int rc = -1;
+	wq_status rc = WQ_ENOMEM;
 
 	wq_svm_params_get(b->svm, &p);
 	o = json_object();
@@ -321,7 +322,7 @@ static int print_json(const wq_bundle *b, const char *dir, const track_opts *t)
 	}
 	if (json_dumpf(o, stdout, JSON_REAL_PRECISION(10)) == 0) {
 		fputc('\n', stdout);
-		rc = 0;
+		rc = WQ_OK;
 	}
 fail:
 	json_decref(feats);
@@ -329,291 +330,327 @@ fail:
 	return rc;
 }
 
-int cmd_train(int argc, char **argv)
-{
-	char default_data[4096];
-	char err[1024] = "";
+/* What the command line asks for. */
+typedef struct train_args {
 	wq_train_opts o;
-	wq_bundle *b = NULL;
-	const char *bundle_dir = NULL, *features = NULL, *log_level = NULL;
-	char **names = NULL;
-	size_t nnames = 0;
-	int force = 0, format = CLI_FORMAT_TEXT, c, rc, ex = CLI_EXIT_OK;
-	track_opts t = {.experiment = "default", .track = 1, .stage = -1};
-	size_t trials = 0, cv = 0, best_k = 5, workers = 0;
-	char tmpdir[4096] = "";
+	char default_data[4096];
+	const char *bundle_dir, *features, *log_level;
+	int force, format;
+	track_opts t;
+	size_t trials, cv, best_k, workers;
+} train_args;
 
-	wq_train_opts_default(&o);
-	snprintf(default_data, sizeof(default_data), "%s/winequality-white.csv", WQ_DATADIR);
-	o.data_path = default_data;
+/* An option of the model and its training data (c: OPT_KERNEL to OPT_NAME) into a->o.
+ * WQ_OK, or WQ_EINVAL after printing the error. */
+static wq_status train_model_option(train_args *a, int c, const char *arg)
+{
+	double d;
+	size_t z;
+	uint64_t u;
+
+	switch (c) {
+	case OPT_KERNEL:
+		if (wq_svm_kernel_parse(arg, &a->o.svm.kernel) != WQ_OK) {
+			cli_error(CMD, "--kernel: expected linear or rbf, got '%s'", arg);
+			return WQ_EINVAL;
+		}
+		break;
+	case OPT_C:
+		if (wq_cli_parse_double(arg, &d) != WQ_OK || d <= 0) {
+			cli_error(CMD, "--C: expected a positive number, got '%s'", arg);
+			return WQ_EINVAL;
+		}
+		a->o.svm.C = d;
+		break;
+	case OPT_GAMMA:
+		if (strcmp(arg, "scale") == 0) {
+			a->o.svm.gamma = 0;
+		} else if (wq_cli_parse_double(arg, &d) != WQ_OK || d <= 0) {
+			cli_error(CMD, "--gamma: expected a positive number or 'scale', got '%s'",
+			          arg);
+			return WQ_EINVAL;
+		} else {
+			a->o.svm.gamma = d;
+		}
+		break;
+	case OPT_PROB:
+		a->o.svm.probability = 1;
+		break;
+	case OPT_NO_PROB:
+		a->o.svm.probability = 0;
+		break;
+	case OPT_CW:
+		if (wq_svm_class_weight_parse(arg, &a->o.svm.class_weight) != WQ_OK) {
+			cli_error(CMD, "--class-weight: expected none or balanced, got '%s'", arg);
+			return WQ_EINVAL;
+		}
+		break;
+	case OPT_DECISION:
+		if (wq_svm_decision_parse(arg, &a->o.decision) != WQ_OK) {
+			cli_error(CMD,
+			          "--decision: expected auto, argmax, prior-shift or vote, "
+			          "got '%s'",
+			          arg);
+			return WQ_EINVAL;
+		}
+		break;
+	case OPT_FEATURES:
+		a->features = arg;
+		break;
+	case OPT_TOPK:
+		if (wq_cli_parse_size(arg, &z) != WQ_OK || z == 0) {
+			cli_error(CMD, "--top-k: expected a positive integer, got '%s'", arg);
+			return WQ_EINVAL;
+		}
+		a->o.top_k = z;
+		break;
+	case OPT_TESTFRAC:
+		if (wq_cli_parse_double(arg, &d) != WQ_OK || d <= 0 || d >= 1) {
+			cli_error(CMD, "--test-fraction: expected a number in (0, 1), got '%s'",
+			          arg);
+			return WQ_EINVAL;
+		}
+		a->o.test_fraction = d;
+		break;
+	case OPT_STRATIFY:
+		a->o.stratify = 1;
+		break;
+	case OPT_SEED:
+		if (wq_cli_parse_u64(arg, &u) != WQ_OK) {
+			cli_error(CMD, "--seed: expected a non-negative integer, got '%s'", arg);
+			return WQ_EINVAL;
+		}
+		a->o.seed = u;
+		break;
+	case OPT_NAME:
+		if (*arg == '\0' || strlen(arg) > 128) {
+			cli_error(CMD, "--name: expected 1 to 128 characters");
+			return WQ_EINVAL;
+		}
+		a->o.name = arg;
+		break;
+	default:
+		break;
+	}
+	return WQ_OK;
+}
+
+/* --trials, --cv, --best-k or --workers (name: as given). WQ_OK, or WQ_EINVAL after printing
+ * the error. */
+static wq_status train_search_option(train_args *a, int c, const char *arg, const char *name)
+{
+	size_t v;
+	size_t *dst = c == OPT_TRIALS  ? &a->trials
+	              : c == OPT_CV    ? &a->cv
+	              : c == OPT_BESTK ? &a->best_k
+	                               : &a->workers;
+
+	if (wq_cli_parse_size(arg, &v) != WQ_OK || v == 0 || v > 10000 || (c == OPT_CV && v < 2)) {
+		cli_error(CMD, "%s: expected a %s, got '%s'", name,
+		          c == OPT_CV ? "number of folds >= 2" : "positive integer", arg);
+		return WQ_EINVAL;
+	}
+	*dst = v;
+	return WQ_OK;
+}
+
+/* The options into a. WQ_CLI_EXIT with *ex set for --help and bad options. */
+static wq_cli_step train_parse(train_args *a, int argc, char **argv, wq_exit *ex)
+{
+	char err[1024] = "";
+	int c;
+
 	opterr = 0;
+	*ex = WQ_EXIT_USAGE;
 	while ((c = getopt_long(argc, argv, ":h", train_options, NULL)) != -1) {
-		double d;
-		size_t z;
-		uint64_t u;
-
 		switch (c) {
 		case 'h':
 			train_usage(stdout);
-			return CLI_EXIT_OK;
+			*ex = WQ_EXIT_OK;
+			return WQ_CLI_EXIT;
 		case OPT_DATA:
-			o.data_path = optarg;
+			a->o.data_path = optarg;
 			break;
 		case OPT_BUNDLE:
-			bundle_dir = optarg;
+			a->bundle_dir = optarg;
 			break;
 		case OPT_FORCE:
-			force = 1;
+			a->force = 1;
 			break;
 		case OPT_KERNEL:
-			if (wq_svm_kernel_parse(optarg, &o.svm.kernel) != WQ_OK) {
-				cli_error(CMD, "--kernel: expected linear or rbf, got '%s'",
-				          optarg);
-				return CLI_EXIT_USAGE;
-			}
-			break;
 		case OPT_C:
-			if (cli_parse_double(optarg, &d) != WQ_OK || d <= 0) {
-				cli_error(CMD, "--C: expected a positive number, got '%s'", optarg);
-				return CLI_EXIT_USAGE;
-			}
-			o.svm.C = d;
-			break;
 		case OPT_GAMMA:
-			if (strcmp(optarg, "scale") == 0) {
-				o.svm.gamma = 0;
-			} else if (cli_parse_double(optarg, &d) != WQ_OK || d <= 0) {
-				cli_error(
-				    CMD, "--gamma: expected a positive number or 'scale', got '%s'",
-				    optarg);
-				return CLI_EXIT_USAGE;
-			} else {
-				o.svm.gamma = d;
-			}
-			break;
 		case OPT_PROB:
-			o.svm.probability = 1;
-			break;
 		case OPT_NO_PROB:
-			o.svm.probability = 0;
-			break;
 		case OPT_CW:
-			if (wq_svm_class_weight_parse(optarg, &o.svm.class_weight) != WQ_OK) {
-				cli_error(CMD,
-				          "--class-weight: expected none or balanced, got '%s'",
-				          optarg);
-				return CLI_EXIT_USAGE;
-			}
-			break;
 		case OPT_DECISION:
-			if (wq_svm_decision_parse(optarg, &o.decision) != WQ_OK) {
-				cli_error(CMD,
-				          "--decision: expected auto, argmax, prior-shift or vote, "
-				          "got '%s'",
-				          optarg);
-				return CLI_EXIT_USAGE;
-			}
-			break;
 		case OPT_FEATURES:
-			features = optarg;
-			break;
 		case OPT_TOPK:
-			if (cli_parse_size(optarg, &z) != WQ_OK || z == 0) {
-				cli_error(CMD, "--top-k: expected a positive integer, got '%s'",
-				          optarg);
-				return CLI_EXIT_USAGE;
-			}
-			o.top_k = z;
-			break;
 		case OPT_TESTFRAC:
-			if (cli_parse_double(optarg, &d) != WQ_OK || d <= 0 || d >= 1) {
-				cli_error(CMD,
-				          "--test-fraction: expected a number in (0, 1), got '%s'",
-				          optarg);
-				return CLI_EXIT_USAGE;
-			}
-			o.test_fraction = d;
-			break;
 		case OPT_STRATIFY:
-			o.stratify = 1;
-			break;
 		case OPT_SEED:
-			if (cli_parse_u64(optarg, &u) != WQ_OK) {
-				cli_error(CMD, "--seed: expected a non-negative integer, got '%s'",
-				          optarg);
-				return CLI_EXIT_USAGE;
-			}
-			o.seed = u;
-			break;
 		case OPT_NAME:
-			if (*optarg == '\0' || strlen(optarg) > 128) {
-				cli_error(CMD, "--name: expected 1 to 128 characters");
-				return CLI_EXIT_USAGE;
-			}
-			o.name = optarg;
+			if (train_model_option(a, c, optarg) != WQ_OK)
+				return WQ_CLI_EXIT;
 			break;
 		case OPT_FORMAT:
-			if (cli_parse_format(optarg, &format) != WQ_OK) {
-				cli_error(CMD, "--format: expected text or json, got '%s'", optarg);
-				return CLI_EXIT_USAGE;
-			}
+			if (cli_format_option(CMD, optarg, &a->format) != WQ_EXIT_OK)
+				return WQ_CLI_EXIT;
 			break;
 		case OPT_LOGLEVEL:
-			log_level = optarg;
+			a->log_level = optarg;
 			break;
 		case OPT_EXPERIMENT:
-			t.experiment = optarg;
+			a->t.experiment = optarg;
 			break;
 		case OPT_RUNNAME:
-			t.run_name = optarg;
+			a->t.run_name = optarg;
 			break;
 		case OPT_NOTRACK:
-			t.track = 0;
+			a->t.track = 0;
 			break;
 		case OPT_REGISTER:
-			t.register_name = optarg;
+			a->t.register_name = optarg;
 			break;
 		case OPT_PROMOTE:
-			if (wq_stage_parse(optarg, &t.stage, err, sizeof(err)) != WQ_OK) {
+			if (wq_stage_parse(optarg, &a->t.stage, err, sizeof(err)) != WQ_OK) {
 				cli_error(CMD, "--promote: %s", err);
-				return CLI_EXIT_USAGE;
+				return WQ_CLI_EXIT;
 			}
 			break;
 		case OPT_ALIAS:
-			t.alias = optarg;
+			a->t.alias = optarg;
 			break;
 		case OPT_TRACKING:
-			t.reg.tracking_uri = optarg;
+			a->t.reg.tracking_uri = optarg;
 			break;
 		case OPT_ARTIFACT:
-			t.reg.artifact_root = optarg;
+			a->t.reg.artifact_root = optarg;
 			break;
 		case OPT_S3:
-			t.reg.s3_endpoint = optarg;
+			a->t.reg.s3_endpoint = optarg;
 			break;
 		case OPT_TRIALS:
 		case OPT_CV:
 		case OPT_BESTK:
-		case OPT_WORKERS: {
-			size_t v;
-			size_t *dst = c == OPT_TRIALS  ? &trials
-			              : c == OPT_CV    ? &cv
-			              : c == OPT_BESTK ? &best_k
-			                               : &workers;
-
-			if (cli_parse_size(optarg, &v) != WQ_OK || v == 0 || v > 10000 ||
-			    (c == OPT_CV && v < 2)) {
-				cli_error(CMD, "%s: expected a %s, got '%s'", argv[optind - 1],
-				          c == OPT_CV ? "number of folds >= 2" : "positive integer",
-				          optarg);
-				return CLI_EXIT_USAGE;
-			}
-			*dst = v;
+		case OPT_WORKERS:
+			if (train_search_option(a, c, optarg, argv[optind - 1]) != WQ_OK)
+				return WQ_CLI_EXIT;
 			break;
-		}
 		case ':':
 		default:
-			return cli_option_error(CMD, c, argv);
+			*ex = cli_option_error(CMD, c, argv);
+			return WQ_CLI_EXIT;
 		}
 	}
-	if (cli_operands_none(CMD, argc, argv) != CLI_EXIT_OK)
-		return CLI_EXIT_USAGE;
-	if (cli_log_level_apply(log_level) != WQ_OK) {
+	*ex = cli_operands_none(CMD, argc, argv);
+	return *ex == WQ_EXIT_OK ? WQ_CLI_GO_ON : WQ_CLI_EXIT;
+}
+
+/* The options that go together; sets the log level. WQ_EXIT_OK or WQ_EXIT_USAGE (the reason
+ * on stderr). */
+static wq_exit train_check(const train_args *a)
+{
+	const track_opts *t = &a->t;
+	char err[1024] = "";
+
+	if (wq_cli_log_level_apply(a->log_level) != WQ_OK) {
 		cli_error(CMD, "--log-level: expected debug, info, warn or error");
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
-	if (bundle_dir == NULL && !t.track && t.register_name == NULL) {
+	if (a->bundle_dir == NULL && !t->track && t->register_name == NULL) {
 		cli_error(CMD, "--bundle DIR is required with --no-track (see --help)");
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
 	/* the search flow registers as wine-quality unless told otherwise */
-	if ((t.stage >= 0 || t.alias != NULL) && t.register_name == NULL && trials == 0) {
+	if ((t->stage >= 0 || t->alias != NULL) && t->register_name == NULL && a->trials == 0) {
 		cli_error(CMD, "--promote and --alias need --register NAME");
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
-	if (t.register_name != NULL &&
-	    wq_name_check("model name", t.register_name, err, sizeof(err)) != WQ_OK) {
+	if (t->register_name != NULL &&
+	    wq_name_check("model name", t->register_name, err, sizeof(err)) != WQ_OK) {
 		cli_error(CMD, "--register: %s", err);
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
 	/* the search's best models always get probabilities, so only a single training can lack
 	 * them */
-	if (trials == 0 && !o.svm.probability &&
-	    (o.decision == WQ_DECISION_ARGMAX || o.decision == WQ_DECISION_PRIOR_SHIFT)) {
+	if (a->trials == 0 && !a->o.svm.probability &&
+	    (a->o.decision == WQ_DECISION_ARGMAX || a->o.decision == WQ_DECISION_PRIOR_SHIFT)) {
 		cli_error(CMD, "--decision %s needs probabilities: drop --no-probability",
-		          wq_svm_decision_name(o.decision));
-		return CLI_EXIT_USAGE;
+		          wq_svm_decision_name(a->o.decision));
+		return WQ_EXIT_USAGE;
 	}
-	if (features != NULL && o.top_k > 0) {
+	if (a->features != NULL && a->o.top_k > 0) {
 		cli_error(CMD, "--features and --top-k exclude each other");
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
-	if (features != NULL) {
-		rc = wq_features_parse_list(features, &names, &nnames, err, sizeof(err));
-		if (rc != WQ_OK) {
-			cli_error(CMD, "--features: %s", err);
-			return CLI_EXIT_USAGE;
-		}
-		o.features = (const char *const *)names;
-		o.nfeatures = nnames;
+	if (a->trials > 0 && (a->bundle_dir != NULL || !t->track)) {
+		cli_error(CMD, "--trials keeps its models in the registry: drop --bundle and "
+		               "--no-track");
+		return WQ_EXIT_USAGE;
 	}
-	if (trials > 0) {
-		cli_train_flow_opts fo = {.train = &o,
-		                          .trials = trials,
-		                          .cv = cv,
-		                          .best_k = best_k,
-		                          .workers = workers,
-		                          .register_name = t.register_name,
-		                          .stage = t.stage,
-		                          .alias = t.alias,
-		                          .reg = &t.reg,
-		                          .format = format};
-
-		if (bundle_dir != NULL || !t.track) {
-			cli_error(CMD,
-			          "--trials keeps its models in the registry: drop --bundle and "
-			          "--no-track");
-			ex = CLI_EXIT_USAGE;
-			goto out;
-		}
-		ex = cli_train_flow(&fo);
-		goto out;
-	}
-	if (cv > 0) {
+	if (a->trials == 0 && a->cv > 0) {
 		cli_error(CMD, "--cv applies to --trials");
-		ex = CLI_EXIT_USAGE;
-		goto out;
+		return WQ_EXIT_USAGE;
 	}
-	/* refuse early: training can take seconds and the answer would be thrown away */
-	if (bundle_dir != NULL && !force && access(bundle_dir, F_OK) == 0) {
-		cli_error(CMD, "%s already exists (use --force to replace it)", bundle_dir);
-		ex = CLI_EXIT_MODEL;
-		goto out;
-	}
+	return WQ_EXIT_OK;
+}
 
-	t.start_ms = (int64_t)wq_db_now_ms();
-	rc = wq_train_run(&o, &b, err, sizeof(err));
-	t.fit_seconds = (double)((int64_t)wq_db_now_ms() - t.start_ms) / 1000.0;
-	if (rc != WQ_OK) {
-		cli_error(CMD, "%s", err[0] ? err : wq_strerror(rc));
-		if (rc == WQ_ENOENT && o.data_path == default_data)
-			cli_error(CMD, "no --data given and the installed default is missing; "
-			               "pass --data FILE");
-		/* the only files read here are the user's data: unreadable is a data problem */
-		ex = rc == WQ_ENOMEM ? CLI_EXIT_FAILURE : CLI_EXIT_DATA;
-		goto out;
-	}
+/* --trials: the search flow. */
+static wq_exit train_search(const train_args *a)
+{
+	cli_train_flow_opts fo = {.train = &a->o,
+	                          .trials = a->trials,
+	                          .cv = a->cv,
+	                          .best_k = a->best_k,
+	                          .workers = a->workers,
+	                          .register_name = a->t.register_name,
+	                          .stage = a->t.stage,
+	                          .alias = a->t.alias,
+	                          .reg = &a->t.reg,
+	                          .format = a->format};
+
+	return cli_train_flow(&fo);
+}
+
+/* Trains one model into *b. WQ_EXIT_OK, or an exit code after printing the error. */
+static wq_exit train_fit(train_args *a, wq_bundle **b)
+{
+	char err[1024] = "";
+	wq_status rc;
+
+	a->t.start_ms = wq_clock_unix_ms();
+	rc = wq_train_run(&a->o, b, err, sizeof(err));
+	a->t.fit_seconds = (double)(wq_clock_unix_ms() - a->t.start_ms) / 1000.0;
+	if (rc == WQ_OK)
+		return WQ_EXIT_OK;
+	cli_error(CMD, "%s", err[0] ? err : wq_strerror(rc));
+	if (rc == WQ_ENOENT && a->o.data_path == a->default_data)
+		cli_error(CMD, "no --data given and the installed default is missing; "
+		               "pass --data FILE");
+	/* the only files read here are the user's data: unreadable is a data problem */
+	return rc == WQ_ENOMEM ? WQ_EXIT_FAILURE : WQ_EXIT_DATA;
+}
+
+/* Saves b into --bundle, or (tracked only) into a scratch directory named in tmpdir: the
+ * bundle then lives in the artifact store. *dir: where it went. */
+static wq_exit train_save(const train_args *a, const wq_bundle *b, char *tmpdir, size_t n,
+                          const char **dir)
+{
+	const char *bundle_dir = a->bundle_dir;
+	int force = a->force;
+	char err[1024] = "";
+	wq_status rc;
+
 	if (bundle_dir == NULL) {
-		/* tracked only: the bundle lives in the artifact store, this copy is scratch */
 		const char *tmp = getenv("TMPDIR");
 
-		snprintf(tmpdir, sizeof(tmpdir), "%s/wineq-train-XXXXXX",
+		snprintf(tmpdir, n, "%s/wineq-train-XXXXXX",
 		         tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
 		if (mkdtemp(tmpdir) == NULL) {
 			cli_error(CMD, "cannot create a scratch directory in %s", tmpdir);
 			tmpdir[0] = '\0';
-			ex = CLI_EXIT_FAILURE;
-			goto out;
+			return WQ_EXIT_FAILURE;
 		}
 		bundle_dir = tmpdir;
 		force = 1; /* replaces the empty scratch directory */
@@ -621,26 +658,71 @@ int cmd_train(int argc, char **argv)
 	rc = wq_bundle_save(b, bundle_dir, force, err, sizeof(err));
 	if (rc != WQ_OK) {
 		cli_error(CMD, "saving bundle: %s", err[0] ? err : wq_strerror(rc));
-		ex = cli_exit_for(rc, CLI_EXIT_MODEL);
-		goto out;
+		return wq_cli_exit_for(rc, WQ_EXIT_MODEL);
 	}
-	if (t.track || t.register_name != NULL) {
-		ex = track(&t, b, bundle_dir);
-		if (ex != CLI_EXIT_OK)
-			goto out;
+	*dir = bundle_dir;
+	return WQ_EXIT_OK;
+}
+
+/* One training: fit, save, track and register, print. */
+static wq_exit train_single(train_args *a)
+{
+	wq_bundle *b = NULL;
+	char tmpdir[4096] = "";
+	const char *dir = NULL;
+	wq_exit ex;
+
+	/* refuse early: training can take seconds and the answer would be thrown away */
+	if (a->bundle_dir != NULL && !a->force && access(a->bundle_dir, F_OK) == 0) {
+		cli_error(CMD, "%s already exists (use --force to replace it)", a->bundle_dir);
+		return WQ_EXIT_MODEL;
 	}
-	if (format == CLI_FORMAT_JSON) {
-		if (print_json(b, tmpdir[0] ? NULL : bundle_dir, &t) != 0) {
+	ex = train_fit(a, &b);
+	if (ex == WQ_EXIT_OK)
+		ex = train_save(a, b, tmpdir, sizeof(tmpdir), &dir);
+	if (ex == WQ_EXIT_OK && (a->t.track || a->t.register_name != NULL))
+		ex = track(&a->t, b, dir);
+	if (ex == WQ_EXIT_OK && a->format == CLI_FORMAT_JSON) {
+		if (print_json(b, tmpdir[0] ? NULL : dir, &a->t) != WQ_OK) {
 			cli_error(CMD, "out of memory while printing");
-			ex = CLI_EXIT_FAILURE;
+			ex = WQ_EXIT_FAILURE;
 		}
-	} else {
-		print_text(b, tmpdir[0] ? NULL : bundle_dir, &t);
+	} else if (ex == WQ_EXIT_OK) {
+		print_text(b, tmpdir[0] ? NULL : dir, &a->t);
 	}
-out:
 	if (tmpdir[0] != '\0')
 		cli_rmtree(tmpdir);
 	wq_bundle_free(b);
-	wq_features_names_free(names, nnames);
+	return ex;
+}
+
+wq_exit cmd_train(int argc, char **argv)
+{
+	train_args a = {.format = CLI_FORMAT_TEXT,
+	                .t = {.experiment = "default", .track = 1, .stage = -1},
+	                .best_k = 5};
+	char err[1024] = "", **names = NULL;
+	size_t nnames = 0;
+	wq_exit ex;
+
+	wq_train_opts_default(&a.o);
+	snprintf(a.default_data, sizeof(a.default_data), "%s/winequality-white.csv", WQ_DATADIR);
+	a.o.data_path = a.default_data;
+	if (train_parse(&a, argc, argv, &ex) == WQ_CLI_EXIT)
+		return ex;
+	ex = train_check(&a);
+	if (ex != WQ_EXIT_OK)
+		return ex;
+	if (a.features != NULL) {
+		if (wq_features_parse_list(a.features, &names, &nnames, err, sizeof(err)) !=
+		    WQ_OK) {
+			cli_error(CMD, "--features: %s", err);
+			return WQ_EXIT_USAGE;
+		}
+		a.o.features = (const char *const *)names;
+		a.o.nfeatures = nnames;
+	}
+	ex = a.trials > 0 ? train_search(&a) : train_single(&a);
+	wq_strv_free(names, nnames);
 	return ex;
 }

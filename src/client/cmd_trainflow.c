@@ -2,18 +2,17 @@
  * plain log lines otherwise, then prints the best run, its metrics and the model URI. */
 #include "cli_common.h"
 
-#include "wq_config.h"
-#include "wq_db.h"
-#include "wq_error.h"
-#include "wq_model_uri.h"
-#include "wq_registry.h"
-#include "wq_trainflow.h"
+#include "base/wq_clock.h"
+#include "base/wq_error.h"
+#include "track/wq_db.h"
+#include "track/wq_model_uri.h"
+#include "registry/wq_registry.h"
+#include "registry/wq_trainflow.h"
 
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define CMD "train"
@@ -24,18 +23,10 @@ typedef struct progress {
 	double best;
 } progress;
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void on_trial(const wq_hpo_trial *t, size_t done, size_t total, void *arg)
 {
 	progress *p = arg;
-	double elapsed = now_s() - p->start;
+	double elapsed = (double)wq_clock_mono_ns() / 1e9 - p->start;
 	double eta = done > 0 ? elapsed / (double)done * (double)(total - done) : 0.0;
 
 	if (t->status == WQ_HPO_TRIAL_OK && t->balanced_accuracy > p->best)
@@ -61,16 +52,17 @@ static void on_trial(const wq_hpo_trial *t, size_t done, size_t total, void *arg
 	}
 }
 
-int cli_train_flow(const cli_train_flow_opts *fo)
+wq_exit cli_train_flow(const cli_train_flow_opts *fo)
 {
 	wq_trainflow_opts o;
 	wq_trainflow_result res;
 	wq_registry *r = NULL;
 	wq_db *db = NULL;
-	wq_config cfg;
-	progress prog = {.tty = isatty(STDERR_FILENO), .start = now_s(), .best = 0.0};
+	progress prog = {
+	    .tty = isatty(STDERR_FILENO), .start = (double)wq_clock_mono_ns() / 1e9, .best = 0.0};
 	char err[1024] = "";
-	int rc, ex;
+	wq_status rc;
+	wq_exit ex;
 
 	wq_trainflow_opts_default(&o);
 	o.train = *fo->train;
@@ -87,20 +79,11 @@ int cli_train_flow(const cli_train_flow_opts *fo)
 	o.progress = on_trial;
 	o.progress_arg = &prog;
 
-	rc = wq_config_resolve(fo->reg->tracking_uri, fo->reg->artifact_root, fo->reg->s3_endpoint,
-	                       &cfg, err, sizeof(err));
-	if (rc != WQ_OK) {
-		cli_error(CMD, "%s", err);
-		return CLI_EXIT_USAGE;
-	}
-	rc = wq_db_open(cfg.flow_db_path, &db, err, sizeof(err));
-	wq_config_clear(&cfg);
-	if (rc != WQ_OK) {
-		cli_error(CMD, "cannot open the registry: %s", err);
-		return rc == WQ_EFORMAT ? CLI_EXIT_MODEL : CLI_EXIT_FAILURE;
-	}
+	ex = cli_flow_db_open(CMD, fo->reg, &db);
+	if (ex != WQ_EXIT_OK)
+		return ex;
 	ex = cli_registry_open(CMD, fo->reg, &r);
-	if (ex != CLI_EXIT_OK) {
+	if (ex != WQ_EXIT_OK) {
 		wq_db_close(db);
 		return ex;
 	}
@@ -109,9 +92,9 @@ int cli_train_flow(const cli_train_flow_opts *fo)
 		cli_error(CMD, "flow failed: %s", err[0] ? err : wq_strerror(rc));
 		cli_error(CMD, "see 'wineq-client flows list'; rerunning resumes after the last "
 		               "completed task");
-		ex = rc == WQ_ENOMEM ? CLI_EXIT_FAILURE : cli_exit_registry(rc);
-		if (ex == CLI_EXIT_OK)
-			ex = CLI_EXIT_FAILURE;
+		ex = rc == WQ_ENOMEM ? WQ_EXIT_FAILURE : cli_exit_registry(rc);
+		if (ex == WQ_EXIT_OK)
+			ex = WQ_EXIT_FAILURE;
 		goto out;
 	}
 	if (fo->format == CLI_FORMAT_JSON) {
@@ -152,7 +135,7 @@ int cli_train_flow(const cli_train_flow_opts *fo)
 			       res.version);
 		printf("run model URI:          runs:/%s/model\n", res.best_run_id);
 	}
-	ex = CLI_EXIT_OK;
+	ex = WQ_EXIT_OK;
 out:
 	wq_registry_close(r);
 	wq_db_close(db);

@@ -6,12 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* wineq-client registry (cmd_registry_admin.c). */
-int cmd_registry(int argc, char **argv);
-
 static const struct {
 	const char *name;
-	int (*run)(int argc, char **argv);
+	wq_exit (*run)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
     {"train", cmd_train, "train one SVM on a CSV and write a model bundle"},
@@ -50,16 +47,16 @@ int main(int argc, char **argv)
 
 	if (argc < 2) {
 		usage(stderr);
-		return CLI_EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
 	cmd = argv[1];
 	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
 		usage(stdout);
-		return CLI_EXIT_OK;
+		return WQ_EXIT_OK;
 	}
 	if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("wineq-client %s\n", PACKAGE_VERSION);
-		return CLI_EXIT_OK;
+		return WQ_EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(cmd, commands[i].name) == 0)
@@ -67,5 +64,5 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "wineq-client: unknown command '%s'\n\n", cmd);
 	usage(stderr);
-	return CLI_EXIT_USAGE;
+	return WQ_EXIT_USAGE;
 }

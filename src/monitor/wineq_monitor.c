@@ -7,14 +7,16 @@
 #include "wqm.h"
 #include "wqm_cli.h"
 
-#include "wq_auth.h"
-#include "wq_config.h"
-#include "wq_dataset.h"
-#include "wq_error.h"
-#include "wq_file.h"
-#include "wq_kvconf.h"
-#include "wq_log.h"
-#include "wq_tlsconf.h"
+#include "cli/wq_cli.h"
+
+#include "rpc/wq_auth.h"
+#include "track/wq_config.h"
+#include "ml/wq_dataset.h"
+#include "base/wq_error.h"
+#include "base/wq_file.h"
+#include "base/wq_kvconf.h"
+#include "base/wq_log.h"
+#include "rpc/wq_tlsconf.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -29,8 +31,6 @@
 #define DEFAULT_CONFIG WQ_SYSCONFDIR "/wineq/wineq-monitor.conf"
 #define WQM_STR_(x)    #x
 #define WQM_STR(x)     WQM_STR_(x)
-
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_DATA = 3 };
 
 enum {
 	O_FEED = 256,
@@ -225,63 +225,51 @@ static void usage(FILE *out)
 	      out);
 }
 
-static int parse_double(const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	double v;
+/* What drift_flag made of an option. */
+typedef enum flag_result {
+	FLAG_OTHER = 0, /* not a drift flag: the caller's switch handles it */
+	FLAG_TAKEN,     /* applied */
+	FLAG_BAD        /* a drift flag with a bad value */
+} flag_result;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !(v >= lo && v <= hi))
-		return WQ_EINVAL;
-	*out = v;
-	return WQ_OK;
+static flag_result flag_of(wq_status rc)
+{
+	return rc == WQ_OK ? FLAG_TAKEN : FLAG_BAD;
 }
 
-static int parse_size(const char *s, size_t lo, size_t hi, size_t *out)
+/* Applies a drift flag shared by serve and report. */
+static flag_result drift_flag(int c, const char *arg, wqm_opts *m, const char **num,
+                              const char **cat, const char **log_level)
 {
-	char *end;
-	long long v;
+	wq_drift_opts *d = &m->drift;
 
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < (long long)lo || v > (long long)hi)
-		return WQ_EINVAL;
-	*out = (size_t)v;
-	return WQ_OK;
-}
-
-/* Applies a drift flag; 1 when c was one, 0 when not, negative on a bad value. */
-static int drift_flag(int c, const char *arg, wqm_opts *m, const char **num, const char **cat,
-                      const char **log_level)
-{
 	switch (c) {
 	case O_NUM_METHOD:
 		*num = arg;
-		return 1;
+		return FLAG_TAKEN;
 	case O_CAT_METHOD:
 		*cat = arg;
-		return 1;
+		return FLAG_TAKEN;
 	case O_LOG:
 		*log_level = arg;
-		return 1;
+		return FLAG_TAKEN;
 	case O_NUM_THRESHOLD:
-		return parse_double(arg, 0, 1e9, &m->drift.num_threshold) == WQ_OK ? 1 : -1;
+		return flag_of(wq_cli_parse_double_in(arg, 0, 1e9, &d->num_threshold));
 	case O_CAT_THRESHOLD:
-		return parse_double(arg, 0, 1e9, &m->drift.cat_threshold) == WQ_OK ? 1 : -1;
+		return flag_of(wq_cli_parse_double_in(arg, 0, 1e9, &d->cat_threshold));
 	case O_SHARE_THRESHOLD:
-		return parse_double(arg, 0, 1, &m->drift.share_threshold) == WQ_OK ? 1 : -1;
+		return flag_of(wq_cli_parse_double_in(arg, 0, 1, &d->share_threshold));
 	case O_SMALL_REFERENCE:
-		return parse_size(arg, 0, 100000000, &m->drift.small_reference) == WQ_OK ? 1 : -1;
+		return flag_of(wq_cli_parse_size_in(arg, 0, 100000000, &d->small_reference));
 	case O_BINS:
-		return parse_size(arg, 2, WQ_DRIFT_MAX_BINS, &m->drift.nbins) == WQ_OK ? 1 : -1;
+		return flag_of(wq_cli_parse_size_in(arg, 2, WQ_DRIFT_MAX_BINS, &d->nbins));
 	default:
-		return 0;
+		return FLAG_OTHER;
 	}
 }
 
-/* Resolves method names into tests. */
-static int drift_methods(wqm_opts *m, const char *num, const char *cat)
+/* Resolves method names into tests; WQ_EXIT_OK or WQ_EXIT_USAGE for an unknown name. */
+static wq_exit drift_methods(wqm_opts *m, const char *num, const char *cat)
 {
 	if (num != NULL && strcmp(num, "auto") != 0) {
 		m->drift.num = wq_drift_test_find(num, WQ_DRIFT_NUMERICAL);
@@ -290,7 +278,7 @@ static int drift_methods(wqm_opts *m, const char *num, const char *cat)
 			        "wineq-monitor: unknown --num-method '%s' (auto, ks, "
 			        "wasserstein, psi, jensenshannon)\n",
 			        num);
-			return EXIT_USAGE;
+			return WQ_EXIT_USAGE;
 		}
 	}
 	if (cat != NULL && strcmp(cat, "auto") != 0) {
@@ -300,39 +288,70 @@ static int drift_methods(wqm_opts *m, const char *num, const char *cat)
 			        "wineq-monitor: unknown --cat-method '%s' (auto, chisquare, "
 			        "jensenshannon)\n",
 			        cat);
-			return EXIT_USAGE;
+			return WQ_EXIT_USAGE;
 		}
 	}
-	return -1;
-}
-
-static int log_apply(const char *name)
-{
-	int level;
-
-	if (wq_log_level_parse(name, &level) != WQ_OK) {
-		fprintf(stderr, "wineq-monitor: invalid --log-level '%s'\n", name);
-		return EXIT_USAGE;
-	}
-	wq_log_set_level(level);
-	return -1;
+	return WQ_EXIT_OK;
 }
 
 /* ---- serve ---------------------------------------------------------------------------- */
 
-static int serve_apply(serve_cfg *s, int argc, char **argv, const char *origin)
+/* --model-name: a source (config file, command line) that gives any replaces the names of the
+ * one before. */
+static wq_status model_names_add(serve_cfg *s, char *arg, const char *origin)
 {
 	char nerr[512];
-	int c, r;
+
+	if (s->names_source != s->source) {
+		s->nnames = 0;
+		s->names_source = s->source;
+	}
+	if (wqm_trust_add_names(arg, s->names, &s->nnames, nerr, sizeof(nerr)) != WQ_OK) {
+		fprintf(stderr, "wineq-monitor: %s: --model-name: %s\n", origin, nerr);
+		return WQ_EINVAL;
+	}
+	return WQ_OK;
+}
+
+/* The serve option of c with a number value. */
+static wq_status serve_number(serve_cfg *s, int c, const char *arg)
+{
+	wqm_opts *m = &s->m;
+
+	switch (c) {
+	case O_WINDOW:
+		return wq_cli_parse_size_in(arg, 1, WQM_MAX_WINDOW, &m->window);
+	case O_MIN_EVENTS:
+		return wq_cli_parse_size_in(arg, 1, WQM_MAX_WINDOW, &m->min_events);
+	case O_WINDOW_SECONDS:
+		return wq_cli_parse_double_in(arg, 0, 1e7, &m->window_seconds);
+	case O_JOIN_MAX_AGE:
+		return wq_cli_parse_double_in(arg, 1, 1e8, &m->join_max_age_s);
+	case O_JOIN_MAX_PREDICTIONS:
+		return wq_cli_parse_size_in(arg, 1, WQM_JOIN_LIMIT, &m->join_max_predictions);
+	case O_SNAPSHOT_INTERVAL:
+		return wq_cli_parse_double_in(arg, 0.1, 86400, &m->snapshot_interval_s);
+	default: /* O_HISTORY_DAYS */
+		return wq_cli_parse_double_in(arg, 0.001, 36500, &m->history_days);
+	}
+}
+
+/* Applies argv (the config file's "--key=value" list or the command line); origin names it
+ * in messages. WQ_CLI_EXIT with *ex set for --help and bad options. */
+static wq_cli_step serve_apply(serve_cfg *s, int argc, char **argv, const char *origin, wq_exit *ex)
+{
+	flag_result r;
+	int c;
 
 	optind = 1;
 	opterr = 0;
 	s->source++;
+	*ex = WQ_EXIT_USAGE;
 	while ((c = getopt_long(argc, argv, ":", serve_opts, NULL)) != -1) {
 		r = drift_flag(c, optarg, &s->m, &s->num_method, &s->cat_method, &s->log_level);
-		if (r == 1)
+		if (r == FLAG_TAKEN)
 			continue;
-		if (r < 0)
+		if (r == FLAG_BAD)
 			goto bad;
 		switch (c) {
 		case O_FEED:
@@ -345,16 +364,8 @@ static int serve_apply(serve_cfg *s, int argc, char **argv, const char *origin)
 			s->m.reference = optarg;
 			break;
 		case O_MODEL_NAME:
-			if (s->names_source != s->source) {
-				s->nnames = 0;
-				s->names_source = s->source;
-			}
-			if (wqm_trust_add_names(optarg, s->names, &s->nnames, nerr, sizeof(nerr)) !=
-			    WQ_OK) {
-				fprintf(stderr, "wineq-monitor: %s: --model-name: %s\n", origin,
-				        nerr);
-				return EXIT_USAGE;
-			}
+			if (model_names_add(s, optarg, origin) != WQ_OK)
+				return WQ_CLI_EXIT;
 			break;
 		case O_FEED_TLS_CA:
 			s->feed_tls.ca_file = optarg;
@@ -374,7 +385,7 @@ static int serve_apply(serve_cfg *s, int argc, char **argv, const char *origin)
 				    stderr,
 				    "wineq-monitor: --http-open: expected yes or no, got '%s'\n",
 				    optarg);
-				return EXIT_USAGE;
+				return WQ_CLI_EXIT;
 			}
 			s->http_open = strcmp(optarg, "yes") == 0;
 			break;
@@ -390,66 +401,49 @@ static int serve_apply(serve_cfg *s, int argc, char **argv, const char *origin)
 		case O_CONFIG:
 			s->config = optarg;
 			break;
-		case O_WINDOW:
-			if (parse_size(optarg, 1, WQM_MAX_WINDOW, &s->m.window) != WQ_OK)
-				goto bad;
-			break;
-		case O_MIN_EVENTS:
-			if (parse_size(optarg, 1, WQM_MAX_WINDOW, &s->m.min_events) != WQ_OK)
-				goto bad;
-			break;
-		case O_WINDOW_SECONDS:
-			if (parse_double(optarg, 0, 1e7, &s->m.window_seconds) != WQ_OK)
-				goto bad;
-			break;
-		case O_JOIN_MAX_AGE:
-			if (parse_double(optarg, 1, 1e8, &s->m.join_max_age_s) != WQ_OK)
-				goto bad;
-			break;
-		case O_JOIN_MAX_PREDICTIONS:
-			if (parse_size(optarg, 1, WQM_JOIN_LIMIT, &s->m.join_max_predictions) !=
-			    WQ_OK)
-				goto bad;
-			break;
 		case O_STATE_DIR:
 			s->state_dir = optarg;
 			break;
+		case O_WINDOW:
+		case O_MIN_EVENTS:
+		case O_WINDOW_SECONDS:
+		case O_JOIN_MAX_AGE:
+		case O_JOIN_MAX_PREDICTIONS:
 		case O_SNAPSHOT_INTERVAL:
-			if (parse_double(optarg, 0.1, 86400, &s->m.snapshot_interval_s) != WQ_OK)
-				goto bad;
-			break;
 		case O_HISTORY_DAYS:
-			if (parse_double(optarg, 0.001, 36500, &s->m.history_days) != WQ_OK)
+			if (serve_number(s, c, optarg) != WQ_OK)
 				goto bad;
 			break;
 		case O_HELP:
 			usage(stdout);
-			return EXIT_OK;
+			*ex = WQ_EXIT_OK;
+			return WQ_CLI_EXIT;
 		case ':':
 			fprintf(stderr, "wineq-monitor: %s: option %s needs a value\n", origin,
 			        argv[optind - 1]);
-			return EXIT_USAGE;
+			return WQ_CLI_EXIT;
 		default:
 			fprintf(stderr, "wineq-monitor: %s: unknown option %s (see --help)\n",
 			        origin, argv[optind - 1]);
-			return EXIT_USAGE;
+			return WQ_CLI_EXIT;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "wineq-monitor: %s: unexpected argument '%s'\n", origin,
 		        argv[optind]);
-		return EXIT_USAGE;
+		return WQ_CLI_EXIT;
 	}
-	return -1;
+	*ex = WQ_EXIT_OK;
+	return WQ_CLI_GO_ON;
 bad:
 	fprintf(stderr, "wineq-monitor: %s: invalid value '%s' for %s\n", origin,
 	        optarg != NULL ? optarg : "", argv[optind - 1]);
-	return EXIT_USAGE;
+	return WQ_CLI_EXIT;
 }
 
 /* The feed's TLS settings go with a tls+tcp:// feed and only with one: settings that would
  * be ignored are refused rather than leaving the feed quietly unverified. */
-static int feed_check(const serve_cfg *s)
+static wq_exit feed_check(const serve_cfg *s)
 {
 	const wq_rpc_tls *t = &s->feed_tls;
 	int any = t->ca_file != NULL || t->cert_file != NULL || t->key_file != NULL ||
@@ -460,18 +454,18 @@ static int feed_check(const serve_cfg *s)
 		        "wineq-monitor: --feed %s needs --feed-tls-ca (the CA that signed "
 		        "wineqd's certificate)\n",
 		        s->feed);
-		return EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
 	if (!wq_tlsconf_is_tls_url(s->feed) && any) {
 		fprintf(stderr, "wineq-monitor: --feed-tls-* need a tls+tcp:// --feed (not %s)\n",
 		        s->feed);
-		return EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
 	if ((t->cert_file == NULL) != (t->key_file == NULL)) {
 		fprintf(stderr, "wineq-monitor: --feed-tls-cert and --feed-tls-key go together\n");
-		return EXIT_USAGE;
+		return WQ_EXIT_USAGE;
 	}
-	return -1;
+	return WQ_EXIT_OK;
 }
 
 /* Says what the monitor believes, once at start. */
@@ -499,25 +493,156 @@ static void trust_log(const serve_cfg *s)
 		       s->feed);
 }
 
-static int cmd_serve(int argc, char **argv)
+/* The config file (explicit --config, else the default when present), the command line, then
+ * the checks of what they give together. WQ_CLI_EXIT with *ex set when the program ends
+ * here; conf and cargv keep the strings alive. */
+static wq_cli_step serve_load(serve_cfg *s, int argc, char **argv, wq_kvconf *conf, char ***cargv,
+                              int *cargc, wq_exit *ex)
+{
+	const char *path = NULL;
+	char err[1024] = "";
+	wq_status rc;
+
+	rc = wq_cli_config_load("wineq-monitor", argc, argv, DEFAULT_CONFIG, conf, cargv, cargc,
+	                        &path, err, sizeof(err));
+	if (rc != WQ_OK) {
+		fprintf(stderr, "wineq-monitor: %s\n", err);
+		*ex = wq_cli_exit_for(rc, WQ_EXIT_USAGE);
+		return WQ_CLI_EXIT;
+	}
+	if (path != NULL && serve_apply(s, *cargc, *cargv, path, ex) == WQ_CLI_EXIT)
+		return WQ_CLI_EXIT;
+	if (serve_apply(s, argc, argv, "command line", ex) == WQ_CLI_EXIT)
+		return WQ_CLI_EXIT;
+	*ex = drift_methods(&s->m, s->num_method, s->cat_method);
+	if (*ex == WQ_EXIT_OK)
+		*ex = wq_cli_log_level_set("wineq-monitor", s->log_level);
+	if (*ex == WQ_EXIT_OK)
+		*ex = feed_check(s);
+	if (*ex == WQ_EXIT_OK && !s->http_open && !wq_auth_addr_is_loopback(s->http)) {
+		/* the reports show the served data: nobody off this host reads them by default */
+		fprintf(
+		    stderr,
+		    "wineq-monitor: refusing to serve HTTP on %s: it has no authentication; "
+		    "listen on loopback (behind an authenticating proxy) or pass --http-open yes "
+		    "to let anyone who reaches the port read /report and /metrics\n",
+		    s->http);
+		*ex = WQ_EXIT_USAGE;
+	}
+	if (*ex != WQ_EXIT_OK)
+		return WQ_CLI_EXIT;
+	s->m.model_names = s->names;
+	s->m.nmodel_names = s->nnames;
+	return WQ_CLI_GO_ON;
+}
+
+/* What a serving monitor holds; monitor_stop releases it (also when only partly started). */
+typedef struct monitor {
+	wqm m;
+	wqm_feed *feed;
+	wqm_http *http;
+	wqm_ticker *ticker;
+	char *state_dir; /* the default one, $WINEQ_HOME/monitor */
+} monitor;
+
+/* Opens the registry and the state (s->m.state_dir is set here). WQ_EXIT_OK or
+ * WQ_EXIT_FAILURE (the reason on stderr). */
+static wq_exit monitor_open(serve_cfg *s, monitor *mon)
+{
+	wq_config cfg = {0};
+	wq_registry *reg = NULL;
+	char err[1024] = "";
+	wq_status rc;
+
+	rc = wq_config_resolve(s->tracking, s->artifact, s->s3, &cfg, err, sizeof(err));
+	/* before the registry takes cfg over (and clears it) */
+	if (rc == WQ_OK && s->state_dir == NULL &&
+	    (mon->state_dir = wq_file_path_join(cfg.home, "monitor")) == NULL)
+		rc = wq_nomem(err, sizeof(err));
+	if (rc == WQ_OK)
+		rc = wq_registry_open(&cfg, &reg, err, sizeof(err));
+	wq_config_clear(&cfg);
+	if (rc != WQ_OK) {
+		fprintf(stderr, "wineq-monitor: cannot open the registry: %s\n", err);
+		return WQ_EXIT_FAILURE;
+	}
+	if (s->state_dir == NULL)
+		s->m.state_dir = mon->state_dir;
+	else
+		s->m.state_dir = strcmp(s->state_dir, "none") == 0 ? NULL : s->state_dir;
+	rc = wqm_init(&mon->m, &s->m, reg, err, sizeof(err));
+	/* reg is owned by mon->m now, also on failure */
+	if (rc != WQ_OK) {
+		fprintf(stderr, "wineq-monitor: %s\n", err);
+		return WQ_EXIT_FAILURE;
+	}
+	return WQ_EXIT_OK;
+}
+
+/* HTTP, the replay of the stored state, the feed and the snapshot ticker. WQ_EXIT_OK or
+ * WQ_EXIT_FAILURE (the reason on stderr). */
+static wq_exit monitor_start(const serve_cfg *s, monitor *mon)
+{
+	char err[1024] = "";
+	size_t restored = 0;
+	wq_status rc;
+
+	rc = wqm_http_start(&mon->m, s->http, &mon->http, err, sizeof(err));
+	if (rc != WQ_OK) {
+		fprintf(stderr, "wineq-monitor: http %s: %s\n", s->http, err);
+		return WQ_EXIT_FAILURE;
+	}
+	rc = wqm_restore(&mon->m, &restored, err, sizeof(err));
+	if (rc != WQ_OK) {
+		fprintf(stderr, "wineq-monitor: cannot restore the state in %s: %s\n",
+		        s->m.state_dir, err);
+		return WQ_EXIT_FAILURE;
+	}
+	if (s->m.state_dir != NULL)
+		wq_log(WQ_LOG_INFO,
+		       "state %s: %zu stored events replayed: window %zu events, %zu predictions "
+		       "awaiting labels",
+		       s->m.state_dir, restored, mon->m.count, wqm_join_count(mon->m.join));
+	rc = wqm_feed_start(&mon->m, s->feed, &s->feed_tls, &mon->feed, err, sizeof(err));
+	if (rc == WQ_OK)
+		rc = wqm_ticker_start(&mon->m, &mon->ticker, err, sizeof(err));
+	if (rc != WQ_OK) {
+		fprintf(stderr, "wineq-monitor: %s\n", err);
+		return WQ_EXIT_FAILURE;
+	}
+	wq_log(
+	    WQ_LOG_INFO,
+	    "wineq-monitor %s: feed %s%s, http %s, window %zu events%s, verdicts from %zu events, "
+	    "state %s",
+	    PACKAGE_VERSION, s->feed, s->feed_tls.cert_file != NULL ? " (client certificate)" : "",
+	    s->http, s->m.window, s->m.window_seconds > 0 ? " (and an age limit)" : "",
+	    s->m.min_events, s->m.state_dir != NULL ? s->m.state_dir : "none (memory only)");
+	trust_log(s);
+	return WQ_EXIT_OK;
+}
+
+static void monitor_stop(monitor *mon)
+{
+	wqm_feed_stop(mon->feed);
+	wqm_ticker_stop(mon->ticker); /* takes a last snapshot */
+	wqm_http_stop(mon->http);
+	if (mon->m.prom != NULL)
+		wqm_fini(&mon->m);
+	free(mon->state_dir);
+}
+
+static wq_exit cmd_serve(int argc, char **argv)
 {
 	serve_cfg s = {
 	    .feed = "tcp://127.0.0.1:7071", .http = "127.0.0.1:9697", .log_level = "info"};
 	wq_kvconf conf = {0};
-	char **cargv = NULL, err[1024] = "";
-	const char *path = NULL;
-	int cargc = 0, ex, rc, explicit = 0, i, sig;
-	wq_config cfg = {0};
-	wq_registry *reg = NULL;
-	wqm m;
-	wqm_feed *feed = NULL;
-	wqm_http *http = NULL;
-	wqm_ticker *ticker = NULL;
-	char *state_dir = NULL;
-	size_t restored = 0;
+	char **cargv = NULL;
+	int cargc = 0, sig;
+	wq_exit ex = WQ_EXIT_OK;
+	monitor mon;
 	sigset_t sigs;
 
-	memset(&m, 0, sizeof(m));
+	memset(&mon, 0, sizeof(mon));
 	wqm_opts_default(&s.m);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
@@ -525,120 +650,19 @@ static int cmd_serve(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			path = argv[i + 1], explicit = 1;
-		else if (strncmp(argv[i], "--config=", 9) == 0)
-			path = argv[i] + 9, explicit = 1;
-	}
-	if (path == NULL)
-		path = DEFAULT_CONFIG;
-	rc = wq_kvconf_load(path, &conf, err, sizeof(err));
-	ex = -1;
-	if (rc == WQ_OK) {
-		if (wq_kvconf_get(&conf, "config") != NULL) {
-			fprintf(stderr,
-			        "wineq-monitor: %s: 'config' cannot be set in a config file\n",
-			        path);
-			ex = EXIT_USAGE;
-		} else if (wq_kvconf_args(&conf, "wineq-monitor", &cargv, &cargc) != WQ_OK) {
-			ex = EXIT_FAIL;
-		} else {
-			ex = serve_apply(&s, cargc, cargv, path);
-		}
-	} else if (rc != WQ_ENOENT || explicit) {
-		fprintf(stderr, "wineq-monitor: %s\n", err);
-		ex = EXIT_USAGE;
-	}
-	if (ex < 0)
-		ex = serve_apply(&s, argc, argv, "command line");
-	if (ex < 0)
-		ex = drift_methods(&s.m, s.num_method, s.cat_method);
-	if (ex < 0)
-		ex = log_apply(s.log_level);
-	if (ex < 0)
-		ex = feed_check(&s);
-	if (ex < 0 && !s.http_open && !wq_auth_addr_is_loopback(s.http)) {
-		/* the reports show the served data: nobody off this host reads them by default */
-		fprintf(
-		    stderr,
-		    "wineq-monitor: refusing to serve HTTP on %s: it has no authentication; "
-		    "listen on loopback (behind an authenticating proxy) or pass --http-open yes "
-		    "to let anyone who reaches the port read /report and /metrics\n",
-		    s.http);
-		ex = EXIT_USAGE;
-	}
-	if (ex >= 0)
+	if (serve_load(&s, argc, argv, &conf, &cargv, &cargc, &ex) == WQ_CLI_EXIT)
 		goto done;
-	s.m.model_names = s.names;
-	s.m.nmodel_names = s.nnames;
-
-	ex = EXIT_FAIL;
-	rc = wq_config_resolve(s.tracking, s.artifact, s.s3, &cfg, err, sizeof(err));
-	/* before the registry takes cfg over (and clears it) */
-	if (rc == WQ_OK && s.state_dir == NULL &&
-	    (state_dir = wq_file_path_join(cfg.home, "monitor")) == NULL)
-		rc = wq_err_set(err, sizeof(err), WQ_ENOMEM, "out of memory");
-	if (rc == WQ_OK)
-		rc = wq_registry_open(&cfg, &reg, err, sizeof(err));
-	if (rc != WQ_OK) {
-		fprintf(stderr, "wineq-monitor: cannot open the registry: %s\n", err);
-		goto done;
+	ex = monitor_open(&s, &mon);
+	if (ex == WQ_EXIT_OK)
+		ex = monitor_start(&s, &mon);
+	if (ex == WQ_EXIT_OK) {
+		do {
+			sig = sigwaitinfo(&sigs, NULL);
+		} while (sig != SIGTERM && sig != SIGINT);
+		wq_log(WQ_LOG_INFO, "stopping");
 	}
-	if (s.state_dir == NULL)
-		s.m.state_dir = state_dir;
-	else
-		s.m.state_dir = strcmp(s.state_dir, "none") == 0 ? NULL : s.state_dir;
-	rc = wqm_init(&m, &s.m, reg, err, sizeof(err));
-	reg = NULL; /* owned by m now, also on failure */
-	if (rc != WQ_OK) {
-		fprintf(stderr, "wineq-monitor: %s\n", err);
-		goto done;
-	}
-	rc = wqm_http_start(&m, s.http, &http, err, sizeof(err));
-	if (rc != WQ_OK) {
-		fprintf(stderr, "wineq-monitor: http %s: %s\n", s.http, err);
-		goto done;
-	}
-	rc = wqm_restore(&m, &restored, err, sizeof(err));
-	if (rc != WQ_OK) {
-		fprintf(stderr, "wineq-monitor: cannot restore the state in %s: %s\n",
-		        s.m.state_dir, err);
-		goto done;
-	}
-	if (s.m.state_dir != NULL)
-		wq_log(WQ_LOG_INFO,
-		       "state %s: %zu stored events replayed: window %zu events, %zu predictions "
-		       "awaiting labels",
-		       s.m.state_dir, restored, m.count, wqm_join_count(m.join));
-	rc = wqm_feed_start(&m, s.feed, &s.feed_tls, &feed, err, sizeof(err));
-	if (rc == WQ_OK)
-		rc = wqm_ticker_start(&m, &ticker, err, sizeof(err));
-	if (rc != WQ_OK) {
-		fprintf(stderr, "wineq-monitor: %s\n", err);
-		goto done;
-	}
-	wq_log(
-	    WQ_LOG_INFO,
-	    "wineq-monitor %s: feed %s%s, http %s, window %zu events%s, verdicts from %zu events, "
-	    "state %s",
-	    PACKAGE_VERSION, s.feed, s.feed_tls.cert_file != NULL ? " (client certificate)" : "",
-	    s.http, s.m.window, s.m.window_seconds > 0 ? " (and an age limit)" : "", s.m.min_events,
-	    s.m.state_dir != NULL ? s.m.state_dir : "none (memory only)");
-	trust_log(&s);
-	do {
-		sig = sigwaitinfo(&sigs, NULL);
-	} while (sig != SIGTERM && sig != SIGINT);
-	wq_log(WQ_LOG_INFO, "stopping");
-	ex = EXIT_OK;
 done:
-	wqm_feed_stop(feed);
-	wqm_ticker_stop(ticker); /* takes a last snapshot */
-	wqm_http_stop(http);
-	if (m.prom != NULL)
-		wqm_fini(&m);
-	free(state_dir);
-	wq_config_clear(&cfg);
+	monitor_stop(&mon);
 	wq_kvconf_args_free(cargv, cargc);
 	wq_kvconf_clear(&conf);
 	return ex;
@@ -682,158 +706,196 @@ static void dq_column(wq_driftreport_dq *d, const char *name, const double *ref,
 	d->current_rows = ncur;
 }
 
-static int cmd_report(int argc, char **argv)
+/* Options and operands of report, then the drift methods and the log level. WQ_CLI_EXIT with
+ * *ex set for --help and bad options. */
+static wq_cli_step report_parse(report_cfg *r, int argc, char **argv, wq_exit *ex)
 {
-	report_cfg r = {.out = "-", .categorical = "quality", .log_level = "warn"};
-	wq_csv_opts copts = {.delimiter = 0, .allowed = NULL, .max_bytes = 0};
-	wq_dataset *ref = NULL, *cur = NULL;
-	const char *names[WQ_DRIFT_MAX_COLUMNS];
-	int kinds[WQ_DRIFT_MAX_COLUMNS];
-	size_t ri[WQ_DRIFT_MAX_COLUMNS], ci[WQ_DRIFT_MAX_COLUMNS], nc = 0, i, j;
-	double *rv = NULL, *cv = NULL;
-	wq_drift_reference *dr = NULL;
-	wq_drift_result *res = NULL;
-	wq_driftreport_meta meta = {0};
-	wq_driftreport_dq dq[WQ_DRIFT_MAX_COLUMNS];
-	size_t ndq = 0;
-	char err[1024] = "", refd[1200], curd[1200], *html = NULL;
-	size_t hlen = 0;
-	json_t *doc = NULL;
-	FILE *f = NULL;
-	int c, x, ex = -1, rc;
+	flag_result x;
+	int c;
 
-	wqm_opts_default(&r.m);
 	optind = 1;
 	opterr = 0;
-	while (ex < 0 && (c = getopt_long(argc, argv, ":", report_opts, NULL)) != -1) {
-		x = drift_flag(c, optarg, &r.m, &r.num_method, &r.cat_method, &r.log_level);
-		if (x == 1)
+	*ex = WQ_EXIT_USAGE;
+	while ((c = getopt_long(argc, argv, ":", report_opts, NULL)) != -1) {
+		x = drift_flag(c, optarg, &r->m, &r->num_method, &r->cat_method, &r->log_level);
+		if (x == FLAG_TAKEN)
 			continue;
-		if (x < 0) {
+		if (x == FLAG_BAD) {
 			fprintf(stderr, "wineq-monitor report: invalid value '%s' for %s\n", optarg,
 			        argv[optind - 1]);
-			return EXIT_USAGE;
+			return WQ_CLI_EXIT;
 		}
 		switch (c) {
 		case O_REFERENCE:
-			r.reference = optarg;
+			r->reference = optarg;
 			break;
 		case O_CURRENT:
-			r.current = optarg;
+			r->current = optarg;
 			break;
 		case O_OUT:
-			r.out = optarg;
+			r->out = optarg;
 			break;
 		case O_COLUMNS:
-			r.columns = optarg;
+			r->columns = optarg;
 			break;
 		case O_CATEGORICAL:
-			r.categorical = optarg;
+			r->categorical = optarg;
 			break;
 		case O_FAIL_ON_DRIFT:
-			r.fail_on_drift = 1;
+			r->fail_on_drift = 1;
 			break;
 		case O_FORMAT:
 			if (strcmp(optarg, "json") == 0)
-				r.json = 1;
+				r->json = 1;
 			else if (strcmp(optarg, "html") != 0) {
 				fprintf(stderr, "wineq-monitor report: --format is html or json\n");
-				return EXIT_USAGE;
+				return WQ_CLI_EXIT;
 			}
 			break;
 		case O_HELP:
 			usage(stdout);
-			return EXIT_OK;
+			*ex = WQ_EXIT_OK;
+			return WQ_CLI_EXIT;
 		default:
 			fprintf(stderr, "wineq-monitor report: bad option %s (see --help)\n",
 			        argv[optind - 1]);
-			return EXIT_USAGE;
+			return WQ_CLI_EXIT;
 		}
 	}
-	if (optind < argc || r.reference == NULL || r.current == NULL) {
+	if (optind < argc || r->reference == NULL || r->current == NULL) {
 		fprintf(stderr,
 		        "wineq-monitor report: give --reference A.csv and --current B.csv\n");
-		return EXIT_USAGE;
+		return WQ_CLI_EXIT;
 	}
-	ex = drift_methods(&r.m, r.num_method, r.cat_method);
-	if (ex < 0)
-		ex = log_apply(r.log_level);
-	if (ex >= 0)
-		return ex;
-	ex = EXIT_DATA;
-	rc = wq_dataset_read_csv(r.reference, &copts, &ref, err, sizeof(err));
+	*ex = drift_methods(&r->m, r->num_method, r->cat_method);
+	if (*ex == WQ_EXIT_OK)
+		*ex = wq_cli_log_level_set("wineq-monitor", r->log_level);
+	return *ex == WQ_EXIT_OK ? WQ_CLI_GO_ON : WQ_CLI_EXIT;
+}
+
+/* The compared columns of the two files and what came of the comparison. */
+typedef struct report_data {
+	wq_dataset *ref, *cur;
+	const char *names[WQ_DRIFT_MAX_COLUMNS];
+	int kinds[WQ_DRIFT_MAX_COLUMNS];
+	size_t ri[WQ_DRIFT_MAX_COLUMNS], ci[WQ_DRIFT_MAX_COLUMNS], nc;
+	double *rv, *cv; /* column-major values of the compared columns */
+	wq_drift_reference *dr;
+	wq_drift_result *res;
+	wq_driftreport_dq dq[WQ_DRIFT_MAX_COLUMNS];
+	size_t ndq;
+} report_data;
+
+static void report_data_clear(report_data *d)
+{
+	free(d->res);
+	free(d->rv);
+	free(d->cv);
+	wq_drift_reference_free(d->dr);
+	wq_dataset_free(d->ref);
+	wq_dataset_free(d->cur);
+}
+
+/* Reads both files and picks the columns both have (among --columns). WQ_EXIT_OK, or
+ * WQ_EXIT_DATA (the reason on stderr). */
+static wq_exit report_columns(const report_cfg *r, report_data *d)
+{
+	wq_csv_opts copts = {.delimiter = 0, .allowed = NULL, .max_bytes = 0};
+	char err[1024] = "";
+	size_t i, j;
+	wq_status rc;
+
+	rc = wq_dataset_read_csv(r->reference, &copts, &d->ref, err, sizeof(err));
 	if (rc == WQ_OK)
-		rc = wq_dataset_read_csv(r.current, &copts, &cur, err, sizeof(err));
+		rc = wq_dataset_read_csv(r->current, &copts, &d->cur, err, sizeof(err));
 	if (rc != WQ_OK) {
 		fprintf(stderr, "wineq-monitor report: %s\n", err);
-		goto out;
+		return WQ_EXIT_DATA;
 	}
-	for (i = 0; i < ref->ncols; i++) {
-		if (r.columns != NULL && !in_list(r.columns, ref->names[i]))
+	for (i = 0; i < d->ref->ncols; i++) {
+		const char *name = d->ref->names[i];
+
+		if (r->columns != NULL && !in_list(r->columns, name))
 			continue;
-		if (wq_dataset_column_find(cur, ref->names[i], &j) != WQ_OK)
+		if (wq_dataset_column_find(d->cur, name, &j) != WQ_OK)
 			continue;
-		if (nc == WQ_DRIFT_MAX_COLUMNS) {
+		if (d->nc == WQ_DRIFT_MAX_COLUMNS) {
 			fprintf(stderr, "wineq-monitor report: more than %d columns\n",
 			        WQ_DRIFT_MAX_COLUMNS);
-			goto out;
+			return WQ_EXIT_DATA;
 		}
-		names[nc] = ref->names[i];
-		kinds[nc] = in_list(r.categorical, ref->names[i]) ? WQ_DRIFT_CATEGORICAL
-		                                                  : WQ_DRIFT_NUMERICAL;
-		ri[nc] = i;
-		ci[nc++] = j;
+		d->names[d->nc] = name;
+		d->kinds[d->nc] =
+		    in_list(r->categorical, name) ? WQ_DRIFT_CATEGORICAL : WQ_DRIFT_NUMERICAL;
+		d->ri[d->nc] = i;
+		d->ci[d->nc++] = j;
 	}
-	if (nc == 0) {
+	if (d->nc == 0) {
 		fprintf(stderr, "wineq-monitor report: the files have no column in common%s\n",
-		        r.columns != NULL ? " among --columns" : "");
-		goto out;
+		        r->columns != NULL ? " among --columns" : "");
+		return WQ_EXIT_DATA;
 	}
-	rv = malloc(nc * ref->nrows * sizeof(*rv));
-	cv = malloc(nc * cur->nrows * sizeof(*cv));
-	res = malloc(sizeof(*res));
-	if (rv == NULL || cv == NULL || res == NULL) {
-		ex = EXIT_FAIL;
-		goto out;
-	}
-	for (j = 0; j < nc; j++) {
+	return WQ_EXIT_OK;
+}
+
+/* Compares the picked columns and the data quality of the numerical ones. WQ_EXIT_OK,
+ * WQ_EXIT_DATA or WQ_EXIT_FAILURE (the reason on stderr). */
+static wq_exit report_compute(const report_cfg *r, report_data *d)
+{
+	const wq_dataset *ref = d->ref, *cur = d->cur;
+	char err[1024] = "";
+	size_t i, j;
+	wq_status rc;
+
+	d->rv = malloc(d->nc * ref->nrows * sizeof(*d->rv));
+	d->cv = malloc(d->nc * cur->nrows * sizeof(*d->cv));
+	d->res = malloc(sizeof(*d->res));
+	if (d->rv == NULL || d->cv == NULL || d->res == NULL)
+		return WQ_EXIT_FAILURE;
+	for (j = 0; j < d->nc; j++) {
 		for (i = 0; i < ref->nrows; i++)
-			rv[j * ref->nrows + i] = ref->values[i * ref->ncols + ri[j]];
+			d->rv[j * ref->nrows + i] = ref->values[i * ref->ncols + d->ri[j]];
 		for (i = 0; i < cur->nrows; i++)
-			cv[j * cur->nrows + i] = cur->values[i * cur->ncols + ci[j]];
+			d->cv[j * cur->nrows + i] = cur->values[i * cur->ncols + d->ci[j]];
 	}
-	rc = wq_drift_reference_new(names, kinds, nc, rv, ref->nrows, &dr, err, sizeof(err));
+	rc = wq_drift_reference_new(d->names, d->kinds, d->nc, d->rv, ref->nrows, &d->dr, err,
+	                            sizeof(err));
 	if (rc == WQ_OK)
-		rc = wq_drift_evaluate(dr, cv, cur->nrows, &r.m.drift, res, err, sizeof(err));
+		rc = wq_drift_evaluate(d->dr, d->cv, cur->nrows, &r->m.drift, d->res, err,
+		                       sizeof(err));
 	if (rc != WQ_OK) {
 		fprintf(stderr, "wineq-monitor report: %s\n", err);
-		goto out;
+		return WQ_EXIT_DATA;
 	}
-	for (j = 0; j < nc; j++) {
-		if (kinds[j] != WQ_DRIFT_NUMERICAL)
+	for (j = 0; j < d->nc; j++) {
+		if (d->kinds[j] != WQ_DRIFT_NUMERICAL)
 			continue;
-		dq_column(&dq[ndq++], names[j], rv + j * ref->nrows, ref->nrows,
-		          cv + j * cur->nrows, cur->nrows);
+		dq_column(&d->dq[d->ndq++], d->names[j], d->rv + j * ref->nrows, ref->nrows,
+		          d->cv + j * cur->nrows, cur->nrows);
 	}
-	meta.dq = dq;
-	meta.ndq = ndq;
-	meta.min_rows = WQM_DEFAULT_MIN_EVENTS;
-	snprintf(refd, sizeof(refd), "%s (%zu rows)", r.reference, ref->nrows);
-	snprintf(curd, sizeof(curd), "%s (%zu rows)", r.current, cur->nrows);
-	meta.title = "wineq data drift";
-	meta.reference_desc = refd;
-	meta.current_desc = curd;
-	ex = EXIT_FAIL;
-	if (r.json) {
-		doc = wq_driftreport_json(res, &meta);
+	return WQ_EXIT_OK;
+}
+
+/* Writes the HTML or JSON report to --out. WQ_EXIT_OK or WQ_EXIT_FAILURE. */
+static wq_exit report_write(const report_cfg *r, const report_data *d,
+                            const wq_driftreport_meta *meta)
+{
+	json_t *doc = NULL;
+	char *html = NULL;
+	size_t hlen = 0;
+	FILE *f = NULL;
+	wq_exit ex = WQ_EXIT_FAILURE;
+
+	if (r->json) {
+		doc = wq_driftreport_json(d->res, meta);
 		if (doc == NULL)
 			goto out;
-	} else if (wq_driftreport_html(res, &meta, &html, &hlen) != WQ_OK) {
+	} else if (wq_driftreport_html(d->res, meta, &html, &hlen) != WQ_OK) {
 		goto out;
 	}
-	f = strcmp(r.out, "-") == 0 ? stdout : fopen(r.out, "w");
+	f = strcmp(r->out, "-") == 0 ? stdout : fopen(r->out, "w");
 	if (f == NULL) {
-		fprintf(stderr, "wineq-monitor report: cannot create %s: %s\n", r.out,
+		fprintf(stderr, "wineq-monitor report: cannot create %s: %s\n", r->out,
 		        strerror(errno));
 		goto out;
 	}
@@ -844,32 +906,65 @@ static int cmd_report(int argc, char **argv)
 		fwrite(html, 1, hlen, f);
 	}
 	if (fflush(f) != 0 || ferror(f)) {
-		fprintf(stderr, "wineq-monitor report: cannot write %s\n", r.out);
+		fprintf(stderr, "wineq-monitor report: cannot write %s\n", r->out);
 		goto out;
 	}
-	if (cur->nrows < meta.min_rows) {
-		fprintf(stderr,
-		        "insufficient data: %zu current rows, a verdict needs %zu (%zu of %zu "
-		        "columns over their thresholds)\n",
-		        cur->nrows, meta.min_rows, res->ndrifted, res->ncolumns);
-		ex = EXIT_OK;
-		goto out;
-	}
-	fprintf(stderr, "%s: %zu of %zu columns drifted (share %.3g, threshold %.3g)\n",
-	        res->dataset_drift ? "dataset drift detected" : "no dataset drift", res->ndrifted,
-	        res->ncolumns, res->share, res->share_threshold);
-	ex = r.fail_on_drift && res->dataset_drift ? EXIT_FAIL : EXIT_OK;
+	ex = WQ_EXIT_OK;
 out:
 	if (f != NULL && f != stdout)
 		fclose(f);
 	json_decref(doc);
 	free(html);
-	free(res);
-	free(rv);
-	free(cv);
-	wq_drift_reference_free(dr);
-	wq_dataset_free(ref);
-	wq_dataset_free(cur);
+	return ex;
+}
+
+/* The verdict on stderr; the exit code --fail-on-drift asks for. */
+static wq_exit report_verdict(const report_cfg *r, const report_data *d, size_t min_rows)
+{
+	const wq_drift_result *res = d->res;
+
+	if (d->cur->nrows < min_rows) {
+		fprintf(stderr,
+		        "insufficient data: %zu current rows, a verdict needs %zu (%zu of %zu "
+		        "columns over their thresholds)\n",
+		        d->cur->nrows, min_rows, res->ndrifted, res->ncolumns);
+		return WQ_EXIT_OK;
+	}
+	fprintf(stderr, "%s: %zu of %zu columns drifted (share %.3g, threshold %.3g)\n",
+	        res->dataset_drift ? "dataset drift detected" : "no dataset drift", res->ndrifted,
+	        res->ncolumns, res->share, res->share_threshold);
+	return r->fail_on_drift && res->dataset_drift ? WQ_EXIT_FAILURE : WQ_EXIT_OK;
+}
+
+static wq_exit cmd_report(int argc, char **argv)
+{
+	report_cfg r = {.out = "-", .categorical = "quality", .log_level = "warn"};
+	report_data d;
+	wq_driftreport_meta meta = {0};
+	char refd[1200], curd[1200];
+	wq_exit ex;
+
+	wqm_opts_default(&r.m);
+	if (report_parse(&r, argc, argv, &ex) == WQ_CLI_EXIT)
+		return ex;
+	memset(&d, 0, sizeof(d));
+	ex = report_columns(&r, &d);
+	if (ex == WQ_EXIT_OK)
+		ex = report_compute(&r, &d);
+	if (ex == WQ_EXIT_OK) {
+		meta.dq = d.dq;
+		meta.ndq = d.ndq;
+		meta.min_rows = WQM_DEFAULT_MIN_EVENTS;
+		snprintf(refd, sizeof(refd), "%s (%zu rows)", r.reference, d.ref->nrows);
+		snprintf(curd, sizeof(curd), "%s (%zu rows)", r.current, d.cur->nrows);
+		meta.title = "wineq data drift";
+		meta.reference_desc = refd;
+		meta.current_desc = curd;
+		ex = report_write(&r, &d, &meta);
+	}
+	if (ex == WQ_EXIT_OK)
+		ex = report_verdict(&r, &d, meta.min_rows);
+	report_data_clear(&d);
 	return ex;
 }
 
@@ -877,11 +972,11 @@ int main(int argc, char **argv)
 {
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? EXIT_USAGE : EXIT_OK;
+		return argc < 2 ? WQ_EXIT_USAGE : WQ_EXIT_OK;
 	}
 	if (strcmp(argv[1], "--version") == 0) {
 		printf("wineq-monitor %s\n", PACKAGE_VERSION);
-		return EXIT_OK;
+		return WQ_EXIT_OK;
 	}
 	if (strcmp(argv[1], "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
@@ -890,5 +985,5 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "history") == 0)
 		return wqm_cmd_history(argc - 1, argv + 1, DEFAULT_CONFIG);
 	fprintf(stderr, "wineq-monitor: unknown command '%s' (serve, report, history)\n", argv[1]);
-	return EXIT_USAGE;
+	return WQ_EXIT_USAGE;
 }

@@ -2,25 +2,17 @@
 #include "wqm_priv.h"
 
 #include "wineq/v1/wineq.pb-c.h"
-#include "wq_bundle.h"
-#include "wq_error.h"
-#include "wq_log.h"
+#include "ml/wq_bundle.h"
+#include "base/wq_clock.h"
+#include "base/wq_error.h"
+#include "base/wq_log.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define RETRY_NS (30LL * 1000000000LL) /* a failed reference load is retried after */
-
-int64_t wqm_unix_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 void wqm_opts_default(wqm_opts *o)
 {
@@ -46,15 +38,15 @@ static void ref_free(wqm_ref *r)
 
 /* The model's own predictions on its reference rows: the stored ones, else computed here
  * (a bundle from before they were stored, or a library that does not load them). */
-static int ref_predictions(const wq_bundle *b, const size_t *fidx, double *out, wqm_ref *r,
-                           char *err, size_t errlen)
+static wq_status ref_predictions(const wq_bundle *b, const size_t *fidx, double *out, wqm_ref *r,
+                                 char *err, size_t errlen)
 {
 	const wq_bundle_refpred *rp = b->reference_predictions;
 	const wq_dataset *ds = b->reference;
 	double raw[WQ_DRIFT_MAX_COLUMNS];
 	wq_prediction p;
 	size_t i, j;
-	int rc;
+	wq_status rc;
 
 	if (rp != NULL && rp->labels != NULL) {
 		if (rp->nrows != ds->nrows)
@@ -83,8 +75,8 @@ static int ref_predictions(const wq_bundle *b, const size_t *fidx, double *out, 
 }
 
 /* The target reference (training labels) and each feature's training range. */
-static int ref_extras(wqm_ref *r, const double *vals, size_t n, size_t tcol, char *err,
-                      size_t errlen)
+static wq_status ref_extras(wqm_ref *r, const double *vals, size_t n, size_t tcol, char *err,
+                            size_t errlen)
 {
 	const char *tname[1] = {WQM_TARGET_COLUMN};
 	int tkind[1] = {WQ_DRIFT_CATEGORICAL};
@@ -106,8 +98,8 @@ static int ref_extras(wqm_ref *r, const double *vals, size_t n, size_t tcol, cha
 /* Loads the bundle uri names and builds its reference: the reference sample's feature
  * columns (numerical), the model's predictions on those rows as the prediction column
  * (categorical), and the training labels for target drift. */
-static int ref_load(wqm *m, const char *key, const char *uri, wqm_ref **out, char *err,
-                    size_t errlen)
+static wq_status ref_load(wqm *m, const char *key, const char *uri, wqm_ref **out, char *err,
+                          size_t errlen)
 {
 	wq_model_version *v = NULL;
 	wq_bundle *b = NULL;
@@ -118,7 +110,7 @@ static int ref_load(wqm *m, const char *key, const char *uri, wqm_ref **out, cha
 	int kinds[WQ_DRIFT_MAX_COLUMNS];
 	size_t fidx[WQ_DRIFT_MAX_COLUMNS];
 	size_t i, j, n, nf;
-	int rc;
+	wq_status rc;
 
 	if (m->registry != NULL)
 		rc = m->registry->ops->resolve(m->registry, uri, &dir, &v, err, errlen);
@@ -220,7 +212,7 @@ static void window_push(wqm *m, const double *row, int64_t t, int64_t seq)
 }
 
 /* The counter of each wqm_trust verdict that drops an event. */
-static int verdict_counter(int verdict)
+static enum wqm_counter_id verdict_counter(wqm_trust_verdict verdict)
 {
 	switch (verdict) {
 	case WQM_TRUST_MODEL:
@@ -234,8 +226,8 @@ static int verdict_counter(int verdict)
 
 /* The verdict on a prediction event's model: where its reference comes from (key, uri) or
  * why it is not monitored. */
-static int event_trust(const wqm *m, const Wineq__V1__PredictionEvent *e,
-                       char key[WQM_TRUST_KEY_MAX], char *uri, size_t ulen)
+static wqm_trust_verdict event_trust(const wqm *m, const Wineq__V1__PredictionEvent *e,
+                                     char key[WQM_TRUST_KEY_MAX], char *uri, size_t ulen)
 {
 	const Wineq__V1__ModelRef *r = e->model;
 
@@ -246,13 +238,14 @@ static int event_trust(const wqm *m, const Wineq__V1__PredictionEvent *e,
 
 /* Logs a dropped event at most once per RETRY_NS and verdict: a hostile or misconfigured
  * publisher must not flood the log (caller holds mu). */
-static void reject_log(wqm *m, int verdict, const Wineq__V1__PredictionEvent *e)
+static void reject_log(wqm *m, wqm_trust_verdict verdict, const Wineq__V1__PredictionEvent *e)
 {
 	const char *name = e->model != NULL && e->model->name != NULL ? e->model->name : "";
 	const char *uri = e->model != NULL && e->model->uri != NULL ? e->model->uri : "";
-	int64_t now = wqm_unix_ns();
+	int64_t now = wq_clock_unix_ns();
 
-	if (verdict < 0 || verdict >= 4 || now - m->last_reject_log_ns[verdict] < RETRY_NS)
+	if ((size_t)verdict >= sizeof(m->last_reject_log_ns) / sizeof(m->last_reject_log_ns[0]) ||
+	    now - m->last_reject_log_ns[verdict] < RETRY_NS)
 		return;
 	m->last_reject_log_ns[verdict] = now;
 	if (verdict == WQM_TRUST_MODEL)
@@ -272,7 +265,7 @@ static void reject_log(wqm *m, int verdict, const Wineq__V1__PredictionEvent *e)
 
 /* Counts a message's outcome unless a replayed message is already in the restored counters
  * (caller holds mu). */
-static void count(wqm *m, int64_t seq, int id)
+static void count(wqm *m, int64_t seq, enum wqm_counter_id id)
 {
 	if (seq > m->counted_upto)
 		wq_prom_cell_inc(m->counters[id].cell);
@@ -292,7 +285,7 @@ static void rejection_add(wqm *m, int64_t seq, size_t col, int invalid)
 
 /* Makes the reference of key current (loading it when needed); 0 or a negative status when
  * the event cannot be monitored. Called without mu. */
-static int reference_ensure(wqm *m, const char *key, const char *uri, int64_t seq)
+static wq_status reference_ensure(wqm *m, const char *key, const char *uri, int64_t seq)
 {
 	char err[1024] = "";
 	wqm_ref *fresh = NULL;
@@ -304,7 +297,7 @@ static int reference_ensure(wqm *m, const char *key, const char *uri, int64_t se
 	pthread_mutex_unlock(&m->mu);
 	if (!need)
 		return WQ_OK;
-	now = wqm_unix_ns();
+	now = wq_clock_unix_ns();
 	if (strcmp(m->last_failed_model, key) == 0 && now - m->last_fail_ns < RETRY_NS)
 		return WQ_ENOENT;
 	/* Loading (maybe downloading) happens outside the lock: scrapes go on meanwhile. */
@@ -341,11 +334,12 @@ static void ingest_prediction(wqm *m, int64_t seq, const Wineq__V1__PredictionEv
 {
 	char key[WQM_TRUST_KEY_MAX], uri[1024];
 	double row[WQ_DRIFT_MAX_COLUMNS];
-	int64_t t = e->time_unix_nano > 0 ? e->time_unix_nano : wqm_unix_ns();
+	int64_t t = e->time_unix_nano > 0 ? e->time_unix_nano : wq_clock_unix_ns();
 	const char *mname = e->model != NULL && e->model->name != NULL ? e->model->name : "";
 	int64_t mver = e->model != NULL ? e->model->version : 0;
 	size_t j, k;
-	int bad = 0, verdict = event_trust(m, e, key, uri, sizeof(uri));
+	wqm_trust_verdict verdict = event_trust(m, e, key, uri, sizeof(uri));
+	int bad = 0;
 
 	pthread_mutex_lock(&m->mu);
 	count(m, seq, WQM_C_EVENTS);
@@ -356,7 +350,7 @@ static void ingest_prediction(wqm *m, int64_t seq, const Wineq__V1__PredictionEv
 		pthread_mutex_unlock(&m->mu);
 		return;
 	}
-	wqm_join_expire(m->join, wqm_unix_ns());
+	wqm_join_expire(m->join, wq_clock_unix_ns());
 	if (mname[0] == '\0' && e->model != NULL && e->model->uri != NULL)
 		mname = e->model->uri; /* a plain bundle: its URI names it */
 	(void)wqm_join_add_prediction(m->join, e->prediction_id, e->customer_id, mname, mver,
@@ -391,97 +385,114 @@ static void ingest_prediction(wqm *m, int64_t seq, const Wineq__V1__PredictionEv
 	} else {
 		row[j] = (double)e->quality;
 		window_push(m, row, t, seq);
-		m->last_event_unix_ns = wqm_unix_ns();
+		m->last_event_unix_ns = wq_clock_unix_ns();
 	}
 	pthread_mutex_unlock(&m->mu);
 }
 
 static void ingest_feedback(wqm *m, int64_t seq, const Wineq__V1__FeedbackEvent *f)
 {
-	static const int ids[] = {WQM_C_LABELS_MATCHED, WQM_C_LABELS_UNMATCHED,
-	                          WQM_C_LABELS_DUPLICATE};
-	int64_t t = f->time_unix_nano > 0 ? f->time_unix_nano : wqm_unix_ns();
-	int r;
+	static const enum wqm_counter_id ids[] = {WQM_C_LABELS_MATCHED, WQM_C_LABELS_UNMATCHED,
+	                                          WQM_C_LABELS_DUPLICATE};
+	int64_t t = f->time_unix_nano > 0 ? f->time_unix_nano : wq_clock_unix_ns();
+	wqm_join_result r;
 
 	pthread_mutex_lock(&m->mu);
-	wqm_join_expire(m->join, wqm_unix_ns());
+	wqm_join_expire(m->join, wq_clock_unix_ns());
 	r = wqm_join_add_label(m->join, f->prediction_id, f->customer_id, f->quality, t);
 	count(m, seq, ids[r]);
 	pthread_mutex_unlock(&m->mu);
 }
 
-void wqm_ingest(wqm *m, int64_t seq, const uint8_t *data, size_t len)
+/* A feed message as the monitor reads it: a FeedEvent carrying a prediction or a label, else
+ * (a publisher from before FeedEvent) a bare PredictionEvent; neither: malformed. */
+typedef struct feed_msg {
+	Wineq__V1__FeedEvent *fe;
+	Wineq__V1__PredictionEvent *bare;
+	const Wineq__V1__PredictionEvent *prediction; /* NULL: none */
+	const Wineq__V1__FeedbackEvent *feedback;     /* NULL: none */
+} feed_msg;
+
+static void feed_msg_decode(feed_msg *msg, const uint8_t *data, size_t len)
 {
 	Wineq__V1__FeedEvent *fe = wineq__v1__feed_event__unpack(NULL, len, data);
-	Wineq__V1__PredictionEvent *bare = NULL;
 
+	memset(msg, 0, sizeof(*msg));
+	msg->fe = fe;
+	if (fe != NULL && fe->event_case == WINEQ__V1__FEED_EVENT__EVENT_PREDICTION &&
+	    fe->prediction != NULL) {
+		msg->prediction = fe->prediction;
+	} else if (fe != NULL && fe->event_case == WINEQ__V1__FEED_EVENT__EVENT_FEEDBACK &&
+	           fe->feedback != NULL) {
+		msg->feedback = fe->feedback;
+	} else {
+		msg->bare = wineq__v1__prediction_event__unpack(NULL, len, data);
+		msg->prediction = msg->bare;
+	}
+}
+
+static void feed_msg_free(feed_msg *msg)
+{
+	if (msg->bare != NULL)
+		wineq__v1__prediction_event__free_unpacked(msg->bare, NULL);
+	if (msg->fe != NULL)
+		wineq__v1__feed_event__free_unpacked(msg->fe, NULL);
+}
+
+void wqm_ingest(wqm *m, int64_t seq, const uint8_t *data, size_t len)
+{
+	feed_msg msg;
+
+	feed_msg_decode(&msg, data, len);
 	pthread_mutex_lock(&m->mu);
 	if (seq > m->last_seq)
 		m->last_seq = seq;
 	pthread_mutex_unlock(&m->mu);
-	if (fe != NULL && fe->event_case == WINEQ__V1__FEED_EVENT__EVENT_PREDICTION &&
-	    fe->prediction != NULL) {
-		ingest_prediction(m, seq, fe->prediction);
-	} else if (fe != NULL && fe->event_case == WINEQ__V1__FEED_EVENT__EVENT_FEEDBACK &&
-	           fe->feedback != NULL) {
-		ingest_feedback(m, seq, fe->feedback);
+	if (msg.prediction != NULL) {
+		ingest_prediction(m, seq, msg.prediction);
+	} else if (msg.feedback != NULL) {
+		ingest_feedback(m, seq, msg.feedback);
 	} else {
-		/* a publisher from before FeedEvent sends bare PredictionEvents */
-		bare = wineq__v1__prediction_event__unpack(NULL, len, data);
-		if (bare != NULL) {
-			ingest_prediction(m, seq, bare);
-		} else {
-			pthread_mutex_lock(&m->mu);
-			count(m, seq, WQM_C_EVENTS);
-			count(m, seq, WQM_C_REJ_MALFORMED);
-			pthread_mutex_unlock(&m->mu);
-		}
-	}
-	if (bare != NULL)
-		wineq__v1__prediction_event__free_unpacked(bare, NULL);
-	if (fe != NULL)
-		wineq__v1__feed_event__free_unpacked(fe, NULL);
-}
-
-/* Whether a message is worth keeping: -1 when it is, else the counter of the reason it is
- * dropped (counted and logged here). Malformed messages and events about models the
- * monitor does not believe in never reach the state store, so a fake publisher cannot fill
- * it or have them replayed. */
-static int screen(wqm *m, const uint8_t *data, size_t len)
-{
-	char key[WQM_TRUST_KEY_MAX], uri[1024];
-	Wineq__V1__FeedEvent *fe = wineq__v1__feed_event__unpack(NULL, len, data);
-	Wineq__V1__PredictionEvent *bare = NULL;
-	const Wineq__V1__PredictionEvent *e = NULL;
-	int id = -1, verdict = WQM_TRUST_OK, label;
-
-	label = fe != NULL && fe->event_case == WINEQ__V1__FEED_EVENT__EVENT_FEEDBACK &&
-	        fe->feedback != NULL;
-	if (fe != NULL && fe->event_case == WINEQ__V1__FEED_EVENT__EVENT_PREDICTION &&
-	    fe->prediction != NULL)
-		e = fe->prediction;
-	else if (!label) /* wqm_ingest's order: a bare PredictionEvent last */
-		e = bare = wineq__v1__prediction_event__unpack(NULL, len, data);
-	if (e == NULL && !label)
-		id = WQM_C_REJ_MALFORMED;
-	if (e != NULL) {
-		verdict = event_trust(m, e, key, uri, sizeof(uri));
-		if (verdict == WQM_TRUST_MODEL || verdict == WQM_TRUST_UNTRUSTED)
-			id = verdict_counter(verdict);
-	}
-	if (id >= 0) {
 		pthread_mutex_lock(&m->mu);
-		wq_prom_cell_inc(m->counters[WQM_C_EVENTS].cell);
-		wq_prom_cell_inc(m->counters[id].cell);
-		if (e != NULL)
-			reject_log(m, verdict, e);
+		count(m, seq, WQM_C_EVENTS);
+		count(m, seq, WQM_C_REJ_MALFORMED);
 		pthread_mutex_unlock(&m->mu);
 	}
-	if (bare != NULL)
-		wineq__v1__prediction_event__free_unpacked(bare, NULL);
-	if (fe != NULL)
-		wineq__v1__feed_event__free_unpacked(fe, NULL);
-	return id;
+	feed_msg_free(&msg);
+}
+
+/* Whether a message is worth keeping: 1 when it is, else 0 and the reason it is dropped is
+ * counted and logged here. Malformed messages and events about models the monitor does not
+ * believe in never reach the state store, so a fake publisher cannot fill it or have them
+ * replayed. */
+static int screen_keep(wqm *m, const uint8_t *data, size_t len)
+{
+	char key[WQM_TRUST_KEY_MAX], uri[1024];
+	wqm_trust_verdict verdict = WQM_TRUST_OK;
+	enum wqm_counter_id reason = WQM_C_REJ_MALFORMED;
+	feed_msg msg;
+	int keep = 1;
+
+	feed_msg_decode(&msg, data, len);
+	if (msg.prediction == NULL && msg.feedback == NULL)
+		keep = 0;
+	if (msg.prediction != NULL) {
+		verdict = event_trust(m, msg.prediction, key, uri, sizeof(uri));
+		if (verdict == WQM_TRUST_MODEL || verdict == WQM_TRUST_UNTRUSTED) {
+			reason = verdict_counter(verdict);
+			keep = 0;
+		}
+	}
+	if (!keep) {
+		pthread_mutex_lock(&m->mu);
+		wq_prom_cell_inc(m->counters[WQM_C_EVENTS].cell);
+		wq_prom_cell_inc(m->counters[reason].cell);
+		if (msg.prediction != NULL)
+			reject_log(m, verdict, msg.prediction);
+		pthread_mutex_unlock(&m->mu);
+	}
+	feed_msg_free(&msg);
+	return keep;
 }
 
 void wqm_accept(wqm *m, const uint8_t *const *in_data, const size_t *in_len, size_t in_n)
@@ -492,13 +503,13 @@ void wqm_accept(wqm *m, const uint8_t *const *in_data, const size_t *in_len, siz
 	size_t len[WQM_FEED_BATCH];
 	char err[1024] = "";
 	size_t i, k, done;
-	int rc = WQ_EIO;
+	wq_status rc = WQ_EIO;
 
 	for (done = 0; done < in_n; done += k) {
 		size_t batch = 0;
 
 		for (k = 0; done + k < in_n && k < WQM_FEED_BATCH; k++) {
-			if (screen(m, in_data[done + k], in_len[done + k]) >= 0)
+			if (!screen_keep(m, in_data[done + k], in_len[done + k]))
 				continue;
 			data[batch] = in_data[done + k];
 			len[batch++] = in_len[done + k];
@@ -509,7 +520,7 @@ void wqm_accept(wqm *m, const uint8_t *const *in_data, const size_t *in_len, siz
 			rc = wqm_store_append(m->store, data, len, batch, seq, err, sizeof(err));
 		if (m->store == NULL || rc != WQ_OK) {
 			if (m->store != NULL) {
-				int64_t now = wqm_unix_ns();
+				int64_t now = wq_clock_unix_ns();
 
 				wq_prom_cell_add(m->m_store_errors, (double)batch);
 				if (now - last_warn_ns > RETRY_NS) {
@@ -533,16 +544,16 @@ void wqm_accept(wqm *m, const uint8_t *const *in_data, const size_t *in_len, siz
 	}
 }
 
-static int replay_one(void *arg, int64_t seq, const uint8_t *data, size_t len)
+static wq_status replay_one(void *arg, int64_t seq, const uint8_t *data, size_t len)
 {
 	wqm_ingest(arg, seq, data, len);
-	return 0;
+	return WQ_OK;
 }
 
-int wqm_restore(wqm *m, size_t *n, char *err, size_t errlen)
+wq_status wqm_restore(wqm *m, size_t *n, char *err, size_t errlen)
 {
 	size_t cnt = 0;
-	int rc = WQ_OK;
+	wq_status rc = WQ_OK;
 
 	if (m->store != NULL)
 		rc = wqm_store_replay(m->store, replay_one, m, &cnt, err, errlen);
@@ -558,7 +569,7 @@ int wqm_insufficient_locked(const wqm *m)
 	return m->count < m->o.min_events;
 }
 
-int wqm_refresh_locked(wqm *m, int full, char *err, size_t errlen)
+wq_status wqm_refresh_locked(wqm *m, int full, int *available, char *err, size_t errlen)
 {
 	wq_drift_result *res = full ? &m->full : &m->result;
 	int *have = full ? &m->have_full : &m->have_result;
@@ -566,16 +577,19 @@ int wqm_refresh_locked(wqm *m, int full, char *err, size_t errlen)
 	wq_drift_opts o = m->o.drift;
 	double *cur;
 	size_t i, j, n, nc;
-	int rc;
+	wq_status rc;
 
-	window_trim(m, wqm_unix_ns());
+	*available = 0;
+	window_trim(m, wq_clock_unix_ns());
 	n = m->count;
 	if (m->ref == NULL || n == 0) {
 		*have = 0;
-		return 0;
+		return WQ_OK;
 	}
-	if (*have && *gen == m->window_gen)
-		return 1;
+	if (*have && *gen == m->window_gen) {
+		*available = 1;
+		return WQ_OK;
+	}
 	nc = m->ref->ncols;
 	cur = malloc(nc * n * sizeof(*cur));
 	if (cur == NULL)
@@ -595,26 +609,28 @@ int wqm_refresh_locked(wqm *m, int full, char *err, size_t errlen)
 	}
 	*have = 1;
 	*gen = m->window_gen;
-	return 1;
+	*available = 1;
+	return WQ_OK;
 }
 
-int wqm_refresh(wqm *m, char *err, size_t errlen)
+wq_status wqm_refresh(wqm *m, char *err, size_t errlen)
 {
-	int rc;
+	wq_status rc;
+	int available;
 
 	pthread_mutex_lock(&m->mu);
-	wqm_join_expire(m->join, wqm_unix_ns());
-	rc = wqm_refresh_locked(m, 0, err, errlen);
+	wqm_join_expire(m->join, wq_clock_unix_ns());
+	rc = wqm_refresh_locked(m, 0, &available, err, errlen);
 	pthread_mutex_unlock(&m->mu);
 	return rc;
 }
 
-int wqm_target_locked(wqm *m, char *err, size_t errlen)
+int wqm_target_ready_locked(wqm *m)
 {
 	uint64_t gen = wqm_join_gen(m->join);
 	double *labels = NULL;
 	size_t n = 0;
-	int rc;
+	wq_status rc;
 
 	if (m->ref == NULL)
 		return 0;
@@ -622,25 +638,23 @@ int wqm_target_locked(wqm *m, char *err, size_t errlen)
 		return 1;
 	m->have_target = 0;
 	rc = wqm_join_labels(m->join, m->ref->name, m->ref->version, &labels, &n);
-	if (rc != WQ_OK)
-		return wq_err_set(err, errlen, rc, "out of memory");
-	if (n == 0)
+	if (rc != WQ_OK || n == 0)
 		return 0;
-	rc = wq_drift_evaluate(m->ref->target, labels, n, &m->o.drift, &m->target, err, errlen);
+	rc = wq_drift_evaluate(m->ref->target, labels, n, &m->o.drift, &m->target, NULL, 0);
 	free(labels);
 	if (rc != WQ_OK)
-		return rc;
+		return 0;
 	m->have_target = 1;
 	m->target_gen = gen;
 	return 1;
 }
 
-int wqm_quality_locked(wqm *m)
+wq_status wqm_quality_locked(wqm *m)
 {
 	uint64_t gen = wqm_join_gen(m->join);
 	wqm_join_quality *q = NULL;
 	size_t n = 0;
-	int rc;
+	wq_status rc;
 
 	if (m->have_quality && m->quality_gen == gen)
 		return WQ_OK;
@@ -676,12 +690,13 @@ static void snapshot_point(wqm *m, wqm_store_point *p)
 	const wqm_join_quality *q;
 	char err[256];
 	size_t i;
+	int available = 0;
 
 	memset(p, 0, sizeof(*p));
-	p->p.time_unix_ms = wqm_unix_ns() / 1000000;
+	p->p.time_unix_ms = wq_clock_unix_ns() / 1000000;
 	p->p.drift_share = p->p.prediction_score = NAN;
 	p->p.accuracy = p->p.balanced_accuracy = p->p.f1_macro = NAN;
-	if (wqm_refresh_locked(m, 0, err, sizeof(err)) == 1) {
+	if (wqm_refresh_locked(m, 0, &available, err, sizeof(err)) == WQ_OK && available) {
 		p->p.drift_share = m->result.share;
 		p->p.dataset_drift = m->result.dataset_drift;
 		for (i = 0; i < m->result.ncolumns; i++)
@@ -707,18 +722,18 @@ static void snapshot_point(wqm *m, wqm_store_point *p)
 	}
 }
 
-int wqm_snapshot(wqm *m, char *err, size_t errlen)
+wq_status wqm_snapshot(wqm *m, char *err, size_t errlen)
 {
 	wqm_store_counter c[WQM_C_COUNT];
 	wqm_store_point p;
 	int64_t upto, keep, wseq, jseq;
 	size_t i;
-	int rc;
+	wq_status rc;
 
 	if (m->store == NULL)
 		return WQ_OK;
 	pthread_mutex_lock(&m->mu);
-	wqm_join_expire(m->join, wqm_unix_ns());
+	wqm_join_expire(m->join, wq_clock_unix_ns());
 	snapshot_point(m, &p);
 	for (i = 0; i < WQM_C_COUNT; i++) {
 		c[i].name = m->counters[i].name;
@@ -748,12 +763,12 @@ int wqm_snapshot(wqm *m, char *err, size_t errlen)
 
 /* ---- life cycle ----------------------------------------------------------------------------- */
 
-static int counters_restore(wqm *m, char *err, size_t errlen)
+static wq_status counters_restore(wqm *m, char *err, size_t errlen)
 {
 	wqm_store_counter c[WQM_C_COUNT];
 	int64_t upto = 0;
 	size_t i;
-	int rc;
+	wq_status rc;
 
 	for (i = 0; i < WQM_C_COUNT; i++) {
 		c[i].name = m->counters[i].name;
@@ -768,9 +783,25 @@ static int counters_restore(wqm *m, char *err, size_t errlen)
 	return WQ_OK;
 }
 
-int wqm_init(wqm *m, const wqm_opts *o, wq_registry *registry, char *err, size_t errlen)
+/* Everything wqm_init takes but the mutex (released by wqm_init's failure path, where it may
+ * not exist, and by wqm_fini). */
+static void state_release(wqm *m)
 {
-	int rc;
+	ref_free(m->ref);
+	wqm_store_close(m->store);
+	wq_prom_free(m->prom);
+	wqm_join_quality_free(m->quality, m->nquality);
+	wqm_join_free(m->join);
+	free(m->rows);
+	free(m->times_ns);
+	free(m->seqs);
+	free(m->rej);
+	wq_registry_close(m->registry);
+}
+
+wq_status wqm_init(wqm *m, const wqm_opts *o, wq_registry *registry, char *err, size_t errlen)
+{
+	wq_status rc;
 
 	memset(m, 0, sizeof(*m));
 	m->o = *o;
@@ -814,30 +845,14 @@ int wqm_init(wqm *m, const wqm_opts *o, wq_registry *registry, char *err, size_t
 		goto fail;
 	return WQ_OK;
 fail:
-	wqm_store_close(m->store);
-	wq_prom_free(m->prom);
-	wqm_join_free(m->join);
-	free(m->rows);
-	free(m->times_ns);
-	free(m->seqs);
-	free(m->rej);
-	wq_registry_close(m->registry);
+	state_release(m);
 	memset(m, 0, sizeof(*m));
 	return rc;
 }
 
 void wqm_fini(wqm *m)
 {
-	ref_free(m->ref);
-	wqm_store_close(m->store);
-	wq_prom_free(m->prom);
-	wqm_join_quality_free(m->quality, m->nquality);
-	wqm_join_free(m->join);
-	free(m->rows);
-	free(m->times_ns);
-	free(m->seqs);
-	free(m->rej);
-	wq_registry_close(m->registry);
+	state_release(m);
 	pthread_mutex_destroy(&m->mu);
 	memset(m, 0, sizeof(*m));
 }

@@ -6,14 +6,14 @@
 #ifndef WQM_H
 #define WQM_H
 
-#include "wq_drift.h"
-#include "wq_driftreport.h"
-#include "wq_prom.h"
-#include "wq_registry.h"
+#include "drift/wq_drift.h"
+#include "drift/wq_driftreport.h"
+#include "serve/wq_prom.h"
+#include "registry/wq_registry.h"
 #include "wqm_join.h"
 #include "wqm_store.h"
 #include "wqm_trust.h"
-#include "wq_rpc.h"
+#include "rpc/wq_rpc.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -132,13 +132,13 @@ void wqm_opts_default(wqm_opts *o);
  * first) and opens the state store when o->state_dir is set (restoring the counters; call
  * wqm_restore next). Takes ownership of registry (may be NULL when opts names a plain bundle
  * path as reference). On failure everything is released. */
-int wqm_init(wqm *m, const wqm_opts *o, wq_registry *registry, char *err, size_t errlen);
+wq_status wqm_init(wqm *m, const wqm_opts *o, wq_registry *registry, char *err, size_t errlen);
 void wqm_fini(wqm *m);
 
 /* Replays the stored messages (no-op without a store): the window and the join buffer are
  * as they were when the previous process stopped or was killed. *n gets the messages
  * replayed. */
-int wqm_restore(wqm *m, size_t *n, char *err, size_t errlen);
+wq_status wqm_restore(wqm *m, size_t *n, char *err, size_t errlen);
 
 /* Takes n feed messages (packed FeedEvent; a bare PredictionEvent is accepted too): drops
  * (counts and rarely logs) the malformed ones and the events the trust rules refuse
@@ -153,20 +153,20 @@ void wqm_accept(wqm *m, const uint8_t *const *data, const size_t *len, size_t n)
  * once per cause. Thread-safe. */
 void wqm_ingest(wqm *m, int64_t seq, const uint8_t *data, size_t len);
 
-/* Recomputes the scrape-path drift result when the window changed; 1 when a result is
- * available (the window is not empty; it may still be below min_events), 0 when not,
- * negative WQ_E* on failure. Thread-safe. */
-int wqm_refresh(wqm *m, char *err, size_t errlen);
+/* Recomputes the scrape-path drift result when the window changed (m->result, when the
+ * window is not empty; it may still be below min_events). WQ_OK also when there is nothing
+ * to compute. Thread-safe. */
+wq_status wqm_refresh(wqm *m, char *err, size_t errlen);
 
 /* The report of the current state: JSON (new reference) or HTML (*out malloc'd). Also with
  * a small or empty window (then the report says the data is insufficient); WQ_ENOENT only
  * before the first prediction event. */
-int wqm_report_json(wqm *m, json_t **out, char *err, size_t errlen);
-int wqm_report_html(wqm *m, char **out, size_t *len, char *err, size_t errlen);
+wq_status wqm_report_json(wqm *m, json_t **out, char *err, size_t errlen);
+wq_status wqm_report_html(wqm *m, char **out, size_t *len, char *err, size_t errlen);
 
 /* Takes a snapshot now (drift and quality into the history), saves the counters and prunes
  * what the window, the join buffer and the retention no longer need. No-op without a store. */
-int wqm_snapshot(wqm *m, char *err, size_t errlen);
+wq_status wqm_snapshot(wqm *m, char *err, size_t errlen);
 
 /* The feed: subscribes to url and accepts until wqm_feed_stop. nng redials by itself, so
  * wineqd restarts need nothing; wqm.feed_connected says whether a connection is up. A
@@ -174,19 +174,19 @@ int wqm_snapshot(wqm *m, char *err, size_t errlen);
  * server name) and may present tls->cert_file + key_file as a client certificate; tls
  * settings with any other url are WQ_EINVAL. tls may be NULL; its files are read here. */
 typedef struct wqm_feed wqm_feed;
-int wqm_feed_start(wqm *m, const char *url, const wq_rpc_tls *tls, wqm_feed **out, char *err,
-                   size_t errlen);
+wq_status wqm_feed_start(wqm *m, const char *url, const wq_rpc_tls *tls, wqm_feed **out, char *err,
+                         size_t errlen);
 void wqm_feed_stop(wqm_feed *f);
 
 /* The snapshot ticker: wqm_snapshot every o.snapshot_interval_s until stopped (and once
  * more when stopped). Nothing is started without a store (*out = NULL). */
 typedef struct wqm_ticker wqm_ticker;
-int wqm_ticker_start(wqm *m, wqm_ticker **out, char *err, size_t errlen);
+wq_status wqm_ticker_start(wqm *m, wqm_ticker **out, char *err, size_t errlen);
 void wqm_ticker_stop(wqm_ticker *t);
 
 /* HTTP: /metrics, /report, /report.json, /healthz on addr_port. */
 typedef struct wqm_http wqm_http;
-int wqm_http_start(wqm *m, const char *addr_port, wqm_http **out, char *err, size_t errlen);
+wq_status wqm_http_start(wqm *m, const char *addr_port, wqm_http **out, char *err, size_t errlen);
 void wqm_http_stop(wqm_http *h);
 
 #endif

@@ -3,9 +3,9 @@
  * the monitor writes). */
 #include "wqm_cli.h"
 
-#include "wq_config.h"
-#include "wq_error.h"
-#include "wq_kvconf.h"
+#include "track/wq_config.h"
+#include "base/wq_error.h"
+#include "base/wq_kvconf.h"
 #include "wqm_store.h"
 
 #include <errno.h>
@@ -19,7 +19,7 @@
 
 #define HISTORY_MAX 1000000 /* rows printed at most */
 
-int wqm_cli_parse_since(const char *s, long long now_ms, long long *out_ms)
+wq_status wqm_cli_parse_since(const char *s, long long now_ms, long long *out_ms)
 {
 	char *end;
 	long long v;
@@ -77,7 +77,7 @@ static void rfc3339(long long ms, char *buf, size_t n)
 		snprintf(buf, n, "%lld", ms);
 }
 
-static int print_json(const char *dir, const wqm_store_point *pts, size_t n)
+static wq_status print_json(const char *dir, const wqm_store_point *pts, size_t n)
 {
 	json_t *doc = json_object(), *arr = json_array();
 	char when[40];
@@ -174,16 +174,19 @@ static void history_usage(FILE *f)
 	      f);
 }
 
-int wqm_cmd_history(int argc, char **argv, const char *default_config)
+wq_exit wqm_cmd_history(int argc, char **argv, const char *default_config)
 {
 	const char *dir = NULL, *config = NULL;
-	long long since = 0, limit = HISTORY_MAX;
-	char err[1024] = "", *defdir = NULL, *end;
+	long long since = 0;
+	size_t limit = HISTORY_MAX;
+	char err[1024] = "", *defdir = NULL;
 	wq_kvconf conf = {0};
 	wqm_store *s = NULL;
 	wqm_store_point *pts = NULL;
 	size_t n = 0;
-	int json = 0, c, ex = 3, rc;
+	int json = 0, c;
+	wq_exit ex = WQ_EXIT_DATA;
+	wq_status rc;
 
 	optind = 1;
 	opterr = 0;
@@ -200,17 +203,14 @@ int wqm_cmd_history(int argc, char **argv, const char *default_config)
 			    WQ_OK) {
 				fprintf(stderr, "wineq-monitor history: invalid --since '%s'\n",
 				        optarg);
-				return 2;
+				return WQ_EXIT_USAGE;
 			}
 			break;
 		case H_LIMIT:
-			errno = 0;
-			limit = strtoll(optarg, &end, 10);
-			if (errno != 0 || end == optarg || *end != '\0' || limit < 1 ||
-			    limit > HISTORY_MAX) {
+			if (wq_cli_parse_size_in(optarg, 1, HISTORY_MAX, &limit) != WQ_OK) {
 				fprintf(stderr, "wineq-monitor history: invalid --limit '%s'\n",
 				        optarg);
-				return 2;
+				return WQ_EXIT_USAGE;
 			}
 			break;
 		case H_FORMAT:
@@ -219,28 +219,28 @@ int wqm_cmd_history(int argc, char **argv, const char *default_config)
 			else if (strcmp(optarg, "text") != 0) {
 				fprintf(stderr,
 				        "wineq-monitor history: --format is text or json\n");
-				return 2;
+				return WQ_EXIT_USAGE;
 			}
 			break;
 		case H_HELP:
 			history_usage(stdout);
-			return 0;
+			return WQ_EXIT_OK;
 		default:
 			fprintf(stderr, "wineq-monitor history: bad option %s (see --help)\n",
 			        argv[optind - 1]);
-			return 2;
+			return WQ_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "wineq-monitor history: unexpected argument '%s'\n", argv[optind]);
-		return 2;
+		return WQ_EXIT_USAGE;
 	}
 	if (dir == NULL) {
 		rc = wq_kvconf_load(config != NULL ? config : default_config, &conf, err,
 		                    sizeof(err));
 		if (rc != WQ_OK && (rc != WQ_ENOENT || config != NULL)) {
 			fprintf(stderr, "wineq-monitor history: %s\n", err);
-			return 2;
+			return WQ_EXIT_USAGE;
 		}
 		dir = rc == WQ_OK ? wq_kvconf_get(&conf, "state-dir") : NULL;
 	}
@@ -260,19 +260,19 @@ int wqm_cmd_history(int argc, char **argv, const char *default_config)
 	}
 	rc = wqm_store_open(dir, 0, &s, err, sizeof(err));
 	if (rc == WQ_OK)
-		rc = wqm_store_history(s, since, (size_t)limit, &pts, &n, err, sizeof(err));
+		rc = wqm_store_history(s, since, limit, &pts, &n, err, sizeof(err));
 	if (rc != WQ_OK) {
 		fprintf(stderr, "wineq-monitor history: %s\n", err);
 		goto out;
 	}
 	if (json)
-		ex = print_json(dir, pts, n) == WQ_OK ? 0 : 1;
+		ex = print_json(dir, pts, n) == WQ_OK ? WQ_EXIT_OK : WQ_EXIT_FAILURE;
 	else {
 		print_text(pts, n);
-		ex = 0;
+		ex = WQ_EXIT_OK;
 	}
 	if (fflush(stdout) != 0)
-		ex = 1;
+		ex = WQ_EXIT_FAILURE;
 out:
 	free(pts);
 	wqm_store_close(s);

@@ -3,9 +3,10 @@
  * needs no action. */
 #include "wqm_priv.h"
 
-#include "wq_error.h"
-#include "wq_log.h"
-#include "wq_tlsconf.h"
+#include "base/wq_clock.h"
+#include "base/wq_error.h"
+#include "base/wq_log.h"
+#include "rpc/wq_tlsconf.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
@@ -43,7 +44,7 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
  * as a wineqd that is not running. */
 static void unconnected_check(wqm_feed *f, int64_t *down_since)
 {
-	int64_t now = wqm_unix_ns();
+	int64_t now = wq_clock_unix_ns();
 
 	if (atomic_load(&f->m->feed_connected) > 0) {
 		*down_since = now;
@@ -71,7 +72,7 @@ static void *receiver(void *arg)
 	nng_msg **msgs = malloc(WQM_FEED_BATCH * sizeof(*msgs));
 	const uint8_t **data = malloc(WQM_FEED_BATCH * sizeof(*data));
 	size_t *len = malloc(WQM_FEED_BATCH * sizeof(*len));
-	int64_t down_since = wqm_unix_ns();
+	int64_t down_since = wq_clock_unix_ns();
 
 	if (msgs == NULL || data == NULL || len == NULL) {
 		wq_log(WQ_LOG_ERROR, "feed: out of memory; no events are received");
@@ -109,12 +110,13 @@ out:
 	return NULL;
 }
 
-int wqm_feed_start(wqm *m, const char *url, const wq_rpc_tls *tls, wqm_feed **out, char *err,
-                   size_t errlen)
+wq_status wqm_feed_start(wqm *m, const char *url, const wq_rpc_tls *tls, wqm_feed **out, char *err,
+                         size_t errlen)
 {
 	wqm_feed *f = calloc(1, sizeof(*f));
 	nng_dialer d;
-	int rc, rv;
+	wq_status rc;
+	int rv;
 
 	if (f == NULL)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");

@@ -2,8 +2,8 @@
  * tools, /healthz. */
 #include "wqm.h"
 
-#include "wq_error.h"
-#include "wq_httpd.h"
+#include "base/wq_error.h"
+#include "serve/wq_httpd.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,19 +28,25 @@ static void on_metrics(wq_httpd_req *r, void *arg)
 	free(text);
 }
 
+/* A report that could not be made: 503 before the first prediction event (WQ_ENOENT), else
+ * 500 with the detail. */
+static void reply_failure(wq_httpd_req *r, wq_status rc, const char *err)
+{
+	if (rc == WQ_ENOENT)
+		wq_httpd_reply_error(r, 503, "UNAVAILABLE", "%s", err);
+	else
+		wq_httpd_reply_error(r, 500, "INTERNAL", "%s", err[0] ? err : wq_strerror(rc));
+}
+
 static void on_report(wq_httpd_req *r, void *arg)
 {
 	wqm *m = arg;
 	char err[512] = "", *html = NULL;
 	size_t len = 0;
-	int rc = wqm_report_html(m, &html, &len, err, sizeof(err));
+	wq_status rc = wqm_report_html(m, &html, &len, err, sizeof(err));
 
-	if (rc == WQ_ENOENT) {
-		wq_httpd_reply_error(r, 503, "UNAVAILABLE", "%s", err);
-		return;
-	}
 	if (rc != WQ_OK) {
-		wq_httpd_reply_error(r, 500, "INTERNAL", "%s", err[0] ? err : wq_strerror(rc));
+		reply_failure(r, rc, err);
 		return;
 	}
 	wq_httpd_reply(r, 200, "text/html; charset=utf-8", html, len);
@@ -52,14 +58,10 @@ static void on_report_json(wq_httpd_req *r, void *arg)
 	wqm *m = arg;
 	char err[512] = "";
 	json_t *j = NULL;
-	int rc = wqm_report_json(m, &j, err, sizeof(err));
+	wq_status rc = wqm_report_json(m, &j, err, sizeof(err));
 
-	if (rc == WQ_ENOENT) {
-		wq_httpd_reply_error(r, 503, "UNAVAILABLE", "%s", err);
-		return;
-	}
 	if (rc != WQ_OK) {
-		wq_httpd_reply_error(r, 500, "INTERNAL", "%s", err[0] ? err : wq_strerror(rc));
+		reply_failure(r, rc, err);
 		return;
 	}
 	wq_httpd_reply_json(r, 200, j);
@@ -81,11 +83,11 @@ static const wq_httpd_route routes[] = {
     {"/healthz", WQ_HTTPD_GET, on_healthz},
 };
 
-int wqm_http_start(wqm *m, const char *addr_port, wqm_http **out, char *err, size_t errlen)
+wq_status wqm_http_start(wqm *m, const char *addr_port, wqm_http **out, char *err, size_t errlen)
 {
 	wq_httpd_opts o = {0};
 	wqm_http *h = calloc(1, sizeof(*h));
-	int rc;
+	wq_status rc;
 
 	if (h == NULL)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");

@@ -3,7 +3,7 @@
  * entries go to the head of their chains, so the first customer match is the latest one. */
 #include "wqm_join.h"
 
-#include "wq_error.h"
+#include "base/wq_error.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -53,8 +53,8 @@ static uint64_t hash(const char *s)
 	return h;
 }
 
-int wqm_join_new(size_t max_predictions, int64_t max_age_ns, wqm_join **out, char *err,
-                 size_t errlen)
+wq_status wqm_join_new(size_t max_predictions, int64_t max_age_ns, wqm_join **out, char *err,
+                       size_t errlen)
 {
 	wqm_join *j;
 	size_t b = 1, i;
@@ -222,8 +222,8 @@ int wqm_join_add_prediction(wqm_join *j, const char *id, const char *customer,
 	return 1;
 }
 
-int wqm_join_add_label(wqm_join *j, const char *id, const char *customer, int quality,
-                       int64_t label_ns)
+wqm_join_result wqm_join_add_label(wqm_join *j, const char *id, const char *customer, int quality,
+                                   int64_t label_ns)
 {
 	int32_t k = NONE;
 
@@ -291,13 +291,13 @@ static double quantile(const double *x, size_t n, double q)
 	return x[lo] + (x[lo + 1] - x[lo]) * frac;
 }
 
-static int quality_one(const wqm_join *j, int slot, wqm_join_quality *q)
+static wq_status quality_one(const wqm_join *j, int slot, wqm_join_quality *q)
 {
 	size_t i, n = 0, cap = j->models[slot].held;
 	int *yt = malloc((cap ? cap : 1) * sizeof(*yt));
 	int *yp = malloc((cap ? cap : 1) * sizeof(*yp));
 	double *lag = malloc((cap ? cap : 1) * sizeof(*lag));
-	int rc = WQ_OK;
+	wq_status rc = WQ_OK;
 
 	if (yt == NULL || yp == NULL || lag == NULL) {
 		rc = WQ_ENOMEM;
@@ -331,12 +331,13 @@ out:
 	return rc;
 }
 
-int wqm_join_quality_all(const wqm_join *j, wqm_join_quality **out, size_t *n)
+wq_status wqm_join_quality_all(const wqm_join *j, wqm_join_quality **out, size_t *n)
 {
 	wqm_join_quality *q = calloc(WQM_JOIN_MAX_MODELS, sizeof(*q));
 	int order[WQM_JOIN_MAX_MODELS];
 	size_t k = 0, a, b;
-	int rc = WQ_OK, i;
+	wq_status rc = WQ_OK;
+	int i;
 
 	if (q == NULL)
 		return WQ_ENOMEM;
@@ -374,8 +375,8 @@ void wqm_join_quality_free(wqm_join_quality *q, size_t n)
 	free(q);
 }
 
-int wqm_join_labels(const wqm_join *j, const char *model_name, int64_t model_version, double **out,
-                    size_t *n)
+wq_status wqm_join_labels(const wqm_join *j, const char *model_name, int64_t model_version,
+                          double **out, size_t *n)
 {
 	double *v = NULL;
 	size_t i, k = 0;

@@ -14,7 +14,8 @@
 #ifndef WQM_JOIN_H
 #define WQM_JOIN_H
 
-#include "wq_metrics.h"
+#include "base/wq_error.h"
+#include "ml/wq_metrics.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -28,17 +29,17 @@
 
 typedef struct wqm_join wqm_join;
 
-enum wqm_join_result {
+typedef enum wqm_join_result {
 	WQM_JOIN_MATCHED = 0,
 	WQM_JOIN_UNMATCHED = 1, /* no such prediction held (unknown, evicted, expired, invalid) */
 	WQM_JOIN_DUPLICATE = 2  /* the prediction already had a label: the first one is kept */
-};
+} wqm_join_result;
 
 /* Allocates a join buffer for 1..WQM_JOIN_LIMIT predictions no older than max_age_ns (> 0).
  * WQ_EINVAL for bounds outside those, checked before anything is allocated. *out owned by
  * the caller (wqm_join_free). */
-int wqm_join_new(size_t max_predictions, int64_t max_age_ns, wqm_join **out, char *err,
-                 size_t errlen);
+wq_status wqm_join_new(size_t max_predictions, int64_t max_age_ns, wqm_join **out, char *err,
+                       size_t errlen);
 void wqm_join_free(wqm_join *j);
 
 /* Holds a prediction: id (WQM_JOIN_ID_LEN hex digits, or "" / NULL: then only joinable by
@@ -51,10 +52,10 @@ int wqm_join_add_prediction(wqm_join *j, const char *id, const char *customer,
                             const char *model_name, int64_t model_version, int predicted,
                             int64_t pred_ns, int64_t seq);
 
-/* Joins a true label (quality 0..10) that arrived at label_ns; returns enum wqm_join_result.
+/* Joins a true label (quality 0..10) that arrived at label_ns: matched, unmatched or a duplicate.
  * id wins over customer when both are given. */
-int wqm_join_add_label(wqm_join *j, const char *id, const char *customer, int quality,
-                       int64_t label_ns);
+wqm_join_result wqm_join_add_label(wqm_join *j, const char *id, const char *customer, int quality,
+                                   int64_t label_ns);
 
 /* Drops predictions older than max_age at now_ns. */
 void wqm_join_expire(wqm_join *j, int64_t now_ns);
@@ -79,12 +80,12 @@ typedef struct wqm_join_quality {
 
 /* The quality of every model with predictions held, in order of first appearance.
  * *out (an array of *n, maybe 0) owned by the caller (wqm_join_quality_free). WQ_ENOMEM. */
-int wqm_join_quality_all(const wqm_join *j, wqm_join_quality **out, size_t *n);
+wq_status wqm_join_quality_all(const wqm_join *j, wqm_join_quality **out, size_t *n);
 void wqm_join_quality_free(wqm_join_quality *q, size_t n);
 
 /* The true labels of the model's labelled predictions, oldest first (target drift).
  * *out (malloc'd, *n values; NULL when none) owned by the caller. WQ_ENOMEM. */
-int wqm_join_labels(const wqm_join *j, const char *model_name, int64_t model_version, double **out,
-                    size_t *n);
+wq_status wqm_join_labels(const wqm_join *j, const char *model_name, int64_t model_version,
+                          double **out, size_t *n);
 
 #endif

@@ -2,7 +2,8 @@
  * from the cached results (collectors); event outcomes are counters updated as they happen. */
 #include "wqm_priv.h"
 
-#include "wq_error.h"
+#include "base/wq_clock.h"
+#include "base/wq_error.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -157,7 +158,7 @@ static void emit_drift(wq_prom_emitter *e, wqm *m, int kind)
 	int insufficient = wqm_insufficient_locked(m);
 	size_t i;
 
-	if (kind <= ST_DETECTED && wqm_target_locked(m, NULL, 0) == 1) {
+	if (kind <= ST_DETECTED && wqm_target_ready_locked(m)) {
 		const wq_drift_column *c = &m->target.columns[0];
 		const char *lv[2] = {c->name, c->method};
 
@@ -221,7 +222,7 @@ static void collect(wq_prom_emitter *e, void *arg)
 	case ST_LAST_AGE:
 		if (m->last_event_unix_ns > 0)
 			wq_prom_emit(e, NULL,
-			             (double)(wqm_unix_ns() - m->last_event_unix_ns) / 1e9);
+			             (double)(wq_clock_unix_ns() - m->last_event_unix_ns) / 1e9);
 		break;
 	case ST_REF_INFO:
 		if (m->ref != NULL) {
@@ -306,14 +307,15 @@ static const family_def defs[] = {
      "Label time - prediction time of the labelled predictions (quantiles).", 3, nv_quantile},
 };
 
-static int counter(wqm *m, const char *name, const char *help, const char *label,
-                   const char *const *values, const int *ids, size_t n, char *err, size_t errlen)
+static wq_status counter(wqm *m, const char *name, const char *help, const char *label,
+                         const char *const *values, const int *ids, size_t n, char *err,
+                         size_t errlen)
 {
 	const char *const lab[1] = {label};
 	wq_prom_family *f;
 	size_t i;
-	int rc = wq_prom_family_add(m->prom, WQ_PROM_COUNTER, name, help, label ? lab : NULL,
-	                            label ? 1 : 0, NULL, 0, &f, err, errlen);
+	wq_status rc = wq_prom_family_add(m->prom, WQ_PROM_COUNTER, name, help, label ? lab : NULL,
+	                                  label ? 1 : 0, NULL, 0, &f, err, errlen);
 
 	for (i = 0; rc == WQ_OK && i < n; i++) {
 		const char *lv[1] = {values != NULL ? values[i] : NULL};
@@ -323,7 +325,7 @@ static int counter(wqm *m, const char *name, const char *help, const char *label
 	return rc;
 }
 
-int wqm_metrics_init(wqm *m, char *err, size_t errlen)
+wq_status wqm_metrics_init(wqm *m, char *err, size_t errlen)
 {
 	static const char *const reasons[] = {"malformed", "schema", "reference", "model",
 	                                      "untrusted"};
@@ -347,7 +349,7 @@ int wqm_metrics_init(wqm *m, char *err, size_t errlen)
 	};
 	wq_prom_family *f;
 	size_t i;
-	int rc = WQ_OK;
+	wq_status rc = WQ_OK;
 
 	for (i = 0; rc == WQ_OK && i < sizeof(defs) / sizeof(defs[0]); i++) {
 		collector_args[defs[i].kind] = (collector_arg){m, defs[i].kind};

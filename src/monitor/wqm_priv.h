@@ -30,26 +30,27 @@ struct wqm_rejection {
 	uint8_t invalid; /* 0: missing, 1: not a finite number */
 };
 
-int64_t wqm_unix_ns(void);
-
 /* Recomputes a drift result of the window when it changed: full = every statistic (the
- * report), else the scrape path's. 1: a result, 0: an empty window or no reference. */
-int wqm_refresh_locked(wqm *m, int full, char *err, size_t errlen);
+ * report), else the scrape path's. On WQ_OK *available is 1 when there is a result (m->full
+ * or m->result), 0 for an empty window or no reference; on failure it is 0. */
+wq_status wqm_refresh_locked(wqm *m, int full, int *available, char *err, size_t errlen);
 
 /* 1 while the window is below the minimum for a verdict. */
 int wqm_insufficient_locked(const wqm *m);
 
-/* The target drift of the current reference's model: 1 when there is one (labels exist). */
-int wqm_target_locked(wqm *m, char *err, size_t errlen);
+/* Whether the target drift of the current reference's model is available in m->target
+ * (recomputed when labels were joined since): 1 when there is one, 0 without labels or when
+ * it cannot be computed. */
+int wqm_target_ready_locked(wqm *m);
 
-/* The quality per model, recomputed when the join buffer changed; 0 or WQ_ENOMEM. */
-int wqm_quality_locked(wqm *m);
+/* The quality per model, recomputed when the join buffer changed; WQ_OK or WQ_ENOMEM. */
+wq_status wqm_quality_locked(wqm *m);
 
 /* The quality entry of the model the reports are about (the latest prediction's model), or
  * NULL. */
 const wqm_join_quality *wqm_quality_current_locked(wqm *m);
 
 /* The Prometheus families (wqm_metrics.c). */
-int wqm_metrics_init(wqm *m, char *err, size_t errlen);
+wq_status wqm_metrics_init(wqm *m, char *err, size_t errlen);
 
 #endif

@@ -3,7 +3,7 @@
  * data quality of the window, and the history of snapshots. */
 #include "wqm_priv.h"
 
-#include "wq_error.h"
+#include "base/wq_error.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -21,11 +21,11 @@ typedef struct report_ctx {
 	char refd[256], curd[256];
 } report_ctx;
 
-static int history_load(wqm *m, report_ctx *c, char *err, size_t errlen)
+static wq_status history_load(wqm *m, report_ctx *c, char *err, size_t errlen)
 {
 	wqm_store_point *pts = NULL;
 	size_t n = 0, i;
-	int rc;
+	wq_status rc;
 
 	if (m->store == NULL)
 		return WQ_OK;
@@ -84,19 +84,20 @@ static void dq_fill(wqm *m, report_ctx *c)
 }
 
 /* Fills the context from the current state (caller holds mu). */
-static int prepare_locked(wqm *m, report_ctx *c, char *err, size_t errlen)
+static wq_status prepare_locked(wqm *m, report_ctx *c, char *err, size_t errlen)
 {
 	const wqm_join_quality *q;
-	int rc;
+	wq_status rc;
+	int available;
 
 	if (m->ref == NULL)
 		return wq_err_set(err, errlen, WQ_ENOENT,
 		                  "no report yet: no prediction event received (or no reference "
 		                  "could be loaded for them)");
-	rc = wqm_refresh_locked(m, 1, err, errlen);
-	if (rc < 0)
+	rc = wqm_refresh_locked(m, 1, &available, err, errlen);
+	if (rc != WQ_OK)
 		return rc;
-	if (rc == 1) {
+	if (available) {
 		c->res = &m->full;
 	} else {
 		/* an empty window still gets a report: it says the data is insufficient */
@@ -143,11 +144,11 @@ static void ctx_clear(report_ctx *c)
 
 /* The target column as the report's JSON shows a column, under "target" (absent until a
  * label is joined); it is not one of the columns the dataset verdict counts. */
-static int target_json(wqm *m, json_t *doc)
+static wq_status target_json(wqm *m, json_t *doc)
 {
 	json_t *t, *cols;
 
-	if (wqm_target_locked(m, NULL, 0) != 1 || json_object_get(doc, "target") != NULL)
+	if (!wqm_target_ready_locked(m) || json_object_get(doc, "target") != NULL)
 		return WQ_OK;
 	t = wq_driftreport_json(&m->target, NULL);
 	cols = t != NULL ? json_object_get(t, "columns") : NULL;
@@ -164,9 +165,9 @@ static int target_json(wqm *m, json_t *doc)
 
 /* Loads the snapshot history (outside the lock: it reads the store), then takes m->mu and
  * prepares c. On WQ_OK m->mu is held and report_end must follow; on failure nothing is held. */
-static int report_begin(wqm *m, report_ctx *c, char *err, size_t errlen)
+static wq_status report_begin(wqm *m, report_ctx *c, char *err, size_t errlen)
 {
-	int rc;
+	wq_status rc;
 
 	memset(c, 0, sizeof(*c));
 	rc = history_load(m, c, err, errlen);
@@ -187,11 +188,11 @@ static void report_end(wqm *m, report_ctx *c)
 	ctx_clear(c);
 }
 
-int wqm_report_json(wqm *m, json_t **out, char *err, size_t errlen)
+wq_status wqm_report_json(wqm *m, json_t **out, char *err, size_t errlen)
 {
 	report_ctx c;
 	json_t *j = NULL;
-	int rc = report_begin(m, &c, err, errlen);
+	wq_status rc = report_begin(m, &c, err, errlen);
 
 	if (rc != WQ_OK)
 		return rc;
@@ -208,10 +209,10 @@ int wqm_report_json(wqm *m, json_t **out, char *err, size_t errlen)
 	return WQ_OK;
 }
 
-int wqm_report_html(wqm *m, char **out, size_t *len, char *err, size_t errlen)
+wq_status wqm_report_html(wqm *m, char **out, size_t *len, char *err, size_t errlen)
 {
 	report_ctx c;
-	int rc = report_begin(m, &c, err, errlen);
+	wq_status rc = report_begin(m, &c, err, errlen);
 
 	if (rc != WQ_OK)
 		return rc;

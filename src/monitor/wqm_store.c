@@ -2,9 +2,9 @@
  * are created on open and versioned by monitor_schema so a later layout can migrate. */
 #include "wqm_store.h"
 
-#include "wq_db.h"
-#include "wq_error.h"
-#include "wq_file.h"
+#include "track/wq_db.h"
+#include "base/wq_error.h"
+#include "base/wq_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,10 +53,28 @@ static const char schema_sql[] =
     " value REAL NOT NULL,"
     " upto_seq INTEGER NOT NULL);";
 
-static int schema_init(wq_db *db, char *err, size_t errlen)
+/* The stored layout version (a row of SELECT max(version)): recorded when there is none yet,
+ * refused when it is newer than this program's. */
+static wq_status schema_check(wq_db *db, sqlite3_stmt *st, char *err, size_t errlen)
+{
+	long long v = sqlite3_column_int64(st, 0);
+
+	if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+		return wq_db_stmt_exec(db, WHAT, err, errlen,
+		                       "INSERT INTO monitor_schema(version) VALUES (?)", "i",
+		                       (int64_t)SCHEMA);
+	if (v > SCHEMA)
+		return wq_err_set(err, errlen, WQ_EFORMAT,
+		                  "the monitor state is from a newer wineq (layout %lld, this one "
+		                  "reads %d)",
+		                  v, SCHEMA);
+	return WQ_OK;
+}
+
+static wq_status schema_init(wq_db *db, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = wq_db_begin(db, err, errlen);
+	wq_status rc = wq_db_begin(db, err, errlen);
 
 	if (rc != WQ_OK)
 		return rc;
@@ -65,33 +83,23 @@ static int schema_init(wq_db *db, char *err, size_t errlen)
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
 		                        "SELECT max(version) FROM monitor_schema", "");
-	if (rc == WQ_OK)
-		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
-	if (rc == 1) {
-		int null = sqlite3_column_type(st, 0) == SQLITE_NULL;
-		long long v = sqlite3_column_int64(st, 0);
+	if (rc == WQ_OK) {
+		int step = wq_db_stmt_step(db, WHAT, st, err, errlen); /* or a negative WQ_E* */
 
-		rc = WQ_OK;
-		if (null)
-			rc = wq_db_stmt_exec(db, WHAT, err, errlen,
-			                     "INSERT INTO monitor_schema(version) VALUES (?)", "i",
-			                     (int64_t)SCHEMA);
-		else if (v > SCHEMA)
-			rc =
-			    wq_err_set(err, errlen, WQ_EFORMAT,
-			               "the monitor state is from a newer wineq (layout %lld, this "
-			               "one reads %d)",
-			               v, SCHEMA);
+		if (step < 0)
+			rc = (wq_status)step;
+		else if (step == WQ_DB_ROW)
+			rc = schema_check(db, st, err, errlen);
 	}
 	sqlite3_finalize(st);
 	return wq_db_finish(db, rc, err, errlen);
 }
 
-int wqm_store_open(const char *dir, int lock, wqm_store **out, char *err, size_t errlen)
+wq_status wqm_store_open(const char *dir, int lock, wqm_store **out, char *err, size_t errlen)
 {
 	wqm_store *s = NULL;
 	char *path = NULL, *lpath = NULL;
-	int rc;
+	wq_status rc;
 
 	if (dir == NULL || dir[0] == '\0')
 		return wq_err_set(err, errlen, WQ_EINVAL, "no state directory");
@@ -161,14 +169,14 @@ void wqm_store_close(wqm_store *s)
 	free(s);
 }
 
-int wqm_store_append(wqm_store *s, const uint8_t *const *data, const size_t *len, size_t n,
-                     int64_t *seq, char *err, size_t errlen)
+wq_status wqm_store_append(wqm_store *s, const uint8_t *const *data, const size_t *len, size_t n,
+                           int64_t *seq, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	sqlite3 *h;
-	long long now = wq_db_now_ms();
+	long long now = wq_clock_unix_ms();
 	size_t i;
-	int rc;
+	wq_status rc;
 
 	pthread_mutex_lock(&s->mu);
 	h = wq_db_sqlite(s->db);
@@ -194,12 +202,12 @@ int wqm_store_append(wqm_store *s, const uint8_t *const *data, const size_t *len
 	return rc;
 }
 
-int wqm_store_replay(wqm_store *s, wqm_store_event_fn fn, void *arg, size_t *count, char *err,
-                     size_t errlen)
+wq_status wqm_store_replay(wqm_store *s, wqm_store_event_fn fn, void *arg, size_t *count, char *err,
+                           size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	size_t n = 0;
-	int rc;
+	wq_status rc;
 
 	pthread_mutex_lock(&s->mu);
 	rc = wq_db_stmt_prepare(s->db, WHAT, err, errlen, &st,
@@ -207,7 +215,7 @@ int wqm_store_replay(wqm_store *s, wqm_store_event_fn fn, void *arg, size_t *cou
 	while (rc == WQ_OK) {
 		int r = wq_db_stmt_step(s->db, WHAT, st, err, errlen);
 
-		if (r <= 0) {
+		if (r != WQ_DB_ROW) { /* WQ_DB_DONE (WQ_OK) or a negative status */
 			rc = r;
 			break;
 		}
@@ -222,10 +230,10 @@ int wqm_store_replay(wqm_store *s, wqm_store_event_fn fn, void *arg, size_t *cou
 	return rc;
 }
 
-int wqm_store_prune(wqm_store *s, int64_t before_seq, int64_t snapshots_before_ms, char *err,
-                    size_t errlen)
+wq_status wqm_store_prune(wqm_store *s, int64_t before_seq, int64_t snapshots_before_ms, char *err,
+                          size_t errlen)
 {
-	int rc;
+	wq_status rc;
 
 	pthread_mutex_lock(&s->mu);
 	rc = wq_db_begin(s->db, err, errlen);
@@ -249,19 +257,19 @@ long long wqm_store_event_count(wqm_store *s)
 	pthread_mutex_lock(&s->mu);
 	if (wq_db_stmt_prepare(s->db, WHAT, NULL, 0, &st, "SELECT count(*) FROM monitor_events",
 	                       "") == WQ_OK &&
-	    wq_db_stmt_step(s->db, WHAT, st, NULL, 0) == 1)
+	    wq_db_stmt_step(s->db, WHAT, st, NULL, 0) == WQ_DB_ROW)
 		n = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->mu);
 	return n;
 }
 
-int wqm_store_snapshot(wqm_store *s, const wqm_store_point *p, const wqm_store_counter *c,
-                       size_t nc, int64_t upto_seq, char *err, size_t errlen)
+wq_status wqm_store_snapshot(wqm_store *s, const wqm_store_point *p, const wqm_store_counter *c,
+                             size_t nc, int64_t upto_seq, char *err, size_t errlen)
 {
 	const wq_driftreport_point *q = &p->p;
 	size_t i;
-	int rc;
+	wq_status rc;
 
 	pthread_mutex_lock(&s->mu);
 	rc = wq_db_begin(s->db, err, errlen);
@@ -287,13 +295,13 @@ int wqm_store_snapshot(wqm_store *s, const wqm_store_point *p, const wqm_store_c
 	return rc;
 }
 
-int wqm_store_counters_load(wqm_store *s, wqm_store_counter *c, size_t nc, int64_t *upto_seq,
-                            char *err, size_t errlen)
+wq_status wqm_store_counters_load(wqm_store *s, wqm_store_counter *c, size_t nc, int64_t *upto_seq,
+                                  char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t upto = 0;
 	size_t i;
-	int rc;
+	wq_status rc;
 
 	pthread_mutex_lock(&s->mu);
 	rc = wq_db_stmt_prepare(s->db, WHAT, err, errlen, &st,
@@ -302,7 +310,7 @@ int wqm_store_counters_load(wqm_store *s, wqm_store_counter *c, size_t nc, int64
 		int r = wq_db_stmt_step(s->db, WHAT, st, err, errlen);
 		const char *name;
 
-		if (r <= 0) {
+		if (r != WQ_DB_ROW) { /* WQ_DB_DONE (WQ_OK) or a negative status */
 			rc = r;
 			break;
 		}
@@ -325,7 +333,7 @@ static double column_real(sqlite3_stmt *st, int col)
 	return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
 }
 
-static int point_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+static wq_status point_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
 {
 	wqm_store_point *p = slot;
 	const unsigned char *name = sqlite3_column_text(st, 1);
@@ -355,13 +363,13 @@ static void points_free(void *rows, size_t n)
 	free(rows);
 }
 
-int wqm_store_history(wqm_store *s, int64_t since_ms, size_t max, wqm_store_point **out, size_t *n,
-                      char *err, size_t errlen)
+wq_status wqm_store_history(wqm_store *s, int64_t since_ms, size_t max, wqm_store_point **out,
+                            size_t *n, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	void *rows = NULL;
 	size_t nrows = 0;
-	int rc;
+	wq_status rc;
 
 	pthread_mutex_lock(&s->mu);
 	/* the latest max rows, then put back in time order */

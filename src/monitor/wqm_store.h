@@ -12,7 +12,8 @@
 #ifndef WQM_STORE_H
 #define WQM_STORE_H
 
-#include "wq_driftreport.h"
+#include "base/wq_error.h"
+#include "drift/wq_driftreport.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -26,24 +27,24 @@ typedef struct wqm_store wqm_store;
  * (serve; WQ_EEXIST when another process holds it) or not (read-only uses such as history;
  * then a missing DIR/monitor.db is WQ_ENOENT instead of being created). *out owned by the
  * caller (wqm_store_close). */
-int wqm_store_open(const char *dir, int lock, wqm_store **out, char *err, size_t errlen);
+wq_status wqm_store_open(const char *dir, int lock, wqm_store **out, char *err, size_t errlen);
 void wqm_store_close(wqm_store *s);
 
 /* Appends n messages in one transaction; seq[i] receives message i's number (increasing).
  * Nothing is stored on failure. */
-int wqm_store_append(wqm_store *s, const uint8_t *const *data, const size_t *len, size_t n,
-                     int64_t *seq, char *err, size_t errlen);
+wq_status wqm_store_append(wqm_store *s, const uint8_t *const *data, const size_t *len, size_t n,
+                           int64_t *seq, char *err, size_t errlen);
 
 /* Calls fn for every stored message in seq order (the data is valid during the call only);
- * *count (may be NULL) gets how many. fn's non-zero return stops the replay and is
- * returned. */
-typedef int (*wqm_store_event_fn)(void *arg, int64_t seq, const uint8_t *data, size_t len);
-int wqm_store_replay(wqm_store *s, wqm_store_event_fn fn, void *arg, size_t *count, char *err,
-                     size_t errlen);
+ * *count (may be NULL) gets how many. A status other than WQ_OK from fn stops the replay
+ * and is returned. */
+typedef wq_status (*wqm_store_event_fn)(void *arg, int64_t seq, const uint8_t *data, size_t len);
+wq_status wqm_store_replay(wqm_store *s, wqm_store_event_fn fn, void *arg, size_t *count, char *err,
+                           size_t errlen);
 
 /* Deletes messages with seq < before_seq and snapshots older than snapshots_before_ms. */
-int wqm_store_prune(wqm_store *s, int64_t before_seq, int64_t snapshots_before_ms, char *err,
-                    size_t errlen);
+wq_status wqm_store_prune(wqm_store *s, int64_t before_seq, int64_t snapshots_before_ms, char *err,
+                          size_t errlen);
 
 /* Messages stored, for tests and logs (negative status on failure). */
 long long wqm_store_event_count(wqm_store *s);
@@ -63,17 +64,17 @@ typedef struct wqm_store_counter {
 
 /* Records one snapshot and the counters as of upto_seq (the last message they count), in one
  * transaction. */
-int wqm_store_snapshot(wqm_store *s, const wqm_store_point *p, const wqm_store_counter *c,
-                       size_t nc, int64_t upto_seq, char *err, size_t errlen);
+wq_status wqm_store_snapshot(wqm_store *s, const wqm_store_point *p, const wqm_store_counter *c,
+                             size_t nc, int64_t upto_seq, char *err, size_t errlen);
 
 /* Reads back the counters named in c (values of unknown names are left as they are) and the
  * seq they count up to (*upto_seq = 0 when none were ever stored). */
-int wqm_store_counters_load(wqm_store *s, wqm_store_counter *c, size_t nc, int64_t *upto_seq,
-                            char *err, size_t errlen);
+wq_status wqm_store_counters_load(wqm_store *s, wqm_store_counter *c, size_t nc, int64_t *upto_seq,
+                                  char *err, size_t errlen);
 
 /* The latest max snapshots taken at or after since_ms, oldest first. *out (never NULL on
  * success) owned by the caller (free). */
-int wqm_store_history(wqm_store *s, int64_t since_ms, size_t max, wqm_store_point **out, size_t *n,
-                      char *err, size_t errlen);
+wq_status wqm_store_history(wqm_store *s, int64_t since_ms, size_t max, wqm_store_point **out,
+                            size_t *n, char *err, size_t errlen);
 
 #endif

@@ -2,10 +2,12 @@
  * the history point, the counters, and prune the state store. */
 #include "wqm.h"
 
-#include "wq_error.h"
-#include "wq_log.h"
+#include "base/wq_clock.h"
+#include "base/wq_error.h"
+#include "base/wq_log.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -28,16 +30,17 @@ static void snap(wqm *m)
 static void *run(void *arg)
 {
 	wqm_ticker *t = arg;
-	struct timespec next;
-	long long step = (long long)(t->m->o.snapshot_interval_s * 1e9);
+	int64_t step = (int64_t)(t->m->o.snapshot_interval_s * 1e9);
+	int64_t next_ns = wq_clock_mono_ns();
 
-	clock_gettime(CLOCK_MONOTONIC, &next);
 	pthread_mutex_lock(&t->mu);
 	while (!t->stop) {
-		long long ns = next.tv_nsec + step;
+		struct timespec next;
 
-		next.tv_sec += (time_t)(ns / 1000000000);
-		next.tv_nsec = ns % 1000000000;
+		/* an absolute deadline on the condition variable's clock (CLOCK_MONOTONIC) */
+		next_ns += step;
+		next.tv_sec = (time_t)(next_ns / 1000000000);
+		next.tv_nsec = (long)(next_ns % 1000000000);
 		while (!t->stop && pthread_cond_timedwait(&t->cv, &t->mu, &next) != ETIMEDOUT)
 			;
 		pthread_mutex_unlock(&t->mu);
@@ -48,7 +51,7 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int wqm_ticker_start(wqm *m, wqm_ticker **out, char *err, size_t errlen)
+wq_status wqm_ticker_start(wqm *m, wqm_ticker **out, char *err, size_t errlen)
 {
 	wqm_ticker *t;
 	pthread_condattr_t ca;

@@ -1,8 +1,8 @@
 /* What wineq-monitor believes of a prediction event (see wqm_trust.h). */
 #include "wqm_trust.h"
 
-#include "wq_error.h"
-#include "wq_name.h"
+#include "base/wq_error.h"
+#include "base/wq_name.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -21,8 +21,9 @@ static int allowed(const wqm_trust *t, const char *name)
 	return 0;
 }
 
-int wqm_trust_check(const wqm_trust *t, const char *name, int64_t version, const char *uri,
-                    char key[WQM_TRUST_KEY_MAX], char *ref_uri, size_t ref_len)
+wqm_trust_verdict wqm_trust_check(const wqm_trust *t, const char *name, int64_t version,
+                                  const char *uri, char key[WQM_TRUST_KEY_MAX], char *ref_uri,
+                                  size_t ref_len)
 {
 	int has_name = name != NULL && name[0] != '\0';
 	int has_uri = uri != NULL && uri[0] != '\0';
@@ -48,12 +49,12 @@ int wqm_trust_check(const wqm_trust *t, const char *name, int64_t version, const
 	return WQM_TRUST_OK;
 }
 
-int wqm_trust_add_names(char *list, const char **names, size_t *n, char *err, size_t errlen)
+wq_status wqm_trust_add_names(char *list, const char **names, size_t *n, char *err, size_t errlen)
 {
 	const char *found[WQM_TRUST_MAX_NAMES];
 	char *p = list, *comma;
 	size_t k = *n;
-	int rc;
+	wq_status rc;
 
 	memcpy(found, names, k * sizeof(*found));
 	for (; p != NULL; p = comma != NULL ? comma + 1 : NULL) {

@@ -6,6 +6,8 @@
 #ifndef WQM_TRUST_H
 #define WQM_TRUST_H
 
+#include "base/wq_error.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,25 +21,26 @@ typedef struct wqm_trust {
 	const char *reference; /* the operator's --reference URI, or NULL */
 } wqm_trust;
 
-enum wqm_trust_verdict {
+typedef enum wqm_trust_verdict {
 	WQM_TRUST_OK = 0,    /* monitor it: key and uri are set */
 	WQM_TRUST_NONE,      /* no model to look up: no name and no URI, or a name without a
 	                        version (reason "reference") */
 	WQM_TRUST_MODEL,     /* a model name not allowed, or not a valid name (reason "model") */
 	WQM_TRUST_UNTRUSTED, /* the only reference it offers is a URI or path of its own (no
 	                        name, or no version), which is never loaded (reason "untrusted") */
-};
+} wqm_trust_verdict;
 
 /* The verdict on an event's ModelRef (name, version and uri may be NULL or empty). On
  * WQM_TRUST_OK, key (what the event's reference is cached by: "NAME@VERSION" or "override")
  * and uri (the registry URI or the operator's reference) are written. */
-int wqm_trust_check(const wqm_trust *t, const char *name, int64_t version, const char *uri,
-                    char key[WQM_TRUST_KEY_MAX], char *ref_uri, size_t ref_len);
+wqm_trust_verdict wqm_trust_check(const wqm_trust *t, const char *name, int64_t version,
+                                  const char *uri, char key[WQM_TRUST_KEY_MAX], char *ref_uri,
+                                  size_t ref_len);
 
 /* Splits a comma-separated list of model names into *names (appended, at most
  * WQM_TRUST_MAX_NAMES in all; names and *n are written only on success). Each name must pass
  * wq_name_check. The strings point into list, which must outlive them (it is modified: commas
  * become NULs). WQ_EINVAL with detail for a bad name, WQ_ERANGE for too many. */
-int wqm_trust_add_names(char *list, const char **names, size_t *n, char *err, size_t errlen);
+wq_status wqm_trust_add_names(char *list, const char **names, size_t *n, char *err, size_t errlen);
 
 #endif

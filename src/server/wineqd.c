@@ -4,16 +4,18 @@
 #include "wqd.h"
 #include "wqd_http.h"
 
-#include "wq_auth.h"
-#include "wq_config.h"
-#include "wq_error.h"
-#include "wq_file.h"
-#include "wq_kvconf.h"
-#include "wq_log.h"
-#include "wq_model_uri.h"
-#include "wq_predid.h"
-#include "wq_regsvc.h"
-#include "wq_rpc.h"
+#include "cli/wq_cli.h"
+
+#include "rpc/wq_auth.h"
+#include "track/wq_config.h"
+#include "base/wq_error.h"
+#include "base/wq_file.h"
+#include "base/wq_kvconf.h"
+#include "base/wq_log.h"
+#include "track/wq_model_uri.h"
+#include "serve/wq_predid.h"
+#include "registry/wq_registry_server.h"
+#include "rpc/wq_rpc_server.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -27,8 +29,6 @@
 #define WQ_SYSCONFDIR "/etc"
 #endif
 #define DEFAULT_CONFIG WQ_SYSCONFDIR "/wineq/wineqd.conf"
-
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 #define MAX_CERT_ROLES 64
 
@@ -149,37 +149,12 @@ static void usage(FILE *out)
 	      out);
 }
 
-static int parse_seconds(const char *s, double max, double *out)
+/* Applies argv (the config file's "--key=value" list or the command line). WQ_CLI_EXIT with
+ * *ex set for --help, --version and bad options; origin names argv in messages. */
+static wq_cli_step opts_apply(opts *o, int argc, char **argv, const char *origin, wq_exit *ex)
 {
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || !(v >= 0) || v > max)
-		return WQ_EINVAL;
-	*out = v;
-	return WQ_OK;
-}
-
-static int parse_bool(const char *s, int *out)
-{
-	if (s == NULL || strcmp(s, "yes") == 0 || strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
-		*out = 1;
-	else if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
-		*out = 0;
-	else
-		return WQ_EINVAL;
-	return WQ_OK;
-}
-
-/* Applies argv (the config file's "--key=value" list or the command line). Returns an exit
- * code, -1 to go on. */
-static int opts_apply(opts *o, int argc, char **argv, const char *origin)
-{
-	int c, rc = WQ_OK;
-	char *end;
-	long n;
+	int c, n;
+	wq_status rc = WQ_OK;
 
 	optind = 1;
 	opterr = 0;
@@ -222,19 +197,20 @@ static int opts_apply(opts *o, int argc, char **argv, const char *origin)
 			o->log_level = optarg;
 			break;
 		case O_TLS_CLIENT_AUTH:
-			rc = parse_bool(optarg, &o->tls_client_auth);
+			rc = wq_cli_parse_bool(optarg, &o->tls_client_auth);
 			break;
 		case O_POLL:
-			rc = parse_seconds(optarg, 86400, &o->poll_s);
+			rc = wq_cli_parse_seconds(optarg, 86400, &o->poll_s);
 			break;
 		case O_DRAIN:
-			rc = parse_seconds(optarg, 3600, &o->drain_s);
+			rc = wq_cli_parse_seconds(optarg, 3600, &o->drain_s);
 			break;
 		case O_FEEDBACK_KEY:
 			o->feedback_key = optarg;
 			break;
 		case O_FEEDBACK_MAX_AGE:
-			rc = parse_seconds(optarg, 10 * 366 * 86400.0, &o->feedback_max_age_s);
+			rc = wq_cli_parse_seconds(optarg, 10 * 366 * 86400.0,
+			                          &o->feedback_max_age_s);
 			break;
 		case O_REGISTRY:
 			rc = wq_auth_registry_mode_parse(optarg, &o->registry_mode);
@@ -255,42 +231,45 @@ static int opts_apply(opts *o, int argc, char **argv, const char *origin)
 				o->cert_roles[o->ncert_roles++] = optarg;
 			break;
 		case O_METRICS_OPEN:
-			rc = parse_bool(optarg, &o->metrics_open);
+			rc = wq_cli_parse_bool(optarg, &o->metrics_open);
 			break;
 		case O_WORKERS:
-			errno = 0;
-			n = strtol(optarg, &end, 10);
-			if (errno != 0 || end == optarg || *end != '\0' || n < 1 || n > 1024)
-				rc = WQ_EINVAL;
-			else
+			rc = wq_cli_parse_int(optarg, 1, 1024, &n);
+			if (rc == WQ_OK)
 				o->workers = (size_t)n;
 			break;
 		case O_HELP:
 			usage(stdout);
-			return EXIT_OK;
+			*ex = WQ_EXIT_OK;
+			return WQ_CLI_EXIT;
 		case O_VERSION:
 			printf("wineqd %s\n", PACKAGE_VERSION);
-			return EXIT_OK;
+			*ex = WQ_EXIT_OK;
+			return WQ_CLI_EXIT;
 		case ':':
 			fprintf(stderr, "wineqd: %s: option %s needs a value\n", origin,
 			        argv[optind - 1]);
-			return EXIT_USAGE;
+			*ex = WQ_EXIT_USAGE;
+			return WQ_CLI_EXIT;
 		default:
 			fprintf(stderr, "wineqd: %s: unknown option %s (see --help)\n", origin,
 			        argv[optind - 1]);
-			return EXIT_USAGE;
+			*ex = WQ_EXIT_USAGE;
+			return WQ_CLI_EXIT;
 		}
 		if (rc != WQ_OK) {
 			fprintf(stderr, "wineqd: %s: invalid value '%s' for --%s\n", origin,
 			        optarg != NULL ? optarg : "", long_opts[c - O_LISTEN].name);
-			return EXIT_USAGE;
+			*ex = WQ_EXIT_USAGE;
+			return WQ_CLI_EXIT;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "wineqd: %s: unexpected argument '%s'\n", origin, argv[optind]);
-		return EXIT_USAGE;
+		*ex = WQ_EXIT_USAGE;
+		return WQ_CLI_EXIT;
 	}
-	return -1;
+	return WQ_CLI_GO_ON;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -304,7 +283,7 @@ typedef struct watcher {
 
 /* For models:/ URIs: which version the URI names now, without downloading anything.
  * WQ_ENOENT when it names none (e.g. nothing in Production yet). *out owned by the caller. */
-static int target_version(watcher *w, wq_model_version **out, char *err, size_t errlen)
+static wq_status target_version(watcher *w, wq_model_version **out, char *err, size_t errlen)
 {
 	wq_registry *r = w->d->registry;
 	const wq_model_uri *u = &w->parsed;
@@ -446,7 +425,7 @@ static int insecure(const opts *o)
 
 /* The authorizer shared by RPC and HTTP: the registry's token table when the registry is a
  * local database (else tokens cannot be verified here) and the certificate map. */
-static int access_open(const opts *o, wqd *d, char *err, size_t errlen)
+static wq_status access_open(const opts *o, wqd *d, char *err, size_t errlen)
 {
 	wq_auth_policy p = {.loopback_role = o->loopback_role,
 	                    .anonymous_role = o->anonymous_role,
@@ -480,43 +459,210 @@ static int access_open(const opts *o, wqd *d, char *err, size_t errlen)
 /* ---------------------------------------------------------------------------------------
  * main */
 
-static void rpc_observe(void *arg, const char *method, int code, double seconds)
+static void rpc_observe(void *arg, const char *method, wq_rpc_code code, double seconds)
 {
 	wqd_observe(arg, "rpc", method, wq_rpc_code_name(code), seconds);
 }
 
-/* Loads the config file (explicit --config, else the default when present) and applies it.
- * Returns an exit code, -1 to go on; conf and cargv keep the strings alive. */
-static int config_apply(opts *o, int argc, char **argv, wq_kvconf *conf, char ***cargv, int *cargc)
+/* The config file (explicit --config, else the default when present), then the command line.
+ * WQ_CLI_EXIT with *ex set when either ends the program; conf and cargv keep the strings
+ * alive. */
+static wq_cli_step opts_load(opts *o, int argc, char **argv, wq_kvconf *conf, char ***cargv,
+                             int *cargc, wq_exit *ex)
 {
 	const char *path = NULL;
-	char err[1024];
-	int i, rc, explicit = 0;
+	char err[1024] = "";
+	wq_status rc;
 
-	for (i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			path = argv[i + 1], explicit = 1;
-		else if (strncmp(argv[i], "--config=", 9) == 0)
-			path = argv[i] + 9, explicit = 1;
-	}
-	if (path == NULL)
-		path = DEFAULT_CONFIG;
-	rc = wq_kvconf_load(path, conf, err, sizeof(err));
-	if (rc == WQ_ENOENT && !explicit)
-		return -1;
+	rc = wq_cli_config_load("wineqd", argc, argv, DEFAULT_CONFIG, conf, cargv, cargc, &path,
+	                        err, sizeof(err));
 	if (rc != WQ_OK) {
 		fprintf(stderr, "wineqd: %s\n", err);
-		return EXIT_USAGE;
+		*ex = wq_cli_exit_for(rc, WQ_EXIT_USAGE);
+		return WQ_CLI_EXIT;
 	}
-	if (wq_kvconf_get(conf, "config") != NULL) {
-		fprintf(stderr, "wineqd: %s: 'config' cannot be set in a config file\n", path);
-		return EXIT_USAGE;
+	if (path != NULL && opts_apply(o, *cargc, *cargv, path, ex) == WQ_CLI_EXIT)
+		return WQ_CLI_EXIT;
+	return opts_apply(o, argc, argv, "command line", ex);
+}
+
+/* Checks the options that go together and sets the log level; parses --model into *uri.
+ * WQ_EXIT_OK or WQ_EXIT_USAGE (the reason on stderr). */
+static wq_exit opts_check(const opts *o, wq_model_uri *uri)
+{
+	char err[1024] = "";
+
+	if (wq_cli_log_level_set("wineqd", o->log_level) != WQ_EXIT_OK)
+		return WQ_EXIT_USAGE;
+	if (wq_model_uri_parse(o->model, uri, err, sizeof(err)) != WQ_OK) {
+		fprintf(stderr, "wineqd: --model: %s\n", err);
+		return WQ_EXIT_USAGE;
 	}
-	if (wq_kvconf_args(conf, "wineqd", cargv, cargc) != WQ_OK) {
-		fprintf(stderr, "wineqd: out of memory\n");
-		return EXIT_FAIL;
+	if (strncmp(o->listen, "tls+tcp://", 10) == 0 &&
+	    (o->tls_cert == NULL || o->tls_key == NULL)) {
+		fprintf(stderr, "wineqd: --listen %s needs --tls-cert and --tls-key\n", o->listen);
+		return WQ_EXIT_USAGE;
 	}
-	return opts_apply(o, *cargc, *cargv, path);
+	if (o->tls_client_auth && o->tls_ca == NULL) {
+		fprintf(stderr, "wineqd: --tls-client-auth needs --tls-ca\n");
+		return WQ_EXIT_USAGE;
+	}
+	if (insecure(o))
+		return WQ_EXIT_USAGE;
+	return WQ_EXIT_OK;
+}
+
+/* What a running wineqd holds; server_stop releases it (also when only partly started). */
+typedef struct server {
+	wqd d;
+	watcher w;
+	char *key_path;
+	wq_rpc_tls tls;
+	wq_rpc_server *rpc;
+	ProtobufCService *predictor, *registry_svc;
+	wqd_http *http;
+} server;
+
+/* The serving state, the registry (serialized), access control and the feedback key, then
+ * the first model. WQ_EXIT_OK or WQ_EXIT_FAILURE (the reason on stderr). */
+static wq_exit server_open(const opts *o, server *sv)
+{
+	wqd *d = &sv->d;
+	wq_config cfg = {0};
+	char err[1024] = "";
+	wq_status rc;
+
+	if (wqd_init(d, err, sizeof(err)) != WQ_OK) {
+		fprintf(stderr, "wineqd: %s\n", err);
+		return WQ_EXIT_FAILURE;
+	}
+	rc = wq_config_resolve(o->tracking_uri, o->artifact_root, o->s3_endpoint, &cfg, err,
+	                       sizeof(err));
+	/* the default key lives in WINEQ_HOME; the registry takes cfg over */
+	if (rc == WQ_OK) {
+		sv->key_path = o->feedback_key != NULL
+		                   ? strdup(o->feedback_key)
+		                   : wq_file_path_join(cfg.home, "feedback.key");
+		if (sv->key_path == NULL)
+			rc = wq_nomem(err, sizeof(err));
+	}
+	cfg.busy_timeout_ms = 250; /* a locked registry is answered "busy", not waited on */
+	if (rc == WQ_OK)
+		rc = wq_registry_open(&cfg, &d->registry, err, sizeof(err));
+	if (rc == WQ_OK) /* watcher, Registry service and HTTP share one SQLite handle: one lock */
+		rc = wq_registry_serialized(d->registry, &d->registry, err, sizeof(err));
+	if (rc != WQ_OK) {
+		wq_config_clear(&cfg);
+		fprintf(stderr, "wineqd: cannot open the registry: %s\n", err);
+		return WQ_EXIT_FAILURE;
+	}
+	if (access_open(o, d, err, sizeof(err)) != WQ_OK) {
+		fprintf(stderr, "wineqd: access control: %s\n", err);
+		return WQ_EXIT_FAILURE;
+	}
+	if (wq_predid_open(sv->key_path, 1, &d->predid, err, sizeof(err)) != WQ_OK) {
+		fprintf(stderr, "wineqd: --feedback-key: %s\n", err);
+		return WQ_EXIT_FAILURE;
+	}
+	d->feedback_max_age_ms = (int64_t)(o->feedback_max_age_s * 1000.0);
+	sv->w.d = d;
+	sv->w.uri = o->model;
+	watcher_check(&sv->w, 1);
+	return WQ_EXIT_OK;
+}
+
+/* The RPC server with its services (Predictor; Registry unless --registry off). */
+static wq_status rpc_start(const opts *o, server *sv, char *err, size_t errlen)
+{
+	wq_rpc_server_opts so = {
+	    .workers = o->workers, .tls = &sv->tls, .observe = rpc_observe, .observe_arg = &sv->d};
+	wq_status rc;
+
+	rc = wq_rpc_server_open(o->listen, &so, &sv->rpc, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_rpc_server_set_authorizer(sv->rpc, wq_auth_rpc_authorize, sv->d.auth);
+	if (rc == WQ_OK && (rc = wqd_predictor_new(&sv->d, &sv->predictor)) != WQ_OK)
+		wq_err_set(err, errlen, rc, "out of memory");
+	if (rc == WQ_OK && o->registry_mode != WQ_REGISTRY_OFF) {
+		rc = wq_registry_server_new(sv->d.registry, &sv->registry_svc, err, errlen);
+		wq_registry_server_set_auth(sv->registry_svc, sv->d.auth);
+	}
+	if (rc == WQ_OK)
+		rc = wq_rpc_server_add_fast_service(sv->rpc, sv->predictor, err, errlen);
+	if (rc == WQ_OK && sv->registry_svc != NULL)
+		rc = wq_rpc_server_add_service(sv->rpc, sv->registry_svc, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_rpc_server_start(sv->rpc, err, errlen);
+	return rc;
+}
+
+/* The feed, RPC and HTTP listeners. WQ_EXIT_OK or WQ_EXIT_FAILURE (the reason on stderr). */
+static wq_exit listeners_start(const opts *o, server *sv)
+{
+	char err[1024] = "";
+
+	sv->tls.cert_file = o->tls_cert;
+	sv->tls.key_file = o->tls_key;
+	sv->tls.ca_file = o->tls_ca;
+	sv->tls.client_auth = o->tls_client_auth;
+	/* the feed takes the RPC's TLS settings when it is tls+tcp:// too */
+	if (strcmp(o->feed, "none") != 0 &&
+	    wqd_feed_open_tls(o->feed, &sv->tls, sv->d.m_feed_published, sv->d.m_feed_dropped,
+	                      &sv->d.feed, err, sizeof(err)) != WQ_OK) {
+		fprintf(stderr, "wineqd: %s\n", err);
+		return WQ_EXIT_FAILURE;
+	}
+	if (rpc_start(o, sv, err, sizeof(err)) != WQ_OK) {
+		fprintf(stderr, "wineqd: rpc %s: %s\n", o->listen, err);
+		return WQ_EXIT_FAILURE;
+	}
+	if (strcmp(o->http, "none") != 0 &&
+	    wqd_http_start(&sv->d, o->http, &sv->http, err, sizeof(err)) != WQ_OK) {
+		fprintf(stderr, "wineqd: http %s: %s\n", o->http, err);
+		return WQ_EXIT_FAILURE;
+	}
+	wq_log(WQ_LOG_INFO, "wineqd %s: rpc %s, feed %s, http %s, model %s, poll %gs",
+	       PACKAGE_VERSION, wq_rpc_server_url(sv->rpc), o->feed, o->http, o->model, o->poll_s);
+	wq_log(WQ_LOG_INFO, "feedback: key %s, labels accepted for %gs after a prediction%s",
+	       sv->key_path, o->feedback_max_age_s,
+	       strcmp(o->feed, "none") == 0 ? " (off: no feed to publish them on)" : "");
+	return WQ_EXIT_OK;
+}
+
+/* Until SIGTERM or SIGINT: SIGHUP and every --poll interval look at the registry again. */
+static void signals_wait(const opts *o, server *sv, const sigset_t *sigs)
+{
+	struct timespec ts;
+	int sig;
+
+	for (;;) {
+		double wait = o->poll_s > 0 ? o->poll_s : 3600;
+
+		ts.tv_sec = (time_t)wait;
+		ts.tv_nsec = (long)((wait - (double)ts.tv_sec) * 1e9);
+		sig = sigtimedwait(sigs, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		if (sig == SIGHUP) {
+			wq_log(WQ_LOG_INFO, "SIGHUP: checking %s", o->model);
+			watcher_check(&sv->w, 1);
+		} else if (sig < 0 && errno == EAGAIN && o->poll_s > 0) {
+			watcher_check(&sv->w, 0);
+		}
+	}
+	wq_log(WQ_LOG_INFO, "stopping: draining in-flight requests (at most %gs)", o->drain_s);
+	atomic_store(&sv->d.stopping, 1);
+}
+
+static void server_stop(server *sv, double drain_s)
+{
+	wqd_http_stop(sv->http, (int)(drain_s * 1000));
+	wq_rpc_server_close(sv->rpc, (int)(drain_s * 1000));
+	wq_registry_server_free(sv->registry_svc);
+	wqd_predictor_free(sv->predictor);
+	wqd_fini(&sv->d);
+	wq_model_uri_clear(&sv->w.parsed);
+	free(sv->key_path);
 }
 
 int main(int argc, char **argv)
@@ -535,20 +681,13 @@ int main(int argc, char **argv)
 	          .anonymous_role = WQ_ROLE_PREDICT,
 	          .cert_role = WQ_ROLE_READ};
 	wq_kvconf conf = {0};
-	char **cargv = NULL, err[1024] = "", *key_path = NULL;
-	int cargc = 0, ex, rc, level, sig;
-	wqd d;
-	wq_config cfg = {0};
-	wq_rpc_tls tls = {0};
-	wq_rpc_server_opts so = {0};
-	wq_rpc_server *rpc = NULL;
-	ProtobufCService *predictor = NULL, *registry_svc = NULL;
-	wqd_http *http = NULL;
-	watcher w = {0};
+	char **cargv = NULL;
+	int cargc = 0;
+	wq_exit ex = WQ_EXIT_OK;
+	server sv;
 	sigset_t sigs;
-	struct timespec ts;
 
-	memset(&d, 0, sizeof(d));
+	memset(&sv, 0, sizeof(sv));
 	/* Signals are taken synchronously by the main thread: block them before any thread
 	 * starts so the workers never see them. */
 	signal(SIGPIPE, SIG_IGN);
@@ -558,142 +697,20 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	ex = config_apply(&o, argc, argv, &conf, &cargv, &cargc);
-	if (ex < 0)
-		ex = opts_apply(&o, argc, argv, "command line");
-	if (ex >= 0)
+	if (opts_load(&o, argc, argv, &conf, &cargv, &cargc, &ex) == WQ_CLI_EXIT)
 		goto done;
-	ex = EXIT_USAGE;
-	if (wq_log_level_parse(o.log_level, &level) != WQ_OK) {
-		fprintf(stderr, "wineqd: invalid --log-level '%s'\n", o.log_level);
-		goto done;
-	}
-	wq_log_set_level(level);
-	if (wq_model_uri_parse(o.model, &w.parsed, err, sizeof(err)) != WQ_OK) {
-		fprintf(stderr, "wineqd: --model: %s\n", err);
-		goto done;
-	}
-	if (strncmp(o.listen, "tls+tcp://", 10) == 0 && (o.tls_cert == NULL || o.tls_key == NULL)) {
-		fprintf(stderr, "wineqd: --listen %s needs --tls-cert and --tls-key\n", o.listen);
-		goto done;
-	}
-	if (o.tls_client_auth && o.tls_ca == NULL) {
-		fprintf(stderr, "wineqd: --tls-client-auth needs --tls-ca\n");
-		goto done;
-	}
-	if (insecure(&o))
-		goto done;
-
-	ex = EXIT_FAIL;
-	if (wqd_init(&d, err, sizeof(err)) != WQ_OK) {
-		fprintf(stderr, "wineqd: %s\n", err);
-		goto done;
-	}
-	rc = wq_config_resolve(o.tracking_uri, o.artifact_root, o.s3_endpoint, &cfg, err,
-	                       sizeof(err));
-	/* the default key lives in WINEQ_HOME; the registry takes cfg over */
-	if (rc == WQ_OK) {
-		key_path = o.feedback_key != NULL ? strdup(o.feedback_key)
-		                                  : wq_file_path_join(cfg.home, "feedback.key");
-		if (key_path == NULL)
-			rc = wq_err_set(err, sizeof(err), WQ_ENOMEM, "out of memory");
-	}
-	cfg.busy_timeout_ms = 250; /* a locked registry is answered "busy", not waited on */
-	if (rc == WQ_OK)
-		rc = wq_registry_open(&cfg, &d.registry, err, sizeof(err));
-	if (rc == WQ_OK) /* watcher, Registry service and HTTP share one SQLite handle: one lock */
-		rc = wq_registry_serialized(d.registry, &d.registry, err, sizeof(err));
-	if (rc != WQ_OK) {
-		fprintf(stderr, "wineqd: cannot open the registry: %s\n", err);
-		goto done;
-	}
-	if (access_open(&o, &d, err, sizeof(err)) != WQ_OK) {
-		fprintf(stderr, "wineqd: access control: %s\n", err);
-		goto done;
-	}
-	if (wq_predid_open(key_path, 1, &d.predid, err, sizeof(err)) != WQ_OK) {
-		fprintf(stderr, "wineqd: --feedback-key: %s\n", err);
-		goto done;
-	}
-	d.feedback_max_age_ms = (int64_t)(o.feedback_max_age_s * 1000.0);
-	w.d = &d;
-	w.uri = o.model;
-	watcher_check(&w, 1);
-
-	tls.cert_file = o.tls_cert;
-	tls.key_file = o.tls_key;
-	tls.ca_file = o.tls_ca;
-	tls.client_auth = o.tls_client_auth;
-	/* the feed takes the RPC's TLS settings when it is tls+tcp:// too */
-	if (strcmp(o.feed, "none") != 0 &&
-	    wqd_feed_open_tls(o.feed, &tls, d.m_feed_published, d.m_feed_dropped, &d.feed, err,
-	                      sizeof(err)) != WQ_OK) {
-		fprintf(stderr, "wineqd: %s\n", err);
-		goto done;
-	}
-	so.workers = o.workers;
-	so.tls = &tls;
-	so.observe = rpc_observe;
-	so.observe_arg = &d;
-	rc = wq_rpc_server_open(o.listen, &so, &rpc, err, sizeof(err));
-	if (rc == WQ_OK)
-		rc = wq_rpc_server_set_authorizer(rpc, wq_auth_rpc_authorize, d.auth);
-	if (rc == WQ_OK && (rc = wqd_predictor_new(&d, &predictor)) != WQ_OK)
-		wq_err_set(err, sizeof(err), rc, "out of memory");
-	if (rc == WQ_OK && o.registry_mode != WQ_REGISTRY_OFF) {
-		rc = wq_regsvc_new(d.registry, &registry_svc, err, sizeof(err));
-		wq_regsvc_set_auth(registry_svc, d.auth);
-	}
-	if (rc == WQ_OK)
-		rc = wq_rpc_server_add_fast_service(rpc, predictor, err, sizeof(err));
-	if (rc == WQ_OK && registry_svc != NULL)
-		rc = wq_rpc_server_add_service(rpc, registry_svc, err, sizeof(err));
-	if (rc == WQ_OK)
-		rc = wq_rpc_server_start(rpc, err, sizeof(err));
-	if (rc != WQ_OK) {
-		fprintf(stderr, "wineqd: rpc %s: %s\n", o.listen, err);
-		goto done;
-	}
-	if (strcmp(o.http, "none") != 0 &&
-	    wqd_http_start(&d, o.http, &http, err, sizeof(err)) != WQ_OK) {
-		fprintf(stderr, "wineqd: http %s: %s\n", o.http, err);
-		goto done;
-	}
-	wq_log(WQ_LOG_INFO, "wineqd %s: rpc %s, feed %s, http %s, model %s, poll %gs",
-	       PACKAGE_VERSION, wq_rpc_server_url(rpc), o.feed, o.http, o.model, o.poll_s);
-	wq_log(WQ_LOG_INFO, "feedback: key %s, labels accepted for %gs after a prediction%s",
-	       key_path, o.feedback_max_age_s,
-	       strcmp(o.feed, "none") == 0 ? " (off: no feed to publish them on)" : "");
-
-	for (;;) {
-		double wait = o.poll_s > 0 ? o.poll_s : 3600;
-
-		ts.tv_sec = (time_t)wait;
-		ts.tv_nsec = (long)((wait - (double)ts.tv_sec) * 1e9);
-		sig = sigtimedwait(&sigs, NULL, &ts);
-		if (sig == SIGTERM || sig == SIGINT)
-			break;
-		if (sig == SIGHUP) {
-			wq_log(WQ_LOG_INFO, "SIGHUP: checking %s", o.model);
-			watcher_check(&w, 1);
-		} else if (sig < 0 && errno == EAGAIN && o.poll_s > 0) {
-			watcher_check(&w, 0);
-		}
-	}
-	wq_log(WQ_LOG_INFO, "stopping: draining in-flight requests (at most %gs)", o.drain_s);
-	atomic_store(&d.stopping, 1);
-	ex = EXIT_OK;
+	ex = opts_check(&o, &sv.w.parsed);
+	if (ex == WQ_EXIT_OK)
+		ex = server_open(&o, &sv);
+	if (ex == WQ_EXIT_OK)
+		ex = listeners_start(&o, &sv);
+	if (ex == WQ_EXIT_OK)
+		signals_wait(&o, &sv, &sigs);
 done:
-	wqd_http_stop(http, (int)(o.drain_s * 1000));
-	wq_rpc_server_close(rpc, (int)(o.drain_s * 1000));
-	wq_regsvc_free(registry_svc);
-	wqd_predictor_free(predictor);
-	wqd_fini(&d);
-	wq_model_uri_clear(&w.parsed);
+	server_stop(&sv, o.drain_s);
 	wq_kvconf_args_free(cargv, cargc);
 	wq_kvconf_clear(&conf);
-	free(key_path);
-	if (ex == EXIT_OK)
+	if (ex == WQ_EXIT_OK)
 		wq_log(WQ_LOG_INFO, "stopped");
 	return ex;
 }

@@ -2,12 +2,13 @@
  * whichever protocol it came in by. */
 #include "wqd.h"
 
+#include "base/wq_clock.h"
+#include "base/wq_error.h"
+#include "base/wq_log.h"
+#include "track/wq_model_uri.h"
+#include "base/wq_ring.h"
+#include "rpc/wq_tlsconf.h"
 #include "wineq/v1/wineq.pb-c.h"
-#include "wq_error.h"
-#include "wq_log.h"
-#include "wq_model_uri.h"
-#include "wq_ring.h"
-#include "wq_tlsconf.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Events above this size are not published (a model with absurdly many features). */
 #define WQD_FEED_MAX_EVENT 4096
@@ -56,30 +56,14 @@ static void *feed_main(void *arg)
 	}
 }
 
-int64_t wqd_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t unix_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int wqd_feed_open(const char *url, wq_prom_cell *published, wq_prom_cell *dropped, wqd_feed **out,
-                  char *err, size_t errlen)
+wq_status wqd_feed_open(const char *url, wq_prom_cell *published, wq_prom_cell *dropped,
+                        wqd_feed **out, char *err, size_t errlen)
 {
 	return wqd_feed_open_tls(url, NULL, published, dropped, out, err, errlen);
 }
 
-int wqd_feed_open_tls(const char *url, const wq_rpc_tls *tls, wq_prom_cell *published,
-                      wq_prom_cell *dropped, wqd_feed **out, char *err, size_t errlen)
+wq_status wqd_feed_open_tls(const char *url, const wq_rpc_tls *tls, wq_prom_cell *published,
+                            wq_prom_cell *dropped, wqd_feed **out, char *err, size_t errlen)
 {
 	wqd_feed *f = calloc(1, sizeof(*f));
 	nng_listener l;
@@ -145,8 +129,7 @@ void wqd_feed_close(wqd_feed *f)
 	free(f);
 }
 
-/* Builds the ModelRef of a served model (strings borrowed from m). */
-static void model_ref_fill(const wq_served_model *m, Wineq__V1__ModelRef *r)
+void wqd_model_ref_fill(const wq_served_model *m, Wineq__V1__ModelRef *r)
 {
 	wineq__v1__model_ref__init(r);
 	r->name = m->name;
@@ -159,7 +142,7 @@ static void model_ref_fill(const wq_served_model *m, Wineq__V1__ModelRef *r)
 
 /* Packs ev and queues it for the feed thread. WQ_EIO (counted as a drop) when it cannot be
  * queued: too big, out of memory or the queue full. */
-static int feed_push(wqd *d, const Wineq__V1__FeedEvent *ev)
+static wq_status feed_push(wqd *d, const Wineq__V1__FeedEvent *ev)
 {
 	size_t len = wineq__v1__feed_event__get_packed_size(ev);
 	nng_msg *msg;
@@ -211,8 +194,8 @@ void wqd_feed_publish(wqd *d, const wq_served_model *m, const char *const *names
 		probs[i].probability = p->probabilities[i];
 		pp[i] = &probs[i];
 	}
-	model_ref_fill(m, &ref);
-	ev.time_unix_nano = unix_now_ns();
+	wqd_model_ref_fill(m, &ref);
+	ev.time_unix_nano = wq_clock_unix_ns();
 	ev.request_id = str_or_empty(o->request_id);
 	ev.source = str_or_empty(o->source);
 	ev.n_features = n;
@@ -221,7 +204,7 @@ void wqd_feed_publish(wqd *d, const wq_served_model *m, const char *const *names
 	ev.n_probabilities = p->has_probabilities ? p->nclass : 0;
 	ev.probabilities = pp;
 	ev.model = &ref;
-	ev.latency_ns = wqd_now_ns() - o->start_ns;
+	ev.latency_ns = wq_clock_mono_ns() - o->start_ns;
 	ev.prediction_id = str_or_empty(id);
 	ev.customer_id = str_or_empty(o->customer_id);
 	fe.event_case = WINEQ__V1__FEED_EVENT__EVENT_PREDICTION;
@@ -229,9 +212,9 @@ void wqd_feed_publish(wqd *d, const wq_served_model *m, const char *const *names
 	(void)feed_push(d, &fe);
 }
 
-int wqd_predict_one(wqd *d, const wq_served_model *m, const char *const *names,
-                    const double *values, size_t n, const wqd_origin *o, wq_prediction *out,
-                    char id[WQD_ID_SIZE], char *err, size_t errlen)
+wq_status wqd_predict_one(wqd *d, const wq_served_model *m, const char *const *names,
+                          const double *values, size_t n, const wqd_origin *o, wq_prediction *out,
+                          char id[WQD_ID_SIZE], char *err, size_t errlen)
 {
 	int rc = wqd_predict_quiet(d, m, names, values, n, out, id, err, errlen);
 
@@ -240,9 +223,9 @@ int wqd_predict_one(wqd *d, const wq_served_model *m, const char *const *names,
 	return rc;
 }
 
-int wqd_predict_quiet(wqd *d, const wq_served_model *m, const char *const *names,
-                      const double *values, size_t n, wq_prediction *out, char id[WQD_ID_SIZE],
-                      char *err, size_t errlen)
+wq_status wqd_predict_quiet(wqd *d, const wq_served_model *m, const char *const *names,
+                            const double *values, size_t n, wq_prediction *out,
+                            char id[WQD_ID_SIZE], char *err, size_t errlen)
 {
 	wq_prediction p;
 	wq_prom_cell *c;
@@ -269,7 +252,7 @@ int wqd_predict_quiet(wqd *d, const wq_served_model *m, const char *const *names
 
 enum { FB_ACCEPTED, FB_UNKNOWN, FB_EXPIRED, FB_INVALID };
 
-int wqd_customer_id_check(const char *cid, char *err, size_t errlen)
+wq_status wqd_customer_id_check(const char *cid, char *err, size_t errlen)
 {
 	size_t n = cid != NULL ? strlen(cid) : 0;
 
@@ -286,7 +269,7 @@ int wqd_customer_id_check(const char *cid, char *err, size_t errlen)
 	return WQ_OK;
 }
 
-int wqd_feedback_ready(const wqd *d, char *err, size_t errlen)
+wq_status wqd_feedback_ready(const wqd *d, char *err, size_t errlen)
 {
 	if (d->predid == NULL)
 		return wq_err_set(err, errlen, WQ_EIO,
@@ -298,8 +281,8 @@ int wqd_feedback_ready(const wqd *d, char *err, size_t errlen)
 	return WQ_OK;
 }
 
-static int label_check(wqd *d, const char *pid, const char *cid, int64_t quality, int64_t *pred_ns,
-                       char *err, size_t errlen)
+static wq_status label_check(wqd *d, const char *pid, const char *cid, int64_t quality,
+                             int64_t *pred_ns, char *err, size_t errlen)
 {
 	int has_p = pid != NULL && pid[0] != '\0', has_c = cid != NULL && cid[0] != '\0';
 	int64_t t_ms = 0;
@@ -315,7 +298,7 @@ static int label_check(wqd *d, const char *pid, const char *cid, int64_t quality
 	*pred_ns = 0;
 	if (has_c)
 		return wqd_customer_id_check(cid, err, errlen);
-	rc = wq_predid_verify(d->predid, pid, strlen(pid), unix_now_ns() / 1000000,
+	rc = wq_predid_verify(d->predid, pid, strlen(pid), wq_clock_unix_ns() / 1000000,
 	                      d->feedback_max_age_ms, &t_ms, err, errlen);
 	if (rc == WQ_OK)
 		*pred_ns = t_ms * 1000000;
@@ -327,8 +310,8 @@ void wqd_feedback_invalid(wqd *d)
 	wq_prom_cell_inc(d->m_feedback[FB_INVALID]);
 }
 
-int wqd_feedback_one(wqd *d, const char *prediction_id, const char *customer_id, int64_t quality,
-                     const char *source, char *err, size_t errlen)
+wq_status wqd_feedback_one(wqd *d, const char *prediction_id, const char *customer_id,
+                           int64_t quality, const char *source, char *err, size_t errlen)
 {
 	Wineq__V1__FeedEvent fe = WINEQ__V1__FEED_EVENT__INIT;
 	Wineq__V1__FeedbackEvent ev = WINEQ__V1__FEEDBACK_EVENT__INIT;
@@ -343,7 +326,7 @@ int wqd_feedback_one(wqd *d, const char *prediction_id, const char *customer_id,
 	         : rc == WQ_EEXPIRED ? FB_EXPIRED
 	                             : FB_INVALID;
 	if (rc == WQ_OK) {
-		ev.time_unix_nano = unix_now_ns();
+		ev.time_unix_nano = wq_clock_unix_ns();
 		ev.prediction_id = str_or_empty(prediction_id);
 		ev.customer_id = str_or_empty(customer_id);
 		ev.quality = (int32_t)quality;
@@ -416,14 +399,15 @@ static void collect_build_info(wq_prom_emitter *e, void *arg)
 	wq_prom_emit(e, lv, 1);
 }
 
-static int family(wqd *d, int type, const char *name, const char *help, const char *const *labels,
-                  size_t nl, wq_prom_family **f, char *err, size_t errlen)
+static wq_status family(wqd *d, int type, const char *name, const char *help,
+                        const char *const *labels, size_t nl, wq_prom_family **f, char *err,
+                        size_t errlen)
 {
 	return wq_prom_family_add(d->prom, type, name, help, labels, nl, NULL, 0, f, err, errlen);
 }
 
-static int scalar(wqd *d, int type, const char *name, const char *help, wq_prom_cell **c, char *err,
-                  size_t errlen)
+static wq_status scalar(wqd *d, int type, const char *name, const char *help, wq_prom_cell **c,
+                        char *err, size_t errlen)
 {
 	wq_prom_family *f;
 	int rc = family(d, type, name, help, NULL, 0, &f, err, errlen);
@@ -433,8 +417,8 @@ static int scalar(wqd *d, int type, const char *name, const char *help, wq_prom_
 	return rc;
 }
 
-static int collected(wqd *d, const char *name, const char *help, const char *const *labels,
-                     size_t nl, wq_prom_collect_fn fn, char *err, size_t errlen)
+static wq_status collected(wqd *d, const char *name, const char *help, const char *const *labels,
+                           size_t nl, wq_prom_collect_fn fn, char *err, size_t errlen)
 {
 	wq_prom_family *f;
 	int rc = family(d, WQ_PROM_GAUGE, name, help, labels, nl, &f, err, errlen);
@@ -446,7 +430,7 @@ static int collected(wqd *d, const char *name, const char *help, const char *con
 
 /* wineq_feedback_total with its four series made up front, so that each reads 0 until
  * something happens (a rate over a series that appears late misses its first increase). */
-static int feedback_metrics(wqd *d, char *err, size_t errlen)
+static wq_status feedback_metrics(wqd *d, char *err, size_t errlen)
 {
 	static const char *const labels[] = {"result"};
 	static const char *const results[] = {"accepted", "unknown", "expired", "invalid"};
@@ -465,7 +449,7 @@ static int feedback_metrics(wqd *d, char *err, size_t errlen)
 	return rc;
 }
 
-int wqd_init(wqd *d, char *err, size_t errlen)
+wq_status wqd_init(wqd *d, char *err, size_t errlen)
 {
 	static const char *const req_labels[] = {"protocol", "method", "code"};
 	static const char *const info_labels[] = {"name", "version", "stage", "sha256"};

@@ -3,24 +3,26 @@
 #ifndef WQD_H
 #define WQD_H
 
-#include "wq_auth.h"
-#include "wq_json.h"
-#include "wq_predid.h"
-#include "wq_prom.h"
+#include "rpc/wq_auth.h"
+#include "serve/wq_predjson.h"
+#include "serve/wq_predid.h"
+#include "serve/wq_prom.h"
 #include <protobuf-c/protobuf-c.h>
-#include "wq_registry.h"
-#include "wq_rpc.h"
-#include "wq_serving.h"
+#include "registry/wq_registry.h"
+#include "rpc/wq_rpc_server.h"
+#include "serve/wq_serving.h"
+#include "wineq/v1/wineq.pb-c.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define WQD_MAX_BATCH 10000 /* instances per PredictBatch / JSON array */
-/* Bytes of a POST body: wq_json's limit (wq_json.h parses and formats the seed's JSON shapes
- * for the CLI, HTTP and the bridge; /predict takes each object's "customer_id" out before
- * wq_json_row_from_object, with wq_json_rows_parse's shapes, limits and messages). */
-#define WQD_MAX_HTTP_BODY   WQ_JSON_MAX_BYTES
+/* Bytes of a POST body: wq_predjson's limit (wq_predjson.h parses and formats the reference stack's
+ * JSON shapes for the CLI, HTTP and the bridge; /predict takes each object's "customer_id" out
+ * before wq_predjson_row_from_object, with wq_predjson_rows_parse's shapes, limits and messages).
+ */
+#define WQD_MAX_HTTP_BODY   WQ_PREDJSON_MAX_BYTES
 #define WQD_ID_SIZE         WQ_PREDID_SIZE /* a prediction_id and its NUL */
 #define WQD_MAX_CUSTOMER_ID 128            /* bytes of a customer_id */
 #define WQD_MAX_LABELS      10000          /* labels per Feedback / POST /v1/feedback */
@@ -62,7 +64,7 @@ typedef struct wqd {
 /* Creates the serving state and the metric families, with feedback_max_age_ms at
  * WQD_FEEDBACK_MAX_AGE_MS (registry, feed and predid are attached by the caller). On failure
  * everything taken is released. */
-int wqd_init(wqd *d, char *err, size_t errlen);
+wq_status wqd_init(wqd *d, char *err, size_t errlen);
 /* Releases what wqd_init took, the feed, the registry, auth and predid; accepts a zeroed
  * wqd. */
 void wqd_fini(wqd *d);
@@ -71,12 +73,12 @@ void wqd_fini(wqd *d);
  * FeedEvents (a prediction or a true label each) that requests queue (published / dropped
  * count its sends). *out owned by the caller
  * (wqd_feed_close, which sends what is queued first). An address in use is WQ_EEXIST. */
-int wqd_feed_open(const char *url, wq_prom_cell *published, wq_prom_cell *dropped, wqd_feed **out,
-                  char *err, size_t errlen);
+wq_status wqd_feed_open(const char *url, wq_prom_cell *published, wq_prom_cell *dropped,
+                        wqd_feed **out, char *err, size_t errlen);
 /* The same with TLS for a tls+tcp:// url (tls: wineqd's --tls-* settings, which a plain url
  * ignores; client_auth with a CA requires subscribers to present a certificate it signed). */
-int wqd_feed_open_tls(const char *url, const wq_rpc_tls *tls, wq_prom_cell *published,
-                      wq_prom_cell *dropped, wqd_feed **out, char *err, size_t errlen);
+wq_status wqd_feed_open_tls(const char *url, const wq_rpc_tls *tls, wq_prom_cell *published,
+                            wq_prom_cell *dropped, wqd_feed **out, char *err, size_t errlen);
 void wqd_feed_close(wqd_feed *f);
 
 /* Where a prediction came from, for its feed event. source: "rpc", "http", "kinesis", ...;
@@ -93,23 +95,23 @@ typedef struct wqd_origin {
  * (id: a new prediction_id, "" when d->predid is NULL) and publishes a PredictionEvent on the
  * feed (never blocking; a full feed counts a drop). WQ_EINVAL with detail for bad features.
  * Thread-safe. */
-int wqd_predict_one(wqd *d, const wq_served_model *m, const char *const *names,
-                    const double *values, size_t n, const wqd_origin *o, wq_prediction *out,
-                    char id[WQD_ID_SIZE], char *err, size_t errlen);
+wq_status wqd_predict_one(wqd *d, const wq_served_model *m, const char *const *names,
+                          const double *values, size_t n, const wqd_origin *o, wq_prediction *out,
+                          char id[WQD_ID_SIZE], char *err, size_t errlen);
 
 /* wqd_predict_one's two halves: predict, count and name, then publish. A batch predicted by
  * several threads publishes afterwards, in request order, so the feed keeps the order of the
  * rows. */
-int wqd_predict_quiet(wqd *d, const wq_served_model *m, const char *const *names,
-                      const double *values, size_t n, wq_prediction *out, char id[WQD_ID_SIZE],
-                      char *err, size_t errlen);
+wq_status wqd_predict_quiet(wqd *d, const wq_served_model *m, const char *const *names,
+                            const double *values, size_t n, wq_prediction *out,
+                            char id[WQD_ID_SIZE], char *err, size_t errlen);
 void wqd_feed_publish(wqd *d, const wq_served_model *m, const char *const *names,
                       const double *values, size_t n, const wqd_origin *o, const wq_prediction *p,
                       const char *id);
 
 /* A customer_id as wineqd takes it (RPC, HTTP, feedback): "" (none) or 1 to
  * WQD_MAX_CUSTOMER_ID bytes without control characters; WQ_EINVAL with detail otherwise. */
-int wqd_customer_id_check(const char *cid, char *err, size_t errlen);
+wq_status wqd_customer_id_check(const char *cid, char *err, size_t errlen);
 
 /* One true label (Feedback, POST /v1/feedback): exactly one of prediction_id and customer_id
  * non-empty, quality in WQD_QUALITY_MIN..WQD_QUALITY_MAX. A prediction_id must verify under
@@ -118,15 +120,15 @@ int wqd_customer_id_check(const char *cid, char *err, size_t errlen);
  * from the id). Returns WQ_OK (accepted), WQ_EINVAL (malformed), WQ_ENOENT (unknown id),
  * WQ_EEXPIRED (too old), each counted in wineq_feedback_total{result}, or WQ_EIO (the feed is
  * off or full: not the label's fault, not counted); detail in err. Thread-safe, never blocks. */
-int wqd_feedback_one(wqd *d, const char *prediction_id, const char *customer_id, int64_t quality,
-                     const char *source, char *err, size_t errlen);
+wq_status wqd_feedback_one(wqd *d, const char *prediction_id, const char *customer_id,
+                           int64_t quality, const char *source, char *err, size_t errlen);
 
 /* Counts a label refused before wqd_feedback_one could see it (a malformed JSON shape) in
  * wineq_feedback_total{result="invalid"}. */
 void wqd_feedback_invalid(wqd *d);
 
 /* Whether feedback can be taken at all (an id key and a feed): WQ_OK or WQ_EIO with why. */
-int wqd_feedback_ready(const wqd *d, char *err, size_t errlen);
+wq_status wqd_feedback_ready(const wqd *d, char *err, size_t errlen);
 
 /* Records one answered request: protocol "rpc"/"http", method (bounded set), status code text
  * ("OK", "INVALID_ARGUMENT" for rpc; "200", "400" for http), seconds. Thread-safe. */
@@ -135,10 +137,11 @@ void wqd_observe(wqd *d, const char *protocol, const char *method, const char *c
 
 /* The wineq.v1.Predictor service over d (borrowed), for wq_rpc_server_add_service.
  * *out owned by the caller (wqd_predictor_free). */
-int wqd_predictor_new(wqd *d, ProtobufCService **out);
+wq_status wqd_predictor_new(wqd *d, ProtobufCService **out);
 void wqd_predictor_free(ProtobufCService *svc);
 
-/* CLOCK_MONOTONIC in ns. */
-int64_t wqd_now_ns(void);
+/* Builds the ModelRef of a served model into *r (strings borrowed from m, which must outlive
+ * r). */
+void wqd_model_ref_fill(const wq_served_model *m, Wineq__V1__ModelRef *r);
 
 #endif

@@ -1,10 +1,10 @@
 /* wqd_http: wineqd's routes and handlers on a wq_httpd server. */
 #include "wqd_http.h"
 
-#include "wq_error.h"
-#include "wq_httpd.h"
-#include "wq_json.h"
-#include "wq_svm.h"
+#include "base/wq_error.h"
+#include "serve/wq_httpd.h"
+#include "serve/wq_predjson.h"
+#include "ml/wq_svm.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -63,11 +63,11 @@ static const char *prediction_code(int rc)
 	return is_client_error(rc) ? "INVALID_ARGUMENT" : "INTERNAL";
 }
 
-/* The JSON of a prediction answer: the seed's object plus its prediction_id (none when the
- * server makes no ids). NULL when out of memory. */
+/* The JSON of a prediction answer: the reference stack's object plus its prediction_id (none when
+ * the server makes no ids). NULL when out of memory. */
 static json_t *prediction_json(const wq_prediction *p, const wq_served_model *m, const char *id)
 {
-	json_t *o = wq_json_prediction_build(p, m->name, (long long)m->version);
+	json_t *o = wq_predjson_prediction_build(p, m->name, (long long)m->version);
 
 	if (o != NULL && id[0] != '\0' &&
 	    json_object_set_new(o, "prediction_id", json_string(id)) != 0) {
@@ -94,11 +94,11 @@ static void http_rows_free(void *rows, size_t n)
 
 /* A "customer_id" member: a string, or an integer (written as JSON numbers are read here: a
  * double, exact up to 2^53), into cid; removed from obj so the rest are features. */
-static int customer_id_take(json_t *obj, char *cid, size_t cidlen, char *err, size_t errlen)
+static wq_status customer_id_take(json_t *obj, char *cid, size_t cidlen, char *err, size_t errlen)
 {
 	json_t *c = json_object_get(obj, "customer_id");
 	double v = json_number_value(c); /* 0 for a non-number */
-	int rc = WQ_OK;
+	wq_status rc = WQ_OK;
 
 	cid[0] = '\0';
 	if (c == NULL)
@@ -121,8 +121,8 @@ static int customer_id_take(json_t *obj, char *cid, size_t cidlen, char *err, si
 }
 
 /* One item of a request: its optional customer_id is taken out first, so that the rest are
- * the features (wq_json_rows_decode's shapes, limits and messages). */
-static int http_row_parse(json_t *obj, void *elem, char *err, size_t errlen)
+ * the features (wq_predjson_rows_decode's shapes, limits and messages). */
+static wq_status http_row_parse(json_t *obj, void *elem, char *err, size_t errlen)
 {
 	http_row *out = elem;
 	int rc = WQ_OK;
@@ -130,12 +130,13 @@ static int http_row_parse(json_t *obj, void *elem, char *err, size_t errlen)
 	if (json_is_object(obj))
 		rc = customer_id_take(obj, out->cid, sizeof(out->cid), err, errlen);
 	if (rc == WQ_OK)
-		rc = wq_json_row_from_object(obj, &out->row, err, errlen);
+		rc = wq_predjson_row_from_object(obj, &out->row, err, errlen);
 	return rc;
 }
 
-static int predict_row(wq_httpd_req *r, wqd_http *h, const wq_served_model *m, const http_row *row,
-                       wq_prediction *p, char id[WQD_ID_SIZE], char *err, size_t errlen)
+static wq_status predict_row(wq_httpd_req *r, wqd_http *h, const wq_served_model *m,
+                             const http_row *row, wq_prediction *p, char id[WQD_ID_SIZE], char *err,
+                             size_t errlen)
 {
 	wqd_origin o = {.source = "http",
 	                .request_id = wq_httpd_req_id(r),
@@ -196,8 +197,8 @@ static void route_predict(wq_httpd_req *r, void *arg)
 		return;
 	}
 	wq_httpd_req_body(r, &body, &len);
-	st = wq_json_rows_decode(body, len, sizeof(http_row), http_row_parse, http_rows_free, &out,
-	                         &nrows, &is_array, err, sizeof(err));
+	st = wq_predjson_rows_decode(body, len, sizeof(http_row), http_row_parse, http_rows_free,
+	                             &out, &nrows, &is_array, err, sizeof(err));
 	rows = out;
 	if (st == WQ_ERANGE) {
 		wq_httpd_reply_error(r, 413, "PAYLOAD_TOO_LARGE", "%s", err);
@@ -257,8 +258,8 @@ static int label_status(int rc, const char **code)
 /* One label object, {"prediction_id": "...", "quality": 6} or {"customer_id": "..." or 123,
  * "quality": 6}, into its parts (*pid and the customer id borrowed from l or written to cbuf).
  * WQ_EINVAL with why for any other shape. */
-static int label_parse(json_t *l, const char **pid, char *cbuf, size_t cblen, int64_t *quality,
-                       char *err, size_t errlen)
+static wq_status label_parse(json_t *l, const char **pid, char *cbuf, size_t cblen,
+                             int64_t *quality, char *err, size_t errlen)
 {
 	json_t *p, *c, *q, *v;
 	const char *key;
@@ -299,7 +300,7 @@ static int label_parse(json_t *l, const char **pid, char *cbuf, size_t cblen, in
 	return WQ_OK;
 }
 
-static int label_take(wqd *d, json_t *l, const char *source, char *err, size_t errlen)
+static wq_status label_take(wqd *d, json_t *l, const char *source, char *err, size_t errlen)
 {
 	char cid[WQD_MAX_CUSTOMER_ID + 1];
 	const char *pid = "";
@@ -392,7 +393,7 @@ static int allowed(wq_httpd_req *r, wqd_http *h, int role)
 	const char *authz = wq_httpd_req_header(r, "Authorization");
 	wq_identity who;
 	char msg[512] = "";
-	int code;
+	wq_rpc_code code;
 
 	if (h->d->auth == NULL)
 		return 1;
@@ -594,7 +595,7 @@ static void observe(void *arg, const char *route, int status, double seconds)
 	wqd_observe(h->d, "http", route, code, seconds);
 }
 
-int wqd_http_start(wqd *d, const char *addr_port, wqd_http **out, char *err, size_t errlen)
+wq_status wqd_http_start(wqd *d, const char *addr_port, wqd_http **out, char *err, size_t errlen)
 {
 	wq_httpd_opts o = {.routes = routes,
 	                   .nroutes = sizeof(routes) / sizeof(routes[0]),
@@ -604,7 +605,7 @@ int wqd_http_start(wqd *d, const char *addr_port, wqd_http **out, char *err, siz
 	                   .observe = observe,
 	                   .name = "wineqd"};
 	wqd_http *h;
-	int rc;
+	wq_status rc;
 
 	if (d == NULL || addr_port == NULL || out == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "wqd_http_start: missing argument");

@@ -1,7 +1,7 @@
 /* wqd_http: wineqd's HTTP/1.1 front end: its routes and handlers on a wq_httpd server (which
  * does the binding, the loop thread, routing, 404/405/413, limits, timeouts and draining).
  *
- *   POST /predict    the seed's JSON: one object of feature values, or an array of them
+ *   POST /predict    the reference stack's JSON: one object of feature values, or an array of them
  *                    (a batch; a row that fails is {"error": ...} in its place, status 200);
  *                    an object may hold "customer_id" (a string or an integer, carried to
  *                    the feed); every answer holds its "prediction_id"
@@ -39,7 +39,7 @@
 #ifndef WQD_HTTP_H
 #define WQD_HTTP_H
 
-#include "wq_httpd.h"
+#include "serve/wq_httpd.h"
 #include "wqd.h"
 
 #include <stddef.h>
@@ -60,7 +60,7 @@ typedef struct wqd_http wqd_http;
  * thread that blocks every signal. A port in use is WQ_EEXIST, a malformed address WQ_EINVAL,
  * other socket failures WQ_EIO, all with detail in err. *out owned by the caller
  * (wqd_http_stop). */
-int wqd_http_start(wqd *d, const char *addr_port, wqd_http **out, char *err, size_t errlen);
+wq_status wqd_http_start(wqd *d, const char *addr_port, wqd_http **out, char *err, size_t errlen);
 
 /* The port the server listens on (the chosen one when started with port 0). */
 int wqd_http_port(const wqd_http *h);

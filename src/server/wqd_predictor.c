@@ -3,9 +3,9 @@
 #include "wqd.h"
 
 #include "wineq/v1/wineq.pb-c.h"
-#include "wq_error.h"
-#include "wq_rpc.h"
-#include "wq_svm.h"
+#include "base/wq_error.h"
+#include "rpc/wq_rpc_call.h"
+#include "ml/wq_svm.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -48,20 +48,9 @@ static wq_served_model *model_for_thread(wqd *d)
 	return m;
 }
 
-static wqd *D(Wineq__V1__Predictor_Service *svc)
+static wqd *daemon_of(Wineq__V1__Predictor_Service *svc)
 {
 	return ((predictor *)svc)->d;
-}
-
-static void model_ref_fill(const wq_served_model *m, Wineq__V1__ModelRef *r)
-{
-	wineq__v1__model_ref__init(r);
-	r->name = m->name;
-	r->version = m->version;
-	r->stage = m->stage;
-	r->uri = m->uri;
-	r->sha256 = (char *)m->sha256;
-	r->run_id = m->run_id;
 }
 
 /* The served model, or NULL after failing the call with the reason. */
@@ -80,8 +69,8 @@ static wq_served_model *model_or_fail(wqd *d, wq_rpc_call *call)
 }
 
 /* Splits named features into parallel arrays; INVALID_ARGUMENT past MAX_FEATURES. */
-static int features_split(Wineq__V1__Feature **f, size_t n, const char **names, double *values,
-                          char *err, size_t errlen)
+static wq_status features_split(Wineq__V1__Feature **f, size_t n, const char **names,
+                                double *values, char *err, size_t errlen)
 {
 	size_t i;
 
@@ -97,13 +86,13 @@ static int features_split(Wineq__V1__Feature **f, size_t n, const char **names, 
 
 /* publish: 0 predicts, counts and names only (wqd_predict_quiet), the caller publishes
  * later. */
-static int predict_instance(wqd *d, const wq_served_model *m, Wineq__V1__Feature **f, size_t n,
-                            const wqd_origin *o, int publish, wq_prediction *p,
-                            char id[WQD_ID_SIZE], char *err, size_t errlen)
+static wq_status predict_instance(wqd *d, const wq_served_model *m, Wineq__V1__Feature **f,
+                                  size_t n, const wqd_origin *o, int publish, wq_prediction *p,
+                                  char id[WQD_ID_SIZE], char *err, size_t errlen)
 {
 	const char *names[MAX_FEATURES];
 	double values[MAX_FEATURES];
-	int rc = features_split(f, n, names, values, err, errlen);
+	wq_status rc = features_split(f, n, names, values, err, errlen);
 
 	if (rc == WQ_OK)
 		rc = wqd_customer_id_check(o->customer_id, err, errlen);
@@ -139,7 +128,7 @@ static void p_predict(Wineq__V1__Predictor_Service *svc, const Wineq__V1__Predic
                       Wineq__V1__PredictResponse_Closure closure, void *data)
 {
 	wq_rpc_call *call = data;
-	wqd *d = D(svc);
+	wqd *d = daemon_of(svc);
 	Wineq__V1__PredictResponse out = WINEQ__V1__PREDICT_RESPONSE__INIT;
 	Wineq__V1__ClassProbability probs[WQ_SVM_MAX_CLASSES], *pp[WQ_SVM_MAX_CLASSES];
 	Wineq__V1__ModelRef ref;
@@ -151,7 +140,7 @@ static void p_predict(Wineq__V1__Predictor_Service *svc, const Wineq__V1__Predic
 	wq_prediction p;
 	char err[256], id[WQD_ID_SIZE];
 	size_t i;
-	int rc;
+	wq_status rc;
 
 	if (m == NULL) {
 		closure(NULL, data);
@@ -169,7 +158,7 @@ static void p_predict(Wineq__V1__Predictor_Service *svc, const Wineq__V1__Predic
 		probs[i].probability = p.probabilities[i];
 		pp[i] = &probs[i];
 	}
-	model_ref_fill(m, &ref);
+	wqd_model_ref_fill(m, &ref);
 	out.quality = p.quality;
 	out.n_probabilities = p.has_probabilities ? p.nclass : 0;
 	out.probabilities = pp;
@@ -205,7 +194,7 @@ static void batch_item(batch *b, size_t i)
 	                .request_id = b->rid,
 	                .customer_id = inst != NULL ? inst->customer_id : NULL,
 	                .start_ns = b->start_ns};
-	int rc;
+	wq_status rc;
 
 	wineq__v1__batch_result__init(&b->res[i]);
 	b->resp[i] = &b->res[i];
@@ -279,7 +268,7 @@ static void p_predict_batch(Wineq__V1__Predictor_Service *svc,
                             Wineq__V1__PredictBatchResponse_Closure closure, void *data)
 {
 	wq_rpc_call *call = data;
-	wqd *d = D(svc);
+	wqd *d = daemon_of(svc);
 	Wineq__V1__PredictBatchResponse out = WINEQ__V1__PREDICT_BATCH_RESPONSE__INIT;
 	Wineq__V1__ModelRef ref;
 	wq_served_model *m = model_or_fail(d, call);
@@ -329,7 +318,7 @@ static void p_predict_batch(Wineq__V1__Predictor_Service *svc,
 			publish_instance(d, m, in->instances[i]->features,
 			                 in->instances[i]->n_features, &o, &b.pred[i], b.ids[i]);
 	}
-	model_ref_fill(m, &ref);
+	wqd_model_ref_fill(m, &ref);
 	out.n_results = n;
 	out.results = b.resp;
 	out.model = &ref;
@@ -353,7 +342,7 @@ static void p_get_model(Wineq__V1__Predictor_Service *svc, const Wineq__V1__GetM
 	wq_rpc_call *call = data;
 	Wineq__V1__GetModelResponse out = WINEQ__V1__GET_MODEL_RESPONSE__INIT;
 	Wineq__V1__ModelRef ref;
-	wq_served_model *m = model_or_fail(D(svc), call);
+	wq_served_model *m = model_or_fail(daemon_of(svc), call);
 	int32_t classes[WQ_SVM_MAX_CLASSES];
 	wq_svm_params sp;
 	const int *cl;
@@ -364,7 +353,7 @@ static void p_get_model(Wineq__V1__Predictor_Service *svc, const Wineq__V1__GetM
 		closure(NULL, data);
 		return;
 	}
-	model_ref_fill(m, &ref);
+	wqd_model_ref_fill(m, &ref);
 	cl = wq_svm_classes(m->bundle->svm);
 	out.n_classes = wq_svm_class_count(m->bundle->svm);
 	for (i = 0; i < out.n_classes; i++)
@@ -386,7 +375,7 @@ static void p_get_model(Wineq__V1__Predictor_Service *svc, const Wineq__V1__GetM
 static void p_health(Wineq__V1__Predictor_Service *svc, const Wineq__V1__HealthRequest *in,
                      Wineq__V1__HealthResponse_Closure closure, void *data)
 {
-	wqd *d = D(svc);
+	wqd *d = daemon_of(svc);
 	Wineq__V1__HealthResponse out = WINEQ__V1__HEALTH_RESPONSE__INIT;
 	Wineq__V1__ModelRef ref;
 	wq_served_model *m = model_for_thread(d);
@@ -398,7 +387,7 @@ static void p_health(Wineq__V1__Predictor_Service *svc, const Wineq__V1__HealthR
 	out.status = ready ? WINEQ__V1__HEALTH_RESPONSE__SERVING_STATUS__SERVING
 	                   : WINEQ__V1__HEALTH_RESPONSE__SERVING_STATUS__NOT_SERVING;
 	if (m != NULL) {
-		model_ref_fill(m, &ref);
+		wqd_model_ref_fill(m, &ref);
 		out.model = &ref;
 	}
 	out.version = (char *)PACKAGE_VERSION;
@@ -408,7 +397,7 @@ static void p_health(Wineq__V1__Predictor_Service *svc, const Wineq__V1__HealthR
 
 /* The code a label's status is answered with (FAILED_PRECONDITION for an expired id, as the
  * contract says, rather than wq_rpc's generic mapping). */
-static int label_code(int rc)
+static wq_rpc_code label_code(wq_status rc)
 {
 	switch (rc) {
 	case WQ_OK:
@@ -430,7 +419,7 @@ static void p_feedback(Wineq__V1__Predictor_Service *svc, const Wineq__V1__Feedb
                        Wineq__V1__FeedbackResponse_Closure closure, void *data)
 {
 	wq_rpc_call *call = data;
-	wqd *d = D(svc);
+	wqd *d = daemon_of(svc);
 	Wineq__V1__FeedbackResponse out = WINEQ__V1__FEEDBACK_RESPONSE__INIT;
 	Wineq__V1__ItemError *res = NULL, **resp = NULL;
 	const char *source = source_or(in->source, "rpc");
@@ -464,7 +453,7 @@ static void p_feedback(Wineq__V1__Predictor_Service *svc, const Wineq__V1__Feedb
 	}
 	for (i = 0; i < n; i++) {
 		const Wineq__V1__Label *l = in->labels[i];
-		int rc;
+		wq_status rc;
 
 		int kp = l != NULL && l->key_case == WINEQ__V1__LABEL__KEY_PREDICTION_ID;
 		int kc = l != NULL && l->key_case == WINEQ__V1__LABEL__KEY_CUSTOMER_ID;
@@ -479,7 +468,7 @@ static void p_feedback(Wineq__V1__Predictor_Service *svc, const Wineq__V1__Feedb
 		out.accepted += rc == WQ_OK;
 	}
 	if (out.accepted == 0) {
-		wq_rpc_call_fail(call, (int)res[0].code, "%s%s",
+		wq_rpc_call_fail(call, wq_rpc_code_from_int(res[0].code), "%s%s",
 		                 n > 1 ? "no label accepted; the first: " : "", res[0].message);
 		closure(NULL, data);
 		goto out;
@@ -493,7 +482,7 @@ out:
 	free(msgs);
 }
 
-int wqd_predictor_new(wqd *d, ProtobufCService **out)
+wq_status wqd_predictor_new(wqd *d, ProtobufCService **out)
 {
 	static const Wineq__V1__Predictor_Service init = WINEQ__V1__PREDICTOR__INIT(p_);
 	predictor *p = calloc(1, sizeof(*p));

@@ -1,7 +1,7 @@
 /* Record data as Kinesis and Lambda carry it (wq_base64): strict decoding, and what decodes
  * must encode back to the same text. */
 #include "fuzz_common.h"
-#include "wq_base64.h"
+#include "base/wq_base64.h"
 
 #include <stdlib.h>
 #include <string.h>

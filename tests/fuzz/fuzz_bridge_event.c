@@ -3,7 +3,7 @@
  * and answered by a stand-in predictor, the output records encoded. The first byte tells
  * whether the predictor succeeds, fails one row, or fails the whole call. */
 #include "fuzz_common.h"
-#include "wq_bridge.h"
+#include "serve/wq_bridge.h"
 
 #include <stdio.h>
 #include <stdlib.h>

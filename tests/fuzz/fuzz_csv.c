@@ -2,7 +2,7 @@
  * the options (detected delimiter and any names, or the UCI columns with ';'); on success the
  * extractors the trainer uses run over the table. */
 #include "fuzz_common.h"
-#include "wq_dataset.h"
+#include "ml/wq_dataset.h"
 
 #include <stdlib.h>
 

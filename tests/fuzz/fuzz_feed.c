@@ -6,7 +6,7 @@
  * its bytes, so that feedback can meet the predictions it names. */
 #include "fuzz_common.h"
 #include "wineq/v1/wineq.pb-c.h"
-#include "wq_error.h"
+#include "base/wq_error.h"
 #include "wqm_join.h"
 #include "wqm_trust.h"
 
@@ -15,7 +15,7 @@
 #include <string.h>
 
 #define MAX_MESSAGES 64
-/* The clock the monitor would read (wqm_unix_ns), fixed so that inputs replay alike. */
+/* The clock the monitor would read (wq_clock_unix_ns), fixed so that inputs replay alike. */
 #define NOW_NS 1800000000000000000LL
 
 static const char *const allowed_names[] = {"wine-quality", "w"};

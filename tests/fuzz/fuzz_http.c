@@ -6,7 +6,7 @@
  * server must still answer a well-formed GET. The reader has no entry point of its own (it
  * works on libevent buffers of a connection), hence the socket. */
 #include "fuzz_common.h"
-#include "wq_httpd.h"
+#include "serve/wq_httpd.h"
 
 #include <errno.h>
 #include <netinet/in.h>

@@ -1,8 +1,8 @@
-/* Prediction request bodies in the Python reference stack's JSON shapes (wq_json): one
+/* Prediction request bodies in the Python reference stack's JSON shapes (wq_predjson): one
  * object of name -> number or an array of them, as HTTP /predict, `wineq-client predict`
  * and the Kinesis bridge read them. */
 #include "fuzz_common.h"
-#include "wq_json.h"
+#include "serve/wq_predjson.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -14,8 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int is_array = -1;
 	char err[256];
 
-	if (wq_json_rows_parse((const char *)data, size, &rows, &n, &is_array, err, sizeof(err)) !=
-	    0)
+	if (wq_predjson_rows_parse((const char *)data, size, &rows, &n, &is_array, err,
+	                           sizeof(err)) != 0)
 		return 0;
 	if (n == 0 || rows == NULL || (is_array != 0 && is_array != 1))
 		abort();

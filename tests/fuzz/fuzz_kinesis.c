@@ -3,7 +3,7 @@
  * (PutRecords, ListShards, GetShardIterator, GetRecords). Retries run without sleeping. A call
  * that succeeds must return what its contract promises. */
 #include "fuzz_common.h"
-#include "wq_kinesis.h"
+#include "aws/wq_kinesis.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +65,7 @@ static void list(void)
 		for (size_t i = 0; i < n; i++)
 			if (ids[i] == NULL)
 				abort();
-		wq_kinesis_strings_free(ids, n);
+		wq_strv_free(ids, n);
 	}
 }
 

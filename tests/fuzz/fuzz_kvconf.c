@@ -1,7 +1,7 @@
 /* The daemons' configuration files (wq_kvconf): parsed, then turned into the "--key=value"
  * arguments the programs read before their command line. */
 #include "fuzz_common.h"
-#include "wq_kvconf.h"
+#include "base/wq_kvconf.h"
 
 #include <stdlib.h>
 #include <string.h>

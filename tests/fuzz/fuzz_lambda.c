@@ -3,7 +3,7 @@
  * invocation's headers and event), or the response, error and init-error posts (their
  * answers and the API's error JSON). */
 #include "fuzz_common.h"
-#include "wq_lambda.h"
+#include "aws/wq_lambda.h"
 
 #include <stdio.h>
 #include <stdlib.h>

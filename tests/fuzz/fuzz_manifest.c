@@ -1,10 +1,10 @@
 /* Bundle manifests (wq_bundle_load): MANIFEST.json written into a bundle directory whose other
- * files are a real tiny bundle's (tests/fuzz/fixtures/bundle), so inputs that keep the seed's
- * checksums get past verification into the model, reference and decision checks. A bundle
+ * files are a real tiny bundle's (tests/fuzz/fixtures/bundle), so inputs that keep the reference
+ * stack's checksums get past verification into the model, reference and decision checks. A bundle
  * that loads predicts one row. */
 #include "fuzz_common.h"
-#include "wq_bundle.h"
-#include "wq_file.h"
+#include "ml/wq_bundle.h"
+#include "base/wq_file.h"
 
 #include <stdio.h>
 #include <stdlib.h>

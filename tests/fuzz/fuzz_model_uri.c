@@ -1,7 +1,7 @@
 /* Model URIs as users, configuration and feed events give them (wq_model_uri), and the
  * stage names inside them. */
 #include "fuzz_common.h"
-#include "wq_model_uri.h"
+#include "track/wq_model_uri.h"
 
 #include <stdlib.h>
 

@@ -6,7 +6,8 @@
  * always answer with a well-formed response envelope. */
 #include "fuzz_common.h"
 #include "wineq/v1/wineq.pb-c.h"
-#include "wq_rpc.h"
+#include "rpc/wq_rpc_client.h"
+#include "rpc/wq_rpc_server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +33,8 @@ static ProtobufCService predictor = {&wineq__v1__predictor__descriptor, stub_inv
 static ProtobufCService registry = {&wineq__v1__registry__descriptor, stub_invoke, NULL};
 
 /* A token of "deny" is refused, as an authorizer refuses a bad credential. */
-static int authorize(void *arg, const char *method, const char *token, const wq_rpc_peer *peer,
-                     wq_identity *who, char *msg, size_t msglen)
+static wq_rpc_code authorize(void *arg, const char *method, const char *token,
+                             const wq_rpc_peer *peer, wq_identity *who, char *msg, size_t msglen)
 {
 	(void)arg;
 	if (method == NULL || token == NULL || peer == NULL || who == NULL)

@@ -7,7 +7,7 @@
  * re-encodes them in a normal form.) */
 #include "fuzz_common.h"
 #include "wineq/v1/wineq.pb-c.h"
-#include "wq_rpc.h"
+#include "rpc/wq_rpc.h"
 
 #include <stdlib.h>
 #include <string.h>

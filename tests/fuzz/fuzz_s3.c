@@ -3,7 +3,7 @@
  * every request of one call; the first byte picks the call (ListObjectsV2 with continuation,
  * GetObject with and without an expected size, DeleteObject, PutObject, CreateBucket). */
 #include "fuzz_common.h"
-#include "wq_s3.h"
+#include "aws/wq_s3.h"
 
 #include <stdio.h>
 #include <stdlib.h>

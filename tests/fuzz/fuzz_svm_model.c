@@ -3,7 +3,7 @@
  * directory. The first byte picks the feature count the caller expects (1..16); a model that
  * loads predicts one row by every decision rule. */
 #include "fuzz_common.h"
-#include "wq_svm.h"
+#include "ml/wq_svm.h"
 
 #include <stdio.h>
 #include <stdlib.h>

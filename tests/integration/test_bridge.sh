@@ -2,7 +2,7 @@
 # wineq-kinesis-bridge end to end against kinesalite (npm, pinned; bound to 127.0.0.1), with
 # Debian's AWS CLI (/usr/bin/aws) as the independent client that writes the input records and
 # reads the output stream:
-#   - standalone: the seed's `aws kinesis put-record`, then a batch with bad records; every good
+#   - standalone: the reference stack's `aws kinesis put-record`, then a batch with bad records; every good
 #     record has exactly one prediction equal to the local bundle's, partition key customer_id;
 #   - PutRecords partial failures, throttling and an expired iterator, injected by a loopback
 #     proxy in front of kinesalite (kinesalite never produces them): still exactly once;
@@ -65,7 +65,7 @@ ok "kinesalite on 127.0.0.1:$P_K with 8 streams (awscli)"
 PIDS="$PIDS $!"
 wait_for 30 "$C" health --server "$RPC" && ok "wineqd serves the bundle" || not_ok "wineqd: $(tail -n 3 "$WORK/wineqd.log")"
 
-# records.py FIRST COUNT OUT.json [BAD]: put-records input (the seed's payload) for white test
+# records.py FIRST COUNT OUT.json [BAD]: put-records input (the reference stack's payload) for white test
 # rows, customer_id = FIRST.., and their expected predictions (from the local bundle) in
 # OUT.expected; BAD adds four bad records
 cat >"$WORK/records.py" <<'PYEOF'
@@ -133,10 +133,10 @@ sys.exit(1 if bad else 0)
 PYEOF
 check_outputs() { "$PY" "$WORK/check.py" "$WORK/$1.dump" "$2" "$3"; }
 
-# --- standalone: the seed's put-record, then a batch with bad records ------------------------------
+# --- standalone: the reference stack's put-record, then a batch with bad records ------------------------------
 "$AWS" --endpoint-url "$KIN" kinesis put-record --stream-name in --partition-key 123 \
 	--data '{"wine_features": {"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}, "customer_id": 123}' \
-	--cli-binary-format raw-in-base64-out >"$WORK/put.json" && ok "aws kinesis put-record with the seed's payload" || not_ok "put-record"
+	--cli-binary-format raw-in-base64-out >"$WORK/put.json" && ok "aws kinesis put-record with the reference stack's payload" || not_ok "put-record"
 "$PY" "$WORK/records.py" "$WHITE" "$C" "$WORK/model" 1000 40 "$WORK/batch1" bad
 put_records in "$WORK/batch1" && ok "40 records and 4 bad ones put with aws put-records" || not_ok "put-records"
 "$C" predict --bundle "$WORK/model" --input '{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}' --format json >"$WORK/seedpred"
@@ -166,7 +166,7 @@ for l in open(sys.argv[1]):
              re.fullmatch("[0-9a-f]{32}", d["prediction"]["prediction_id"]) is not None
         print("ok" if ok else "shape: %s" % d)
 PYEOF
-[ "$(cat "$WORK/j")" = ok ] && ok "the output record has the seed's shape and wineqd's prediction_id" || not_ok "$(cat "$WORK/j")"
+[ "$(cat "$WORK/j")" = ok ] && ok "the output record has the reference stack's shape and wineqd's prediction_id" || not_ok "$(cat "$WORK/j")"
 
 # --- faults: partial PutRecords failures, throttling, an expired iterator ------------------------
 "$PY" "$WORK/records.py" "$WHITE" "$C" "$WORK/model" 2000 300 "$WORK/batch2"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# wineq-client end to end: train on the bundled data, predict from flags, the seed's JSON and
+# wineq-client end to end: train on the bundled data, predict from flags, the reference stack's JSON and
 # CSV, and every kind of bad input answered with a clear message and the documented exit code.
 
 # `CHECK && ok ... || not_ok ...` is this suite's if/else: ok and not_ok (lib.sh) always
@@ -44,7 +44,7 @@ expect_grep 'nope.csv' "$WORK/err" "missing data file named"
 # --- train ---------------------------------------------------------------------------------
 expect_exit 0 "train rbf C=1 with probabilities" "$C" train --data "$DATA" --kernel rbf --C 1 --bundle "$B"
 expect_grep '^test balanced accuracy: 0\.[0-9]{4}$' "$WORK/out" "train prints balanced accuracy"
-expect_grep '^features: +alcohol, volatile acidity, sulphates$' "$WORK/out" "default features are the seed's three"
+expect_grep '^features: +alcohol, volatile acidity, sulphates$' "$WORK/out" "default features are the reference stack's three"
 expect_grep '3918 train / 980 test rows' "$WORK/out" "80/20 split of 4898 rows"
 expect_grep '^decision: +argmax$' "$WORK/out" "a model with probabilities serves their argmax by default"
 if grep -qiE 'optimization finished|^\*|nSV' "$WORK/out"; then
@@ -72,14 +72,14 @@ expect_grep '"balanced_accuracy": ?0\.[0-9]+' "$WORK/out" "json output has balan
 expect_grep '"decision": ?"vote"' "$WORK/out" "a model without probabilities serves libsvm's vote"
 expect_grep '"features": ?\["alcohol"' "$WORK/out" "top-k picks alcohol first"
 
-# --- predict: the seed's example ---------------------------------------------------------------
+# --- predict: the reference stack's example ---------------------------------------------------------------
 expect_exit 0 "predict from feature flags" "$C" predict --bundle "$B" --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45
 expect_grep '^quality=[3-9]( p[3-9]=[01]\.[0-9]{4}){7}$' "$WORK/out" "quality and 7 class probabilities"
 q_flags=$(sed -n 's/^quality=\([0-9]\).*/\1/p' "$WORK/out")
 sum=$(tr ' ' '\n' <"$WORK/out" | sed -n 's/^p[0-9]=//p' | awk '{s += $1} END {printf "%.2f", s}')
 [ "$sum" = "1.00" ] && ok "probabilities sum to 1" || not_ok "probabilities sum to $sum"
 
-expect_exit 0 "predict from the seed's JSON" "$C" predict --bundle "$B" --input '{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}' --format json
+expect_exit 0 "predict from the reference stack's JSON" "$C" predict --bundle "$B" --input '{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}' --format json
 expect_grep '^\{"quality": ?'"$q_flags"', ?"probabilities": ?\{"3": ?[0-9.e-]+' "$WORK/out" "JSON gives the same quality with probabilities"
 expect_grep '"model": ?"wine-quality"' "$WORK/out" "JSON names the model"
 

@@ -102,7 +102,10 @@ expect_grep "run $run1 artifact model/reference.csv" "$WORK/err" "the missing fi
 # --- kill -9 debris and gc -------------------------------------------------------------------
 i=0
 while [ $i -lt 4 ]; do
-	fast_train --C 0.5 --register wine-quality >/dev/null 2>&1 &
+	# the client itself in the background (not the fast_train function, whose subshell would
+	# be what $! names): kill -9 must stop the writer, not leave it running into the gc below
+	"$C" train --data "$DATA" --kernel linear --no-probability --C 0.5 \
+		--register wine-quality >/dev/null 2>&1 &
 	tp=$!
 	sleep "0.$((3 + i * 2))"
 	kill -9 $tp 2>/dev/null

@@ -92,7 +92,7 @@ $J expr "$WORK/out" 'j["ready"] and j["live"] and j["model"]["version"] == 1 and
 
 # --- the same predictions through every path --------------------------------------------------
 "$C" predict --bundle "$WORK/v1" --input "$SEED_JSON" --format json >"$WORK/local1"
-expect_exit 0 "predict --server (the seed's JSON)" "$C" predict --server "$RPC" --input "$SEED_JSON" --format json
+expect_exit 0 "predict --server (the reference stack's JSON)" "$C" predict --server "$RPC" --input "$SEED_JSON" --format json
 $J same-predictions "$WORK/local1" "$WORK/out" >"$WORK/j" && ok "RPC agrees with the local bundle" || not_ok "RPC vs local: $(cat "$WORK/j")"
 $J expr "$WORK/out" 'j["model"] == "wine-quality" and j["version"] == 1' >"$WORK/j" && ok "RPC answer names model and version" || not_ok "$(cat "$WORK/j")"
 expect_exit 0 "predict --server with feature flags" "$C" predict --server "$RPC" --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45
@@ -107,7 +107,7 @@ post "$SEED_JSON"
 cp "$WORK/body" "$WORK/http1"
 [ "$(cat "$WORK/status")" = 200 ] && ok "HTTP POST /predict -> 200" || not_ok "HTTP POST /predict: $(cat "$WORK/status") $(cat "$WORK/body")"
 $J same-predictions "$WORK/local1" "$WORK/http1" >"$WORK/j" && ok "HTTP agrees with the local bundle" || not_ok "HTTP vs local: $(cat "$WORK/j")"
-$J expr "$WORK/http1" 'j["model"] == "wine-quality" and j["version"] == 1 and len(j["probabilities"]) == 7' >"$WORK/j" && ok "HTTP answer has the seed's shape" || not_ok "$(cat "$WORK/j")"
+$J expr "$WORK/http1" 'j["model"] == "wine-quality" and j["version"] == 1 and len(j["probabilities"]) == 7' >"$WORK/j" && ok "HTTP answer has the reference stack's shape" || not_ok "$(cat "$WORK/j")"
 ARR='[{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}, {"alcohol": 12.5, "volatile acidity": 0.2, "sulphates": 0.6}, {"alcohol": 9.5, "volatile acidity": 0.5, "sulphates": 0.3}]'
 "$C" predict --bundle "$WORK/v1" --input "$ARR" --format json >"$WORK/local_arr"
 post "$ARR"

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Generates tests/data/drift_golden.json: drift statistics computed by SciPy, the reference
-that src/lib/wq_drift.c must reproduce (tests/unit/test_drift.c checks every case).
+that src/lib/drift/wq_stats.c and wq_drift.c must reproduce (tests/unit/test_drift.c checks every case).
 
 Run from anywhere with Debian's interpreter (python3-scipy 1.10, python3-numpy):
     /usr/bin/python3 tests/tools/drift_golden.py [OUTPUT]
@@ -32,7 +32,7 @@ from scipy.stats import kstwo
 SRC = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 FILES = {"white": "data/winequality-white.csv", "red": "data/winequality-red.csv"}
 
-# Must match the C side (wq_drift.h).
+# Must match the C side (src/lib/drift/wq_stats.h and wq_drift.h).
 NBINS = 10
 EMPTY_SHARE = 0.0001
 STD_FLOOR = 0.001

@@ -11,7 +11,7 @@
  * NAME, URI: the event's ModelRef name and uri ("" for none); VERSION: its version (0: a
  * plain bundle); COUNT events are sent, each with the 11 UCI feature names. */
 #include "wineq/v1/wineq.pb-c.h"
-#include "wq_tlsconf.h"
+#include "rpc/wq_tlsconf.h"
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>

@@ -20,8 +20,8 @@
  * With RPC_PROBE_TIME set, the call's duration is printed on stderr ("elapsed_ms=12.3"); the
  * client's timeout is WINEQ_RPC_TIMEOUT_MS (default 5000) and WINEQ_TOKEN is sent. */
 #include "wineq/v1/wineq.pb-c.h"
-#include "wq_error.h"
-#include "wq_rpc.h"
+#include "base/wq_error.h"
+#include "rpc/wq_rpc_client.h"
 
 #include <math.h>
 #include <nng/nng.h>

@@ -8,13 +8,13 @@
 #include "registry_contract.h"
 #include "wq_test.h"
 
-#include "wq_bundle.h"
-#include "wq_db.h"
-#include "wq_error.h"
-#include "wq_regproto.h"
-#include "wq_registry.h"
-#include "wq_runlog.h"
-#include "wq_train.h"
+#include "ml/wq_bundle.h"
+#include "track/wq_db.h"
+#include "base/wq_error.h"
+#include "rpc/wq_registry_wire.h"
+#include "registry/wq_registry.h"
+#include "registry/wq_runrecord.h"
+#include "ml/wq_train.h"
 #include "wineq/v1/wineq.pb-c.h" /* whether the protocol has GetMetricHistory */
 
 #include <inttypes.h>
@@ -130,7 +130,7 @@ static void test_run_lifecycle(void **state)
 	assert_string_equal(run->tags[0].value, "contract");
 	wq_run_free(run);
 	{
-		wq_metric *h = NULL;
+		wq_run_metric *h = NULL;
 		size_t nh = 0;
 		char err[256] = "";
 		int rc = r->ops->metric_history(r, id, "loss", &h, &nh, err, sizeof(err));
@@ -139,7 +139,7 @@ static void test_run_lifecycle(void **state)
 		assert_int_equal(nh, 2); /* every logged value, in step order */
 		assert_true(h[0].value == 0.9 && h[0].step == 0);
 		assert_true(h[1].value == 0.5 && h[1].step == 1);
-		wq_metrics_list_free(h, nh);
+		wq_run_metric_list_free(h, nh);
 	}
 	EXPECT(WQ_ENOENT, "0123456789abcdef0123456789abcdef",
 	       r->ops->run_get(r, "0123456789abcdef0123456789abcdef", &run, ERR));
@@ -151,7 +151,7 @@ static void test_run_times(void **state)
 {
 	wq_registry *r = fx.r;
 	char id[WQ_RUN_ID_LEN + 1], id2[WQ_RUN_ID_LEN + 1];
-	int64_t now = (int64_t)wq_db_now_ms(), start = now - 60000, end = now - 45000;
+	int64_t now = (int64_t)wq_clock_unix_ms(), start = now - 60000, end = now - 45000;
 	wq_run *run = NULL;
 
 	(void)state;
@@ -169,7 +169,7 @@ static void test_run_times(void **state)
 	OK(r->ops->run_start(r, "contract-times", "now", 0, id2, ERR));
 	OK(r->ops->run_end(r, id2, WQ_RUN_FAILED, 0, ERR));
 	OK(r->ops->run_get(r, id2, &run, ERR));
-	assert_true(run->start_ms >= now - 1000 && run->start_ms <= (int64_t)wq_db_now_ms());
+	assert_true(run->start_ms >= now - 1000 && run->start_ms <= (int64_t)wq_clock_unix_ms());
 	assert_true(run->end_ms >= run->start_ms);
 	wq_run_free(run);
 	EXPECT(WQ_EINVAL, "negative", r->ops->run_start(r, "contract-times", NULL, -1, id2, ERR));
@@ -188,14 +188,14 @@ static void test_canonical_params(void **state)
 
 	(void)state;
 	OK(r->ops->run_start(r, exps[0], "trial", 0, a, ERR));
-	OK(wq_runlog_param_num(r, a, "C", 7.0582543127249586, ERR));
-	OK(wq_runlog_param_num(r, a, "train_rows", 3918.0, ERR));
+	OK(wq_runrecord_param_num(r, a, "C", 7.0582543127249586, ERR));
+	OK(wq_runrecord_param_num(r, a, "train_rows", 3918.0, ERR));
 	OK(r->ops->run_end(r, a, WQ_RUN_FINISHED, 0, ERR));
 	OK(r->ops->run_start(r, exps[0], "best", 0, b, ERR));
 	wq_svm_params_default(&p);
 	p.C = strtod("7.058254312724959", NULL);
 	p.gamma = 0.1;
-	OK(wq_runlog_svm_params(r, b, &p, ERR));
+	OK(wq_runrecord_svm_params(r, b, &p, ERR));
 	OK(r->ops->run_end(r, b, WQ_RUN_FINISHED, 0, ERR));
 	OK(r->ops->runs_search(r, exps, 1, "params.C = '7.058254312724959'", "attributes.run_name",
 	                       10, NULL, &page, &n, &next, ERR));
@@ -294,12 +294,12 @@ static void test_run_artifacts(void **state)
 	(void)state;
 	{
 		/* started before the fit it records, by a flow */
-		wq_runlog_opts o = {.start_ms = (int64_t)wq_db_now_ms() - 2500,
-		                    .flow_run_id = "00112233445566778899aabbccddeeff",
-		                    .fit_seconds = 2.25};
+		wq_runrecord_opts o = {.start_ms = (int64_t)wq_clock_unix_ms() - 2500,
+		                       .flow_run_id = "00112233445566778899aabbccddeeff",
+		                       .fit_seconds = 2.25};
 
-		OK(wq_runlog_bundle_ex(r, "contract-artifacts", "bundle", fx.b, fx.bundle_dir, &o,
-		                       id, ERR));
+		OK(wq_runrecord_bundle_ex(r, "contract-artifacts", "bundle", fx.b, fx.bundle_dir,
+		                          &o, id, ERR));
 		OK(r->ops->run_get(r, id, &run, ERR));
 		assert_true(run->start_ms == o.start_ms);
 		assert_true(run->end_ms >= o.start_ms + 2500);
@@ -310,7 +310,7 @@ static void test_run_artifacts(void **state)
 		wq_artifact_file *files = NULL;
 		size_t nfiles = 0;
 
-		OK(wq_regproto_tree_list(fx.bundle_dir, &files, &nfiles, ERR));
+		OK(wq_registry_wire_tree_list(fx.bundle_dir, &files, &nfiles, ERR));
 		assert_true(nfiles >= 3);
 		assert_int_equal(run->nartifacts, nfiles);
 		wq_artifact_files_free(files, nfiles);
@@ -322,15 +322,15 @@ static void test_run_artifacts(void **state)
 		char want[256];
 
 		for (size_t i = 0; i < run->ntags; i++) {
-			if (strcmp(run->tags[i].key, WQ_RUNLOG_TAG_FLOW) == 0) {
+			if (strcmp(run->tags[i].key, WQ_RUNRECORD_TAG_FLOW) == 0) {
 				assert_string_equal(run->tags[i].value,
 				                    "00112233445566778899aabbccddeeff");
 				seen |= 1;
 			}
-			if (strcmp(run->tags[i].key, WQ_RUNLOG_TAG_CONFUSION) == 0) {
+			if (strcmp(run->tags[i].key, WQ_RUNRECORD_TAG_CONFUSION) == 0) {
 				char *cm = NULL;
 
-				OK(wq_runlog_confusion_json(fx.b->test_metrics, &cm, ERR));
+				OK(wq_runrecord_confusion_json(fx.b->test_metrics, &cm, ERR));
 				assert_string_equal(run->tags[i].value, cm);
 				free(cm);
 				seen |= 2;

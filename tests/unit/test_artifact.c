@@ -9,11 +9,11 @@
  *   test_artifact get KEY DST [SHA]   */
 #include "wq_test.h"
 
-#include "wq_artifact.h"
-#include "wq_error.h"
-#include "wq_file.h"
-#include "wq_s3.h"
-#include "wq_sha256.h"
+#include "track/wq_artifact.h"
+#include "base/wq_error.h"
+#include "base/wq_file.h"
+#include "aws/wq_s3.h"
+#include "base/wq_sha256.h"
 
 #include <dirent.h>
 #include <errno.h>

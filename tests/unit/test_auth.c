@@ -4,10 +4,10 @@
 #include "wq_test.h"
 
 #include "wineq/v1/wineq.pb-c.h"
-#include "wq_auth.h"
-#include "wq_error.h"
-#include "wq_rpc.h"
-#include "wq_sha256.h"
+#include "rpc/wq_auth.h"
+#include "base/wq_error.h"
+#include "rpc/wq_rpc.h"
+#include "base/wq_sha256.h"
 
 #include <stdio.h>
 #include <string.h>

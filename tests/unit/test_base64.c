@@ -1,8 +1,8 @@
 /* wq_base64: RFC 4648 vectors, strictness, round trips. */
 #include "wq_test.h"
 
-#include "wq_base64.h"
-#include "wq_error.h"
+#include "base/wq_base64.h"
+#include "base/wq_error.h"
 
 #include <string.h>
 

@@ -1,13 +1,13 @@
-/* wq_bridge: Kinesis records in the seed's format become output records with the same
+/* wq_bridge: Kinesis records in the reference stack's format become output records with the same
  * predictions the bundle makes; bad records fail alone; Lambda events are parsed, with bad
  * base64 and missing sequence numbers flagged per record. */
 #include "wq_test.h"
 
-#include "wq_base64.h"
-#include "wq_bridge.h"
-#include "wq_error.h"
-#include "wq_predid.h"
-#include "wq_train.h"
+#include "base/wq_base64.h"
+#include "serve/wq_bridge.h"
+#include "base/wq_error.h"
+#include "serve/wq_predid.h"
+#include "ml/wq_train.h"
 
 #include <jansson.h>
 #include <string.h>

@@ -6,14 +6,14 @@
 
 #include "wq_test.h"
 
-#include "wq_bundle.h"
-#include "wq_dataset.h"
-#include "wq_error.h"
-#include "wq_features.h"
-#include "wq_file.h"
-#include "wq_metrics.h"
-#include "wq_split.h"
-#include "wq_train.h"
+#include "ml/wq_bundle.h"
+#include "ml/wq_dataset.h"
+#include "base/wq_error.h"
+#include "ml/wq_features.h"
+#include "base/wq_file.h"
+#include "ml/wq_metrics.h"
+#include "ml/wq_split.h"
+#include "ml/wq_train.h"
 
 #include <libsvm/svm.h>
 

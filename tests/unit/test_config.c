@@ -1,8 +1,8 @@
 /* Where wineq keeps metadata and artifacts: flags over environment over the embedded default. */
 #include "wq_test.h"
 
-#include "wq_config.h"
-#include "wq_error.h"
+#include "track/wq_config.h"
+#include "base/wq_error.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,8 +6,8 @@
 
 #include "wq_test.h"
 
-#include "wq_dataset.h"
-#include "wq_error.h"
+#include "ml/wq_dataset.h"
+#include "base/wq_error.h"
 
 #include <limits.h>
 #include <math.h>

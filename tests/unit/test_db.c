@@ -8,9 +8,9 @@
 
 #include "wq_test.h"
 
-#include "wq_db.h"
-#include "wq_error.h"
-#include "wq_tracking.h"
+#include "track/wq_db.h"
+#include "base/wq_error.h"
+#include "track/wq_tracking.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -358,11 +358,11 @@ static void test_transactions(void **state)
 
 static void test_now_ms(void **state)
 {
-	long long a = wq_db_now_ms();
+	long long a = wq_clock_unix_ms();
 
 	(void)state;
 	assert_true(a > 1600000000000LL); /* after 2020 */
-	assert_true(wq_db_now_ms() >= a);
+	assert_true(wq_clock_unix_ms() >= a);
 }
 
 /* Waits for EOF on fd: the starting gun (the parent closes the write end). */
@@ -466,7 +466,7 @@ static void test_processes_log_at_once(void **state)
 	char err[512] = "", own[NCHILD][WQ_RUN_ID_LEN + 1], shared[WQ_RUN_ID_LEN + 1];
 	int gun[2];
 	pid_t pids[NCHILD];
-	wq_metric *hist = NULL;
+	wq_run_metric *hist = NULL;
 	wq_run *run = NULL;
 	size_t n = 0;
 	int64_t exp = 0;
@@ -519,7 +519,7 @@ static void test_processes_log_at_once(void **state)
 		assert_int_equal(n, OWN_METRICS);
 		for (size_t i = 0; i < n; i++)
 			assert_int_equal(hist[i].step, (int64_t)i);
-		wq_metrics_list_free(hist, n);
+		wq_run_metric_list_free(hist, n);
 
 		snprintf(key, sizeof(key), "child%d", k);
 		assert_int_equal(
@@ -530,7 +530,7 @@ static void test_processes_log_at_once(void **state)
 			assert_int_equal(hist[i].step, (int64_t)i);
 			assert_near(hist[i].value, i * 0.5, 0);
 		}
-		wq_metrics_list_free(hist, n);
+		wq_run_metric_list_free(hist, n);
 	}
 	assert_int_equal(pragma_int(wq_db_sqlite(db), "SELECT count(*) FROM metrics"),
 	                 NCHILD * (OWN_METRICS + SHARED_STEPS));

@@ -6,10 +6,11 @@
 
 #include "wq_test.h"
 
-#include "wq_dataset.h"
-#include "wq_drift.h"
-#include "wq_error.h"
-#include "wq_split.h"
+#include "ml/wq_dataset.h"
+#include "drift/wq_drift.h"
+#include "drift/wq_stats.h"
+#include "base/wq_error.h"
+#include "ml/wq_split.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -222,17 +223,17 @@ static void test_ks_golden(void **state)
 		double *y = sample(json_object_get(c, "y"), &ny);
 		double st, p, st2, p2;
 
-		assert_int_equal(wq_drift_ks_2samp(x, nx, y, ny, &st, &p), WQ_OK);
+		assert_int_equal(wq_stats_ks_2samp(x, nx, y, ny, &st, &p), WQ_OK);
 		check_v(st, num(c, "statistic"), TOL_VALUE, "ks statistic", name);
 		check_p(p, num(c, "pvalue"), "ks", name);
 		/* symmetric in its arguments */
-		assert_int_equal(wq_drift_ks_2samp(y, ny, x, nx, &st2, &p2), WQ_OK);
+		assert_int_equal(wq_stats_ks_2samp(y, ny, x, nx, &st2, &p2), WQ_OK);
 		assert_true(st2 == st && p2 == p);
 		/* the sorted entry point agrees exactly */
 		{
 			double *sx = sorted_dup(x, nx), *sy = sorted_dup(y, ny);
 
-			assert_int_equal(wq_drift_ks_2samp_sorted(sx, nx, sy, ny, &st2, &p2),
+			assert_int_equal(wq_stats_ks_2samp_sorted(sx, nx, sy, ny, &st2, &p2),
 			                 WQ_OK);
 			assert_true(st2 == st && p2 == p);
 			free(sx);
@@ -262,11 +263,11 @@ static void test_kstwo_golden(void **state)
 		double x = num(c, "x");
 
 		snprintf(name, sizeof(name), "n=%llu x=%.6g", (unsigned long long)n, x);
-		check_p(wq_drift_kstwo_sf(x, n), num(c, "sf"), "kstwo.sf", name);
+		check_p(wq_stats_kstwo_sf(x, n), num(c, "sf"), "kstwo.sf", name);
 	}
-	assert_true(isnan(wq_drift_kstwo_sf(NAN, 10)));
-	assert_true(wq_drift_kstwo_sf(0.0, 10) == 1.0);
-	assert_true(wq_drift_kstwo_sf(1.0, 10) == 0.0);
+	assert_true(isnan(wq_stats_kstwo_sf(NAN, 10)));
+	assert_true(wq_stats_kstwo_sf(0.0, 10) == 1.0);
+	assert_true(wq_stats_kstwo_sf(1.0, 10) == 0.0);
 }
 
 static void test_wasserstein_golden(void **state)
@@ -284,9 +285,9 @@ static void test_wasserstein_golden(void **state)
 		double *v = sample(json_object_get(c, "v"), &nv);
 		double w, w2;
 
-		assert_int_equal(wq_drift_wasserstein(u, nu, v, nv, &w), WQ_OK);
+		assert_int_equal(wq_stats_wasserstein(u, nu, v, nv, &w), WQ_OK);
 		check_v(w, num(c, "distance"), TOL_VALUE, "wasserstein", name);
-		assert_int_equal(wq_drift_wasserstein(v, nv, u, nu, &w2), WQ_OK);
+		assert_int_equal(wq_stats_wasserstein(v, nv, u, nu, &w2), WQ_OK);
 		check_v(w2, w, 1e-12, "wasserstein swapped", name);
 		free(u);
 		free(v);
@@ -315,7 +316,7 @@ static void test_chisquare_golden(void **state)
 		double st, p, want = num(c, "pvalue");
 
 		assert_int_equal(k, k2);
-		assert_int_equal(wq_drift_chisquare(fo, fe, k, &st, &p), WQ_OK);
+		assert_int_equal(wq_stats_chisquare(fo, fe, k, &st, &p), WQ_OK);
 		check_v(st, num(c, "statistic"), TOL_VALUE * fmax(1, fabs(st)), "chisquare", name);
 		check_p(p, want, "chisquare", name);
 		if (want < 1e-100)
@@ -342,7 +343,7 @@ static void test_js_golden(void **state)
 		double d;
 
 		assert_int_equal(k, k2);
-		assert_int_equal(wq_drift_js_distance(p, q, k, &d), WQ_OK);
+		assert_int_equal(wq_stats_js_distance(p, q, k, &d), WQ_OK);
 		check_v(d, num(c, "distance"), TOL_VALUE, "jensenshannon", name);
 		free(p);
 		free(q);
@@ -364,7 +365,7 @@ static void test_bins_quantile_golden(void **state)
 		double *want = number_array(json_object_get(c, "edges"), &nwant);
 		double edges[WQ_DRIFT_MAX_BINS + 1];
 
-		assert_int_equal(wq_drift_bins_quantile(s, n, nb, edges, &nedges), WQ_OK);
+		assert_int_equal(wq_stats_bins_quantile(s, n, nb, edges, &nedges), WQ_OK);
 		assert_int_equal(nedges, nwant);
 		for (size_t i = 0; i < nedges; i++)
 			check_v(edges[i], want[i], TOL_VALUE, "edge", "bins");
@@ -745,7 +746,7 @@ static void test_categorical_unseen_category(void **state)
 		double js;
 
 		assert_int_equal(
-		    wq_drift_js_distance(col->ref_cat_share, col->cur_cat_share, 4, &js), WQ_OK);
+		    wq_stats_js_distance(col->ref_cat_share, col->cur_cat_share, 4, &js), WQ_OK);
 		check_v(col->js_cat, js, 0, "js_cat", "unseen");
 	}
 	/* mean and std are reported for categorical columns too */
@@ -824,18 +825,18 @@ static void test_bins_semantics(void **state)
 
 	(void)state;
 	/* [0,1): -1 (clamped), 0, 0.999; [1,2): 1, 1.5; [2,3]: 2.5, 3 (closed), 4 (clamped) */
-	wq_drift_bins_shares(vals, 8, edges, 4, shares);
+	wq_stats_bins_shares(vals, 8, edges, 4, shares);
 	check_v(shares[0], 3.0 / 8, 0, "share", "bin 0");
 	check_v(shares[1], 2.0 / 8, 0, "share", "bin 1");
 	check_v(shares[2], 3.0 / 8, 0, "share", "bin 2");
-	wq_drift_bins_shares(vals, 0, edges, 4, shares);
+	wq_stats_bins_shares(vals, 0, edges, 4, shares);
 	assert_true(shares[0] == 0 && shares[1] == 0 && shares[2] == 0);
 
 	/* ties merge edges: quantiles of {1,1,1,1,2} at 0, .25, .5, .75, 1 are 1,1,1,1,2 */
 	{
 		const double v[5] = {1, 1, 1, 1, 2};
 
-		assert_int_equal(wq_drift_bins_quantile(v, 5, 4, s, &ne), WQ_OK);
+		assert_int_equal(wq_stats_bins_quantile(v, 5, 4, s, &ne), WQ_OK);
 		assert_int_equal(ne, 2);
 		assert_true(s[0] == 1 && s[1] == 2);
 	}
@@ -843,7 +844,7 @@ static void test_bins_semantics(void **state)
 	{
 		const double v[2] = {0, 10};
 
-		assert_int_equal(wq_drift_bins_quantile(v, 2, 3, s, &ne), WQ_OK);
+		assert_int_equal(wq_stats_bins_quantile(v, 2, 3, s, &ne), WQ_OK);
 		assert_int_equal(ne, 4);
 		check_v(s[1], 10.0 / 3, 1e-14, "edge", "1/3");
 		check_v(s[2], 20.0 / 3, 1e-14, "edge", "2/3");
@@ -852,10 +853,10 @@ static void test_bins_semantics(void **state)
 	{
 		const double v[3] = {4, 4, 4}, cur[3] = {3, 4, 5};
 
-		assert_int_equal(wq_drift_bins_quantile(v, 3, 10, s, &ne), WQ_OK);
+		assert_int_equal(wq_stats_bins_quantile(v, 3, 10, s, &ne), WQ_OK);
 		assert_int_equal(ne, 2);
 		assert_true(s[0] == 4 && s[1] == 4);
-		wq_drift_bins_shares(cur, 3, s, ne, shares);
+		wq_stats_bins_shares(cur, 3, s, ne, shares);
 		check_v(shares[0], 1.0, 0, "share", "constant");
 	}
 	/* PSI: the empty bin counts as WQ_DRIFT_EMPTY_SHARE */
@@ -874,9 +875,9 @@ static void test_bins_semantics(void **state)
 		const double a[4] = {3, 1, 2, 2};
 		double st, p, w;
 
-		assert_int_equal(wq_drift_ks_2samp(a, 4, a, 4, &st, &p), WQ_OK);
+		assert_int_equal(wq_stats_ks_2samp(a, 4, a, 4, &st, &p), WQ_OK);
 		assert_true(st == 0 && p == 1);
-		assert_int_equal(wq_drift_wasserstein(a, 4, a, 4, &w), WQ_OK);
+		assert_int_equal(wq_stats_wasserstein(a, 4, a, 4, &w), WQ_OK);
 		assert_true(w == 0);
 	}
 }
@@ -890,29 +891,29 @@ static void test_errors(void **state)
 
 	(void)state;
 	/* empty samples, NaN, infinities, NULL */
-	assert_int_equal(wq_drift_ks_2samp(a, 0, a, 3, &st, &p), WQ_EINVAL);
-	assert_int_equal(wq_drift_ks_2samp(a, 3, a, 0, &st, &p), WQ_EINVAL);
-	assert_int_equal(wq_drift_ks_2samp(nan3, 3, a, 3, &st, &p), WQ_EINVAL);
-	assert_int_equal(wq_drift_ks_2samp(a, 3, inf3, 3, &st, &p), WQ_EINVAL);
-	assert_int_equal(wq_drift_ks_2samp(NULL, 3, a, 3, &st, &p), WQ_EINVAL);
-	assert_int_equal(wq_drift_ks_2samp_sorted(unsorted, 3, a, 3, &st, &p), WQ_EINVAL);
-	assert_int_equal(wq_drift_ks_2samp_sorted(a, 3, nan3, 3, &st, &p), WQ_EINVAL);
+	assert_int_equal(wq_stats_ks_2samp(a, 0, a, 3, &st, &p), WQ_EINVAL);
+	assert_int_equal(wq_stats_ks_2samp(a, 3, a, 0, &st, &p), WQ_EINVAL);
+	assert_int_equal(wq_stats_ks_2samp(nan3, 3, a, 3, &st, &p), WQ_EINVAL);
+	assert_int_equal(wq_stats_ks_2samp(a, 3, inf3, 3, &st, &p), WQ_EINVAL);
+	assert_int_equal(wq_stats_ks_2samp(NULL, 3, a, 3, &st, &p), WQ_EINVAL);
+	assert_int_equal(wq_stats_ks_2samp_sorted(unsorted, 3, a, 3, &st, &p), WQ_EINVAL);
+	assert_int_equal(wq_stats_ks_2samp_sorted(a, 3, nan3, 3, &st, &p), WQ_EINVAL);
 	assert_true(st == -7 && p == -7); /* outputs untouched on failure */
-	assert_int_equal(wq_drift_wasserstein(a, 0, a, 3, &w), WQ_EINVAL);
-	assert_int_equal(wq_drift_wasserstein(a, 3, nan3, 3, &w), WQ_EINVAL);
-	assert_int_equal(wq_drift_wasserstein_sorted(a, 3, unsorted, 3, &w), WQ_EINVAL);
+	assert_int_equal(wq_stats_wasserstein(a, 0, a, 3, &w), WQ_EINVAL);
+	assert_int_equal(wq_stats_wasserstein(a, 3, nan3, 3, &w), WQ_EINVAL);
+	assert_int_equal(wq_stats_wasserstein_sorted(a, 3, unsorted, 3, &w), WQ_EINVAL);
 	assert_true(w == -7);
 	/* chi-square: f_exp must be > 0, sums must agree, k >= 2, no NaN */
 	{
 		const double fo[3] = {10, 20, 30}, fe0[3] = {0, 30, 30}, fe_bad[3] = {10, 20, 31};
 		const double fe_ok[3] = {20, 20, 20}, fneg[3] = {-1, 31, 30};
 
-		assert_int_equal(wq_drift_chisquare(fo, fe0, 3, &st, &p), WQ_EINVAL);
-		assert_int_equal(wq_drift_chisquare(fo, fe_bad, 3, &st, &p), WQ_EINVAL);
-		assert_int_equal(wq_drift_chisquare(fo, fe_ok, 1, &st, &p), WQ_EINVAL);
-		assert_int_equal(wq_drift_chisquare(nan3, fe_ok, 3, &st, &p), WQ_EINVAL);
-		assert_int_equal(wq_drift_chisquare(fneg, fe_ok, 3, &st, &p), WQ_EINVAL);
-		assert_int_equal(wq_drift_chisquare(fo, fe_ok, 3, &st, &p), WQ_OK);
+		assert_int_equal(wq_stats_chisquare(fo, fe0, 3, &st, &p), WQ_EINVAL);
+		assert_int_equal(wq_stats_chisquare(fo, fe_bad, 3, &st, &p), WQ_EINVAL);
+		assert_int_equal(wq_stats_chisquare(fo, fe_ok, 1, &st, &p), WQ_EINVAL);
+		assert_int_equal(wq_stats_chisquare(nan3, fe_ok, 3, &st, &p), WQ_EINVAL);
+		assert_int_equal(wq_stats_chisquare(fneg, fe_ok, 3, &st, &p), WQ_EINVAL);
+		assert_int_equal(wq_stats_chisquare(fo, fe_ok, 3, &st, &p), WQ_OK);
 		check_v(st, 10.0, 1e-12, "chisquare", "hand");     /* (100 + 0 + 100) / 20 */
 		check_v(p, exp(-5.0), 1e-15, "chisquare", "hand"); /* 2 dof: e^(-x/2) */
 	}
@@ -921,20 +922,20 @@ static void test_errors(void **state)
 		const double neg[2] = {-1, 2}, zero[2] = {0, 0}, ok[2] = {1, 1};
 		double d = -7;
 
-		assert_int_equal(wq_drift_js_distance(neg, ok, 2, &d), WQ_EINVAL);
-		assert_int_equal(wq_drift_js_distance(ok, zero, 2, &d), WQ_EINVAL);
-		assert_int_equal(wq_drift_js_distance(ok, ok, 0, &d), WQ_EINVAL);
-		assert_int_equal(wq_drift_js_distance(nan3, a, 3, &d), WQ_EINVAL);
+		assert_int_equal(wq_stats_js_distance(neg, ok, 2, &d), WQ_EINVAL);
+		assert_int_equal(wq_stats_js_distance(ok, zero, 2, &d), WQ_EINVAL);
+		assert_int_equal(wq_stats_js_distance(ok, ok, 0, &d), WQ_EINVAL);
+		assert_int_equal(wq_stats_js_distance(nan3, a, 3, &d), WQ_EINVAL);
 		assert_true(d == -7);
 		assert_int_equal(wq_drift_psi(nan3, a, 3, &d), WQ_EINVAL);
 	}
 	/* bins */
-	assert_int_equal(wq_drift_bins_quantile(a, 3, 0, edges, &ne), WQ_EINVAL);
-	assert_int_equal(wq_drift_bins_quantile(a, 3, WQ_DRIFT_MAX_BINS + 1, edges, &ne),
+	assert_int_equal(wq_stats_bins_quantile(a, 3, 0, edges, &ne), WQ_EINVAL);
+	assert_int_equal(wq_stats_bins_quantile(a, 3, WQ_DRIFT_MAX_BINS + 1, edges, &ne),
 	                 WQ_EINVAL);
-	assert_int_equal(wq_drift_bins_quantile(a, 0, 4, edges, &ne), WQ_EINVAL);
-	assert_int_equal(wq_drift_bins_quantile(unsorted, 3, 4, edges, &ne), WQ_EINVAL);
-	assert_int_equal(wq_drift_bins_quantile(nan3, 3, 4, edges, &ne), WQ_EINVAL);
+	assert_int_equal(wq_stats_bins_quantile(a, 0, 4, edges, &ne), WQ_EINVAL);
+	assert_int_equal(wq_stats_bins_quantile(unsorted, 3, 4, edges, &ne), WQ_EINVAL);
+	assert_int_equal(wq_stats_bins_quantile(nan3, 3, 4, edges, &ne), WQ_EINVAL);
 	assert_int_equal(ne, 99);
 }
 

@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "wq_driftreport.h"
-#include "wq_error.h"
+#include "drift/wq_driftreport.h"
+#include "base/wq_error.h"
 #include "wq_test.h"
 
 #include <strings.h>
@@ -514,7 +514,7 @@ static void assert_shares(const json_t *a, const double *want, size_t n)
 		assert_near(json_real_value(json_array_get(a, i)), want[i], 1e-15);
 }
 
-static void test_json(void **state)
+static void test_predjson(void **state)
 {
 	wq_drift_result *r = fixture();
 	json_t *j = wq_driftreport_json(r, &meta), *c, *st, *h, *back;
@@ -1312,20 +1312,13 @@ static void test_checker(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_html_drift),
-	    cmocka_unit_test(test_html_no_drift),
-	    cmocka_unit_test(test_html_hostile_text),
-	    cmocka_unit_test(test_html_large),
-	    cmocka_unit_test(test_html_empty),
-	    cmocka_unit_test(test_html_invalid),
-	    cmocka_unit_test(test_json),
-	    cmocka_unit_test(test_json_unknowns),
-	    cmocka_unit_test(test_html_true_widths),
-	    cmocka_unit_test(test_pvalue_floor),
-	    cmocka_unit_test(test_insufficient),
-	    cmocka_unit_test(test_sections),
-	    cmocka_unit_test(test_json_sections),
-	    cmocka_unit_test(test_checker),
+	    cmocka_unit_test(test_html_drift),        cmocka_unit_test(test_html_no_drift),
+	    cmocka_unit_test(test_html_hostile_text), cmocka_unit_test(test_html_large),
+	    cmocka_unit_test(test_html_empty),        cmocka_unit_test(test_html_invalid),
+	    cmocka_unit_test(test_predjson),          cmocka_unit_test(test_json_unknowns),
+	    cmocka_unit_test(test_html_true_widths),  cmocka_unit_test(test_pvalue_floor),
+	    cmocka_unit_test(test_insufficient),      cmocka_unit_test(test_sections),
+	    cmocka_unit_test(test_json_sections),     cmocka_unit_test(test_checker),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

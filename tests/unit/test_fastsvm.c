@@ -6,11 +6,11 @@
 
 #include "wq_test.h"
 
-#include "wq_bundle.h"
-#include "wq_error.h"
-#include "wq_fastsvm.h"
-#include "wq_scaler.h"
-#include "wq_train.h"
+#include "ml/wq_bundle.h"
+#include "base/wq_error.h"
+#include "ml/wq_fastsvm.h"
+#include "ml/wq_scaler.h"
+#include "ml/wq_train.h"
 
 #include <libsvm/svm.h>
 
@@ -175,7 +175,7 @@ static void compare_all_rows(const fixture *f, int v, int path)
 			wq_fastsvm_free(fs);
 			return; /* one path only */
 		}
-	} else if (wq_fastsvm_path(fs) != path) {
+	} else if ((int)wq_fastsvm_path(fs) != path) {
 		assert_false(f->avx2); /* only a CPU without AVX2 refuses */
 		printf("    %-19s %-10s skipped: no AVX2+FMA\n", variant_name[v],
 		       wq_fastsvm_path_name(path));
@@ -477,7 +477,7 @@ static void compare_shift(const fixture *f, int v, int path, const double *w)
 	size_t k = (size_t)m->nr_class, moved = 0;
 	struct svm_node nodes[16];
 
-	if (wq_fastsvm_path(fs) != path) {
+	if ((int)wq_fastsvm_path(fs) != path) {
 		wq_fastsvm_free(fs);
 		return;
 	}

@@ -6,9 +6,9 @@
 
 #include "wq_test.h"
 
-#include "wq_dataset.h"
-#include "wq_error.h"
-#include "wq_features.h"
+#include "ml/wq_dataset.h"
+#include "base/wq_error.h"
+#include "ml/wq_features.h"
 
 #include <math.h>
 
@@ -118,7 +118,7 @@ static void test_top_k_hand(void **state)
 		assert_string_equal(names[i], expect[i]);
 		assert_near(r[i], expect_r[i], TOL);
 	}
-	wq_features_names_free(names, 5);
+	wq_strv_free(names, 5);
 	free(r);
 
 	/* r may be NULL */
@@ -127,7 +127,7 @@ static void test_top_k_hand(void **state)
 	                 WQ_OK);
 	assert_string_equal(names[0], "x");
 	assert_string_equal(names[1], "neg");
-	wq_features_names_free(names, 2);
+	wq_strv_free(names, 2);
 
 	/* another target: with x, neg and pos are exact (|r| = 1, column order), then y .8,
 	 * then v, then w (dw . dx = -4 + 2 + 0 - 1 + 0 = -3 -> -0.3) */
@@ -144,7 +144,7 @@ static void test_top_k_hand(void **state)
 	/* v with x: dv . dx = .4 + .2 + 0 - .2 + 1.6 = 2 -> 2 / sqrt(.8 * 10) = .707 > .4 */
 	assert_string_equal(names[3], "v");
 	assert_near(r[3], 2.0 / sqrt(8.0), TOL);
-	wq_features_names_free(names, 4);
+	wq_strv_free(names, 4);
 	free(r);
 }
 
@@ -167,7 +167,7 @@ static void test_top_k_rows(void **state)
 	assert_string_equal(names[3], "w");
 	assert_near(r[0], 5.5 / sqrt(43.75), TOL);
 	assert_near(r[3], -7.0 / sqrt(87.5), TOL);
-	wq_features_names_free(names, 4);
+	wq_strv_free(names, 4);
 	free(r);
 
 	names = NULL;
@@ -237,7 +237,7 @@ static void test_top_k_white(void **state)
 	assert_near(r[0], 0.435574715461373399, TOL);
 	assert_near(r[1], -0.307123312734730585, TOL);
 	assert_near(r[2], -0.209934410946760614, TOL);
-	wq_features_names_free(names, 3);
+	wq_strv_free(names, 3);
 	free(r);
 	wq_dataset_free(ds);
 }
@@ -255,7 +255,7 @@ static void test_parse_list(void **state)
 	assert_int_equal(n, 2);
 	assert_string_equal(names[0], "alcohol");
 	assert_string_equal(names[1], "volatile acidity");
-	wq_features_names_free(names, n);
+	wq_strv_free(names, n);
 
 	/* blanks around items go, blanks inside stay */
 	assert_int_equal(wq_features_parse_list(" alcohol ,\tvolatile acidity\t,  sulphates ",
@@ -265,12 +265,12 @@ static void test_parse_list(void **state)
 	assert_string_equal(names[0], "alcohol");
 	assert_string_equal(names[1], "volatile acidity");
 	assert_string_equal(names[2], "sulphates");
-	wq_features_names_free(names, n);
+	wq_strv_free(names, n);
 
 	assert_int_equal(wq_features_parse_list("pH", &names, &n, err, sizeof(err)), WQ_OK);
 	assert_int_equal(n, 1);
 	assert_string_equal(names[0], "pH");
-	wq_features_names_free(names, n);
+	wq_strv_free(names, n);
 }
 
 static void test_parse_list_errors(void **state)
@@ -296,7 +296,7 @@ static void test_parse_list_errors(void **state)
 	assert_int_equal(wq_features_parse_list(NULL, &names, &n, err, sizeof(err)), WQ_EINVAL);
 	assert_true(names == (char **)(uintptr_t)0x1);
 	assert_int_equal(n, 77);
-	wq_features_names_free(NULL, 3);
+	wq_strv_free(NULL, 3);
 }
 
 int main(void)

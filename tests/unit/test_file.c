@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "wq_error.h"
-#include "wq_file.h"
+#include "base/wq_error.h"
+#include "base/wq_file.h"
 #include "wq_test.h"
 
 #include <fcntl.h>
@@ -291,13 +291,37 @@ static void test_rmtree(void **state)
 	}
 }
 
+static int dir_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	int empty;
+
+	assert_non_null(d);
+	empty = wq_file_dir_is_empty(d);
+	closedir(d);
+	return empty;
+}
+
+static void test_dir_is_empty(void **state)
+{
+	char path[700], err[256] = "";
+
+	(void)state;
+	assert_int_equal(wq_file_mkdir_p(AT(path, "e/d"), 0755, err, sizeof(err)), WQ_OK);
+	assert_true(dir_empty(path)); /* only . and .. */
+	write_file(AT(path, "e/d/.hidden"), "x", 1);
+	assert_false(dir_empty(AT(path, "e/d")));
+	assert_false(dir_empty(AT(path, "e"))); /* a subdirectory counts */
+	assert_int_equal(wq_file_rmtree(AT(path, "e"), err, sizeof(err)), WQ_OK);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_regular_file), cmocka_unit_test(test_missing_and_directory),
 	    cmocka_unit_test(test_pipe),         cmocka_unit_test(test_path_join),
 	    cmocka_unit_test(test_mkdir_p),      cmocka_unit_test(test_mkdir_parents),
-	    cmocka_unit_test(test_rmtree),
+	    cmocka_unit_test(test_rmtree),       cmocka_unit_test(test_dir_is_empty),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -9,9 +9,9 @@
 
 #include "wq_test.h"
 
-#include "wq_db.h"
-#include "wq_error.h"
-#include "wq_flow.h"
+#include "track/wq_db.h"
+#include "base/wq_error.h"
+#include "track/wq_flow.h"
 
 #include <signal.h>
 #include <sqlite3.h>

@@ -1,12 +1,12 @@
 #include "wq_test.h"
 
-#include "wq_dataset.h"
-#include "wq_error.h"
-#include "wq_features.h"
-#include "wq_hpo.h"
-#include "wq_scaler.h"
-#include "wq_split.h"
-#include "wq_svm.h"
+#include "ml/wq_dataset.h"
+#include "base/wq_error.h"
+#include "ml/wq_features.h"
+#include "ml/wq_hpo.h"
+#include "ml/wq_scaler.h"
+#include "ml/wq_split.h"
+#include "ml/wq_svm.h"
 
 #include <errno.h>
 #include <fcntl.h>

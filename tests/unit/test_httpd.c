@@ -3,9 +3,9 @@
  * a connection open. */
 #include "wq_test.h"
 
-#include "wq_error.h"
-#include "wq_httpd.h"
-#include "wq_log.h"
+#include "base/wq_error.h"
+#include "serve/wq_httpd.h"
+#include "base/wq_log.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

@@ -6,11 +6,11 @@
 
 #include "wq_test.h"
 
-#include "wq_bundle.h"
-#include "wq_dataset.h"
-#include "wq_error.h"
-#include "wq_split.h"
-#include "wq_train.h"
+#include "ml/wq_bundle.h"
+#include "ml/wq_dataset.h"
+#include "base/wq_error.h"
+#include "ml/wq_split.h"
+#include "ml/wq_train.h"
 
 #include <fcntl.h>
 #include <math.h>

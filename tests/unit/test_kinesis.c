@@ -12,9 +12,9 @@
  * with a message (the argument, credential and wrong-endpoint tests still run). */
 #include "wq_test.h"
 
-#include "wq_error.h"
-#include "wq_kinesis.h"
-#include "wq_log.h"
+#include "base/wq_error.h"
+#include "aws/wq_kinesis.h"
+#include "base/wq_log.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -504,7 +504,7 @@ static size_t read_back(wq_kinesis *k, const char *stream, uint32_t first, size_
 		free(it);
 		free(last_seq);
 	}
-	wq_kinesis_strings_free(shards, nshards);
+	wq_strv_free(shards, nshards);
 	return total;
 }
 
@@ -691,7 +691,7 @@ static void test_limits(void **state)
 		wq_kinesis_records_free(recs, nr);
 		free(next);
 		free(it);
-		wq_kinesis_strings_free(shards, ns);
+		wq_strv_free(shards, ns);
 	}
 	free(data);
 }
@@ -789,7 +789,7 @@ static void test_throttling(void **state)
 	wq_kinesis_records_free(recs, nr);
 	free(next);
 	free(it);
-	wq_kinesis_strings_free(shards, ns);
+	wq_strv_free(shards, ns);
 	batch_free(&b);
 }
 
@@ -860,7 +860,7 @@ static void test_expired_iterator(void **state)
 	wq_kinesis_records_free(recs, nr);
 	free(next);
 	free(it);
-	wq_kinesis_strings_free(shards, ns);
+	wq_strv_free(shards, ns);
 	batch_free(&b);
 }
 
@@ -888,7 +888,7 @@ static void test_list_shards_pages(void **state)
 	assert_int_equal(log_count(mark, OP("ListShards"), ACTION("paginate"), "\"status\": 200"),
 	                 3);
 	(void)err;
-	wq_kinesis_strings_free(shards, ns);
+	wq_strv_free(shards, ns);
 }
 
 static void test_hostile_answers(void **state)
@@ -1003,7 +1003,7 @@ static void test_hostile_answers(void **state)
 	    WQ_EIO);
 	assert_non_null(strstr(err, "HTTP 403"));
 	assert_null(it);
-	wq_kinesis_strings_free(shards, ns);
+	wq_strv_free(shards, ns);
 	batch_free(&b);
 }
 

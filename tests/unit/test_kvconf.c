@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "wq_error.h"
-#include "wq_kvconf.h"
+#include "base/wq_error.h"
+#include "base/wq_kvconf.h"
 #include "wq_test.h"
 
 #include <getopt.h>

@@ -3,8 +3,8 @@
  * and reads what the runtime answered through the server's /test/ control API. */
 #include "wq_test.h"
 
-#include "wq_error.h"
-#include "wq_lambda.h"
+#include "base/wq_error.h"
+#include "aws/wq_lambda.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

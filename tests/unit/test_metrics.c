@@ -6,8 +6,8 @@
 
 #include "wq_test.h"
 
-#include "wq_error.h"
-#include "wq_metrics.h"
+#include "base/wq_error.h"
+#include "ml/wq_metrics.h"
 
 #include <math.h>
 

@@ -6,8 +6,8 @@
 
 #include "wq_test.h"
 
-#include "wq_error.h"
-#include "wq_model_uri.h"
+#include "base/wq_error.h"
+#include "track/wq_model_uri.h"
 
 #define RUN_ID "0123456789abcdef0123456789abcdef"
 

@@ -8,11 +8,11 @@
 
 #include "wq_test.h"
 
-#include "wq_db.h"
-#include "wq_error.h"
-#include "wq_model_uri.h"
-#include "wq_modelreg.h"
-#include "wq_tracking.h"
+#include "track/wq_db.h"
+#include "base/wq_error.h"
+#include "track/wq_model_uri.h"
+#include "track/wq_modelreg.h"
+#include "track/wq_tracking.h"
 
 #include <sqlite3.h>
 
@@ -605,7 +605,7 @@ static void test_soft_delete_restore_purge(void **state)
 	expect_unresolved(f, "models:/" M "@champion", "champion"); /* aliases stay gone */
 
 	OK(wq_modelreg_version_delete(f->db, M, 1, "bob", NULL, ERR));
-	OK(wq_modelreg_versions_deleted(f->db, wq_db_now_ms(), &names, &vers, &n, ERR));
+	OK(wq_modelreg_versions_deleted(f->db, wq_clock_unix_ms(), &names, &vers, &n, ERR));
 	assert_int_equal(n, 1);
 	assert_string_equal(names[0], M);
 	assert_int_equal(vers[0], 1);

@@ -6,8 +6,8 @@
 
 #include "wq_test.h"
 
-#include "wq_error.h"
-#include "wq_name.h"
+#include "base/wq_error.h"
+#include "base/wq_name.h"
 
 /* A string of n copies of ch (n < sizeof buffer). */
 static char *repeat(char *buf, size_t n, char ch)

@@ -6,9 +6,9 @@
 
 #include "wq_test.h"
 
-#include "wq_error.h"
-#include "wq_num.h"
-#include "wq_rng.h"
+#include "base/wq_error.h"
+#include "base/wq_num.h"
+#include "base/wq_rng.h"
 
 #include <float.h>
 #include <math.h>

@@ -6,8 +6,8 @@
 
 #include "wq_test.h"
 
-#include "wq_error.h"
-#include "wq_predid.h"
+#include "base/wq_error.h"
+#include "serve/wq_predid.h"
 
 #include <pthread.h>
 #include <sys/stat.h>

@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "wq_error.h"
-#include "wq_prom.h"
+#include "base/wq_error.h"
+#include "serve/wq_prom.h"
 #include "wq_test.h"
 
 #include <pthread.h>

@@ -44,7 +44,7 @@ static void test_predictor_service_methods(void **state)
 
 static void test_registry_service_methods(void **state)
 {
-	/* one RPC per wq_registry_ops operation (wq_regsvc.c implements them) */
+	/* one RPC per wq_registry_ops operation (wq_registry_server.c implements them) */
 	const ProtobufCServiceDescriptor *sd = &wineq__v1__registry__descriptor;
 	const char *names[] = {"ListExperiments",    "StartRun",          "EndRun",
 	                       "LogParam",           "LogMetric",         "SetTag",

@@ -4,8 +4,8 @@
  * decorator keeps its own copy of the configuration and owns the inner registry. */
 #include "wq_test.h"
 
-#include "wq_error.h"
-#include "wq_registry.h"
+#include "base/wq_error.h"
+#include "registry/wq_registry.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -131,7 +131,7 @@ static void test_threads_share_one_registry(void **state)
 	for (int t = 0; t < NTHREADS; t++)
 		assert_int_equal(pthread_join(th[t], NULL), 0);
 	for (int t = 0; t < NTHREADS; t++) {
-		wq_metric *hist = NULL;
+		wq_run_metric *hist = NULL;
 		size_t n = 0;
 
 		if (jobs[t].failures != 0)
@@ -143,7 +143,7 @@ static void test_threads_share_one_registry(void **state)
 		assert_int_equal(n, NCALLS);
 		for (size_t i = 0; i < n; i++)
 			assert_int_equal(hist[i].step, (int64_t)i);
-		wq_metrics_list_free(hist, n);
+		wq_run_metric_list_free(hist, n);
 	}
 }
 

@@ -1,20 +1,21 @@
-/* The remote registry: an in-process wq_rpc server on tcp://127.0.0.1:0 serves wq_regsvc over a
- * local registry in a WINEQ_HOME of its own, and the whole registry contract runs against the
- * remote implementation (WQ_TEST_TRACKING_URI names the server). Then what only a remote
+/* The remote registry: an in-process wq_rpc server on tcp://127.0.0.1:0 serves wq_registry_server
+ * over a local registry in a WINEQ_HOME of its own, and the whole registry contract runs against
+ * the remote implementation (WQ_TEST_TRACKING_URI names the server). Then what only a remote
  * registry has: an absent server, hostile requests sent straight to the service (each must get
  * its code while the server goes on answering), transfers split over several messages, and
  * concurrent clients. */
 #include "registry_contract.h"
 #include "wq_test.h"
 
-#include "wq_bundle.h"
-#include "wq_error.h"
-#include "wq_regproto.h"
-#include "wq_registry.h"
-#include "wq_regsvc.h"
-#include "wq_rpc.h"
-#include "wq_sha256.h"
-#include "wq_train.h"
+#include "ml/wq_bundle.h"
+#include "base/wq_error.h"
+#include "rpc/wq_registry_wire.h"
+#include "registry/wq_registry.h"
+#include "registry/wq_registry_server.h"
+#include "rpc/wq_rpc_client.h"
+#include "rpc/wq_rpc_server.h"
+#include "base/wq_sha256.h"
+#include "ml/wq_train.h"
 
 #include "wineq/v1/wineq.pb-c.h"
 
@@ -59,7 +60,7 @@ static int server_start(void)
 	snprintf(arts, sizeof(arts), "file://%s/artifacts", sv.home);
 	if (wq_config_resolve(track, arts, NULL, &cfg, err, sizeof(err)) != WQ_OK ||
 	    wq_registry_local_open(&cfg, &sv.backend, err, sizeof(err)) != WQ_OK ||
-	    wq_regsvc_new(sv.backend, &sv.svc, err, sizeof(err)) != WQ_OK ||
+	    wq_registry_server_new(sv.backend, &sv.svc, err, sizeof(err)) != WQ_OK ||
 	    wq_rpc_server_open("tcp://127.0.0.1:0", NULL, &sv.srv, err, sizeof(err)) != WQ_OK ||
 	    wq_rpc_server_add_service(sv.srv, sv.svc, err, sizeof(err)) != WQ_OK ||
 	    wq_rpc_server_start(sv.srv, err, sizeof(err)) != WQ_OK) {
@@ -78,7 +79,7 @@ static int server_start(void)
 static void server_stop(void)
 {
 	wq_rpc_server_close(sv.srv, 2000);
-	wq_regsvc_free(sv.svc);
+	wq_registry_server_free(sv.svc);
 	wq_registry_close(sv.backend);
 	wq_test_rmtree(sv.home);
 }
@@ -280,7 +281,7 @@ static void test_upload_path_traversal(void **state)
 		size_t nleft = 99;
 
 		snprintf(probe, sizeof(probe), "%s/tmp", sv.home);
-		assert_int_equal(wq_regproto_tree_list(probe, &left, &nleft, NULL, 0), WQ_OK);
+		assert_int_equal(wq_registry_wire_tree_list(probe, &left, &nleft, NULL, 0), WQ_OK);
 		assert_int_equal(nleft, 0);
 		wq_artifact_files_free(left, nleft);
 	}
@@ -308,7 +309,7 @@ static void test_upload_bad_sizes(void **state)
 	EXPECT_CODE(WQ_RPC_INVALID_ARGUMENT, "declared size", M("UploadArtifacts"), &req,
 	            &wineq__v1__upload_artifacts_response__descriptor);
 	/* a size above the file limit, whatever the content */
-	f.size = WQ_REGPROTO_MAX_FILE + 1;
+	f.size = WQ_REGISTRY_WIRE_MAX_FILE + 1;
 	EXPECT_CODE(WQ_RPC_OUT_OF_RANGE, "bytes", M("UploadArtifacts"), &req,
 	            &wineq__v1__upload_artifacts_response__descriptor);
 	f.size = -1;
@@ -358,7 +359,8 @@ static void test_upload_bad_sizes(void **state)
 	snprintf(path, sizeof(path), "%s/big/too-big.bin", cx.home);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, WQ_REGPROTO_MAX_FILE + 1), 0); /* sparse: costs no disk */
+	assert_int_equal(ftruncate(fd, WQ_REGISTRY_WIRE_MAX_FILE + 1),
+	                 0); /* sparse: costs no disk */
 	close(fd);
 	snprintf(path, sizeof(path), "%s/big", cx.home);
 	assert_int_equal(
@@ -679,19 +681,19 @@ static void test_status_tag(void **state)
 	int code;
 
 	(void)state;
-	code = wq_regproto_status_message(WQ_EPARSE, "bad filter", msg, sizeof(msg));
+	code = wq_registry_wire_status_message(WQ_EPARSE, "bad filter", msg, sizeof(msg));
 	assert_int_equal(code, WQ_RPC_INVALID_ARGUMENT);
-	assert_int_equal(wq_regproto_status_of_reply(code, msg), WQ_EPARSE);
+	assert_int_equal(wq_registry_wire_status_of_reply(code, msg), WQ_EPARSE);
 	assert_string_equal(msg, "bad filter");
-	code = wq_regproto_status_message(WQ_ENOENT, "no such run", msg, sizeof(msg));
+	code = wq_registry_wire_status_message(WQ_ENOENT, "no such run", msg, sizeof(msg));
 	assert_string_equal(msg, "no such run"); /* the code says it all: no tag */
-	assert_int_equal(wq_regproto_status_of_reply(code, msg), WQ_ENOENT);
-	snprintf(msg, sizeof(msg), "x" WQ_REGPROTO_STATUS_TAG "%d]", WQ_ENOENT);
-	assert_int_equal(wq_regproto_status_of_reply(WQ_RPC_INVALID_ARGUMENT, msg), WQ_EINVAL);
-	snprintf(msg, sizeof(msg), "x" WQ_REGPROTO_STATUS_TAG "-4] trailing");
-	assert_int_equal(wq_regproto_status_of_reply(WQ_RPC_INVALID_ARGUMENT, msg), WQ_EINVAL);
-	snprintf(msg, sizeof(msg), "x" WQ_REGPROTO_STATUS_TAG "99999999999999999999]");
-	assert_int_equal(wq_regproto_status_of_reply(WQ_RPC_INTERNAL, msg), WQ_EIO);
+	assert_int_equal(wq_registry_wire_status_of_reply(code, msg), WQ_ENOENT);
+	snprintf(msg, sizeof(msg), "x" WQ_REGISTRY_WIRE_STATUS_TAG "%d]", WQ_ENOENT);
+	assert_int_equal(wq_registry_wire_status_of_reply(WQ_RPC_INVALID_ARGUMENT, msg), WQ_EINVAL);
+	snprintf(msg, sizeof(msg), "x" WQ_REGISTRY_WIRE_STATUS_TAG "-4] trailing");
+	assert_int_equal(wq_registry_wire_status_of_reply(WQ_RPC_INVALID_ARGUMENT, msg), WQ_EINVAL);
+	snprintf(msg, sizeof(msg), "x" WQ_REGISTRY_WIRE_STATUS_TAG "99999999999999999999]");
+	assert_int_equal(wq_registry_wire_status_of_reply(WQ_RPC_INTERNAL, msg), WQ_EIO);
 }
 
 int main(void)

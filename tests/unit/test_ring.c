@@ -1,7 +1,7 @@
 /* wq_ring: every pushed item comes out exactly once and in each producer's order, with
  * several producers racing one consumer; a full ring refuses; a sleeping consumer is woken. */
-#include "wq_error.h"
-#include "wq_ring.h"
+#include "base/wq_error.h"
+#include "base/wq_ring.h"
 #include "wq_test.h"
 
 #include <pthread.h>

@@ -6,7 +6,7 @@
 
 #include "wq_test.h"
 
-#include "wq_rng.h"
+#include "base/wq_rng.h"
 
 /* Reference values were computed once with an independent Python transcription of the
  * published splitmix64 and xoshiro256** 1.0 C code (arbitrary-precision ints masked to 64

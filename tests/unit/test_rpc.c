@@ -4,8 +4,9 @@
  * TLS client authentication, graceful close and an address in use. */
 #include "wq_test.h"
 
-#include "wq_error.h"
-#include "wq_rpc.h"
+#include "base/wq_error.h"
+#include "rpc/wq_rpc_client.h"
+#include "rpc/wq_rpc_server.h"
 #include "wineq/v1/wineq.pb-c.h"
 
 #include <errno.h>
@@ -125,7 +126,7 @@ static void t_feedback(Wineq__V1__Predictor_Service *svc, const Wineq__V1__Feedb
 
 static Wineq__V1__Predictor_Service g_svc = WINEQ__V1__PREDICTOR__INIT(t_);
 
-static void observe(void *arg, const char *method, int code, double seconds)
+static void observe(void *arg, const char *method, wq_rpc_code code, double seconds)
 {
 	(void)arg;
 	/* runs on a server worker thread, where cmocka's asserts cannot be used */
@@ -1065,8 +1066,8 @@ typedef struct authz_seen {
 } authz_seen;
 
 /* "good" runs as token:good, "" is UNAUTHENTICATED, anything else PERMISSION_DENIED. */
-static int authz(void *arg, const char *method, const char *token, const wq_rpc_peer *peer,
-                 wq_identity *who, char *msg, size_t msglen)
+static wq_rpc_code authz(void *arg, const char *method, const char *token, const wq_rpc_peer *peer,
+                         wq_identity *who, char *msg, size_t msglen)
 {
 	authz_seen *seen = arg;
 
@@ -1331,7 +1332,8 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void pending_done(void *arg, int code, const uint8_t *payload, size_t len, const char *msg)
+static void pending_done(void *arg, wq_rpc_code code, const uint8_t *payload, size_t len,
+                         const char *msg)
 {
 	pending *p = arg;
 

@@ -6,8 +6,8 @@
 
 #include "wq_test.h"
 
-#include "wq_error.h"
-#include "wq_scaler.h"
+#include "base/wq_error.h"
+#include "ml/wq_scaler.h"
 
 #include <math.h>
 

@@ -3,10 +3,10 @@
  * the latter in the sanitizer build). */
 #include "wq_test.h"
 
-#include "wq_error.h"
-#include "wq_features.h"
-#include "wq_serving.h"
-#include "wq_train.h"
+#include "base/wq_error.h"
+#include "ml/wq_features.h"
+#include "serve/wq_serving.h"
+#include "ml/wq_train.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

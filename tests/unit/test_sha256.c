@@ -8,8 +8,8 @@
 
 #include <errno.h>
 
-#include "wq_error.h"
-#include "wq_sha256.h"
+#include "base/wq_error.h"
+#include "base/wq_sha256.h"
 
 /* NIST FIPS 180-4 / CSRC example digests. */
 #define HEX_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

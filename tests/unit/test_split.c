@@ -6,9 +6,9 @@
 
 #include "wq_test.h"
 
-#include "wq_error.h"
-#include "wq_rng.h"
-#include "wq_split.h"
+#include "base/wq_error.h"
+#include "base/wq_rng.h"
+#include "ml/wq_split.h"
 
 #include <math.h>
 

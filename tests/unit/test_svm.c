@@ -6,9 +6,9 @@
 
 #include "wq_test.h"
 
-#include "wq_error.h"
-#include "wq_log.h"
-#include "wq_svm.h"
+#include "base/wq_error.h"
+#include "base/wq_log.h"
+#include "ml/wq_svm.h"
 
 #include <fcntl.h>
 #include <math.h>

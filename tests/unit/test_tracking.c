@@ -8,10 +8,11 @@
 
 #include "wq_test.h"
 
-#include "wq_db.h"
-#include "wq_error.h"
-#include "wq_modelreg.h"
-#include "wq_tracking.h"
+#include "track/wq_db.h"
+#include "base/wq_error.h"
+#include "base/wq_strv.h"
+#include "track/wq_modelreg.h"
+#include "track/wq_tracking.h"
 
 #include <sqlite3.h>
 
@@ -232,7 +233,7 @@ static void test_run_times_given(void **state)
 {
 	fixture *f = *state;
 	char a[WQ_RUN_ID_LEN + 1], b[WQ_RUN_ID_LEN + 1];
-	int64_t now = (int64_t)wq_db_now_ms();
+	int64_t now = (int64_t)wq_clock_unix_ms();
 	wq_run *r = NULL;
 
 	OK(wq_tracking_run_create_at(f->db, f->exp, "trial-001", 1700000000123, a, ERR));
@@ -264,7 +265,7 @@ static void test_run_times_given(void **state)
 	new_run(f, NULL, b);
 	EXPECT(WQ_EINVAL, "negative", wq_tracking_run_end_at(f->db, b, WQ_RUN_FINISHED, -1, ERR));
 	OK(wq_tracking_run_get(f->db, b, &r, ERR));
-	assert_true(r->start_ms >= now && r->start_ms <= (int64_t)wq_db_now_ms());
+	assert_true(r->start_ms >= now && r->start_ms <= (int64_t)wq_clock_unix_ms());
 	wq_run_free(r);
 }
 
@@ -301,7 +302,7 @@ static void test_metric_history_and_latest(void **state)
 {
 	fixture *f = *state;
 	char id[WQ_RUN_ID_LEN + 1];
-	wq_metric *h = NULL;
+	wq_run_metric *h = NULL;
 	wq_run *r = NULL;
 	size_t n = 0;
 
@@ -322,7 +323,7 @@ static void test_metric_history_and_latest(void **state)
 	assert_int_equal(h[3].step, 2);
 	assert_int_equal(h[3].timestamp_ms, 300);
 	assert_string_equal(h[0].key, "loss");
-	wq_metrics_list_free(h, n);
+	wq_run_metric_list_free(h, n);
 
 	OK(wq_tracking_run_get(f->db, id, &r, ERR));
 	assert_int_equal(r->nmetrics, 2);
@@ -350,11 +351,11 @@ static void test_metric_history_and_latest(void **state)
 	EXPECT(WQ_EINVAL, "finite", wq_tracking_metric_log(f->db, id, "loss", INFINITY, 3, 1, ERR));
 	OK(wq_tracking_metric_history(f->db, id, "loss", &h, &n, ERR));
 	assert_int_equal(n, 4); /* the refused values left no trace */
-	wq_metrics_list_free(h, n);
+	wq_run_metric_list_free(h, n);
 
 	OK(wq_tracking_metric_history(f->db, id, "never", &h, &n, ERR));
 	assert_int_equal(n, 0);
-	wq_metrics_list_free(h, n);
+	wq_run_metric_list_free(h, n);
 	EXPECT(WQ_ENOENT, "ffffffffffffffffffffffffffffffff",
 	       wq_tracking_metric_history(f->db, "ffffffffffffffffffffffffffffffff", "loss", &h, &n,
 	                                  ERR));
@@ -703,10 +704,10 @@ static void test_delete(void **state)
 		assert_int_equal(n, 1);
 		assert_string_equal(runs[0]->id, kept);
 		wq_runs_free(runs, n);
-		OK(wq_tracking_runs_deleted(f->db, wq_db_now_ms(), &ids, &n, ERR));
+		OK(wq_tracking_runs_deleted(f->db, wq_clock_unix_ms(), &ids, &n, ERR));
 		assert_int_equal(n, 1);
 		assert_string_equal(ids[0], gone);
-		wq_tracking_ids_free(ids, n);
+		wq_strv_free(ids, n);
 	}
 	OK(wq_tracking_run_restore(f->db, gone, ERR));
 	EXPECT(WQ_ENOENT, gone, wq_tracking_run_restore(f->db, gone, ERR));
@@ -736,7 +737,7 @@ static void test_delete(void **state)
 	wq_run_free(r);
 	wq_run_free(NULL);
 	wq_runs_free(NULL, 0);
-	wq_metrics_list_free(NULL, 0);
+	wq_run_metric_list_free(NULL, 0);
 }
 
 /* A run registered as a model version cannot be deleted while the version lives. */
@@ -791,21 +792,22 @@ static void test_reap(void **state)
 	/* too young for the grace period: nothing */
 	OK(wq_tracking_runs_reap(f->db, 0, -1, 0, &ids, &n, ERR));
 	assert_int_equal(n, 0);
-	wq_tracking_ids_free(ids, n);
-	OK(wq_tracking_runs_reap(f->db, wq_db_now_ms() + 1, -1, 1, &ids, &n, ERR));
+	wq_strv_free(ids, n);
+	OK(wq_tracking_runs_reap(f->db, wq_clock_unix_ms() + 1, -1, 1, &ids, &n, ERR));
 	assert_int_equal(n, 1); /* dry run */
-	wq_tracking_ids_free(ids, n);
-	OK(wq_tracking_runs_reap(f->db, wq_db_now_ms() + 1, -1, 0, &ids, &n, ERR));
+	wq_strv_free(ids, n);
+	OK(wq_tracking_runs_reap(f->db, wq_clock_unix_ms() + 1, -1, 0, &ids, &n, ERR));
 	assert_int_equal(n, 1);
 	assert_string_equal(ids[0], dead);
-	wq_tracking_ids_free(ids, n);
+	wq_strv_free(ids, n);
 	OK(wq_tracking_run_get(f->db, dead, &r, ERR));
 	assert_int_equal(r->status, WQ_RUN_KILLED);
 	wq_run_free(r);
 	/* the age bound takes the other-host run too, never the live one of this process */
-	OK(wq_tracking_runs_reap(f->db, wq_db_now_ms() + 1, wq_db_now_ms() + 1, 0, &ids, &n, ERR));
+	OK(wq_tracking_runs_reap(f->db, wq_clock_unix_ms() + 1, wq_clock_unix_ms() + 1, 0, &ids, &n,
+	                         ERR));
 	assert_int_equal(n, 2);
-	wq_tracking_ids_free(ids, n);
+	wq_strv_free(ids, n);
 	OK(wq_tracking_run_get(f->db, live, &r, ERR));
 	assert_int_equal(r->status, WQ_RUN_KILLED); /* older than the bound, whoever owns it */
 	wq_run_free(r);

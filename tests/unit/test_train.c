@@ -6,12 +6,12 @@
 
 #include "wq_test.h"
 
-#include "wq_bundle.h"
-#include "wq_dataset.h"
-#include "wq_error.h"
-#include "wq_features.h"
-#include "wq_split.h"
-#include "wq_train.h"
+#include "ml/wq_bundle.h"
+#include "ml/wq_dataset.h"
+#include "base/wq_error.h"
+#include "ml/wq_features.h"
+#include "ml/wq_split.h"
+#include "ml/wq_train.h"
 
 #include <math.h>
 
@@ -226,7 +226,7 @@ static void test_top_k(void **state)
 	assert_string_equal(b->features[0], "alcohol");
 	assert_int_equal(b->scaler->d, 3);
 	assert_string_equal(b->reference->names[3], "quality");
-	wq_features_names_free(names, 3);
+	wq_strv_free(names, 3);
 	wq_split_free(&sp);
 	free(labels);
 	wq_dataset_free(ds);

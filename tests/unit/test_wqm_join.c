@@ -6,7 +6,7 @@
 
 #include "wq_test.h"
 
-#include "wq_error.h"
+#include "base/wq_error.h"
 #include "wqm_join.h"
 
 #define S   1000000000LL /* ns per second */

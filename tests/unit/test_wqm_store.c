@@ -6,7 +6,7 @@
 
 #include "wq_test.h"
 
-#include "wq_error.h"
+#include "base/wq_error.h"
 #include "wqm_cli.h"
 #include "wqm_store.h"
 
@@ -16,7 +16,7 @@ typedef struct seen {
 	size_t n;
 } seen;
 
-static int collect(void *arg, int64_t seq, const uint8_t *data, size_t len)
+static wq_status collect(void *arg, int64_t seq, const uint8_t *data, size_t len)
 {
 	seen *s = arg;
 
@@ -25,7 +25,7 @@ static int collect(void *arg, int64_t seq, const uint8_t *data, size_t len)
 	s->seq[s->n] = seq;
 	snprintf(s->body[s->n], sizeof(s->body[0]), "%.*s", (int)len, (const char *)data);
 	s->n++;
-	return 0;
+	return WQ_OK;
 }
 
 static void events_lock_replay_prune(void **state)

@@ -8,7 +8,7 @@
 
 #include "wq_test.h"
 
-#include "wq_error.h"
+#include "base/wq_error.h"
 #include "wqm_trust.h"
 
 static int check(const wqm_trust *t, const char *name, int64_t version, const char *uri, char *key,

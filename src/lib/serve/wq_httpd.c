@@ -1,0 +1,1682 @@
+/* wq_httpd: a routed HTTP/1.1 server with a strict request reader of its own on a libevent
+ * loop (bufferevents, evconnlistener): every limit is checked as bytes arrive. */
+#include "serve/wq_httpd.h"
+
+#include "base/wq_clock.h"
+#include "base/wq_error.h"
+#include "base/wq_log.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LISTEN_BACKLOG      1024
+#define DEFAULT_MAX_BODY    (1024 * 1024)
+#define DEFAULT_MAX_HEADERS (64 * 1024)
+#define DEFAULT_TIMEOUT_S   30
+#define DEFAULT_MAX_CONNS   512
+#define DEFAULT_HEADER_MS   10000
+#define DEFAULT_IDLE_MS     5000
+#define MAX_FIELDS          100  /* header fields of one request */
+#define MAX_METHOD          16   /* characters of a method token */
+#define MAX_MESSAGE         1024 /* bytes of an error message */
+#define MAX_EXTRA           2048 /* bytes of the headers a handler adds */
+#define OTHER_ROUTE         "other"
+/* Descriptors left out of the cap when the file limit is low: rejected connections, the
+ * daemon's files and RPC sockets. */
+#define FD_RESERVE 128
+/* Connections over the cap that are answered and lingered on at once; beyond, the 503 is
+ * sent and the socket closed at once. */
+#define REJECT_MAX   64
+#define LINGER_MS    2000
+#define PAUSE_MIN_MS 100
+#define PAUSE_MAX_MS 1000
+#define PAUSE_LOG_NS (10 * 1000000000LL)
+
+/* Draining ends once every connection is closed and nothing has happened for this long. */
+#define DRAIN_QUIET_NS (100 * 1000000LL)
+#define DRAIN_CHECK_MS 20
+
+enum conn_state {
+	ST_IDLE,    /* no byte of a request yet (new or kept-alive connection) */
+	ST_HEAD,    /* reading a request head */
+	ST_BODY,    /* reading a body of announced length */
+	ST_WRITING, /* an answer is being written; reading is off */
+	ST_LINGER,  /* answered and half-closed: dropping what the client still sends */
+};
+
+typedef struct field {
+	const char *name, *value;
+} field;
+
+typedef struct conn {
+	struct wq_httpd *h;
+	struct bufferevent *bev;
+	struct event *timer; /* the deadline of the current state */
+	enum conn_state state;
+	int rejected;       /* over the cap: counted apart, never served */
+	int close_after;    /* close once the answer is written */
+	int linger;         /* ... after a half-close and a while of dropping input */
+	long long first_ns; /* first byte of the current request */
+	size_t scanned;     /* head bytes already split into complete lines */
+	/* the current request, once its head is parsed */
+	char *head; /* the head's text, which fields and path point into */
+	field fields[MAX_FIELDS];
+	size_t nfields;
+	int method; /* enum wq_httpd_method, 0 for any other */
+	const char *path;
+	int http10, keep_alive, expect_continue;
+	size_t content_length;
+	const wq_httpd_route *rt;
+	struct conn *prev, *next;
+} conn;
+
+struct wq_httpd {
+	wq_httpd_opts o; /* defaults applied */
+	int port;
+	pthread_t thread;
+	int thread_started;
+	int wake_fd; /* eventfd: wq_httpd_stop's request to drain */
+	atomic_int drain_ms;
+	long long header_ms, total_ms, idle_ms;
+	size_t max_conns; /* after lowering to the file limit */
+
+	/* owned by the loop thread once it runs */
+	struct event_base *base;
+	struct evconnlistener *lev; /* NULL once accepting has stopped */
+	struct event *wake_ev, *deadline_ev, *check_ev, *pause_ev;
+	int draining;
+	long long last_activity_ns; /* last answer written or request answered (draining) */
+	conn *conns;
+	size_t nconns, nrejects;
+	int pause_ms;             /* current accept pause; 0 while accepting works */
+	long long pause_log_ns;   /* when the last accept failure was logged */
+	long long pause_unlogged; /* failures since then, not logged */
+
+	atomic_llong st_conns, st_accepted, st_rejected, st_timeouts, st_bad, st_pauses;
+};
+
+/* One request being answered (lives on the loop thread's stack for the handler's call). */
+struct wq_httpd_req {
+	wq_httpd *h;
+	conn *c;
+	const char *path;       /* never NULL */
+	const char *request_id; /* validated X-Request-Id or NULL */
+	int method;             /* enum wq_httpd_method, 0 for any other */
+	const char *body;
+	size_t body_len;
+	long long start_ns;
+	int status; /* 0 until answered */
+	int close;  /* the answer closes the connection */
+	size_t nextra;
+	char extra[MAX_EXTRA]; /* "Name: value\r\n" lines a handler added */
+};
+
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+
+#define REJECT_BODY     "{\"error\":{\"code\":\"UNAVAILABLE\",\"message\":\"too many connections\"}}\n"
+#define REJECT_BODY_LEN "66"
+_Static_assert(sizeof(REJECT_BODY) - 1 == 66, "REJECT_BODY_LEN must be the body's length");
+
+static const char reject_answer[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                    "Content-Type: application/json\r\n"
+                                    "Content-Length: " REJECT_BODY_LEN "\r\n"
+                                    "Cache-Control: no-store\r\n"
+                                    "Retry-After: 1\r\n"
+                                    "Connection: close\r\n"
+                                    "\r\n" REJECT_BODY;
+
+static void timer_in(struct event *ev, long long ms)
+{
+	struct timeval tv;
+
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	evtimer_add(ev, &tv);
+}
+
+static void process(conn *c);
+
+/* ---------------------------------------------------------------------------------------
+ * Connections (loop thread only) */
+
+static void maybe_finished(wq_httpd *h)
+{
+	if (h->draining && h->conns == NULL &&
+	    wq_clock_mono_ns() - h->last_activity_ns >= DRAIN_QUIET_NS)
+		event_base_loopbreak(h->base);
+}
+
+static void request_reset(conn *c)
+{
+	free(c->head);
+	c->head = NULL;
+	c->nfields = 0;
+	c->method = 0;
+	c->path = NULL;
+	c->http10 = 0;
+	c->keep_alive = 1;
+	c->expect_continue = 0;
+	c->content_length = 0;
+	c->rt = NULL;
+	c->scanned = 0;
+}
+
+/* Unlinks and frees c, closing its socket. Callers must not touch c afterwards. */
+static void conn_free(conn *c)
+{
+	wq_httpd *h = c->h;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		h->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	if (c->rejected) {
+		h->nrejects--;
+	} else {
+		h->nconns--;
+		atomic_fetch_sub(&h->st_conns, 1);
+	}
+	if (c->timer != NULL)
+		event_free(c->timer);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev); /* closes the socket */
+	free(c->head);
+	free(c);
+}
+
+static void enter_idle(conn *c)
+{
+	request_reset(c);
+	c->state = ST_IDLE;
+	timer_in(c->timer, c->h->idle_ms);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+/* The answer is written, stops writing, and drops what the client still sends for a while
+ * before closing: a close with unread input would reset the connection, and a client still
+ * sending would see the reset rather than the answer. */
+static void start_linger(conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	c->state = ST_LINGER;
+	timer_in(c->timer, LINGER_MS);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+/* The answer has left: close, or wait for the next request (and read one already here). */
+static void on_flushed(conn *c)
+{
+	wq_httpd *h = c->h;
+
+	if (h->draining)
+		h->last_activity_ns = wq_clock_mono_ns();
+	if (c->close_after || h->draining) {
+		if (c->linger || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+			start_linger(c);
+		else
+			conn_free(c);
+		return;
+	}
+	enter_idle(c);
+	process(c);
+}
+
+/* An answer has been queued: write it (reading stays off until it is out), within the
+ * write deadline. May free c. */
+static void finish_answer(conn *c)
+{
+	c->state = ST_WRITING;
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		on_flushed(c);
+		return;
+	}
+	timer_in(c->timer, c->h->total_ms);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	conn *c = arg;
+
+	if (c->state == ST_WRITING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		on_flushed(c);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	conn *c = arg;
+
+	if (c->state == ST_LINGER) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	if (c->state != ST_WRITING)
+		process(c);
+}
+
+/* End of file or a socket error: nothing more can be answered. */
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		conn_free(arg);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+
+/* A connection record for fd (closed on failure); NULL when out of memory. */
+static conn *conn_new(wq_httpd *h, evutil_socket_t fd, int rejected)
+{
+	conn *c = calloc(1, sizeof(*c));
+
+	if (c != NULL) {
+		c->bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		c->timer = evtimer_new(h->base, on_timer, c);
+	}
+	if (c == NULL || c->bev == NULL || c->timer == NULL) {
+		if (c != NULL && c->bev != NULL)
+			bufferevent_free(c->bev);
+		else
+			evutil_closesocket(fd);
+		if (c != NULL && c->timer != NULL)
+			event_free(c->timer);
+		free(c);
+		return NULL;
+	}
+	c->h = h;
+	c->rejected = rejected;
+	c->keep_alive = 1;
+	c->next = h->conns;
+	if (h->conns != NULL)
+		h->conns->prev = c;
+	h->conns = c;
+	if (rejected) {
+		h->nrejects++;
+	} else {
+		h->nconns++;
+		atomic_fetch_add(&h->st_conns, 1);
+	}
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	return c;
+}
+
+/* Nothing to finish on c: no request under way, and no bytes of one, neither read nor still
+ * in the socket. */
+static int conn_idle(const conn *c)
+{
+	int fd, queued = 0;
+
+	if (c->state != ST_IDLE || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		return 0;
+	fd = bufferevent_getfd(c->bev);
+	return fd < 0 || ioctl(fd, FIONREAD, &queued) != 0 || queued == 0;
+}
+
+/* Closes the idle connections, and ends the loop when draining is complete. */
+static void sweep_idle(wq_httpd *h)
+{
+	conn *c = h->conns, *next;
+
+	for (; c != NULL; c = next) {
+		next = c->next;
+		if (conn_idle(c))
+			conn_free(c);
+	}
+	maybe_finished(h);
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	sweep_idle(arg);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	wq_httpd *h = arg;
+
+	(void)fd;
+	(void)what;
+	if (h->conns != NULL)
+		wq_log(WQ_LOG_WARN, "http: drain time over: closing the remaining connections");
+	event_base_loopbreak(h->base);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+	wq_httpd *h = arg;
+	uint64_t v;
+	int ms = atomic_load(&h->drain_ms);
+	struct timeval check = {0, DRAIN_CHECK_MS * 1000};
+
+	(void)what;
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		wq_log(WQ_LOG_DEBUG, "http: reading the wake-up event: %s", strerror(errno));
+	if (h->draining)
+		return;
+	h->draining = 1;
+	h->last_activity_ns = wq_clock_mono_ns();
+	/* stop accepting: new connections are refused by the kernel from here on */
+	if (h->lev != NULL) {
+		evconnlistener_free(h->lev);
+		h->lev = NULL;
+	}
+	event_del(h->pause_ev);
+	if (ms <= 0) {
+		event_base_loopbreak(h->base);
+		return;
+	}
+	timer_in(h->deadline_ev, ms);
+	event_add(h->check_ev, &check);
+	sweep_idle(h);
+}
+
+/* libevent's own diagnostics go to our log rather than straight to stderr. The callback is
+ * process-wide, hence set once. */
+static void libevent_log(int severity, const char *msg)
+{
+	int level = severity >= EVENT_LOG_ERR    ? WQ_LOG_ERROR
+	            : severity == EVENT_LOG_WARN ? WQ_LOG_WARN
+	                                         : WQ_LOG_DEBUG;
+
+	wq_log(level, "http: libevent: %s", msg);
+}
+
+static void libevent_log_init(void)
+{
+	event_set_log_callback(libevent_log);
+}
+
+static void *loop_main(void *arg)
+{
+	wq_httpd *h = arg;
+
+	if (event_base_dispatch(h->base) < 0)
+		wq_log(WQ_LOG_ERROR, "http: the event loop failed");
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * JSON helpers */
+
+/* Length of the valid UTF-8 sequence at s (1..4 bytes), 0 when there is none. */
+static size_t utf8_seq_len(const unsigned char *s, size_t left)
+{
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (n > left)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+json_t *wq_httpd_json_str(const char *s)
+{
+	json_t *j = json_string(s);
+	size_t n, i = 0;
+	char *copy;
+
+	if (j != NULL)
+		return j;
+	n = strlen(s);
+	copy = malloc(n + 1);
+	if (copy == NULL)
+		return NULL;
+	while (i < n) {
+		size_t k = utf8_seq_len((const unsigned char *)s + i, n - i);
+
+		if (k == 0) {
+			copy[i++] = '?';
+			continue;
+		}
+		memcpy(copy + i, s + i, k);
+		i += k;
+	}
+	copy[n] = '\0';
+	j = json_string(copy);
+	if (j == NULL) { /* overlong or surrogate forms: keep ASCII only */
+		for (i = 0; i < n; i++)
+			if ((unsigned char)copy[i] >= 0x80)
+				copy[i] = '?';
+		j = json_string(copy);
+	}
+	free(copy);
+	return j;
+}
+
+json_t *wq_httpd_error_json(const char *code, const char *message)
+{
+	/* "o" consumes the string, and a NULL one makes the pack fail */
+	return json_pack(
+	    "{s:{s:s,s:o}}", "error", "code", code, "message",
+	    wq_httpd_json_str(message != NULL && message[0] != '\0' ? message : "request failed"));
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Responses */
+
+static const char oom_body[] =
+    "{\"error\":{\"code\":\"INTERNAL\",\"message\":\"out of memory\"}}\n";
+
+static const char *reason_of(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 417:
+		return "Expectation Failed";
+	case 422:
+		return "Unprocessable Entity";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+	}
+}
+
+static void free_body(const void *data, size_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	free((void *)data);
+}
+
+/* Queues status with body (len bytes; owned says whether body is malloc'd and now ours to
+ * free) on the connection. HEAD gets the headers and the Content-Length of the body it would
+ * have had. */
+static void reply_raw(wq_httpd_req *r, int status, const char *ctype, const char *body, size_t len,
+                      int owned)
+{
+	conn *c = r->c;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	const atomic_int *stopping = r->h->o.stopping;
+	int close = r->close || r->h->draining || (stopping != NULL && atomic_load(stopping) != 0);
+	int bad, queued = 0;
+
+	if (r->status != 0) {
+		wq_log(WQ_LOG_WARN, "http: %s: a second answer (%d after %d) ignored", r->path,
+		       status, r->status);
+		if (owned)
+			free((void *)body);
+		return;
+	}
+	if (status < 200 || status > 999)
+		status = 500;
+	bad = evbuffer_add_printf(out,
+	                          "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	                          "Cache-Control: no-store\r\n%s%s%s%s%.*s\r\n",
+	                          status, reason_of(status), ctype, len,
+	                          r->request_id != NULL ? "X-Request-Id: " : "",
+	                          r->request_id != NULL ? r->request_id : "",
+	                          r->request_id != NULL ? "\r\n" : "",
+	                          close       ? "Connection: close\r\n"
+	                          : c->http10 ? "Connection: keep-alive\r\n"
+	                                      : "",
+	                          (int)r->nextra, r->extra) < 0;
+	if (r->method != WQ_HTTPD_HEAD && len > 0 && !bad) {
+		bad = (owned ? evbuffer_add_reference(out, body, len, free_body, NULL)
+		             : evbuffer_add(out, body, len)) != 0;
+		queued = owned && !bad; /* the buffer frees it now */
+	}
+	if (owned && !queued)
+		free((void *)body);
+	r->status = status;
+	c->close_after = close;
+	if (bad) {
+		/* out of memory: the answer is cut, the connection is the only thing to give up */
+		wq_log(WQ_LOG_ERROR, "http: %s: out of memory queueing the answer", r->path);
+		c->close_after = 1;
+		c->linger = 0;
+	}
+}
+
+void wq_httpd_reply(wq_httpd_req *r, int status, const char *content_type, const char *body,
+                    size_t len)
+{
+	reply_raw(r, status, content_type, body, len, 0);
+}
+
+void wq_httpd_reply_json(wq_httpd_req *r, int status, json_t *j)
+{
+	const size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(17);
+	size_t n = j != NULL ? json_dumpb(j, NULL, 0, flags) : 0;
+	char *text = n > 0 ? malloc(n + 1) : NULL;
+
+	if (text == NULL || json_dumpb(j, text, n, flags) != n) {
+		free(text);
+		json_decref(j);
+		reply_raw(r, 500, "application/json", oom_body, sizeof(oom_body) - 1, 0);
+		return;
+	}
+	json_decref(j);
+	text[n] = '\n';
+	reply_raw(r, status, "application/json", text, n + 1, 1);
+}
+
+static void reply_errorv(wq_httpd_req *r, int status, const char *code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static void reply_errorv(wq_httpd_req *r, int status, const char *code, const char *fmt, va_list ap)
+{
+	char msg[MAX_MESSAGE];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	wq_httpd_reply_json(r, status, wq_httpd_error_json(code, msg));
+}
+
+void wq_httpd_reply_error(wq_httpd_req *r, int status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_errorv(r, status, code, fmt, ap);
+	va_end(ap);
+}
+
+/* A header value or name that would break the header block (CR, LF, NUL) is refused. */
+static int header_text_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s == '\r' || *s == '\n')
+			return 0;
+	return 1;
+}
+
+void wq_httpd_header_add(wq_httpd_req *r, const char *name, const char *value)
+{
+	int n;
+
+	if (r->status != 0)
+		return;
+	if (!header_text_ok(name) || !header_text_ok(value) || name[0] == '\0') {
+		wq_log(WQ_LOG_WARN, "http: %s: a response header with CR or LF dropped", r->path);
+		return;
+	}
+	n = snprintf(r->extra + r->nextra, sizeof(r->extra) - r->nextra, "%s: %s\r\n", name, value);
+	if (n < 0 || (size_t)n >= sizeof(r->extra) - r->nextra) {
+		r->extra[r->nextra] = '\0';
+		wq_log(WQ_LOG_WARN, "http: %s: response header %s dropped (too long)", r->path,
+		       name);
+		return;
+	}
+	r->nextra += (size_t)n;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Requests */
+
+enum wq_httpd_method wq_httpd_req_method(const wq_httpd_req *r)
+{
+	return (enum wq_httpd_method)r->method;
+}
+
+const char *wq_httpd_req_path(const wq_httpd_req *r)
+{
+	return r->path;
+}
+
+static const char *field_of(const conn *c, const char *name)
+{
+	for (size_t i = 0; i < c->nfields; i++)
+		if (strcasecmp(c->fields[i].name, name) == 0)
+			return c->fields[i].value;
+	return NULL;
+}
+
+const char *wq_httpd_req_header(const wq_httpd_req *r, const char *name)
+{
+	return field_of(r->c, name);
+}
+
+const char *wq_httpd_req_id(const wq_httpd_req *r)
+{
+	return r->request_id;
+}
+
+void wq_httpd_req_body(const wq_httpd_req *r, const char **data, size_t *len)
+{
+	*data = r->body;
+	*len = r->body_len;
+}
+
+long long wq_httpd_req_start_ns(const wq_httpd_req *r)
+{
+	return r->start_ns;
+}
+
+bool wq_httpd_req_draining(const wq_httpd_req *r)
+{
+	return r->h->draining;
+}
+
+/* X-Request-Id when it is 1..WQ_HTTPD_MAX_REQUEST_ID printable ASCII characters (it goes
+ * into logs, events and a response header), else NULL. */
+static const char *request_id_of(const conn *c)
+{
+	const char *id = field_of(c, "X-Request-Id");
+	size_t i;
+
+	if (id == NULL || id[0] == '\0')
+		return NULL;
+	for (i = 0; id[i] != '\0'; i++)
+		if (i >= WQ_HTTPD_MAX_REQUEST_ID || id[i] < 0x21 || id[i] > 0x7e)
+			return NULL;
+	return id;
+}
+
+/* What a route answers: GET brings HEAD along. */
+static unsigned methods_of(const wq_httpd_route *rt)
+{
+	return rt->methods & WQ_HTTPD_GET ? rt->methods | WQ_HTTPD_HEAD : rt->methods;
+}
+
+/* The Allow header of a route: "GET, HEAD", "POST", "GET, HEAD, POST", ... */
+static void allow_of(const wq_httpd_route *rt, char *buf, size_t len)
+{
+	unsigned m = methods_of(rt);
+
+	snprintf(buf, len, "%s%s%s%s%s", m & WQ_HTTPD_GET ? "GET" : "",
+	         (m & WQ_HTTPD_GET) && (m & (WQ_HTTPD_HEAD | WQ_HTTPD_POST)) ? ", " : "",
+	         m & WQ_HTTPD_HEAD ? "HEAD" : "",
+	         (m & WQ_HTTPD_HEAD) && (m & WQ_HTTPD_POST) ? ", " : "",
+	         m & WQ_HTTPD_POST ? "POST" : "");
+}
+
+static const wq_httpd_route *route_of(const wq_httpd *h, const char *path)
+{
+	for (size_t i = 0; i < h->o.nroutes; i++)
+		if (strcmp(path, h->o.routes[i].path) == 0)
+			return &h->o.routes[i];
+	return NULL;
+}
+
+/* A request record for what c has parsed so far. */
+static void req_init(wq_httpd_req *r, conn *c)
+{
+	r->h = c->h;
+	r->c = c;
+	r->path = c->path != NULL ? c->path : "";
+	r->request_id = c->head != NULL ? request_id_of(c) : NULL;
+	r->method = c->method;
+	r->body = NULL;
+	r->body_len = 0;
+	r->start_ns = wq_clock_mono_ns();
+	r->status = 0;
+	r->close = !c->keep_alive;
+	r->nextra = 0;
+	r->extra[0] = '\0';
+}
+
+static void observe(wq_httpd *h, const wq_httpd_route *rt, const wq_httpd_req *r)
+{
+	if (h->draining)
+		h->last_activity_ns = wq_clock_mono_ns();
+	if (h->o.observe != NULL)
+		h->o.observe(h->o.observe_arg, rt != NULL ? rt->path : OTHER_ROUTE, r->status,
+		             (double)(wq_clock_mono_ns() - r->start_ns) / 1e9);
+}
+
+/* Answers the 404 or 405 of a request its route table does not take; 0 when it takes it. */
+static int refuse_by_route(wq_httpd_req *r, const wq_httpd_route *rt)
+{
+	char allow[32];
+
+	if (rt == NULL) {
+		wq_httpd_reply_error(r, 404, "NOT_FOUND", "no such resource: %.200s",
+		                     r->path[0] != '\0' ? r->path : "/");
+		return 1;
+	}
+	if ((methods_of(rt) & (unsigned)r->method) != 0)
+		return 0;
+	allow_of(rt, allow, sizeof(allow));
+	wq_httpd_header_add(r, "Allow", allow);
+	wq_httpd_reply_error(r, 405, "METHOD_NOT_ALLOWED", "%s allows %s only", rt->path, allow);
+	return 1;
+}
+
+/* The reader refuses the request under way with status and closes the connection once the
+ * answer is out (after lingering). May free c. */
+static void refuse(conn *c, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void refuse(conn *c, int status, const char *code, const char *fmt, ...)
+{
+	wq_httpd_req r;
+	va_list ap;
+
+	req_init(&r, c);
+	r.close = 1;
+	c->linger = 1;
+	if (status == 408)
+		atomic_fetch_add(&c->h->st_timeouts, 1);
+	else
+		atomic_fetch_add(&c->h->st_bad, 1);
+	va_start(ap, fmt);
+	reply_errorv(&r, status, code, fmt, ap);
+	va_end(ap);
+	observe(c->h, c->rt, &r);
+	finish_answer(c);
+}
+
+/* The request is complete (head parsed, body in the input buffer): route it, call its
+ * handler, answer. May free c. */
+static void dispatch(conn *c)
+{
+	wq_httpd *h = c->h;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	wq_httpd_req r;
+
+	req_init(&r, c);
+	r.body_len = c->content_length;
+	if (refuse_by_route(&r, c->rt)) {
+		/* answered */
+	} else if (r.body_len > 0 &&
+	           (r.body = (const char *)evbuffer_pullup(in, (ev_ssize_t)r.body_len)) == NULL) {
+		wq_httpd_reply_json(&r, 500, NULL);
+	} else {
+		if (r.body_len == 0)
+			r.body = NULL;
+		c->rt->fn(&r, h->o.arg);
+		if (r.status == 0) {
+			wq_log(WQ_LOG_ERROR, "http: the handler of %s did not answer", c->rt->path);
+			wq_httpd_reply_error(&r, 500, "INTERNAL", "the handler did not answer");
+		}
+	}
+	evbuffer_drain(in, c->content_length);
+	observe(h, c->rt, &r);
+	finish_answer(c);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The request reader */
+
+static int is_tchar(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+/* Whether n first bytes of a request can still begin a request line ("METHOD /..."): bytes
+ * that are not HTTP are refused as soon as they show, not at the head's end. */
+static int may_be_http(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && is_tchar(p[i]))
+		i++;
+	if (i > MAX_METHOD)
+		return 0;
+	if (i == n)
+		return 1;
+	if (i == 0 || p[i] != ' ')
+		return 0;
+	return i + 1 == n || p[i + 1] == '/' || p[i + 1] == '*' || p[i + 1] == 'h' ||
+	       p[i + 1] == 'H';
+}
+
+typedef struct reqline {
+	int method;
+	const char *path;
+	int http10;
+} reqline;
+
+static int method_of(const char *m)
+{
+	if (strcmp(m, "GET") == 0)
+		return WQ_HTTPD_GET;
+	if (strcmp(m, "POST") == 0)
+		return WQ_HTTPD_POST;
+	if (strcmp(m, "HEAD") == 0)
+		return WQ_HTTPD_HEAD;
+	return 0;
+}
+
+/* Parses "METHOD SP target SP HTTP/1.x" in place (line is cut into pieces). 0, or the status
+ * to refuse it with and *why. */
+/* What a request head gets: accepted, or refused with this HTTP status. */
+typedef enum head_verdict {
+	HEAD_OK = 0,
+	HEAD_BAD_REQUEST = 400,
+	HEAD_TOO_MANY_FIELDS = 431,
+	HEAD_UNAVAILABLE = 503,
+	HEAD_BAD_VERSION = 505
+} head_verdict;
+
+static head_verdict parse_request_line(char *line, reqline *rl, const char **why)
+{
+	char *sp1 = strchr(line, ' '), *target, *sp2, *version, *p;
+
+	*why = "malformed request line";
+	if (sp1 == NULL || sp1 == line || sp1 - line > MAX_METHOD)
+		return HEAD_BAD_REQUEST;
+	for (p = line; p < sp1; p++)
+		if (!is_tchar((unsigned char)*p))
+			return HEAD_BAD_REQUEST;
+	*sp1 = '\0';
+	target = sp1 + 1;
+	sp2 = strchr(target, ' ');
+	if (sp2 == NULL || sp2 == target)
+		return HEAD_BAD_REQUEST;
+	*sp2 = '\0';
+	version = sp2 + 1;
+	for (p = target; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+			return HEAD_BAD_REQUEST;
+	if (strcmp(version, "HTTP/1.1") == 0) {
+		rl->http10 = 0;
+	} else if (strcmp(version, "HTTP/1.0") == 0) {
+		rl->http10 = 1;
+	} else if (strncmp(version, "HTTP/", 5) == 0 && version[5] >= '0' && version[5] <= '9' &&
+	           version[6] == '.' && version[7] >= '0' && version[7] <= '9' &&
+	           version[8] == '\0') {
+		*why = "only HTTP/1.0 and HTTP/1.1 are served";
+		return HEAD_BAD_VERSION;
+	} else {
+		return HEAD_BAD_REQUEST;
+	}
+	rl->method = method_of(line);
+	/* origin form "/path?query", absolute form "http://host/path?query", or "*" */
+	if (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0) {
+		target = strchr(strstr(target, "//") + 2, '/');
+		if (target == NULL) {
+			rl->path = "/";
+			return HEAD_OK;
+		}
+	} else if (target[0] != '/' && strcmp(target, "*") != 0) {
+		*why = "malformed request target";
+		return HEAD_BAD_REQUEST;
+	}
+	target[strcspn(target, "?#")] = '\0';
+	rl->path = target;
+	return HEAD_OK;
+}
+
+/* Checks the request line, the first len bytes of in, as soon as it is complete. */
+static head_verdict check_request_line(struct evbuffer *in, size_t len, const char **why)
+{
+	char *line = malloc(len + 1);
+	reqline rl;
+	head_verdict rc;
+
+	*why = "out of memory";
+	if (line == NULL)
+		return HEAD_UNAVAILABLE;
+	if (evbuffer_copyout(in, line, len) != (ev_ssize_t)len) {
+		free(line);
+		return HEAD_UNAVAILABLE;
+	}
+	line[len] = '\0';
+	*why = "a NUL byte in the request line";
+	rc = strlen(line) != len ? HEAD_BAD_REQUEST : parse_request_line(line, &rl, why);
+	free(line);
+	return rc;
+}
+
+/* Splits c->head (NUL-terminated, no NUL inside) into the request line and header fields.
+ * HEAD_OK, or the status to refuse the request with and *why. */
+static head_verdict parse_head(conn *c, const char **why)
+{
+	char *line = c->head, *next, *end;
+	reqline rl;
+	head_verdict rc;
+	int first = 1;
+
+	for (; (end = strchr(line, '\n')) != NULL; line = next) {
+		char *colon, *v, *e;
+
+		next = end + 1;
+		if (end > line && end[-1] == '\r')
+			end--;
+		*end = '\0';
+		if (first) {
+			rc = parse_request_line(line, &rl, why);
+			if (rc != HEAD_OK)
+				return rc;
+			c->method = rl.method;
+			c->path = rl.path;
+			c->http10 = rl.http10;
+			first = 0;
+			continue;
+		}
+		if (*line == '\0')
+			break;
+		*why = "malformed header field";
+		if (*line == ' ' || *line == '\t')
+			return HEAD_BAD_REQUEST; /* obsolete line folding */
+		for (colon = line; is_tchar((unsigned char)*colon);)
+			colon++;
+		if (colon == line || *colon != ':')
+			return HEAD_BAD_REQUEST;
+		*colon = '\0';
+		for (v = colon + 1; *v == ' ' || *v == '\t';)
+			v++;
+		for (e = v + strlen(v); e > v && (e[-1] == ' ' || e[-1] == '\t');)
+			e--;
+		*e = '\0';
+		for (const char *p = v; *p != '\0'; p++)
+			if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
+				return HEAD_BAD_REQUEST;
+		if (c->nfields == MAX_FIELDS) {
+			*why = "too many header fields";
+			return HEAD_TOO_MANY_FIELDS;
+		}
+		c->fields[c->nfields].name = line;
+		c->fields[c->nfields].value = v;
+		c->nfields++;
+	}
+	return HEAD_OK;
+}
+
+/* Whether the comma-separated list s has token t (case-insensitive). */
+static int has_token(const char *s, const char *t)
+{
+	size_t n = strlen(t);
+
+	while (s != NULL && *s != '\0') {
+		while (*s == ' ' || *s == '\t' || *s == ',')
+			s++;
+		if (strncasecmp(s, t, n) == 0 &&
+		    (s[n] == '\0' || s[n] == ',' || s[n] == ' ' || s[n] == '\t' || s[n] == ';'))
+			return 1;
+		s = strchr(s, ',');
+	}
+	return 0;
+}
+
+/* The announced body length: WQ_OK and *len (saturated at SIZE_MAX), or WQ_EPARSE for a
+ * malformed or conflicting Content-Length; *text is the first value as sent. */
+static wq_status content_length_of(const conn *c, size_t *len, const char **text)
+{
+	int seen = 0;
+	size_t v = 0;
+
+	*len = 0;
+	*text = "0";
+	for (size_t i = 0; i < c->nfields; i++) {
+		const char *s = c->fields[i].value;
+		size_t x = 0;
+
+		if (strcasecmp(c->fields[i].name, "Content-Length") != 0)
+			continue;
+		if (*s == '\0')
+			return WQ_EPARSE;
+		for (; *s != '\0'; s++) {
+			if (*s < '0' || *s > '9')
+				return WQ_EPARSE;
+			x = x > (SIZE_MAX - 9) / 10 ? SIZE_MAX : x * 10 + (size_t)(*s - '0');
+		}
+		if (seen && x != v)
+			return WQ_EPARSE;
+		if (!seen)
+			*text = c->fields[i].value;
+		seen = 1;
+		v = x;
+	}
+	*len = v;
+	return WQ_OK;
+}
+
+/* The head is parsed: applies the framing rules and limits, and moves to reading the body.
+ * 0 when the request was refused (c may be gone). */
+static int head_accept(conn *c)
+{
+	wq_httpd *h = c->h;
+	const char *te = field_of(c, "Transfer-Encoding"), *conn_hdr = field_of(c, "Connection");
+	const char *expect = field_of(c, "Expect"), *cl_text;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	long long left_ms;
+	size_t cl;
+
+	c->keep_alive = c->http10
+	                    ? has_token(conn_hdr, "keep-alive") && !has_token(conn_hdr, "close")
+	                    : !has_token(conn_hdr, "close");
+	c->rt = route_of(h, c->path);
+	if (te != NULL) {
+		if (has_token(te, "chunked"))
+			refuse(c, 411, "LENGTH_REQUIRED",
+			       "chunked bodies are not accepted: send a Content-Length");
+		else
+			refuse(c, 501, "NOT_IMPLEMENTED", "transfer coding '%.100s' not supported",
+			       te);
+		return 0;
+	}
+	if (content_length_of(c, &cl, &cl_text) != WQ_OK) {
+		refuse(c, 400, "BAD_REQUEST", "malformed Content-Length");
+		return 0;
+	}
+	if (expect != NULL && strcasecmp(expect, "100-continue") != 0) {
+		refuse(c, 417, "EXPECTATION_FAILED", "only Expect: 100-continue is understood");
+		return 0;
+	}
+	if (cl > h->o.max_body) {
+		wq_httpd_req r;
+
+		req_init(&r, c);
+		r.close = 1;
+		c->linger = 1;
+		/* routing first: a path or method refused anyway says so */
+		if (!refuse_by_route(&r, c->rt)) {
+			atomic_fetch_add(&h->st_bad, 1);
+			wq_httpd_reply_error(
+			    &r, 413, "PAYLOAD_TOO_LARGE",
+			    "request body of %.40s bytes exceeds the %zu-byte limit", cl_text,
+			    h->o.max_body);
+		}
+		observe(h, c->rt, &r);
+		finish_answer(c);
+		return 0;
+	}
+	c->content_length = cl;
+	c->expect_continue = expect != NULL && !c->http10;
+	c->state = ST_BODY;
+	left_ms = (c->first_ns + h->total_ms * 1000000LL - wq_clock_mono_ns()) / 1000000LL;
+	if (left_ms <= 0 && evbuffer_get_length(in) < cl) {
+		refuse(c, 408, "REQUEST_TIMEOUT", "the request did not arrive within %lld ms",
+		       h->total_ms);
+		return 0;
+	}
+	timer_in(c->timer, left_ms);
+	if (c->expect_continue && evbuffer_get_length(in) < cl)
+		bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	return 1;
+}
+
+/* Moves the complete head (len bytes) out of in and parses it; 1 when the body is next, 0
+ * when refused (c may be gone). */
+static int take_head(conn *c, struct evbuffer *in, size_t len)
+{
+	const char *why = "";
+	head_verdict rc;
+
+	c->head = malloc(len + 1);
+	if (c->head == NULL || evbuffer_remove(in, c->head, len) != (int)len) {
+		refuse(c, 503, "UNAVAILABLE", "out of memory");
+		return 0;
+	}
+	c->head[len] = '\0';
+	rc = memchr(c->head, '\0', len) != NULL ? HEAD_BAD_REQUEST : parse_head(c, &why);
+	if (rc != HEAD_OK) {
+		if (rc == HEAD_BAD_REQUEST && why[0] == '\0')
+			why = "a NUL byte in the request head";
+		c->path = NULL; /* a half-parsed request is no route's */
+		refuse(c, (int)rc,
+		       rc == HEAD_TOO_MANY_FIELDS ? "HEADERS_TOO_LARGE"
+		       : rc == HEAD_BAD_VERSION   ? "HTTP_VERSION_NOT_SUPPORTED"
+		                                  : "BAD_REQUEST",
+		       "%s", why);
+		return 0;
+	}
+	return head_accept(c);
+}
+
+/* Reads the request head as it arrives; 1 once it is complete and accepted (state ST_BODY),
+ * 0 when more is needed or it was refused (c may be gone). */
+static int read_head(conn *c, struct evbuffer *in)
+{
+	wq_httpd *h = c->h;
+	size_t len = evbuffer_get_length(in);
+	unsigned char first[MAX_METHOD + 2];
+	ev_ssize_t n = evbuffer_copyout(in, first, sizeof(first));
+	const char *why;
+	head_verdict rc;
+
+	if (n > 0 && !may_be_http(first, (size_t)n)) {
+		refuse(c, 400, "BAD_REQUEST", "not an HTTP/1.x request");
+		return 0;
+	}
+	for (;;) {
+		struct evbuffer_ptr p;
+		size_t eol = 0, end;
+
+		if (c->scanned >= len ||
+		    evbuffer_ptr_set(in, &p, c->scanned, EVBUFFER_PTR_SET) != 0)
+			p.pos = -1;
+		else
+			p = evbuffer_search_eol(in, &p, &eol, EVBUFFER_EOL_CRLF);
+		if (p.pos < 0) {
+			if (len > h->o.max_headers)
+				break;
+			return 0;
+		}
+		end = (size_t)p.pos + eol;
+		if (end > h->o.max_headers)
+			break;
+		if (c->scanned == 0) {
+			rc = check_request_line(in, (size_t)p.pos, &why);
+			if (rc != HEAD_OK) {
+				refuse(c, (int)rc,
+				       rc == HEAD_BAD_VERSION   ? "HTTP_VERSION_NOT_SUPPORTED"
+				       : rc == HEAD_UNAVAILABLE ? "UNAVAILABLE"
+				                                : "BAD_REQUEST",
+				       "%s", why);
+				return 0;
+			}
+		} else if ((size_t)p.pos == c->scanned) {
+			return take_head(c, in, end);
+		}
+		c->scanned = end;
+	}
+	refuse(c, 431, "HEADERS_TOO_LARGE", "request line and headers exceed %zu bytes",
+	       h->o.max_headers);
+	return 0;
+}
+
+static void process(conn *c)
+{
+	wq_httpd *h = c->h;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	if (c->state == ST_IDLE) {
+		unsigned char b;
+
+		/* empty lines before a request line are allowed */
+		while (evbuffer_copyout(in, &b, 1) == 1 && (b == '\r' || b == '\n'))
+			evbuffer_drain(in, 1);
+		if (evbuffer_get_length(in) == 0)
+			return;
+		c->state = ST_HEAD;
+		c->first_ns = wq_clock_mono_ns();
+		c->scanned = 0;
+		timer_in(c->timer, h->header_ms);
+	}
+	if (c->state == ST_HEAD && !read_head(c, in))
+		return;
+	if (c->state == ST_BODY && evbuffer_get_length(in) >= c->content_length)
+		dispatch(c);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->state == ST_HEAD)
+		refuse(c, 408, "REQUEST_TIMEOUT", "the request head did not arrive within %lld ms",
+		       c->h->header_ms);
+	else if (c->state == ST_BODY)
+		refuse(c, 408, "REQUEST_TIMEOUT", "the request did not arrive within %lld ms",
+		       c->h->total_ms);
+	else /* idle keep-alive, an answer the client does not read, lingering over */
+		conn_free(c);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Accepting */
+
+/* A connection over the cap: 503 at once, without reading its request. */
+static void reject(wq_httpd *h, evutil_socket_t fd)
+{
+	conn *c;
+
+	atomic_fetch_add(&h->st_rejected, 1);
+	if (h->o.observe != NULL)
+		h->o.observe(h->o.observe_arg, OTHER_ROUTE, 503, 0.0);
+	if (h->nrejects >= REJECT_MAX) {
+		/* too many to linger on: the answer may be lost to a reset, the descriptor not */
+		if (send(fd, reject_answer, sizeof(reject_answer) - 1,
+		         MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			wq_log(WQ_LOG_DEBUG, "http: answering a rejected connection: %s",
+			       strerror(errno));
+		evutil_closesocket(fd);
+		return;
+	}
+	c = conn_new(h, fd, 1);
+	if (c == NULL)
+		return;
+	if (evbuffer_add(bufferevent_get_output(c->bev), reject_answer,
+	                 sizeof(reject_answer) - 1) != 0) {
+		conn_free(c);
+		return;
+	}
+	c->close_after = 1;
+	c->linger = 1;
+	finish_answer(c);
+}
+
+static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+	wq_httpd *h = arg;
+	conn *c;
+
+	(void)lev;
+	(void)sa;
+	(void)salen;
+	h->pause_ms = 0;
+	atomic_fetch_add(&h->st_accepted, 1);
+	if (h->nconns >= h->max_conns) {
+		reject(h, fd);
+		return;
+	}
+	c = conn_new(h, fd, 0);
+	if (c == NULL) {
+		wq_log(WQ_LOG_ERROR, "http: out of memory accepting a connection");
+		return;
+	}
+	enter_idle(c);
+}
+
+/* accept() failed other than transiently: retrying at once would spin (the connection
+ * stays queued, the error comes back), so accepting pauses, longer while it keeps failing,
+ * and the log says so at most once per PAUSE_LOG_NS. */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	wq_httpd *h = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	long long now = wq_clock_mono_ns();
+
+	h->pause_ms = h->pause_ms == 0                 ? PAUSE_MIN_MS
+	              : h->pause_ms * 2 > PAUSE_MAX_MS ? PAUSE_MAX_MS
+	                                               : h->pause_ms * 2;
+	evconnlistener_disable(lev);
+	timer_in(h->pause_ev, h->pause_ms);
+	atomic_fetch_add(&h->st_pauses, 1);
+	if (h->pause_log_ns != 0 && now - h->pause_log_ns < PAUSE_LOG_NS) {
+		h->pause_unlogged++;
+		return;
+	}
+	wq_log(WQ_LOG_WARN,
+	       "http: accept: %s (%zu connections open): accepting paused for %d ms (%lld "
+	       "more accept failures since the last report)",
+	       strerror(err), h->nconns + h->nrejects, h->pause_ms, h->pause_unlogged);
+	h->pause_log_ns = now;
+	h->pause_unlogged = 0;
+}
+
+static void on_pause_end(evutil_socket_t fd, short what, void *arg)
+{
+	wq_httpd *h = arg;
+
+	(void)fd;
+	(void)what;
+	if (h->lev != NULL && !h->draining)
+		evconnlistener_enable(h->lev);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Start and stop */
+
+/* Splits "host:port" or "[v6]:port" into host and port text. */
+static wq_status addr_split(const char *addr_port, char *host, size_t hostlen, char *port,
+                            size_t portlen, char *err, size_t errlen)
+{
+	const char *h, *p, *end;
+	char *e;
+	long v;
+
+	if (addr_port[0] == '[') {
+		h = addr_port + 1;
+		end = strchr(h, ']');
+		if (end == NULL || end[1] != ':')
+			return wq_err_set(err, errlen, WQ_EINVAL,
+			                  "'%s': expected [IPv6]:PORT, e.g. [::1]:9696", addr_port);
+		p = end + 2;
+	} else {
+		h = addr_port;
+		end = strrchr(addr_port, ':');
+		if (end == NULL)
+			return wq_err_set(err, errlen, WQ_EINVAL,
+			                  "'%s': expected HOST:PORT, e.g. 127.0.0.1:9696",
+			                  addr_port);
+		if (memchr(h, ':', (size_t)(end - h)) != NULL)
+			return wq_err_set(
+			    err, errlen, WQ_EINVAL,
+			    "'%s': write an IPv6 address in brackets, e.g. [::1]:9696", addr_port);
+		p = end + 1;
+	}
+	if (end == h || (size_t)(end - h) >= hostlen)
+		return wq_err_set(err, errlen, WQ_EINVAL, "'%s': missing or overlong host",
+		                  addr_port);
+	errno = 0;
+	v = strtol(p, &e, 10);
+	if (p[0] < '0' || p[0] > '9' || *e != '\0' || errno != 0 || v < 0 || v > 65535)
+		return wq_err_set(err, errlen, WQ_EINVAL, "'%s': the port must be 0 to 65535",
+		                  addr_port);
+	memcpy(host, h, (size_t)(end - h));
+	host[end - h] = '\0';
+	snprintf(port, portlen, "%ld", v);
+	return WQ_OK;
+}
+
+/* A non-blocking listening socket on addr_port; *port_out gets the bound port. name: what
+ * listens, for the address-in-use hint. */
+static wq_status listen_on(const char *addr_port, const char *name, int *fd_out, int *port_out,
+                           char *err, size_t errlen)
+{
+	struct addrinfo hints = {0}, *ai = NULL, *a;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], port[8];
+	int fd = -1, one = 1, gai, rc, saved = 0;
+
+	rc = addr_split(addr_port, host, sizeof(host), port, sizeof(port), err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	gai = getaddrinfo(host, port, &hints, &ai);
+	if (gai != 0)
+		return wq_err_set(err, errlen, WQ_EINVAL, "cannot resolve '%s': %s", host,
+		                  gai_strerror(gai));
+	for (a = ai; a != NULL; a = a->ai_next) {
+		fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		/* SO_REUSEADDR only skips TIME_WAIT after a restart; a live listener still
+		 * makes bind fail with EADDRINUSE on Linux */
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (a->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+		if (saved == EADDRINUSE)
+			break;
+	}
+	freeaddrinfo(ai);
+	if (fd < 0) {
+		if (saved == EADDRINUSE)
+			return wq_err_set(err, errlen, WQ_EEXIST,
+			                  "cannot listen on %s: address already in use (is another "
+			                  "%s running?)",
+			                  addr_port, name);
+		if (saved == EACCES)
+			return wq_err_set(
+			    err, errlen, WQ_EIO,
+			    "cannot listen on %s: permission denied (ports below 1024 "
+			    "need privileges)",
+			    addr_port);
+		if (saved == EADDRNOTAVAIL)
+			return wq_err_set(err, errlen, WQ_EINVAL,
+			                  "cannot listen on %s: not an address of this machine",
+			                  addr_port);
+		return wq_err_set(err, errlen, WQ_EIO, "cannot listen on %s: %s", addr_port,
+		                  strerror(saved != 0 ? saved : EINVAL));
+	}
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		rc = wq_err_set(err, errlen, WQ_EIO, "getsockname: %s", strerror(errno));
+		close(fd);
+		return rc;
+	}
+	*port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+	                                           : ((struct sockaddr_in *)&ss)->sin_port);
+	*fd_out = fd;
+	return WQ_OK;
+}
+
+/* Copies o into h->o with the defaults applied; WQ_EINVAL for a table or limit that cannot
+ * work. */
+static wq_status opts_set(wq_httpd *h, const wq_httpd_opts *o, char *err, size_t errlen)
+{
+	struct rlimit rl;
+
+	if (o->nroutes > 0 && o->routes == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "wq_httpd_start: %zu routes but no table",
+		                  o->nroutes);
+	for (size_t i = 0; i < o->nroutes; i++) {
+		const wq_httpd_route *rt = &o->routes[i];
+
+		if (rt->path == NULL || rt->path[0] != '/' || rt->fn == NULL ||
+		    (rt->methods & (WQ_HTTPD_GET | WQ_HTTPD_POST | WQ_HTTPD_HEAD)) == 0 ||
+		    (rt->methods & ~(unsigned)(WQ_HTTPD_GET | WQ_HTTPD_POST | WQ_HTTPD_HEAD)) != 0)
+			return wq_err_set(
+			    err, errlen, WQ_EINVAL,
+			    "wq_httpd_start: route %zu needs a path starting with '/', "
+			    "a handler and methods among GET, POST and HEAD",
+			    i);
+	}
+	if (o->timeout_s < 0 || o->header_timeout_ms < 0 || o->idle_timeout_ms < 0)
+		return wq_err_set(err, errlen, WQ_EINVAL, "wq_httpd_start: negative timeout");
+	h->o = *o;
+	if (h->o.max_body == 0)
+		h->o.max_body = DEFAULT_MAX_BODY;
+	if (h->o.max_headers == 0)
+		h->o.max_headers = DEFAULT_MAX_HEADERS;
+	if (h->o.timeout_s == 0)
+		h->o.timeout_s = DEFAULT_TIMEOUT_S;
+	if (h->o.max_conns == 0)
+		h->o.max_conns = DEFAULT_MAX_CONNS;
+	if (h->o.name == NULL)
+		h->o.name = "server";
+	/* bodies are pulled up whole and lengths go through ev_ssize_t */
+	if (h->o.max_body > (size_t)EV_SSIZE_MAX / 2 ||
+	    h->o.max_headers > (size_t)EV_SSIZE_MAX / 2 || h->o.timeout_s > 24 * 3600)
+		return wq_err_set(err, errlen, WQ_EINVAL, "wq_httpd_start: limit too large");
+	h->total_ms = (long long)h->o.timeout_s * 1000;
+	h->header_ms = o->header_timeout_ms > 0 ? o->header_timeout_ms : DEFAULT_HEADER_MS;
+	h->idle_ms = o->idle_timeout_ms > 0 ? o->idle_timeout_ms : DEFAULT_IDLE_MS;
+	if (h->header_ms > h->total_ms)
+		h->header_ms = h->total_ms;
+	if (h->idle_ms > h->total_ms)
+		h->idle_ms = h->total_ms;
+	/* past the file limit accept() fails: the cap answers 503 well before that */
+	h->max_conns = h->o.max_conns;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		size_t lim = (size_t)rl.rlim_cur,
+		       avail = lim >= 2 * FD_RESERVE ? lim - FD_RESERVE : lim / 4;
+
+		if (avail < 1)
+			avail = 1;
+		if (avail < h->max_conns) {
+			wq_log(WQ_LOG_INFO,
+			       "http: %s: connection cap lowered from %zu to %zu (file limit %zu)",
+			       h->o.name, h->max_conns, avail, lim);
+			h->max_conns = avail;
+		}
+	}
+	return WQ_OK;
+}
+
+/* Frees everything; the loop thread must not be running. */
+static void httpd_free(wq_httpd *h)
+{
+	while (h->conns != NULL)
+		conn_free(h->conns);
+	if (h->lev != NULL)
+		evconnlistener_free(h->lev);
+	if (h->wake_ev != NULL)
+		event_free(h->wake_ev);
+	if (h->deadline_ev != NULL)
+		event_free(h->deadline_ev);
+	if (h->check_ev != NULL)
+		event_free(h->check_ev);
+	if (h->pause_ev != NULL)
+		event_free(h->pause_ev);
+	if (h->base != NULL)
+		event_base_free(h->base);
+	if (h->wake_fd >= 0)
+		close(h->wake_fd);
+	free(h);
+}
+
+wq_status wq_httpd_start(const char *addr_port, const wq_httpd_opts *o, wq_httpd **out, char *err,
+                         size_t errlen)
+{
+	wq_httpd *h;
+	sigset_t all, old;
+	int fd = -1, rc;
+
+	if (addr_port == NULL || o == NULL || out == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "wq_httpd_start: missing argument");
+	h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	pthread_once(&log_once, libevent_log_init);
+	h->wake_fd = -1;
+	atomic_init(&h->drain_ms, 0);
+	atomic_init(&h->st_conns, 0);
+	atomic_init(&h->st_accepted, 0);
+	atomic_init(&h->st_rejected, 0);
+	atomic_init(&h->st_timeouts, 0);
+	atomic_init(&h->st_bad, 0);
+	atomic_init(&h->st_pauses, 0);
+	rc = opts_set(h, o, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	rc = listen_on(addr_port, h->o.name, &fd, &h->port, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
+	h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	h->base = event_base_new();
+	if (h->wake_fd < 0 || h->base == NULL) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "cannot create the HTTP event loop");
+		goto fail;
+	}
+	/* backlog 0: the socket already listens */
+	h->lev = evconnlistener_new(h->base, on_accept, h,
+	                            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (h->lev == NULL) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "cannot accept on %s", addr_port);
+		goto fail;
+	}
+	fd = -1; /* the listener closes it */
+	evconnlistener_set_error_cb(h->lev, on_accept_error);
+	h->wake_ev = event_new(h->base, h->wake_fd, EV_READ | EV_PERSIST, on_wake, h);
+	h->deadline_ev = evtimer_new(h->base, on_deadline, h);
+	h->check_ev = event_new(h->base, -1, EV_PERSIST, on_sweep, h);
+	h->pause_ev = evtimer_new(h->base, on_pause_end, h);
+	if (h->wake_ev == NULL || h->deadline_ev == NULL || h->check_ev == NULL ||
+	    h->pause_ev == NULL || event_add(h->wake_ev, NULL) != 0) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "cannot create the HTTP event loop");
+		goto fail;
+	}
+	/* the thread inherits a mask blocking every signal: the main thread takes them */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&h->thread, NULL, loop_main, h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "cannot start the HTTP thread: %s",
+		                strerror(rc));
+		goto fail;
+	}
+	h->thread_started = 1;
+	*out = h;
+	return WQ_OK;
+fail:
+	if (fd >= 0)
+		close(fd);
+	httpd_free(h);
+	return rc;
+}
+
+int wq_httpd_port(const wq_httpd *h)
+{
+	return h->port;
+}
+
+void wq_httpd_get_stats(const wq_httpd *h, wq_httpd_stats *out)
+{
+	/* the counters are only ever modified atomically; reading through a cast keeps the
+	 * const contract of the getter */
+	wq_httpd *m = (wq_httpd *)h;
+
+	out->connections = atomic_load(&m->st_conns);
+	out->accepted = atomic_load(&m->st_accepted);
+	out->rejected = atomic_load(&m->st_rejected);
+	out->timeouts = atomic_load(&m->st_timeouts);
+	out->bad_requests = atomic_load(&m->st_bad);
+	out->accept_pauses = atomic_load(&m->st_pauses);
+	out->max_conns = (long long)h->max_conns;
+}
+
+void wq_httpd_stop(wq_httpd *h, int drain_ms)
+{
+	uint64_t one = 1;
+
+	if (h == NULL)
+		return;
+	if (h->thread_started) {
+		atomic_store(&h->drain_ms, drain_ms);
+		while (write(h->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+		pthread_join(h->thread, NULL);
+	}
+	httpd_free(h);
+}
