@@ -202,7 +202,7 @@ variable "lambda_memory_mb" {
 
 variable "test_run" {
   type        = bool
-  description = "TEST_RUN=True: the function predicts and answers the predictions but writes nothing to the output stream (the seed's switch)."
+  description = "TEST_RUN=True: the function predicts and answers the predictions but writes nothing to the output stream (the reference stack's switch)."
   default     = false
 }
 

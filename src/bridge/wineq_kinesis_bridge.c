@@ -16,6 +16,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,7 @@ static const char *env_or(const char *v, const char *name)
 }
 
 /* The reference stack's switch: TEST_RUN=True. */
-static int truthy(const char *s)
+static bool truthy(const char *s)
 {
 	return s != NULL &&
 	       (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0);
@@ -107,7 +108,7 @@ static void outputs_put(wq_kinesis *k, const char *stream, wq_bridge_output *out
 {
 	wq_kinesis_entry *e = calloc(n ? n : 1, sizeof(*e));
 	size_t *map = calloc(n ? n : 1, sizeof(*map)), m = 0, nfailed = 0, i;
-	int *st = calloc(n ? n : 1, sizeof(*st));
+	wq_status *st = calloc(n ? n : 1, sizeof(*st));
 	char err[512] = "";
 
 	if (e == NULL || map == NULL || st == NULL) {

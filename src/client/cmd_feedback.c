@@ -10,6 +10,7 @@
 
 #include <getopt.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,7 @@ static void tally_fail(tally *t, size_t index, wq_rpc_code code, const char *msg
 }
 
 /* A code that names the labels, not the call: every label of the call got it. */
-static int is_label_code(wq_rpc_code code)
+static bool is_label_code(wq_rpc_code code)
 {
 	return code == WQ_RPC_NOT_FOUND || code == WQ_RPC_INVALID_ARGUMENT ||
 	       code == WQ_RPC_FAILED_PRECONDITION;

@@ -59,8 +59,8 @@ static wq_exit call_failed(const char *cmd, const char *url, wq_rpc_code code, c
 	return exit_for_code(code);
 }
 
-static int emit(const wq_prediction *p, const Wineq__V1__ModelRef *m, const char *id, int format,
-                long row)
+static wq_status emit(const wq_prediction *p, const Wineq__V1__ModelRef *m, const char *id,
+                      int format, long row)
 {
 	return cli_prediction_print(p, m != NULL ? m->name : "",
 	                            m != NULL ? (long long)m->version : 0, id, format, row);
@@ -75,8 +75,8 @@ static wq_predclient_row row_view(const wq_named_row *row)
 	return v;
 }
 
-static int predict_one(const char *cmd, wq_rpc_client *c, const char *url, const wq_named_row *row,
-                       int format)
+static wq_exit predict_one(const char *cmd, wq_rpc_client *c, const char *url,
+                           const wq_named_row *row, int format)
 {
 	Wineq__V1__PredictResponse *resp = NULL;
 	wq_predclient_row view = row_view(row);

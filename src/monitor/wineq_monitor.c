@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -670,7 +671,7 @@ done:
 
 /* ---- report ----------------------------------------------------------------------------- */
 
-static int in_list(const char *list, const char *name)
+static bool in_list(const char *list, const char *name)
 {
 	size_t n = strlen(name);
 	const char *p = list;
@@ -680,10 +681,10 @@ static int in_list(const char *list, const char *name)
 		size_t len = comma != NULL ? (size_t)(comma - p) : strlen(p);
 
 		if (len == n && strncmp(p, name, n) == 0)
-			return 1;
+			return true;
 		p = comma != NULL ? comma + 1 : NULL;
 	}
-	return 0;
+	return false;
 }
 
 /* Data quality of one numerical column of the batch report: current values outside the

@@ -8,6 +8,7 @@
 #include "base/wq_log.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,11 +462,11 @@ void wqm_ingest(wqm *m, int64_t seq, const uint8_t *data, size_t len)
 	feed_msg_free(&msg);
 }
 
-/* Whether a message is worth keeping: 1 when it is, else 0 and the reason it is dropped is
+/* Whether a message is worth keeping: true when it is, else false and the reason it is dropped is
  * counted and logged here. Malformed messages and events about models the monitor does not
  * believe in never reach the state store, so a fake publisher cannot fill it or have them
  * replayed. */
-static int screen_keep(wqm *m, const uint8_t *data, size_t len)
+static bool screen_keep(wqm *m, const uint8_t *data, size_t len)
 {
 	char key[WQM_TRUST_KEY_MAX], uri[1024];
 	wqm_trust_verdict verdict = WQM_TRUST_OK;

@@ -4,21 +4,22 @@
 #include "base/wq_error.h"
 #include "base/wq_name.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-static int allowed(const wqm_trust *t, const char *name)
+static bool allowed(const wqm_trust *t, const char *name)
 {
 	size_t i;
 
 	if (name == NULL || name[0] == '\0' || wq_name_check("model", name, NULL, 0) != WQ_OK)
-		return 0;
+		return false;
 	if (t->n == 0)
-		return 1;
+		return true;
 	for (i = 0; i < t->n; i++)
 		if (strcmp(t->names[i], name) == 0)
-			return 1;
-	return 0;
+			return true;
+	return false;
 }
 
 wqm_trust_verdict wqm_trust_check(const wqm_trust *t, const char *name, int64_t version,

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -410,17 +411,17 @@ out:
  * the Registry service is read-write on a listener that is not loopback-only. (Anonymous
  * callers over loopback have the loopback role wherever the listener is: they are this
  * host's.) */
-static int insecure(const opts *o)
+static bool insecure(const opts *o)
 {
 	if (o->registry_mode != WQ_REGISTRY_READ_WRITE || o->anonymous_role < WQ_ROLE_EDIT ||
 	    wq_auth_addr_is_loopback(o->listen))
-		return 0;
+		return false;
 	fprintf(stderr,
 	        "wineqd: refusing to start: --anonymous-role %s with --registry read-write on %s "
 	        "would let anyone who reaches the port change the registry; use --registry "
 	        "read-only or off, a lower --anonymous-role, or a loopback --listen address\n",
 	        wq_role_name(o->anonymous_role), o->listen);
-	return 1;
+	return true;
 }
 
 /* The authorizer shared by RPC and HTTP: the registry's token table when the registry is a

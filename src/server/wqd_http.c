@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,19 +21,19 @@ struct wqd_http {
 	int loopback;          /* listening on loopback only: callers are this host's */
 };
 
-static int allowed(wq_httpd_req *r, wqd_http *h, int role);
+static bool allowed(wq_httpd_req *r, wqd_http *h, int role);
 
 /* ---------------------------------------------------------------------------------------
  * /predict */
 
 /* Content-Type application/json, any case, optionally with parameters (charset=utf-8). */
-static int is_json_type(const char *ct)
+static bool is_json_type(const char *ct)
 {
 	static const char want[] = "application/json";
 	size_t n;
 
 	if (ct == NULL)
-		return 0;
+		return false;
 	ct += strspn(ct, " \t");
 	n = strcspn(ct, ";");
 	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
@@ -41,19 +42,19 @@ static int is_json_type(const char *ct)
 }
 
 /* Answers 415 unless the request is JSON; returns whether it is. */
-static int content_type_ok(wq_httpd_req *r, const char *ct)
+static bool content_type_ok(wq_httpd_req *r, const char *ct)
 {
 	if (is_json_type(ct))
-		return 1;
+		return true;
 	wq_httpd_reply_error(
 	    r, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json, not %s%s%s",
 	    ct != NULL ? "'" : "", ct != NULL ? ct : "none", ct != NULL ? "'" : "");
-	return 0;
+	return false;
 }
 
 /* A prediction failed because of the instance (missing, unknown, duplicate or non-finite
  * feature), not because of the server. */
-static int is_client_error(int rc)
+static bool is_client_error(int rc)
 {
 	return rc == WQ_EINVAL || rc == WQ_ENOENT || rc == WQ_EPARSE;
 }
@@ -388,7 +389,7 @@ static void feedback_batch(wq_httpd_req *r, wqd_http *h, json_t *doc)
 
 /* Whether the caller may use a route needing role; otherwise answers 401 (with
  * WWW-Authenticate) or 403. On a loopback listener anonymous callers have the loopback role. */
-static int allowed(wq_httpd_req *r, wqd_http *h, int role)
+static bool allowed(wq_httpd_req *r, wqd_http *h, int role)
 {
 	const char *authz = wq_httpd_req_header(r, "Authorization");
 	wq_identity who;
@@ -396,24 +397,24 @@ static int allowed(wq_httpd_req *r, wqd_http *h, int role)
 	wq_rpc_code code;
 
 	if (h->d->auth == NULL)
-		return 1;
+		return true;
 	code = wq_auth_check_http(h->d->auth, authz, h->loopback, role, &who, msg, sizeof(msg));
 	switch (code) {
 	case WQ_RPC_OK:
-		return 1;
+		return true;
 	case WQ_RPC_UNAUTHENTICATED:
 		wq_httpd_header_add(r, "WWW-Authenticate",
 		                    authz != NULL
 		                        ? "Bearer realm=\"wineq\", error=\"invalid_token\""
 		                        : "Bearer realm=\"wineq\"");
 		wq_httpd_reply_error(r, 401, "UNAUTHENTICATED", "%s", msg);
-		return 0;
+		return false;
 	case WQ_RPC_PERMISSION_DENIED:
 		wq_httpd_reply_error(r, 403, "PERMISSION_DENIED", "%s", msg);
-		return 0;
+		return false;
 	default:
 		wq_httpd_reply_error(r, 500, "INTERNAL", "%s", msg);
-		return 0;
+		return false;
 	}
 }
 

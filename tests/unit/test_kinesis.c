@@ -403,7 +403,7 @@ typedef struct batch {
 	uint8_t (*data)[304];
 	char (*keys)[32];
 	wq_kinesis_entry *e;
-	int *status;
+	wq_status *status;
 } batch;
 
 static void batch_make(batch *b, size_t n, uint32_t first)
@@ -617,7 +617,7 @@ static void test_limits(void **state)
 	uint8_t *data = malloc(big + 1);
 	char key257[300], err[1024] = "";
 	wq_kinesis_entry e[5];
-	int status[6];
+	wq_status status[6];
 	size_t nfailed = 0;
 	long mark;
 
@@ -919,7 +919,7 @@ static void test_hostile_answers(void **state)
 	char err[1024] = "", rules[2048], **shards = NULL, *it = NULL, *next = NULL;
 	wq_kinesis_record *recs = NULL;
 	size_t ns = 0, nr = 0, nfailed = 0;
-	int status[3];
+	wq_status status[3];
 	batch b;
 
 	(void)state;

@@ -150,7 +150,8 @@ static Wineq__V1__Predictor_Service g_svc = WINEQ__V1__PREDICTOR__INIT(t_);
 static wq_rpc_server *g_server;
 static wq_rpc_client *g_client;
 
-static const char *const g_names[] = {"alcohol", "pH", "density"};
+/* four names: the batch test takes up to three of them from an offset of 0 or 1 */
+static const char *const g_names[] = {"alcohol", "pH", "density", "sulphates"};
 
 static int setup(void **state)
 {
@@ -233,6 +234,7 @@ static void test_batch_order(void **state)
 		rows[i].values = values + i * 3;
 		values[i * 3] = (double)i;
 		values[i * 3 + 1] = (double)i + 0.5;
+		values[i * 3 + 2] = (double)i + 0.25;
 		snprintf(cids[i], sizeof(cids[i]), "r%zu", i);
 		rows[i].customer_id = cids[i];
 	}

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +45,9 @@
 #define KIN_TARGET_PREFIX "Kinesis_20131202."
 #define KIN_CONTENT_TYPE  "application/x-amz-json-1.1"
 
-/* Entry status while its fate is open (every final status is <= 0). */
-#define KIN_PENDING 1
+/* An entry's mark in the caller's status array while its fate is open: not a status (every
+ * final one is WQ_OK or negative), and never left there on return. */
+#define KIN_PENDING ((wq_status)1)
 
 /* Read-only after wq_kinesis_open except the shared connection cache, which libcurl locks
  * through the mutexes: one client may serve several threads. */
@@ -61,42 +63,42 @@ struct wq_kinesis {
 /* --- names and values ---------------------------------------------------------------------- */
 
 /* Stream names and shard ids: 1-128 of [a-zA-Z0-9_.-], Kinesis's own pattern. */
-static int name_ok(const char *s)
+static bool name_ok(const char *s)
 {
 	size_t n = s != NULL ? strlen(s) : 0;
 
 	if (n == 0 || n > KIN_MAX_NAME)
-		return 0;
+		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '_' || c == '.' || c == '-'))
-			return 0;
+			return false;
 	}
-	return 1;
+	return true;
 }
 
 /* Sequence numbers: decimal digits without a leading zero (or "0"). */
-static int sequence_ok(const char *s, size_t n)
+static bool sequence_ok(const char *s, size_t n)
 {
 	if (n == 0 || n > KIN_MAX_SEQUENCE || (s[0] == '0' && n > 1))
-		return 0;
+		return false;
 	for (size_t i = 0; i < n; i++)
 		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 /* Shard iterators are opaque tokens: 1-512 printable ASCII characters. */
-static int iterator_ok(const char *s, size_t n)
+static bool iterator_ok(const char *s, size_t n)
 {
 	if (n == 0 || n > KIN_MAX_ITERATOR)
-		return 0;
+		return false;
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 /* Number of code points of valid UTF-8 (no overlongs, surrogates or values past U+10FFFF), or
@@ -322,7 +324,7 @@ static void error_code(const struct kin_xfer *x, json_t *doc, char *code, size_t
 }
 
 /* Throttling (the call may succeed later at a lower rate); 5xx answers are retried too. */
-static int code_is_throttling(const char *code)
+static bool code_is_throttling(const char *code)
 {
 	static const char *const codes[] = {"ProvisionedThroughputExceededException",
 	                                    "ThrottlingException",
@@ -333,8 +335,8 @@ static int code_is_throttling(const char *code)
 
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
 		if (strcmp(code, codes[i]) == 0)
-			return 1;
-	return 0;
+			return true;
+	return false;
 }
 
 static wq_status code_status(const char *code)
@@ -350,7 +352,8 @@ static wq_status code_status(const char *code)
 	return WQ_EIO;
 }
 
-/* Transport failures: which ones are worth another attempt. */
+/* Transport failures: which ones are worth another attempt (KIN_FATAL, KIN_RETRY or
+ * KIN_RETRY_CONNECT). */
 static int curl_retry_class(CURLcode cc)
 {
 	switch (cc) {
@@ -609,8 +612,8 @@ static void chunk_clear(struct put_chunk *c)
 }
 
 /* The request body for the chunk's entries still pending (new string, *len bytes). */
-static char *put_body(const char *stream, const struct put_chunk *c, const int *status, size_t *len,
-                      size_t *nsent)
+static char *put_body(const char *stream, const struct put_chunk *c, const wq_status *status,
+                      size_t *len, size_t *nsent)
 {
 	static const char a[] = "{\"StreamName\":\"", b[] = "\",\"Records\":[", z[] = "]}";
 	size_t n = sizeof(a) - 1 + strlen(stream) + sizeof(b) - 1 + sizeof(z), sent = 0;
@@ -711,18 +714,19 @@ static wq_status put_parse(json_t *root, size_t nsent, unsigned char *outcome, c
 	return WQ_OK;
 }
 
-static int chunk_pending(const struct put_chunk *c, const int *status)
+static bool chunk_pending(const struct put_chunk *c, const wq_status *status)
 {
 	for (size_t i = 0; i < c->n; i++)
 		if (status[c->idx[i]] == KIN_PENDING)
-			return 1;
-	return 0;
+			return true;
+	return false;
 }
 
 /* Sends one chunk until every entry in it has its status or the deadline comes. Returns WQ_OK
  * (entries may have failed or expired) or a call error that ends the whole put. */
-static wq_status put_chunk_send(wq_kinesis *k, const char *stream, struct put_chunk *c, int *status,
-                                int64_t deadline, wq_rng *rng, char *last, size_t lastlen)
+static wq_status put_chunk_send(wq_kinesis *k, const char *stream, struct put_chunk *c,
+                                wq_status *status, int64_t deadline, wq_rng *rng, char *last,
+                                size_t lastlen)
 {
 	unsigned char outcome[WQ_KINESIS_MAX_RECORDS];
 	const char *code[WQ_KINESIS_MAX_RECORDS], *msg[WQ_KINESIS_MAX_RECORDS];
@@ -758,7 +762,7 @@ static wq_status put_chunk_send(wq_kinesis *k, const char *stream, struct put_ch
 				return rc;
 			}
 			for (size_t j = 0; j < nsent; j++) {
-				int *st = &status[c->idx[pos[j]]];
+				wq_status *st = &status[c->idx[pos[j]]];
 
 				if (outcome[j] == PUT_WRITTEN) {
 					*st = WQ_OK;
@@ -796,7 +800,7 @@ static wq_status put_chunk_send(wq_kinesis *k, const char *stream, struct put_ch
 }
 
 wq_status wq_kinesis_put_records(wq_kinesis *k, const char *stream, const wq_kinesis_entry *e,
-                                 size_t n, int64_t deadline_ms, int *status, size_t *nfailed,
+                                 size_t n, int64_t deadline_ms, wq_status *status, size_t *nfailed,
                                  char *err, size_t errlen)
 {
 	struct put_chunk *c = NULL;

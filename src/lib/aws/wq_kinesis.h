@@ -72,7 +72,7 @@ typedef struct wq_kinesis_entry {
  * written has that status and *nfailed is set too (for invalid arguments, when status and
  * nfailed are given). The last error text goes to err. */
 wq_status wq_kinesis_put_records(wq_kinesis *k, const char *stream, const wq_kinesis_entry *e,
-                                 size_t n, int64_t deadline_ms, int *status, size_t *nfailed,
+                                 size_t n, int64_t deadline_ms, wq_status *status, size_t *nfailed,
                                  char *err, size_t errlen);
 
 /* Every shard id of stream, open and closed, in the service's order (following NextToken:

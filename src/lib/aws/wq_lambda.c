@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,67 +37,67 @@ struct wq_lambda {
 /* --- validation ------------------------------------------------------------------------ */
 
 /* RFC 3986 unreserved characters: a request id made of them goes into the URL path as is. */
-static int is_unreserved(unsigned char c)
+static bool is_unreserved(unsigned char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 	       c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-static int request_id_ok(const char *s, size_t n)
+static bool request_id_ok(const char *s, size_t n)
 {
 	if (n == 0 || n >= sizeof(((wq_lambda_invocation *)0)->request_id))
-		return 0;
+		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!is_unreserved((unsigned char)s[i]))
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 /* Printable ASCII (from lo: 0x20 allows spaces, 0x21 does not). */
-static int printable(const char *s, size_t n, unsigned char lo)
+static bool printable(const char *s, size_t n, unsigned char lo)
 {
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] < lo || (unsigned char)s[i] > 0x7e)
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 /* host[:port]: a DNS name or IPv4 address, or [IPv6]; port 1-65535. Anything that could
  * change the URL's meaning ('/', '@', '?', '#', spaces) is refused. */
-static int api_ok(const char *api)
+static bool api_ok(const char *api)
 {
 	size_t n = strlen(api), i = 0, host_end;
 	long port = 0;
 
 	if (n == 0 || n > LAMBDA_MAX_API)
-		return 0;
+		return false;
 	if (api[0] == '[') {
 		const char *close = strchr(api, ']');
 
 		if (close == NULL || close == api + 1)
-			return 0;
+			return false;
 		for (const char *p = api + 1; p < close; p++)
 			if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
 			      (*p >= 'A' && *p <= 'F') || *p == ':' || *p == '.'))
-				return 0;
+				return false;
 		host_end = (size_t)(close - api) + 1;
 	} else {
 		for (i = 0; i < n && api[i] != ':'; i++)
 			if (!((api[i] >= 'a' && api[i] <= 'z') ||
 			      (api[i] >= 'A' && api[i] <= 'Z') ||
 			      (api[i] >= '0' && api[i] <= '9') || api[i] == '.' || api[i] == '-'))
-				return 0;
+				return false;
 		if (i == 0)
-			return 0;
+			return false;
 		host_end = i;
 	}
 	if (host_end == n)
-		return 1;
+		return true;
 	if (api[host_end] != ':' || host_end + 1 == n || n - host_end - 1 > 5)
-		return 0;
+		return false;
 	for (i = host_end + 1; i < n; i++) {
 		if (api[i] < '0' || api[i] > '9')
-			return 0;
+			return false;
 		port = port * 10 + (api[i] - '0');
 	}
 	return port >= 1 && port <= 65535;
@@ -262,7 +263,7 @@ static void answer_free(struct answer *a)
 }
 
 /* RFC 9110 token characters (header names). */
-static int is_tchar(unsigned char c)
+static bool is_tchar(unsigned char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
@@ -488,23 +489,23 @@ static wq_status perform(wq_lambda *l, const char *what, const char *url, const 
 
 /* --- next ------------------------------------------------------------------------------ */
 
-static int parse_deadline(const char *s, int64_t *out)
+static bool parse_deadline(const char *s, int64_t *out)
 {
 	size_t n = strlen(s);
 	long long v;
 	char *end;
 
 	if (n == 0 || n > LAMBDA_MAX_DIGITS)
-		return 0;
+		return false;
 	for (size_t i = 0; i < n; i++)
 		if (s[i] < '0' || s[i] > '9')
-			return 0;
+			return false;
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (errno != 0 || *end != '\0' || v <= 0)
-		return 0;
+		return false;
 	*out = (int64_t)v;
-	return 1;
+	return true;
 }
 
 /* Checks an optional header; a present value is copied to out (outlen bytes) or, when dup is

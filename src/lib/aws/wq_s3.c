@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,7 @@ struct wq_s3 {
 
 /* --- small string helpers ---------------------------------------------------------------- */
 
-static int is_unreserved(unsigned char c)
+static bool is_unreserved(unsigned char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 	       c == '-' || c == '.' || c == '_' || c == '~';
@@ -67,34 +68,34 @@ static char *pct_encode(const char *s, int keep_slash)
 	return out;
 }
 
-static int is_sha256_hex(const char *s)
+static bool is_sha256_hex(const char *s)
 {
 	size_t i;
 
 	if (s == NULL)
-		return 0;
+		return false;
 	for (i = 0; i < WQ_SHA256_HEXLEN - 1; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
 		      (s[i] >= 'A' && s[i] <= 'F')))
-			return 0;
+			return false;
 	return s[i] == '\0';
 }
 
 /* Bucket names as S3 accepts them for path-style requests (the DNS-compatible rules). */
-static int bucket_ok(const char *b)
+static bool bucket_ok(const char *b)
 {
 	size_t n = b != NULL ? strlen(b) : 0;
 
 	if (n < 3 || n > 63)
-		return 0;
+		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = b[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
-			return 0;
+			return false;
 	}
 	if (b[0] == '.' || b[0] == '-' || b[n - 1] == '.' || b[n - 1] == '-')
-		return 0;
+		return false;
 	return strstr(b, "..") == NULL;
 }
 
@@ -459,10 +460,10 @@ out:
 
 /* --- XML ------------------------------------------------------------------------------ */
 
-static int put_utf8(char *out, size_t *o, unsigned long cp)
+static bool put_utf8(char *out, size_t *o, unsigned long cp)
 {
 	if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
+		return false;
 	if (cp < 0x80) {
 		out[(*o)++] = (char)cp;
 	} else if (cp < 0x800) {
@@ -478,7 +479,7 @@ static int put_utf8(char *out, size_t *o, unsigned long cp)
 		out[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
 		out[(*o)++] = (char)(0x80 | (cp & 0x3F));
 	}
-	return 1;
+	return true;
 }
 
 /* Text content with the five predefined entities and numeric character references resolved.
@@ -601,7 +602,7 @@ static wq_status status_error(const struct s3_req *rq, const struct s3_xfer *x, 
 	return st;
 }
 
-static int error_code_is(const struct s3_xfer *x, const char *want)
+static bool error_code_is(const struct s3_xfer *x, const char *want)
 {
 	const char *pos = NULL;
 	char *code = NULL;
@@ -609,13 +610,13 @@ static int error_code_is(const struct s3_xfer *x, const char *want)
 
 	if (x->body.data == NULL || xml_next(x->body.data, &pos, "Code", &code) != WQ_OK ||
 	    code == NULL)
-		return 0;
+		return false;
 	same = strcmp(code, want) == 0;
 	free(code);
 	return same;
 }
 
-static int is_2xx(long status)
+static bool is_2xx(long status)
 {
 	return status >= 200 && status < 300;
 }
@@ -940,7 +941,7 @@ wq_status wq_s3_delete(wq_s3 *s, const char *bucket, const char *key, char *err,
 
 /* Whether we can read the bucket: after a 409 that decides between "ours" and "someone
  * else's" (s3rver says BucketAlreadyExists even to the owner). */
-static int bucket_readable(wq_s3 *s, const char *bucket)
+static bool bucket_readable(wq_s3 *s, const char *bucket)
 {
 	char q[] = "list-type=2&max-keys=1";
 	struct s3_req rq = {"GET", bucket, NULL, q, NULL, NULL};

@@ -35,6 +35,7 @@ void wq_base64_encode(const uint8_t *in, size_t n, char *out)
 	out[o] = '\0';
 }
 
+/* The 6-bit value of a base64 alphabet character, -1 for any other character. */
 static int value_of(char c)
 {
 	if (c >= 'A' && c <= 'Z')

@@ -3,16 +3,17 @@
 #include "base/wq_error.h"
 #include "base/wq_file.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int is_space(char c)
+static bool is_space(char c)
 {
 	return c == ' ' || c == '\t';
 }
 
-static int key_char(char c)
+static bool key_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
 }

@@ -2,6 +2,7 @@
 
 #include "base/wq_error.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,13 +58,13 @@ static size_t utf8_next(const unsigned char *s, size_t len, size_t i, uint32_t *
 
 /* C0, DEL and C1 controls: C1 (U+0080..U+009F) includes CSI, which some terminals honour as
  * an escape sequence introducer just like ESC '['. */
-static int is_control(uint32_t cp)
+static bool is_control(uint32_t cp)
 {
 	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
 }
 
 /* Blanks that are invisible at the edges of a name: ASCII space and the Unicode spaces. */
-static int is_blank(uint32_t cp)
+static bool is_blank(uint32_t cp)
 {
 	return cp == 0x20 || cp == 0xa0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200b) ||
 	       cp == 0x202f || cp == 0x205f || cp == 0x3000 || cp == 0xfeff;

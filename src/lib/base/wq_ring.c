@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -126,7 +127,7 @@ void *wq_ring_pop(wq_ring *r)
 }
 
 /* Whether the next cell holds an item (consumer side). */
-static int ring_ready(wq_ring *r)
+static bool ring_ready(wq_ring *r)
 {
 	cell *c = &r->cells[r->deq & r->mask];
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@ wq_exit wq_cli_exit_for(wq_status status, wq_exit kind)
 	}
 }
 
-static int only_blanks(const char *s)
+static bool only_blanks(const char *s)
 {
 	while (*s == ' ' || *s == '\t')
 		s++;

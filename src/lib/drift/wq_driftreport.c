@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -406,8 +407,8 @@ static json_t *jarray_num(const double *v, size_t n)
 	return a;
 }
 
-/* Sets o[k] = v, stealing v (also on failure, as jansson does); nonzero on failure. */
-static int jset(json_t *o, const char *k, json_t *v)
+/* Sets o[k] = v, stealing v (also on failure, as jansson does); true when it failed. */
+static bool jset(json_t *o, const char *k, json_t *v)
 {
 	return json_object_set_new(o, k, v) != 0;
 }
@@ -499,7 +500,7 @@ fail:
 }
 
 /* Whether the current sample is too small for a verdict. */
-static int is_insufficient(const wq_drift_result *r, const wq_driftreport_meta *m)
+static bool is_insufficient(const wq_drift_result *r, const wq_driftreport_meta *m)
 {
 	return m->min_rows > 0 && r->ncur < m->min_rows;
 }
@@ -526,7 +527,7 @@ static void class_scores(const wq_metrics *mt, size_t i, size_t *support, size_t
 }
 
 /* Metrics with a usable confusion matrix (labels and matrix present). */
-static int metrics_usable(const wq_metrics *mt)
+static bool metrics_usable(const wq_metrics *mt)
 {
 	return mt != NULL && mt->nclass > 0 && mt->nclass <= 64 && mt->labels != NULL &&
 	       mt->confusion != NULL;
@@ -1003,7 +1004,7 @@ static void stat_row_p(wq_buf *b, const char *label, double v, int decisive)
 	stat_row_text(b, label, fmt_p(num, sizeof(num), v), decisive);
 }
 
-static int is_method(const wq_drift_column *c, const char *name)
+static bool is_method(const wq_drift_column *c, const char *name)
 {
 	return c->method != NULL && strcmp(c->method, name) == 0;
 }
@@ -1281,16 +1282,16 @@ static void overflow_bar(wq_buf *b, double x, int side, const wq_drift_column *c
  * drawn to scale fall back to equal slots (hist_slots_svg). */
 /* Whether a numerical column's bins can be drawn to scale: increasing finite edges and a
  * finite span. */
-static int bins_scaled(const wq_drift_column *c)
+static bool bins_scaled(const wq_drift_column *c)
 {
 	size_t nb = column_bars(c);
 
 	if (nb == 0 || !isfinite(c->edges[nb] - c->edges[0]))
-		return 0;
+		return false;
 	for (size_t i = 0; i < nb; i++)
 		if (!(c->edges[i + 1] > c->edges[i]))
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 static void hist_num_svg(wq_buf *b, const wq_drift_column *c, size_t idx, size_t ncur)

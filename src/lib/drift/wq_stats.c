@@ -4,6 +4,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -61,22 +62,22 @@ static double np_sum(const double *a, size_t n)
 	return 0.0 + pairwise_sum(a, n);
 }
 
-static int all_finite(const double *a, size_t n)
+static bool all_finite(const double *a, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!isfinite(a[i]))
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
-static int sorted_finite(const double *a, size_t n)
+static bool sorted_finite(const double *a, size_t n)
 {
 	if (!all_finite(a, n))
-		return 0;
+		return false;
 	for (size_t i = 1; i < n; i++)
 		if (a[i] < a[i - 1])
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 /* Ascending sort of finite doubles: an inlined quicksort (median of three, insertion sort

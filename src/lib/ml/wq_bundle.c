@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,41 +40,41 @@ static wq_status join_path(char *buf, size_t n, const char *dir, const char *nam
 
 /* A bundle's files live directly in its directory: anything that could reach outside it is
  * refused. */
-static int plain_file_name(const char *name)
+static bool plain_file_name(const char *name)
 {
 	if (name == NULL || name[0] == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return 0;
+		return false;
 	if (strlen(name) > NAME_MAX)
-		return 0;
+		return false;
 	for (const char *c = name; *c != '\0'; c++) {
 		if (*c == '/' || *c == '\\' || (unsigned char)*c < 0x20)
-			return 0;
+			return false;
 	}
-	return 1;
+	return true;
 }
 
 /* Column names are written quoted in reference.csv; a quote or control character would need an
  * escape convention every CSV reader agrees on, and no wine column has one. */
-static int safe_column_name(const char *name)
+static bool safe_column_name(const char *name)
 {
 	if (name == NULL || name[0] == '\0' || strlen(name) > WQ_CSV_MAX_NAME)
-		return 0;
+		return false;
 	for (const char *c = name; *c != '\0'; c++) {
 		if (*c == '"' || (unsigned char)*c < 0x20 || *c == 0x7f)
-			return 0;
+			return false;
 	}
-	return 1;
+	return true;
 }
 
-static int is_sha256_hex(const char *s)
+static bool is_sha256_hex(const char *s)
 {
 	size_t i;
 
 	if (s == NULL)
-		return 0;
+		return false;
 	for (i = 0; s[i] != '\0'; i++) {
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
+			return false;
 	}
 	return i == WQ_SHA256_HEXLEN - 1;
 }

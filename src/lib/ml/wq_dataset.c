@@ -12,6 +12,7 @@
 #include <locale.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,35 +96,35 @@ static void quote_text(char *dst, size_t dstlen, const char *s, size_t len)
 	dst[i] = '\0';
 }
 
-static int is_blank(const csv_parser *ps, char c)
+static bool is_blank(const csv_parser *ps, char c)
 {
 	return (c == ' ' || c == '\t') && c != ps->delim;
 }
 
-static int only_line_ends(const char *p, const char *end)
+static bool only_line_ends(const char *p, const char *end)
 {
 	for (; p < end; p++) {
 		if (*p != '\n' && *p != '\r')
-			return 0;
+			return false;
 	}
-	return 1;
+	return true;
 }
 
-/* Takes the next line from ps->p into [*ls, *le) without its "\n" or "\r\n"; 0 at the end of
- * the buffer. */
-static int next_line(csv_parser *ps, const char **ls, const char **le)
+/* Takes the next line from ps->p into [*ls, *le) without its "\n" or "\r\n"; false at the
+ * end of the buffer. */
+static bool next_line(csv_parser *ps, const char **ls, const char **le)
 {
 	const char *nl;
 
 	if (ps->p >= ps->end)
-		return 0;
+		return false;
 	nl = memchr(ps->p, '\n', (size_t)(ps->end - ps->p));
 	*ls = ps->p;
 	*le = nl != NULL ? nl : ps->end;
 	ps->p = nl != NULL ? nl + 1 : ps->end;
 	if (*le > *ls && (*le)[-1] == '\r')
 		(*le)--;
-	return 1;
+	return true;
 }
 
 /* Splits off the field that starts at *pp (inside the line ending at le) into ps->scratch:

@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,19 +155,19 @@ static double sv_value(const struct svm_node *p, size_t j)
 	return 0.0;
 }
 
-static int cpu_has_avx2(void)
+static bool cpu_has_avx2(void)
 {
 #if HAVE_X86
 	__builtin_cpu_init();
 	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
-	return 0;
+	return false;
 #endif
 }
 
 /* The fastest path the CPU runs, unless WQ_FASTSVM_PATH (portable, avx2, avx2-float) or the
  * older WQ_FASTSVM_PORTABLE=1 asks for a slower one: tests and benchmarks compare paths. */
-static int default_path(void)
+static enum wq_fastsvm_path default_path(void)
 {
 	const char *env = getenv("WQ_FASTSVM_PATH");
 	const char *port = getenv("WQ_FASTSVM_PORTABLE");
@@ -208,15 +209,15 @@ static void collapse_linear(wq_fastsvm *f, const struct svm_model *m, const int 
  * other compilers' code. Up to
  * WQ_FASTSVM_FLOAT_MAX_COEF that stays inside the 1e-4 promise; larger-coefficient models
  * default to the double path. */
-static int float_coef_ok(const wq_fastsvm *f)
+static bool float_coef_ok(const wq_fastsvm *f)
 {
 	for (size_t c = 0; c < f->k; c++) {
 		for (size_t r = 0; r + 1 < f->k; r++) {
 			if (f->cmax[c][r] > WQ_FASTSVM_FLOAT_MAX_COEF)
-				return 0;
+				return false;
 		}
 	}
-	return 1;
+	return true;
 }
 
 wq_status wq_fastsvm_new(const struct svm_model *m, size_t d, wq_fastsvm **out, char *err,

@@ -3,6 +3,7 @@
 #include "base/wq_error.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,14 +31,14 @@ static double cell(const wq_dataset *ds, const size_t *rows, size_t i, size_t co
 
 /* Exact test: every value equals the first. Rounding noise in a computed variance could
  * otherwise make a constant column look barely variable and give a meaningless r. */
-static int column_is_constant(const wq_dataset *ds, size_t col, const size_t *rows, size_t nrows)
+static bool column_is_constant(const wq_dataset *ds, size_t col, const size_t *rows, size_t nrows)
 {
 	double first = cell(ds, rows, 0, col);
 
 	for (size_t i = 1; i < nrows; i++)
 		if (cell(ds, rows, i, col) != first)
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 static wq_status check_rows(const wq_dataset *ds, const size_t *rows, size_t nrows, char *err,
@@ -230,7 +231,7 @@ fail:
 	return rc;
 }
 
-static int is_blank(char c)
+static bool is_blank(char c)
 {
 	return c == ' ' || c == '\t';
 }

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -403,7 +404,7 @@ static ssize_t read_full(int fd, void *buf, size_t n)
 	return (ssize_t)got;
 }
 
-static int write_full(int fd, const void *buf, size_t n)
+static wq_status write_full(int fd, const void *buf, size_t n)
 {
 	size_t put = 0;
 
@@ -413,10 +414,10 @@ static int write_full(int fd, const void *buf, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
-			return -1;
+			return WQ_EIO;
 		put += (size_t)w;
 	}
-	return 0;
+	return WQ_OK;
 }
 
 static void close_fd(int *fd)
@@ -442,7 +443,7 @@ typedef struct hpo_worker {
 
 /* Fault injection for the tests: WQ_HPO_FAULT_KILL="0,3" makes the worker that picks up
  * trial position 0 or 3 kill itself with SIGKILL, as the OOM killer would. */
-static int fault_kill_at(const char *spec, size_t pos)
+static bool fault_kill_at(const char *spec, size_t pos)
 {
 	const char *p = spec;
 
@@ -451,12 +452,12 @@ static int fault_kill_at(const char *spec, size_t pos)
 		unsigned long long v = strtoull(p, &end, 10);
 
 		if (end == p)
-			return 0;
+			return false;
 		if (v == pos)
-			return 1;
+			return true;
 		p = *end == ',' ? end + 1 : NULL;
 	}
-	return 0;
+	return false;
 }
 
 static void worker_main(const hpo_data *dt, const wq_hpo_trial *trials, size_t ntrials, int req,
@@ -509,18 +510,18 @@ static void describe_exit(int status, char *buf, size_t n)
 
 /* Starts worker i; the workers before it are already running and their parent-side pipe ends
  * must not leak into the child (a stray write end would hide another worker's EOF). */
-static int worker_start(hpo_worker *ws, size_t i, const hpo_data *dt, const wq_hpo_trial *trials,
-                        size_t ntrials)
+static wq_status worker_start(hpo_worker *ws, size_t i, const hpo_data *dt,
+                              const wq_hpo_trial *trials, size_t ntrials)
 {
 	int rq[2] = {-1, -1}, rs[2] = {-1, -1};
 	pid_t pid;
 
 	if (pipe2(rq, O_CLOEXEC) != 0)
-		return -1;
+		return WQ_EIO;
 	if (pipe2(rs, O_CLOEXEC) != 0) {
 		close(rq[0]);
 		close(rq[1]);
-		return -1;
+		return WQ_EIO;
 	}
 	pid = fork();
 	if (pid < 0) {
@@ -528,7 +529,7 @@ static int worker_start(hpo_worker *ws, size_t i, const hpo_data *dt, const wq_h
 		close(rq[1]);
 		close(rs[0]);
 		close(rs[1]);
-		return -1;
+		return WQ_EIO;
 	}
 	if (pid == 0) {
 		for (size_t j = 0; j < i; j++) {
@@ -547,7 +548,7 @@ static int worker_start(hpo_worker *ws, size_t i, const hpo_data *dt, const wq_h
 	ws[i].res = rs[0];
 	ws[i].busy = 0;
 	ws[i].reaped = 0;
-	return 0;
+	return WQ_OK;
 }
 
 /* ---- the parent's scheduler --------------------------------------------------------------- */

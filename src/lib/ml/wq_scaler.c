@@ -3,6 +3,7 @@
 #include "base/wq_error.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -28,12 +29,12 @@ static wq_scaler *scaler_alloc(size_t d)
 /* A column whose values are all identical has std 0 by definition; testing that exactly
  * avoids the rounding noise of sum/n (n copies of 0.1 need not average to exactly 0.1), which
  * would otherwise give a tiny non-zero std and blow the column up. */
-static int column_is_constant(const double *X, size_t n, size_t d, size_t j)
+static bool column_is_constant(const double *X, size_t n, size_t d, size_t j)
 {
 	for (size_t i = 1; i < n; i++)
 		if (X[i * d + j] != X[j])
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 /* Two-pass mean and population std with the corrected second pass (Chan, Golub & LeVeque):

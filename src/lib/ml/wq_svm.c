@@ -13,6 +13,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -653,7 +654,7 @@ static wq_status shape_err(model_shape *s, const char *fmt, ...)
 	return wq_err_set(s->err, s->errlen, WQ_EFORMAT, "%s:%zu: %s", s->path, s->line, what);
 }
 
-static int is_sep(char c)
+static bool is_sep(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
@@ -677,43 +678,43 @@ static char *next_word(char **cur)
 	return start;
 }
 
-static int word_is_plain(const char *w)
+static bool word_is_plain(const char *w)
 {
 	for (; *w != '\0'; w++) {
 		if ((unsigned char)*w < 0x21 || (unsigned char)*w > 0x7e)
-			return 0;
+			return false;
 	}
-	return 1;
+	return true;
 }
 
-static int parse_real(const char *w, double *out)
+static wq_status parse_real(const char *w, double *out)
 {
 	char *end;
 	double v;
 
 	if (*w == '\0' || !word_is_plain(w))
-		return -1;
+		return WQ_EPARSE;
 	errno = 0;
 	v = strtod_l(w, &end, wq_num_c_locale());
 	if (*end != '\0' || !isfinite(v))
-		return -1;
+		return WQ_EPARSE;
 	*out = v;
-	return 0;
+	return WQ_OK;
 }
 
-static int parse_long(const char *w, long lo, long hi, long *out)
+static wq_status parse_long(const char *w, long lo, long hi, long *out)
 {
 	char *end;
 	long v;
 
 	if (*w == '\0' || !word_is_plain(w) || (*w != '-' && (*w < '0' || *w > '9')))
-		return -1;
+		return WQ_EPARSE;
 	errno = 0;
 	v = strtol(w, &end, 10);
 	if (*end != '\0' || errno != 0 || v < lo || v > hi)
-		return -1;
+		return WQ_EPARSE;
 	*out = v;
-	return 0;
+	return WQ_OK;
 }
 
 /* Parses count numbers (reals when ints == NULL) following a header key. */
@@ -959,21 +960,21 @@ static wq_status check_model_file(FILE *fp, const char *path, size_t d, model_sh
 }
 
 /* Guards against the file changing between the check and libsvm's own read. */
-static int loaded_matches(const struct svm_model *m, const model_shape *s, size_t d)
+static bool loaded_matches(const struct svm_model *m, const model_shape *s, size_t d)
 {
 	if (m->param.svm_type != C_SVC || m->param.kernel_type != s->kernel ||
 	    m->nr_class != s->nr_class || m->l != s->total_sv || m->label == NULL ||
 	    m->nSV == NULL || m->rho == NULL || m->SV == NULL || m->sv_coef == NULL)
-		return 0;
+		return false;
 	if (memcmp(m->label, s->labels, (size_t)s->nr_class * sizeof(int)) != 0)
-		return 0;
+		return false;
 	for (int i = 0; i < m->l; i++) {
 		for (const struct svm_node *p = m->SV[i]; p->index != -1; p++) {
 			if (p->index < 1 || (size_t)p->index > d)
-				return 0;
+				return false;
 		}
 	}
-	return 1;
+	return true;
 }
 
 static wq_status open_model_file(const char *path, FILE **fp, char *err, size_t errlen)
@@ -1147,13 +1148,13 @@ static struct svm_node *nodes_make(const wq_svm *m, const double *x, struct svm_
 }
 
 /* Every feature value finite: libsvm would otherwise answer garbage. */
-static int x_finite(const wq_svm *m, const double *x)
+static bool x_finite(const wq_svm *m, const double *x)
 {
 	for (size_t j = 0; j < m->d; j++) {
 		if (!isfinite(x[j]))
-			return 0;
+			return false;
 	}
-	return 1;
+	return true;
 }
 
 /* libsvm's probabilities (model slot order) in the caller's class order; probs may be NULL. */
@@ -1202,13 +1203,13 @@ wq_status wq_svm_predict(const wq_svm *m, const double *x, int *label, double *p
 }
 
 /* Every weight the same: the shift changes nothing, and argmax is served bit for bit. */
-static int weights_equal(const wq_svm *m)
+static bool weights_equal(const wq_svm *m)
 {
 	for (size_t c = 1; c < m->nclass; c++) {
 		if (m->weights[c] != m->weights[0])
-			return 0;
+			return false;
 	}
-	return 1;
+	return true;
 }
 
 /* libsvm's own predictor for the argmax and prior-shift rules; the shift goes through

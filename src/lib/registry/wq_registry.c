@@ -357,7 +357,7 @@ static void serialized_ops_for(const wq_registry_ops *inner, wq_registry_ops *ou
 
 /* A deep copy: the inner registry keeps (and uses) its own configuration. Scalars are copied
  * with the struct, then each owned string is replaced by its own copy. */
-static int config_copy(const wq_config *in, wq_config *out)
+static wq_status config_copy(const wq_config *in, wq_config *out)
 {
 	wq_config c = *in;
 	char **owned[] = {&c.home,         &c.tracking_uri,  &c.db_path,

@@ -688,9 +688,9 @@ static wq_status write_checked(const char *dir, const Wineq__V1__FileData *want,
 
 /* Writes the files of listing below dir (which exists): those that came with content, then
  * the others, fetched by path with follow-up calls on uri. */
-static int fetch_files(wq_registry *r, int resolve, const char *uri,
-                       Wineq__V1__FileData *const *list, size_t n, const char *dir, char *err,
-                       size_t errlen)
+static wq_status fetch_files(wq_registry *r, int resolve, const char *uri,
+                             Wineq__V1__FileData *const *list, size_t n, const char *dir, char *err,
+                             size_t errlen)
 {
 	unsigned char *done = calloc(n > 0 ? n : 1, 1);
 	char **paths = calloc(MAX_PATHS_PER_GO, sizeof(*paths));
@@ -765,9 +765,9 @@ static wq_status resolve_in_place(const char *path, char **bundle_dir, char *err
 }
 
 /* Downloads what the listing of uri names into a new cache entry (or finds it there). */
-static int resolve_fetch(wq_registry *r, const char *uri, const Wineq__V1__ModelVersion *ver,
-                         Wineq__V1__FileData *const *list, size_t n, char **path, char *err,
-                         size_t errlen)
+static wq_status resolve_fetch(wq_registry *r, const char *uri, const Wineq__V1__ModelVersion *ver,
+                               Wineq__V1__FileData *const *list, size_t n, char **path, char *err,
+                               size_t errlen)
 {
 	char tmp[4096], again[600];
 	const char *sha = NULL, *from = uri;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,17 +51,17 @@ static void fail(void *cd, int rc, const char *err)
 
 /* Whether a reply fits one message; else the call fails with OUT_OF_RANGE and a hint (the
  * rpc layer would answer RESOURCE_EXHAUSTED, which reads as "server out of memory"). */
-static int fits(void *cd, const ProtobufCMessage *m)
+static bool fits(void *cd, const ProtobufCMessage *m)
 {
 	size_t n = protobuf_c_message_get_packed_size(m);
 
 	if (n <= WQ_RPC_MAX_MESSAGE)
-		return 1;
+		return true;
 	wq_rpc_call_fail(cd, WQ_RPC_OUT_OF_RANGE,
 	                 "the reply would be %zu bytes, more than the %u-byte message limit: ask "
 	                 "for less (e.g. fewer search results per page)",
 	                 n, WQ_RPC_MAX_MESSAGE);
-	return 0;
+	return false;
 }
 
 /* Answers with resp (when it fits) or with the failure already recorded. */
@@ -111,29 +112,29 @@ static const char *actor_of(regsvc *s, void *cd, const char *sent, char *buf, si
 /* Whether the caller may touch registered model `model` (a token limited to one model);
  * otherwise the call is failed with the code. model NULL: a request naming no model where
  * one would matter (an artifact URI). */
-static int in_scope(regsvc *s, void *cd, const char *model)
+static bool in_scope(regsvc *s, void *cd, const char *model)
 {
 	char msg[256] = "";
 	int code;
 
 	if (s->auth == NULL)
-		return 1;
+		return true;
 	code = wq_auth_scope_check(s->auth, wq_rpc_call_identity(cd), model, msg, sizeof(msg));
 	if (code == WQ_RPC_OK)
-		return 1;
+		return true;
 	wq_rpc_call_fail(cd, code, "%s", msg);
-	return 0;
+	return false;
 }
 
 /* in_scope for a URI: models:/NAME/... is NAME's; runs:/ are not scoped; other URIs could
  * reach any model's files, so a token limited to one model may not use them. */
-static int uri_in_scope(regsvc *s, void *cd, const char *uri)
+static bool uri_in_scope(regsvc *s, void *cd, const char *uri)
 {
 	wq_model_uri u;
 	int ok;
 
 	if (s->auth == NULL || wq_model_uri_parse(uri, &u, NULL, 0) != WQ_OK)
-		return 1; /* malformed URIs are refused by the call itself */
+		return true; /* malformed URIs are refused by the call itself */
 	if (u.kind <= WQ_MODEL_URI_LATEST)
 		ok = in_scope(s, cd, u.name);
 	else if (u.kind == WQ_MODEL_URI_RUN)
@@ -155,8 +156,8 @@ static int uri_in_scope(regsvc *s, void *cd, const char *uri)
 
 /* A fresh private directory below tmpbase into dir; with absent, removed again so that a
  * backend which insists on creating its destination can (the random name stays unique). */
-static int staging_dir(regsvc *s, const char *what, int absent, char *dir, size_t n, char *err,
-                       size_t errlen)
+static wq_status staging_dir(regsvc *s, const char *what, int absent, char *dir, size_t n,
+                             char *err, size_t errlen)
 {
 	int rc = wq_file_mkdir_p(s->tmpbase, 0700, err, errlen);
 

@@ -108,8 +108,8 @@ wq_status wq_runrecord_confusion_json(const wq_metrics *m, char **out, char *err
 	return WQ_OK;
 }
 
-static int log_metrics(wq_registry *r, const char *id, const wq_metrics *m, char *err,
-                       size_t errlen)
+static wq_status log_metrics(wq_registry *r, const char *id, const wq_metrics *m, char *err,
+                             size_t errlen)
 {
 	char *cm = NULL;
 	int rc = r->ops->metric_log(r, id, "accuracy", m->accuracy, 0, err, errlen);

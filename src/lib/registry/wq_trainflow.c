@@ -56,7 +56,7 @@ typedef struct retrain_arg {
 	size_t rank;
 } retrain_arg;
 
-static int copy_out(const void *src, size_t n, void **output, size_t *outlen)
+static wq_status copy_out(const void *src, size_t n, void **output, size_t *outlen)
 {
 	void *p = malloc(n > 0 ? n : 1);
 
@@ -128,7 +128,7 @@ static wq_status task_search(void *arg, const void *input, size_t inlen, void **
 }
 
 /* The search's cache input: everything its result depends on. */
-static int search_input(const flow_ctx *c, char *buf, size_t n)
+static wq_status search_input(const flow_ctx *c, char *buf, size_t n)
 {
 	const wq_trainflow_opts *o = c->o;
 	const wq_hpo_space *sp = &o->hpo.space;
@@ -175,8 +175,8 @@ static wq_runrecord_lineage flow_lineage(const flow_ctx *c)
 	return l;
 }
 
-static int log_trial_body(const flow_ctx *c, const wq_hpo_trial *t, const char *id, char *err,
-                          size_t errlen)
+static wq_status log_trial_body(const flow_ctx *c, const wq_hpo_trial *t, const char *id, char *err,
+                                size_t errlen)
 {
 	wq_registry *r = c->r;
 	wq_runrecord_lineage l = flow_lineage(c);

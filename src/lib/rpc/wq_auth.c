@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,21 +189,21 @@ wq_status wq_auth_token_revoke(wq_db *db, const char *name, char *err, size_t er
 	return wq_db_finish(db, rc, err, errlen);
 }
 
-/* Splits a presented token; 1 when it has the shape of one. */
-static int token_shape(const char *t, char id[WQ_TOKEN_ID_HEX + 1])
+/* Splits a presented token; true when it has the shape of one. */
+static bool token_shape(const char *t, char id[WQ_TOKEN_ID_HEX + 1])
 {
 	if (t == NULL || strlen(t) != WQ_TOKEN_LEN || strncmp(t, WQ_TOKEN_PREFIX, 4) != 0 ||
 	    t[4 + WQ_TOKEN_ID_HEX] != '_')
-		return 0;
+		return false;
 	memcpy(id, t + 4, WQ_TOKEN_ID_HEX);
 	id[WQ_TOKEN_ID_HEX] = '\0';
 	if (!wq_db_is_lower_hex(id, WQ_TOKEN_ID_HEX))
-		return 0;
+		return false;
 	for (const char *p = t + 5 + WQ_TOKEN_ID_HEX; *p != '\0'; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		      (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 wq_status wq_auth_token_verify(wq_db *db, const char *token, wq_token_grant *out, char *err,

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,14 +296,14 @@ static char *sdup(const char *s)
 	return strdup(s != NULL ? s : "");
 }
 
-static int is_hex64(const char *s)
+static bool is_hex64(const char *s)
 {
 	if (s == NULL || strlen(s) != WQ_SHA256_HEXLEN - 1)
-		return 0;
+		return false;
 	for (const char *p = s; *p != '\0'; p++)
 		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 static wq_status malformed(char *err, size_t errlen, const char *what, const char *field)
@@ -311,8 +312,8 @@ static wq_status malformed(char *err, size_t errlen, const char *what, const cha
 	                  what, field);
 }
 
-static int kv_from(Wineq__V1__Tag *const *t, size_t n, wq_kv **out, size_t *nout, char *err,
-                   size_t errlen)
+static wq_status kv_from(Wineq__V1__Tag *const *t, size_t n, wq_kv **out, size_t *nout, char *err,
+                         size_t errlen)
 {
 	wq_kv *kv;
 

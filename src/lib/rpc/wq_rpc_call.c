@@ -321,8 +321,9 @@ static void peer_build(nng_pipe p, wq_rpc_peer *peer)
 }
 
 /* Element counts of the prediction and feedback requests, checked on the wire before the
- * unpack would allocate per element. 0 when within limits or not a counted method. */
-static int counts_check(wq_rpc_call *c, const uint8_t *p, size_t n)
+ * unpack would allocate per element. WQ_RPC_OK when within limits or not a counted method,
+ * else the code the call was failed with. */
+static wq_rpc_code counts_check(wq_rpc_call *c, const uint8_t *p, size_t n)
 {
 	long count, per = 0;
 
@@ -331,58 +332,60 @@ static int counts_check(wq_rpc_call *c, const uint8_t *p, size_t n)
 		if (count > WQ_RPC_MAX_FEATURES) {
 			call_set(c, WQ_RPC_INVALID_ARGUMENT, "%s: %ld features, at most %d",
 			         c->method, count, WQ_RPC_MAX_FEATURES);
-			return -1;
+			return WQ_RPC_INVALID_ARGUMENT;
 		}
 	} else if (strcmp(c->method, "wineq.v1.Predictor/PredictBatch") == 0) {
 		count = wq_rpc_wire_count(p, n, 1, 1, &per);
 		if (count > WQ_RPC_MAX_INSTANCES) {
 			call_set(c, WQ_RPC_INVALID_ARGUMENT, "%s: %ld instances, at most %d",
 			         c->method, count, WQ_RPC_MAX_INSTANCES);
-			return -1;
+			return WQ_RPC_INVALID_ARGUMENT;
 		}
 		if (per > WQ_RPC_MAX_FEATURES) {
 			call_set(c, WQ_RPC_INVALID_ARGUMENT,
 			         "%s: an instance has %ld features, at most %d", c->method, per,
 			         WQ_RPC_MAX_FEATURES);
-			return -1;
+			return WQ_RPC_INVALID_ARGUMENT;
 		}
 	} else if (strcmp(c->method, "wineq.v1.Predictor/Feedback") == 0) {
 		count = wq_rpc_wire_count(p, n, 1, 0, NULL);
 		if (count > WQ_RPC_MAX_INSTANCES) {
 			call_set(c, WQ_RPC_INVALID_ARGUMENT, "%s: %ld labels, at most %d",
 			         c->method, count, WQ_RPC_MAX_INSTANCES);
-			return -1;
+			return WQ_RPC_INVALID_ARGUMENT;
 		}
 	} else {
-		return 0;
+		return WQ_RPC_OK;
 	}
 	if (count < 0) {
 		call_set(c, WQ_RPC_INVALID_ARGUMENT, "malformed %s payload", c->md->input->name);
-		return -1;
+		return WQ_RPC_INVALID_ARGUMENT;
 	}
-	return 0;
+	return WQ_RPC_OK;
 }
 
 /* Refuses, from the envelope's wire bytes alone, a payload above its method's cap: the
- * envelope unpack would copy it. */
-static int cap_precheck(const wq_rpc_call_table *t, const uint8_t *data, size_t len, wq_rpc_call *c)
+ * envelope unpack would copy it. WQ_RPC_OK when within the cap (or no payload is found), else
+ * the code the call was failed with. */
+static wq_rpc_code cap_precheck(const wq_rpc_call_table *t, const uint8_t *data, size_t len,
+                                wq_rpc_call *c)
 {
 	const uint8_t *name = NULL, *payload;
 	size_t namelen = 0, plen, cap;
 	char shown[WQ_RPC_MAX_METHOD + 1];
 
 	if (!wq_rpc_wire_find_bytes(data, len, 2, &payload, &plen))
-		return 0;
+		return WQ_RPC_OK;
 	if (!wq_rpc_wire_find_bytes(data, len, 1, &name, &namelen) || namelen > WQ_RPC_MAX_METHOD)
 		namelen = 0;
 	cap = method_cap(t, (const char *)name, namelen);
 	if (plen <= cap)
-		return 0;
+		return WQ_RPC_OK;
 	wq_rpc_printable(shown, sizeof(shown), (const char *)name, namelen);
 	call_set(c, WQ_RPC_RESOURCE_EXHAUSTED,
 	         "%s: request payload of %zu bytes exceeds the method's limit of %zu bytes",
 	         namelen > 0 ? shown : "request", plen, cap);
-	return -1;
+	return WQ_RPC_RESOURCE_EXHAUSTED;
 }
 
 /* Decodes one request envelope, asks the authorizer and runs the handler; the outcome is
@@ -399,7 +402,8 @@ static void dispatch(const wq_rpc_call_table *t, const uint8_t *data, size_t len
 	wq_rpc_peer peer;
 	wq_rpc_code code;
 
-	if (len > t->max_message + WQ_RPC_ENVELOPE_SLACK || cap_precheck(t, data, len, c) != 0 ||
+	if (len > t->max_message + WQ_RPC_ENVELOPE_SLACK ||
+	    cap_precheck(t, data, len, c) != WQ_RPC_OK ||
 	    (env = wineq__v1__rpc_request__unpack(&ar->alloc, len, data)) == NULL) {
 		/* echo the id if it can be found, so the client can match the answer */
 		if (wq_rpc_wire_find_bytes(data, len, 4, &rid, &ridlen))
@@ -454,7 +458,7 @@ static void dispatch(const wq_rpc_call_table *t, const uint8_t *data, size_t len
 		         c->method, env->payload.len, cap);
 		goto out;
 	}
-	if (counts_check(c, env->payload.data, env->payload.len) != 0)
+	if (counts_check(c, env->payload.data, env->payload.len) != WQ_RPC_OK)
 		goto out;
 	ar->budget = cap > WQ_RPC_BUDGET_MIN / WQ_RPC_BUDGET_FACTOR ? cap * WQ_RPC_BUDGET_FACTOR
 	                                                            : WQ_RPC_BUDGET_MIN;

@@ -147,6 +147,7 @@ void wq_rpc_client_close(wq_rpc_client *c)
 	free(c);
 }
 
+/* A pooled or new context; 0, or the nng error of the allocation. */
 static int slot_get(wq_rpc_client *c, slot *sl)
 {
 	int rv;

@@ -4,12 +4,13 @@
 #include "base/wq_error.h"
 #include "base/wq_file.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define TLS_FILE_MAX (1024u * 1024u)
 
-static int scheme_is(const char *url, const char *scheme)
+static bool scheme_is(const char *url, const char *scheme)
 {
 	size_t n = strlen(scheme);
 
@@ -22,13 +23,13 @@ bool wq_tlsconf_is_tls_url(const char *url)
 	                       scheme_is(url, "tls+tcp6"));
 }
 
-static int status_of(int rv)
+static wq_status status_of(int rv)
 {
 	return rv == NNG_ENOMEM ? WQ_ENOMEM : rv == NNG_EINVAL ? WQ_EINVAL : WQ_EIO;
 }
 
-static int settings_check(const wq_rpc_tls *t, int server, const char *url, char *err,
-                          size_t errlen)
+static wq_status settings_check(const wq_rpc_tls *t, int server, const char *url, char *err,
+                                size_t errlen)
 {
 	if (server && (t->cert_file == NULL || t->key_file == NULL))
 		return wq_err_set(err, errlen, WQ_EINVAL,

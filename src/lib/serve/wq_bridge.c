@@ -176,7 +176,7 @@ static const wq_bridge_predictor_ops local_ops = {
 };
 
 /* "s3://bucket/..." -> "s3://bucket" in root. */
-static int s3_root(const char *uri, char *root, size_t n)
+static wq_status s3_root(const char *uri, char *root, size_t n)
 {
 	const char *slash = strchr(uri + 5, '/');
 	size_t len = slash != NULL ? (size_t)(slash - uri) : strlen(uri);
@@ -274,8 +274,8 @@ void wq_bridge_predictor_close(wq_bridge_predictor *p)
 /* ---- records --------------------------------------------------------------------------------- */
 
 /* Parses one input record: the features and the customer id (a JSON integer or string). */
-static int record_parse(const wq_bridge_input *in, wq_named_row *row, json_t **cid, char *err,
-                        size_t errlen)
+static wq_status record_parse(const wq_bridge_input *in, wq_named_row *row, json_t **cid, char *err,
+                              size_t errlen)
 {
 	json_error_t je;
 	json_t *doc, *feats, *c;
@@ -323,8 +323,9 @@ static void cid_text(const json_t *cid, char *buf, size_t n)
 		buf[0] = '\0';
 }
 
-static int output_build(const wq_prediction *p, const char *id, const char *model, int64_t version,
-                        json_t *cid, const wq_bridge_input *in, wq_bridge_output *o)
+static wq_status output_build(const wq_prediction *p, const char *id, const char *model,
+                              int64_t version, json_t *cid, const wq_bridge_input *in,
+                              wq_bridge_output *o)
 {
 	json_t *probs = json_object(), *pred, *doc;
 	char vbuf[32] = "", key[16];

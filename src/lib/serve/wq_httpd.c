@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -331,12 +332,12 @@ static conn *conn_new(wq_httpd *h, evutil_socket_t fd, int rejected)
 
 /* Nothing to finish on c: no request under way, and no bytes of one, neither read nor still
  * in the socket. */
-static int conn_idle(const conn *c)
+static bool conn_idle(const conn *c)
 {
 	int fd, queued = 0;
 
 	if (c->state != ST_IDLE || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-		return 0;
+		return false;
 	fd = bufferevent_getfd(c->bev);
 	return fd < 0 || ioctl(fd, FIONREAD, &queued) != 0 || queued == 0;
 }
@@ -654,12 +655,12 @@ void wq_httpd_reply_error(wq_httpd_req *r, int status, const char *code, const c
 }
 
 /* A header value or name that would break the header block (CR, LF, NUL) is refused. */
-static int header_text_ok(const char *s)
+static bool header_text_ok(const char *s)
 {
 	for (; *s != '\0'; s++)
 		if (*s == '\r' || *s == '\n')
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 void wq_httpd_header_add(wq_httpd_req *r, const char *name, const char *value)
@@ -796,22 +797,22 @@ static void observe(wq_httpd *h, const wq_httpd_route *rt, const wq_httpd_req *r
 		             (double)(wq_clock_mono_ns() - r->start_ns) / 1e9);
 }
 
-/* Answers the 404 or 405 of a request its route table does not take; 0 when it takes it. */
-static int refuse_by_route(wq_httpd_req *r, const wq_httpd_route *rt)
+/* Answers the 404 or 405 of a request its route table does not take; false when it takes it. */
+static bool refuse_by_route(wq_httpd_req *r, const wq_httpd_route *rt)
 {
 	char allow[32];
 
 	if (rt == NULL) {
 		wq_httpd_reply_error(r, 404, "NOT_FOUND", "no such resource: %.200s",
 		                     r->path[0] != '\0' ? r->path : "/");
-		return 1;
+		return true;
 	}
 	if ((methods_of(rt) & (unsigned)r->method) != 0)
-		return 0;
+		return false;
 	allow_of(rt, allow, sizeof(allow));
 	wq_httpd_header_add(r, "Allow", allow);
 	wq_httpd_reply_error(r, 405, "METHOD_NOT_ALLOWED", "%s allows %s only", rt->path, allow);
-	return 1;
+	return true;
 }
 
 /* The reader refuses the request under way with status and closes the connection once the
@@ -870,7 +871,7 @@ static void dispatch(conn *c)
 /* ---------------------------------------------------------------------------------------
  * The request reader */
 
-static int is_tchar(unsigned char ch)
+static bool is_tchar(unsigned char ch)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
 	       (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
@@ -878,18 +879,18 @@ static int is_tchar(unsigned char ch)
 
 /* Whether n first bytes of a request can still begin a request line ("METHOD /..."): bytes
  * that are not HTTP are refused as soon as they show, not at the head's end. */
-static int may_be_http(const unsigned char *p, size_t n)
+static bool may_be_http(const unsigned char *p, size_t n)
 {
 	size_t i = 0;
 
 	while (i < n && is_tchar(p[i]))
 		i++;
 	if (i > MAX_METHOD)
-		return 0;
+		return false;
 	if (i == n)
-		return 1;
+		return true;
 	if (i == 0 || p[i] != ' ')
-		return 0;
+		return false;
 	return i + 1 == n || p[i + 1] == '/' || p[i + 1] == '*' || p[i + 1] == 'h' ||
 	       p[i + 1] == 'H';
 }
@@ -900,6 +901,7 @@ typedef struct reqline {
 	int http10;
 } reqline;
 
+/* The WQ_HTTPD_* method bit of a request method, 0 for one no route can take. */
 static int method_of(const char *m)
 {
 	if (strcmp(m, "GET") == 0)
@@ -1048,7 +1050,7 @@ static head_verdict parse_head(conn *c, const char **why)
 }
 
 /* Whether the comma-separated list s has token t (case-insensitive). */
-static int has_token(const char *s, const char *t)
+static bool has_token(const char *s, const char *t)
 {
 	size_t n = strlen(t);
 
@@ -1057,10 +1059,10 @@ static int has_token(const char *s, const char *t)
 			s++;
 		if (strncasecmp(s, t, n) == 0 &&
 		    (s[n] == '\0' || s[n] == ',' || s[n] == ' ' || s[n] == '\t' || s[n] == ';'))
-			return 1;
+			return true;
 		s = strchr(s, ',');
 	}
-	return 0;
+	return false;
 }
 
 /* The announced body length: WQ_OK and *len (saturated at SIZE_MAX), or WQ_EPARSE for a
@@ -1097,8 +1099,8 @@ static wq_status content_length_of(const conn *c, size_t *len, const char **text
 }
 
 /* The head is parsed: applies the framing rules and limits, and moves to reading the body.
- * 0 when the request was refused (c may be gone). */
-static int head_accept(conn *c)
+ * false when the request was refused (c may be gone). */
+static bool head_accept(conn *c)
 {
 	wq_httpd *h = c->h;
 	const char *te = field_of(c, "Transfer-Encoding"), *conn_hdr = field_of(c, "Connection");
@@ -1118,15 +1120,15 @@ static int head_accept(conn *c)
 		else
 			refuse(c, 501, "NOT_IMPLEMENTED", "transfer coding '%.100s' not supported",
 			       te);
-		return 0;
+		return false;
 	}
 	if (content_length_of(c, &cl, &cl_text) != WQ_OK) {
 		refuse(c, 400, "BAD_REQUEST", "malformed Content-Length");
-		return 0;
+		return false;
 	}
 	if (expect != NULL && strcasecmp(expect, "100-continue") != 0) {
 		refuse(c, 417, "EXPECTATION_FAILED", "only Expect: 100-continue is understood");
-		return 0;
+		return false;
 	}
 	if (cl > h->o.max_body) {
 		wq_httpd_req r;
@@ -1144,7 +1146,7 @@ static int head_accept(conn *c)
 		}
 		observe(h, c->rt, &r);
 		finish_answer(c);
-		return 0;
+		return false;
 	}
 	c->content_length = cl;
 	c->expect_continue = expect != NULL && !c->http10;
@@ -1153,17 +1155,17 @@ static int head_accept(conn *c)
 	if (left_ms <= 0 && evbuffer_get_length(in) < cl) {
 		refuse(c, 408, "REQUEST_TIMEOUT", "the request did not arrive within %lld ms",
 		       h->total_ms);
-		return 0;
+		return false;
 	}
 	timer_in(c->timer, left_ms);
 	if (c->expect_continue && evbuffer_get_length(in) < cl)
 		bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-	return 1;
+	return true;
 }
 
-/* Moves the complete head (len bytes) out of in and parses it; 1 when the body is next, 0
- * when refused (c may be gone). */
-static int take_head(conn *c, struct evbuffer *in, size_t len)
+/* Moves the complete head (len bytes) out of in and parses it; true when the body is next,
+ * false when refused (c may be gone). */
+static bool take_head(conn *c, struct evbuffer *in, size_t len)
 {
 	const char *why = "";
 	head_verdict rc;
@@ -1171,7 +1173,7 @@ static int take_head(conn *c, struct evbuffer *in, size_t len)
 	c->head = malloc(len + 1);
 	if (c->head == NULL || evbuffer_remove(in, c->head, len) != (int)len) {
 		refuse(c, 503, "UNAVAILABLE", "out of memory");
-		return 0;
+		return false;
 	}
 	c->head[len] = '\0';
 	rc = memchr(c->head, '\0', len) != NULL ? HEAD_BAD_REQUEST : parse_head(c, &why);
@@ -1184,14 +1186,14 @@ static int take_head(conn *c, struct evbuffer *in, size_t len)
 		       : rc == HEAD_BAD_VERSION   ? "HTTP_VERSION_NOT_SUPPORTED"
 		                                  : "BAD_REQUEST",
 		       "%s", why);
-		return 0;
+		return false;
 	}
 	return head_accept(c);
 }
 
-/* Reads the request head as it arrives; 1 once it is complete and accepted (state ST_BODY),
- * 0 when more is needed or it was refused (c may be gone). */
-static int read_head(conn *c, struct evbuffer *in)
+/* Reads the request head as it arrives; true once it is complete and accepted (state
+ * ST_BODY), false when more is needed or it was refused (c may be gone). */
+static bool read_head(conn *c, struct evbuffer *in)
 {
 	wq_httpd *h = c->h;
 	size_t len = evbuffer_get_length(in);
@@ -1202,7 +1204,7 @@ static int read_head(conn *c, struct evbuffer *in)
 
 	if (n > 0 && !may_be_http(first, (size_t)n)) {
 		refuse(c, 400, "BAD_REQUEST", "not an HTTP/1.x request");
-		return 0;
+		return false;
 	}
 	for (;;) {
 		struct evbuffer_ptr p;
@@ -1216,7 +1218,7 @@ static int read_head(conn *c, struct evbuffer *in)
 		if (p.pos < 0) {
 			if (len > h->o.max_headers)
 				break;
-			return 0;
+			return false;
 		}
 		end = (size_t)p.pos + eol;
 		if (end > h->o.max_headers)
@@ -1229,7 +1231,7 @@ static int read_head(conn *c, struct evbuffer *in)
 				       : rc == HEAD_UNAVAILABLE ? "UNAVAILABLE"
 				                                : "BAD_REQUEST",
 				       "%s", why);
-				return 0;
+				return false;
 			}
 		} else if ((size_t)p.pos == c->scanned) {
 			return take_head(c, in, end);
@@ -1238,7 +1240,7 @@ static int read_head(conn *c, struct evbuffer *in)
 	}
 	refuse(c, 431, "HEADERS_TOO_LARGE", "request line and headers exceed %zu bytes",
 	       h->o.max_headers);
-	return 0;
+	return false;
 }
 
 static void process(conn *c)

@@ -132,6 +132,7 @@ void wq_predid_make(wq_predid *g, char out[WQ_PREDID_SIZE])
 	wq_predid_make_at(g, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, out);
 }
 
+/* The value of a lower-case hex digit, -1 for any other character. */
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +122,7 @@ static void prom_esc(wq_buf *b, const char *s, int quoted)
 }
 
 /* The text format is UTF-8; anything else would make the whole scrape unparsable. */
-static int utf8_valid(const char *s)
+static bool utf8_valid(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
@@ -143,20 +144,20 @@ static int utf8_valid(const char *s)
 			n = 3;
 			cp = *p & 0x07;
 		} else {
-			return 0;
+			return false;
 		}
 		for (int i = 1; i <= n; i++) {
 			if ((p[i] & 0xc0) != 0x80)
-				return 0;
+				return false;
 			cp = (cp << 6) | (p[i] & 0x3f);
 		}
 		/* overlong forms, UTF-16 surrogates, beyond U+10FFFF */
 		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
 		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return 0;
+			return false;
 		p += n + 1;
 	}
-	return 1;
+	return true;
 }
 
 /* Prometheus spellings for the special values; integers without exponent; otherwise the
@@ -183,24 +184,24 @@ static void fmt_value(char *buf, size_t n, double v)
 	}
 }
 
-static int name_char(char c, int first, int colon)
+static bool name_char(char c, int first, int colon)
 {
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon && c == ':'))
-		return 1;
+		return true;
 	return !first && c >= '0' && c <= '9';
 }
 
-static int name_valid(const char *s, int colon)
+static bool name_valid(const char *s, int colon)
 {
 	if (s == NULL || *s == '\0')
-		return 0;
+		return false;
 	for (size_t i = 0; s[i] != '\0'; i++)
 		if (!name_char(s[i], i == 0, colon))
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
-static int ends_with(const char *s, const char *suffix)
+static bool ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), k = strlen(suffix);
 

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,7 +104,7 @@ static void fsync_dir_of(const char *path)
 	free(dir);
 }
 
-static int write_all(int fd, const unsigned char *buf, size_t n)
+static wq_status write_all(int fd, const unsigned char *buf, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = write(fd, buf, n);
@@ -111,11 +112,11 @@ static int write_all(int fd, const unsigned char *buf, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
-			return -1;
+			return WQ_EIO;
 		buf += w;
 		n -= (size_t)w;
 	}
-	return 0;
+	return WQ_OK;
 }
 
 /* Copies src to dst through dst.tmp-XXXXXX (fsync, rename), hashing the bytes on the way; the
@@ -230,7 +231,7 @@ static void strlist_clear(strlist *l)
 }
 
 /* Takes s (even on failure). */
-static int strlist_push(strlist *l, char *s)
+static wq_status strlist_push(strlist *l, char *s)
 {
 	if (s == NULL)
 		return WQ_ENOMEM;
@@ -257,8 +258,8 @@ static int cmp_str(const void *a, const void *b)
 /* Collects the regular files below root/rel as paths relative to root. strict: a symlink or
  * special file is an error (an uploaded tree must be exactly what is on disk); otherwise such
  * entries are skipped. A missing top directory yields nothing. */
-static int walk(const char *root, const char *rel, int strict, int depth, strlist *out, char *err,
-                size_t errlen)
+static wq_status walk(const char *root, const char *rel, int strict, int depth, strlist *out,
+                      char *err, size_t errlen)
 {
 	char *dir = wq_file_path_join(root, rel);
 	struct dirent *e;
@@ -329,7 +330,7 @@ out:
 	return rc;
 }
 
-static int keys_out(strlist *l, char ***keys, size_t *n)
+static wq_status keys_out(strlist *l, char ***keys, size_t *n)
 {
 	if (l->n > 1)
 		qsort(l->v, l->n, sizeof(*l->v), cmp_str);
@@ -652,16 +653,16 @@ static wq_status open_file_store(const char *path, wq_artifact_store *st, char *
 
 /* S3's bucket naming rules, checked here too so that a bad root fails when it is opened rather
  * than at the first request. */
-static int bucket_name_ok(const char *b)
+static bool bucket_name_ok(const char *b)
 {
 	size_t n = strlen(b);
 
 	if (n < 3 || n > 63 || strstr(b, "..") != NULL)
-		return 0;
+		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!((b[i] >= 'a' && b[i] <= 'z') || (b[i] >= '0' && b[i] <= '9') || b[i] == '.' ||
 		      b[i] == '-'))
-			return 0;
+			return false;
 	return b[0] != '.' && b[0] != '-' && b[n - 1] != '.' && b[n - 1] != '-';
 }
 

@@ -232,7 +232,7 @@ static void short_sleep(unsigned *seed)
 	nanosleep(&ts, NULL);
 }
 
-static int status_of(int code)
+static wq_status status_of(int code)
 {
 	switch (code & 0xff) {
 	case SQLITE_NOMEM:
@@ -289,7 +289,8 @@ sqlite3 *wq_db_sqlite(wq_db *db)
 
 /* Runs a statement that returns no rows (or whose rows do not matter), retrying while the
  * database is busy: the busy timeout already waits inside SQLite, but a few paths (WAL
- * recovery, lock upgrades) report SQLITE_BUSY without calling the busy handler. */
+ * recovery, lock upgrades) report SQLITE_BUSY without calling the busy handler. Returns the
+ * SQLite result code. */
 static int exec_retry(wq_db *db, const char *sql)
 {
 	int64_t deadline = wq_clock_mono_ms() + db->busy_ms;
@@ -530,7 +531,8 @@ void wq_db_close(wq_db *db)
 
 /* --- statement helpers --------------------------------------------------------------- */
 
-/* Binds ap as types says (see wq_db.h); a letter other than 's' and 'i' binds a double. */
+/* Binds ap as types says (see wq_db.h); a letter other than 's' and 'i' binds a double.
+ * Returns the SQLite result code of the first failed bind, else SQLITE_OK. */
 static int bind_args(sqlite3_stmt *st, const char *types, va_list ap)
 {
 	int rc = SQLITE_OK;

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,8 @@ const char *wq_task_state_name(int state)
 	return state_names[state];
 }
 
-/* -1 for a name this build does not know (wq_task_state_name shows it as "Unknown"). */
+/* The wq_task_state value of a stored state name; -1 for a name this build does not know
+ * (wq_task_state_name shows it as "Unknown"). */
 static int state_parse(const unsigned char *name)
 {
 	for (int i = WQ_TASK_PENDING; name != NULL && i <= WQ_TASK_CRASHED; i++)
@@ -61,7 +63,7 @@ static int state_parse(const unsigned char *name)
 
 /* --- small helpers -------------------------------------------------------------------- */
 
-static int is_id(const char *id)
+static bool is_id(const char *id)
 {
 	return id != NULL && strnlen(id, WQ_FLOW_ID_LEN + 1) == WQ_FLOW_ID_LEN &&
 	       wq_db_is_lower_hex(id, WQ_FLOW_ID_LEN);
@@ -122,21 +124,21 @@ static void self_host(char *buf, size_t n)
 	buf[n - 1] = '\0'; /* gethostname need not terminate a truncated name */
 }
 
-/* 1 when the process that started a flow (pid, start time, host) is certainly gone. A flow
+/* True when the process that started a flow (pid, start time, host) is certainly gone. A flow
  * of another host is never judged: its pid means nothing here. */
-static int process_gone(long pid, const char *start, const char *host, const char *self)
+static bool process_gone(long pid, const char *start, const char *host, const char *self)
 {
 	char now[START_LEN];
 	int zombie = 0;
 
 	if (strcmp(host, self) != 0)
-		return 0;
+		return false;
 	if (pid <= 0 || pid > INT_MAX)
-		return 1;
+		return true;
 	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-		return 1;
+		return true;
 	if (wq_file_proc_start(pid, now, sizeof(now), &zombie) != 0)
-		return 0; /* no /proc to compare with: the live pid is all we know */
+		return false; /* no /proc to compare with: the live pid is all we know */
 	return zombie || (start[0] != '\0' && strcmp(start, now) != 0);
 }
 
@@ -517,8 +519,8 @@ static wq_status check_def(const wq_task_def *def, char *err, size_t errlen)
 
 /* One attempt of the task body. 0 with the result, or a negative status with why in msg;
  * *final when retrying cannot help. */
-static int attempt_once(const void *input, size_t inlen, wq_task_fn fn, void *arg, void **output,
-                        size_t *outlen, char *msg, size_t msglen, int *final)
+static wq_status attempt_once(const void *input, size_t inlen, wq_task_fn fn, void *arg,
+                              void **output, size_t *outlen, char *msg, size_t msglen, int *final)
 {
 	void *out = NULL;
 	size_t n = 0;

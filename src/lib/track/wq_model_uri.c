@@ -3,6 +3,7 @@
 #include "base/wq_error.h"
 #include "base/wq_name.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,7 +25,7 @@ const char *wq_stage_name(int stage)
 }
 
 /* No message: callers decide how to explain a miss (a stage, or a models:/ URI segment). */
-static int stage_lookup(const char *name, int *out)
+static wq_status stage_lookup(const char *name, int *out)
 {
 	for (int i = 0; i < WQ_STAGE_COUNT; i++)
 		if (strcasecmp(name, stage_names[i]) == 0) {
@@ -64,8 +65,8 @@ void wq_model_uri_clear(wq_model_uri *u)
 }
 
 /* Runs wq_name_check on s[0..len) and prefixes a failure with the accepted forms' context. */
-static int check_part(const char *kind, const char *s, size_t len, char **out, char *err,
-                      size_t errlen)
+static wq_status check_part(const char *kind, const char *s, size_t len, char **out, char *err,
+                            size_t errlen)
 {
 	char why[512];
 	char *copy = strndup(s, len);
@@ -171,14 +172,14 @@ static wq_status parse_models(const char *rest, wq_model_uri *u, char *err, size
 	return rc;
 }
 
-static int is_run_id(const char *s, size_t len)
+static bool is_run_id(const char *s, size_t len)
 {
 	if (len != RUN_ID_LEN)
-		return 0;
+		return false;
 	for (size_t i = 0; i < len; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
 /* rest: what follows "runs:/". */
@@ -212,12 +213,12 @@ static wq_status parse_runs(const char *rest, wq_model_uri *u, char *err, size_t
 	return WQ_OK;
 }
 
-static int has_control(const char *s)
+static bool has_control(const char *s)
 {
 	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
 		if (*p < 0x20 || *p == 0x7f)
-			return 1;
-	return 0;
+			return true;
+	return false;
 }
 
 /* file:///abs/path or s3://bucket/key: kept whole, resolution belongs to the artifact store.
@@ -267,7 +268,7 @@ static size_t scheme_len(const char *s)
 	return s[n] == ':' ? n : 0;
 }
 
-static int scheme_is(const char *uri, size_t n, const char *scheme)
+static bool scheme_is(const char *uri, size_t n, const char *scheme)
 {
 	return strlen(scheme) == n && strncasecmp(uri, scheme, n) == 0;
 }

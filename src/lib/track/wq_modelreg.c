@@ -47,8 +47,8 @@ static void strings_rows_free(void *rows, size_t n)
 	wq_strv_free(rows, n);
 }
 
-static int collect_strings(wq_db *db, sqlite3_stmt *st, char ***out, size_t *nout, char *err,
-                           size_t errlen)
+static wq_status collect_strings(wq_db *db, sqlite3_stmt *st, char ***out, size_t *nout, char *err,
+                                 size_t errlen)
 {
 	void *v;
 	int rc = wq_db_rows_collect(db, WHAT, st, sizeof(char *), string_fill, strings_rows_free,
@@ -72,7 +72,7 @@ static wq_status aliases_of(wq_db *db, const char *name, int64_t version, char *
 	return rc == WQ_OK ? collect_strings(db, st, out, nout, err, errlen) : rc;
 }
 
-static int stage_of_text(const unsigned char *text)
+static enum wq_stage stage_of_text(const unsigned char *text)
 {
 	for (int i = 0; text != NULL && i < WQ_STAGE_COUNT; i++)
 		if (strcmp((const char *)text, wq_stage_name(i)) == 0)
@@ -137,8 +137,8 @@ static wq_db_step version_row(wq_db *db, const char *sql, const char *kind, cons
 #define LIVE_VERSION "WHERE name = ? AND version = ? AND deleted_ms IS NULL"
 
 /* WQ_ENOENT naming the model or the version; *stage (may be NULL) gets its stage. */
-static int version_lookup(wq_db *db, const char *name, int64_t version, int *stage, char *err,
-                          size_t errlen)
+static wq_status version_lookup(wq_db *db, const char *name, int64_t version, int *stage, char *err,
+                                size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = model_exists(db, name, err, errlen);
@@ -195,8 +195,8 @@ static wq_status change_begin(wq_db *db, const char *actor, const char **who, ch
 }
 
 /* Checks name and *description (NULL becomes "") and begins the change's transaction. */
-static int described_begin(wq_db *db, const char *name, const char **description, char *err,
-                           size_t errlen)
+static wq_status described_begin(wq_db *db, const char *name, const char **description, char *err,
+                                 size_t errlen)
 {
 	int rc;
 
@@ -461,9 +461,9 @@ static wq_status load_version(wq_db *db, const char *name, int64_t version, wq_m
 	return rc;
 }
 
-static int version_insert(wq_db *db, const char *name, const char *run_id, const char *source_uri,
-                          const char *sha256, const char *actor, int64_t *version, char *err,
-                          size_t errlen)
+static wq_status version_insert(wq_db *db, const char *name, const char *run_id,
+                                const char *source_uri, const char *sha256, const char *actor,
+                                int64_t *version, char *err, size_t errlen)
 {
 	int64_t now = wq_clock_unix_ms(), v = 0;
 	int rc;
@@ -790,8 +790,8 @@ wq_status wq_modelreg_alias_delete(wq_db *db, const char *name, const char *alia
 /* --- resolution, history, deletion --------------------------------------------------- */
 
 /* The version number a models:/ URI names (the model is known to exist). */
-static int resolve_number(wq_db *db, const wq_model_uri *uri, int64_t *version, char *err,
-                          size_t errlen)
+static wq_status resolve_number(wq_db *db, const wq_model_uri *uri, int64_t *version, char *err,
+                                size_t errlen)
 {
 	int rc;
 
@@ -863,7 +863,7 @@ void wq_model_events_free(wq_model_event *e, size_t n)
 	free(e);
 }
 
-static int event_from_row(sqlite3_stmt *st, wq_model_event *e)
+static wq_status event_from_row(sqlite3_stmt *st, wq_model_event *e)
 {
 	e->id = sqlite3_column_int64(st, 0);
 	e->name = wq_db_column_dup(st, 1);

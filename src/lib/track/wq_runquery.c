@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +53,7 @@ static char *buf_take(wq_buf *b)
 	return wq_buf_steal(b, &s, NULL) == WQ_OK ? s : NULL;
 }
 
-static int bind_push(bindvec *b, wq_runquery_bind v)
+static wq_status bind_push(bindvec *b, wq_runquery_bind v)
 {
 	if (b->n == b->cap) {
 		size_t cap = b->cap > 0 ? b->cap * 2 : 8;
@@ -68,7 +69,7 @@ static int bind_push(bindvec *b, wq_runquery_bind v)
 }
 
 /* Takes ownership of text, also on failure. */
-static int bind_text(bindvec *b, char *text)
+static wq_status bind_text(bindvec *b, char *text)
 {
 	wq_runquery_bind v = {.type = WQ_RUNQUERY_BIND_TEXT, .text = text};
 
@@ -79,7 +80,7 @@ static int bind_text(bindvec *b, char *text)
 	return WQ_OK;
 }
 
-static int bind_real(bindvec *b, double x)
+static wq_status bind_real(bindvec *b, double x)
 {
 	wq_runquery_bind v = {.type = WQ_RUNQUERY_BIND_REAL, .real = x};
 
@@ -106,8 +107,8 @@ static size_t char_pos(const char *s, size_t at)
 	return n;
 }
 
-__attribute__((format(printf, 4, 5))) static int fail_at(cx *c, size_t at, int status,
-                                                         const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static wq_status fail_at(cx *c, size_t at, int status,
+                                                               const char *fmt, ...)
 {
 	char msg[768];
 	va_list ap;
@@ -133,17 +134,17 @@ static const char *found(const cx *c, size_t at, char *buf, size_t buflen)
 	return buf;
 }
 
-static int is_alpha(char ch)
+static bool is_alpha(char ch)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
 }
 
-static int is_digit(char ch)
+static bool is_digit(char ch)
 {
 	return ch >= '0' && ch <= '9';
 }
 
-static int is_space(char ch)
+static bool is_space(char ch)
 {
 	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
 }
@@ -163,14 +164,14 @@ static size_t word_len(const char *s)
 	return n;
 }
 
-static int word_is(const char *s, size_t n, const char *w)
+static bool word_is(const char *s, size_t n, const char *w)
 {
 	return strlen(w) == n && strncasecmp(s, w, n) == 0;
 }
 
 /* Reads a quoted text at c->pos (which is the opening quote) into a new string; a doubled
  * quote stands for the quote itself ('it''s'), as in SQL. */
-static int parse_quoted(cx *c, char **out)
+static wq_status parse_quoted(cx *c, char **out)
 {
 	char q = c->src[c->pos], ch;
 	size_t start = c->pos, i = c->pos + 1;
@@ -200,7 +201,7 @@ static int parse_quoted(cx *c, char **out)
 	return WQ_OK;
 }
 
-static int lookup_entity(const char *s, size_t n, int *ent)
+static bool lookup_entity(const char *s, size_t n, int *ent)
 {
 	static const struct {
 		const char *word;
@@ -215,9 +216,9 @@ static int lookup_entity(const char *s, size_t n, int *ent)
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (word_is(s, n, names[i].word)) {
 			*ent = names[i].ent;
-			return 1;
+			return true;
 		}
-	return 0;
+	return false;
 }
 
 static const char *entity_kind(int ent)
@@ -236,7 +237,7 @@ static const char *entity_kind(int ent)
 
 /* PREFIX '.' (identifier | `quoted` | "quoted"). Keys of metrics, params and tags pass
  * wq_name_check (the names tracking accepts); attribute names are checked by the caller. */
-static int parse_key(cx *c, int *ent, char **key)
+static wq_status parse_key(cx *c, int *ent, char **key)
 {
 	size_t start = c->pos, n = word_len(c->src + c->pos), kstart;
 	char buf[32], why[512];
@@ -287,7 +288,7 @@ static int parse_key(cx *c, int *ent, char **key)
 	return WQ_OK;
 }
 
-static int parse_op(cx *c, int *op)
+static wq_status parse_op(cx *c, int *op)
 {
 	static const struct {
 		const char *text;
@@ -346,7 +347,7 @@ static size_t number_len(const char *s)
 	return i;
 }
 
-static int parse_number(cx *c, double *out)
+static wq_status parse_number(cx *c, double *out)
 {
 	size_t start = c->pos, n = number_len(c->src + start);
 	char buf[32], *end, *text;
@@ -412,7 +413,7 @@ static char *like_to_glob(const char *pat)
 
 /* attributes.status values are validated so that a typo ('FINSHED') is an error rather than
  * an empty result; the canonical upper-case name is bound. */
-static int check_status(cx *c, size_t at, char **value)
+static wq_status check_status(cx *c, size_t at, char **value)
 {
 	static const char *const statuses[] = {"RUNNING", "FINISHED", "FAILED", "KILLED"};
 
@@ -432,7 +433,7 @@ static int check_status(cx *c, size_t at, char **value)
 
 /* The quoted value of a params/tags/attributes clause: run statuses validated for = and !=,
  * LIKE patterns turned into GLOB patterns. */
-static int parse_text_value(cx *c, int is_status, int op, char **out)
+static wq_status parse_text_value(cx *c, int is_status, int op, char **out)
 {
 	size_t vpos = c->pos;
 	char buf[32], *value = NULL;
@@ -465,7 +466,8 @@ static int parse_text_value(cx *c, int is_status, int op, char **out)
 
 /* Appends the SQL of one parsed clause and its binds; takes ownership of key and value
  * (value is NULL for metrics, key is unused for attributes). */
-static int emit_clause(cx *c, int ent, const char *col, int op, char *key, char *value, double num)
+static wq_status emit_clause(cx *c, int ent, const char *col, int op, char *key, char *value,
+                             double num)
 {
 	int rc;
 
@@ -502,7 +504,7 @@ static int emit_clause(cx *c, int ent, const char *col, int op, char *key, char 
 }
 
 /* KEY OP VALUE, appended to c->sql as one self-contained boolean term. */
-static int parse_clause(cx *c)
+static wq_status parse_clause(cx *c)
 {
 	char *key = NULL, *value = NULL;
 	size_t kpos = c->pos, oppos;
@@ -559,7 +561,7 @@ fail:
 	return rc;
 }
 
-static int compile_filter(cx *c)
+static wq_status compile_filter(cx *c)
 {
 	size_t nclauses = 0;
 	char buf[32];
@@ -605,7 +607,7 @@ static int compile_filter(cx *c)
 }
 
 /* One ORDER BY key as an SQL expression (binding the key name when it has one). */
-static int order_term(cx *c)
+static wq_status order_term(cx *c)
 {
 	size_t kpos = c->pos;
 	char *key = NULL;
@@ -651,7 +653,7 @@ static int order_term(cx *c)
 	return WQ_OK;
 }
 
-static int compile_order(cx *c)
+static wq_status compile_order(cx *c)
 {
 	size_t nterms = 0;
 	char buf[32];
@@ -810,6 +812,7 @@ wq_status wq_runquery_page_token_encode(size_t offset, char *buf, size_t buflen)
 	return WQ_OK;
 }
 
+/* The value of a base-36 digit (0-9, a-z), -1 for any other character. */
 static int digit36(char ch)
 {
 	if (ch >= '0' && ch <= '9')
@@ -819,6 +822,7 @@ static int digit36(char ch)
 	return -1;
 }
 
+/* The value of a lower-case hex digit, -1 for any other character. */
 static int hex_digit(char ch)
 {
 	if (ch >= '0' && ch <= '9')

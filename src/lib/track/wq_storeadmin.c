@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +63,7 @@ static void notef(ctx *c, const char *kind, const char *fmt, ...)
 }
 
 /* A failure of one artifact: counted and reported when checking, fatal otherwise. */
-static int problem(ctx *c, int rc, const char *msg)
+static wq_status problem(ctx *c, int rc, const char *msg)
 {
 	if (!c->keep_going)
 		return rc;
@@ -95,8 +96,8 @@ static wq_status ctx_open(const wq_config *cfg, ctx *c, char *err, size_t errlen
 	return rc;
 }
 
-static int item_add(ctx *c, const char *key, int64_t size, const char *sha, char *err,
-                    size_t errlen)
+static wq_status item_add(ctx *c, const char *key, int64_t size, const char *sha, char *err,
+                          size_t errlen)
 {
 	item *t = wq_db_array_grow(c->items, c->nitems, &c->cap, sizeof(*t));
 
@@ -170,8 +171,8 @@ static wq_status fetch_runs(ctx *c, const char *root, char *err, size_t errlen)
 
 /* One version's bundle into root/<its key>: the manifest against the recorded digest, then
  * every file against the manifest's, then a full load. */
-static int fetch_bundle(ctx *c, const char *root, const char *vkey, const char *sha, char *err,
-                        size_t errlen)
+static wq_status fetch_bundle(ctx *c, const char *root, const char *vkey, const char *sha,
+                              char *err, size_t errlen)
 {
 	char *mkey = wq_file_path_join(vkey, WQ_BUNDLE_MANIFEST), *mpath = NULL, *text = NULL;
 	char *dir = wq_file_path_join(root, vkey);
@@ -674,8 +675,8 @@ static wq_status run_prefix(ctx *c, const char *uri, char **out, char *err, size
 	return WQ_OK;
 }
 
-static int purge_runs(ctx *c, const wq_storeadmin_gc_opts *o, size_t *acts, char *err,
-                      size_t errlen)
+static wq_status purge_runs(ctx *c, const wq_storeadmin_gc_opts *o, size_t *acts, char *err,
+                            size_t errlen)
 {
 	char **ids = NULL;
 	size_t n = 0;
@@ -703,8 +704,8 @@ static int purge_runs(ctx *c, const wq_storeadmin_gc_opts *o, size_t *acts, char
 	return rc;
 }
 
-static int purge_versions(ctx *c, const wq_storeadmin_gc_opts *o, size_t *acts, char *err,
-                          size_t errlen)
+static wq_status purge_versions(ctx *c, const wq_storeadmin_gc_opts *o, size_t *acts, char *err,
+                                size_t errlen)
 {
 	char **names = NULL;
 	int64_t *vers = NULL;
@@ -803,17 +804,17 @@ static char *owner_dir(const char *key, int *is_model)
 	return strndup(key, (size_t)(p - key - 1));
 }
 
-static int old_enough(const char *path, const wq_storeadmin_gc_opts *o)
+static bool old_enough(const char *path, const wq_storeadmin_gc_opts *o)
 {
 	struct stat sb;
 
 	if (lstat(path, &sb) != 0)
-		return 0;
+		return false;
 	return (int64_t)sb.st_mtime * 1000 <= wq_clock_unix_ms() - o->grace_ms;
 }
 
-static int sweep_store(ctx *c, const wq_storeadmin_gc_opts *o, size_t *acts, char *err,
-                       size_t errlen)
+static wq_status sweep_store(ctx *c, const wq_storeadmin_gc_opts *o, size_t *acts, char *err,
+                             size_t errlen)
 {
 	const char *dir = strncmp(c->store->root, "file://", 7) == 0 ? c->store->root + 7 : NULL;
 	char **keys = NULL, *last = NULL;

@@ -58,8 +58,8 @@ static wq_status check_run_id(const char *id, char *err, size_t errlen)
 	return WQ_OK;
 }
 
-static int check_value(const char *kind, const char *key, const char *value, char *err,
-                       size_t errlen)
+static wq_status check_value(const char *kind, const char *key, const char *value, char *err,
+                             size_t errlen)
 {
 	size_t len;
 
@@ -158,8 +158,8 @@ void wq_experiments_free(wq_experiment **e, size_t n)
 
 /* An experiment from the current row of (experiment_id, name, artifact_location, created_ms),
  * with its tags. */
-static int experiment_from_row(wq_db *db, sqlite3_stmt *row, wq_experiment **out, char *err,
-                               size_t errlen)
+static wq_status experiment_from_row(wq_db *db, sqlite3_stmt *row, wq_experiment **out, char *err,
+                                     size_t errlen)
 {
 	wq_experiment *e = calloc(1, sizeof(*e));
 	sqlite3_stmt *st = NULL;
@@ -485,8 +485,8 @@ wq_status wq_tracking_run_end_at(wq_db *db, const char *run_id, int status, int6
 	return wq_db_finish(db, rc, err, errlen);
 }
 
-static int param_write(wq_db *db, const char *run_id, const char *key, const char *value, char *err,
-                       size_t errlen)
+static wq_status param_write(wq_db *db, const char *run_id, const char *key, const char *value,
+                             char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	char a[96], b[96];
@@ -820,6 +820,8 @@ static char *search_sql(const wq_runquery *s, size_t nexp)
 	return sql;
 }
 
+/* Binds the experiment ids, the filter's values, limit and offset in order; returns the SQLite
+ * result code of the first failed bind, else SQLITE_OK. */
 static int search_bind(sqlite3_stmt *st, const int64_t *exp_ids, size_t nexp, const wq_runquery *s,
                        int64_t limit, int64_t offset)
 {
@@ -1088,8 +1090,8 @@ bool wq_tracking_owner_gone(const char *owner)
 }
 
 /* Collects the first text column of st's rows as new strings, then finalizes it. */
-static int collect_ids(wq_db *db, sqlite3_stmt *st, char ***out, size_t *nout, char *err,
-                       size_t errlen)
+static wq_status collect_ids(wq_db *db, sqlite3_stmt *st, char ***out, size_t *nout, char *err,
+                             size_t errlen)
 {
 	char **v = NULL, **t;
 	size_t n = 0, cap = 0;
