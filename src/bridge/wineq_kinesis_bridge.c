@@ -28,7 +28,7 @@
 
 typedef struct cfg {
 	const char *output_stream, *server, *model, *feedback_key, *checkpoint, *stream, *from,
-	    *log_level;
+	    *log_level, *log_format;
 	int test_run, once, batch, poll_ms;
 } cfg;
 
@@ -87,7 +87,9 @@ static void usage(FILE *out)
 	      "  --batch N             records per GetRecords, 1..10000 [500]\n"
 	      "  --poll-ms MS          wait when every shard is caught up [1000]\n"
 	      "  --once                stop when every shard is caught up\n"
-	      "  --log-level LEVEL     [info]\n",
+	      "  --log-level LEVEL     [info]\n"
+	      "  --log-format FORMAT   text (TIME wineq-kinesis-bridge[PID] LEVEL: MESSAGE) or\n"
+	      "                        json (one object per line) [text]\n",
 	      out);
 }
 
@@ -185,7 +187,7 @@ static wq_exit run_lambda(const cfg *c)
 	setenv("WINEQ_HOME", "/tmp/wineq", 0);
 	rc = wq_lambda_open(NULL, &l, err, sizeof(err));
 	if (rc != WQ_OK) {
-		fprintf(stderr, "wineq-kinesis-bridge: %s\n", err);
+		wq_log(WQ_LOG_ERROR, "%s", err);
 		return WQ_EXIT_FAILURE;
 	}
 	rc = open_predictor(c, &p, err, sizeof(err));
@@ -486,7 +488,7 @@ static wq_exit run_consume(const cfg *c)
 	if (rc == WQ_OK)
 		rc = wq_kinesis_list_shards(k, c->stream, &ids, &nsh, err, sizeof(err));
 	if (rc != WQ_OK) {
-		fprintf(stderr, "wineq-kinesis-bridge: %s\n", err);
+		wq_log(WQ_LOG_ERROR, "%s", err);
 		goto out;
 	}
 	sh = calloc(nsh ? nsh : 1, sizeof(*sh));
@@ -498,7 +500,7 @@ static wq_exit run_consume(const cfg *c)
 	for (i = 0; rc == WQ_OK && i < nsh; i++)
 		rc = shard_iterator(k, c, &sh[i], err, sizeof(err));
 	if (rc != WQ_OK) {
-		fprintf(stderr, "wineq-kinesis-bridge: %s\n", err);
+		wq_log(WQ_LOG_ERROR, "%s", err);
 		goto out;
 	}
 	wq_log(WQ_LOG_INFO, "consuming %s (%zu shards) -> %s, checkpoint %s", c->stream, nsh,
@@ -547,6 +549,7 @@ static const struct option bridge_opts[] = {{"output-stream", required_argument,
                                             {"once", no_argument, NULL, '1'},
                                             {"test-run", no_argument, NULL, 't'},
                                             {"log-level", required_argument, NULL, 'l'},
+                                            {"log-format", required_argument, NULL, 'F'},
                                             {"help", no_argument, NULL, 'h'},
                                             {"version", no_argument, NULL, 'V'},
                                             {NULL, 0, NULL, 0}};
@@ -583,6 +586,9 @@ static wq_cli_step bridge_parse(cfg *c, int argc, char **argv, wq_exit *ex)
 			break;
 		case 'l':
 			c->log_level = optarg;
+			break;
+		case 'F':
+			c->log_format = optarg;
 			break;
 		case '1':
 			c->once = 1;
@@ -626,7 +632,7 @@ static wq_cli_step bridge_parse(cfg *c, int argc, char **argv, wq_exit *ex)
 	return WQ_CLI_GO_ON;
 }
 
-/* Fills what the flags left unset from the Lambda environment, sets the log level and checks
+/* Fills what the flags left unset from the Lambda environment, sets up logging and checks
  * --from. WQ_EXIT_OK or WQ_EXIT_USAGE (the reason on stderr). */
 static wq_exit bridge_check(cfg *c)
 {
@@ -635,7 +641,8 @@ static wq_exit bridge_check(cfg *c)
 	c->model = env_or(c->model, "WINEQ_MODEL_URI");
 	c->feedback_key = env_or(c->feedback_key, "WINEQ_FEEDBACK_KEY");
 	c->test_run = c->test_run || truthy(getenv("TEST_RUN"));
-	if (wq_cli_log_level_set("wineq-kinesis-bridge", c->log_level) != WQ_EXIT_OK)
+	if (wq_cli_log_daemon_setup("wineq-kinesis-bridge", c->log_level, c->log_format) !=
+	    WQ_EXIT_OK)
 		return WQ_EXIT_USAGE;
 	if (strcmp(c->from, "trim_horizon") != 0 && strcmp(c->from, "latest") != 0) {
 		fprintf(stderr, "wineq-kinesis-bridge: --from is trim_horizon or latest\n");

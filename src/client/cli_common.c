@@ -5,6 +5,10 @@
 #include "base/wq_error.h"
 #include "base/wq_file.h"
 #include "base/wq_log.h"
+#include "base/wq_buf.h"
+#include "base/wq_num.h"
+#include "ml/wq_bundle.h"
+#include "ml/wq_dataset.h"
 #include "registry/wq_registry.h"
 #include "track/wq_db.h"
 
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 void cli_error(const char *cmd, const char *fmt, ...)
 {
@@ -231,35 +236,258 @@ wq_exit cli_flow_db_open(const char *cmd, const cli_registry_opts *o, wq_db **ou
 	return rc == WQ_OK ? WQ_EXIT_OK : open_failed(cmd, rc, err);
 }
 
+wq_exit cli_timeout_option(const char *cmd, const char *arg)
+{
+	char ms[32];
+	double secs;
+
+	if (wq_cli_parse_seconds(arg, 3600, &secs) != WQ_OK || secs <= 0) {
+		cli_error(cmd, "--timeout: expected seconds in (0, 3600], got '%s'", arg);
+		return WQ_EXIT_USAGE;
+	}
+	/* below a millisecond still means "try once, briefly", not "no timeout" */
+	snprintf(ms, sizeof(ms), "%lld", secs * 1000 < 1 ? 1LL : (long long)(secs * 1000 + 0.5));
+	if (setenv("WINEQ_RPC_TIMEOUT_MS", ms, 1) != 0) {
+		cli_error(cmd, "--timeout: %s", strerror(errno));
+		return WQ_EXIT_FAILURE;
+	}
+	return WQ_EXIT_OK;
+}
+
+wq_exit cli_id_check(const char *cmd, const char *what, const char *id)
+{
+	size_t n = strspn(id, "0123456789abcdef");
+
+	if (n == 32 && id[n] == '\0')
+		return WQ_EXIT_OK;
+	cli_error(cmd, "invalid %s id '%s' (expected 32 lower-case hex digits)", what, id);
+	return WQ_EXIT_USAGE;
+}
+
 void cli_rmtree(const char *path)
 {
 	wq_file_rmtree(path, NULL, 0);
 }
 
-wq_status cli_prediction_print(const struct wq_prediction *p, const char *model, long long version,
-                               const char *prediction_id, int format, long row)
+/* Appends v as JSON text with reals in their shortest round-trip form (jansson's own
+ * encoder prints a fixed number of digits). Objects keep their insertion order. WQ_OK, or
+ * WQ_ENOMEM when a scalar could not be encoded (the buffer's own failures are sticky). */
+static wq_status json_shortest(wq_buf *b, json_t *v)
+{
+	wq_status rc = WQ_OK;
+	const char *key;
+	json_t *item;
+	size_t i, n = 0;
+	char *text;
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		wq_buf_putc(b, '{');
+		json_object_foreach(v, key, item)
+		{
+			json_t *k = json_string(key);
+
+			if (n++ > 0)
+				wq_buf_putc(b, ',');
+			rc = k != NULL ? json_shortest(b, k) : WQ_ENOMEM;
+			json_decref(k);
+			wq_buf_putc(b, ':');
+			if (rc == WQ_OK)
+				rc = json_shortest(b, item);
+			if (rc != WQ_OK)
+				return rc;
+		}
+		wq_buf_putc(b, '}');
+		return WQ_OK;
+	case JSON_ARRAY:
+		wq_buf_putc(b, '[');
+		json_array_foreach(v, i, item)
+		{
+			if (i > 0)
+				wq_buf_putc(b, ',');
+			if ((rc = json_shortest(b, item)) != WQ_OK)
+				return rc;
+		}
+		wq_buf_putc(b, ']');
+		return WQ_OK;
+	case JSON_REAL:
+		wq_buf_num(b, json_real_value(v));
+		return WQ_OK;
+	default:
+		text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		if (text == NULL)
+			return WQ_ENOMEM;
+		wq_buf_puts(b, text);
+		free(text);
+		return WQ_OK;
+	}
+}
+
+wq_status cli_json_line(FILE *f, json_t *o)
+{
+	wq_buf b = WQ_BUF_INIT;
+	wq_status rc;
+
+	if (o == NULL)
+		return WQ_ENOMEM;
+	rc = json_shortest(&b, o);
+	json_decref(o);
+	wq_buf_putc(&b, '\n');
+	if (rc == WQ_OK)
+		rc = wq_buf_status(&b);
+	if (rc == WQ_OK && fwrite(b.data, 1, b.len, f) != b.len)
+		rc = WQ_EIO;
+	wq_buf_free(&b);
+	return rc;
+}
+
+/* A CSV cell: quoted when it holds the delimiter, a quote or a line break. */
+static void csv_cell(FILE *f, const char *text)
+{
+	if (strpbrk(text, ",\"\r\n") == NULL) {
+		fputs(text, f);
+		return;
+	}
+	fputc('"', f);
+	for (const char *c = text; *c != '\0'; c++) {
+		if (*c == '"')
+			fputc('"', f);
+		fputc(*c, f);
+	}
+	fputc('"', f);
+}
+
+static void csv_num(FILE *f, double v)
+{
+	char num[WQ_NUM_MAX];
+
+	wq_num_format(v, num, sizeof(num));
+	fputs(num, f);
+}
+
+/* The header: the input's columns, predicted_quality, a probability column per class, and
+ * prediction_id for a server's answers. */
+static void csv_header(FILE *f, const wq_dataset *ds, const wq_prediction *p, int has_id)
+{
+	for (size_t c = 0; c < ds->ncols; c++) {
+		csv_cell(f, ds->names[c]);
+		fputc(',', f);
+	}
+	fputs("predicted_quality", f);
+	for (size_t i = 0; p->has_probabilities && i < p->nclass; i++)
+		fprintf(f, ",p%d", p->classes[i]);
+	fputs(has_id ? ",prediction_id\n" : "\n", f);
+}
+
+static wq_status csv_line(cli_pred_sink *s, const wq_prediction *p, const char *id, long row)
+{
+	const wq_dataset *ds = s->csv;
+	int has_id = id != NULL && id[0] != '\0';
+
+	if (ds == NULL || row < 1 || (size_t)row > ds->nrows)
+		return WQ_EINVAL;
+	if (!s->header_done) {
+		csv_header(s->f, ds, p, has_id);
+		s->header_done = 1;
+	}
+	for (size_t c = 0; c < ds->ncols; c++) {
+		csv_num(s->f, ds->values[(size_t)(row - 1) * ds->ncols + c]);
+		fputc(',', s->f);
+	}
+	fprintf(s->f, "%d", p->quality);
+	for (size_t i = 0; p->has_probabilities && i < p->nclass; i++) {
+		fputc(',', s->f);
+		csv_num(s->f, p->probabilities[i]);
+	}
+	if (has_id) {
+		fputc(',', s->f);
+		csv_cell(s->f, id);
+	}
+	fputc('\n', s->f);
+	return ferror(s->f) ? WQ_EIO : WQ_OK;
+}
+
+wq_status cli_prediction_print(cli_pred_sink *s, const struct wq_prediction *p, const char *model,
+                               long long version, const char *prediction_id, long row)
 {
 	int has_id = prediction_id != NULL && prediction_id[0] != '\0';
 
-	if (format == CLI_FORMAT_JSON) {
+	if (s->format == CLI_FORMAT_CSV)
+		return csv_line(s, p, prediction_id, row);
+	if (s->format == CLI_FORMAT_JSON) {
 		json_t *o = wq_predjson_prediction_build(p, model, version);
 
 		if (o == NULL)
 			return WQ_ENOMEM;
-		if (row >= 0)
+		if (row >= 1)
 			json_object_set_new(o, "row", json_integer(row));
 		if (has_id)
 			json_object_set_new(o, "prediction_id", json_string(prediction_id));
-		cli_json_print(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
-		return WQ_OK;
+		return cli_json_line(s->f, o);
 	}
-	if (row >= 0)
-		printf("row=%ld ", row);
-	printf("quality=%d", p->quality);
+	if (row >= 1)
+		fprintf(s->f, "row=%ld ", row);
+	fprintf(s->f, "quality=%d", p->quality);
 	for (size_t i = 0; p->has_probabilities && i < p->nclass; i++)
-		printf(" p%d=%.4f", p->classes[i], p->probabilities[i]);
+		fprintf(s->f, " p%d=%.4f", p->classes[i], p->probabilities[i]);
 	if (has_id)
-		printf(" prediction_id=%s", prediction_id);
-	printf("\n");
-	return WQ_OK;
+		fprintf(s->f, " prediction_id=%s", prediction_id);
+	fputc('\n', s->f);
+	return ferror(s->f) ? WQ_EIO : WQ_OK;
+}
+
+wq_exit cli_pred_sink_open(const char *cmd, const char *path, int format, cli_pred_sink *s)
+{
+	int fd;
+
+	memset(s, 0, sizeof(*s));
+	s->format = format;
+	s->f = stdout;
+	if (path == NULL)
+		return WQ_EXIT_OK;
+	/* a sibling, so that the rename stays on one file system and is atomic */
+	if (asprintf(&s->tmp, "%s.tmp.XXXXXX", path) < 0) {
+		s->tmp = NULL;
+		cli_error(cmd, "out of memory");
+		return WQ_EXIT_FAILURE;
+	}
+	fd = mkstemp(s->tmp);
+	if (fd < 0 || (s->f = fdopen(fd, "w")) == NULL) {
+		cli_error(cmd, "--output %s: %s", path, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(s->tmp);
+		}
+		free(s->tmp);
+		s->tmp = NULL;
+		s->f = stdout;
+		return WQ_EXIT_FAILURE;
+	}
+	return WQ_EXIT_OK;
+}
+
+wq_exit cli_pred_sink_close(const char *cmd, const char *path, cli_pred_sink *s, wq_exit ex)
+{
+	char err[512] = "";
+
+	if (s->tmp == NULL) {
+		if (fflush(stdout) != 0 && ex == WQ_EXIT_OK)
+			ex = WQ_EXIT_FAILURE;
+		return ex;
+	}
+	if (wq_file_close_synced(s->f, s->tmp, ex != WQ_EXIT_OK, err, sizeof(err)) != WQ_OK &&
+	    ex == WQ_EXIT_OK) {
+		cli_error(cmd, "--output %s: %s", path, err);
+		ex = WQ_EXIT_FAILURE;
+	}
+	if (ex == WQ_EXIT_OK && rename(s->tmp, path) != 0) {
+		cli_error(cmd, "--output %s: %s", path, strerror(errno));
+		ex = WQ_EXIT_FAILURE;
+	}
+	if (ex != WQ_EXIT_OK)
+		unlink(s->tmp);
+	free(s->tmp);
+	s->tmp = NULL;
+	s->f = stdout;
+	return ex;
 }

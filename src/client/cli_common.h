@@ -9,7 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-enum cli_format { CLI_FORMAT_TEXT = 0, CLI_FORMAT_JSON = 1 };
+/* CSV is predict's batch form only (cli_parse_format never gives it). */
+enum cli_format { CLI_FORMAT_TEXT = 0, CLI_FORMAT_JSON = 1, CLI_FORMAT_CSV = 2 };
 
 /* Prints "wineq-client CMD: message" to stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -52,6 +53,11 @@ wq_status cli_table_add(cli_table *t, const char *const *cells);
 void cli_table_print(const cli_table *t, FILE *out);
 void cli_table_free(cli_table *t);
 
+/* A run or flow run id operand (what: "run", "flow run") must be 32 lower-case hex digits: a
+ * malformed one is a usage error like a malformed option value (WQ_EXIT_USAGE after printing
+ * it); a well-formed one the store does not know is not found, which the store answers. */
+wq_exit cli_id_check(const char *cmd, const char *what, const char *id);
+
 /* Removes a directory tree (scratch directories); errors are ignored. */
 void cli_rmtree(const char *path);
 
@@ -93,13 +99,46 @@ typedef struct cli_train_flow_opts {
 /* Runs the search flow and prints its result; returns an exit code. */
 wq_exit cli_train_flow(const cli_train_flow_opts *fo);
 
+/* Prints o as one compact line on f with every real in its shortest round-trip text
+ * (wq_num_format), then releases o. WQ_OK, WQ_ENOMEM or WQ_EIO. */
+wq_status cli_json_line(FILE *f, struct json_t *o);
+
+struct wq_dataset;
+/* Where and how predict writes its predictions: standard output or the temporary file of
+ * --output, in one format. */
+typedef struct cli_pred_sink {
+	FILE *f;
+	int format;                   /* enum cli_format */
+	const struct wq_dataset *csv; /* --csv input: its columns start each CSV line */
+	int header_done;              /* CSV: the header line is written */
+	char *tmp;                    /* --output: the temporary file renamed into place, owned */
+} cli_pred_sink;
+
+/* The sink of predict's output: standard output (path NULL) or a new temporary file next to
+ * path. WQ_EXIT_OK, or an exit code after printing the error. */
+wq_exit cli_pred_sink_open(const char *cmd, const char *path, int format, cli_pred_sink *s);
+
+/* Ends the sink: flushes standard output, or (--output) syncs the temporary file and renames it
+ * to path when ex is WQ_EXIT_OK, else removes it. Returns ex, or WQ_EXIT_FAILURE when the
+ * output could not be written. */
+wq_exit cli_pred_sink_close(const char *cmd, const char *path, cli_pred_sink *s, wq_exit ex);
+
 struct wq_prediction;
-/* Prints one prediction as every predict form does: text "quality=6 p3=0.0012 ..." or the
- * reference stack's JSON object (model, version <= 0 as null); row >= 0 adds "row"; a prediction_id
- * (a server's answer; NULL or "" for none) is the last text field "prediction_id=..." or the JSON
- * key "prediction_id". WQ_OK or WQ_ENOMEM. */
-wq_status cli_prediction_print(const struct wq_prediction *p, const char *model, long long version,
-                               const char *prediction_id, int format, long row);
+/* Writes one prediction as every predict form does: text "quality=6 p3=0.0012 ..." (four
+ * decimals, for people), the reference stack's JSON object (model, version <= 0 as null; reals
+ * in shortest round-trip text), or a CSV line of the input row's columns then predicted_quality
+ * and one column per class (p3 ...). row >= 1 adds "row" (rows count from 1 everywhere; CSV
+ * lines need it: row N is s->csv's Nth row); a prediction_id (a server's answer; NULL or "" for
+ * none) is the last text field "prediction_id=...", the JSON key "prediction_id" or the CSV
+ * column prediction_id. WQ_OK, WQ_ENOMEM or WQ_EIO. */
+wq_status cli_prediction_print(cli_pred_sink *s, const struct wq_prediction *p, const char *model,
+                               long long version, const char *prediction_id, long row);
+
+/* --timeout SECONDS of every command that may call wineqd (0 < SECONDS <= 3600): the whole
+ * budget of each call, retries included. It becomes this process's WINEQ_RPC_TIMEOUT_MS, which
+ * every RPC client (predict --server, health, a tcp:// registry) reads. WQ_EXIT_OK, or
+ * WQ_EXIT_USAGE after printing the error. */
+wq_exit cli_timeout_option(const char *cmd, const char *arg);
 
 /* wineqd as a server (cmd_remote.c): $WINEQ_SERVER or tcp://127.0.0.1:7070. */
 const char *cli_server_default(void);
@@ -115,7 +154,7 @@ wq_exit cli_model_features(const char *cmd, struct wq_rpc_client *c, const char 
 /* predict --server: rows (one, or an array) or every row of csv, printed as the local form
  * prints them. Returns an exit code. */
 wq_exit cli_predict_remote(const char *url, const struct wq_named_row *rows, size_t nrows,
-                           int is_array, const char *csv, int format);
+                           int is_array, const char *csv, cli_pred_sink *sink);
 
 wq_exit cmd_health(int argc, char **argv);
 wq_exit cmd_feedback(int argc, char **argv);

@@ -201,13 +201,15 @@ static void bench_usage(FILE *out)
 	fprintf(out,
 	        "Usage: wineq-client bench [--server URL] [--concurrency N] [--duration S]\n"
 	        "                          [--warmup S] [--batch B] [--data FILE] "
-	        "[--format text|json]\n\n"
+	        "[--format text|json]\n"
+	        "                          [--timeout SECONDS]\n\n"
 	        "Closed-loop load on wineqd: N requests in flight, each sent when the previous\n"
 	        "answer arrives, for S seconds after a warm-up. Prints throughput and latency\n"
 	        "percentiles (p50, p90, p99, p99.9), failed requests, and answers per model\n"
 	        "version. Requests are Predict (B = 1) or PredictBatch of B rows built from the\n"
 	        "data set's rows (default: the bundled white wines).\n"
 	        "  --server URL       default $WINEQ_SERVER or tcp://127.0.0.1:7070\n"
+	        "  --timeout SECONDS  budget of each call, retries included [10]\n"
 	        "  --concurrency N    1..%d [16]\n"
 	        "  --duration S       measured seconds [10]\n"
 	        "  --warmup S         unmeasured seconds first [1]\n"
@@ -481,6 +483,7 @@ wq_exit cmd_bench(int argc, char **argv)
 	                                     {"batch", required_argument, NULL, 'b'},
 	                                     {"data", required_argument, NULL, 'D'},
 	                                     {"format", required_argument, NULL, 'f'},
+	                                     {"timeout", required_argument, NULL, 'T'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	bench_opts o = {.duration = 10, .warmup = 1, .conc = 16, .batch = 1};

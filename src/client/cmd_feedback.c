@@ -40,6 +40,7 @@ static void feedback_usage(FILE *out)
 	        "  --batch N            labels per call, 1..%d [%d]\n"
 	        "  --source NAME        recorded with each label [cli]\n"
 	        "  --server URL         default $WINEQ_SERVER or tcp://127.0.0.1:7070\n"
+	        "  --timeout SECONDS    the whole budget of each call, retries included [10]\n"
 	        "  --format text|json   text: 'accepted=N failed=M'; json: an object\n"
 	        "Exit status: 0 every label accepted; 3 a label was refused as invalid or\n"
 	        "expired, or the input files are malformed; 5 a prediction_id is unknown to the\n"
@@ -177,7 +178,7 @@ static wq_exit predictions_parse(const char *path, char *text, json_t **keep, co
 			json_decref(all);
 			return WQ_EXIT_DATA;
 		}
-		/* predict numbers CSV rows from 1 and --input items from 0: consecutive rows
+		/* predict numbers rows from 1 (CSV rows and --input items): consecutive rows
 		 * keep the pairing with the labels' order honest */
 		if (json_is_integer(row)) {
 			if (count == 0)
@@ -443,6 +444,7 @@ wq_exit cmd_feedback(int argc, char **argv)
 	                                     {"batch", required_argument, NULL, 'b'},
 	                                     {"source", required_argument, NULL, 'S'},
 	                                     {"format", required_argument, NULL, 'f'},
+	                                     {"timeout", required_argument, NULL, 'T'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	feedback_opts o = {.source = "cli", .batch = DEFAULT_BATCH, .quality = -1};

@@ -258,6 +258,9 @@ wq_exit cmd_flows(int argc, char **argv)
 		                                          : "unknown subcommand (list, show)");
 		return WQ_EXIT_USAGE;
 	}
+	if (strcmp(sub, "show") == 0 &&
+	    (ex = cli_id_check(CMD, "flow run", argv[optind])) != WQ_EXIT_OK)
+		return ex;
 	ex = cli_flow_db_open(CMD, &reg, &db);
 	if (ex != WQ_EXIT_OK)
 		return ex;

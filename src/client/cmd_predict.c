@@ -4,6 +4,7 @@
 
 #include "ml/wq_bundle.h"
 #include "ml/wq_dataset.h"
+#include "ml/wq_features.h"
 #include "base/wq_error.h"
 #include "serve/wq_predjson.h"
 #include "registry/wq_registry.h"
@@ -29,6 +30,8 @@ enum {
 	OPT_FORMAT,
 	OPT_LOGLEVEL,
 	OPT_SERVER,
+	OPT_TIMEOUT,
+	OPT_OUTPUT,
 	OPT_UCI
 };
 
@@ -134,13 +137,13 @@ static wq_status read_stream(FILE *f, char **out, size_t *len)
 typedef struct predict_out {
 	const char *model; /* NULL: the bundle's name */
 	long long version;
-	int format;
+	cli_pred_sink *sink;
 } predict_out;
 
 static wq_status emit(const wq_bundle *b, const wq_prediction *p, const predict_out *out, long row)
 {
-	return cli_prediction_print(p, out->model != NULL ? out->model : b->name, out->version,
-	                            NULL, out->format, row);
+	return cli_prediction_print(out->sink, p, out->model != NULL ? out->model : b->name,
+	                            out->version, NULL, row);
 }
 
 static wq_exit predict_named(const wq_bundle *b, const char *const *names, const double *values,
@@ -160,8 +163,8 @@ static wq_exit predict_named(const wq_bundle *b, const char *const *names, const
 	if (rc == WQ_OK)
 		rc = wq_bundle_predict(b, x, &p, err, sizeof(err));
 	if (rc != WQ_OK) {
-		if (row >= 0)
-			cli_error(CMD, "item %ld: %s", row, err[0] ? err : wq_strerror(rc));
+		if (row >= 1)
+			cli_error(CMD, "--input item %ld: %s", row, err[0] ? err : wq_strerror(rc));
 		else
 			cli_error(CMD, "%s", err[0] ? err : wq_strerror(rc));
 		return wq_cli_exit_for(rc, WQ_EXIT_DATA);
@@ -220,7 +223,7 @@ static wq_exit predict_json(const wq_bundle *b, const char *input, const predict
 		                              rows[i].n, x, err, sizeof(err));
 		if (rc != WQ_OK) {
 			if (is_array)
-				cli_error(CMD, "--input item %zu: %s", i, err);
+				cli_error(CMD, "--input item %zu: %s", i + 1, err);
 			else
 				cli_error(CMD, "--input: %s", err);
 			ex = wq_cli_exit_for(rc, WQ_EXIT_DATA);
@@ -229,7 +232,7 @@ static wq_exit predict_json(const wq_bundle *b, const char *input, const predict
 	}
 	for (size_t i = 0; i < nrows && ex == WQ_EXIT_OK; i++)
 		ex = predict_named(b, (const char *const *)rows[i].names, rows[i].values, rows[i].n,
-		                   out, is_array ? (long)i : -1);
+		                   out, is_array ? (long)i + 1 : -1);
 out:
 	wq_named_rows_free(rows, nrows);
 	free(text);
@@ -257,6 +260,7 @@ static wq_exit predict_csv(const wq_bundle *b, const char *path, const predict_o
 		ex = wq_cli_exit_for(rc, WQ_EXIT_DATA);
 		goto out;
 	}
+	out->sink->csv = ds;
 	for (size_t r = 0; r < ds->nrows; r++) {
 		wq_prediction p;
 
@@ -272,6 +276,7 @@ static wq_exit predict_csv(const wq_bundle *b, const char *path, const predict_o
 		}
 	}
 out:
+	out->sink->csv = NULL;
 	free(X);
 	wq_dataset_free(ds);
 	return ex;
@@ -279,7 +284,7 @@ out:
 
 /* --server: the same inputs, sent to wineqd. */
 static wq_exit predict_server(const char *url, const char **names, double *values, size_t nflag,
-                              const char *input, const char *csv, int format)
+                              const char *input, const char *csv, cli_pred_sink *sink)
 {
 	wq_named_row one = {.n = nflag, .names = (char **)names, .values = values};
 	wq_named_row *rows = NULL;
@@ -288,10 +293,10 @@ static wq_exit predict_server(const char *url, const char **names, double *value
 	int is_array = 0, ex;
 
 	if (csv != NULL || input == NULL)
-		return cli_predict_remote(url, &one, 1, 0, csv, format);
+		return cli_predict_remote(url, &one, 1, 0, csv, sink);
 	ex = input_rows_read(input, &text, &rows, &nrows, &is_array);
 	if (ex == WQ_EXIT_OK)
-		ex = cli_predict_remote(url, rows, nrows, is_array, NULL, format);
+		ex = cli_predict_remote(url, rows, nrows, is_array, NULL, sink);
 	wq_named_rows_free(rows, nrows);
 	free(text);
 	return ex;
@@ -300,13 +305,13 @@ static wq_exit predict_server(const char *url, const char **names, double *value
 /* What the command line asks for. */
 typedef struct predict_args {
 	char uci_flags[N_UCI][48];
-	struct option opts[N_UCI + 13];
+	struct option opts[N_UCI + 16];
 	const char *names[MAX_FLAG_FEATURES]; /* feature flags given */
 	double values[MAX_FLAG_FEATURES];
 	size_t nflag;
 	char *owned[MAX_FLAG_FEATURES]; /* names of --feature NAME=VALUE */
 	size_t nowned;
-	const char *bundle_dir, *input, *csv, *log_level, *model_uri, *server;
+	const char *bundle_dir, *input, *csv, *log_level, *model_uri, *server, *output;
 	cli_registry_opts reg;
 	int format;
 } predict_args;
@@ -328,6 +333,8 @@ static void predict_options_build(predict_args *a)
 	o[k++] = (struct option){"feature", required_argument, NULL, OPT_FEATURE};
 	o[k++] = (struct option){"format", required_argument, NULL, OPT_FORMAT};
 	o[k++] = (struct option){"log-level", required_argument, NULL, OPT_LOGLEVEL};
+	o[k++] = (struct option){"timeout", required_argument, NULL, OPT_TIMEOUT};
+	o[k++] = (struct option){"output", required_argument, NULL, OPT_OUTPUT};
 	o[k++] = (struct option){"help", no_argument, NULL, 'h'};
 	for (size_t i = 0; i < N_UCI; i++)
 		o[k++] =
@@ -368,6 +375,48 @@ static wq_exit predict_feature(predict_args *a, int c, const char *arg)
 	return WQ_EXIT_OK;
 }
 
+/* --format text|json|csv. WQ_EXIT_OK, or WQ_EXIT_USAGE after printing the error. */
+static wq_exit predict_format_option(const char *arg, int *format)
+{
+	if (strcmp(arg, "csv") == 0) {
+		*format = CLI_FORMAT_CSV;
+		return WQ_EXIT_OK;
+	}
+	if (cli_parse_format(arg, format) == WQ_OK)
+		return WQ_EXIT_OK;
+	cli_error(CMD, "--format: expected text, json or csv, got '%s'", arg);
+	return WQ_EXIT_USAGE;
+}
+
+/* An unknown option (argv[optind - 1]): a near miss of a feature flag, such as --volatile_acidity
+ * or --Alcohol, is named with the flag meant (the name rule of wq_features_match). Returns
+ * WQ_EXIT_USAGE. */
+static wq_exit predict_unknown_option(const predict_args *a, char *const argv[])
+{
+	const char *opt = argv[optind - 1];
+	char name[64];
+	const char *near = NULL;
+	size_t idx, len;
+
+	if (strncmp(opt, "--", 2) != 0)
+		return cli_option_error(CMD, '?', argv);
+	len = strcspn(opt + 2, "=");
+	if (len >= sizeof(name))
+		len = sizeof(name) - 1;
+	memcpy(name, opt + 2, len);
+	name[len] = '\0';
+	if (wq_features_match(name, NULL, 0, &idx, &near) != WQ_FEATURE_UNKNOWN || near == NULL)
+		return cli_option_error(CMD, '?', argv);
+	for (size_t i = 0; i < N_UCI; i++) {
+		if (strcmp(near, wq_uci_columns[i]) == 0) {
+			cli_error(CMD, "unknown option '%.*s' (did you mean '--%s'?)",
+			          (int)(len + 2), opt, a->uci_flags[i]);
+			return WQ_EXIT_USAGE;
+		}
+	}
+	return cli_option_error(CMD, '?', argv);
+}
+
 /* The options into a. WQ_CLI_EXIT with *ex set for --help and bad options. */
 static wq_cli_step predict_parse(predict_args *a, int argc, char **argv, wq_exit *ex)
 {
@@ -405,14 +454,22 @@ static wq_cli_step predict_parse(predict_args *a, int argc, char **argv, wq_exit
 			a->csv = optarg;
 			break;
 		case OPT_FORMAT:
-			*ex = cli_format_option(CMD, optarg, &a->format);
+			*ex = predict_format_option(optarg, &a->format);
+			break;
+		case OPT_OUTPUT:
+			a->output = optarg;
 			break;
 		case OPT_LOGLEVEL:
 			a->log_level = optarg;
 			break;
+		case OPT_TIMEOUT:
+			*ex = cli_timeout_option(CMD, optarg);
+			break;
 		case ':':
-		case '?':
 			*ex = cli_option_error(CMD, c, argv);
+			break;
+		case '?':
+			*ex = predict_unknown_option(a, argv);
 			break;
 		default:
 			*ex = predict_feature(a, c, optarg);
@@ -440,6 +497,10 @@ static wq_exit predict_check(const predict_args *a)
 	}
 	if ((a->input != NULL) + (a->csv != NULL) + (a->nflag > 0) != 1) {
 		cli_error(CMD, "give exactly one input: feature flags, --input JSON or --csv FILE");
+		return WQ_EXIT_USAGE;
+	}
+	if (a->format == CLI_FORMAT_CSV && a->csv == NULL) {
+		cli_error(CMD, "--format csv writes the input's columns: it needs --csv FILE");
 		return WQ_EXIT_USAGE;
 	}
 	return WQ_EXIT_OK;
@@ -479,9 +540,9 @@ static wq_exit predict_model(const predict_args *a, wq_bundle **b, char **resolv
 }
 
 /* Predicts with a local bundle. */
-static wq_exit predict_local(const predict_args *a)
+static wq_exit predict_local(const predict_args *a, cli_pred_sink *sink)
 {
-	predict_out out = {.model = NULL, .version = 0, .format = a->format};
+	predict_out out = {.model = NULL, .version = 0, .sink = sink};
 	wq_model_version *version = NULL;
 	char *resolved = NULL;
 	wq_bundle *b = NULL;
@@ -507,6 +568,23 @@ out:
 	return ex;
 }
 
+/* The checked command line: the predictions go to standard output or, through a temporary
+ * file renamed into place, to --output. */
+static wq_exit predict_run(predict_args *a)
+{
+	cli_pred_sink sink;
+	wq_exit ex = cli_pred_sink_open(CMD, a->output, a->format, &sink);
+
+	if (ex != WQ_EXIT_OK)
+		return ex;
+	if (a->server != NULL)
+		ex = predict_server(a->server, a->names, a->values, a->nflag, a->input, a->csv,
+		                    &sink);
+	else
+		ex = predict_local(a, &sink);
+	return cli_pred_sink_close(CMD, a->output, &sink, ex);
+}
+
 wq_exit cmd_predict(int argc, char **argv)
 {
 	predict_args *a = calloc(1, sizeof(*a));
@@ -518,11 +596,8 @@ wq_exit cmd_predict(int argc, char **argv)
 	predict_options_build(a);
 	if (predict_parse(a, argc, argv, &ex) == WQ_CLI_GO_ON) {
 		ex = predict_check(a);
-		if (ex == WQ_EXIT_OK && a->server != NULL)
-			ex = predict_server(a->server, a->names, a->values, a->nflag, a->input,
-			                    a->csv, a->format);
-		else if (ex == WQ_EXIT_OK)
-			ex = predict_local(a);
+		if (ex == WQ_EXIT_OK)
+			ex = predict_run(a);
 	}
 	if (fflush(stdout) != 0 && ex == WQ_EXIT_OK)
 		ex = WQ_EXIT_FAILURE;

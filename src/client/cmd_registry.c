@@ -7,6 +7,7 @@
 #include "base/wq_num.h"
 #include "registry/wq_registry.h"
 #include "registry/wq_runrecord.h"
+#include "track/wq_runquery.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -43,7 +44,8 @@ enum {
 	OPT_MAX,
 	OPT_TOKEN,
 	OPT_KEEP,
-	OPT_DELETE
+	OPT_DELETE,
+	OPT_TIMEOUT
 };
 
 static const struct option reg_options[] = {
@@ -58,6 +60,7 @@ static const struct option reg_options[] = {
     {"page-token", required_argument, NULL, OPT_TOKEN},
     {"keep-existing", no_argument, NULL, OPT_KEEP},
     {"delete", no_argument, NULL, OPT_DELETE},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -69,6 +72,8 @@ static const char common_help[] =
     "  --artifact-root URI    file:///dir or s3://bucket/prefix (env WINEQ_ARTIFACT_ROOT)\n"
     "  --s3-endpoint-url URL  S3-compatible endpoint (env WINEQ_S3_ENDPOINT_URL)\n"
     "  --format text|json     aligned table (default) or JSON\n"
+    "  --timeout SECONDS      with a tcp://, ipc:// or tls+tcp:// tracking URI (wineqd): the\n"
+    "                         whole budget of each call, retries included [10]\n"
     "  -h, --help             show this help\n";
 
 /* Parses options and positional arguments. WQ_CLI_EXIT with *ex set for --help and bad
@@ -133,6 +138,10 @@ static wq_cli_step parse_args(const char *cmd, int argc, char **argv, const char
 		case OPT_DELETE:
 			a->delete_alias = 1;
 			break;
+		case OPT_TIMEOUT:
+			if ((*ex = cli_timeout_option(cmd, optarg)) != WQ_EXIT_OK)
+				return WQ_CLI_EXIT;
+			break;
 		case ':':
 		default:
 			*ex = cli_option_error(cmd, c, argv);
@@ -173,6 +182,38 @@ static wq_exit parse_version(const char *cmd, const char *s, int64_t *out)
 	}
 	*out = (int64_t)v;
 	return WQ_EXIT_OK;
+}
+
+/* --filter, --order-by and --page-token are option values: one that does not parse is a usage
+ * error (2), found here before any registry, local or remote, is asked. */
+static wq_exit search_options_check(const char *cmd, const reg_args *a)
+{
+	wq_runquery q = {0};
+	char err[512] = "";
+	size_t offset;
+
+	if (wq_runquery_compile(a->filter, a->order_by, &q, err, sizeof(err)) != WQ_OK) {
+		cli_error(cmd, "%s", err);
+		return WQ_EXIT_USAGE;
+	}
+	wq_runquery_clear(&q);
+	if (a->page_token != NULL &&
+	    wq_runquery_page_token_decode(a->page_token, &offset, err, sizeof(err)) != WQ_OK) {
+		cli_error(cmd, "--page-token: %s", err);
+		return WQ_EXIT_USAGE;
+	}
+	return WQ_EXIT_OK;
+}
+
+/* Run id operands (32 lower-case hex digits): a malformed one is a usage error (2), like a
+ * malformed option value; a well-formed one the registry does not know is not found (5). */
+static wq_exit run_ids_check(const char *cmd, const reg_args *a)
+{
+	wq_exit ex = WQ_EXIT_OK;
+
+	for (size_t i = 0; i < a->npos && ex == WQ_EXIT_OK; i++)
+		ex = cli_id_check(cmd, "run", a->pos[i]);
+	return ex;
 }
 
 static void json_print(json_t *j)
@@ -793,6 +834,13 @@ wq_exit cmd_runs(int argc, char **argv)
 		          sub);
 		return WQ_EXIT_USAGE;
 	}
+	if (ex == WQ_EXIT_OK) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "runs %s", sub);
+		ex = strcmp(sub, "list") == 0 ? search_options_check(name, &a)
+		                              : run_ids_check(name, &a);
+	}
 	if (ex != WQ_EXIT_OK)
 		return ex;
 	if ((ex = cli_registry_open(cmd, &a.reg, &r)) != WQ_EXIT_OK)
@@ -1142,10 +1190,16 @@ wq_exit cmd_artifacts(int argc, char **argv)
 	    WQ_CLI_EXIT)
 		return ex;
 	rc = r->ops->artifacts_get(r, a.pos[0], a.pos[1], err, sizeof(err));
-	if (rc != WQ_OK)
+	if (rc == WQ_EEXIST) {
+		/* DEST is never overwritten: a destination that cannot be written, as an
+		 * unwritable directory is (1), not bad input data */
+		cli_error(cmd, "%s", err[0] ? err : wq_strerror(rc));
+		ex = WQ_EXIT_FAILURE;
+	} else if (rc != WQ_OK) {
 		ex = cli_fail(cmd, rc, err);
-	else
+	} else {
 		printf("%s -> %s\n", a.pos[0], a.pos[1]);
+	}
 	wq_registry_close(r);
 	return ex;
 }

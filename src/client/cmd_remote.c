@@ -59,11 +59,11 @@ static wq_exit call_failed(const char *cmd, const char *url, wq_rpc_code code, c
 	return exit_for_code(code);
 }
 
-static wq_status emit(const wq_prediction *p, const Wineq__V1__ModelRef *m, const char *id,
-                      int format, long row)
+static wq_status emit(cli_pred_sink *sink, const wq_prediction *p, const Wineq__V1__ModelRef *m,
+                      const char *id, long row)
 {
-	return cli_prediction_print(p, m != NULL ? m->name : "",
-	                            m != NULL ? (long long)m->version : 0, id, format, row);
+	return cli_prediction_print(sink, p, m != NULL ? m->name : "",
+	                            m != NULL ? (long long)m->version : 0, id, row);
 }
 
 /* A --input row as the prediction client takes it (pointers into row). */
@@ -76,7 +76,7 @@ static wq_predclient_row row_view(const wq_named_row *row)
 }
 
 static wq_exit predict_one(const char *cmd, wq_rpc_client *c, const char *url,
-                           const wq_named_row *row, int format)
+                           const wq_named_row *row, cli_pred_sink *sink)
 {
 	Wineq__V1__PredictResponse *resp = NULL;
 	wq_predclient_row view = row_view(row);
@@ -89,7 +89,7 @@ static wq_exit predict_one(const char *cmd, wq_rpc_client *c, const char *url,
 	if (code != WQ_RPC_OK)
 		return call_failed(cmd, url, code, msg);
 	wq_predclient_prediction(resp->quality, resp->probabilities, resp->n_probabilities, &p);
-	rc = emit(&p, resp->model, resp->prediction_id, format, -1);
+	rc = emit(sink, &p, resp->model, resp->prediction_id, -1);
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return rc == WQ_OK ? WQ_EXIT_OK : WQ_EXIT_FAILURE;
 }
@@ -115,7 +115,7 @@ static size_t batch_first_error(const Wineq__V1__PredictBatchResponse *resp, siz
  * before any is printed (the local form's all-or-nothing output). */
 static wq_exit predict_chunk(const char *cmd, wq_rpc_client *c, const char *url,
                              const wq_predclient_row *rows, size_t n, long first, const char *what,
-                             int format)
+                             cli_pred_sink *sink)
 {
 	Wineq__V1__PredictBatchResponse *resp = NULL;
 	const char *why = NULL;
@@ -139,24 +139,24 @@ static wq_exit predict_chunk(const char *cmd, wq_rpc_client *c, const char *url,
 		wq_prediction p;
 
 		wq_predclient_prediction(pr->quality, pr->probabilities, pr->n_probabilities, &p);
-		if (emit(&p, resp->model, pr->prediction_id, format, first + (long)i) != WQ_OK)
+		if (emit(sink, &p, resp->model, pr->prediction_id, first + (long)i) != WQ_OK)
 			ex = WQ_EXIT_FAILURE;
 	}
 	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return ex;
 }
 
-/* Predicts rows[0..n) in chunks of BATCH_CHUNK; row numbers printed as base + index. */
+/* Predicts rows[0..n) in chunks of BATCH_CHUNK; row numbers printed from 1. */
 static wq_exit predict_rows(const char *cmd, wq_rpc_client *c, const char *url,
-                            const wq_predclient_row *rows, size_t n, long base, const char *what,
-                            int format)
+                            const wq_predclient_row *rows, size_t n, const char *what,
+                            cli_pred_sink *sink)
 {
 	wq_exit ex = WQ_EXIT_OK;
 
 	for (size_t i = 0; i < n && ex == WQ_EXIT_OK; i += BATCH_CHUNK) {
 		size_t k = n - i < BATCH_CHUNK ? n - i : BATCH_CHUNK;
 
-		ex = predict_chunk(cmd, c, url, rows + i, k, base + (long)i, what, format);
+		ex = predict_chunk(cmd, c, url, rows + i, k, 1 + (long)i, what, sink);
 	}
 	return ex;
 }
@@ -238,7 +238,7 @@ wq_exit cli_remote_data_load(const char *cmd, wq_rpc_client *c, const char *url,
 
 /* The --input array as prediction rows. */
 static wq_exit predict_array(const char *cmd, wq_rpc_client *c, const char *url,
-                             const wq_named_row *rows, size_t nrows, int format)
+                             const wq_named_row *rows, size_t nrows, cli_pred_sink *sink)
 {
 	wq_predclient_row *view = calloc(nrows + 1, sizeof(*view));
 	wq_exit ex;
@@ -247,13 +247,13 @@ static wq_exit predict_array(const char *cmd, wq_rpc_client *c, const char *url,
 		return WQ_EXIT_FAILURE;
 	for (size_t i = 0; i < nrows; i++)
 		view[i] = row_view(&rows[i]);
-	ex = predict_rows(cmd, c, url, view, nrows, 0, "--input item", format);
+	ex = predict_rows(cmd, c, url, view, nrows, "--input item", sink);
 	free(view);
 	return ex;
 }
 
 wq_exit cli_predict_remote(const char *url, const wq_named_row *rows, size_t nrows, int is_array,
-                           const char *csv, int format)
+                           const char *csv, cli_pred_sink *sink)
 {
 	const char *cmd = "predict";
 	cli_remote_data data = {0};
@@ -265,13 +265,15 @@ wq_exit cli_predict_remote(const char *url, const wq_named_row *rows, size_t nro
 		return ex;
 	if (csv != NULL) {
 		ex = cli_remote_data_load(cmd, c, url, csv, 0, &data);
+		sink->csv = data.ds;
 		if (ex == WQ_EXIT_OK)
-			ex = predict_rows(cmd, c, url, data.rows, data.nrows, 1, "row", format);
+			ex = predict_rows(cmd, c, url, data.rows, data.nrows, "row", sink);
 	} else if (is_array) {
-		ex = predict_array(cmd, c, url, rows, nrows, format);
+		ex = predict_array(cmd, c, url, rows, nrows, sink);
 	} else {
-		ex = predict_one(cmd, c, url, &rows[0], format);
+		ex = predict_one(cmd, c, url, &rows[0], sink);
 	}
+	sink->csv = NULL;
 	cli_remote_data_clear(&data);
 	wq_rpc_client_close(c);
 	return ex;
@@ -299,6 +301,11 @@ wq_exit cli_remote_options(const char *cmd, int argc, char **argv, const struct 
 				return WQ_EXIT_USAGE;
 			}
 			break;
+		case 'T':
+			ex = cli_timeout_option(cmd, optarg);
+			if (ex != WQ_EXIT_OK)
+				return ex;
+			break;
 		case 'h':
 			usage(stdout);
 			return WQ_EXIT_OK;
@@ -323,9 +330,12 @@ wq_exit cli_remote_options(const char *cmd, int argc, char **argv, const struct 
 
 static void health_usage(FILE *out)
 {
-	fprintf(out, "Usage: wineq-client health [--server URL] [--format text|json]\n\n"
+	fprintf(out, "Usage: wineq-client health [--server URL] [--format text|json]\n"
+	             "                           [--timeout SECONDS]\n\n"
 	             "Asks wineqd whether it is live and ready (a model is loaded).\n"
-	             "  --server URL   default $WINEQ_SERVER or " DEFAULT_SERVER "\n"
+	             "  --server URL       default $WINEQ_SERVER or " DEFAULT_SERVER "\n"
+	             "  --timeout SECONDS  the whole wait, retries included [10; env\n"
+	             "                     WINEQ_RPC_TIMEOUT_MS in milliseconds]\n"
 	             "Exit status: 0 serving, 1 not ready or unreachable.\n");
 }
 
@@ -358,6 +368,7 @@ wq_exit cmd_health(int argc, char **argv)
 {
 	static const struct option opts[] = {{"server", required_argument, NULL, 's'},
 	                                     {"format", required_argument, NULL, 'f'},
+	                                     {"timeout", required_argument, NULL, 'T'},
 	                                     {"help", no_argument, NULL, 'h'},
 	                                     {NULL, 0, NULL, 0}};
 	Wineq__V1__HealthRequest req = WINEQ__V1__HEALTH_REQUEST__INIT;

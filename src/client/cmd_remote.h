@@ -23,10 +23,10 @@ typedef struct cli_remote_opts {
  * takes none). WQ_EXIT_OK to go on, or an exit code (after printing the error). */
 typedef wq_exit (*cli_remote_option_fn)(void *arg, int ch, const char *value);
 
-/* Parses argv with longopts, which map --server to 's', --format to 'f' and --help to 'h'
- * (optstring ":h"): those fill *o (initialised here), other options go to own (may be NULL),
- * operands are refused. Returns WQ_EXIT_OK to go on, else the exit code to end with; *done is
- * 1 when the command is finished (help printed or an error), 0 to go on. */
+/* Parses argv with longopts, which map --server to 's', --format to 'f', --timeout to 'T' and
+ * --help to 'h' (optstring ":h"): those fill *o (initialised here), other options go to own (may be
+ * NULL), operands are refused. Returns WQ_EXIT_OK to go on, else the exit code to end with; *done
+ * is 1 when the command is finished (help printed or an error), 0 to go on. */
 wq_exit cli_remote_options(const char *cmd, int argc, char **argv, const struct option *longopts,
                            void (*usage)(FILE *), cli_remote_option_fn own, void *arg,
                            cli_remote_opts *o, int *done);

@@ -26,15 +26,17 @@ static const char usage_text[] =
     "Options:\n"
     "  --tracking-uri URI  the store (sqlite:...) or a wineqd (tcp://..., needs MANAGE)\n"
     "                      [$WINEQ_TRACKING_URI, else $WINEQ_HOME/registry.db]\n"
+    "  --timeout SECONDS   with a wineqd: each call's whole budget, retries included [10]\n"
     "  -h, --help\n";
 
-enum { OPT_ROLE = 256, OPT_MODEL, OPT_ALL, OPT_FORMAT, OPT_TRACKING };
+enum { OPT_ROLE = 256, OPT_MODEL, OPT_ALL, OPT_FORMAT, OPT_TRACKING, OPT_TIMEOUT };
 
 static const struct option options[] = {{"role", required_argument, NULL, OPT_ROLE},
                                         {"model", required_argument, NULL, OPT_MODEL},
                                         {"all", no_argument, NULL, OPT_ALL},
                                         {"format", required_argument, NULL, OPT_FORMAT},
                                         {"tracking-uri", required_argument, NULL, OPT_TRACKING},
+                                        {"timeout", required_argument, NULL, OPT_TIMEOUT},
                                         {"help", no_argument, NULL, 'h'},
                                         {NULL, 0, NULL, 0}};
 
@@ -73,6 +75,10 @@ static wq_cli_step parse(const char *cmd, int argc, char **argv, args *a, wq_exi
 			break;
 		case OPT_TRACKING:
 			a->reg.tracking_uri = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if ((*ex = cli_timeout_option(cmd, optarg)) != WQ_EXIT_OK)
+				return WQ_CLI_EXIT;
 			break;
 		default:
 			*ex = cli_option_error(cmd, c, argv);

@@ -69,6 +69,8 @@ static void train_usage(FILE *out)
 	    "  --tracking-uri URI     sqlite:///path.db (env WINEQ_TRACKING_URI)\n"
 	    "  --artifact-root URI    file:///dir or s3://bucket/prefix (env WINEQ_ARTIFACT_ROOT)\n"
 	    "  --s3-endpoint-url URL  S3-compatible endpoint (env WINEQ_S3_ENDPOINT_URL)\n"
+	    "  --timeout SECONDS      with wineqd as tracking URI (tcp://...): each call's whole\n"
+	    "                         budget, retries included [10]\n"
 	    "Hyper-parameter search (a resumable flow; see 'wineq-client flows'):\n"
 	    "  --trials N             seeded random search over kernel, C, gamma, class weight;\n"
 	    "                         trials are runs in experiment wine-svm, the best K are\n"
@@ -116,7 +118,8 @@ enum {
 	OPT_TRIALS,
 	OPT_CV,
 	OPT_BESTK,
-	OPT_WORKERS
+	OPT_WORKERS,
+	OPT_TIMEOUT
 };
 
 static const struct option train_options[] = {
@@ -151,6 +154,7 @@ static const struct option train_options[] = {
     {"cv", required_argument, NULL, OPT_CV},
     {"best-k", required_argument, NULL, OPT_BESTK},
     {"workers", required_argument, NULL, OPT_WORKERS},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -529,6 +533,10 @@ static wq_cli_step train_parse(train_args *a, int argc, char **argv, wq_exit *ex
 			break;
 		case OPT_S3:
 			a->t.reg.s3_endpoint = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if (cli_timeout_option(CMD, optarg) != WQ_EXIT_OK)
+				return WQ_CLI_EXIT;
 			break;
 		case OPT_TRIALS:
 		case OPT_CV:

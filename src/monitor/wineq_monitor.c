@@ -63,6 +63,7 @@ enum {
 	O_FEED_TLS_KEY,
 	O_FEED_TLS_SERVER_NAME,
 	O_HTTP_OPEN,
+	O_LOG_FORMAT,
 	/* report */
 	O_REFERENCE,
 	O_CURRENT,
@@ -105,6 +106,7 @@ static const struct option serve_opts[] = {
     {"feed-tls-key", required_argument, NULL, O_FEED_TLS_KEY},
     {"feed-tls-server-name", required_argument, NULL, O_FEED_TLS_SERVER_NAME},
     {"http-open", required_argument, NULL, O_HTTP_OPEN},
+    {"log-format", required_argument, NULL, O_LOG_FORMAT},
     {"tracking-uri", required_argument, NULL, O_TRACKING},
     {"artifact-root", required_argument, NULL, O_ARTIFACT},
     {"s3-endpoint-url", required_argument, NULL, O_S3},
@@ -126,7 +128,8 @@ static const struct option report_opts[] = {{"reference", required_argument, NUL
 
 typedef struct serve_cfg {
 	const char *feed, *http, *tracking, *artifact, *s3, *config, *log_level, *state_dir;
-	int http_open; /* --http-open yes: serve HTTP on a non-loopback address */
+	const char *log_format; /* text or json */
+	int http_open;          /* --http-open yes: serve HTTP on a non-loopback address */
 	wqm_opts m;
 	const char *num_method, *cat_method;
 	wq_rpc_tls feed_tls;
@@ -146,84 +149,87 @@ typedef struct report_cfg {
 
 static void usage(FILE *out)
 {
-	fputs("usage: wineq-monitor serve [options]\n"
-	      "       wineq-monitor report --reference A.csv --current B.csv [--out FILE]\n"
-	      "                            [--format html|json] [--columns LIST] [--categorical "
-	      "LIST]\n"
-	      "                            [--fail-on-drift]\n"
-	      "       wineq-monitor history [--state-dir DIR] [--since T] [--limit N]\n"
-	      "                            [--format text|json]\n\n"
-	      "serve: subscribes to wineqd's feed, keeps a window of recent predictions and\n"
-	      "compares it with the reference sample of the model version that made them (fetched\n"
-	      "from the registry; the prediction column against the model's own predictions on\n"
-	      "that sample); joins true labels to predictions for live quality; keeps its window,\n"
-	      "join buffer and history in --state-dir; serves /metrics (Prometheus), /report\n"
-	      "(HTML), /report.json, /healthz.\n"
-	      "  --feed URL               wineqd's feed, tcp:// or tls+tcp:// "
-	      "[tcp://127.0.0.1:7071]\n"
-	      "  --http ADDR:PORT         [127.0.0.1:9697]\n"
-	      "  --window N               events kept [1000]\n"
-	      "  --window-seconds S       and only those younger than S seconds [0: no limit]\n"
-	      "  --min-events N           no drift verdict below N events (insufficient data) "
-	      "[" WQM_STR(
-	          WQM_DEFAULT_MIN_EVENTS) "]\n"
-	                                  "  --join-max-age S         predictions wait S seconds "
-	                                  "for a label [86400]\n"
-	                                  "  --join-max-predictions N and at most N of them are "
-	                                  "held [100000; ~152 bytes each]\n"
-	                                  "  --state-dir DIR|none     SQLite state (window, join "
-	                                  "buffer, history)\n"
-	                                  "                           [$WINEQ_HOME/monitor; none: "
-	                                  "memory only]\n"
-	                                  "  --snapshot-interval S    history resolution [60]\n"
-	                                  "  --history-days D         snapshots kept [30]\n"
-	                                  "  --reference URI          use this model/bundle's "
-	                                  "sample for every event\n"
-	                                  "  --model-name NAME[,NAME] monitor only these models "
-	                                  "(repeatable) [any registered\n"
-	                                  "                           name; events never choose "
-	                                  "a file: references come\n"
-	                                  "                           from the registry as "
-	                                  "models:/NAME/VERSION]\n"
-	                                  "  --feed-tls-ca FILE       CA that signed wineqd's "
-	                                  "certificate (tls+tcp:// feed)\n"
-	                                  "  --feed-tls-cert FILE --feed-tls-key FILE   client "
-	                                  "certificate for wineqd\n"
-	                                  "  --feed-tls-server-name NAME  name wineqd's "
-	                                  "certificate must carry [the feed's host]\n"
-	                                  "  --http-open yes|no       serve HTTP (which has no "
-	                                  "authentication) on a non-loopback address [no]\n"
-	                                  "  --tracking-uri, --artifact-root, --s3-endpoint-url   "
-	                                  "the registry to fetch from\n"
-	                                  "  --config FILE            key = value file, keys are "
-	                                  "these flag names\n"
-	                                  "                           [" DEFAULT_CONFIG
-	                                  ", when present]\n"
-	                                  "report: the same comparison once, between two CSV files "
-	                                  "(UCI ';' or comma).\n"
-	                                  "  --columns LIST           compared columns [all "
-	                                  "columns both files have]\n"
-	                                  "  --categorical LIST       categorical among them "
-	                                  "[quality]\n"
-	                                  "  --out FILE               [-: standard output]\n"
-	                                  "  --fail-on-drift          exit 1 when dataset drift is "
-	                                  "detected\n"
-	                                  "Drift options (both):\n"
-	                                  "  --num-method auto|ks|wasserstein|psi|jensenshannon  "
-	                                  "[auto: K-S when the reference\n"
-	                                  "                           has <= --small-reference "
-	                                  "rows, else Wasserstein]\n"
-	                                  "  --cat-method auto|chisquare|jensenshannon [auto: "
-	                                  "chi-square / Jensen-Shannon]\n"
-	                                  "  --num-threshold X, --cat-threshold X        [the "
-	                                  "test's default]\n"
-	                                  "  --share-threshold X      dataset drift when drifted "
-	                                  "share >= X [0.5]\n"
-	                                  "  --small-reference N      [1000]\n"
-	                                  "  --bins N                 quantile bins for PSI, JS "
-	                                  "and histograms [10]\n"
-	                                  "  --log-level LEVEL        [info]\n",
-	      out);
+	fputs(
+	    "usage: wineq-monitor serve [options]\n"
+	    "       wineq-monitor report --reference A.csv --current B.csv [--out FILE]\n"
+	    "                            [--format html|json] [--columns LIST] [--categorical "
+	    "LIST]\n"
+	    "                            [--fail-on-drift]\n"
+	    "       wineq-monitor history [--state-dir DIR] [--since T] [--limit N]\n"
+	    "                            [--format text|json]\n\n"
+	    "serve: subscribes to wineqd's feed, keeps a window of recent predictions and\n"
+	    "compares it with the reference sample of the model version that made them (fetched\n"
+	    "from the registry; the prediction column against the model's own predictions on\n"
+	    "that sample); joins true labels to predictions for live quality; keeps its window,\n"
+	    "join buffer and history in --state-dir; serves /metrics (Prometheus), /report\n"
+	    "(HTML), /report.json, /healthz.\n"
+	    "  --feed URL               wineqd's feed, tcp:// or tls+tcp:// "
+	    "[tcp://127.0.0.1:7071]\n"
+	    "  --http ADDR:PORT         [127.0.0.1:9697]\n"
+	    "  --window N               events kept [1000]\n"
+	    "  --window-seconds S       and only those younger than S seconds [0: no limit]\n"
+	    "  --min-events N           no drift verdict below N events (insufficient data) "
+	    "[" WQM_STR(
+	        WQM_DEFAULT_MIN_EVENTS) "]\n"
+	                                "  --join-max-age S         predictions wait S seconds "
+	                                "for a label [86400]\n"
+	                                "  --join-max-predictions N and at most N of them are "
+	                                "held [100000; ~152 bytes each]\n"
+	                                "  --state-dir DIR|none     SQLite state (window, join "
+	                                "buffer, history)\n"
+	                                "                           [$WINEQ_HOME/monitor; none: "
+	                                "memory only]\n"
+	                                "  --snapshot-interval S    history resolution [60]\n"
+	                                "  --history-days D         snapshots kept [30]\n"
+	                                "  --reference URI          use this model/bundle's "
+	                                "sample for every event\n"
+	                                "  --model-name NAME[,NAME] monitor only these models "
+	                                "(repeatable) [any registered\n"
+	                                "                           name; events never choose "
+	                                "a file: references come\n"
+	                                "                           from the registry as "
+	                                "models:/NAME/VERSION]\n"
+	                                "  --feed-tls-ca FILE       CA that signed wineqd's "
+	                                "certificate (tls+tcp:// feed)\n"
+	                                "  --feed-tls-cert FILE --feed-tls-key FILE   client "
+	                                "certificate for wineqd\n"
+	                                "  --feed-tls-server-name NAME  name wineqd's "
+	                                "certificate must carry [the feed's host]\n"
+	                                "  --http-open yes|no       serve HTTP (which has no "
+	                                "authentication) on a non-loopback address [no]\n"
+	                                "  --tracking-uri, --artifact-root, --s3-endpoint-url   "
+	                                "the registry to fetch from\n"
+	                                "  --log-format FORMAT      text (TIME wineq-monitor[PID] "
+	                                "LEVEL: MESSAGE) or json [text]\n"
+	                                "  --config FILE            key = value file, keys are "
+	                                "these flag names\n"
+	                                "                           [" DEFAULT_CONFIG
+	                                ", when present]\n"
+	                                "report: the same comparison once, between two CSV files "
+	                                "(UCI ';' or comma).\n"
+	                                "  --columns LIST           compared columns [all "
+	                                "columns both files have]\n"
+	                                "  --categorical LIST       categorical among them "
+	                                "[quality]\n"
+	                                "  --out FILE               [-: standard output]\n"
+	                                "  --fail-on-drift          exit 1 when dataset drift is "
+	                                "detected\n"
+	                                "Drift options (both):\n"
+	                                "  --num-method auto|ks|wasserstein|psi|jensenshannon  "
+	                                "[auto: K-S when the reference\n"
+	                                "                           has <= --small-reference "
+	                                "rows, else Wasserstein]\n"
+	                                "  --cat-method auto|chisquare|jensenshannon [auto: "
+	                                "chi-square / Jensen-Shannon]\n"
+	                                "  --num-threshold X, --cat-threshold X        [the "
+	                                "test's default]\n"
+	                                "  --share-threshold X      dataset drift when drifted "
+	                                "share >= X [0.5]\n"
+	                                "  --small-reference N      [1000]\n"
+	                                "  --bins N                 quantile bins for PSI, JS "
+	                                "and histograms [10]\n"
+	                                "  --log-level LEVEL        [info]\n",
+	    out);
 }
 
 /* What drift_flag made of an option. */
@@ -371,6 +377,9 @@ static wq_cli_step serve_apply(serve_cfg *s, int argc, char **argv, const char *
 		case O_FEED_TLS_CA:
 			s->feed_tls.ca_file = optarg;
 			break;
+		case O_LOG_FORMAT:
+			s->log_format = optarg;
+			break;
 		case O_FEED_TLS_CERT:
 			s->feed_tls.cert_file = optarg;
 			break;
@@ -517,7 +526,7 @@ static wq_cli_step serve_load(serve_cfg *s, int argc, char **argv, wq_kvconf *co
 		return WQ_CLI_EXIT;
 	*ex = drift_methods(&s->m, s->num_method, s->cat_method);
 	if (*ex == WQ_EXIT_OK)
-		*ex = wq_cli_log_level_set("wineq-monitor", s->log_level);
+		*ex = wq_cli_log_daemon_setup("wineq-monitor", s->log_level, s->log_format);
 	if (*ex == WQ_EXIT_OK)
 		*ex = feed_check(s);
 	if (*ex == WQ_EXIT_OK && !s->http_open && !wq_auth_addr_is_loopback(s->http)) {
@@ -547,7 +556,7 @@ typedef struct monitor {
 } monitor;
 
 /* Opens the registry and the state (s->m.state_dir is set here). WQ_EXIT_OK or
- * WQ_EXIT_FAILURE (the reason on stderr). */
+ * WQ_EXIT_FAILURE (the reason logged). */
 static wq_exit monitor_open(serve_cfg *s, monitor *mon)
 {
 	wq_config cfg = {0};
@@ -564,7 +573,7 @@ static wq_exit monitor_open(serve_cfg *s, monitor *mon)
 		rc = wq_registry_open(&cfg, &reg, err, sizeof(err));
 	wq_config_clear(&cfg);
 	if (rc != WQ_OK) {
-		fprintf(stderr, "wineq-monitor: cannot open the registry: %s\n", err);
+		wq_log(WQ_LOG_ERROR, "cannot open the registry: %s", err);
 		return WQ_EXIT_FAILURE;
 	}
 	if (s->state_dir == NULL)
@@ -574,14 +583,14 @@ static wq_exit monitor_open(serve_cfg *s, monitor *mon)
 	rc = wqm_init(&mon->m, &s->m, reg, err, sizeof(err));
 	/* reg is owned by mon->m now, also on failure */
 	if (rc != WQ_OK) {
-		fprintf(stderr, "wineq-monitor: %s\n", err);
+		wq_log(WQ_LOG_ERROR, "%s", err);
 		return WQ_EXIT_FAILURE;
 	}
 	return WQ_EXIT_OK;
 }
 
 /* HTTP, the replay of the stored state, the feed and the snapshot ticker. WQ_EXIT_OK or
- * WQ_EXIT_FAILURE (the reason on stderr). */
+ * WQ_EXIT_FAILURE (the reason logged). */
 static wq_exit monitor_start(const serve_cfg *s, monitor *mon)
 {
 	char err[1024] = "";
@@ -590,13 +599,12 @@ static wq_exit monitor_start(const serve_cfg *s, monitor *mon)
 
 	rc = wqm_http_start(&mon->m, s->http, &mon->http, err, sizeof(err));
 	if (rc != WQ_OK) {
-		fprintf(stderr, "wineq-monitor: http %s: %s\n", s->http, err);
+		wq_log(WQ_LOG_ERROR, "http %s: %s", s->http, err);
 		return WQ_EXIT_FAILURE;
 	}
 	rc = wqm_restore(&mon->m, &restored, err, sizeof(err));
 	if (rc != WQ_OK) {
-		fprintf(stderr, "wineq-monitor: cannot restore the state in %s: %s\n",
-		        s->m.state_dir, err);
+		wq_log(WQ_LOG_ERROR, "cannot restore the state in %s: %s", s->m.state_dir, err);
 		return WQ_EXIT_FAILURE;
 	}
 	if (s->m.state_dir != NULL)
@@ -608,7 +616,7 @@ static wq_exit monitor_start(const serve_cfg *s, monitor *mon)
 	if (rc == WQ_OK)
 		rc = wqm_ticker_start(&mon->m, &mon->ticker, err, sizeof(err));
 	if (rc != WQ_OK) {
-		fprintf(stderr, "wineq-monitor: %s\n", err);
+		wq_log(WQ_LOG_ERROR, "%s", err);
 		return WQ_EXIT_FAILURE;
 	}
 	wq_log(
@@ -644,6 +652,7 @@ static wq_exit cmd_serve(int argc, char **argv)
 	sigset_t sigs;
 
 	memset(&mon, 0, sizeof(mon));
+	wq_log_set_program("wineq-monitor");
 	wqm_opts_default(&s.m);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);

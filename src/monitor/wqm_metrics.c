@@ -387,5 +387,9 @@ wq_status wqm_metrics_init(wqm *m, char *err, size_t errlen)
 		                       0, NULL, 0, &f, err, errlen);
 	if (rc == WQ_OK)
 		rc = wq_prom_cell_get(f, NULL, &m->m_store_errors);
+	if (rc == WQ_OK)
+		rc = wq_prom_process_add(m->prom, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_prom_build_info_add(m->prom, err, errlen);
 	return rc;
 }

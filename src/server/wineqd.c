@@ -37,7 +37,7 @@ typedef struct opts {
 	const char *listen, *feed, *http, *model, *config;
 	const char *tls_cert, *tls_key, *tls_ca;
 	int tls_client_auth;
-	const char *tracking_uri, *artifact_root, *s3_endpoint, *log_level;
+	const char *tracking_uri, *artifact_root, *s3_endpoint, *log_level, *log_format;
 	const char *feedback_key;
 	double poll_s, drain_s, feedback_max_age_s;
 	size_t workers;
@@ -72,6 +72,7 @@ enum {
 	O_TLS_IDENTITY_ROLE,
 	O_TLS_DEFAULT_ROLE,
 	O_METRICS_OPEN,
+	O_LOG_FORMAT,
 	O_HELP,
 	O_VERSION
 };
@@ -101,6 +102,7 @@ static const struct option long_opts[] = {
     {"tls-identity-role", required_argument, NULL, O_TLS_IDENTITY_ROLE},
     {"tls-default-role", required_argument, NULL, O_TLS_DEFAULT_ROLE},
     {"metrics-open", required_argument, NULL, O_METRICS_OPEN},
+    {"log-format", required_argument, NULL, O_LOG_FORMAT},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0}};
@@ -144,10 +146,49 @@ static void usage(FILE *out)
 	      "  --metrics-open yes|no GET /metrics without a credential [no: the READ role,\n"
 	      "                        which loopback callers have by default]\n"
 	      "  --log-level LEVEL     debug, info, warn, error [info]\n"
+	      "  --log-format FORMAT   text (TIME wineqd[PID] LEVEL: MESSAGE) or json (one object\n"
+	      "                        per line) [text]\n"
 	      "  --help, --version\n"
 	      "Signals: SIGHUP checks the registry for a new model at once; SIGTERM/SIGINT drain\n"
 	      "and exit 0.\n",
 	      out);
+}
+
+/* Where the option c with a plain string value goes; NULL for the other options. */
+static const char **string_option(opts *o, int c)
+{
+	switch (c) {
+	case O_LISTEN:
+		return &o->listen;
+	case O_FEED:
+		return &o->feed;
+	case O_HTTP:
+		return &o->http;
+	case O_MODEL:
+		return &o->model;
+	case O_CONFIG:
+		return &o->config;
+	case O_TLS_CERT:
+		return &o->tls_cert;
+	case O_TLS_KEY:
+		return &o->tls_key;
+	case O_TLS_CA:
+		return &o->tls_ca;
+	case O_TRACKING:
+		return &o->tracking_uri;
+	case O_ARTIFACT:
+		return &o->artifact_root;
+	case O_S3:
+		return &o->s3_endpoint;
+	case O_LOG:
+		return &o->log_level;
+	case O_LOG_FORMAT:
+		return &o->log_format;
+	case O_FEEDBACK_KEY:
+		return &o->feedback_key;
+	default:
+		return NULL;
+	}
 }
 
 /* Applies argv (the config file's "--key=value" list or the command line). WQ_CLI_EXIT with
@@ -160,43 +201,13 @@ static wq_cli_step opts_apply(opts *o, int argc, char **argv, const char *origin
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
+		const char **field = string_option(o, c);
+
+		if (field != NULL) {
+			*field = optarg;
+			continue;
+		}
 		switch (c) {
-		case O_LISTEN:
-			o->listen = optarg;
-			break;
-		case O_FEED:
-			o->feed = optarg;
-			break;
-		case O_HTTP:
-			o->http = optarg;
-			break;
-		case O_MODEL:
-			o->model = optarg;
-			break;
-		case O_CONFIG:
-			o->config = optarg;
-			break;
-		case O_TLS_CERT:
-			o->tls_cert = optarg;
-			break;
-		case O_TLS_KEY:
-			o->tls_key = optarg;
-			break;
-		case O_TLS_CA:
-			o->tls_ca = optarg;
-			break;
-		case O_TRACKING:
-			o->tracking_uri = optarg;
-			break;
-		case O_ARTIFACT:
-			o->artifact_root = optarg;
-			break;
-		case O_S3:
-			o->s3_endpoint = optarg;
-			break;
-		case O_LOG:
-			o->log_level = optarg;
-			break;
 		case O_TLS_CLIENT_AUTH:
 			rc = wq_cli_parse_bool(optarg, &o->tls_client_auth);
 			break;
@@ -205,9 +216,6 @@ static wq_cli_step opts_apply(opts *o, int argc, char **argv, const char *origin
 			break;
 		case O_DRAIN:
 			rc = wq_cli_parse_seconds(optarg, 3600, &o->drain_s);
-			break;
-		case O_FEEDBACK_KEY:
-			o->feedback_key = optarg;
 			break;
 		case O_FEEDBACK_MAX_AGE:
 			rc = wq_cli_parse_seconds(optarg, 10 * 366 * 86400.0,
@@ -280,7 +288,21 @@ typedef struct watcher {
 	wqd *d;
 	const char *uri;
 	wq_model_uri parsed;
+	/* Swaps are logged as they happen once every listener is bound; before that the line
+	 * waits in pending ("" when nothing was loaded). */
+	bool announce;
+	char pending[1536];
 } watcher;
+
+/* "serving NAME version N (STAGE) ...": logged now, or kept for announce_first. */
+static void served_log(watcher *w, const wq_served_model *m, const char *dir)
+{
+	snprintf(w->pending, sizeof(w->pending), "serving %s version %s (%s) sha256 %.12s from %s",
+	         m->name, m->version > 0 ? m->version_str : "-",
+	         m->stage[0] ? m->stage : "no stage", m->sha256, dir);
+	if (w->announce)
+		wq_log(WQ_LOG_INFO, "%s", w->pending);
+}
 
 /* For models:/ URIs: which version the URI names now, without downloading anything.
  * WQ_ENOENT when it names none (e.g. nothing in Production yet). *out owned by the caller. */
@@ -379,9 +401,7 @@ static void watcher_check(watcher *w, int force)
 		wq_served_model_put(m);
 		goto out;
 	}
-	wq_log(WQ_LOG_INFO, "serving %s version %s (%s) sha256 %.12s from %s", m->name,
-	       m->version > 0 ? m->version_str : "-", m->stage[0] ? m->stage : "no stage",
-	       m->sha256, dir);
+	served_log(w, m, dir);
 	wq_serving_swap(d->serving, m);
 	atomic_store(&d->model_missing, 0);
 	wq_prom_cell_inc(d->m_reloads);
@@ -441,6 +461,15 @@ static wq_status access_open(const opts *o, wqd *d, char *err, size_t errlen)
 	if (rc != WQ_OK)
 		return rc;
 	d->metrics_open = o->metrics_open;
+	return WQ_OK;
+}
+
+/* What access_open set up, once the listeners it guards are bound. */
+static void access_log(const opts *o, const wqd *d)
+{
+	const wq_config *c = &d->registry->config;
+	int local = c->tracking_kind == WQ_TRACKING_SQLITE && c->db_path != NULL;
+
 	wq_log(WQ_LOG_INFO,
 	       "access: registry %s; without a credential: %s over loopback, %s elsewhere; "
 	       "tokens %s; client certificates %s",
@@ -454,7 +483,6 @@ static wq_status access_open(const opts *o, wqd *d, char *err, size_t errlen)
 	    !local && !o->tls_client_auth)
 		wq_log(WQ_LOG_WARN, "no caller from another host can write to the registry: "
 		                    "neither tokens nor client certificates can be checked");
-	return WQ_OK;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -487,13 +515,13 @@ static wq_cli_step opts_load(opts *o, int argc, char **argv, wq_kvconf *conf, ch
 	return opts_apply(o, argc, argv, "command line", ex);
 }
 
-/* Checks the options that go together and sets the log level; parses --model into *uri.
+/* Checks the options that go together and sets up logging; parses --model into *uri.
  * WQ_EXIT_OK or WQ_EXIT_USAGE (the reason on stderr). */
 static wq_exit opts_check(const opts *o, wq_model_uri *uri)
 {
 	char err[1024] = "";
 
-	if (wq_cli_log_level_set("wineqd", o->log_level) != WQ_EXIT_OK)
+	if (wq_cli_log_daemon_setup("wineqd", o->log_level, o->log_format) != WQ_EXIT_OK)
 		return WQ_EXIT_USAGE;
 	if (wq_model_uri_parse(o->model, uri, err, sizeof(err)) != WQ_OK) {
 		fprintf(stderr, "wineqd: --model: %s\n", err);
@@ -525,7 +553,8 @@ typedef struct server {
 } server;
 
 /* The serving state, the registry (serialized), access control and the feedback key, then
- * the first model. WQ_EXIT_OK or WQ_EXIT_FAILURE (the reason on stderr). */
+ * the first model (loaded before any listener opens, so the first requests find it; not
+ * announced until they are all bound). WQ_EXIT_OK or WQ_EXIT_FAILURE (the reason logged). */
 static wq_exit server_open(const opts *o, server *sv)
 {
 	wqd *d = &sv->d;
@@ -534,7 +563,7 @@ static wq_exit server_open(const opts *o, server *sv)
 	wq_status rc;
 
 	if (wqd_init(d, err, sizeof(err)) != WQ_OK) {
-		fprintf(stderr, "wineqd: %s\n", err);
+		wq_log(WQ_LOG_ERROR, "%s", err);
 		return WQ_EXIT_FAILURE;
 	}
 	rc = wq_config_resolve(o->tracking_uri, o->artifact_root, o->s3_endpoint, &cfg, err,
@@ -554,15 +583,15 @@ static wq_exit server_open(const opts *o, server *sv)
 		rc = wq_registry_serialized(d->registry, &d->registry, err, sizeof(err));
 	if (rc != WQ_OK) {
 		wq_config_clear(&cfg);
-		fprintf(stderr, "wineqd: cannot open the registry: %s\n", err);
+		wq_log(WQ_LOG_ERROR, "cannot open the registry: %s", err);
 		return WQ_EXIT_FAILURE;
 	}
 	if (access_open(o, d, err, sizeof(err)) != WQ_OK) {
-		fprintf(stderr, "wineqd: access control: %s\n", err);
+		wq_log(WQ_LOG_ERROR, "access control: %s", err);
 		return WQ_EXIT_FAILURE;
 	}
 	if (wq_predid_open(sv->key_path, 1, &d->predid, err, sizeof(err)) != WQ_OK) {
-		fprintf(stderr, "wineqd: --feedback-key: %s\n", err);
+		wq_log(WQ_LOG_ERROR, "--feedback-key: %s", err);
 		return WQ_EXIT_FAILURE;
 	}
 	d->feedback_max_age_ms = (int64_t)(o->feedback_max_age_s * 1000.0);
@@ -597,7 +626,17 @@ static wq_status rpc_start(const opts *o, server *sv, char *err, size_t errlen)
 	return rc;
 }
 
-/* The feed, RPC and HTTP listeners. WQ_EXIT_OK or WQ_EXIT_FAILURE (the reason on stderr). */
+/* The model loaded before the listeners opened, now that wineqd really serves it; from here
+ * on every swap is logged as it happens. */
+static void announce_first(server *sv)
+{
+	if (sv->w.pending[0] != '\0')
+		wq_log(WQ_LOG_INFO, "%s", sv->w.pending);
+	sv->w.announce = true;
+}
+
+/* The feed, RPC and HTTP listeners; only when all three are bound does wineqd say it serves.
+ * WQ_EXIT_OK or WQ_EXIT_FAILURE (only the failure logged). */
 static wq_exit listeners_start(const opts *o, server *sv)
 {
 	char err[1024] = "";
@@ -610,20 +649,22 @@ static wq_exit listeners_start(const opts *o, server *sv)
 	if (strcmp(o->feed, "none") != 0 &&
 	    wqd_feed_open_tls(o->feed, &sv->tls, sv->d.m_feed_published, sv->d.m_feed_dropped,
 	                      &sv->d.feed, err, sizeof(err)) != WQ_OK) {
-		fprintf(stderr, "wineqd: %s\n", err);
+		wq_log(WQ_LOG_ERROR, "%s", err);
 		return WQ_EXIT_FAILURE;
 	}
 	if (rpc_start(o, sv, err, sizeof(err)) != WQ_OK) {
-		fprintf(stderr, "wineqd: rpc %s: %s\n", o->listen, err);
+		wq_log(WQ_LOG_ERROR, "rpc %s: %s", o->listen, err);
 		return WQ_EXIT_FAILURE;
 	}
 	if (strcmp(o->http, "none") != 0 &&
 	    wqd_http_start(&sv->d, o->http, &sv->http, err, sizeof(err)) != WQ_OK) {
-		fprintf(stderr, "wineqd: http %s: %s\n", o->http, err);
+		wq_log(WQ_LOG_ERROR, "http %s: %s", o->http, err);
 		return WQ_EXIT_FAILURE;
 	}
-	wq_log(WQ_LOG_INFO, "wineqd %s: rpc %s, feed %s, http %s, model %s, poll %gs",
+	wq_log(WQ_LOG_INFO, "wineqd %s listening: rpc %s, feed %s, http %s; model %s, poll %gs",
 	       PACKAGE_VERSION, wq_rpc_server_url(sv->rpc), o->feed, o->http, o->model, o->poll_s);
+	access_log(o, &sv->d);
+	announce_first(sv);
 	wq_log(WQ_LOG_INFO, "feedback: key %s, labels accepted for %gs after a prediction%s",
 	       sv->key_path, o->feedback_max_age_s,
 	       strcmp(o->feed, "none") == 0 ? " (off: no feed to publish them on)" : "");
@@ -689,6 +730,7 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 
 	memset(&sv, 0, sizeof(sv));
+	wq_log_set_program("wineqd");
 	/* Signals are taken synchronously by the main thread: block them before any thread
 	 * starts so the workers never see them. */
 	signal(SIGPIPE, SIG_IGN);

@@ -230,7 +230,8 @@ wq_status wqd_predict_quiet(wqd *d, const wq_served_model *m, const char *const 
 	wq_prediction p;
 	wq_prom_cell *c;
 	char label[16];
-	const char *lv[1] = {label};
+	/* per version, so that counts before and after a hot swap stay apart */
+	const char *lv[3] = {m->name, m->version_str, label};
 	int rc;
 
 	rc = wq_serving_predict(m, names, values, n, &p, err, errlen);
@@ -343,9 +344,12 @@ wq_status wqd_feedback_one(wqd *d, const char *prediction_id, const char *custom
 	return rc;
 }
 
-void wqd_observe(wqd *d, const char *protocol, const char *method, const char *code, double seconds)
+void wqd_observe(wqd *d, const char *protocol, const char *what, const char *code, double seconds)
 {
-	const char *lv[3] = {protocol, method, code};
+	int http = strcmp(protocol, "http") == 0;
+	/* method and route each mean one thing; the other is empty, which Prometheus reads as
+	 * absent */
+	const char *lv[4] = {protocol, http ? "" : what, http ? what : "", code};
 	wq_prom_cell *c;
 
 	if (wq_prom_cell_get(d->m_requests, lv, &c) == WQ_OK)
@@ -382,21 +386,6 @@ static void collect_model_missing(wq_prom_emitter *e, void *arg)
 	const wqd *d = arg;
 
 	wq_prom_emit(e, NULL, atomic_load(&d->model_missing) ? 1 : 0);
-}
-
-static void collect_start_time(wq_prom_emitter *e, void *arg)
-{
-	wqd *d = arg;
-
-	wq_prom_emit(e, NULL, (double)d->started_unix);
-}
-
-static void collect_build_info(wq_prom_emitter *e, void *arg)
-{
-	const char *lv[1] = {PACKAGE_VERSION};
-
-	(void)arg;
-	wq_prom_emit(e, lv, 1);
 }
 
 static wq_status family(wqd *d, int type, const char *name, const char *help,
@@ -451,10 +440,9 @@ static wq_status feedback_metrics(wqd *d, char *err, size_t errlen)
 
 wq_status wqd_init(wqd *d, char *err, size_t errlen)
 {
-	static const char *const req_labels[] = {"protocol", "method", "code"};
+	static const char *const req_labels[] = {"protocol", "method", "route", "code"};
 	static const char *const info_labels[] = {"name", "version", "stage", "sha256"};
-	static const char *const q_labels[] = {"quality"};
-	static const char *const build_labels[] = {"version"};
+	static const char *const q_labels[] = {"name", "version", "quality"};
 	int rc;
 
 	memset(d, 0, sizeof(*d));
@@ -470,17 +458,17 @@ wq_status wqd_init(wqd *d, char *err, size_t errlen)
 		goto fail;
 	}
 	rc = family(d, WQ_PROM_COUNTER, "wineq_requests_total",
-	            "Requests answered, by protocol, method and status code.", req_labels, 3,
-	            &d->m_requests, err, errlen);
+	            "Requests answered, by protocol, RPC method or HTTP route, and status code.",
+	            req_labels, 4, &d->m_requests, err, errlen);
 	if (rc == WQ_OK)
 		rc =
 		    wq_prom_family_add(d->prom, WQ_PROM_HISTOGRAM, "wineq_request_duration_seconds",
 		                       "Time from receiving a request to answering it.", req_labels,
-		                       3, NULL, 0, &d->m_latency, err, errlen);
+		                       4, NULL, 0, &d->m_latency, err, errlen);
 	if (rc == WQ_OK)
 		rc = family(d, WQ_PROM_COUNTER, "wineq_predictions_total",
-		            "Predictions made, by predicted quality.", q_labels, 1,
-		            &d->m_predictions, err, errlen);
+		            "Predictions made, by model name, version and predicted quality.",
+		            q_labels, 3, &d->m_predictions, err, errlen);
 	if (rc == WQ_OK)
 		rc = scalar(d, WQ_PROM_COUNTER, "wineq_model_reloads_total",
 		            "Models loaded and swapped in (the first load included).",
@@ -512,12 +500,9 @@ wq_status wqd_init(wqd *d, char *err, size_t errlen)
 		    "else 0.",
 		    NULL, 0, collect_model_missing, err, errlen);
 	if (rc == WQ_OK)
-		rc = collected(d, "process_start_time_seconds",
-		               "Start time of the process since the Unix epoch in seconds.", NULL,
-		               0, collect_start_time, err, errlen);
+		rc = wq_prom_process_add(d->prom, err, errlen);
 	if (rc == WQ_OK)
-		rc = collected(d, "wineq_build_info", "wineq build (value 1).", build_labels, 1,
-		               collect_build_info, err, errlen);
+		rc = wq_prom_build_info_add(d->prom, err, errlen);
 	if (rc != WQ_OK)
 		goto fail;
 	return WQ_OK;

@@ -40,7 +40,7 @@ typedef struct wqd {
 	wq_prom *prom;
 	wq_predid *predid;           /* names predictions, checks feedback; NULL: no ids */
 	int64_t feedback_max_age_ms; /* <= 0: no limit */
-	int64_t started_unix;        /* process start, for uptime */
+	int64_t started_unix;        /* process start, for Health's uptime */
 	atomic_int stopping;         /* set on SIGTERM: readiness goes false, new work is refused */
 	atomic_int model_missing;    /* set by the model watcher when the served registry version
 	                                no longer exists (deleted): readiness goes false */
@@ -50,9 +50,9 @@ typedef struct wqd {
 	int metrics_open; /* 1: GET /metrics needs no credential; 0: the READ role */
 
 	/* metrics (owned by prom) */
-	wq_prom_family *m_requests;      /* wineq_requests_total{protocol,method,code} */
-	wq_prom_family *m_latency;       /* wineq_request_duration_seconds{protocol,method,code} */
-	wq_prom_family *m_predictions;   /* wineq_predictions_total{quality} */
+	wq_prom_family *m_requests;      /* wineq_requests_total{protocol,method,route,code} */
+	wq_prom_family *m_latency;       /* wineq_request_duration_seconds{(the same)} */
+	wq_prom_family *m_predictions;   /* wineq_predictions_total{name,version,quality} */
 	wq_prom_cell *m_reloads;         /* wineq_model_reloads_total */
 	wq_prom_cell *m_reload_failures; /* wineq_model_reload_failures_total */
 	wq_prom_cell *m_feed_published;  /* wineq_feed_events_published_total */
@@ -130,10 +130,10 @@ void wqd_feedback_invalid(wqd *d);
 /* Whether feedback can be taken at all (an id key and a feed): WQ_OK or WQ_EIO with why. */
 wq_status wqd_feedback_ready(const wqd *d, char *err, size_t errlen);
 
-/* Records one answered request: protocol "rpc"/"http", method (bounded set), status code text
+/* Records one answered request: protocol "rpc" or "http"; what: the RPC method (the `method`
+ * label) or the HTTP route (the `route` label), each from a bounded set; status code text
  * ("OK", "INVALID_ARGUMENT" for rpc; "200", "400" for http), seconds. Thread-safe. */
-void wqd_observe(wqd *d, const char *protocol, const char *method, const char *code,
-                 double seconds);
+void wqd_observe(wqd *d, const char *protocol, const char *what, const char *code, double seconds);
 
 /* The wineq.v1.Predictor service over d (borrowed), for wq_rpc_server_add_service.
  * *out owned by the caller (wqd_predictor_free). */

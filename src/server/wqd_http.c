@@ -1,10 +1,12 @@
 /* wqd_http: wineqd's routes and handlers on a wq_httpd server. */
 #include "wqd_http.h"
 
+#include "base/wq_buf.h"
 #include "base/wq_error.h"
+#include "ml/wq_bundle.h"
+#include "ml/wq_svm.h"
 #include "serve/wq_httpd.h"
 #include "serve/wq_predjson.h"
-#include "ml/wq_svm.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -21,15 +23,35 @@ struct wqd_http {
 	int loopback;          /* listening on loopback only: callers are this host's */
 };
 
+/* Answers an error of a route's style: status, code and the message. */
+typedef void (*error_reply_fn)(wq_httpd_req *r, int status, const char *code, const char *msg);
+
+static bool authorized(wq_httpd_req *r, wqd_http *h, int role, error_reply_fn reply);
 static bool allowed(wq_httpd_req *r, wqd_http *h, int role);
+
+/* Answers j (consumed; NULL: out of memory) as JSON, every real in the shortest text that
+ * reads back exactly (wq_predjson_dump), which wq_httpd_reply_json's jansson dump is not. */
+static void reply_json(wq_httpd_req *r, int status, json_t *j)
+{
+	wq_buf b = WQ_BUF_INIT;
+
+	if (j != NULL && wq_predjson_dump(j, &b) == WQ_OK)
+		wq_buf_putc(&b, '\n');
+	json_decref(j);
+	if (j == NULL || wq_buf_status(&b) != WQ_OK)
+		wq_httpd_reply_json(r, 500, NULL); /* its out-of-memory answer */
+	else
+		wq_httpd_reply(r, status, "application/json", b.data, b.len);
+	wq_buf_free(&b);
+}
 
 /* ---------------------------------------------------------------------------------------
  * /predict */
 
-/* Content-Type application/json, any case, optionally with parameters (charset=utf-8). */
-static bool is_json_type(const char *ct)
+/* Whether Content-Type ct is the media type want, any case, optionally with parameters
+ * (charset=utf-8). */
+static bool is_media_type(const char *ct, const char *want)
 {
-	static const char want[] = "application/json";
 	size_t n;
 
 	if (ct == NULL)
@@ -38,13 +60,13 @@ static bool is_json_type(const char *ct)
 	n = strcspn(ct, ";");
 	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
 		n--;
-	return n == sizeof(want) - 1 && strncasecmp(ct, want, n) == 0;
+	return n == strlen(want) && strncasecmp(ct, want, n) == 0;
 }
 
 /* Answers 415 unless the request is JSON; returns whether it is. */
 static bool content_type_ok(wq_httpd_req *r, const char *ct)
 {
-	if (is_json_type(ct))
+	if (is_media_type(ct, "application/json"))
 		return true;
 	wq_httpd_reply_error(
 	    r, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json, not %s%s%s",
@@ -126,8 +148,15 @@ static wq_status customer_id_take(json_t *obj, char *cid, size_t cidlen, char *e
 static wq_status http_row_parse(json_t *obj, void *elem, char *err, size_t errlen)
 {
 	http_row *out = elem;
+	const char *mlflow = wq_predjson_mlflow_key(obj);
 	int rc = WQ_OK;
 
+	if (mlflow != NULL && !json_is_number(json_object_get(obj, mlflow)))
+		return wq_err_set(err, errlen, WQ_EPARSE,
+		                  "/predict takes an object of feature values ({\"alcohol\": 8.8, "
+		                  "\"volatile acidity\": 0.27, ...}) or an array of them; "
+		                  "\"%s\" is MLflow's scoring protocol: POST it to /invocations",
+		                  mlflow);
 	if (json_is_object(obj))
 		rc = customer_id_take(obj, out->cid, sizeof(out->cid), err, errlen);
 	if (rc == WQ_OK)
@@ -135,21 +164,36 @@ static wq_status http_row_parse(json_t *obj, void *elem, char *err, size_t errle
 	return rc;
 }
 
-static wq_status predict_row(wq_httpd_req *r, wqd_http *h, const wq_served_model *m,
-                             const http_row *row, wq_prediction *p, char id[WQD_ID_SIZE], char *err,
-                             size_t errlen)
+/* Where a prediction of r comes from, for the feed. */
+static wqd_origin http_origin(wq_httpd_req *r, const char *cid)
 {
 	wqd_origin o = {.source = "http",
 	                .request_id = wq_httpd_req_id(r),
-	                .customer_id = row->cid,
+	                .customer_id = cid,
 	                .start_ns = wq_httpd_req_start_ns(r)};
 
+	return o;
+}
+
+/* Drops the UCI columns m does not use (a client may send a whole UCI row). */
+static void row_drop_unused(wq_named_row *row, const wq_served_model *m)
+{
+	wq_named_row_drop_unused(row, (const char *const *)m->bundle->features,
+	                         m->bundle->nfeatures);
+}
+
+static wq_status predict_row(wq_httpd_req *r, wqd_http *h, const wq_served_model *m, http_row *row,
+                             wq_prediction *p, char id[WQD_ID_SIZE], char *err, size_t errlen)
+{
+	wqd_origin o = http_origin(r, row->cid);
+
+	row_drop_unused(&row->row, m);
 	return wqd_predict_one(h->d, m, (const char *const *)row->row.names, row->row.values,
 	                       row->row.n, &o, p, id, err, errlen);
 }
 
-static void predict_batch(wq_httpd_req *r, wqd_http *h, const wq_served_model *m,
-                          const http_row *rows, size_t n)
+static void predict_batch(wq_httpd_req *r, wqd_http *h, const wq_served_model *m, http_row *rows,
+                          size_t n)
 {
 	json_t *arr = json_array();
 
@@ -174,7 +218,7 @@ static void predict_batch(wq_httpd_req *r, wqd_http *h, const wq_served_model *m
 			return;
 		}
 	}
-	wq_httpd_reply_json(r, 200, arr);
+	reply_json(r, 200, arr);
 }
 
 /* POST only (wq_httpd answers the other methods, and bodies over WQD_MAX_HTTP_BODY). */
@@ -221,13 +265,154 @@ static void route_predict(wq_httpd_req *r, void *arg)
 
 		st = predict_row(r, h, m, &rows[0], &p, id, err, sizeof(err));
 		if (st == WQ_OK)
-			wq_httpd_reply_json(r, 200, prediction_json(&p, m, id));
+			reply_json(r, 200, prediction_json(&p, m, id));
 		else
 			wq_httpd_reply_error(r, is_client_error(st) ? 400 : 500,
 			                     prediction_code(st), "%s",
 			                     err[0] ? err : wq_strerror(st));
 	}
 	http_rows_free(rows, nrows);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * /invocations: MLflow's scoring protocol */
+
+/* MLflow's error body {"error_code": "...", "message": "..."}; wineq's INTERNAL is MLflow's
+ * INTERNAL_ERROR. */
+static void reply_mlflow_error(wq_httpd_req *r, int status, const char *code, const char *msg)
+{
+	if (strcmp(code, "INTERNAL") == 0)
+		code = "INTERNAL_ERROR";
+	reply_json(r, status,
+	           json_pack("{s:s,s:o}", "error_code", code, "message",
+	                     wq_httpd_json_str(msg[0] != '\0' ? msg : "request failed")));
+}
+
+/* The HTTP status and MLflow error code of a request refused for rc. */
+static int mlflow_status(wq_status rc, const char **code)
+{
+	switch (rc) {
+	case WQ_ERANGE:
+		*code = "RESOURCE_EXHAUSTED";
+		return 413;
+	case WQ_ENOMEM:
+		*code = "INTERNAL_ERROR";
+		return 500;
+	case WQ_EINVAL:
+		*code = "INVALID_PARAMETER_VALUE";
+		return 400;
+	default:
+		*code = "BAD_REQUEST";
+		return 400;
+	}
+}
+
+/* The body as named rows: JSON (MLflow's four shapes; rows without names in m's feature
+ * order) or CSV. */
+static wq_status invocations_decode(wq_httpd_req *r, bool csv, const wq_served_model *m,
+                                    wq_named_row **rows, size_t *n, char *err, size_t errlen)
+{
+	const char *body;
+	size_t len;
+
+	wq_httpd_req_body(r, &body, &len);
+	if (csv)
+		return wq_predjson_csv_parse(body, len, rows, n, err, errlen);
+	return wq_predjson_mlflow_parse(body, len, (const char *const *)m->bundle->features,
+	                                m->bundle->nfeatures, rows, n, err, errlen);
+}
+
+/* Every row against m before any is predicted, so that a refused request publishes nothing:
+ * unused UCI columns dropped, then a missing, unknown or duplicate column is WQ_EINVAL
+ * naming the row. */
+static wq_status invocations_check(const wq_served_model *m, wq_named_row *rows, size_t n,
+                                   char *err, size_t errlen)
+{
+	double ordered[WQ_PREDJSON_MAX_FEATURES];
+	char detail[512];
+
+	if (m->bundle->nfeatures > WQ_PREDJSON_MAX_FEATURES)
+		return wq_err_set(err, errlen, WQ_EIO, "the model has too many features (%zu)",
+		                  m->bundle->nfeatures);
+	for (size_t i = 0; i < n; i++) {
+		row_drop_unused(&rows[i], m);
+		if (wq_bundle_features_order(m->bundle, (const char *const *)rows[i].names,
+		                             rows[i].values, rows[i].n, ordered, detail,
+		                             sizeof(detail)) != WQ_OK)
+			return wq_err_set(err, errlen, WQ_EINVAL, "row %zu: %s", i, detail);
+	}
+	return WQ_OK;
+}
+
+/* Predicts every row (each published on the feed with its prediction_id, as /predict's) into
+ * a new {"predictions": [quality, ...]} (*out, owned by the caller). */
+static wq_status invocations_run(wq_httpd_req *r, wqd_http *h, const wq_served_model *m,
+                                 const wq_named_row *rows, size_t n, json_t **out, char *err,
+                                 size_t errlen)
+{
+	wqd_origin o = http_origin(r, "");
+	json_t *preds = json_array();
+	wq_status rc = preds != NULL ? WQ_OK : wq_nomem(err, errlen);
+
+	for (size_t i = 0; rc == WQ_OK && i < n; i++) {
+		wq_prediction p;
+		char id[WQD_ID_SIZE];
+
+		rc = wqd_predict_one(h->d, m, (const char *const *)rows[i].names, rows[i].values,
+		                     rows[i].n, &o, &p, id, err, errlen);
+		if (rc == WQ_OK && json_array_append_new(preds, json_integer(p.quality)) != 0)
+			rc = wq_nomem(err, errlen);
+	}
+	if (rc == WQ_OK) {
+		*out = json_pack("{s:o}", "predictions", preds); /* "o" consumes preds */
+		return *out != NULL ? WQ_OK : wq_nomem(err, errlen);
+	}
+	json_decref(preds);
+	return rc;
+}
+
+/* POST only: MLflow's pyfunc scoring server's request shapes and answers. */
+static void route_invocations(wq_httpd_req *r, void *arg)
+{
+	wqd_http *h = arg;
+	const char *ct = wq_httpd_req_header(r, "Content-Type"), *code;
+	bool csv = is_media_type(ct, "text/csv");
+	wq_named_row *rows = NULL;
+	wq_served_model *m;
+	json_t *answer = NULL;
+	size_t n = 0;
+	char err[1024] = "";
+	wq_status rc;
+	int status;
+
+	if (!authorized(r, h, WQ_ROLE_PREDICT, reply_mlflow_error))
+		return;
+	if (!csv && !is_media_type(ct, "application/json")) {
+		snprintf(err, sizeof(err),
+		         "Content-Type must be application/json or text/csv, not %s",
+		         ct != NULL ? ct : "none");
+		reply_mlflow_error(r, 415, "BAD_REQUEST", err);
+		return;
+	}
+	m = wq_serving_cached(h->d->serving, &h->slot); /* held until the next request */
+	if (m == NULL) {
+		reply_mlflow_error(r, 503, "TEMPORARILY_UNAVAILABLE", "no model loaded yet");
+		return;
+	}
+	rc = invocations_decode(r, csv, m, &rows, &n, err, sizeof(err));
+	if (rc == WQ_OK)
+		rc = invocations_check(m, rows, n, err, sizeof(err));
+	status = mlflow_status(rc, &code);
+	if (rc == WQ_OK) {
+		rc = invocations_run(r, h, m, rows, n, &answer, err, sizeof(err));
+		status = rc == WQ_OK ? 200 : 500; /* the rows were checked: the server failed */
+		code = "INTERNAL_ERROR";
+	}
+	wq_named_rows_free(rows, n);
+	if (rc == WQ_OK)
+		reply_json(r, 200, answer);
+	else
+		reply_mlflow_error(r, status, code, err[0] != '\0' ? err : wq_strerror(rc));
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -382,14 +567,25 @@ static void feedback_batch(wq_httpd_req *r, wqd_http *h, json_t *doc)
 		wq_httpd_reply_json(r, 500, NULL);
 		return;
 	}
-	wq_httpd_reply_json(r, 200,
-	                    json_pack("{s:I,s:I,s:o}", "accepted", (json_int_t)accepted, "failed",
-	                              (json_int_t)(n - accepted), "results", results));
+	reply_json(r, 200,
+	           json_pack("{s:I,s:I,s:o}", "accepted", (json_int_t)accepted, "failed",
+	                     (json_int_t)(n - accepted), "results", results));
+}
+
+static void reply_error(wq_httpd_req *r, int status, const char *code, const char *msg)
+{
+	wq_httpd_reply_error(r, status, code, "%s", msg);
+}
+
+static bool allowed(wq_httpd_req *r, wqd_http *h, int role)
+{
+	return authorized(r, h, role, reply_error);
 }
 
 /* Whether the caller may use a route needing role; otherwise answers 401 (with
- * WWW-Authenticate) or 403. On a loopback listener anonymous callers have the loopback role. */
-static bool allowed(wq_httpd_req *r, wqd_http *h, int role)
+ * WWW-Authenticate) or 403 through reply. On a loopback listener anonymous callers have the
+ * loopback role. */
+static bool authorized(wq_httpd_req *r, wqd_http *h, int role, error_reply_fn reply)
 {
 	const char *authz = wq_httpd_req_header(r, "Authorization");
 	wq_identity who;
@@ -407,13 +603,13 @@ static bool allowed(wq_httpd_req *r, wqd_http *h, int role)
 		                    authz != NULL
 		                        ? "Bearer realm=\"wineq\", error=\"invalid_token\""
 		                        : "Bearer realm=\"wineq\"");
-		wq_httpd_reply_error(r, 401, "UNAUTHENTICATED", "%s", msg);
+		reply(r, 401, "UNAUTHENTICATED", msg);
 		return false;
 	case WQ_RPC_PERMISSION_DENIED:
-		wq_httpd_reply_error(r, 403, "PERMISSION_DENIED", "%s", msg);
+		reply(r, 403, "PERMISSION_DENIED", msg);
 		return false;
 	default:
-		wq_httpd_reply_error(r, 500, "INTERNAL", "%s", msg);
+		reply(r, 500, "INTERNAL", msg);
 		return false;
 	}
 }
@@ -461,7 +657,7 @@ static void route_feedback(wq_httpd_req *r, void *arg)
 	rc = label_take(h->d, doc, "http", err, sizeof(err));
 	json_decref(doc);
 	if (rc == WQ_OK) {
-		wq_httpd_reply_json(r, 200, json_pack("{s:i,s:i}", "accepted", 1, "failed", 0));
+		reply_json(r, 200, json_pack("{s:i,s:i}", "accepted", 1, "failed", 0));
 		return;
 	}
 	status = label_status(rc, &code);
@@ -474,7 +670,7 @@ static void route_feedback(wq_httpd_req *r, void *arg)
 static void route_healthz(wq_httpd_req *r, void *arg)
 {
 	(void)arg;
-	wq_httpd_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+	reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
 }
 
 static void route_readyz(wq_httpd_req *r, void *arg)
@@ -498,10 +694,9 @@ static void route_readyz(wq_httpd_req *r, void *arg)
 		                     "the served model version no longer exists in the registry");
 		return;
 	}
-	wq_httpd_reply_json(r, 200,
-	                    json_pack("{s:s,s:s,s:o}", "status", "ready", "model", m->name,
-	                              "version",
-	                              m->version > 0 ? json_integer(m->version) : json_null()));
+	reply_json(r, 200,
+	           json_pack("{s:s,s:s,s:o}", "status", "ready", "model", m->name, "version",
+	                     m->version > 0 ? json_integer(m->version) : json_null()));
 }
 
 /* The served model as /v1/models lists it; NULL when out of memory. */
@@ -554,7 +749,7 @@ static void route_models(wq_httpd_req *r, void *arg)
 		wq_httpd_reply_json(r, 500, NULL);
 		return;
 	}
-	wq_httpd_reply_json(r, 200, json_pack("{s:o}", "models", list));
+	reply_json(r, 200, json_pack("{s:o}", "models", list));
 }
 
 static void route_metrics(wq_httpd_req *r, void *arg)
@@ -582,9 +777,13 @@ static void route_metrics(wq_httpd_req *r, void *arg)
 /* The paths are also the metric labels of wineq_requests_total{protocol="http"} (with
  * wq_httpd's "other"): keep them stable. */
 static const wq_httpd_route routes[] = {
-    {"/predict", WQ_HTTPD_POST, route_predict}, {"/healthz", WQ_HTTPD_GET, route_healthz},
-    {"/readyz", WQ_HTTPD_GET, route_readyz},    {"/v1/models", WQ_HTTPD_GET, route_models},
-    {"/metrics", WQ_HTTPD_GET, route_metrics},  {"/v1/feedback", WQ_HTTPD_POST, route_feedback},
+    {"/predict", WQ_HTTPD_POST, route_predict},
+    {"/invocations", WQ_HTTPD_POST, route_invocations},
+    {"/healthz", WQ_HTTPD_GET, route_healthz},
+    {"/readyz", WQ_HTTPD_GET, route_readyz},
+    {"/v1/models", WQ_HTTPD_GET, route_models},
+    {"/metrics", WQ_HTTPD_GET, route_metrics},
+    {"/v1/feedback", WQ_HTTPD_POST, route_feedback},
 };
 
 static void observe(void *arg, const char *route, int status, double seconds)

@@ -4,7 +4,17 @@
  *   POST /predict    the reference stack's JSON: one object of feature values, or an array of them
  *                    (a batch; a row that fails is {"error": ...} in its place, status 200);
  *                    an object may hold "customer_id" (a string or an integer, carried to
- *                    the feed); every answer holds its "prediction_id"
+ *                    the feed); every answer holds its "prediction_id". UCI columns the model
+ *                    does not use are ignored; a body of MLflow's shapes is pointed to
+ *                    /invocations
+ *   POST /invocations MLflow's scoring protocol (pyfunc scoring server): application/json
+ *                    with exactly one of dataframe_split, dataframe_records, instances, inputs,
+ *                    or text/csv with a header -> 200 {"predictions": [quality, ...]}. Every
+ *                    row is checked before any is predicted; each prediction goes to the feed
+ *                    with its prediction_id, which the answer does not carry. Errors are
+ *                    MLflow's {"error_code": "BAD_REQUEST" (the request's shape) or
+ *                    "INVALID_PARAMETER_VALUE" (its values, columns), "message": "..."}, 400;
+ *                    413 RESOURCE_EXHAUSTED, 415, 401/403, 503 TEMPORARILY_UNAVAILABLE
  *   POST /v1/feedback a true label {"prediction_id": "...", "quality": 6} or
  *                    {"customer_id": "...", "quality": 6}: 200 {"accepted": 1, "failed": 0}
  *                    or the label's error: 400 INVALID_ARGUMENT (malformed), 404 NOT_FOUND
@@ -18,10 +28,12 @@
  *   GET  /v1/models  {"models": [the served model's identity, features, classes, kernel]}
  *   GET  /metrics    Prometheus text format 0.0.4 (wq_prom_render of d->prom)
  *
- * Every error body is {"error": {"code": "...", "message": "..."}}: 400 INVALID_ARGUMENT
- * (invalid JSON, wrong shape, missing/unknown feature), 404 NOT_FOUND, 405 METHOD_NOT_ALLOWED
- * (with an Allow header), 413 PAYLOAD_TOO_LARGE (body over WQD_MAX_HTTP_BODY, more than
- * WQD_MAX_BATCH instances or too many features), 415 UNSUPPORTED_MEDIA_TYPE (the POSTs
+ * Numbers in answers are the shortest text that reads back exactly (wq_predjson_dump).
+ *
+ * Every error body but /invocations' is {"error": {"code": "...", "message": "..."}}: 400
+ * INVALID_ARGUMENT (invalid JSON, wrong shape, missing/unknown feature), 404 NOT_FOUND, 405
+ * METHOD_NOT_ALLOWED (with an Allow header), 413 PAYLOAD_TOO_LARGE (body over WQD_MAX_HTTP_BODY,
+ * more than WQD_MAX_BATCH instances or too many features), 415 UNSUPPORTED_MEDIA_TYPE (the POSTs
  * need Content-Type application/json, parameters such as charset allowed), 503 UNAVAILABLE
  * (no model loaded yet; /readyz also while stopping or once the served version was deleted
  * from the registry). Malformed, slow or oversized requests are answered by wq_httpd
@@ -29,10 +41,10 @@
  * see wq_httpd.h.
  *
  * Every answered request is counted with wqd_observe(d, "http", route, "200", seconds), route
- * one of "/predict", "/v1/feedback", "/healthz", "/readyz", "/v1/models", "/metrics",
- * "other". Each prediction goes through wqd_predict_one with source "http" and the request's
- * X-Request-Id (1 to WQD_HTTP_MAX_REQUEST_ID printable ASCII characters, else ignored; echoed
- * in the response).
+ * one of "/predict", "/invocations", "/v1/feedback", "/healthz", "/readyz", "/v1/models",
+ * "/metrics", "other". Each prediction goes through wqd_predict_one with source "http" and the
+ * request's X-Request-Id (1 to WQD_HTTP_MAX_REQUEST_ID printable ASCII characters, else ignored;
+ * echoed in the response).
  *
  * Requests are handled one at a time on the loop thread (a prediction is tens of
  * microseconds; a full batch holds the loop for its duration). */

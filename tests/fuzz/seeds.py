@@ -123,7 +123,7 @@ def text_seeds():
             "params.kernel = 'x'' OR 1=1 --'", "attributes.status = 'FINISHED'",
             "metrics.r2 > 0.5\0metrics.rmse DESC, attributes.start_time",
             "\0attributes.end_time desc, attributes.run_name"]):
-        put("search", "t%d" % i, s)
+        put("runquery", "t%d" % i, s)
     put("kvconf", "t0", "# wineqd\nlisten = 127.0.0.1:8080\nquoted = \"  keep # these  \"\n"
         "eq = a=b=c\ncrlf = yes\r\n\n  poll = 1.5\nlast = no newline")
     for f in ("wineqd.conf", "wineq-monitor.conf"):
@@ -135,7 +135,13 @@ def text_seeds():
     rows = ('{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}',
             '[{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}, '
             '{"alcohol": 12, "volatile acidity": 1e-1, "sulphates": -0.0}]',
-            '{"alcohol": "8.8"}', '[]')
+            '{"alcohol": "8.8"}', '[]',
+            # MLflow's scoring shapes and its CSV (POST /invocations)
+            '{"dataframe_split": {"columns": ["alcohol", "sulphates"], "data": [[8.8, 0.45]]}}',
+            '{"dataframe_records": [{"alcohol": 8.8, "volatile acidity": 0.27}]}',
+            '{"instances": [[8.8, 0.27, 0.45]], "params": {}}',
+            '{"inputs": {"alcohol": [8.8, 9.1], "sulphates": [0.45, 0.5]}}',
+            'alcohol,volatile acidity,sulphates\n8.8,0.27,0.45\n')
     for i, s in enumerate(rows):
         put("json_rows", "t%d" % i, s)
     white = open(os.path.join(TOP, "data", "winequality-white.csv")).read().splitlines()

@@ -140,8 +140,18 @@ expect_exit 3 "missing feature" "$C" predict --bundle "$B" --alcohol 8.8 --volat
 expect_grep 'sulphates' "$WORK/err" "missing feature named"
 expect_exit 3 "unknown feature" "$C" predict --bundle "$B" --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45 --feature colour=1
 expect_grep 'colour' "$WORK/err" "unknown feature named"
-expect_exit 3 "feature of another model" "$C" predict --bundle "$B" --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45 --density 0.99
-expect_grep 'density' "$WORK/err" "unused feature named"
+expect_exit 0 "a UCI column the model does not use is ignored" "$C" predict --bundle "$B" --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45 --density 0.99
+expect_grep "^quality=$q_flags " "$WORK/out" "--density changes nothing"
+expect_exit 0 "unused UCI columns in --feature and JSON are ignored" "$C" predict --bundle "$B" --input '{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45, "pH": 3.1, "quality": 6}'
+expect_grep "^quality=$q_flags " "$WORK/out" "JSON with pH and quality agrees with flags"
+expect_exit 3 "near-miss --feature name" "$C" predict --bundle "$B" --alcohol 8.8 --feature volatile_acidity=0.27 --sulphates 0.45
+expect_grep "unknown feature 'volatile_acidity' \(did you mean 'volatile acidity'\?\)" "$WORK/err" "--feature near miss gets a suggestion"
+expect_exit 3 "near-miss JSON key" "$C" predict --bundle "$B" --input '{"Alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}'
+expect_grep "unknown feature 'Alcohol' \(did you mean 'alcohol'\?\)" "$WORK/err" "JSON near miss gets a suggestion"
+expect_exit 2 "near-miss feature flag" "$C" predict --bundle "$B" --alcohol 8.8 --volatile_acidity 0.27 --sulphates 0.45
+expect_grep "unknown option '--volatile_acidity' \(did you mean '--volatile-acidity'\?\)" "$WORK/err" "flag near miss gets a suggestion"
+expect_exit 3 "far-off feature name" "$C" predict --bundle "$B" --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45 --feature colour=1
+if grep -q 'did you mean' "$WORK/err"; then not_ok "no suggestion for a far-off name"; else ok "no suggestion for a far-off name"; fi
 expect_exit 3 "NaN value" "$C" predict --bundle "$B" --alcohol nan --volatile-acidity 0.27 --sulphates 0.45
 expect_grep 'alcohol' "$WORK/err" "NaN feature named"
 expect_exit 3 "unparsable number" "$C" predict --bundle "$B" --alcohol 8.8x --volatile-acidity 0.27 --sulphates 0.45
@@ -158,11 +168,47 @@ expect_grep 'invalid JSON' "$WORK/err" "NaN literal is invalid JSON"
 expect_exit 3 "JSON duplicate key" "$C" predict --bundle "$B" --input '{"alcohol": 8.8, "alcohol": 9, "volatile acidity": 0.27, "sulphates": 0.45}'
 expect_exit 3 "truncated JSON" "$C" predict --bundle "$B" --input '{"alcohol": 8.8,'
 expect_exit 3 "JSON array with one bad item" "$C" predict --bundle "$B" --input '[{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}, {"alcohol": 8.8}]'
-expect_grep 'item 1' "$WORK/err" "bad array item indexed"
+expect_grep '--input item 2:' "$WORK/err" "bad array item numbered from 1"
 [ ! -s "$WORK/out" ] && ok "no partial output for a bad array" || not_ok "partial output printed"
 expect_exit 2 "two input kinds" "$C" predict --bundle "$B" --alcohol 8.8 --csv "$DATA"
 expect_exit 2 "no input" "$C" predict --bundle "$B"
 expect_exit 2 "bad --format" "$C" predict --bundle "$B" --alcohol 8.8 --format xml
+expect_exit 2 "--format csv without --csv" "$C" predict --bundle "$B" --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45 --format csv
+
+# --- predict: one row numbering, one number format, --output ------------------------------------
+expect_exit 0 "JSON array rows" "$C" predict --bundle "$B" --format json --input '[{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}, {"alcohol": 12.5, "volatile acidity": 0.2, "sulphates": 0.6}]'
+expect_grep '"row":1\}$' "$WORK/out" "--input array items are numbered from 1"
+expect_grep '"row":2\}$' "$WORK/out" "the second item is row 2"
+expect_exit 0 "JSON array rows as text" "$C" predict --bundle "$B" --input '[{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}]'
+expect_grep '^row=1 quality=' "$WORK/out" "text rows are numbered from 1"
+expect_exit 0 "JSON numbers" "$C" predict --bundle "$B" --format json --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45
+# every probability is the shortest text that reads back as the same double
+if /usr/bin/python3 -c '
+import json, sys
+d = json.loads(open(sys.argv[1]).readline())
+raw = open(sys.argv[1]).readline()
+for k, v in d["probabilities"].items():
+    assert repr(v) in raw, (k, v)
+' "$WORK/out"; then ok "JSON probabilities are in shortest round-trip form"; else not_ok "JSON probabilities not shortest round-trip"; fi
+expect_exit 0 "text numbers" "$C" predict --bundle "$B" --alcohol 8.8 --volatile-acidity 0.27 --sulphates 0.45
+expect_grep '^quality=[3-9]( p[3-9]=[01]\.[0-9]{4})+$' "$WORK/out" "text keeps four decimals for people"
+expect_exit 0 "predict --csv --output --format csv" "$C" predict --bundle "$B" --csv "$WORK/plain.csv" --output "$WORK/scored.csv" --format csv
+[ ! -s "$WORK/out" ] && ok "--output leaves standard output empty" || not_ok "--output also printed"
+expect_grep '^alcohol,volatile acidity,sulphates,predicted_quality,p3,' "$WORK/scored.csv" "CSV output: input columns, then predicted_quality and the class probabilities"
+expect_grep "^8\.8,0\.27,0\.45,$q_flags,0\." "$WORK/scored.csv" "CSV row 1 keeps its inputs and agrees with flags"
+[ "$(wc -l <"$WORK/scored.csv")" -eq 3 ] && ok "CSV output: header and one line per row" || not_ok "CSV output has $(wc -l <"$WORK/scored.csv") lines"
+expect_exit 0 "predict --csv --output --format json" "$C" predict --bundle "$B" --csv "$WORK/plain.csv" --output "$WORK/scored.json" --format json
+expect_grep '^\{"quality":'"$q_flags"',"probabilities":\{"3":.*"row":1\}$' "$WORK/scored.json" "JSON output: one object per line"
+[ "$(wc -l <"$WORK/scored.json")" -eq 2 ] && ok "JSON output: one line per row" || not_ok "JSON output has $(wc -l <"$WORK/scored.json") lines"
+expect_exit 0 "the UCI file scored to CSV" "$C" predict --bundle "$B" --csv "$WQ_SRCDIR/data/winequality-red.csv" --output "$WORK/red.csv" --format csv
+expect_grep '^fixed acidity,volatile acidity,.*,alcohol,quality,predicted_quality,p3,' "$WORK/red.csv" "every input column is kept, the true quality too"
+[ "$(wc -l <"$WORK/red.csv")" -eq 1600 ] && ok "1599 rows and a header" || not_ok "red.csv has $(wc -l <"$WORK/red.csv") lines"
+cp "$WORK/scored.csv" "$WORK/before.csv"
+expect_exit 3 "a failed batch keeps the old --output" "$C" predict --bundle "$B" --csv "$WORK/nonnum.csv" --output "$WORK/scored.csv" --format csv
+cmp -s "$WORK/before.csv" "$WORK/scored.csv" && ok "--output is replaced atomically or not at all" || not_ok "failed run changed --output"
+for leftover in "$WORK"/scored.csv.tmp*; do :; done
+[ ! -e "$leftover" ] && ok "no temporary output left behind" || not_ok "temporary output left behind: $leftover"
+expect_exit 1 "--output into a missing directory" "$C" predict --bundle "$B" --csv "$WORK/plain.csv" --output "$WORK/nodir/x.csv" --format csv
 
 # --- predict: bad bundles -----------------------------------------------------------------------------
 printf 'alcohol;volatile acidity;sulphates\n8.8;0.27;0.45\n' >"$WORK/pipe.csv"

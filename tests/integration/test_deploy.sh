@@ -17,8 +17,9 @@ command -v promtool >/dev/null 2>&1 || die "promtool is missing: run sh scripts/
 [ -x "$PY" ] || die "$PY is missing"
 [ -d "$D" ] || die "$D not found (WQ_SRCDIR=$WQ_SRCDIR)"
 
-# The metrics the deployment files may use: one line each, name, type, exporter. Keep in step
-# with docs/SERVING.md (wineqd) and the monitor's /metrics. Histograms also allow their
+# The metrics the deployment files may use: one line each, name, type, exporter (both: the
+# standard series of src/lib/serve/wq_prom.c that wineqd and the monitor register alike). Keep
+# in step with docs/SERVING.md (wineqd) and the monitor's /metrics. Histograms also allow their
 # _bucket, _sum and _count series; `up` is Prometheus' own.
 cat >"$WORK/metrics.txt" <<'EOF'
 wineq_requests_total                     counter    wineqd
@@ -31,8 +32,13 @@ wineq_model_reload_failures_total        counter    wineqd
 wineq_feed_events_published_total        counter    wineqd
 wineq_feed_events_dropped_total          counter    wineqd
 wineq_feedback_total                     counter    wineqd
-wineq_build_info                         gauge      wineqd
-process_start_time_seconds               gauge      wineqd
+wineq_build_info                         gauge      both
+process_cpu_seconds_total                counter    both
+process_resident_memory_bytes            gauge      both
+process_virtual_memory_bytes             gauge      both
+process_open_fds                         gauge      both
+process_max_fds                          gauge      both
+process_start_time_seconds               gauge      both
 wineq_drift_score                        gauge      wineq-monitor
 wineq_drift_threshold                    gauge      wineq-monitor
 wineq_drift_detected                     gauge      wineq-monitor
@@ -381,6 +387,17 @@ if mon:
            repr(miss))
 else:
     skip("wineq-monitor metrics against src/monitor/", "no src/monitor/*.c yet")
+prom = os.path.join(srcdir, "src/lib/serve/wq_prom.c")
+if os.path.exists(prom) and os.path.exists(wqd) and mon:
+    text = read(prom)
+    miss = [n for n, w in exporter.items() if w == "both" and '"%s"' % n not in text]
+    users = [f for f in [wqd] + mon
+             if "wq_prom_process_add(" in read(f) and "wq_prom_build_info_add(" in read(f)]
+    report(not miss and len(users) == 2,
+           "the standard series are registered in src/lib/serve/wq_prom.c, by wineqd and the "
+           "monitor", repr((miss, users)))
+else:
+    skip("standard series against src/lib/serve/wq_prom.c", "sources missing")
 PYEOF
 py_rc=$?
 while IFS= read -r line; do

@@ -231,8 +231,8 @@ kill -0 "$DPID" 2>/dev/null && ok "wineqd still runs" || not_ok "wineqd died: $(
 lines=$(wc -l <"$WORK/wineqd.log")
 [ "$lines" -lt 100 ] && ok "wineqd's log: $lines lines" || not_ok "wineqd's log grew to $lines lines"
 curl -sf "http://127.0.0.1:$P_HTTP/metrics" >"$WORK/metrics" 2>/dev/null
-expect_grep '^wineq_requests_total\{protocol="http",method="other",code="503"\} [1-9]' "$WORK/metrics" \
+expect_grep '^wineq_requests_total\{protocol="http",route="other",code="503"\} [1-9]' "$WORK/metrics" \
 	"the cap's 503 answers are counted in wineq_requests_total"
-expect_grep '^wineq_requests_total\{protocol="http",method="other",code="408"\} [1-9]' "$WORK/metrics" \
+expect_grep '^wineq_requests_total\{protocol="http",route="other",code="408"\} [1-9]' "$WORK/metrics" \
 	"the 408 answers are counted"
 finish

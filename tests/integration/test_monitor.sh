@@ -300,6 +300,16 @@ if promtool check metrics <"$WORK/mon_metrics" >"$WORK/promtool" 2>&1 && [ ! -s 
 expect_grep '^wineq_monitor_predicted_class_share\{quality="[3-9]"\} ' "$WORK/mon_metrics" "predicted class shares"
 expect_grep '^wineq_monitor_reference_model_info\{name="wine-quality",version="1"\} 1' "$WORK/mon_metrics" "reference model version"
 expect_grep '^wineq_monitor_last_event_age_seconds ' "$WORK/mon_metrics" "last-event age"
+expect_grep '^wineq_build_info\{version="[^"]+"\} 1$' "$WORK/mon_metrics" "the monitor's build info"
+MISSING=
+for m in process_cpu_seconds_total process_resident_memory_bytes process_virtual_memory_bytes process_open_fds process_max_fds process_start_time_seconds; do
+	grep -Eq "^$m [0-9]" "$WORK/mon_metrics" || MISSING="$MISSING $m"
+done
+[ -z "$MISSING" ] && ok "the monitor exports the standard process metrics" || not_ok "the monitor's /metrics lacks$MISSING"
+STAMP='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
+grep -Eq "^$STAMP wineq-monitor\[$MPID\] info: " "$WORK/monitor.log" && ! grep -Evq "^$STAMP wineq-monitor\[[0-9]+\] (debug|info|warn|error): " "$WORK/monitor.log" &&
+	ok "every monitor log line starts with an RFC 3339 UTC time, wineq-monitor[PID] and the level" ||
+	not_ok "monitor log lines: $(grep -Ev "^$STAMP wineq-monitor" "$WORK/monitor.log" | head -n 2)"
 
 # --- the HTML report in headless Chromium ---------------------------------------------------------
 curl -sf "$MON/report" >"$WORK/report.html" && ok "GET /report" || not_ok "/report"

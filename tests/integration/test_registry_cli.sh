@@ -122,7 +122,19 @@ expect_exit 2 "version not a number" "$C" models promote wine-quality two Stagin
 expect_exit 5 "unknown version" "$C" models promote wine-quality 42 Staging
 expect_exit 2 "register name with a slash" fast_train --register "../evil"
 expect_exit 3 "alias that looks like a version" "$C" models alias wine-quality 7 2
-expect_exit 3 "bad filter" "$C" runs list --filter "metrics.x >>> 1"
+expect_exit 2 "bad filter (a malformed option value)" "$C" runs list --filter "metrics.x >>> 1"
+expect_exit 2 "malformed run id (a malformed argument)" "$C" runs show 'not-a-run-id'
+expect_grep "invalid run id 'not-a-run-id'" "$WORK/err" "malformed run id explained"
+expect_exit 5 "well-formed unknown run id" "$C" runs show 0123456789abcdef0123456789abcdef
+mkdir -p "$WORK/taken"
+expect_exit 1 "artifacts get into an existing directory" "$C" artifacts get "runs:/$run2/model" "$WORK/taken"
+expect_grep 'already exists' "$WORK/err" "existing destination explained"
+expect_exit 2 "bad --timeout" "$C" models list --timeout soon
+port=$(free_ports 1)
+t0=$(date +%s)
+expect_exit 1 "registry through an unreachable wineqd" "$C" models list --tracking-uri "tcp://127.0.0.1:$port" --timeout 1
+t1=$(date +%s)
+[ $((t1 - t0)) -le 3 ] && ok "--timeout 1 bounds a registry command ($((t1 - t0)) s)" || not_ok "registry command took $((t1 - t0)) s with --timeout 1"
 expect_exit 2 "unknown subcommand" "$C" models fly
 echo "not sqlite at all" >"$WORK/foreign.db"
 expect_exit 4 "a file that is not a registry" "$C" models list --tracking-uri "sqlite:///$WORK/foreign.db"

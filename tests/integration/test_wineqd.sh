@@ -3,7 +3,9 @@
 # with the local bundle; every bad-input case gets its status and the server keeps answering;
 # /metrics passes promtool; the feed carries every prediction; the remote registry; a hot swap
 # under load with zero failed requests; a failed reload keeps the old model; port in use,
-# config file, ipc:// and tls+tcp:// with client certificates; SIGTERM exits 0.
+# config file, ipc:// and tls+tcp:// with client certificates; SIGTERM exits 0; log lines
+# (timestamped text, JSON with --log-format), nothing said to serve before every listener is
+# bound; the process metrics and predictions counted per model version.
 #
 # Needs: the built wineqd, wineq-client and tests/tools/rpc_probe (make check builds them),
 # curl, openssl, python3 and promtool (Debian: prometheus; scripts/setup-debian.sh).
@@ -289,14 +291,28 @@ wait "$RPID" && ok "the replica stops with exit 0" || not_ok "replica exit statu
 curl -s -D "$WORK/mhead" "$HTTP/metrics" >"$WORK/metrics"
 expect_grep 'text/plain; version=0.0.4' "$WORK/mhead" "/metrics content type is the text format 0.0.4"
 if promtool check metrics <"$WORK/metrics" >"$WORK/promtool" 2>&1 && [ ! -s "$WORK/promtool" ]; then ok "promtool check metrics reports nothing"; else not_ok "promtool: $(cat "$WORK/promtool")"; fi
-expect_grep '^wineq_requests_total\{protocol="http",method="/predict",code="400"\} [1-9]' "$WORK/metrics" "HTTP requests by method and status"
+expect_grep '^wineq_requests_total\{protocol="http",route="/predict",code="400"\} [1-9]' "$WORK/metrics" "HTTP requests by route and status"
 expect_grep '^wineq_requests_total\{protocol="rpc",method="wineq.v1.Predictor/Predict",code="INVALID_ARGUMENT"\} [1-9]' "$WORK/metrics" "RPC requests by method and status"
 expect_grep '^wineq_request_duration_seconds_bucket\{.*le="\+Inf"\} [1-9]' "$WORK/metrics" "latency histogram"
-expect_grep '^wineq_predictions_total\{quality="[3-9]"\} [1-9]' "$WORK/metrics" "predictions by class"
+expect_grep '^wineq_predictions_total\{name="wine-quality",version="1",quality="[3-9]"\} [1-9]' "$WORK/metrics" "predictions by model version and class"
 expect_grep '^wineq_model_info\{name="wine-quality",version="1",stage="Production",sha256="[0-9a-f]{64}"\} 1' "$WORK/metrics" "model info"
 expect_grep '^wineq_feed_events_published_total [1-9]' "$WORK/metrics" "feed events counted"
 expect_grep '^wineq_feed_events_dropped_total 0' "$WORK/metrics" "no feed drops"
 expect_grep '^wineq_build_info\{version="' "$WORK/metrics" "build info"
+MISSING=
+for m in process_cpu_seconds_total process_resident_memory_bytes process_virtual_memory_bytes process_open_fds process_max_fds process_start_time_seconds; do
+	grep -Eq "^$m [0-9]" "$WORK/metrics" || MISSING="$MISSING $m"
+done
+[ -z "$MISSING" ] && ok "the standard process metrics are exported" || not_ok "/metrics lacks$MISSING"
+STAMP='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
+if grep -Evq "^$STAMP wineqd\[$DPID\] (debug|info|warn|error): " "$WORK/wineqd.log"; then
+	not_ok "a log line without time and program: $(grep -Ev "^$STAMP wineqd" "$WORK/wineqd.log" | head -n 2)"
+else
+	ok "every log line starts with an RFC 3339 UTC time, wineqd[PID] and the level"
+fi
+L_LISTEN=$(grep -n ' listening: rpc ' "$WORK/wineqd.log" | head -n 1 | cut -d: -f1)
+L_SERVE=$(grep -n ' serving wine-quality version 1 ' "$WORK/wineqd.log" | head -n 1 | cut -d: -f1)
+[ -n "$L_LISTEN" ] && [ -n "$L_SERVE" ] && [ "$L_LISTEN" -lt "$L_SERVE" ] && ok "serving is logged once every listener is bound" || not_ok "listening line $L_LISTEN, serving line $L_SERVE"
 
 # --- the registry through the server -------------------------------------------------------------
 WINEQ_TRACKING_URI=$RPC expect_exit 0 "models versions through WINEQ_TRACKING_URI=tcp://" "$C" models versions wine-quality
@@ -336,6 +352,10 @@ $J expr "$WORK/bench.json" 'j["versions"].get("1", 0) > 0 and j["versions"].get(
 "$C" predict --server "$RPC" --input "$SEED_JSON" --format json >"$WORK/after" 2>&1
 $J expr "$WORK/after" 'j["version"] == 2 and "probabilities" not in j' >"$WORK/j" && ok "new requests get version 2" || not_ok "after swap: $(cat "$WORK/j")"
 expect_grep 'serving wine-quality version 2 \(Production\)' "$WORK/wineqd.log" "the swap is logged"
+curl -s "$HTTP/metrics" >"$WORK/metrics2"
+grep -Eq '^wineq_predictions_total\{name="wine-quality",version="1",quality="[3-9]"\} [1-9]' "$WORK/metrics2" &&
+	grep -Eq '^wineq_predictions_total\{name="wine-quality",version="2",quality="[3-9]"\} [1-9]' "$WORK/metrics2" &&
+	ok "predictions are counted per version across the swap" || not_ok "predictions by version: $(grep '^wineq_predictions_total' "$WORK/metrics2")"
 
 # --- a failed reload keeps the old model -------------------------------------------------------
 expect_exit 0 "register version 3" "$C" train --data "$DATA" --no-probability --register wine-quality
@@ -362,6 +382,7 @@ expect_exit 1 "a second wineqd on the same RPC port" "$WINEQD" --listen "$RPC" -
 expect_grep 'address already in use' "$WORK/err" "port in use is a clear start-up error"
 expect_exit 1 "a second wineqd on the same HTTP port" "$WINEQD" --listen "tcp://127.0.0.1:$P_X" --feed none --http "127.0.0.1:$P_HTTP" --model "$WORK/v1"
 expect_grep 'already in use' "$WORK/err" "HTTP port in use is a clear start-up error"
+grep -Eq 'serving|listening' "$WORK/err" && not_ok "a failed start says it serves: $(cat "$WORK/err")" || ok "a failed start logs only the failure"
 expect_exit 2 "an unknown flag" "$WINEQD" --bogus
 printf 'listen = tcp://127.0.0.1:%s\nbogus key = 1\n' "$P_CONF" >"$WORK/bad.conf"
 expect_exit 2 "a malformed config file" "$WINEQD" --config "$WORK/bad.conf"
@@ -373,6 +394,7 @@ feed = none
 http = 127.0.0.1:$P_CONF_HTTP
 model = $WORK/v1
 poll = 0
+log-format = json
 CONF
 "$WINEQD" --config "$WORK/wineqd.conf" 2>"$WORK/conf.log" &
 CPID=$!
@@ -381,6 +403,19 @@ wait_for 20 "$C" health --server "tcp://127.0.0.1:$P_CONF" && ok "wineqd configu
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P_CONF_HTTP/readyz")" = 200 ] && ok "its HTTP address came from the file" || not_ok "config http"
 kill -TERM "$CPID"
 wait "$CPID" && ok "SIGTERM: exit 0" || not_ok "SIGTERM exit status"
+if /usr/bin/python3 -c '
+import json, re, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+recs = [json.loads(l) for l in lines]
+assert recs and all(set(r) == {"time", "level", "program", "pid", "msg"} for r in recs), lines
+assert all(r["program"] == "wineqd" and r["pid"] == int(sys.argv[2]) for r in recs), lines
+assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["time"]) for r in recs), lines
+assert any(r["msg"].startswith("serving ") for r in recs), lines
+' "$WORK/conf.log" "$CPID" 2>"$WORK/j"; then
+	ok "log-format = json: every line is a JSON object with time, level, program, pid, msg"
+else
+	not_ok "json log: $(tail -n 3 "$WORK/j")"
+fi
 
 "$WINEQD" --listen "ipc://$WORK/wineqd.sock" --feed none --http none --model "$WORK/v1" 2>"$WORK/ipc.log" &
 IPID=$!

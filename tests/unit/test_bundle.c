@@ -643,6 +643,22 @@ static void test_features_order(void **state)
 	assert_int_equal(wq_bundle_features_order(f->b, names, values, 3, out, err, sizeof(err)),
 	                 WQ_EINVAL);
 	assert_true(out[0] == -1 && out[1] == -1 && out[2] == -1);
+	values[1] = 10.0;
+	{
+		/* the other UCI columns are ignored, as a CSV's are; near misses are named */
+		const char *extra[] = {"sulphates", "alcohol", "volatile acidity", "density"};
+		const char *near[] = {"sulphates", "alcohol", "volatile_acidity"};
+
+		assert_int_equal(
+		    wq_bundle_features_order(f->b, extra, values4, 4, out, err, sizeof(err)),
+		    WQ_OK);
+		assert_true(out[0] == 10.0 && out[1] == 0.3 && out[2] == 0.5);
+		assert_int_equal(
+		    wq_bundle_features_order(f->b, near, values, 3, out, err, sizeof(err)),
+		    WQ_EINVAL);
+		assert_string_equal(
+		    err, "unknown feature 'volatile_acidity' (did you mean 'volatile acidity'?)");
+	}
 }
 
 static void test_predict(void **state)

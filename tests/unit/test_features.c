@@ -299,6 +299,56 @@ static void test_parse_list_errors(void **state)
 	wq_strv_free(NULL, 3);
 }
 
+/* One name rule for every path: the model's features, the other UCI columns (ignored), and
+ * near misses named with the closest known name. */
+static void test_match(void **state)
+{
+	const char *const model[] = {"alcohol", "volatile acidity", "sulphates"};
+	const char *near = NULL;
+	size_t idx = 99;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(wq_features_match("sulphates", model, 3, &idx, &near), WQ_FEATURE_USED);
+	assert_int_equal(idx, 2);
+	assert_int_equal(wq_features_match("density", model, 3, &idx, &near), WQ_FEATURE_UNUSED);
+	assert_int_equal(wq_features_match("pH", model, 3, &idx, &near), WQ_FEATURE_UNUSED);
+	assert_int_equal(wq_features_match("quality", model, 3, &idx, &near), WQ_FEATURE_UNUSED);
+	/* '_', '-' and case are folded for suggestions only: the exact name is required */
+	assert_int_equal(wq_features_match("volatile_acidity", model, 3, &idx, &near),
+	                 WQ_FEATURE_UNKNOWN);
+	assert_string_equal(near, "volatile acidity");
+	assert_int_equal(wq_features_match("volatile-acidity", model, 3, &idx, &near),
+	                 WQ_FEATURE_UNKNOWN);
+	assert_string_equal(near, "volatile acidity");
+	assert_int_equal(wq_features_match("Alcohol", model, 3, &idx, &near), WQ_FEATURE_UNKNOWN);
+	assert_string_equal(near, "alcohol");
+	assert_int_equal(wq_features_match("sulphate", model, 3, &idx, &near), WQ_FEATURE_UNKNOWN);
+	assert_string_equal(near, "sulphates");
+	assert_int_equal(wq_features_match("PH", model, 3, &idx, &near), WQ_FEATURE_UNKNOWN);
+	assert_string_equal(near, "pH");
+	assert_int_equal(wq_features_match("Residual_Sugar", model, 3, &idx, &near),
+	                 WQ_FEATURE_UNKNOWN);
+	assert_string_equal(near, "residual sugar");
+	/* typos within reach, far-off names get no suggestion */
+	assert_int_equal(wq_features_match("alcohl", model, 3, &idx, &near), WQ_FEATURE_UNKNOWN);
+	assert_string_equal(near, "alcohol");
+	assert_int_equal(wq_features_match("colour", model, 3, &idx, &near), WQ_FEATURE_UNKNOWN);
+	assert_null(near);
+	assert_int_equal(wq_features_match("", model, 3, &idx, &near), WQ_FEATURE_UNKNOWN);
+	assert_null(near);
+	assert_int_equal(wq_features_match("x", NULL, 0, &idx, NULL), WQ_FEATURE_UNKNOWN);
+	/* without a model, only the UCI columns are known */
+	assert_int_equal(wq_features_match("fixed_acidity", NULL, 0, &idx, &near),
+	                 WQ_FEATURE_UNKNOWN);
+	assert_string_equal(near, "fixed acidity");
+	assert_int_equal(wq_features_unknown_error(err, sizeof(err), "Alcohol", "alcohol"),
+	                 WQ_EINVAL);
+	assert_string_equal(err, "unknown feature 'Alcohol' (did you mean 'alcohol'?)");
+	assert_int_equal(wq_features_unknown_error(err, sizeof(err), "colour", NULL), WQ_EINVAL);
+	assert_string_equal(err, "unknown feature 'colour'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -307,6 +357,7 @@ int main(void)
 	    cmocka_unit_test(test_top_k_hand),   cmocka_unit_test(test_top_k_rows),
 	    cmocka_unit_test(test_top_k_errors), cmocka_unit_test(test_top_k_white),
 	    cmocka_unit_test(test_parse_list),   cmocka_unit_test(test_parse_list_errors),
+	    cmocka_unit_test(test_match),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

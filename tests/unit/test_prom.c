@@ -1,4 +1,5 @@
-/* wq_prom: registry, exact text exposition, name rules, cardinality guard, concurrency, and
+/* wq_prom: registry, exact text exposition, name rules, cardinality guard, concurrency, empty
+ * label values, the process and build-info collectors, and
  * acceptance of the rendering by `promtool check metrics` when promtool is installed. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,9 +11,13 @@
 #include "serve/wq_prom.h"
 #include "wq_test.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 static wq_prom_family *add(wq_prom *p, int type, const char *name, const char *help,
                            const char *const *labels, size_t nlabels, const double *buckets,
@@ -150,7 +155,7 @@ static void test_escaping_and_values(void **state)
 	assert_render(p, "# HELP wq_value Help with \\\\ backslash,\\nnewline and \"quotes\".\n"
 	                 "# TYPE wq_value gauge\n"
 	                 "wq_value{v=\"a\\\"b\\\\c\\nd\"} 1\n"
-	                 "wq_value{v=\"\"} 0.1\n"
+	                 "wq_value 0.1\n"
 	                 "wq_value{v=\"nan\"} NaN\n"
 	                 "wq_value{v=\"inf\"} +Inf\n"
 	                 "wq_value{v=\"-inf\"} -Inf\n"
@@ -555,6 +560,12 @@ static void test_promtool(void **state)
 	f = add(p, WQ_PROM_COUNTER, "wineq_uptime_seconds_total", "Uptime.", NULL, 0, NULL, 0);
 	assert_int_equal(wq_prom_family_set_collector(f, collect_uptime, NULL), WQ_OK);
 	add(p, WQ_PROM_GAUGE, "wineq_unset", "A family without series.", NULL, 0, NULL, 0);
+	f = add(p, WQ_PROM_COUNTER, "wineq_route_requests_total", "Labels used on some series.",
+	        (const char *const[]){"method", "route"}, 2, NULL, 0);
+	wq_prom_cell_inc(cell(f, (const char *const[]){"", "/predict"}));
+	wq_prom_cell_inc(cell(f, (const char *const[]){"Predict", ""}));
+	assert_int_equal(wq_prom_process_add(p, NULL, 0), WQ_OK);
+	assert_int_equal(wq_prom_build_info_add(p, NULL, 0), WQ_OK);
 
 	text = render(p);
 	fp = fopen(in, "wb");
@@ -591,6 +602,109 @@ static void test_promtool(void **state)
 	assert_int_equal(wq_test_rmtree(dir), 0);
 }
 
+/* The value of the sample `name value` (no labels) in text; NAN when absent. */
+static double sample(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = text; (p = strstr(p, name)) != NULL; p += n)
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+	return NAN;
+}
+
+static void test_process(void **state)
+{
+	wq_prom *p = NULL;
+	struct rlimit rl;
+	char *text, want[128];
+	double fds, rss, vsz, start, cpu, now = (double)time(NULL);
+	int extra[3];
+	volatile double spin = 0;
+
+	(void)state;
+	assert_int_equal(wq_prom_new(&p), WQ_OK);
+	assert_int_equal(wq_prom_process_add(p, NULL, 0), WQ_OK);
+	assert_int_equal(wq_prom_build_info_add(p, NULL, 0), WQ_OK);
+	/* registering twice is a duplicate like any other family */
+	assert_int_equal(wq_prom_process_add(p, NULL, 0), WQ_EEXIST);
+
+	text = render(p);
+	assert_non_null(strstr(text, "# TYPE process_cpu_seconds_total counter\n"));
+	assert_non_null(strstr(text, "# TYPE process_open_fds gauge\n"));
+	snprintf(want, sizeof(want), "\nwineq_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	assert_non_null(strstr(text, want));
+	fds = sample(text, "process_open_fds");
+	rss = sample(text, "process_resident_memory_bytes");
+	vsz = sample(text, "process_virtual_memory_bytes");
+	start = sample(text, "process_start_time_seconds");
+	cpu = sample(text, "process_cpu_seconds_total");
+	assert_true(getrlimit(RLIMIT_NOFILE, &rl) == 0);
+	assert_true(sample(text, "process_max_fds") == (double)rl.rlim_cur);
+	assert_true(fds >= 3); /* stdin, stdout, stderr at least */
+	assert_true(rss > 0 && vsz >= rss);
+	/* this test process started moments ago (boot time and ticks are whole-second and
+	 * 10 ms precise) */
+	assert_true(start <= now + 2 && start > now - 600);
+	assert_true(cpu >= 0);
+	free(text);
+
+	/* read at scrape time: three more descriptors and some CPU show at the next render */
+	for (int i = 0; i < 3; i++)
+		assert_true((extra[i] = open("/dev/null", O_RDONLY)) >= 0);
+	for (long i = 0; i < 30000000; i++)
+		spin += (double)i;
+	text = render(p);
+	assert_true(sample(text, "process_open_fds") == fds + 3);
+	assert_true(sample(text, "process_cpu_seconds_total") >= cpu);
+	free(text);
+	for (int i = 0; i < 3; i++)
+		close(extra[i]);
+	wq_prom_free(p);
+}
+
+/* A label with an empty value is left out, also of collected samples. */
+static void emit_partial(wq_prom_emitter *e, void *arg)
+{
+	(void)arg;
+	wq_prom_emit(e, (const char *const[]){"", "x"}, 2);
+	wq_prom_emit(e, (const char *const[]){"", ""}, 3);
+}
+
+static void test_empty_labels(void **state)
+{
+	wq_prom *p = NULL;
+	wq_prom_family *f;
+
+	(void)state;
+	assert_int_equal(wq_prom_new(&p), WQ_OK);
+	f = add(p, WQ_PROM_COUNTER, "wq_requests_total", "Requests.",
+	        (const char *const[]){"protocol", "method", "route"}, 3, NULL, 0);
+	wq_prom_cell_inc(cell(f, (const char *const[]){"rpc", "Predict", ""}));
+	wq_prom_cell_inc(cell(f, (const char *const[]){"http", "", "/predict"}));
+	f = add(p, WQ_PROM_HISTOGRAM, "wq_seconds", "Time.", (const char *const[]){"route"}, 1,
+	        (const double[]){1}, 1);
+	wq_prom_cell_observe(cell(f, (const char *const[]){""}), 0.5);
+	f = add(p, WQ_PROM_GAUGE, "wq_collected", "Collected.", (const char *const[]){"a", "b"}, 2,
+	        NULL, 0);
+	assert_int_equal(wq_prom_family_set_collector(f, emit_partial, NULL), WQ_OK);
+	assert_render(p, "# HELP wq_requests_total Requests.\n"
+	                 "# TYPE wq_requests_total counter\n"
+	                 "wq_requests_total{protocol=\"rpc\",method=\"Predict\"} 1\n"
+	                 "wq_requests_total{protocol=\"http\",route=\"/predict\"} 1\n"
+	                 "# HELP wq_seconds Time.\n"
+	                 "# TYPE wq_seconds histogram\n"
+	                 "wq_seconds_bucket{le=\"1\"} 1\n"
+	                 "wq_seconds_bucket{le=\"+Inf\"} 1\n"
+	                 "wq_seconds_sum 0.5\n"
+	                 "wq_seconds_count 1\n"
+	                 "# HELP wq_collected Collected.\n"
+	                 "# TYPE wq_collected gauge\n"
+	                 "wq_collected{b=\"x\"} 2\n"
+	                 "wq_collected 3\n");
+	wq_prom_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -601,6 +715,8 @@ int main(void)
 	    cmocka_unit_test(test_cells_and_cardinality),
 	    cmocka_unit_test(test_concurrent),
 	    cmocka_unit_test(test_promtool),
+	    cmocka_unit_test(test_process),
+	    cmocka_unit_test(test_empty_labels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

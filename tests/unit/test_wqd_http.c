@@ -5,6 +5,7 @@
 #include "ml/wq_bundle.h"
 #include "wineq/v1/wineq.pb-c.h"
 #include "base/wq_error.h"
+#include "base/wq_num.h"
 #include "serve/wq_predid.h"
 #include "serve/wq_serving.h"
 #include "ml/wq_svm.h"
@@ -382,6 +383,11 @@ static void test_before_model(void **state)
 	predict(seed, &r);
 	expect_error(&r, 503, "UNAVAILABLE", "no model");
 	resp_clear(&r);
+	request("POST", "/invocations", "application/json", "{\"dataframe_records\": []}", &r);
+	assert_int_equal(r.status, 503);
+	assert_string_equal(json_string_value(json_object_get(r.json, "error_code")),
+	                    "TEMPORARILY_UNAVAILABLE");
+	resp_clear(&r);
 
 	request("GET", "/v1/models", NULL, NULL, &r);
 	assert_int_equal(r.status, 200);
@@ -498,9 +504,19 @@ static void test_bad_features(void **state)
 	predict("{\"alcohol\": 8.8, \"sulphates\": 0.45}", &r);
 	expect_error(&r, 400, "INVALID_ARGUMENT", "missing feature 'volatile acidity'");
 	resp_clear(&r);
+	/* a UCI column the model does not use is ignored; any other name is refused */
 	predict("{\"alcohol\": 8.8, \"volatile acidity\": 0.27, \"sulphates\": 0.45, \"pH\": 3}",
 	        &r);
-	expect_error(&r, 400, "INVALID_ARGUMENT", "unknown feature 'pH'");
+	assert_int_equal(r.status, 200);
+	resp_clear(&r);
+	predict("{\"alcohol\": 8.8, \"volatile acidity\": 0.27, \"sulphates\": 0.45, \"ph\": 3}",
+	        &r);
+	expect_error(&r, 400, "INVALID_ARGUMENT", "unknown feature 'ph'");
+	resp_clear(&r);
+	/* MLflow's shapes belong to /invocations, and the message says so */
+	predict("{\"dataframe_records\": [{\"alcohol\": 8.8}]}", &r);
+	expect_error(&r, 400, "INVALID_ARGUMENT", "POST it to /invocations");
+	assert_non_null(strstr(r.body, "/predict takes an object of feature values"));
 	resp_clear(&r);
 	predict("{\"alcohol\": \"8.8\", \"volatile acidity\": 0.27, \"sulphates\": 0.45}", &r);
 	expect_error(&r, 400, "INVALID_ARGUMENT", "\"alcohol\": expected a number, got a string");
@@ -521,7 +537,7 @@ static void test_bad_features(void **state)
 	predict("[{\"alcohol\": 8.8, \"volatile acidity\": 0.27, \"sulphates\": 0.45},"
 	        " {\"alcohol\": true}]",
 	        &r);
-	expect_error(&r, 400, "INVALID_ARGUMENT", "item 1: feature \"alcohol\"");
+	expect_error(&r, 400, "INVALID_ARGUMENT", "item 2: feature \"alcohol\"");
 	resp_clear(&r);
 }
 
@@ -763,7 +779,7 @@ static void test_customer_id(void **state)
 	predict("[{\"alcohol\": 8.8, \"volatile acidity\": 0.27, \"sulphates\": 0.45, "
 	        "\"customer_id\": 1.5}]",
 	        &r);
-	expect_error(&r, 400, "INVALID_ARGUMENT", "item 0: \"customer_id\"");
+	expect_error(&r, 400, "INVALID_ARGUMENT", "item 1: \"customer_id\"");
 	resp_clear(&r);
 }
 
@@ -984,28 +1000,27 @@ static void test_metrics(void **state)
 	assert_non_null(r.body);
 	assert_non_null(strstr(r.body, "# TYPE wineq_requests_total counter"));
 	assert_non_null(strstr(
-	    r.body, "wineq_requests_total{protocol=\"http\",method=\"/predict\",code=\"200\"}"));
+	    r.body, "wineq_requests_total{protocol=\"http\",route=\"/predict\",code=\"200\"}"));
 	assert_non_null(strstr(
-	    r.body, "wineq_requests_total{protocol=\"http\",method=\"/predict\",code=\"400\"}"));
+	    r.body, "wineq_requests_total{protocol=\"http\",route=\"/predict\",code=\"400\"}"));
 	assert_non_null(strstr(
-	    r.body, "wineq_requests_total{protocol=\"http\",method=\"/predict\",code=\"415\"}"));
-	assert_non_null(strstr(
-	    r.body, "wineq_requests_total{protocol=\"http\",method=\"other\",code=\"404\"}"));
-	assert_non_null(strstr(
-	    r.body, "wineq_requests_total{protocol=\"http\",method=\"/readyz\",code=\"503\"}"));
-	assert_non_null(strstr(r.body, "wineq_request_duration_seconds_bucket{protocol=\"http\""));
-	assert_non_null(strstr(r.body, "wineq_predictions_total{quality="));
-	assert_non_null(strstr(r.body, "wineq_feedback_total{result=\"unknown\"} "));
+	    r.body, "wineq_requests_total{protocol=\"http\",route=\"/predict\",code=\"415\"}"));
 	assert_non_null(
-	    strstr(r.body,
-	           "wineq_requests_total{protocol=\"http\",method=\"/v1/feedback\",code=\"404\"}"));
+	    strstr(r.body, "wineq_requests_total{protocol=\"http\",route=\"other\",code=\"404\"}"));
+	assert_non_null(strstr(
+	    r.body, "wineq_requests_total{protocol=\"http\",route=\"/readyz\",code=\"503\"}"));
+	assert_non_null(strstr(r.body, "wineq_request_duration_seconds_bucket{protocol=\"http\""));
+	assert_non_null(strstr(r.body, "wineq_predictions_total{"));
+	assert_non_null(strstr(r.body, "wineq_feedback_total{result=\"unknown\"} "));
+	assert_non_null(strstr(
+	    r.body, "wineq_requests_total{protocol=\"http\",route=\"/v1/feedback\",code=\"404\"}"));
 	resp_clear(&r);
 }
 
-/* The value of wineq_requests_total{http, method, code}. */
-static double requests_count(const char *method, const char *code)
+/* The value of wineq_requests_total{protocol="http", route, code} (method: empty for HTTP). */
+static double requests_count(const char *route, const char *code)
 {
-	const char *lv[3] = {"http", method, code};
+	const char *lv[4] = {"http", "", route, code};
 	wq_prom_cell *c;
 
 	assert_int_equal(wq_prom_cell_get(fx.d.m_requests, lv, &c), WQ_OK);
@@ -1336,20 +1351,279 @@ static void test_stopping(void **state)
 	resp_clear(&r);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * /invocations */
+
+static void invoke(const char *content_type, const char *body, resp *r)
+{
+	request("POST", "/invocations", content_type, body, r);
+}
+
+/* Asserts r is status with MLflow's error body {"error_code": code, "message": ...needle...}. */
+static void expect_mlflow_error(const resp *r, long status, const char *code, const char *needle)
+{
+	const char *msg;
+
+	if (r->status != status)
+		fail_msg("status %ld, expected %ld; body: %s", r->status, status,
+		         r->body != NULL ? r->body : "(none)");
+	assert_non_null(r->json);
+	assert_string_equal(json_string_value(json_object_get(r->json, "error_code")), code);
+	msg = json_string_value(json_object_get(r->json, "message"));
+	assert_non_null(msg);
+	if (needle != NULL && strstr(msg, needle) == NULL)
+		fail_msg("message \"%s\" does not mention \"%s\"", msg, needle);
+}
+
+/* Asserts r is {"predictions": [the qualities of p[0..n)]} and nothing else. */
+static void expect_predictions(const resp *r, const wq_prediction *p, size_t n)
+{
+	json_t *preds;
+
+	if (r->status != 200)
+		fail_msg("status %ld: %s", r->status, r->body != NULL ? r->body : "(none)");
+	assert_int_equal(json_object_size(r->json), 1);
+	preds = json_object_get(r->json, "predictions");
+	assert_int_equal(json_array_size(preds), n);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(json_is_integer(json_array_get(preds, i)));
+		assert_int_equal(json_integer_value(json_array_get(preds, i)), p[i].quality);
+	}
+}
+
+static void test_invocations_shapes(void **state)
+{
+	static const char *const names[] = {"alcohol", "volatile acidity", "sulphates"};
+	static const double a[] = {8.8, 0.27, 0.45}, b[] = {12.5, 0.2, 0.6};
+	wq_prediction p[2] = {direct(names, a, 3), direct(names, b, 3)};
+	const wq_bundle *bundle = fx.m->bundle;
+	char rows[512], body[600];
+	size_t len = 0;
+	resp r;
+
+	(void)state;
+	/* the column order is the request's own; index is ignored */
+	invoke("application/json",
+	       "{\"dataframe_split\": {\"columns\": [\"sulphates\", \"alcohol\", \"volatile "
+	       "acidity\"], \"index\": [7, 8], \"data\": [[0.45, 8.8, 0.27], [0.6, 12.5, 0.2]]}}",
+	       &r);
+	expect_predictions(&r, p, 2);
+	resp_clear(&r);
+	/* a UCI column the model does not use is ignored */
+	invoke("application/json; charset=utf-8",
+	       "{\"dataframe_records\": [{\"alcohol\": 8.8, \"volatile acidity\": 0.27, "
+	       "\"sulphates\": 0.45, \"pH\": 3.1}, {\"alcohol\": 12.5, \"volatile acidity\": 0.2, "
+	       "\"sulphates\": 0.6, \"quality\": 6}], \"params\": {}}",
+	       &r);
+	expect_predictions(&r, p, 2);
+	resp_clear(&r);
+	invoke("application/json",
+	       "{\"instances\": [{\"alcohol\": 8.8, \"volatile acidity\": 0.27, \"sulphates\": "
+	       "0.45}, {\"alcohol\": 12.5, \"volatile acidity\": 0.2, \"sulphates\": 0.6}]}",
+	       &r);
+	expect_predictions(&r, p, 2);
+	resp_clear(&r);
+	invoke("application/json",
+	       "{\"inputs\": {\"alcohol\": [8.8, 12.5], \"volatile acidity\": [0.27, 0.2], "
+	       "\"sulphates\": [0.45, 0.6]}}",
+	       &r);
+	expect_predictions(&r, p, 2);
+	resp_clear(&r);
+	/* rows without names are in the model's feature order (GET /v1/models) */
+	len += (size_t)snprintf(rows + len, sizeof(rows) - len, "[");
+	for (size_t k = 0; k < 2; k++) {
+		const double *v = k == 0 ? a : b;
+
+		for (size_t j = 0; j < bundle->nfeatures; j++) {
+			size_t at = 0;
+
+			while (strcmp(names[at], bundle->features[j]) != 0)
+				at++;
+			len += (size_t)snprintf(rows + len, sizeof(rows) - len, "%s%s%.17g",
+			                        j == 0 ? (k == 0 ? "" : ", ") : "",
+			                        j == 0 ? "[" : ", ", v[at]);
+		}
+		len += (size_t)snprintf(rows + len, sizeof(rows) - len, "]");
+	}
+	snprintf(rows + len, sizeof(rows) - len, "]");
+	snprintf(body, sizeof(body), "{\"inputs\": %s}", rows);
+	invoke("application/json", body, &r);
+	expect_predictions(&r, p, 2);
+	resp_clear(&r);
+	snprintf(body, sizeof(body), "{\"instances\": %s}", rows);
+	invoke("application/json", body, &r);
+	expect_predictions(&r, p, 2);
+	resp_clear(&r);
+	invoke("text/csv",
+	       "sulphates,alcohol,volatile acidity,pH\n0.45,8.8,0.27,3\n0.6,12.5,0.2,3.2\n", &r);
+	expect_predictions(&r, p, 2);
+	resp_clear(&r);
+}
+
+static void test_invocations_feed(void **state)
+{
+	Wineq__V1__FeedEvent *e;
+	resp r;
+
+	(void)state;
+	feed_drain();
+	request_on(NULL, "POST", "/invocations", "application/json",
+	           "{\"dataframe_records\": [{\"alcohol\": 8.8, \"volatile acidity\": 0.27, "
+	           "\"sulphates\": 0.45, \"density\": 0.99}]}",
+	           strlen("{\"dataframe_records\": [{\"alcohol\": 8.8, \"volatile acidity\": 0.27, "
+	                  "\"sulphates\": 0.45, \"density\": 0.99}]}"),
+	           "X-Request-Id: mlflow-1", &r);
+	assert_int_equal(r.status, 200);
+	resp_clear(&r);
+	e = feed_next();
+	assert_int_equal(e->event_case, WINEQ__V1__FEED_EVENT__EVENT_PREDICTION);
+	assert_string_equal(e->prediction->source, "http");
+	assert_string_equal(e->prediction->request_id, "mlflow-1");
+	assert_int_equal(e->prediction->n_features, 3); /* density was not the model's */
+	assert_int_equal(strlen(e->prediction->prediction_id), WQ_PREDID_LEN);
+	assert_int_equal(wq_predid_verify(fx.d.predid, e->prediction->prediction_id, WQ_PREDID_LEN,
+	                                  (int64_t)time(NULL) * 1000, 60000, NULL, NULL, 0),
+	                 WQ_OK);
+	wineq__v1__feed_event__free_unpacked(e, NULL);
+
+	/* a request refused for its second row publishes nothing */
+	invoke("application/json",
+	       "{\"dataframe_records\": [{\"alcohol\": 8.8, \"volatile acidity\": 0.27, "
+	       "\"sulphates\": 0.45}, {\"alcohol\": 8.8}]}",
+	       &r);
+	expect_mlflow_error(&r, 400, "INVALID_PARAMETER_VALUE", "row 1: missing feature");
+	resp_clear(&r);
+	{
+		nng_msg *msg;
+
+		nng_socket_set_ms(fx.sub, NNG_OPT_RECVTIMEO, 300);
+		assert_int_not_equal(nng_recvmsg(fx.sub, &msg, 0), 0);
+		nng_socket_set_ms(fx.sub, NNG_OPT_RECVTIMEO, 5000);
+	}
+}
+
+static void test_invocations_errors(void **state)
+{
+	resp r;
+
+	(void)state;
+	invoke("application/json",
+	       "{\"dataframe_records\": [{\"alcohol\": 8.8}], \"instances\": [{\"alcohol\": 8.8}]}",
+	       &r);
+	expect_mlflow_error(&r, 400, "BAD_REQUEST", "exactly one of");
+	resp_clear(&r);
+	invoke("application/json", "{\"alcohol\": 8.8}", &r);
+	expect_mlflow_error(&r, 400, "BAD_REQUEST", "unknown key \"alcohol\"");
+	resp_clear(&r);
+	invoke("application/json", "[{\"alcohol\": 8.8}]", &r);
+	expect_mlflow_error(&r, 400, "BAD_REQUEST", "got an array");
+	resp_clear(&r);
+	invoke("application/json", "", &r);
+	expect_mlflow_error(&r, 400, "BAD_REQUEST", "empty body");
+	resp_clear(&r);
+	invoke("application/json", "{\"dataframe_records\": []}", &r);
+	expect_mlflow_error(&r, 400, "BAD_REQUEST", "no rows");
+	resp_clear(&r);
+	invoke("application/json", "{\"dataframe_split\": {", &r);
+	expect_mlflow_error(&r, 400, "BAD_REQUEST", "invalid JSON");
+	resp_clear(&r);
+	invoke("application/json",
+	       "{\"dataframe_records\": [{\"alcohol\": 8.8, \"volatile acidity\": 0.27, "
+	       "\"sulphates\": 0.45, \"colour\": 1}]}",
+	       &r);
+	expect_mlflow_error(&r, 400, "INVALID_PARAMETER_VALUE", "unknown feature 'colour'");
+	resp_clear(&r);
+	invoke("application/json",
+	       "{\"dataframe_split\": {\"columns\": [\"alcohol\", \"volatile acidity\", "
+	       "\"sulphates\"], \"data\": [[8.8, \"0.27\", 0.45]]}}",
+	       &r);
+	expect_mlflow_error(&r, 400, "INVALID_PARAMETER_VALUE",
+	                    "row 0, column \"volatile acidity\": expected a number, got a string");
+	resp_clear(&r);
+	invoke("application/json", "{\"instances\": [[8.8, 0.27]]}", &r);
+	expect_mlflow_error(&r, 400, "BAD_REQUEST", "has 2 values");
+	resp_clear(&r);
+	invoke("text/plain", "alcohol\n8.8\n", &r);
+	expect_mlflow_error(&r, 415, "BAD_REQUEST", "application/json or text/csv");
+	resp_clear(&r);
+	invoke("text/csv", "alcohol,sulphates\n8.8\n", &r);
+	expect_mlflow_error(&r, 400, "BAD_REQUEST", "body:");
+	resp_clear(&r);
+	/* over the row limit: refused before any row is decoded or predicted */
+	{
+		size_t cap = 64 + (size_t)(WQD_MAX_BATCH + 1) * 16, len = 0;
+		char *body = malloc(cap);
+
+		assert_non_null(body);
+		len += (size_t)snprintf(body, cap,
+		                        "{\"dataframe_split\": {\"columns\": [\"alcohol\"], "
+		                        "\"data\": [");
+		for (int i = 0; i <= WQD_MAX_BATCH; i++)
+			len += (size_t)snprintf(body + len, cap - len, "%s[1]", i ? "," : "");
+		snprintf(body + len, cap - len, "]}}");
+		invoke("application/json", body, &r);
+		expect_mlflow_error(&r, 413, "RESOURCE_EXHAUSTED", "limit 10000");
+		resp_clear(&r);
+		free(body);
+	}
+	request("GET", "/invocations", NULL, NULL, &r);
+	assert_int_equal(r.status, 405);
+	resp_clear(&r);
+}
+
+/* Every real is written in its shortest round-trip text, never jansson's 17 digits. */
+static void test_number_format(void **state)
+{
+	static const char *const names[] = {"alcohol", "volatile acidity", "sulphates"};
+	static const double values[] = {8.8, 0.27, 0.45};
+	wq_prediction p = direct(names, values, 3);
+	resp r;
+
+	(void)state;
+	predict(seed, &r);
+	assert_int_equal(r.status, 200);
+	expect_prediction(r.json, &p); /* bit for bit */
+	for (size_t i = 0; i < p.nclass; i++) {
+		char num[WQ_NUM_MAX], want[64];
+
+		assert_int_equal(wq_num_format(p.probabilities[i], num, sizeof(num)), WQ_OK);
+		snprintf(want, sizeof(want), "\"%d\":%s%c", p.classes[i], num,
+		         i + 1 < p.nclass ? ',' : '}');
+		if (strstr(r.body, want) == NULL)
+			fail_msg("%s is not in %s", want, r.body);
+	}
+	resp_clear(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_before_model),   cmocka_unit_test(test_predict_one),
-	    cmocka_unit_test(test_predict_batch),  cmocka_unit_test(test_bad_features),
-	    cmocka_unit_test(test_bad_json),       cmocka_unit_test(test_content_type),
-	    cmocka_unit_test(test_oversize),       cmocka_unit_test(test_methods_and_paths),
-	    cmocka_unit_test(test_keep_alive),     cmocka_unit_test(test_models),
-	    cmocka_unit_test(test_customer_id),    cmocka_unit_test(test_feedback_one),
-	    cmocka_unit_test(test_feedback_batch), cmocka_unit_test(test_feedback_without_feed),
-	    cmocka_unit_test(test_metrics),        cmocka_unit_test(test_counts),
-	    cmocka_unit_test(test_slow_client),    cmocka_unit_test(test_bind_errors),
-	    cmocka_unit_test(test_ipv6),           cmocka_unit_test(test_drain),
-	    cmocka_unit_test(test_stopping),       cmocka_unit_test(test_still_serving),
+	    cmocka_unit_test(test_before_model),
+	    cmocka_unit_test(test_predict_one),
+	    cmocka_unit_test(test_predict_batch),
+	    cmocka_unit_test(test_bad_features),
+	    cmocka_unit_test(test_bad_json),
+	    cmocka_unit_test(test_content_type),
+	    cmocka_unit_test(test_oversize),
+	    cmocka_unit_test(test_methods_and_paths),
+	    cmocka_unit_test(test_keep_alive),
+	    cmocka_unit_test(test_models),
+	    cmocka_unit_test(test_customer_id),
+	    cmocka_unit_test(test_invocations_shapes),
+	    cmocka_unit_test(test_invocations_feed),
+	    cmocka_unit_test(test_invocations_errors),
+	    cmocka_unit_test(test_number_format),
+	    cmocka_unit_test(test_feedback_one),
+	    cmocka_unit_test(test_feedback_batch),
+	    cmocka_unit_test(test_feedback_without_feed),
+	    cmocka_unit_test(test_metrics),
+	    cmocka_unit_test(test_counts),
+	    cmocka_unit_test(test_slow_client),
+	    cmocka_unit_test(test_bind_errors),
+	    cmocka_unit_test(test_ipv6),
+	    cmocka_unit_test(test_drain),
+	    cmocka_unit_test(test_stopping),
+	    cmocka_unit_test(test_still_serving),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -165,6 +165,21 @@ wq_exit wq_cli_log_level_set(const char *prog, const char *name)
 	return WQ_EXIT_OK;
 }
 
+wq_exit wq_cli_log_daemon_setup(const char *prog, const char *level, const char *format)
+{
+	enum wq_log_format f = WQ_LOG_TEXT;
+
+	if (format != NULL && wq_log_format_parse(format, &f) != WQ_OK) {
+		fprintf(stderr, "%s: invalid --log-format '%s' (text or json)\n", prog, format);
+		return WQ_EXIT_USAGE;
+	}
+	if (wq_cli_log_level_set(prog, level) != WQ_EXIT_OK)
+		return WQ_EXIT_USAGE;
+	wq_log_set_program(prog);
+	wq_log_set_format(f);
+	return WQ_EXIT_OK;
+}
+
 wq_status wq_cli_config_load(const char *prog, int argc, char *const argv[],
                              const char *default_path, wq_kvconf *conf, char ***cargv, int *cargc,
                              const char **path, char *err, size_t errlen)

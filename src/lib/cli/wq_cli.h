@@ -1,6 +1,7 @@
 /* wq_cli: what the four front ends (wineq-client, wineqd, wineq-monitor,
  * wineq-kinesis-bridge) share: the exit codes, the strict parsers of option values, the log
- * level, and the config file every daemon reads (`--config FILE`, else a default path). */
+ * level and log format, and the config file every daemon reads (`--config FILE`, else a default
+ * path). */
 #ifndef WQ_CLI_H
 #define WQ_CLI_H
 
@@ -55,6 +56,12 @@ wq_status wq_cli_log_level_apply(const char *name);
 /* A daemon's --log-level NAME (debug, info, warn, error; "" is not one): WQ_EXIT_OK with the
  * level set, or WQ_EXIT_USAGE after printing "PROG: invalid --log-level 'NAME'" on stderr. */
 wq_exit wq_cli_log_level_set(const char *prog, const char *name);
+
+/* A daemon's logging: --log-level NAME as wq_cli_log_level_set, --log-format text|json (NULL:
+ * text), and prog as the program every line names (base/wq_log.h shows the formats).
+ * WQ_EXIT_OK with all three set, or WQ_EXIT_USAGE after printing why on stderr (nothing
+ * set). */
+wq_exit wq_cli_log_daemon_setup(const char *prog, const char *level, const char *format);
 
 /* The daemon's config file: the last `--config FILE` or `--config=FILE` of argv, else
  * default_path (NULL: none). Loads it into conf and turns it into an argv of "--key=value"

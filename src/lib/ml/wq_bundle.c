@@ -5,6 +5,7 @@
 #include "base/wq_error.h"
 #include "base/wq_log.h"
 #include "base/wq_strv.h"
+#include "ml/wq_features.h"
 
 #include <jansson.h>
 
@@ -1589,6 +1590,36 @@ fail:
 
 /* ---- prediction --------------------------------------------------------------------------- */
 
+/* names[i] against the model's features (one rule for every path: wq_features_match): a used
+ * feature is marked in seen, another UCI column is ignored, anything else is refused with the
+ * nearest known name. */
+static wq_status feature_check(const wq_bundle *b, const char *const *names, const double *values,
+                               size_t i, unsigned char *seen, char *err, size_t errlen)
+{
+	const char *near = NULL;
+	size_t j = 0;
+
+	if (names[i] == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "feature #%zu has no name", i + 1);
+	switch (wq_features_match(names[i], (const char *const *)b->features, b->nfeatures, &j,
+	                          &near)) {
+	case WQ_FEATURE_UNKNOWN:
+		return wq_features_unknown_error(err, errlen, names[i], near);
+	case WQ_FEATURE_USED:
+		if (seen[j])
+			return wq_err_set(err, errlen, WQ_EINVAL, "duplicate feature '%s'",
+			                  names[i]);
+		seen[j] = 1;
+		break;
+	case WQ_FEATURE_UNUSED:
+		break;
+	}
+	if (!isfinite(values[i]))
+		return wq_err_set(err, errlen, WQ_EINVAL, "feature '%s' is not a finite number",
+		                  names[i]);
+	return WQ_OK;
+}
+
 wq_status wq_bundle_features_order(const wq_bundle *b, const char *const *names,
                                    const double *values, size_t n, double *out, char *err,
                                    size_t errlen)
@@ -1610,41 +1641,19 @@ wq_status wq_bundle_features_order(const wq_bundle *b, const char *const *names,
 		memset(seen, 0, nf);
 	}
 	/* validate everything first: out is only written on success */
-	for (size_t i = 0; i < n && rc == WQ_OK; i++) {
-		size_t j;
-
-		if (names[i] == NULL) {
-			rc = wq_err_set(err, errlen, WQ_EINVAL, "feature #%zu has no name", i + 1);
-			break;
-		}
-		for (j = 0; j < nf; j++) {
-			if (strcmp(names[i], b->features[j]) == 0)
-				break;
-		}
-		if (j == nf)
-			rc = wq_err_set(err, errlen, WQ_EINVAL, "unknown feature '%s'", names[i]);
-		else if (seen[j])
-			rc = wq_err_set(err, errlen, WQ_EINVAL, "duplicate feature '%s'", names[i]);
-		else if (!isfinite(values[i]))
-			rc = wq_err_set(err, errlen, WQ_EINVAL,
-			                "feature '%s' is not a finite number", names[i]);
-		else
-			seen[j] = 1;
-	}
+	for (size_t i = 0; i < n && rc == WQ_OK; i++)
+		rc = feature_check(b, names, values, i, seen, err, errlen);
 	for (size_t j = 0; j < nf && rc == WQ_OK; j++) {
 		if (!seen[j])
 			rc = wq_err_set(err, errlen, WQ_EINVAL, "missing feature '%s'",
 			                b->features[j]);
 	}
-	if (rc == WQ_OK) {
-		for (size_t i = 0; i < n; i++) {
-			for (size_t j = 0; j < nf; j++) {
-				if (strcmp(names[i], b->features[j]) == 0) {
-					out[j] = values[i];
-					break;
-				}
-			}
-		}
+	for (size_t i = 0; i < n && rc == WQ_OK; i++) {
+		size_t j;
+
+		if (wq_features_match(names[i], (const char *const *)b->features, nf, &j, NULL) ==
+		    WQ_FEATURE_USED)
+			out[j] = values[i];
 	}
 	if (seen != seen_stack)
 		free(seen);

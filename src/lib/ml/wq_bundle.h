@@ -108,8 +108,9 @@ wq_status wq_bundle_load(const char *dir, int flags, wq_bundle **out, char *err,
 void wq_bundle_free(wq_bundle *b);
 
 /* Orders named feature values into the model's feature order (out: nfeatures values).
- * Every model feature must appear exactly once; unknown names, duplicates and non-finite
- * values are rejected with the offending name in err. */
+ * Every model feature must appear exactly once; the other UCI wine columns are accepted and
+ * ignored (as a CSV's are); unknown names (with the nearest known name: wq_features_match),
+ * duplicates and non-finite values are rejected with the offending name in err. */
 wq_status wq_bundle_features_order(const wq_bundle *b, const char *const *names,
                                    const double *values, size_t n, double *out, char *err,
                                    size_t errlen);

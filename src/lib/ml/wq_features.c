@@ -294,3 +294,109 @@ wq_status wq_features_parse_list(const char *list, char ***names, size_t *n, cha
 	*n = count;
 	return WQ_OK;
 }
+
+/* Longest name compared for suggestions; longer ones are never near a wine column. */
+#define MATCH_MAX 64
+
+/* name with case folded and '_' / '-' read as blanks, into buf (MATCH_MAX bytes); false when
+ * it does not fit. */
+static bool name_fold(const char *name, char *buf)
+{
+	size_t i;
+
+	for (i = 0; name[i] != '\0'; i++) {
+		char ch = name[i];
+
+		if (i + 1 >= MATCH_MAX)
+			return false;
+		if (ch == '_' || ch == '-')
+			ch = ' ';
+		else if (ch >= 'A' && ch <= 'Z')
+			ch = (char)(ch - 'A' + 'a');
+		buf[i] = ch;
+	}
+	buf[i] = '\0';
+	return true;
+}
+
+/* Levenshtein distance of two folded names (both shorter than MATCH_MAX). */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t prev[MATCH_MAX], cur[MATCH_MAX];
+	size_t la = strlen(a), lb = strlen(b);
+
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
+			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
+			size_t best = del < ins ? del : ins;
+
+			cur[j] = sub < best ? sub : best;
+		}
+		memcpy(prev, cur, (lb + 1) * sizeof(prev[0]));
+	}
+	return prev[lb];
+}
+
+/* The closest candidate to the folded name, if within reach: a typo or two, more for long
+ * names; *best_d holds the best distance so far. */
+static void suggest_from(const char *folded, const char *candidate, const char **best,
+                         size_t *best_d)
+{
+	char other[MATCH_MAX];
+	size_t d, reach;
+
+	if (!name_fold(candidate, other))
+		return;
+	d = edit_distance(folded, other);
+	reach = strlen(other) >= 12 ? 3 : strlen(other) >= 5 ? 2 : 1;
+	if (d <= reach && d < *best_d) {
+		*best = candidate;
+		*best_d = d;
+	}
+}
+
+static const char *suggest(const char *name, const char *const *features, size_t nf)
+{
+	char folded[MATCH_MAX];
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+
+	if (!name_fold(name, folded))
+		return NULL;
+	for (size_t j = 0; j < nf; j++)
+		suggest_from(folded, features[j], &best, &best_d);
+	for (size_t j = 0; wq_uci_columns[j] != NULL; j++)
+		suggest_from(folded, wq_uci_columns[j], &best, &best_d);
+	return best;
+}
+
+wq_feature_match wq_features_match(const char *name, const char *const *features, size_t nf,
+                                   size_t *index, const char **suggestion)
+{
+	for (size_t j = 0; j < nf; j++) {
+		if (strcmp(name, features[j]) == 0) {
+			*index = j;
+			return WQ_FEATURE_USED;
+		}
+	}
+	for (size_t j = 0; wq_uci_columns[j] != NULL; j++) {
+		if (strcmp(name, wq_uci_columns[j]) == 0)
+			return WQ_FEATURE_UNUSED;
+	}
+	if (suggestion != NULL)
+		*suggestion = suggest(name, features, nf);
+	return WQ_FEATURE_UNKNOWN;
+}
+
+wq_status wq_features_unknown_error(char *err, size_t errlen, const char *name,
+                                    const char *suggestion)
+{
+	if (suggestion != NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "unknown feature '%s' (did you mean '%s'?)", name, suggestion);
+	return wq_err_set(err, errlen, WQ_EINVAL, "unknown feature '%s'", name);
+}

@@ -32,4 +32,24 @@ wq_status wq_features_top_k(const wq_dataset *ds, const char *target, size_t k, 
 wq_status wq_features_parse_list(const char *list, char ***names, size_t *n, char *err,
                                  size_t errlen);
 
+/* How a feature name given with a row relates to a model's features: every path that takes
+ * named values (flags, --input JSON, HTTP, RPC, the bridge) applies this one rule. */
+typedef enum wq_feature_match {
+	WQ_FEATURE_USED,    /* one of the model's features: its index */
+	WQ_FEATURE_UNUSED,  /* another UCI wine column (wq_uci_columns): accepted and ignored */
+	WQ_FEATURE_UNKNOWN, /* neither: an error, with the nearest known name when one is close */
+} wq_feature_match;
+
+/* Matches name exactly against features[0..nf) (*index set for WQ_FEATURE_USED) and then the
+ * twelve UCI columns. For WQ_FEATURE_UNKNOWN, *suggestion (may be NULL) is the closest of those
+ * names after folding case and reading '_' and '-' as blanks, within a small edit distance, or
+ * NULL; it points into features or wq_uci_columns (not owned). */
+wq_feature_match wq_features_match(const char *name, const char *const *features, size_t nf,
+                                   size_t *index, const char **suggestion);
+
+/* Writes "unknown feature 'NAME'" with " (did you mean 'SUGGESTION'?)" when suggestion is not
+ * NULL into err; returns WQ_EINVAL. */
+wq_status wq_features_unknown_error(char *err, size_t errlen, const char *name,
+                                    const char *suggestion);
+
 #endif

@@ -142,12 +142,12 @@ wq_status wq_registry_local_open(wq_config *cfg, wq_registry **out, char *err, s
  * running shows on the first operation: WQ_EIO with "unavailable" in the message. Statuses
  * are those of the local store. Resolved bundles are cached as the local implementation does
  * ($WINEQ_HOME/cache/<manifest sha256>/, from cfg->home). cfg->artifact_root is not used (the
- * server has its own). Environment: WINEQ_RPC_TIMEOUT_MS (per attempt, default 10000);
- * tls+tcp:// needs WINEQ_TLS_CA_FILE and takes WINEQ_TLS_CERT_FILE + WINEQ_TLS_KEY_FILE (a
- * client certificate) and WINEQ_TLS_SERVER_NAME (default: the URI's host). Files move whole
- * inside 16 MiB messages: one above WQ_REGISTRY_WIRE_MAX_FILE (16 MiB - 256 KiB) is WQ_ERANGE, as
- * is a bundle registered from a directory whose files exceed one message together. Takes
- * ownership of *cfg (zeroed on return). */
+ * server has its own). Environment: WINEQ_RPC_TIMEOUT_MS (the budget of a whole call,
+ * retries included, default 10000); tls+tcp:// needs WINEQ_TLS_CA_FILE and takes
+ * WINEQ_TLS_CERT_FILE + WINEQ_TLS_KEY_FILE (a client certificate) and WINEQ_TLS_SERVER_NAME
+ * (default: the URI's host). Files move whole inside 16 MiB messages: one above
+ * WQ_REGISTRY_WIRE_MAX_FILE (16 MiB - 256 KiB) is WQ_ERANGE, as is a bundle registered from a
+ * directory whose files exceed one message together. Takes ownership of *cfg (zeroed on return). */
 wq_status wq_registry_remote_open(wq_config *cfg, wq_registry **out, char *err, size_t errlen);
 
 /* A registry whose every operation runs the same operation of inner under one mutex: what a

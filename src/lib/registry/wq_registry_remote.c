@@ -9,9 +9,9 @@
  * $WINEQ_HOME/cache/<SHA-256 of MANIFEST.json>/, verified (wq_bundle_load, manifest digest);
  * an entry already there that verifies is used without downloading again.
  *
- * Environment: WINEQ_RPC_TIMEOUT_MS (per attempt), and for tls+tcp:// URIs WINEQ_TLS_CA_FILE
- * (required), WINEQ_TLS_CERT_FILE + WINEQ_TLS_KEY_FILE (client certificate), and
- * WINEQ_TLS_SERVER_NAME (default: the URI's host). */
+ * Environment: WINEQ_RPC_TIMEOUT_MS (the budget of a call, retries included), and for tls+tcp://
+ * URIs WINEQ_TLS_CA_FILE (required), WINEQ_TLS_CERT_FILE + WINEQ_TLS_KEY_FILE (client certificate),
+ * and WINEQ_TLS_SERVER_NAME (default: the URI's host). */
 #include "registry/wq_registry.h"
 
 #include "registry/wq_bundlecache.h"

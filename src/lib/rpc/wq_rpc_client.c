@@ -184,13 +184,38 @@ static void slot_put(wq_rpc_client *c, slot *sl, int clean)
 	nng_aio_free(sl->aio);
 }
 
-/* One request/reply exchange within timeout_ms. Returns WQ_RPC_OK with *reply, or
- * DEADLINE_EXCEEDED / UNAVAILABLE with msg; *sent tells whether the request reached a
- * connection (if not, the server cannot have seen it). */
-static wq_rpc_code exchange(wq_rpc_client *c, const uint8_t *data, size_t len, int timeout_ms,
+/* What a failed wait of an exchange means: a timeout is DEADLINE_EXCEEDED (the call's whole
+ * budget, c->timeout_ms, is what the caller gave), anything else UNAVAILABLE. */
+static wq_rpc_code exchange_failed(wq_rpc_client *c, int rv, int sending, char *msg, size_t msglen)
+{
+	if (rv == NNG_ETIMEDOUT) {
+		wq_err_set(msg, msglen, WQ_EIO, "%s %s within %d ms",
+		           sending ? "not connected to" : "no reply from", c->url, c->timeout_ms);
+		return WQ_RPC_DEADLINE_EXCEEDED;
+	}
+	if (sending)
+		wq_err_set(msg, msglen, WQ_EIO, "cannot send to %s: %s", c->url, nng_strerror(rv));
+	else
+		wq_err_set(msg, msglen, WQ_EIO, "connection to %s lost: %s", c->url,
+		           nng_strerror(rv));
+	return WQ_RPC_UNAVAILABLE;
+}
+
+/* Milliseconds from now to deadline_ms (monotonic), at least 1 so that nng never waits
+ * forever and a spent budget still fails at once. */
+static nng_duration time_left(int64_t deadline_ms)
+{
+	int64_t left = deadline_ms - wq_clock_mono_ms();
+
+	return left > 0 ? (nng_duration)left : 1;
+}
+
+/* One request/reply exchange that ends by deadline_ms (monotonic). Returns WQ_RPC_OK with
+ * *reply, or DEADLINE_EXCEEDED / UNAVAILABLE with msg; *sent tells whether the request reached
+ * a connection (if not, the server cannot have seen it). */
+static wq_rpc_code exchange(wq_rpc_client *c, const uint8_t *data, size_t len, int64_t deadline_ms,
                             nng_msg **reply, int *sent, char *msg, size_t msglen)
 {
-	int64_t t0 = wq_clock_mono_ns(), left;
 	nng_msg *m;
 	slot sl;
 	int rv;
@@ -209,40 +234,23 @@ static wq_rpc_code exchange(wq_rpc_client *c, const uint8_t *data, size_t len, i
 	if (len > 0)
 		memcpy(nng_msg_body(m), data, len);
 	/* REQ holds a request until a connection exists: a send timeout means none came */
-	nng_aio_set_timeout(sl.aio, timeout_ms);
+	nng_aio_set_timeout(sl.aio, time_left(deadline_ms));
 	nng_aio_set_msg(sl.aio, m);
 	nng_ctx_send(sl.ctx, sl.aio);
 	nng_aio_wait(sl.aio);
 	if ((rv = nng_aio_result(sl.aio)) != 0) {
 		nng_msg_free(nng_aio_get_msg(sl.aio));
 		nng_aio_set_msg(sl.aio, NULL);
-		if (rv == NNG_ETIMEDOUT) {
-			code = WQ_RPC_DEADLINE_EXCEEDED;
-			wq_err_set(msg, msglen, WQ_EIO, "not connected to %s within %d ms", c->url,
-			           timeout_ms);
-		} else {
-			code = WQ_RPC_UNAVAILABLE;
-			wq_err_set(msg, msglen, WQ_EIO, "cannot send to %s: %s", c->url,
-			           nng_strerror(rv));
-		}
+		code = exchange_failed(c, rv, 1, msg, msglen);
 		slot_put(c, &sl, 0);
 		return code;
 	}
 	*sent = 1;
-	left = timeout_ms - (wq_clock_mono_ns() - t0) / 1000000;
-	nng_aio_set_timeout(sl.aio, left > 0 ? (nng_duration)left : 1);
+	nng_aio_set_timeout(sl.aio, time_left(deadline_ms));
 	nng_ctx_recv(sl.ctx, sl.aio);
 	nng_aio_wait(sl.aio);
 	if ((rv = nng_aio_result(sl.aio)) != 0) {
-		if (rv == NNG_ETIMEDOUT) {
-			code = WQ_RPC_DEADLINE_EXCEEDED;
-			wq_err_set(msg, msglen, WQ_EIO, "no reply from %s within %d ms", c->url,
-			           timeout_ms);
-		} else {
-			code = WQ_RPC_UNAVAILABLE;
-			wq_err_set(msg, msglen, WQ_EIO, "connection to %s lost: %s", c->url,
-			           nng_strerror(rv));
-		}
+		code = exchange_failed(c, rv, 0, msg, msglen);
 		slot_put(c, &sl, 0);
 		return code;
 	}
@@ -252,16 +260,18 @@ static wq_rpc_code exchange(wq_rpc_client *c, const uint8_t *data, size_t len, i
 	return WQ_RPC_OK;
 }
 
-/* Full jitter: uniform in [0, min(cap, base * 2^attempt)]. */
-static void backoff(int attempt)
+/* Full jitter: uniform in [0, min(cap, base * 2^attempt)], never past deadline_ms. */
+static void backoff(int attempt, int64_t deadline_ms)
 {
-	int64_t ceiling = BACKOFF_BASE_MS;
+	int64_t ceiling = BACKOFF_BASE_MS, pause, left;
 
 	for (int i = 0; i < attempt && ceiling < BACKOFF_CAP_MS; i++)
 		ceiling *= 2;
 	if (ceiling > BACKOFF_CAP_MS)
 		ceiling = BACKOFF_CAP_MS;
-	wq_rpc_sleep_ms((int64_t)(wq_random_u64() % (uint64_t)(ceiling + 1)));
+	pause = (int64_t)(wq_random_u64() % (uint64_t)(ceiling + 1));
+	left = deadline_ms - wq_clock_mono_ms();
+	wq_rpc_sleep_ms(pause < left ? pause : (left > 0 ? left : 0));
 }
 
 static void request_id_new(char *buf, size_t n)
@@ -269,20 +279,53 @@ static void request_id_new(char *buf, size_t n)
 	snprintf(buf, n, "%016llx", (unsigned long long)wq_random_u64());
 }
 
-/* Sends one call with retries; on OK *resp is the reply envelope (caller frees). */
-static wq_rpc_code call_envelope(wq_rpc_client *c, const char *method, const uint8_t *payload,
-                                 size_t len, int idempotent, const char *request_id,
-                                 Wineq__V1__RpcResponse **resp, char *msg, size_t msglen)
+/* The reply envelope of request rid (consumes reply). WQ_RPC_OK with *resp (caller frees), the
+ * server's code with its message, or a local code when the reply is oversized, malformed or
+ * answers another request. */
+static wq_rpc_code reply_decode(wq_rpc_client *c, nng_msg *reply, const char *rid,
+                                Wineq__V1__RpcResponse **resp, char *msg, size_t msglen)
 {
-	Wineq__V1__RpcRequest env = WINEQ__V1__RPC_REQUEST__INIT;
 	Wineq__V1__RpcResponse *r;
-	char rid[WQ_RPC_MAX_REQUEST_ID + 1];
-	int attempts = idempotent ? 1 + c->retries : 1;
-	uint8_t *buf = NULL;
-	size_t n;
-	wq_rpc_code code = WQ_RPC_UNAVAILABLE;
-	int attempt;
+	wq_rpc_code code;
 
+	if (nng_msg_len(reply) > c->max_message + WQ_RPC_ENVELOPE_SLACK) {
+		wq_err_set(msg, msglen, WQ_ERANGE,
+		           "reply of %zu bytes exceeds the limit of %zu bytes", nng_msg_len(reply),
+		           c->max_message);
+		nng_msg_free(reply);
+		return WQ_RPC_RESOURCE_EXHAUSTED;
+	}
+	r = wineq__v1__rpc_response__unpack(NULL, nng_msg_len(reply), nng_msg_body(reply));
+	nng_msg_free(reply);
+	if (r == NULL) {
+		wq_err_set(msg, msglen, WQ_ECORRUPT, "malformed reply envelope from %s", c->url);
+		return WQ_RPC_DATA_LOSS;
+	}
+	/* an error about an envelope the server could not read may lack the id */
+	if (strcmp(r->request_id, rid) != 0 &&
+	    (r->request_id[0] != '\0' || r->code == WINEQ__V1__STATUS_CODE__OK)) {
+		char shown[WQ_RPC_MAX_REQUEST_ID + 1];
+
+		wq_rpc_printable(shown, sizeof(shown), r->request_id, strlen(r->request_id));
+		wq_err_set(msg, msglen, WQ_ECORRUPT, "reply carries request id '%s', expected '%s'",
+		           shown, rid);
+		wineq__v1__rpc_response__free_unpacked(r, NULL);
+		return WQ_RPC_INTERNAL;
+	}
+	code = wq_rpc_code_from_int(r->code);
+	if (code == WQ_RPC_OK) {
+		*resp = r;
+		return WQ_RPC_OK;
+	}
+	wq_err_set(msg, msglen, WQ_EIO, "%s", r->message);
+	wineq__v1__rpc_response__free_unpacked(r, NULL);
+	return code;
+}
+
+/* Checks a call's method and payload size before anything is sent. */
+static wq_rpc_code call_check(const wq_rpc_client *c, const char *method, size_t len, char *msg,
+                              size_t msglen)
+{
 	if (method == NULL || strlen(method) > WQ_RPC_MAX_METHOD) {
 		wq_err_set(msg, msglen, WQ_EINVAL, "method name missing or longer than %d bytes",
 		           WQ_RPC_MAX_METHOD);
@@ -294,6 +337,27 @@ static wq_rpc_code call_envelope(wq_rpc_client *c, const char *method, const uin
 		           c->max_message);
 		return WQ_RPC_RESOURCE_EXHAUSTED;
 	}
+	return WQ_RPC_OK;
+}
+
+/* Sends one call with retries, all within the client's timeout (one deadline for the whole
+ * call, so a caller's timeout is the longest it waits); on OK *resp is the reply envelope
+ * (caller frees). */
+static wq_rpc_code call_envelope(wq_rpc_client *c, const char *method, const uint8_t *payload,
+                                 size_t len, int idempotent, const char *request_id,
+                                 Wineq__V1__RpcResponse **resp, char *msg, size_t msglen)
+{
+	Wineq__V1__RpcRequest env = WINEQ__V1__RPC_REQUEST__INIT;
+	char rid[WQ_RPC_MAX_REQUEST_ID + 1];
+	int attempts = idempotent ? 1 + c->retries : 1;
+	int64_t deadline = wq_clock_mono_ms() + c->timeout_ms;
+	uint8_t *buf = NULL;
+	size_t n;
+	wq_rpc_code code = call_check(c, method, len, msg, msglen);
+	int attempt, made = 0;
+
+	if (code != WQ_RPC_OK)
+		return code;
 	if (request_id != NULL)
 		wq_rpc_id_copy(rid, request_id, strlen(request_id)); /* as the server echoes it */
 	else
@@ -305,11 +369,14 @@ static wq_rpc_code call_envelope(wq_rpc_client *c, const char *method, const uin
 	env.token = c->token;
 	for (attempt = 0; attempt < attempts; attempt++) {
 		nng_msg *reply = NULL;
-		int sent, retryable;
+		int sent;
 
-		if (attempt > 0)
-			backoff(attempt - 1);
-		env.deadline_unix_ms = wq_clock_unix_ms() + c->timeout_ms;
+		if (attempt > 0) {
+			backoff(attempt - 1, deadline);
+			if (wq_clock_mono_ms() >= deadline)
+				break; /* the budget is spent: the last attempt's error stands */
+		}
+		env.deadline_unix_ms = wq_clock_unix_ms() + (int64_t)time_left(deadline);
 		n = wineq__v1__rpc_request__get_packed_size(&env);
 		free(buf);
 		if ((buf = malloc(n)) == NULL) {
@@ -317,62 +384,23 @@ static wq_rpc_code call_envelope(wq_rpc_client *c, const char *method, const uin
 			return WQ_RPC_RESOURCE_EXHAUSTED;
 		}
 		wineq__v1__rpc_request__pack(&env, buf);
-		code = exchange(c, buf, n, c->timeout_ms, &reply, &sent, msg, msglen);
-		if (code != WQ_RPC_OK) {
-			/* a request that never left may always go again; one that left only
-			 * when the call is idempotent (which is the only case with attempts) */
-			retryable = code == WQ_RPC_UNAVAILABLE ||
-			            (code == WQ_RPC_DEADLINE_EXCEEDED && !sent);
-			if (retryable)
-				continue;
-			break;
-		}
-		if (nng_msg_len(reply) > c->max_message + WQ_RPC_ENVELOPE_SLACK) {
-			wq_err_set(msg, msglen, WQ_ERANGE,
-			           "reply of %zu bytes exceeds the limit of %zu bytes",
-			           nng_msg_len(reply), c->max_message);
-			nng_msg_free(reply);
-			code = WQ_RPC_RESOURCE_EXHAUSTED;
-			break;
-		}
-		r = wineq__v1__rpc_response__unpack(NULL, nng_msg_len(reply), nng_msg_body(reply));
-		nng_msg_free(reply);
-		if (r == NULL) {
-			wq_err_set(msg, msglen, WQ_ECORRUPT, "malformed reply envelope from %s",
-			           c->url);
-			code = WQ_RPC_DATA_LOSS;
-			break;
-		}
-		/* an error about an envelope the server could not read may lack the id */
-		if (strcmp(r->request_id, rid) != 0 &&
-		    (r->request_id[0] != '\0' || r->code == WINEQ__V1__STATUS_CODE__OK)) {
-			char shown[WQ_RPC_MAX_REQUEST_ID + 1];
-
-			wq_rpc_printable(shown, sizeof(shown), r->request_id,
-			                 strlen(r->request_id));
-			wq_err_set(msg, msglen, WQ_ECORRUPT,
-			           "reply carries request id '%s', expected '%s'", shown, rid);
-			wineq__v1__rpc_response__free_unpacked(r, NULL);
-			code = WQ_RPC_INTERNAL;
-			break;
-		}
-		code = wq_rpc_code_from_int(r->code);
-		if (code == WQ_RPC_OK) {
-			free(buf);
-			*resp = r;
-			return WQ_RPC_OK;
-		}
-		wq_err_set(msg, msglen, WQ_EIO, "%s", r->message);
-		wineq__v1__rpc_response__free_unpacked(r, NULL);
-		/* e.g. a server shutting down: it did not run the call */
+		made++;
+		code = exchange(c, buf, n, deadline, &reply, &sent, msg, msglen);
+		if (code == WQ_RPC_OK)
+			code = reply_decode(c, reply, rid, resp, msg, msglen);
+		else if (code == WQ_RPC_DEADLINE_EXCEEDED)
+			break; /* the whole budget went: nothing is left for another attempt */
+		/* UNAVAILABLE: no connection, a lost one, or a server shutting down; a request
+		 * that left is only sent again when the call is idempotent (the only case with
+		 * attempts) */
 		if (code != WQ_RPC_UNAVAILABLE)
 			break;
 	}
 	free(buf);
-	if (attempt >= attempts && attempts > 1 && msg != NULL && msglen > 0) {
+	if (code != WQ_RPC_OK && made > 1 && msg != NULL && msglen > 0) {
 		size_t used = strnlen(msg, msglen - 1);
 
-		snprintf(msg + used, msglen - used, " (%d attempts)", attempts);
+		snprintf(msg + used, msglen - used, " (%d attempts)", made);
 	}
 	return code;
 }
@@ -453,7 +481,8 @@ wq_status wq_rpc_client_send_raw(wq_rpc_client *c, const uint8_t *data, size_t l
 
 	if (c == NULL || out == NULL || outlen == NULL || (data == NULL && len > 0))
 		return wq_err_set(err, errlen, WQ_EINVAL, "rpc send_raw: missing argument");
-	code = exchange(c, data, len, c->timeout_ms, &reply, &sent, msg, sizeof(msg));
+	code = exchange(c, data, len, wq_clock_mono_ms() + c->timeout_ms, &reply, &sent, msg,
+	                sizeof(msg));
 	if (code == WQ_RPC_RESOURCE_EXHAUSTED)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "%s", msg);
 	if (code != WQ_RPC_OK)

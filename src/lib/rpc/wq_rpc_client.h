@@ -13,7 +13,8 @@
 typedef struct wq_rpc_client wq_rpc_client;
 
 typedef struct wq_rpc_client_opts {
-	int timeout_ms;     /* per attempt, also sent as the deadline; 0: 10000 */
+	int timeout_ms;     /* a blocking call's whole budget, retries and backoff included, and
+	                     * the deadline sent; an asynchronous call's own; 0: 10000 */
 	int retries;        /* extra attempts of idempotent calls on UNAVAILABLE; <0: 0, 0: 3 */
 	size_t max_message; /* 0: WQ_RPC_MAX_MESSAGE */
 	const wq_rpc_tls *tls;
@@ -28,7 +29,7 @@ wq_status wq_rpc_client_open(const char *url, const wq_rpc_client_opts *opts, wq
 void wq_rpc_client_close(wq_rpc_client *c);
 
 /* Opens a client with the settings every wineq client takes from its environment:
- * WINEQ_RPC_TIMEOUT_MS (per attempt, 1..3600000), and for tls+tcp:// WINEQ_TLS_CA_FILE,
+ * WINEQ_RPC_TIMEOUT_MS (a call's whole budget, 1..3600000), and for tls+tcp:// WINEQ_TLS_CA_FILE,
  * WINEQ_TLS_CERT_FILE, WINEQ_TLS_KEY_FILE, WINEQ_TLS_SERVER_NAME, and WINEQ_TOKEN (the bearer token
  * sent with every call). A malformed value is WQ_EINVAL naming the variable. *out as
  * wq_rpc_client_open. */
@@ -38,9 +39,10 @@ wq_status wq_rpc_client_open_env(const char *url, wq_rpc_client **out, char *err
  * success; UNAVAILABLE when no server answers, DEADLINE_EXCEEDED on timeout), never a WQ_E*.
  * On OK, *resp is a new message of type resp_desc owned by the caller
  * (protobuf_c_message_free_unpacked(*resp, NULL)). Otherwise msg gets the server's message or
- * the local cause. Idempotent calls are retried with exponential backoff and jitter on
- * UNAVAILABLE within the attempt budget; others are sent exactly once (nng's REQ resend is
- * disabled). request_id may be NULL (a random one is made). */
+ * the local cause. The call ends within the client's timeout whatever happens: idempotent
+ * calls are retried with exponential backoff and jitter on UNAVAILABLE while attempts and
+ * time are left (a timeout ends the call: nothing is left to retry in); others are sent exactly
+ * once (nng's REQ resend is disabled). request_id may be NULL (a random one is made). */
 wq_rpc_code wq_rpc_client_call(wq_rpc_client *c, const char *method, const ProtobufCMessage *req,
                                const ProtobufCMessageDescriptor *resp_desc, int idempotent,
                                const char *request_id, ProtobufCMessage **resp, char *msg,

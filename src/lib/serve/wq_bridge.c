@@ -4,6 +4,7 @@
 #include "wineq/v1/wineq.pb-c.h"
 #include "base/wq_base64.h"
 #include "track/wq_config.h"
+#include "base/wq_buf.h"
 #include "base/wq_error.h"
 #include "registry/wq_registry.h"
 #include "rpc/wq_rpc_client.h"
@@ -343,11 +344,17 @@ static wq_status output_build(const wq_prediction *p, const char *id, const char
 	                "source_sequence_number", in->sequence_number ? in->sequence_number : "");
 	if (doc == NULL)
 		return WQ_ENOMEM;
-	o->json = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
-	json_decref(doc);
-	if (o->json == NULL)
-		return WQ_ENOMEM;
-	o->len = strlen(o->json);
+	{
+		wq_buf b = WQ_BUF_INIT;
+		wq_status st = wq_predjson_dump(doc, &b);
+
+		json_decref(doc);
+		if (st == WQ_OK)
+			st = wq_buf_steal(&b, &o->json, &o->len);
+		wq_buf_free(&b);
+		if (st != WQ_OK)
+			return WQ_ENOMEM;
+	}
 	cid_text(cid, o->partition_key, sizeof(o->partition_key));
 	if (o->partition_key[0] == '\0')
 		snprintf(o->partition_key, sizeof(o->partition_key), "%.63s",

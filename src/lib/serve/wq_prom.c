@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <dirent.h>
 
 /* Hash chains per family: with WQ_PROM_MAX_SERIES cells a chain stays around 16 long, so a
  * lookup by label values is a few string compares rather than a walk of every series. */
@@ -472,6 +475,25 @@ static wq_prom_cell *cell_find(wq_prom_family *f, uint32_t h, const char *const 
 	return NULL;
 }
 
+/* `a="x",b="y"`; a label with an empty value is left out, which is what Prometheus makes of
+ * it anyway, so a family may use a label only on some of its series. */
+static void put_labels(wq_buf *b, const wq_prom_family *f, const char *const *values)
+{
+	int first = 1;
+
+	for (size_t i = 0; i < f->nlabels; i++) {
+		if (values[i][0] == '\0')
+			continue;
+		if (!first)
+			wq_buf_puts(b, ",");
+		first = 0;
+		wq_buf_puts(b, f->labels[i]);
+		wq_buf_puts(b, "=\"");
+		prom_esc(b, values[i], 1);
+		wq_buf_puts(b, "\"");
+	}
+}
+
 static wq_prom_cell *cell_new(wq_prom_family *f, uint32_t h, const char *const *values)
 {
 	size_t ncounts = f->type == WQ_PROM_HISTOGRAM ? f->nbuckets + 1 : 0;
@@ -502,13 +524,8 @@ static wq_prom_cell *cell_new(wq_prom_family *f, uint32_t h, const char *const *
 		memcpy(s, values[i], n);
 		c->values[i] = s;
 		s += n;
-		if (i > 0)
-			wq_buf_puts(&lb, ",");
-		wq_buf_puts(&lb, f->labels[i]);
-		wq_buf_puts(&lb, "=\"");
-		prom_esc(&lb, values[i], 1);
-		wq_buf_puts(&lb, "\"");
 	}
+	put_labels(&lb, f, values);
 	if (wq_buf_steal(&lb, &c->lbl, NULL) != WQ_OK)
 		goto fail;
 	return c;
@@ -648,51 +665,6 @@ double wq_prom_cell_value(const wq_prom_cell *c)
 	}
 }
 
-/* --- collectors ------------------------------------------------------------------------- */
-
-wq_status wq_prom_family_set_collector(wq_prom_family *f, wq_prom_collect_fn fn, void *arg)
-{
-	if (f == NULL || f->type == WQ_PROM_HISTOGRAM)
-		return WQ_EINVAL;
-	pthread_mutex_lock(&f->mu);
-	f->collect = fn;
-	f->collect_arg = arg;
-	pthread_mutex_unlock(&f->mu);
-	return WQ_OK;
-}
-
-void wq_prom_emit(wq_prom_emitter *e, const char *const *label_values, double v)
-{
-	const wq_prom_family *f;
-	char num[40];
-
-	if (e == NULL)
-		return;
-	f = e->f;
-	if (f->nlabels > 0 && label_values == NULL)
-		return;
-	/* a sample that cannot be rendered validly is dropped rather than break the scrape */
-	for (size_t i = 0; i < f->nlabels; i++)
-		if (label_values[i] == NULL || !utf8_valid(label_values[i]))
-			return;
-	wq_buf_puts(e->b, f->name);
-	for (size_t i = 0; i < f->nlabels; i++) {
-		wq_buf_puts(e->b, i == 0 ? "{" : ",");
-		wq_buf_puts(e->b, f->labels[i]);
-		wq_buf_puts(e->b, "=\"");
-		prom_esc(e->b, label_values[i], 1);
-		wq_buf_puts(e->b, "\"");
-	}
-	if (f->nlabels > 0)
-		wq_buf_puts(e->b, "}");
-	fmt_value(num, sizeof(num), v);
-	wq_buf_puts(e->b, " ");
-	wq_buf_puts(e->b, num);
-	wq_buf_puts(e->b, "\n");
-}
-
-/* --- rendering -------------------------------------------------------------------------- */
-
 /* name+suffix{lbl,le="le"} value */
 static void put_sample(wq_buf *b, const char *name, const char *suffix, const char *lbl,
                        const char *le, const char *value)
@@ -713,6 +685,44 @@ static void put_sample(wq_buf *b, const char *name, const char *suffix, const ch
 	wq_buf_puts(b, value);
 	wq_buf_puts(b, "\n");
 }
+
+/* --- collectors ------------------------------------------------------------------------- */
+
+wq_status wq_prom_family_set_collector(wq_prom_family *f, wq_prom_collect_fn fn, void *arg)
+{
+	if (f == NULL || f->type == WQ_PROM_HISTOGRAM)
+		return WQ_EINVAL;
+	pthread_mutex_lock(&f->mu);
+	f->collect = fn;
+	f->collect_arg = arg;
+	pthread_mutex_unlock(&f->mu);
+	return WQ_OK;
+}
+
+void wq_prom_emit(wq_prom_emitter *e, const char *const *label_values, double v)
+{
+	const wq_prom_family *f;
+	wq_buf lb;
+	char num[40];
+
+	if (e == NULL)
+		return;
+	f = e->f;
+	if (f->nlabels > 0 && label_values == NULL)
+		return;
+	/* a sample that cannot be rendered validly is dropped rather than break the scrape */
+	for (size_t i = 0; i < f->nlabels; i++)
+		if (label_values[i] == NULL || !utf8_valid(label_values[i]))
+			return;
+	wq_buf_init(&lb, 0);
+	put_labels(&lb, f, label_values);
+	fmt_value(num, sizeof(num), v);
+	if (wq_buf_status(&lb) == WQ_OK)
+		put_sample(e->b, f->name, "", lb.data != NULL ? lb.data : "", NULL, num);
+	wq_buf_free(&lb);
+}
+
+/* --- rendering -------------------------------------------------------------------------- */
 
 static void render_histogram(wq_buf *b, const wq_prom_family *f, const wq_prom_cell *c)
 {
@@ -794,4 +804,166 @@ wq_status wq_prom_render(wq_prom *p, char **out, size_t *len)
 		}
 	}
 	return wq_buf_steal(&b, out, len);
+}
+
+/* --- standard series -------------------------------------------------------------------- */
+
+/* What /proc/self/stat and /proc/stat give the process collectors, as indexes of
+ * proc_stat.v. */
+enum { PS_CPU_SECONDS, PS_START_UNIX, PS_VIRTUAL_BYTES, PS_RESIDENT_BYTES, PS_COUNT };
+
+typedef struct proc_stat {
+	double v[PS_COUNT];
+} proc_stat;
+
+/* The collector argument of each proc_stat series: which value it emits. */
+static int proc_stat_fields[PS_COUNT] = {PS_CPU_SECONDS, PS_START_UNIX, PS_VIRTUAL_BYTES,
+                                         PS_RESIDENT_BYTES};
+
+static bool read_file(const char *path, char *buf, size_t size)
+{
+	FILE *fp = fopen(path, "r");
+	size_t n;
+
+	if (fp == NULL)
+		return false;
+	n = fread(buf, 1, size - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	return n > 0;
+}
+
+static bool boot_time(double *out)
+{
+	char buf[8192];
+	const char *p;
+
+	if (!read_file("/proc/stat", buf, sizeof(buf)) || (p = strstr(buf, "\nbtime ")) == NULL)
+		return false;
+	*out = strtod(p + 7, NULL);
+	return *out > 0;
+}
+
+/* Fields of proc(5)'s /proc/PID/stat, counted after the command name (which may hold blanks
+ * and parentheses, so the scan starts after the last ')'): 3 state ... 14 utime, 15 stime,
+ * 22 starttime, 23 vsize, 24 rss. */
+static bool proc_stat_read(proc_stat *out)
+{
+	char buf[2048], *p, *end;
+	double field[25] = {0}, ticks = (double)sysconf(_SC_CLK_TCK), boot;
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (!read_file("/proc/self/stat", buf, sizeof(buf)) || (p = strrchr(buf, ')')) == NULL ||
+	    ticks <= 0 || page <= 0 || !boot_time(&boot))
+		return false;
+	p += 2; /* ") " */
+	while (*p != ' ' && *p != '\0')
+		p++; /* the state letter */
+	for (int i = 4; i <= 24; i++) {
+		field[i] = strtod(p, &end);
+		if (end == p)
+			return false;
+		p = end;
+	}
+	out->v[PS_CPU_SECONDS] = (field[14] + field[15]) / ticks;
+	out->v[PS_START_UNIX] = boot + field[22] / ticks;
+	out->v[PS_VIRTUAL_BYTES] = field[23];
+	out->v[PS_RESIDENT_BYTES] = field[24] * (double)page;
+	return true;
+}
+
+/* arg: the proc_stat_fields entry of the value to emit. */
+static void collect_proc_stat(wq_prom_emitter *e, void *arg)
+{
+	proc_stat st;
+
+	if (proc_stat_read(&st))
+		wq_prom_emit(e, NULL, st.v[*(const int *)arg]);
+}
+
+/* Entries of /proc/self/fd, less the one the listing itself holds open. */
+static void collect_open_fds(wq_prom_emitter *e, void *arg)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	const struct dirent *de;
+	double n = 0;
+
+	(void)arg;
+	if (dir == NULL)
+		return;
+	while ((de = readdir(dir)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	wq_prom_emit(e, NULL, n > 0 ? n - 1 : 0);
+}
+
+static void collect_max_fds(wq_prom_emitter *e, void *arg)
+{
+	struct rlimit rl;
+
+	(void)arg;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		wq_prom_emit(e, NULL,
+		             rl.rlim_cur == RLIM_INFINITY ? INFINITY : (double)rl.rlim_cur);
+}
+
+static void collect_build_info(wq_prom_emitter *e, void *arg)
+{
+	const char *lv[1] = {PACKAGE_VERSION};
+
+	(void)arg;
+	wq_prom_emit(e, lv, 1);
+}
+
+/* One family whose only series comes from fn at render time. */
+static wq_status collected_add(wq_prom *p, int type, const char *name, const char *help,
+                               const char *const *labels, size_t nlabels, wq_prom_collect_fn fn,
+                               void *arg, char *err, size_t errlen)
+{
+	wq_prom_family *f;
+	wq_status rc =
+	    wq_prom_family_add(p, type, name, help, labels, nlabels, NULL, 0, &f, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = wq_prom_family_set_collector(f, fn, arg);
+	return rc;
+}
+
+wq_status wq_prom_process_add(wq_prom *p, char *err, size_t errlen)
+{
+	static const struct {
+		int type;
+		const char *name, *help;
+		wq_prom_collect_fn fn;
+		int field; /* of proc_stat, for collect_proc_stat */
+	} rows[] = {
+	    {WQ_PROM_COUNTER, "process_cpu_seconds_total",
+	     "Total user and system CPU time spent in seconds.", collect_proc_stat, PS_CPU_SECONDS},
+	    {WQ_PROM_GAUGE, "process_resident_memory_bytes", "Resident memory size in bytes.",
+	     collect_proc_stat, PS_RESIDENT_BYTES},
+	    {WQ_PROM_GAUGE, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
+	     collect_proc_stat, PS_VIRTUAL_BYTES},
+	    {WQ_PROM_GAUGE, "process_open_fds", "Number of open file descriptors.",
+	     collect_open_fds, 0},
+	    {WQ_PROM_GAUGE, "process_max_fds", "Maximum number of open file descriptors.",
+	     collect_max_fds, 0},
+	    {WQ_PROM_GAUGE, "process_start_time_seconds",
+	     "Start time of the process since unix epoch in seconds.", collect_proc_stat,
+	     PS_START_UNIX},
+	};
+	wq_status rc = WQ_OK;
+
+	for (size_t i = 0; rc == WQ_OK && i < sizeof(rows) / sizeof(rows[0]); i++)
+		rc = collected_add(p, rows[i].type, rows[i].name, rows[i].help, NULL, 0, rows[i].fn,
+		                   &proc_stat_fields[rows[i].field], err, errlen);
+	return rc;
+}
+
+wq_status wq_prom_build_info_add(wq_prom *p, char *err, size_t errlen)
+{
+	static const char *const labels[] = {"version"};
+
+	return collected_add(p, WQ_PROM_GAUGE, "wineq_build_info", "wineq build (value 1).", labels,
+	                     1, collect_build_info, NULL, err, errlen);
 }

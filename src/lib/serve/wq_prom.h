@@ -11,7 +11,9 @@
  *
  * Names are checked against Prometheus's rules ([a-zA-Z_:][a-zA-Z0-9_:]*, labels without
  * "__" prefix); counters must end in "_total" (what `promtool check metrics` expects).
- * Label values are escaped (\\, \", \n) on output; HELP text is escaped (\\, \n). */
+ * Label values are escaped (\\, \", \n) on output; HELP text is escaped (\\, \n). A label
+ * whose value is empty is left out of a sample, as Prometheus reads it as absent anyway, so a
+ * family may use a label on some of its series only. */
 #ifndef WQ_PROM_H
 #define WQ_PROM_H
 
@@ -64,6 +66,15 @@ typedef void (*wq_prom_collect_fn)(wq_prom_emitter *e, void *arg);
 /* Emits one sample with label_values (the family's nlabels values). */
 void wq_prom_emit(wq_prom_emitter *e, const char *const *label_values, double v);
 wq_status wq_prom_family_set_collector(wq_prom_family *f, wq_prom_collect_fn fn, void *arg);
+
+/* The standard process metrics (what Prometheus' client libraries export), each read from
+ * /proc/self at every render: process_cpu_seconds_total, process_resident_memory_bytes,
+ * process_virtual_memory_bytes, process_open_fds, process_max_fds (the soft limit) and
+ * process_start_time_seconds. A value that cannot be read is left out of that render. */
+wq_status wq_prom_process_add(wq_prom *p, char *err, size_t errlen);
+
+/* wineq_build_info{version="PACKAGE_VERSION"} 1: which build a daemon runs. */
+wq_status wq_prom_build_info_add(wq_prom *p, char *err, size_t errlen);
 
 /* Renders every family in registration order, HELP and TYPE lines first, series sorted by
  * creation. Values: integers without exponent when exact, else %.17g; NaN, +Inf, -Inf as
