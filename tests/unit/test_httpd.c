@@ -2,6 +2,7 @@
  * picks), spoken to with libcurl, and with raw sockets where a client must misbehave or hold
  * a connection open. */
 #include "wq_test.h"
+#include "wq_test_http.h"
 
 #include "base/wq_error.h"
 #include "serve/wq_httpd.h"
@@ -222,73 +223,6 @@ static wq_httpd_opts opts_base(void)
 
 /* ---------------------------------------------------------------------------------------
  * Client helpers */
-
-typedef struct resp {
-	long status;
-	char *body;
-	size_t len;
-	char headers[8192];
-	size_t hlen;
-	json_t *json; /* the body parsed, when it is JSON */
-} resp;
-
-static void resp_clear(resp *r)
-{
-	free(r->body);
-	json_decref(r->json);
-	memset(r, 0, sizeof(*r));
-}
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-	resp *r = arg;
-	char *nb = realloc(r->body, r->len + size * n + 1);
-
-	if (nb == NULL)
-		return 0;
-	memcpy(nb + r->len, p, size * n);
-	r->body = nb;
-	r->len += size * n;
-	r->body[r->len] = '\0';
-	return size * n;
-}
-
-static size_t on_header(char *p, size_t size, size_t n, void *arg)
-{
-	resp *r = arg;
-	size_t k = size * n;
-
-	if (r->hlen + k < sizeof(r->headers)) {
-		memcpy(r->headers + r->hlen, p, k);
-		r->hlen += k;
-		r->headers[r->hlen] = '\0';
-	}
-	return k;
-}
-
-/* The value of header name in r (case-insensitive name), copied into out; 0 when absent. */
-static int header_get(const resp *r, const char *name, char *out, size_t outlen)
-{
-	const char *line = r->headers;
-	size_t nl = strlen(name);
-
-	while (line != NULL && *line != '\0') {
-		const char *end = strstr(line, "\r\n");
-		size_t ll = end != NULL ? (size_t)(end - line) : strlen(line);
-
-		if (ll > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':') {
-			const char *v = line + nl + 1;
-			size_t vl = ll - nl - 1;
-
-			while (vl > 0 && *v == ' ')
-				v++, vl--;
-			snprintf(out, outlen, "%.*s", (int)vl, v);
-			return 1;
-		}
-		line = end != NULL ? end + 2 : NULL;
-	}
-	return 0;
-}
 
 /* One request to port on handle c (fx.curl when NULL). content_type NULL: none. */
 static void request_on(CURL *c, int port, const char *method, const char *path,
