@@ -5,7 +5,8 @@
 #   train: the 50-trial search flow, the best model registered and promoted to Production;
 #   serve: wineqd (RPC, feed, HTTP) and wineq-monitor (drift from the feed);
 #   replay the white test split (the rows training held out), then the red wines;
-#   print a prediction summary and the drift table, and where /metrics and /report are.
+#   print a prediction summary and the drift table, and where the web UI, /metrics and
+#   /report are.
 # Interrupting it (Ctrl-C) stops what it started. Ports (loopback): WQ_DEMO_RPC_PORT (7070),
 # WQ_DEMO_FEED_PORT (7071), WQ_DEMO_HTTP_PORT (9696), WQ_DEMO_MONITOR_PORT (9697);
 # WQ_DEMO_TRIALS (50); WQ_DEMO_KEEP=1 keeps the servers running until Ctrl-C.
@@ -164,6 +165,7 @@ sleep 0.3
 drift_table
 
 say "where to look"
+echo "  web UI:               http://$http/ui/        (runs, compare, models, flows)"
 echo "  wineqd metrics:       http://$http/metrics    (predict: POST http://$http/predict)"
 echo "  monitor metrics:      http://$mon/metrics"
 echo "  drift report (HTML):  http://$mon/report      (JSON: /report.json)"

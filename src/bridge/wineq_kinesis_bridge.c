@@ -6,6 +6,7 @@
 #include "serve/wq_bridge.h"
 #include "base/wq_error.h"
 #include "base/wq_file.h"
+#include "base/wq_jsonout.h"
 #include "aws/wq_kinesis.h"
 #include "aws/wq_lambda.h"
 #include "base/wq_log.h"
@@ -263,9 +264,10 @@ static wq_exit run_lambda(const cfg *c)
 			outputs_put(k, c->output_stream, out, n, deadline);
 		}
 		ans = lambda_answer(in, out, n, c->test_run);
-		body = ans != NULL ? json_dumps(ans, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-		if (body == NULL || wq_lambda_respond(l, inv.request_id, body, strlen(body), err,
-		                                      sizeof(err)) != WQ_OK)
+		body = NULL;
+		if (ans == NULL || wq_jsonout_text(ans, 0, 0, &body) != WQ_OK ||
+		    wq_lambda_respond(l, inv.request_id, body, strlen(body), err, sizeof(err)) !=
+		        WQ_OK)
 			wq_log(WQ_LOG_ERROR, "cannot answer invocation %s: %s", inv.request_id,
 			       body == NULL ? "out of memory" : err);
 		free(body);
@@ -336,7 +338,9 @@ static wq_status checkpoint_save(const cfg *c, const shard *sh, size_t n, char *
 		if (sh[i].seq[0] != '\0')
 			json_object_set_new(m, sh[i].id, json_string(sh[i].seq));
 	doc = json_pack("{s:s, s:o}", "stream", c->stream, "shards", m);
-	text = doc != NULL ? json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
+	text = NULL;
+	if (doc != NULL)
+		wq_jsonout_text(doc, 1, WQ_JSONOUT_SORT_KEYS, &text);
 	json_decref(doc);
 	if (text == NULL)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");

@@ -5,7 +5,7 @@
 #include "base/wq_error.h"
 #include "base/wq_file.h"
 #include "base/wq_log.h"
-#include "base/wq_buf.h"
+#include "base/wq_jsonout.h"
 #include "base/wq_num.h"
 #include "ml/wq_bundle.h"
 #include "ml/wq_dataset.h"
@@ -53,10 +53,12 @@ wq_exit cli_operands_none(const char *cmd, int argc, char *const argv[])
 
 void cli_json_print(json_t *o, size_t flags)
 {
-	if (o != NULL) {
-		json_dumpf(o, stdout, flags);
-		fputc('\n', stdout);
-	}
+	unsigned out = (flags & JSON_SORT_KEYS) != 0 ? WQ_JSONOUT_SORT_KEYS : 0;
+
+	if ((flags & JSON_COMPACT) == 0)
+		out |= WQ_JSONOUT_SPACED;
+	if (o != NULL)
+		wq_jsonout_file(o, (int)(flags & JSON_MAX_INDENT), out, stdout);
 	json_decref(o);
 }
 
@@ -269,75 +271,11 @@ void cli_rmtree(const char *path)
 	wq_file_rmtree(path, NULL, 0);
 }
 
-/* Appends v as JSON text with reals in their shortest round-trip form (jansson's own
- * encoder prints a fixed number of digits). Objects keep their insertion order. WQ_OK, or
- * WQ_ENOMEM when a scalar could not be encoded (the buffer's own failures are sticky). */
-static wq_status json_shortest(wq_buf *b, json_t *v)
-{
-	wq_status rc = WQ_OK;
-	const char *key;
-	json_t *item;
-	size_t i, n = 0;
-	char *text;
-
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		wq_buf_putc(b, '{');
-		json_object_foreach(v, key, item)
-		{
-			json_t *k = json_string(key);
-
-			if (n++ > 0)
-				wq_buf_putc(b, ',');
-			rc = k != NULL ? json_shortest(b, k) : WQ_ENOMEM;
-			json_decref(k);
-			wq_buf_putc(b, ':');
-			if (rc == WQ_OK)
-				rc = json_shortest(b, item);
-			if (rc != WQ_OK)
-				return rc;
-		}
-		wq_buf_putc(b, '}');
-		return WQ_OK;
-	case JSON_ARRAY:
-		wq_buf_putc(b, '[');
-		json_array_foreach(v, i, item)
-		{
-			if (i > 0)
-				wq_buf_putc(b, ',');
-			if ((rc = json_shortest(b, item)) != WQ_OK)
-				return rc;
-		}
-		wq_buf_putc(b, ']');
-		return WQ_OK;
-	case JSON_REAL:
-		wq_buf_num(b, json_real_value(v));
-		return WQ_OK;
-	default:
-		text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-		if (text == NULL)
-			return WQ_ENOMEM;
-		wq_buf_puts(b, text);
-		free(text);
-		return WQ_OK;
-	}
-}
-
 wq_status cli_json_line(FILE *f, json_t *o)
 {
-	wq_buf b = WQ_BUF_INIT;
-	wq_status rc;
+	wq_status rc = o != NULL ? wq_jsonout_file(o, 0, 0, f) : WQ_ENOMEM;
 
-	if (o == NULL)
-		return WQ_ENOMEM;
-	rc = json_shortest(&b, o);
 	json_decref(o);
-	wq_buf_putc(&b, '\n');
-	if (rc == WQ_OK)
-		rc = wq_buf_status(&b);
-	if (rc == WQ_OK && fwrite(b.data, 1, b.len, f) != b.len)
-		rc = WQ_EIO;
-	wq_buf_free(&b);
 	return rc;
 }
 
@@ -490,4 +428,22 @@ wq_exit cli_pred_sink_close(const char *cmd, const char *path, cli_pred_sink *s,
 	s->tmp = NULL;
 	s->f = stdout;
 	return ex;
+}
+
+wq_exit cli_tag_split(const char *cmd, const char *what, const char *arg, char **key,
+                      const char **value)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (eq == NULL || eq == arg) {
+		cli_error(cmd, "%s: expected KEY=VALUE with a non-empty KEY, got '%s'", what, arg);
+		return WQ_EXIT_USAGE;
+	}
+	*key = strndup(arg, (size_t)(eq - arg));
+	if (*key == NULL) {
+		cli_error(cmd, "out of memory");
+		return WQ_EXIT_FAILURE;
+	}
+	*value = eq + 1;
+	return WQ_EXIT_OK;
 }

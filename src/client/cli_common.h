@@ -24,8 +24,9 @@ wq_exit cli_option_error(const char *cmd, int ch, char *const argv[]);
 wq_exit cli_operands_none(const char *cmd, int argc, char *const argv[]);
 
 struct json_t;
-/* Prints o on stdout as one document with jansson's flags and a newline, then releases o
- * (NULL: nothing is printed). */
+/* Prints o on stdout with wq_jsonout_file (every real its shortest round-trip text) and
+ * releases o (NULL: nothing is printed). jansson's flags choose the layout: JSON_INDENT(n),
+ * JSON_COMPACT (without either: one line, spaced) and JSON_SORT_KEYS; others are ignored. */
 void cli_json_print(struct json_t *o, size_t flags);
 
 /* "text" or "json" into *out (enum cli_format); WQ_EINVAL otherwise. */
@@ -85,6 +86,15 @@ wq_exit cli_flow_db_open(const char *cmd, const cli_registry_opts *o, struct wq_
  * corrupt data (4); I/O, memory, unsupported (1). */
 wq_exit cli_exit_registry(wq_status status);
 
+/* --tag options of train, at most. */
+#define CLI_MAX_RUN_TAGS 64
+
+struct wq_registry;
+/* Sets tags ("KEY=VALUE" each, split at the first '=') on run run_id (cmd_train.c). WQ_OK or
+ * the registry's status; WQ_EINVAL for a tag without '='. */
+wq_status cli_run_tags_set(struct wq_registry *r, const char *run_id, const char *const *tags,
+                           size_t ntags, char *err, size_t errlen);
+
 struct wq_train_opts;
 /* wineq-client train --trials: the search flow (cmd_trainflow.c). */
 typedef struct cli_train_flow_opts {
@@ -95,12 +105,15 @@ typedef struct cli_train_flow_opts {
 	const char *alias;
 	const cli_registry_opts *reg;
 	int format;
+	const char *const *tags; /* "KEY=VALUE", checked: set on every run of the flow */
+	size_t ntags;
 } cli_train_flow_opts;
 /* Runs the search flow and prints its result; returns an exit code. */
 wq_exit cli_train_flow(const cli_train_flow_opts *fo);
 
-/* Prints o as one compact line on f with every real in its shortest round-trip text
- * (wq_num_format), then releases o. WQ_OK, WQ_ENOMEM or WQ_EIO. */
+/* Prints o as one compact line on f (wq_jsonout_dump: every real in its shortest round-trip
+ * text), then releases o. WQ_OK, WQ_ENOMEM, WQ_EINVAL (a string that is not UTF-8) or
+ * WQ_EIO. */
 wq_status cli_json_line(FILE *f, struct json_t *o);
 
 struct wq_dataset;
@@ -168,5 +181,12 @@ wq_exit cmd_runs(int argc, char **argv);
 wq_exit cmd_models(int argc, char **argv);
 wq_exit cmd_artifacts(int argc, char **argv);
 wq_exit cmd_registry(int argc, char **argv);
+
+/* A KEY=VALUE operand or option value, split at the first '=': *key gets the key (a new
+ * string, free()) and *value points into arg. WQ_EXIT_OK, or WQ_EXIT_USAGE after printing
+ * what (e.g. "--tag") and the problem: no '=', or an empty key. The name rules of the key
+ * are the store's to check. */
+wq_exit cli_tag_split(const char *cmd, const char *what, const char *arg, char **key,
+                      const char **value);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "base/wq_clock.h"
 #include "base/wq_error.h"
+#include "base/wq_jsonout.h"
 #include "wineq/v1/wineq.pb-c.h"
 
 #include <getopt.h>
@@ -403,8 +404,7 @@ static void bench_print_json(const bench_opts *o, const bench_result *r)
 		vj = NULL;
 		if (r->first_error != NULL)
 			json_object_set_new(obj, "first_error", json_string(r->first_error));
-		json_dumpf(obj, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
-		fputc('\n', stdout);
+		wq_jsonout_file(obj, 0, 0, stdout);
 	}
 	json_decref(vj);
 	json_decref(obj);

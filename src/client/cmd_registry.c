@@ -171,6 +171,25 @@ static wq_exit need_pos(const char *cmd, const reg_args *a, size_t min, size_t m
 	return WQ_EXIT_OK;
 }
 
+/* How many operands a subcommand takes (min to max), and what need_pos says they are. */
+typedef struct sub_operands {
+	const char *sub;
+	size_t min, max;
+	const char *what;
+} sub_operands;
+
+/* need_pos with sub's entry of subs (n entries); a sub missing from subs is a usage error,
+ * hint saying what there is. */
+static wq_exit sub_operands_check(const char *cmd, const char *sub, const reg_args *a,
+                                  const sub_operands *subs, size_t n, const char *hint)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(sub, subs[i].sub) == 0)
+			return need_pos(cmd, a, subs[i].min, subs[i].max, subs[i].what);
+	cli_error(cmd, "unknown subcommand '%s' (%s)", sub, hint);
+	return WQ_EXIT_USAGE;
+}
+
 /* A version number operand: WQ_EXIT_OK, or WQ_EXIT_USAGE after printing the error. */
 static wq_exit parse_version(const char *cmd, const char *s, int64_t *out)
 {
@@ -222,7 +241,7 @@ static void json_print(json_t *j)
 		fprintf(stderr, "wineq-client: out of memory\n");
 		return;
 	}
-	cli_json_print(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+	cli_json_print(j, JSON_INDENT(2));
 }
 
 static json_t *json_kv(const wq_kv *kv, size_t n)
@@ -288,7 +307,22 @@ static json_t *json_version(const wq_model_version *v)
 	json_object_set_new(o, "sha256", json_string(v->sha256));
 	json_object_set_new(o, "created_ms", json_integer(v->created_ms));
 	json_object_set_new(o, "created_by", json_string(v->created_by ? v->created_by : ""));
+	json_object_set_new(o, "description", json_string(v->description ? v->description : ""));
+	json_object_set_new(o, "tags", json_kv(v->tags, v->ntags));
 	return o;
+}
+
+/* Tags as "k=v,k2=v2" for a table cell ("-" when none; cut at n). */
+static void tags_join(const wq_kv *kv, size_t nkv, char *buf, size_t n)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < nkv && used < n; i++)
+		used += (size_t)snprintf(buf + used, n - used, "%s%s=%s", i ? "," : "", kv[i].key,
+		                         kv[i].value);
+	if (nkv == 0)
+		snprintf(buf, n, "-");
 }
 
 static void aliases_join(const wq_model_version *v, char *buf, size_t n)
@@ -356,28 +390,16 @@ static wq_cli_step first_sub(const char *cmd, int argc, char **argv, const char 
 
 /* --- experiments ---------------------------------------------------------------------------- */
 
-wq_exit cmd_experiments(int argc, char **argv)
+static wq_exit experiments_list(wq_registry *r, const reg_args *a)
 {
-	static const char usage[] = "Usage: wineq-client experiments list [OPTIONS]\n\n"
-	                            "Lists experiments: id, name, artifact location.\n";
-	const char *cmd = "experiments";
-	wq_registry *r = NULL;
 	wq_experiment **e = NULL;
 	size_t n = 0;
-	reg_args a;
 	char err[1024] = "";
-	wq_status rc;
-	wq_exit ex;
+	wq_status rc = r->ops->experiment_list(r, &e, &n, err, sizeof(err));
 
-	if (one_sub_open(cmd, "list", argc, argv, usage, 0, 0, "no arguments", &a, &r, &ex) ==
-	    WQ_CLI_EXIT)
-		return ex;
-	rc = r->ops->experiment_list(r, &e, &n, err, sizeof(err));
-	if (rc != WQ_OK) {
-		ex = cli_fail(cmd, rc, err);
-		goto out;
-	}
-	if (a.format == CLI_FORMAT_JSON) {
+	if (rc != WQ_OK)
+		return cli_fail("experiments", rc, err);
+	if (a->format == CLI_FORMAT_JSON) {
 		json_t *arr = json_array();
 
 		for (size_t i = 0; arr != NULL && i < n; i++)
@@ -404,9 +426,68 @@ wq_exit cmd_experiments(int argc, char **argv)
 		cli_table_print(&t, stdout);
 		cli_table_free(&t);
 	}
-	ex = WQ_EXIT_OK;
-out:
 	wq_experiments_free(e, n);
+	return WQ_EXIT_OK;
+}
+
+/* experiments delete|restore NAME, experiments rename NAME NEW_NAME. */
+static wq_exit experiments_change(wq_registry *r, const char *sub, const reg_args *a)
+{
+	const wq_registry_ops *ops = r->ops;
+	char err[1024] = "";
+	wq_status rc;
+
+	if (strcmp(sub, "delete") == 0)
+		rc = ops->experiment_delete != NULL
+		         ? ops->experiment_delete(r, a->pos[0], err, sizeof(err))
+		         : WQ_EUNSUPPORTED;
+	else if (strcmp(sub, "restore") == 0)
+		rc = ops->experiment_restore != NULL
+		         ? ops->experiment_restore(r, a->pos[0], err, sizeof(err))
+		         : WQ_EUNSUPPORTED;
+	else
+		rc = ops->experiment_rename != NULL
+		         ? ops->experiment_rename(r, a->pos[0], a->pos[1], err, sizeof(err))
+		         : WQ_EUNSUPPORTED;
+	if (rc != WQ_OK)
+		return cli_fail("experiments", rc, err);
+	if (strcmp(sub, "delete") == 0)
+		printf("deleted experiment %s with its runs (experiments restore undoes it)\n",
+		       a->pos[0]);
+	else if (strcmp(sub, "restore") == 0)
+		printf("restored experiment %s\n", a->pos[0]);
+	else
+		printf("renamed experiment %s -> %s\n", a->pos[0], a->pos[1]);
+	return WQ_EXIT_OK;
+}
+
+wq_exit cmd_experiments(int argc, char **argv)
+{
+	static const char usage[] =
+	    "Usage: wineq-client experiments list [OPTIONS]\n"
+	    "       wineq-client experiments delete NAME   (soft delete: the experiment and its\n"
+	    "                 runs are hidden, the name stays taken until restored; the default\n"
+	    "                 experiment cannot be deleted)\n"
+	    "       wineq-client experiments restore NAME  (undo a delete)\n"
+	    "       wineq-client experiments rename NAME NEW_NAME\n\n"
+	    "Lists experiments: id, name, artifact location.\n";
+	static const sub_operands subs[] = {
+	    {"list", 0, 0, "no arguments"},
+	    {"delete", 1, 1, "NAME"},
+	    {"restore", 1, 1, "NAME"},
+	    {"rename", 2, 2, "NAME NEW_NAME"},
+	};
+	const char *cmd = "experiments", *sub = NULL;
+	wq_registry *r = NULL;
+	reg_args a;
+	wq_exit ex;
+
+	if (first_sub(cmd, argc, argv, usage, &sub, &a, &ex) == WQ_CLI_EXIT)
+		return ex;
+	ex = sub_operands_check(cmd, sub, &a, subs, sizeof(subs) / sizeof(subs[0]), "see --help");
+	if (ex != WQ_EXIT_OK || (ex = cli_registry_open(cmd, &a.reg, &r)) != WQ_EXIT_OK)
+		return ex;
+	ex = strcmp(sub, "list") == 0 ? experiments_list(r, &a) : experiments_change(r, sub, &a);
 	wq_registry_close(r);
 	return ex;
 }
@@ -418,7 +499,7 @@ static void metric_str(const wq_run *r, const char *key, char *buf, size_t n)
 {
 	for (size_t i = 0; i < r->nmetrics; i++) {
 		if (strcmp(r->metrics[i].key, key) == 0) {
-			snprintf(buf, n, "%.4f", r->metrics[i].value);
+			wq_num_format(r->metrics[i].value, buf, n);
 			return;
 		}
 	}
@@ -627,9 +708,13 @@ static void run_print(const wq_run *r, const run_extra *x)
 	for (size_t i = 0; i < r->nparams; i++)
 		printf("  %-24s %s\n", r->params[i].key, r->params[i].value);
 	printf("metrics:\n");
-	for (size_t i = 0; i < r->nmetrics; i++)
-		printf("  %-24s %.6g (step %" PRId64 ")\n", r->metrics[i].key, r->metrics[i].value,
+	for (size_t i = 0; i < r->nmetrics; i++) {
+		char val[WQ_NUM_MAX];
+
+		wq_num_format(r->metrics[i].value, val, sizeof(val));
+		printf("  %-24s %s (step %" PRId64 ")\n", r->metrics[i].key, val,
 		       r->metrics[i].step);
+	}
 	printf("metric history:\n");
 	if (x->no_history)
 		printf("  (the registry server does not give metric histories)\n");
@@ -815,6 +900,13 @@ wq_exit cmd_runs(int argc, char **argv)
 	    "       wineq-client runs restore RUN_ID     (undo a delete)\n\n"
 	    "Filter: metrics.balanced_accuracy > 0.2 and params.kernel = 'rbf'\n"
 	    "Order:  metrics.balanced_accuracy DESC (also params.X, attributes.start_time)\n";
+	static const sub_operands subs[] = {
+	    {"list", 0, 0, "no arguments"},
+	    {"show", 1, 1, "one RUN_ID"},
+	    {"delete", 1, 1, "one RUN_ID"},
+	    {"restore", 1, 1, "one RUN_ID"},
+	    {"compare", 2, MAX_POS, "two or more RUN_IDs"},
+	};
 	const char *cmd = "runs", *sub = NULL;
 	wq_registry *r = NULL;
 	reg_args a;
@@ -822,18 +914,8 @@ wq_exit cmd_runs(int argc, char **argv)
 
 	if (first_sub(cmd, argc, argv, usage, &sub, &a, &ex) == WQ_CLI_EXIT)
 		return ex;
-	if (strcmp(sub, "list") == 0)
-		ex = need_pos(cmd, &a, 0, 0, "no arguments");
-	else if (strcmp(sub, "show") == 0 || strcmp(sub, "delete") == 0 ||
-	         strcmp(sub, "restore") == 0)
-		ex = need_pos(cmd, &a, 1, 1, "one RUN_ID");
-	else if (strcmp(sub, "compare") == 0)
-		ex = need_pos(cmd, &a, 2, MAX_POS, "two or more RUN_IDs");
-	else {
-		cli_error(cmd, "unknown subcommand '%s' (list, show, compare, delete, restore)",
-		          sub);
-		return WQ_EXIT_USAGE;
-	}
+	ex = sub_operands_check(cmd, sub, &a, subs, sizeof(subs) / sizeof(subs[0]),
+	                        "list, show, compare, delete, restore");
 	if (ex == WQ_EXIT_OK) {
 		char name[32];
 
@@ -901,16 +983,18 @@ static wq_exit models_list(wq_registry *r, const reg_args *a)
 			              json_kv(m[i]->tags, m[i]->ntags)));
 		json_print(arr);
 	} else {
-		static const char *const hdr[] = {"NAME", "LATEST", "UPDATED", "DESCRIPTION"};
+		static const char *const hdr[] = {"NAME", "LATEST", "UPDATED", "DESCRIPTION",
+		                                  "TAGS"};
 		cli_table t;
 
-		cli_table_init(&t, 4, hdr);
+		cli_table_init(&t, 5, hdr);
 		for (size_t i = 0; i < n; i++) {
-			char latest[24], when[32];
-			const char *row[4] = {m[i]->name, latest, when,
-			                      m[i]->description ? m[i]->description : ""};
+			char latest[24], when[32], tags[512];
+			const char *row[5] = {m[i]->name, latest, when,
+			                      m[i]->description ? m[i]->description : "", tags};
 
 			snprintf(latest, sizeof(latest), "%" PRId64, m[i]->latest_version);
+			tags_join(m[i]->tags, m[i]->ntags, tags, sizeof(tags));
 			cli_time_format(m[i]->updated_ms, when, sizeof(when));
 			cli_table_add(&t, row);
 		}
@@ -937,17 +1021,25 @@ static wq_exit versions_print(wq_registry *r, const char *name, int format)
 			json_array_append_new(arr, json_version(v[i]));
 		json_print(arr);
 	} else {
-		static const char *const hdr[] = {"VERSION", "STAGE", "ALIASES",
-		                                  "CREATED", "RUN",   "SHA256"};
+		static const char *const hdr[] = {"VERSION", "STAGE",  "ALIASES", "CREATED",
+		                                  "RUN",     "SHA256", "TAGS",    "DESCRIPTION"};
 		cli_table t;
 
-		cli_table_init(&t, 6, hdr);
+		cli_table_init(&t, 8, hdr);
 		for (size_t i = 0; i < n; i++) {
-			char ver[24], when[32], al[256], sha[20];
-			const char *row[6] = {ver,  wq_stage_name(v[i]->stage),           al,
-			                      when, v[i]->run_id[0] ? v[i]->run_id : "-", sha};
+			char ver[24], when[32], al[256], sha[20], tags[512];
+			const char *descr = v[i]->description;
+			const char *row[8] = {ver,
+			                      wq_stage_name(v[i]->stage),
+			                      al,
+			                      when,
+			                      v[i]->run_id[0] ? v[i]->run_id : "-",
+			                      sha,
+			                      tags,
+			                      descr != NULL && descr[0] ? descr : "-"};
 
 			snprintf(ver, sizeof(ver), "%" PRId64, v[i]->version);
+			tags_join(v[i]->tags, v[i]->ntags, tags, sizeof(tags));
 			cli_time_format(v[i]->created_ms, when, sizeof(when));
 			aliases_join(v[i], al, sizeof(al));
 			snprintf(sha, sizeof(sha), "%.12s", v[i]->sha256);
@@ -960,21 +1052,48 @@ static wq_exit versions_print(wq_registry *r, const char *name, int format)
 	return WQ_EXIT_OK;
 }
 
+/* models show --format json: the model (description, tags) with its versions. */
+static wq_exit models_show_json(wq_registry *r, const wq_registered_model *m)
+{
+	wq_model_version **v = NULL;
+	size_t n = 0;
+	char err[1024] = "";
+	json_t *arr;
+	int rc = r->ops->version_list(r, m->name, &v, &n, err, sizeof(err));
+
+	if (rc != WQ_OK)
+		return cli_fail("models show", rc, err);
+	arr = json_array();
+	for (size_t i = 0; arr != NULL && i < n; i++)
+		json_array_append_new(arr, json_version(v[i]));
+	json_print(json_pack("{s:s, s:s, s:I, s:I, s:I, s:o, s:o}", "name", m->name, "description",
+	                     m->description ? m->description : "", "latest_version",
+	                     (json_int_t)m->latest_version, "created_ms", (json_int_t)m->created_ms,
+	                     "updated_ms", (json_int_t)m->updated_ms, "tags",
+	                     json_kv(m->tags, m->ntags), "versions", arr));
+	wq_model_versions_free(v, n);
+	return WQ_EXIT_OK;
+}
+
 static wq_exit models_show(wq_registry *r, const reg_args *a)
 {
 	wq_registered_model *m = NULL;
-	char err[1024] = "", when[32];
+	char err[1024] = "", when[32], tags[4096];
 	int rc = r->ops->model_get(r, a->pos[0], &m, err, sizeof(err));
 
 	if (rc != WQ_OK)
 		return cli_fail("models show", rc, err);
 	if (a->format == CLI_FORMAT_JSON) {
+		wq_exit ex = models_show_json(r, m);
+
 		wq_registered_model_free(m);
-		return versions_print(r, a->pos[0], a->format);
+		return ex;
 	}
 	cli_time_format(m->created_ms, when, sizeof(when));
+	tags_join(m->tags, m->ntags, tags, sizeof(tags));
 	printf("model:       %s\n", m->name);
 	printf("description: %s\n", m->description && m->description[0] ? m->description : "-");
+	printf("tags:        %s\n", tags);
 	printf("created:     %s UTC\n", when);
 	printf("latest:      %" PRId64 "\n\n", m->latest_version);
 	wq_registered_model_free(m);
@@ -1057,6 +1176,86 @@ static wq_exit models_resolve(wq_registry *r, const reg_args *a)
 	return WQ_EXIT_OK;
 }
 
+/* The subcommands that change descriptions and tags (models_meta), with their operands. */
+static const char *const meta_subs[][2] = {
+    {"describe", "NAME TEXT"},
+    {"tag", "NAME KEY=VALUE"},
+    {"untag", "NAME KEY"},
+    {"version-describe", "NAME VERSION TEXT"},
+    {"version-tag", "NAME VERSION KEY=VALUE"},
+    {"version-untag", "NAME VERSION KEY"},
+};
+
+/* The operands of a metadata subcommand, NULL for any other. */
+static const char *models_meta_operands(const char *sub)
+{
+	for (size_t i = 0; i < sizeof(meta_subs) / sizeof(meta_subs[0]); i++)
+		if (strcmp(sub, meta_subs[i][0]) == 0)
+			return meta_subs[i][1];
+	return NULL;
+}
+
+/* The change of a metadata subcommand (op: "describe", "tag" or "untag") on version (0: the
+ * model); arg is TEXT, KEY=VALUE or KEY. */
+static wq_status meta_apply(wq_registry *r, const char *op, const char *name, int64_t version,
+                            const char *arg, const char *key, const char *value, char *err,
+                            size_t errlen)
+{
+	const wq_registry_ops *ops = r->ops;
+
+	if (ops->model_description_set == NULL || ops->model_tag_set == NULL ||
+	    ops->model_tag_delete == NULL)
+		return wq_err_set(err, errlen, WQ_EUNSUPPORTED,
+		                  "this registry cannot change descriptions or tags");
+	if (strcmp(op, "describe") == 0)
+		return ops->model_description_set(r, name, version, arg, NULL, err, errlen);
+	if (strcmp(op, "tag") == 0)
+		return ops->model_tag_set(r, name, version, key, value, NULL, err, errlen);
+	return ops->model_tag_delete(r, name, version, arg, NULL, err, errlen);
+}
+
+/* models describe|tag|untag NAME ..., models version-describe|-tag|-untag NAME VERSION ... */
+static wq_exit models_meta(const char *sub, const reg_args *a)
+{
+	const char *cmd = "models", *operands = models_meta_operands(sub);
+	int on_version = strncmp(sub, "version-", 8) == 0;
+	const char *op = on_version ? sub + 8 : sub, *arg, *value = NULL;
+	size_t at = on_version ? 2 : 1;
+	char *key = NULL, err[1024] = "", what[64] = "";
+	int64_t version = 0;
+	wq_registry *r = NULL;
+	wq_status rc;
+	wq_exit ex = need_pos(cmd, a, at + 1, at + 1, operands);
+
+	if (ex == WQ_EXIT_OK && on_version)
+		ex = parse_version(cmd, a->pos[1], &version);
+	arg = ex == WQ_EXIT_OK ? a->pos[at] : NULL;
+	if (ex == WQ_EXIT_OK && strcmp(op, "tag") == 0)
+		ex = cli_tag_split(cmd, "tag", arg, &key, &value);
+	if (ex == WQ_EXIT_OK)
+		ex = cli_registry_open(cmd, &a->reg, &r);
+	if (ex != WQ_EXIT_OK) {
+		free(key);
+		return ex;
+	}
+	rc = meta_apply(r, op, a->pos[0], version, arg, key, value, err, sizeof(err));
+	if (rc != WQ_OK) {
+		ex = cli_fail(cmd, rc, err);
+	} else {
+		if (on_version)
+			snprintf(what, sizeof(what), " version %" PRId64, version);
+		if (strcmp(op, "describe") == 0)
+			printf("%s%s: description %s\n", a->pos[0], what, *arg ? "set" : "cleared");
+		else if (strcmp(op, "tag") == 0)
+			printf("%s%s: tag %s set\n", a->pos[0], what, key);
+		else
+			printf("%s%s: tag %s removed\n", a->pos[0], what, arg);
+	}
+	free(key);
+	wq_registry_close(r);
+	return ex;
+}
+
 wq_exit cmd_models(int argc, char **argv)
 {
 	static const char usage[] =
@@ -1068,13 +1267,29 @@ wq_exit cmd_models(int argc, char **argv)
 	    "                 Staging/Production move to Archived unless --keep-existing\n"
 	    "       wineq-client models alias NAME ALIAS VERSION\n"
 	    "       wineq-client models alias NAME ALIAS --delete\n"
-	    "       wineq-client models history NAME     (every stage and alias change)\n"
+	    "       wineq-client models history NAME     (every change, who made it and when)\n"
 	    "       wineq-client models delete NAME VERSION   (soft delete; aliases removed;\n"
 	    "                 `registry gc` purges it with its artifacts)\n"
 	    "       wineq-client models restore NAME VERSION  (undo a delete)\n"
+	    "       wineq-client models describe NAME TEXT    (\"\" clears it)\n"
+	    "       wineq-client models tag NAME KEY=VALUE;  models untag NAME KEY\n"
+	    "       wineq-client models version-describe NAME VERSION TEXT\n"
+	    "       wineq-client models version-tag NAME VERSION KEY=VALUE\n"
+	    "       wineq-client models version-untag NAME VERSION KEY\n"
 	    "       wineq-client models resolve URI\n"
 	    "                 models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME@ALIAS,\n"
 	    "                 models:/NAME/latest, runs:/RUN_ID/PATH or a bundle path\n";
+	static const sub_operands subs[] = {
+	    {"list", 0, 0, "no arguments"},
+	    {"show", 1, 1, "NAME"},
+	    {"versions", 1, 1, "NAME"},
+	    {"history", 1, 1, "NAME"},
+	    {"resolve", 1, 1, "URI"},
+	    {"delete", 2, 2, "NAME VERSION"},
+	    {"restore", 2, 2, "NAME VERSION"},
+	    {"promote", 3, 3, "NAME VERSION STAGE"},
+	    {"alias", 3, 3, "NAME ALIAS VERSION"},
+	};
 	const char *cmd = "models", *sub = NULL;
 	wq_registry *r = NULL;
 	reg_args a;
@@ -1085,24 +1300,13 @@ wq_exit cmd_models(int argc, char **argv)
 
 	if (first_sub(cmd, argc, argv, usage, &sub, &a, &ex) == WQ_CLI_EXIT)
 		return ex;
-	if (strcmp(sub, "list") == 0)
-		ex = need_pos(cmd, &a, 0, 0, "no arguments");
-	else if (strcmp(sub, "show") == 0 || strcmp(sub, "versions") == 0 ||
-	         strcmp(sub, "history") == 0)
-		ex = need_pos(cmd, &a, 1, 1, "NAME");
-	else if (strcmp(sub, "resolve") == 0)
-		ex = need_pos(cmd, &a, 1, 1, "URI");
-	else if (strcmp(sub, "delete") == 0 || strcmp(sub, "restore") == 0)
-		ex = need_pos(cmd, &a, 2, 2, "NAME VERSION");
-	else if (strcmp(sub, "promote") == 0)
-		ex = need_pos(cmd, &a, 3, 3, "NAME VERSION STAGE");
-	else if (strcmp(sub, "alias") == 0)
-		ex = a.delete_alias ? need_pos(cmd, &a, 2, 2, "NAME ALIAS --delete")
-		                    : need_pos(cmd, &a, 3, 3, "NAME ALIAS VERSION");
-	else {
-		cli_error(cmd, "unknown subcommand '%s' (see --help)", sub);
-		return WQ_EXIT_USAGE;
-	}
+	if (models_meta_operands(sub) != NULL)
+		return models_meta(sub, &a);
+	if (strcmp(sub, "alias") == 0 && a.delete_alias)
+		ex = need_pos(cmd, &a, 2, 2, "NAME ALIAS --delete");
+	else
+		ex = sub_operands_check(cmd, sub, &a, subs, sizeof(subs) / sizeof(subs[0]),
+		                        "see --help");
 	if (ex != WQ_EXIT_OK)
 		return ex;
 	if (strcmp(sub, "delete") == 0 || strcmp(sub, "promote") == 0 ||

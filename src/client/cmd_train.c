@@ -5,10 +5,12 @@
 #include "ml/wq_bundle.h"
 #include "track/wq_db.h"
 #include "base/wq_error.h"
+#include "base/wq_jsonout.h"
 #include "ml/wq_features.h"
 #include "ml/wq_train.h"
 #include "track/wq_model_uri.h"
 #include "base/wq_name.h"
+#include "base/wq_num.h"
 #include "registry/wq_registry.h"
 #include "registry/wq_runrecord.h"
 
@@ -66,6 +68,8 @@ static void train_usage(FILE *out)
 	    "  --register NAME        register the bundle as a new version of model NAME\n"
 	    "  --promote STAGE        then move it to STAGE (Staging, Production, ...)\n"
 	    "  --alias ALIAS          then point ALIAS (e.g. champion) at it\n"
+	    "  --tag KEY=VALUE        tag the run (repeatable; with --trials every run of the\n"
+	    "                         flow); keys starting with 'wineq.' are reserved\n"
 	    "  --tracking-uri URI     sqlite:///path.db (env WINEQ_TRACKING_URI)\n"
 	    "  --artifact-root URI    file:///dir or s3://bucket/prefix (env WINEQ_ARTIFACT_ROOT)\n"
 	    "  --s3-endpoint-url URL  S3-compatible endpoint (env WINEQ_S3_ENDPOINT_URL)\n"
@@ -119,7 +123,8 @@ enum {
 	OPT_CV,
 	OPT_BESTK,
 	OPT_WORKERS,
-	OPT_TIMEOUT
+	OPT_TIMEOUT,
+	OPT_TAG
 };
 
 static const struct option train_options[] = {
@@ -155,6 +160,7 @@ static const struct option train_options[] = {
     {"best-k", required_argument, NULL, OPT_BESTK},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"tag", required_argument, NULL, OPT_TAG},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -171,7 +177,26 @@ typedef struct track_opts {
 	int64_t version;
 	int64_t start_ms;   /* when training began (unix ms): the run's real start */
 	double fit_seconds; /* wall-clock time of the training */
+	const char *tags[CLI_MAX_RUN_TAGS]; /* --tag KEY=VALUE, checked */
+	size_t ntags;
 } track_opts;
+
+wq_status cli_run_tags_set(wq_registry *r, const char *run_id, const char *const *tags,
+                           size_t ntags, char *err, size_t errlen)
+{
+	wq_status rc = WQ_OK;
+
+	for (size_t i = 0; rc == WQ_OK && i < ntags; i++) {
+		const char *eq = strchr(tags[i], '=');
+		char key[WQ_NAME_MAX + 1];
+
+		if (eq == NULL || (size_t)(eq - tags[i]) > WQ_NAME_MAX)
+			return wq_err_set(err, errlen, WQ_EINVAL, "malformed tag '%s'", tags[i]);
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - tags[i]), tags[i]);
+		rc = r->ops->tag_set(r, run_id, key, eq + 1, err, errlen);
+	}
+	return rc;
+}
 
 /* Logs the run and registers the bundle as asked; returns an exit code. */
 static wq_exit track(track_opts *t, const wq_bundle *b, const char *bundle_dir)
@@ -188,6 +213,8 @@ static wq_exit track(track_opts *t, const wq_bundle *b, const char *bundle_dir)
 
 		rc = wq_runrecord_bundle_ex(r, t->experiment, t->run_name, b, bundle_dir, &ro,
 		                            t->run_id, err, sizeof(err));
+		if (rc == WQ_OK)
+			rc = cli_run_tags_set(r, t->run_id, t->tags, t->ntags, err, sizeof(err));
 		if (rc != WQ_OK)
 			cli_error(CMD, "logging the run: %s", err);
 	}
@@ -217,12 +244,16 @@ static wq_exit track(track_opts *t, const wq_bundle *b, const char *bundle_dir)
 static void print_text(const wq_bundle *b, const char *dir, const track_opts *t)
 {
 	const wq_metrics *m = b->test_metrics;
+	char num[WQ_NUM_MAX];
 	wq_svm_params p;
 
 	wq_svm_params_get(b->svm, &p);
-	printf("model:             C-SVC %s C=%g", wq_svm_kernel_name(p.kernel), p.C);
-	if (p.kernel == WQ_KERNEL_RBF)
-		printf(" gamma=%g", p.gamma);
+	wq_num_format(p.C, num, sizeof(num));
+	printf("model:             C-SVC %s C=%s", wq_svm_kernel_name(p.kernel), num);
+	if (p.kernel == WQ_KERNEL_RBF) {
+		wq_num_format(p.gamma, num, sizeof(num));
+		printf(" gamma=%s", num);
+	}
 	printf(" class-weight=%s probability=%s\n", wq_svm_class_weight_name(p.class_weight),
 	       p.probability ? "yes" : "no");
 	printf("decision:          %s\n", wq_svm_decision_name(b->decision));
@@ -324,10 +355,7 @@ static wq_status print_json(const wq_bundle *b, const char *dir, const track_opt
 		json_object_set_new(metrics, "confusion_matrix", cm);
 		json_object_set_new(o, "test_metrics", metrics);
 	}
-	if (json_dumpf(o, stdout, JSON_REAL_PRECISION(10)) == 0) {
-		fputc('\n', stdout);
-		rc = WQ_OK;
-	}
+	rc = wq_jsonout_file(o, 0, WQ_JSONOUT_SPACED, stdout);
 fail:
 	json_decref(feats);
 	json_decref(o);
@@ -458,6 +486,34 @@ static wq_status train_search_option(train_args *a, int c, const char *arg, cons
 	return WQ_OK;
 }
 
+/* --tag KEY=VALUE (checked here: a bad one is a usage error before any training) into a->t.
+ * WQ_OK, or WQ_EINVAL after printing the error. */
+static wq_status train_tag_option(train_args *a, const char *arg)
+{
+	char *key = NULL, err[512] = "";
+	const char *value = NULL;
+	wq_status rc = WQ_EINVAL;
+
+	if (a->t.ntags == CLI_MAX_RUN_TAGS) {
+		cli_error(CMD, "at most %d --tag options", CLI_MAX_RUN_TAGS);
+		return WQ_EINVAL;
+	}
+	if (cli_tag_split(CMD, "--tag", arg, &key, &value) != WQ_EXIT_OK)
+		return WQ_EINVAL;
+	if (wq_name_check("tag key", key, err, sizeof(err)) != WQ_OK)
+		cli_error(CMD, "--tag: %s", err);
+	else if (strncmp(key, "wineq.", 6) == 0)
+		cli_error(CMD, "--tag: keys starting with 'wineq.' are reserved, got '%s'", key);
+	else if (strlen(value) > WQ_TRACKING_MAX_VALUE)
+		cli_error(CMD, "--tag %s: the value is over %d bytes", key, WQ_TRACKING_MAX_VALUE);
+	else
+		rc = WQ_OK;
+	free(key);
+	if (rc == WQ_OK)
+		a->t.tags[a->t.ntags++] = arg;
+	return rc;
+}
+
 /* The options into a. WQ_CLI_EXIT with *ex set for --help and bad options. */
 static wq_cli_step train_parse(train_args *a, int argc, char **argv, wq_exit *ex)
 {
@@ -538,6 +594,10 @@ static wq_cli_step train_parse(train_args *a, int argc, char **argv, wq_exit *ex
 			if (cli_timeout_option(CMD, optarg) != WQ_EXIT_OK)
 				return WQ_CLI_EXIT;
 			break;
+		case OPT_TAG:
+			if (train_tag_option(a, optarg) != WQ_OK)
+				return WQ_CLI_EXIT;
+			break;
 		case OPT_TRIALS:
 		case OPT_CV:
 		case OPT_BESTK:
@@ -564,6 +624,10 @@ static wq_exit train_check(const train_args *a)
 
 	if (wq_cli_log_level_apply(a->log_level) != WQ_OK) {
 		cli_error(CMD, "--log-level: expected debug, info, warn or error");
+		return WQ_EXIT_USAGE;
+	}
+	if (t->ntags > 0 && !t->track) {
+		cli_error(CMD, "--tag tags the run: drop --no-track");
 		return WQ_EXIT_USAGE;
 	}
 	if (a->bundle_dir == NULL && !t->track && t->register_name == NULL) {
@@ -616,7 +680,9 @@ static wq_exit train_search(const train_args *a)
 	                          .stage = a->t.stage,
 	                          .alias = a->t.alias,
 	                          .reg = &a->t.reg,
-	                          .format = a->format};
+	                          .format = a->format,
+	                          .tags = a->t.tags,
+	                          .ntags = a->t.ntags};
 
 	return cli_train_flow(&fo);
 }

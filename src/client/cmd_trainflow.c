@@ -4,14 +4,17 @@
 
 #include "base/wq_clock.h"
 #include "base/wq_error.h"
+#include "base/wq_num.h"
 #include "track/wq_db.h"
 #include "track/wq_model_uri.h"
 #include "registry/wq_registry.h"
+#include "registry/wq_runrecord.h"
 #include "registry/wq_trainflow.h"
 
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -50,6 +53,33 @@ static void on_trial(const wq_hpo_trial *t, size_t done, size_t total, void *arg
 		        t->params.class_weight ? " balanced" : "", t->balanced_accuracy,
 		        t->status == WQ_HPO_TRIAL_OK ? "" : " FAILED", p->best);
 	}
+}
+
+/* --tag on every run the flow made (its trials and retrained models carry the flow's id). */
+static wq_status flow_runs_tag(wq_registry *r, const cli_train_flow_opts *fo,
+                               const wq_trainflow_opts *o, const char *flow_id, char *err,
+                               size_t errlen)
+{
+	const char *exps[] = {o->trials_experiment, o->best_experiment};
+	char filter[128], *token = NULL;
+	wq_status rc = WQ_OK;
+
+	snprintf(filter, sizeof(filter), "tags.`%s` = '%s'", WQ_RUNRECORD_TAG_FLOW, flow_id);
+	do {
+		wq_run **runs = NULL;
+		char *next = NULL;
+		size_t n = 0;
+
+		rc = r->ops->runs_search(r, exps, 2, filter, NULL, WQ_TRACKING_MAX_RESULTS, token,
+		                         &runs, &n, &next, err, errlen);
+		for (size_t i = 0; rc == WQ_OK && i < n; i++)
+			rc = cli_run_tags_set(r, runs[i]->id, fo->tags, fo->ntags, err, errlen);
+		wq_runs_free(runs, n);
+		free(token);
+		token = next;
+	} while (rc == WQ_OK && token != NULL);
+	free(token);
+	return rc;
 }
 
 wq_exit cli_train_flow(const cli_train_flow_opts *fo)
@@ -97,6 +127,12 @@ wq_exit cli_train_flow(const cli_train_flow_opts *fo)
 			ex = WQ_EXIT_FAILURE;
 		goto out;
 	}
+	if (fo->ntags > 0 &&
+	    (rc = flow_runs_tag(r, fo, &o, res.flow_id, err, sizeof(err))) != WQ_OK) {
+		cli_error(CMD, "tagging the flow's runs: %s", err[0] ? err : wq_strerror(rc));
+		ex = cli_exit_registry(rc);
+		goto out;
+	}
 	if (fo->format == CLI_FORMAT_JSON) {
 		json_t *j = json_pack(
 		    "{s:s, s:I, s:s, s:{s:s, s:f, s:f, s:s}, s:{s:f, s:f, s:f}}", "flow_run_id",
@@ -115,16 +151,21 @@ wq_exit cli_train_flow(const cli_train_flow_opts *fo)
 			json_object_set_new(j, "version", json_integer(res.version));
 			json_object_set_new(j, "model_uri", json_string(uri));
 		}
-		cli_json_print(j, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+		cli_json_print(j, JSON_INDENT(2));
 	} else {
+		char num[WQ_NUM_MAX];
+
 		printf("flow run:               %s\n", res.flow_id);
 		printf("trials:                 %zu of %zu succeeded\n", res.trials_ok, fo->trials);
 		printf("best run:               %s (experiment %s)\n", res.best_run_id,
 		       o.best_experiment);
-		printf("best model:             C-SVC %s C=%g",
-		       wq_svm_kernel_name(res.best_params.kernel), res.best_params.C);
-		if (res.best_params.kernel == WQ_KERNEL_RBF)
-			printf(" gamma=%g", res.best_params.gamma);
+		wq_num_format(res.best_params.C, num, sizeof(num));
+		printf("best model:             C-SVC %s C=%s",
+		       wq_svm_kernel_name(res.best_params.kernel), num);
+		if (res.best_params.kernel == WQ_KERNEL_RBF) {
+			wq_num_format(res.best_params.gamma, num, sizeof(num));
+			printf(" gamma=%s", num);
+		}
 		printf(" class-weight=%s\n",
 		       wq_svm_class_weight_name(res.best_params.class_weight));
 		printf("test accuracy:          %.4f\n", res.accuracy);

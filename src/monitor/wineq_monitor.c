@@ -6,6 +6,7 @@
  *   wineq-monitor history [--state-dir DIR] [--since T] [--format text|json] */
 #include "wqm.h"
 #include "wqm_cli.h"
+#include "wqm_uilink.h"
 
 #include "cli/wq_cli.h"
 
@@ -14,6 +15,7 @@
 #include "ml/wq_dataset.h"
 #include "base/wq_error.h"
 #include "base/wq_file.h"
+#include "base/wq_jsonout.h"
 #include "base/wq_kvconf.h"
 #include "base/wq_log.h"
 #include "rpc/wq_tlsconf.h"
@@ -64,6 +66,7 @@ enum {
 	O_FEED_TLS_SERVER_NAME,
 	O_HTTP_OPEN,
 	O_LOG_FORMAT,
+	O_UI_URL,
 	/* report */
 	O_REFERENCE,
 	O_CURRENT,
@@ -107,6 +110,7 @@ static const struct option serve_opts[] = {
     {"feed-tls-server-name", required_argument, NULL, O_FEED_TLS_SERVER_NAME},
     {"http-open", required_argument, NULL, O_HTTP_OPEN},
     {"log-format", required_argument, NULL, O_LOG_FORMAT},
+    {"ui-url", required_argument, NULL, O_UI_URL},
     {"tracking-uri", required_argument, NULL, O_TRACKING},
     {"artifact-root", required_argument, NULL, O_ARTIFACT},
     {"s3-endpoint-url", required_argument, NULL, O_S3},
@@ -122,6 +126,7 @@ static const struct option report_opts[] = {{"reference", required_argument, NUL
                                             {"columns", required_argument, NULL, O_COLUMNS},
                                             {"categorical", required_argument, NULL, O_CATEGORICAL},
                                             {"fail-on-drift", no_argument, NULL, O_FAIL_ON_DRIFT},
+                                            {"ui-url", required_argument, NULL, O_UI_URL},
                                             {"help", no_argument, NULL, O_HELP},
                                             DRIFT_OPTIONS,
                                             {NULL, 0, NULL, 0}};
@@ -142,6 +147,7 @@ typedef struct serve_cfg {
 
 typedef struct report_cfg {
 	const char *reference, *current, *out, *columns, *categorical, *log_level;
+	const char *ui_url; /* --ui-url: a link to wineqd's web UI in the HTML report */
 	int json, fail_on_drift;
 	wqm_opts m; /* only .drift is used */
 	const char *num_method, *cat_method;
@@ -154,7 +160,7 @@ static void usage(FILE *out)
 	    "       wineq-monitor report --reference A.csv --current B.csv [--out FILE]\n"
 	    "                            [--format html|json] [--columns LIST] [--categorical "
 	    "LIST]\n"
-	    "                            [--fail-on-drift]\n"
+	    "                            [--fail-on-drift] [--ui-url URL]\n"
 	    "       wineq-monitor history [--state-dir DIR] [--since T] [--limit N]\n"
 	    "                            [--format text|json]\n\n"
 	    "serve: subscribes to wineqd's feed, keeps a window of recent predictions and\n"
@@ -201,6 +207,10 @@ static void usage(FILE *out)
 	                                "the registry to fetch from\n"
 	                                "  --log-format FORMAT      text (TIME wineq-monitor[PID] "
 	                                "LEVEL: MESSAGE) or json [text]\n"
+	                                "  --ui-url URL             link /report to wineqd's web "
+	                                "UI (http:// or https://,\n"
+	                                "                           e.g. "
+	                                "http://127.0.0.1:9696/ui/) [none]\n"
 	                                "  --config FILE            key = value file, keys are "
 	                                "these flag names\n"
 	                                "                           [" DEFAULT_CONFIG
@@ -214,6 +224,8 @@ static void usage(FILE *out)
 	                                "  --out FILE               [-: standard output]\n"
 	                                "  --fail-on-drift          exit 1 when dataset drift is "
 	                                "detected\n"
+	                                "  --ui-url URL             link the HTML report to "
+	                                "wineqd's web UI\n"
 	                                "Drift options (both):\n"
 	                                "  --num-method auto|ks|wasserstein|psi|jensenshannon  "
 	                                "[auto: K-S when the reference\n"
@@ -379,6 +391,17 @@ static wq_cli_step serve_apply(serve_cfg *s, int argc, char **argv, const char *
 			break;
 		case O_LOG_FORMAT:
 			s->log_format = optarg;
+			break;
+		case O_UI_URL:
+			if (!wqm_uilink_url_ok(optarg)) {
+				fprintf(
+				    stderr,
+				    "wineq-monitor: %s: --ui-url: expected an http:// or https:// "
+				    "URL, got '%s'\n",
+				    origin, optarg);
+				return WQ_CLI_EXIT;
+			}
+			s->m.ui_url = optarg;
 			break;
 		case O_FEED_TLS_CERT:
 			s->feed_tls.cert_file = optarg;
@@ -754,6 +777,16 @@ static wq_cli_step report_parse(report_cfg *r, int argc, char **argv, wq_exit *e
 		case O_FAIL_ON_DRIFT:
 			r->fail_on_drift = 1;
 			break;
+		case O_UI_URL:
+			if (!wqm_uilink_url_ok(optarg)) {
+				fprintf(stderr,
+				        "wineq-monitor report: --ui-url: expected an http:// or "
+				        "https:// URL, got '%s'\n",
+				        optarg);
+				return WQ_CLI_EXIT;
+			}
+			r->ui_url = optarg;
+			break;
 		case O_FORMAT:
 			if (strcmp(optarg, "json") == 0)
 				r->json = 1;
@@ -900,7 +933,9 @@ static wq_exit report_write(const report_cfg *r, const report_data *d,
 		doc = wq_driftreport_json(d->res, meta);
 		if (doc == NULL)
 			goto out;
-	} else if (wq_driftreport_html(d->res, meta, &html, &hlen) != WQ_OK) {
+	} else if (wq_driftreport_html(d->res, meta, &html, &hlen) != WQ_OK ||
+	           (r->ui_url != NULL &&
+	            wqm_uilink_insert(&html, &hlen, r->ui_url, NULL) != WQ_OK)) {
 		goto out;
 	}
 	f = strcmp(r->out, "-") == 0 ? stdout : fopen(r->out, "w");
@@ -909,13 +944,8 @@ static wq_exit report_write(const report_cfg *r, const report_data *d,
 		        strerror(errno));
 		goto out;
 	}
-	if (doc != NULL) {
-		json_dumpf(doc, f, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
-		fputc('\n', f);
-	} else {
-		fwrite(html, 1, hlen, f);
-	}
-	if (fflush(f) != 0 || ferror(f)) {
+	if ((doc != NULL && wq_jsonout_file(doc, 2, 0, f) != WQ_OK) ||
+	    (doc == NULL && fwrite(html, 1, hlen, f) != hlen) || fflush(f) != 0 || ferror(f)) {
 		fprintf(stderr, "wineq-monitor report: cannot write %s\n", r->out);
 		goto out;
 	}

@@ -46,6 +46,8 @@ typedef struct wqm_opts {
 	const char *state_dir;       /* NULL: nothing persists (memory only) */
 	double snapshot_interval_s;  /* history resolution */
 	double history_days;         /* snapshots older than this are pruned */
+	const char *ui_url;          /* wineqd's web UI, linked from /report (checked with
+	                                wqm_uilink_url_ok); NULL: no link */
 	wq_drift_opts drift;
 } wqm_opts;
 

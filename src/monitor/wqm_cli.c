@@ -5,6 +5,7 @@
 
 #include "track/wq_config.h"
 #include "base/wq_error.h"
+#include "base/wq_jsonout.h"
 #include "base/wq_kvconf.h"
 #include "wqm_store.h"
 
@@ -107,9 +108,7 @@ static wq_status print_json(const char *dir, const wqm_store_point *pts, size_t 
 		bad = json_object_set_new(doc, "state_dir", json_string(dir)) != 0 ||
 		      json_object_set(doc, "snapshots", arr) != 0;
 	if (!bad)
-		bad = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0;
-	if (!bad)
-		putchar('\n');
+		bad = wq_jsonout_file(doc, 2, 0, stdout) != WQ_OK;
 	json_decref(arr);
 	json_decref(doc);
 	return bad ? WQ_ENOMEM : WQ_OK;

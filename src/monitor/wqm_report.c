@@ -2,6 +2,7 @@
  * whether the window is big enough for a verdict, the live quality from joined labels, the
  * data quality of the window, and the history of snapshots. */
 #include "wqm_priv.h"
+#include "wqm_uilink.h"
 
 #include "base/wq_error.h"
 
@@ -212,11 +213,21 @@ wq_status wqm_report_json(wqm *m, json_t **out, char *err, size_t errlen)
 wq_status wqm_report_html(wqm *m, char **out, size_t *len, char *err, size_t errlen)
 {
 	report_ctx c;
+	char *html = NULL;
+	size_t hlen = 0;
 	wq_status rc = report_begin(m, &c, err, errlen);
 
 	if (rc != WQ_OK)
 		return rc;
-	rc = wq_driftreport_html(c.res, &c.meta, out, len);
+	rc = wq_driftreport_html(c.res, &c.meta, &html, &hlen);
+	if (rc == WQ_OK && m->o.ui_url != NULL)
+		rc = wqm_uilink_insert(&html, &hlen, m->o.ui_url, c.meta.model_name);
 	report_end(m, &c);
-	return rc;
+	if (rc != WQ_OK) {
+		free(html);
+		return rc;
+	}
+	*out = html;
+	*len = hlen;
+	return WQ_OK;
 }

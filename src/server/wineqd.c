@@ -43,6 +43,7 @@ typedef struct opts {
 	size_t workers;
 	/* access control (wq_auth.h) */
 	int registry_mode, loopback_role, anonymous_role, cert_role, metrics_open;
+	int ui; /* 1: the web UI under /ui/ when the registry is local SQLite */
 	const char *cert_roles[MAX_CERT_ROLES]; /* --tls-identity-role NAME=ROLE */
 	size_t ncert_roles;
 } opts;
@@ -73,6 +74,7 @@ enum {
 	O_TLS_DEFAULT_ROLE,
 	O_METRICS_OPEN,
 	O_LOG_FORMAT,
+	O_UI,
 	O_HELP,
 	O_VERSION
 };
@@ -103,6 +105,7 @@ static const struct option long_opts[] = {
     {"tls-default-role", required_argument, NULL, O_TLS_DEFAULT_ROLE},
     {"metrics-open", required_argument, NULL, O_METRICS_OPEN},
     {"log-format", required_argument, NULL, O_LOG_FORMAT},
+    {"ui", required_argument, NULL, O_UI},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0}};
@@ -145,6 +148,8 @@ static void usage(FILE *out)
 	      "  --tls-default-role ROLE  role of other verified client certificates [read]\n"
 	      "  --metrics-open yes|no GET /metrics without a credential [no: the READ role,\n"
 	      "                        which loopback callers have by default]\n"
+	      "  --ui on|off           the read-only web UI at /ui/ of --http (the READ role;\n"
+	      "                        needs a local SQLite registry, else off) [on]\n"
 	      "  --log-level LEVEL     debug, info, warn, error [info]\n"
 	      "  --log-format FORMAT   text (TIME wineqd[PID] LEVEL: MESSAGE) or json (one object\n"
 	      "                        per line) [text]\n"
@@ -241,6 +246,12 @@ static wq_cli_step opts_apply(opts *o, int argc, char **argv, const char *origin
 			break;
 		case O_METRICS_OPEN:
 			rc = wq_cli_parse_bool(optarg, &o->metrics_open);
+			break;
+		case O_UI:
+			if (strcmp(optarg, "on") == 0 || strcmp(optarg, "off") == 0)
+				o->ui = strcmp(optarg, "on") == 0;
+			else
+				rc = wq_cli_parse_bool(optarg, &o->ui);
 			break;
 		case O_WORKERS:
 			rc = wq_cli_parse_int(optarg, 1, 1024, &n);
@@ -552,6 +563,31 @@ typedef struct server {
 	wqd_http *http;
 } server;
 
+/* The web UI over the registry's own store, when it is a local SQLite file, --ui is on and
+ * there is an HTTP front end; otherwise off, said once. A UI that cannot open leaves wineqd
+ * serving without it. */
+static void ui_open(const opts *o, wqd *d)
+{
+	const wq_config *c = &d->registry->config;
+	wq_ui_opts uo = {.config = c, .served = wqd_ui_served, .served_arg = d};
+	char err[1024] = "";
+
+	if (!o->ui || strcmp(o->http, "none") == 0) {
+		wq_log(WQ_LOG_INFO, "web UI: off (%s)", !o->ui ? "--ui off" : "no --http");
+		return;
+	}
+	if (c->tracking_kind != WQ_TRACKING_SQLITE) {
+		wq_log(WQ_LOG_INFO, "web UI: off (the registry %s is not a local SQLite store)",
+		       c->tracking_uri);
+		return;
+	}
+	if (wq_ui_open(&uo, &d->ui, err, sizeof(err)) != WQ_OK) {
+		wq_log(WQ_LOG_WARN, "web UI: off (%s)", err);
+		return;
+	}
+	wq_log(WQ_LOG_INFO, "web UI: http://%s/ui/ (read-only view of %s)", o->http, c->db_path);
+}
+
 /* The serving state, the registry (serialized), access control and the feedback key, then
  * the first model (loaded before any listener opens, so the first requests find it; not
  * announced until they are all bound). WQ_EXIT_OK or WQ_EXIT_FAILURE (the reason logged). */
@@ -595,6 +631,7 @@ static wq_exit server_open(const opts *o, server *sv)
 		return WQ_EXIT_FAILURE;
 	}
 	d->feedback_max_age_ms = (int64_t)(o->feedback_max_age_s * 1000.0);
+	ui_open(o, d);
 	sv->w.d = d;
 	sv->w.uri = o->model;
 	watcher_check(&sv->w, 1);
@@ -721,7 +758,8 @@ int main(int argc, char **argv)
 	          .registry_mode = WQ_REGISTRY_READ_WRITE,
 	          .loopback_role = WQ_ROLE_MANAGE,
 	          .anonymous_role = WQ_ROLE_PREDICT,
-	          .cert_role = WQ_ROLE_READ};
+	          .cert_role = WQ_ROLE_READ,
+	          .ui = 1};
 	wq_kvconf conf = {0};
 	char **cargv = NULL;
 	int cargc = 0;

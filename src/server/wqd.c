@@ -511,8 +511,25 @@ fail:
 	return rc;
 }
 
+void wqd_ui_served(void *arg, char *name, size_t namelen, int64_t *version)
+{
+	wqd *d = arg;
+	wq_served_model *m = wq_serving_get(d->serving);
+
+	if (m != NULL && m->version > 0 && m->name != NULL) {
+		snprintf(name, namelen, "%s", m->name);
+		*version = m->version;
+	} else {
+		if (namelen > 0)
+			name[0] = '\0';
+		*version = 0;
+	}
+	wq_served_model_put(m);
+}
+
 void wqd_fini(wqd *d)
 {
+	wq_ui_close(d->ui); /* before the registry: the UI borrows its configuration */
 	wqd_feed_close(d->feed);
 	wq_registry_close(d->registry);
 	wq_auth_close(d->auth);

@@ -11,6 +11,7 @@
 #include "registry/wq_registry.h"
 #include "rpc/wq_rpc_server.h"
 #include "serve/wq_serving.h"
+#include "serve/wq_ui.h"
 #include "wineq/v1/wineq.pb-c.h"
 
 #include <stdatomic.h>
@@ -48,6 +49,9 @@ typedef struct wqd {
 	 * RPC server has it as its authorizer. */
 	wq_auth *auth;
 	int metrics_open; /* 1: GET /metrics needs no credential; 0: the READ role */
+	/* The read-only web UI under /ui/ (wq_ui.h), over a local SQLite registry; NULL: off. Used
+	 * on the HTTP loop thread only. */
+	wq_ui *ui;
 
 	/* metrics (owned by prom) */
 	wq_prom_family *m_requests;      /* wineq_requests_total{protocol,method,route,code} */
@@ -65,7 +69,7 @@ typedef struct wqd {
  * WQD_FEEDBACK_MAX_AGE_MS (registry, feed and predid are attached by the caller). On failure
  * everything taken is released. */
 wq_status wqd_init(wqd *d, char *err, size_t errlen);
-/* Releases what wqd_init took, the feed, the registry, auth and predid; accepts a zeroed
+/* Releases what wqd_init took, the UI, the feed, the registry, auth and predid; accepts a zeroed
  * wqd. */
 void wqd_fini(wqd *d);
 
@@ -129,6 +133,11 @@ void wqd_feedback_invalid(wqd *d);
 
 /* Whether feedback can be taken at all (an id key and a feed): WQ_OK or WQ_EIO with why. */
 wq_status wqd_feedback_ready(const wqd *d, char *err, size_t errlen);
+
+/* What the web UI shows as served now (wq_ui_opts.served; arg: the wqd): the registered
+ * model's name and version, or "" and 0 for a plain bundle or before the first model.
+ * Thread-safe (takes a reference on the served model while the watcher may swap it). */
+void wqd_ui_served(void *arg, char *name, size_t namelen, int64_t *version);
 
 /* Records one answered request: protocol "rpc" or "http"; what: the RPC method (the `method`
  * label) or the HTTP route (the `route` label), each from a bounded set; status code text

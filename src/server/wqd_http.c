@@ -5,8 +5,10 @@
 #include "base/wq_error.h"
 #include "ml/wq_bundle.h"
 #include "ml/wq_svm.h"
+#include "serve/wq_html.h"
 #include "serve/wq_httpd.h"
 #include "serve/wq_predjson.h"
+#include "serve/wq_ui.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -28,22 +30,6 @@ typedef void (*error_reply_fn)(wq_httpd_req *r, int status, const char *code, co
 
 static bool authorized(wq_httpd_req *r, wqd_http *h, int role, error_reply_fn reply);
 static bool allowed(wq_httpd_req *r, wqd_http *h, int role);
-
-/* Answers j (consumed; NULL: out of memory) as JSON, every real in the shortest text that
- * reads back exactly (wq_predjson_dump), which wq_httpd_reply_json's jansson dump is not. */
-static void reply_json(wq_httpd_req *r, int status, json_t *j)
-{
-	wq_buf b = WQ_BUF_INIT;
-
-	if (j != NULL && wq_predjson_dump(j, &b) == WQ_OK)
-		wq_buf_putc(&b, '\n');
-	json_decref(j);
-	if (j == NULL || wq_buf_status(&b) != WQ_OK)
-		wq_httpd_reply_json(r, 500, NULL); /* its out-of-memory answer */
-	else
-		wq_httpd_reply(r, status, "application/json", b.data, b.len);
-	wq_buf_free(&b);
-}
 
 /* ---------------------------------------------------------------------------------------
  * /predict */
@@ -218,7 +204,7 @@ static void predict_batch(wq_httpd_req *r, wqd_http *h, const wq_served_model *m
 			return;
 		}
 	}
-	reply_json(r, 200, arr);
+	wq_httpd_reply_json(r, 200, arr);
 }
 
 /* POST only (wq_httpd answers the other methods, and bodies over WQD_MAX_HTTP_BODY). */
@@ -265,7 +251,7 @@ static void route_predict(wq_httpd_req *r, void *arg)
 
 		st = predict_row(r, h, m, &rows[0], &p, id, err, sizeof(err));
 		if (st == WQ_OK)
-			reply_json(r, 200, prediction_json(&p, m, id));
+			wq_httpd_reply_json(r, 200, prediction_json(&p, m, id));
 		else
 			wq_httpd_reply_error(r, is_client_error(st) ? 400 : 500,
 			                     prediction_code(st), "%s",
@@ -283,9 +269,9 @@ static void reply_mlflow_error(wq_httpd_req *r, int status, const char *code, co
 {
 	if (strcmp(code, "INTERNAL") == 0)
 		code = "INTERNAL_ERROR";
-	reply_json(r, status,
-	           json_pack("{s:s,s:o}", "error_code", code, "message",
-	                     wq_httpd_json_str(msg[0] != '\0' ? msg : "request failed")));
+	wq_httpd_reply_json(r, status,
+	                    json_pack("{s:s,s:o}", "error_code", code, "message",
+	                              wq_httpd_json_str(msg[0] != '\0' ? msg : "request failed")));
 }
 
 /* The HTTP status and MLflow error code of a request refused for rc. */
@@ -410,7 +396,7 @@ static void route_invocations(wq_httpd_req *r, void *arg)
 	}
 	wq_named_rows_free(rows, n);
 	if (rc == WQ_OK)
-		reply_json(r, 200, answer);
+		wq_httpd_reply_json(r, 200, answer);
 	else
 		reply_mlflow_error(r, status, code, err[0] != '\0' ? err : wq_strerror(rc));
 }
@@ -567,9 +553,9 @@ static void feedback_batch(wq_httpd_req *r, wqd_http *h, json_t *doc)
 		wq_httpd_reply_json(r, 500, NULL);
 		return;
 	}
-	reply_json(r, 200,
-	           json_pack("{s:I,s:I,s:o}", "accepted", (json_int_t)accepted, "failed",
-	                     (json_int_t)(n - accepted), "results", results));
+	wq_httpd_reply_json(r, 200,
+	                    json_pack("{s:I,s:I,s:o}", "accepted", (json_int_t)accepted, "failed",
+	                              (json_int_t)(n - accepted), "results", results));
 }
 
 static void reply_error(wq_httpd_req *r, int status, const char *code, const char *msg)
@@ -657,7 +643,7 @@ static void route_feedback(wq_httpd_req *r, void *arg)
 	rc = label_take(h->d, doc, "http", err, sizeof(err));
 	json_decref(doc);
 	if (rc == WQ_OK) {
-		reply_json(r, 200, json_pack("{s:i,s:i}", "accepted", 1, "failed", 0));
+		wq_httpd_reply_json(r, 200, json_pack("{s:i,s:i}", "accepted", 1, "failed", 0));
 		return;
 	}
 	status = label_status(rc, &code);
@@ -670,7 +656,7 @@ static void route_feedback(wq_httpd_req *r, void *arg)
 static void route_healthz(wq_httpd_req *r, void *arg)
 {
 	(void)arg;
-	reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+	wq_httpd_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
 }
 
 static void route_readyz(wq_httpd_req *r, void *arg)
@@ -694,9 +680,10 @@ static void route_readyz(wq_httpd_req *r, void *arg)
 		                     "the served model version no longer exists in the registry");
 		return;
 	}
-	reply_json(r, 200,
-	           json_pack("{s:s,s:s,s:o}", "status", "ready", "model", m->name, "version",
-	                     m->version > 0 ? json_integer(m->version) : json_null()));
+	wq_httpd_reply_json(r, 200,
+	                    json_pack("{s:s,s:s,s:o}", "status", "ready", "model", m->name,
+	                              "version",
+	                              m->version > 0 ? json_integer(m->version) : json_null()));
 }
 
 /* The served model as /v1/models lists it; NULL when out of memory. */
@@ -749,7 +736,7 @@ static void route_models(wq_httpd_req *r, void *arg)
 		wq_httpd_reply_json(r, 500, NULL);
 		return;
 	}
-	reply_json(r, 200, json_pack("{s:o}", "models", list));
+	wq_httpd_reply_json(r, 200, json_pack("{s:o}", "models", list));
 }
 
 static void route_metrics(wq_httpd_req *r, void *arg)
@@ -772,6 +759,91 @@ static void route_metrics(wq_httpd_req *r, void *arg)
 }
 
 /* ---------------------------------------------------------------------------------------
+ * The web UI (wq_ui.h): read-only pages under /ui/ */
+
+/* Headers of every /ui/ answer, errors included: no scripts, no framing, no sniffing, no
+ * Referer carrying run ids or filters to other sites. */
+static void ui_headers(wq_httpd_req *r)
+{
+	wq_httpd_header_add(r, "Content-Security-Policy", WQ_HTML_CSP);
+	wq_httpd_header_add(r, "X-Content-Type-Options", "nosniff");
+	wq_httpd_header_add(r, "Referrer-Policy", "no-referrer");
+}
+
+/* An error of a /ui/ page as an HTML page (the pages' own errors come from wq_ui). */
+static void reply_ui_error(wq_httpd_req *r, int status, const char *code, const char *msg)
+{
+	wq_buf b = WQ_BUF_INIT;
+
+	wq_html_page_begin(&b, code, NULL);
+	wq_buf_puts(&b, "<h1>");
+	wq_html_text(&b, code);
+	wq_buf_puts(&b, "</h1>\n<p class=\"error\" id=\"error\">");
+	wq_html_text(&b, msg);
+	wq_buf_puts(&b, "</p>\n");
+	wq_html_page_end(&b);
+	if (wq_buf_status(&b) != WQ_OK)
+		wq_httpd_reply(r, 500, "text/plain; charset=utf-8", "out of memory\n", 14);
+	else
+		wq_httpd_reply(r, status, "text/html; charset=utf-8", b.data, b.len);
+	wq_buf_free(&b);
+}
+
+/* Content-Disposition of a download: the file name with only [A-Za-z0-9._-] kept (others
+ * become '_'), so no quote, control character or path reaches the header. */
+static void ui_disposition(wq_httpd_req *r, const char *filename)
+{
+	char value[320], safe[256];
+	size_t n = 0;
+
+	for (const char *p = filename; *p != '\0' && n + 1 < sizeof(safe); p++) {
+		char ch = *p;
+		bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		          (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+		safe[n++] = ok ? ch : '_';
+	}
+	safe[n] = '\0';
+	if (n == 0 || strspn(safe, ".") == n)
+		snprintf(safe, sizeof(safe), "artifact");
+	snprintf(value, sizeof(value), "attachment; filename=\"%s\"", safe);
+	wq_httpd_header_add(r, "Content-Disposition", value);
+}
+
+/* GET /ui and /ui/...: the READ role (anonymous callers of a loopback listener have the
+ * loopback role, which is at least READ unless configured lower), then the page. */
+static void route_ui(wq_httpd_req *r, void *arg)
+{
+	wqd_http *h = arg;
+	const char *path = wq_httpd_req_path(r);
+	wq_ui_answer a = {0};
+	char err[512] = "";
+
+	ui_headers(r);
+	if (strcmp(path, "/ui") == 0) {
+		wq_httpd_header_add(r, "Location", "/ui/");
+		wq_httpd_reply(r, 308, "text/plain; charset=utf-8", "/ui/\n", 5);
+		return;
+	}
+	if (!authorized(r, h, WQ_ROLE_READ, reply_ui_error))
+		return;
+	if (h->d->ui == NULL) {
+		reply_ui_error(r, 404, "Not found",
+		               "the web UI is off: it needs a local SQLite registry and --ui on");
+		return;
+	}
+	wq_status rc = wq_ui_render(h->d->ui, path, wq_httpd_req_query(r), &a, err, sizeof(err));
+	if (rc != WQ_OK) {
+		reply_ui_error(r, rc == WQ_EEXPIRED || rc == WQ_EBUSY ? 503 : 500, "Error",
+		               err[0] != '\0' ? err : wq_strerror(rc));
+		return;
+	}
+	if (a.filename != NULL)
+		ui_disposition(r, a.filename);
+	wq_httpd_reply(r, a.status, a.content_type, a.body, a.len);
+	wq_ui_answer_clear(&a);
+}
+
+/* ---------------------------------------------------------------------------------------
  * Server */
 
 /* The paths are also the metric labels of wineq_requests_total{protocol="http"} (with
@@ -784,6 +856,8 @@ static const wq_httpd_route routes[] = {
     {"/v1/models", WQ_HTTPD_GET, route_models},
     {"/metrics", WQ_HTTPD_GET, route_metrics},
     {"/v1/feedback", WQ_HTTPD_POST, route_feedback},
+    {"/ui", WQ_HTTPD_GET, route_ui},
+    {"/ui/", WQ_HTTPD_GET, route_ui},
 };
 
 static void observe(void *arg, const char *route, int status, double seconds)

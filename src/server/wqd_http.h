@@ -27,8 +27,11 @@
  *   GET  /readyz     200 when a model is loaded and the server is not stopping, else 503
  *   GET  /v1/models  {"models": [the served model's identity, features, classes, kernel]}
  *   GET  /metrics    Prometheus text format 0.0.4 (wq_prom_render of d->prom)
+ *   GET  /ui/...     the read-only web UI (wq_ui.h; READ role, HTML answers carrying
+ *                    WQ_HTML_CSP, nosniff and no-referrer, errors as HTML pages); GET /ui is
+ *                    a 308 redirect to /ui/. Off for a remote registry or with --ui off.
  *
- * Numbers in answers are the shortest text that reads back exactly (wq_predjson_dump).
+ * Numbers in answers are the shortest text that reads back exactly (wq_jsonout).
  *
  * Every error body but /invocations' is {"error": {"code": "...", "message": "..."}}: 400
  * INVALID_ARGUMENT (invalid JSON, wrong shape, missing/unknown feature), 404 NOT_FOUND, 405
@@ -42,9 +45,9 @@
  *
  * Every answered request is counted with wqd_observe(d, "http", route, "200", seconds), route
  * one of "/predict", "/invocations", "/v1/feedback", "/healthz", "/readyz", "/v1/models",
- * "/metrics", "other". Each prediction goes through wqd_predict_one with source "http" and the
- * request's X-Request-Id (1 to WQD_HTTP_MAX_REQUEST_ID printable ASCII characters, else ignored;
- * echoed in the response).
+ * "/metrics", "/ui", "/ui/", "other". Each prediction goes through wqd_predict_one with source
+ * "http" and the request's X-Request-Id (1 to WQD_HTTP_MAX_REQUEST_ID printable ASCII characters,
+ * else ignored; echoed in the response).
  *
  * Requests are handled one at a time on the loop thread (a prediction is tens of
  * microseconds; a full batch holds the loop for its duration). */

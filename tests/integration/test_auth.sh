@@ -90,6 +90,13 @@ expect_exit 1 "promote with a READ token" env WINEQ_TOKEN="$T_VIEW" WINEQ_TRACKI
 expect_grep 'PERMISSION_DENIED' "$WORK/err" "... is PERMISSION_DENIED"
 expect_exit 1 "delete with an EDIT token" env WINEQ_TOKEN="$T_EDIT" WINEQ_TRACKING_URI="$RPC" "$C" models delete wine-quality 2
 expect_grep 'PERMISSION_DENIED' "$WORK/err" "... is PERMISSION_DENIED"
+expect_exit 1 "describe with a READ token" env WINEQ_TOKEN="$T_VIEW" WINEQ_TRACKING_URI="$RPC" "$C" models describe wine-quality "text"
+expect_grep 'PERMISSION_DENIED' "$WORK/err" "... is PERMISSION_DENIED"
+expect_exit 0 "a version tag with an EDIT token (USER=mallory)" env USER=mallory WINEQ_TOKEN="$T_EDIT" WINEQ_TRACKING_URI="$RPC" "$C" models version-tag wine-quality 1 reviewed=yes
+expect_exit 1 "an experiment rename with an EDIT token" env WINEQ_TOKEN="$T_EDIT" WINEQ_TRACKING_URI="$RPC" "$C" experiments rename default other
+expect_grep 'PERMISSION_DENIED' "$WORK/err" "... is PERMISSION_DENIED"
+expect_exit 1 "a model tag with a MANAGE token limited to another model" env WINEQ_TOKEN="$T_OTHER" WINEQ_TRACKING_URI="$RPC" "$C" models tag wine-quality team=ml
+expect_grep "PERMISSION_DENIED.*other-model" "$WORK/err" "... is PERMISSION_DENIED naming its model"
 expect_exit 1 "promote with a MANAGE token limited to another model" env WINEQ_TOKEN="$T_OTHER" WINEQ_TRACKING_URI="$RPC" "$C" models promote wine-quality 1 Archived
 expect_grep "PERMISSION_DENIED.*other-model" "$WORK/err" "... is PERMISSION_DENIED naming its model"
 expect_exit 0 "promote with a MANAGE token (USER=mallory)" env USER=mallory WINEQ_TOKEN="$T_OPS" WINEQ_TRACKING_URI="$RPC" "$C" models promote wine-quality 2 Staging

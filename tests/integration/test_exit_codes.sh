@@ -55,6 +55,11 @@ row 0 "train" train --data "$DATA" --kernel linear --no-probability --bundle "$W
 row 2 "train: unknown option" train --bogus
 row 3 "train: bad input (missing data file)" train --data "$WORK/none.csv" --bundle "$WORK/b3" --no-track
 row 4 "train: bundle already there" train --data "$DATA" --bundle "$WORK/b2" --no-track
+row 0 "train --tag" train --data "$DATA" --kernel linear --no-probability --bundle "$WORK/b4" --experiment scratch --tag team=ml --tag note=a=b
+row 2 "train --tag: not KEY=VALUE" train --tag team
+row 2 "train --tag: bad key" train --tag a/b=1
+row 2 "train --tag: reserved key" train --tag wineq.model_name=x
+row 2 "train --tag: with --no-track" train --tag team=ml --no-track --bundle "$WORK/b5"
 row 0 "split" split --data "$DATA" --test-out "$WORK/test.csv"
 row 2 "split: unknown option" split --bogus
 row 3 "split: bad input" split --data "$WORK/bad.csv" --test-out "$WORK/t2.csv"
@@ -92,6 +97,20 @@ row 3 "bench: bad input" bench --server "$RPC" --data "$WORK/bad.csv" --duration
 # --- experiments, runs -------------------------------------------------------------------------
 row 0 "experiments list" experiments list
 row 2 "experiments list: unknown option" experiments list --bogus
+row 0 "experiments delete" experiments delete scratch
+row 2 "experiments delete: no name" experiments delete
+row 3 "experiments delete: the default experiment" experiments delete default
+row 4 "experiments delete: a run behind a live version" experiments delete wine-svm-best-models
+row 5 "experiments delete: not found" experiments delete nosuch
+row 0 "experiments restore" experiments restore scratch
+row 2 "experiments restore: unknown option" experiments restore scratch --bogus
+row 5 "experiments restore: not found (not deleted)" experiments restore scratch
+row 0 "experiments rename" experiments rename scratch scratch2
+row 2 "experiments rename: no new name" experiments rename scratch2
+row 3 "experiments rename: name taken" experiments rename scratch2 default
+row 3 "experiments rename: bad name" experiments rename scratch2 a/b
+row 5 "experiments rename: not found" experiments rename nosuch other
+row 2 "experiments: unknown subcommand" experiments fly
 row 0 "runs list" runs list
 row 2 "runs list: unknown option" runs list --bogus
 row 2 "runs list: malformed --filter" runs list --filter bad
@@ -128,6 +147,30 @@ row 5 "models alias: not found" models alias nosuch champion 1
 row 0 "models history" models history wq
 row 2 "models history: unknown option" models history wq --bogus
 row 5 "models history: not found" models history nosuch
+row 0 "models describe" models describe wq "predicts quality"
+row 2 "models describe: no text" models describe wq
+row 3 "models describe: bad name" models describe a/b "text"
+row 5 "models describe: not found" models describe nosuch "text"
+row 0 "models tag" models tag wq team=ml
+row 2 "models tag: not KEY=VALUE" models tag wq team
+row 3 "models tag: bad key" models tag wq a/b=1
+row 5 "models tag: not found" models tag nosuch team=ml
+row 0 "models untag" models untag wq team
+row 2 "models untag: unknown option" models untag wq team --bogus
+row 3 "models untag: bad key" models untag wq a/b
+row 5 "models untag: not found" models untag wq team
+row 0 "models version-describe" models version-describe wq 1 "first try"
+row 2 "models version-describe: malformed version" models version-describe wq one "text"
+row 3 "models version-describe: bad name" models version-describe a/b 1 "text"
+row 5 "models version-describe: not found" models version-describe wq 42 "text"
+row 0 "models version-tag" models version-tag wq 1 validated=yes
+row 2 "models version-tag: not KEY=VALUE" models version-tag wq 1 validated
+row 3 "models version-tag: bad key" models version-tag wq 1 a/b=1
+row 5 "models version-tag: not found" models version-tag wq 42 validated=yes
+row 0 "models version-untag" models version-untag wq 1 validated
+row 2 "models version-untag: unknown option" models version-untag wq 1 validated --bogus
+row 3 "models version-untag: bad key" models version-untag wq 1 a/b
+row 5 "models version-untag: not found" models version-untag wq 1 validated
 row 0 "models resolve" models resolve models:/wq@champion
 row 2 "models resolve: unknown option" models resolve models:/wq/1 --bogus
 row 5 "models resolve: not found" models resolve models:/wq@nosuch

@@ -405,4 +405,11 @@ expect_exit 1 "report --fail-on-drift white vs red" \
 $J expr "$WORK/b2.json" 'j["drift"] is True and len(j["columns"]) == 12' >"$WORK/j" && ok "batch: white vs red, dataset drift in the HTML report" || not_ok "$(cat "$WORK/j")"
 expect_exit 3 "report with a missing file" "$MONITOR" report --reference "$WORK/nope.csv" --current "$RED"
 expect_exit 2 "report with an unknown method" "$MONITOR" report --reference "$WORK/white_train.csv" --current "$RED" --num-method bogus
+# --ui-url: a link to wineqd's web UI in the HTML report, escaped; only http(s) URLs
+expect_exit 0 "report --ui-url" "$MONITOR" report --reference "$WORK/white_train.csv" --current "$RED" \
+	--out "$WORK/b3.html" --ui-url 'http://127.0.0.1:9696/ui/?x="1"&y=<2>'
+grep -q '<p id="ui-link" class="ui-link"><a href="http://127.0.0.1:9696/ui/?x=&quot;1&quot;&amp;y=&lt;2&gt;">' "$WORK/b3.html" &&
+	ok "the HTML report links the web UI (escaped)" || not_ok "no escaped #ui-link in the report"
+expect_exit 2 "report --ui-url javascript:..." "$MONITOR" report --reference "$WORK/white_train.csv" --current "$RED" --ui-url 'javascript:alert(1)'
+expect_exit 2 "serve --ui-url ftp://..." "$MONITOR" serve --config /dev/null --ui-url ftp://example.org/
 finish

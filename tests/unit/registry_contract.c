@@ -7,6 +7,7 @@
  * the tamper case writes to directly). */
 #include "registry_contract.h"
 #include "wq_test.h"
+#include "wq_test_store.h"
 
 #include "ml/wq_bundle.h"
 #include "track/wq_db.h"
@@ -78,14 +79,8 @@ static int teardown(void **state)
 	return wq_test_rmtree(fx.home);
 }
 
-#define OK(call)                                                                                   \
-	do {                                                                                       \
-		char err_[1024] = "";                                                              \
-		int rc_ = (call);                                                                  \
-		if (rc_ != WQ_OK)                                                                  \
-			fail_msg("%s: %s (%s)", #call, wq_strerror(rc_), err_);                    \
-	} while (0)
-#define ERR (err_), sizeof(err_)
+#define OK(call) WQ_TEST_OK(call)
+#define ERR      WQ_TEST_ERR
 
 /* Expects status want and a message containing needle. */
 #define EXPECT(want, needle, call)                                                                 \
@@ -654,6 +649,258 @@ static void test_bad_names(void **state)
 	       r->ops->version_create(r, fx.model, fx.home, NULL, NULL, NULL, &ver, ERR));
 }
 
+/* The tag of kv with key, or NULL. */
+static const char *kv_get(const wq_kv *kv, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(kv[i].key, key) == 0)
+			return kv[i].value;
+	return NULL;
+}
+
+/* Descriptions and tags of a registered model (version 0) and of a version: set, replaced,
+ * deleted, carried by get, list and resolve, refused for what does not exist, and audited. */
+static void test_model_metadata(void **state)
+{
+	wq_registry *r = fx.r;
+	wq_registered_model *m = NULL, **ms = NULL;
+	wq_model_version *v = NULL, **vs = NULL;
+	wq_model_event *ev = NULL;
+	char name[96], uri[192], *dir = NULL, big[WQ_TRACKING_MAX_VALUE + 2];
+	size_t n = 0;
+	int64_t ver;
+
+	(void)state;
+	assert_non_null(r->ops->model_description_set);
+	snprintf(name, sizeof(name), "%s-meta", fx.model);
+	OK(r->ops->version_create(r, name, fx.bundle_dir, NULL, NULL, "erin", &ver, ERR));
+	OK(r->ops->model_description_set(r, name, 0, "predicts quality", "erin", ERR));
+	OK(r->ops->model_tag_set(r, name, 0, "team", "ml", "erin", ERR));
+	OK(r->ops->model_tag_set(r, name, 0, "team", "data", "erin", ERR));
+	OK(r->ops->model_tag_set(r, name, 0, "domain", "wine", "erin", ERR));
+	OK(r->ops->model_get(r, name, &m, ERR));
+	assert_string_equal(m->description, "predicts quality");
+	assert_int_equal(m->ntags, 2);
+	assert_string_equal(m->tags[0].key, "domain"); /* sorted by key */
+	assert_string_equal(kv_get(m->tags, m->ntags, "team"), "data");
+	wq_registered_model_free(m);
+	OK(r->ops->model_tag_delete(r, name, 0, "team", "erin", ERR));
+	EXPECT(WQ_ENOENT, "team", r->ops->model_tag_delete(r, name, 0, "team", "erin", ERR));
+	OK(r->ops->model_list(r, &ms, &n, ERR));
+	{
+		int seen = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(ms[i]->name, name) != 0)
+				continue;
+			seen = 1;
+			assert_string_equal(ms[i]->description, "predicts quality");
+			assert_int_equal(ms[i]->ntags, 1);
+			assert_null(kv_get(ms[i]->tags, ms[i]->ntags, "team"));
+		}
+		assert_true(seen);
+	}
+	wq_registered_models_free(ms, n);
+
+	/* a version's own description and tags */
+	OK(r->ops->version_get(r, name, ver, &v, ERR));
+	assert_string_equal(v->description, "");
+	assert_int_equal(v->ntags, 0);
+	wq_model_version_free(v);
+	OK(r->ops->model_description_set(r, name, ver, "first try", "frank", ERR));
+	OK(r->ops->model_tag_set(r, name, ver, "validated", "no", "frank", ERR));
+	OK(r->ops->model_tag_set(r, name, ver, "validated", "yes", "frank", ERR));
+	OK(r->ops->model_tag_set(r, name, ver, "data", "white", "frank", ERR));
+	OK(r->ops->model_tag_delete(r, name, ver, "data", "frank", ERR));
+	EXPECT(WQ_ENOENT, "data", r->ops->model_tag_delete(r, name, ver, "data", "frank", ERR));
+	OK(r->ops->version_list(r, name, &vs, &n, ERR));
+	assert_int_equal(n, 1);
+	assert_string_equal(vs[0]->description, "first try");
+	assert_int_equal(vs[0]->ntags, 1);
+	assert_string_equal(vs[0]->tags[0].key, "validated");
+	assert_string_equal(vs[0]->tags[0].value, "yes");
+	wq_model_versions_free(vs, n);
+	snprintf(uri, sizeof(uri), "models:/%s/%" PRId64, name, ver);
+	OK(r->ops->resolve(r, uri, &dir, &v, ERR));
+	assert_string_equal(v->description, "first try");
+	assert_string_equal(kv_get(v->tags, v->ntags, "validated"), "yes");
+	free(dir);
+	wq_model_version_free(v);
+	/* the model's own tags are not the version's */
+	OK(r->ops->model_get(r, name, &m, ERR));
+	assert_null(kv_get(m->tags, m->ntags, "validated"));
+	wq_registered_model_free(m);
+
+	/* what does not exist, and what is not allowed */
+	EXPECT(WQ_ENOENT, "no-such-model",
+	       r->ops->model_description_set(r, "no-such-model", 0, "d", NULL, ERR));
+	EXPECT(WQ_ENOENT, "no-such-model",
+	       r->ops->model_tag_set(r, "no-such-model", 1, "k", "v", NULL, ERR));
+	EXPECT(WQ_ENOENT, "99", r->ops->model_description_set(r, name, 99, "d", NULL, ERR));
+	EXPECT(WQ_ENOENT, "99", r->ops->model_tag_set(r, name, 99, "k", "v", NULL, ERR));
+	EXPECT(WQ_ENOENT, "99", r->ops->model_tag_delete(r, name, 99, "k", NULL, ERR));
+	EXPECT(WQ_EINVAL, "/", r->ops->model_description_set(r, "a/b", 0, "d", NULL, ERR));
+	EXPECT(WQ_EINVAL, "/", r->ops->model_tag_set(r, name, 0, "k/x", "v", NULL, ERR));
+	EXPECT(WQ_EINVAL, "/", r->ops->model_tag_delete(r, name, ver, "k/x", NULL, ERR));
+	EXPECT(WQ_EINVAL, "", r->ops->model_tag_set(r, name, ver, "", "v", NULL, ERR));
+	EXPECT(WQ_EINVAL, "-1", r->ops->model_description_set(r, name, -1, "d", NULL, ERR));
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	EXPECT(WQ_ERANGE, "8000", r->ops->model_description_set(r, name, ver, big, NULL, ERR));
+	EXPECT(WQ_ERANGE, "8000", r->ops->model_tag_set(r, name, 0, "k", big, NULL, ERR));
+
+	/* a deleted version takes no changes; restored, it has its metadata back */
+	OK(r->ops->version_delete(r, name, ver, "frank", ERR));
+	EXPECT(WQ_ENOENT, "1", r->ops->model_description_set(r, name, ver, "d", NULL, ERR));
+	EXPECT(WQ_ENOENT, "1", r->ops->model_tag_set(r, name, ver, "k", "v", NULL, ERR));
+	if (r->ops->version_restore != NULL) {
+		OK(r->ops->version_restore(r, name, ver, "frank", ERR));
+		OK(r->ops->version_get(r, name, ver, &v, ERR));
+		assert_string_equal(v->description, "first try");
+		assert_int_equal(v->ntags, 1);
+		wq_model_version_free(v);
+		OK(r->ops->model_description_set(r, name, ver, "", "frank", ERR)); /* clears */
+		OK(r->ops->version_get(r, name, ver, &v, ERR));
+		assert_string_equal(v->description, "");
+		wq_model_version_free(v);
+	}
+
+	/* the audit trail names who changed what */
+	OK(r->ops->history(r, name, &ev, &n, ERR));
+	{
+		int descr = 0, tags = 0, untags = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(ev[i].kind, "description") == 0) {
+				descr++;
+				assert_string_equal(ev[i].actor,
+				                    ev[i].version == 0 ? "erin" : "frank");
+			}
+			if (strcmp(ev[i].kind, "tag") == 0 && ev[i].version == 0 &&
+			    strcmp(ev[i].to, "team") == 0)
+				tags++;
+			if (strcmp(ev[i].kind, "tag-delete") == 0) {
+				untags++;
+				assert_true(strcmp(ev[i].from, "team") == 0 ||
+				            strcmp(ev[i].from, "data") == 0);
+			}
+		}
+		assert_int_equal(descr, r->ops->version_restore != NULL ? 3 : 2);
+		assert_int_equal(tags, 2);
+		assert_int_equal(untags, 2);
+	}
+	wq_model_events_free(ev, n);
+}
+
+/* Whether the experiment list has name. */
+static int experiment_listed(wq_registry *r, const char *name)
+{
+	wq_experiment **e = NULL;
+	size_t n = 0;
+	int found = 0;
+
+	OK(r->ops->experiment_list(r, &e, &n, ERR));
+	for (size_t i = 0; i < n; i++)
+		found |= strcmp(e[i]->name, name) == 0;
+	wq_experiments_free(e, n);
+	return found;
+}
+
+/* Whether a search of every experiment finds run id. */
+static int run_found(wq_registry *r, const char *id)
+{
+	wq_run **runs = NULL;
+	char *next = NULL;
+	size_t n = 0;
+	int found = 0;
+
+	OK(r->ops->runs_search(r, NULL, 0, NULL, NULL, 10000, NULL, &runs, &n, &next, ERR));
+	for (size_t i = 0; i < n; i++)
+		found |= strcmp(runs[i]->id, id) == 0;
+	wq_runs_free(runs, n);
+	free(next);
+	return found;
+}
+
+/* Experiments: soft delete hides them with their runs and keeps the name taken; restore brings
+ * both back; rename keeps the runs and refuses a taken name. */
+static void test_experiment_lifecycle(void **state)
+{
+	wq_registry *r = fx.r;
+	char exp[96], other[96], renamed[96], id[WQ_RUN_ID_LEN + 1], id2[WQ_RUN_ID_LEN + 1];
+	const char *only[1];
+	wq_run *run = NULL, **page = NULL;
+	char *next = NULL;
+	size_t n = 0;
+
+	(void)state;
+	assert_non_null(r->ops->experiment_delete);
+	snprintf(exp, sizeof(exp), "contract-del-%ld", (long)getpid());
+	snprintf(other, sizeof(other), "contract-other-%ld", (long)getpid());
+	snprintf(renamed, sizeof(renamed), "contract-renamed-%ld", (long)getpid());
+	only[0] = exp;
+	OK(r->ops->run_start(r, exp, "kept", 0, id, ERR));
+	OK(r->ops->run_end(r, id, WQ_RUN_FINISHED, 0, ERR));
+	OK(r->ops->run_start(r, other, NULL, 0, id2, ERR));
+	assert_true(experiment_listed(r, exp));
+
+	OK(r->ops->experiment_delete(r, exp, ERR));
+	assert_false(experiment_listed(r, exp));
+	assert_true(experiment_listed(r, other));
+	EXPECT(WQ_ENOENT, id, r->ops->run_get(r, id, &run, ERR));
+	EXPECT(WQ_ENOENT, id, r->ops->tag_set(r, id, "k", "v", ERR));
+	assert_false(run_found(r, id));
+	EXPECT(WQ_ENOENT, exp,
+	       r->ops->runs_search(r, only, 1, NULL, NULL, 10, NULL, &page, &n, &next, ERR));
+	EXPECT(WQ_ENOENT, "deleted", r->ops->run_start(r, exp, NULL, 0, id2, ERR));
+	EXPECT(WQ_ENOENT, exp, r->ops->experiment_delete(r, exp, ERR));
+	EXPECT(WQ_ENOENT, exp, r->ops->experiment_rename(r, exp, renamed, ERR));
+	/* the name stays taken while deleted */
+	EXPECT(WQ_EEXIST, exp, r->ops->experiment_rename(r, other, exp, ERR));
+
+	OK(r->ops->experiment_restore(r, exp, ERR));
+	EXPECT(WQ_ENOENT, exp, r->ops->experiment_restore(r, exp, ERR));
+	assert_true(experiment_listed(r, exp));
+	OK(r->ops->run_get(r, id, &run, ERR));
+	wq_run_free(run);
+	assert_true(run_found(r, id));
+
+	/* rename: the runs follow, a taken or malformed name is refused */
+	OK(r->ops->experiment_rename(r, exp, renamed, ERR));
+	OK(r->ops->experiment_rename(r, renamed, renamed, ERR)); /* no change */
+	assert_false(experiment_listed(r, exp));
+	assert_true(experiment_listed(r, renamed));
+	OK(r->ops->run_get(r, id, &run, ERR));
+	assert_string_equal(run->experiment_name, renamed);
+	wq_run_free(run);
+	EXPECT(WQ_EEXIST, other, r->ops->experiment_rename(r, renamed, other, ERR));
+	EXPECT(WQ_EINVAL, "/", r->ops->experiment_rename(r, renamed, "a/b", ERR));
+	EXPECT(WQ_EINVAL, "", r->ops->experiment_rename(r, renamed, "", ERR));
+	EXPECT(WQ_ENOENT, "no-such-experiment",
+	       r->ops->experiment_rename(r, "no-such-experiment", "x", ERR));
+	EXPECT(WQ_ENOENT, "no-such-experiment",
+	       r->ops->experiment_delete(r, "no-such-experiment", ERR));
+	EXPECT(WQ_ENOENT, "no-such-experiment",
+	       r->ops->experiment_restore(r, "no-such-experiment", ERR));
+	EXPECT(WQ_EINVAL, "/", r->ops->experiment_delete(r, "bad/name", ERR));
+	EXPECT(WQ_EINVAL, WQ_TRACKING_DEFAULT_EXPERIMENT,
+	       r->ops->experiment_delete(r, WQ_TRACKING_DEFAULT_EXPERIMENT, ERR));
+
+	/* a run behind a live model version keeps its experiment (FAILED_PRECONDITION) */
+	{
+		char model[96];
+		int64_t ver;
+
+		snprintf(model, sizeof(model), "%s-exp", fx.model);
+		OK(r->ops->version_create(r, model, fx.bundle_dir, id, NULL, NULL, &ver, ERR));
+		EXPECT(WQ_EFORMAT, model, r->ops->experiment_delete(r, renamed, ERR));
+		OK(r->ops->version_delete(r, model, ver, NULL, ERR));
+		OK(r->ops->experiment_delete(r, renamed, ERR));
+		EXPECT(WQ_ENOENT, id, r->ops->run_get(r, id, &run, ERR));
+	}
+	OK(r->ops->run_end(r, id2, WQ_RUN_FINISHED, 0, ERR));
+}
+
 int registry_contract_run(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -665,6 +912,8 @@ int registry_contract_run(void)
 	    cmocka_unit_test(test_model_versions),
 	    cmocka_unit_test(test_tampered_artifact_refused),
 	    cmocka_unit_test(test_bad_names),
+	    cmocka_unit_test(test_model_metadata),
+	    cmocka_unit_test(test_experiment_lifecycle),
 	};
 	return cmocka_run_group_tests_name("registry contract", tests, setup, teardown);
 }

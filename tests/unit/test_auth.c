@@ -153,6 +153,18 @@ static void test_policy_complete(void **state)
 	                 WQ_ROLE_EDIT);
 	assert_int_equal(wq_auth_method_role("wineq.v1.Registry/ListRegisteredModels", NULL),
 	                 WQ_ROLE_READ);
+	/* descriptions and tags are edits of a model; experiments are managed */
+	assert_int_equal(wq_auth_method_role("wineq.v1.Registry/SetModelDescription", NULL),
+	                 WQ_ROLE_EDIT);
+	assert_int_equal(wq_auth_method_role("wineq.v1.Registry/SetModelTag", NULL), WQ_ROLE_EDIT);
+	assert_int_equal(wq_auth_method_role("wineq.v1.Registry/DeleteModelTag", NULL),
+	                 WQ_ROLE_EDIT);
+	assert_int_equal(wq_auth_method_role("wineq.v1.Registry/DeleteExperiment", NULL),
+	                 WQ_ROLE_MANAGE);
+	assert_int_equal(wq_auth_method_role("wineq.v1.Registry/RestoreExperiment", NULL),
+	                 WQ_ROLE_MANAGE);
+	assert_int_equal(wq_auth_method_role("wineq.v1.Registry/RenameExperiment", NULL),
+	                 WQ_ROLE_MANAGE);
 	assert_int_equal(wq_auth_method_role("nope", NULL), -1);
 }
 

@@ -187,11 +187,15 @@ static void test_v2_locations_become_relative(void **state)
 	};
 	int i = 0;
 
-	/* back to the v2 shape (the v3 and v4 additions dropped), with v2-era rows */
+	/* back to the v2 shape (the v3, v4 and v5 additions dropped), with v2-era rows */
 	assert_int_equal(
 	    sqlite3_exec(
 	        h,
-	        "DROP TABLE access_tokens; DROP INDEX runs_by_status;"
+	        "DROP INDEX params_by_key; DROP INDEX latest_metrics_by_key;"
+	        " DROP INDEX tags_by_key;"
+	        " DROP TABLE model_version_tags; ALTER TABLE experiments DROP COLUMN deleted_ms;"
+	        " ALTER TABLE model_versions DROP COLUMN description;"
+	        " DROP TABLE access_tokens; DROP INDEX runs_by_status;"
 	        " DROP INDEX model_versions_by_run; ALTER TABLE runs DROP COLUMN deleted_ms;"
 	        " ALTER TABLE runs DROP COLUMN owner;"
 	        " ALTER TABLE model_versions DROP COLUMN deleted_ms;"

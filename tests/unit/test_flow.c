@@ -524,7 +524,7 @@ static void test_crash(void **state)
 	int status = 0, ready;
 	size_t n = 0;
 	pid_t pid;
-	wq_db *db;
+	wq_db *db, *ro;
 
 	wq_db_close(open_ok(fx->path)); /* created before, not during, the race */
 	fflush(NULL);
@@ -539,6 +539,21 @@ static void test_crash(void **state)
 	if (!ready)
 		fail_msg("the child's flow never showed Running (status %d)", status);
 	assert_true(WIFSIGNALED(status));
+
+	/* a query-only reader (the web UI) sees the flow as stored, without failing on a write */
+	ro = open_ok(fx->path);
+	assert_false(wq_db_is_query_only(ro));
+	assert_int_equal(wq_db_stmt_exec(ro, "test", err, sizeof(err), "PRAGMA query_only = 1", ""),
+	                 WQ_OK);
+	assert_true(wq_db_is_query_only(ro));
+	assert_int_equal(wq_flow_list(ro, 10, &list, &n, err, sizeof(err)), WQ_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].state, WQ_TASK_RUNNING);
+	wq_flow_infos_free(list, n);
+	info = show_ok(ro, id);
+	assert_int_equal(info->state, WQ_TASK_RUNNING);
+	wq_flow_info_free(info);
+	wq_db_close(ro);
 
 	assert_int_equal(wq_flow_list(db, 10, &list, &n, err, sizeof(err)), WQ_OK);
 	assert_int_equal(n, 1);
@@ -830,9 +845,9 @@ static int table_exists(wq_db *db, const char *name)
 	return query_int(db, sql) == 1;
 }
 
-/* A fresh file is at the current version (4: v3 durable registries, v4 access tokens); a
- * version-1 file (what v2, v3 and v4 added dropped again, the data of v1 kept) migrates in
- * place through every later version. */
+/* A fresh file is at the current version (5: v3 durable registries, v4 access tokens, v5
+ * registry metadata); a version-1 file (what v2..v5 added dropped again, the data of v1 kept)
+ * migrates in place through every later version. */
 static void test_schema(void **state)
 {
 	static const char *const tables[] = {"flow_runs", "task_runs", "task_transitions",
@@ -841,23 +856,27 @@ static void test_schema(void **state)
 	wq_db *db = open_ok(fx->path);
 	char err[512] = "";
 
-	assert_int_equal(WQ_DB_SCHEMA_VERSION, 4);
-	assert_int_equal(query_int(db, "PRAGMA user_version"), 4);
+	assert_int_equal(WQ_DB_SCHEMA_VERSION, 5);
+	assert_int_equal(query_int(db, "PRAGMA user_version"), 5);
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
 		if (!table_exists(db, tables[i]))
 			fail_msg("table %s missing", tables[i]);
-	exec_ok(db, "DROP TABLE access_tokens;"
-	            " DROP INDEX runs_by_status; DROP INDEX model_versions_by_run;"
-	            " ALTER TABLE runs DROP COLUMN deleted_ms; ALTER TABLE runs DROP COLUMN owner;"
-	            " ALTER TABLE model_versions DROP COLUMN deleted_ms;"
-	            " DROP TABLE task_cache; DROP TABLE flow_logs; DROP TABLE task_transitions;"
-	            " DROP TABLE task_runs; DROP TABLE flow_runs; PRAGMA user_version = 1;"
-	            " INSERT INTO experiments(name, artifact_location, created_ms)"
-	            " VALUES ('kept', '/tmp/x', 1)");
+	exec_ok(
+	    db,
+	    "DROP INDEX params_by_key; DROP INDEX latest_metrics_by_key; DROP INDEX tags_by_key;"
+	    " DROP TABLE model_version_tags; ALTER TABLE experiments DROP COLUMN deleted_ms;"
+	    " ALTER TABLE model_versions DROP COLUMN description; DROP TABLE access_tokens;"
+	    " DROP INDEX runs_by_status; DROP INDEX model_versions_by_run;"
+	    " ALTER TABLE runs DROP COLUMN deleted_ms; ALTER TABLE runs DROP COLUMN owner;"
+	    " ALTER TABLE model_versions DROP COLUMN deleted_ms;"
+	    " DROP TABLE task_cache; DROP TABLE flow_logs; DROP TABLE task_transitions;"
+	    " DROP TABLE task_runs; DROP TABLE flow_runs; PRAGMA user_version = 1;"
+	    " INSERT INTO experiments(name, artifact_location, created_ms)"
+	    " VALUES ('kept', '/tmp/x', 1)");
 	wq_db_close(db);
 
 	db = open_ok(fx->path);
-	assert_int_equal(query_int(db, "PRAGMA user_version"), 4);
+	assert_int_equal(query_int(db, "PRAGMA user_version"), 5);
 	assert_int_equal(query_int(db, "PRAGMA application_id"), WQ_DB_APPLICATION_ID);
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
 		if (!table_exists(db, tables[i]))

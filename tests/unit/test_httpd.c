@@ -65,8 +65,9 @@ static void on_hello(wq_httpd_req *r, void *arg)
 	atomic_store(&fx.last_method, wq_httpd_req_method(r));
 	wq_httpd_header_add(r, "X-Test", "yes");
 	wq_httpd_reply_json(r, 200,
-	                    json_pack("{s:s,s:s?,s:s?}", "path", wq_httpd_req_path(r), "greeting",
-	                              g, "id", wq_httpd_req_id(r)));
+	                    json_pack("{s:s,s:s,s:s?,s:s?}", "path", wq_httpd_req_path(r), "query",
+	                              wq_httpd_req_query(r), "greeting", g, "id",
+	                              wq_httpd_req_id(r)));
 }
 
 /* Answers the body as it came, with the request's Content-Type. */
@@ -144,15 +145,11 @@ static void on_big(wq_httpd_req *r, void *arg)
 }
 
 static const wq_httpd_route routes[] = {
-    {"/hello", WQ_HTTPD_GET, on_hello},
-    {"/echo", WQ_HTTPD_POST, on_echo},
-    {"/both", WQ_HTTPD_GET | WQ_HTTPD_POST, on_both},
-    {"/silent", WQ_HTTPD_GET, on_silent},
-    {"/twice", WQ_HTTPD_GET, on_twice},
-    {"/nulljson", WQ_HTTPD_GET, on_nulljson},
-    {"/badutf8", WQ_HTTPD_GET, on_badutf8},
-    {"/block", WQ_HTTPD_GET, on_block},
-    {"/big", WQ_HTTPD_GET, on_big},
+    {"/hello", WQ_HTTPD_GET, on_hello},       {"/tree/", WQ_HTTPD_GET, on_hello},
+    {"/echo", WQ_HTTPD_POST, on_echo},        {"/both", WQ_HTTPD_GET | WQ_HTTPD_POST, on_both},
+    {"/silent", WQ_HTTPD_GET, on_silent},     {"/twice", WQ_HTTPD_GET, on_twice},
+    {"/nulljson", WQ_HTTPD_GET, on_nulljson}, {"/badutf8", WQ_HTTPD_GET, on_badutf8},
+    {"/block", WQ_HTTPD_GET, on_block},       {"/big", WQ_HTTPD_GET, on_big},
 };
 
 static void observe(void *arg, const char *route, int status, double seconds)
@@ -543,6 +540,49 @@ static void test_routes(void **state)
 	resp_clear(&r);
 	expect_obs(&seen, "/both", 200);
 	expect_obs(&seen, "/both", 200);
+}
+
+/* The raw query reaches the handler (without a fragment); a route ending in '/' takes every
+ * path below it, and the observer sees the route, not the path. */
+static void test_query_and_prefix(void **state)
+{
+	size_t seen = obs_count();
+	resp r;
+
+	(void)state;
+	request("GET", "/hello?a=%3Cb%3E&c=d+e#frag", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.json, "path")), "/hello");
+	assert_string_equal(json_string_value(json_object_get(r.json, "query")), "a=%3Cb%3E&c=d+e");
+	resp_clear(&r);
+	expect_obs(&seen, "/hello", 200);
+
+	request("GET", "/hello", NULL, &r);
+	assert_string_equal(json_string_value(json_object_get(r.json, "query")), "");
+	resp_clear(&r);
+	expect_obs(&seen, "/hello", 200);
+
+	request("GET", "/tree/a/b?x=1", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(json_string_value(json_object_get(r.json, "path")), "/tree/a/b");
+	assert_string_equal(json_string_value(json_object_get(r.json, "query")), "x=1");
+	resp_clear(&r);
+	expect_obs(&seen, "/tree/", 200);
+
+	request("GET", "/tree/", NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_clear(&r);
+	expect_obs(&seen, "/tree/", 200);
+
+	/* the prefix's own name without its slash is not below it */
+	request("GET", "/tree?x=1", NULL, &r);
+	expect_error(&r, 404, "NOT_FOUND", "/tree");
+	resp_clear(&r);
+	expect_obs(&seen, "other", 404);
+	request("GET", "/treehouse", NULL, &r);
+	expect_error(&r, 404, "NOT_FOUND", "/treehouse");
+	resp_clear(&r);
+	expect_obs(&seen, "other", 404);
 }
 
 static void test_not_found(void **state)
@@ -1512,6 +1552,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_routes),
+	    cmocka_unit_test(test_query_and_prefix),
 	    cmocka_unit_test(test_not_found),
 	    cmocka_unit_test(test_method_not_allowed),
 	    cmocka_unit_test(test_head),

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "wq_test.h"
+#include "wq_test_store.h"
 
 #include "track/wq_db.h"
 #include "base/wq_error.h"
@@ -20,24 +21,15 @@
 #define RUN "0123456789abcdef0123456789abcdef"
 
 typedef struct fixture {
-	char dir[512];
-	wq_db *db;
+	wq_test_store store;
 	char sha[WQ_SHA256_HEXLEN];
 } fixture;
 
 static int setup(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
-	char path[700], err[512] = "";
 
-	if (f == NULL || wq_test_tmpdir(f->dir, sizeof(f->dir)) == NULL) {
-		free(f);
-		return -1;
-	}
-	snprintf(path, sizeof(path), "%s/registry.db", f->dir);
-	if (wq_db_open(path, &f->db, err, sizeof(err)) != WQ_OK) {
-		fprintf(stderr, "setup: %s\n", err);
-		wq_test_rmtree(f->dir);
+	if (f == NULL || wq_test_store_open(&f->store, "registry.db") != 0) {
 		free(f);
 		return -1;
 	}
@@ -51,20 +43,13 @@ static int teardown(void **state)
 	fixture *f = *state;
 	int rc;
 
-	wq_db_close(f->db);
-	rc = wq_test_rmtree(f->dir);
+	rc = wq_test_store_close(&f->store);
 	free(f);
 	return rc;
 }
 
-#define OK(call)                                                                                   \
-	do {                                                                                       \
-		char err_[1024] = "";                                                              \
-		int rc_ = (call);                                                                  \
-		if (rc_ != WQ_OK)                                                                  \
-			fail_msg("%s: %s (%s)", #call, wq_strerror(rc_), err_);                    \
-	} while (0)
-#define ERR (err_), sizeof(err_)
+#define OK(call) WQ_TEST_OK(call)
+#define ERR      WQ_TEST_ERR
 
 /* Expects status want and a message containing needle. */
 #define EXPECT(want, needle, call)                                                                 \
@@ -86,7 +71,8 @@ static void add_versions(fixture *f, const char *name, int n, int64_t first)
 		int64_t v = 0;
 
 		snprintf(uri, sizeof(uri), "file:///store/models/%s/%d", name, i);
-		OK(wq_modelreg_version_create(f->db, name, RUN, uri, f->sha, "alice", &v, ERR));
+		OK(wq_modelreg_version_create(f->store.db, name, RUN, uri, f->sha, "alice", &v,
+		                              ERR));
 		assert_int_equal(v, first + i);
 	}
 }
@@ -96,7 +82,7 @@ static int stage_of(fixture *f, int64_t version)
 	wq_model_version *v = NULL;
 	int stage;
 
-	OK(wq_modelreg_version_get(f->db, M, version, &v, ERR));
+	OK(wq_modelreg_version_get(f->store.db, M, version, &v, ERR));
 	stage = v->stage;
 	wq_model_version_free(v);
 	return stage;
@@ -112,7 +98,7 @@ static int64_t resolve(fixture *f, const char *text, int *rc, char *err, size_t 
 	*rc = wq_model_uri_parse(text, &u, err, errlen);
 	if (*rc != WQ_OK)
 		fail_msg("parse %s: %s", text, err);
-	*rc = wq_modelreg_resolve(f->db, &u, &v, err, errlen);
+	*rc = wq_modelreg_resolve(f->store.db, &u, &v, err, errlen);
 	if (*rc == WQ_OK) {
 		got = v->version;
 		assert_string_equal(v->name, M);
@@ -150,12 +136,12 @@ static void test_models(void **state)
 	wq_registered_model *m = NULL, **all = NULL;
 	size_t n = 0;
 
-	OK(wq_modelreg_model_create(f->db, M, "predicts quality", ERR));
+	OK(wq_modelreg_model_create(f->store.db, M, "predicts quality", ERR));
 	EXPECT(WQ_EEXIST, "registered model '" M "' already exists",
-	       wq_modelreg_model_create(f->db, M, NULL, ERR));
-	OK(wq_modelreg_model_create(f->db, "another", NULL, ERR));
+	       wq_modelreg_model_create(f->store.db, M, NULL, ERR));
+	OK(wq_modelreg_model_create(f->store.db, "another", NULL, ERR));
 
-	OK(wq_modelreg_model_get(f->db, M, &m, ERR));
+	OK(wq_modelreg_model_get(f->store.db, M, &m, ERR));
 	assert_string_equal(m->name, M);
 	assert_string_equal(m->description, "predicts quality");
 	assert_int_equal(m->latest_version, 0);
@@ -163,12 +149,12 @@ static void test_models(void **state)
 	assert_true(m->created_ms > 0 && m->updated_ms >= m->created_ms);
 	wq_registered_model_free(m);
 
-	OK(wq_modelreg_model_set_description(f->db, M, "v2 text", ERR));
-	OK(wq_modelreg_model_tag_set(f->db, M, "team", "ml", ERR));
-	OK(wq_modelreg_model_tag_set(f->db, M, "domain", "wine", ERR));
-	OK(wq_modelreg_model_tag_set(f->db, M, "team", "data", ERR));
+	OK(wq_modelreg_model_set_description(f->store.db, M, "v2 text", ERR));
+	OK(wq_modelreg_model_tag_set(f->store.db, M, "team", "ml", ERR));
+	OK(wq_modelreg_model_tag_set(f->store.db, M, "domain", "wine", ERR));
+	OK(wq_modelreg_model_tag_set(f->store.db, M, "team", "data", ERR));
 	add_versions(f, M, 2, 1);
-	OK(wq_modelreg_model_get(f->db, M, &m, ERR));
+	OK(wq_modelreg_model_get(f->store.db, M, &m, ERR));
 	assert_string_equal(m->description, "v2 text");
 	assert_int_equal(m->ntags, 2);
 	assert_string_equal(m->tags[0].key, "domain");
@@ -176,7 +162,7 @@ static void test_models(void **state)
 	assert_int_equal(m->latest_version, 2);
 	wq_registered_model_free(m);
 
-	OK(wq_modelreg_model_list(f->db, &all, &n, ERR));
+	OK(wq_modelreg_model_list(f->store.db, &all, &n, ERR));
 	assert_int_equal(n, 2);
 	assert_string_equal(all[0]->name, "another");
 	assert_string_equal(all[1]->name, M);
@@ -185,13 +171,14 @@ static void test_models(void **state)
 
 	m = NULL;
 	EXPECT(WQ_ENOENT, "registered model 'nope' not found",
-	       wq_modelreg_model_get(f->db, "nope", &m, ERR));
+	       wq_modelreg_model_get(f->store.db, "nope", &m, ERR));
 	assert_null(m);
-	EXPECT(WQ_ENOENT, "'nope'", wq_modelreg_model_set_description(f->db, "nope", "d", ERR));
-	EXPECT(WQ_ENOENT, "'nope'", wq_modelreg_model_tag_set(f->db, "nope", "k", "v", ERR));
-	EXPECT(WQ_EINVAL, "/", wq_modelreg_model_create(f->db, "a/b", NULL, ERR));
-	EXPECT(WQ_EINVAL, "..", wq_modelreg_model_create(f->db, "..", NULL, ERR));
-	EXPECT(WQ_EINVAL, "/", wq_modelreg_model_tag_set(f->db, M, "k/x", "v", ERR));
+	EXPECT(WQ_ENOENT, "'nope'",
+	       wq_modelreg_model_set_description(f->store.db, "nope", "d", ERR));
+	EXPECT(WQ_ENOENT, "'nope'", wq_modelreg_model_tag_set(f->store.db, "nope", "k", "v", ERR));
+	EXPECT(WQ_EINVAL, "/", wq_modelreg_model_create(f->store.db, "a/b", NULL, ERR));
+	EXPECT(WQ_EINVAL, "..", wq_modelreg_model_create(f->store.db, "..", NULL, ERR));
+	EXPECT(WQ_EINVAL, "/", wq_modelreg_model_tag_set(f->store.db, M, "k/x", "v", ERR));
 	wq_registered_model_free(NULL);
 	wq_registered_models_free(NULL, 0);
 }
@@ -206,7 +193,7 @@ static void test_versions(void **state)
 
 	/* the first version creates the registered model */
 	add_versions(f, M, 3, 1);
-	OK(wq_modelreg_version_get(f->db, M, 2, &v, ERR));
+	OK(wq_modelreg_version_get(f->store.db, M, 2, &v, ERR));
 	assert_string_equal(v->name, M);
 	assert_int_equal(v->version, 2);
 	assert_string_equal(v->run_id, RUN);
@@ -219,44 +206,47 @@ static void test_versions(void **state)
 	wq_model_version_free(v);
 
 	/* a version from a plain bundle has no run */
-	OK(wq_modelreg_version_create(f->db, M, NULL, "file:///b", f->sha, "bob", &num, ERR));
+	OK(wq_modelreg_version_create(f->store.db, M, NULL, "file:///b", f->sha, "bob", &num, ERR));
 	assert_int_equal(num, 4);
-	OK(wq_modelreg_version_get(f->db, M, 4, &v, ERR));
+	OK(wq_modelreg_version_get(f->store.db, M, 4, &v, ERR));
 	assert_string_equal(v->run_id, "");
 	wq_model_version_free(v);
 
-	OK(wq_modelreg_version_list(f->db, M, &all, &n, ERR));
+	OK(wq_modelreg_version_list(f->store.db, M, &all, &n, ERR));
 	assert_int_equal(n, 4);
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(all[i]->version, (int64_t)i + 1);
 	wq_model_versions_free(all, n);
 
 	v = NULL;
-	EXPECT(WQ_ENOENT, M " has no version 7", wq_modelreg_version_get(f->db, M, 7, &v, ERR));
+	EXPECT(WQ_ENOENT, M " has no version 7",
+	       wq_modelreg_version_get(f->store.db, M, 7, &v, ERR));
 	assert_null(v);
 	EXPECT(WQ_ENOENT, "registered model 'nope' not found",
-	       wq_modelreg_version_get(f->db, "nope", 1, &v, ERR));
+	       wq_modelreg_version_get(f->store.db, "nope", 1, &v, ERR));
 	EXPECT(WQ_ENOENT, "registered model 'nope' not found",
-	       wq_modelreg_version_list(f->db, "nope", &all, &n, ERR));
+	       wq_modelreg_version_list(f->store.db, "nope", &all, &n, ERR));
 	memset(bad_sha, 'G', WQ_SHA256_HEXLEN - 1);
 	bad_sha[WQ_SHA256_HEXLEN - 1] = '\0';
-	EXPECT(WQ_EINVAL, "SHA-256",
-	       wq_modelreg_version_create(f->db, M, RUN, "file:///x", bad_sha, "a", &num, ERR));
-	EXPECT(WQ_EINVAL, "run id",
-	       wq_modelreg_version_create(f->db, M, "xyz", "file:///x", f->sha, "a", &num, ERR));
+	EXPECT(
+	    WQ_EINVAL, "SHA-256",
+	    wq_modelreg_version_create(f->store.db, M, RUN, "file:///x", bad_sha, "a", &num, ERR));
+	EXPECT(
+	    WQ_EINVAL, "run id",
+	    wq_modelreg_version_create(f->store.db, M, "xyz", "file:///x", f->sha, "a", &num, ERR));
 	EXPECT(WQ_EINVAL, "source URI",
-	       wq_modelreg_version_create(f->db, M, RUN, "", f->sha, "a", &num, ERR));
+	       wq_modelreg_version_create(f->store.db, M, RUN, "", f->sha, "a", &num, ERR));
 	EXPECT(WQ_EINVAL, "control",
-	       wq_modelreg_version_create(f->db, M, RUN, "file:///x", f->sha, "ev\x1b[1mil", &num,
-	                                  ERR));
+	       wq_modelreg_version_create(f->store.db, M, RUN, "file:///x", f->sha, "ev\x1b[1mil",
+	                                  &num, ERR));
 	assert_int_equal(num, 4); /* untouched by the failures */
-	OK(wq_modelreg_version_list(f->db, M, &all, &n, ERR));
+	OK(wq_modelreg_version_list(f->store.db, M, &all, &n, ERR));
 	assert_int_equal(n, 4);
 	wq_model_versions_free(all, n);
 
 	/* a model with no versions lists none */
-	OK(wq_modelreg_model_create(f->db, "empty", NULL, ERR));
-	OK(wq_modelreg_version_list(f->db, "empty", &all, &n, ERR));
+	OK(wq_modelreg_model_create(f->store.db, "empty", NULL, ERR));
+	OK(wq_modelreg_version_list(f->store.db, "empty", &all, &n, ERR));
 	assert_int_equal(n, 0);
 	wq_model_versions_free(all, n);
 	wq_model_version_free(NULL);
@@ -267,7 +257,7 @@ static const char *run_tag(fixture *f, const char *id, wq_run **keep)
 {
 	const char *v = NULL;
 
-	OK(wq_tracking_run_get(f->db, id, keep, ERR));
+	OK(wq_tracking_run_get(f->store.db, id, keep, ERR));
 	for (size_t i = 0; i < (*keep)->ntags; i++)
 		if (strcmp((*keep)->tags[i].key, WQ_MODELREG_RUN_TAG) == 0)
 			v = (*keep)->tags[i].value;
@@ -282,26 +272,26 @@ static void test_run_links_version(void **state)
 	wq_run *r = NULL;
 	int64_t exp = 0, v = 0;
 
-	OK(wq_tracking_experiment_ensure(f->db, "e", "file:///store", &exp, ERR));
-	OK(wq_tracking_run_create(f->db, exp, "best-1", id, ERR));
-	OK(wq_tracking_run_create(f->db, exp, "best-2", other, ERR));
-	OK(wq_modelreg_version_create(f->db, M, id, "file:///s/1", f->sha, "a", &v, ERR));
+	OK(wq_tracking_experiment_ensure(f->store.db, "e", "file:///store", &exp, ERR));
+	OK(wq_tracking_run_create(f->store.db, exp, "best-1", id, ERR));
+	OK(wq_tracking_run_create(f->store.db, exp, "best-2", other, ERR));
+	OK(wq_modelreg_version_create(f->store.db, M, id, "file:///s/1", f->sha, "a", &v, ERR));
 	assert_int_equal(v, 1);
 	assert_string_equal(run_tag(f, id, &r), M "/1");
 	wq_run_free(r);
 	assert_null(run_tag(f, other, &r));
 	wq_run_free(r);
 	/* a second version from the same run: the tag names the latest */
-	OK(wq_modelreg_version_create(f->db, M, id, "file:///s/2", f->sha, "a", &v, ERR));
+	OK(wq_modelreg_version_create(f->store.db, M, id, "file:///s/2", f->sha, "a", &v, ERR));
 	assert_string_equal(run_tag(f, id, &r), M "/2");
 	wq_run_free(r);
 	/* a run id that is not in this store (a bundle tracked elsewhere): nothing to tag */
-	OK(wq_modelreg_version_create(f->db, M, "0123456789abcdef0123456789abcdef", "file:///s/3",
-	                              f->sha, "a", &v, ERR));
+	OK(wq_modelreg_version_create(f->store.db, M, "0123456789abcdef0123456789abcdef",
+	                              "file:///s/3", f->sha, "a", &v, ERR));
 	assert_int_equal(v, 3);
 	/* a failed create tags nothing */
 	EXPECT(WQ_EINVAL, "source URI",
-	       wq_modelreg_version_create(f->db, M, other, "", f->sha, "a", &v, ERR));
+	       wq_modelreg_version_create(f->store.db, M, other, "", f->sha, "a", &v, ERR));
 	assert_null(run_tag(f, other, &r));
 	wq_run_free(r);
 }
@@ -314,25 +304,26 @@ static void test_numbers_not_reused(void **state)
 	char *uri = NULL;
 
 	add_versions(f, M, 3, 1);
-	OK(wq_modelreg_version_delete(f->db, M, 3, "dave", &uri, ERR));
+	OK(wq_modelreg_version_delete(f->store.db, M, 3, "dave", &uri, ERR));
 	assert_non_null(uri);
 	assert_string_equal(uri, "file:///store/models/" M "/2");
 	free(uri);
-	EXPECT(WQ_ENOENT, M " has no version 3", wq_modelreg_version_get(f->db, M, 3, &v, ERR));
 	EXPECT(WQ_ENOENT, M " has no version 3",
-	       wq_modelreg_version_delete(f->db, M, 3, "dave", &uri, ERR));
-	OK(wq_modelreg_model_get(f->db, M, &m, ERR));
+	       wq_modelreg_version_get(f->store.db, M, 3, &v, ERR));
+	EXPECT(WQ_ENOENT, M " has no version 3",
+	       wq_modelreg_version_delete(f->store.db, M, 3, "dave", &uri, ERR));
+	OK(wq_modelreg_model_get(f->store.db, M, &m, ERR));
 	assert_int_equal(m->latest_version, 2);
 	wq_registered_model_free(m);
 
 	add_versions(f, M, 1, 4); /* not 3 again */
-	OK(wq_modelreg_version_delete(f->db, M, 4, NULL, NULL, ERR));
+	OK(wq_modelreg_version_delete(f->store.db, M, 4, NULL, NULL, ERR));
 	add_versions(f, M, 1, 5);
-	OK(wq_modelreg_version_delete(f->db, M, 1, NULL, NULL, ERR));
-	OK(wq_modelreg_version_get(f->db, M, 2, &v, ERR)); /* the others stay */
+	OK(wq_modelreg_version_delete(f->store.db, M, 1, NULL, NULL, ERR));
+	OK(wq_modelreg_version_get(f->store.db, M, 2, &v, ERR)); /* the others stay */
 	wq_model_version_free(v);
 	EXPECT(WQ_ENOENT, "registered model 'nope' not found",
-	       wq_modelreg_version_delete(f->db, "nope", 1, NULL, NULL, ERR));
+	       wq_modelreg_version_delete(f->store.db, "nope", 1, NULL, NULL, ERR));
 }
 
 static void test_stages(void **state)
@@ -341,39 +332,40 @@ static void test_stages(void **state)
 
 	add_versions(f, M, 4, 1);
 	/* without archive_existing several versions share a stage */
-	OK(wq_modelreg_version_transition(f->db, M, 1, WQ_STAGE_PRODUCTION, 0, "bob", ERR));
-	OK(wq_modelreg_version_transition(f->db, M, 2, WQ_STAGE_PRODUCTION, 0, "bob", ERR));
+	OK(wq_modelreg_version_transition(f->store.db, M, 1, WQ_STAGE_PRODUCTION, 0, "bob", ERR));
+	OK(wq_modelreg_version_transition(f->store.db, M, 2, WQ_STAGE_PRODUCTION, 0, "bob", ERR));
 	assert_int_equal(stage_of(f, 1), WQ_STAGE_PRODUCTION);
 	assert_int_equal(stage_of(f, 2), WQ_STAGE_PRODUCTION);
-	OK(wq_modelreg_version_transition(f->db, M, 4, WQ_STAGE_STAGING, 0, "bob", ERR));
+	OK(wq_modelreg_version_transition(f->store.db, M, 4, WQ_STAGE_STAGING, 0, "bob", ERR));
 
 	/* with it, every other Production version is archived; Staging is left alone */
-	OK(wq_modelreg_version_transition(f->db, M, 3, WQ_STAGE_PRODUCTION, 1, "bob", ERR));
+	OK(wq_modelreg_version_transition(f->store.db, M, 3, WQ_STAGE_PRODUCTION, 1, "bob", ERR));
 	assert_int_equal(stage_of(f, 1), WQ_STAGE_ARCHIVED);
 	assert_int_equal(stage_of(f, 2), WQ_STAGE_ARCHIVED);
 	assert_int_equal(stage_of(f, 3), WQ_STAGE_PRODUCTION);
 	assert_int_equal(stage_of(f, 4), WQ_STAGE_STAGING);
 
 	/* archive_existing only applies to Staging and Production */
-	OK(wq_modelreg_version_transition(f->db, M, 4, WQ_STAGE_ARCHIVED, 1, "bob", ERR));
+	OK(wq_modelreg_version_transition(f->store.db, M, 4, WQ_STAGE_ARCHIVED, 1, "bob", ERR));
 	assert_int_equal(stage_of(f, 1), WQ_STAGE_ARCHIVED);
 	assert_int_equal(stage_of(f, 3), WQ_STAGE_PRODUCTION);
-	OK(wq_modelreg_version_transition(f->db, M, 1, WQ_STAGE_NONE, 1, "bob", ERR));
+	OK(wq_modelreg_version_transition(f->store.db, M, 1, WQ_STAGE_NONE, 1, "bob", ERR));
 	assert_int_equal(stage_of(f, 1), WQ_STAGE_NONE);
 	assert_int_equal(stage_of(f, 2), WQ_STAGE_ARCHIVED);
 	/* moving a version into the stage it is in archives the others all the same */
-	OK(wq_modelreg_version_transition(f->db, M, 2, WQ_STAGE_STAGING, 0, "bob", ERR));
-	OK(wq_modelreg_version_transition(f->db, M, 1, WQ_STAGE_STAGING, 0, "bob", ERR));
-	OK(wq_modelreg_version_transition(f->db, M, 1, WQ_STAGE_STAGING, 1, "bob", ERR));
+	OK(wq_modelreg_version_transition(f->store.db, M, 2, WQ_STAGE_STAGING, 0, "bob", ERR));
+	OK(wq_modelreg_version_transition(f->store.db, M, 1, WQ_STAGE_STAGING, 0, "bob", ERR));
+	OK(wq_modelreg_version_transition(f->store.db, M, 1, WQ_STAGE_STAGING, 1, "bob", ERR));
 	assert_int_equal(stage_of(f, 2), WQ_STAGE_ARCHIVED);
 	assert_int_equal(stage_of(f, 1), WQ_STAGE_STAGING);
 
 	EXPECT(WQ_EINVAL, "valid stages: None, Staging, Production, Archived",
-	       wq_modelreg_version_transition(f->db, M, 1, 7, 0, "bob", ERR));
+	       wq_modelreg_version_transition(f->store.db, M, 1, 7, 0, "bob", ERR));
 	EXPECT(WQ_ENOENT, M " has no version 9",
-	       wq_modelreg_version_transition(f->db, M, 9, WQ_STAGE_STAGING, 0, "bob", ERR));
+	       wq_modelreg_version_transition(f->store.db, M, 9, WQ_STAGE_STAGING, 0, "bob", ERR));
 	EXPECT(WQ_ENOENT, "registered model 'nope' not found",
-	       wq_modelreg_version_transition(f->db, "nope", 1, WQ_STAGE_STAGING, 0, "bob", ERR));
+	       wq_modelreg_version_transition(f->store.db, "nope", 1, WQ_STAGE_STAGING, 0, "bob",
+	                                      ERR));
 }
 
 static void test_stage_parse(void **state)
@@ -397,10 +389,11 @@ static void test_aliases(void **state)
 	                           "",           "..",         "x\ty"};
 
 	add_versions(f, M, 3, 1);
-	OK(wq_modelreg_alias_set(f->db, M, "champion", 1, "carol", ERR));
-	OK(wq_modelreg_alias_set(f->db, M, "baseline", 1, "carol", ERR));
-	OK(wq_modelreg_alias_set(f->db, M, "v2", 1, "carol", ERR)); /* letters and digits: fine */
-	OK(wq_modelreg_version_get(f->db, M, 1, &v, ERR));
+	OK(wq_modelreg_alias_set(f->store.db, M, "champion", 1, "carol", ERR));
+	OK(wq_modelreg_alias_set(f->store.db, M, "baseline", 1, "carol", ERR));
+	OK(wq_modelreg_alias_set(f->store.db, M, "v2", 1, "carol",
+	                         ERR)); /* letters and digits: fine */
+	OK(wq_modelreg_version_get(f->store.db, M, 1, &v, ERR));
 	assert_int_equal(v->naliases, 3);
 	assert_string_equal(v->aliases[0], "baseline"); /* sorted */
 	assert_string_equal(v->aliases[1], "champion");
@@ -408,44 +401,45 @@ static void test_aliases(void **state)
 	wq_model_version_free(v);
 
 	/* moving an alias takes it off the old version */
-	OK(wq_modelreg_alias_set(f->db, M, "champion", 2, "carol", ERR));
-	OK(wq_modelreg_version_get(f->db, M, 1, &v, ERR));
+	OK(wq_modelreg_alias_set(f->store.db, M, "champion", 2, "carol", ERR));
+	OK(wq_modelreg_version_get(f->store.db, M, 1, &v, ERR));
 	assert_int_equal(v->naliases, 2);
 	wq_model_version_free(v);
-	OK(wq_modelreg_version_get(f->db, M, 2, &v, ERR));
+	OK(wq_modelreg_version_get(f->store.db, M, 2, &v, ERR));
 	assert_int_equal(v->naliases, 1);
 	assert_string_equal(v->aliases[0], "champion");
 	wq_model_version_free(v);
 	expect_resolves(f, "models:/" M "@champion", 2);
 
-	OK(wq_modelreg_alias_delete(f->db, M, "champion", "carol", ERR));
+	OK(wq_modelreg_alias_delete(f->store.db, M, "champion", "carol", ERR));
 	expect_unresolved(f, "models:/" M "@champion", M " has no alias 'champion'");
 	EXPECT(WQ_ENOENT, M " has no alias 'champion'",
-	       wq_modelreg_alias_delete(f->db, M, "champion", "carol", ERR));
+	       wq_modelreg_alias_delete(f->store.db, M, "champion", "carol", ERR));
 	EXPECT(WQ_ENOENT, "registered model 'nope' not found",
-	       wq_modelreg_alias_delete(f->db, "nope", "champion", "carol", ERR));
+	       wq_modelreg_alias_delete(f->store.db, "nope", "champion", "carol", ERR));
 
 	for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++) {
 		char err[1024] = "";
 
-		if (wq_modelreg_alias_set(f->db, M, forbidden[i], 1, "carol", err, sizeof(err)) !=
-		    WQ_EINVAL)
+		if (wq_modelreg_alias_set(f->store.db, M, forbidden[i], 1, "carol", err,
+		                          sizeof(err)) != WQ_EINVAL)
 			fail_msg("alias '%s' was accepted", forbidden[i]);
 	}
 	EXPECT(WQ_EINVAL, "stage name",
-	       wq_modelreg_alias_set(f->db, M, "Production", 1, NULL, ERR));
-	EXPECT(WQ_EINVAL, "reserved", wq_modelreg_alias_set(f->db, M, "latest", 1, NULL, ERR));
-	EXPECT(WQ_EINVAL, "digits", wq_modelreg_alias_set(f->db, M, "42", 1, NULL, ERR));
+	       wq_modelreg_alias_set(f->store.db, M, "Production", 1, NULL, ERR));
+	EXPECT(WQ_EINVAL, "reserved",
+	       wq_modelreg_alias_set(f->store.db, M, "latest", 1, NULL, ERR));
+	EXPECT(WQ_EINVAL, "digits", wq_modelreg_alias_set(f->store.db, M, "42", 1, NULL, ERR));
 	EXPECT(WQ_ENOENT, M " has no version 9",
-	       wq_modelreg_alias_set(f->db, M, "future", 9, NULL, ERR));
+	       wq_modelreg_alias_set(f->store.db, M, "future", 9, NULL, ERR));
 	EXPECT(WQ_ENOENT, "registered model 'nope' not found",
-	       wq_modelreg_alias_set(f->db, "nope", "future", 1, NULL, ERR));
+	       wq_modelreg_alias_set(f->store.db, "nope", "future", 1, NULL, ERR));
 
 	/* deleting a version takes its aliases with it */
-	OK(wq_modelreg_alias_set(f->db, M, "champion", 3, "carol", ERR));
-	OK(wq_modelreg_version_delete(f->db, M, 3, "dave", NULL, ERR));
+	OK(wq_modelreg_alias_set(f->store.db, M, "champion", 3, "carol", ERR));
+	OK(wq_modelreg_version_delete(f->store.db, M, 3, "dave", NULL, ERR));
 	expect_unresolved(f, "models:/" M "@champion", "champion");
-	OK(wq_modelreg_version_get(f->db, M, 1, &v, ERR));
+	OK(wq_modelreg_version_get(f->store.db, M, 1, &v, ERR));
 	assert_int_equal(v->naliases, 2);
 	wq_model_version_free(v);
 }
@@ -458,10 +452,10 @@ static void test_resolve(void **state)
 	char err[1024] = "";
 
 	add_versions(f, M, 4, 1);
-	OK(wq_modelreg_version_transition(f->db, M, 1, WQ_STAGE_PRODUCTION, 0, NULL, ERR));
-	OK(wq_modelreg_version_transition(f->db, M, 2, WQ_STAGE_PRODUCTION, 0, NULL, ERR));
-	OK(wq_modelreg_version_transition(f->db, M, 3, WQ_STAGE_ARCHIVED, 0, NULL, ERR));
-	OK(wq_modelreg_alias_set(f->db, M, "champion", 1, NULL, ERR));
+	OK(wq_modelreg_version_transition(f->store.db, M, 1, WQ_STAGE_PRODUCTION, 0, NULL, ERR));
+	OK(wq_modelreg_version_transition(f->store.db, M, 2, WQ_STAGE_PRODUCTION, 0, NULL, ERR));
+	OK(wq_modelreg_version_transition(f->store.db, M, 3, WQ_STAGE_ARCHIVED, 0, NULL, ERR));
+	OK(wq_modelreg_alias_set(f->store.db, M, "champion", 1, NULL, ERR));
 
 	expect_resolves(f, "models:/" M "/3", 3);
 	expect_resolves(f, "models:/" M "/Production", 2); /* the highest in the stage */
@@ -478,10 +472,10 @@ static void test_resolve(void **state)
 	expect_unresolved(f, "models:/nope/latest", "registered model 'nope' not found");
 
 	/* latest follows deletes; an empty model has no latest */
-	OK(wq_modelreg_version_delete(f->db, M, 4, NULL, NULL, ERR));
+	OK(wq_modelreg_version_delete(f->store.db, M, 4, NULL, NULL, ERR));
 	expect_resolves(f, "models:/" M "/latest", 3);
 	expect_unresolved(f, "models:/" M "/None", "no version of " M " is in stage None");
-	OK(wq_modelreg_model_create(f->db, "empty", NULL, ERR));
+	OK(wq_modelreg_model_create(f->store.db, "empty", NULL, ERR));
 	{
 		int rc;
 
@@ -492,7 +486,7 @@ static void test_resolve(void **state)
 
 	/* only models:/ URIs name a version */
 	assert_int_equal(wq_model_uri_parse("runs:/" RUN "/model", &u, err, sizeof(err)), WQ_OK);
-	EXPECT(WQ_EINVAL, "models:/", wq_modelreg_resolve(f->db, &u, &v, ERR));
+	EXPECT(WQ_EINVAL, "models:/", wq_modelreg_resolve(f->store.db, &u, &v, ERR));
 	assert_null(v);
 	wq_model_uri_clear(&u);
 }
@@ -521,18 +515,18 @@ static void test_history(void **state)
 	setenv("USER", "tester", 1);
 	add_versions(f, M, 2, 1); /* 0, 1 */
 	/* 2 */
-	OK(wq_modelreg_version_transition(f->db, M, 1, WQ_STAGE_PRODUCTION, 1, "bob", ERR));
+	OK(wq_modelreg_version_transition(f->store.db, M, 1, WQ_STAGE_PRODUCTION, 1, "bob", ERR));
 	/* 3, 4: the promotion first, then the archiving it causes */
-	OK(wq_modelreg_version_transition(f->db, M, 2, WQ_STAGE_PRODUCTION, 1, "bob", ERR));
-	OK(wq_modelreg_alias_set(f->db, M, "champion", 1, "carol", ERR)); /* 5 */
-	OK(wq_modelreg_alias_set(f->db, M, "champion", 1, "carol", ERR)); /* no change */
-	OK(wq_modelreg_alias_set(f->db, M, "champion", 2, NULL, ERR));    /* 6 */
-	OK(wq_modelreg_alias_set(f->db, M, "backup", 2, "carol", ERR));   /* 7 */
-	OK(wq_modelreg_alias_delete(f->db, M, "backup", "erin", ERR));    /* 8 */
+	OK(wq_modelreg_version_transition(f->store.db, M, 2, WQ_STAGE_PRODUCTION, 1, "bob", ERR));
+	OK(wq_modelreg_alias_set(f->store.db, M, "champion", 1, "carol", ERR)); /* 5 */
+	OK(wq_modelreg_alias_set(f->store.db, M, "champion", 1, "carol", ERR)); /* no change */
+	OK(wq_modelreg_alias_set(f->store.db, M, "champion", 2, NULL, ERR));    /* 6 */
+	OK(wq_modelreg_alias_set(f->store.db, M, "backup", 2, "carol", ERR));   /* 7 */
+	OK(wq_modelreg_alias_delete(f->store.db, M, "backup", "erin", ERR));    /* 8 */
 	unsetenv("USER");
-	OK(wq_modelreg_version_delete(f->db, M, 2, NULL, NULL, ERR)); /* 9, 10 */
+	OK(wq_modelreg_version_delete(f->store.db, M, 2, NULL, NULL, ERR)); /* 9, 10 */
 
-	OK(wq_modelreg_history(f->db, M, &ev, &n, ERR));
+	OK(wq_modelreg_history(f->store.db, M, &ev, &n, ERR));
 	assert_int_equal(n, 11);
 	expect_event(&ev[0], "create", 1, "", "None", "", "alice");
 	expect_event(&ev[1], "create", 2, "", "None", "", "alice");
@@ -553,17 +547,17 @@ static void test_history(void **state)
 	wq_model_events_free(ev, n);
 
 	/* the trail outlives the versions it describes */
-	OK(wq_modelreg_version_delete(f->db, M, 1, "dave", NULL, ERR));
-	OK(wq_modelreg_history(f->db, M, &ev, &n, ERR));
+	OK(wq_modelreg_version_delete(f->store.db, M, 1, "dave", NULL, ERR));
+	OK(wq_modelreg_history(f->store.db, M, &ev, &n, ERR));
 	assert_int_equal(n, 12);
 	expect_event(&ev[0], "create", 1, "", "None", "", "alice");
 	expect_event(&ev[11], "delete", 1, "Archived", "", "", "dave");
 	wq_model_events_free(ev, n);
 
 	EXPECT(WQ_ENOENT, "registered model 'nope' not found",
-	       wq_modelreg_history(f->db, "nope", &ev, &n, ERR));
-	OK(wq_modelreg_model_create(f->db, "quiet", NULL, ERR));
-	OK(wq_modelreg_history(f->db, "quiet", &ev, &n, ERR));
+	       wq_modelreg_history(f->store.db, "nope", &ev, &n, ERR));
+	OK(wq_modelreg_model_create(f->store.db, "quiet", NULL, ERR));
+	OK(wq_modelreg_history(f->store.db, "quiet", &ev, &n, ERR));
 	assert_int_equal(n, 0);
 	wq_model_events_free(ev, n);
 	wq_model_events_free(NULL, 0);
@@ -580,42 +574,42 @@ static void test_soft_delete_restore_purge(void **state)
 	size_t n = 0;
 
 	add_versions(f, M, 3, 1);
-	OK(wq_modelreg_version_transition(f->db, M, 2, WQ_STAGE_PRODUCTION, 1, "ann", ERR));
-	OK(wq_modelreg_alias_set(f->db, M, "champion", 2, "ann", ERR));
-	OK(wq_modelreg_version_delete(f->db, M, 2, "bob", NULL, ERR));
-	EXPECT(WQ_ENOENT, "2", wq_modelreg_version_get(f->db, M, 2, &v, ERR));
+	OK(wq_modelreg_version_transition(f->store.db, M, 2, WQ_STAGE_PRODUCTION, 1, "ann", ERR));
+	OK(wq_modelreg_alias_set(f->store.db, M, "champion", 2, "ann", ERR));
+	OK(wq_modelreg_version_delete(f->store.db, M, 2, "bob", NULL, ERR));
+	EXPECT(WQ_ENOENT, "2", wq_modelreg_version_get(f->store.db, M, 2, &v, ERR));
 	expect_unresolved(f, "models:/" M "/2", "2");
 	expect_unresolved(f, "models:/" M "/Production", "Production");
 	expect_unresolved(f, "models:/" M "@champion", "champion");
 	expect_resolves(f, "models:/" M "/latest", 3);
 	EXPECT(WQ_ENOENT, "2",
-	       wq_modelreg_version_transition(f->db, M, 2, WQ_STAGE_STAGING, 1, "bob", ERR));
-	EXPECT(WQ_ENOENT, "2", wq_modelreg_alias_set(f->db, M, "x", 2, "bob", ERR));
-	OK(wq_modelreg_version_list(f->db, M, &all, &n, ERR));
+	       wq_modelreg_version_transition(f->store.db, M, 2, WQ_STAGE_STAGING, 1, "bob", ERR));
+	EXPECT(WQ_ENOENT, "2", wq_modelreg_alias_set(f->store.db, M, "x", 2, "bob", ERR));
+	OK(wq_modelreg_version_list(f->store.db, M, &all, &n, ERR));
 	assert_int_equal(n, 2);
 	wq_model_versions_free(all, n);
-	EXPECT(WQ_ENOENT, "3", wq_modelreg_version_purge(f->db, M, 3, NULL, ERR));
-	EXPECT(WQ_ENOENT, "3", wq_modelreg_version_restore(f->db, M, 3, "bob", ERR));
+	EXPECT(WQ_ENOENT, "3", wq_modelreg_version_purge(f->store.db, M, 3, NULL, ERR));
+	EXPECT(WQ_ENOENT, "3", wq_modelreg_version_restore(f->store.db, M, 3, "bob", ERR));
 
 	/* while 2 was away, 3 took Production: 2 comes back Archived */
-	OK(wq_modelreg_version_transition(f->db, M, 3, WQ_STAGE_PRODUCTION, 1, "ann", ERR));
-	OK(wq_modelreg_version_restore(f->db, M, 2, "bob", ERR));
+	OK(wq_modelreg_version_transition(f->store.db, M, 3, WQ_STAGE_PRODUCTION, 1, "ann", ERR));
+	OK(wq_modelreg_version_restore(f->store.db, M, 2, "bob", ERR));
 	assert_int_equal(stage_of(f, 2), WQ_STAGE_ARCHIVED);
 	assert_int_equal(stage_of(f, 3), WQ_STAGE_PRODUCTION);
 	expect_unresolved(f, "models:/" M "@champion", "champion"); /* aliases stay gone */
 
-	OK(wq_modelreg_version_delete(f->db, M, 1, "bob", NULL, ERR));
-	OK(wq_modelreg_versions_deleted(f->db, wq_clock_unix_ms(), &names, &vers, &n, ERR));
+	OK(wq_modelreg_version_delete(f->store.db, M, 1, "bob", NULL, ERR));
+	OK(wq_modelreg_versions_deleted(f->store.db, wq_clock_unix_ms(), &names, &vers, &n, ERR));
 	assert_int_equal(n, 1);
 	assert_string_equal(names[0], M);
 	assert_int_equal(vers[0], 1);
 	free(names[0]);
 	free(names);
 	free(vers);
-	OK(wq_modelreg_version_purge(f->db, M, 1, &uri, ERR));
+	OK(wq_modelreg_version_purge(f->store.db, M, 1, &uri, ERR));
 	assert_non_null(uri);
 	free(uri);
-	EXPECT(WQ_ENOENT, "1", wq_modelreg_version_restore(f->db, M, 1, "bob", ERR));
+	EXPECT(WQ_ENOENT, "1", wq_modelreg_version_restore(f->store.db, M, 1, "bob", ERR));
 	/* a purged number is not handed out again */
 	add_versions(f, M, 1, 4);
 }

@@ -413,7 +413,7 @@ static void test_dump_numbers(void **state)
 	            "\"7\":0.3333333333333333},\"model\":\"wine-quality\",\"version\":3}");
 	expect_dump(json_pack("[f,f,f,f,I,I]", 1.0, -0.0, 1e-5, 1e300, (json_int_t)-42,
 	                      (json_int_t)9007199254740993LL),
-	            "[1,-0,1e-05,1e+300,-42,9007199254740993]");
+	            "[1.0,-0.0,1e-05,1e+300,-42,9007199254740993]");
 	expect_dump(json_pack("{s:s,s:b,s:b,s:n,s:[],s:{}}", "s", "a\"b\\c\n\t\r\x01/\xc3\xa9", "t",
 	                      1, "f", 0, "n", "a", "o"),
 	            "{\"s\":\"a\\\"b\\\\c\\n\\t\\r\\u0001/\xc3\xa9\",\"t\":true,\"f\":false,"

@@ -175,6 +175,10 @@ static void test_compile_order(void **state)
 	}
 	assert_compiles_to(NULL, "attributes.end_time desc, attributes.run_name", "1",
 	                   "r.end_ms DESC NULLS LAST, r.name ASC NULLS LAST, " TIEBREAK, NULL, 0);
+	assert_compiles_to(
+	    NULL, "attributes.duration DESC", "1",
+	    "(CASE WHEN r.end_ms > 0 THEN r.end_ms - r.start_ms END) DESC NULLS LAST, " TIEBREAK,
+	    NULL, 0);
 }
 
 static void test_compile_errors(void **state)
@@ -270,8 +274,8 @@ static void test_compile_errors(void **state)
 	    "found 's'");
 	assert_error(NULL, "attributes.color", WQ_EPARSE,
 	             "invalid order_by at character 1: unknown attribute (order_by accepts "
-	             "attributes.start_time, attributes.end_time, attributes.run_name and "
-	             "attributes.status)");
+	             "attributes.start_time, attributes.end_time, attributes.duration, "
+	             "attributes.run_name and attributes.status)");
 	assert_error(NULL, "metrics.a,", WQ_EPARSE,
 	             "invalid order_by at character 11: expected a key (metrics.NAME, params.NAME, "
 	             "tags.NAME or attributes.NAME), found end of order_by");

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "wq_test.h"
+#include "wq_test_store.h"
 
 #include "track/wq_db.h"
 #include "base/wq_error.h"
@@ -19,27 +20,23 @@
 #define ROOT "file:///srv/wineq/artifacts"
 
 typedef struct fixture {
-	char dir[512];
-	wq_db *db;
+	wq_test_store store;
 	int64_t exp;
 } fixture;
 
 static int setup(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
-	char path[700], err[512] = "";
+	char err[512] = "";
 
-	if (f == NULL || wq_test_tmpdir(f->dir, sizeof(f->dir)) == NULL) {
+	if (f == NULL || wq_test_store_open(&f->store, "registry.db") != 0) {
 		free(f);
 		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/registry.db", f->dir);
-	if (wq_db_open(path, &f->db, err, sizeof(err)) != WQ_OK ||
-	    wq_tracking_experiment_ensure(f->db, "wine", ROOT, &f->exp, err, sizeof(err)) !=
-	        WQ_OK) {
+	if (wq_tracking_experiment_ensure(f->store.db, "wine", ROOT, &f->exp, err, sizeof(err)) !=
+	    WQ_OK) {
 		fprintf(stderr, "setup: %s\n", err);
-		wq_db_close(f->db);
-		wq_test_rmtree(f->dir);
+		wq_test_store_close(&f->store);
 		free(f);
 		return -1;
 	}
@@ -52,20 +49,13 @@ static int teardown(void **state)
 	fixture *f = *state;
 	int rc;
 
-	wq_db_close(f->db);
-	rc = wq_test_rmtree(f->dir);
+	rc = wq_test_store_close(&f->store);
 	free(f);
 	return rc;
 }
 
-#define OK(call)                                                                                   \
-	do {                                                                                       \
-		char err_[1024] = "";                                                              \
-		int rc_ = (call);                                                                  \
-		if (rc_ != WQ_OK)                                                                  \
-			fail_msg("%s: %s (%s)", #call, wq_strerror(rc_), err_);                    \
-	} while (0)
-#define ERR (err_), sizeof(err_)
+#define OK(call) WQ_TEST_OK(call)
+#define ERR      WQ_TEST_ERR
 
 /* Expects status want and a message containing needle. */
 #define EXPECT(want, needle, call)                                                                 \
@@ -103,7 +93,7 @@ static const char *kv_get(const wq_kv *kv, size_t n, const char *key)
 
 static void new_run(fixture *f, const char *name, char id[WQ_RUN_ID_LEN + 1])
 {
-	OK(wq_tracking_run_create(f->db, f->exp, name, id, ERR));
+	OK(wq_tracking_run_create(f->store.db, f->exp, name, id, ERR));
 }
 
 /* --- experiments -------------------------------------------------------------------- */
@@ -116,12 +106,12 @@ static void test_experiments(void **state)
 	int64_t again = 0, other = 0;
 	size_t n = 0;
 
-	OK(wq_tracking_experiment_ensure(f->db, "wine", ROOT, &again, ERR));
+	OK(wq_tracking_experiment_ensure(f->store.db, "wine", ROOT, &again, ERR));
 	assert_int_equal(again, f->exp);
-	OK(wq_tracking_experiment_ensure(f->db, "beer", ROOT "/", &other, ERR));
+	OK(wq_tracking_experiment_ensure(f->store.db, "beer", ROOT "/", &other, ERR));
 	assert_true(other != f->exp);
 
-	OK(wq_tracking_experiment_get(f->db, "wine", &e, ERR));
+	OK(wq_tracking_experiment_get(f->store.db, "wine", &e, ERR));
 	assert_int_equal(e->id, f->exp);
 	assert_string_equal(e->name, "wine");
 	/* stored relative to the artifact root, so the store can move */
@@ -130,22 +120,22 @@ static void test_experiments(void **state)
 	assert_true(e->created_ms > 0);
 	assert_int_equal(e->ntags, 0);
 	wq_experiment_free(e);
-	OK(wq_tracking_experiment_get(f->db, "beer", &e, ERR));
+	OK(wq_tracking_experiment_get(f->store.db, "beer", &e, ERR));
 	snprintf(loc, sizeof(loc), "%lld", (long long)other);
 	assert_string_equal(e->artifact_location, loc);
 	wq_experiment_free(e);
 
-	OK(wq_tracking_experiment_tag_set(f->db, "wine", "owner", "ana", ERR));
-	OK(wq_tracking_experiment_tag_set(f->db, "wine", "color", "white", ERR));
-	OK(wq_tracking_experiment_tag_set(f->db, "wine", "owner", "bo", ERR));
-	OK(wq_tracking_experiment_get(f->db, "wine", &e, ERR));
+	OK(wq_tracking_experiment_tag_set(f->store.db, "wine", "owner", "ana", ERR));
+	OK(wq_tracking_experiment_tag_set(f->store.db, "wine", "color", "white", ERR));
+	OK(wq_tracking_experiment_tag_set(f->store.db, "wine", "owner", "bo", ERR));
+	OK(wq_tracking_experiment_get(f->store.db, "wine", &e, ERR));
 	assert_int_equal(e->ntags, 2);
 	assert_string_equal(e->tags[0].key, "color"); /* sorted by key */
 	assert_string_equal(e->tags[1].key, "owner");
 	assert_string_equal(e->tags[1].value, "bo");
 	wq_experiment_free(e);
 
-	OK(wq_tracking_experiment_list(f->db, &all, &n, ERR));
+	OK(wq_tracking_experiment_list(f->store.db, &all, &n, ERR));
 	assert_int_equal(n, 2);
 	assert_string_equal(all[0]->name, "wine");
 	assert_string_equal(all[1]->name, "beer");
@@ -153,11 +143,12 @@ static void test_experiments(void **state)
 	wq_experiments_free(all, n);
 
 	e = NULL;
-	EXPECT(WQ_ENOENT, "cider", wq_tracking_experiment_get(f->db, "cider", &e, ERR));
+	EXPECT(WQ_ENOENT, "cider", wq_tracking_experiment_get(f->store.db, "cider", &e, ERR));
 	assert_null(e);
-	EXPECT(WQ_ENOENT, "cider", wq_tracking_experiment_tag_set(f->db, "cider", "k", "v", ERR));
+	EXPECT(WQ_ENOENT, "cider",
+	       wq_tracking_experiment_tag_set(f->store.db, "cider", "k", "v", ERR));
 	EXPECT(WQ_EINVAL, "artifact root",
-	       wq_tracking_experiment_ensure(f->db, "x", "", &other, ERR));
+	       wq_tracking_experiment_ensure(f->store.db, "x", "", &other, ERR));
 	wq_experiment_free(NULL);
 	wq_experiments_free(NULL, 0);
 }
@@ -177,7 +168,7 @@ static void test_run_create_and_end(void **state)
 	assert_int_equal(strspn(a, "0123456789abcdef"), WQ_RUN_ID_LEN);
 	assert_string_not_equal(a, b);
 
-	OK(wq_tracking_run_get(f->db, a, &r, ERR));
+	OK(wq_tracking_run_get(f->store.db, a, &r, ERR));
 	assert_string_equal(r->id, a);
 	assert_int_equal(r->experiment_id, f->exp);
 	assert_string_equal(r->experiment_name, "wine");
@@ -189,37 +180,39 @@ static void test_run_create_and_end(void **state)
 	assert_string_equal(r->artifact_uri, uri);
 	assert_int_equal(r->nparams + r->nmetrics + r->ntags + r->nartifacts, 0);
 	wq_run_free(r);
-	OK(wq_tracking_run_get(f->db, b, &r, ERR));
+	OK(wq_tracking_run_get(f->store.db, b, &r, ERR));
 	assert_string_equal(r->name, "");
 	wq_run_free(r);
 
-	OK(wq_tracking_run_end(f->db, a, WQ_RUN_FINISHED, ERR));
-	OK(wq_tracking_run_get(f->db, a, &r, ERR));
+	OK(wq_tracking_run_end(f->store.db, a, WQ_RUN_FINISHED, ERR));
+	OK(wq_tracking_run_get(f->store.db, a, &r, ERR));
 	assert_int_equal(r->status, WQ_RUN_FINISHED);
 	assert_true(r->end_ms >= r->start_ms);
 	wq_run_free(r);
-	EXPECT(WQ_EINVAL, "already FINISHED", wq_tracking_run_end(f->db, a, WQ_RUN_FAILED, ERR));
+	EXPECT(WQ_EINVAL, "already FINISHED",
+	       wq_tracking_run_end(f->store.db, a, WQ_RUN_FAILED, ERR));
 	EXPECT(WQ_EINVAL, "FINISHED, FAILED or KILLED",
-	       wq_tracking_run_end(f->db, b, WQ_RUN_RUNNING, ERR));
-	OK(wq_tracking_run_end(f->db, b, WQ_RUN_KILLED, ERR));
-	EXPECT(WQ_EINVAL, "already KILLED", wq_tracking_run_end(f->db, b, WQ_RUN_FINISHED, ERR));
+	       wq_tracking_run_end(f->store.db, b, WQ_RUN_RUNNING, ERR));
+	OK(wq_tracking_run_end(f->store.db, b, WQ_RUN_KILLED, ERR));
+	EXPECT(WQ_EINVAL, "already KILLED",
+	       wq_tracking_run_end(f->store.db, b, WQ_RUN_FINISHED, ERR));
 
 	/* logging to a finished run is allowed (as in MLflow) */
-	OK(wq_tracking_tag_set(f->db, a, "note", "late", ERR));
-	OK(wq_tracking_metric_log(f->db, a, "late", 1.0, 0, 1, ERR));
+	OK(wq_tracking_tag_set(f->store.db, a, "note", "late", ERR));
+	OK(wq_tracking_metric_log(f->store.db, a, "late", 1.0, 0, 1, ERR));
 
-	EXPECT(
-	    WQ_ENOENT, "no run with id 0123456789abcdef0123456789abcdef",
-	    wq_tracking_run_end(f->db, "0123456789abcdef0123456789abcdef", WQ_RUN_FINISHED, ERR));
+	EXPECT(WQ_ENOENT, "no run with id 0123456789abcdef0123456789abcdef",
+	       wq_tracking_run_end(f->store.db, "0123456789abcdef0123456789abcdef", WQ_RUN_FINISHED,
+	                           ERR));
 	r = NULL;
 	EXPECT(WQ_ENOENT, "0123456789abcdef0123456789abcdef",
-	       wq_tracking_run_get(f->db, "0123456789abcdef0123456789abcdef", &r, ERR));
+	       wq_tracking_run_get(f->store.db, "0123456789abcdef0123456789abcdef", &r, ERR));
 	assert_null(r);
 	EXPECT(WQ_EINVAL, "hex",
-	       wq_tracking_run_get(f->db, "0123456789ABCDEF0123456789ABCDEF", &r, ERR));
-	EXPECT(WQ_EINVAL, "hex", wq_tracking_run_get(f->db, "abc", &r, ERR));
+	       wq_tracking_run_get(f->store.db, "0123456789ABCDEF0123456789ABCDEF", &r, ERR));
+	EXPECT(WQ_EINVAL, "hex", wq_tracking_run_get(f->store.db, "abc", &r, ERR));
 	EXPECT(WQ_ENOENT, "no experiment with id 999",
-	       wq_tracking_run_create(f->db, 999, NULL, b, ERR));
+	       wq_tracking_run_create(f->store.db, 999, NULL, b, ERR));
 
 	assert_string_equal(wq_run_status_name(WQ_RUN_FAILED), "FAILED");
 	assert_int_equal(wq_run_status_parse("killed", &st), WQ_OK);
@@ -236,35 +229,37 @@ static void test_run_times_given(void **state)
 	int64_t now = (int64_t)wq_clock_unix_ms();
 	wq_run *r = NULL;
 
-	OK(wq_tracking_run_create_at(f->db, f->exp, "trial-001", 1700000000123, a, ERR));
-	OK(wq_tracking_run_get(f->db, a, &r, ERR));
+	OK(wq_tracking_run_create_at(f->store.db, f->exp, "trial-001", 1700000000123, a, ERR));
+	OK(wq_tracking_run_get(f->store.db, a, &r, ERR));
 	assert_true(r->start_ms == 1700000000123);
 	wq_run_free(r);
 	EXPECT(WQ_EINVAL, "before it started",
-	       wq_tracking_run_end_at(f->db, a, WQ_RUN_FINISHED, 1700000000122, ERR));
-	OK(wq_tracking_run_get(f->db, a, &r, ERR));
+	       wq_tracking_run_end_at(f->store.db, a, WQ_RUN_FINISHED, 1700000000122, ERR));
+	OK(wq_tracking_run_get(f->store.db, a, &r, ERR));
 	assert_int_equal(r->status, WQ_RUN_RUNNING); /* the refused end changed nothing */
 	wq_run_free(r);
-	OK(wq_tracking_run_end_at(f->db, a, WQ_RUN_FINISHED, 1700000000456, ERR));
-	OK(wq_tracking_run_get(f->db, a, &r, ERR));
+	OK(wq_tracking_run_end_at(f->store.db, a, WQ_RUN_FINISHED, 1700000000456, ERR));
+	OK(wq_tracking_run_get(f->store.db, a, &r, ERR));
 	assert_true(r->end_ms == 1700000000456);
 	assert_int_equal(r->status, WQ_RUN_FINISHED);
 	wq_run_free(r);
 	/* an end equal to the start is a zero-length run, allowed */
-	OK(wq_tracking_run_create_at(f->db, f->exp, NULL, 1700000000500, b, ERR));
-	OK(wq_tracking_run_end_at(f->db, b, WQ_RUN_FAILED, 1700000000500, ERR));
+	OK(wq_tracking_run_create_at(f->store.db, f->exp, NULL, 1700000000500, b, ERR));
+	OK(wq_tracking_run_end_at(f->store.db, b, WQ_RUN_FAILED, 1700000000500, ERR));
 
 	/* a start ahead of this clock (another machine's): "now" ends no earlier than it */
-	OK(wq_tracking_run_create_at(f->db, f->exp, NULL, now + 3600000, b, ERR));
-	OK(wq_tracking_run_end(f->db, b, WQ_RUN_FINISHED, ERR));
-	OK(wq_tracking_run_get(f->db, b, &r, ERR));
+	OK(wq_tracking_run_create_at(f->store.db, f->exp, NULL, now + 3600000, b, ERR));
+	OK(wq_tracking_run_end(f->store.db, b, WQ_RUN_FINISHED, ERR));
+	OK(wq_tracking_run_get(f->store.db, b, &r, ERR));
 	assert_true(r->end_ms == r->start_ms);
 	wq_run_free(r);
 
-	EXPECT(WQ_EINVAL, "negative", wq_tracking_run_create_at(f->db, f->exp, NULL, -1, b, ERR));
+	EXPECT(WQ_EINVAL, "negative",
+	       wq_tracking_run_create_at(f->store.db, f->exp, NULL, -1, b, ERR));
 	new_run(f, NULL, b);
-	EXPECT(WQ_EINVAL, "negative", wq_tracking_run_end_at(f->db, b, WQ_RUN_FINISHED, -1, ERR));
-	OK(wq_tracking_run_get(f->db, b, &r, ERR));
+	EXPECT(WQ_EINVAL, "negative",
+	       wq_tracking_run_end_at(f->store.db, b, WQ_RUN_FINISHED, -1, ERR));
+	OK(wq_tracking_run_get(f->store.db, b, &r, ERR));
 	assert_true(r->start_ms >= now && r->start_ms <= (int64_t)wq_clock_unix_ms());
 	wq_run_free(r);
 }
@@ -276,20 +271,22 @@ static void test_params_are_immutable(void **state)
 	wq_run *r = NULL;
 
 	new_run(f, "p", id);
-	OK(wq_tracking_param_log(f->db, id, "kernel", "rbf", ERR));
-	OK(wq_tracking_param_log(f->db, id, "kernel", "rbf", ERR));
-	EXPECT(WQ_EEXIST, "'kernel'", wq_tracking_param_log(f->db, id, "kernel", "linear", ERR));
-	EXPECT(WQ_EEXIST, "'rbf'", wq_tracking_param_log(f->db, id, "kernel", "linear", ERR));
-	EXPECT(WQ_EEXIST, "'linear'", wq_tracking_param_log(f->db, id, "kernel", "linear", ERR));
+	OK(wq_tracking_param_log(f->store.db, id, "kernel", "rbf", ERR));
+	OK(wq_tracking_param_log(f->store.db, id, "kernel", "rbf", ERR));
+	EXPECT(WQ_EEXIST, "'kernel'",
+	       wq_tracking_param_log(f->store.db, id, "kernel", "linear", ERR));
+	EXPECT(WQ_EEXIST, "'rbf'", wq_tracking_param_log(f->store.db, id, "kernel", "linear", ERR));
+	EXPECT(WQ_EEXIST, "'linear'",
+	       wq_tracking_param_log(f->store.db, id, "kernel", "linear", ERR));
 	memset(big, 'v', WQ_TRACKING_MAX_VALUE);
 	big[WQ_TRACKING_MAX_VALUE] = '\0';
-	OK(wq_tracking_param_log(f->db, id, "big", big, ERR)); /* exactly the limit */
+	OK(wq_tracking_param_log(f->store.db, id, "big", big, ERR)); /* exactly the limit */
 	big[WQ_TRACKING_MAX_VALUE] = 'v';
 	big[WQ_TRACKING_MAX_VALUE + 1] = '\0';
-	EXPECT(WQ_ERANGE, "8000", wq_tracking_param_log(f->db, id, "bigger", big, ERR));
-	EXPECT(WQ_EINVAL, "", wq_tracking_param_log(f->db, id, "nothing", NULL, ERR));
+	EXPECT(WQ_ERANGE, "8000", wq_tracking_param_log(f->store.db, id, "bigger", big, ERR));
+	EXPECT(WQ_EINVAL, "", wq_tracking_param_log(f->store.db, id, "nothing", NULL, ERR));
 
-	OK(wq_tracking_run_get(f->db, id, &r, ERR));
+	OK(wq_tracking_run_get(f->store.db, id, &r, ERR));
 	assert_int_equal(r->nparams, 2);
 	assert_string_equal(r->params[0].key, "big");
 	assert_int_equal(strlen(r->params[0].value), WQ_TRACKING_MAX_VALUE);
@@ -308,13 +305,13 @@ static void test_metric_history_and_latest(void **state)
 
 	new_run(f, "m", id);
 	/* out of order on purpose */
-	OK(wq_tracking_metric_log(f->db, id, "loss", 0.3, 2, 300, ERR));
-	OK(wq_tracking_metric_log(f->db, id, "loss", 0.9, 0, 100, ERR));
-	OK(wq_tracking_metric_log(f->db, id, "loss", 0.5, 1, 250, ERR));
-	OK(wq_tracking_metric_log(f->db, id, "loss", 0.6, 1, 200, ERR));
-	OK(wq_tracking_metric_log(f->db, id, "acc", 0.7, 0, 100, ERR));
+	OK(wq_tracking_metric_log(f->store.db, id, "loss", 0.3, 2, 300, ERR));
+	OK(wq_tracking_metric_log(f->store.db, id, "loss", 0.9, 0, 100, ERR));
+	OK(wq_tracking_metric_log(f->store.db, id, "loss", 0.5, 1, 250, ERR));
+	OK(wq_tracking_metric_log(f->store.db, id, "loss", 0.6, 1, 200, ERR));
+	OK(wq_tracking_metric_log(f->store.db, id, "acc", 0.7, 0, 100, ERR));
 
-	OK(wq_tracking_metric_history(f->db, id, "loss", &h, &n, ERR));
+	OK(wq_tracking_metric_history(f->store.db, id, "loss", &h, &n, ERR));
 	assert_int_equal(n, 4);
 	assert_near(h[0].value, 0.9, 0);
 	assert_near(h[1].value, 0.6, 0); /* step 1, older timestamp first */
@@ -325,7 +322,7 @@ static void test_metric_history_and_latest(void **state)
 	assert_string_equal(h[0].key, "loss");
 	wq_run_metric_list_free(h, n);
 
-	OK(wq_tracking_run_get(f->db, id, &r, ERR));
+	OK(wq_tracking_run_get(f->store.db, id, &r, ERR));
 	assert_int_equal(r->nmetrics, 2);
 	assert_string_equal(r->metrics[0].key, "acc");
 	assert_string_equal(r->metrics[1].key, "loss");
@@ -333,35 +330,38 @@ static void test_metric_history_and_latest(void **state)
 	wq_run_free(r);
 
 	/* same step: the newest timestamp wins, whatever the logging order */
-	OK(wq_tracking_metric_log(f->db, id, "t", 1.0, 5, 200, ERR));
-	OK(wq_tracking_metric_log(f->db, id, "t", 2.0, 5, 100, ERR));
-	OK(wq_tracking_run_get(f->db, id, &r, ERR));
+	OK(wq_tracking_metric_log(f->store.db, id, "t", 1.0, 5, 200, ERR));
+	OK(wq_tracking_metric_log(f->store.db, id, "t", 2.0, 5, 100, ERR));
+	OK(wq_tracking_run_get(f->store.db, id, &r, ERR));
 	assert_near(r->metrics[2].value, 1.0, 0);
 	wq_run_free(r);
-	OK(wq_tracking_metric_log(f->db, id, "t", 3.0, 5, 300, ERR));
-	OK(wq_tracking_metric_log(f->db, id, "t", 4.0, 4, 999, ERR)); /* lower step: history only */
-	OK(wq_tracking_run_get(f->db, id, &r, ERR));
+	OK(wq_tracking_metric_log(f->store.db, id, "t", 3.0, 5, 300, ERR));
+	OK(wq_tracking_metric_log(f->store.db, id, "t", 4.0, 4, 999,
+	                          ERR)); /* lower step: history only */
+	OK(wq_tracking_run_get(f->store.db, id, &r, ERR));
 	assert_string_equal(r->metrics[2].key, "t");
 	assert_near(r->metrics[2].value, 3.0, 0);
 	assert_int_equal(r->metrics[2].step, 5);
 	assert_int_equal(r->metrics[2].timestamp_ms, 300);
 	wq_run_free(r);
 
-	EXPECT(WQ_EINVAL, "finite", wq_tracking_metric_log(f->db, id, "loss", NAN, 3, 1, ERR));
-	EXPECT(WQ_EINVAL, "finite", wq_tracking_metric_log(f->db, id, "loss", INFINITY, 3, 1, ERR));
-	OK(wq_tracking_metric_history(f->db, id, "loss", &h, &n, ERR));
+	EXPECT(WQ_EINVAL, "finite",
+	       wq_tracking_metric_log(f->store.db, id, "loss", NAN, 3, 1, ERR));
+	EXPECT(WQ_EINVAL, "finite",
+	       wq_tracking_metric_log(f->store.db, id, "loss", INFINITY, 3, 1, ERR));
+	OK(wq_tracking_metric_history(f->store.db, id, "loss", &h, &n, ERR));
 	assert_int_equal(n, 4); /* the refused values left no trace */
 	wq_run_metric_list_free(h, n);
 
-	OK(wq_tracking_metric_history(f->db, id, "never", &h, &n, ERR));
+	OK(wq_tracking_metric_history(f->store.db, id, "never", &h, &n, ERR));
 	assert_int_equal(n, 0);
 	wq_run_metric_list_free(h, n);
 	EXPECT(WQ_ENOENT, "ffffffffffffffffffffffffffffffff",
-	       wq_tracking_metric_history(f->db, "ffffffffffffffffffffffffffffffff", "loss", &h, &n,
-	                                  ERR));
+	       wq_tracking_metric_history(f->store.db, "ffffffffffffffffffffffffffffffff", "loss",
+	                                  &h, &n, ERR));
 	EXPECT(WQ_ENOENT, "ffffffffffffffffffffffffffffffff",
-	       wq_tracking_metric_log(f->db, "ffffffffffffffffffffffffffffffff", "loss", 1, 0, 0,
-	                              ERR));
+	       wq_tracking_metric_log(f->store.db, "ffffffffffffffffffffffffffffffff", "loss", 1, 0,
+	                              0, ERR));
 }
 
 static void test_tags_replace(void **state)
@@ -371,11 +371,11 @@ static void test_tags_replace(void **state)
 	wq_run *r = NULL;
 
 	new_run(f, "t", id);
-	OK(wq_tracking_tag_set(f->db, id, "owner", "ci", ERR));
-	OK(wq_tracking_tag_set(f->db, id, "stage", "dev", ERR));
-	OK(wq_tracking_tag_set(f->db, id, "owner", "ana", ERR));
-	OK(wq_tracking_tag_set(f->db, id, "empty", "", ERR));
-	OK(wq_tracking_run_get(f->db, id, &r, ERR));
+	OK(wq_tracking_tag_set(f->store.db, id, "owner", "ci", ERR));
+	OK(wq_tracking_tag_set(f->store.db, id, "stage", "dev", ERR));
+	OK(wq_tracking_tag_set(f->store.db, id, "owner", "ana", ERR));
+	OK(wq_tracking_tag_set(f->store.db, id, "empty", "", ERR));
+	OK(wq_tracking_run_get(f->store.db, id, &r, ERR));
 	assert_int_equal(r->ntags, 3);
 	assert_string_equal(kv_get(r->tags, r->ntags, "owner"), "ana");
 	assert_string_equal(kv_get(r->tags, r->ntags, "stage"), "dev");
@@ -393,10 +393,10 @@ static void test_artifact_records(void **state)
 	wq_sha256_buf_hex("a", 1, sha_a);
 	wq_sha256_buf_hex("b", 1, sha_b);
 	new_run(f, "a", id);
-	OK(wq_tracking_artifact_record(f->db, id, "model/model.svm", 10, sha_a, ERR));
-	OK(wq_tracking_artifact_record(f->db, id, "model/MANIFEST.json", 20, sha_a, ERR));
-	OK(wq_tracking_artifact_record(f->db, id, "model/model.svm", 11, sha_b, ERR));
-	OK(wq_tracking_run_get(f->db, id, &r, ERR));
+	OK(wq_tracking_artifact_record(f->store.db, id, "model/model.svm", 10, sha_a, ERR));
+	OK(wq_tracking_artifact_record(f->store.db, id, "model/MANIFEST.json", 20, sha_a, ERR));
+	OK(wq_tracking_artifact_record(f->store.db, id, "model/model.svm", 11, sha_b, ERR));
+	OK(wq_tracking_run_get(f->store.db, id, &r, ERR));
 	assert_int_equal(r->nartifacts, 2);
 	assert_string_equal(r->artifacts[0].path, "model/MANIFEST.json"); /* sorted */
 	assert_int_equal(r->artifacts[0].size, 20);
@@ -405,17 +405,21 @@ static void test_artifact_records(void **state)
 	assert_string_equal(r->artifacts[1].sha256, sha_b);
 	wq_run_free(r);
 
-	EXPECT(WQ_EINVAL, "..", wq_tracking_artifact_record(f->db, id, "../escape", 1, sha_a, ERR));
+	EXPECT(WQ_EINVAL, "..",
+	       wq_tracking_artifact_record(f->store.db, id, "../escape", 1, sha_a, ERR));
 	EXPECT(WQ_EINVAL, "relative",
-	       wq_tracking_artifact_record(f->db, id, "/etc/passwd", 1, sha_a, ERR));
+	       wq_tracking_artifact_record(f->store.db, id, "/etc/passwd", 1, sha_a, ERR));
 	memset(upper, 'A', WQ_SHA256_HEXLEN - 1);
 	upper[WQ_SHA256_HEXLEN - 1] = '\0';
-	EXPECT(WQ_EINVAL, "SHA-256", wq_tracking_artifact_record(f->db, id, "x", 1, upper, ERR));
-	EXPECT(WQ_EINVAL, "SHA-256", wq_tracking_artifact_record(f->db, id, "x", 1, shorter, ERR));
-	EXPECT(WQ_EINVAL, "negative", wq_tracking_artifact_record(f->db, id, "x", -1, sha_a, ERR));
+	EXPECT(WQ_EINVAL, "SHA-256",
+	       wq_tracking_artifact_record(f->store.db, id, "x", 1, upper, ERR));
+	EXPECT(WQ_EINVAL, "SHA-256",
+	       wq_tracking_artifact_record(f->store.db, id, "x", 1, shorter, ERR));
+	EXPECT(WQ_EINVAL, "negative",
+	       wq_tracking_artifact_record(f->store.db, id, "x", -1, sha_a, ERR));
 	EXPECT(WQ_ENOENT, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee",
-	       wq_tracking_artifact_record(f->db, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "x", 1, sha_a,
-	                                   ERR));
+	       wq_tracking_artifact_record(f->store.db, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "x", 1,
+	                                   sha_a, ERR));
 }
 
 static void test_bad_names_refused(void **state)
@@ -433,27 +437,29 @@ static void test_bad_names_refused(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char err[1024] = "";
 
-		if (wq_tracking_experiment_ensure(f->db, bad[i], ROOT, &e, err, sizeof(err)) !=
+		if (wq_tracking_experiment_ensure(f->store.db, bad[i], ROOT, &e, err,
+		                                  sizeof(err)) != WQ_EINVAL ||
+		    wq_tracking_param_log(f->store.db, id, bad[i], "v", err, sizeof(err)) !=
 		        WQ_EINVAL ||
-		    wq_tracking_param_log(f->db, id, bad[i], "v", err, sizeof(err)) != WQ_EINVAL ||
-		    wq_tracking_metric_log(f->db, id, bad[i], 1, 0, 0, err, sizeof(err)) !=
+		    wq_tracking_metric_log(f->store.db, id, bad[i], 1, 0, 0, err, sizeof(err)) !=
 		        WQ_EINVAL ||
-		    wq_tracking_tag_set(f->db, id, bad[i], "v", err, sizeof(err)) != WQ_EINVAL ||
-		    wq_tracking_run_create(f->db, f->exp, bad[i][0] ? bad[i] : "a/b", id, err,
+		    wq_tracking_tag_set(f->store.db, id, bad[i], "v", err, sizeof(err)) !=
+		        WQ_EINVAL ||
+		    wq_tracking_run_create(f->store.db, f->exp, bad[i][0] ? bad[i] : "a/b", id, err,
 		                           sizeof(err)) != WQ_EINVAL)
 			fail_msg("name #%zu was accepted somewhere", i);
 	}
-	EXPECT(WQ_EINVAL, "255", wq_tracking_param_log(f->db, id, long_name, "v", ERR));
-	EXPECT(WQ_EINVAL, "/", wq_tracking_experiment_ensure(f->db, "a/b", ROOT, &e, ERR));
+	EXPECT(WQ_EINVAL, "255", wq_tracking_param_log(f->store.db, id, long_name, "v", ERR));
+	EXPECT(WQ_EINVAL, "/", wq_tracking_experiment_ensure(f->store.db, "a/b", ROOT, &e, ERR));
 	/* nothing of it reached the database */
-	assert_int_equal(count(f->db, "SELECT count(*) FROM experiments", NULL), 1);
-	assert_int_equal(count(f->db, "SELECT count(*) FROM params", NULL), 0);
-	assert_int_equal(count(f->db, "SELECT count(*) FROM runs", NULL), 1);
+	assert_int_equal(count(f->store.db, "SELECT count(*) FROM experiments", NULL), 1);
+	assert_int_equal(count(f->store.db, "SELECT count(*) FROM params", NULL), 0);
+	assert_int_equal(count(f->store.db, "SELECT count(*) FROM runs", NULL), 1);
 	/* the longest allowed name is fine everywhere */
-	OK(wq_tracking_experiment_ensure(f->db, max_name, ROOT, &e, ERR));
-	OK(wq_tracking_param_log(f->db, id, max_name, "v", ERR));
-	OK(wq_tracking_metric_log(f->db, id, max_name, 1, 0, 0, ERR));
-	OK(wq_tracking_tag_set(f->db, id, max_name, "v", ERR));
+	OK(wq_tracking_experiment_ensure(f->store.db, max_name, ROOT, &e, ERR));
+	OK(wq_tracking_param_log(f->store.db, id, max_name, "v", ERR));
+	OK(wq_tracking_metric_log(f->store.db, id, max_name, 1, 0, 0, ERR));
+	OK(wq_tracking_tag_set(f->store.db, id, max_name, "v", ERR));
 }
 
 /* --- search ------------------------------------------------------------------------- */
@@ -477,19 +483,20 @@ static void make_corpus(fixture *f, corpus *c)
 		snprintf(name, sizeof(name), "r%d", i);
 		new_run(f, name, c->id[i]);
 		if (i != 2)
-			OK(wq_tracking_metric_log(f->db, c->id[i], "acc", (i + 1) / 8.0, 0, 1,
+			OK(wq_tracking_metric_log(f->store.db, c->id[i], "acc", (i + 1) / 8.0, 0, 1,
 			                          ERR));
-		OK(wq_tracking_param_log(f->db, c->id[i], "kernel", i % 2 ? "linear" : "rbf", ERR));
-		OK(wq_tracking_tag_set(f->db, c->id[i], "team", i < 2 ? "red" : "blue", ERR));
+		OK(wq_tracking_param_log(f->store.db, c->id[i], "kernel", i % 2 ? "linear" : "rbf",
+		                         ERR));
+		OK(wq_tracking_tag_set(f->store.db, c->id[i], "team", i < 2 ? "red" : "blue", ERR));
 		if (i != 4)
-			OK(wq_tracking_run_end(f->db, c->id[i], WQ_RUN_FINISHED, ERR));
+			OK(wq_tracking_run_end(f->store.db, c->id[i], WQ_RUN_FINISHED, ERR));
 	}
-	OK(wq_tracking_experiment_ensure(f->db, "beer", ROOT, &beer, ERR));
-	OK(wq_tracking_run_create(f->db, beer, "b", c->beer, ERR));
-	OK(wq_tracking_metric_log(f->db, c->beer, "acc", 0.99, 0, 1, ERR));
-	OK(wq_tracking_param_log(f->db, c->beer, "kernel", "rbf", ERR));
-	OK(wq_tracking_tag_set(f->db, c->beer, "team", "red", ERR));
-	OK(wq_tracking_run_end(f->db, c->beer, WQ_RUN_FINISHED, ERR));
+	OK(wq_tracking_experiment_ensure(f->store.db, "beer", ROOT, &beer, ERR));
+	OK(wq_tracking_run_create(f->store.db, beer, "b", c->beer, ERR));
+	OK(wq_tracking_metric_log(f->store.db, c->beer, "acc", 0.99, 0, 1, ERR));
+	OK(wq_tracking_param_log(f->store.db, c->beer, "kernel", "rbf", ERR));
+	OK(wq_tracking_tag_set(f->store.db, c->beer, "team", "red", ERR));
+	OK(wq_tracking_run_end(f->store.db, c->beer, WQ_RUN_FINISHED, ERR));
 }
 
 /* Runs the search in "wine" only and checks the ids in order against want (NULL-terminated
@@ -501,8 +508,8 @@ static void expect_search(fixture *f, const corpus *c, const char *filter, const
 	char *next = NULL;
 	size_t n = 0, nwant = 0;
 
-	OK(wq_tracking_runs_search(f->db, &f->exp, 1, filter, order, 100, NULL, &runs, &n, &next,
-	                           ERR));
+	OK(wq_tracking_runs_search(f->store.db, &f->exp, 1, filter, order, 100, NULL, &runs, &n,
+	                           &next, ERR));
 	while (want[nwant] >= 0)
 		nwant++;
 	if (n != nwant)
@@ -539,8 +546,8 @@ static void test_search_filters(void **state)
 	expect_search(f, &c, "metrics.acc > 5", NULL, (int[]){-1});
 
 	/* all experiments: the beer run joins in */
-	OK(wq_tracking_runs_search(f->db, NULL, 0, "tags.team = 'red'", acc, 100, NULL, &runs, &n,
-	                           &next, ERR));
+	OK(wq_tracking_runs_search(f->store.db, NULL, 0, "tags.team = 'red'", acc, 100, NULL, &runs,
+	                           &n, &next, ERR));
 	assert_int_equal(n, 3);
 	assert_string_equal(runs[0]->id, c.beer);
 	assert_string_equal(runs[0]->experiment_name, "beer");
@@ -552,11 +559,11 @@ static void test_search_filters(void **state)
 	assert_null(next);
 
 	EXPECT(WQ_EPARSE, "character",
-	       wq_tracking_runs_search(f->db, &f->exp, 1, "metrics.acc >> 1", NULL, 10, NULL, &runs,
-	                               &n, &next, ERR));
+	       wq_tracking_runs_search(f->store.db, &f->exp, 1, "metrics.acc >> 1", NULL, 10, NULL,
+	                               &runs, &n, &next, ERR));
 	EXPECT(WQ_EPARSE, "status",
-	       wq_tracking_runs_search(f->db, &f->exp, 1, "attributes.status = 'DONE'", NULL, 10,
-	                               NULL, &runs, &n, &next, ERR));
+	       wq_tracking_runs_search(f->store.db, &f->exp, 1, "attributes.status = 'DONE'", NULL,
+	                               10, NULL, &runs, &n, &next, ERR));
 	/* a quote in a value is data, not SQL */
 	expect_search(f, &c, "params.kernel = 'rbf'' OR 1=1 --'", NULL, (int[]){-1});
 }
@@ -587,8 +594,8 @@ static void test_search_pages(void **state)
 
 	make_corpus(f, &c);
 	do {
-		OK(wq_tracking_runs_search(f->db, &f->exp, 1, NULL, order, 2, token, &page, &n,
-		                           &next, ERR));
+		OK(wq_tracking_runs_search(f->store.db, &f->exp, 1, NULL, order, 2, token, &page,
+		                           &n, &next, ERR));
 		assert_true(pages < 3);
 		sizes[pages++] = (int)n;
 		for (size_t i = 0; i < n; i++)
@@ -607,11 +614,11 @@ static void test_search_pages(void **state)
 		assert_int_equal(seen[k], 1); /* each run exactly once */
 
 	/* a token is reusable: the second page again */
-	OK(wq_tracking_runs_search(f->db, &f->exp, 1, NULL, order, 2, NULL, &page, &n, &token,
+	OK(wq_tracking_runs_search(f->store.db, &f->exp, 1, NULL, order, 2, NULL, &page, &n, &token,
 	                           ERR));
 	wq_runs_free(page, n);
 	assert_non_null(token);
-	OK(wq_tracking_runs_search(f->db, &f->exp, 1, NULL, order, 2, token, &page, &n, &next,
+	OK(wq_tracking_runs_search(f->store.db, &f->exp, 1, NULL, order, 2, token, &page, &n, &next,
 	                           ERR));
 	assert_int_equal(n, 2);
 	assert_string_equal(page[0]->id, c.id[3]);
@@ -619,29 +626,30 @@ static void test_search_pages(void **state)
 	wq_runs_free(page, n);
 	free(next);
 	/* exactly max_results left: no further page */
-	OK(wq_tracking_runs_search(f->db, &f->exp, 1, NULL, order, 5, NULL, &page, &n, &next, ERR));
+	OK(wq_tracking_runs_search(f->store.db, &f->exp, 1, NULL, order, 5, NULL, &page, &n, &next,
+	                           ERR));
 	assert_int_equal(n, 5);
 	assert_null(next);
 	wq_runs_free(page, n);
 
 	page = NULL;
 	EXPECT(WQ_EINVAL, "page token",
-	       wq_tracking_runs_search(f->db, &f->exp, 1, NULL, order, 2, "garbage", &page, &n,
-	                               &next, ERR));
+	       wq_tracking_runs_search(f->store.db, &f->exp, 1, NULL, order, 2, "garbage", &page,
+	                               &n, &next, ERR));
 	token[strlen(token) - 1] ^= 1; /* a damaged check digit */
 	EXPECT(WQ_EINVAL, "page token",
-	       wq_tracking_runs_search(f->db, &f->exp, 1, NULL, order, 2, token, &page, &n, &next,
-	                               ERR));
+	       wq_tracking_runs_search(f->store.db, &f->exp, 1, NULL, order, 2, token, &page, &n,
+	                               &next, ERR));
 	free(token);
-	EXPECT(
-	    WQ_EINVAL, "max_results",
-	    wq_tracking_runs_search(f->db, &f->exp, 1, NULL, NULL, 0, NULL, &page, &n, &next, ERR));
 	EXPECT(WQ_EINVAL, "max_results",
-	       wq_tracking_runs_search(f->db, &f->exp, 1, NULL, NULL, WQ_TRACKING_MAX_RESULTS + 1,
-	                               NULL, &page, &n, &next, ERR));
+	       wq_tracking_runs_search(f->store.db, &f->exp, 1, NULL, NULL, 0, NULL, &page, &n,
+	                               &next, ERR));
+	EXPECT(WQ_EINVAL, "max_results",
+	       wq_tracking_runs_search(f->store.db, &f->exp, 1, NULL, NULL,
+	                               WQ_TRACKING_MAX_RESULTS + 1, NULL, &page, &n, &next, ERR));
 	assert_null(page);
-	OK(wq_tracking_runs_search(f->db, &f->exp, 1, NULL, NULL, WQ_TRACKING_MAX_RESULTS, NULL,
-	                           &page, &n, &next, ERR));
+	OK(wq_tracking_runs_search(f->store.db, &f->exp, 1, NULL, NULL, WQ_TRACKING_MAX_RESULTS,
+	                           NULL, &page, &n, &next, ERR));
 	assert_int_equal(n, 5);
 	wq_runs_free(page, n);
 }
@@ -656,7 +664,7 @@ static long long rows_of(fixture *f, const char *table, const char *id)
 	char sql[128];
 
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE run_id = ?", table);
-	return count(f->db, sql, id);
+	return count(f->store.db, sql, id);
 }
 
 static void fill(fixture *f, const char *id)
@@ -664,11 +672,11 @@ static void fill(fixture *f, const char *id)
 	char sha[WQ_SHA256_HEXLEN];
 
 	wq_sha256_buf_hex("x", 1, sha);
-	OK(wq_tracking_param_log(f->db, id, "p", "1", ERR));
-	OK(wq_tracking_metric_log(f->db, id, "m", 1, 0, 1, ERR));
-	OK(wq_tracking_metric_log(f->db, id, "m", 2, 1, 2, ERR));
-	OK(wq_tracking_tag_set(f->db, id, "t", "v", ERR));
-	OK(wq_tracking_artifact_record(f->db, id, "model/x", 1, sha, ERR));
+	OK(wq_tracking_param_log(f->store.db, id, "p", "1", ERR));
+	OK(wq_tracking_metric_log(f->store.db, id, "m", 1, 0, 1, ERR));
+	OK(wq_tracking_metric_log(f->store.db, id, "m", 2, 1, 2, ERR));
+	OK(wq_tracking_tag_set(f->store.db, id, "t", "v", ERR));
+	OK(wq_tracking_artifact_record(f->store.db, id, "model/x", 1, sha, ERR));
 }
 
 static void test_delete(void **state)
@@ -685,12 +693,12 @@ static void test_delete(void **state)
 		assert_true(rows_of(f, child_tables[i], gone) > 0);
 
 	/* soft: hidden from get, writes and search; every row kept until purged */
-	OK(wq_tracking_run_delete(f->db, gone, ERR));
-	EXPECT(WQ_ENOENT, gone, wq_tracking_run_get(f->db, gone, &r, ERR));
-	EXPECT(WQ_ENOENT, gone, wq_tracking_run_delete(f->db, gone, ERR));
-	EXPECT(WQ_ENOENT, gone, wq_tracking_tag_set(f->db, gone, "k", "v", ERR));
-	EXPECT(WQ_ENOENT, gone, wq_tracking_run_end(f->db, gone, WQ_RUN_KILLED, ERR));
-	EXPECT(WQ_ENOENT, kept, wq_tracking_run_purge(f->db, kept, NULL, ERR));
+	OK(wq_tracking_run_delete(f->store.db, gone, ERR));
+	EXPECT(WQ_ENOENT, gone, wq_tracking_run_get(f->store.db, gone, &r, ERR));
+	EXPECT(WQ_ENOENT, gone, wq_tracking_run_delete(f->store.db, gone, ERR));
+	EXPECT(WQ_ENOENT, gone, wq_tracking_tag_set(f->store.db, gone, "k", "v", ERR));
+	EXPECT(WQ_ENOENT, gone, wq_tracking_run_end(f->store.db, gone, WQ_RUN_KILLED, ERR));
+	EXPECT(WQ_ENOENT, kept, wq_tracking_run_purge(f->store.db, kept, NULL, ERR));
 	for (size_t i = 0; i < sizeof(child_tables) / sizeof(child_tables[0]); i++)
 		assert_true(rows_of(f, child_tables[i], gone) > 0);
 	{
@@ -699,30 +707,30 @@ static void test_delete(void **state)
 		size_t n = 0;
 		char **ids = NULL;
 
-		OK(wq_tracking_runs_search(f->db, NULL, 0, NULL, NULL, 100, NULL, &runs, &n, &next,
-		                           ERR));
+		OK(wq_tracking_runs_search(f->store.db, NULL, 0, NULL, NULL, 100, NULL, &runs, &n,
+		                           &next, ERR));
 		assert_int_equal(n, 1);
 		assert_string_equal(runs[0]->id, kept);
 		wq_runs_free(runs, n);
-		OK(wq_tracking_runs_deleted(f->db, wq_clock_unix_ms(), &ids, &n, ERR));
+		OK(wq_tracking_runs_deleted(f->store.db, wq_clock_unix_ms(), &ids, &n, ERR));
 		assert_int_equal(n, 1);
 		assert_string_equal(ids[0], gone);
 		wq_strv_free(ids, n);
 	}
-	OK(wq_tracking_run_restore(f->db, gone, ERR));
-	EXPECT(WQ_ENOENT, gone, wq_tracking_run_restore(f->db, gone, ERR));
-	OK(wq_tracking_run_get(f->db, gone, &r, ERR));
+	OK(wq_tracking_run_restore(f->store.db, gone, ERR));
+	EXPECT(WQ_ENOENT, gone, wq_tracking_run_restore(f->store.db, gone, ERR));
+	OK(wq_tracking_run_get(f->store.db, gone, &r, ERR));
 	wq_run_free(r);
 	r = NULL;
-	OK(wq_tracking_run_delete(f->db, gone, ERR));
+	OK(wq_tracking_run_delete(f->store.db, gone, ERR));
 	{
 		char *uri = NULL;
 
-		OK(wq_tracking_run_purge(f->db, gone, &uri, ERR));
+		OK(wq_tracking_run_purge(f->store.db, gone, &uri, ERR));
 		assert_non_null(strstr(uri, gone));
 		free(uri);
 	}
-	EXPECT(WQ_ENOENT, gone, wq_tracking_run_restore(f->db, gone, ERR));
+	EXPECT(WQ_ENOENT, gone, wq_tracking_run_restore(f->store.db, gone, ERR));
 	for (size_t i = 0; i < sizeof(child_tables) / sizeof(child_tables[0]); i++) {
 		if (rows_of(f, child_tables[i], gone) != 0)
 			fail_msg("%s still has rows of the deleted run", child_tables[i]);
@@ -732,7 +740,7 @@ static void test_delete(void **state)
 	assert_int_equal(rows_of(f, "latest_metrics", kept), 1);
 	assert_int_equal(rows_of(f, "tags", kept), 1);
 	assert_int_equal(rows_of(f, "artifacts", kept), 1);
-	OK(wq_tracking_run_get(f->db, kept, &r, ERR));
+	OK(wq_tracking_run_get(f->store.db, kept, &r, ERR));
 	assert_string_equal(r->name, "kept");
 	wq_run_free(r);
 	wq_run_free(NULL);
@@ -750,14 +758,14 @@ static void test_delete_refused_for_registered_run(void **state)
 	memset(sha, 'a', WQ_SHA256_HEXLEN - 1);
 	sha[WQ_SHA256_HEXLEN - 1] = '\0';
 	new_run(f, "registered", id);
-	OK(wq_modelreg_version_create(f->db, "m", id, "models/m/k", sha, "ann", &v, ERR));
-	EXPECT(WQ_EFORMAT, "m/1", wq_tracking_run_delete(f->db, id, ERR));
-	OK(wq_modelreg_version_delete(f->db, "m", v, "ann", NULL, ERR));
-	OK(wq_tracking_run_delete(f->db, id, ERR));
+	OK(wq_modelreg_version_create(f->store.db, "m", id, "models/m/k", sha, "ann", &v, ERR));
+	EXPECT(WQ_EFORMAT, "m/1", wq_tracking_run_delete(f->store.db, id, ERR));
+	OK(wq_modelreg_version_delete(f->store.db, "m", v, "ann", NULL, ERR));
+	OK(wq_tracking_run_delete(f->store.db, id, ERR));
 	/* restoring the version does not resurrect the run */
-	OK(wq_modelreg_version_restore(f->db, "m", v, "ann", ERR));
+	OK(wq_modelreg_version_restore(f->store.db, "m", v, "ann", ERR));
 	wq_run *r = NULL;
-	EXPECT(WQ_ENOENT, id, wq_tracking_run_get(f->db, id, &r, ERR));
+	EXPECT(WQ_ENOENT, id, wq_tracking_run_get(f->store.db, id, &r, ERR));
 }
 
 /* Runs left RUNNING by a process that is gone are reaped; live ones are not. */
@@ -777,7 +785,7 @@ static void test_reap(void **state)
 	snprintf(host, sizeof(host), "%.*s:999999999:1", (int)strcspn(owner, ":"), owner);
 	assert_int_equal(wq_tracking_owner_gone(host), 1);
 	assert_int_equal(wq_tracking_owner_gone("elsewhere.example:1:1"), 0);
-	assert_int_equal(sqlite3_exec(wq_db_sqlite(f->db),
+	assert_int_equal(sqlite3_exec(wq_db_sqlite(f->store.db),
 	                              "UPDATE runs SET owner = 'x:1:1' WHERE name = 'old'", NULL,
 	                              NULL, NULL),
 	                 SQLITE_OK);
@@ -786,29 +794,29 @@ static void test_reap(void **state)
 
 		snprintf(sql, sizeof(sql), "UPDATE runs SET owner = '%s' WHERE name = 'dead'",
 		         host);
-		assert_int_equal(sqlite3_exec(wq_db_sqlite(f->db), sql, NULL, NULL, NULL),
+		assert_int_equal(sqlite3_exec(wq_db_sqlite(f->store.db), sql, NULL, NULL, NULL),
 		                 SQLITE_OK);
 	}
 	/* too young for the grace period: nothing */
-	OK(wq_tracking_runs_reap(f->db, 0, -1, 0, &ids, &n, ERR));
+	OK(wq_tracking_runs_reap(f->store.db, 0, -1, 0, &ids, &n, ERR));
 	assert_int_equal(n, 0);
 	wq_strv_free(ids, n);
-	OK(wq_tracking_runs_reap(f->db, wq_clock_unix_ms() + 1, -1, 1, &ids, &n, ERR));
+	OK(wq_tracking_runs_reap(f->store.db, wq_clock_unix_ms() + 1, -1, 1, &ids, &n, ERR));
 	assert_int_equal(n, 1); /* dry run */
 	wq_strv_free(ids, n);
-	OK(wq_tracking_runs_reap(f->db, wq_clock_unix_ms() + 1, -1, 0, &ids, &n, ERR));
+	OK(wq_tracking_runs_reap(f->store.db, wq_clock_unix_ms() + 1, -1, 0, &ids, &n, ERR));
 	assert_int_equal(n, 1);
 	assert_string_equal(ids[0], dead);
 	wq_strv_free(ids, n);
-	OK(wq_tracking_run_get(f->db, dead, &r, ERR));
+	OK(wq_tracking_run_get(f->store.db, dead, &r, ERR));
 	assert_int_equal(r->status, WQ_RUN_KILLED);
 	wq_run_free(r);
 	/* the age bound takes the other-host run too, never the live one of this process */
-	OK(wq_tracking_runs_reap(f->db, wq_clock_unix_ms() + 1, wq_clock_unix_ms() + 1, 0, &ids, &n,
-	                         ERR));
+	OK(wq_tracking_runs_reap(f->store.db, wq_clock_unix_ms() + 1, wq_clock_unix_ms() + 1, 0,
+	                         &ids, &n, ERR));
 	assert_int_equal(n, 2);
 	wq_strv_free(ids, n);
-	OK(wq_tracking_run_get(f->db, live, &r, ERR));
+	OK(wq_tracking_run_get(f->store.db, live, &r, ERR));
 	assert_int_equal(r->status, WQ_RUN_KILLED); /* older than the bound, whoever owns it */
 	wq_run_free(r);
 }

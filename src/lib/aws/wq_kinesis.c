@@ -7,6 +7,7 @@
 #include "base/wq_log.h"
 #include "base/wq_clock.h"
 #include "base/wq_rng.h"
+#include "base/wq_utf8.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -106,42 +107,13 @@ static bool iterator_ok(const char *s, size_t n)
 static long utf8_chars(const unsigned char *s, size_t n)
 {
 	long chars = 0;
-	size_t i = 0;
 
-	while (i < n) {
-		unsigned char c = s[i];
-		unsigned long cp;
-		size_t len;
+	for (size_t i = 0; i < n; chars++) {
+		size_t len = wq_utf8_seq(s + i, n - i);
 
-		if (c < 0x80) {
-			i++;
-			chars++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF) {
-			len = 2;
-			cp = c & 0x1F;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			len = 3;
-			cp = c & 0x0F;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			len = 4;
-			cp = c & 0x07;
-		} else {
-			return -1;
-		}
-		if (n - i < len)
-			return -1;
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xC0) != 0x80)
-				return -1;
-			cp = (cp << 6) | (s[i + k] & 0x3F);
-		}
-		if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-		    (cp >= 0xD800 && cp <= 0xDFFF))
+		if (len == 0)
 			return -1;
 		i += len;
-		chars++;
 	}
 	return chars;
 }

@@ -2,6 +2,7 @@
 
 #include "base/wq_clock.h"
 #include "base/wq_error.h"
+#include "base/wq_utf8.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -111,45 +112,13 @@ static void puts_w(line_writer *w, const char *s)
 	put(w, s, strlen(s));
 }
 
-/* The length of the valid UTF-8 sequence at s (1 to 4), or 0 (overlong forms, surrogates,
- * beyond U+10FFFF and cut sequences are not valid). */
-static size_t utf8_len(const unsigned char *s)
-{
-	size_t n;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) {
-		n = 2;
-		cp = s[0] & 0x1fu;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3;
-		cp = s[0] & 0x0fu;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		n = 4;
-		cp = s[0] & 0x07u;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3fu);
-	}
-	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return n;
-}
-
 /* s as the inside of a JSON string. */
 static void put_json_string(line_writer *w, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p != '\0' && !w->full) {
-		size_t n = utf8_len(p);
+		size_t n = wq_utf8_seq(p, SIZE_MAX);
 		char esc[8];
 
 		if (n == 0) {
@@ -229,7 +198,7 @@ static void format_text(const wq_log_record *rec, const char *level, const char 
 		         level);
 	puts_w(w, head);
 	while (*p != '\0' && !w->full) {
-		size_t n = utf8_len(p);
+		size_t n = wq_utf8_seq(p, SIZE_MAX);
 
 		/* one record, one line: a line break inside a message is shown, not taken */
 		if (*p == '\n' || *p == '\r')

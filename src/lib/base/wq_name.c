@@ -1,6 +1,7 @@
 #include "base/wq_name.h"
 
 #include "base/wq_error.h"
+#include "base/wq_utf8.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,47 +15,6 @@
 #define SHOW_MAX 64
 /* Worst case per shown byte is "\xNN" (4 bytes), plus "..." and the NUL. */
 #define SHOW_BUF (SHOW_MAX * 4 + 16)
-
-/* Decodes one UTF-8 sequence at s[i] (i < len). Returns its length and the code point, or 0
- * for an invalid sequence: truncated, overlong, surrogate or above U+10FFFF. Strictness
- * matters: overlong forms of '/' or '.' would otherwise slip past the byte checks. */
-static size_t utf8_next(const unsigned char *s, size_t len, size_t i, uint32_t *cp)
-{
-	unsigned char c = s[i];
-	size_t n;
-	uint32_t v, min;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		v = c & 0x1f;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		v = c & 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		v = c & 0x07;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len - i < n)
-		return 0;
-	for (size_t k = 1; k < n; k++) {
-		if ((s[i + k] & 0xc0) != 0x80)
-			return 0;
-		v = (v << 6) | (s[i + k] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return n;
-}
 
 /* C0, DEL and C1 controls: C1 (U+0080..U+009F) includes CSI, which some terminals honour as
  * an escape sequence introducer just like ESC '['. */
@@ -80,7 +40,7 @@ static const char *show(const char *s, size_t len, char *buf, size_t buflen)
 
 	while (i < len && o + 8 < buflen) {
 		uint32_t cp;
-		size_t n = utf8_next(u, len, i, &cp);
+		size_t n = wq_utf8_decode(u + i, len - i, &cp);
 
 		if (i >= SHOW_MAX) {
 			memcpy(buf + o, "...", 3);
@@ -119,7 +79,7 @@ static wq_status check_segment(const char *kind, const char *full, size_t fullle
 	int all_blank = 1;
 
 	for (size_t i = 0; i < len;) {
-		size_t n = utf8_next(u, len, i, &cp);
+		size_t n = wq_utf8_decode(u + i, len - i, &cp);
 
 		if (n == 0)
 			return wq_err_set(

@@ -3,6 +3,7 @@
 #include "base/wq_buf.h"
 #include "base/wq_clock.h"
 #include "base/wq_error.h"
+#include "base/wq_utf8.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -41,101 +42,11 @@
 
 /* --- text ------------------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), 0 when it is not one
- * (overlong forms, surrogates and code points above U+10FFFF are invalid). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
+/* Data text in the page: ':' escaped too, so that a URL in a name or description never
+ * appears literally in the source (the page stays free of "http://" for scanners). */
+static void html_esc_n(wq_buf *b, const char *s, size_t n)
 {
-	uint32_t cp, min;
-	size_t len;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1fu;
-		min = 0x80;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = s[0] & 0x0fu;
-		min = 0x800;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07u;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3fu);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-/* Appends n bytes of data text escaped for HTML text and quoted attribute values: & < > " '
- * as entities; ':' as &#58; too, so that a URL in a name or description never appears
- * literally in the source (the page stays free of "http://" for scanners, and renders the
- * same); invalid UTF-8 and control characters (C0 but tab/LF/CR, DEL, C1), which HTML does
- * not allow as text, become U+FFFD. */
-static void html_esc_n(wq_buf *b, const char *str, size_t n)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	size_t i = 0, run = 0;
-
-	while (i < n) {
-		const char *rep = NULL;
-		size_t len = 1;
-		unsigned char c = s[i];
-
-		switch (c) {
-		case '&':
-			rep = "&amp;";
-			break;
-		case '<':
-			rep = "&lt;";
-			break;
-		case '>':
-			rep = "&gt;";
-			break;
-		case '"':
-			rep = "&quot;";
-			break;
-		case '\'':
-			rep = "&#39;";
-			break;
-		case ':':
-			rep = "&#58;";
-			break;
-		default:
-			if (c < 0x80) {
-				if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
-					rep = REPLACEMENT;
-				break;
-			}
-			len = utf8_seq(s + i, n - i);
-			if (len == 0) {
-				rep = REPLACEMENT;
-				len = 1;
-			} else if (len == 2 && c == 0xc2 && s[i + 1] < 0xa0) {
-				rep = REPLACEMENT; /* C1 control */
-			}
-			break;
-		}
-		if (rep != NULL) {
-			wq_buf_add(b, str + run, i - run);
-			wq_buf_puts(b, rep);
-			i += len;
-			run = i;
-		} else {
-			i += len;
-		}
-	}
-	wq_buf_add(b, str + run, n - run);
+	wq_utf8_html_escape(b, s, n, WQ_UTF8_HTML_COLON);
 }
 
 static void html_esc(wq_buf *b, const char *s)
@@ -361,7 +272,7 @@ static json_t *jstr_n(const char *s, size_t n)
 	if (s == NULL)
 		return json_null();
 	while (i < n) {
-		size_t len = s[i] == '\0' ? 0 : utf8_seq((const unsigned char *)s + i, n - i);
+		size_t len = s[i] == '\0' ? 0 : wq_utf8_seq((const unsigned char *)s + i, n - i);
 
 		if (len != 0) {
 			i += len;

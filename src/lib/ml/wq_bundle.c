@@ -3,6 +3,7 @@
 #include "base/wq_file.h"
 
 #include "base/wq_error.h"
+#include "base/wq_jsonout.h"
 #include "base/wq_log.h"
 #include "base/wq_strv.h"
 #include "ml/wq_features.h"
@@ -593,7 +594,7 @@ static wq_status write_bundle_files(const wq_bundle *b, const char *tmp, char *e
 	wq_bundle_refpred *computed = NULL;
 	const wq_bundle_refpred *rp = b->reference_predictions;
 	json_t *manifest = NULL;
-	char *text = NULL;
+	wq_buf text = WQ_BUF_INIT;
 	wq_status rc;
 
 	rc = join_path(path, sizeof(path), tmp, WQ_BUNDLE_MODEL_FILE, err, errlen);
@@ -624,30 +625,24 @@ static wq_status write_bundle_files(const wq_bundle *b, const char *tmp, char *e
 		return rc;
 
 	manifest = build_manifest(b, model_hex, ref_hex, refpred_hex);
-	if (manifest != NULL)
-		text = json_dumps(manifest, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+	/* every real in its shortest round-trip text; the file ends with a newline */
+	rc = manifest != NULL ? wq_jsonout_dump(manifest, 2, 0, &text) : WQ_ENOMEM;
 	json_decref(manifest);
-	if (text == NULL)
-		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory building the manifest");
+	wq_buf_putc(&text, '\n');
+	if (rc == WQ_OK)
+		rc = wq_buf_status(&text);
+	if (rc != WQ_OK) {
+		wq_buf_free(&text);
+		return wq_err_set(err, errlen, rc, "cannot write the manifest: %s",
+		                  wq_strerror(rc));
+	}
 	rc = join_path(path, sizeof(path), tmp, WQ_BUNDLE_MANIFEST, err, errlen);
-	if (rc == WQ_OK && strlen(text) + 1 > WQ_BUNDLE_MAX_MANIFEST)
+	if (rc == WQ_OK && text.len > WQ_BUNDLE_MAX_MANIFEST)
 		rc = wq_err_set(err, errlen, WQ_ERANGE, "manifest exceeds %d bytes",
 		                WQ_BUNDLE_MAX_MANIFEST);
-	if (rc == WQ_OK) {
-		/* a text file ends with a newline; json_dumps leaves it off */
-		size_t len = strlen(text);
-		char *t = realloc(text, len + 2);
-
-		if (t == NULL) {
-			rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
-		} else {
-			text = t;
-			text[len] = '\n';
-			text[len + 1] = '\0';
-			rc = write_text_file(path, text, err, errlen);
-		}
-	}
-	free(text);
+	if (rc == WQ_OK)
+		rc = write_text_file(path, text.data, err, errlen);
+	wq_buf_free(&text);
 	if (rc == WQ_OK)
 		rc = fsync_path(tmp, 1, err, errlen);
 	return rc;

@@ -4,6 +4,7 @@
 
 #include "base/wq_error.h"
 #include "base/wq_num.h"
+#include "base/wq_utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -77,11 +78,8 @@ static void quote_text(char *dst, size_t dstlen, const char *s, size_t len)
 {
 	size_t n = len, i;
 
-	if (n > QUOTE_MAX) {
-		n = QUOTE_MAX;
-		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-			n--;
-	}
+	if (n > QUOTE_MAX)
+		n = wq_utf8_floor(s, QUOTE_MAX);
 	if (n + 4 > dstlen)
 		n = dstlen > 4 ? dstlen - 4 : 0;
 	for (i = 0; i < n; i++) {

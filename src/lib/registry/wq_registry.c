@@ -287,6 +287,41 @@ static wq_status s_token_revoke(wq_registry *r, const char *name, char *err, siz
 	SER_CALL(r, token_revoke, name, err, errlen);
 }
 
+static wq_status s_model_description_set(wq_registry *r, const char *name, int64_t version,
+                                         const char *description, const char *actor, char *err,
+                                         size_t errlen)
+{
+	SER_CALL(r, model_description_set, name, version, description, actor, err, errlen);
+}
+
+static wq_status s_model_tag_set(wq_registry *r, const char *name, int64_t version, const char *key,
+                                 const char *value, const char *actor, char *err, size_t errlen)
+{
+	SER_CALL(r, model_tag_set, name, version, key, value, actor, err, errlen);
+}
+
+static wq_status s_model_tag_delete(wq_registry *r, const char *name, int64_t version,
+                                    const char *key, const char *actor, char *err, size_t errlen)
+{
+	SER_CALL(r, model_tag_delete, name, version, key, actor, err, errlen);
+}
+
+static wq_status s_experiment_delete(wq_registry *r, const char *name, char *err, size_t errlen)
+{
+	SER_CALL(r, experiment_delete, name, err, errlen);
+}
+
+static wq_status s_experiment_restore(wq_registry *r, const char *name, char *err, size_t errlen)
+{
+	SER_CALL(r, experiment_restore, name, err, errlen);
+}
+
+static wq_status s_experiment_rename(wq_registry *r, const char *name, const char *new_name,
+                                     char *err, size_t errlen)
+{
+	SER_CALL(r, experiment_rename, name, new_name, err, errlen);
+}
+
 static void s_close(wq_registry *r)
 {
 	serialized *s = serialized_of(r);
@@ -331,11 +366,17 @@ static const wq_registry_ops serialized_ops = {
     .token_create = s_token_create,
     .token_list = s_token_list,
     .token_revoke = s_token_revoke,
+    .model_description_set = s_model_description_set,
+    .model_tag_set = s_model_tag_set,
+    .model_tag_delete = s_model_tag_delete,
+    .experiment_delete = s_experiment_delete,
+    .experiment_restore = s_experiment_restore,
+    .experiment_rename = s_experiment_rename,
 };
 
 /* Every member of wq_registry_ops is a pointer: a new operation changes the size, and must be
  * forwarded above (and in serialized_ops_for) before this builds again. */
-_Static_assert(sizeof(wq_registry_ops) == 30 * sizeof(void *),
+_Static_assert(sizeof(wq_registry_ops) == 36 * sizeof(void *),
                "wq_registry_ops changed: forward the new operation in wq_registry_serialized");
 
 /* The decorator has an operation exactly where inner has one: the optional ones stay NULL
@@ -353,6 +394,18 @@ static void serialized_ops_for(const wq_registry_ops *inner, wq_registry_ops *ou
 		out->token_list = NULL;
 	if (inner->token_revoke == NULL)
 		out->token_revoke = NULL;
+	if (inner->model_description_set == NULL)
+		out->model_description_set = NULL;
+	if (inner->model_tag_set == NULL)
+		out->model_tag_set = NULL;
+	if (inner->model_tag_delete == NULL)
+		out->model_tag_delete = NULL;
+	if (inner->experiment_delete == NULL)
+		out->experiment_delete = NULL;
+	if (inner->experiment_restore == NULL)
+		out->experiment_restore = NULL;
+	if (inner->experiment_rename == NULL)
+		out->experiment_rename = NULL;
 }
 
 /* A deep copy: the inner registry keeps (and uses) its own configuration. Scalars are copied

@@ -121,6 +121,27 @@ typedef struct wq_registry_ops {
 	wq_status (*token_list)(wq_registry *r, int all, wq_token_info **out, size_t *n, char *err,
 	                        size_t errlen);
 	wq_status (*token_revoke)(wq_registry *r, const char *name, char *err, size_t errlen);
+
+	/* Registry metadata of a registered model (version 0) or of one of its live versions:
+	 * see wq_modelreg_description_set, wq_modelreg_tag_set, wq_modelreg_tag_delete (each
+	 * change is an audit event by actor; remotely the caller's identity when the server
+	 * authenticates). Over RPC they need the EDIT role. NULL in an implementation that lacks
+	 * them (callers answer WQ_EUNSUPPORTED). */
+	wq_status (*model_description_set)(wq_registry *r, const char *name, int64_t version,
+	                                   const char *description, const char *actor, char *err,
+	                                   size_t errlen);
+	wq_status (*model_tag_set)(wq_registry *r, const char *name, int64_t version,
+	                           const char *key, const char *value, const char *actor, char *err,
+	                           size_t errlen);
+	wq_status (*model_tag_delete)(wq_registry *r, const char *name, int64_t version,
+	                              const char *key, const char *actor, char *err, size_t errlen);
+	/* Experiments by name: soft delete with their runs, restore, rename (see
+	 * wq_tracking_experiment_delete/_restore/_rename for statuses). Over RPC they need the
+	 * MANAGE role. NULL in an implementation that lacks them. */
+	wq_status (*experiment_delete)(wq_registry *r, const char *name, char *err, size_t errlen);
+	wq_status (*experiment_restore)(wq_registry *r, const char *name, char *err, size_t errlen);
+	wq_status (*experiment_rename)(wq_registry *r, const char *name, const char *new_name,
+	                               char *err, size_t errlen);
 } wq_registry_ops;
 
 struct wq_registry {

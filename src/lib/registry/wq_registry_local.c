@@ -553,6 +553,44 @@ static wq_status l_version_restore(wq_registry *r, const char *name, int64_t ver
 	                                   wq_registry_actor_or_user(actor), err, errlen);
 }
 
+static wq_status l_model_description_set(wq_registry *r, const char *name, int64_t version,
+                                         const char *description, const char *actor, char *err,
+                                         size_t errlen)
+{
+	return wq_modelreg_description_set(local_of(r)->db, name, version, description,
+	                                   wq_registry_actor_or_user(actor), err, errlen);
+}
+
+static wq_status l_model_tag_set(wq_registry *r, const char *name, int64_t version, const char *key,
+                                 const char *value, const char *actor, char *err, size_t errlen)
+{
+	return wq_modelreg_tag_set(local_of(r)->db, name, version, key, value,
+	                           wq_registry_actor_or_user(actor), err, errlen);
+}
+
+static wq_status l_model_tag_delete(wq_registry *r, const char *name, int64_t version,
+                                    const char *key, const char *actor, char *err, size_t errlen)
+{
+	return wq_modelreg_tag_delete(local_of(r)->db, name, version, key,
+	                              wq_registry_actor_or_user(actor), err, errlen);
+}
+
+static wq_status l_experiment_delete(wq_registry *r, const char *name, char *err, size_t errlen)
+{
+	return wq_tracking_experiment_delete(local_of(r)->db, name, err, errlen);
+}
+
+static wq_status l_experiment_restore(wq_registry *r, const char *name, char *err, size_t errlen)
+{
+	return wq_tracking_experiment_restore(local_of(r)->db, name, err, errlen);
+}
+
+static wq_status l_experiment_rename(wq_registry *r, const char *name, const char *new_name,
+                                     char *err, size_t errlen)
+{
+	return wq_tracking_experiment_rename(local_of(r)->db, name, new_name, err, errlen);
+}
+
 /* Fetches what uri names into the new directory dest. *version gets the model version for
  * models:/ URIs (may be NULL). */
 static wq_status fetch_uri(wq_registry *r, const wq_model_uri *u, const char *dest,
@@ -701,6 +739,12 @@ static const wq_registry_ops local_ops = {
     .token_create = l_token_create,
     .token_list = l_token_list,
     .token_revoke = l_token_revoke,
+    .model_description_set = l_model_description_set,
+    .model_tag_set = l_model_tag_set,
+    .model_tag_delete = l_model_tag_delete,
+    .experiment_delete = l_experiment_delete,
+    .experiment_restore = l_experiment_restore,
+    .experiment_rename = l_experiment_rename,
 };
 
 wq_status wq_registry_local_open(wq_config *cfg, wq_registry **out, char *err, size_t errlen)

@@ -608,6 +608,79 @@ static wq_status r_version_restore(wq_registry *r, const char *name, int64_t ver
 	                 err, errlen);
 }
 
+static wq_status r_model_description_set(wq_registry *r, const char *name, int64_t version,
+                                         const char *description, const char *actor, char *err,
+                                         size_t errlen)
+{
+	Wineq__V1__SetModelDescriptionRequest req = WINEQ__V1__SET_MODEL_DESCRIPTION_REQUEST__INIT;
+
+	req.name = wq_registry_wire_str(name);
+	req.version = version;
+	req.description = wq_registry_wire_str(description);
+	req.actor = wq_registry_wire_str(wq_registry_actor_or_user(actor));
+	return CALL_DONE(r, "SetModelDescription", &req, wineq__v1__set_model_description_response,
+	                 err, errlen);
+}
+
+static wq_status r_model_tag_set(wq_registry *r, const char *name, int64_t version, const char *key,
+                                 const char *value, const char *actor, char *err, size_t errlen)
+{
+	Wineq__V1__SetModelTagRequest req = WINEQ__V1__SET_MODEL_TAG_REQUEST__INIT;
+
+	/* proto3 has no null string: refused here as the local store refuses it */
+	if (value == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL, "tag '%s' has no value",
+		                  key != NULL ? key : "");
+	req.name = wq_registry_wire_str(name);
+	req.version = version;
+	req.key = wq_registry_wire_str(key);
+	req.value = wq_registry_wire_str(value);
+	req.actor = wq_registry_wire_str(wq_registry_actor_or_user(actor));
+	return CALL_DONE(r, "SetModelTag", &req, wineq__v1__set_model_tag_response, err, errlen);
+}
+
+static wq_status r_model_tag_delete(wq_registry *r, const char *name, int64_t version,
+                                    const char *key, const char *actor, char *err, size_t errlen)
+{
+	Wineq__V1__DeleteModelTagRequest req = WINEQ__V1__DELETE_MODEL_TAG_REQUEST__INIT;
+
+	req.name = wq_registry_wire_str(name);
+	req.version = version;
+	req.key = wq_registry_wire_str(key);
+	req.actor = wq_registry_wire_str(wq_registry_actor_or_user(actor));
+	return CALL_DONE(r, "DeleteModelTag", &req, wineq__v1__delete_model_tag_response, err,
+	                 errlen);
+}
+
+static wq_status r_experiment_delete(wq_registry *r, const char *name, char *err, size_t errlen)
+{
+	Wineq__V1__DeleteExperimentRequest req = WINEQ__V1__DELETE_EXPERIMENT_REQUEST__INIT;
+
+	req.name = wq_registry_wire_str(name);
+	return CALL_DONE(r, "DeleteExperiment", &req, wineq__v1__delete_experiment_response, err,
+	                 errlen);
+}
+
+static wq_status r_experiment_restore(wq_registry *r, const char *name, char *err, size_t errlen)
+{
+	Wineq__V1__RestoreExperimentRequest req = WINEQ__V1__RESTORE_EXPERIMENT_REQUEST__INIT;
+
+	req.name = wq_registry_wire_str(name);
+	return CALL_DONE(r, "RestoreExperiment", &req, wineq__v1__restore_experiment_response, err,
+	                 errlen);
+}
+
+static wq_status r_experiment_rename(wq_registry *r, const char *name, const char *new_name,
+                                     char *err, size_t errlen)
+{
+	Wineq__V1__RenameExperimentRequest req = WINEQ__V1__RENAME_EXPERIMENT_REQUEST__INIT;
+
+	req.name = wq_registry_wire_str(name);
+	req.new_name = wq_registry_wire_str(new_name);
+	return CALL_DONE(r, "RenameExperiment", &req, wineq__v1__rename_experiment_response, err,
+	                 errlen);
+}
+
 /* --- downloads ------------------------------------------------------------------------- */
 
 /* One ResolveModelUri (resolve != 0) or DownloadArtifacts call. On WQ_OK *m owns the reply;
@@ -986,6 +1059,12 @@ static const wq_registry_ops remote_ops = {
     .token_create = r_token_create,
     .token_list = r_token_list,
     .token_revoke = r_token_revoke,
+    .model_description_set = r_model_description_set,
+    .model_tag_set = r_model_tag_set,
+    .model_tag_delete = r_model_tag_delete,
+    .experiment_delete = r_experiment_delete,
+    .experiment_restore = r_experiment_restore,
+    .experiment_rename = r_experiment_rename,
 };
 
 wq_status wq_registry_remote_open(wq_config *cfg, wq_registry **out, char *err, size_t errlen)

@@ -838,6 +838,123 @@ static void h_restore_model_version(Wineq__V1__Registry_Service *service,
 	ANSWER(closure, cd, rc, err, &resp);
 }
 
+/* What a backend without an optional operation answers. */
+static wq_status unsupported(char *err, size_t errlen)
+{
+	return wq_err_set(err, errlen, WQ_EUNSUPPORTED, "this registry cannot do that");
+}
+
+static void h_set_model_description(Wineq__V1__Registry_Service *service,
+                                    const Wineq__V1__SetModelDescriptionRequest *in,
+                                    Wineq__V1__SetModelDescriptionResponse_Closure closure,
+                                    void *cd)
+{
+	regsvc *s = (regsvc *)service;
+	Wineq__V1__SetModelDescriptionResponse resp =
+	    WINEQ__V1__SET_MODEL_DESCRIPTION_RESPONSE__INIT;
+	char err[ERRLEN] = "", who[WQ_IDENTITY_NAME_MAX + 8];
+	int rc;
+
+	SCOPE(s, cd, closure, str(in->name));
+	if (s->backend->ops->model_description_set == NULL)
+		rc = unsupported(err, sizeof(err));
+	else
+		rc = BACKEND(s, model_description_set(s->backend, str(in->name), in->version,
+		                                      str(in->description),
+		                                      actor_of(s, cd, in->actor, who, sizeof(who)),
+		                                      err, sizeof(err)));
+	ANSWER(closure, cd, rc, err, &resp);
+}
+
+static void h_set_model_tag(Wineq__V1__Registry_Service *service,
+                            const Wineq__V1__SetModelTagRequest *in,
+                            Wineq__V1__SetModelTagResponse_Closure closure, void *cd)
+{
+	regsvc *s = (regsvc *)service;
+	Wineq__V1__SetModelTagResponse resp = WINEQ__V1__SET_MODEL_TAG_RESPONSE__INIT;
+	char err[ERRLEN] = "", who[WQ_IDENTITY_NAME_MAX + 8];
+	int rc;
+
+	SCOPE(s, cd, closure, str(in->name));
+	if (s->backend->ops->model_tag_set == NULL)
+		rc = unsupported(err, sizeof(err));
+	else
+		rc = BACKEND(s, model_tag_set(s->backend, str(in->name), in->version, str(in->key),
+		                              str(in->value),
+		                              actor_of(s, cd, in->actor, who, sizeof(who)), err,
+		                              sizeof(err)));
+	ANSWER(closure, cd, rc, err, &resp);
+}
+
+static void h_delete_model_tag(Wineq__V1__Registry_Service *service,
+                               const Wineq__V1__DeleteModelTagRequest *in,
+                               Wineq__V1__DeleteModelTagResponse_Closure closure, void *cd)
+{
+	regsvc *s = (regsvc *)service;
+	Wineq__V1__DeleteModelTagResponse resp = WINEQ__V1__DELETE_MODEL_TAG_RESPONSE__INIT;
+	char err[ERRLEN] = "", who[WQ_IDENTITY_NAME_MAX + 8];
+	int rc;
+
+	SCOPE(s, cd, closure, str(in->name));
+	if (s->backend->ops->model_tag_delete == NULL)
+		rc = unsupported(err, sizeof(err));
+	else
+		rc = BACKEND(s,
+		             model_tag_delete(s->backend, str(in->name), in->version, str(in->key),
+		                              actor_of(s, cd, in->actor, who, sizeof(who)), err,
+		                              sizeof(err)));
+	ANSWER(closure, cd, rc, err, &resp);
+}
+
+static void h_delete_experiment(Wineq__V1__Registry_Service *service,
+                                const Wineq__V1__DeleteExperimentRequest *in,
+                                Wineq__V1__DeleteExperimentResponse_Closure closure, void *cd)
+{
+	regsvc *s = (regsvc *)service;
+	Wineq__V1__DeleteExperimentResponse resp = WINEQ__V1__DELETE_EXPERIMENT_RESPONSE__INIT;
+	char err[ERRLEN] = "";
+	int rc;
+
+	if (s->backend->ops->experiment_delete == NULL)
+		rc = unsupported(err, sizeof(err));
+	else
+		rc = BACKEND(s, experiment_delete(s->backend, str(in->name), err, sizeof(err)));
+	ANSWER(closure, cd, rc, err, &resp);
+}
+
+static void h_restore_experiment(Wineq__V1__Registry_Service *service,
+                                 const Wineq__V1__RestoreExperimentRequest *in,
+                                 Wineq__V1__RestoreExperimentResponse_Closure closure, void *cd)
+{
+	regsvc *s = (regsvc *)service;
+	Wineq__V1__RestoreExperimentResponse resp = WINEQ__V1__RESTORE_EXPERIMENT_RESPONSE__INIT;
+	char err[ERRLEN] = "";
+	int rc;
+
+	if (s->backend->ops->experiment_restore == NULL)
+		rc = unsupported(err, sizeof(err));
+	else
+		rc = BACKEND(s, experiment_restore(s->backend, str(in->name), err, sizeof(err)));
+	ANSWER(closure, cd, rc, err, &resp);
+}
+
+static void h_rename_experiment(Wineq__V1__Registry_Service *service,
+                                const Wineq__V1__RenameExperimentRequest *in,
+                                Wineq__V1__RenameExperimentResponse_Closure closure, void *cd)
+{
+	regsvc *s = (regsvc *)service;
+	Wineq__V1__RenameExperimentResponse resp = WINEQ__V1__RENAME_EXPERIMENT_RESPONSE__INIT;
+	char err[ERRLEN] = "";
+	int rc;
+
+	if (s->backend->ops->experiment_rename == NULL)
+		rc = unsupported(err, sizeof(err));
+	else
+		rc = BACKEND(s, experiment_rename(s->backend, str(in->name), str(in->new_name), err,
+		                                  sizeof(err)));
+	ANSWER(closure, cd, rc, err, &resp);
+}
+
 static void h_resolve_model_uri(Wineq__V1__Registry_Service *service,
                                 const Wineq__V1__ResolveModelUriRequest *in,
                                 Wineq__V1__ResolveModelUriResponse_Closure closure, void *cd)

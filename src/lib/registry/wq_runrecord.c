@@ -2,6 +2,7 @@
 
 #include "track/wq_db.h"
 #include "base/wq_error.h"
+#include "base/wq_jsonout.h"
 #include "base/wq_num.h"
 
 #include <inttypes.h>
@@ -100,7 +101,7 @@ wq_status wq_runrecord_confusion_json(const wq_metrics *m, char **out, char *err
 			      0;
 	}
 	if (!bad)
-		text = json_dumps(o, JSON_COMPACT);
+		wq_jsonout_text(o, 0, 0, &text);
 	json_decref(o);
 	if (text == NULL)
 		return wq_nomem(err, errlen);

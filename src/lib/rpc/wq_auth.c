@@ -289,6 +289,12 @@ static const wq_auth_rule rules[] = {
     {REG "CreateToken", WQ_ROLE_MANAGE, 0},
     {REG "ListTokens", WQ_ROLE_MANAGE, 0},
     {REG "RevokeToken", WQ_ROLE_MANAGE, 0},
+    {REG "SetModelDescription", WQ_ROLE_EDIT, 1},
+    {REG "SetModelTag", WQ_ROLE_EDIT, 1},
+    {REG "DeleteModelTag", WQ_ROLE_EDIT, 1},
+    {REG "DeleteExperiment", WQ_ROLE_MANAGE, 0},
+    {REG "RestoreExperiment", WQ_ROLE_MANAGE, 0},
+    {REG "RenameExperiment", WQ_ROLE_MANAGE, 0},
 };
 
 const wq_auth_rule *wq_auth_rules(size_t *n)

@@ -258,6 +258,9 @@ Wineq__V1__ModelVersion *wq_registry_wire_version_msg(wq_registry_wire_arena *a,
 	m->stage = (Wineq__V1__Stage)v->stage;
 	m->created_unix_ms = v->created_ms;
 	m->created_by = wq_registry_wire_str(v->created_by);
+	m->description = wq_registry_wire_str(v->description);
+	if (tags_msg(a, v->tags, v->ntags, &m->tags, &m->n_tags) != WQ_OK)
+		return NULL;
 	if (v->naliases > 0) {
 		m->aliases = wq_registry_wire_alloc(a, v->naliases * sizeof(*m->aliases));
 		if (m->aliases == NULL)
@@ -537,11 +540,15 @@ wq_status wq_registry_wire_version_from(const Wineq__V1__ModelVersion *m, wq_mod
 	v->run_id = sdup(m->run_id);
 	v->source_uri = sdup(m->source_uri);
 	v->created_by = sdup(m->created_by);
+	v->description = sdup(m->description);
 	if (v->name == NULL || v->run_id == NULL || v->source_uri == NULL ||
-	    v->created_by == NULL) {
+	    v->created_by == NULL || v->description == NULL) {
 		rc = wq_nomem(err, errlen);
 		goto fail;
 	}
+	rc = kv_from(m->tags, m->n_tags, &v->tags, &v->ntags, err, errlen);
+	if (rc != WQ_OK)
+		goto fail;
 	if (m->n_aliases > 0) {
 		v->aliases = calloc(m->n_aliases, sizeof(*v->aliases));
 		if (v->aliases == NULL) {

@@ -2,6 +2,7 @@
 #include "rpc/wq_rpc.h"
 
 #include "base/wq_clock.h"
+#include "base/wq_utf8.h"
 
 #include <nng/nng.h>
 
@@ -108,9 +109,7 @@ void wq_rpc_sleep_ms(int64_t ms)
 void wq_rpc_id_copy(char *dst, const char *s, size_t n)
 {
 	if (n > WQ_RPC_MAX_REQUEST_ID) {
-		n = WQ_RPC_MAX_REQUEST_ID;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
+		n = wq_utf8_floor(s, WQ_RPC_MAX_REQUEST_ID);
 	}
 	memcpy(dst, s, n);
 	dst[n] = '\0';
@@ -123,35 +122,13 @@ void wq_rpc_utf8_clean(char *s)
 	unsigned char *p = (unsigned char *)s;
 
 	while (*p != '\0') {
-		size_t need, i;
-		uint32_t cp;
+		size_t n = wq_utf8_seq(p, SIZE_MAX);
 
-		if (*p < 0x80) {
-			if (*p < 0x20 || *p == 0x7f)
-				*p = '?';
-			p++;
-			continue;
-		}
-		if ((*p & 0xe0) == 0xc0)
-			need = 1, cp = *p & 0x1f;
-		else if ((*p & 0xf0) == 0xe0)
-			need = 2, cp = *p & 0x0f;
-		else if ((*p & 0xf8) == 0xf0)
-			need = 3, cp = *p & 0x07;
-		else
-			need = 0, cp = 0;
-		for (i = 1; need > 0 && i <= need; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				break;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		if (need == 0 || i <= need || (need == 1 && cp < 0x80) ||
-		    (need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff)) {
+		if (n == 0 || *p < 0x20 || *p == 0x7f) {
 			*p++ = '?';
 			continue;
 		}
-		p += need + 1;
+		p += n;
 	}
 }
 

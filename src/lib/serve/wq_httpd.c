@@ -3,8 +3,11 @@
 #include "serve/wq_httpd.h"
 
 #include "base/wq_clock.h"
+#include "base/wq_buf.h"
 #include "base/wq_error.h"
+#include "base/wq_jsonout.h"
 #include "base/wq_log.h"
+#include "base/wq_utf8.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -85,6 +88,7 @@ typedef struct conn {
 	size_t nfields;
 	int method; /* enum wq_httpd_method, 0 for any other */
 	const char *path;
+	const char *query; /* after '?', without a '#' fragment; "" when none */
 	int http10, keep_alive, expect_continue;
 	size_t content_length;
 	const wq_httpd_route *rt;
@@ -121,6 +125,7 @@ struct wq_httpd_req {
 	wq_httpd *h;
 	conn *c;
 	const char *path;       /* never NULL */
+	const char *query;      /* never NULL */
 	const char *request_id; /* validated X-Request-Id or NULL */
 	int method;             /* enum wq_httpd_method, 0 for any other */
 	const char *body;
@@ -176,6 +181,7 @@ static void request_reset(conn *c)
 	c->nfields = 0;
 	c->method = 0;
 	c->path = NULL;
+	c->query = "";
 	c->http10 = 0;
 	c->keep_alive = 1;
 	c->expect_continue = 0;
@@ -430,29 +436,6 @@ static void *loop_main(void *arg)
 /* ---------------------------------------------------------------------------------------
  * JSON helpers */
 
-/* Length of the valid UTF-8 sequence at s (1..4 bytes), 0 when there is none. */
-static size_t utf8_seq_len(const unsigned char *s, size_t left)
-{
-	size_t n;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (n > left)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
 json_t *wq_httpd_json_str(const char *s)
 {
 	json_t *j = json_string(s);
@@ -466,7 +449,7 @@ json_t *wq_httpd_json_str(const char *s)
 	if (copy == NULL)
 		return NULL;
 	while (i < n) {
-		size_t k = utf8_seq_len((const unsigned char *)s + i, n - i);
+		size_t k = wq_utf8_seq((const unsigned char *)s + i, n - i);
 
 		if (k == 0) {
 			copy[i++] = '?';
@@ -477,12 +460,6 @@ json_t *wq_httpd_json_str(const char *s)
 	}
 	copy[n] = '\0';
 	j = json_string(copy);
-	if (j == NULL) { /* overlong or surrogate forms: keep ASCII only */
-		for (i = 0; i < n; i++)
-			if ((unsigned char)copy[i] >= 0x80)
-				copy[i] = '?';
-		j = json_string(copy);
-	}
 	free(copy);
 	return j;
 }
@@ -512,6 +489,18 @@ static const char *reason_of(int status)
 		return "Accepted";
 	case 204:
 		return "No Content";
+	case 301:
+		return "Moved Permanently";
+	case 302:
+		return "Found";
+	case 303:
+		return "See Other";
+	case 304:
+		return "Not Modified";
+	case 307:
+		return "Temporary Redirect";
+	case 308:
+		return "Permanent Redirect";
 	case 400:
 		return "Bad Request";
 	case 401:
@@ -551,7 +540,10 @@ static const char *reason_of(int status)
 	case 505:
 		return "HTTP Version Not Supported";
 	default:
-		return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+		return status < 300   ? "OK"
+		       : status < 400 ? "Redirection"
+		       : status < 500 ? "Client Error"
+		                      : "Server Error";
 	}
 }
 
@@ -619,19 +611,19 @@ void wq_httpd_reply(wq_httpd_req *r, int status, const char *content_type, const
 
 void wq_httpd_reply_json(wq_httpd_req *r, int status, json_t *j)
 {
-	const size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(17);
-	size_t n = j != NULL ? json_dumpb(j, NULL, 0, flags) : 0;
-	char *text = n > 0 ? malloc(n + 1) : NULL;
+	wq_buf b = WQ_BUF_INIT;
+	char *text = NULL;
+	size_t n = 0;
+	wq_status st = j != NULL ? wq_jsonout_dump(j, 0, 0, &b) : WQ_ENOMEM;
 
-	if (text == NULL || json_dumpb(j, text, n, flags) != n) {
-		free(text);
-		json_decref(j);
+	json_decref(j);
+	wq_buf_putc(&b, '\n');
+	if (st != WQ_OK || wq_buf_steal(&b, &text, &n) != WQ_OK) {
+		wq_buf_free(&b);
 		reply_raw(r, 500, "application/json", oom_body, sizeof(oom_body) - 1, 0);
 		return;
 	}
-	json_decref(j);
-	text[n] = '\n';
-	reply_raw(r, status, "application/json", text, n + 1, 1);
+	reply_raw(r, status, "application/json", text, n, 1);
 }
 
 static void reply_errorv(wq_httpd_req *r, int status, const char *code, const char *fmt, va_list ap)
@@ -694,6 +686,11 @@ enum wq_httpd_method wq_httpd_req_method(const wq_httpd_req *r)
 const char *wq_httpd_req_path(const wq_httpd_req *r)
 {
 	return r->path;
+}
+
+const char *wq_httpd_req_query(const wq_httpd_req *r)
+{
+	return r->query;
 }
 
 static const char *field_of(const conn *c, const char *name)
@@ -763,10 +760,21 @@ static void allow_of(const wq_httpd_route *rt, char *buf, size_t len)
 	         m & WQ_HTTPD_POST ? "POST" : "");
 }
 
+/* An exact path, or for a route ending in '/', that prefix (the route "/ui/" takes "/ui/runs"
+ * and "/ui/"). */
+static bool route_matches(const char *route, const char *path)
+{
+	size_t n = strlen(route);
+
+	if (n > 1 && route[n - 1] == '/')
+		return strncmp(path, route, n) == 0;
+	return strcmp(path, route) == 0;
+}
+
 static const wq_httpd_route *route_of(const wq_httpd *h, const char *path)
 {
 	for (size_t i = 0; i < h->o.nroutes; i++)
-		if (strcmp(path, h->o.routes[i].path) == 0)
+		if (route_matches(h->o.routes[i].path, path))
 			return &h->o.routes[i];
 	return NULL;
 }
@@ -777,6 +785,7 @@ static void req_init(wq_httpd_req *r, conn *c)
 	r->h = c->h;
 	r->c = c;
 	r->path = c->path != NULL ? c->path : "";
+	r->query = c->path != NULL ? c->query : "";
 	r->request_id = c->head != NULL ? request_id_of(c) : NULL;
 	r->method = c->method;
 	r->body = NULL;
@@ -898,6 +907,7 @@ static bool may_be_http(const unsigned char *p, size_t n)
 typedef struct reqline {
 	int method;
 	const char *path;
+	const char *query;
 	int http10;
 } reqline;
 
@@ -958,6 +968,7 @@ static head_verdict parse_request_line(char *line, reqline *rl, const char **why
 	}
 	rl->method = method_of(line);
 	/* origin form "/path?query", absolute form "http://host/path?query", or "*" */
+	rl->query = "";
 	if (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0) {
 		target = strchr(strstr(target, "//") + 2, '/');
 		if (target == NULL) {
@@ -968,8 +979,13 @@ static head_verdict parse_request_line(char *line, reqline *rl, const char **why
 		*why = "malformed request target";
 		return HEAD_BAD_REQUEST;
 	}
-	target[strcspn(target, "?#")] = '\0';
+	target[strcspn(target, "#")] = '\0';
 	rl->path = target;
+	target += strcspn(target, "?");
+	if (*target == '?') {
+		*target = '\0';
+		rl->query = target + 1;
+	}
 	return HEAD_OK;
 }
 
@@ -1016,6 +1032,7 @@ static head_verdict parse_head(conn *c, const char **why)
 				return rc;
 			c->method = rl.method;
 			c->path = rl.path;
+			c->query = rl.query;
 			c->http10 = rl.http10;
 			first = 0;
 			continue;

@@ -65,7 +65,9 @@ typedef struct wq_httpd_req wq_httpd_req;
 typedef void (*wq_httpd_handler)(wq_httpd_req *r, void *arg);
 
 typedef struct wq_httpd_route {
-	const char *path; /* exact path, e.g. "/predict" (the query string is ignored) */
+	/* exact path, e.g. "/predict", or a prefix ending in '/' ("/ui/" takes every path below
+	 * it); the query string is not part of the path. The first matching route is taken. */
+	const char *path;
 	unsigned methods; /* WQ_HTTPD_GET | ...; HEAD is served for GET routes automatically */
 	wq_httpd_handler fn;
 } wq_httpd_route;
@@ -131,6 +133,8 @@ void wq_httpd_stop(wq_httpd *h, int drain_ms);
 
 enum wq_httpd_method wq_httpd_req_method(const wq_httpd_req *r); /* enum wq_httpd_method */
 const char *wq_httpd_req_path(const wq_httpd_req *r);            /* without the query */
+/* The raw (still percent-encoded) query after '?', without a fragment; "" when none. */
+const char *wq_httpd_req_query(const wq_httpd_req *r);
 /* A request header's value (name case-insensitive) or NULL. */
 const char *wq_httpd_req_header(const wq_httpd_req *r, const char *name);
 /* The validated X-Request-Id (see above) or NULL. */
@@ -148,8 +152,9 @@ void wq_httpd_header_add(wq_httpd_req *r, const char *name, const char *value);
  * later ones are ignored (and logged). */
 void wq_httpd_reply(wq_httpd_req *r, int status, const char *content_type, const char *body,
                     size_t len);
-/* Answers with a JSON document (steals the reference; doubles with 17 significant digits, a
- * newline after it); NULL answers 500 INTERNAL "out of memory". */
+/* Answers with a JSON document (steals the reference): wq_jsonout_dump's compact text, every
+ * real the shortest that reads back exactly, and a newline. NULL, or a document that cannot be
+ * written, answers 500 INTERNAL "out of memory". */
 void wq_httpd_reply_json(wq_httpd_req *r, int status, json_t *j);
 /* Answers {"error": {"code": code, "message": ...}} (the message is cut at 1 KiB). */
 void wq_httpd_reply_error(wq_httpd_req *r, int status, const char *code, const char *fmt, ...)

@@ -1,6 +1,7 @@
 #include "serve/wq_predjson.h"
 
 #include "base/wq_error.h"
+#include "base/wq_jsonout.h"
 #include "ml/wq_dataset.h"
 
 #include <math.h>
@@ -731,83 +732,7 @@ wq_status wq_predjson_csv_parse(const char *text, size_t len, wq_named_row **row
 /* ---------------------------------------------------------------------------------------
  * Writing JSON */
 
-static void dump_string(wq_buf *b, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	wq_buf_putc(b, '"');
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"' || c == '\\') {
-			wq_buf_putc(b, '\\');
-			wq_buf_putc(b, (char)c);
-		} else if (c == '\n') {
-			wq_buf_puts(b, "\\n");
-		} else if (c == '\t') {
-			wq_buf_puts(b, "\\t");
-		} else if (c == '\r') {
-			wq_buf_puts(b, "\\r");
-		} else if (c < 0x20) {
-			char u[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], '\0'};
-
-			wq_buf_puts(b, u);
-		} else {
-			wq_buf_putc(b, (char)c);
-		}
-	}
-	wq_buf_putc(b, '"');
-}
-
 wq_status wq_predjson_dump(const json_t *j, wq_buf *b)
 {
-	const char *key;
-	json_t *v;
-	size_t i;
-	int first = 1;
-
-	switch (json_typeof(j)) {
-	case JSON_OBJECT:
-		wq_buf_putc(b, '{');
-		json_object_foreach((json_t *)j, key, v)
-		{
-			if (!first)
-				wq_buf_putc(b, ',');
-			first = 0;
-			dump_string(b, key, strlen(key));
-			wq_buf_putc(b, ':');
-			wq_predjson_dump(v, b);
-		}
-		wq_buf_putc(b, '}');
-		break;
-	case JSON_ARRAY:
-		wq_buf_putc(b, '[');
-		json_array_foreach(j, i, v)
-		{
-			if (i > 0)
-				wq_buf_putc(b, ',');
-			wq_predjson_dump(v, b);
-		}
-		wq_buf_putc(b, ']');
-		break;
-	case JSON_STRING:
-		dump_string(b, json_string_value(j), json_string_length(j));
-		break;
-	case JSON_INTEGER:
-		wq_buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
-		break;
-	case JSON_REAL:
-		wq_buf_num(b, json_real_value(j));
-		break;
-	case JSON_TRUE:
-		wq_buf_puts(b, "true");
-		break;
-	case JSON_FALSE:
-		wq_buf_puts(b, "false");
-		break;
-	default:
-		wq_buf_puts(b, "null");
-		break;
-	}
-	return wq_buf_status(b);
+	return wq_jsonout_dump(j, 0, 0, b);
 }

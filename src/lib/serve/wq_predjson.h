@@ -8,8 +8,8 @@
  * exactly one of "dataframe_split", "dataframe_records", "instances", "inputs", or a CSV with a
  * header. Decoded into the same named rows.
  *
- * Numbers are written in one format: wq_predjson_dump writes every real as the shortest text
- * that reads back exactly (wq_num_format), which jansson's own dump does not. */
+ * Numbers are written in one format: wq_predjson_dump is wq_jsonout_dump's compact form, every
+ * real the shortest text that reads back exactly. */
 #ifndef WQ_PREDJSON_H
 #define WQ_PREDJSON_H
 
@@ -105,9 +105,8 @@ wq_status wq_predjson_mlflow_parse(const char *text, size_t len, const char *con
 wq_status wq_predjson_csv_parse(const char *text, size_t len, wq_named_row **rows, size_t *nrows,
                                 char *err, size_t errlen);
 
-/* Appends j to b as compact JSON (jansson's key order), every real in wq_num_format's shortest
- * round-trip text. Returns wq_buf_status(b): a failure (out of memory, over b's limit) is
- * sticky in b. */
+/* Appends j to b as compact JSON: wq_jsonout_dump(j, 0, 0, b), with its returns (a failure of
+ * b itself is sticky in b; any other leaves b as it was). */
 wq_status wq_predjson_dump(const json_t *j, wq_buf *b);
 
 #endif

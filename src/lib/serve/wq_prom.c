@@ -2,6 +2,7 @@
 
 #include "base/wq_buf.h"
 #include "base/wq_error.h"
+#include "base/wq_utf8.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -127,38 +128,12 @@ static void prom_esc(wq_buf *b, const char *s, int quoted)
 /* The text format is UTF-8; anything else would make the whole scrape unparsable. */
 static bool utf8_valid(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0';) {
+		size_t n = wq_utf8_seq(p, SIZE_MAX);
 
-	while (*p != '\0') {
-		uint32_t cp;
-		int n;
-
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		if ((*p & 0xe0) == 0xc0) {
-			n = 1;
-			cp = *p & 0x1f;
-		} else if ((*p & 0xf0) == 0xe0) {
-			n = 2;
-			cp = *p & 0x0f;
-		} else if ((*p & 0xf8) == 0xf0) {
-			n = 3;
-			cp = *p & 0x07;
-		} else {
+		if (n == 0)
 			return false;
-		}
-		for (int i = 1; i <= n; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (p[i] & 0x3f);
-		}
-		/* overlong forms, UTF-16 surrogates, beyond U+10FFFF */
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return false;
-		p += n + 1;
+		p += n;
 	}
 	return true;
 }

@@ -217,6 +217,24 @@ static const char *const migrations[] = {
     " revoked_ms INTEGER);"
     "CREATE UNIQUE INDEX access_tokens_live_name ON access_tokens(name)"
     " WHERE revoked_ms IS NULL;",
+    /* v5: registry metadata. Model versions get a description and tags (gone with the version
+     * when it is purged); experiments get a soft delete (deleted_ms, NULL while live) that
+     * hides them and their runs but keeps the name taken until they are restored. The
+     * by-key indexes let the web UI list an experiment's keys and sort or filter 10,000 runs
+     * by one param, metric or tag without reading every row (wq_catalog looks them up by
+     * name). */
+    "ALTER TABLE model_versions ADD COLUMN description TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE model_version_tags("
+    " name TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " key TEXT NOT NULL,"
+    " value TEXT NOT NULL,"
+    " PRIMARY KEY(name, version, key),"
+    " FOREIGN KEY(name, version) REFERENCES model_versions(name, version) ON DELETE CASCADE);"
+    "ALTER TABLE experiments ADD COLUMN deleted_ms INTEGER;"
+    "CREATE INDEX params_by_key ON params(key, run_id);"
+    "CREATE INDEX latest_metrics_by_key ON latest_metrics(key, run_id);"
+    "CREATE INDEX tags_by_key ON tags(key, run_id);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == WQ_DB_SCHEMA_VERSION,
@@ -716,6 +734,19 @@ wq_status wq_db_finish(wq_db *db, int rc, char *err, size_t errlen)
 		return rc;
 	}
 	return wq_db_commit(db, err, errlen);
+}
+
+bool wq_db_is_query_only(wq_db *db)
+{
+	sqlite3 *h = wq_db_sqlite(db);
+	sqlite3_stmt *st = NULL;
+	bool only = sqlite3_db_readonly(h, "main") == 1;
+
+	if (!only && sqlite3_prepare_v2(h, "PRAGMA query_only", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		only = sqlite3_column_int(st, 0) != 0;
+	sqlite3_finalize(st);
+	return only;
 }
 
 bool wq_db_read_begin(wq_db *db)

@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 #define WQ_DB_APPLICATION_ID  0x57515631 /* "WQV1" */
-#define WQ_DB_SCHEMA_VERSION  4
+#define WQ_DB_SCHEMA_VERSION  5
 #define WQ_DB_BUSY_TIMEOUT_MS 30000
 
 typedef struct wq_db wq_db;
@@ -105,6 +105,10 @@ void wq_db_kv_free(wq_kv *kv, size_t n);
 
 /* Ends wq_db_begin's transaction: commits if rc is WQ_OK, else rolls back and returns rc. */
 wq_status wq_db_finish(wq_db *db, int rc, char *err, size_t errlen);
+
+/* Whether db may not write: opened read-only, or PRAGMA query_only set (a reader such as the
+ * web UI), so that callers skip housekeeping writes a read would otherwise do. */
+bool wq_db_is_query_only(wq_db *db);
 
 /* A snapshot for several SELECTs (no-op inside a transaction): whether it began one. */
 bool wq_db_read_begin(wq_db *db);

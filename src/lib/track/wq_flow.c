@@ -10,6 +10,7 @@
 #include "base/wq_file.h"
 #include "base/wq_name.h"
 #include "base/wq_strv.h"
+#include "base/wq_utf8.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -85,9 +86,7 @@ static void line_clean(char *s)
 	size_t n = strlen(s);
 
 	if (n > MAX_LOG_LINE) {
-		n = MAX_LOG_LINE;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
+		n = wq_utf8_floor(s, MAX_LOG_LINE);
 		s[n] = '\0';
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -203,7 +202,9 @@ static wq_status reap_crashed(wq_db *db, char *err, size_t errlen)
 		column_copy(st, 0, ids[n++], sizeof(ids[0]));
 	}
 	sqlite3_finalize(st);
-	for (size_t i = 0; rc == WQ_OK && i < n; i++)
+	/* a reader (the web UI's query-only connection) shows flows as stored; the next writer
+	 * marks them */
+	for (size_t i = 0; rc == WQ_OK && i < n && !wq_db_is_query_only(db); i++)
 		rc = mark_crashed(db, ids[i], err, errlen);
 	free(ids);
 	return rc;

@@ -349,43 +349,13 @@ wq_status wq_modelreg_model_list(wq_db *db, wq_registered_model ***out, size_t *
 wq_status wq_modelreg_model_set_description(wq_db *db, const char *name, const char *description,
                                             char *err, size_t errlen)
 {
-	int rc = described_begin(db, name, &description, err, errlen);
-
-	if (rc != WQ_OK)
-		return rc;
-	rc = model_exists(db, name, err, errlen);
-	if (rc == WQ_OK)
-		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
-		                     "UPDATE registered_models SET description = ?, updated_ms = ? "
-		                     "WHERE name = ?",
-		                     "sis", description, (int64_t)wq_clock_unix_ms(), name);
-	return wq_db_finish(db, rc, err, errlen);
+	return wq_modelreg_description_set(db, name, 0, description, NULL, err, errlen);
 }
 
 wq_status wq_modelreg_model_tag_set(wq_db *db, const char *name, const char *key, const char *value,
                                     char *err, size_t errlen)
 {
-	int rc = wq_name_check("model name", name, err, errlen);
-
-	if (rc == WQ_OK)
-		rc = wq_name_check("model tag", key, err, errlen);
-	if (rc == WQ_OK && value == NULL)
-		rc = wq_err_set(err, errlen, WQ_EINVAL, "model tag '%s' has no value", key);
-	if (rc == WQ_OK)
-		rc = check_text("tag value", value, err, errlen);
-	if (rc == WQ_OK)
-		rc = wq_db_begin(db, err, errlen);
-	if (rc != WQ_OK)
-		return rc;
-	rc = model_exists(db, name, err, errlen);
-	if (rc == WQ_OK)
-		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
-		                     "INSERT INTO model_tags(name, key, value) VALUES(?, ?, ?) "
-		                     "ON CONFLICT(name, key) DO UPDATE SET value = excluded.value",
-		                     "sss", name, key, value);
-	if (rc == WQ_OK)
-		rc = touch_model(db, name, err, errlen);
-	return wq_db_finish(db, rc, err, errlen);
+	return wq_modelreg_tag_set(db, name, 0, key, value, NULL, err, errlen);
 }
 
 /* --- versions ---------------------------------------------------------------------- */
@@ -399,6 +369,8 @@ void wq_model_version_free(wq_model_version *v)
 	free(v->source_uri);
 	wq_strv_free(v->aliases, v->naliases);
 	free(v->created_by);
+	free(v->description);
+	wq_db_kv_free(v->tags, v->ntags);
 	free(v);
 }
 
@@ -410,8 +382,19 @@ void wq_model_versions_free(wq_model_version **v, size_t n)
 }
 
 #define VERSION_COLUMNS                                                                            \
-	"SELECT name, version, run_id, source_uri, sha256, stage, created_ms, created_by FROM "    \
-	"model_versions "
+	"SELECT name, version, run_id, source_uri, sha256, stage, created_ms, created_by, "        \
+	"description FROM model_versions "
+
+static wq_status version_tags_of(wq_db *db, wq_model_version *v, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                            "SELECT key, value FROM model_version_tags WHERE name = ? AND "
+	                            "version = ? ORDER BY key",
+	                            "si", v->name, v->version);
+
+	return rc == WQ_OK ? wq_db_kv_collect(db, WHAT, st, &v->tags, &v->ntags, err, errlen) : rc;
+}
 
 /* A version (a new wq_model_version * into slot) from the current row of VERSION_COLUMNS, with
  * its aliases (sorted); also the row adapter for wq_db_rows_collect. */
@@ -433,11 +416,14 @@ static wq_status version_from_row(wq_db *db, sqlite3_stmt *row, void *slot, char
 	v->stage = stage_of_text(sqlite3_column_text(row, 5));
 	v->created_ms = sqlite3_column_int64(row, 6);
 	v->created_by = wq_db_column_dup(row, 7);
-	if (!v->name || !v->run_id || !v->source_uri || !v->created_by) {
+	v->description = wq_db_column_dup(row, 8);
+	if (!v->name || !v->run_id || !v->source_uri || !v->created_by || !v->description) {
 		rc = wq_nomem(err, errlen);
 		goto fail;
 	}
 	rc = aliases_of(db, v->name, v->version, &v->aliases, &v->naliases, err, errlen);
+	if (rc == WQ_OK)
+		rc = version_tags_of(db, v, err, errlen);
 	if (rc != WQ_OK)
 		goto fail;
 	*out = v;
@@ -785,6 +771,141 @@ wq_status wq_modelreg_alias_delete(wq_db *db, const char *name, const char *alia
 	if (rc == WQ_OK)
 		rc = touch_model(db, name, err, errlen);
 	return wq_db_finish(db, rc, err, errlen);
+}
+
+/* --- descriptions and tags ------------------------------------------------------------ */
+
+/* Checks what names the target of a metadata change (version 0: the model itself). */
+static wq_status meta_check(const char *name, int64_t version, char *err, size_t errlen)
+{
+	int rc = wq_name_check("model name", name, err, errlen);
+
+	if (rc == WQ_OK && version < 0)
+		rc = wq_err_set(err, errlen, WQ_EINVAL, "invalid version %lld of %s",
+		                (long long)version, name);
+	return rc;
+}
+
+/* Inside the change's transaction: WQ_ENOENT unless the model (version 0) or the live version
+ * exists. */
+static wq_status meta_target(wq_db *db, const char *name, int64_t version, char *err, size_t errlen)
+{
+	if (version == 0)
+		return model_exists(db, name, err, errlen);
+	return version_lookup(db, name, version, NULL, err, errlen);
+}
+
+/* After the checks (rc): who makes the change, its transaction begun, and the target found;
+ * WQ_OK, else nothing is left begun. */
+static wq_status meta_begin(wq_db *db, int rc, const char *name, int64_t version, const char *actor,
+                            const char **who, char *err, size_t errlen)
+{
+	if (rc == WQ_OK)
+		rc = change_begin(db, actor, who, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = meta_target(db, name, version, err, errlen);
+	if (rc != WQ_OK)
+		wq_db_rollback(db);
+	return rc;
+}
+
+/* Records the change (kind, from, to) and touches the model; ends the transaction. */
+static wq_status meta_finish(wq_db *db, int rc, const char *name, int64_t version, const char *kind,
+                             const char *from, const char *to, const char *who, char *err,
+                             size_t errlen)
+{
+	if (rc == WQ_OK)
+		rc = event_add(db, name, version, kind, from, to, "", who, err, errlen);
+	if (rc == WQ_OK)
+		rc = touch_model(db, name, err, errlen);
+	return wq_db_finish(db, rc, err, errlen);
+}
+
+wq_status wq_modelreg_description_set(wq_db *db, const char *name, int64_t version,
+                                      const char *description, const char *actor, char *err,
+                                      size_t errlen)
+{
+	const char *who = NULL;
+	int rc = meta_check(name, version, err, errlen);
+
+	if (description == NULL)
+		description = "";
+	if (rc == WQ_OK)
+		rc = check_text("description", description, err, errlen);
+	rc = meta_begin(db, rc, name, version, actor, &who, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	if (version == 0)
+		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+		                     "UPDATE registered_models SET description = ? WHERE name = ?",
+		                     "ss", description, name);
+	else
+		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+		                     "UPDATE model_versions SET description = ? WHERE name = ? AND "
+		                     "version = ?",
+		                     "ssi", description, name, version);
+	return meta_finish(db, rc, name, version, "description", "", "", who, err, errlen);
+}
+
+wq_status wq_modelreg_tag_set(wq_db *db, const char *name, int64_t version, const char *key,
+                              const char *value, const char *actor, char *err, size_t errlen)
+{
+	const char *who = NULL;
+	int rc = meta_check(name, version, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = wq_name_check(version == 0 ? "model tag" : "version tag", key, err, errlen);
+	if (rc == WQ_OK && value == NULL)
+		rc = wq_err_set(err, errlen, WQ_EINVAL, "tag '%s' has no value", key);
+	if (rc == WQ_OK)
+		rc = check_text("tag value", value, err, errlen);
+	rc = meta_begin(db, rc, name, version, actor, &who, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	if (version == 0)
+		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+		                     "INSERT INTO model_tags(name, key, value) VALUES(?, ?, ?) "
+		                     "ON CONFLICT(name, key) DO UPDATE SET value = excluded.value",
+		                     "sss", name, key, value);
+	else
+		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+		                     "INSERT INTO model_version_tags(name, version, key, value) "
+		                     "VALUES(?, ?, ?, ?) ON CONFLICT(name, version, key) DO UPDATE "
+		                     "SET value = excluded.value",
+		                     "siss", name, version, key, value);
+	return meta_finish(db, rc, name, version, "tag", "", key, who, err, errlen);
+}
+
+wq_status wq_modelreg_tag_delete(wq_db *db, const char *name, int64_t version, const char *key,
+                                 const char *actor, char *err, size_t errlen)
+{
+	const char *who = NULL;
+	int rc = meta_check(name, version, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = wq_name_check(version == 0 ? "model tag" : "version tag", key, err, errlen);
+	rc = meta_begin(db, rc, name, version, actor, &who, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	if (version == 0)
+		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+		                     "DELETE FROM model_tags WHERE name = ? AND key = ?", "ss",
+		                     name, key);
+	else
+		rc =
+		    wq_db_stmt_exec(db, WHAT, err, errlen,
+		                    "DELETE FROM model_version_tags WHERE name = ? AND version = ? "
+		                    "AND key = ?",
+		                    "sis", name, version, key);
+	if (rc == WQ_OK && sqlite3_changes(wq_db_sqlite(db)) == 0) {
+		if (version == 0)
+			rc = wq_err_set(err, errlen, WQ_ENOENT, "%s has no tag '%s'", name, key);
+		else
+			rc = wq_err_set(err, errlen, WQ_ENOENT, "%s version %lld has no tag '%s'",
+			                name, (long long)version, key);
+	}
+	return meta_finish(db, rc, name, version, "tag-delete", key, "", who, err, errlen);
 }
 
 /* --- resolution, history, deletion --------------------------------------------------- */

@@ -37,15 +37,19 @@ typedef struct wq_model_version {
 	size_t naliases;
 	int64_t created_ms;
 	char *created_by;
+	char *description; /* "" when none */
+	wq_kv *tags;       /* sorted by key */
+	size_t ntags;
 } wq_model_version;
 
 typedef struct wq_model_event {
 	int64_t id;
 	char *name;
 	int64_t version;
-	char *kind;  /* "create", "stage", "alias", "alias-delete", "delete", "restore" */
-	char *from;  /* previous stage / version ("" when none) */
-	char *to;    /* new stage / alias target */
+	char *kind;  /* "create", "stage", "alias", "alias-delete", "delete", "restore",
+	                "description", "tag", "tag-delete" (version 0: of the model itself) */
+	char *from;  /* previous stage / version, the deleted tag's key ("" when none) */
+	char *to;    /* new stage / alias target, the set tag's key */
 	char *alias; /* for alias events, else "" */
 	int64_t time_ms;
 	char *actor;
@@ -59,10 +63,25 @@ wq_status wq_modelreg_model_get(wq_db *db, const char *name, wq_registered_model
                                 size_t errlen);
 wq_status wq_modelreg_model_list(wq_db *db, wq_registered_model ***out, size_t *n, char *err,
                                  size_t errlen);
+/* wq_modelreg_description_set and wq_modelreg_tag_set of the model itself (version 0), with
+ * the actor of this process. */
 wq_status wq_modelreg_model_set_description(wq_db *db, const char *name, const char *description,
                                             char *err, size_t errlen);
 wq_status wq_modelreg_model_tag_set(wq_db *db, const char *name, const char *key, const char *value,
                                     char *err, size_t errlen);
+
+/* Metadata of a registered model (version 0) or of one of its live versions (1..n). The
+ * description (NULL or "" clears it) and tag values are at most WQ_TRACKING_MAX_VALUE bytes
+ * (WQ_ERANGE); tag keys follow wq_name_check (WQ_EINVAL). WQ_ENOENT naming the model, the
+ * version, or (tag_delete) the tag. Each change is one event of the audit trail, by actor
+ * (NULL: $USER): "description", "tag" (to: the key), "tag-delete" (from: the key). */
+wq_status wq_modelreg_description_set(wq_db *db, const char *name, int64_t version,
+                                      const char *description, const char *actor, char *err,
+                                      size_t errlen);
+wq_status wq_modelreg_tag_set(wq_db *db, const char *name, int64_t version, const char *key,
+                              const char *value, const char *actor, char *err, size_t errlen);
+wq_status wq_modelreg_tag_delete(wq_db *db, const char *name, int64_t version, const char *key,
+                                 const char *actor, char *err, size_t errlen);
 
 /* Adds version latest+1 (creating the registered model when missing), stage None, and records
  * a "create" event. *version receives the number. When run_id names a run of this store, the

@@ -636,6 +636,10 @@ static wq_status order_term(cx *c)
 			wq_buf_puts(c->sql, "r.start_ms");
 		else if (strcmp(key, "end_time") == 0)
 			wq_buf_puts(c->sql, "r.end_ms");
+		else if (strcmp(key, "duration") ==
+		         0) /* NULL while running, like a missing metric */
+			wq_buf_puts(c->sql,
+			            "(CASE WHEN r.end_ms > 0 THEN r.end_ms - r.start_ms END)");
 		else if (strcmp(key, "run_name") == 0)
 			wq_buf_puts(c->sql, "r.name");
 		else if (strcmp(key, "status") == 0)
@@ -644,7 +648,8 @@ static wq_status order_term(cx *c)
 			rc = fail_at(
 			    c, kpos, WQ_EPARSE,
 			    "unknown attribute (order_by accepts attributes.start_time, "
-			    "attributes.end_time, attributes.run_name and attributes.status)");
+			    "attributes.end_time, attributes.duration, attributes.run_name and "
+			    "attributes.status)");
 		free(key);
 		return rc;
 	}

@@ -5,7 +5,8 @@
  *   OP:       = != < <= > >= for metrics; = != LIKE ILIKE for params/tags/attributes
  *   KEY:      identifier [A-Za-z0-9_.-]+, or quoted with backticks or double quotes
  *   order_by: KEY [ASC|DESC] [, ...] where KEY is metrics.X, params.X, attributes.start_time,
- *             attributes.end_time, attributes.run_name, attributes.status
+ *             attributes.end_time, attributes.duration (ms; runs still running sort as
+ *             missing values), attributes.run_name, attributes.status
  * The SQL references the schema of wq_tracking (see wq_tracking.c: tables runs, params,
  * latest_metrics, tags) and binds every user value as a parameter: never string-pasted. */
 #ifndef WQ_RUNQUERY_H

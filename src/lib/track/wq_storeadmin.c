@@ -5,6 +5,7 @@
 #include "track/wq_db.h"
 #include "base/wq_error.h"
 #include "base/wq_file.h"
+#include "base/wq_jsonout.h"
 #include "track/wq_modelreg.h"
 #include "base/wq_name.h"
 #include "base/wq_sha256.h"
@@ -416,6 +417,7 @@ static wq_status write_manifest(ctx *c, const wq_config *cfg, const char *dest, 
 {
 	json_t *doc = json_object(), *files = json_object();
 	char *path = wq_file_path_join(dest, WQ_STOREADMIN_MANIFEST), *tmp = NULL;
+	FILE *f;
 	int rc = WQ_OK;
 
 	if (doc == NULL || files == NULL || path == NULL || asprintf(&tmp, "%s.tmp", path) < 0) {
@@ -445,8 +447,11 @@ static wq_status write_manifest(ctx *c, const wq_config *cfg, const char *dest, 
 		free(full);
 	}
 	json_object_set(doc, "files", files);
-	if (json_dump_file(doc, tmp, JSON_INDENT(1) | JSON_SORT_KEYS) != 0 ||
-	    rename(tmp, path) != 0)
+	f = fopen(tmp, "w");
+	if (f != NULL)
+		rc = wq_file_close_synced(
+		    f, tmp, wq_jsonout_file(doc, 1, WQ_JSONOUT_SORT_KEYS, f) != WQ_OK, NULL, 0);
+	if (f == NULL || rc != WQ_OK || rename(tmp, path) != 0)
 		rc = wq_err_set(err, errlen, WQ_EIO, "cannot write %s", path);
 out:
 	json_decref(files);

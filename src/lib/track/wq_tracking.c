@@ -82,6 +82,11 @@ static wq_status check_kv(const char *kind, const char *key, const char *value, 
 	return rc != WQ_OK ? rc : check_value(kind, key, value, err, errlen);
 }
 
+/* Runs of a deleted experiment are hidden with it. */
+#define AND_LIVE_EXPERIMENT                                                                        \
+	" AND experiment_id NOT IN (SELECT experiment_id FROM experiments WHERE deleted_ms IS "    \
+	"NOT NULL)"
+
 /* WQ_ENOENT unless the run exists and is not deleted; *status (may be NULL) gets its
  * status. A deleted run takes no writes until it is restored. */
 static wq_status run_lookup(wq_db *db, const char *run_id, int *status, char *err, size_t errlen)
@@ -89,7 +94,8 @@ static wq_status run_lookup(wq_db *db, const char *run_id, int *status, char *er
 	sqlite3_stmt *st = NULL;
 	int rc = wq_db_stmt_prepare(
 	    db, WHAT, err, errlen, &st,
-	    "SELECT status FROM runs WHERE run_id = ? AND deleted_ms IS NULL", "s", run_id);
+	    "SELECT status FROM runs WHERE run_id = ? AND deleted_ms IS NULL" AND_LIVE_EXPERIMENT,
+	    "s", run_id);
 
 	if (rc != WQ_OK)
 		return rc;
@@ -190,17 +196,25 @@ fail:
 	return rc;
 }
 
+/* The live experiment called name: WQ_ENOENT when there is none, saying so when the name is
+ * that of a deleted one (the name stays taken until it is restored). */
 static wq_status find_experiment(wq_db *db, const char *name, int64_t *id, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	int rc =
-	    wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
-	                       "SELECT experiment_id FROM experiments WHERE name = ?", "s", name);
+	int rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                            "SELECT experiment_id, deleted_ms IS NOT NULL FROM experiments "
+	                            "WHERE name = ?",
+	                            "s", name);
 
 	if (rc != WQ_OK)
 		return rc;
 	rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
-	if (rc == WQ_DB_ROW) {
+	if (rc == WQ_DB_ROW && sqlite3_column_int(st, 1) != 0) {
+		rc = wq_err_set(err, errlen, WQ_ENOENT,
+		                "experiment '%s' is deleted (experiments restore brings it back; "
+		                "its name stays taken until then)",
+		                name);
+	} else if (rc == WQ_DB_ROW) {
 		*id = sqlite3_column_int64(st, 0);
 		rc = WQ_OK;
 	} else if (rc == WQ_DB_DONE) {
@@ -208,6 +222,20 @@ static wq_status find_experiment(wq_db *db, const char *name, int64_t *id, char 
 	}
 	sqlite3_finalize(st);
 	return rc;
+}
+
+/* Whether any experiment, live or deleted, is called name (a failed look-up reads as taken,
+ * so nothing is inserted over it). */
+static bool experiment_named(wq_db *db, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = wq_db_stmt_prepare(db, WHAT, NULL, 0, &st,
+	                            "SELECT 1 FROM experiments WHERE name = ?", "s", name);
+
+	if (rc == WQ_OK)
+		rc = wq_db_stmt_step(db, WHAT, st, NULL, 0);
+	sqlite3_finalize(st);
+	return rc != WQ_DB_DONE;
 }
 
 /* The location is the experiment id, a key relative to the artifact root: the registry layer
@@ -253,7 +281,7 @@ wq_status wq_tracking_experiment_ensure(wq_db *db, const char *name, const char 
 	if (rc != WQ_OK)
 		return rc;
 	rc = find_experiment(db, name, &found, err, errlen);
-	if (rc == WQ_ENOENT)
+	if (rc == WQ_ENOENT && !experiment_named(db, name))
 		rc = experiment_insert(db, name, &found, err, errlen);
 	rc = wq_db_finish(db, rc, err, errlen);
 	if (rc == WQ_OK && id != NULL)
@@ -274,7 +302,7 @@ wq_status wq_tracking_experiment_get(wq_db *db, const char *name, wq_experiment 
 	rc = wq_db_stmt_prepare(
 	    db, WHAT, err, errlen, &st,
 	    "SELECT experiment_id, name, artifact_location, created_ms FROM experiments "
-	    "WHERE name = ?",
+	    "WHERE name = ? AND deleted_ms IS NULL",
 	    "s", name);
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
@@ -309,7 +337,7 @@ wq_status wq_tracking_experiment_list(wq_db *db, wq_experiment ***out, size_t *n
 	rc = wq_db_stmt_prepare(
 	    db, WHAT, err, errlen, &st,
 	    "SELECT experiment_id, name, artifact_location, created_ms FROM experiments "
-	    "ORDER BY experiment_id",
+	    "WHERE deleted_ms IS NULL ORDER BY experiment_id",
 	    "");
 	if (rc == WQ_OK)
 		rc = wq_db_rows_collect(db, WHAT, st, sizeof(wq_experiment *), experiment_fill,
@@ -345,6 +373,116 @@ wq_status wq_tracking_experiment_tag_set(wq_db *db, const char *name, const char
 	return wq_db_finish(db, rc, err, errlen);
 }
 
+/* WQ_EFORMAT (FAILED_PRECONDITION over RPC) naming the first live model version registered
+ * from run_id or (run_id NULL) from any run of experiment exp_id, called exp_name: hiding such
+ * a run would orphan the lineage of what may be served. */
+static wq_status versions_behind(wq_db *db, const char *run_id, int64_t exp_id,
+                                 const char *exp_name, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = wq_db_stmt_prepare(
+	    db, WHAT, err, errlen, &st,
+	    "SELECT name, version, stage, run_id FROM model_versions WHERE deleted_ms IS NULL AND "
+	    "((run_id = ? AND run_id <> '') OR run_id IN (SELECT run_id FROM runs WHERE "
+	    "experiment_id = ?)) ORDER BY name, version LIMIT 1",
+	    "si", run_id != NULL ? run_id : "", run_id != NULL ? (int64_t)-1 : exp_id);
+
+	if (rc == WQ_OK)
+		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
+	if (rc == WQ_DB_ROW && exp_name != NULL)
+		rc = wq_err_set(err, errlen, WQ_EFORMAT,
+		                "experiment '%s' has run %s, which backs registered model version "
+		                "%s/%lld (stage %s): delete that version first",
+		                exp_name, (const char *)sqlite3_column_text(st, 3),
+		                (const char *)sqlite3_column_text(st, 0),
+		                (long long)sqlite3_column_int64(st, 1),
+		                (const char *)sqlite3_column_text(st, 2));
+	else if (rc == WQ_DB_ROW)
+		rc = wq_err_set(err, errlen, WQ_EFORMAT,
+		                "run %s backs registered model version %s/%lld (stage %s): delete "
+		                "that version first",
+		                run_id, (const char *)sqlite3_column_text(st, 0),
+		                (long long)sqlite3_column_int64(st, 1),
+		                (const char *)sqlite3_column_text(st, 2));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+wq_status wq_tracking_experiment_delete(wq_db *db, const char *name, char *err, size_t errlen)
+{
+	int64_t id = 0;
+	int rc = wq_name_check("experiment name", name, err, errlen);
+
+	if (rc == WQ_OK && strcmp(name, WQ_TRACKING_DEFAULT_EXPERIMENT) == 0)
+		rc = wq_err_set(err, errlen, WQ_EINVAL,
+		                "the default experiment '%s' cannot be deleted", name);
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = find_experiment(db, name, &id, err, errlen);
+	if (rc == WQ_OK)
+		rc = versions_behind(db, NULL, id, name, err, errlen);
+	if (rc == WQ_OK)
+		rc =
+		    wq_db_stmt_exec(db, WHAT, err, errlen,
+		                    "UPDATE experiments SET deleted_ms = ? WHERE experiment_id = ?",
+		                    "ii", (int64_t)wq_clock_unix_ms(), id);
+	return wq_db_finish(db, rc, err, errlen);
+}
+
+/* Undoes a soft delete in a transaction of its own: sql clears deleted_ms of the deleted row
+ * whose key is the text key. WQ_ENOENT, err left for the caller to word, when none matched. */
+static wq_status restore_row(wq_db *db, const char *sql, const char *key, char *err, size_t errlen)
+{
+	int rc = wq_db_begin(db, err, errlen);
+
+	if (rc != WQ_OK)
+		return rc;
+	rc = wq_db_stmt_exec(db, WHAT, err, errlen, sql, "s", key);
+	if (rc == WQ_OK && sqlite3_changes(wq_db_sqlite(db)) == 0)
+		rc = WQ_ENOENT;
+	return wq_db_finish(db, rc, err, errlen);
+}
+
+wq_status wq_tracking_experiment_restore(wq_db *db, const char *name, char *err, size_t errlen)
+{
+	int rc = wq_name_check("experiment name", name, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = restore_row(db,
+		                 "UPDATE experiments SET deleted_ms = NULL WHERE name = ? AND "
+		                 "deleted_ms IS NOT NULL",
+		                 name, err, errlen);
+	if (rc == WQ_ENOENT)
+		rc = wq_err_set(err, errlen, WQ_ENOENT, "no deleted experiment named '%s'", name);
+	return rc;
+}
+
+wq_status wq_tracking_experiment_rename(wq_db *db, const char *name, const char *new_name,
+                                        char *err, size_t errlen)
+{
+	int64_t id = 0;
+	int rc = wq_name_check("experiment name", name, err, errlen);
+
+	if (rc == WQ_OK)
+		rc = wq_name_check("new experiment name", new_name, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_db_begin(db, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = find_experiment(db, name, &id, err, errlen);
+	if (rc == WQ_OK && strcmp(name, new_name) != 0 && experiment_named(db, new_name))
+		rc = wq_err_set(err, errlen, WQ_EEXIST,
+		                "an experiment named '%s' already exists (live or deleted)",
+		                new_name);
+	else if (rc == WQ_OK)
+		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
+		                     "UPDATE experiments SET name = ? WHERE experiment_id = ?",
+		                     "si", new_name, id);
+	return wq_db_finish(db, rc, err, errlen);
+}
+
 /* --- runs -------------------------------------------------------------------------- */
 
 static wq_status run_insert(wq_db *db, int64_t experiment_id, const char *run_name, const char *id,
@@ -355,7 +493,8 @@ static wq_status run_insert(wq_db *db, int64_t experiment_id, const char *run_na
 	int rc;
 
 	rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
-	                        "SELECT artifact_location FROM experiments WHERE experiment_id = ?",
+	                        "SELECT artifact_location FROM experiments WHERE experiment_id = ? "
+	                        "AND deleted_ms IS NULL",
 	                        "i", experiment_id);
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
@@ -737,7 +876,8 @@ static wq_status load_run(wq_db *db, const char *run_id, wq_run **out, char *err
 	    db, WHAT, err, errlen, &st,
 	    "SELECT r.run_id, r.experiment_id, e.name, r.name, r.status, r.start_ms, "
 	    "r.end_ms, r.artifact_uri FROM runs r JOIN experiments e "
-	    "ON e.experiment_id = r.experiment_id WHERE r.run_id = ? AND r.deleted_ms IS NULL",
+	    "ON e.experiment_id = r.experiment_id WHERE r.run_id = ? AND r.deleted_ms IS NULL "
+	    "AND e.deleted_ms IS NULL",
 	    "s", run_id);
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
@@ -803,7 +943,9 @@ wq_status wq_tracking_run_get(wq_db *db, const char *run_id, wq_run **out, char 
  * OFFSET ?", the experiment ids as the first nexp placeholders. */
 static char *search_sql(const wq_runquery *s, size_t nexp)
 {
-	static const char head[] = "SELECT r.run_id FROM runs r WHERE r.deleted_ms IS NULL AND ";
+	static const char head[] = "SELECT r.run_id FROM runs r WHERE r.deleted_ms IS NULL AND "
+	                           "r.experiment_id NOT IN (SELECT experiment_id FROM experiments "
+	                           "WHERE deleted_ms IS NOT NULL) AND ";
 	static const char in[] = "r.experiment_id IN (";
 	size_t len =
 	    sizeof(head) + sizeof(in) + 2 * nexp + strlen(s->where) + strlen(s->order_by) + 64;
@@ -956,37 +1098,13 @@ out:
 	return rc;
 }
 
-/* WQ_EFORMAT (FAILED_PRECONDITION over RPC) when a live model version was registered from
- * the run: deleting it would orphan the lineage of what may be served. */
-static wq_status run_unused(wq_db *db, const char *run_id, char *err, size_t errlen)
-{
-	sqlite3_stmt *st = NULL;
-	int rc =
-	    wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
-	                       "SELECT name, version, stage FROM model_versions WHERE run_id = "
-	                       "? AND deleted_ms IS NULL ORDER BY name, version LIMIT 1",
-	                       "s", run_id);
-
-	if (rc == WQ_OK)
-		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
-	if (rc == WQ_DB_ROW)
-		rc = wq_err_set(err, errlen, WQ_EFORMAT,
-		                "run %s backs registered model version %s/%lld (stage %s): delete "
-		                "that version first",
-		                run_id, (const char *)sqlite3_column_text(st, 0),
-		                (long long)sqlite3_column_int64(st, 1),
-		                (const char *)sqlite3_column_text(st, 2));
-	sqlite3_finalize(st);
-	return rc;
-}
-
 wq_status wq_tracking_run_delete(wq_db *db, const char *run_id, char *err, size_t errlen)
 {
 	int rc = begin_on_run(db, run_id, NULL, err, errlen);
 
 	if (rc != WQ_OK)
 		return rc;
-	rc = run_unused(db, run_id, err, errlen);
+	rc = versions_behind(db, run_id, -1, NULL, err, errlen);
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_exec(db, WHAT, err, errlen,
 		                     "UPDATE runs SET deleted_ms = ? WHERE run_id = ?", "is",
@@ -999,16 +1117,14 @@ wq_status wq_tracking_run_restore(wq_db *db, const char *run_id, char *err, size
 	int rc = check_run_id(run_id, err, errlen);
 
 	if (rc == WQ_OK)
-		rc = wq_db_begin(db, err, errlen);
-	if (rc != WQ_OK)
-		return rc;
-	rc = wq_db_stmt_exec(db, WHAT, err, errlen,
-	                     "UPDATE runs SET deleted_ms = NULL WHERE run_id = ? AND deleted_ms IS "
-	                     "NOT NULL",
-	                     "s", run_id);
-	if (rc == WQ_OK && sqlite3_changes(wq_db_sqlite(db)) == 0)
+		rc = restore_row(
+		    db,
+		    "UPDATE runs SET deleted_ms = NULL WHERE run_id = ? AND deleted_ms IS "
+		    "NOT NULL",
+		    run_id, err, errlen);
+	if (rc == WQ_ENOENT)
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "no deleted run with id %s", run_id);
-	return wq_db_finish(db, rc, err, errlen);
+	return rc;
 }
 
 wq_status wq_tracking_run_purge(wq_db *db, const char *run_id, char **artifact_uri, char *err,

@@ -4,7 +4,8 @@
  *
  * Tables this module owns (wq_runquery compiles filters against them; keep both in step):
  *   experiments(experiment_id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,
- *               artifact_location TEXT NOT NULL, created_ms INTEGER NOT NULL)
+ *               artifact_location TEXT NOT NULL, created_ms INTEGER NOT NULL,
+ *               deleted_ms INTEGER (NULL while live))
  *   experiment_tags(experiment_id, key, value, PRIMARY KEY(experiment_id, key))
  *   runs(run_id TEXT PRIMARY KEY, experiment_id INTEGER NOT NULL REFERENCES experiments,
  *        name TEXT NOT NULL DEFAULT '', status TEXT NOT NULL ('RUNNING', 'FINISHED',
@@ -96,6 +97,24 @@ wq_status wq_tracking_experiment_list(wq_db *db, wq_experiment ***out, size_t *n
                                       size_t errlen);
 wq_status wq_tracking_experiment_tag_set(wq_db *db, const char *name, const char *key,
                                          const char *value, char *err, size_t errlen);
+
+/* The experiment `train` records in when none is named; it cannot be deleted. */
+#define WQ_TRACKING_DEFAULT_EXPERIMENT "default"
+
+/* Soft delete, as in MLflow: the experiment and its runs are hidden (experiment get and list,
+ * run get and search, every write to its runs answer WQ_ENOENT) but kept, and its name stays
+ * taken (wq_tracking_experiment_ensure answers WQ_ENOENT saying it is deleted) until
+ * wq_tracking_experiment_restore. WQ_ENOENT when no live experiment has the name; WQ_EINVAL
+ * for WQ_TRACKING_DEFAULT_EXPERIMENT; WQ_EFORMAT naming the version when a run of it backs a
+ * live model version (as wq_tracking_run_delete). */
+wq_status wq_tracking_experiment_delete(wq_db *db, const char *name, char *err, size_t errlen);
+/* Undoes wq_tracking_experiment_delete; WQ_ENOENT when no deleted experiment has the name. */
+wq_status wq_tracking_experiment_restore(wq_db *db, const char *name, char *err, size_t errlen);
+/* Renames a live experiment (its runs follow; ids and artifact locations stay). new_name
+ * follows wq_name_check (WQ_EINVAL); WQ_EEXIST when an experiment, live or deleted, has it;
+ * WQ_ENOENT when no live experiment is called name. The same name is no change. */
+wq_status wq_tracking_experiment_rename(wq_db *db, const char *name, const char *new_name,
+                                        char *err, size_t errlen);
 void wq_experiment_free(wq_experiment *e);
 void wq_experiments_free(wq_experiment **e, size_t n);
 
