@@ -964,14 +964,14 @@ static void test_graceful_close(void **state)
 	snprintf(url, sizeof(url), "%s", wq_rpc_server_url(s));
 	a.c = client_new(url, 10000, 0, NULL);
 	assert_non_null(a.c);
-	a.ms = 1000;
+	a.ms = 3000; /* long enough for the closer to begin on a loaded machine */
 	atomic_store(&slow_started, 0);
 	assert_int_equal(pthread_create(&th, NULL, slow_thread, &a), 0);
 	for (int i = 0; i < 1000 && atomic_load(&slow_started) == 0; i++)
 		sleep_ms(5);
 	assert_int_equal(atomic_load(&slow_started), 1);
 	assert_int_equal(pthread_create(&closer, NULL, close_thread, s), 0);
-	sleep_ms(100); /* close has begun; the slow call still runs */
+	sleep_ms(500); /* close has begun; the slow call still runs */
 	code = slow_call(a.c, 0, msg, sizeof(msg));
 	assert_int_equal(code, WQ_RPC_UNAVAILABLE);
 	assert_non_null(strstr(msg, "shutting down"));
@@ -1005,7 +1005,7 @@ static void test_close_after_drain_bound(void **state)
 	assert_non_null(s);
 	a.c = client_new(wq_rpc_server_url(s), 10000, 0, NULL);
 	assert_non_null(a.c);
-	a.ms = 600;
+	a.ms = 3000; /* far past the 50 ms bound, however late the close runs */
 	atomic_store(&slow_started, 0);
 	assert_int_equal(pthread_create(&th, NULL, slow_thread, &a), 0);
 	for (int i = 0; i < 1000 && atomic_load(&slow_started) == 0; i++)
