@@ -2,7 +2,9 @@
 # Installs everything wineq needs to build and test on Debian 12 (bookworm). prometheus
 # brings promtool (metrics lint) and the Prometheus server the monitor tests scrape with;
 # scikit-learn + Flask are the Python reference stack the benchmarks compare against; debhelper and
-# lintian build and check the .deb packages; pre-commit, cppcheck and shellcheck are `make lint`.
+# lintian build and check the .deb packages; pre-commit, cppcheck and shellcheck are `make lint`;
+# haproxy is the load balancer the replica test puts in front of wineqd; umoci builds and
+# unpacks the OCI images without a container daemon.
 # Works as root, or as a user with sudo. Idempotent.
 set -eu
 
@@ -14,6 +16,7 @@ busybox-static unzip
 python3-sklearn python3-flask wrk
 debhelper dpkg-dev fakeroot lintian systemd man-db bash-completion
 systemd-container debootstrap
+haproxy umoci
 pre-commit cppcheck shellcheck
 clang-14 libclang-rt-14-dev libfuzzer-14-dev"
 # Test peers from npm (s3rver) need node and npm; use the machine's own when present.

@@ -36,9 +36,10 @@ step() { printf '\n==== %s\n' "$*"; }
 # the feed ring, metrics, the monitor's state); integration tests one at a time.
 TSAN_UNIT="tests/unit/test_rpc tests/unit/test_registry_remote tests/unit/test_registry \
 tests/unit/test_auth tests/unit/test_wqd_http tests/unit/test_httpd tests/unit/test_serving \
-tests/unit/test_ring tests/unit/test_prom tests/unit/test_wqm_join tests/unit/test_wqm_store"
+tests/unit/test_ring tests/unit/test_prom tests/unit/test_wqm_join tests/unit/test_wqm_store \
+tests/unit/test_regevents"
 TSAN_INTEGRATION="tests/integration/test_watcher_race.sh tests/integration/test_wineqd.sh \
-tests/integration/test_monitor.sh"
+tests/integration/test_monitor.sh tests/integration/test_registry_events.sh"
 
 step "build (-Werror) and make check"
 rm -rf build && mkdir build

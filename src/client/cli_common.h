@@ -179,6 +179,8 @@ wq_exit cmd_predict(int argc, char **argv);
 wq_exit cmd_experiments(int argc, char **argv);
 wq_exit cmd_runs(int argc, char **argv);
 wq_exit cmd_models(int argc, char **argv);
+/* models watch (cmd_watch.c): argv[0] is "watch". */
+wq_exit cmd_models_watch(int argc, char **argv);
 wq_exit cmd_artifacts(int argc, char **argv);
 wq_exit cmd_registry(int argc, char **argv);
 

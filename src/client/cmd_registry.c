@@ -1256,29 +1256,33 @@ static wq_exit models_meta(const char *sub, const reg_args *a)
 	return ex;
 }
 
+/* models --help */
+static const char models_usage[] =
+    "Usage: wineq-client models list\n"
+    "       wineq-client models show NAME\n"
+    "       wineq-client models versions NAME\n"
+    "       wineq-client models promote NAME VERSION STAGE [--keep-existing]\n"
+    "                 STAGE: None, Staging, Production, Archived; other versions in\n"
+    "                 Staging/Production move to Archived unless --keep-existing\n"
+    "       wineq-client models alias NAME ALIAS VERSION\n"
+    "       wineq-client models alias NAME ALIAS --delete\n"
+    "       wineq-client models history NAME     (every change, who made it and when)\n"
+    "       wineq-client models watch [--server URL] [--model NAME] [--count N]\n"
+    "                 (registry events as a wineqd publishes them: models watch --help)\n"
+    "       wineq-client models delete NAME VERSION   (soft delete; aliases removed;\n"
+    "                 `registry gc` purges it with its artifacts)\n"
+    "       wineq-client models restore NAME VERSION  (undo a delete)\n"
+    "       wineq-client models describe NAME TEXT    (\"\" clears it)\n"
+    "       wineq-client models tag NAME KEY=VALUE;  models untag NAME KEY\n"
+    "       wineq-client models version-describe NAME VERSION TEXT\n"
+    "       wineq-client models version-tag NAME VERSION KEY=VALUE\n"
+    "       wineq-client models version-untag NAME VERSION KEY\n"
+    "       wineq-client models resolve URI\n"
+    "                 models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME@ALIAS,\n"
+    "                 models:/NAME/latest, runs:/RUN_ID/PATH or a bundle path\n";
+
 wq_exit cmd_models(int argc, char **argv)
 {
-	static const char usage[] =
-	    "Usage: wineq-client models list\n"
-	    "       wineq-client models show NAME\n"
-	    "       wineq-client models versions NAME\n"
-	    "       wineq-client models promote NAME VERSION STAGE [--keep-existing]\n"
-	    "                 STAGE: None, Staging, Production, Archived; other versions in\n"
-	    "                 Staging/Production move to Archived unless --keep-existing\n"
-	    "       wineq-client models alias NAME ALIAS VERSION\n"
-	    "       wineq-client models alias NAME ALIAS --delete\n"
-	    "       wineq-client models history NAME     (every change, who made it and when)\n"
-	    "       wineq-client models delete NAME VERSION   (soft delete; aliases removed;\n"
-	    "                 `registry gc` purges it with its artifacts)\n"
-	    "       wineq-client models restore NAME VERSION  (undo a delete)\n"
-	    "       wineq-client models describe NAME TEXT    (\"\" clears it)\n"
-	    "       wineq-client models tag NAME KEY=VALUE;  models untag NAME KEY\n"
-	    "       wineq-client models version-describe NAME VERSION TEXT\n"
-	    "       wineq-client models version-tag NAME VERSION KEY=VALUE\n"
-	    "       wineq-client models version-untag NAME VERSION KEY\n"
-	    "       wineq-client models resolve URI\n"
-	    "                 models:/NAME/VERSION, models:/NAME/STAGE, models:/NAME@ALIAS,\n"
-	    "                 models:/NAME/latest, runs:/RUN_ID/PATH or a bundle path\n";
 	static const sub_operands subs[] = {
 	    {"list", 0, 0, "no arguments"},
 	    {"show", 1, 1, "NAME"},
@@ -1298,7 +1302,9 @@ wq_exit cmd_models(int argc, char **argv)
 	int rc, stage = 0;
 	wq_exit ex;
 
-	if (first_sub(cmd, argc, argv, usage, &sub, &a, &ex) == WQ_CLI_EXIT)
+	if (argc >= 2 && strcmp(argv[1], "watch") == 0) /* options of its own */
+		return cmd_models_watch(argc - 1, argv + 1);
+	if (first_sub(cmd, argc, argv, models_usage, &sub, &a, &ex) == WQ_CLI_EXIT)
 		return ex;
 	if (models_meta_operands(sub) != NULL)
 		return models_meta(sub, &a);

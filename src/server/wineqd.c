@@ -3,11 +3,13 @@
  * served stage or alias moves. Every flag is also a key of the config file. */
 #include "wqd.h"
 #include "wqd_http.h"
+#include "wqd_events.h"
 
 #include "cli/wq_cli.h"
 
 #include "rpc/wq_auth.h"
 #include "track/wq_config.h"
+#include "base/wq_clock.h"
 #include "base/wq_error.h"
 #include "base/wq_file.h"
 #include "base/wq_kvconf.h"
@@ -39,7 +41,9 @@ typedef struct opts {
 	int tls_client_auth;
 	const char *tracking_uri, *artifact_root, *s3_endpoint, *log_level, *log_format;
 	const char *feedback_key;
-	double poll_s, drain_s, feedback_max_age_s;
+	const char *events;  /* --events URL; NULL or "none": off */
+	int64_t events_from; /* publish events after this id; < 0: after the newest at start */
+	double poll_s, drain_s, grace_s, feedback_max_age_s;
 	size_t workers;
 	/* access control (wq_auth.h) */
 	int registry_mode, loopback_role, anonymous_role, cert_role, metrics_open;
@@ -65,6 +69,7 @@ enum {
 	O_S3,
 	O_LOG,
 	O_DRAIN,
+	O_DRAIN_GRACE,
 	O_FEEDBACK_KEY,
 	O_FEEDBACK_MAX_AGE,
 	O_REGISTRY,
@@ -75,6 +80,8 @@ enum {
 	O_METRICS_OPEN,
 	O_LOG_FORMAT,
 	O_UI,
+	O_EVENTS,
+	O_EVENTS_FROM,
 	O_HELP,
 	O_VERSION
 };
@@ -96,6 +103,7 @@ static const struct option long_opts[] = {
     {"s3-endpoint-url", required_argument, NULL, O_S3},
     {"log-level", required_argument, NULL, O_LOG},
     {"drain-timeout", required_argument, NULL, O_DRAIN},
+    {"drain-grace", required_argument, NULL, O_DRAIN_GRACE},
     {"feedback-key", required_argument, NULL, O_FEEDBACK_KEY},
     {"feedback-max-age", required_argument, NULL, O_FEEDBACK_MAX_AGE},
     {"registry", required_argument, NULL, O_REGISTRY},
@@ -106,57 +114,68 @@ static const struct option long_opts[] = {
     {"metrics-open", required_argument, NULL, O_METRICS_OPEN},
     {"log-format", required_argument, NULL, O_LOG_FORMAT},
     {"ui", required_argument, NULL, O_UI},
+    {"events", required_argument, NULL, O_EVENTS},
+    {"events-from", required_argument, NULL, O_EVENTS_FROM},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0}};
 
 static void usage(FILE *out)
 {
-	fputs("usage: wineqd [options]\n"
-	      "  --listen URL          RPC address (tcp://, ipc://, tls+tcp://) "
-	      "[tcp://127.0.0.1:7070]\n"
-	      "  --feed URL            prediction feed (nng PUB), 'none' to disable "
-	      "[tcp://127.0.0.1:7071]\n"
-	      "  --http ADDR:PORT      HTTP front end, 'none' to disable [127.0.0.1:9696]\n"
-	      "  --model URI           models:/NAME/STAGE, models:/NAME@ALIAS, models:/NAME/N,\n"
-	      "                        runs:/ID/PATH or a bundle path "
-	      "[models:/wine-quality/Production]\n"
-	      "  --poll SECONDS        registry poll interval, 0 = only on SIGHUP [10]\n"
-	      "  --config FILE         key = value file, keys are these flag names\n"
-	      "                        [" DEFAULT_CONFIG ", when present]\n"
-	      "  --tls-cert FILE --tls-key FILE [--tls-ca FILE] [--tls-client-auth[=yes|no]]\n"
-	      "                        certificate for tls+tcp://; with a CA and client auth,\n"
-	      "                        clients must present a certificate signed by it\n"
-	      "  --workers N           requests served at once [16]\n"
-	      "  --tracking-uri URI --artifact-root URI --s3-endpoint-url URL\n"
-	      "                        the registry this server serves and loads models from\n"
-	      "  --drain-timeout SECONDS  how long SIGTERM waits for in-flight requests [10]\n"
-	      "  --feedback-key FILE   key that signs prediction ids (32 bytes, created 0600 when\n"
-	      "                        missing; replicas sharing it accept each other's ids)\n"
-	      "                        [$WINEQ_HOME/feedback.key]\n"
-	      "  --feedback-max-age SECONDS  how long after a prediction its true label is\n"
-	      "                        accepted, 0 = no limit [604800: 7 days]\n"
-	      "  --registry MODE       off, read-only or read-write: how the Registry service is\n"
-	      "                        exposed on --listen [read-write]\n"
-	      "  --loopback-role ROLE  role of callers without a credential over loopback or\n"
-	      "                        ipc:// (none, predict, read, edit, manage) [manage]\n"
-	      "  --anonymous-role ROLE role of callers without a credential from elsewhere\n"
-	      "                        [predict]; edit or manage with --registry read-write on a\n"
-	      "                        non-loopback --listen is refused\n"
-	      "  --tls-identity-role NAME=ROLE  role of a verified client certificate whose CN\n"
-	      "                        or DNS name is NAME (repeatable)\n"
-	      "  --tls-default-role ROLE  role of other verified client certificates [read]\n"
-	      "  --metrics-open yes|no GET /metrics without a credential [no: the READ role,\n"
-	      "                        which loopback callers have by default]\n"
-	      "  --ui on|off           the read-only web UI at /ui/ of --http (the READ role;\n"
-	      "                        needs a local SQLite registry, else off) [on]\n"
-	      "  --log-level LEVEL     debug, info, warn, error [info]\n"
-	      "  --log-format FORMAT   text (TIME wineqd[PID] LEVEL: MESSAGE) or json (one object\n"
-	      "                        per line) [text]\n"
-	      "  --help, --version\n"
-	      "Signals: SIGHUP checks the registry for a new model at once; SIGTERM/SIGINT drain\n"
-	      "and exit 0.\n",
-	      out);
+	fputs(
+	    "usage: wineqd [options]\n"
+	    "  --listen URL          RPC address (tcp://, ipc://, tls+tcp://) "
+	    "[tcp://127.0.0.1:7070]\n"
+	    "  --feed URL            prediction feed (nng PUB), 'none' to disable "
+	    "[tcp://127.0.0.1:7071]\n"
+	    "  --http ADDR:PORT      HTTP front end, 'none' to disable [127.0.0.1:9696]\n"
+	    "  --model URI           models:/NAME/STAGE, models:/NAME@ALIAS, models:/NAME/N,\n"
+	    "                        runs:/ID/PATH or a bundle path "
+	    "[models:/wine-quality/Production]\n"
+	    "  --poll SECONDS        registry poll interval, 0 = only on SIGHUP [10]\n"
+	    "  --config FILE         key = value file, keys are these flag names\n"
+	    "                        [" DEFAULT_CONFIG ", when present]\n"
+	    "  --tls-cert FILE --tls-key FILE [--tls-ca FILE] [--tls-client-auth[=yes|no]]\n"
+	    "                        certificate for tls+tcp://; with a CA and client auth,\n"
+	    "                        clients must present a certificate signed by it\n"
+	    "  --workers N           requests served at once [16]\n"
+	    "  --tracking-uri URI --artifact-root URI --s3-endpoint-url URL\n"
+	    "                        the registry this server serves and loads models from\n"
+	    "  --drain-timeout SECONDS  how long SIGTERM waits for in-flight requests [10]\n"
+	    "  --drain-grace SECONDS after SIGTERM, keep serving HTTP with /readyz answering 503\n"
+	    "                        this long before the listeners close, so a load balancer's\n"
+	    "                        health check takes the replica out first [0]\n"
+	    "  --feedback-key FILE   key that signs prediction ids (32 bytes, created 0600 when\n"
+	    "                        missing; replicas sharing it accept each other's ids)\n"
+	    "                        [$WINEQ_HOME/feedback.key]\n"
+	    "  --feedback-max-age SECONDS  how long after a prediction its true label is\n"
+	    "                        accepted, 0 = no limit [604800: 7 days]\n"
+	    "  --registry MODE       off, read-only or read-write: how the Registry service is\n"
+	    "                        exposed on --listen [read-write]\n"
+	    "  --loopback-role ROLE  role of callers without a credential over loopback or\n"
+	    "                        ipc:// (none, predict, read, edit, manage) [manage]\n"
+	    "  --anonymous-role ROLE role of callers without a credential from elsewhere\n"
+	    "                        [predict]; edit or manage with --registry read-write on a\n"
+	    "                        non-loopback --listen is refused\n"
+	    "  --tls-identity-role NAME=ROLE  role of a verified client certificate whose CN\n"
+	    "                        or DNS name is NAME (repeatable)\n"
+	    "  --tls-default-role ROLE  role of other verified client certificates [read]\n"
+	    "  --metrics-open yes|no GET /metrics without a credential [no: the READ role,\n"
+	    "                        which loopback callers have by default]\n"
+	    "  --ui on|off           the read-only web UI at /ui/ of --http (the READ role;\n"
+	    "                        needs a local SQLite registry, else off) [on]\n"
+	    "  --events URL          registry events feed (nng PUB): every version created, stage\n"
+	    "                        changed, alias set or removed, version deleted, with actor\n"
+	    "                        and time; needs a local SQLite registry; 'none' [none]\n"
+	    "  --events-from ID|latest  publish the audit events after ID first (0: the whole\n"
+	    "                        history); latest: only those recorded from now on [latest]\n"
+	    "  --log-level LEVEL     debug, info, warn, error [info]\n"
+	    "  --log-format FORMAT   text (TIME wineqd[PID] LEVEL: MESSAGE) or json (one object\n"
+	    "                        per line) [text]\n"
+	    "  --help, --version\n"
+	    "Signals: SIGHUP checks the registry for a new model at once; SIGTERM/SIGINT drain\n"
+	    "and exit 0.\n",
+	    out);
 }
 
 /* Where the option c with a plain string value goes; NULL for the other options. */
@@ -191,9 +210,29 @@ static const char **string_option(opts *o, int c)
 		return &o->log_format;
 	case O_FEEDBACK_KEY:
 		return &o->feedback_key;
+	case O_EVENTS:
+		return &o->events;
 	default:
 		return NULL;
 	}
+}
+
+/* --events-from: "latest" (-1) or an event id 0..INT64_MAX. */
+static wq_status events_from_parse(const char *s, int64_t *out)
+{
+	uint64_t v = 0;
+	wq_status rc;
+
+	if (strcmp(s, "latest") == 0) {
+		*out = -1;
+		return WQ_OK;
+	}
+	rc = wq_cli_parse_u64(s, &v);
+	if (rc == WQ_OK && v > (uint64_t)INT64_MAX)
+		rc = WQ_ERANGE;
+	if (rc == WQ_OK)
+		*out = (int64_t)v;
+	return rc;
 }
 
 /* Applies argv (the config file's "--key=value" list or the command line). WQ_CLI_EXIT with
@@ -221,6 +260,9 @@ static wq_cli_step opts_apply(opts *o, int argc, char **argv, const char *origin
 			break;
 		case O_DRAIN:
 			rc = wq_cli_parse_seconds(optarg, 3600, &o->drain_s);
+			break;
+		case O_DRAIN_GRACE:
+			rc = wq_cli_parse_seconds(optarg, 3600, &o->grace_s);
 			break;
 		case O_FEEDBACK_MAX_AGE:
 			rc = wq_cli_parse_seconds(optarg, 10 * 366 * 86400.0,
@@ -252,6 +294,9 @@ static wq_cli_step opts_apply(opts *o, int argc, char **argv, const char *origin
 				o->ui = strcmp(optarg, "on") == 0;
 			else
 				rc = wq_cli_parse_bool(optarg, &o->ui);
+			break;
+		case O_EVENTS_FROM:
+			rc = events_from_parse(optarg, &o->events_from);
 			break;
 		case O_WORKERS:
 			rc = wq_cli_parse_int(optarg, 1, 1024, &n);
@@ -561,6 +606,7 @@ typedef struct server {
 	wq_rpc_server *rpc;
 	ProtobufCService *predictor, *registry_svc;
 	wqd_http *http;
+	wqd_events *events; /* --events; NULL: off */
 } server;
 
 /* The web UI over the registry's own store, when it is a local SQLite file, --ui is on and
@@ -672,6 +718,31 @@ static void announce_first(server *sv)
 	sv->w.announce = true;
 }
 
+/* The registry events publisher of --events, over the registry's own SQLite file. */
+static wq_status events_start(const opts *o, server *sv, char *err, size_t errlen)
+{
+	const wq_config *c = &sv->d.registry->config;
+	wqd_events_opts eo = {.url = o->events,
+	                      .tls = &sv->tls,
+	                      .db_path = c->db_path,
+	                      .after_id = o->events_from,
+	                      .poll_s = o->poll_s,
+	                      .prom = sv->d.prom};
+	wq_status rc;
+
+	if (o->events == NULL || strcmp(o->events, "none") == 0)
+		return WQ_OK;
+	if (c->tracking_kind != WQ_TRACKING_SQLITE || c->db_path == NULL)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "--events needs a local SQLite registry (the registry is %s)",
+		                  c->tracking_uri != NULL ? c->tracking_uri : "remote");
+	rc = wqd_events_open(&eo, &sv->events, err, errlen);
+	if (rc == WQ_OK)
+		wq_log(WQ_LOG_INFO, "registry events: %s, after event %lld", o->events,
+		       (long long)wqd_events_last_id(sv->events));
+	return rc;
+}
+
 /* The feed, RPC and HTTP listeners; only when all three are bound does wineqd say it serves.
  * WQ_EXIT_OK or WQ_EXIT_FAILURE (only the failure logged). */
 static wq_exit listeners_start(const opts *o, server *sv)
@@ -687,6 +758,10 @@ static wq_exit listeners_start(const opts *o, server *sv)
 	    wqd_feed_open_tls(o->feed, &sv->tls, sv->d.m_feed_published, sv->d.m_feed_dropped,
 	                      &sv->d.feed, err, sizeof(err)) != WQ_OK) {
 		wq_log(WQ_LOG_ERROR, "%s", err);
+		return WQ_EXIT_FAILURE;
+	}
+	if (events_start(o, sv, err, sizeof(err)) != WQ_OK) {
+		wq_log(WQ_LOG_ERROR, "events: %s", err);
 		return WQ_EXIT_FAILURE;
 	}
 	if (rpc_start(o, sv, err, sizeof(err)) != WQ_OK) {
@@ -708,6 +783,30 @@ static wq_exit listeners_start(const opts *o, server *sv)
 	return WQ_EXIT_OK;
 }
 
+/* --drain-grace: /readyz already answers 503 while the listeners still accept and serve, so a
+ * load balancer's health check takes this replica out before its port closes and nothing
+ * sent meanwhile is refused. A second SIGTERM or SIGINT ends the grace early. */
+static void grace_wait(double grace_s, const sigset_t *sigs)
+{
+	int64_t end_ns = wq_clock_mono_ns() + (int64_t)(grace_s * 1e9), left_ns;
+	struct timespec ts;
+	int sig;
+
+	if (grace_s <= 0)
+		return;
+	wq_log(WQ_LOG_INFO, "stopping: /readyz answers 503, still serving for %gs (--drain-grace)",
+	       grace_s);
+	while ((left_ns = end_ns - wq_clock_mono_ns()) > 0) {
+		ts.tv_sec = (time_t)(left_ns / 1000000000);
+		ts.tv_nsec = (long)(left_ns % 1000000000);
+		sig = sigtimedwait(sigs, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			wq_log(WQ_LOG_INFO, "second signal: grace cut short");
+			return;
+		}
+	}
+}
+
 /* Until SIGTERM or SIGINT: SIGHUP and every --poll interval look at the registry again. */
 static void signals_wait(const opts *o, server *sv, const sigset_t *sigs)
 {
@@ -725,12 +824,14 @@ static void signals_wait(const opts *o, server *sv, const sigset_t *sigs)
 		if (sig == SIGHUP) {
 			wq_log(WQ_LOG_INFO, "SIGHUP: checking %s", o->model);
 			watcher_check(&sv->w, 1);
+			wqd_events_wake(sv->events);
 		} else if (sig < 0 && errno == EAGAIN && o->poll_s > 0) {
 			watcher_check(&sv->w, 0);
 		}
 	}
-	wq_log(WQ_LOG_INFO, "stopping: draining in-flight requests (at most %gs)", o->drain_s);
 	atomic_store(&sv->d.stopping, 1);
+	grace_wait(o->grace_s, sigs);
+	wq_log(WQ_LOG_INFO, "stopping: draining in-flight requests (at most %gs)", o->drain_s);
 }
 
 static void server_stop(server *sv, double drain_s)
@@ -739,6 +840,7 @@ static void server_stop(server *sv, double drain_s)
 	wq_rpc_server_close(sv->rpc, (int)(drain_s * 1000));
 	wq_registry_server_free(sv->registry_svc);
 	wqd_predictor_free(sv->predictor);
+	wqd_events_close(sv->events); /* before wqd_fini: its metric lives in d's prom */
 	wqd_fini(&sv->d);
 	wq_model_uri_clear(&sv->w.parsed);
 	free(sv->key_path);
@@ -751,6 +853,7 @@ int main(int argc, char **argv)
 	          .http = "127.0.0.1:9696",
 	          .model = "models:/wine-quality/Production",
 	          .poll_s = 10,
+	          .events_from = -1,
 	          .drain_s = 10,
 	          .feedback_max_age_s = WQD_FEEDBACK_MAX_AGE_MS / 1000,
 	          .workers = 16,

@@ -32,6 +32,7 @@ wineq_model_reload_failures_total        counter    wineqd
 wineq_feed_events_published_total        counter    wineqd
 wineq_feed_events_dropped_total          counter    wineqd
 wineq_feedback_total                     counter    wineqd
+wineq_registry_events_published_total    counter    wineqd
 wineq_build_info                         gauge      both
 process_cpu_seconds_total                counter    both
 process_resident_memory_bytes            gauge      both
@@ -373,9 +374,11 @@ else:
 # -- the list against the sources that export the metrics
 wqd = os.path.join(srcdir, "src/server/wqd.c")
 if os.path.exists(wqd):
-    text = read(wqd)
+    text = "".join(read(os.path.join(srcdir, "src/server", f))
+                   for f in sorted(os.listdir(os.path.join(srcdir, "src/server")))
+                   if f.endswith(".c"))
     miss = [n for n, w in exporter.items() if w == "wineqd" and '"%s"' % n not in text]
-    report(not miss, "every wineqd metric of the list is registered in src/server/wqd.c",
+    report(not miss, "every wineqd metric of the list is registered in src/server/",
            repr(miss))
 else:
     skip("wineqd metrics against src/server/wqd.c", "no src/server/wqd.c")

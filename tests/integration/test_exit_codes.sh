@@ -37,10 +37,11 @@ printf 'quality\n6\n' >"$WORK/labels.csv"
 GOOD='{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}'
 
 # shellcheck disable=SC2046 # free_ports prints space-separated numbers
-set -- $(free_ports 3)
+set -- $(free_ports 4)
 RPC=tcp://127.0.0.1:$1
 CLOSED=tcp://127.0.0.1:$2
-"$WINEQD" --listen "$RPC" --feed "tcp://127.0.0.1:$3" --http none --model "$WORK/b1" 2>"$WORK/wineqd.log" &
+EVENTS=tcp://127.0.0.1:$4
+"$WINEQD" --listen "$RPC" --feed "tcp://127.0.0.1:$3" --http none --events "$EVENTS" --model "$WORK/b1" 2>"$WORK/wineqd.log" &
 PIDS="$PIDS $!"
 wait_for 30 "$C" health --server "$RPC" || die "wineqd did not start: $(tail -n 5 "$WORK/wineqd.log")"
 
@@ -147,6 +148,15 @@ row 5 "models alias: not found" models alias nosuch champion 1
 row 0 "models history" models history wq
 row 2 "models history: unknown option" models history wq --bogus
 row 5 "models history: not found" models history nosuch
+row 0 "models watch: a window without events" models watch --server "$EVENTS" --timeout 0.5
+row 0 "models watch --help" models watch --help
+row 1 "models watch: fewer than --count within --timeout" models watch --server "$EVENTS" --count 1 --timeout 0.5
+row 1 "models watch: unreachable" models watch --server "$CLOSED" --timeout 0.5
+row 2 "models watch: unknown option" models watch --bogus
+row 2 "models watch: bad --count" models watch --count 0
+row 2 "models watch: bad --timeout" models watch --timeout never
+row 2 "models watch: bad model name" models watch --model a/b --timeout 0.5
+row 2 "models watch: an operand" models watch wq
 row 0 "models describe" models describe wq "predicts quality"
 row 2 "models describe: no text" models describe wq
 row 3 "models describe: bad name" models describe a/b "text"

@@ -1039,6 +1039,35 @@ wq_status wq_modelreg_history(wq_db *db, const char *name, wq_model_event **out,
 	return rc;
 }
 
+wq_status wq_modelreg_events_since(wq_db *db, int64_t after_id, size_t max, wq_model_event **out,
+                                   size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (max == 0 || max > (size_t)INT32_MAX)
+		return wq_err_set(err, errlen, WQ_EINVAL, "events: max must be 1..%d", INT32_MAX);
+	rc = wq_db_stmt_prepare(
+	    db, WHAT, err, errlen, &st,
+	    "SELECT id, name, version, kind, from_value, to_value, alias, time_ms, actor "
+	    "FROM model_events WHERE id > ? ORDER BY id LIMIT ?",
+	    "ii", after_id, (int64_t)max);
+	if (rc == WQ_OK)
+		rc = collect_events(db, st, out, n, err, errlen);
+	return rc;
+}
+
+wq_status wq_modelreg_events_latest(wq_db *db, int64_t *id, char *err, size_t errlen)
+{
+	int64_t v = 0;
+	int rc = query_int(db, err, errlen, &v, "SELECT MAX(id) FROM model_events", "");
+
+	if (rc < 0)
+		return rc;
+	*id = v;
+	return WQ_OK;
+}
+
 static wq_status version_remove(wq_db *db, const char *name, int64_t version, const char *actor,
                                 char **source_uri, char *err, size_t errlen)
 {

@@ -125,6 +125,14 @@ wq_status wq_modelreg_resolve(wq_db *db, const wq_model_uri *uri, wq_model_versi
 wq_status wq_modelreg_history(wq_db *db, const char *name, wq_model_event **out, size_t *n,
                               char *err, size_t errlen);
 
+/* The audit events of every model with id > after_id, at most max (1..INT32_MAX, else
+ * WQ_EINVAL), oldest first: what a publisher of registry events reads (ids only grow; pass the
+ * last id seen to page on). *out (wq_model_events_free) and *n are the caller's. */
+wq_status wq_modelreg_events_since(wq_db *db, int64_t after_id, size_t max, wq_model_event **out,
+                                   size_t *n, char *err, size_t errlen);
+/* The newest event's id (0 when there is none) into *id. */
+wq_status wq_modelreg_events_latest(wq_db *db, int64_t *id, char *err, size_t errlen);
+
 /* Soft delete: removes the version's aliases (one "alias-delete" event each), hides the
  * version (get, list, resolve and every change answer WQ_ENOENT; "latest" and stages skip it)
  * and records a "delete" event. Its row and artifacts stay until wq_modelreg_version_purge.
