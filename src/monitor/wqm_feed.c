@@ -6,10 +6,10 @@
 #include "base/wq_clock.h"
 #include "base/wq_error.h"
 #include "base/wq_log.h"
+#include "rpc/wq_pubsub.h"
 #include "rpc/wq_tlsconf.h"
 
 #include <nng/nng.h>
-#include <nng/protocol/pubsub0/sub.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -110,13 +110,21 @@ out:
 	return NULL;
 }
 
+/* The feed socket's own options, before it dials: events queue here while a reference is
+ * being fetched; the receiver wakes every 200 ms to see whether to stop; pipes are counted. */
+static void feed_setup(nng_socket sock, void *arg)
+{
+	nng_socket_set_int(sock, NNG_OPT_RECVBUF, 8192);
+	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 200);
+	nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, on_pipe, arg);
+	nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, on_pipe, arg);
+}
+
 wq_status wqm_feed_start(wqm *m, const char *url, const wq_rpc_tls *tls, wqm_feed **out, char *err,
                          size_t errlen)
 {
 	wqm_feed *f = calloc(1, sizeof(*f));
-	nng_dialer d;
 	wq_status rc;
-	int rv;
 
 	if (f == NULL)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
@@ -124,31 +132,9 @@ wq_status wqm_feed_start(wqm *m, const char *url, const wq_rpc_tls *tls, wqm_fee
 	f->url = url;
 	f->tls = wq_tlsconf_is_tls_url(url);
 	atomic_init(&f->stop, 0);
-	rv = nng_sub0_open(&f->sock);
-	if (rv != 0) {
-		free(f);
-		return wq_err_set(err, errlen, WQ_EIO, "feed socket: %s", nng_strerror(rv));
-	}
-	/* Events queue here while a reference is being fetched. */
-	nng_socket_set_int(f->sock, NNG_OPT_RECVBUF, 8192);
-	nng_socket_set_ms(f->sock, NNG_OPT_RECVTIMEO, 200);
-	nng_socket_set_ms(f->sock, NNG_OPT_RECONNMINT, 100);
-	nng_socket_set_ms(f->sock, NNG_OPT_RECONNMAXT, 2000);
-	nng_socket_set_size(f->sock, NNG_OPT_RECVMAXSZ, 64 * 1024);
-	nng_pipe_notify(f->sock, NNG_PIPE_EV_ADD_POST, on_pipe, m);
-	nng_pipe_notify(f->sock, NNG_PIPE_EV_REM_POST, on_pipe, m);
-	rv = nng_socket_set(f->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0);
-	if (rv == 0)
-		rv = nng_dialer_create(&d, f->sock, url);
-	rc = rv != 0 ? wq_err_set(err, errlen, WQ_EINVAL, "cannot subscribe to %s: %s", url,
-	                          nng_strerror(rv))
-	             : wq_tlsconf_apply(tls, url, NULL, &d, err, errlen);
-	/* in the background: a wineqd that starts later is reached, a lost one redialled */
-	if (rc == WQ_OK && (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0)
-		rc = wq_err_set(err, errlen, WQ_EINVAL, "cannot subscribe to %s: %s", url,
-		                nng_strerror(rv));
+	rc = wq_pubsub_sub_dial(url, tls, "feed", "", 0, 64 * 1024, feed_setup, m, &f->sock, err,
+	                        errlen);
 	if (rc != WQ_OK) {
-		nng_close(f->sock);
 		free(f);
 		return rc;
 	}

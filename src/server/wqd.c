@@ -7,11 +7,11 @@
 #include "base/wq_log.h"
 #include "track/wq_model_uri.h"
 #include "base/wq_ring.h"
+#include "rpc/wq_pubsub.h"
 #include "rpc/wq_tlsconf.h"
 #include "wineq/v1/wineq.pb-c.h"
 
 #include <nng/nng.h>
-#include <nng/protocol/pubsub0/pub.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -66,8 +66,7 @@ wq_status wqd_feed_open_tls(const char *url, const wq_rpc_tls *tls, wq_prom_cell
                             wq_prom_cell *dropped, wqd_feed **out, char *err, size_t errlen)
 {
 	wqd_feed *f = calloc(1, sizeof(*f));
-	nng_listener l;
-	int rc, rv;
+	wq_status rc;
 
 	if (f == NULL)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
@@ -78,25 +77,9 @@ wq_status wqd_feed_open_tls(const char *url, const wq_rpc_tls *tls, wq_prom_cell
 		free(f);
 		return wq_err_set(err, errlen, WQ_ENOMEM, "feed queue: out of memory");
 	}
-	rv = nng_pub0_open(&f->sock);
-	if (rv != 0) {
-		wq_ring_free(f->ring);
-		free(f);
-		return wq_err_set(err, errlen, WQ_EIO, "feed socket: %s", nng_strerror(rv));
-	}
 	/* Slow subscribers lose events inside nng rather than slowing prediction down. */
-	nng_socket_set_int(f->sock, NNG_OPT_SENDBUF, 1024);
-	rv = nng_listener_create(&l, f->sock, url);
-	rc = rv != 0 ? wq_err_set(err, errlen, WQ_EINVAL, "cannot listen on feed %s: %s", url,
-	                          nng_strerror(rv))
-	             : wq_tlsconf_apply(tls, url, &l, NULL, err, errlen);
-	if (rc == WQ_OK && (rv = nng_listener_start(l, 0)) == NNG_EADDRINUSE)
-		rc = wq_err_set(err, errlen, WQ_EEXIST, "feed address already in use: %s", url);
-	else if (rc == WQ_OK && rv != 0)
-		rc = wq_err_set(err, errlen, WQ_EINVAL, "cannot listen on feed %s: %s", url,
-		                nng_strerror(rv));
+	rc = wq_pubsub_pub_listen(url, tls, "feed", 1024, &f->sock, err, errlen);
 	if (rc != WQ_OK) {
-		nng_close(f->sock);
 		wq_ring_free(f->ring);
 		free(f);
 		return rc;

@@ -6,12 +6,11 @@
 #include "base/wq_name.h"
 #include "base/wq_utf8.h"
 #include "rpc/wq_registry_wire.h"
+#include "rpc/wq_pubsub.h"
 #include "rpc/wq_tlsconf.h"
 #include "wineq/v1/wineq.pb-c.h"
 
 #include <nng/nng.h>
-#include <nng/protocol/pubsub0/pub.h>
-#include <nng/protocol/pubsub0/sub.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,30 +178,14 @@ wq_status wq_regevents_pub_open(const char *url, const wq_rpc_tls *tls, wq_regev
                                 char *err, size_t errlen)
 {
 	wq_regevents_pub *p = calloc(1, sizeof(*p));
-	nng_listener l;
 	wq_status rc;
-	int rv;
 
 	if (p == NULL)
 		return wq_nomem(err, errlen);
-	rv = nng_pub0_open(&p->sock);
-	if (rv != 0) {
-		free(p);
-		return wq_err_set(err, errlen, WQ_EIO, "events socket: %s", nng_strerror(rv));
-	}
 	/* a subscriber that does not keep up loses events inside nng, never slows the sender */
-	nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, 1024);
-	rv = nng_listener_create(&l, p->sock, url);
-	rc = rv != 0 ? wq_err_set(err, errlen, WQ_EINVAL, "cannot listen on events %s: %s", url,
-	                          nng_strerror(rv))
-	             : wq_tlsconf_apply(tls, url, &l, NULL, err, errlen);
-	if (rc == WQ_OK && (rv = nng_listener_start(l, 0)) == NNG_EADDRINUSE)
-		rc = wq_err_set(err, errlen, WQ_EEXIST, "events address already in use: %s", url);
-	else if (rc == WQ_OK && rv != 0)
-		rc = wq_err_set(err, errlen, WQ_EINVAL, "cannot listen on events %s: %s", url,
-		                nng_strerror(rv));
+	rc = wq_pubsub_pub_listen(url, tls, "events", 1024, &p->sock, err, errlen);
 	if (rc != WQ_OK) {
-		wq_regevents_pub_close(p);
+		free(p);
 		return rc;
 	}
 	*out = p;
@@ -253,34 +236,17 @@ wq_status wq_regevents_sub_open(const char *url, const wq_rpc_tls *tls, const ch
 	char topic[sizeof(WQ_REGEVENTS_TOPIC) + WQ_NAME_MAX + 1];
 	size_t tlen = 0;
 	wq_regevents_sub *s;
-	nng_dialer d;
 	wq_status rc = wq_regevents_topic(model, topic, sizeof(topic), &tlen, err, errlen);
-	int rv;
 
 	if (rc != WQ_OK)
 		return rc;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return wq_nomem(err, errlen);
-	rv = nng_sub0_open(&s->sock);
-	if (rv != 0) {
-		free(s);
-		return wq_err_set(err, errlen, WQ_EIO, "events socket: %s", nng_strerror(rv));
-	}
-	nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 100);
-	nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 2000);
-	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, WQ_REGEVENTS_MAX_MESSAGE);
-	rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, topic, tlen);
-	if (rv == 0)
-		rv = nng_dialer_create(&d, s->sock, url);
-	rc = rv != 0 ? wq_err_set(err, errlen, WQ_EINVAL, "cannot subscribe to %s: %s", url,
-	                          nng_strerror(rv))
-	             : wq_tlsconf_apply(tls, url, NULL, &d, err, errlen);
-	if (rc == WQ_OK && (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0)
-		rc = wq_err_set(err, errlen, WQ_EINVAL, "cannot subscribe to %s: %s", url,
-		                nng_strerror(rv));
+	rc = wq_pubsub_sub_dial(url, tls, "events", topic, tlen, WQ_REGEVENTS_MAX_MESSAGE, NULL,
+	                        NULL, &s->sock, err, errlen);
 	if (rc != WQ_OK) {
-		wq_regevents_sub_close(s);
+		free(s);
 		return rc;
 	}
 	*out = s;
