@@ -20,6 +20,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

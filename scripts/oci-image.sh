@@ -177,7 +177,8 @@ WINEQ_TLS_CLIENT_AUTH=tls-client-auth WINEQ_LOG_FORMAT=log-format WINEQ_LOG_LEVE
 WINEQ_HTTP=0.0.0.0:9696 WINEQ_MODEL=/usr/share/wineq/model WINEQ_REGISTRY=off"
 	run=/usr/bin/wineqd
 else
-	envmap="WINEQ_CONFIG=config WINEQ_FEED=feed WINEQ_HTTP=http WINEQ_HTTP_OPEN=http-open
+	envmap="WINEQ_CONFIG=config WINEQ_FEED=feed WINEQ_FEEDS_FILE=feeds-file WINEQ_HTTP=http
+WINEQ_HTTP_OPEN=http-open
 WINEQ_REFERENCE=reference WINEQ_MODEL_NAME=model-name WINEQ_WINDOW=window
 WINEQ_WINDOW_SECONDS=window-seconds WINEQ_MIN_EVENTS=min-events
 WINEQ_JOIN_MAX_AGE=join-max-age WINEQ_JOIN_MAX_PREDICTIONS=join-max-predictions

@@ -4,19 +4,21 @@
 # scikit-learn + Flask are the Python reference stack the benchmarks compare against; debhelper and
 # lintian build and check the .deb packages; pre-commit, cppcheck and shellcheck are `make lint`;
 # haproxy is the load balancer the replica test puts in front of wineqd; umoci builds and
-# unpacks the OCI images without a container daemon.
+# unpacks the OCI images without a container daemon; libpq-dev and postgresql-15 are the
+# PostgreSQL backend and the server its tests start on loopback (the package's own cluster is
+# never started).
 # Works as root, or as a user with sudo. Idempotent.
 set -eu
 
 PKGS="build-essential autoconf automake pkg-config clang-format
 protobuf-c-compiler libprotobuf-c-dev libnng-dev libsvm-dev libsvm-tools
-libcurl4-openssl-dev libevent-dev libcmocka-dev libsqlite3-dev libjansson-dev
+libcurl4-openssl-dev libevent-dev libcmocka-dev libsqlite3-dev libjansson-dev libpq-dev
 ca-certificates python3 python3-numpy python3-scipy python3-yaml awscli curl openssl prometheus chromium
 busybox-static unzip
 python3-sklearn python3-flask wrk
 debhelper dpkg-dev fakeroot lintian systemd man-db bash-completion
 systemd-container debootstrap
-haproxy umoci
+haproxy umoci postgresql-15
 pre-commit cppcheck shellcheck
 clang-14 libclang-rt-14-dev libfuzzer-14-dev"
 # Test peers from npm (s3rver) need node and npm; use the machine's own when present.

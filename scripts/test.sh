@@ -39,7 +39,8 @@ tests/unit/test_auth tests/unit/test_wqd_http tests/unit/test_httpd tests/unit/t
 tests/unit/test_ring tests/unit/test_prom tests/unit/test_wqm_join tests/unit/test_wqm_store \
 tests/unit/test_regevents"
 TSAN_INTEGRATION="tests/integration/test_watcher_race.sh tests/integration/test_wineqd.sh \
-tests/integration/test_monitor.sh tests/integration/test_registry_events.sh"
+tests/integration/test_monitor.sh tests/integration/test_registry_events.sh \
+tests/integration/test_replicas_pg.sh"
 
 step "build (-Werror) and make check"
 rm -rf build && mkdir build

@@ -23,7 +23,8 @@ static const char flows_usage[] =
     "Completed, Failed, Cached, Retrying, Crashed), attempts, duration; show also prints\n"
     "the flow's log lines (time UTC, task, line).\n\n"
     "Options:\n"
-    "  --tracking-uri URI     sqlite:///path.db (env WINEQ_TRACKING_URI)\n"
+    "  --tracking-uri URI     sqlite:///path.db, postgresql://user@host/db or tcp://host:port\n"
+    "                         (env WINEQ_TRACKING_URI)\n"
     "  --max-results N        flows to list, newest first (default 20, at most 1000)\n"
     "  --format text|json\n"
     "  -h, --help\n";

@@ -67,8 +67,9 @@ static const struct option reg_options[] = {
 
 static const char common_help[] =
     "Common options:\n"
-    "  --tracking-uri URI     sqlite:///path.db (env WINEQ_TRACKING_URI; default\n"
-    "                         $WINEQ_HOME/registry.db)\n"
+    "  --tracking-uri URI     sqlite:///path.db, postgresql://user@host/db (password from\n"
+    "                         PGPASSWORD or ~/.pgpass) or tcp://host:port (env\n"
+    "                         WINEQ_TRACKING_URI; default $WINEQ_HOME/registry.db)\n"
     "  --artifact-root URI    file:///dir or s3://bucket/prefix (env WINEQ_ARTIFACT_ROOT)\n"
     "  --s3-endpoint-url URL  S3-compatible endpoint (env WINEQ_S3_ENDPOINT_URL)\n"
     "  --format text|json     aligned table (default) or JSON\n"

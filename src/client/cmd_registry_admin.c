@@ -45,7 +45,8 @@ static const char usage[] =
     "                 their artifacts; temporaries and orphan directories older than\n"
     "                 --grace (default 3600) removed\n\n"
     "Options:\n"
-    "  --tracking-uri URI     sqlite:///path.db (env WINEQ_TRACKING_URI)\n"
+    "  --tracking-uri URI     sqlite:///path.db, postgresql://user@host/db or tcp://host:port\n"
+    "                         (env WINEQ_TRACKING_URI)\n"
     "  --artifact-root URI    file:///dir or s3://bucket/prefix (env WINEQ_ARTIFACT_ROOT)\n"
     "  --s3-endpoint-url URL  S3-compatible endpoint (env WINEQ_S3_ENDPOINT_URL)\n"
     "  -h, --help             show this help\n";

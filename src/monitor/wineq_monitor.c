@@ -32,11 +32,13 @@
 #define WQ_SYSCONFDIR "/etc"
 #endif
 #define DEFAULT_CONFIG WQ_SYSCONFDIR "/wineq/wineq-monitor.conf"
-#define WQM_STR_(x)    #x
-#define WQM_STR(x)     WQM_STR_(x)
+
+#define DEFAULT_FEED  "tcp://127.0.0.1:7071"
+#define FEED_ARGS_MAX (4 * WQM_FEEDS_MAX) /* --feed flags taken, repeated URLs included */
 
 enum {
 	O_FEED = 256,
+	O_FEEDS_FILE,
 	O_HTTP,
 	O_WINDOW,
 	O_WINDOW_SECONDS,
@@ -93,6 +95,7 @@ enum {
 
 static const struct option serve_opts[] = {
     {"feed", required_argument, NULL, O_FEED},
+    {"feeds-file", required_argument, NULL, O_FEEDS_FILE},
     {"http", required_argument, NULL, O_HTTP},
     {"window", required_argument, NULL, O_WINDOW},
     {"window-seconds", required_argument, NULL, O_WINDOW_SECONDS},
@@ -132,7 +135,16 @@ static const struct option report_opts[] = {{"reference", required_argument, NUL
                                             {NULL, 0, NULL, 0}};
 
 typedef struct serve_cfg {
-	const char *feed, *http, *tracking, *artifact, *s3, *config, *log_level, *state_dir;
+	/* --feed: a source (config file, command line) that gives any replaces the feeds of the
+	 * one before, as --model-name */
+	const char *feed_args[FEED_ARGS_MAX];
+	size_t nfeed_args;
+	int feed_args_over; /* more --feed than FEED_ARGS_MAX */
+	int feeds_source;
+	wqm_feedlist feeds;      /* feed_args checked, each URL once */
+	const char *feeds_file;  /* --feeds-file: more feeds, read again on SIGHUP */
+	wqm_feedlist subscribed; /* the feeds at start: feeds, then the file's */
+	const char *http, *tracking, *artifact, *s3, *config, *log_level, *state_dir;
 	const char *log_format; /* text or json */
 	int http_open;          /* --http-open yes: serve HTTP on a non-loopback address */
 	wqm_opts m;
@@ -153,94 +165,86 @@ typedef struct report_cfg {
 	const char *num_method, *cat_method;
 } report_cfg;
 
-static void usage(FILE *out)
+/* The serve options of --help. */
+static void usage_serve(FILE *out)
 {
-	fputs(
-	    "usage: wineq-monitor serve [options]\n"
-	    "       wineq-monitor report --reference A.csv --current B.csv [--out FILE]\n"
-	    "                            [--format html|json] [--columns LIST] [--categorical "
-	    "LIST]\n"
-	    "                            [--fail-on-drift] [--ui-url URL]\n"
-	    "       wineq-monitor history [--state-dir DIR] [--since T] [--limit N]\n"
-	    "                            [--format text|json]\n\n"
-	    "serve: subscribes to wineqd's feed, keeps a window of recent predictions and\n"
-	    "compares it with the reference sample of the model version that made them (fetched\n"
-	    "from the registry; the prediction column against the model's own predictions on\n"
-	    "that sample); joins true labels to predictions for live quality; keeps its window,\n"
-	    "join buffer and history in --state-dir; serves /metrics (Prometheus), /report\n"
-	    "(HTML), /report.json, /healthz.\n"
-	    "  --feed URL               wineqd's feed, tcp:// or tls+tcp:// "
-	    "[tcp://127.0.0.1:7071]\n"
+	fprintf(
+	    out,
+	    "serve: subscribes to the feeds of wineqd (one or many replicas), keeps one window\n"
+	    "of recent predictions (each counted once, whichever feeds deliver it) and\n"
+	    "compares it with the reference sample of the model version that made them\n"
+	    "(fetched from the registry; the prediction column against the model's own\n"
+	    "predictions on that sample); joins true labels to predictions for live quality;\n"
+	    "keeps its window, join buffer and history in --state-dir; serves /metrics\n"
+	    "(Prometheus), /report (HTML), /report.json, /healthz.\n"
+	    "  --feed URL               wineqd's feed: tcp://HOST:PORT, tls+tcp://HOST:PORT or\n"
+	    "                           ipc://PATH; repeat it for each replica (at most %d\n"
+	    "                           feeds; a URL given twice is subscribed once)\n"
+	    "                           [%s unless --feeds-file is given]\n"
+	    "  --feeds-file FILE        more feeds: one URL a line, # comments; read again\n"
+	    "                           on SIGHUP (new feeds subscribed, removed ones closed)\n"
 	    "  --http ADDR:PORT         [127.0.0.1:9697]\n"
 	    "  --window N               events kept [1000]\n"
 	    "  --window-seconds S       and only those younger than S seconds [0: no limit]\n"
-	    "  --min-events N           no drift verdict below N events (insufficient data) "
-	    "[" WQM_STR(
-	        WQM_DEFAULT_MIN_EVENTS) "]\n"
-	                                "  --join-max-age S         predictions wait S seconds "
-	                                "for a label [86400]\n"
-	                                "  --join-max-predictions N and at most N of them are "
-	                                "held [100000; ~152 bytes each]\n"
-	                                "  --state-dir DIR|none     SQLite state (window, join "
-	                                "buffer, history)\n"
-	                                "                           [$WINEQ_HOME/monitor; none: "
-	                                "memory only]\n"
-	                                "  --snapshot-interval S    history resolution [60]\n"
-	                                "  --history-days D         snapshots kept [30]\n"
-	                                "  --reference URI          use this model/bundle's "
-	                                "sample for every event\n"
-	                                "  --model-name NAME[,NAME] monitor only these models "
-	                                "(repeatable) [any registered\n"
-	                                "                           name; events never choose "
-	                                "a file: references come\n"
-	                                "                           from the registry as "
-	                                "models:/NAME/VERSION]\n"
-	                                "  --feed-tls-ca FILE       CA that signed wineqd's "
-	                                "certificate (tls+tcp:// feed)\n"
-	                                "  --feed-tls-cert FILE --feed-tls-key FILE   client "
-	                                "certificate for wineqd\n"
-	                                "  --feed-tls-server-name NAME  name wineqd's "
-	                                "certificate must carry [the feed's host]\n"
-	                                "  --http-open yes|no       serve HTTP (which has no "
-	                                "authentication) on a non-loopback address [no]\n"
-	                                "  --tracking-uri, --artifact-root, --s3-endpoint-url   "
-	                                "the registry to fetch from\n"
-	                                "  --log-format FORMAT      text (TIME wineq-monitor[PID] "
-	                                "LEVEL: MESSAGE) or json [text]\n"
-	                                "  --ui-url URL             link /report to wineqd's web "
-	                                "UI (http:// or https://,\n"
-	                                "                           e.g. "
-	                                "http://127.0.0.1:9696/ui/) [none]\n"
-	                                "  --config FILE            key = value file, keys are "
-	                                "these flag names\n"
-	                                "                           [" DEFAULT_CONFIG
-	                                ", when present]\n"
-	                                "report: the same comparison once, between two CSV files "
-	                                "(UCI ';' or comma).\n"
-	                                "  --columns LIST           compared columns [all "
-	                                "columns both files have]\n"
-	                                "  --categorical LIST       categorical among them "
-	                                "[quality]\n"
-	                                "  --out FILE               [-: standard output]\n"
-	                                "  --fail-on-drift          exit 1 when dataset drift is "
-	                                "detected\n"
-	                                "  --ui-url URL             link the HTML report to "
-	                                "wineqd's web UI\n"
-	                                "Drift options (both):\n"
-	                                "  --num-method auto|ks|wasserstein|psi|jensenshannon  "
-	                                "[auto: K-S when the reference\n"
-	                                "                           has <= --small-reference "
-	                                "rows, else Wasserstein]\n"
-	                                "  --cat-method auto|chisquare|jensenshannon [auto: "
-	                                "chi-square / Jensen-Shannon]\n"
-	                                "  --num-threshold X, --cat-threshold X        [the "
-	                                "test's default]\n"
-	                                "  --share-threshold X      dataset drift when drifted "
-	                                "share >= X [0.5]\n"
-	                                "  --small-reference N      [1000]\n"
-	                                "  --bins N                 quantile bins for PSI, JS "
-	                                "and histograms [10]\n"
-	                                "  --log-level LEVEL        [info]\n",
+	    "  --min-events N           no drift verdict below N events (insufficient data)\n"
+	    "                           [%d]\n"
+	    "  --join-max-age S         predictions wait S seconds for a label [86400]\n"
+	    "  --join-max-predictions N and at most N of them are held [100000; ~152 bytes\n"
+	    "                           each]\n",
+	    WQM_FEEDS_MAX, DEFAULT_FEED, WQM_DEFAULT_MIN_EVENTS);
+	fprintf(
+	    out,
+	    "  --state-dir DIR|none     SQLite state (window, join buffer, history)\n"
+	    "                           [$WINEQ_HOME/monitor; none: memory only]\n"
+	    "  --snapshot-interval S    history resolution [60]\n"
+	    "  --history-days D         snapshots kept [30]\n"
+	    "  --reference URI          use this model/bundle's sample for every event\n"
+	    "  --model-name NAME[,NAME] monitor only these models (repeatable) [any registered\n"
+	    "                           name; events never choose a file: references come\n"
+	    "                           from the registry as models:/NAME/VERSION]\n"
+	    "  --feed-tls-ca FILE       CA that signed wineqd's certificate (tls+tcp:// feeds)\n"
+	    "  --feed-tls-cert FILE --feed-tls-key FILE   client certificate for wineqd\n"
+	    "  --feed-tls-server-name NAME  name wineqd's certificate must carry [the feed's\n"
+	    "                           host]\n"
+	    "  --http-open yes|no       serve HTTP (which has no authentication) on a\n"
+	    "                           non-loopback address [no]\n"
+	    "  --tracking-uri, --artifact-root, --s3-endpoint-url   the registry to fetch from\n"
+	    "  --log-format FORMAT      text (TIME wineq-monitor[PID] LEVEL: MESSAGE) or json\n"
+	    "                           [text]\n"
+	    "  --ui-url URL             link /report to wineqd's web UI (http:// or https://,\n"
+	    "                           e.g. http://127.0.0.1:9696/ui/) [none]\n"
+	    "  --config FILE            key = value file, keys are these flag names\n"
+	    "                           [%s, when present]\n",
+	    DEFAULT_CONFIG);
+}
+
+static void usage(FILE *out)
+{
+	fputs("usage: wineq-monitor serve [options]\n"
+	      "       wineq-monitor report --reference A.csv --current B.csv [--out FILE]\n"
+	      "                            [--format html|json] [--columns LIST] [--categorical "
+	      "LIST]\n"
+	      "                            [--fail-on-drift] [--ui-url URL]\n"
+	      "       wineq-monitor history [--state-dir DIR] [--since T] [--limit N]\n"
+	      "                            [--format text|json]\n\n",
+	      out);
+	usage_serve(out);
+	fputs(
+	    "report: the same comparison once, between two CSV files (UCI ';' or comma).\n"
+	    "  --columns LIST           compared columns [all columns both files have]\n"
+	    "  --categorical LIST       categorical among them [quality]\n"
+	    "  --out FILE               [-: standard output]\n"
+	    "  --fail-on-drift          exit 1 when dataset drift is detected\n"
+	    "  --ui-url URL             link the HTML report to wineqd's web UI\n"
+	    "Drift options (both):\n"
+	    "  --num-method auto|ks|wasserstein|psi|jensenshannon  [auto: K-S when the reference\n"
+	    "                           has <= --small-reference rows, else Wasserstein]\n"
+	    "  --cat-method auto|chisquare|jensenshannon [auto: chi-square / Jensen-Shannon]\n"
+	    "  --num-threshold X, --cat-threshold X        [the test's default]\n"
+	    "  --share-threshold X      dataset drift when drifted share >= X [0.5]\n"
+	    "  --small-reference N      [1000]\n"
+	    "  --bins N                 quantile bins for PSI, JS and histograms [10]\n"
+	    "  --log-level LEVEL        [info]\n",
 	    out);
 }
 
@@ -332,6 +336,20 @@ static wq_status model_names_add(serve_cfg *s, char *arg, const char *origin)
 	return WQ_OK;
 }
 
+/* --feed URL, kept as given: feed_check checks them all once every source is read. */
+static void feed_arg_add(serve_cfg *s, const char *url)
+{
+	if (s->feeds_source != s->source) {
+		s->nfeed_args = 0;
+		s->feed_args_over = 0;
+		s->feeds_source = s->source;
+	}
+	if (s->nfeed_args < FEED_ARGS_MAX)
+		s->feed_args[s->nfeed_args++] = url;
+	else
+		s->feed_args_over = 1;
+}
+
 /* The serve option of c with a number value. */
 static wq_status serve_number(serve_cfg *s, int c, const char *arg)
 {
@@ -374,7 +392,10 @@ static wq_cli_step serve_apply(serve_cfg *s, int argc, char **argv, const char *
 			goto bad;
 		switch (c) {
 		case O_FEED:
-			s->feed = optarg;
+			feed_arg_add(s, optarg);
+			break;
+		case O_FEEDS_FILE:
+			s->feeds_file = optarg;
 			break;
 		case O_HTTP:
 			s->http = optarg;
@@ -474,24 +495,69 @@ bad:
 	return WQ_CLI_EXIT;
 }
 
-/* The feed's TLS settings go with a tls+tcp:// feed and only with one: settings that would
- * be ignored are refused rather than leaving the feed quietly unverified. */
-static wq_exit feed_check(const serve_cfg *s)
+/* Every feed: the --feed ones, then those of --feeds-file. WQ_OK, or the file's failure
+ * with "FILE:LINE: what" in err. */
+static wq_status feeds_all(const serve_cfg *s, wqm_feedlist *out, char *err, size_t errlen)
+{
+	*out = s->feeds;
+	if (s->feeds_file == NULL)
+		return WQ_OK;
+	return wqm_feedlist_read(out, s->feeds_file, err, errlen);
+}
+
+static int any_tls(const wqm_feedlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (wq_tlsconf_is_tls_url(l->urls[i]))
+			return 1;
+	return 0;
+}
+
+/* The feeds (the default one when none is given; a bad --feeds-file is invalid input), then
+ * their TLS settings: those go with tls+tcp:// feeds and only with them, so settings that
+ * would be ignored are refused rather than leaving a feed quietly unverified. A feeds file
+ * may name a tls+tcp:// feed later (SIGHUP), so with one the settings are taken as they are. */
+static wq_exit feed_check(serve_cfg *s, wqm_feedlist *all)
 {
 	const wq_rpc_tls *t = &s->feed_tls;
 	int any = t->ca_file != NULL || t->cert_file != NULL || t->key_file != NULL ||
 	          t->server_name != NULL;
+	char err[1024] = "";
+	wq_status rc;
+	size_t i;
 
-	if (wq_tlsconf_is_tls_url(s->feed) && t->ca_file == NULL) {
-		fprintf(stderr,
-		        "wineq-monitor: --feed %s needs --feed-tls-ca (the CA that signed "
-		        "wineqd's certificate)\n",
-		        s->feed);
+	for (i = 0; i < s->nfeed_args; i++) {
+		rc = wqm_feedlist_add(&s->feeds, s->feed_args[i], NULL, err, sizeof(err));
+		if (rc != WQ_OK) {
+			fprintf(stderr, "wineq-monitor: --feed: %s\n", err);
+			return WQ_EXIT_USAGE;
+		}
+	}
+	if (s->feed_args_over) {
+		fprintf(stderr, "wineq-monitor: --feed: more than %d feeds\n", WQM_FEEDS_MAX);
 		return WQ_EXIT_USAGE;
 	}
-	if (!wq_tlsconf_is_tls_url(s->feed) && any) {
+	if (s->feeds.n == 0 && s->feeds_file == NULL)
+		(void)wqm_feedlist_add(&s->feeds, DEFAULT_FEED, NULL, NULL, 0);
+	rc = feeds_all(s, all, err, sizeof(err));
+	if (rc != WQ_OK) {
+		fprintf(stderr, "wineq-monitor: --feeds-file: %s\n", err);
+		return rc == WQ_ENOMEM ? WQ_EXIT_FAILURE : WQ_EXIT_DATA;
+	}
+	for (i = 0; i < all->n; i++) {
+		if (wq_tlsconf_is_tls_url(all->urls[i]) && t->ca_file == NULL) {
+			fprintf(stderr,
+			        "wineq-monitor: --feed %s needs --feed-tls-ca (the CA that signed "
+			        "wineqd's certificate)\n",
+			        all->urls[i]);
+			return WQ_EXIT_USAGE;
+		}
+	}
+	if (any && !any_tls(all) && s->feeds_file == NULL) {
 		fprintf(stderr, "wineq-monitor: --feed-tls-* need a tls+tcp:// --feed (not %s)\n",
-		        s->feed);
+		        all->n > 0 ? all->urls[0] : "none");
 		return WQ_EXIT_USAGE;
 	}
 	if ((t->cert_file == NULL) != (t->key_file == NULL)) {
@@ -501,16 +567,31 @@ static wq_exit feed_check(const serve_cfg *s)
 	return WQ_EXIT_OK;
 }
 
+static int loopback_url(const char *url)
+{
+	return strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0 ||
+	       strncmp(url, "tcp://127.", 10) == 0 || strncmp(url, "tcp://localhost:", 16) == 0 ||
+	       strncmp(url, "tcp://[::1]:", 12) == 0;
+}
+
+/* A plaintext feed off this host believes whoever publishes there: said for every one. */
+static void plaintext_warn(const wqm_feedlist *feeds)
+{
+	size_t i;
+
+	for (i = 0; i < feeds->n; i++)
+		if (!wq_tlsconf_is_tls_url(feeds->urls[i]) && !loopback_url(feeds->urls[i]))
+			wq_log(WQ_LOG_WARN,
+			       "feed %s is plaintext over the network: whoever can publish at that "
+			       "address can feed this monitor; use tls+tcp:// with --feed-tls-ca",
+			       feeds->urls[i]);
+}
+
 /* Says what the monitor believes, once at start. */
 static void trust_log(const serve_cfg *s)
 {
 	char names[1024] = "";
 	size_t i, used = 0;
-	int loopback = strncmp(s->feed, "ipc://", 6) == 0 ||
-	               strncmp(s->feed, "inproc://", 9) == 0 ||
-	               strncmp(s->feed, "tcp://127.", 10) == 0 ||
-	               strncmp(s->feed, "tcp://localhost:", 16) == 0 ||
-	               strncmp(s->feed, "tcp://[::1]:", 12) == 0;
 
 	for (i = 0; i < s->nnames && used < sizeof(names); i++)
 		used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s", i ? ", " : "",
@@ -519,11 +600,7 @@ static void trust_log(const serve_cfg *s)
 	       s->nnames > 0 ? names : "any registered model name",
 	       s->m.reference != NULL ? "--reference " : "the registry (models:/NAME/VERSION)",
 	       s->m.reference != NULL ? s->m.reference : "");
-	if (!wq_tlsconf_is_tls_url(s->feed) && !loopback)
-		wq_log(WQ_LOG_WARN,
-		       "feed %s is plaintext over the network: whoever can publish at that address "
-		       "can feed this monitor; use tls+tcp:// with --feed-tls-ca",
-		       s->feed);
+	plaintext_warn(&s->subscribed);
 }
 
 /* The config file (explicit --config, else the default when present), the command line, then
@@ -550,8 +627,6 @@ static wq_cli_step serve_load(serve_cfg *s, int argc, char **argv, wq_kvconf *co
 	*ex = drift_methods(&s->m, s->num_method, s->cat_method);
 	if (*ex == WQ_EXIT_OK)
 		*ex = wq_cli_log_daemon_setup("wineq-monitor", s->log_level, s->log_format);
-	if (*ex == WQ_EXIT_OK)
-		*ex = feed_check(s);
 	if (*ex == WQ_EXIT_OK && !s->http_open && !wq_auth_addr_is_loopback(s->http)) {
 		/* the reports show the served data: nobody off this host reads them by default */
 		fprintf(
@@ -562,6 +637,8 @@ static wq_cli_step serve_load(serve_cfg *s, int argc, char **argv, wq_kvconf *co
 		    s->http);
 		*ex = WQ_EXIT_USAGE;
 	}
+	if (*ex == WQ_EXIT_OK)
+		*ex = feed_check(s, &s->subscribed);
 	if (*ex != WQ_EXIT_OK)
 		return WQ_CLI_EXIT;
 	s->m.model_names = s->names;
@@ -635,22 +712,52 @@ static wq_exit monitor_start(const serve_cfg *s, monitor *mon)
 		       "state %s: %zu stored events replayed: window %zu events, %zu predictions "
 		       "awaiting labels",
 		       s->m.state_dir, restored, mon->m.count, wqm_join_count(mon->m.join));
-	rc = wqm_feed_start(&mon->m, s->feed, &s->feed_tls, &mon->feed, err, sizeof(err));
+	rc = wqm_feed_start(&mon->m, &s->feed_tls, &mon->feed, err, sizeof(err));
+	if (rc == WQ_OK)
+		rc = wqm_feed_set(mon->feed, &s->subscribed, NULL, NULL, err, sizeof(err));
 	if (rc == WQ_OK)
 		rc = wqm_ticker_start(&mon->m, &mon->ticker, err, sizeof(err));
 	if (rc != WQ_OK) {
 		wq_log(WQ_LOG_ERROR, "%s", err);
 		return WQ_EXIT_FAILURE;
 	}
-	wq_log(
-	    WQ_LOG_INFO,
-	    "wineq-monitor %s: feed %s%s, http %s, window %zu events%s, verdicts from %zu events, "
-	    "state %s",
-	    PACKAGE_VERSION, s->feed, s->feed_tls.cert_file != NULL ? " (client certificate)" : "",
-	    s->http, s->m.window, s->m.window_seconds > 0 ? " (and an age limit)" : "",
-	    s->m.min_events, s->m.state_dir != NULL ? s->m.state_dir : "none (memory only)");
+	wq_log(WQ_LOG_INFO,
+	       "wineq-monitor %s: %zu feed%s%s%s, http %s, window %zu events%s, verdicts from %zu "
+	       "events, state %s",
+	       PACKAGE_VERSION, s->subscribed.n, s->subscribed.n == 1 ? "" : "s",
+	       s->feeds_file != NULL ? " with --feeds-file " : "",
+	       s->feeds_file != NULL ? s->feeds_file : "", s->http, s->m.window,
+	       s->m.window_seconds > 0 ? " (and an age limit)" : "", s->m.min_events,
+	       s->m.state_dir != NULL ? s->m.state_dir : "none (memory only)");
 	trust_log(s);
 	return WQ_EXIT_OK;
+}
+
+/* SIGHUP: --feeds-file again. A file that cannot be read or has a bad line changes nothing
+ * (logged); else the feeds become the --feed ones and the file's. */
+static void feeds_reload(const serve_cfg *s, monitor *mon)
+{
+	wqm_feedlist all;
+	char err[1024] = "";
+	size_t added = 0, removed = 0;
+
+	if (s->feeds_file == NULL) {
+		wq_log(WQ_LOG_INFO, "SIGHUP: no --feeds-file, nothing to read again");
+		return;
+	}
+	if (feeds_all(s, &all, err, sizeof(err)) != WQ_OK) {
+		wq_log(WQ_LOG_ERROR, "SIGHUP: --feeds-file %s (the feeds stay as they were)", err);
+		return;
+	}
+	/* a URL that fails is logged by wqm_feed_set; the others are taken */
+	(void)wqm_feed_set(mon->feed, &all, &added, &removed, err, sizeof(err));
+	plaintext_warn(&all);
+	pthread_mutex_lock(&mon->m.feeds_mu);
+	all.n = mon->m.nfeeds;
+	pthread_mutex_unlock(&mon->m.feeds_mu);
+	wq_log(WQ_LOG_INFO,
+	       "SIGHUP: --feeds-file %s read again: %zu feeds added, %zu closed, %zu now",
+	       s->feeds_file, added, removed, all.n);
 }
 
 static void monitor_stop(monitor *mon)
@@ -665,8 +772,7 @@ static void monitor_stop(monitor *mon)
 
 static wq_exit cmd_serve(int argc, char **argv)
 {
-	serve_cfg s = {
-	    .feed = "tcp://127.0.0.1:7071", .http = "127.0.0.1:9697", .log_level = "info"};
+	serve_cfg s = {.http = "127.0.0.1:9697", .log_level = "info"};
 	wq_kvconf conf = {0};
 	char **cargv = NULL;
 	int cargc = 0, sig;
@@ -681,6 +787,7 @@ static wq_exit cmd_serve(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	if (serve_load(&s, argc, argv, &conf, &cargv, &cargc, &ex) == WQ_CLI_EXIT)
@@ -691,6 +798,8 @@ static wq_exit cmd_serve(int argc, char **argv)
 	if (ex == WQ_EXIT_OK) {
 		do {
 			sig = sigwaitinfo(&sigs, NULL);
+			if (sig == SIGHUP)
+				feeds_reload(&s, &mon);
 		} while (sig != SIGTERM && sig != SIGINT);
 		wq_log(WQ_LOG_INFO, "stopping");
 	}

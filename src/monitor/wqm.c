@@ -14,6 +14,10 @@
 #include <string.h>
 
 #define RETRY_NS (30LL * 1000000000LL) /* a failed reference load is retried after */
+/* While replicas swap one after another, events of the old and the new version of a model
+ * interleave for a moment: an older version takes the reference back only once the current
+ * one has been silent this long (a rollback), so the window does not restart on each. */
+#define SWITCH_BACK_NS (10LL * 1000000000LL)
 
 void wqm_opts_default(wqm_opts *o)
 {
@@ -284,21 +288,37 @@ static void rejection_add(wqm *m, int64_t seq, size_t col, int invalid)
 		m->rej_count++;
 }
 
+/* Whether an event of model name, version (key) needs another reference than the current
+ * one (caller holds mu). */
+static bool reference_switch_due(wqm *m, const char *key, const char *name, int64_t version,
+                                 int64_t now)
+{
+	if (m->ref == NULL)
+		return true;
+	if (strcmp(m->ref->key, key) == 0) {
+		m->ref_seen_ns = now;
+		return false;
+	}
+	/* an older version of the same model, while the current one still serves */
+	return !(strcmp(m->ref->name, name) == 0 && version > 0 && version < m->ref->version &&
+	         now - m->ref_seen_ns < SWITCH_BACK_NS);
+}
+
 /* Makes the reference of key current (loading it when needed); 0 or a negative status when
  * the event cannot be monitored. Called without mu. */
-static wq_status reference_ensure(wqm *m, const char *key, const char *uri, int64_t seq)
+static wq_status reference_ensure(wqm *m, const char *key, const char *name, int64_t version,
+                                  const char *uri, int64_t seq)
 {
 	char err[1024] = "";
 	wqm_ref *fresh = NULL;
-	int64_t now;
-	int need;
+	int64_t now = wq_clock_unix_ns();
+	bool need;
 
 	pthread_mutex_lock(&m->mu);
-	need = m->ref == NULL || strcmp(m->ref->key, key) != 0;
+	need = reference_switch_due(m, key, name, version, now);
 	pthread_mutex_unlock(&m->mu);
 	if (!need)
 		return WQ_OK;
-	now = wq_clock_unix_ns();
 	if (strcmp(m->last_failed_model, key) == 0 && now - m->last_fail_ns < RETRY_NS)
 		return WQ_ENOENT;
 	/* Loading (maybe downloading) happens outside the lock: scrapes go on meanwhile. */
@@ -325,6 +345,7 @@ static wq_status reference_ensure(wqm *m, const char *key, const char *uri, int6
 	m->have_target = 0;
 	m->rej_count = 0;
 	m->ref_since_seq = seq;
+	m->ref_seen_ns = now;
 	m->window_gen++;
 	count(m, seq, WQM_C_REF_SWITCHES);
 	pthread_mutex_unlock(&m->mu);
@@ -360,7 +381,7 @@ static void ingest_prediction(wqm *m, int64_t seq, const Wineq__V1__PredictionEv
 	m->last_version = mver;
 	pthread_mutex_unlock(&m->mu);
 
-	if (verdict != WQM_TRUST_OK || reference_ensure(m, key, uri, seq) != WQ_OK) {
+	if (verdict != WQM_TRUST_OK || reference_ensure(m, key, mname, mver, uri, seq) != WQ_OK) {
 		pthread_mutex_lock(&m->mu);
 		count(m, seq, WQM_C_REJ_REFERENCE);
 		pthread_mutex_unlock(&m->mu);
@@ -462,19 +483,53 @@ void wqm_ingest(wqm *m, int64_t seq, const uint8_t *data, size_t len)
 	feed_msg_free(&msg);
 }
 
-/* Whether a message is worth keeping: true when it is, else false and the reason it is dropped is
- * counted and logged here. Malformed messages and events about models the monitor does not
- * believe in never reach the state store, so a fake publisher cannot fill it or have them
- * replayed. */
-static bool screen_keep(wqm *m, const uint8_t *data, size_t len)
+/* The recent-message key of a message: a prediction by its prediction_id and its time (what
+ * two deliveries of one prediction share; an id seen again at another time is another
+ * event, so a publisher reusing ids cannot have real predictions dropped), anything else by
+ * its bytes. */
+static uint64_t dedup_key(const wqm *m, const feed_msg *msg, const uint8_t *data, size_t len)
+{
+	const char *id = msg->prediction != NULL ? msg->prediction->prediction_id : NULL;
+
+	if (id != NULL && id[0] != '\0') {
+		char tagged[WQM_JOIN_ID_LEN + 32];
+		int n = snprintf(tagged, sizeof(tagged), "p:%.*s@%lld", WQM_JOIN_ID_LEN, id,
+		                 (long long)msg->prediction->time_unix_nano);
+
+		return wqm_dedup_key(m->dedup, tagged, (size_t)n);
+	}
+	return wqm_dedup_key(m->dedup, data, len);
+}
+
+/* Whether a message is worth keeping: true when it is, else false and the reason it is dropped
+ * is counted and logged here. A message taken before (from another feed) is dropped first and
+ * counted as a duplicate only. Malformed messages and events about models the monitor does
+ * not believe in never reach the state store, so a fake publisher cannot fill it or have them
+ * replayed. *kind gets the message's enum wqm_msg_kind bits. */
+static bool screen_keep(wqm *m, const uint8_t *data, size_t len, uint8_t *kind)
 {
 	char key[WQM_TRUST_KEY_MAX], uri[1024];
 	wqm_trust_verdict verdict = WQM_TRUST_OK;
 	enum wqm_counter_id reason = WQM_C_REJ_MALFORMED;
 	feed_msg msg;
-	int keep = 1;
+	int keep = 1, dup;
+	uint64_t dkey;
 
 	feed_msg_decode(&msg, data, len);
+	*kind = msg.prediction != NULL ? WQM_MSG_PREDICTION
+	        : msg.feedback != NULL ? WQM_MSG_LABEL
+	                               : WQM_MSG_OTHER;
+	dkey = dedup_key(m, &msg, data, len);
+	pthread_mutex_lock(&m->mu);
+	dup = wqm_dedup_seen(m->dedup, dkey);
+	if (dup)
+		wq_prom_cell_inc(m->m_duplicates);
+	pthread_mutex_unlock(&m->mu);
+	if (dup) {
+		*kind |= WQM_MSG_DUPLICATE;
+		feed_msg_free(&msg);
+		return false;
+	}
 	if (msg.prediction == NULL && msg.feedback == NULL)
 		keep = 0;
 	if (msg.prediction != NULL) {
@@ -496,7 +551,8 @@ static bool screen_keep(wqm *m, const uint8_t *data, size_t len)
 	return keep;
 }
 
-void wqm_accept(wqm *m, const uint8_t *const *in_data, const size_t *in_len, size_t in_n)
+void wqm_accept(wqm *m, const uint8_t *const *in_data, const size_t *in_len, size_t in_n,
+                uint8_t *kinds)
 {
 	static int64_t last_warn_ns;
 	int64_t seq[WQM_FEED_BATCH];
@@ -505,12 +561,17 @@ void wqm_accept(wqm *m, const uint8_t *const *in_data, const size_t *in_len, siz
 	char err[1024] = "";
 	size_t i, k, done;
 	wq_status rc = WQ_EIO;
+	uint8_t kind;
 
 	for (done = 0; done < in_n; done += k) {
 		size_t batch = 0;
 
 		for (k = 0; done + k < in_n && k < WQM_FEED_BATCH; k++) {
-			if (!screen_keep(m, in_data[done + k], in_len[done + k]))
+			int keep = screen_keep(m, in_data[done + k], in_len[done + k], &kind);
+
+			if (kinds != NULL)
+				kinds[done + k] = kind;
+			if (!keep)
 				continue;
 			data[batch] = in_data[done + k];
 			len[batch++] = in_len[done + k];
@@ -793,6 +854,7 @@ static void state_release(wqm *m)
 	wq_prom_free(m->prom);
 	wqm_join_quality_free(m->quality, m->nquality);
 	wqm_join_free(m->join);
+	wqm_dedup_free(m->dedup);
 	free(m->rows);
 	free(m->times_ns);
 	free(m->seqs);
@@ -822,6 +884,8 @@ wq_status wqm_init(wqm *m, const wqm_opts *o, wq_registry *registry, char *err, 
 	}
 	rc = wqm_join_new(o->join_max_predictions, (int64_t)(o->join_max_age_s * 1e9), &m->join,
 	                  err, errlen);
+	if (rc == WQ_OK)
+		rc = wqm_dedup_new(WQM_DEDUP_DEFAULT, &m->dedup, err, errlen);
 	if (rc != WQ_OK)
 		goto fail;
 	m->cap = o->window;
@@ -831,7 +895,7 @@ wq_status wqm_init(wqm *m, const wqm_opts *o, wq_registry *registry, char *err, 
 	m->seqs = calloc(m->cap, sizeof(*m->seqs));
 	m->rej = calloc(m->rej_cap, sizeof(*m->rej));
 	if (m->rows == NULL || m->times_ns == NULL || m->seqs == NULL || m->rej == NULL ||
-	    pthread_mutex_init(&m->mu, NULL) != 0) {
+	    pthread_mutex_init(&m->mu, NULL) != 0 || pthread_mutex_init(&m->feeds_mu, NULL) != 0) {
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -855,5 +919,6 @@ void wqm_fini(wqm *m)
 {
 	state_release(m);
 	pthread_mutex_destroy(&m->mu);
+	pthread_mutex_destroy(&m->feeds_mu);
 	memset(m, 0, sizeof(*m));
 }

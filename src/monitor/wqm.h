@@ -10,6 +10,8 @@
 #include "drift/wq_driftreport.h"
 #include "serve/wq_prom.h"
 #include "registry/wq_registry.h"
+#include "wqm_dedup.h"
+#include "wqm_feedlist.h"
 #include "wqm_join.h"
 #include "wqm_store.h"
 #include "wqm_trust.h"
@@ -75,6 +77,16 @@ enum wqm_counter_id {
 
 typedef struct wqm_rejection wqm_rejection; /* private: one feature rejection (data quality) */
 
+/* One subscribed feed as the metrics and reports show it. */
+typedef struct wqm_feedstat {
+	char url[WQM_FEED_URL_MAX];
+	uint32_t dialer_id;    /* its nng dialler */
+	int pipes;             /* connections up (0 or 1 but while one replaces another) */
+	uint64_t predictions;  /* prediction events received from it, duplicates included */
+	int64_t last_msg_ns;   /* CLOCK_REALTIME of its last message of any kind; 0: none yet */
+	int64_t down_since_ns; /* since when it has had no connection (for the log) */
+} wqm_feedstat;
+
 typedef struct wqm {
 	wqm_opts o;
 	wq_registry *registry; /* to fetch bundles; owned */
@@ -109,6 +121,7 @@ typedef struct wqm {
 	wqm_rejection *rej;
 	size_t rej_cap, rej_head, rej_count;
 	int64_t ref_since_seq; /* first message seq of the current reference's window */
+	int64_t ref_seen_ns;   /* when an event of the current reference's version last came */
 	char last_model[WQM_JOIN_MODEL_MAX]; /* model of the latest prediction event */
 	int64_t last_version;
 	int64_t last_event_unix_ns;
@@ -121,9 +134,17 @@ typedef struct wqm {
 	int64_t counted_upto; /* replayed messages up to this seq are already in the counters */
 	int64_t mem_seq;      /* numbering in memory-only mode */
 
-	atomic_int feed_connected;
+	atomic_int feed_connected; /* connections up, all feeds together */
 	wqm_counter counters[WQM_C_COUNT];
 	wq_prom_cell *m_store_errors;
+	/* messages already taken, so that one arriving on two feeds counts once (under mu) */
+	wqm_dedup *dedup;
+	wq_prom_cell *m_duplicates;
+	/* the feeds (wqm_feed.c writes, the metrics and reports read); taken after mu when both
+	 * are, never the other way round */
+	pthread_mutex_t feeds_mu;
+	wqm_feedstat feeds[WQM_FEEDS_MAX];
+	size_t nfeeds;
 } wqm;
 
 /* Sets the defaults (window 1000, no age limit, WQM_DEFAULT_MIN_EVENTS, Evidently's tests,
@@ -142,12 +163,22 @@ void wqm_fini(wqm *m);
  * replayed. */
 wq_status wqm_restore(wqm *m, size_t *n, char *err, size_t errlen);
 
+/* What wqm_accept found a message to be (bits). */
+enum wqm_msg_kind {
+	WQM_MSG_OTHER = 0,      /* malformed */
+	WQM_MSG_PREDICTION = 1, /* a prediction event */
+	WQM_MSG_LABEL = 2,      /* a true label */
+	WQM_MSG_DUPLICATE = 4   /* with one of the above: taken before, dropped now */
+};
+
 /* Takes n feed messages (packed FeedEvent; a bare PredictionEvent is accepted too): drops
- * (counts and rarely logs) the malformed ones and the events the trust rules refuse
- * (wqm_trust.h), commits the others to the store in one transaction, then ingests each. When
- * the store fails they are still ingested (counted in wineq_monitor_state_errors_total,
- * logged). Thread-safe. */
-void wqm_accept(wqm *m, const uint8_t *const *data, const size_t *len, size_t n);
+ * the ones already taken (wqm_dedup.h: a prediction by its prediction_id and time, anything
+ * else by its bytes; counted in wineq_monitor_events_duplicate_total), drops (counts and rarely
+ * logs) the malformed ones and the events the trust rules refuse (wqm_trust.h), commits the
+ * others to the store in one transaction, then ingests each. When the store fails they are
+ * still ingested (counted in wineq_monitor_state_errors_total, logged). kinds (may be NULL)
+ * gets each message's enum wqm_msg_kind bits. Thread-safe. */
+void wqm_accept(wqm *m, const uint8_t *const *data, const size_t *len, size_t n, uint8_t *kinds);
 
 /* Ingests one message numbered seq: a prediction the trust rules accept joins the window
  * (after its reference is found or loaded, features mapped to its columns) and the join
@@ -170,15 +201,32 @@ wq_status wqm_report_html(wqm *m, char **out, size_t *len, char *err, size_t err
  * what the window, the join buffer and the retention no longer need. No-op without a store. */
 wq_status wqm_snapshot(wqm *m, char *err, size_t errlen);
 
-/* The feed: subscribes to url and accepts until wqm_feed_stop. nng redials by itself, so
- * wineqd restarts need nothing; wqm.feed_connected says whether a connection is up. A
- * tls+tcp:// url needs tls->ca_file (wineqd's certificate is verified against it and the
- * server name) and may present tls->cert_file + key_file as a client certificate; tls
- * settings with any other url are WQ_EINVAL. tls may be NULL; its files are read here. */
+/* The feeds: one SUB socket dialling every feed URL, one receiver thread taking their
+ * messages into m (wqm_accept) and keeping m->feeds: connections (nng pipe notifications),
+ * predictions and the time of the last message per feed. nng redials each by itself, so
+ * wineqd restarts need nothing. tls (may be NULL; its files are read at each add) goes with
+ * every tls+tcp:// URL: wineqd's certificate is verified against tls->ca_file and the server
+ * name; tls->cert_file + key_file is presented as a client certificate. The caller keeps tls
+ * alive until wqm_feed_stop. wqm_feed_start subscribes to nothing yet: wqm_feed_set does. */
 typedef struct wqm_feed wqm_feed;
-wq_status wqm_feed_start(wqm *m, const char *url, const wq_rpc_tls *tls, wqm_feed **out, char *err,
-                         size_t errlen);
+wq_status wqm_feed_start(wqm *m, const wq_rpc_tls *tls, wqm_feed **out, char *err, size_t errlen);
+
+/* Makes the subscribed feeds those of l: feeds not in l are closed (their connection and
+ * series go), new ones are dialled; the others are left as they are. A URL that cannot be
+ * dialled (a tls+tcp:// one without tls->ca_file, files that do not load) is left out and the
+ * others are still set; the first such failure is returned (WQ_EINVAL, WQ_EIO...) with its
+ * detail in err. *added and *removed (may be NULL) get the counts. */
+wq_status wqm_feed_set(wqm_feed *f, const wqm_feedlist *l, size_t *added, size_t *removed,
+                       char *err, size_t errlen);
+
+/* Closes every feed and the socket; accepts NULL. */
 void wqm_feed_stop(wqm_feed *f);
+
+/* The feeds as JSON: [{"url", "connected", "predictions", "last_message_age_seconds" (null
+ * before the first)}], in the order they were added; NULL when out of memory. *connected and
+ * *total (may be NULL) get the feeds with a connection and all of them. Owned by the caller
+ * (json_decref). */
+json_t *wqm_feed_json(wqm *m, size_t *connected, size_t *total);
 
 /* The snapshot ticker: wqm_snapshot every o.snapshot_interval_s until stopped (and once
  * more when stopped). Nothing is started without a store (*out = NULL). */

@@ -67,13 +67,22 @@ static void on_report_json(wq_httpd_req *r, void *arg)
 	wq_httpd_reply_json(r, 200, j);
 }
 
+/* feed_connected: every feed has a connection (a monitor missing one replica's feed sees
+ * only part of the traffic); feeds: each one (wqm_feed_json). */
 static void on_healthz(wq_httpd_req *r, void *arg)
 {
 	wqm *m = arg;
+	size_t up = 0, n = 0;
+	json_t *feeds = wqm_feed_json(m, &up, &n);
 
+	if (feeds == NULL) {
+		wq_httpd_reply_error(r, 500, "INTERNAL", "out of memory");
+		return;
+	}
 	wq_httpd_reply_json(r, 200,
-	                    json_pack("{s:s, s:b}", "status", "ok", "feed_connected",
-	                              atomic_load(&m->feed_connected) > 0));
+	                    json_pack("{s:s, s:b, s:I, s:I, s:o}", "status", "ok", "feed_connected",
+	                              n > 0 && up == n, "feeds_connected", (json_int_t)up,
+	                              "feeds_total", (json_int_t)n, "feeds", feeds));
 }
 
 static const wq_httpd_route routes[] = {

@@ -37,6 +37,8 @@ enum stat_kind {
 	ST_Q_RECALL,
 	ST_Q_REF_BACC,
 	ST_Q_LAG,
+	ST_FEED_PREDICTIONS,
+	ST_FEED_AGE,
 	ST_COUNT
 };
 
@@ -196,12 +198,38 @@ static void emit_drift(wq_prom_emitter *e, wqm *m, int kind)
 	}
 }
 
+/* The per-feed series, under feeds_mu only: a scrape shows the feeds even while mu is held
+ * by a long drift computation. */
+static void emit_feeds(wq_prom_emitter *e, wqm *m, int kind)
+{
+	int64_t now = wq_clock_unix_ns();
+	size_t i;
+
+	pthread_mutex_lock(&m->feeds_mu);
+	for (i = 0; i < m->nfeeds; i++) {
+		const wqm_feedstat *f = &m->feeds[i];
+		const char *lv[1] = {f->url};
+
+		if (kind == ST_CONNECTED)
+			wq_prom_emit(e, lv, f->pipes > 0);
+		else if (kind == ST_FEED_PREDICTIONS)
+			wq_prom_emit(e, lv, (double)f->predictions);
+		else if (f->last_msg_ns > 0)
+			wq_prom_emit(e, lv, (double)(now - f->last_msg_ns) / 1e9);
+	}
+	pthread_mutex_unlock(&m->feeds_mu);
+}
+
 static void collect(wq_prom_emitter *e, void *arg)
 {
 	collector_arg *a = arg;
 	wqm *m = a->m;
 	char buf[64];
 
+	if (a->kind == ST_CONNECTED || a->kind == ST_FEED_PREDICTIONS || a->kind == ST_FEED_AGE) {
+		emit_feeds(e, m, a->kind);
+		return;
+	}
 	pthread_mutex_lock(&m->mu);
 	switch (a->kind) {
 	case ST_WINDOW:
@@ -215,9 +243,6 @@ static void collect(wq_prom_emitter *e, void *arg)
 		break;
 	case ST_JOIN:
 		wq_prom_emit(e, NULL, (double)wqm_join_count(m->join));
-		break;
-	case ST_CONNECTED:
-		wq_prom_emit(e, NULL, atomic_load(&m->feed_connected) > 0);
 		break;
 	case ST_LAST_AGE:
 		if (m->last_event_unix_ns > 0)
@@ -260,6 +285,8 @@ static const char *const nv_quality[] = {"name", "version", "quality"};
 /* not "quantile": promtool reserves it for summaries */
 static const char *const nv_quantile[] = {"name", "version", "q"};
 
+static const char *const feed[] = {"feed"};
+
 static const family_def defs[] = {
     {ST_SCORE, "wineq_drift_score", "Drift score of the deciding test per column.", 2, col_method},
     {ST_THRESHOLD, "wineq_drift_threshold", "Threshold of the deciding test per column.", 2,
@@ -289,7 +316,10 @@ static const family_def defs[] = {
      "The model whose reference sample is the reference (value 1).", 2, name_version},
     {ST_LAST_AGE, "wineq_monitor_last_event_age_seconds",
      "Seconds since the last event was received.", 0, NULL},
-    {ST_CONNECTED, "wineq_monitor_feed_connected", "1 while connected to the feed.", 0, NULL},
+    {ST_CONNECTED, "wineq_monitor_feed_connected",
+     "1 while the monitor has a connection to the feed (wineqd's feed URL), else 0.", 1, feed},
+    {ST_FEED_AGE, "wineq_monitor_feed_last_message_age_seconds",
+     "Seconds since the last message from the feed (absent before the first).", 1, feed},
     {ST_JOIN, "wineq_monitor_join_predictions", "Predictions held for joining with labels.", 0,
      NULL},
     {ST_Q_LABELLED, "wineq_quality_labelled", "Labelled predictions in the join window.", 2,
@@ -323,6 +353,17 @@ static wq_status counter(wqm *m, const char *name, const char *help, const char 
 		rc = wq_prom_cell_get(f, label ? lv : NULL, &m->counters[ids[i]].cell);
 	}
 	return rc;
+}
+
+/* A counter of the monitor's own that does not survive restarts: one series, *cell. */
+static wq_status plain_counter(wqm *m, const char *name, const char *help, wq_prom_cell **cell,
+                               char *err, size_t errlen)
+{
+	wq_prom_family *f;
+	wq_status rc = wq_prom_family_add(m->prom, WQ_PROM_COUNTER, name, help, NULL, 0, NULL, 0,
+	                                  &f, err, errlen);
+
+	return rc == WQ_OK ? wq_prom_cell_get(f, NULL, cell) : rc;
 }
 
 wq_status wqm_metrics_init(wqm *m, char *err, size_t errlen)
@@ -381,12 +422,25 @@ wq_status wqm_metrics_init(wqm *m, char *err, size_t errlen)
 		             "True labels received, by how they joined a prediction.", "result",
 		             results, result_ids, 3, err, errlen);
 	if (rc == WQ_OK)
-		rc =
-		    wq_prom_family_add(m->prom, WQ_PROM_COUNTER, "wineq_monitor_state_errors_total",
-		                       "Events that could not be written to the state store.", NULL,
-		                       0, NULL, 0, &f, err, errlen);
+		rc = plain_counter(m, "wineq_monitor_state_errors_total",
+		                   "Events that could not be written to the state store.",
+		                   &m->m_store_errors, err, errlen);
 	if (rc == WQ_OK)
-		rc = wq_prom_cell_get(f, NULL, &m->m_store_errors);
+		rc = plain_counter(
+		    m, "wineq_monitor_events_duplicate_total",
+		    "Messages dropped because the same message (a prediction: the same "
+		    "prediction_id and time) was already taken from a feed.",
+		    &m->m_duplicates, err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_prom_family_add(
+		    m->prom, WQ_PROM_COUNTER, "wineq_monitor_feed_predictions_total",
+		    "Prediction events received from the feed, duplicates included "
+		    "(since the monitor started or subscribed to it).",
+		    feed, 1, NULL, 0, &f, err, errlen);
+	if (rc == WQ_OK) {
+		collector_args[ST_FEED_PREDICTIONS] = (collector_arg){m, ST_FEED_PREDICTIONS};
+		rc = wq_prom_family_set_collector(f, collect, &collector_args[ST_FEED_PREDICTIONS]);
+	}
 	if (rc == WQ_OK)
 		rc = wq_prom_process_add(m->prom, err, errlen);
 	if (rc == WQ_OK)

@@ -201,6 +201,8 @@ wq_status wqm_report_json(wqm *m, json_t **out, char *err, size_t errlen)
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 	if (rc == WQ_OK && target_json(m, j) != WQ_OK)
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	if (rc == WQ_OK && json_object_set_new(j, "feeds", wqm_feed_json(m, NULL, NULL)) != 0)
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 	report_end(m, &c);
 	if (rc != WQ_OK) {
 		json_decref(j);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,11 +56,11 @@ static const char schema_sql[] =
 
 /* The stored layout version (a row of SELECT max(version)): recorded when there is none yet,
  * refused when it is newer than this program's. */
-static wq_status schema_check(wq_db *db, sqlite3_stmt *st, char *err, size_t errlen)
+static wq_status schema_check(wq_db *db, wq_db_stmt *st, char *err, size_t errlen)
 {
-	long long v = sqlite3_column_int64(st, 0);
+	long long v = wq_db_col_int64(st, 0);
 
-	if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+	if (wq_db_col_is_null(st, 0))
 		return wq_db_stmt_exec(db, WHAT, err, errlen,
 		                       "INSERT INTO monitor_schema(version) VALUES (?)", "i",
 		                       (int64_t)SCHEMA);
@@ -73,13 +74,13 @@ static wq_status schema_check(wq_db *db, sqlite3_stmt *st, char *err, size_t err
 
 static wq_status schema_init(wq_db *db, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	wq_status rc = wq_db_begin(db, err, errlen);
 
 	if (rc != WQ_OK)
 		return rc;
-	if (sqlite3_exec(wq_db_sqlite(db), schema_sql, NULL, NULL, NULL) != SQLITE_OK)
-		rc = wq_db_error(db, WHAT ": cannot create the tables", err, errlen);
+	if (rc == WQ_OK)
+		rc = wq_db_exec(db, WHAT ": cannot create the tables", schema_sql, err, errlen);
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
 		                        "SELECT max(version) FROM monitor_schema", "");
@@ -91,7 +92,7 @@ static wq_status schema_init(wq_db *db, char *err, size_t errlen)
 		else if (step == WQ_DB_ROW)
 			rc = schema_check(db, st, err, errlen);
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return wq_db_finish(db, rc, err, errlen);
 }
 
@@ -172,7 +173,7 @@ void wqm_store_close(wqm_store *s)
 wq_status wqm_store_append(wqm_store *s, const uint8_t *const *data, const size_t *len, size_t n,
                            int64_t *seq, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = NULL; /* reused for the batch: SQLite's own API (the store is a file) */
 	sqlite3 *h;
 	long long now = wq_clock_unix_ms();
 	size_t i;
@@ -205,7 +206,7 @@ wq_status wqm_store_append(wqm_store *s, const uint8_t *const *data, const size_
 wq_status wqm_store_replay(wqm_store *s, wqm_store_event_fn fn, void *arg, size_t *count, char *err,
                            size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	size_t n = 0;
 	wq_status rc;
 
@@ -219,11 +220,13 @@ wq_status wqm_store_replay(wqm_store *s, wqm_store_event_fn fn, void *arg, size_
 			rc = r;
 			break;
 		}
-		rc = fn(arg, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
-		        (size_t)sqlite3_column_bytes(st, 1));
+		size_t blen = 0;
+		const void *body = wq_db_col_blob(st, 1, &blen);
+
+		rc = fn(arg, wq_db_col_int64(st, 0), body, blen);
 		n++;
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	pthread_mutex_unlock(&s->mu);
 	if (rc == WQ_OK && count != NULL)
 		*count = n;
@@ -251,15 +254,15 @@ wq_status wqm_store_prune(wqm_store *s, int64_t before_seq, int64_t snapshots_be
 
 long long wqm_store_event_count(wqm_store *s)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	long long n = WQ_EIO;
 
 	pthread_mutex_lock(&s->mu);
 	if (wq_db_stmt_prepare(s->db, WHAT, NULL, 0, &st, "SELECT count(*) FROM monitor_events",
 	                       "") == WQ_OK &&
 	    wq_db_stmt_step(s->db, WHAT, st, NULL, 0) == WQ_DB_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+		n = wq_db_col_int64(st, 0);
+	wq_db_stmt_finalize(st);
 	pthread_mutex_unlock(&s->mu);
 	return n;
 }
@@ -298,7 +301,7 @@ wq_status wqm_store_snapshot(wqm_store *s, const wqm_store_point *p, const wqm_s
 wq_status wqm_store_counters_load(wqm_store *s, wqm_store_counter *c, size_t nc, int64_t *upto_seq,
                                   char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int64_t upto = 0;
 	size_t i;
 	wq_status rc;
@@ -314,13 +317,13 @@ wq_status wqm_store_counters_load(wqm_store *s, wqm_store_counter *c, size_t nc,
 			rc = r;
 			break;
 		}
-		name = (const char *)sqlite3_column_text(st, 0);
+		name = wq_db_col_text(st, 0);
 		for (i = 0; name != NULL && i < nc; i++)
 			if (strcmp(c[i].name, name) == 0)
-				c[i].value = sqlite3_column_double(st, 1);
-		upto = sqlite3_column_int64(st, 2);
+				c[i].value = wq_db_col_double(st, 1);
+		upto = wq_db_col_int64(st, 2);
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	pthread_mutex_unlock(&s->mu);
 	if (rc == WQ_OK)
 		*upto_seq = upto;
@@ -328,29 +331,29 @@ wq_status wqm_store_counters_load(wqm_store *s, wqm_store_counter *c, size_t nc,
 }
 
 /* SQL NULL (how SQLite stores a NaN) back to NaN. */
-static double column_real(sqlite3_stmt *st, int col)
+static double column_real(wq_db_stmt *st, int col)
 {
-	return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
+	return wq_db_col_is_null(st, col) ? NAN : wq_db_col_double(st, col);
 }
 
-static wq_status point_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+static wq_status point_fill(wq_db *db, wq_db_stmt *st, void *slot, char *err, size_t errlen)
 {
 	wqm_store_point *p = slot;
-	const unsigned char *name = sqlite3_column_text(st, 1);
+	const char *name = wq_db_col_text(st, 1);
 
 	(void)db;
 	(void)err;
 	(void)errlen;
-	p->p.time_unix_ms = sqlite3_column_int64(st, 0);
+	p->p.time_unix_ms = wq_db_col_int64(st, 0);
 	snprintf(p->model_name, sizeof(p->model_name), "%s",
 	         name != NULL ? (const char *)name : "");
-	p->model_version = sqlite3_column_int64(st, 2);
-	p->p.window_events = (size_t)sqlite3_column_int64(st, 3);
-	p->p.insufficient = sqlite3_column_int(st, 4) != 0;
-	p->p.dataset_drift = sqlite3_column_int(st, 5) != 0;
+	p->model_version = wq_db_col_int64(st, 2);
+	p->p.window_events = (size_t)wq_db_col_int64(st, 3);
+	p->p.insufficient = (int)wq_db_col_int64(st, 4) != 0;
+	p->p.dataset_drift = (int)wq_db_col_int64(st, 5) != 0;
 	p->p.drift_share = column_real(st, 6);
 	p->p.prediction_score = column_real(st, 7);
-	p->p.labelled = (size_t)sqlite3_column_int64(st, 8);
+	p->p.labelled = (size_t)wq_db_col_int64(st, 8);
 	p->p.accuracy = column_real(st, 9);
 	p->p.balanced_accuracy = column_real(st, 10);
 	p->p.f1_macro = column_real(st, 11);
@@ -366,7 +369,7 @@ static void points_free(void *rows, size_t n)
 wq_status wqm_store_history(wqm_store *s, int64_t since_ms, size_t max, wqm_store_point **out,
                             size_t *n, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	void *rows = NULL;
 	size_t nrows = 0;
 	wq_status rc;

@@ -4,6 +4,7 @@
 #include "wqd.h"
 #include "wqd_http.h"
 #include "wqd_events.h"
+#include "wqd_notify.h"
 
 #include "cli/wq_cli.h"
 
@@ -14,7 +15,9 @@
 #include "base/wq_file.h"
 #include "base/wq_kvconf.h"
 #include "base/wq_log.h"
+#include "track/wq_db.h"
 #include "track/wq_model_uri.h"
+#include "track/wq_modelreg.h"
 #include "serve/wq_predid.h"
 #include "registry/wq_registry_server.h"
 #include "rpc/wq_rpc_server.h"
@@ -27,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef WQ_SYSCONFDIR
 #define WQ_SYSCONFDIR "/etc"
@@ -509,7 +513,7 @@ static wq_status access_open(const opts *o, wqd *d, char *err, size_t errlen)
 	                    .cert_role = o->cert_role,
 	                    .registry_mode = o->registry_mode};
 	const wq_config *c = &d->registry->config;
-	int local = c->tracking_kind == WQ_TRACKING_SQLITE && c->db_path != NULL, rc;
+	int local = c->tracking_kind == WQ_TRACKING_DB && c->db_path != NULL, rc;
 
 	rc = wq_auth_open(local ? c->db_path : NULL, &p, &d->auth, err, errlen);
 	for (size_t i = 0; rc == WQ_OK && i < o->ncert_roles; i++)
@@ -524,7 +528,7 @@ static wq_status access_open(const opts *o, wqd *d, char *err, size_t errlen)
 static void access_log(const opts *o, const wqd *d)
 {
 	const wq_config *c = &d->registry->config;
-	int local = c->tracking_kind == WQ_TRACKING_SQLITE && c->db_path != NULL;
+	int local = c->tracking_kind == WQ_TRACKING_DB && c->db_path != NULL;
 
 	wq_log(WQ_LOG_INFO,
 	       "access: registry %s; without a credential: %s over loopback, %s elsewhere; "
@@ -607,6 +611,7 @@ typedef struct server {
 	ProtobufCService *predictor, *registry_svc;
 	wqd_http *http;
 	wqd_events *events; /* --events; NULL: off */
+	wqd_notify *notify; /* a PostgreSQL registry's change notifications; NULL: none */
 } server;
 
 /* The web UI over the registry's own store, when it is a local SQLite file, --ui is on and
@@ -622,9 +627,8 @@ static void ui_open(const opts *o, wqd *d)
 		wq_log(WQ_LOG_INFO, "web UI: off (%s)", !o->ui ? "--ui off" : "no --http");
 		return;
 	}
-	if (c->tracking_kind != WQ_TRACKING_SQLITE) {
-		wq_log(WQ_LOG_INFO, "web UI: off (the registry %s is not a local SQLite store)",
-		       c->tracking_uri);
+	if (c->tracking_kind != WQ_TRACKING_DB) {
+		wq_log(WQ_LOG_INFO, "web UI: off (the registry %s is remote)", c->tracking_uri);
 		return;
 	}
 	if (wq_ui_open(&uo, &d->ui, err, sizeof(err)) != WQ_OK) {
@@ -732,14 +736,36 @@ static wq_status events_start(const opts *o, server *sv, char *err, size_t errle
 
 	if (o->events == NULL || strcmp(o->events, "none") == 0)
 		return WQ_OK;
-	if (c->tracking_kind != WQ_TRACKING_SQLITE || c->db_path == NULL)
+	if (c->tracking_kind != WQ_TRACKING_DB || c->db_path == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL,
-		                  "--events needs a local SQLite registry (the registry is %s)",
+		                  "--events needs a registry database of its own, SQLite or "
+		                  "PostgreSQL (the registry is %s)",
 		                  c->tracking_uri != NULL ? c->tracking_uri : "remote");
 	rc = wqd_events_open(&eo, &sv->events, err, errlen);
 	if (rc == WQ_OK)
 		wq_log(WQ_LOG_INFO, "registry events: %s, after event %lld", o->events,
 		       (long long)wqd_events_last_id(sv->events));
+	return rc;
+}
+
+/* Runs on the listener's thread: the main thread, in sigtimedwait, does the looking. */
+static void notify_wake(void *arg)
+{
+	(void)arg;
+	kill(getpid(), SIGUSR2);
+}
+
+/* On a PostgreSQL registry, the replicas sharing it learn of every change at once. */
+static wq_status notify_start(server *sv, char *err, size_t errlen)
+{
+	const wq_config *c = &sv->d.registry->config;
+	wq_status rc;
+
+	if (c->tracking_kind != WQ_TRACKING_DB || !wq_db_locator_is_postgres(c->db_path))
+		return WQ_OK;
+	rc = wqd_notify_open(c->db_path, notify_wake, NULL, &sv->notify, err, errlen);
+	if (rc == WQ_OK)
+		wq_log(WQ_LOG_INFO, "registry notifications: listening on %s", WQ_MODELREG_CHANNEL);
 	return rc;
 }
 
@@ -762,6 +788,10 @@ static wq_exit listeners_start(const opts *o, server *sv)
 	}
 	if (events_start(o, sv, err, sizeof(err)) != WQ_OK) {
 		wq_log(WQ_LOG_ERROR, "events: %s", err);
+		return WQ_EXIT_FAILURE;
+	}
+	if (notify_start(sv, err, sizeof(err)) != WQ_OK) {
+		wq_log(WQ_LOG_ERROR, "registry notifications: %s", err);
 		return WQ_EXIT_FAILURE;
 	}
 	if (rpc_start(o, sv, err, sizeof(err)) != WQ_OK) {
@@ -807,7 +837,8 @@ static void grace_wait(double grace_s, const sigset_t *sigs)
 	}
 }
 
-/* Until SIGTERM or SIGINT: SIGHUP and every --poll interval look at the registry again. */
+/* Until SIGTERM or SIGINT: SIGHUP, a registry notification (SIGUSR2, from the listener) and
+ * every --poll interval look at the registry again. */
 static void signals_wait(const opts *o, server *sv, const sigset_t *sigs)
 {
 	struct timespec ts;
@@ -825,6 +856,9 @@ static void signals_wait(const opts *o, server *sv, const sigset_t *sigs)
 			wq_log(WQ_LOG_INFO, "SIGHUP: checking %s", o->model);
 			watcher_check(&sv->w, 1);
 			wqd_events_wake(sv->events);
+		} else if (sig == SIGUSR2) {
+			watcher_check(&sv->w, 1);
+			wqd_events_wake(sv->events);
 		} else if (sig < 0 && errno == EAGAIN && o->poll_s > 0) {
 			watcher_check(&sv->w, 0);
 		}
@@ -840,6 +874,7 @@ static void server_stop(server *sv, double drain_s)
 	wq_rpc_server_close(sv->rpc, (int)(drain_s * 1000));
 	wq_registry_server_free(sv->registry_svc);
 	wqd_predictor_free(sv->predictor);
+	wqd_notify_close(sv->notify); /* before the registry it wakes the watcher of */
 	wqd_events_close(sv->events); /* before wqd_fini: its metric lives in d's prom */
 	wqd_fini(&sv->d);
 	wq_model_uri_clear(&sv->w.parsed);
@@ -879,6 +914,7 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	if (opts_load(&o, argc, argv, &conf, &cargv, &cargc, &ex) == WQ_CLI_EXIT)

@@ -141,7 +141,7 @@ static wq_status events_setup(wqd_events *e, const wqd_events_opts *o, char *err
 	wq_status rc = wq_db_open(o->db_path, &e->db, err, errlen);
 
 	if (rc == WQ_OK)
-		rc = wq_db_stmt_exec(e->db, "events", err, errlen, "PRAGMA query_only = 1", "");
+		rc = wq_db_set_query_only(e->db, err, errlen);
 	if (rc == WQ_OK)
 		rc = wq_db_set_busy_timeout(e->db, EVENTS_BUSY_MS);
 	if (rc == WQ_OK && start < 0)

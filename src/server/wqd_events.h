@@ -1,7 +1,7 @@
 /* wineqd's registry events publisher (--events): a thread that reads the audit events of the
  * local registry after the last one it published, by event id, and publishes each once, in id
  * order, on an nng PUB socket (rpc/wq_regevents.h gives the message format). It reads through
- * a read-only SQLite connection of its own, so it never waits on the registry lock the
+ * a read-only database connection of its own, so it never waits on the registry lock the
  * services share, and a slow subscriber loses events inside nng rather than delaying anyone. */
 #ifndef WQD_EVENTS_H
 #define WQD_EVENTS_H
@@ -18,7 +18,7 @@ typedef struct wqd_events wqd_events;
 typedef struct wqd_events_opts {
 	const char *url;       /* where subscribers dial: tcp://, ipc://, tls+tcp:// */
 	const wq_rpc_tls *tls; /* wineqd's --tls-* settings (used for a tls+tcp:// url) */
-	const char *db_path;   /* the registry's SQLite file */
+	const char *db_path;   /* the registry's database (wq_db locator) */
 	int64_t after_id;      /* publish events with a larger id; < 0: only events recorded
 	                          after start-up (the newest id at start) */
 	double poll_s;         /* how often to look; 0: only when woken */

@@ -3,7 +3,11 @@
 # pass promtool (check config, check rules, and the alerts' unit tests); the Grafana dashboard
 # and provisioning files have the structure Grafana needs; every metric name used anywhere in
 # them is one wineqd or wineq-monitor exports (the list below), and the dashboard's queries are
-# valid PromQL.
+# valid PromQL. The configuration for many replicas (prometheus-replicas.yml, its targets file)
+# and the federation example pass promtool too, and a real Prometheus on loopback, given the
+# replicas configuration with two targets, scrapes both; a second one, given federation.yml,
+# pulls their wineq series through the first one's /federate with the site label kept
+# (skipped without the prometheus binary).
 #
 # Needs: promtool (Debian: prometheus; scripts/setup-debian.sh) and /usr/bin/python3.
 # python3-yaml, when present, allows the checks that read YAML structure; without it those
@@ -60,6 +64,9 @@ wineq_monitor_predicted_class_share      gauge      wineq-monitor
 wineq_monitor_reference_model_info       gauge      wineq-monitor
 wineq_monitor_last_event_age_seconds     gauge      wineq-monitor
 wineq_monitor_feed_connected             gauge      wineq-monitor
+wineq_monitor_feed_predictions_total     counter    wineq-monitor
+wineq_monitor_feed_last_message_age_seconds gauge  wineq-monitor
+wineq_monitor_events_duplicate_total     counter    wineq-monitor
 wineq_monitor_labels_total               counter    wineq-monitor
 wineq_monitor_join_predictions           gauge      wineq-monitor
 wineq_monitor_state_errors_total         counter    wineq-monitor
@@ -83,6 +90,49 @@ expect_exit 0 "promtool check rules deploy/prometheus/alerts.yml" \
 expect_grep 'SUCCESS: 12 rules found' "$WORK/out" "alerts.yml has the 12 alerts"
 expect_exit 0 "promtool test rules deploy/prometheus/alerts_test.yml" \
 	promtool test rules "$D/prometheus/alerts_test.yml"
+# many replicas: file_sd_configs; promtool also reads the targets file (a missing one is only
+# a warning, so that is checked here)
+expect_exit 0 "promtool check config deploy/prometheus/prometheus-replicas.yml" \
+	promtool check config "$D/prometheus/prometheus-replicas.yml"
+expect_grep 'SUCCESS: 1 rule files found' "$WORK/out" "prometheus-replicas.yml loads alerts.yml"
+if grep -q WARNING "$WORK/out" "$WORK/err"; then not_ok "promtool warns: $(grep -h WARNING "$WORK/out" "$WORK/err")"; else ok "prometheus-replicas.yml: its targets file is there and valid (no warning)"; fi
+expect_exit 0 "promtool check config deploy/prometheus/federation.yml" \
+	promtool check config "$D/prometheus/federation.yml"
+if "$PY" - "$D/prometheus" >"$WORK/fed.out" 2>&1 <<'PYEOF'
+import os, sys
+try:
+    import yaml
+except ImportError:
+    print("skip: python3-yaml not installed")
+    sys.exit(0)
+d = sys.argv[1]
+rep = yaml.safe_load(open(os.path.join(d, "prometheus-replicas.yml")))
+jobs = {j["job_name"]: j for j in rep["scrape_configs"]}
+sd = [f for c in jobs.get("wineqd", {}).get("file_sd_configs", []) for f in c.get("files", [])]
+targets = yaml.safe_load(open(os.path.join(d, sd[0]))) if sd else []
+bad = []
+if sd != ["targets/wineqd.yml"]:
+    bad.append("wineqd is not scraped through file_sd_configs targets/wineqd.yml: %r" % sd)
+if sum(len(g["targets"]) for g in targets) < 2:
+    bad.append("the targets file lists fewer than two replicas")
+if "wineq-monitor" not in jobs or rep.get("rule_files") != ["alerts.yml"]:
+    bad.append("no wineq-monitor job or no alerts.yml")
+if "site" not in rep.get("global", {}).get("external_labels", {}):
+    bad.append("no external label site")
+fed = yaml.safe_load(open(os.path.join(d, "federation.yml")))
+f = fed["scrape_configs"][0]
+match = f.get("params", {}).get("match[]", [])
+if not (f.get("honor_labels") is True and f.get("metrics_path") == "/federate"
+        and any("wineq_" in m for m in match) and len(f["static_configs"][0]["targets"]) >= 2):
+    bad.append("federation.yml: %r" % f)
+print("; ".join(bad) or "ok")
+sys.exit(1 if bad else 0)
+PYEOF
+then
+	ok "replicas via file_sd (two or more targets), the monitor, a site label; federation: /federate, honor_labels, match[] wineq_* ($(cat "$WORK/fed.out"))"
+else
+	not_ok "replicas/federation structure: $(cat "$WORK/fed.out")"
+fi
 
 # --- structure and metric names (python) ---------------------------------------------------
 # Prints one "ok DESCRIPTION", "not_ok DESCRIPTION" or "skip DESCRIPTION" line per check, and
@@ -424,6 +474,66 @@ if [ -s "$WORK/dashboard_rules.yml" ]; then
 		promtool check rules "$WORK/dashboard_rules.yml"
 else
 	not_ok "the dashboard's queries were not extracted"
+fi
+
+# --- a real Prometheus with the replicas configuration, and a global one federating it --------
+if command -v prometheus >/dev/null 2>&1; then
+	# shellcheck disable=SC2046 # free_ports prints blank-separated numbers, split into $1..$N
+	set -- $(free_ports 4)
+	R1=$1 R2=$2 P_SITE=$3 P_GLOBAL=$4
+	export NO_PROXY=127.0.0.1 no_proxy=127.0.0.1
+	# two stand-in replicas: /metrics with a wineq series each
+	for port in "$R1" "$R2"; do
+		"$PY" - "$port" >/dev/null 2>&1 <<'PYEOF' &
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b'wineq_build_info{version="test"} 1\n'
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PYEOF
+		PIDS="$PIDS $!"
+	done
+	# the deploy files as they are, but for the addresses and a 1 s interval
+	mkdir -p "$WORK/site/targets" "$WORK/global"
+	sed -e 's/^  scrape_interval: 15s/  scrape_interval: 1s/' -e 's/^  scrape_timeout: 10s/  scrape_timeout: 1s/' \
+		-e "s/127.0.0.1:9090/127.0.0.1:$P_SITE/" \
+		"$D/prometheus/prometheus-replicas.yml" >"$WORK/site/prometheus.yml"
+	cp "$D/prometheus/alerts.yml" "$WORK/site/"
+	printf -- '- targets: ["127.0.0.1:%s", "127.0.0.1:%s"]\n' "$R1" "$R2" >"$WORK/site/targets/wineqd.yml"
+	sed -e 's/^  scrape_interval: 30s/  scrape_interval: 1s/' -e 's/^  scrape_timeout: 20s/  scrape_timeout: 1s/' \
+		-e "s/prometheus.site-1.example:9090/127.0.0.1:$P_SITE/" -e '/prometheus.site-2.example/d' \
+		"$D/prometheus/federation.yml" >"$WORK/global/prometheus.yml"
+	prometheus --config.file="$WORK/site/prometheus.yml" --storage.tsdb.path="$WORK/site/data" \
+		--web.listen-address="127.0.0.1:$P_SITE" >"$WORK/site.log" 2>&1 &
+	PIDS="$PIDS $!"
+	prometheus --config.file="$WORK/global/prometheus.yml" --storage.tsdb.path="$WORK/global/data" \
+		--web.listen-address="127.0.0.1:$P_GLOBAL" >"$WORK/global.log" 2>&1 &
+	PIDS="$PIDS $!"
+	# prom_is PORT QUERY VALUE: a one-series instant query's value
+	prom_is() {
+		curl -sf --get --data-urlencode "query=$2" "http://127.0.0.1:$1/api/v1/query" |
+			"$PY" -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; sys.exit(0 if len(r) == 1 and r[0]["value"][1] == sys.argv[1] else 1)' "$3"
+	}
+	if wait_for 60 prom_is "$P_SITE" 'count(up{job="wineqd"} == 1)' 2; then
+		ok "Prometheus with prometheus-replicas.yml scrapes both replicas of the targets file"
+	else
+		not_ok "replicas not scraped: $(curl -s "http://127.0.0.1:$P_SITE/api/v1/targets" | head -c 600)"
+	fi
+	if wait_for 60 prom_is "$P_GLOBAL" 'count(wineq_build_info{job="wineqd", site="site-1"})' 2; then
+		ok "the global Prometheus (federation.yml) has both replicas' wineq series, job and site kept"
+	else
+		not_ok "federation: $(curl -s --get --data-urlencode 'query=wineq_build_info' "http://127.0.0.1:$P_GLOBAL/api/v1/query" | head -c 600)"
+	fi
+else
+	ok "a real Prometheus with the replicas configuration # SKIP prometheus not installed"
 fi
 
 finish

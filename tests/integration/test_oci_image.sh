@@ -244,7 +244,7 @@ uid=$(awk '/^Uid:/ { print $2 }' "/proc/$WQD_PID/status" 2>/dev/null)
 PIDS="$PIDS $!"
 wait_for 30 curl -sf "http://127.0.0.1:$MHTTP/healthz" && ok "wineq-monitor in the image answers /healthz" ||
 	not_ok "wineq-monitor did not come up: $(head -n 5 "$WORK/mon.log")"
-wait_for 20 sh -c "curl -s http://127.0.0.1:$MHTTP/metrics | grep -q '^wineq_monitor_feed_connected 1'" &&
+wait_for 20 sh -c "curl -s http://127.0.0.1:$MHTTP/metrics | grep -q '^wineq_monitor_feed_connected{feed=\"[^\"]*\"} 1'" &&
 	ok "the monitor is connected to wineqd's feed" || not_ok "the monitor never connected to the feed"
 
 WINE='{"alcohol": 8.8, "volatile acidity": 0.27, "sulphates": 0.45}'

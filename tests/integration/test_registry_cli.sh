@@ -139,7 +139,14 @@ expect_exit 2 "unknown subcommand" "$C" models fly
 echo "not sqlite at all" >"$WORK/foreign.db"
 expect_exit 4 "a file that is not a registry" "$C" models list --tracking-uri "sqlite:///$WORK/foreign.db"
 expect_grep 'not a wineq registry' "$WORK/err" "foreign registry explained"
-expect_exit 2 "unsupported tracking URI" "$C" models list --tracking-uri "postgres://x"
+expect_exit 2 "unsupported tracking URI" "$C" models list --tracking-uri "mysql://x"
+# a PostgreSQL registry that does not answer: a failure, said, not a usage error
+expect_exit 1 "PostgreSQL registry not reachable" "$C" models list \
+	--tracking-uri "postgresql://wq@127.0.0.1:1/wq"
+expect_grep 'cannot connect' "$WORK/err" "the connection failure explained"
+expect_exit 2 "a password in the tracking URI" "$C" models list \
+	--tracking-uri "postgresql://wq:secret@127.0.0.1:1/wq"
+grep -q secret "$WORK/err" && not_ok "the password was echoed" || ok "the password is not echoed"
 expect_exit 0 "--no-track with --bundle leaves no run" fast_train --no-track --bundle "$WORK/b3"
 expect_exit 0 "runs list (count)" "$C" runs list --format json
 [ "$(grep -c '"run_id"' "$WORK/out")" -eq 1 ] && ok "only run 2 remains" || not_ok "unexpected runs: $(grep -c '"run_id"' "$WORK/out")"

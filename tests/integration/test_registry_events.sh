@@ -101,8 +101,8 @@ cat >"$WORK/want.all" <<EOF
 wine-quality 2 create - - None events-tester
 wine-quality 2 stage - None Staging events-tester
 other 1 create - - None events-tester
-wine-quality 2 stage - Staging Production events-tester
 wine-quality 1 stage - Production Archived events-tester
+wine-quality 2 stage - Staging Production events-tester
 wine-quality 2 alias champion - 2 events-tester
 wine-quality 2 alias-delete champion 2 - events-tester
 wine-quality 1 delete - Archived - events-tester
@@ -196,7 +196,7 @@ set -- $(free_ports 1)
 "$WINEQD" --listen "tcp://127.0.0.1:$1" --feed none --http none --events "$EV" \
 	--tracking-uri "$RPC" --model models:/wine-quality/Production 2>"$WORK/wineqd3.log"
 rc=$?
-[ "$rc" -eq 1 ] && grep -q 'needs a local SQLite registry' "$WORK/wineqd3.log" &&
+[ "$rc" -eq 1 ] && grep -q 'needs a registry database of its own' "$WORK/wineqd3.log" &&
 	ok "--events with a remote registry is refused (exit 1)" ||
 	not_ok "remote registry: exit $rc: $(tail -n 3 "$WORK/wineqd3.log")"
 if grep -qE 'ThreadSanitizer|AddressSanitizer|LeakSanitizer|runtime error:' "$WORK"/wineqd*.log; then

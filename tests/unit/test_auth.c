@@ -2,6 +2,7 @@
  * service descriptors, identities and verdicts for tokens, certificates and anonymous callers,
  * model scopes, HTTP Bearer parsing and loopback addresses. */
 #include "wq_test.h"
+#include "wq_test_store.h"
 
 #include "wineq/v1/wineq.pb-c.h"
 #include "rpc/wq_auth.h"
@@ -12,22 +13,24 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The token table lives in a registry store: a fresh SQLite file, or a PostgreSQL schema
+ * (wq_test_store.h). */
 typedef struct fx {
-	char dir[256];
-	char db_path[320];
+	wq_test_store store;
+	const char *db_path;
 	wq_db *db;
 } fx;
 
 static int setup(void **state)
 {
 	fx *f = calloc(1, sizeof(*f));
-	char err[256];
 
-	if (f == NULL || wq_test_tmpdir(f->dir, sizeof(f->dir)) == NULL)
+	if (f == NULL || wq_test_store_open(&f->store, "registry.db") != 0) {
+		free(f);
 		return -1;
-	snprintf(f->db_path, sizeof(f->db_path), "%s/registry.db", f->dir);
-	if (wq_db_open(f->db_path, &f->db, err, sizeof(err)) != WQ_OK)
-		return -1;
+	}
+	f->db_path = f->store.path;
+	f->db = f->store.db;
 	*state = f;
 	return 0;
 }
@@ -35,11 +38,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	fx *f = *state;
+	int rc = wq_test_store_close(&f->store);
 
-	wq_db_close(f->db);
-	wq_test_rmtree(f->dir);
 	free(f);
-	return 0;
+	return rc;
 }
 
 static void test_token_lifecycle(void **state)
@@ -49,7 +51,7 @@ static void test_token_lifecycle(void **state)
 	wq_token_grant g;
 	wq_token_info *t = NULL;
 	size_t n = 0;
-	sqlite3_stmt *st;
+	wq_db_stmt *st = NULL;
 
 	assert_int_equal(wq_auth_token_create(f->db, "ci", WQ_ROLE_EDIT, "wine-quality", "alice",
 	                                      tok, err, sizeof(err)),
@@ -64,15 +66,14 @@ static void test_token_lifecycle(void **state)
 
 	/* at rest: the digest only */
 	assert_int_equal(
-	    sqlite3_prepare_v2(wq_db_sqlite(f->db),
-	                       "SELECT sha256 || id || name || model FROM access_tokens", -1, &st,
-	                       NULL),
-	    SQLITE_OK);
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_null(strstr((const char *)sqlite3_column_text(st, 0), tok + 5 + WQ_TOKEN_ID_HEX));
+	    wq_db_stmt_prepare(f->db, "test", err, sizeof(err), &st,
+	                       "SELECT sha256 || id || name || model FROM access_tokens", ""),
+	    WQ_OK);
+	assert_int_equal(wq_db_stmt_step(f->db, "test", st, err, sizeof(err)), WQ_DB_ROW);
+	assert_null(strstr(wq_db_col_text(st, 0), tok + 5 + WQ_TOKEN_ID_HEX));
 	wq_sha256_buf_hex(tok, strlen(tok), hex);
-	assert_non_null(strstr((const char *)sqlite3_column_text(st, 0), hex));
-	sqlite3_finalize(st);
+	assert_non_null(strstr(wq_db_col_text(st, 0), hex));
+	wq_db_stmt_finalize(st);
 
 	/* one changed character, a wrong shape, an unknown id: all the same refusal */
 	memcpy(tok2, tok, sizeof(tok));

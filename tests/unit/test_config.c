@@ -26,7 +26,7 @@ static void test_embedded_default(void **state)
 	setenv("HOME", "/home/someone", 1);
 	assert_int_equal(wq_config_resolve(NULL, NULL, NULL, &c, NULL, 0), WQ_OK);
 	assert_string_equal(c.home, "/home/someone/.local/state/wineq");
-	assert_int_equal(c.tracking_kind, WQ_TRACKING_SQLITE);
+	assert_int_equal(c.tracking_kind, WQ_TRACKING_DB);
 	assert_string_equal(c.db_path, "/home/someone/.local/state/wineq/registry.db");
 	assert_string_equal(c.tracking_uri,
 	                    "sqlite:////home/someone/.local/state/wineq/registry.db");
@@ -97,12 +97,43 @@ static void expect_bad(const char *t, const char *a, const char *s3, const char 
 		fail_msg("'%s' does not mention '%s'", err, needle);
 }
 
+/* A PostgreSQL URI is the locator itself, for the registry and for flows; a password in it
+ * is refused without being repeated. */
+static void test_postgres_uri(void **state)
+{
+	wq_config c = {0};
+	char err[512] = "";
+
+	(void)state;
+	clear_env();
+	setenv("WINEQ_HOME", "/srv/wq", 1);
+	assert_int_equal(wq_config_resolve("postgresql://wq@127.0.0.1:5432/registry", NULL, NULL,
+	                                   &c, err, sizeof(err)),
+	                 WQ_OK);
+	assert_int_equal(c.tracking_kind, WQ_TRACKING_DB);
+	assert_string_equal(c.db_path, "postgresql://wq@127.0.0.1:5432/registry");
+	assert_string_equal(c.flow_db_path, c.db_path);
+	wq_config_clear(&c);
+	assert_int_equal(
+	    wq_config_resolve("postgres://h/db?sslmode=require", NULL, NULL, &c, err, sizeof(err)),
+	    WQ_OK);
+	assert_int_equal(c.tracking_kind, WQ_TRACKING_DB);
+	wq_config_clear(&c);
+	assert_int_equal(
+	    wq_config_resolve("postgresql://wq:hunter2@h/db", NULL, NULL, &c, err, sizeof(err)),
+	    WQ_EINVAL);
+	assert_null(strstr(err, "hunter2"));
+	clear_env();
+}
+
 static void test_bad_uris(void **state)
 {
 	(void)state;
 	clear_env();
 	setenv("WINEQ_HOME", "/srv/wq", 1);
-	expect_bad("postgres://db", NULL, NULL, "sqlite:///");
+	expect_bad("mysql://db", NULL, NULL, "postgresql://");
+	/* a password in the URI would be on the command line: refused, and never echoed */
+	expect_bad("postgresql://alice:s3cret@127.0.0.1:5432/wq", NULL, NULL, "PGPASSWORD");
 	expect_bad("sqlite:///", NULL, NULL, "names no database");
 	expect_bad(NULL, "ftp://x/y", NULL, "s3://bucket/prefix");
 	expect_bad(NULL, "file://relative", NULL, "absolute");
@@ -117,6 +148,7 @@ int main(void)
 	    cmocka_unit_test(test_embedded_default),
 	    cmocka_unit_test(test_environment_and_flags),
 	    cmocka_unit_test(test_bad_uris),
+	    cmocka_unit_test(test_postgres_uri),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

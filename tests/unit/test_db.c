@@ -626,7 +626,7 @@ static void test_stmt_helpers(void **state)
 	char err[512] = "";
 	wq_db *db = open_ok(f->path);
 	sqlite3 *h = wq_db_sqlite(db);
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	wq_kv *kv = NULL;
 	size_t nkv = 0;
 
@@ -655,13 +655,13 @@ static void test_stmt_helpers(void **state)
 		free(k);
 		free(v);
 	}
-	assert_int_equal(sqlite3_column_int64(st, 2), -3);
+	assert_int_equal(wq_db_col_int64(st, 2), -3);
 	assert_int_equal(wq_db_stmt_step(db, "helpers", st, err, sizeof(err)), 1);
-	assert_int_equal(sqlite3_column_int64(st, 2), (int64_t)1 << 40);
-	assert_int_equal(sqlite3_column_type(st, 3), SQLITE_FLOAT);
-	assert_true(sqlite3_column_double(st, 3) == 0.5);
+	assert_int_equal(wq_db_col_int64(st, 2), (int64_t)1 << 40);
+	assert_false(wq_db_col_is_null(st, 3));
+	assert_true(wq_db_col_double(st, 3) == 0.5);
 	assert_int_equal(wq_db_stmt_step(db, "helpers", st, err, sizeof(err)), 0);
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 
 	/* (key, value) rows; the statement is finalized either way */
 	assert_int_equal(wq_db_stmt_prepare(db, "helpers", err, sizeof(err), &st,
@@ -677,10 +677,10 @@ static void test_stmt_helpers(void **state)
 	wq_db_kv_free(NULL, 0);
 
 	/* errors name the caller; *st stays untouched */
-	st = (sqlite3_stmt *)&err;
+	st = (wq_db_stmt *)&err;
 	assert_true(wq_db_stmt_prepare(db, "tracking store", err, sizeof(err), &st,
 	                               "SELECT nope FROM t", "") < 0);
-	assert_ptr_equal(st, (sqlite3_stmt *)&err);
+	assert_ptr_equal(st, (wq_db_stmt *)&err);
 	assert_non_null(strstr(err, "tracking store: "));
 	assert_non_null(strstr(err, "nope"));
 	assert_true(

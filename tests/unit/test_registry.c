@@ -159,7 +159,7 @@ static void test_config_and_kind(void **state)
 	assert_non_null(f->r->config.db_path);
 	assert_non_null(strstr(f->r->config.db_path, "registry.db"));
 	assert_non_null(f->r->config.artifact_root);
-	assert_int_equal(f->r->config.tracking_kind, WQ_TRACKING_SQLITE);
+	assert_int_equal(f->r->config.tracking_kind, WQ_TRACKING_DB);
 	assert_int_equal(f->r->config.busy_timeout_ms, 321);
 	/* the local store has the optional operations, so the decorator has them too */
 	assert_non_null(f->r->ops->run_restore);

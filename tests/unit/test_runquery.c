@@ -84,9 +84,9 @@ static void assert_error(const char *filter, const char *order, int status, cons
 static void test_compile_defaults(void **state)
 {
 	(void)state;
-	assert_compiles_to(NULL, NULL, "1", TIEBREAK, NULL, 0);
-	assert_compiles_to("", "", "1", TIEBREAK, NULL, 0);
-	assert_compiles_to("  \t\n ", " ", "1", TIEBREAK, NULL, 0);
+	assert_compiles_to(NULL, NULL, "1 = 1", TIEBREAK, NULL, 0);
+	assert_compiles_to("", "", "1 = 1", TIEBREAK, NULL, 0);
+	assert_compiles_to("  \t\n ", " ", "1 = 1", TIEBREAK, NULL, 0);
 	wq_runquery_clear(NULL);
 }
 
@@ -158,7 +158,7 @@ static void test_compile_order(void **state)
 	{
 		const xbind b[] = {{T, "rmse", 0}};
 
-		assert_compiles_to(NULL, "metrics.rmse DESC, attributes.start_time", "1",
+		assert_compiles_to(NULL, "metrics.rmse DESC, attributes.start_time", "1 = 1",
 		                   M_ORDER " DESC NULLS LAST, r.start_ms ASC NULLS LAST, " TIEBREAK,
 		                   b, 1);
 	}
@@ -173,10 +173,10 @@ static void test_compile_order(void **state)
 		                           "NULLS LAST, " TIEBREAK,
 		                   b, 4);
 	}
-	assert_compiles_to(NULL, "attributes.end_time desc, attributes.run_name", "1",
+	assert_compiles_to(NULL, "attributes.end_time desc, attributes.run_name", "1 = 1",
 	                   "r.end_ms DESC NULLS LAST, r.name ASC NULLS LAST, " TIEBREAK, NULL, 0);
 	assert_compiles_to(
-	    NULL, "attributes.duration DESC", "1",
+	    NULL, "attributes.duration DESC", "1 = 1",
 	    "(CASE WHEN r.end_ms > 0 THEN r.end_ms - r.start_ms END) DESC NULLS LAST, " TIEBREAK,
 	    NULL, 0);
 }

@@ -15,8 +15,6 @@
 #include "track/wq_modelreg.h"
 #include "track/wq_tracking.h"
 
-#include <sqlite3.h>
-
 #define ROOT "file:///srv/wineq/artifacts"
 
 typedef struct fixture {
@@ -71,15 +69,16 @@ static int teardown(void **state)
 
 static long long count(wq_db *db, const char *sql, const char *id)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
+	char err[512] = "";
 	long long v = -1;
 
-	assert_int_equal(sqlite3_prepare_v2(wq_db_sqlite(db), sql, -1, &st, NULL), SQLITE_OK);
-	if (id != NULL)
-		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if (wq_db_stmt_prepare(db, "test", err, sizeof(err), &st, sql, id != NULL ? "s" : "", id) !=
+	    WQ_OK)
+		fail_msg("%s: %s", sql, err);
+	if (wq_db_stmt_step(db, "test", st, err, sizeof(err)) == WQ_DB_ROW)
+		v = wq_db_col_int64(st, 0);
+	wq_db_stmt_finalize(st);
 	return v;
 }
 
@@ -785,17 +784,15 @@ static void test_reap(void **state)
 	snprintf(host, sizeof(host), "%.*s:999999999:1", (int)strcspn(owner, ":"), owner);
 	assert_int_equal(wq_tracking_owner_gone(host), 1);
 	assert_int_equal(wq_tracking_owner_gone("elsewhere.example:1:1"), 0);
-	assert_int_equal(sqlite3_exec(wq_db_sqlite(f->store.db),
-	                              "UPDATE runs SET owner = 'x:1:1' WHERE name = 'old'", NULL,
-	                              NULL, NULL),
-	                 SQLITE_OK);
+	assert_int_equal(wq_db_exec(f->store.db, "test",
+	                            "UPDATE runs SET owner = 'x:1:1' WHERE name = 'old'", NULL, 0),
+	                 WQ_OK);
 	{
 		char sql[512];
 
 		snprintf(sql, sizeof(sql), "UPDATE runs SET owner = '%s' WHERE name = 'dead'",
 		         host);
-		assert_int_equal(sqlite3_exec(wq_db_sqlite(f->store.db), sql, NULL, NULL, NULL),
-		                 SQLITE_OK);
+		assert_int_equal(wq_db_exec(f->store.db, "test", sql, NULL, 0), WQ_OK);
 	}
 	/* too young for the grace period: nothing */
 	OK(wq_tracking_runs_reap(f->store.db, 0, -1, 0, &ids, &n, ERR));

@@ -110,7 +110,7 @@ static int setup(void **state)
 		return -1;
 	}
 	snprintf(f->root, sizeof(f->root), "file://%s/artifacts", f->store.dir);
-	f->cfg.tracking_kind = WQ_TRACKING_SQLITE;
+	f->cfg.tracking_kind = WQ_TRACKING_DB;
 	f->cfg.tracking_uri = f->store.path;
 	f->cfg.db_path = f->store.path;
 	f->cfg.artifact_root = f->root;

@@ -19,8 +19,6 @@
 #include "serve/wq_ui.h"
 #include "serve/wq_ui_flows.h"
 
-#include <sqlite3.h>
-
 #define EVIL  "<img src=x onerror=alert(1)>"
 #define EVILH "&lt;img src=x onerror=alert(1)&gt;"
 #define T0    1767000000000LL /* the first flow's start (set after the run) */
@@ -65,8 +63,10 @@ static wq_status task(wq_flow *fl, const char *name, int retries, int fail)
 
 static void sql(wq_db *db, const char *s)
 {
-	if (sqlite3_exec(wq_db_sqlite(db), s, NULL, NULL, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", s, sqlite3_errmsg(wq_db_sqlite(db)));
+	char err[512] = "";
+
+	if (wq_db_exec(db, "test", s, err, sizeof(err)) != WQ_OK)
+		fail_msg("%s: %s", s, err);
 }
 
 /* Runs the flows, then sets their times: train from T0 to T0+5 s with its tasks at 0-1 s,
@@ -297,7 +297,7 @@ static void test_running_and_404(void **state)
 static void test_render(void **state)
 {
 	fixture *f = *state;
-	wq_config cfg = {.tracking_kind = WQ_TRACKING_SQLITE, .db_path = f->store.path};
+	wq_config cfg = {.tracking_kind = WQ_TRACKING_DB, .db_path = f->store.path};
 	wq_ui_opts o = {.config = &cfg};
 	wq_ui_answer a = {0};
 	wq_ui *ui = NULL;

@@ -20,8 +20,6 @@
 #include "serve/wq_ui.h"
 #include "serve/wq_ui_models.h"
 
-#include <sqlite3.h>
-
 #define M     "wine-quality"
 #define EVIL  "<img src=x onerror=alert(1)>"
 #define EVILU "%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E"
@@ -71,10 +69,9 @@ static void fill(fixture *f)
 	OK(wq_modelreg_model_create(f->store.db, EVIL, "", ERR));
 	OK(wq_modelreg_version_create(f->store.db, EVIL, "", "models/evil/1", sha, EVIL, &v, ERR));
 	assert_int_equal(
-	    sqlite3_exec(wq_db_sqlite(f->store.db),
-	                 "UPDATE model_events SET time_ms = 1767000000000 + id * 3600000", NULL,
-	                 NULL, NULL),
-	    SQLITE_OK);
+	    wq_db_exec(f->store.db, "test",
+	               "UPDATE model_events SET time_ms = 1767000000000 + id * 3600000", NULL, 0),
+	    WQ_OK);
 }
 
 static int setup(void **state)
@@ -283,7 +280,7 @@ static void served_v3(void *arg, char *name, size_t namelen, int64_t *version)
 static void test_render(void **state)
 {
 	fixture *f = *state;
-	wq_config cfg = {.tracking_kind = WQ_TRACKING_SQLITE, .db_path = f->store.path};
+	wq_config cfg = {.tracking_kind = WQ_TRACKING_DB, .db_path = f->store.path};
 	wq_ui_opts o = {.config = &cfg, .served = served_v3};
 	wq_ui_answer a = {0};
 	wq_ui *ui = NULL;

@@ -15,7 +15,7 @@ wq_status wq_registry_open(wq_config *cfg, wq_registry **out, char *err, size_t 
 
 	if (cfg == NULL || out == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "wq_registry_open: invalid arguments");
-	if (cfg->tracking_kind == WQ_TRACKING_SQLITE)
+	if (cfg->tracking_kind == WQ_TRACKING_DB)
 		return wq_registry_local_open(cfg, out, err, errlen);
 	if (cfg->tracking_kind == WQ_TRACKING_REMOTE)
 		return wq_registry_remote_open(cfg, out, err, errlen);

@@ -112,21 +112,21 @@ out:
 	return rc;
 }
 
-static wq_status fill_info(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+static wq_status fill_info(wq_db *db, wq_db_stmt *st, void *slot, char *err, size_t errlen)
 {
 	wq_token_info *t = slot;
-	const char *id = (const char *)sqlite3_column_text(st, 0);
-	const char *name = (const char *)sqlite3_column_text(st, 1);
+	const char *id = wq_db_col_text(st, 0);
+	const char *name = wq_db_col_text(st, 1);
 
 	(void)db;
 	snprintf(t->id, sizeof(t->id), "%s", id != NULL ? id : "");
 	snprintf(t->name, sizeof(t->name), "%s", name != NULL ? name : "");
-	if (wq_role_parse((const char *)sqlite3_column_text(st, 2), &t->role) != WQ_OK)
+	if (wq_role_parse(wq_db_col_text(st, 2), &t->role) != WQ_OK)
 		t->role = WQ_ROLE_NONE;
 	t->model = wq_db_column_dup(st, 3);
-	t->created_ms = sqlite3_column_int64(st, 4);
+	t->created_ms = wq_db_col_int64(st, 4);
 	t->created_by = wq_db_column_dup(st, 5);
-	t->revoked_ms = sqlite3_column_int64(st, 6);
+	t->revoked_ms = wq_db_col_int64(st, 6);
 	if (t->model == NULL || t->created_by == NULL)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 	return WQ_OK;
@@ -140,7 +140,7 @@ static void infos_free(void *rows, size_t n)
 wq_status wq_auth_token_list(wq_db *db, int all, wq_token_info **out, size_t *n, char *err,
                              size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	void *rows = NULL;
 	int rc;
 
@@ -184,7 +184,7 @@ wq_status wq_auth_token_revoke(wq_db *db, const char *name, char *err, size_t er
 	                     "UPDATE access_tokens SET revoked_ms = ? WHERE name = ? AND"
 	                     " revoked_ms IS NULL",
 	                     "is", (int64_t)wq_clock_unix_ms(), name);
-	if (rc == WQ_OK && sqlite3_changes(wq_db_sqlite(db)) == 0)
+	if (rc == WQ_OK && wq_db_changes(db) == 0)
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "no live token named '%s'", name);
 	return wq_db_finish(db, rc, err, errlen);
 }
@@ -210,7 +210,7 @@ wq_status wq_auth_token_verify(wq_db *db, const char *token, wq_token_grant *out
                                size_t errlen)
 {
 	char id[WQ_TOKEN_ID_HEX + 1], digest[WQ_SHA256_HEXLEN];
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	wq_token_grant g = {0};
 	int rc, found = 0, match = 0;
 
@@ -225,23 +225,20 @@ wq_status wq_auth_token_verify(wq_db *db, const char *token, wq_token_grant *out
 		return rc;
 	rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == WQ_DB_ROW) {
-		const char *stored = (const char *)sqlite3_column_text(st, 3);
+		const char *stored = wq_db_col_text(st, 3);
 
 		found = 1;
 		match = stored != NULL && strlen(stored) == WQ_SHA256_HEXLEN - 1 &&
 		        wq_auth_ct_equal(stored, digest, WQ_SHA256_HEXLEN - 1);
 		snprintf(g.name, sizeof(g.name), "%s",
-		         (const char *)sqlite3_column_text(st, 0)
-		             ? (const char *)sqlite3_column_text(st, 0)
-		             : "");
-		if (wq_role_parse((const char *)sqlite3_column_text(st, 1), &g.role) != WQ_OK)
+		         wq_db_col_text(st, 0) ? wq_db_col_text(st, 0) : "");
+		if (wq_role_parse(wq_db_col_text(st, 1), &g.role) != WQ_OK)
 			match = 0;
 		snprintf(g.model, sizeof(g.model), "%s",
-		         sqlite3_column_text(st, 2) ? (const char *)sqlite3_column_text(st, 2)
-		                                    : "");
+		         wq_db_col_text(st, 2) ? wq_db_col_text(st, 2) : "");
 		rc = WQ_OK;
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	if (rc < 0)
 		return rc;
 	if (!found || !match)
@@ -635,7 +632,7 @@ wq_rpc_code wq_auth_check_http(wq_auth *a, const char *authorization, int loopba
 wq_rpc_code wq_auth_scope_check(wq_auth *a, const wq_identity *who, const char *model, char *msg,
                                 size_t msglen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	char err[256] = "", scope[256] = "";
 	int rc, live = 0;
 
@@ -651,11 +648,9 @@ wq_rpc_code wq_auth_scope_check(wq_auth *a, const wq_identity *who, const char *
 		if (rc == WQ_DB_ROW) {
 			live = 1;
 			snprintf(scope, sizeof(scope), "%s",
-			         sqlite3_column_text(st, 0)
-			             ? (const char *)sqlite3_column_text(st, 0)
-			             : "");
+			         wq_db_col_text(st, 0) ? wq_db_col_text(st, 0) : "");
 		}
-		sqlite3_finalize(st);
+		wq_db_stmt_finalize(st);
 	}
 	pthread_mutex_unlock(&a->lock);
 	if (rc < 0) {

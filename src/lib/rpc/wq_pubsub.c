@@ -32,6 +32,52 @@ wq_status wq_pubsub_pub_listen(const char *url, const wq_rpc_tls *tls, const cha
 	return WQ_OK;
 }
 
+wq_status wq_pubsub_sub_open(const char *what, const void *topic, size_t tlen, size_t max_msg,
+                             wq_pubsub_setup_fn setup, void *arg, nng_socket *out, char *err,
+                             size_t errlen)
+{
+	nng_socket sock;
+	int rv = nng_sub0_open(&sock);
+
+	if (rv != 0)
+		return wq_err_set(err, errlen, WQ_EIO, "%s socket: %s", what, nng_strerror(rv));
+	/* set before any dialler exists: each dialler takes the socket's values when created */
+	nng_socket_set_ms(sock, NNG_OPT_RECONNMINT, 100);
+	nng_socket_set_ms(sock, NNG_OPT_RECONNMAXT, 2000);
+	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, max_msg);
+	if (setup != NULL)
+		setup(sock, arg);
+	rv = nng_socket_set(sock, NNG_OPT_SUB_SUBSCRIBE, topic, tlen);
+	if (rv != 0) {
+		nng_close(sock);
+		return wq_err_set(err, errlen, WQ_EIO, "%s socket: %s", what, nng_strerror(rv));
+	}
+	*out = sock;
+	return WQ_OK;
+}
+
+wq_status wq_pubsub_sub_add(nng_socket sock, const char *url, const wq_rpc_tls *tls,
+                            nng_dialer *out, char *err, size_t errlen)
+{
+	nng_dialer d;
+	wq_status rc;
+	int rv = nng_dialer_create(&d, sock, url);
+
+	if (rv != 0)
+		return wq_err_set(err, errlen, WQ_EINVAL, "cannot subscribe to %s: %s", url,
+		                  nng_strerror(rv));
+	rc = wq_tlsconf_apply(tls, url, NULL, &d, err, errlen);
+	if (rc == WQ_OK && (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0)
+		rc = wq_err_set(err, errlen, WQ_EINVAL, "cannot subscribe to %s: %s", url,
+		                nng_strerror(rv));
+	if (rc != WQ_OK) {
+		nng_dialer_close(d);
+		return rc;
+	}
+	*out = d;
+	return WQ_OK;
+}
+
 wq_status wq_pubsub_sub_dial(const char *url, const wq_rpc_tls *tls, const char *what,
                              const void *topic, size_t tlen, size_t max_msg,
                              wq_pubsub_setup_fn setup, void *arg, nng_socket *out, char *err,
@@ -40,24 +86,11 @@ wq_status wq_pubsub_sub_dial(const char *url, const wq_rpc_tls *tls, const char 
 	nng_socket sock;
 	nng_dialer d;
 	wq_status rc;
-	int rv = nng_sub0_open(&sock);
 
-	if (rv != 0)
-		return wq_err_set(err, errlen, WQ_EIO, "%s socket: %s", what, nng_strerror(rv));
-	nng_socket_set_ms(sock, NNG_OPT_RECONNMINT, 100);
-	nng_socket_set_ms(sock, NNG_OPT_RECONNMAXT, 2000);
-	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, max_msg);
-	if (setup != NULL)
-		setup(sock, arg);
-	rv = nng_socket_set(sock, NNG_OPT_SUB_SUBSCRIBE, topic, tlen);
-	if (rv == 0)
-		rv = nng_dialer_create(&d, sock, url);
-	rc = rv != 0 ? wq_err_set(err, errlen, WQ_EINVAL, "cannot subscribe to %s: %s", url,
-	                          nng_strerror(rv))
-	             : wq_tlsconf_apply(tls, url, NULL, &d, err, errlen);
-	if (rc == WQ_OK && (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0)
-		rc = wq_err_set(err, errlen, WQ_EINVAL, "cannot subscribe to %s: %s", url,
-		                nng_strerror(rv));
+	rc = wq_pubsub_sub_open(what, topic, tlen, max_msg, setup, arg, &sock, err, errlen);
+	if (rc != WQ_OK)
+		return rc;
+	rc = wq_pubsub_sub_add(sock, url, tls, &d, err, errlen);
 	if (rc != WQ_OK) {
 		nng_close(sock);
 		return rc;

@@ -32,4 +32,16 @@ wq_status wq_pubsub_sub_dial(const char *url, const wq_rpc_tls *tls, const char 
                              wq_pubsub_setup_fn setup, void *arg, nng_socket *out, char *err,
                              size_t errlen);
 
+/* The same socket without a dialler, for a subscriber of several publishers: each
+ * wq_pubsub_sub_add on it dials one more, and their messages arrive on the one socket. */
+wq_status wq_pubsub_sub_open(const char *what, const void *topic, size_t tlen, size_t max_msg,
+                             wq_pubsub_setup_fn setup, void *arg, nng_socket *out, char *err,
+                             size_t errlen);
+
+/* Starts dialling url from sock in the background, redialling as wq_pubsub_sub_dial does.
+ * *out (written only on success) is the dialler: nng_dialer_close stops it and closes its
+ * connection; nng_close of the socket closes every dialler. WQ_EINVAL as wq_pubsub_sub_dial. */
+wq_status wq_pubsub_sub_add(nng_socket sock, const char *url, const wq_rpc_tls *tls,
+                            nng_dialer *out, char *err, size_t errlen);
+
 #endif

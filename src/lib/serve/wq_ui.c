@@ -35,7 +35,7 @@ wq_status wq_ui_open(const wq_ui_opts *o, wq_ui **out, char *err, size_t errlen)
 {
 	if (o == NULL || o->config == NULL || out == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "ui: no configuration");
-	if (o->config->tracking_kind != WQ_TRACKING_SQLITE || o->config->db_path == NULL)
+	if (o->config->tracking_kind != WQ_TRACKING_DB || o->config->db_path == NULL)
 		return wq_err_set(err, errlen, WQ_EUNSUPPORTED,
 		                  "ui: the registry is not a local SQLite store (%s)",
 		                  o->config->tracking_uri ? o->config->tracking_uri : "?");
@@ -54,7 +54,7 @@ wq_status wq_ui_open(const wq_ui_opts *o, wq_ui **out, char *err, size_t errlen)
 	if (rc != WQ_OK)
 		goto fail;
 	/* the UI never writes: the connection refuses to, whatever a page's SQL says */
-	rc = wq_db_stmt_exec(ui->db, "ui", err, errlen, "PRAGMA query_only = 1", "");
+	rc = wq_db_set_query_only(ui->db, err, errlen);
 	if (rc == WQ_OK)
 		rc = wq_db_set_busy_timeout(ui->db, UI_BUSY_TIMEOUT_MS);
 	if (rc != WQ_OK)

@@ -9,7 +9,6 @@
 #include "track/wq_flow.h"
 
 #include <inttypes.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,7 +94,7 @@ static void flows_clock(wq_buf *b, int64_t ms)
 static wq_status flows_task_counts(wq_db *db, const wq_flow_info *fs, size_t n, size_t *counts,
                                    char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	wq_status rc;
 	int step;
 
@@ -108,13 +107,13 @@ static wq_status flows_task_counts(wq_db *db, const wq_flow_info *fs, size_t n, 
 	if (rc != WQ_OK)
 		return rc;
 	while ((step = wq_db_stmt_step(db, WHAT, st, err, errlen)) == WQ_DB_ROW) {
-		const char *id = (const char *)sqlite3_column_text(st, 0);
+		const char *id = wq_db_col_text(st, 0);
 
 		for (size_t i = 0; id != NULL && i < n; i++)
 			if (strcmp(fs[i].id, id) == 0)
-				counts[i] = (size_t)sqlite3_column_int64(st, 1);
+				counts[i] = (size_t)wq_db_col_int64(st, 1);
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return step == WQ_DB_DONE ? WQ_OK : (wq_status)step;
 }
 

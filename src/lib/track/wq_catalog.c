@@ -11,15 +11,15 @@
 
 #define WHAT "catalog"
 
-static wq_status experiment_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+static wq_status experiment_fill(wq_db *db, wq_db_stmt *st, void *slot, char *err, size_t errlen)
 {
 	wq_catalog_experiment *e = slot;
 	(void)db;
-	e->id = sqlite3_column_int64(st, 0);
+	e->id = wq_db_col_int64(st, 0);
 	e->name = wq_db_column_dup(st, 1);
-	e->created_ms = sqlite3_column_int64(st, 2);
-	e->nruns = sqlite3_column_int64(st, 3);
-	e->last_start_ms = sqlite3_column_int64(st, 4);
+	e->created_ms = wq_db_col_int64(st, 2);
+	e->nruns = wq_db_col_int64(st, 3);
+	e->last_start_ms = wq_db_col_int64(st, 4);
 	return e->name == NULL ? wq_nomem(err, errlen) : WQ_OK;
 }
 
@@ -31,7 +31,7 @@ static void experiments_free_rows(void *rows, size_t n)
 wq_status wq_catalog_experiments(wq_db *db, wq_catalog_experiment **out, size_t *n, char *err,
                                  size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	void *rows = NULL;
 	size_t nrows = 0;
 	/* runs_by_experiment (experiment_id, start_ms) answers both aggregates per experiment */
@@ -87,7 +87,7 @@ static char *catalog_keys_sql(int kind, int64_t experiment_id)
 wq_status wq_catalog_keys(wq_db *db, int64_t experiment_id, wq_catalog_kind kind, char ***keys,
                           size_t *n, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	char **v = NULL, *sql = NULL;
 	size_t nv = 0, cap = 0;
 	int rc;
@@ -113,7 +113,7 @@ wq_status wq_catalog_keys(wq_db *db, int64_t experiment_id, wq_catalog_kind kind
 		}
 		v[nv++] = key;
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	if (rc < 0) {
 		wq_strv_free(v, nv);
 		return rc;
@@ -125,18 +125,19 @@ wq_status wq_catalog_keys(wq_db *db, int64_t experiment_id, wq_catalog_kind kind
 	return WQ_OK;
 }
 
-/* Binds the experiment (when given) and the filter's values in placeholder order. */
-static int count_bind(sqlite3_stmt *st, int64_t experiment_id, const wq_runquery *q)
+/* Binds the experiment (when given) and the filter's values in placeholder order (a search
+ * without order_by has binds in its filter only). */
+static wq_status count_bind(wq_db_stmt *st, int64_t experiment_id, const wq_runquery *q)
 {
-	int rc = SQLITE_OK, k = 1, nparams = sqlite3_bind_parameter_count(st);
+	int rc = WQ_OK, k = 1;
 	if (experiment_id > 0)
-		rc = sqlite3_bind_int64(st, k++, experiment_id);
-	for (size_t i = 0; rc == SQLITE_OK && i < q->nbinds && k <= nparams; i++) {
+		rc = wq_db_bind_int64(st, k++, experiment_id);
+	for (size_t i = 0; rc == WQ_OK && i < q->nbinds; i++) {
 		const wq_runquery_bind *b = &q->binds[i];
 		if (b->type == WQ_RUNQUERY_BIND_TEXT)
-			rc = sqlite3_bind_text(st, k++, b->text, -1, SQLITE_STATIC);
+			rc = wq_db_bind_text(st, k++, b->text);
 		else
-			rc = sqlite3_bind_double(st, k++, b->real);
+			rc = wq_db_bind_double(st, k++, b->real);
 	}
 	return rc;
 }
@@ -145,42 +146,44 @@ wq_status wq_catalog_runs_count(wq_db *db, int64_t experiment_id, const char *fi
                                 int64_t *count, char *err, size_t errlen)
 {
 	wq_runquery q = {0};
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	char *sql = NULL;
-	int rc = wq_runquery_compile(filter, NULL, &q, err, errlen);
+	int rc = wq_runquery_compile_for(wq_db_kind(db), filter, NULL, &q, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
 	if (asprintf(&sql, "SELECT COUNT(*) FROM runs r WHERE r.deleted_ms IS NULL AND %s AND (%s)",
-	             experiment_id > 0 ? "r.experiment_id = ?" : "1", q.where) < 0) {
+	             experiment_id > 0 ? "r.experiment_id = ?" : "1 = 1", q.where) < 0) {
 		sql = NULL;
 		rc = wq_nomem(err, errlen);
 		goto fail;
 	}
-	if (sqlite3_prepare_v2(wq_db_sqlite(db), sql, -1, &st, NULL) != SQLITE_OK ||
-	    count_bind(st, experiment_id, &q) != SQLITE_OK) {
+	rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st, sql, "");
+	if (rc != WQ_OK)
+		goto fail;
+	if (count_bind(st, experiment_id, &q) != WQ_OK) {
 		rc = wq_db_error(db, WHAT, err, errlen);
 		goto fail;
 	}
 	rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == WQ_DB_ROW) {
-		*count = sqlite3_column_int64(st, 0);
+		*count = wq_db_col_int64(st, 0);
 		rc = WQ_OK;
 	} else if (rc == WQ_DB_DONE) {
 		rc = wq_err_set(err, errlen, WQ_EIO, WHAT ": COUNT gave no row");
 	}
 fail:
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	free(sql);
 	wq_runquery_clear(&q);
 	return rc;
 }
 
-static wq_status version_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+static wq_status version_fill(wq_db *db, wq_db_stmt *st, void *slot, char *err, size_t errlen)
 {
 	wq_catalog_version *v = slot;
 	(void)db;
 	v->name = wq_db_column_dup(st, 0);
-	v->version = sqlite3_column_int64(st, 1);
+	v->version = wq_db_col_int64(st, 1);
 	v->stage = wq_db_column_dup(st, 2);
 	return v->name == NULL || v->stage == NULL ? wq_nomem(err, errlen) : WQ_OK;
 }
@@ -193,7 +196,7 @@ static void versions_free_rows(void *rows, size_t n)
 wq_status wq_catalog_run_versions(wq_db *db, const char *run_id, wq_catalog_version **out,
                                   size_t *n, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	void *rows = NULL;
 	size_t nrows = 0;
 	if (run_id == NULL || out == NULL || n == NULL)

@@ -2,6 +2,7 @@
 
 #include "base/wq_error.h"
 #include "base/wq_file.h"
+#include "track/wq_db.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -94,7 +95,7 @@ static wq_status resolve_tracking(wq_config *c, const char *uri, char *err, size
 		c->db_path = join(c->home, "registry.db");
 		c->tracking_uri = c->db_path != NULL ? join("sqlite:///", c->db_path) : NULL;
 		/* "sqlite:///" + "/abs": four slashes, SQLAlchemy's absolute form */
-		c->tracking_kind = WQ_TRACKING_SQLITE;
+		c->tracking_kind = WQ_TRACKING_DB;
 	} else if (strncmp(uri, sqlite_prefix, sizeof(sqlite_prefix) - 1) == 0) {
 		const char *path = uri + sizeof(sqlite_prefix) - 1;
 
@@ -103,7 +104,18 @@ static wq_status resolve_tracking(wq_config *c, const char *uri, char *err, size
 			                  "tracking URI '%s' names no database file", uri);
 		c->db_path = absolute(path);
 		c->tracking_uri = strdup(uri);
-		c->tracking_kind = WQ_TRACKING_SQLITE;
+		c->tracking_kind = WQ_TRACKING_DB;
+	} else if (wq_db_locator_is_postgres(uri)) {
+		/* a password on the command line or in the environment's URI would be visible to
+		 * every user of the machine (ps, /proc): libpq reads it from its own places */
+		if (wq_db_locator_has_password(uri))
+			return wq_err_set(
+			    err, errlen, WQ_EINVAL,
+			    "the tracking URI carries a password: put it in PGPASSWORD, "
+			    "~/.pgpass or a libpq service file instead");
+		c->db_path = strdup(uri);
+		c->tracking_uri = strdup(uri);
+		c->tracking_kind = WQ_TRACKING_DB;
 	} else if (strncmp(uri, "tcp://", 6) == 0 || strncmp(uri, "ipc://", 6) == 0 ||
 	           strncmp(uri, "tls+tcp://", 10) == 0) {
 		c->tracking_uri = strdup(uri);
@@ -112,7 +124,8 @@ static wq_status resolve_tracking(wq_config *c, const char *uri, char *err, size
 	} else {
 		return wq_err_set(err, errlen, WQ_EINVAL,
 		                  "unsupported tracking URI '%s': use sqlite:///relative/path.db, "
-		                  "sqlite:////absolute/path.db or tcp://host:port",
+		                  "sqlite:////absolute/path.db, postgresql://user@host:port/db or "
+		                  "tcp://host:port",
 		                  uri);
 	}
 	if (c->tracking_uri == NULL || c->db_path == NULL)
@@ -125,7 +138,7 @@ static wq_status resolve_tracking(wq_config *c, const char *uri, char *err, size
 static wq_status resolve_flow_db(wq_config *c, char *err, size_t errlen)
 {
 	c->flow_db_path =
-	    c->tracking_kind == WQ_TRACKING_SQLITE ? strdup(c->db_path) : join(c->home, "flows.db");
+	    c->tracking_kind == WQ_TRACKING_DB ? strdup(c->db_path) : join(c->home, "flows.db");
 	if (c->flow_db_path == NULL)
 		return wq_nomem(err, errlen);
 	return WQ_OK;

@@ -1,7 +1,9 @@
 /* wq_config: where tracking metadata and artifacts live.
  *   tracking URI:  flag > $WINEQ_TRACKING_URI > sqlite:///$WINEQ_HOME/registry.db
  *                  sqlite:///relative/path.db or sqlite:////absolute/path.db (SQLAlchemy's
- *                  convention, as MLflow); tcp://, ipc://, tls+tcp:// name a remote wineqd
+ *                  convention, as MLflow); postgresql://[user@]host[:port]/db (or
+ *                  postgres://; a libpq URI whose password comes from PGPASSWORD, ~/.pgpass
+ *                  or a service file); tcp://, ipc://, tls+tcp:// name a remote wineqd
  *   artifact root: flag > $WINEQ_ARTIFACT_ROOT > file://$WINEQ_HOME/artifacts
  *                  file:///absolute/dir, s3://bucket[/prefix], or a plain directory path
  *   S3 endpoint:   flag > $WINEQ_S3_ENDPOINT_URL > AWS's regional endpoint
@@ -12,19 +14,20 @@
 #include "base/wq_error.h"
 #include <stddef.h>
 
-enum wq_tracking_kind { WQ_TRACKING_SQLITE = 0, WQ_TRACKING_REMOTE = 1 };
+enum wq_tracking_kind { WQ_TRACKING_DB = 0, WQ_TRACKING_REMOTE = 1 };
 
 typedef struct wq_config {
 	char *home;          /* resolved WINEQ_HOME, absolute; owned */
 	char *tracking_uri;  /* as given or defaulted; owned */
 	int tracking_kind;   /* enum wq_tracking_kind */
-	char *db_path;       /* SQLITE: absolute path of the database file; owned */
-	char *flow_db_path;  /* flow/task state: db_path for SQLITE, $WINEQ_HOME/flows.db for
-	                        REMOTE (flows run on the client); owned */
+	char *db_path;       /* DB: the wq_db locator, the absolute path of an SQLite file or the
+	                        postgresql:// URI; owned */
+	char *flow_db_path;  /* flow/task state: db_path for DB, $WINEQ_HOME/flows.db for REMOTE
+	                        (flows run on the client); owned */
 	char *artifact_root; /* normalised: file:///abs/dir or s3://bucket[/prefix], no trailing
 	                        '/'; owned */
 	char *s3_endpoint;   /* NULL when unset; owned */
-	int busy_timeout_ms; /* SQLite lock wait of a local registry; 0: WQ_DB_BUSY_TIMEOUT_MS */
+	int busy_timeout_ms; /* lock wait of a DB registry; 0: WQ_DB_BUSY_TIMEOUT_MS */
 } wq_config;
 
 /* Resolves the configuration; each *_flag may be NULL (then environment, then default).

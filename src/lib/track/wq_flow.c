@@ -54,10 +54,10 @@ const char *wq_task_state_name(int state)
 
 /* The wq_task_state value of a stored state name; -1 for a name this build does not know
  * (wq_task_state_name shows it as "Unknown"). */
-static int state_parse(const unsigned char *name)
+static int state_parse(const char *name)
 {
 	for (int i = WQ_TASK_PENDING; name != NULL && i <= WQ_TASK_CRASHED; i++)
-		if (strcmp((const char *)name, state_names[i]) == 0)
+		if (strcmp(name, state_names[i]) == 0)
 			return i;
 	return -1;
 }
@@ -71,11 +71,11 @@ static bool is_id(const char *id)
 }
 
 /* Copies column col (text) into a fixed buffer, truncating. */
-static void column_copy(sqlite3_stmt *st, int col, char *buf, size_t n)
+static void column_copy(wq_db_stmt *st, int col, char *buf, size_t n)
 {
-	const unsigned char *t = sqlite3_column_text(st, col);
+	const char *t = wq_db_col_text(st, col);
 
-	snprintf(buf, n, "%s", t != NULL ? (const char *)t : "");
+	snprintf(buf, n, "%s", t != NULL ? t : "");
 }
 
 /* Makes s a storable log line in place: at most MAX_LOG_LINE bytes (s has room for one more,
@@ -154,7 +154,7 @@ static wq_status mark_crashed(wq_db *db, const char *id, char *err, size_t errle
 	                     "UPDATE flow_runs SET state = 'Crashed', end_ms = ?"
 	                     " WHERE id = ? AND state = 'Running'",
 	                     "is", t, id);
-	if (rc == WQ_OK && sqlite3_changes(wq_db_sqlite(db)) > 0) {
+	if (rc == WQ_OK && wq_db_changes(db) > 0) {
 		rc =
 		    wq_db_stmt_exec(db, WHAT, err, errlen,
 		                    "INSERT INTO task_transitions(task_id, state, time_ms)"
@@ -177,7 +177,7 @@ static wq_status reap_crashed(wq_db *db, char *err, size_t errlen)
 {
 	flow_id *ids = NULL, *t;
 	char host[HOST_LEN], start[START_LEN], rowhost[HOST_LEN];
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	size_t n = 0, cap = 0;
 	int rc;
 
@@ -191,7 +191,7 @@ static wq_status reap_crashed(wq_db *db, char *err, size_t errlen)
 	while ((rc = wq_db_stmt_step(db, WHAT, st, err, errlen)) == WQ_DB_ROW) {
 		column_copy(st, 2, start, sizeof(start));
 		column_copy(st, 3, rowhost, sizeof(rowhost));
-		if (!process_gone((long)sqlite3_column_int64(st, 1), start, rowhost, host))
+		if (!process_gone((long)wq_db_col_int64(st, 1), start, rowhost, host))
 			continue;
 		t = wq_db_array_grow(ids, n, &cap, sizeof(*ids));
 		if (t == NULL) {
@@ -201,7 +201,7 @@ static wq_status reap_crashed(wq_db *db, char *err, size_t errlen)
 		ids = t;
 		column_copy(st, 0, ids[n++], sizeof(ids[0]));
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	/* a reader (the web UI's query-only connection) shows flows as stored; the next writer
 	 * marks them */
 	for (size_t i = 0; rc == WQ_OK && i < n && !wq_db_is_query_only(db); i++)
@@ -300,7 +300,7 @@ static wq_status log_insert(wq_flow *f, const char *task_id, const char *line, c
 		                     " SELECT flow_id, id, ?, ? FROM task_runs"
 		                     " WHERE id = ? AND flow_id = ?",
 		                     "isss", wq_clock_unix_ms(), line, task_id, f->id);
-		if (rc == WQ_OK && sqlite3_changes(wq_db_sqlite(f->db)) == 0)
+		if (rc == WQ_OK && wq_db_changes(f->db) == 0)
 			rc = wq_err_set(err, errlen, WQ_ENOENT, "no task %s in flow run %s",
 			                task_id, f->id);
 	}
@@ -342,23 +342,24 @@ typedef struct change {
 static wq_status cache_put(wq_flow *f, const char *task_id, const change *c, char *err,
                            size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc;
 
 	rc = wq_db_stmt_prepare(f->db, WHAT, err, errlen, &st,
-	                        "INSERT OR REPLACE INTO task_cache(cache_key, created_ms, task_id,"
-	                        " output) SELECT cache_key, ?, id, ? FROM task_runs WHERE id = ?",
+	                        "INSERT INTO task_cache(cache_key, created_ms, task_id, output)"
+	                        " SELECT cache_key, ?, id, ? FROM task_runs WHERE id = ?"
+	                        " ON CONFLICT(cache_key) DO UPDATE SET created_ms ="
+	                        " excluded.created_ms, task_id = excluded.task_id,"
+	                        " output = excluded.output",
 	                        "i", wq_clock_unix_ms());
 	if (rc != WQ_OK)
 		return rc;
-	/* "" for an empty result: a NULL pointer would bind SQL NULL, not an empty blob */
-	if (sqlite3_bind_blob64(st, 2, c->output != NULL ? c->output : "", c->outlen,
-	                        SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 3, task_id, -1, SQLITE_STATIC) != SQLITE_OK)
+	if (wq_db_bind_blob(st, 2, c->output, c->outlen) != WQ_OK ||
+	    wq_db_bind_text(st, 3, task_id) != WQ_OK)
 		rc = wq_db_error(f->db, WHAT, err, errlen);
 	else if ((rc = wq_db_stmt_step(f->db, WHAT, st, err, errlen)) == WQ_DB_ROW)
 		rc = WQ_OK;
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return rc;
 }
 
@@ -445,7 +446,7 @@ static void cache_key(const wq_task_def *def, const void *input, size_t inlen,
 static wq_db_step cache_get(wq_db *db, const char *key, void **output, size_t *outlen, char *err,
                             size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
 	                            "SELECT output FROM task_cache WHERE cache_key = ?", "s", key);
 
@@ -453,8 +454,8 @@ static wq_db_step cache_get(wq_db *db, const char *key, void **output, size_t *o
 		return rc;
 	rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == WQ_DB_ROW) {
-		const void *b = sqlite3_column_blob(st, 0); /* before _bytes, as SQLite asks */
-		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+		size_t n = 0;
+		const void *b = wq_db_col_blob(st, 0, &n);
 		void *copy = (n > 0 && b == NULL) ? NULL : malloc(n > 0 ? n : 1);
 
 		if (copy == NULL) {
@@ -466,7 +467,7 @@ static wq_db_step cache_get(wq_db *db, const char *key, void **output, size_t *o
 			*outlen = n;
 		}
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return rc;
 }
 
@@ -707,7 +708,7 @@ void wq_flow_infos_free(wq_flow_info *f, size_t n)
 
 /* A flow (into the zeroed wq_flow_info slot) from a row of FLOW_COLUMNS (its tasks are not
  * read); also the row adapter for wq_db_rows_collect. */
-static wq_status flow_from_row(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+static wq_status flow_from_row(wq_db *db, wq_db_stmt *st, void *slot, char *err, size_t errlen)
 {
 	wq_flow_info *f = slot;
 
@@ -715,10 +716,10 @@ static wq_status flow_from_row(wq_db *db, sqlite3_stmt *st, void *slot, char *er
 	column_copy(st, 0, f->id, sizeof(f->id));
 	f->name = wq_db_column_dup(st, 1);
 	f->params = wq_db_column_dup(st, 2);
-	f->state = state_parse(sqlite3_column_text(st, 3));
-	f->start_ms = sqlite3_column_int64(st, 4);
-	f->end_ms = sqlite3_column_int64(st, 5);
-	f->pid = (long)sqlite3_column_int64(st, 6);
+	f->state = state_parse(wq_db_col_text(st, 3));
+	f->start_ms = wq_db_col_int64(st, 4);
+	f->end_ms = wq_db_col_int64(st, 5);
+	f->pid = (long)wq_db_col_int64(st, 6);
 	if (f->name == NULL || f->params == NULL)
 		return wq_nomem(err, errlen);
 	return WQ_OK;
@@ -726,7 +727,7 @@ static wq_status flow_from_row(wq_db *db, sqlite3_stmt *st, void *slot, char *er
 
 static wq_status transitions_read(wq_db *db, wq_task_info *t, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	size_t cap1 = 0, cap2 = 0;
 	int rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
 	                            "SELECT state, time_ms FROM task_transitions WHERE task_id = ?"
@@ -748,15 +749,15 @@ static wq_status transitions_read(wq_db *db, wq_task_info *t, char *err, size_t 
 			rc = wq_nomem(err, errlen);
 			break;
 		}
-		t->transitions[t->ntransitions] = state_parse(sqlite3_column_text(st, 0));
-		t->transition_ms[t->ntransitions++] = sqlite3_column_int64(st, 1);
+		t->transitions[t->ntransitions] = state_parse(wq_db_col_text(st, 0));
+		t->transition_ms[t->ntransitions++] = wq_db_col_int64(st, 1);
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return rc;
 }
 
 /* Row adapters for wq_db_rows_collect: a task's log lines, tasks, flows, a flow's log. */
-static wq_status line_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+static wq_status line_fill(wq_db *db, wq_db_stmt *st, void *slot, char *err, size_t errlen)
 {
 	(void)db;
 	*(char **)slot = wq_db_column_dup(st, 0);
@@ -773,7 +774,7 @@ static wq_status rows_of(wq_db *db, const char *sql, const char *id, size_t elem
                          wq_db_row_fill_fn fill, wq_db_rows_free_fn free_rows, void **out,
                          size_t *n, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st, sql, "s", id);
 
 	if (rc != WQ_OK)
@@ -794,17 +795,17 @@ static wq_status logs_read(wq_db *db, wq_task_info *t, char *err, size_t errlen)
 
 /* A task with its transitions and log (into the zeroed wq_task_info slot); also the row
  * adapter for wq_db_rows_collect. */
-static wq_status task_from_row(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+static wq_status task_from_row(wq_db *db, wq_db_stmt *st, void *slot, char *err, size_t errlen)
 {
 	wq_task_info *t = slot;
 	int rc;
 
 	column_copy(st, 0, t->id, sizeof(t->id));
 	t->name = wq_db_column_dup(st, 1);
-	t->state = state_parse(sqlite3_column_text(st, 2));
-	t->attempts = sqlite3_column_int(st, 3);
-	t->start_ms = sqlite3_column_int64(st, 4);
-	t->end_ms = sqlite3_column_int64(st, 5);
+	t->state = state_parse(wq_db_col_text(st, 2));
+	t->attempts = (int)wq_db_col_int64(st, 3);
+	t->start_ms = wq_db_col_int64(st, 4);
+	t->end_ms = wq_db_col_int64(st, 5);
 	column_copy(st, 6, t->cache_key, sizeof(t->cache_key));
 	t->error = wq_db_column_dup(st, 7);
 	if (t->name == NULL || t->error == NULL)
@@ -844,7 +845,7 @@ static void flows_rows_free(void *rows, size_t n)
 wq_status wq_flow_list(wq_db *db, size_t max, wq_flow_info **out, size_t *n, char *err,
                        size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	void *v = NULL;
 	int rc;
 
@@ -869,12 +870,12 @@ wq_status wq_flow_list(wq_db *db, size_t max, wq_flow_info **out, size_t *n, cha
 	return rc;
 }
 
-static wq_status log_line_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+static wq_status log_line_fill(wq_db *db, wq_db_stmt *st, void *slot, char *err, size_t errlen)
 {
 	wq_flow_log_line *l = slot;
 
 	(void)db;
-	l->time_ms = sqlite3_column_int64(st, 0);
+	l->time_ms = wq_db_col_int64(st, 0);
 	l->task = wq_db_column_dup(st, 1);
 	l->line = wq_db_column_dup(st, 2);
 	return l->task != NULL && l->line != NULL ? WQ_OK : wq_nomem(err, errlen);
@@ -904,7 +905,7 @@ static wq_status flow_log_read(wq_db *db, wq_flow_info *f, char *err, size_t err
 /* The flow and its tasks, read in one snapshot so that they agree with each other. */
 static wq_status flow_read(wq_db *db, const char *id, wq_flow_info *f, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
 	                            "SELECT " FLOW_COLUMNS " FROM flow_runs WHERE id = ?", "s", id);
 
@@ -915,7 +916,7 @@ static wq_status flow_read(wq_db *db, const char *id, wq_flow_info *f, char *err
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "no flow run with id %s", id);
 	else if (rc == WQ_DB_ROW)
 		rc = flow_from_row(db, st, f, err, errlen);
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	if (rc == WQ_OK)
 		rc = tasks_read(db, f, err, errlen);
 	return rc != WQ_OK ? rc : flow_log_read(db, f, err, errlen);

@@ -19,23 +19,23 @@
 static wq_db_step query_int(wq_db *db, char *err, size_t errlen, int64_t *out, const char *sql,
                             const char *types, ...)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	va_list ap;
 	int rc;
 
 	va_start(ap, types);
 	rc = wq_db_stmt_vfirst(db, WHAT, err, errlen, &st, sql, types, ap);
 	va_end(ap);
-	if (rc == WQ_DB_ROW && sqlite3_column_type(st, 0) == SQLITE_NULL)
+	if (rc == WQ_DB_ROW && wq_db_col_is_null(st, 0))
 		rc = 0;
 	else if (rc == WQ_DB_ROW)
-		*out = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+		*out = wq_db_col_int64(st, 0);
+	wq_db_stmt_finalize(st);
 	return rc;
 }
 
 /* Collects the first column of st's rows as strings, then finalizes it. */
-static wq_status string_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+static wq_status string_fill(wq_db *db, wq_db_stmt *st, void *slot, char *err, size_t errlen)
 {
 	(void)db;
 	*(char **)slot = wq_db_column_dup(st, 0);
@@ -47,7 +47,7 @@ static void strings_rows_free(void *rows, size_t n)
 	wq_strv_free(rows, n);
 }
 
-static wq_status collect_strings(wq_db *db, sqlite3_stmt *st, char ***out, size_t *nout, char *err,
+static wq_status collect_strings(wq_db *db, wq_db_stmt *st, char ***out, size_t *nout, char *err,
                                  size_t errlen)
 {
 	void *v;
@@ -63,7 +63,7 @@ static wq_status collect_strings(wq_db *db, sqlite3_stmt *st, char ***out, size_
 static wq_status aliases_of(wq_db *db, const char *name, int64_t version, char ***out, size_t *nout,
                             char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc = wq_db_stmt_prepare(
 	    db, WHAT, err, errlen, &st,
 	    "SELECT alias FROM model_aliases WHERE name = ? AND version = ? ORDER BY alias", "si",
@@ -72,10 +72,10 @@ static wq_status aliases_of(wq_db *db, const char *name, int64_t version, char *
 	return rc == WQ_OK ? collect_strings(db, st, out, nout, err, errlen) : rc;
 }
 
-static enum wq_stage stage_of_text(const unsigned char *text)
+static enum wq_stage stage_of_text(const char *text)
 {
 	for (int i = 0; text != NULL && i < WQ_STAGE_COUNT; i++)
-		if (strcmp((const char *)text, wq_stage_name(i)) == 0)
+		if (strcmp(text, wq_stage_name(i)) == 0)
 			return i;
 	return WQ_STAGE_NONE;
 }
@@ -122,7 +122,7 @@ static wq_status model_exists(wq_db *db, const char *name, char *err, size_t err
  * status, WQ_ENOENT saying name has no such kind ("version", "deleted version") (never
  * WQ_DB_DONE). *st is the caller's to finalize in every case (start it NULL). */
 static wq_db_step version_row(wq_db *db, const char *sql, const char *kind, const char *name,
-                              int64_t version, sqlite3_stmt **st, char *err, size_t errlen)
+                              int64_t version, wq_db_stmt **st, char *err, size_t errlen)
 {
 	int rc = wq_db_stmt_prepare(db, WHAT, err, errlen, st, sql, "si", name, version);
 
@@ -140,7 +140,7 @@ static wq_db_step version_row(wq_db *db, const char *sql, const char *kind, cons
 static wq_status version_lookup(wq_db *db, const char *name, int64_t version, int *stage, char *err,
                                 size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc = model_exists(db, name, err, errlen);
 
 	if (rc == WQ_OK)
@@ -148,22 +148,28 @@ static wq_status version_lookup(wq_db *db, const char *name, int64_t version, in
 		                 name, version, &st, err, errlen);
 	if (rc == WQ_DB_ROW) {
 		if (stage != NULL)
-			*stage = stage_of_text(sqlite3_column_text(st, 0));
+			*stage = stage_of_text(wq_db_col_text(st, 0));
 		rc = WQ_OK;
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return rc;
 }
 
+/* Every registry change records an event, and tells the store's listeners (wineqd replicas
+ * sharing a PostgreSQL registry) when the transaction commits. */
 static wq_status event_add(wq_db *db, const char *name, int64_t version, const char *kind,
                            const char *from, const char *to, const char *alias, const char *actor,
                            char *err, size_t errlen)
 {
-	return wq_db_stmt_exec(
+	wq_status rc = wq_db_stmt_exec(
 	    db, WHAT, err, errlen,
 	    "INSERT INTO model_events(name, version, kind, from_value, to_value, alias, "
 	    "time_ms, actor) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
 	    "sissssis", name, version, kind, from, to, alias, (int64_t)wq_clock_unix_ms(), actor);
+
+	if (rc == WQ_OK)
+		rc = wq_db_notify(db, WQ_MODELREG_CHANNEL, name, err, errlen);
+	return rc;
 }
 
 static wq_status touch_model(wq_db *db, const char *name, char *err, size_t errlen)
@@ -250,20 +256,20 @@ void wq_registered_models_free(wq_registered_model **m, size_t n)
 
 /* A model (a new wq_registered_model * into slot) from the current row of MODEL_COLUMNS, with
  * its tags; also the row adapter for wq_db_rows_collect. */
-static wq_status model_from_row(wq_db *db, sqlite3_stmt *row, void *slot, char *err, size_t errlen)
+static wq_status model_from_row(wq_db *db, wq_db_stmt *row, void *slot, char *err, size_t errlen)
 {
 	wq_registered_model **out = slot;
 	wq_registered_model *m = calloc(1, sizeof(*m));
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc;
 
 	if (m == NULL)
 		return wq_nomem(err, errlen);
 	m->name = wq_db_column_dup(row, 0);
 	m->description = wq_db_column_dup(row, 1);
-	m->created_ms = sqlite3_column_int64(row, 2);
-	m->updated_ms = sqlite3_column_int64(row, 3);
-	m->latest_version = sqlite3_column_int64(row, 4); /* NULL (no versions) reads as 0 */
+	m->created_ms = wq_db_col_int64(row, 2);
+	m->updated_ms = wq_db_col_int64(row, 3);
+	m->latest_version = wq_db_col_int64(row, 4); /* NULL (no versions) reads as 0 */
 	if (m->name == NULL || m->description == NULL) {
 		rc = wq_nomem(err, errlen);
 		goto fail;
@@ -305,7 +311,7 @@ wq_status wq_modelreg_model_create(wq_db *db, const char *name, const char *desc
 wq_status wq_modelreg_model_get(wq_db *db, const char *name, wq_registered_model **out, char *err,
                                 size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc = wq_name_check("model name", name, err, errlen), started;
 
 	if (rc != WQ_OK)
@@ -319,7 +325,7 @@ wq_status wq_modelreg_model_get(wq_db *db, const char *name, wq_registered_model
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "registered model '%s' not found", name);
 	else if (rc == WQ_DB_ROW)
 		rc = model_from_row(db, st, out, err, errlen);
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	wq_db_read_end(db, started);
 	return rc;
 }
@@ -333,7 +339,7 @@ wq_status wq_modelreg_model_list(wq_db *db, wq_registered_model ***out, size_t *
                                  size_t errlen)
 {
 	void *v = NULL;
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc, started = wq_db_read_begin(db);
 
 	rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st, MODEL_COLUMNS "ORDER BY m.name", "");
@@ -387,7 +393,7 @@ void wq_model_versions_free(wq_model_version **v, size_t n)
 
 static wq_status version_tags_of(wq_db *db, wq_model_version *v, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
 	                            "SELECT key, value FROM model_version_tags WHERE name = ? AND "
 	                            "version = ? ORDER BY key",
@@ -398,23 +404,22 @@ static wq_status version_tags_of(wq_db *db, wq_model_version *v, char *err, size
 
 /* A version (a new wq_model_version * into slot) from the current row of VERSION_COLUMNS, with
  * its aliases (sorted); also the row adapter for wq_db_rows_collect. */
-static wq_status version_from_row(wq_db *db, sqlite3_stmt *row, void *slot, char *err,
-                                  size_t errlen)
+static wq_status version_from_row(wq_db *db, wq_db_stmt *row, void *slot, char *err, size_t errlen)
 {
 	wq_model_version **out = slot;
 	wq_model_version *v = calloc(1, sizeof(*v));
-	const unsigned char *sha = sqlite3_column_text(row, 4);
+	const char *sha = wq_db_col_text(row, 4);
 	int rc;
 
 	if (v == NULL)
 		return wq_nomem(err, errlen);
 	v->name = wq_db_column_dup(row, 0);
-	v->version = sqlite3_column_int64(row, 1);
+	v->version = wq_db_col_int64(row, 1);
 	v->run_id = wq_db_column_dup(row, 2);
 	v->source_uri = wq_db_column_dup(row, 3);
-	snprintf(v->sha256, sizeof(v->sha256), "%s", sha != NULL ? (const char *)sha : "");
-	v->stage = stage_of_text(sqlite3_column_text(row, 5));
-	v->created_ms = sqlite3_column_int64(row, 6);
+	snprintf(v->sha256, sizeof(v->sha256), "%s", sha != NULL ? sha : "");
+	v->stage = stage_of_text(wq_db_col_text(row, 5));
+	v->created_ms = wq_db_col_int64(row, 6);
 	v->created_by = wq_db_column_dup(row, 7);
 	v->description = wq_db_column_dup(row, 8);
 	if (!v->name || !v->run_id || !v->source_uri || !v->created_by || !v->description) {
@@ -437,13 +442,13 @@ fail:
 static wq_status load_version(wq_db *db, const char *name, int64_t version, wq_model_version **out,
                               char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc = version_row(db, VERSION_COLUMNS LIVE_VERSION, "version", name, version, &st, err,
 	                     errlen);
 
 	if (rc == WQ_DB_ROW)
 		rc = version_from_row(db, st, out, err, errlen);
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return rc;
 }
 
@@ -557,7 +562,7 @@ wq_status wq_modelreg_version_list(wq_db *db, const char *name, wq_model_version
                                    size_t *nout, char *err, size_t errlen)
 {
 	void *v = NULL;
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int started, rc = model_read_begin(db, name, &started, err, errlen);
 
 	if (rc == WQ_OK)
@@ -580,7 +585,7 @@ static wq_status archive_others(wq_db *db, const char *name, int stage, int64_t 
 {
 	char **others = NULL;
 	size_t n = 0;
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc;
 
 	/* collected first: updating rows a pending SELECT on the same table still has to visit
@@ -613,6 +618,11 @@ static wq_status transition(wq_db *db, const char *name, int64_t version, int st
 	int current = WQ_STAGE_NONE;
 	int rc = version_lookup(db, name, version, &current, err, errlen);
 
+	/* the others leave the stage first: replayed event by event, the audit history never
+	 * shows two versions in Production */
+	if (rc == WQ_OK && archive_existing &&
+	    (stage == WQ_STAGE_STAGING || stage == WQ_STAGE_PRODUCTION))
+		rc = archive_others(db, name, stage, version, actor, err, errlen);
 	if (rc == WQ_OK && current != stage) {
 		rc = wq_db_stmt_exec(
 		    db, WHAT, err, errlen,
@@ -622,9 +632,6 @@ static wq_status transition(wq_db *db, const char *name, int64_t version, int st
 			rc = event_add(db, name, version, "stage", wq_stage_name(current),
 			               wq_stage_name(stage), "", actor, err, errlen);
 	}
-	if (rc == WQ_OK && archive_existing &&
-	    (stage == WQ_STAGE_STAGING || stage == WQ_STAGE_PRODUCTION))
-		rc = archive_others(db, name, stage, version, actor, err, errlen);
 	if (rc == WQ_OK)
 		rc = touch_model(db, name, err, errlen);
 	return rc;
@@ -898,7 +905,7 @@ wq_status wq_modelreg_tag_delete(wq_db *db, const char *name, int64_t version, c
 		                    "DELETE FROM model_version_tags WHERE name = ? AND version = ? "
 		                    "AND key = ?",
 		                    "sis", name, version, key);
-	if (rc == WQ_OK && sqlite3_changes(wq_db_sqlite(db)) == 0) {
+	if (rc == WQ_OK && wq_db_changes(db) == 0) {
 		if (version == 0)
 			rc = wq_err_set(err, errlen, WQ_ENOENT, "%s has no tag '%s'", name, key);
 		else
@@ -984,21 +991,21 @@ void wq_model_events_free(wq_model_event *e, size_t n)
 	free(e);
 }
 
-static wq_status event_from_row(sqlite3_stmt *st, wq_model_event *e)
+static wq_status event_from_row(wq_db_stmt *st, wq_model_event *e)
 {
-	e->id = sqlite3_column_int64(st, 0);
+	e->id = wq_db_col_int64(st, 0);
 	e->name = wq_db_column_dup(st, 1);
-	e->version = sqlite3_column_int64(st, 2);
+	e->version = wq_db_col_int64(st, 2);
 	e->kind = wq_db_column_dup(st, 3);
 	e->from = wq_db_column_dup(st, 4);
 	e->to = wq_db_column_dup(st, 5);
 	e->alias = wq_db_column_dup(st, 6);
-	e->time_ms = sqlite3_column_int64(st, 7);
+	e->time_ms = wq_db_col_int64(st, 7);
 	e->actor = wq_db_column_dup(st, 8);
 	return e->name && e->kind && e->from && e->to && e->alias && e->actor ? WQ_OK : WQ_ENOMEM;
 }
 
-static wq_status event_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+static wq_status event_fill(wq_db *db, wq_db_stmt *st, void *slot, char *err, size_t errlen)
 {
 	(void)db;
 	return event_from_row(st, slot) == WQ_OK ? WQ_OK : wq_nomem(err, errlen);
@@ -1009,7 +1016,7 @@ static void events_rows_free(void *rows, size_t n)
 	wq_model_events_free(rows, n);
 }
 
-static wq_status collect_events(wq_db *db, sqlite3_stmt *st, wq_model_event **out, size_t *nout,
+static wq_status collect_events(wq_db *db, wq_db_stmt *st, wq_model_event **out, size_t *nout,
                                 char *err, size_t errlen)
 {
 	void *v;
@@ -1024,7 +1031,7 @@ static wq_status collect_events(wq_db *db, sqlite3_stmt *st, wq_model_event **ou
 wq_status wq_modelreg_history(wq_db *db, const char *name, wq_model_event **out, size_t *n,
                               char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int started, rc = model_read_begin(db, name, &started, err, errlen);
 
 	if (rc == WQ_OK)
@@ -1042,7 +1049,7 @@ wq_status wq_modelreg_history(wq_db *db, const char *name, wq_model_event **out,
 wq_status wq_modelreg_events_since(wq_db *db, int64_t after_id, size_t max, wq_model_event **out,
                                    size_t *n, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc;
 
 	if (max == 0 || max > (size_t)INT32_MAX)
@@ -1073,7 +1080,7 @@ static wq_status version_remove(wq_db *db, const char *name, int64_t version, co
 {
 	char **aliases = NULL, *uri = NULL;
 	size_t nalias = 0;
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int stage = WQ_STAGE_NONE;
 	int rc = version_lookup(db, name, version, &stage, err, errlen);
 
@@ -1085,7 +1092,7 @@ static wq_status version_remove(wq_db *db, const char *name, int64_t version, co
 	if (rc == WQ_OK && wq_db_stmt_step(db, WHAT, st, err, errlen) == WQ_DB_ROW &&
 	    (uri = wq_db_column_dup(st, 0)) == NULL)
 		rc = wq_nomem(err, errlen);
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	if (rc == WQ_OK && uri == NULL)
 		rc = wq_db_error(db, WHAT, err, errlen);
 	if (rc == WQ_OK)
@@ -1141,19 +1148,19 @@ wq_status wq_modelreg_version_delete(wq_db *db, const char *name, int64_t versio
 static wq_status deleted_lookup(wq_db *db, const char *name, int64_t version, int *stage,
                                 char **uri, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc = version_row(db,
 	                     "SELECT stage, source_uri FROM model_versions WHERE name = ? AND "
 	                     "version = ? AND deleted_ms IS NOT NULL",
 	                     "deleted version", name, version, &st, err, errlen);
 
 	if (rc == WQ_DB_ROW) {
-		*stage = stage_of_text(sqlite3_column_text(st, 0));
+		*stage = stage_of_text(wq_db_col_text(st, 0));
 		rc = WQ_OK;
 		if (uri != NULL && (*uri = wq_db_column_dup(st, 1)) == NULL)
 			rc = wq_nomem(err, errlen);
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return rc;
 }
 
@@ -1241,7 +1248,7 @@ wq_status wq_modelreg_version_purge(wq_db *db, const char *name, int64_t version
 wq_status wq_modelreg_versions_deleted(wq_db *db, int64_t before_ms, char ***names,
                                        int64_t **versions, size_t *n, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	char **nv = NULL, **t;
 	int64_t *vv = NULL, *tv;
 	size_t k = 0, cap = 0, vcap = 0;
@@ -1266,10 +1273,10 @@ wq_status wq_modelreg_versions_deleted(wq_db *db, int64_t before_ms, char ***nam
 			rc = wq_nomem(err, errlen);
 			break;
 		}
-		vv[k++] = sqlite3_column_int64(st, 1);
+		vv[k++] = wq_db_col_int64(st, 1);
 		rc = WQ_OK;
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	wq_db_read_end(db, started);
 	if (rc == WQ_OK && nv == NULL &&
 	    ((nv = calloc(1, sizeof(*nv))) == NULL || (vv = calloc(1, sizeof(*vv))) == NULL))

@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The notification channel every registry change is announced on (wq_db_notify; the payload
+ * is the model name), where the store has notifications (PostgreSQL). */
+#define WQ_MODELREG_CHANNEL "wineq_registry"
+
 typedef struct wq_registered_model {
 	char *name;
 	char *description; /* "" when none */

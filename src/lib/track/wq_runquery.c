@@ -3,6 +3,7 @@
 #include "base/wq_buf.h"
 #include "base/wq_error.h"
 #include "base/wq_name.h"
+#include "track/wq_db.h"
 
 #include <errno.h>
 #include <math.h>
@@ -23,9 +24,11 @@
 enum entity { ENT_METRIC, ENT_PARAM, ENT_TAG, ENT_ATTR };
 enum op { OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_LIKE, OP_ILIKE };
 
-/* LIKE is case-sensitive in MLflow but not in SQLite (ASCII), so it becomes GLOB with a
- * translated pattern; ILIKE keeps SQLite's LIKE. */
+/* LIKE is case-sensitive in MLflow but not in SQLite (ASCII), so on SQLite it becomes GLOB
+ * with a translated pattern and ILIKE keeps SQLite's LIKE. PostgreSQL has both, with '\\' as
+ * LIKE's default escape character, which the pattern doubles (MLflow's LIKE has none). */
 static const char *const op_sql[] = {"=", "<>", "<", "<=", ">", ">=", "GLOB", "LIKE"};
+static const char *const op_sql_pg[] = {"=", "<>", "<", "<=", ">", ">=", "LIKE", "ILIKE"};
 
 typedef struct bindvec {
 	wq_runquery_bind *v;
@@ -41,6 +44,7 @@ typedef struct cx {
 	bindvec *binds;
 	char *err;
 	size_t errlen;
+	int kind; /* enum wq_db_kind: the SQL dialect */
 } cx;
 
 /* Hands the text over (never NULL on success, "" when nothing was added); NULL when the
@@ -411,6 +415,16 @@ static char *like_to_glob(const char *pat)
 	return buf_take(&b);
 }
 
+/* A pattern with '\\' doubled, so that PostgreSQL's LIKE escape character matches itself. */
+static char *like_escape_backslash(const char *pat)
+{
+	wq_buf b = WQ_BUF_INIT;
+
+	for (const char *p = pat; *p != '\0'; p++)
+		wq_buf_add(&b, *p == '\\' ? "\\\\" : p, 1 + (*p == '\\'));
+	return buf_take(&b);
+}
+
 /* attributes.status values are validated so that a typo ('FINSHED') is an error rather than
  * an empty result; the canonical upper-case name is bound. */
 static wq_status check_status(cx *c, size_t at, char **value)
@@ -452,7 +466,14 @@ static wq_status parse_text_value(cx *c, int is_status, int op, char **out)
 			return rc;
 		}
 	}
-	if (op == OP_LIKE) {
+	if (c->kind == WQ_DB_POSTGRES && (op == OP_LIKE || op == OP_ILIKE)) {
+		char *pat = like_escape_backslash(value);
+
+		free(value);
+		if (pat == NULL)
+			return wq_nomem(c->err, c->errlen);
+		value = pat;
+	} else if (op == OP_LIKE) {
 		char *glob = like_to_glob(value);
 
 		free(value);
@@ -490,7 +511,7 @@ static wq_status emit_clause(cx *c, int ent, const char *col, int op, char *key,
 		wq_buf_puts(c->sql, col);
 		wq_buf_puts(c->sql, " ");
 	}
-	wq_buf_puts(c->sql, op_sql[op]);
+	wq_buf_puts(c->sql, c->kind == WQ_DB_POSTGRES ? op_sql_pg[op] : op_sql[op]);
 	wq_buf_puts(c->sql, ent == ENT_ATTR ? " ?" : " ?)");
 
 	if (ent == ENT_ATTR)
@@ -568,7 +589,7 @@ static wq_status compile_filter(cx *c)
 
 	skip_ws(c);
 	if (c->src[c->pos] == '\0') {
-		wq_buf_puts(c->sql, "1");
+		wq_buf_puts(c->sql, "1 = 1");
 		return WQ_OK;
 	}
 	for (;;) {
@@ -718,9 +739,15 @@ static wq_status check_length(const char *what, const char *s, char *err, size_t
 wq_status wq_runquery_compile(const char *filter, const char *order_by, wq_runquery *out, char *err,
                               size_t errlen)
 {
+	return wq_runquery_compile_for(WQ_DB_SQLITE, filter, order_by, out, err, errlen);
+}
+
+wq_status wq_runquery_compile_for(int kind, const char *filter, const char *order_by,
+                                  wq_runquery *out, char *err, size_t errlen)
+{
 	wq_buf where = WQ_BUF_INIT, order = WQ_BUF_INIT;
 	bindvec binds = {0};
-	cx c = {.err = err, .errlen = errlen, .binds = &binds};
+	cx c = {.err = err, .errlen = errlen, .binds = &binds, .kind = kind};
 	char *w, *o;
 	int rc;
 

@@ -27,7 +27,8 @@ typedef struct wq_runquery_bind {
 } wq_runquery_bind;
 
 typedef struct wq_runquery {
-	char *where; /* SQL boolean expression over alias "r" (runs), "1" when no filter; owned */
+	char *where;    /* SQL boolean expression over alias "r" (runs), "1 = 1" when no filter;
+	                   owned */
 	char *order_by; /* SQL ORDER BY list (without the keywords), never empty: always ends with
 	                   r.start_ms DESC, r.run_id so pagination is stable; owned */
 	wq_runquery_bind *binds; /* in the order of the '?' placeholders in where then order_by */
@@ -39,6 +40,11 @@ typedef struct wq_runquery {
  * *out is owned by the caller (wq_runquery_clear). */
 wq_status wq_runquery_compile(const char *filter, const char *order_by, wq_runquery *out, char *err,
                               size_t errlen);
+
+/* wq_runquery_compile in the SQL dialect of a wq_db backend (enum wq_db_kind); the plain
+ * function compiles for SQLite. */
+wq_status wq_runquery_compile_for(int kind, const char *filter, const char *order_by,
+                                  wq_runquery *out, char *err, size_t errlen);
 
 /* Frees a compiled search and zeroes it; accepts NULL. */
 void wq_runquery_clear(wq_runquery *s);

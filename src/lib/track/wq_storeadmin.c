@@ -134,7 +134,7 @@ static wq_status fetch_one(ctx *c, const char *root, const char *key, int64_t si
 /* Every recorded file of every run (soft-deleted ones too) into root. */
 static wq_status fetch_runs(ctx *c, const char *root, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc =
 	    wq_db_stmt_prepare(c->db, WHAT, err, errlen, &st,
 	                       "SELECT r.run_id, r.artifact_uri, a.path, a.size, a.sha256 FROM "
@@ -143,11 +143,11 @@ static wq_status fetch_runs(ctx *c, const char *root, char *err, size_t errlen)
 	                       "");
 
 	while (rc == WQ_OK && (rc = wq_db_stmt_step(c->db, WHAT, st, err, errlen)) == WQ_DB_ROW) {
-		const char *run = (const char *)sqlite3_column_text(st, 0);
-		const char *uri = (const char *)sqlite3_column_text(st, 1);
-		const char *path = (const char *)sqlite3_column_text(st, 2);
-		const char *sha = (const char *)sqlite3_column_text(st, 4);
-		int64_t size = sqlite3_column_int64(st, 3);
+		const char *run = wq_db_col_text(st, 0);
+		const char *uri = wq_db_col_text(st, 1);
+		const char *path = wq_db_col_text(st, 2);
+		const char *sha = wq_db_col_text(st, 4);
+		int64_t size = wq_db_col_int64(st, 3);
 		char *base = NULL, *key = NULL, msg[1536], e2[1024] = "";
 
 		rc = wq_artifact_key_of(c->store, uri != NULL ? uri : "", &base, e2, sizeof(e2));
@@ -166,7 +166,7 @@ static wq_status fetch_runs(ctx *c, const char *root, char *err, size_t errlen)
 		free(base);
 		free(key);
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return rc < 0 ? rc : WQ_OK;
 }
 
@@ -234,16 +234,16 @@ out:
 
 static wq_status fetch_versions(ctx *c, const char *root, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc = wq_db_stmt_prepare(c->db, WHAT, err, errlen, &st,
 	                            "SELECT name, version, source_uri, sha256 FROM model_versions "
 	                            "ORDER BY name, version",
 	                            "");
 
 	while (rc == WQ_OK && (rc = wq_db_stmt_step(c->db, WHAT, st, err, errlen)) == WQ_DB_ROW) {
-		const char *name = (const char *)sqlite3_column_text(st, 0);
-		const char *uri = (const char *)sqlite3_column_text(st, 2);
-		const char *sha = (const char *)sqlite3_column_text(st, 3);
+		const char *name = wq_db_col_text(st, 0);
+		const char *uri = wq_db_col_text(st, 2);
+		const char *sha = wq_db_col_text(st, 3);
 		char *key = NULL, msg[1536], e2[1024] = "";
 
 		rc = wq_artifact_key_of(c->store, uri != NULL ? uri : "", &key, e2, sizeof(e2));
@@ -251,13 +251,13 @@ static wq_status fetch_versions(ctx *c, const char *root, char *err, size_t errl
 			rc = fetch_bundle(c, root, key, sha != NULL ? sha : "", e2, sizeof(e2));
 		if (rc != WQ_OK && rc != WQ_ENOMEM) {
 			snprintf(msg, sizeof(msg), "model %s version %lld: %s", name,
-			         (long long)sqlite3_column_int64(st, 1), e2);
+			         (long long)wq_db_col_int64(st, 1), e2);
 			wq_err_set(err, errlen, rc, "%s", msg);
 			rc = problem(c, rc, msg);
 		}
 		free(key);
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return rc < 0 ? rc : WQ_OK;
 }
 
@@ -289,12 +289,12 @@ static wq_status temp_dir(const wq_config *cfg, char **out, char *err, size_t er
 /* The rows of an integrity PRAGMA other than "ok", each as a problem. */
 static wq_status pragma_check(ctx *c, const char *sql, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc = wq_db_stmt_prepare(c->db, WHAT, err, errlen, &st, sql, "");
 
 	while (rc == WQ_OK && (rc = wq_db_stmt_step(c->db, WHAT, st, err, errlen)) == WQ_DB_ROW) {
-		const char *t = (const char *)sqlite3_column_text(st, 0);
-		int ncol = sqlite3_column_count(st);
+		const char *t = wq_db_col_text(st, 0);
+		int ncol = wq_db_col_count(st);
 
 		rc = WQ_OK;
 		if (ncol == 1 && t != NULL && strcmp(t, "ok") == 0)
@@ -305,10 +305,10 @@ static wq_status pragma_check(ctx *c, const char *sql, char *err, size_t errlen)
 		else
 			notef(c, "problem",
 			      "database: table %s row %lld breaks a foreign key to %s",
-			      t != NULL ? t : "?", (long long)sqlite3_column_int64(st, 1),
-			      (const char *)sqlite3_column_text(st, 2));
+			      t != NULL ? t : "?", (long long)wq_db_col_int64(st, 1),
+			      wq_db_col_text(st, 2));
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return rc < 0 ? rc : WQ_OK;
 }
 
@@ -319,9 +319,10 @@ wq_status wq_storeadmin_check(const wq_config *cfg, wq_storeadmin_note_fn note, 
 	char *tmp = NULL;
 	int rc = ctx_open(cfg, &c, err, errlen);
 
-	if (rc == WQ_OK)
+	/* PostgreSQL checks its pages and foreign keys itself: the artifacts are checked alike */
+	if (rc == WQ_OK && wq_db_kind(c.db) == WQ_DB_SQLITE)
 		rc = pragma_check(&c, "PRAGMA integrity_check", err, errlen);
-	if (rc == WQ_OK)
+	if (rc == WQ_OK && wq_db_kind(c.db) == WQ_DB_SQLITE)
 		rc = pragma_check(&c, "PRAGMA foreign_key_check", err, errlen);
 	if (rc == WQ_OK)
 		rc = temp_dir(cfg, &tmp, err, errlen);
@@ -470,6 +471,10 @@ wq_status wq_storeadmin_backup(const wq_config *cfg, const char *dest, wq_storea
 
 	if (dest == NULL || *dest == '\0')
 		return wq_err_set(err, errlen, WQ_EINVAL, "no backup directory");
+	if (wq_db_locator_is_postgres(cfg->db_path))
+		return wq_err_set(err, errlen, WQ_EUNSUPPORTED,
+		                  "backup copies SQLite registries; back up a PostgreSQL registry "
+		                  "with pg_dump and its artifact store with the store's own tools");
 	rc = ctx_open(cfg, &c, err, errlen);
 	if (rc == WQ_OK)
 		rc = dir_empty_or_new(dest, err, errlen);
@@ -548,7 +553,7 @@ static wq_status verify_file(const char *path, const char *want, int64_t size, c
 static wq_status target_empty(const char *path, char *err, size_t errlen)
 {
 	wq_db *db = NULL;
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	struct stat sb;
 	int rc;
 
@@ -562,11 +567,11 @@ static wq_status target_empty(const char *path, char *err, size_t errlen)
 		    "FROM runs) + (SELECT count(*) FROM registered_models)",
 		    "");
 	if (rc == WQ_OK && wq_db_stmt_step(db, WHAT, st, err, errlen) == WQ_DB_ROW &&
-	    sqlite3_column_int64(st, 0) > 0)
+	    wq_db_col_int64(st, 0) > 0)
 		rc =
 		    wq_err_set(err, errlen, WQ_EEXIST,
 		               "%s already holds a registry: restore only into an empty one", path);
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	wq_db_close(db);
 	return rc;
 }
@@ -585,6 +590,10 @@ wq_status wq_storeadmin_restore(const char *src, const wq_config *cfg, wq_storea
 	if (src == NULL || cfg == NULL || cfg->db_path == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL,
 		                  "restore needs a backup directory and a local (sqlite) registry");
+	if (wq_db_locator_is_postgres(cfg->db_path))
+		return wq_err_set(err, errlen, WQ_EUNSUPPORTED,
+		                  "restore writes SQLite registries; restore a PostgreSQL registry "
+		                  "with pg_restore");
 	mpath = wq_file_path_join(src, WQ_STOREADMIN_MANIFEST);
 	dbp = wq_file_path_join(src, WQ_STOREADMIN_DB);
 	if (mpath == NULL || dbp == NULL) {
@@ -766,7 +775,7 @@ static wq_status reap_runs(ctx *c, const wq_storeadmin_gc_opts *o, size_t *acts,
  * negative WQ_E* status. */
 static int owned(ctx *c, const char *prefix, int is_model, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int found = 0;
 	int rc = wq_db_stmt_prepare(c->db, WHAT, err, errlen, &st,
 	                            is_model ? "SELECT source_uri FROM model_versions"
@@ -779,14 +788,12 @@ static int owned(ctx *c, const char *prefix, int is_model, char *err, size_t err
 
 		rc = WQ_OK;
 		if (is_model
-		        ? wq_artifact_key_of(c->store, (const char *)sqlite3_column_text(st, 0), &k,
-		                             NULL, 0) == WQ_OK
-		        : run_prefix(c, (const char *)sqlite3_column_text(st, 0), &k, NULL, 0) ==
-		              WQ_OK)
+		        ? wq_artifact_key_of(c->store, wq_db_col_text(st, 0), &k, NULL, 0) == WQ_OK
+		        : run_prefix(c, wq_db_col_text(st, 0), &k, NULL, 0) == WQ_OK)
 			found = strcmp(k, prefix) == 0;
 		free(k);
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return rc < 0 ? rc : found;
 }
 

@@ -91,7 +91,7 @@ static wq_status check_kv(const char *kind, const char *key, const char *value, 
  * status. A deleted run takes no writes until it is restored. */
 static wq_status run_lookup(wq_db *db, const char *run_id, int *status, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc = wq_db_stmt_prepare(
 	    db, WHAT, err, errlen, &st,
 	    "SELECT status FROM runs WHERE run_id = ? AND deleted_ms IS NULL" AND_LIVE_EXPERIMENT,
@@ -103,7 +103,7 @@ static wq_status run_lookup(wq_db *db, const char *run_id, int *status, char *er
 	if (rc == WQ_DB_DONE)
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "no run with id %s", run_id);
 	else if (rc == WQ_DB_ROW) {
-		const char *s = (const char *)sqlite3_column_text(st, 0);
+		const char *s = wq_db_col_text(st, 0);
 		int v = WQ_RUN_RUNNING;
 
 		wq_run_status_parse(s, &v);
@@ -111,7 +111,7 @@ static wq_status run_lookup(wq_db *db, const char *run_id, int *status, char *er
 			*status = v;
 		rc = WQ_OK;
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return rc;
 }
 
@@ -164,19 +164,19 @@ void wq_experiments_free(wq_experiment **e, size_t n)
 
 /* An experiment from the current row of (experiment_id, name, artifact_location, created_ms),
  * with its tags. */
-static wq_status experiment_from_row(wq_db *db, sqlite3_stmt *row, wq_experiment **out, char *err,
+static wq_status experiment_from_row(wq_db *db, wq_db_stmt *row, wq_experiment **out, char *err,
                                      size_t errlen)
 {
 	wq_experiment *e = calloc(1, sizeof(*e));
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc;
 
 	if (e == NULL)
 		return wq_nomem(err, errlen);
-	e->id = sqlite3_column_int64(row, 0);
+	e->id = wq_db_col_int64(row, 0);
 	e->name = wq_db_column_dup(row, 1);
 	e->artifact_location = wq_db_column_dup(row, 2);
-	e->created_ms = sqlite3_column_int64(row, 3);
+	e->created_ms = wq_db_col_int64(row, 3);
 	if (e->name == NULL || e->artifact_location == NULL) {
 		rc = wq_nomem(err, errlen);
 		goto fail;
@@ -200,7 +200,7 @@ fail:
  * that of a deleted one (the name stays taken until it is restored). */
 static wq_status find_experiment(wq_db *db, const char *name, int64_t *id, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
 	                            "SELECT experiment_id, deleted_ms IS NOT NULL FROM experiments "
 	                            "WHERE name = ?",
@@ -209,18 +209,18 @@ static wq_status find_experiment(wq_db *db, const char *name, int64_t *id, char 
 	if (rc != WQ_OK)
 		return rc;
 	rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
-	if (rc == WQ_DB_ROW && sqlite3_column_int(st, 1) != 0) {
+	if (rc == WQ_DB_ROW && (int)wq_db_col_int64(st, 1) != 0) {
 		rc = wq_err_set(err, errlen, WQ_ENOENT,
 		                "experiment '%s' is deleted (experiments restore brings it back; "
 		                "its name stays taken until then)",
 		                name);
 	} else if (rc == WQ_DB_ROW) {
-		*id = sqlite3_column_int64(st, 0);
+		*id = wq_db_col_int64(st, 0);
 		rc = WQ_OK;
 	} else if (rc == WQ_DB_DONE) {
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "no experiment named '%s'", name);
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return rc;
 }
 
@@ -228,13 +228,13 @@ static wq_status find_experiment(wq_db *db, const char *name, int64_t *id, char 
  * so nothing is inserted over it). */
 static bool experiment_named(wq_db *db, const char *name)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc = wq_db_stmt_prepare(db, WHAT, NULL, 0, &st,
 	                            "SELECT 1 FROM experiments WHERE name = ?", "s", name);
 
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_step(db, WHAT, st, NULL, 0);
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return rc != WQ_DB_DONE;
 }
 
@@ -243,17 +243,24 @@ static bool experiment_named(wq_db *db, const char *name)
 static wq_status experiment_insert(wq_db *db, const char *name, int64_t *id, char *err,
                                    size_t errlen)
 {
+	wq_db_stmt *st = NULL;
 	char num[32];
 	int64_t newid;
 	int rc;
 
-	rc = wq_db_stmt_exec(
-	    db, WHAT, err, errlen,
-	    "INSERT INTO experiments(name, artifact_location, created_ms) VALUES(?, '', ?)", "si",
-	    name, (int64_t)wq_clock_unix_ms());
+	rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                        "INSERT INTO experiments(name, artifact_location, created_ms)"
+	                        " VALUES(?, '', ?) RETURNING experiment_id",
+	                        "si", name, (int64_t)wq_clock_unix_ms());
 	if (rc != WQ_OK)
 		return rc;
-	newid = sqlite3_last_insert_rowid(wq_db_sqlite(db));
+	rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
+	newid = rc == WQ_DB_ROW ? wq_db_col_int64(st, 0) : 0;
+	wq_db_stmt_finalize(st);
+	if (rc == WQ_DB_DONE)
+		return wq_err_set(err, errlen, WQ_EIO, WHAT ": the new experiment has no id");
+	if (rc != WQ_DB_ROW)
+		return rc;
 	snprintf(num, sizeof(num), "%lld", (long long)newid);
 	rc = wq_db_stmt_exec(db, WHAT, err, errlen,
 	                     "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
@@ -292,7 +299,7 @@ wq_status wq_tracking_experiment_ensure(wq_db *db, const char *name, const char 
 wq_status wq_tracking_experiment_get(wq_db *db, const char *name, wq_experiment **out, char *err,
                                      size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc, started;
 
 	rc = wq_name_check("experiment name", name, err, errlen);
@@ -310,13 +317,13 @@ wq_status wq_tracking_experiment_get(wq_db *db, const char *name, wq_experiment 
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "no experiment named '%s'", name);
 	else if (rc == WQ_DB_ROW)
 		rc = experiment_from_row(db, st, out, err, errlen);
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	wq_db_read_end(db, started);
 	return rc;
 }
 
 /* Row adapters for wq_db_rows_collect. */
-static wq_status experiment_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+static wq_status experiment_fill(wq_db *db, wq_db_stmt *st, void *slot, char *err, size_t errlen)
 {
 	return experiment_from_row(db, st, slot, err, errlen);
 }
@@ -330,7 +337,7 @@ wq_status wq_tracking_experiment_list(wq_db *db, wq_experiment ***out, size_t *n
                                       size_t errlen)
 {
 	void *v = NULL;
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	size_t n = 0;
 	int rc, started = wq_db_read_begin(db);
 
@@ -379,7 +386,7 @@ wq_status wq_tracking_experiment_tag_set(wq_db *db, const char *name, const char
 static wq_status versions_behind(wq_db *db, const char *run_id, int64_t exp_id,
                                  const char *exp_name, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc = wq_db_stmt_prepare(
 	    db, WHAT, err, errlen, &st,
 	    "SELECT name, version, stage, run_id FROM model_versions WHERE deleted_ms IS NULL AND "
@@ -393,18 +400,15 @@ static wq_status versions_behind(wq_db *db, const char *run_id, int64_t exp_id,
 		rc = wq_err_set(err, errlen, WQ_EFORMAT,
 		                "experiment '%s' has run %s, which backs registered model version "
 		                "%s/%lld (stage %s): delete that version first",
-		                exp_name, (const char *)sqlite3_column_text(st, 3),
-		                (const char *)sqlite3_column_text(st, 0),
-		                (long long)sqlite3_column_int64(st, 1),
-		                (const char *)sqlite3_column_text(st, 2));
+		                exp_name, wq_db_col_text(st, 3), wq_db_col_text(st, 0),
+		                (long long)wq_db_col_int64(st, 1), wq_db_col_text(st, 2));
 	else if (rc == WQ_DB_ROW)
 		rc = wq_err_set(err, errlen, WQ_EFORMAT,
 		                "run %s backs registered model version %s/%lld (stage %s): delete "
 		                "that version first",
-		                run_id, (const char *)sqlite3_column_text(st, 0),
-		                (long long)sqlite3_column_int64(st, 1),
-		                (const char *)sqlite3_column_text(st, 2));
-	sqlite3_finalize(st);
+		                run_id, wq_db_col_text(st, 0), (long long)wq_db_col_int64(st, 1),
+		                wq_db_col_text(st, 2));
+	wq_db_stmt_finalize(st);
 	return rc;
 }
 
@@ -440,7 +444,7 @@ static wq_status restore_row(wq_db *db, const char *sql, const char *key, char *
 	if (rc != WQ_OK)
 		return rc;
 	rc = wq_db_stmt_exec(db, WHAT, err, errlen, sql, "s", key);
-	if (rc == WQ_OK && sqlite3_changes(wq_db_sqlite(db)) == 0)
+	if (rc == WQ_OK && wq_db_changes(db) == 0)
 		rc = WQ_ENOENT;
 	return wq_db_finish(db, rc, err, errlen);
 }
@@ -488,7 +492,7 @@ wq_status wq_tracking_experiment_rename(wq_db *db, const char *name, const char 
 static wq_status run_insert(wq_db *db, int64_t experiment_id, const char *run_name, const char *id,
                             int64_t start_ms, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	char *leaf = NULL, *uri = NULL;
 	int rc;
 
@@ -504,11 +508,11 @@ static wq_status run_insert(wq_db *db, int64_t experiment_id, const char *run_na
 	else if (rc == WQ_DB_ROW) {
 		rc = WQ_OK;
 		leaf = join(id, "artifacts");
-		uri = leaf != NULL ? join((const char *)sqlite3_column_text(st, 0), leaf) : NULL;
+		uri = leaf != NULL ? join(wq_db_col_text(st, 0), leaf) : NULL;
 		if (uri == NULL)
 			rc = wq_nomem(err, errlen);
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	if (rc == WQ_OK) {
 		char owner[WQ_TRACKING_OWNER_LEN];
 
@@ -571,19 +575,19 @@ wq_status wq_tracking_run_end(wq_db *db, const char *run_id, int status, char *e
 /* The run's start time (the caller holds the transaction). */
 static wq_status run_start_ms(wq_db *db, const char *run_id, int64_t *out, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
 	                            "SELECT start_ms FROM runs WHERE run_id = ?", "s", run_id);
 
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == WQ_DB_ROW) {
-		*out = sqlite3_column_int64(st, 0);
+		*out = wq_db_col_int64(st, 0);
 		rc = WQ_OK;
 	} else if (rc == WQ_DB_DONE) {
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "no run with id %s", run_id);
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return rc;
 }
 
@@ -627,7 +631,7 @@ wq_status wq_tracking_run_end_at(wq_db *db, const char *run_id, int status, int6
 static wq_status param_write(wq_db *db, const char *run_id, const char *key, const char *value,
                              char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	char a[96], b[96];
 	int rc;
 
@@ -637,7 +641,7 @@ static wq_status param_write(wq_db *db, const char *run_id, const char *key, con
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == WQ_DB_ROW) {
-		const char *old = (const char *)sqlite3_column_text(st, 0);
+		const char *old = wq_db_col_text(st, 0);
 
 		if (old != NULL && strcmp(old, value) == 0)
 			rc = WQ_OK;
@@ -653,7 +657,7 @@ static wq_status param_write(wq_db *db, const char *run_id, const char *key, con
 		                     "INSERT INTO params(run_id, key, value) VALUES(?, ?, ?)",
 		                     "sss", run_id, key, value);
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	return rc;
 }
 
@@ -709,15 +713,15 @@ void wq_run_metric_list_free(wq_run_metric *m, size_t n)
 	free(m);
 }
 
-static wq_status metric_fill(wq_db *db, sqlite3_stmt *st, void *slot, char *err, size_t errlen)
+static wq_status metric_fill(wq_db *db, wq_db_stmt *st, void *slot, char *err, size_t errlen)
 {
 	wq_run_metric *m = slot;
 
 	(void)db;
 	m->key = wq_db_column_dup(st, 0);
-	m->value = sqlite3_column_double(st, 1);
-	m->step = sqlite3_column_int64(st, 2);
-	m->timestamp_ms = sqlite3_column_int64(st, 3);
+	m->value = wq_db_col_double(st, 1);
+	m->step = wq_db_col_int64(st, 2);
+	m->timestamp_ms = wq_db_col_int64(st, 3);
 	return m->key != NULL ? WQ_OK : wq_nomem(err, errlen);
 }
 
@@ -728,7 +732,7 @@ static void metrics_rows_free(void *rows, size_t n)
 
 /* Collects (key, value, step, timestamp_ms) rows of st, then finalizes it. The result is
  * never NULL on success, also when empty. */
-static wq_status collect_metrics(wq_db *db, sqlite3_stmt *st, wq_run_metric **out, size_t *nout,
+static wq_status collect_metrics(wq_db *db, wq_db_stmt *st, wq_run_metric **out, size_t *nout,
                                  char *err, size_t errlen)
 {
 	void *v;
@@ -743,7 +747,7 @@ static wq_status collect_metrics(wq_db *db, sqlite3_stmt *st, wq_run_metric **ou
 wq_status wq_tracking_metric_history(wq_db *db, const char *run_id, const char *key,
                                      wq_run_metric **out, size_t *n, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc, started;
 
 	rc = check_run_id(run_id, err, errlen);
@@ -829,73 +833,82 @@ void wq_runs_free(wq_run **r, size_t n)
 	free(r);
 }
 
+static wq_status artifact_fill(wq_db *db, wq_db_stmt *st, void *slot, char *err, size_t errlen)
+{
+	wq_artifact_info *t = slot;
+	const char *sha = wq_db_col_text(st, 2);
+
+	(void)db;
+	t->size = wq_db_col_int64(st, 1);
+	snprintf(t->sha256, sizeof(t->sha256), "%s", sha != NULL ? sha : "");
+	t->path = wq_db_column_dup(st, 0);
+	return t->path != NULL ? WQ_OK : wq_nomem(err, errlen);
+}
+
+static void artifacts_rows_free(void *rows, size_t n)
+{
+	wq_artifact_info *a = rows;
+
+	for (size_t i = 0; a != NULL && i < n; i++)
+		free(a[i].path);
+	free(a);
+}
+
 static wq_status load_artifacts(wq_db *db, wq_run *r, char *err, size_t errlen)
 {
-	wq_artifact_info *t;
-	sqlite3_stmt *st = NULL;
-	size_t cap = 0;
+	wq_db_stmt *st = NULL;
+	void *v;
 	int rc = wq_db_stmt_prepare(
 	    db, WHAT, err, errlen, &st,
 	    "SELECT path, size, sha256 FROM artifacts WHERE run_id = ? ORDER BY path", "s", r->id);
 
-	if (rc != WQ_OK)
-		return rc;
-	while ((rc = wq_db_stmt_step(db, WHAT, st, err, errlen)) == WQ_DB_ROW) {
-		const char *sha = (const char *)sqlite3_column_text(st, 2);
-
-		t = wq_db_array_grow(r->artifacts, r->nartifacts, &cap, sizeof(*t));
-		if (t == NULL) {
-			rc = wq_nomem(err, errlen);
-			break;
-		}
-		r->artifacts = t;
-		t = &r->artifacts[r->nartifacts];
-		t->size = sqlite3_column_int64(st, 1);
-		snprintf(t->sha256, sizeof(t->sha256), "%s", sha != NULL ? sha : "");
-		t->path = wq_db_column_dup(st, 0);
-		if (t->path == NULL) {
-			rc = wq_nomem(err, errlen);
-			break;
-		}
-		r->nartifacts++;
-	}
-	sqlite3_finalize(st);
+	if (rc == WQ_OK)
+		rc = wq_db_rows_collect(db, WHAT, st, sizeof(wq_artifact_info), artifact_fill,
+		                        artifacts_rows_free, &v, &r->nartifacts, err, errlen);
+	if (rc == WQ_OK)
+		r->artifacts = v;
 	return rc;
+}
+
+/* The run's own columns from a row of RUN_COLUMNS (its id is the caller's to set). */
+#define RUN_COLUMNS                                                                                \
+	"r.run_id, r.experiment_id, e.name, r.name, r.status, r.start_ms, r.end_ms, "              \
+	"r.artifact_uri FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id"
+static wq_status run_head_fill(wq_db_stmt *st, wq_run *r, char *err, size_t errlen)
+{
+	r->experiment_id = wq_db_col_int64(st, 1);
+	r->experiment_name = wq_db_column_dup(st, 2);
+	r->name = wq_db_column_dup(st, 3);
+	wq_run_status_parse(wq_db_col_text(st, 4), &r->status);
+	r->start_ms = wq_db_col_int64(st, 5);
+	r->end_ms = wq_db_col_int64(st, 6); /* NULL reads as 0 */
+	r->artifact_uri = wq_db_column_dup(st, 7);
+	return r->experiment_name && r->name && r->artifact_uri ? WQ_OK : wq_nomem(err, errlen);
 }
 
 /* A whole run (the caller holds a read or write transaction for one snapshot). */
 static wq_status load_run(wq_db *db, const char *run_id, wq_run **out, char *err, size_t errlen)
 {
 	wq_run *r = calloc(1, sizeof(*r));
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc;
 
 	if (r == NULL)
 		return wq_nomem(err, errlen);
-	rc = wq_db_stmt_prepare(
-	    db, WHAT, err, errlen, &st,
-	    "SELECT r.run_id, r.experiment_id, e.name, r.name, r.status, r.start_ms, "
-	    "r.end_ms, r.artifact_uri FROM runs r JOIN experiments e "
-	    "ON e.experiment_id = r.experiment_id WHERE r.run_id = ? AND r.deleted_ms IS NULL "
-	    "AND e.deleted_ms IS NULL",
-	    "s", run_id);
+	rc =
+	    wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
+	                       "SELECT " RUN_COLUMNS " WHERE r.run_id = ? AND r.deleted_ms IS NULL "
+	                       "AND e.deleted_ms IS NULL",
+	                       "s", run_id);
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_step(db, WHAT, st, err, errlen);
 	if (rc == WQ_DB_DONE)
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "no run with id %s", run_id);
 	if (rc == WQ_DB_ROW) {
 		memcpy(r->id, run_id, sizeof(r->id)); /* checked: WQ_RUN_ID_LEN hex digits */
-		r->experiment_id = sqlite3_column_int64(st, 1);
-		r->experiment_name = wq_db_column_dup(st, 2);
-		r->name = wq_db_column_dup(st, 3);
-		wq_run_status_parse((const char *)sqlite3_column_text(st, 4), &r->status);
-		r->start_ms = sqlite3_column_int64(st, 5);
-		r->end_ms = sqlite3_column_int64(st, 6); /* NULL reads as 0 */
-		r->artifact_uri = wq_db_column_dup(st, 7);
-		rc = r->experiment_name && r->name && r->artifact_uri ? WQ_OK
-		                                                      : wq_nomem(err, errlen);
+		rc = run_head_fill(st, r, err, errlen);
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_prepare(
 		    db, WHAT, err, errlen, &st,
@@ -954,7 +967,7 @@ static char *search_sql(const wq_runquery *s, size_t nexp)
 
 	if (sql == NULL)
 		return NULL;
-	o = (size_t)snprintf(sql, len, "%s%s", head, nexp > 0 ? in : "1");
+	o = (size_t)snprintf(sql, len, "%s%s", head, nexp > 0 ? in : "1 = 1");
 	for (size_t i = 0; i < nexp; i++)
 		o += (size_t)snprintf(sql + o, len - o, i > 0 ? ",?" : "?");
 	snprintf(sql + o, len - o, "%s AND (%s) ORDER BY %s LIMIT ? OFFSET ?", nexp > 0 ? ")" : "",
@@ -963,27 +976,238 @@ static char *search_sql(const wq_runquery *s, size_t nexp)
 }
 
 /* Binds the experiment ids, the filter's values, limit and offset in order; returns the SQLite
- * result code of the first failed bind, else SQLITE_OK. */
-static int search_bind(sqlite3_stmt *st, const int64_t *exp_ids, size_t nexp, const wq_runquery *s,
-                       int64_t limit, int64_t offset)
+ * status of the first failed bind, else WQ_OK. */
+static wq_status search_bind(wq_db_stmt *st, const int64_t *exp_ids, size_t nexp,
+                             const wq_runquery *s, int64_t limit, int64_t offset)
 {
-	int rc = SQLITE_OK, k = 1;
+	int rc = WQ_OK, k = 1;
 
-	for (size_t i = 0; rc == SQLITE_OK && i < nexp; i++)
-		rc = sqlite3_bind_int64(st, k++, exp_ids[i]);
-	for (size_t i = 0; rc == SQLITE_OK && i < s->nbinds; i++) {
+	for (size_t i = 0; rc == WQ_OK && i < nexp; i++)
+		rc = wq_db_bind_int64(st, k++, exp_ids[i]);
+	for (size_t i = 0; rc == WQ_OK && i < s->nbinds; i++) {
 		const wq_runquery_bind *b = &s->binds[i];
 
 		if (b->type == WQ_RUNQUERY_BIND_TEXT)
-			rc = sqlite3_bind_text(st, k++, b->text, -1, SQLITE_STATIC);
+			rc = wq_db_bind_text(st, k++, b->text);
 		else
-			rc = sqlite3_bind_double(st, k++, b->real);
+			rc = wq_db_bind_double(st, k++, b->real);
 	}
-	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(st, k++, limit);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(st, k, offset);
+	if (rc == WQ_OK)
+		rc = wq_db_bind_int64(st, k++, limit);
+	if (rc == WQ_OK)
+		rc = wq_db_bind_int64(st, k, offset);
 	return rc;
+}
+
+/* --- a page of runs, one statement per table --------------------------------------- */
+
+/* One of a run's row lists: the columns that fill a slot, with run_id after them. */
+typedef struct run_part {
+	const char *sql; /* "SELECT <cols>, run_id FROM <table> WHERE run_id IN " */
+	const char *order;
+	size_t elem;
+	wq_db_row_fill_fn fill;
+	wq_db_rows_free_fn free_rows;
+	void (*place)(wq_run *r, void *rows, size_t n);
+} run_part;
+
+static void place_params(wq_run *r, void *rows, size_t n)
+{
+	r->params = rows;
+	r->nparams = n;
+}
+
+static void place_metrics(wq_run *r, void *rows, size_t n)
+{
+	r->metrics = rows;
+	r->nmetrics = n;
+}
+
+static void place_tags(wq_run *r, void *rows, size_t n)
+{
+	r->tags = rows;
+	r->ntags = n;
+}
+
+static void place_artifacts(wq_run *r, void *rows, size_t n)
+{
+	r->artifacts = rows;
+	r->nartifacts = n;
+}
+
+static const run_part run_parts[] = {
+    {"SELECT key, value, run_id FROM params WHERE run_id IN ", " ORDER BY run_id, key",
+     sizeof(wq_kv), wq_db_kv_fill, wq_db_kv_rows_free, place_params},
+    {"SELECT key, value, step, timestamp_ms, run_id FROM latest_metrics WHERE run_id IN ",
+     " ORDER BY run_id, key", sizeof(wq_run_metric), metric_fill, metrics_rows_free, place_metrics},
+    {"SELECT key, value, run_id FROM tags WHERE run_id IN ", " ORDER BY run_id, key", sizeof(wq_kv),
+     wq_db_kv_fill, wq_db_kv_rows_free, place_tags},
+    {"SELECT path, size, sha256, run_id FROM artifacts WHERE run_id IN ", " ORDER BY run_id, path",
+     sizeof(wq_artifact_info), artifact_fill, artifacts_rows_free, place_artifacts},
+};
+
+/* A page's runs, found by id (runs[i] is ids[i]'s). */
+typedef struct run_page {
+	wq_run **runs;
+	char (*ids)[WQ_RUN_ID_LEN + 1];
+	size_t n;
+	const char **sorted; /* ids[i] sorted, for lookups */
+} run_page;
+
+static int id_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The index of the run a row names, or pg->n when it is not on the page. */
+static size_t page_index(const run_page *pg, const char *id)
+{
+	const char **hit =
+	    id != NULL ? bsearch(&id, pg->sorted, pg->n, sizeof(*pg->sorted), id_cmp) : NULL;
+
+	return hit != NULL ? (size_t)(*hit - pg->ids[0]) / sizeof(pg->ids[0]) : pg->n;
+}
+
+/* sql, then "(?, ?, ...)" for the page's ids, then tail, prepared and bound. */
+static wq_status page_prepare(wq_db *db, const run_page *pg, const char *sql, const char *tail,
+                              wq_db_stmt **st, char *err, size_t errlen)
+{
+	size_t len = strlen(sql) + 3 * pg->n + strlen(tail) + 4, o;
+	char *text = malloc(len);
+	int rc;
+
+	if (text == NULL)
+		return wq_nomem(err, errlen);
+	o = (size_t)snprintf(text, len, "%s(", sql);
+	for (size_t i = 0; i < pg->n; i++)
+		o += (size_t)snprintf(text + o, len - o, i > 0 ? ", ?" : "?");
+	snprintf(text + o, len - o, ")%s", tail);
+	rc = wq_db_stmt_prepare(db, WHAT, err, errlen, st, text, "");
+	for (size_t i = 0; rc == WQ_OK && i < pg->n; i++)
+		if (wq_db_bind_text(*st, (int)i + 1, pg->ids[i]) != WQ_OK) {
+			rc = wq_db_error(db, WHAT, err, errlen);
+			wq_db_stmt_finalize(*st);
+			*st = NULL;
+		}
+	free(text);
+	return rc;
+}
+
+/* Hands the rows collected for run i over (an empty list is an allocated one, as wq_run
+ * promises) and marks it in got; rows of a run not on the page are freed. */
+static wq_status part_place(const run_part *p, const run_page *pg, size_t i, bool *got, void *rows,
+                            size_t n, char *err, size_t errlen)
+{
+	if (i >= pg->n || got[i]) {
+		p->free_rows(rows, n);
+		return WQ_OK;
+	}
+	if (rows == NULL && (rows = calloc(1, p->elem)) == NULL)
+		return wq_nomem(err, errlen);
+	p->place(pg->runs[i], rows, n);
+	got[i] = true;
+	return WQ_OK;
+}
+
+/* Appends one zeroed slot to *rows (n used, *cap allocated) and fills it from st's row. */
+static wq_status part_row_add(wq_db *db, const run_part *p, wq_db_stmt *st, unsigned char **rows,
+                              size_t *n, size_t *cap, char *err, size_t errlen)
+{
+	unsigned char *t = wq_db_array_grow(*rows, *n, cap, p->elem);
+
+	if (t == NULL)
+		return wq_nomem(err, errlen);
+	*rows = t;
+	memset(t + *n * p->elem, 0, p->elem);
+	/* counted before filling: a partial slot is freed with the rest */
+	return p->fill(db, st, t + (*n)++ * p->elem, err, errlen);
+}
+
+/* One part for every run of the page: rows arrive grouped by run (ORDER BY run_id). */
+static wq_status page_part_load(wq_db *db, const run_page *pg, const run_part *p, bool *got,
+                                char *err, size_t errlen)
+{
+	wq_db_stmt *st = NULL;
+	int rc = page_prepare(db, pg, p->sql, p->order, &st, err, errlen);
+	size_t cur = pg->n, n = 0, cap = 0;
+	unsigned char *rows = NULL;
+
+	memset(got, 0, pg->n * sizeof(*got));
+	while (rc == WQ_OK && (rc = wq_db_stmt_step(db, WHAT, st, err, errlen)) == WQ_DB_ROW) {
+		size_t i = page_index(pg, wq_db_col_text(st, wq_db_col_count(st) - 1));
+
+		rc = WQ_OK;
+		if (i != cur) {
+			rc = part_place(p, pg, cur, got, rows, n, err, errlen);
+			rows = NULL;
+			n = cap = 0;
+			cur = i;
+		}
+		if (rc == WQ_OK)
+			rc = part_row_add(db, p, st, &rows, &n, &cap, err, errlen);
+	}
+	wq_db_stmt_finalize(st);
+	if (rc != WQ_OK) {
+		p->free_rows(rows, n);
+		return rc;
+	}
+	rc = part_place(p, pg, cur, got, rows, n, err, errlen);
+	for (size_t i = 0; rc == WQ_OK && i < pg->n; i++)
+		if (!got[i])
+			rc = part_place(p, pg, i, got, NULL, 0, err, errlen);
+	return rc;
+}
+
+/* The runs of ids[0..n) (each must exist), read with five statements whatever n is: a
+ * PostgreSQL round trip costs more than reading the rows. *runs (n slots, zeroed) gets
+ * them; on failure the caller frees what is there. */
+static wq_status page_load(wq_db *db, char (*ids)[WQ_RUN_ID_LEN + 1], size_t n, wq_run **runs,
+                           char *err, size_t errlen)
+{
+	run_page pg = {.runs = runs, .ids = ids, .n = n};
+	wq_db_stmt *st = NULL;
+	bool *got = NULL;
+	int rc;
+
+	if (n == 0)
+		return WQ_OK;
+	pg.sorted = malloc(n * sizeof(*pg.sorted));
+	got = malloc(n * sizeof(*got));
+	if (pg.sorted == NULL || got == NULL) {
+		free(pg.sorted);
+		free(got);
+		return wq_nomem(err, errlen);
+	}
+	for (size_t i = 0; i < n; i++)
+		pg.sorted[i] = ids[i];
+	qsort(pg.sorted, n, sizeof(*pg.sorted), id_cmp);
+	rc = WQ_OK;
+	for (size_t i = 0; rc == WQ_OK && i < n; i++)
+		if ((runs[i] = calloc(1, sizeof(**runs))) == NULL)
+			rc = wq_nomem(err, errlen);
+	if (rc == WQ_OK)
+		rc = page_prepare(db, &pg, "SELECT " RUN_COLUMNS " WHERE r.run_id IN ",
+		                  " AND r.deleted_ms IS NULL AND e.deleted_ms IS NULL", &st, err,
+		                  errlen);
+	while (rc == WQ_OK && (rc = wq_db_stmt_step(db, WHAT, st, err, errlen)) == WQ_DB_ROW) {
+		size_t i = page_index(&pg, wq_db_col_text(st, 0));
+
+		rc = WQ_OK;
+		if (i < n) {
+			memcpy(runs[i]->id, ids[i], sizeof(runs[i]->id));
+			rc = run_head_fill(st, runs[i], err, errlen);
+		}
+	}
+	wq_db_stmt_finalize(st);
+	for (size_t i = 0; rc == WQ_DB_DONE && i < n; i++)
+		if (runs[i]->id[0] ==
+		    '\0') /* gone between the search and here: not in a snapshot */
+			rc = wq_err_set(err, errlen, WQ_ENOENT, "no run with id %s", ids[i]);
+	for (size_t i = 0; rc == WQ_DB_DONE && i < sizeof(run_parts) / sizeof(run_parts[0]); i++)
+		rc = page_part_load(db, &pg, &run_parts[i], got, err, errlen);
+	free(pg.sorted);
+	free(got);
+	return rc == WQ_DB_DONE ? WQ_OK : rc;
 }
 
 /* The ids of up to limit matching runs, then the runs themselves (one snapshot). */
@@ -991,7 +1215,7 @@ static wq_status search_rows(wq_db *db, const char *sql, const int64_t *exp_ids,
                              const wq_runquery *s, size_t limit, size_t offset, wq_run ***out,
                              size_t *nout, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	char(*ids)[WQ_RUN_ID_LEN + 1] = calloc(limit, sizeof(*ids));
 	wq_run **runs = NULL;
 	size_t n = 0;
@@ -999,13 +1223,15 @@ static wq_status search_rows(wq_db *db, const char *sql, const int64_t *exp_ids,
 
 	if (ids == NULL)
 		return wq_nomem(err, errlen);
-	if (sqlite3_prepare_v2(wq_db_sqlite(db), sql, -1, &st, NULL) != SQLITE_OK ||
-	    search_bind(st, exp_ids, nexp, s, (int64_t)limit, (int64_t)offset) != SQLITE_OK) {
+	rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st, sql, "");
+	if (rc != WQ_OK)
+		goto out;
+	if (search_bind(st, exp_ids, nexp, s, (int64_t)limit, (int64_t)offset) != WQ_OK) {
 		rc = wq_db_error(db, WHAT, err, errlen);
 		goto out;
 	}
 	while (n < limit && (rc = wq_db_stmt_step(db, WHAT, st, err, errlen)) == WQ_DB_ROW) {
-		const char *id = (const char *)sqlite3_column_text(st, 0);
+		const char *id = wq_db_col_text(st, 0);
 
 		if (id == NULL) {
 			rc = wq_nomem(err, errlen);
@@ -1021,8 +1247,7 @@ static wq_status search_rows(wq_db *db, const char *sql, const int64_t *exp_ids,
 		rc = wq_nomem(err, errlen);
 		goto out;
 	}
-	for (size_t i = 0; rc == WQ_OK && i < n; i++)
-		rc = load_run(db, ids[i], &runs[i], err, errlen);
+	rc = page_load(db, ids, n, runs, err, errlen);
 	if (rc != WQ_OK) {
 		wq_runs_free(runs, n);
 		goto out;
@@ -1030,7 +1255,7 @@ static wq_status search_rows(wq_db *db, const char *sql, const int64_t *exp_ids,
 	*out = runs;
 	*nout = n;
 out:
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	free(ids);
 	return rc;
 }
@@ -1062,7 +1287,7 @@ wq_status wq_tracking_runs_search(wq_db *db, const int64_t *exp_ids, size_t nexp
 		if (offset > (size_t)INT64_MAX - max_results - 1)
 			return wq_err_set(err, errlen, WQ_EINVAL, "page token out of range");
 	}
-	rc = wq_runquery_compile(filter, order_by, &s, err, errlen);
+	rc = wq_runquery_compile_for(wq_db_kind(db), filter, order_by, &s, err, errlen);
 	if (rc != WQ_OK)
 		return rc;
 	sql = search_sql(&s, nexp);
@@ -1130,7 +1355,7 @@ wq_status wq_tracking_run_restore(wq_db *db, const char *run_id, char *err, size
 wq_status wq_tracking_run_purge(wq_db *db, const char *run_id, char **artifact_uri, char *err,
                                 size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	char *uri = NULL;
 	int rc = check_run_id(run_id, err, errlen);
 
@@ -1148,7 +1373,7 @@ wq_status wq_tracking_run_purge(wq_db *db, const char *run_id, char **artifact_u
 		rc = wq_err_set(err, errlen, WQ_ENOENT, "no deleted run with id %s", run_id);
 	else if (rc == WQ_DB_ROW)
 		rc = (uri = wq_db_column_dup(st, 0)) != NULL ? WQ_OK : wq_nomem(err, errlen);
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	/* params, metrics, latest_metrics, tags and artifacts go by ON DELETE CASCADE */
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_exec(db, WHAT, err, errlen, "DELETE FROM runs WHERE run_id = ?",
@@ -1206,7 +1431,7 @@ bool wq_tracking_owner_gone(const char *owner)
 }
 
 /* Collects the first text column of st's rows as new strings, then finalizes it. */
-static wq_status collect_ids(wq_db *db, sqlite3_stmt *st, char ***out, size_t *nout, char *err,
+static wq_status collect_ids(wq_db *db, wq_db_stmt *st, char ***out, size_t *nout, char *err,
                              size_t errlen)
 {
 	char **v = NULL, **t;
@@ -1224,7 +1449,7 @@ static wq_status collect_ids(wq_db *db, sqlite3_stmt *st, char ***out, size_t *n
 		v = t;
 		n++;
 	}
-	sqlite3_finalize(st);
+	wq_db_stmt_finalize(st);
 	if (rc != WQ_DB_DONE) {
 		wq_strv_free(v, n);
 		return rc;
@@ -1237,7 +1462,7 @@ static wq_status collect_ids(wq_db *db, sqlite3_stmt *st, char ***out, size_t *n
 wq_status wq_tracking_runs_deleted(wq_db *db, int64_t before_ms, char ***ids, size_t *n, char *err,
                                    size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	int rc, started = wq_db_read_begin(db);
 
 	rc = wq_db_stmt_prepare(db, WHAT, err, errlen, &st,
@@ -1253,7 +1478,7 @@ wq_status wq_tracking_runs_deleted(wq_db *db, int64_t before_ms, char ***ids, si
 wq_status wq_tracking_runs_reap(wq_db *db, int64_t started_before_ms, int64_t stale_before_ms,
                                 int dry_run, char ***ids, size_t *nids, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
+	wq_db_stmt *st = NULL;
 	char **cand = NULL, **owners = NULL, **out = NULL;
 	size_t n = 0, no = 0, k = 0;
 	int rc, started = wq_db_read_begin(db);
@@ -1268,7 +1493,7 @@ wq_status wq_tracking_runs_reap(wq_db *db, int64_t started_before_ms, int64_t st
 	if (rc == WQ_OK)
 		rc = wq_db_stmt_prepare(
 		    db, WHAT, err, errlen, &st,
-		    "SELECT owner || char(10) || CAST(start_ms <= ? AS TEXT) FROM "
+		    "SELECT owner || CASE WHEN start_ms <= ? THEN '\n1' ELSE '\n0' END FROM "
 		    "runs WHERE status = 'RUNNING' AND deleted_ms IS NULL AND "
 		    "start_ms <= ? ORDER BY run_id",
 		    "ii", stale_before_ms, started_before_ms);
@@ -1288,16 +1513,18 @@ wq_status wq_tracking_runs_reap(wq_db *db, int64_t started_before_ms, int64_t st
 		if (!stale && !wq_tracking_owner_gone(owners[i]))
 			continue;
 		if (!dry_run) {
+			int64_t now_ms = wq_clock_unix_ms();
+
 			rc = wq_db_begin(db, err, errlen);
 			if (rc != WQ_OK)
 				break;
 			/* still RUNNING under the write lock: it may have ended meanwhile */
 			rc = wq_db_stmt_exec(
 			    db, WHAT, err, errlen,
-			    "UPDATE runs SET status = 'KILLED', end_ms = max(start_ms, "
-			    "?) WHERE run_id = ? AND status = 'RUNNING'",
-			    "is", (int64_t)wq_clock_unix_ms(), cand[i]);
-			if (rc == WQ_OK && sqlite3_changes(wq_db_sqlite(db)) == 0) {
+			    "UPDATE runs SET status = 'KILLED', end_ms = CASE WHEN start_ms > ?"
+			    " THEN start_ms ELSE ? END WHERE run_id = ? AND status = 'RUNNING'",
+			    "iis", now_ms, now_ms, cand[i]);
+			if (rc == WQ_OK && wq_db_changes(db) == 0) {
 				wq_db_rollback(db);
 				continue;
 			}
