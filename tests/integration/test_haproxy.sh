@@ -101,25 +101,11 @@ WINEQD_1=127.0.0.1:$A_HTTP WINEQD_2=127.0.0.1:$B_HTTP WINEQ_LB_BIND=127.0.0.1:$L
 PIDS="$PIDS $!"
 
 # The helper: server states from HAProxy's stats CSV, timed signals, the swap measurement.
+cp "$WQ_SRCDIR/tests/integration/haproxy_stats.py" "$WORK/" || die "cannot copy haproxy_stats.py"
 cat >"$WORK/lb.py" <<'PYEOF'
 import csv, io, json, os, subprocess, sys, threading, time, urllib.request
 
-def states(stats):
-    text = urllib.request.urlopen(stats + "/stats;csv", timeout=2).read().decode()
-    rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
-    return {r["svname"]: r["status"] for r in rows if r["pxname"] == "wineqd"}
-
-def wait_state(stats, server, prefix, timeout):
-    """Seconds until server's status starts with prefix, or None."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        try:
-            if states(stats).get(server, "").startswith(prefix):
-                return time.monotonic() - t0
-        except OSError:
-            pass
-        time.sleep(0.02)
-    return None
+from haproxy_stats import states, wait_state
 
 def version(port):
     try:

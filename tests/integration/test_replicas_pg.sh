@@ -157,6 +157,7 @@ start_haproxy() {
 start_haproxy "$WORK/haproxy.cfg" "$WORK/haproxy.log"
 
 # The helper: the load, HAProxy's server states, timed signals, the swap measurement.
+cp "$WQ_SRCDIR/tests/integration/haproxy_stats.py" "$WORK/" || die "cannot copy haproxy_stats.py"
 cat >"$WORK/rep.py" <<'PYEOF'
 import csv, http.client, io, json, os, subprocess, sys, threading, time, urllib.request
 from datetime import datetime, timezone
@@ -256,21 +257,7 @@ def swap(delay, ports, promote, out):
         for p in ports:
             f.write("seen_%s %s\n" % (p, "%.3f" % seen[p] if p in seen else "never"))
 
-def states(stats):
-    text = urllib.request.urlopen(stats + "/stats;csv", timeout=2).read().decode()
-    rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
-    return {r["svname"]: r["status"] for r in rows if r["pxname"] == "wineqd"}
-
-def wait_state(stats, server, prefix, timeout):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        try:
-            if states(stats).get(server, "").startswith(prefix):
-                return time.monotonic() - t0
-        except OSError:
-            pass
-        time.sleep(0.02)
-    return None
+from haproxy_stats import states, wait_state
 
 cmd = sys.argv[1]
 if cmd == "load":  # load HOST PORT SECONDS THREADS OUT
