@@ -1,8 +1,11 @@
 /* fastsvm_bench: per-row prediction time of libsvm (svm_predict, svm_predict_probability)
- * against wq_fastsvm (labels only, with probabilities) on its AVX2 and portable paths, for the
- * default training (rbf, C 1, gamma scale, probabilities) of the white-wine data.
+ * against wq_fastsvm (labels only, with probabilities) on each of its paths, for two trainings
+ * of the white-wine data: the default (rbf, C 1, gamma scale, probabilities) and the search's
+ * best (rbf, C 52.94, gamma 1.8064, balanced class weights, probabilities).
  *   fastsvm_bench [data.csv]   (default: $WQ_SRCDIR/data/winequality-white.csv)
- * Prints the median over BATCHES passes of the held-out rows, in microseconds per row. */
+ * Prints the median over BATCHES interleaved passes of the held-out rows, in microseconds per
+ * row, the ratio to libsvm, and per path the label checksums, label mismatches and largest
+ * probability difference against libsvm over the held-out rows. */
 #include "ml/wq_bundle.h"
 #include "base/wq_error.h"
 #include "ml/wq_fastsvm.h"
@@ -11,30 +14,30 @@
 #include <libsvm/svm.h>
 
 #include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define BATCHES 21
+#define BATCHES 11
+#define NPATH   4
 
-enum {
-	M_SVM_PREDICT,
-	M_SVM_PROB,
-	M_FLOAT,
-	M_FLOAT_PROB,
-	M_AVX,
-	M_AVX_PROB,
-	M_PORT,
-	M_PORT_PROB,
-	NM
-};
+/* methods: libsvm's two, then a (label, probabilities) pair per path */
+enum { M_SVM_PREDICT, M_SVM_PROB, M_PATHS };
+#define NM (M_PATHS + 2 * NPATH)
 
-static const char *const method_name[NM] = {
-    "libsvm svm_predict",        "libsvm svm_predict_probability",
-    "fastsvm avx2-float, label", "fastsvm avx2-float, probabilities",
-    "fastsvm avx2, label",       "fastsvm avx2, probabilities",
-    "fastsvm portable, label",   "fastsvm portable, probabilities"};
+/* wq_fastsvm's paths, the default first */
+static const int path_of[NPATH] = {WQ_FASTSVM_AVX2_TABLE, WQ_FASTSVM_AVX2_FLOAT, WQ_FASTSVM_AVX2,
+                                   WQ_FASTSVM_PORTABLE};
+
+typedef struct bench_model {
+	struct svm_model *model;
+	wq_fastsvm *fs[NPATH];
+	struct svm_node *nodes;
+	const double *X;
+	size_t n, d;
+} bench_model;
 
 static double now_us(void)
 {
@@ -59,55 +62,183 @@ static int rm_one(const char *path, const struct stat *sb, int type, struct FTW 
 	return remove(path);
 }
 
-/* One pass over the rows with method m; returns microseconds per row, adds labels to *check. */
-static double run_pass(int m, const struct svm_model *model, wq_fastsvm *const *fs,
-                       const struct svm_node *nodes, const double *X, size_t n, size_t d,
-                       long *check)
+static void method_name(int m, char *buf, size_t len)
+{
+	if (m == M_SVM_PREDICT)
+		snprintf(buf, len, "libsvm svm_predict");
+	else if (m == M_SVM_PROB)
+		snprintf(buf, len, "libsvm svm_predict_probability");
+	else
+		snprintf(buf, len, "fastsvm %s, %s",
+		         wq_fastsvm_path_name(path_of[(m - M_PATHS) / 2]),
+		         (m - M_PATHS) % 2 ? "probabilities" : "label");
+}
+
+/* One pass over the rows with method m; returns microseconds per row, the label sum in *check. */
+static double run_pass(int m, const bench_model *bm, long *check)
 {
 	double probs[WQ_FASTSVM_MAX_CLASSES], t0 = now_us();
 	long sum = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		const struct svm_node *row = &nodes[i * (d + 1)];
-		const double *x = &X[i * d];
+	for (size_t i = 0; i < bm->n; i++) {
+		const struct svm_node *row = &bm->nodes[i * (bm->d + 1)];
 		int label = 0;
 
-		switch (m) {
-		case M_SVM_PREDICT:
-			label = (int)svm_predict(model, row);
-			break;
-		case M_SVM_PROB:
-			label = (int)svm_predict_probability(model, row, probs);
-			break;
-		default:
-			/* methods come in (label, probabilities) pairs per path */
-			wq_fastsvm_predict(fs[(m - M_FLOAT) / 2], x, &label, NULL,
-			                   (m - M_FLOAT) % 2 ? probs : NULL);
-			break;
-		}
+		if (m == M_SVM_PREDICT)
+			label = (int)svm_predict(bm->model, row);
+		else if (m == M_SVM_PROB)
+			label = (int)svm_predict_probability(bm->model, row, probs);
+		else
+			wq_fastsvm_predict(bm->fs[(m - M_PATHS) / 2], &bm->X[i * bm->d], &label,
+			                   NULL, (m - M_PATHS) % 2 ? probs : NULL);
 		sum += label;
 	}
 	*check = sum;
-	return (now_us() - t0) / (double)n;
+	return (now_us() - t0) / (double)bm->n;
+}
+
+/* Path q against libsvm on every row: label mismatches (vote and probability label) and the
+ * largest probability difference. */
+static void compare_path(const bench_model *bm, int q, size_t *vote_diff, size_t *prob_diff,
+                         double *max_prob)
+{
+	size_t k = (size_t)bm->model->nr_class;
+
+	*vote_diff = *prob_diff = 0;
+	*max_prob = 0.0;
+	for (size_t i = 0; i < bm->n; i++) {
+		const struct svm_node *row = &bm->nodes[i * (bm->d + 1)];
+		double pl[WQ_FASTSVM_MAX_CLASSES], pf[WQ_FASTSVM_MAX_CLASSES];
+		int lab;
+
+		wq_fastsvm_predict(bm->fs[q], &bm->X[i * bm->d], &lab, NULL, NULL);
+		*vote_diff += lab != (int)svm_predict(bm->model, row);
+		wq_fastsvm_predict(bm->fs[q], &bm->X[i * bm->d], &lab, NULL, pf);
+		*prob_diff += lab != (int)svm_predict_probability(bm->model, row, pl);
+		for (size_t c = 0; c < k; c++)
+			*max_prob = fmax(*max_prob, fabs(pf[c] - pl[c]));
+	}
+}
+
+static void report(const bench_model *bm)
+{
+	double t[NM][BATCHES], med[NM];
+	long check[NM];
+	char name[96];
+
+	for (int m = 0; m < NM; m++) /* warm-up */
+		run_pass(m, bm, &check[m]);
+	/* methods interleaved pass by pass, so load from other processes hits them alike */
+	for (int r = 0; r < BATCHES; r++) {
+		for (int m = 0; m < NM; m++)
+			t[m][r] = run_pass(m, bm, &check[m]);
+	}
+	for (int m = 0; m < NM; m++) {
+		double base;
+
+		qsort(t[m], BATCHES, sizeof(double), cmp_double);
+		med[m] = t[m][BATCHES / 2];
+		base = m >= M_PATHS && (m - M_PATHS) % 2 ? med[M_SVM_PROB] : med[M_SVM_PREDICT];
+		method_name(m, name, sizeof(name));
+		printf("  %-42s median %8.2f us/row (min %8.2f)", name, med[m], t[m][0]);
+		if (m >= M_PATHS)
+			printf("  %5.1fx libsvm", base / med[m]);
+		printf("\n");
+	}
+	printf("  label checksums: libsvm vote %ld, probability %ld\n", check[M_SVM_PREDICT],
+	       check[M_SVM_PROB]);
+	for (int q = 0; q < NPATH; q++) {
+		size_t vd, pd;
+		double mp;
+
+		compare_path(bm, q, &vd, &pd, &mp);
+		printf("  %-10s checksums vote %ld, probability %ld; label mismatches %zu/%zu; "
+		       "max |prob diff| %.3g\n",
+		       wq_fastsvm_path_name(path_of[q]), check[M_PATHS + 2 * q],
+		       check[M_PATHS + 2 * q + 1], vd, pd, mp);
+	}
+}
+
+/* Trains on the data (best: the search's best parameters), then measures every method on the
+ * held-out rows. */
+static int bench_one(const char *data, const char *tmp, int best)
+{
+	char dir[1100], path[1200], err[512] = "";
+	wq_train_opts o;
+	wq_train_data *td = NULL;
+	wq_bundle *b = NULL;
+	bench_model bm = {0};
+	wq_svm_params p;
+	int rc = 1;
+
+	wq_train_opts_default(&o);
+	o.data_path = data;
+	p = o.svm;
+	if (best) {
+		p.C = 52.94;
+		p.gamma = 1.8064;
+		p.class_weight = WQ_CLASS_WEIGHT_BALANCED;
+	}
+	snprintf(dir, sizeof(dir), "%s/bundle%d", tmp, best);
+	if (wq_train_data_prepare(&o, &td, err, sizeof(err)) != WQ_OK ||
+	    wq_train_fit(&o, td, &p, &b, err, sizeof(err)) != WQ_OK ||
+	    wq_bundle_save(b, dir, 0, err, sizeof(err)) != WQ_OK) {
+		fprintf(stderr, "training: %s\n", err);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, WQ_BUNDLE_MODEL_FILE);
+	bm.model = svm_load_model(path);
+	if (bm.model == NULL) {
+		fprintf(stderr, "cannot load %s\n", path);
+		goto out;
+	}
+	/* the held-out rows, already scaled by the bundle's scaler */
+	bm.n = td->nte;
+	bm.d = td->nf;
+	bm.X = td->Xte;
+	for (int q = 0; q < NPATH; q++) {
+		if (wq_fastsvm_new(bm.model, bm.d, &bm.fs[q], err, sizeof(err)) != WQ_OK) {
+			fprintf(stderr, "wq_fastsvm_new: %s\n", err);
+			goto out;
+		}
+		if (q == 0)
+			printf("%s model: rbf, C %g, gamma %g, %s; %d classes, %d support vectors, "
+			       "%zu features; default path %s; %zu rows per pass, median of %d\n",
+			       best ? "best" : "default", p.C, bm.model->param.gamma,
+			       best ? "balanced" : "unweighted", bm.model->nr_class, bm.model->l,
+			       bm.d, wq_fastsvm_path_name(wq_fastsvm_path(bm.fs[0])), bm.n,
+			       BATCHES);
+		if (wq_fastsvm_path_set(bm.fs[q], path_of[q]) != WQ_OK)
+			printf("  path %s unavailable here; %s measured instead\n",
+			       wq_fastsvm_path_name(path_of[q]),
+			       wq_fastsvm_path_name(wq_fastsvm_path(bm.fs[q])));
+	}
+	bm.nodes = calloc(bm.n * (bm.d + 1), sizeof(*bm.nodes));
+	if (bm.nodes == NULL)
+		goto out;
+	for (size_t i = 0; i < bm.n; i++) {
+		for (size_t j = 0; j < bm.d; j++)
+			bm.nodes[i * (bm.d + 1) + j] =
+			    (struct svm_node){(int)j + 1, td->Xte[i * bm.d + j]};
+		bm.nodes[i * (bm.d + 1) + bm.d].index = -1;
+	}
+	report(&bm);
+	rc = 0;
+out:
+	free(bm.nodes);
+	for (int q = 0; q < NPATH; q++)
+		wq_fastsvm_free(bm.fs[q]);
+	svm_free_and_destroy_model(&bm.model);
+	wq_bundle_free(b);
+	wq_train_data_free(td);
+	return rc;
 }
 
 int main(int argc, char **argv)
 {
-	char data[1024], tmp[] = "/tmp/fastsvm-bench-XXXXXX", dir[1100], path[1200];
-	char err[512] = "";
+	char data[1024], tmp[] = "/tmp/fastsvm-bench-XXXXXX";
 	const char *src = getenv("WQ_SRCDIR");
-	wq_train_opts o;
-	wq_train_data *td = NULL;
-	wq_bundle *b = NULL;
-	struct svm_model *model = NULL;
-	/* by path: avx2-float, avx2, portable */
-	wq_fastsvm *fs[3] = {NULL, NULL, NULL};
-	static const int want[3] = {WQ_FASTSVM_AVX2_FLOAT, WQ_FASTSVM_AVX2, WQ_FASTSVM_PORTABLE};
-	struct svm_node *nodes = NULL;
-	double med[NM];
-	long check[NM];
-	size_t n, d;
-	int rc = 1;
+	int rc;
 
 	if (argc > 1)
 		snprintf(data, sizeof(data), "%s", argv[1]);
@@ -118,124 +249,9 @@ int main(int argc, char **argv)
 		perror("mkdtemp");
 		return 1;
 	}
-	wq_train_opts_default(&o);
-	o.data_path = data;
-	snprintf(dir, sizeof(dir), "%s/bundle", tmp);
-	if (wq_train_data_prepare(&o, &td, err, sizeof(err)) != WQ_OK ||
-	    wq_train_fit(&o, td, NULL, &b, err, sizeof(err)) != WQ_OK ||
-	    wq_bundle_save(b, dir, 0, err, sizeof(err)) != WQ_OK) {
-		fprintf(stderr, "training: %s\n", err);
-		goto out;
-	}
-	snprintf(path, sizeof(path), "%s/%s", dir, WQ_BUNDLE_MODEL_FILE);
-	model = svm_load_model(path);
-	if (model == NULL) {
-		fprintf(stderr, "cannot load %s\n", path);
-		goto out;
-	}
-	/* the held-out rows, already scaled by the bundle's scaler */
-	n = td->nte;
-	d = td->nf;
-	for (int i = 0; i < 3; i++) {
-		if (wq_fastsvm_new(model, d, &fs[i], err, sizeof(err)) != WQ_OK) {
-			fprintf(stderr, "wq_fastsvm_new: %s\n", err);
-			goto out;
-		}
-		if (i == 0)
-			printf("default path for this model: %s\n",
-			       wq_fastsvm_path_name(wq_fastsvm_path(fs[0])));
-		if (wq_fastsvm_path_set(fs[i], want[i]) != WQ_OK)
-			printf("path %s unavailable here; %s measured instead\n",
-			       wq_fastsvm_path_name(want[i]),
-			       wq_fastsvm_path_name(wq_fastsvm_path(fs[i])));
-	}
-	nodes = calloc(n * (d + 1), sizeof(*nodes));
-	if (nodes == NULL)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = 0; j < d; j++) {
-			nodes[i * (d + 1) + j].index = (int)j + 1;
-			nodes[i * (d + 1) + j].value = td->Xte[i * d + j];
-		}
-		nodes[i * (d + 1) + d].index = -1;
-	}
-	printf("model: rbf, %d classes, %d support vectors, %zu features; %zu rows per pass, "
-	       "median of %d passes\n",
-	       model->nr_class, model->l, d, n, BATCHES);
-	{
-		/* methods interleaved pass by pass, so load from other processes hits them alike */
-		double t[NM][BATCHES];
-
-		for (int m = 0; m < NM; m++) /* warm-up */
-			run_pass(m, model, fs, nodes, td->Xte, n, d, &check[m]);
-		for (int r = 0; r < BATCHES; r++) {
-			for (int m = 0; m < NM; m++)
-				t[m][r] = run_pass(m, model, fs, nodes, td->Xte, n, d, &check[m]);
-		}
-		for (int m = 0; m < NM; m++) {
-			qsort(t[m], BATCHES, sizeof(double), cmp_double);
-			med[m] = t[m][BATCHES / 2];
-			printf("  %-34s median %8.2f us/row (min %8.2f)\n", method_name[m], med[m],
-			       t[m][0]);
-		}
-	}
-	{
-		/* the held-out rows as one batch: svm_predict_probability row after row against
-		 * wq_fastsvm_predict_batch on one thread and on every core */
-		double t[3][BATCHES];
-		int *lab = calloc(n, sizeof(int));
-		double *pr = calloc(n * (size_t)model->nr_class, sizeof(double));
-
-		if (lab == NULL || pr == NULL) {
-			free(lab);
-			free(pr);
-			goto out;
-		}
-		for (int r = 0; r < BATCHES; r++) {
-			double t0 = now_us();
-
-			for (size_t i = 0; i < n; i++)
-				lab[i] = (int)svm_predict_probability(
-				    model, &nodes[i * (d + 1)], &pr[i * (size_t)model->nr_class]);
-			t[0][r] = (now_us() - t0) / (double)n;
-			t0 = now_us();
-			wq_fastsvm_predict_batch(fs[0], td->Xte, n, lab, pr, 1);
-			t[1][r] = (now_us() - t0) / (double)n;
-			t0 = now_us();
-			wq_fastsvm_predict_batch(fs[0], td->Xte, n, lab, pr, 0);
-			t[2][r] = (now_us() - t0) / (double)n;
-		}
-		for (int m = 0; m < 3; m++)
-			qsort(t[m], BATCHES, sizeof(double), cmp_double);
-		printf("batch of %zu rows with probabilities, per row:\n", n);
-		printf("  %-34s median %8.2f us/row\n", "libsvm, row after row", t[0][BATCHES / 2]);
-		printf("  %-34s median %8.2f us/row (%.1fx)\n", "fastsvm batch, 1 thread",
-		       t[1][BATCHES / 2], t[0][BATCHES / 2] / t[1][BATCHES / 2]);
-		printf("  %-34s median %8.2f us/row (%.1fx), %.0f rows/s\n",
-		       "fastsvm batch, every core", t[2][BATCHES / 2],
-		       t[0][BATCHES / 2] / t[2][BATCHES / 2], 1e6 / t[2][BATCHES / 2]);
-		free(lab);
-		free(pr);
-	}
-	printf("ratios (libsvm / fastsvm):\n");
-	printf("  label:         avx2-float %.1fx, avx2 %.1fx, portable %.1fx\n",
-	       med[M_SVM_PREDICT] / med[M_FLOAT], med[M_SVM_PREDICT] / med[M_AVX],
-	       med[M_SVM_PREDICT] / med[M_PORT]);
-	printf("  probabilities: avx2-float %.1fx, avx2 %.1fx, portable %.1fx\n",
-	       med[M_SVM_PROB] / med[M_FLOAT_PROB], med[M_SVM_PROB] / med[M_AVX_PROB],
-	       med[M_SVM_PROB] / med[M_PORT_PROB]);
-	/* the label sums agree when every row got the same label */
-	printf("label checksums: vote %ld/%ld/%ld/%ld, probability %ld/%ld/%ld/%ld\n",
-	       check[M_SVM_PREDICT], check[M_FLOAT], check[M_AVX], check[M_PORT], check[M_SVM_PROB],
-	       check[M_FLOAT_PROB], check[M_AVX_PROB], check[M_PORT_PROB]);
-	rc = 0;
-out:
-	free(nodes);
-	for (int i = 0; i < 3; i++)
-		wq_fastsvm_free(fs[i]);
-	svm_free_and_destroy_model(&model);
-	wq_bundle_free(b);
-	wq_train_data_free(td);
+	rc = bench_one(data, tmp, 0);
+	if (rc == 0)
+		rc = bench_one(data, tmp, 1);
 	nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return rc;
 }

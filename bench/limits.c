@@ -10,6 +10,11 @@
  *       nng REQ/REP echo: a server process (N async contexts, 16 as wineqd's default workers,
  *       answering at once with rep-bytes) and a closed-loop client process with N contexts in
  *       flight, as wineqd and wineq-client run. Round trips/s and latency percentiles.
+ *   limits rpc --server URL --bundle DIR --rows CSV [--method predict|batch] [--batch B]
+ *              [--inflight N] [--seconds S] [--warmup S]
+ *       the echo's client against wineqd at URL: a real Predict of the first row of CSV (or a
+ *       PredictBatch of B rows), packed once as the echo's request is; every reply's status
+ *       is checked (errors counted). Same JSON as echo, probe "rpc".
  *   limits predict --bundle DIR --rows CSV [--seconds S]
  *       the in-process predictor: wq_bundle_predict (what a Predict computes), wq_fastsvm on
  *       scaled rows, libsvm's svm_predict and svm_predict_probability on the same model, and
@@ -48,6 +53,7 @@
 typedef struct limits_opts {
 	const char *url, *bundle, *rows;
 	size_t inflight, contexts, req_bytes, rep_bytes, batch;
+	int method_batch; /* rpc: PredictBatch instead of Predict */
 	double seconds, warmup;
 } limits_opts;
 
@@ -57,7 +63,7 @@ typedef struct limits_opts {
 /* The RpcRequest envelope wq_rpc_async_start sends around payload (its fields, its sizes):
  * *out (*len bytes) owned by the caller. */
 static wq_status envelope_pack(const char *method, const uint8_t *payload, size_t plen,
-                               uint8_t **out, size_t *len)
+                               int64_t deadline_ms, uint8_t **out, size_t *len)
 {
 	Wineq__V1__RpcRequest env = WINEQ__V1__RPC_REQUEST__INIT;
 	char rid[RID_LEN + 1];
@@ -70,7 +76,7 @@ static wq_status envelope_pack(const char *method, const uint8_t *payload, size_
 	env.payload.len = plen;
 	env.request_id = rid;
 	env.token = (char *)"";
-	env.deadline_unix_ms = wq_clock_unix_ms() + 10000;
+	env.deadline_unix_ms = wq_clock_unix_ms() + deadline_ms;
 	n = wineq__v1__rpc_request__get_packed_size(&env);
 	if ((buf = malloc(n)) == NULL)
 		return WQ_ENOMEM;
@@ -93,7 +99,7 @@ static wq_status sizes_call(wq_rpc_client *c, const wq_predclient_row *rows, siz
 	                         : wq_predclient_predict_pack(rows, "bench", &payload, &len);
 
 	if (rc == WQ_OK)
-		rc = envelope_pack(method, payload, len, &env, &envlen);
+		rc = envelope_pack(method, payload, len, 10000, &env, &envlen);
 	if (rc == WQ_OK)
 		rc = wq_rpc_client_send_raw(c, env, envlen, &out, &outlen, err, errlen);
 	if (rc == WQ_OK && ((r = wineq__v1__rpc_response__unpack(NULL, outlen, out)) == NULL ||
@@ -247,7 +253,10 @@ typedef struct echo_client_ctx {
 } echo_client_ctx;
 
 struct echo_client {
+	const uint8_t *req; /* the bytes every request carries */
 	size_t req_bytes;
+	int check; /* replies must be RpcResponses with a payload and no error message */
+	atomic_size_t rep_bytes; /* of a checked reply */
 	int64_t warm_end_ns, end_ns;
 	atomic_size_t active;
 };
@@ -282,10 +291,21 @@ static void echo_issue(echo_client_ctx *c)
 			break;
 		c->errors++;
 	}
-	memset(nng_msg_body(m), 0xa5, c->cl->req_bytes);
+	memcpy(nng_msg_body(m), c->cl->req, c->cl->req_bytes);
 	nng_aio_set_msg(c->aio, m);
 	c->receiving = 0;
 	nng_ctx_send(c->ctx, c->aio);
+}
+
+/* An answered call: a payload and no status message (which only failures carry). Two scans
+ * of the envelope's top-level fields, no decoding. */
+static bool reply_ok(nng_msg *m)
+{
+	const uint8_t *v;
+	size_t n;
+
+	return wq_rpc_wire_find_bytes(nng_msg_body(m), nng_msg_len(m), 3, &v, &n) &&
+	       !wq_rpc_wire_find_bytes(nng_msg_body(m), nng_msg_len(m), 2, &v, &n);
 }
 
 static void echo_client_cb(void *arg)
@@ -307,6 +327,12 @@ static void echo_client_cb(void *arg)
 		c->receiving = 1;
 		nng_ctx_recv(c->ctx, c->aio);
 		return;
+	}
+	if (c->cl->check) {
+		if (!reply_ok(nng_aio_get_msg(c->aio)))
+			c->errors++;
+		atomic_store_explicit(&c->cl->rep_bytes, nng_msg_len(nng_aio_get_msg(c->aio)),
+		                      memory_order_relaxed);
 	}
 	nng_msg_free(nng_aio_get_msg(c->aio));
 	if (c->t0 >= c->cl->warm_end_ns)
@@ -333,7 +359,8 @@ static double pct_us(const int64_t *v, size_t n, double q)
 }
 
 /* Merges the contexts' latencies and prints the result. */
-static int echo_report(const limits_opts *o, const echo_client_ctx *cs, double secs)
+static int echo_report(const limits_opts *o, const echo_client *cl, const echo_client_ctx *cs,
+                       double secs)
 {
 	size_t total = 0, j = 0;
 	uint64_t errors = 0;
@@ -350,11 +377,12 @@ static int echo_report(const limits_opts *o, const echo_client_ctx *cs, double s
 		j += cs[i].nlat;
 	}
 	qsort(lat, total, sizeof(*lat), cmp_i64);
-	printf("{\"probe\":\"echo\",\"url\":\"%s\",\"inflight\":%zu,\"server_contexts\":%zu,"
+	printf("{\"probe\":\"%s\",\"url\":\"%s\",\"inflight\":%zu,\"server_contexts\":%zu,"
 	       "\"req_bytes\":%zu,\"rep_bytes\":%zu,\"duration_s\":%.3f,\"round_trips\":%zu,"
 	       "\"errors\":%llu,\"round_trips_per_s\":%.1f,\"latency_us\":{\"p50\":%.1f,"
 	       "\"p90\":%.1f,\"p99\":%.1f,\"max\":%.1f}}\n",
-	       o->url, o->inflight, o->contexts, o->req_bytes, o->rep_bytes, secs, total,
+	       cl->check ? "rpc" : "echo", o->url, o->inflight, o->contexts, cl->req_bytes,
+	       cl->check ? atomic_load(&cl->rep_bytes) : o->rep_bytes, secs, total,
 	       (unsigned long long)errors, secs > 0 ? (double)total / secs : 0,
 	       pct_us(lat, total, 0.5), pct_us(lat, total, 0.9), pct_us(lat, total, 0.99),
 	       total ? (double)lat[total - 1] / 1000.0 : 0);
@@ -362,10 +390,11 @@ static int echo_report(const limits_opts *o, const echo_client_ctx *cs, double s
 	return errors > 0;
 }
 
-/* The client process's closed loop; prints the JSON result. */
-static int echo_client_run(const limits_opts *o)
+/* The client's closed loop, sending the req_bytes bytes at req with every call (checking each
+ * reply as an RpcResponse when check is set); prints the JSON result. */
+static int echo_client_run(const limits_opts *o, const uint8_t *req, size_t req_bytes, int check)
 {
-	echo_client cl = {.req_bytes = o->req_bytes};
+	echo_client cl = {.req = req, .req_bytes = req_bytes, .check = check};
 	echo_client_ctx *cs = calloc(o->inflight, sizeof(*cs));
 	nng_socket sock;
 	size_t started = 0;
@@ -397,7 +426,7 @@ static int echo_client_run(const limits_opts *o)
 			nanosleep(&ts, NULL);
 		}
 		t_end = wq_clock_mono_ns();
-		ret = echo_report(o, cs, (double)(t_end - cl.warm_end_ns) / 1e9);
+		ret = echo_report(o, &cl, cs, (double)(t_end - cl.warm_end_ns) / 1e9);
 	} else {
 		fprintf(stderr, "limits echo client: %s: %s\n", o->url, nng_strerror(rv));
 	}
@@ -417,9 +446,14 @@ static int cmd_echo(const limits_opts *o)
 {
 	int fds[2], status, ret = 1;
 	char ok = 0;
+	uint8_t *req = malloc(o->req_bytes);
 	pid_t pid;
 
+	if (req == NULL)
+		return 1;
+	memset(req, 0xa5, o->req_bytes);
 	if (pipe(fds) != 0) {
+		free(req);
 		perror("limits echo: pipe");
 		return 1;
 	}
@@ -427,6 +461,7 @@ static int cmd_echo(const limits_opts *o)
 	pid = fork();
 	if (pid < 0) {
 		perror("limits echo: fork");
+		free(req);
 		close(fds[0]);
 		close(fds[1]);
 		return 1;
@@ -437,10 +472,59 @@ static int cmd_echo(const limits_opts *o)
 	}
 	close(fds[1]);
 	if (read(fds[0], &ok, 1) == 1 && ok == 1)
-		ret = echo_client_run(o);
+		ret = echo_client_run(o, req, o->req_bytes, 0);
 	close(fds[0]);
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);
+	free(req);
+	return ret;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * rpc */
+
+/* The echo's client against a running wineqd: one real Predict (or PredictBatch of --batch
+ * rows) packed once, as the echo sends fixed bytes, so that the ratio of the two isolates the
+ * server. */
+static int cmd_rpc(const limits_opts *o)
+{
+	char err[512] = "";
+	wq_bundle *b = NULL;
+	wq_predclient_row *rows = NULL;
+	double *X = NULL;
+	uint8_t *payload = NULL, *env = NULL;
+	size_t n = 0, nrows = o->method_batch ? o->batch : 1, len = 0, envlen = 0;
+	int ret = 1;
+	wq_status rc = wq_bundle_load(o->bundle, 0, &b, err, sizeof(err));
+
+	if (rc == WQ_OK)
+		rc = rows_load(b, o->rows, &X, &n, err, sizeof(err));
+	if (rc == WQ_OK && (rows = calloc(nrows, sizeof(*rows))) == NULL)
+		rc = WQ_ENOMEM;
+	for (size_t i = 0; rc == WQ_OK && i < nrows; i++)
+		rows[i] = (wq_predclient_row){.n = b->nfeatures,
+		                              .names = (const char *const *)b->features,
+		                              .values = &X[(i % n) * b->nfeatures]};
+	if (rc == WQ_OK)
+		rc = o->method_batch
+		         ? wq_predclient_batch_pack(rows, nrows, "bench", &payload, &len)
+		         : wq_predclient_predict_pack(rows, "bench", &payload, &len);
+	/* one deadline for the whole run, as far ahead as a call's own would be */
+	if (rc == WQ_OK)
+		rc = envelope_pack(o->method_batch ? "wineq.v1.Predictor/PredictBatch"
+		                                   : "wineq.v1.Predictor/Predict",
+		                   payload, len,
+		                   (int64_t)((o->warmup + o->seconds) * 1000.0) + 60000, &env,
+		                   &envlen);
+	if (rc == WQ_OK)
+		ret = echo_client_run(o, env, envlen, 1);
+	else
+		fprintf(stderr, "limits rpc: %s\n", err[0] ? err : wq_strerror(rc));
+	free(env);
+	free(payload);
+	free(rows);
+	free(X);
+	wq_bundle_free(b);
 	return ret;
 }
 
@@ -606,10 +690,13 @@ static int cmd_predict(const limits_opts *o)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: limits sizes --server URL --bundle DIR --rows CSV [--batch B]\n"
-	             "       limits echo --url URL [--inflight N] [--seconds S] [--warmup S]\n"
-	             "                   [--req-bytes B] [--rep-bytes B] [--server-contexts N]\n"
-	             "       limits predict --bundle DIR --rows CSV [--seconds S]\n");
+	fprintf(out,
+	        "usage: limits sizes --server URL --bundle DIR --rows CSV [--batch B]\n"
+	        "       limits echo --url URL [--inflight N] [--seconds S] [--warmup S]\n"
+	        "                   [--req-bytes B] [--rep-bytes B] [--server-contexts N]\n"
+	        "       limits rpc --server URL --bundle DIR --rows CSV [--method predict|batch]\n"
+	        "                  [--batch B] [--inflight N] [--seconds S] [--warmup S]\n"
+	        "       limits predict --bundle DIR --rows CSV [--seconds S]\n");
 }
 
 /* Parses one option into *o: 0, or 2 after printing the error. */
@@ -642,6 +729,12 @@ static int opt_set(limits_opts *o, int ch, const char *v)
 	case 'B':
 		rc = wq_cli_parse_size_in(v, 2, 10000, &o->batch);
 		break;
+	case 'm':
+		if (strcmp(v, "predict") == 0 || strcmp(v, "batch") == 0)
+			o->method_batch = strcmp(v, "batch") == 0;
+		else
+			rc = WQ_EINVAL;
+		break;
 	case 's':
 	case 'w':
 		rc = wq_cli_parse_seconds(v, 3600, ch == 's' ? &o->seconds : &o->warmup);
@@ -668,6 +761,7 @@ int main(int argc, char **argv)
 	                                     {"req-bytes", required_argument, NULL, 'q'},
 	                                     {"rep-bytes", required_argument, NULL, 'p'},
 	                                     {"batch", required_argument, NULL, 'B'},
+	                                     {"method", required_argument, NULL, 'm'},
 	                                     {"seconds", required_argument, NULL, 's'},
 	                                     {"warmup", required_argument, NULL, 'w'},
 	                                     {"help", no_argument, NULL, 'h'},
@@ -697,7 +791,8 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc || (strcmp(cmd, "echo") == 0 && o.url == NULL) ||
 	    (strcmp(cmd, "predict") == 0 && (o.bundle == NULL || o.rows == NULL)) ||
-	    (strcmp(cmd, "sizes") == 0 && (o.url == NULL || o.bundle == NULL || o.rows == NULL))) {
+	    ((strcmp(cmd, "sizes") == 0 || strcmp(cmd, "rpc") == 0) &&
+	     (o.url == NULL || o.bundle == NULL || o.rows == NULL))) {
 		usage(stderr);
 		return 2;
 	}
@@ -707,6 +802,8 @@ int main(int argc, char **argv)
 		return cmd_predict(&o);
 	if (strcmp(cmd, "sizes") == 0)
 		return cmd_sizes(&o);
+	if (strcmp(cmd, "rpc") == 0)
+		return cmd_rpc(&o);
 	usage(stderr);
 	return 2;
 }

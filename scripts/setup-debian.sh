@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs everything wineq needs to build and test on Debian 12 (bookworm). prometheus
 # brings promtool (metrics lint) and the Prometheus server the monitor tests scrape with;
-# scikit-learn + Flask are the Python reference stack the benchmarks compare against; debhelper and
-# lintian build and check the .deb packages; pre-commit, cppcheck and shellcheck are `make lint`;
+# scikit-learn + Flask under gunicorn are the Python reference stack the benchmarks
+# compare against; debhelper and lintian build and check the .deb packages; pre-commit,
+# cppcheck and shellcheck are `make lint`;
 # haproxy is the load balancer the replica test puts in front of wineqd; umoci builds and
 # unpacks the OCI images without a container daemon; libpq-dev and postgresql-15 are the
 # PostgreSQL backend and the server its tests start on loopback (the package's own cluster is
@@ -15,7 +16,7 @@ protobuf-c-compiler libprotobuf-c-dev libnng-dev libsvm-dev libsvm-tools
 libcurl4-openssl-dev libevent-dev libcmocka-dev libsqlite3-dev libjansson-dev libpq-dev
 ca-certificates python3 python3-numpy python3-scipy python3-yaml awscli curl openssl prometheus chromium
 busybox-static unzip
-python3-sklearn python3-flask wrk
+python3-sklearn python3-flask gunicorn wrk
 debhelper dpkg-dev fakeroot lintian systemd man-db bash-completion
 systemd-container debootstrap
 haproxy umoci postgresql-15

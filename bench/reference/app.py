@@ -2,7 +2,12 @@
 
 What the Python tutorial wineq replaces did: a StandardScaler + SVC(rbf, C=1, gamma="scale",
 probability=True) pipeline trained on the same three features and the same train split, served
-by Flask. Run with Debian's python3-sklearn and python3-flask (call /usr/bin/python3):
+by Flask. Run with Debian's python3-sklearn and python3-flask (call /usr/bin/python3), under
+gunicorn as the benchmark does (wsgi.py beside this file builds `app` from WINEQ_REF_TRAIN):
+
+    WINEQ_REF_TRAIN=TRAIN.csv gunicorn -w 2 -b 127.0.0.1:PORT --chdir bench/reference wsgi:app
+
+or on Flask's own development server:
 
     /usr/bin/python3 bench/reference/app.py TRAIN.csv PORT
 
@@ -32,8 +37,8 @@ def read_rows(path):
     return X, y
 
 
-def main():
-    train, port = sys.argv[1], int(sys.argv[2])
+def create_app(train):
+    """The Flask application serving a model fitted on the rows of the CSV file train."""
     X, y = read_rows(train)
     model = make_pipeline(StandardScaler(), SVC(kernel="rbf", C=1.0, gamma="scale",
                                                 probability=True, random_state=42))
@@ -55,6 +60,12 @@ def main():
     def healthz():
         return "ok\n"
 
+    return app
+
+
+def main():
+    train, port = sys.argv[1], int(sys.argv[2])
+    app = create_app(train)
     print("seed: ready", flush=True)
     app.run(host="127.0.0.1", port=port, threaded=True)
 

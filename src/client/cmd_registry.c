@@ -536,25 +536,32 @@ static wq_exit runs_list(wq_registry *r, const reg_args *a)
 		json_object_set_new(o, "next_page_token", next ? json_string(next) : json_null());
 		json_print(o);
 	} else {
-		static const char *const hdr[] = {"RUN ID", "EXPERIMENT", "NAME",
-		                                  "STATUS", "STARTED",    "KERNEL",
-		                                  "C",      "BAL.ACC",    "ACCURACY"};
+		static const char *const hdr[] = {"RUN ID",  "EXPERIMENT", "NAME",   "STATUS",
+		                                  "STARTED", "DURATION",   "KERNEL", "C",
+		                                  "BAL.ACC", "ACCURACY"};
 		cli_table t;
 
-		cli_table_init(&t, 9, hdr);
+		cli_table_init(&t, 10, hdr);
 		for (size_t i = 0; i < n; i++) {
-			char when[32], bal[32], acc[32];
-			const char *row[9] = {runs[i]->id,
-			                      runs[i]->experiment_name,
-			                      runs[i]->name,
-			                      wq_run_status_name(runs[i]->status),
-			                      when,
-			                      param_str(runs[i], "kernel"),
-			                      param_str(runs[i], "C"),
-			                      bal,
-			                      acc};
+			char when[32], dur[32], bal[32], acc[32];
+			const char *row[10] = {runs[i]->id,
+			                       runs[i]->experiment_name,
+			                       runs[i]->name,
+			                       wq_run_status_name(runs[i]->status),
+			                       when,
+			                       dur,
+			                       param_str(runs[i], "kernel"),
+			                       param_str(runs[i], "C"),
+			                       bal,
+			                       acc};
 
 			cli_time_format(runs[i]->start_ms, when, sizeof(when));
+			/* wall time from the run's own start to end (a trial's: where it ran) */
+			if (runs[i]->end_ms > 0 && runs[i]->end_ms >= runs[i]->start_ms)
+				snprintf(dur, sizeof(dur), "%.3f s",
+				         (double)(runs[i]->end_ms - runs[i]->start_ms) / 1000.0);
+			else
+				snprintf(dur, sizeof(dur), "-");
 			metric_str(runs[i], "balanced_accuracy", bal, sizeof(bal));
 			metric_str(runs[i], "accuracy", acc, sizeof(acc));
 			cli_table_add(&t, row);

@@ -14,6 +14,8 @@
 #include <string.h>
 
 #define RETRY_NS (30LL * 1000000000LL) /* a failed reference load is retried after */
+/* messages screened, committed to the store in one transaction, then ingested, at a time */
+#define ACCEPT_CHUNK 1024
 /* While replicas swap one after another, events of the old and the new version of a model
  * interleave for a moment: an older version takes the reference back only once the current
  * one has been silent this long (a rollback), so the window does not restart on each. */
@@ -461,25 +463,31 @@ static void feed_msg_free(feed_msg *msg)
 		wineq__v1__feed_event__free_unpacked(msg->fe, NULL);
 }
 
-void wqm_ingest(wqm *m, int64_t seq, const uint8_t *data, size_t len)
+/* wqm_ingest of a message already decoded. */
+static void ingest_msg(wqm *m, int64_t seq, const feed_msg *msg)
 {
-	feed_msg msg;
-
-	feed_msg_decode(&msg, data, len);
 	pthread_mutex_lock(&m->mu);
 	if (seq > m->last_seq)
 		m->last_seq = seq;
 	pthread_mutex_unlock(&m->mu);
-	if (msg.prediction != NULL) {
-		ingest_prediction(m, seq, msg.prediction);
-	} else if (msg.feedback != NULL) {
-		ingest_feedback(m, seq, msg.feedback);
+	if (msg->prediction != NULL) {
+		ingest_prediction(m, seq, msg->prediction);
+	} else if (msg->feedback != NULL) {
+		ingest_feedback(m, seq, msg->feedback);
 	} else {
 		pthread_mutex_lock(&m->mu);
 		count(m, seq, WQM_C_EVENTS);
 		count(m, seq, WQM_C_REJ_MALFORMED);
 		pthread_mutex_unlock(&m->mu);
 	}
+}
+
+void wqm_ingest(wqm *m, int64_t seq, const uint8_t *data, size_t len)
+{
+	feed_msg msg;
+
+	feed_msg_decode(&msg, data, len);
+	ingest_msg(m, seq, &msg);
 	feed_msg_free(&msg);
 }
 
@@ -501,12 +509,13 @@ static uint64_t dedup_key(const wqm *m, const feed_msg *msg, const uint8_t *data
 	return wqm_dedup_key(m->dedup, data, len);
 }
 
-/* Whether a message is worth keeping: true when it is, else false and the reason it is dropped
- * is counted and logged here. A message taken before (from another feed) is dropped first and
- * counted as a duplicate only. Malformed messages and events about models the monitor does
- * not believe in never reach the state store, so a fake publisher cannot fill it or have them
- * replayed. *kind gets the message's enum wqm_msg_kind bits. */
-static bool screen_keep(wqm *m, const uint8_t *data, size_t len, uint8_t *kind)
+/* Whether a message is worth keeping: true when it is (*msg then holds it decoded, for the
+ * caller to free), else false and the reason it is dropped is counted and logged here. A
+ * message taken before (from another feed) is dropped first and counted as a duplicate only.
+ * Malformed messages and events about models the monitor does not believe in never reach the
+ * state store, so a fake publisher cannot fill it or have them replayed. *kind gets the
+ * message's enum wqm_msg_kind bits. */
+static bool screen_keep(wqm *m, const uint8_t *data, size_t len, uint8_t *kind, feed_msg *out)
 {
 	char key[WQM_TRUST_KEY_MAX], uri[1024];
 	wqm_trust_verdict verdict = WQM_TRUST_OK;
@@ -546,18 +555,49 @@ static bool screen_keep(wqm *m, const uint8_t *data, size_t len, uint8_t *kind)
 		if (msg.prediction != NULL)
 			reject_log(m, verdict, msg.prediction);
 		pthread_mutex_unlock(&m->mu);
+		feed_msg_free(&msg);
+		return false;
 	}
-	feed_msg_free(&msg);
-	return keep;
+	*out = msg;
+	return true;
+}
+
+/* Numbers n messages the store could not take (or there is none) after every one ingested so
+ * far; a failing store is counted and logged (at most every RETRY_NS). */
+static void seq_in_memory(wqm *m, int64_t *seq, size_t n, const char *store_err)
+{
+	static int64_t last_warn_ns;
+	size_t i;
+
+	if (m->store != NULL) {
+		int64_t now = wq_clock_unix_ns();
+
+		wq_prom_cell_add(m->m_store_errors, (double)n);
+		if (now - last_warn_ns > RETRY_NS) {
+			wq_log(
+			    WQ_LOG_ERROR,
+			    "cannot store %zu events (%s): they are monitored but a restart will "
+			    "not see them",
+			    n, store_err);
+			last_warn_ns = now;
+		}
+	}
+	pthread_mutex_lock(&m->mu);
+	if (m->mem_seq < m->last_seq)
+		m->mem_seq = m->last_seq;
+	for (i = 0; i < n; i++)
+		seq[i] = ++m->mem_seq;
+	pthread_mutex_unlock(&m->mu);
 }
 
 void wqm_accept(wqm *m, const uint8_t *const *in_data, const size_t *in_len, size_t in_n,
                 uint8_t *kinds)
 {
-	static int64_t last_warn_ns;
-	int64_t seq[WQM_FEED_BATCH];
-	const uint8_t *data[WQM_FEED_BATCH];
-	size_t len[WQM_FEED_BATCH];
+	/* each message is decoded once: screened, stored (its bytes), then ingested decoded */
+	int64_t seq[ACCEPT_CHUNK];
+	const uint8_t *data[ACCEPT_CHUNK];
+	size_t len[ACCEPT_CHUNK];
+	feed_msg msg[ACCEPT_CHUNK];
 	char err[1024] = "";
 	size_t i, k, done;
 	wq_status rc = WQ_EIO;
@@ -566,8 +606,9 @@ void wqm_accept(wqm *m, const uint8_t *const *in_data, const size_t *in_len, siz
 	for (done = 0; done < in_n; done += k) {
 		size_t batch = 0;
 
-		for (k = 0; done + k < in_n && k < WQM_FEED_BATCH; k++) {
-			int keep = screen_keep(m, in_data[done + k], in_len[done + k], &kind);
+		for (k = 0; done + k < in_n && k < ACCEPT_CHUNK; k++) {
+			int keep =
+			    screen_keep(m, in_data[done + k], in_len[done + k], &kind, &msg[batch]);
 
 			if (kinds != NULL)
 				kinds[done + k] = kind;
@@ -580,29 +621,12 @@ void wqm_accept(wqm *m, const uint8_t *const *in_data, const size_t *in_len, siz
 			continue;
 		if (m->store != NULL)
 			rc = wqm_store_append(m->store, data, len, batch, seq, err, sizeof(err));
-		if (m->store == NULL || rc != WQ_OK) {
-			if (m->store != NULL) {
-				int64_t now = wq_clock_unix_ns();
-
-				wq_prom_cell_add(m->m_store_errors, (double)batch);
-				if (now - last_warn_ns > RETRY_NS) {
-					wq_log(WQ_LOG_ERROR,
-					       "cannot store %zu events (%s): they are monitored "
-					       "but a restart will not see them",
-					       batch, err);
-					last_warn_ns = now;
-				}
-			}
-			pthread_mutex_lock(&m->mu);
-			/* numbers after every one ingested so far */
-			if (m->mem_seq < m->last_seq)
-				m->mem_seq = m->last_seq;
-			for (i = 0; i < batch; i++)
-				seq[i] = ++m->mem_seq;
-			pthread_mutex_unlock(&m->mu);
+		if (m->store == NULL || rc != WQ_OK)
+			seq_in_memory(m, seq, batch, err);
+		for (i = 0; i < batch; i++) {
+			ingest_msg(m, seq[i], &msg[i]);
+			feed_msg_free(&msg[i]);
 		}
-		for (i = 0; i < batch; i++)
-			wqm_ingest(m, seq[i], data[i], len[i]);
 	}
 }
 

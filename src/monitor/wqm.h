@@ -31,7 +31,7 @@
 #define WQM_DEFAULT_SNAPSHOT_INTERVAL_S  60.0
 #define WQM_DEFAULT_HISTORY_DAYS         30.0
 #define WQM_REPORT_HISTORY_POINTS        2000 /* the latest snapshots a report draws */
-#define WQM_FEED_BATCH                   4096 /* messages committed in one transaction */
+#define WQM_FEED_BATCH                   4096 /* messages the receiver takes at once */
 
 typedef struct wqm_opts {
 	size_t window;                  /* events kept (count), 1..WQM_MAX_WINDOW; default 1000 */
@@ -175,9 +175,9 @@ enum wqm_msg_kind {
  * the ones already taken (wqm_dedup.h: a prediction by its prediction_id and time, anything
  * else by its bytes; counted in wineq_monitor_events_duplicate_total), drops (counts and rarely
  * logs) the malformed ones and the events the trust rules refuse (wqm_trust.h), commits the
- * others to the store in one transaction, then ingests each. When the store fails they are
- * still ingested (counted in wineq_monitor_state_errors_total, logged). kinds (may be NULL)
- * gets each message's enum wqm_msg_kind bits. Thread-safe. */
+ * others to the store (one transaction per 1024), then ingests each. When the store fails
+ * they are still ingested (counted in wineq_monitor_state_errors_total, logged). kinds (may be
+ * NULL) gets each message's enum wqm_msg_kind bits. Thread-safe. */
 void wqm_accept(wqm *m, const uint8_t *const *data, const size_t *len, size_t n, uint8_t *kinds);
 
 /* Ingests one message numbered seq: a prediction the trust rules accept joins the window

@@ -19,9 +19,15 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define UNCONNECTED_WARN_NS (30LL * 1000000000LL) /* a feed down this long is logged */
 #define PIPE_RING           (4 * WQM_FEEDS_MAX)   /* pipes remembered with their dialler */
+#define RECV_WAIT_MS        200 /* the receiver looks whether to stop this often */
+/* A batch of fewer messages waits this long for more, so that one commit and one wake-up
+ * serve many; 5 ms of events is far less than the receive queue holds (8192) at any rate */
+#define LINGER_FILL 256
+#define LINGER_MS   5
 
 /* A connection and the dialler (feed) it belongs to. */
 typedef struct pipe_ent {
@@ -170,9 +176,33 @@ static void attribute(wqm_feed *f, nng_msg *const *msgs, const uint8_t *kinds, s
 	pthread_mutex_unlock(&m->feeds_mu);
 }
 
-/* Takes one message (waiting up to the receive timeout), then whatever else is already
- * queued, and hands them over as one batch: one transaction for the whole batch is what lets
- * the state store keep up with tens of thousands of events a second. */
+/* One message into *out within wait_ms (0: only one already queued): 0 or an nng error. One
+ * aio serves every receive; nng_recvmsg would allocate and free one per message. */
+static int recv_one(nng_socket sock, nng_aio *aio, nng_duration wait_ms, nng_msg **out)
+{
+	int rv;
+
+	nng_aio_set_timeout(aio, wait_ms);
+	nng_recv_aio(sock, aio);
+	nng_aio_wait(aio);
+	rv = nng_aio_result(aio);
+	if (rv == 0)
+		*out = nng_aio_get_msg(aio);
+	return rv;
+}
+
+/* msgs[n..] filled with the messages already queued, up to WQM_FEED_BATCH; the new count. */
+static size_t drain(wqm_feed *f, nng_aio *aio, nng_msg **msgs, size_t n)
+{
+	while (n < WQM_FEED_BATCH && recv_one(f->sock, aio, 0, &msgs[n]) == 0)
+		n++;
+	return n;
+}
+
+/* Takes one message (waiting up to RECV_WAIT_MS), then whatever else is queued (after
+ * LINGER_MS when that is little), and hands them over as one batch: one transaction for the
+ * whole batch is what lets the state store keep up with tens of thousands of events a
+ * second. */
 static void *receiver(void *arg)
 {
 	wqm_feed *f = arg;
@@ -180,14 +210,16 @@ static void *receiver(void *arg)
 	const uint8_t **data = malloc(WQM_FEED_BATCH * sizeof(*data));
 	size_t *len = malloc(WQM_FEED_BATCH * sizeof(*len));
 	uint8_t *kinds = malloc(WQM_FEED_BATCH * sizeof(*kinds));
+	nng_aio *aio = NULL;
 
-	if (msgs == NULL || data == NULL || len == NULL || kinds == NULL) {
+	if (msgs == NULL || data == NULL || len == NULL || kinds == NULL ||
+	    nng_aio_alloc(&aio, NULL, NULL) != 0) {
 		wq_log(WQ_LOG_ERROR, "feed: out of memory; no events are received");
 		goto out;
 	}
 	while (!atomic_load(&f->stop)) {
 		size_t n = 0, i;
-		int rv = nng_recvmsg(f->sock, &msgs[0], 0);
+		int rv = recv_one(f->sock, aio, RECV_WAIT_MS, &msgs[0]);
 
 		if (rv == NNG_ETIMEDOUT) {
 			unconnected_check(f);
@@ -199,9 +231,14 @@ static void *receiver(void *arg)
 			wq_log(WQ_LOG_WARN, "feed: %s", nng_strerror(rv));
 			continue;
 		}
-		n = 1;
-		while (n < WQM_FEED_BATCH && nng_recvmsg(f->sock, &msgs[n], NNG_FLAG_NONBLOCK) == 0)
-			n++;
+		n = drain(f, aio, msgs, 1);
+		if (n < LINGER_FILL) {
+			/* a trickle: let it gather, so that a commit and a wake-up serve many */
+			struct timespec ts = {0, LINGER_MS * 1000000L};
+
+			nanosleep(&ts, NULL);
+			n = drain(f, aio, msgs, n);
+		}
 		for (i = 0; i < n; i++) {
 			data[i] = nng_msg_body(msgs[i]);
 			len[i] = nng_msg_len(msgs[i]);
@@ -212,6 +249,8 @@ static void *receiver(void *arg)
 			nng_msg_free(msgs[i]);
 	}
 out:
+	if (aio != NULL)
+		nng_aio_free(aio);
 	free(msgs);
 	free(data);
 	free(len);
@@ -220,11 +259,10 @@ out:
 }
 
 /* The feed socket's own options, before it dials: events queue here while a reference is
- * being fetched; the receiver wakes every 200 ms to see whether to stop; pipes are counted. */
+ * being fetched; pipes are counted. */
 static void feed_setup(nng_socket sock, void *arg)
 {
 	nng_socket_set_int(sock, NNG_OPT_RECVBUF, 8192);
-	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, 200);
 	nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, on_pipe, arg);
 	nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, on_pipe, arg);
 }

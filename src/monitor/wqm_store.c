@@ -24,6 +24,8 @@ struct wqm_store {
 	wq_db *db;
 	int lock_fd;
 	pthread_mutex_t mu;
+	/* wqm_store_append's INSERT, prepared once (SQLite's own API: the store is a file) */
+	sqlite3_stmt *insert;
 };
 
 static const char schema_sql[] =
@@ -137,6 +139,10 @@ wq_status wqm_store_open(const char *dir, int lock, wqm_store **out, char *err, 
 	rc = wq_db_open(path, &s->db, err, errlen);
 	if (rc == WQ_OK)
 		rc = schema_init(s->db, err, errlen);
+	/* WAL without a sync at each commit: a crash of the monitor loses nothing, a power loss
+	 * at most the last events, and the receiver never waits for the disk */
+	if (rc == WQ_OK)
+		rc = wq_db_exec(s->db, WHAT, "PRAGMA synchronous = NORMAL", err, errlen);
 	if (rc != WQ_OK)
 		goto fail;
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
@@ -163,6 +169,7 @@ void wqm_store_close(wqm_store *s)
 {
 	if (s == NULL)
 		return;
+	sqlite3_finalize(s->insert);
 	wq_db_close(s->db);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd); /* releases the flock */
@@ -173,7 +180,7 @@ void wqm_store_close(wqm_store *s)
 wq_status wqm_store_append(wqm_store *s, const uint8_t *const *data, const size_t *len, size_t n,
                            int64_t *seq, char *err, size_t errlen)
 {
-	sqlite3_stmt *st = NULL; /* reused for the batch: SQLite's own API (the store is a file) */
+	sqlite3_stmt *st;
 	sqlite3 *h;
 	long long now = wq_clock_unix_ms();
 	size_t i;
@@ -182,10 +189,11 @@ wq_status wqm_store_append(wqm_store *s, const uint8_t *const *data, const size_
 	pthread_mutex_lock(&s->mu);
 	h = wq_db_sqlite(s->db);
 	rc = wq_db_begin(s->db, err, errlen);
-	if (rc == WQ_OK &&
+	if (rc == WQ_OK && s->insert == NULL &&
 	    sqlite3_prepare_v2(h, "INSERT INTO monitor_events(received_ms, body) VALUES (?, ?)", -1,
-	                       &st, NULL) != SQLITE_OK)
+	                       &s->insert, NULL) != SQLITE_OK)
 		rc = wq_db_error(s->db, WHAT, err, errlen);
+	st = s->insert;
 	for (i = 0; rc == WQ_OK && i < n; i++) {
 		sqlite3_bind_int64(st, 1, now);
 		/* an empty message is stored as an empty blob, not NULL */
@@ -197,7 +205,8 @@ wq_status wqm_store_append(wqm_store *s, const uint8_t *const *data, const size_
 			seq[i] = sqlite3_last_insert_rowid(h);
 		sqlite3_reset(st);
 	}
-	sqlite3_finalize(st);
+	if (st != NULL)
+		sqlite3_clear_bindings(st); /* the blobs are the caller's */
 	rc = wq_db_finish(s->db, rc, err, errlen);
 	pthread_mutex_unlock(&s->mu);
 	return rc;

@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -49,6 +50,7 @@ typedef struct opts {
 	int64_t events_from; /* publish events after this id; < 0: after the newest at start */
 	double poll_s, drain_s, grace_s, feedback_max_age_s;
 	size_t workers;
+	size_t http_threads; /* HTTP event loops; 0: one per online CPU */
 	/* access control (wq_auth.h) */
 	int registry_mode, loopback_role, anonymous_role, cert_role, metrics_open;
 	int ui; /* 1: the web UI under /ui/ when the registry is local SQLite */
@@ -60,6 +62,7 @@ enum {
 	O_LISTEN = 256,
 	O_FEED,
 	O_HTTP,
+	O_HTTP_THREADS,
 	O_MODEL,
 	O_POLL,
 	O_CONFIG,
@@ -94,6 +97,7 @@ static const struct option long_opts[] = {
     {"listen", required_argument, NULL, O_LISTEN},
     {"feed", required_argument, NULL, O_FEED},
     {"http", required_argument, NULL, O_HTTP},
+    {"http-threads", required_argument, NULL, O_HTTP_THREADS},
     {"model", required_argument, NULL, O_MODEL},
     {"poll", required_argument, NULL, O_POLL},
     {"config", required_argument, NULL, O_CONFIG},
@@ -133,6 +137,8 @@ static void usage(FILE *out)
 	    "  --feed URL            prediction feed (nng PUB), 'none' to disable "
 	    "[tcp://127.0.0.1:7071]\n"
 	    "  --http ADDR:PORT      HTTP front end, 'none' to disable [127.0.0.1:9696]\n"
+	    "  --http-threads N      HTTP event loops, each on its own thread; 0 = one per\n"
+	    "                        online CPU [0]\n"
 	    "  --model URI           models:/NAME/STAGE, models:/NAME@ALIAS, models:/NAME/N,\n"
 	    "                        runs:/ID/PATH or a bundle path "
 	    "[models:/wine-quality/Production]\n"
@@ -306,6 +312,11 @@ static wq_cli_step opts_apply(opts *o, int argc, char **argv, const char *origin
 			rc = wq_cli_parse_int(optarg, 1, 1024, &n);
 			if (rc == WQ_OK)
 				o->workers = (size_t)n;
+			break;
+		case O_HTTP_THREADS:
+			rc = wq_cli_parse_int(optarg, 0, WQ_HTTPD_MAX_THREADS, &n);
+			if (rc == WQ_OK)
+				o->http_threads = (size_t)n;
 			break;
 		case O_HELP:
 			usage(stdout);
@@ -799,7 +810,8 @@ static wq_exit listeners_start(const opts *o, server *sv)
 		return WQ_EXIT_FAILURE;
 	}
 	if (strcmp(o->http, "none") != 0 &&
-	    wqd_http_start(&sv->d, o->http, &sv->http, err, sizeof(err)) != WQ_OK) {
+	    wqd_http_start_threads(&sv->d, o->http, o->http_threads, &sv->http, err, sizeof(err)) !=
+	        WQ_OK) {
 		wq_log(WQ_LOG_ERROR, "http %s: %s", o->http, err);
 		return WQ_EXIT_FAILURE;
 	}
@@ -904,6 +916,7 @@ int main(int argc, char **argv)
 	wq_exit ex = WQ_EXIT_OK;
 	server sv;
 	sigset_t sigs;
+	long ncpu;
 
 	memset(&sv, 0, sizeof(sv));
 	wq_log_set_program("wineqd");
@@ -916,6 +929,11 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	sigaddset(&sigs, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	/* glibc gives each thread that allocates an arena of its own (up to 8 per core), and an
+	 * arena keeps the pages a burst of connections fragmented: one per core is enough for
+	 * the threads that run at once, and bounds what stays resident after the burst. */
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	mallopt(M_ARENA_MAX, ncpu > 2 ? (int)ncpu : 2);
 
 	if (opts_load(&o, argc, argv, &conf, &cargv, &cargc, &ex) == WQ_CLI_EXIT)
 		goto done;

@@ -21,7 +21,8 @@
 /* Events above this size are not published (a model with absurdly many features). */
 #define WQD_FEED_MAX_EVENT 4096
 /* Events waiting for the feed thread; more are dropped (counted), never waited for. */
-#define WQD_FEED_QUEUE 8192
+#define WQD_FEED_QUEUE   8192
+#define WQD_FEED_SENDBUF 8192 /* messages queued per subscriber; nng allows at most 8192 */
 
 /* Predictions hand their packed events to a lock-free queue; one thread sends them. nng's
  * socket send takes the socket's lock, which every prediction thread would otherwise contend
@@ -77,8 +78,11 @@ wq_status wqd_feed_open_tls(const char *url, const wq_rpc_tls *tls, wq_prom_cell
 		free(f);
 		return wq_err_set(err, errlen, WQ_ENOMEM, "feed queue: out of memory");
 	}
-	/* Slow subscribers lose events inside nng rather than slowing prediction down. */
-	rc = wq_pubsub_pub_listen(url, tls, "feed", 1024, &f->sock, err, errlen);
+	/* Slow subscribers lose events inside nng rather than slowing prediction down. The queue
+	 * per subscriber is nng's largest (8192 messages): a smaller one overflowed, uncounted,
+	 * whenever the feed thread was starved for a moment on saturated cores while the
+	 * subscriber kept up on average. */
+	rc = wq_pubsub_pub_listen(url, tls, "feed", WQD_FEED_SENDBUF, &f->sock, err, errlen);
 	if (rc != WQ_OK) {
 		wq_ring_free(f->ring);
 		free(f);

@@ -12,18 +12,31 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 struct wqd_http {
 	wqd *d;
 	wq_httpd *srv;
-	wq_served_model *slot; /* the loop thread's model reference (wq_serving_cached) */
-	int loopback;          /* listening on loopback only: callers are this host's */
+	/* each handler thread's model reference (wq_serving_cached), indexed by
+	 * wq_httpd_req_thread: a thread only ever touches its own */
+	wq_served_model **slots;
+	size_t nslots;
+	int loopback; /* listening on loopback only: callers are this host's */
+	/* the UI reads through one SQLite connection (wq_ui): one page at a time */
+	pthread_mutex_t ui_lock;
 };
+
+/* The calling handler thread's model slot. */
+static wq_served_model **slot_of(wqd_http *h, const wq_httpd_req *r)
+{
+	return &h->slots[wq_httpd_req_thread(r)];
+}
 
 /* Answers an error of a route's style: status, code and the message. */
 typedef void (*error_reply_fn)(wq_httpd_req *r, int status, const char *code, const char *msg);
@@ -222,7 +235,7 @@ static void route_predict(wq_httpd_req *r, void *arg)
 	if (!allowed(r, h, WQ_ROLE_PREDICT) || !content_type_ok(r, ct))
 		return;
 	/* a reference held (in this thread's slot) until the next request, so for all of this */
-	m = wq_serving_cached(h->d->serving, &h->slot);
+	m = wq_serving_cached(h->d->serving, slot_of(h, r));
 	if (m == NULL) {
 		wq_httpd_reply_error(r, 503, "UNAVAILABLE", "no model loaded yet");
 		return;
@@ -380,7 +393,7 @@ static void route_invocations(wq_httpd_req *r, void *arg)
 		reply_mlflow_error(r, 415, "BAD_REQUEST", err);
 		return;
 	}
-	m = wq_serving_cached(h->d->serving, &h->slot); /* held until the next request */
+	m = wq_serving_cached(h->d->serving, slot_of(h, r)); /* held until the next request */
 	if (m == NULL) {
 		reply_mlflow_error(r, 503, "TEMPORARILY_UNAVAILABLE", "no model loaded yet");
 		return;
@@ -668,7 +681,7 @@ static void route_readyz(wq_httpd_req *r, void *arg)
 		wq_httpd_reply_error(r, 503, "UNAVAILABLE", "server is shutting down");
 		return;
 	}
-	m = wq_serving_cached(h->d->serving, &h->slot);
+	m = wq_serving_cached(h->d->serving, slot_of(h, r));
 	if (m == NULL) {
 		wq_httpd_reply_error(r, 503, "UNAVAILABLE", "no model loaded yet");
 		return;
@@ -725,7 +738,7 @@ static void route_models(wq_httpd_req *r, void *arg)
 
 	if (!allowed(r, h, WQ_ROLE_PREDICT))
 		return;
-	m = wq_serving_cached(h->d->serving, &h->slot);
+	m = wq_serving_cached(h->d->serving, slot_of(h, r));
 	list = json_array();
 
 	if (list != NULL && m != NULL && json_array_append_new(list, model_json(m)) != 0) {
@@ -831,7 +844,9 @@ static void route_ui(wq_httpd_req *r, void *arg)
 		               "the web UI is off: it needs a local SQLite registry and --ui on");
 		return;
 	}
+	pthread_mutex_lock(&h->ui_lock);
 	wq_status rc = wq_ui_render(h->d->ui, path, wq_httpd_req_query(r), &a, err, sizeof(err));
+	pthread_mutex_unlock(&h->ui_lock);
 	if (rc != WQ_OK) {
 		reply_ui_error(r, rc == WQ_EEXPIRED || rc == WQ_EBUSY ? 503 : 500, "Error",
 		               err[0] != '\0' ? err : wq_strerror(rc));
@@ -871,21 +886,50 @@ static void observe(void *arg, const char *route, int status, double seconds)
 
 wq_status wqd_http_start(wqd *d, const char *addr_port, wqd_http **out, char *err, size_t errlen)
 {
+	return wqd_http_start_threads(d, addr_port, 0, out, err, errlen);
+}
+
+static void http_free(wqd_http *h)
+{
+	for (size_t i = 0; i < h->nslots; i++)
+		wq_served_model_put(h->slots[i]);
+	free(h->slots);
+	pthread_mutex_destroy(&h->ui_lock);
+	free(h);
+}
+
+wq_status wqd_http_start_threads(wqd *d, const char *addr_port, size_t threads, wqd_http **out,
+                                 char *err, size_t errlen)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	wq_httpd_opts o = {.routes = routes,
 	                   .nroutes = sizeof(routes) / sizeof(routes[0]),
 	                   .max_body = WQD_MAX_HTTP_BODY,
 	                   .max_headers = WQD_HTTP_MAX_HEADERS,
 	                   .timeout_s = WQD_HTTP_TIMEOUT_S,
 	                   .observe = observe,
-	                   .name = "wineqd"};
+	                   .name = "wineqd",
+	                   .threads = threads > 0 ? threads
+	                              : cpus > 0  ? (size_t)cpus
+	                                          : 1,
+	                   .offload_bytes = WQD_HTTP_OFFLOAD_BYTES};
 	wqd_http *h;
 	wq_status rc;
 
 	if (d == NULL || addr_port == NULL || out == NULL)
 		return wq_err_set(err, errlen, WQ_EINVAL, "wqd_http_start: missing argument");
+	if (o.threads > WQ_HTTPD_MAX_THREADS)
+		o.threads = WQ_HTTPD_MAX_THREADS;
 	h = calloc(1, sizeof(*h));
 	if (h == NULL)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	pthread_mutex_init(&h->ui_lock, NULL);
+	h->nslots = wq_httpd_thread_count(&o);
+	h->slots = calloc(h->nslots, sizeof(*h->slots));
+	if (h->slots == NULL) {
+		http_free(h);
+		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+	}
 	h->d = d;
 	h->loopback = wq_auth_addr_is_loopback(addr_port);
 	o.arg = h;
@@ -893,7 +937,7 @@ wq_status wqd_http_start(wqd *d, const char *addr_port, wqd_http **out, char *er
 	o.stopping = &d->stopping;
 	rc = wq_httpd_start(addr_port, &o, &h->srv, err, errlen);
 	if (rc != WQ_OK) {
-		free(h);
+		http_free(h);
 		return rc;
 	}
 	*out = h;
@@ -909,7 +953,6 @@ void wqd_http_stop(wqd_http *h, int drain_ms)
 {
 	if (h == NULL)
 		return;
-	wq_httpd_stop(h->srv, drain_ms); /* joins the loop thread: the slot is ours again */
-	wq_served_model_put(h->slot);
-	free(h);
+	wq_httpd_stop(h->srv, drain_ms); /* joins the threads: the slots are ours again */
+	http_free(h);
 }

@@ -49,8 +49,13 @@
  * "http" and the request's X-Request-Id (1 to WQD_HTTP_MAX_REQUEST_ID printable ASCII characters,
  * else ignored; echoed in the response).
  *
- * Requests are handled one at a time on the loop thread (a prediction is tens of
- * microseconds; a full batch holds the loop for its duration). */
+ * Requests are served by several event loops (one per online CPU unless told otherwise), so
+ * handlers run concurrently: each handler thread keeps its own model reference, the UI's
+ * pages are rendered one at a time (one SQLite connection), and everything else they use
+ * (predictions, metrics, feedback, auth) is thread-safe. A request whose body has at least
+ * WQD_HTTP_OFFLOAD_BYTES (a batch of some sixty rows or more) is decoded, predicted and
+ * encoded on a worker thread, so that a 10,000-row batch does not hold a loop: small requests
+ * on the same loop are answered meanwhile. */
 #ifndef WQD_HTTP_H
 #define WQD_HTTP_H
 
@@ -63,6 +68,7 @@
 	30                                  /* request deadline (first byte to last body byte) and \
 	                                       response write deadline */
 #define WQD_HTTP_MAX_HEADERS    (64 * 1024) /* bytes of request line + headers */
+#define WQD_HTTP_OFFLOAD_BYTES  (16 * 1024) /* bodies from this size are run on a worker */
 #define WQD_HTTP_MAX_REQUEST_ID WQ_HTTPD_MAX_REQUEST_ID /* characters of an X-Request-Id */
 /* A body size well over WQD_MAX_HTTP_BODY, for the tests: every announced body over
  * WQD_MAX_HTTP_BODY is refused 413 before it is read, however large. */
@@ -71,11 +77,16 @@
 typedef struct wqd_http wqd_http;
 
 /* Listens on addr_port ("127.0.0.1:9696", "localhost:9696", "[::1]:9696"; port 0 picks a
- * free port, see wqd_http_port) and serves d (borrowed: it must outlive the server) on a new
- * thread that blocks every signal. A port in use is WQ_EEXIST, a malformed address WQ_EINVAL,
+ * free port, see wqd_http_port) and serves d (borrowed: it must outlive the server) on new
+ * threads that block every signal. A port in use is WQ_EEXIST, a malformed address WQ_EINVAL,
  * other socket failures WQ_EIO, all with detail in err. *out owned by the caller
  * (wqd_http_stop). */
 wq_status wqd_http_start(wqd *d, const char *addr_port, wqd_http **out, char *err, size_t errlen);
+
+/* wqd_http_start with threads event loops (0: one per online CPU; at most
+ * WQ_HTTPD_MAX_THREADS). */
+wq_status wqd_http_start_threads(wqd *d, const char *addr_port, size_t threads, wqd_http **out,
+                                 char *err, size_t errlen);
 
 /* The port the server listens on (the chosen one when started with port 0). */
 int wqd_http_port(const wqd_http *h);
@@ -84,7 +95,7 @@ int wqd_http_port(const wqd_http *h);
  * keep-alive connections, and answers the requests still arriving on open connections (those
  * already sent, or sent before their connection is closed) with "Connection: close". Returns
  * once every connection it knows is closed and nothing has happened for 100 ms, or after
- * drain_ms (<= 0: at once), closing what is left; then joins the thread and frees h. Accepts
+ * drain_ms (<= 0: at once), closing what is left; then joins the threads and frees h. Accepts
  * NULL. Call it once, from any thread but the server's. Setting d->stopping first turns
  * /readyz to 503 and makes every response carry "Connection: close". */
 void wqd_http_stop(wqd_http *h, int drain_ms);

@@ -180,6 +180,7 @@ typedef struct batch {
 	Wineq__V1__ItemError *errs;
 	Wineq__V1__ClassProbability *probs, **pp;
 	char (*msgs)[256];
+	size_t ncls;         /* the model's classes: probability slots per item */
 	wq_prediction *pred; /* kept for publishing in order */
 	char (*ids)[WQD_ID_SIZE];
 	size_t lo, hi; /* the range a helper thread takes */
@@ -189,7 +190,7 @@ static void batch_item(batch *b, size_t i)
 {
 	const Wineq__V1__Instance *inst = b->in->instances[i];
 	wq_prediction *pr = &b->pred[i], p;
-	size_t np = i * WQ_SVM_MAX_CLASSES;
+	size_t np = i * b->ncls;
 	wqd_origin o = {.source = b->source,
 	                .request_id = b->rid,
 	                .customer_id = inst != NULL ? inst->customer_id : NULL,
@@ -214,7 +215,7 @@ static void batch_item(batch *b, size_t i)
 	b->preds[i].quality = p.quality;
 	b->preds[i].prediction_id = b->ids[i];
 	b->preds[i].probabilities = &b->pp[np];
-	for (size_t j = 0; p.has_probabilities && j < p.nclass; j++, np++) {
+	for (size_t j = 0; p.has_probabilities && j < p.nclass && j < b->ncls; j++, np++) {
 		wineq__v1__class_probability__init(&b->probs[np]);
 		b->probs[np].label = p.classes[j];
 		b->probs[np].probability = p.probabilities[j];
@@ -297,8 +298,11 @@ static void p_predict_batch(Wineq__V1__Predictor_Service *svc,
 	b.preds = calloc(n, sizeof(*b.preds));
 	b.errs = calloc(n, sizeof(*b.errs));
 	b.msgs = calloc(n, sizeof(*b.msgs));
-	b.probs = calloc(n * WQ_SVM_MAX_CLASSES, sizeof(*b.probs));
-	b.pp = calloc(n * WQ_SVM_MAX_CLASSES, sizeof(*b.pp));
+	/* sized by the model, not WQ_SVM_MAX_CLASSES: at 32 slots a batch of 256 asks for
+	 * blocks above malloc's mmap threshold, mapped, faulted in and unmapped on every call */
+	b.ncls = (size_t)wq_svm_class_count(m->bundle->svm);
+	b.probs = calloc(n * b.ncls + 1, sizeof(*b.probs));
+	b.pp = calloc(n * b.ncls + 1, sizeof(*b.pp));
 	b.pred = calloc(n, sizeof(*b.pred));
 	b.ids = calloc(n, sizeof(*b.ids));
 	if (b.res == NULL || b.resp == NULL || b.preds == NULL || b.errs == NULL ||

@@ -1,8 +1,10 @@
 #!/bin/sh
 # The training flow end to end: a small search completes and registers a model; its runs carry
 # real times, lineage, their flow run and the version made from them, and `runs show` /
-# `flows show` print metric history, confusion matrix and log lines; the same seed gives the
-# same trials whatever the parallelism; with the artifact store (s3rver) down the
+# `flows show` print metric history, confusion matrix and log lines; runs list and the search's
+# log show trial durations; the same seed gives the same trials and retrained models whatever
+# the parallelism (retrains in their own processes or in process); a flow killed during its
+# parallel retrains resumes; with the artifact store (s3rver) down the
 # flow fails after its retries, and rerun with s3rver back it resumes from the cache (the search
 # is not computed again); a flow killed with SIGKILL is marked Crashed.
 
@@ -105,6 +107,17 @@ expect_grep '^duration: +[0-9]+\.[0-9]{3} s$' "$WORK/out" "runs show: the run's 
 expect_exit 0 "flows list" "$C" flows list
 expect_grep "^$flow1 +train +Completed " "$WORK/out" "flow Completed"
 
+# --- durations: every trial run's own wall time, shown by runs list and the search's log ------
+expect_exit 0 "runs list (table) of the trials" "$C" runs list --experiment wine-svm
+expect_grep '^RUN ID +EXPERIMENT +NAME +STATUS +STARTED +DURATION ' "$WORK/out" "runs list has a DURATION column"
+[ "$(grep -cE ' trial-00[1-6] +FINISHED +[0-9-]+ [0-9:]+ +[0-9]+\.[0-9]{3} s ' "$WORK/out")" -eq 6 ] &&
+	ok "runs list shows each trial's duration" || not_ok "trial durations: $(cat "$WORK/out")"
+$J expr "$trials_json" "all(abs(r['metrics']['fit_seconds'] - (r['end_time_ms'] - r['start_time_ms']) / 1000.0) < 0.05 for r in j['runs'])" &&
+	ok "a trial's fit_seconds is its run's duration" || not_ok "trial durations disagree"
+expect_exit 0 "flows show (search timing)" "$C" flows show "$flow1"
+expect_grep '^  [0-9-]+ [0-9:]+  search +6 of 6 trials succeeded; trials ran for [0-9.]+ s of wall time, [0-9.]+ s summed over the trials; slowest: trial-00[1-6] [0-9.]+ s, trial-00[1-6]' "$WORK/out" "search log names the slowest trials"
+expect_grep '^  [0-9-]+ [0-9:]+  retrain-1 +best-1: trial [0-9]+ retrained in [0-9.]+ s \(own process\)' "$WORK/out" "with 2 workers the retrains fit in their own processes"
+
 # --- on a terminal: a progress bar instead of log lines (util-linux script gives a pty) -----
 home_before=$WINEQ_HOME
 WINEQ_HOME="$WORK/home-tty"
@@ -133,6 +146,22 @@ best_of() { # FILE: the best model's parameters and test metrics from a flow's J
 }
 [ -n "$(best_of "$WORK/flow-a.json")" ] && [ "$(best_of "$WORK/flow-a.json")" = "$(best_of "$WORK/flow-b.json")" ] &&
 	ok "identical best model and test metrics" || not_ok "best models differ: $(best_of "$WORK/flow-a.json") vs $(best_of "$WORK/flow-b.json")"
+# retrained_of FILE: every retrained run's name, trial parameters and test metrics (not times)
+retrained_of() {
+	$PY -c 'import json, sys
+for r in sorted(json.load(open(sys.argv[1]))["runs"], key=lambda r: r["run_name"]):
+    print(r["run_name"], *(f"{k}={v}" for k, v in sorted(r["params"].items())),
+          *(f"{k}={v!r}" for k, v in sorted(r["metrics"].items()) if k != "fit_seconds"))' "$1"
+}
+"$C" runs list --experiment wine-svm-best-models --format json >"$WORK/best-a.json" || die "best runs a"
+WINEQ_HOME="$WORK/home2" "$C" runs list --experiment wine-svm-best-models --format json >"$WORK/best-b.json" || die "best runs b"
+retrained_of "$WORK/best-a.json" >"$WORK/ra.txt"
+retrained_of "$WORK/best-b.json" >"$WORK/rb.txt"
+[ "$(wc -l <"$WORK/ra.txt")" -eq 2 ] && cmp -s "$WORK/ra.txt" "$WORK/rb.txt" &&
+	ok "retrains in 2 processes give the models of 1 worker in process (params and test metrics)" ||
+	{ not_ok "retrained models differ"; diff "$WORK/ra.txt" "$WORK/rb.txt" | head; }
+WINEQ_HOME="$WORK/home2" "$C" flows show "$(json_field flow_run_id "$WORK/flow-b.json")" >"$WORK/show-b.txt" || die "flows show b"
+if grep -q 'own process' "$WORK/show-b.txt"; then not_ok "one worker forked a retrain"; else ok "one worker retrains in process"; fi
 
 # --- failure and resume: artifact store down, then back ---------------------------------------------
 port=$(python3 -c 'import random,socket
@@ -181,6 +210,56 @@ expect_grep '^log-trials +Cached ' "$WORK/out" "trial logging Cached"
 expect_grep '^retrain-1 +Completed ' "$WORK/out" "retrain-1 Completed on the rerun"
 expect_grep '^register +Completed ' "$WORK/out" "register Completed"
 unset WINEQ_ARTIFACT_ROOT WINEQ_S3_ENDPOINT_URL
+
+# --- killed during the parallel retrains, then resumed ------------------------------------------------
+export WINEQ_HOME="$WORK/home5"
+mkdir -p "$WORK/tmp5"
+tmpdir_before=${TMPDIR-}
+export TMPDIR="$WORK/tmp5" # where the flow's scratch bundles go
+# the client itself in the background (not flow_train: a function would run in a subshell)
+"$C" train --data "$DATA" --trials 6 --best-k 2 --seed 7 --workers 2 >"$WORK/bg.out" 2>"$WORK/bg.err" &
+bg_pid=$!
+i=0
+# retrain_running: the Running flow has a retrain task Running
+retrain_running() {
+	id=$("$C" flows list 2>/dev/null | awk '$3 == "Running" { print $1; exit }')
+	[ -n "$id" ] && "$C" flows show "$id" 2>/dev/null | grep -qE '^retrain-[0-9]+ +Running '
+}
+until retrain_running; do
+	i=$((i + 1))
+	[ "$i" -gt 600 ] && break
+	sleep 0.05
+done
+kill -9 "$bg_pid"
+wait "$bg_pid" 2>/dev/null
+bg_pid=""
+[ "$i" -le 600 ] && ok "flow killed while a retrain ran" || not_ok "no retrain seen Running before the flow ended"
+expect_exit 0 "rerun after the kill" flow_train --workers 2 --format json
+resumed=$(json_field flow_run_id "$WORK/out")
+cp "$WORK/out" "$WORK/flow-c.json"
+if grep -q 'trial [0-9]*/6' "$WORK/err"; then not_ok "the search ran again after the kill"; else ok "the search was not run again after the kill"; fi
+expect_exit 0 "flows show the resumed flow" "$C" flows show "$resumed"
+expect_grep '^search +Cached ' "$WORK/out" "resumed: search Cached"
+expect_grep '^retrain-2 +(Completed|Cached) ' "$WORK/out" "resumed: retrain-2 done"
+expect_grep '^register +Completed ' "$WORK/out" "resumed: register Completed"
+[ "$(best_of "$WORK/flow-a.json")" = "$(best_of "$WORK/flow-c.json")" ] &&
+	ok "resumed flow: the same best model and test metrics" || not_ok "resumed best model: $(best_of "$WORK/flow-c.json")"
+# the killed flow's retrain processes finish their fit, find no parent and remove their bundle
+# scratch_left: a wineq-flow-* scratch directory is still in $WORK/tmp5
+scratch_left() {
+	for f in "$WORK"/tmp5/wineq-flow-*; do
+		[ -e "$f" ] && return 0
+	done
+	return 1
+}
+i=0
+while scratch_left; do
+	i=$((i + 1))
+	[ "$i" -gt 300 ] && break
+	sleep 0.1
+done
+[ "$i" -le 300 ] && ok "no scratch bundle left behind" || not_ok "left in TMPDIR: $(ls "$WORK/tmp5")"
+if [ -n "$tmpdir_before" ]; then TMPDIR=$tmpdir_before; else unset TMPDIR; fi
 
 # --- crash: SIGKILL mid-flow, marked Crashed at the next look -----------------------------------------
 export WINEQ_HOME="$WORK/home4"

@@ -17,18 +17,32 @@
 #include <math.h>
 #include <pthread.h>
 
-/* The four kinds of model wineq trains, each checked against libsvm on every row. */
-enum { V_RBF_PROB, V_RBF, V_LINEAR_PROB, V_RBF_BALANCED, V_RBF_WIDE, NVARIANT };
+/* The kinds of model wineq trains, each checked against libsvm on every row: on the white
+ * wines, then (V_RED_*) on the red ones. V_*_BEST is the hyperparameter search's best model:
+ * large C, narrow kernel, balanced class weights, so coefficients up to hundreds. */
+enum {
+	V_RBF_PROB,
+	V_RBF,
+	V_LINEAR_PROB,
+	V_RBF_BALANCED,
+	V_RBF_WIDE,
+	V_RBF_BEST,
+	V_RED_PROB,
+	V_RED_BEST,
+	NVARIANT
+};
 
-static const char *const variant_name[NVARIANT] = {"rbf+probability", "rbf", "linear+probability",
-                                                   "rbf+balanced", "rbf C=30 gamma=3"};
+static const char *const variant_name[NVARIANT] = {
+    "rbf+probability",  "rbf",      "linear+probability", "rbf+balanced",
+    "rbf C=30 gamma=3", "rbf best", "red rbf+prob",       "red rbf best"};
 
 typedef struct fixture {
 	char tmp[256];
 	struct svm_model *model[NVARIANT]; /* loaded by libsvm from each bundle's model.svm */
 	double *X[NVARIANT];               /* every row of the data set, scaled by that bundle */
-	size_t n, d;
-	int avx2; /* the CPU can run the AVX2 path */
+	size_t nv[NVARIANT];               /* rows of X[v] */
+	size_t n, d;                       /* n: rows of the white wines */
+	int avx2;                          /* the CPU can run the AVX2 path */
 } fixture;
 
 static int train_variant(fixture *f, const wq_train_opts *o, const wq_train_data *td, int v)
@@ -48,6 +62,10 @@ static int train_variant(fixture *f, const wq_train_opts *o, const wq_train_data
 		/* large coefficients and narrow kernels: the float path's bound is widest here */
 		p.C = 30.0;
 		p.gamma = 3.0;
+	} else if (v == V_RBF_BEST || v == V_RED_BEST) {
+		p.C = 52.94;
+		p.gamma = 1.8064;
+		p.class_weight = WQ_CLASS_WEIGHT_BALANCED;
 	}
 	snprintf(dir, sizeof(dir), "%s/b%d", f->tmp, v);
 	if (wq_train_fit(o, td, &p, &b, err, sizeof(err)) != WQ_OK ||
@@ -69,7 +87,9 @@ static int train_variant(fixture *f, const wq_train_opts *o, const wq_train_data
 	}
 	wq_scaler_transform(b->scaler, X, X, td->ds->nrows);
 	f->X[v] = X;
-	f->n = td->ds->nrows;
+	f->nv[v] = td->ds->nrows;
+	if (v < V_RED_PROB)
+		f->n = td->ds->nrows;
 	f->d = b->nfeatures;
 	wq_bundle_free(b);
 	return 0;
@@ -98,7 +118,16 @@ static int group_setup(void **state)
 		free(f);
 		return -1;
 	}
-	for (int v = 0; v < NVARIANT && rc == 0; v++)
+	for (int v = 0; v < V_RED_PROB && rc == 0; v++)
+		rc = train_variant(f, &o, td, v);
+	wq_train_data_free(td);
+	td = NULL;
+	wq_test_path(data, sizeof(data), "data/winequality-red.csv");
+	if (rc == 0 && wq_train_data_prepare(&o, &td, err, sizeof(err)) != WQ_OK) {
+		fprintf(stderr, "prepare: %s\n", err);
+		rc = -1;
+	}
+	for (int v = V_RED_PROB; v < NVARIANT && rc == 0; v++)
 		rc = train_variant(f, &o, td, v);
 	wq_train_data_free(td);
 	__builtin_cpu_init();
@@ -176,13 +205,14 @@ static void compare_all_rows(const fixture *f, int v, int path)
 			return; /* one path only */
 		}
 	} else if ((int)wq_fastsvm_path(fs) != path) {
-		assert_false(f->avx2); /* only a CPU without AVX2 refuses */
+		/* only a CPU without AVX2 refuses: the wine data's tables always pay */
+		assert_false(f->avx2);
 		printf("    %-19s %-10s skipped: no AVX2+FMA\n", variant_name[v],
 		       wq_fastsvm_path_name(path));
 		wq_fastsvm_free(fs);
 		return;
 	}
-	for (size_t i = 0; i < f->n; i++) {
+	for (size_t i = 0; i < f->nv[v]; i++) {
 		const double *x = &f->X[v][i * f->d];
 		double dl[WQ_FASTSVM_MAX_CLASSES * WQ_FASTSVM_MAX_CLASSES];
 		double df[WQ_FASTSVM_MAX_CLASSES * WQ_FASTSVM_MAX_CLASSES];
@@ -192,7 +222,8 @@ static void compare_all_rows(const fixture *f, int v, int path)
 		to_nodes(x, f->d, nodes);
 		lib = (int)svm_predict_values(m, nodes, dl);
 		assert_int_equal(wq_fastsvm_predict_traced(fs, x, &fast, df, NULL, &rerun), WQ_OK);
-		assert_true(rerun == 0 || (rerun == 1 && path == WQ_FASTSVM_AVX2_FLOAT));
+		assert_true(rerun == 0 || (rerun == 1 && (path == WQ_FASTSVM_AVX2_FLOAT ||
+		                                          path == WQ_FASTSVM_AVX2_TABLE)));
 		reruns += (size_t)rerun;
 		label_diff += lib != fast;
 		for (size_t p = 0; p < npair; p++) {
@@ -221,7 +252,7 @@ static void compare_all_rows(const fixture *f, int v, int path)
 	}
 	printf("    %-19s %-10s rows %zu, SVs %d: vote differs %zu, prob label differs %zu, "
 	       "max |dec diff| %.3g (rel %.3g), max |prob diff| %.3g, double reruns %zu\n",
-	       variant_name[v], wq_fastsvm_path_name(path), f->n, m->l, label_diff, plabel_diff,
+	       variant_name[v], wq_fastsvm_path_name(path), f->nv[v], m->l, label_diff, plabel_diff,
 	       max_dec, max_rel, max_prob, reruns);
 	assert_int_equal(label_diff, 0);
 	assert_int_equal(plabel_diff, 0);
@@ -237,52 +268,67 @@ static void compare_all_rows(const fixture *f, int v, int path)
 				    fabs(m->sv_coef[r][s]) > cmax ? fabs(m->sv_coef[r][s]) : cmax;
 		}
 		assert_true(max_dec <= 3e-5 * (cmax > 1.0 ? cmax : 1.0));
-		assert_int_equal(wq_fastsvm_new(m, f->d, &def, NULL, 0), WQ_OK);
-		assert_int_equal(wq_fastsvm_path(def), cmax <= WQ_FASTSVM_FLOAT_MAX_COEF
-		                                           ? WQ_FASTSVM_AVX2_FLOAT
-		                                           : WQ_FASTSVM_AVX2);
 		if (cmax <= WQ_FASTSVM_FLOAT_MAX_COEF) {
-			assert_true(max_dec <= WQ_FASTSVM_TOL);
-			assert_true(max_prob <= WQ_FASTSVM_TOL);
+			assert_true(max_dec <= WQ_FASTSVM_FLOAT_TOL);
+			assert_true(max_prob <= WQ_FASTSVM_FLOAT_TOL);
 		}
+		/* opt-in only: the default is the fastest path within WQ_FASTSVM_TOL */
+		assert_int_equal(wq_fastsvm_new(m, f->d, &def, NULL, 0), WQ_OK);
+		assert_int_equal(wq_fastsvm_path(def), WQ_FASTSVM_AVX2_TABLE);
 		wq_fastsvm_free(def);
 	} else {
-		assert_true(max_dec <= WQ_FASTSVM_TOL);
-		assert_true(max_prob <= WQ_FASTSVM_TOL);
-		/* double precision throughout: far tighter than the 1e-4 the contract asks */
-		assert_true(max_rel <= 1e-9);
+		/* double precision throughout: the default paths' promise */
+		assert_true(max_rel <= WQ_FASTSVM_TOL);
+		assert_true(max_prob <= (m->param.kernel_type == LINEAR ? WQ_FASTSVM_LINEAR_TOL
+		                                                        : WQ_FASTSVM_TOL));
 	}
 	wq_fastsvm_free(fs);
 }
 
 static void test_rbf_prob(void **state)
 {
-	for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_FLOAT; path++)
+	for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_TABLE; path++)
 		compare_all_rows(*state, V_RBF_PROB, path);
 }
 
 static void test_rbf_no_prob(void **state)
 {
-	for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_FLOAT; path++)
+	for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_TABLE; path++)
 		compare_all_rows(*state, V_RBF, path);
 }
 
 static void test_linear_prob(void **state)
 {
-	for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_FLOAT; path++)
+	for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_TABLE; path++)
 		compare_all_rows(*state, V_LINEAR_PROB, path);
 }
 
 static void test_rbf_wide(void **state)
 {
-	for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_FLOAT; path++)
+	for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_TABLE; path++)
 		compare_all_rows(*state, V_RBF_WIDE, path);
 }
 
 static void test_rbf_balanced(void **state)
 {
-	for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_FLOAT; path++)
+	for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_TABLE; path++)
 		compare_all_rows(*state, V_RBF_BALANCED, path);
+}
+
+/* The search's best model (coefficients up to hundreds) and the red wines: on the default
+ * (avx2-table) path too, every label is libsvm's and every probability within 1e-9. */
+static void test_rbf_best(void **state)
+{
+	for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_TABLE; path++)
+		compare_all_rows(*state, V_RBF_BEST, path);
+}
+
+static void test_red(void **state)
+{
+	for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_TABLE; path++) {
+		compare_all_rows(*state, V_RED_PROB, path);
+		compare_all_rows(*state, V_RED_BEST, path);
+	}
 }
 
 /* ---- hand-built models ---------------------------------------------------------------------- */
@@ -354,11 +400,13 @@ static void test_small_binary(void **state)
 	(void)state;
 	for (int kernel = LINEAR; kernel <= RBF; kernel += RBF - LINEAR) {
 		small_model_init(&s, kernel);
-		for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_FLOAT; path++) {
+		for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_TABLE; path++) {
+			/* 7 vectors: too few for tables, which leaves the default path */
 			wq_fastsvm *fs = build(&s.m, 2, path);
 			/* double paths agree to rounding; the float path within its promise */
-			double tol =
-			    wq_fastsvm_path(fs) == WQ_FASTSVM_AVX2_FLOAT ? WQ_FASTSVM_TOL : 1e-12;
+			double tol = wq_fastsvm_path(fs) == WQ_FASTSVM_AVX2_FLOAT
+			                 ? WQ_FASTSVM_FLOAT_TOL
+			                 : 1e-12;
 
 			for (double a = -3.0; a <= 3.0; a += 0.25) {
 				for (double b = -3.0; b <= 3.0; b += 0.25) {
@@ -441,6 +489,7 @@ static void test_null_handling(void **state)
 	assert_int_equal(wq_fastsvm_path(NULL), WQ_FASTSVM_PORTABLE);
 	assert_int_equal(wq_fastsvm_path_set(NULL, WQ_FASTSVM_AVX2), WQ_EINVAL);
 	assert_string_equal(wq_fastsvm_path_name(WQ_FASTSVM_AVX2_FLOAT), "avx2-float");
+	assert_string_equal(wq_fastsvm_path_name(WQ_FASTSVM_AVX2_TABLE), "avx2-table");
 	small_model_init(&s, RBF);
 	assert_int_equal(wq_fastsvm_new(&s.m, 2, NULL, NULL, 0), WQ_EINVAL);
 	fs = build(&s.m, 2, WQ_FASTSVM_AVX2_FLOAT);
@@ -481,7 +530,7 @@ static void compare_shift(const fixture *f, int v, int path, const double *w)
 		wq_fastsvm_free(fs);
 		return;
 	}
-	for (size_t i = 0; i < f->n; i++) {
+	for (size_t i = 0; i < f->nv[v]; i++) {
 		const double *x = &f->X[v][i * f->d];
 		double dl[WQ_FASTSVM_MAX_CLASSES * WQ_FASTSVM_MAX_CLASSES];
 		double pl[WQ_FASTSVM_MAX_CLASSES], ps[WQ_FASTSVM_MAX_CLASSES];
@@ -513,7 +562,7 @@ static void compare_shift(const fixture *f, int v, int path, const double *w)
 		moved += label != plain;
 	}
 	printf("    %-19s %-10s shifted label differs from the unshifted on %zu of %zu rows\n",
-	       variant_name[v], wq_fastsvm_path_name(path), moved, f->n);
+	       variant_name[v], wq_fastsvm_path_name(path), moved, f->nv[v]);
 	assert_true(moved > 0); /* the weights below do move labels */
 	wq_fastsvm_free(fs);
 }
@@ -526,10 +575,13 @@ static void test_prior_shift(void **state)
 	/* skewed weights, as balanced ones are: a rare class weighs hundreds of times more */
 	for (int c = 0; c < f->model[V_RBF_BALANCED]->nr_class; c++)
 		w[c] = pow(4.0, (double)c - 3.0);
-	for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_FLOAT; path++) {
+	for (int path = WQ_FASTSVM_PORTABLE; path <= WQ_FASTSVM_AVX2_TABLE; path++) {
 		compare_shift(f, V_RBF_BALANCED, path, w);
 		/* the float-path default model takes the double path for shifted queries */
 		compare_shift(f, V_RBF_PROB, path, w);
+		/* what wineqd serves for the search's best models (prior-shift by default) */
+		compare_shift(f, V_RBF_BEST, path, w);
+		compare_shift(f, V_RED_BEST, path, w);
 	}
 }
 
@@ -594,7 +646,7 @@ static void *thread_main(void *arg)
 static void test_threads(void **state)
 {
 	fixture *f = *state;
-	wq_fastsvm *fs = build(f->model[V_RBF_PROB], f->d, WQ_FASTSVM_AVX2_FLOAT);
+	wq_fastsvm *fs = build(f->model[V_RBF_PROB], f->d, WQ_FASTSVM_AVX2_TABLE);
 	size_t n = f->n < 1000 ? f->n : 1000;
 	int *expect = calloc(n, sizeof(int));
 	pthread_t th[4];
@@ -676,7 +728,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rbf_prob),    cmocka_unit_test(test_rbf_no_prob),
 	    cmocka_unit_test(test_linear_prob), cmocka_unit_test(test_rbf_balanced),
-	    cmocka_unit_test(test_rbf_wide),    cmocka_unit_test(test_small_binary),
+	    cmocka_unit_test(test_rbf_wide),    cmocka_unit_test(test_rbf_best),
+	    cmocka_unit_test(test_red),         cmocka_unit_test(test_small_binary),
 	    cmocka_unit_test(test_unsupported), cmocka_unit_test(test_null_handling),
 	    cmocka_unit_test(test_threads),     cmocka_unit_test(test_batch),
 	    cmocka_unit_test(test_prior_shift), cmocka_unit_test(test_prior_shift_binary),

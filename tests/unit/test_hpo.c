@@ -516,9 +516,13 @@ static void test_trial_times(void **state)
 		assert_true(a[i].start_ms >= before && a[i].end_ms <= after);
 		assert_true(a[i].end_ms > a[i].start_ms);
 		assert_near(a[i].seconds, (double)(a[i].end_ms - a[i].start_ms) / 1000.0, 0.01);
-		/* one worker: each trial starts after the previous one ended */
-		if (i > 0)
-			assert_true(a[i].start_ms >= a[i - 1].end_ms);
+	}
+	/* one worker: no two trials overlap, whatever order they were handed out in */
+	for (size_t i = 0; i < 4; i++) {
+		for (size_t j = 0; j < 4; j++) {
+			if (i != j && a[j].start_ms >= a[i].start_ms)
+				assert_true(a[j].start_ms >= a[i].end_ms);
+		}
 	}
 	/* two workers: the same trials, each record inside the search, whatever ran when */
 	before = wall_now_ms();
@@ -648,6 +652,64 @@ static void test_progress(void **state)
 	free(t);
 }
 
+/* ---- hand-out order ----------------------------------------------------------------------- */
+
+static void record_order(const wq_hpo_trial *t, size_t done, size_t total, void *arg)
+{
+	size_t *order = arg;
+
+	(void)total;
+	order[done - 1] = t->index;
+}
+
+/* The cost estimate grows with C for both kernels and with gamma for rbf; with one worker the
+ * trials run most expensive first (equal estimates in generation order), and the scores are
+ * those of two workers. */
+static void test_longest_first(void **state)
+{
+	static const double cs[] = {0.01, 50.0, 1.0, 50.0, 0.1};
+	wq_hpo_opts o;
+	wq_hpo_trial *t = NULL, *a, *b;
+	wq_svm_params p;
+	size_t order[5], expect[] = {1, 3, 2, 4, 0};
+
+	(void)state;
+	wq_svm_params_default(&p);
+	p.kernel = WQ_KERNEL_LINEAR;
+	p.C = 1.0;
+	assert_true(wq_hpo_trial_cost(&p, 1000) > 0.0);
+	{
+		double c1 = wq_hpo_trial_cost(&p, 1000);
+
+		p.C = 50.0;
+		assert_true(wq_hpo_trial_cost(&p, 1000) > c1);
+		assert_true(wq_hpo_trial_cost(&p, 2000) > wq_hpo_trial_cost(&p, 1000));
+		p.kernel = WQ_KERNEL_RBF;
+		p.gamma = 0.1;
+		c1 = wq_hpo_trial_cost(&p, 1000);
+		p.gamma = 2.0;
+		assert_true(wq_hpo_trial_cost(&p, 1000) > c1);
+	}
+	fast_opts(&o, 5);
+	o.space.kernels = WQ_HPO_KERNEL_LINEAR;
+	assert_int_equal(wq_hpo_trials_generate(&o, &t, NULL, 0), WQ_OK);
+	for (size_t i = 0; i < 5; i++)
+		t[i].params.C = cs[i];
+	o.workers = 1;
+	assert_int_equal(wq_hpo_run(&o, rd.Xtr, rd.ytr, 300, rd.Xva, rd.yva, rd.nva, rd.d, t, 5,
+	                            record_order, order, NULL, 0),
+	                 WQ_OK);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(order[i], expect[i]);
+	a = run_copy(&o, t, 5, rd.Xtr, rd.ytr, 300, 1);
+	b = run_copy(&o, t, 5, rd.Xtr, rd.ytr, 300, 2);
+	assert_same_trials(a, b, 5);
+	assert_no_children();
+	free(a);
+	free(b);
+	free(t);
+}
+
 /* ---- worker death ------------------------------------------------------------------------- */
 
 /* Six fast linear trials. */
@@ -746,6 +808,7 @@ int main(void)
 	    cmocka_unit_test(test_cv_deterministic),
 	    cmocka_unit_test(test_failed_trial),
 	    cmocka_unit_test(test_progress),
+	    cmocka_unit_test(test_longest_first),
 	    cmocka_unit_test(test_worker_dies),
 	    cmocka_unit_test(test_all_workers_die),
 	};

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -44,7 +45,8 @@ typedef struct fixture {
 	atomic_int block_calls;
 	atomic_int bad_calls;   /* callbacks that saw something wrong (cmocka asserts only work on
 	                           the test's thread, not the server's) */
-	sem_t entered, release; /* /block: the handler has started; it may answer */
+	sem_t entered, release; /* /block, /hold: the handler has started; it may answer */
+	atomic_int block_thread[2]; /* wq_httpd_req_thread of the last two /block calls */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	obs obs[MAX_OBS];
@@ -122,7 +124,8 @@ static void on_badutf8(wq_httpd_req *r, void *arg)
 static void on_block(wq_httpd_req *r, void *arg)
 {
 	(void)arg;
-	atomic_fetch_add(&fx.block_calls, 1);
+	atomic_store(&fx.block_thread[atomic_fetch_add(&fx.block_calls, 1) % 2],
+	             (int)wq_httpd_req_thread(r));
 	sem_post(&fx.entered);
 	while (sem_wait(&fx.release) != 0 && errno == EINTR)
 		;
@@ -144,12 +147,32 @@ static void on_big(wq_httpd_req *r, void *arg)
 	free(body);
 }
 
+/* POST /hold: like /block, then answers {"len": body length, "thread": its thread} (a large
+ * body runs on a worker when the server offloads). */
+static void on_hold(wq_httpd_req *r, void *arg)
+{
+	const char *body;
+	size_t len;
+
+	(void)arg;
+	wq_httpd_req_body(r, &body, &len);
+	sem_post(&fx.entered);
+	while (sem_wait(&fx.release) != 0 && errno == EINTR)
+		;
+	wq_httpd_header_add(r, "X-Held", "yes");
+	wq_httpd_reply_json(r, 200,
+	                    json_pack("{s:I,s:I,s:i}", "len", (json_int_t)len, "thread",
+	                              (json_int_t)wq_httpd_req_thread(r), "last",
+	                              len > 0 ? body[len - 1] : 0));
+}
+
 static const wq_httpd_route routes[] = {
     {"/hello", WQ_HTTPD_GET, on_hello},       {"/tree/", WQ_HTTPD_GET, on_hello},
     {"/echo", WQ_HTTPD_POST, on_echo},        {"/both", WQ_HTTPD_GET | WQ_HTTPD_POST, on_both},
     {"/silent", WQ_HTTPD_GET, on_silent},     {"/twice", WQ_HTTPD_GET, on_twice},
     {"/nulljson", WQ_HTTPD_GET, on_nulljson}, {"/badutf8", WQ_HTTPD_GET, on_badutf8},
     {"/block", WQ_HTTPD_GET, on_block},       {"/big", WQ_HTTPD_GET, on_big},
+    {"/hold", WQ_HTTPD_POST, on_hold},
 };
 
 static void observe(void *arg, const char *route, int status, double seconds)
@@ -1548,6 +1571,252 @@ static void test_accept_emfile(void **state)
 	wq_httpd_stop(h, 0);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Several loops and the worker pool */
+
+/* Waits for the handler of /block or /hold to start; false after WAIT_S. */
+static bool entered_wait(void)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WAIT_S;
+	for (;;) {
+		if (sem_timedwait(&fx.entered, &until) == 0)
+			return true;
+		if (errno != EINTR)
+			return false;
+	}
+}
+
+/* Waits until h's open connections are n (at most WAIT_S). */
+static void connections_wait(wq_httpd *h, long long n)
+{
+	wq_httpd_stats st;
+
+	for (int i = 0; i < WAIT_S * 100; i++) {
+		wq_httpd_get_stats(h, &st);
+		if (st.connections == n)
+			return;
+		usleep(10000);
+	}
+	fail_msg("%lld connections open, expected %lld", st.connections, n);
+}
+
+/* Sends POST /hold with a body of n bytes ('a'... then 'z' last) on a new connection. */
+static int post_hold(int port, size_t n)
+{
+	char head[256];
+	char *body = malloc(n);
+	int fd = connect_to(port, 0), len;
+
+	assert_non_null(body);
+	assert_true(fd >= 0);
+	memset(body, 'a', n);
+	body[n - 1] = 'z';
+	len = snprintf(head, sizeof(head),
+	               "POST /hold HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+	               "Content-Length: %zu\r\n\r\n",
+	               n);
+	send_all(fd, head, (size_t)len);
+	send_all(fd, body, n);
+	free(body);
+	return fd;
+}
+
+/* Whether fd has bytes to read within ms. */
+static bool readable(int fd, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return poll(&p, 1, ms) == 1;
+}
+
+/* Reads /hold's answer from fd and checks it: len bytes, run on a thread in [lo, hi). */
+static void expect_held(int fd, size_t len, long lo, long hi)
+{
+	char hdr[4096];
+	size_t blen;
+	char *body = read_response(fd, hdr, sizeof(hdr), &blen);
+	json_t *j = json_loads(body, 0, NULL);
+	long thread;
+
+	assert_non_null(strstr(hdr, "HTTP/1.1 200"));
+	assert_non_null(strstr(hdr, "X-Held: yes\r\n"));
+	assert_non_null(j);
+	assert_int_equal(json_integer_value(json_object_get(j, "len")), (json_int_t)len);
+	assert_int_equal(json_integer_value(json_object_get(j, "last")), 'z');
+	thread = (long)json_integer_value(json_object_get(j, "thread"));
+	if (thread < lo || thread >= hi)
+		fail_msg("ran on thread %ld, expected %ld to %ld", thread, lo, hi - 1);
+	json_decref(j);
+	free(body);
+}
+
+static void test_loops_concurrent(void **state)
+{
+	static const char get_block[] = "GET /block HTTP/1.1\r\nHost: x\r\n\r\n";
+	wq_httpd_opts o = opts_base();
+	wq_httpd *h;
+	wq_httpd_stats st;
+	int port, fds[40], a, b, calls = atomic_load(&fx.block_calls);
+	char hdr[4096];
+	size_t blen;
+
+	(void)state;
+	o.threads = 4;
+	o.max_conns = 64;
+	assert_int_equal(wq_httpd_thread_count(&o), 4);
+	h = start_with(&o);
+	port = wq_httpd_port(h);
+	/* two fresh connections go to two loops: both handlers run at once (one loop would
+	 * not start the second before the first answered) */
+	a = connect_to(port, 0);
+	b = connect_to(port, 0);
+	assert_true(a >= 0 && b >= 0);
+	send_all(a, get_block, sizeof(get_block) - 1);
+	send_all(b, get_block, sizeof(get_block) - 1);
+	assert_true(entered_wait());
+	assert_true(entered_wait());
+	assert_int_equal(atomic_load(&fx.block_calls), calls + 2);
+	assert_int_not_equal(atomic_load(&fx.block_thread[0]), atomic_load(&fx.block_thread[1]));
+	assert_true(atomic_load(&fx.block_thread[0]) < 4 && atomic_load(&fx.block_thread[1]) < 4);
+	sem_post(&fx.release);
+	sem_post(&fx.release);
+	for (int k = 0; k < 2; k++) {
+		char *body = read_response(k == 0 ? a : b, hdr, sizeof(hdr), &blen);
+
+		assert_string_equal(body, "done\n");
+		free(body);
+	}
+	/* many connections, spread over the loops, each answered; the counters are the sums */
+	for (size_t i = 0; i < 40; i++)
+		fds[i] = idle_connection(port);
+	wq_httpd_get_stats(h, &st);
+	assert_int_equal(st.connections, 42);
+	assert_int_equal(st.accepted, 42);
+	assert_int_equal(st.rejected, 0);
+	assert_int_equal(st.threads, 4);
+	for (size_t i = 0; i < 40; i++)
+		close(fds[i]);
+	close(a);
+	close(b);
+	connections_wait(h, 0);
+	wq_httpd_stop(h, 0);
+}
+
+static void test_offload(void **state)
+{
+	static const char get_both[] = "GET /both HTTP/1.1\r\nHost: x\r\n\r\n";
+	wq_httpd_opts o = opts_base();
+	wq_httpd *h;
+	wq_httpd_stats st;
+	char hdr[4096], *body;
+	size_t blen, big = 512 * 1024;
+	int port, held, small;
+
+	(void)state;
+	o.threads = 1;
+	o.offload_bytes = 4096;
+	o.workers = 2;
+	o.max_body = 1024 * 1024;
+	assert_int_equal(wq_httpd_thread_count(&o), 3);
+	h = start_with(&o);
+	port = wq_httpd_port(h);
+	/* a large request held by its handler on a worker ... */
+	held = post_hold(port, big);
+	assert_true(entered_wait());
+	/* ... does not hold the only loop: a small request is answered meanwhile */
+	small = connect_to(port, 0);
+	assert_true(small >= 0);
+	send_all(small, get_both, sizeof(get_both) - 1);
+	body = read_response(small, hdr, sizeof(hdr), &blen);
+	assert_string_equal(body, "both\n");
+	free(body);
+	assert_false(readable(held, 100)); /* the large one is still being worked on */
+	sem_post(&fx.release);
+	expect_held(held, big, 1, 3);
+	/* the connection goes on: a small request runs on the loop, a large one on a worker */
+	send_all(held, get_both, sizeof(get_both) - 1);
+	body = read_response(held, hdr, sizeof(hdr), &blen);
+	assert_string_equal(body, "both\n");
+	free(body);
+	close(held);
+	held = post_hold(port, 100);
+	assert_true(entered_wait());
+	sem_post(&fx.release);
+	expect_held(held, 100, 0, 1);
+	close(held);
+	close(small);
+	wq_httpd_get_stats(h, &st);
+	assert_int_equal(st.offloaded, 1);
+	/* a body over the limit is refused before any work, offloading or not */
+	{
+		static const char huge[] = "POST /hold HTTP/1.1\r\nHost: x\r\nContent-Type: "
+		                           "text/plain\r\nContent-Length: 2000000\r\n\r\n";
+
+		expect_refused(port, huge, sizeof(huge) - 1, "413", "PAYLOAD_TOO_LARGE");
+	}
+	wq_httpd_get_stats(h, &st);
+	assert_int_equal(st.offloaded, 1);
+	wq_httpd_stop(h, 0);
+}
+
+/* Draining with several loops: idle connections on every loop are closed, a request a loop
+ * runs and one a worker runs are both answered (with Connection: close), then nothing
+ * listens. */
+static void test_drain_loops(void **state)
+{
+	static const char get_block[] = "GET /block HTTP/1.1\r\nHost: x\r\n\r\n";
+	wq_httpd_opts o = opts_base();
+	wq_httpd *h;
+	stopper s;
+	pthread_t ts;
+	char hdr[4096], *body;
+	size_t blen;
+	int port, idle[3], busy, held;
+
+	(void)state;
+	o.threads = 3;
+	o.offload_bytes = 512;
+	o.max_body = 64 * 1024;
+	o.observe = NULL;
+	h = start_with(&o);
+	port = wq_httpd_port(h);
+	for (size_t i = 0; i < 3; i++)
+		idle[i] = idle_connection(port);
+	busy = connect_to(port, 0);
+	assert_true(busy >= 0);
+	send_all(busy, get_block, sizeof(get_block) - 1);
+	assert_true(entered_wait());
+	held = post_hold(port, 8192);
+	assert_true(entered_wait());
+	s.h = h;
+	s.ms = 60000;
+	assert_int_equal(pthread_create(&ts, NULL, stop_thread, &s), 0);
+	usleep(200000); /* the stop has begun: the answers carry Connection: close */
+	sem_post(&fx.release);
+	sem_post(&fx.release);
+	/* the idle connections of every loop are closed (the one on the loop that ran /block
+	 * once its handler returned) */
+	for (size_t i = 0; i < 3; i++) {
+		expect_closed(idle[i]);
+		close(idle[i]);
+	}
+	body = read_response(busy, hdr, sizeof(hdr), &blen);
+	assert_string_equal(body, "done\n");
+	assert_non_null(strcasestr(hdr, "Connection: close"));
+	free(body);
+	expect_closed(busy);
+	expect_held(held, 8192, 3, 6);
+	expect_closed(held);
+	close(busy);
+	close(held);
+	assert_int_equal(pthread_join(ts, NULL), 0);
+	assert_int_equal(connect_to(port, 0), -1);
+	assert_int_equal(errno, ECONNREFUSED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1576,6 +1845,9 @@ int main(void)
 	    cmocka_unit_test(test_headers_limit),
 	    cmocka_unit_test(test_keepalive_idle),
 	    cmocka_unit_test(test_accept_emfile),
+	    cmocka_unit_test(test_loops_concurrent),
+	    cmocka_unit_test(test_offload),
+	    cmocka_unit_test(test_drain_loops),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

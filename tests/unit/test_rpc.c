@@ -1117,6 +1117,45 @@ static wq_rpc_server *server_fast(const wq_rpc_server_opts *o, ProtobufCService 
 	return s;
 }
 
+/* The peer the authorizer sees is the request's own connection, also when one context serves
+ * requests from several connections in turn (the server keeps what nng said about the last
+ * one). */
+static void test_peer_per_connection(void **state)
+{
+	authz_seen seen;
+	wq_rpc_server_opts so = {.workers = 1};
+	wq_rpc_server *s;
+	wq_rpc_client *a, *b;
+	Wineq__V1__PredictResponse *resp = NULL;
+	char msg[256] = "", addr_a[WQ_RPC_PEER_NAME_MAX], addr_b[WQ_RPC_PEER_NAME_MAX];
+
+	(void)state;
+	memset(&seen, 0, sizeof(seen));
+	s = server_fast(&so, NULL, authz, &seen);
+	assert_non_null(s);
+	a = client_new(wq_rpc_server_url(s), 5000, -1, NULL);
+	b = client_new(wq_rpc_server_url(s), 5000, -1, NULL);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(predict(a, 1, "x", NULL, &resp, msg, sizeof(msg)), WQ_RPC_UNAUTHENTICATED);
+	snprintf(addr_a, sizeof(addr_a), "%s", seen.addr);
+	assert_true(strncmp(addr_a, "127.0.0.1:", 10) == 0);
+	assert_int_equal(predict(b, 1, "x", NULL, &resp, msg, sizeof(msg)), WQ_RPC_UNAUTHENTICATED);
+	snprintf(addr_b, sizeof(addr_b), "%s", seen.addr);
+	assert_true(strncmp(addr_b, "127.0.0.1:", 10) == 0);
+	assert_string_not_equal(addr_a, addr_b);
+	assert_int_equal(predict(a, 1, "x", NULL, &resp, msg, sizeof(msg)), WQ_RPC_UNAUTHENTICATED);
+	assert_string_equal(seen.addr, addr_a);
+	assert_int_equal(predict(a, 1, "x", NULL, &resp, msg, sizeof(msg)), WQ_RPC_UNAUTHENTICATED);
+	assert_string_equal(seen.addr, addr_a);
+	assert_int_equal(predict(b, 1, "x", NULL, &resp, msg, sizeof(msg)), WQ_RPC_UNAUTHENTICATED);
+	assert_string_equal(seen.addr, addr_b);
+	assert_int_equal(atomic_load(&seen.calls), 5);
+	wq_rpc_client_close(a);
+	wq_rpc_client_close(b);
+	wq_rpc_server_close(s, 1000);
+}
+
 static void test_authorizer(void **state)
 {
 	authz_seen seen;
@@ -1429,6 +1468,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_code_names_and_mapping),
 	    cmocka_unit_test(test_authorizer),
+	    cmocka_unit_test(test_peer_per_connection),
 	    cmocka_unit_test(test_method_limits),
 	    cmocka_unit_test(test_count_prescan),
 	    cmocka_unit_test(test_decode_budget),

@@ -329,6 +329,62 @@ static void test_class_weight_balanced(void **state)
 	wq_svm_free(bal);
 }
 
+/* Overlapping classes 7, 3, 5 interleaved (7 first) and the same rows grouped by ascending
+ * class, each class keeping its row order: libsvm is handed the classes in ascending order
+ * either way (scikit-learn's orientation of every pair), so the two models are the same
+ * bytes, labels ascending. */
+static void test_class_order_invariant(void **state)
+{
+	enum { N = 90 };
+	double X[N * 2], G[N * 2];
+	int y[N], gy[N], at = 0;
+	char dir[256], a[300], b[300];
+	char *ba, *bb;
+	size_t la, lb;
+	wq_svm_params p;
+	wq_svm *m1 = NULL, *m2 = NULL;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		/* deterministic, overlapping clouds: many free support vectors */
+		X[2 * i] = sin(1.7 * i) + 0.3 * (double)(i % 3);
+		X[2 * i + 1] = cos(2.3 * i) - 0.2 * (double)(i % 3);
+		y[i] = blob_label[i % 3];
+	}
+	for (int c = 0; c < 3; c++) {
+		static const int asc[3] = {3, 5, 7};
+
+		for (int i = 0; i < N; i++) {
+			if (y[i] != asc[c])
+				continue;
+			G[2 * at] = X[2 * i];
+			G[2 * at + 1] = X[2 * i + 1];
+			gy[at++] = y[i];
+		}
+	}
+	wq_svm_params_default(&p);
+	p.C = 30.0;
+	p.gamma = 2.0;
+	p.probability = 0;
+	assert_int_equal(wq_svm_train(X, y, N, 2, &p, &m1, NULL, 0), WQ_OK);
+	assert_int_equal(wq_svm_train(G, gy, N, 2, &p, &m2, NULL, 0), WQ_OK);
+	assert_non_null(wq_test_tmpdir(dir, sizeof(dir)));
+	snprintf(a, sizeof(a), "%s/a.svm", dir);
+	snprintf(b, sizeof(b), "%s/b.svm", dir);
+	assert_int_equal(wq_svm_save(m1, a, NULL, 0), WQ_OK);
+	assert_int_equal(wq_svm_save(m2, b, NULL, 0), WQ_OK);
+	read_file(a, &ba, &la);
+	read_file(b, &bb, &lb);
+	assert_non_null(strstr(ba, "\nlabel 3 5 7\n"));
+	assert_int_equal(la, lb);
+	assert_memory_equal(ba, bb, la);
+	free(ba);
+	free(bb);
+	wq_svm_free(m1);
+	wq_svm_free(m2);
+	wq_test_rmtree(dir);
+}
+
 static void test_same_seed_same_bytes(void **state)
 {
 	char dir[256], a[300], b[300];
@@ -789,6 +845,7 @@ int main(void)
 	    cmocka_unit_test(test_probabilities),
 	    cmocka_unit_test(test_gamma_scale),
 	    cmocka_unit_test(test_class_weight_balanced),
+	    cmocka_unit_test(test_class_order_invariant),
 	    cmocka_unit_test(test_same_seed_same_bytes),
 	    cmocka_unit_test(test_roundtrip_rbf),
 	    cmocka_unit_test(test_roundtrip_linear),

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <nng/nng.h>
@@ -1154,10 +1155,28 @@ static char *read_response(int fd, char *hdr, size_t hdrlen, size_t *blen)
 	return body;
 }
 
+/* A JSON batch of WQD_MAX_BATCH wines (owned, *len bytes). */
+static char *batch_request(size_t *len)
+{
+	size_t cap = 2 * 1024 * 1024, n = 0;
+	char *req = malloc(cap);
+
+	assert_non_null(req);
+	n += (size_t)snprintf(req + n, cap - n, "[");
+	for (int i = 0; i < WQD_MAX_BATCH; i++)
+		n += (size_t)snprintf(
+		    req + n, cap - n,
+		    "%s{\"alcohol\":%d.5,\"volatile acidity\":0.3,\"sulphates\":0.5}", i ? "," : "",
+		    8 + i % 6);
+	n += (size_t)snprintf(req + n, cap - n, "]");
+	*len = n;
+	return req;
+}
+
 static void test_drain(void **state)
 {
 	char err[512] = "", hdr[4096], *req, *body, c;
-	size_t cap = 2 * 1024 * 1024, n = 0, blen = 0;
+	size_t n = 0, blen = 0;
 	wqd_http *h = NULL;
 	stopper s;
 	pthread_t t;
@@ -1169,33 +1188,9 @@ static void test_drain(void **state)
 	assert_int_equal(wqd_http_start(&fx.d, "127.0.0.1:0", &h, err, sizeof(err)), WQ_OK);
 	port = wqd_http_port(h);
 
-	/* an idle keep-alive connection: one answered request, then nothing */
-	idle = connect_to(port, 0);
-	assert_true(idle >= 0);
-	{
-		const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-
-		send_all(idle, get, sizeof(get) - 1);
-		free(read_response(idle, hdr, sizeof(hdr), &blen));
-		assert_null(strcasestr(hdr, "Connection: close"));
-		/* and another one that will have a request waiting in its socket at the stop */
-		queued = connect_to(port, 0);
-		assert_true(queued >= 0);
-		send_all(queued, get, sizeof(get) - 1);
-		free(read_response(queued, hdr, sizeof(hdr), &blen));
-	}
-
 	/* a big batch whose answer (megabytes) cannot fit the client's small receive buffer:
 	 * still being written when the stop comes */
-	req = malloc(cap);
-	assert_non_null(req);
-	n += (size_t)snprintf(req + n, cap - n, "[");
-	for (int i = 0; i < WQD_MAX_BATCH; i++)
-		n += (size_t)snprintf(
-		    req + n, cap - n,
-		    "%s{\"alcohol\":%d.5,\"volatile acidity\":0.3,\"sulphates\":0.5}", i ? "," : "",
-		    8 + i % 6);
-	n += (size_t)snprintf(req + n, cap - n, "]");
+	req = batch_request(&n);
 	busy = connect_to(port, 4096);
 	assert_true(busy >= 0);
 	{
@@ -1212,6 +1207,23 @@ static void test_drain(void **state)
 	/* wait until the server has answered it (the answer is queued, not yet read) */
 	while (requests_count("/predict", "200") < before + 1)
 		usleep(1000);
+
+	/* an idle keep-alive connection: one answered request, then nothing (opened only now:
+	 * the batch runs off the loop, which closes connections idle for 5 s meanwhile) */
+	idle = connect_to(port, 0);
+	assert_true(idle >= 0);
+	{
+		const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+
+		send_all(idle, get, sizeof(get) - 1);
+		free(read_response(idle, hdr, sizeof(hdr), &blen));
+		assert_null(strcasestr(hdr, "Connection: close"));
+		/* and another one that will have a request waiting in its socket at the stop */
+		queued = connect_to(port, 0);
+		assert_true(queued >= 0);
+		send_all(queued, get, sizeof(get) - 1);
+		free(read_response(queued, hdr, sizeof(hdr), &blen));
+	}
 
 	atomic_store(&fx.d.stopping, 1);
 	{
@@ -1528,6 +1540,131 @@ static void test_number_format(void **state)
 	resp_clear(&r);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * Several loops, and large requests off the loops */
+
+typedef struct hammer {
+	int port;
+	int n;           /* requests to send */
+	int want;        /* the quality every answer must have */
+	atomic_int good; /* answered 200 with that quality */
+} hammer;
+
+/* n POST /predict of the seed wine on one keep-alive connection (no cmocka asserts on this
+ * thread: the test checks good afterwards). */
+static void *hammer_main(void *arg)
+{
+	hammer *hm = arg;
+	CURL *c = curl_easy_init();
+	struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	char url[128];
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/predict", hm->port);
+	for (int i = 0; c != NULL && hdrs != NULL && i < hm->n; i++) {
+		resp r = {0};
+		long status = 0;
+		json_t *j;
+
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, seed);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		if (curl_easy_perform(c) == CURLE_OK)
+			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		j = r.body != NULL ? json_loadb(r.body, r.len, 0, NULL) : NULL;
+		if (status == 200 &&
+		    json_integer_value(json_object_get(j, "quality")) == (json_int_t)hm->want)
+			atomic_fetch_add(&hm->good, 1);
+		json_decref(j);
+		resp_clear(&r);
+	}
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+	return NULL;
+}
+
+/* Prediction handlers run at once on several loops (and threads), each answer right. */
+static void test_concurrent_predict(void **state)
+{
+	const char *names[] = {"alcohol", "volatile acidity", "sulphates"};
+	const double values[] = {8.8, 0.27, 0.45};
+	wq_prediction p = direct(names, values, 3);
+	wqd_http *h = NULL;
+	char err[512] = "";
+	hammer hm[6];
+	pthread_t t[6];
+
+	(void)state;
+	assert_int_equal(wqd_http_start_threads(&fx.d, "127.0.0.1:0", 3, &h, err, sizeof(err)),
+	                 WQ_OK);
+	for (size_t i = 0; i < 6; i++) {
+		hm[i].port = wqd_http_port(h);
+		hm[i].n = 100;
+		hm[i].want = p.quality;
+		atomic_init(&hm[i].good, 0);
+		assert_int_equal(pthread_create(&t[i], NULL, hammer_main, &hm[i]), 0);
+	}
+	for (size_t i = 0; i < 6; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(atomic_load(&hm[i].good), 100);
+	}
+	wqd_http_stop(h, 0);
+	feed_drain();
+}
+
+/* A 10,000-row batch does not hold the loop: on a server with one loop, a single prediction
+ * sent while the batch is being worked on is answered before the batch. */
+static void test_batch_not_blocking(void **state)
+{
+	size_t n = 0, blen = 0;
+	char err[512] = "", hdr[4096], head[256], one[512], *req = batch_request(&n), *body;
+	wqd_http *h = NULL;
+	struct pollfd pf;
+	int port, big, small, hn, on;
+	json_t *arr;
+
+	(void)state;
+	assert_int_equal(wqd_http_start_threads(&fx.d, "127.0.0.1:0", 1, &h, err, sizeof(err)),
+	                 WQ_OK);
+	port = wqd_http_port(h);
+	hn = snprintf(head, sizeof(head),
+	              "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: "
+	              "application/json\r\nContent-Length: %zu\r\n\r\n",
+	              n);
+	on = snprintf(one, sizeof(one),
+	              "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: "
+	              "application/json\r\nContent-Length: %zu\r\n\r\n%s",
+	              strlen(seed), seed);
+	big = connect_to(port, 0);
+	small = connect_to(port, 0);
+	assert_true(big >= 0 && small >= 0);
+	send_all(big, head, (size_t)hn);
+	send_all(big, req, n);
+	usleep(20000); /* the server has the whole batch, and is at work on it */
+	send_all(small, one, (size_t)on);
+	body = read_response(small, hdr, sizeof(hdr), &blen);
+	assert_non_null(strstr(hdr, "HTTP/1.1 200"));
+	assert_non_null(strstr(body, "\"quality\""));
+	free(body);
+	/* the batch's answer has not begun to arrive */
+	pf = (struct pollfd){.fd = big, .events = POLLIN};
+	assert_int_equal(poll(&pf, 1, 0), 0);
+	body = read_response(big, hdr, sizeof(hdr), &blen);
+	assert_non_null(strstr(hdr, "HTTP/1.1 200"));
+	arr = json_loadb(body, blen, 0, NULL);
+	assert_int_equal(json_array_size(arr), WQD_MAX_BATCH);
+	json_decref(arr);
+	free(body);
+	free(req);
+	close(big);
+	close(small);
+	wqd_http_stop(h, 0);
+	feed_drain();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1557,6 +1694,8 @@ int main(void)
 	    cmocka_unit_test(test_drain),
 	    cmocka_unit_test(test_stopping),
 	    cmocka_unit_test(test_still_serving),
+	    cmocka_unit_test(test_concurrent_predict),
+	    cmocka_unit_test(test_batch_not_blocking),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -38,7 +38,10 @@ wq_status wq_num_format(double v, char *buf, size_t len)
 		snprintf(tmp, sizeof(tmp), "%.0f", v);
 		return put(tmp, buf, len);
 	}
-	for (int prec = 1; prec <= 17; prec++) {
+	/* a normal value whose shortest exact form has 15 digits or fewer prints as that form at
+	 * 15 already (%g drops trailing zeros, and the double is within half a unit of the 15th
+	 * digit of it), so only 15, 16 and 17 need trying; subnormals have fewer digits */
+	for (int prec = isnormal(v) ? 15 : 1; prec <= 17; prec++) {
 		snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
 		if (strtod(tmp, NULL) == v)
 			break;

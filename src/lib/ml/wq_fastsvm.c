@@ -49,6 +49,47 @@
 #define FLOAT_FLUSH  8
 #define FLOAT_U      5.9604644775390625e-8
 #define FLOAT_SAFETY 2.0
+/* The avx2-table path: models with at most TAB_MAXD features and TAB_MAXK1 + 1 classes, and
+ * fewer than TAB_MAXU table entries (which must also be at most a third of the support vectors:
+ * each entry costs an exp, each vector d table lookups); groups of at most TAB_SEG vectors,
+ * kernel values computed TAB_SEG slots at a time. TAB_U, TAB_SAFETY: table_bound;
+ * TAB_PROB_AMP: table_prob_tol. */
+#define TAB_MAXD     4
+#define TAB_MAXK1    8
+#define TAB_MAXU     2048
+#define TAB_SEG      1024
+#define TAB_U        1.1102230246251565e-16
+#define TAB_SAFETY   2.0
+#define TAB_PROB_AMP 16.0
+
+/* The avx2-table path (see "factorised kernel" below). A group is a run of one class's support
+ * vectors with the same zero coefficient rows; each of its other rows is either bounded (every
+ * vector of the group carries the class's common value bval there) or free (own values in
+ * fco). */
+typedef struct tab_group {
+	uint32_t start, n;    /* first slot, slots */
+	uint32_t bmask;       /* rows r carrying bval[cls][r] */
+	uint32_t fmask, foff; /* free rows; their coefficients, each row padded with zeros to a
+	                       * multiple of LANES, row by row at fco + foff */
+	uint32_t cls;
+} tab_group;
+
+/* Segments: consecutive groups whose slots fit the kernel value buffer together. */
+typedef struct tab_seg {
+	uint32_t start, end, g0, g1; /* slots [start, end), groups [g0, g1) */
+} tab_seg;
+
+typedef struct tab_model {
+	size_t nu; /* table entries: every feature's distinct values, LANES-padded */
+	size_t uoff[TAB_MAXD + 1]; /* feature j's entries are [uoff[j], uoff[j + 1]) */
+	double *u;                 /* the distinct values */
+	uint64_t *idx;             /* slot s: feature j's table entry in bits 16 j.. 16 j + 15 */
+	size_t nslot, ngrp, nseg;
+	tab_group *grp;
+	tab_seg *seg;
+	double *fco;
+	double bval[MAXC][MAXC]; /* [class][row]: the common coefficient */
+} tab_model;
 
 struct wq_fastsvm {
 	int kernel; /* LINEAR or RBF (libsvm's enum) */
@@ -72,7 +113,9 @@ struct wq_fastsvm {
 	/* cmax[c][r]: largest |coef[r][s]| over class c's vectors; with the per-class kernel sums
 	 * of a query it bounds the float path's error (see decision_values) */
 	double cmax[MAXC][MAXC];
-	int path; /* enum wq_fastsvm_path */
+	size_t nsv[MAXC]; /* support vectors of each class, unpadded */
+	int path;         /* enum wq_fastsvm_path */
+	tab_model *tab;   /* rbf: the avx2-table path's layout, or NULL where it does not pay */
 };
 
 /* ---- construction --------------------------------------------------------------------------- */
@@ -165,20 +208,33 @@ static bool cpu_has_avx2(void)
 #endif
 }
 
-/* The fastest path the CPU runs, unless WQ_FASTSVM_PATH (portable, avx2, avx2-float) or the
- * older WQ_FASTSVM_PORTABLE=1 asks for a slower one: tests and benchmarks compare paths. */
-static enum wq_fastsvm_path default_path(void)
+/* The table path also extracts its indices with BMI1's bextr. */
+static bool cpu_has_bmi(void)
+{
+#if HAVE_X86
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("bmi");
+#else
+	return false;
+#endif
+}
+
+/* The fastest exact path the model and CPU allow (avx2-table where its tables pay, else
+ * avx2), unless WQ_FASTSVM_PATH (portable, avx2, avx2-float, avx2-table) or the older
+ * WQ_FASTSVM_PORTABLE=1 asks for another: tests and benchmarks compare paths. */
+static enum wq_fastsvm_path default_path(const wq_fastsvm *f)
 {
 	const char *env = getenv("WQ_FASTSVM_PATH");
 	const char *port = getenv("WQ_FASTSVM_PORTABLE");
-	int best = cpu_has_avx2() ? WQ_FASTSVM_AVX2_FLOAT : WQ_FASTSVM_PORTABLE;
 
-	if ((port != NULL && strcmp(port, "1") == 0) ||
+	if (!cpu_has_avx2() || (port != NULL && strcmp(port, "1") == 0) ||
 	    (env != NULL && strcmp(env, "portable") == 0))
 		return WQ_FASTSVM_PORTABLE;
-	if (env != NULL && strcmp(env, "avx2") == 0 && best != WQ_FASTSVM_PORTABLE)
+	if (env != NULL && strcmp(env, "avx2") == 0)
 		return WQ_FASTSVM_AVX2;
-	return best;
+	if (env != NULL && strcmp(env, "avx2-float") == 0 && f->svf != NULL)
+		return WQ_FASTSVM_AVX2_FLOAT;
+	return f->tab != NULL && cpu_has_bmi() ? WQ_FASTSVM_AVX2_TABLE : WQ_FASTSVM_AVX2;
 }
 
 /* w = sum over the pair's support vectors of coef * sv, in libsvm's order (class i, then j). */
@@ -203,21 +259,246 @@ static void collapse_linear(wq_fastsvm *f, const struct svm_model *m, const int 
 	}
 }
 
-/* The float path's decision values carry the rounding noise of thousands of float kernel
- * values and coefficients, in proportion to the coefficients: measured on the bundled data at
- * under 2e-5 per unit of the largest |coefficient| (1.8e-5 for C = 1), 3e-5 allowed for
- * other compilers' code. Up to
- * WQ_FASTSVM_FLOAT_MAX_COEF that stays inside the 1e-4 promise; larger-coefficient models
- * default to the double path. */
-static bool float_coef_ok(const wq_fastsvm *f)
+/* ---- factorised kernel: construction -------------------------------------------------------- */
+
+static int cmp_dbl(const void *a, const void *b)
 {
-	for (size_t c = 0; c < f->k; c++) {
-		for (size_t r = 0; r + 1 < f->k; r++) {
-			if (f->cmax[c][r] > WQ_FASTSVM_FLOAT_MAX_COEF)
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+typedef struct tab_sv {
+	uint8_t code[MAXC - 1]; /* per row: 0 zero, 1 the class's common value, 2 free */
+	uint32_t t;             /* index within the class */
+} tab_sv;
+
+static int cmp_code(const void *a, const void *b)
+{
+	const tab_sv *x = a, *y = b;
+	int c = memcmp(x->code, y->code, sizeof(x->code));
+
+	return c != 0 ? c : (x->t > y->t) - (x->t < y->t);
+}
+
+static void tab_free(tab_model *t)
+{
+	if (t == NULL)
+		return;
+	free(t->u);
+	free(t->idx);
+	free(t->grp);
+	free(t->seg);
+	free(t->fco);
+	free(t);
+}
+
+/* The sorted distinct values of every feature over the support vectors into t->u; false when
+ * the tables would not pay (see TAB_MAXU) or memory runs out. */
+static bool tab_values(const wq_fastsvm *f, tab_model *t, size_t l)
+{
+	double *v = malloc(l * sizeof(double));
+	size_t nu = 0;
+
+	t->u = malloc((TAB_MAXU + LANES) * sizeof(double));
+	if (v == NULL || t->u == NULL) {
+		free(v);
+		return false;
+	}
+	for (size_t j = 0; j < f->d; j++) {
+		size_t n = 0, m = 0;
+
+		for (size_t c = 0; c < f->k; c++) {
+			for (size_t s = 0; s < f->nsv[c]; s++)
+				v[n++] = f->sv[j * f->lpad + f->start[c] + s];
+		}
+		qsort(v, n, sizeof(double), cmp_dbl);
+		t->uoff[j] = nu;
+		for (size_t i = 0; i < n; i++) {
+			if (i > 0 && v[i] == v[i - 1])
+				continue;
+			if (nu + m >= TAB_MAXU || 3 * (nu + m) > l) {
+				free(v);
 				return false;
+			}
+			t->u[nu + m++] = v[i];
+		}
+		/* padding repeats the last value: computed, never looked up */
+		for (; m % LANES != 0; m++)
+			t->u[nu + m] = t->u[nu + m - 1];
+		nu += m;
+	}
+	t->uoff[f->d] = nu;
+	t->nu = nu;
+	free(v);
+	return 3 * nu <= l && nu < TAB_MAXU;
+}
+
+/* Table entry of feature j's value val (present: tab_values collected it). */
+static uint16_t tab_entry(const tab_model *t, size_t j, double val)
+{
+	size_t lo = t->uoff[j], hi = t->uoff[j + 1] - 1;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (t->u[mid] < val)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (uint16_t)lo;
+}
+
+/* Each class's common coefficient per row (the largest in size) and every vector's pattern. */
+static void tab_codes(const wq_fastsvm *f, tab_model *t, size_t c, tab_sv *sv)
+{
+	size_t k1 = f->k - 1;
+
+	for (size_t r = 0; r < k1; r++) {
+		double b = 0.0;
+
+		for (size_t s = 0; s < f->nsv[c]; s++) {
+			double v = f->coef[r * f->lpad + f->start[c] + s];
+
+			b = fabs(v) > fabs(b) ? v : b;
+		}
+		t->bval[c][r] = b;
+	}
+	for (size_t s = 0; s < f->nsv[c]; s++) {
+		memset(sv[s].code, 0, sizeof(sv[s].code));
+		sv[s].t = (uint32_t)s;
+		for (size_t r = 0; r < k1; r++) {
+			double v = f->coef[r * f->lpad + f->start[c] + s];
+
+			/* sorted by the zero pattern first, then by bounded and free */
+			sv[s].code[r] = v == 0.0 ? 0 : v == t->bval[c][r] ? 1 : 2;
 		}
 	}
+	qsort(sv, f->nsv[c], sizeof(tab_sv), cmp_code);
+}
+
+/* Whether sorted vectors a and b have the same zero pattern. */
+static bool same_zeros(const tab_sv *a, const tab_sv *b, size_t k1)
+{
+	for (size_t r = 0; r < k1; r++) {
+		if ((a->code[r] == 0) != (b->code[r] == 0))
+			return false;
+	}
 	return true;
+}
+
+/* Counts (counting only: grp NULL) or fills the groups of class c's sorted vectors: runs with
+ * one zero pattern; a nonzero row is bounded when all of the run carry the common value. */
+static void tab_group_class(const wq_fastsvm *f, tab_model *t, size_t c, const tab_sv *sv,
+                            size_t *ngrp, size_t *nslot, size_t *nfco)
+{
+	size_t n = f->nsv[c], k1 = f->k - 1;
+
+	for (size_t a = 0; a < n;) {
+		size_t b = a + 1, n4, nf = 0;
+		uint32_t bmask = 0, fmask = 0;
+
+		while (b < n && b - a < TAB_SEG && same_zeros(&sv[a], &sv[b], k1))
+			b++;
+		n4 = round_up(b - a, LANES);
+		for (size_t r = 0; r < k1; r++) {
+			bool bounded = true;
+
+			for (size_t q = a; q < b; q++)
+				bounded &= sv[q].code[r] == 1;
+
+			bmask |= (uint32_t)bounded << r;
+			fmask |= (uint32_t)(sv[a].code[r] != 0 && !bounded) << r;
+			nf += sv[a].code[r] != 0 && !bounded;
+		}
+		if (t->grp != NULL) {
+			tab_group *g = &t->grp[*ngrp];
+
+			*g = (tab_group){(uint32_t)*nslot, (uint32_t)(b - a), bmask, fmask,
+			                 (uint32_t)*nfco,  (uint32_t)c};
+			for (size_t q = 0; q < n4; q++) {
+				size_t slot = *nslot + q, src = f->start[c] + sv[a + q].t, fr = 0;
+
+				for (size_t r = 0; r < k1; r++) {
+					if (!(fmask >> r & 1))
+						continue;
+					t->fco[*nfco + fr++ * n4 + q] =
+					    a + q < b ? f->coef[r * f->lpad + src] : 0.0;
+				}
+				if (a + q >= b)
+					continue;
+				/* one load per slot brings every feature's entry; missing
+				 * features (d < 4) look up the entry holding 1 */
+				t->idx[slot] = 0;
+				for (size_t j = 0; j < TAB_MAXD; j++) {
+					uint64_t e = j < f->d
+					                 ? tab_entry(t, j, f->sv[j * f->lpad + src])
+					                 : t->nu + 1;
+
+					t->idx[slot] |= e << (16 * j);
+				}
+			}
+		}
+		(*ngrp)++;
+		*nslot += b - a;
+		*nfco += nf * n4;
+		a = b;
+	}
+}
+
+/* Segments: runs of whole groups of at most TAB_SEG slots. */
+static void tab_segments(tab_model *t)
+{
+	t->nseg = 0;
+	for (size_t g = 0; g < t->ngrp;) {
+		tab_seg *sg = &t->seg[t->nseg++];
+
+		sg->start = t->grp[g].start;
+		sg->g0 = (uint32_t)g;
+		while (g < t->ngrp && t->grp[g].start + t->grp[g].n - sg->start <= TAB_SEG)
+			g++;
+		sg->g1 = (uint32_t)g;
+		sg->end = t->grp[g - 1].start + t->grp[g - 1].n;
+	}
+}
+
+/* The avx2-table layout of an rbf model, or NULL where it does not pay or memory runs out. */
+static tab_model *tab_build(const wq_fastsvm *f)
+{
+	tab_model *t = calloc(1, sizeof(*t));
+	tab_sv *sv = malloc(f->lpad * sizeof(tab_sv));
+	size_t l = 0, ngrp = 0, nslot = 0, nfco = 0;
+
+	for (size_t c = 0; c < f->k; c++)
+		l += f->nsv[c];
+	if (t == NULL || sv == NULL || f->d > TAB_MAXD || f->k - 1 > TAB_MAXK1 ||
+	    !tab_values(f, t, l))
+		goto fail;
+	for (int pass = 0; pass < 2; pass++) {
+		ngrp = nslot = nfco = 0;
+		for (size_t c = 0; c < f->k; c++) {
+			tab_codes(f, t, c, sv);
+			tab_group_class(f, t, c, sv, &ngrp, &nslot, &nfco);
+		}
+		if (pass == 0) {
+			t->grp = malloc(ngrp * sizeof(tab_group));
+			t->seg = malloc(ngrp * sizeof(tab_seg));
+			t->idx = malloc(nslot * sizeof(uint64_t));
+			t->fco = malloc((nfco > 0 ? nfco : 1) * sizeof(double));
+			if (t->grp == NULL || t->seg == NULL || t->idx == NULL || t->fco == NULL)
+				goto fail;
+		}
+	}
+	t->ngrp = ngrp;
+	t->nslot = nslot;
+	tab_segments(t);
+	free(sv);
+	return t;
+fail:
+	free(sv);
+	tab_free(t);
+	return NULL;
 }
 
 wq_status wq_fastsvm_new(const struct svm_model *m, size_t d, wq_fastsvm **out, char *err,
@@ -252,6 +533,7 @@ wq_status wq_fastsvm_new(const struct svm_model *m, size_t d, wq_fastsvm **out, 
 			sv_start[c] = sv_start[c - 1] + m->nSV[c - 1];
 		f->start[c] = lpad;
 		f->padded[c] = round_up((size_t)m->nSV[c], PAD);
+		f->nsv[c] = (size_t)m->nSV[c];
 		lpad += f->padded[c];
 	}
 	f->lpad = lpad;
@@ -318,11 +600,9 @@ wq_status wq_fastsvm_new(const struct svm_model *m, size_t d, wq_fastsvm **out, 
 			f->bound_t = FLOAT_U * FLOAT_SAFETY * ((double)d + 6.0 + a);
 			f->bound_s = FLOAT_U * FLOAT_SAFETY * (8.0 + 2.0 * FLOAT_FLUSH + a);
 		}
-		f->path = default_path();
-		if (f->path == WQ_FASTSVM_AVX2_FLOAT && f->svf == NULL)
-			f->path = WQ_FASTSVM_AVX2;
-		else if (f->path == WQ_FASTSVM_AVX2_FLOAT && !float_coef_ok(f))
-			f->path = WQ_FASTSVM_AVX2;
+		/* NULL (no table path) when the tables would not pay or memory is short */
+		f->tab = HAVE_X86 ? tab_build(f) : NULL;
+		f->path = default_path(f);
 	} else {
 		f->w = f->block + 3 * round_up(npair, LANES);
 		collapse_linear(f, m, sv_start);
@@ -336,6 +616,7 @@ void wq_fastsvm_free(wq_fastsvm *f)
 	if (f == NULL)
 		return;
 	free(f->svf);
+	tab_free(f->tab);
 	free(f->block);
 	free(f);
 }
@@ -364,13 +645,14 @@ enum wq_fastsvm_path wq_fastsvm_path(const wq_fastsvm *f)
 
 wq_status wq_fastsvm_path_set(wq_fastsvm *f, int path)
 {
-	if (f == NULL || path < WQ_FASTSVM_PORTABLE || path > WQ_FASTSVM_AVX2_FLOAT)
+	if (f == NULL || path < WQ_FASTSVM_PORTABLE || path > WQ_FASTSVM_AVX2_TABLE)
 		return WQ_EINVAL;
 	if (f->kernel != RBF)
 		return path == WQ_FASTSVM_PORTABLE ? WQ_OK : WQ_EUNSUPPORTED;
 	if (path != WQ_FASTSVM_PORTABLE && !cpu_has_avx2())
 		return WQ_EUNSUPPORTED;
-	if (path == WQ_FASTSVM_AVX2_FLOAT && f->svf == NULL)
+	if ((path == WQ_FASTSVM_AVX2_FLOAT && f->svf == NULL) ||
+	    (path == WQ_FASTSVM_AVX2_TABLE && (f->tab == NULL || !cpu_has_bmi())))
 		return WQ_EUNSUPPORTED;
 	f->path = path;
 	return WQ_OK;
@@ -385,6 +667,8 @@ const char *wq_fastsvm_path_name(int path)
 		return "avx2";
 	case WQ_FASTSVM_AVX2_FLOAT:
 		return "avx2-float";
+	case WQ_FASTSVM_AVX2_TABLE:
+		return "avx2-table";
 	default:
 		return "unknown";
 	}
@@ -534,6 +818,149 @@ __attribute__((target("avx2,fma"))) static void rbf_parts_avx2(const wq_fastsvm 
 		}
 	}
 }
+__attribute__((target("avx2,fma"))) static inline double hsum_pd(__m256d v)
+{
+	__m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+
+	return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+
+/* The rows (bits of mask) as all-ones lanes: rows 0-3 in lo, 4-7 in hi. */
+__attribute__((target("avx2,fma"))) static inline void row_mask(uint32_t mask, __m256d *lo,
+                                                                __m256d *hi)
+{
+	const __m256i bl = _mm256_setr_epi64x(1, 2, 4, 8), bh = _mm256_setr_epi64x(16, 32, 64, 128);
+	__m256i m = _mm256_set1_epi64x((long long)mask);
+
+	*lo = _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(m, bl), bl));
+	*hi = _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(m, bh), bh));
+}
+
+/* Per-class accumulators of the table path, one vector per row: the kernel values of the
+ * groups bounded in the row (times the common coefficient at the class's end) and the free
+ * rows' products; and all the class's kernel values. Horizontal sums once per class. */
+typedef struct tab_acc {
+	__m256d bnd[TAB_MAXK1], fre[TAB_MAXK1], all;
+	size_t cls;
+} tab_acc;
+
+__attribute__((target("avx2,fma"))) static inline void
+tab_acc_flush(const wq_fastsvm *f, tab_acc *a, double *part, double *ksum)
+{
+	const double *bv = f->tab->bval[a->cls];
+	size_t k1 = f->k - 1;
+
+	for (size_t r = 0; r < k1; r++) {
+		part[a->cls * k1 + r] += bv[r] * hsum_pd(a->bnd[r]) + hsum_pd(a->fre[r]);
+		a->bnd[r] = a->fre[r] = _mm256_setzero_pd();
+	}
+	ksum[a->cls] += hsum_pd(a->all);
+	a->all = _mm256_setzero_pd();
+}
+
+/* One group's share from its kernel values kv (n of them, then at least LANES readable). */
+__attribute__((target("avx2,fma"))) static inline void
+table_group(const wq_fastsvm *f, const tab_group *g, const double *kv, tab_acc *a)
+{
+	const double *co = &f->tab->fco[g->foff];
+	__m256d sum = _mm256_setzero_pd(), lo, hi;
+	size_t q = 0, n4 = round_up(g->n, LANES);
+
+	for (; q + LANES <= g->n; q += LANES)
+		sum = _mm256_add_pd(sum, _mm256_loadu_pd(&kv[q]));
+	if (q < g->n) {
+		/* the tail: lanes past the group belong to the next one */
+		row_mask((1u << (g->n - q)) - 1, &lo, &hi);
+		sum = _mm256_add_pd(sum, _mm256_and_pd(_mm256_loadu_pd(&kv[q]), lo));
+	}
+	a->all = _mm256_add_pd(a->all, sum);
+	for (uint32_t m = g->bmask; m != 0; m &= m - 1)
+		a->bnd[__builtin_ctz(m)] = _mm256_add_pd(a->bnd[__builtin_ctz(m)], sum);
+	for (uint32_t m = g->fmask; m != 0; m &= m - 1, co += n4) {
+		/* zero coefficients pad the row, and kv is finite past the group */
+		__m256d acc = a->fre[__builtin_ctz(m)];
+
+		for (q = 0; q < n4; q += LANES)
+			acc =
+			    _mm256_fmadd_pd(_mm256_loadu_pd(&co[q]), _mm256_loadu_pd(&kv[q]), acc);
+		a->fre[__builtin_ctz(m)] = acc;
+	}
+}
+
+/* ---- factorised kernel: queries ------------------------------------------------------------- */
+
+/* exp(-gamma |x - sv|^2) is the product over features j of exp(-gamma (x_j - sv_j)^2), and the
+ * wine features take few distinct values: one exp per distinct value of each feature (a table
+ * per query), then every kernel value is a product of d table entries. The coefficients are
+ * applied per group (tab_group): the sum of the group's kernel values times the class's common
+ * coefficient for its bounded rows, a dot product for its free rows, nothing for zero rows.
+ * part as rbf_parts_*; ksum[c]: the sum of class c's kernel values (for table_bound). */
+__attribute__((target("avx2,fma,bmi"))) static void
+rbf_parts_table(const wq_fastsvm *f, const double *x, double *part, double *ksum)
+{
+	const tab_model *t = f->tab;
+	double tab[TAB_MAXU + 2 * LANES] __attribute__((aligned(32)));
+	double kv[TAB_SEG + LANES] __attribute__((aligned(32)));
+	size_t d = f->d;
+	__m256d ng = _mm256_set1_pd(f->neg_gamma);
+	tab_acc acc;
+
+	for (size_t j = 0; j < d; j++) {
+		__m256d xj = _mm256_set1_pd(x[j]);
+
+		for (size_t e = t->uoff[j]; e < t->uoff[j + 1]; e += LANES) {
+			__m256d df = _mm256_sub_pd(xj, _mm256_loadu_pd(&t->u[e]));
+
+			_mm256_store_pd(&tab[e],
+			                exp_neg_avx2(_mm256_mul_pd(ng, _mm256_mul_pd(df, df))));
+		}
+	}
+	tab[t->nu + 1] = 1.0; /* missing features */
+	for (size_t r = 0; r < TAB_MAXK1; r++)
+		acc.bnd[r] = acc.fre[r] = _mm256_setzero_pd();
+	acc.all = _mm256_setzero_pd();
+	acc.cls = 0;
+	for (size_t c = 0; c < f->k; c++)
+		ksum[c] = 0.0;
+	for (size_t sg = 0; sg < t->nseg; sg++) {
+		const tab_seg *seg = &t->seg[sg];
+		const uint64_t *ix = &t->idx[seg->start];
+		size_t n = seg->end - seg->start;
+
+		/* this loop bounds the path: 1 + d loads per slot */
+		if (d == 3) {
+			for (size_t s = 0; s < n; s++) {
+				uint64_t v = ix[s];
+
+				kv[s] = tab[v & 0xffff] * tab[_bextr_u64(v, 16, 16)] *
+				        tab[_bextr_u64(v, 32, 16)];
+			}
+		} else {
+			for (size_t s = 0; s < n; s++) {
+				uint64_t v = ix[s];
+
+				kv[s] = tab[v & 0xffff] * tab[(v >> 16) & 0xffff] *
+				        tab[(v >> 32) & 0xffff] * tab[v >> 48];
+			}
+		}
+		_mm256_storeu_pd(&kv[n], _mm256_setzero_pd());
+		for (size_t g = seg->g0; g < seg->g1; g++) {
+			if (t->grp[g].cls != acc.cls)
+				tab_acc_flush(f, &acc, part, ksum);
+			acc.cls = t->grp[g].cls;
+			table_group(f, &t->grp[g], &kv[t->grp[g].start - seg->start], &acc);
+		}
+	}
+	tab_acc_flush(f, &acc, part, ksum);
+}
+
+/* a[p] = exp(a[p]) for p < n, every a[p] <= 0; a has room for a multiple of LANES. */
+__attribute__((target("avx2,fma"))) static void exps_neg(double *a, size_t n)
+{
+	for (size_t p = 0; p < n; p += LANES)
+		_mm256_storeu_pd(&a[p], exp_neg_avx2(_mm256_loadu_pd(&a[p])));
+}
+
 /* 2^x for x <= 0, 8 lanes: x = n + r with n an integer and |r| <= 1/2 (exact in float), 2^r
  * as the degree-6 Taylor polynomial of exp(r ln2) (truncation under 1.2e-7 relative, 2 u), 2^n
  * in the exponent bits. Below -126 the result is 2^-126 times 2^r instead of the true value
@@ -719,15 +1146,70 @@ static void parts_to_dec(const wq_fastsvm *f, const double *part, double *dec)
 	}
 }
 
+/* libsvm's own decision values, bit for bit: kernel values as k_function computes them, each
+ * pair's sum in svm_predict_values' order (class i's vectors, then class j's, one accumulator:
+ * classes are visited in order, so every pair's accumulator sees its terms in that order). */
+static void dec_exact(const wq_fastsvm *f, const double *x, double *dec)
+{
+	double acc[MAXPAIRS];
+	size_t k = f->k, lpad = f->lpad, npair = k * (k - 1) / 2;
+
+	memset(acc, 0, npair * sizeof(double));
+	for (size_t c = 0; c < k; c++) {
+		for (size_t s = f->start[c]; s < f->start[c] + f->nsv[c]; s++) {
+			double sum = 0.0, kv;
+
+			for (size_t j = 0; j < f->d; j++) {
+				double t = x[j] - f->sv[j * lpad + s];
+
+				sum += t * t;
+			}
+			kv = exp(f->neg_gamma * sum);
+			for (size_t o = 0; o < k; o++) {
+				size_t i = c < o ? c : o, j = c < o ? o : c;
+				size_t p = i * k - i * (i + 1) / 2 + (j - i - 1);
+
+				/* class i's vectors carry sv_coef[j-1] in pair (i,j), class j's
+				 * sv_coef[i] */
+				if (o != c)
+					acc[p] += f->coef[(c < o ? o - 1 : o) * lpad + s] * kv;
+			}
+		}
+	}
+	for (size_t p = 0; p < npair; p++)
+		dec[p] = acc[p] - f->rho[p];
+}
+
+#if HAVE_X86
+/* The avx2-table path's error bound for pair (i,j) against libsvm's decision value. With
+ * u = 2^-53, a kernel value K = exp(-t) from the tables is off libsvm's by at most
+ * K (cT t + cS) u (per feature: difference, square, gamma, exp's 2 ulp; the d - 1 products;
+ * libsvm's own sum of squares and exp) with cT = d + 8, cS = 3 d + 8, and K t <= 1/e. The sums
+ * over the n = n_i + n_j vectors of the pair, in another order than libsvm's, differ by at most
+ * 2 n u sum |coef| K on both sides together. With cmax bounding |coef| and ksum the per-class
+ * sums of K, and a safety factor 2 for the rounding of ksum itself: */
+static double table_bound(const wq_fastsvm *f, const double *ksum, size_t i, size_t j)
+{
+	double d = (double)f->d, n = (double)(f->nsv[i] + f->nsv[j]);
+	double es = TAB_SAFETY * TAB_U * (2.0 * n + 3.0 * d + 8.0);
+	double et = TAB_SAFETY * TAB_U * (d + 8.0) / M_E;
+
+	return f->cmax[i][j - 1] * (ksum[i] * es + et * (double)f->nsv[i]) +
+	       f->cmax[j][i] * (ksum[j] * es + et * (double)f->nsv[j]);
+}
+#endif
+
 /* Decision values in libsvm's pair order. The float path's result stands only where every
  * decision value is certain to carry libsvm's sign (it lies farther from zero than its error
  * bound, above); otherwise the query is computed again in double precision; *rerun says so. */
-static void decision_values(const wq_fastsvm *f, const double *x, double *dec, int *rerun)
+static void decision_values(const wq_fastsvm *f, const double *x, double *dec, int *rerun,
+                            double *bmax)
 {
 	size_t k = f->k, k1 = k - 1, p = 0;
 	double part[MAXC * (MAXC - 1)];
 
 	*rerun = 0;
+	*bmax = 0.0;
 	if (f->kernel == LINEAR) {
 		for (p = 0; p < k * k1 / 2; p++) {
 			const double *w = &f->w[p * f->d];
@@ -740,6 +1222,28 @@ static void decision_values(const wq_fastsvm *f, const double *x, double *dec, i
 		return;
 	}
 #if HAVE_X86
+	if (f->path == WQ_FASTSVM_AVX2_TABLE) {
+		double ksum[MAXC];
+		int certain = 1;
+
+		memset(part, 0, k * k1 * sizeof(double));
+		rbf_parts_table(f, x, part, ksum);
+		parts_to_dec(f, part, dec);
+		for (size_t i = 0; i < k; i++) {
+			for (size_t j = i + 1; j < k; j++, p++) {
+				double bound = table_bound(f, ksum, i, j);
+
+				*bmax = bound > *bmax ? bound : *bmax;
+				certain &= fabs(dec[p]) > bound;
+			}
+		}
+		if (!certain) {
+			*rerun = 1;
+			*bmax = 0.0;
+			dec_exact(f, x, dec);
+		}
+		return;
+	}
 	if (f->path == WQ_FASTSVM_AVX2_FLOAT) {
 		double ksum[2 * MAXC];
 		int certain = 1;
@@ -797,19 +1301,52 @@ static double sigmoid_predict(double dec, double A, double B)
 {
 	double fApB = dec * A + B;
 
-	if (fApB >= 0)
-		return exp(-fApB) / (1.0 + exp(-fApB));
+	/* one exp where libsvm calls it twice with the same argument: the same value */
+	if (fApB >= 0) {
+		double e = exp(-fApB);
+
+		return e / (1.0 + e);
+	}
 	return 1.0 / (1 + exp(fApB));
 }
 
+/* The sigmoids of n pairs with the vectorised exp (within a few ulps of libm's): for the
+ * table path, whose caller checks the margins. */
+static void sigmoids_fast(size_t n, const double *dec, const double *probA, const double *probB,
+                          double *out)
+{
+	double arg[MAXPAIRS + LANES] = {0};
+
+	for (size_t p = 0; p < n; p++) {
+		double fApB = dec[p] * probA[p] + probB[p];
+
+		arg[p] = fApB >= 0 ? -fApB : fApB;
+	}
+#if HAVE_X86
+	exps_neg(arg, n);
+#else
+	for (size_t p = 0; p < n; p++)
+		arg[p] = exp(arg[p]);
+#endif
+	for (size_t p = 0; p < n; p++) {
+		double fApB = dec[p] * probA[p] + probB[p];
+
+		out[p] = fApB >= 0 ? arg[p] / (1.0 + arg[p]) : 1.0 / (1 + arg[p]);
+	}
+}
+
 /* libsvm's multiclass_probability (Wu, Lin and Weng's method 2), operation for operation: its
- * stopping test is a threshold, so a reordered computation could stop one iteration apart. */
-static void multiclass_probability(size_t k, double r[MAXC][MAXC], double *p)
+ * stopping test is a threshold, so a reordered computation could stop one iteration apart.
+ * fast: with reciprocals instead of divisions, only for a caller that checks *margin (how near
+ * the stopping test came to going the other way) and recomputes exactly when it is small. */
+static void multiclass_probability(size_t k, double r[MAXC][MAXC], double *p, double *margin,
+                                   bool fast)
 {
 	double Q[MAXC][MAXC], Qp[MAXC];
 	double pQp, eps = 0.005 / (double)k;
 	int max_iter = k > 100 ? (int)k : 100;
 
+	*margin = 1.0;
 	for (size_t t = 0; t < k; t++) {
 		p[t] = 1.0 / (double)k;
 		Q[t][t] = 0;
@@ -838,9 +1375,23 @@ static void multiclass_probability(size_t k, double r[MAXC][MAXC], double *p)
 			if (error > max_error)
 				max_error = error;
 		}
+		/* how near this stopping test came to going the other way */
+		if (fabs(max_error - eps) < *margin)
+			*margin = fabs(max_error - eps);
 		if (max_error < eps)
 			break;
-		for (size_t t = 0; t < k; t++) {
+		for (size_t t = 0; t < k && fast; t++) {
+			/* one division instead of 2 k + 3: the same values to a few ulps */
+			double diff = (-Qp[t] + pQp) / Q[t][t], inv = 1.0 / (1 + diff);
+
+			p[t] += diff;
+			pQp = (pQp + diff * (diff * Q[t][t] + 2 * Qp[t])) * inv * inv;
+			for (size_t j = 0; j < k; j++) {
+				Qp[j] = (Qp[j] + diff * Q[t][j]) * inv;
+				p[j] *= inv;
+			}
+		}
+		for (size_t t = 0; t < k && !fast; t++) {
 			double diff = (-Qp[t] + pQp) / Q[t][t];
 
 			p[t] += diff;
@@ -853,16 +1404,20 @@ static void multiclass_probability(size_t k, double r[MAXC][MAXC], double *p)
 	}
 }
 
-size_t wq_fastsvm_pairwise_probs(size_t k, const double *dec, const double *probA,
-                                 const double *probB, const double *w, double *probs)
+/* As wq_fastsvm_pairwise_probs; *margin: how near the coupling's stopping test came to
+ * stopping one iteration apart (1 for two classes). */
+static size_t pairwise_probs(size_t k, const double *dec, const double *probA, const double *probB,
+                             const double *w, double *probs, double *margin, bool fast)
 {
 	const double min_prob = 1e-7;
-	double r[MAXC][MAXC];
+	double r[MAXC][MAXC], sig[MAXPAIRS];
 	size_t p = 0, best = 0;
 
+	if (fast)
+		sigmoids_fast(k * (k - 1) / 2, dec, probA, probB, sig);
 	for (size_t i = 0; i < k; i++) {
 		for (size_t j = i + 1; j < k; j++, p++) {
-			double v = sigmoid_predict(dec[p], probA[p], probB[p]);
+			double v = fast ? sig[p] : sigmoid_predict(dec[p], probA[p], probB[p]);
 
 			/* the pair's posterior under its training prior, moved to the prior the
 			 * class weights stand for */
@@ -873,11 +1428,12 @@ size_t wq_fastsvm_pairwise_probs(size_t k, const double *dec, const double *prob
 			r[j][i] = 1 - r[i][j];
 		}
 	}
+	*margin = 1.0;
 	if (k == 2) {
 		probs[0] = r[0][1];
 		probs[1] = r[1][0];
 	} else {
-		multiclass_probability(k, r, probs);
+		multiclass_probability(k, r, probs, margin, fast);
 	}
 	for (size_t i = 1; i < k; i++) {
 		if (probs[i] > probs[best])
@@ -886,12 +1442,38 @@ size_t wq_fastsvm_pairwise_probs(size_t k, const double *dec, const double *prob
 	return best;
 }
 
-/* svm_predict_probability (w NULL) or its prior-shifted form; *gap: between the two most
- * probable labels. */
-static int probabilities(const wq_fastsvm *f, const double *dec, const double *w, double *probs,
-                         double *gap)
+size_t wq_fastsvm_pairwise_probs(size_t k, const double *dec, const double *probA,
+                                 const double *probB, const double *w, double *probs)
 {
-	size_t best = wq_fastsvm_pairwise_probs(f->k, dec, f->probA, f->probB, w, probs);
+	double margin;
+
+	return pairwise_probs(k, dec, probA, probB, w, probs, &margin, false);
+}
+
+/* How far a probability (or the coupling's stopping test) computed from decision values within
+ * bmax of libsvm's may lie from libsvm's: a sigmoid's slope is at most |A|/4, and TAB_PROB_AMP
+ * covers the coupling's k classes and iterations with a wide margin (a heuristic, not a proof:
+ * measured differences stay under 1e-12 where this allows ~1e-6). The prior shift does not
+ * steepen it: r w_i / (r w_i + (1 - r) w_j) with r = 1 / (1 + exp(A f + B)) is
+ * 1 / (1 + exp(A f + B + ln(w_j / w_i))), the same sigmoid moved along f, whose slope is still
+ * at most |A|/4 (bounding it by the ratio of the weights instead sent nearly every query of a
+ * balanced model to libsvm's arithmetic). */
+static double table_prob_tol(const wq_fastsvm *f, double bmax)
+{
+	double amax = 0.0;
+
+	for (size_t p = 0; p < f->k * (f->k - 1) / 2; p++)
+		amax = fabs(f->probA[p]) > amax ? fabs(f->probA[p]) : amax;
+	return TAB_PROB_AMP * (double)f->k * (amax / 4.0 + 1e-3) * bmax;
+}
+
+/* svm_predict_probability (w NULL) or its prior-shifted form, with libsvm's arithmetic unless
+ * fast (multiclass_probability); *gap: between the two most probable labels; *margin: the
+ * coupling's stopping margin. */
+static int probabilities(const wq_fastsvm *f, const double *dec, const double *w, double *probs,
+                         double *gap, double *margin, bool fast)
+{
+	size_t best = pairwise_probs(f->k, dec, f->probA, f->probB, w, probs, margin, fast);
 
 	*gap = 1.0;
 	for (size_t i = 0; i < f->k; i++) {
@@ -908,7 +1490,7 @@ static wq_status predict_core(const wq_fastsvm *f, const double *x, const double
                               int *vote_label, int *plabel, double *dec_values, double *probs,
                               int *rerun)
 {
-	double dec[MAXPAIRS], pr[MAXC], gap;
+	double dec[MAXPAIRS], pr[MAXC], gap, margin, bmax = 0.0;
 	int again = 0, plab = 0;
 
 	if (f == NULL || x == NULL)
@@ -927,10 +1509,20 @@ static wq_status predict_core(const wq_fastsvm *f, const double *x, const double
 		rbf_parts(f, x, WQ_FASTSVM_AVX2, part);
 		parts_to_dec(f, part, dec);
 	} else {
-		decision_values(f, x, dec, &again);
+		decision_values(f, x, dec, &again, &bmax);
 	}
 	if (probs != NULL) {
-		plab = probabilities(f, dec, w, pr, &gap);
+		plab = probabilities(f, dec, w, pr, &gap, &margin,
+		                     f->path == WQ_FASTSVM_AVX2_TABLE && !again);
+		/* the table path's decision values are within bmax of libsvm's: where that could
+		 * tip the most probable label or the coupling's stopping test, libsvm's own
+		 * arithmetic decides */
+		if (f->path == WQ_FASTSVM_AVX2_TABLE && f->kernel == RBF && !again &&
+		    (gap < table_prob_tol(f, bmax) || margin < table_prob_tol(f, bmax))) {
+			again = 1;
+			dec_exact(f, x, dec);
+			plab = probabilities(f, dec, w, pr, &gap, &margin, false);
+		}
 		/* the float path's probabilities are close, not equal: where the two most probable
 		 * labels are nearly tied, the label is decided in double precision */
 		if (f->path == WQ_FASTSVM_AVX2_FLOAT && f->kernel == RBF && w == NULL && !again &&
@@ -940,7 +1532,7 @@ static wq_status predict_core(const wq_fastsvm *f, const double *x, const double
 			again = 1;
 			rbf_parts(f, x, WQ_FASTSVM_AVX2, part);
 			parts_to_dec(f, part, dec);
-			plab = probabilities(f, dec, NULL, pr, &gap);
+			plab = probabilities(f, dec, NULL, pr, &gap, &margin, false);
 		}
 		memcpy(probs, pr, f->k * sizeof(double));
 		*plabel = plab;

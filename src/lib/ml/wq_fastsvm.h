@@ -2,13 +2,21 @@
  * dense features 1..d) with exactly libsvm's decision rules: one-vs-one votes as
  * svm_predict_values, Platt sigmoids and pairwise coupling as svm_predict_probability.
  * Support vectors are copied into a dense, 32-byte aligned structure of arrays; rbf kernel
- * values are computed once per query for every support vector. Three rbf paths: portable
- * (scalar, libm's exp), avx2 (double, 4 lanes, vectorised exp) and avx2-float (kernel values in
- * float, 8 lanes, summed in double; a query whose float result could differ from libsvm's in a
- * vote or a probability label, by a rounding-error bound, is recomputed on the avx2 path). The
- * fastest path the CPU supports is chosen at construction; env
- * WQ_FASTSVM_PATH=portable|avx2|avx2-float (or WQ_FASTSVM_PORTABLE=1) asks for a slower one. A
- * linear model is collapsed into one weight vector and bias per class pair. */
+ * values are computed once per query for every support vector. Four rbf paths:
+ *  - avx2-table (double): exp(-g |x - sv|^2) factorised over the features, one exp per distinct
+ *    feature value of the support vectors into per-query tables, each kernel value a product of
+ *    d table entries; coefficients applied per group of one class's vectors sharing their zero
+ *    coefficients (a row at the class's bound C w throughout the group takes the group's kernel
+ *    sum once). Offered when the distinct values total at most a third of the support vectors
+ *    (and under 2048), d <= 4 and k <= 9: the wine data's few distinct values.
+ *  - avx2 (double, 4 lanes, vectorised exp), portable (scalar, libm's exp).
+ *  - avx2-float (kernel values in float, 8 lanes; opt-in only, within WQ_FASTSVM_FLOAT_TOL).
+ * On avx2-table and avx2-float a query whose result could differ from libsvm's in a vote or a
+ * probability label, by a rounding-error bound, is recomputed: avx2-table with libsvm's own
+ * arithmetic (bit for bit), avx2-float on the avx2 path. The default is avx2-table where it is
+ * offered and the CPU has AVX2+FMA+BMI1, else avx2, else portable; env
+ * WQ_FASTSVM_PATH=portable|avx2|avx2-float|avx2-table (or WQ_FASTSVM_PORTABLE=1) asks for
+ * another. A linear model is collapsed into one weight vector and bias per class pair. */
 #ifndef WQ_FASTSVM_H
 #define WQ_FASTSVM_H
 
@@ -20,14 +28,24 @@
 struct svm_model;
 
 #define WQ_FASTSVM_MAX_CLASSES 32 /* same bound as wq_svm */
-/* Decision values and probabilities stay within WQ_FASTSVM_TOL of libsvm's on every default
- * path. The avx2-float path is the default only for models whose coefficients are all at most
- * WQ_FASTSVM_FLOAT_MAX_COEF in size (its rounding noise grows with them: measured under 2e-5, 3e-5
- * allowed per unit on the bundled data, see wq_fastsvm.c); others default to avx2. */
-#define WQ_FASTSVM_TOL            1e-4
+/* Labels are libsvm's on every path. For an rbf model, probabilities stay within WQ_FASTSVM_TOL
+ * of libsvm's, and decision values within it relative to max(1, |value|), on every default path
+ * (avx2-table, avx2, portable); a linear model's collapsed weights round differently, its
+ * probabilities within WQ_FASTSVM_LINEAR_TOL (measured 2.5e-9 on the bundled data).
+ * The opt-in avx2-float path keeps labels but only WQ_FASTSVM_FLOAT_TOL, for models whose
+ * coefficients are all at most WQ_FASTSVM_FLOAT_MAX_COEF in size (its rounding noise grows with
+ * them: measured under 2e-5, 3e-5 allowed per unit on the bundled data, see wq_fastsvm.c). */
+#define WQ_FASTSVM_TOL            1e-9
+#define WQ_FASTSVM_LINEAR_TOL     1e-8
+#define WQ_FASTSVM_FLOAT_TOL      1e-4
 #define WQ_FASTSVM_FLOAT_MAX_COEF 3.0
 
-enum wq_fastsvm_path { WQ_FASTSVM_PORTABLE = 0, WQ_FASTSVM_AVX2 = 1, WQ_FASTSVM_AVX2_FLOAT = 2 };
+enum wq_fastsvm_path {
+	WQ_FASTSVM_PORTABLE = 0,
+	WQ_FASTSVM_AVX2 = 1,
+	WQ_FASTSVM_AVX2_FLOAT = 2,
+	WQ_FASTSVM_AVX2_TABLE = 3
+};
 
 typedef struct wq_fastsvm wq_fastsvm;
 
@@ -79,7 +97,7 @@ wq_status wq_fastsvm_predict_batch(const wq_fastsvm *f, const double *X, size_t 
                                    double *probs, int threads);
 
 /* As wq_fastsvm_predict; *rerun (optional) is set to 1 when the avx2-float path handed the query
- * to the double path, 0 otherwise. */
+ * to the double path or the avx2-table path to libsvm's own arithmetic, 0 otherwise. */
 wq_status wq_fastsvm_predict_traced(const wq_fastsvm *f, const double *x, int *label,
                                     double *dec_values, double *probs, int *rerun);
 
@@ -93,10 +111,10 @@ bool wq_fastsvm_has_probability(const wq_fastsvm *f);
 /* The rbf path in use (enum wq_fastsvm_path); WQ_FASTSVM_PORTABLE for linear models. */
 enum wq_fastsvm_path wq_fastsvm_path(const wq_fastsvm *f);
 /* Selects a path: WQ_EUNSUPPORTED when the CPU lacks AVX2+FMA, the model is linear (only
- * portable), or the model has more features than the float path holds. Not thread-safe: call
- * before sharing f. */
+ * portable), the model has more features than the float path holds, or (avx2-table) its
+ * tables would not pay or the CPU lacks BMI1. Not thread-safe: call before sharing f. */
 wq_status wq_fastsvm_path_set(wq_fastsvm *f, int path);
-/* "portable", "avx2", "avx2-float"; static storage. */
+/* "portable", "avx2", "avx2-float", "avx2-table"; static storage. */
 const char *wq_fastsvm_path_name(int path);
 
 #endif

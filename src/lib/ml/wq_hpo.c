@@ -155,6 +155,58 @@ wq_status wq_hpo_trials_generate(const wq_hpo_opts *o, wq_hpo_trial **out, char 
 	return WQ_OK;
 }
 
+/* ---- cost estimate and hand-out order ------------------------------------------------------- */
+
+double wq_hpo_trial_cost(const wq_svm_params *p, size_t n)
+{
+	double c = p->C > 1e-6 ? p->C : 1e-6;
+	double rows = (double)n * (double)n;
+	double iters;
+
+	/* SMO iterations grow with C once C stops bounding most multipliers; a kernel row costs
+	 * d (linear) or d + exp (rbf), and a larger gamma makes more free support vectors */
+	iters = 1.0 + log1p(c);
+	if (p->kernel == WQ_KERNEL_RBF)
+		iters *= 1.0 + 0.5 * log1p(p->gamma > 0 ? p->gamma : 0.0);
+	else
+		iters *= 1.5;
+	return rows * iters;
+}
+
+typedef struct cost_item {
+	double cost;
+	size_t pos;
+} cost_item;
+
+static int cmp_cost(const void *pa, const void *pb)
+{
+	const cost_item *a = pa, *b = pb;
+
+	if (a->cost != b->cost)
+		return a->cost < b->cost ? 1 : -1;
+	return (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+/* queue[] = trial positions, the most expensive estimate first (ties in position order).
+ * Longest-first keeps the workers busy to the end; the results do not depend on the order. */
+static void queue_order(const wq_hpo_trial *trials, size_t ntrials, size_t n, size_t *queue)
+{
+	cost_item *items = malloc(ntrials * sizeof(*items));
+
+	for (size_t i = 0; i < ntrials; i++)
+		queue[i] = i;
+	if (items == NULL)
+		return; /* generation order: slower to finish, same results */
+	for (size_t i = 0; i < ntrials; i++) {
+		items[i].cost = wq_hpo_trial_cost(&trials[i].params, n);
+		items[i].pos = i;
+	}
+	qsort(items, ntrials, sizeof(*items), cmp_cost);
+	for (size_t i = 0; i < ntrials; i++)
+		queue[i] = items[i].pos;
+	free(items);
+}
+
 /* ---- ranking ------------------------------------------------------------------------------ */
 
 typedef struct rank_item {
@@ -385,8 +437,7 @@ static void eval_trial(const hpo_data *dt, const wq_hpo_trial *t, size_t pos, hp
 
 /* ---- pipe I/O ----------------------------------------------------------------------------- */
 
-/* Returns bytes read (< n only at end of file) or -1. */
-static ssize_t read_full(int fd, void *buf, size_t n)
+ssize_t wq_hpo_pipe_read(int fd, void *buf, size_t n)
 {
 	size_t got = 0;
 
@@ -404,7 +455,7 @@ static ssize_t read_full(int fd, void *buf, size_t n)
 	return (ssize_t)got;
 }
 
-static wq_status write_full(int fd, const void *buf, size_t n)
+wq_status wq_hpo_pipe_write(int fd, const void *buf, size_t n)
 {
 	size_t put = 0;
 
@@ -471,7 +522,7 @@ static void worker_main(const hpo_data *dt, const wq_hpo_trial *trials, size_t n
 	for (;;) {
 		size_t pos;
 		hpo_result r;
-		ssize_t got = read_full(req, &pos, sizeof(pos));
+		ssize_t got = wq_hpo_pipe_read(req, &pos, sizeof(pos));
 
 		if (got != (ssize_t)sizeof(pos))
 			_exit(got == 0 ? 0 : 1);
@@ -480,7 +531,7 @@ static void worker_main(const hpo_data *dt, const wq_hpo_trial *trials, size_t n
 		if (fault != NULL && fault_kill_at(fault, pos))
 			raise(SIGKILL);
 		eval_trial(dt, &trials[pos], pos, &r);
-		if (write_full(res, &r, sizeof(r)) != 0)
+		if (wq_hpo_pipe_write(res, &r, sizeof(r)) != 0)
 			_exit(1);
 	}
 }
@@ -600,7 +651,7 @@ static void dispatch(hpo_sched *s, hpo_worker *w)
 		return;
 	}
 	pos = s->queue[s->head++];
-	if (write_full(w->req, &pos, sizeof(pos)) != 0) {
+	if (wq_hpo_pipe_write(w->req, &pos, sizeof(pos)) != 0) {
 		s->queue[--s->head] = pos;
 		close_fd(&w->req);
 		return;
@@ -628,7 +679,7 @@ static void worker_lost(hpo_sched *s, hpo_worker *w)
 static void on_readable(hpo_sched *s, hpo_worker *w)
 {
 	hpo_result r;
-	ssize_t got = read_full(w->res, &r, sizeof(r));
+	ssize_t got = wq_hpo_pipe_read(w->res, &r, sizeof(r));
 	wq_hpo_trial *t;
 
 	if (got != (ssize_t)sizeof(r) || !w->busy || r.pos != w->pos) {
@@ -851,8 +902,7 @@ wq_status wq_hpo_run(const wq_hpo_opts *o, const double *Xtr, const int *ytr, si
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "hpo: out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < ntrials; i++)
-		s.queue[i] = i;
+	queue_order(trials, ntrials, o->cv_folds >= 2 ? ntr * o->cv_folds : ntr, s.queue);
 	for (size_t i = 0; i < s.nw; i++) {
 		s.ws[i].pid = -1;
 		s.ws[i].req = s.ws[i].res = -1;

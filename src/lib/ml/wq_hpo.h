@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define WQ_HPO_MAX_TRIALS 10000
 
@@ -56,13 +57,28 @@ wq_status wq_hpo_trials_generate(const wq_hpo_opts *o, wq_hpo_trial **out, char 
                                  size_t errlen);
 
 /* Evaluates every trial: trains on (Xtr, ytr) (ntr rows of d scaled features) and scores on
- * (Xva, yva), or by k-fold CV; fills the score fields. Runs o->workers worker processes; a
+ * (Xva, yva), or by k-fold CV; fills the score fields and the trial's own start, end and
+ * seconds. Runs o->workers worker processes, handing out the most expensive trials first
+ * (wq_hpo_trial_cost); a
  * worker that dies fails its trial (status FAILED, error says why) without stopping the search.
  * Returns WQ_OK when the search ran (even if some trials failed). */
 wq_status wq_hpo_run(const wq_hpo_opts *o, const double *Xtr, const int *ytr, size_t ntr,
                      const double *Xva, const int *yva, size_t nva, size_t d, wq_hpo_trial *trials,
                      size_t ntrials, wq_hpo_progress_fn progress, void *arg, char *err,
                      size_t errlen);
+
+/* Reads n bytes from fd, retrying on EINTR: the bytes read (fewer only at end of file), or -1.
+ * For the pipes between a process and the workers it forks (here and in wq_trainflow). */
+ssize_t wq_hpo_pipe_read(int fd, void *buf, size_t n);
+
+/* Writes all n bytes to fd, retrying on EINTR: WQ_OK, or WQ_EIO (errno says why). */
+wq_status wq_hpo_pipe_write(int fd, const void *buf, size_t n);
+
+/* A relative estimate of what fitting p on n rows costs (CPU time, arbitrary units), used only
+ * to hand out the expensive trials first so that the last one to finish does not leave a core
+ * idle: large C (and, for rbf, large gamma) means many more solver iterations. Never affects a
+ * result. */
+double wq_hpo_trial_cost(const wq_svm_params *p, size_t n);
 
 /* Orders trial indices best first: OK before FAILED, then balanced accuracy desc, accuracy
  * desc, f1 desc, index asc (a total, deterministic order). order has ntrials entries. */

@@ -454,6 +454,38 @@ static double gamma_scale(const double *X, size_t n, size_t d)
 	return 1.0 / ((double)d * var);
 }
 
+/* libsvm groups the classes in the order their first rows appear and orients every one-vs-one
+ * pair problem by that order; scikit-learn's copy of libsvm sorts them. Handing libsvm the
+ * first row of each class in ascending label order, then every other row in its own order (so
+ * each class keeps its row order), makes it solve exactly scikit-learn's pair problems: the
+ * same iterations, support vectors and scores, and the label order wq_svm_classes promises. */
+static void rows_order(const int *y, size_t n, const int *classes, size_t nclass, size_t *order)
+{
+	size_t first[WQ_SVM_MAX_CLASSES], at = nclass;
+
+	for (size_t c = 0; c < nclass; c++)
+		first[c] = SIZE_MAX;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t c = 0; c < nclass; c++) {
+			if (y[i] == classes[c]) {
+				if (first[c] == SIZE_MAX)
+					first[c] = i;
+				break;
+			}
+		}
+	}
+	for (size_t c = 0; c < nclass; c++)
+		order[c] = first[c];
+	for (size_t i = 0; i < n; i++) {
+		bool is_first = false;
+
+		for (size_t c = 0; c < nclass && !is_first; c++)
+			is_first = first[c] == i;
+		if (!is_first)
+			order[at++] = i;
+	}
+}
+
 /* x (d values) as libsvm's dense row: d nodes indexed from 1, then the terminator. */
 static void nodes_fill(struct svm_node *r, const double *x, size_t d)
 {
@@ -463,6 +495,28 @@ static void nodes_fill(struct svm_node *r, const double *x, size_t d)
 	}
 	r[d].index = -1;
 	r[d].value = 0.0;
+}
+
+/* libsvm's problem: the rows of X (n x d) in rows_order, as svm_nodes in x_space (n * (d + 1)),
+ * rows[] pointing at them and yy[] their labels. WQ_ENOMEM. */
+static wq_status rows_fill(const double *X, const int *y, size_t n, size_t d, const int *classes,
+                           size_t nclass, struct svm_node *x_space, struct svm_node **rows,
+                           double *yy)
+{
+	size_t *order = malloc(n * sizeof(*order));
+
+	if (order == NULL)
+		return WQ_ENOMEM;
+	rows_order(y, n, classes, nclass, order);
+	for (size_t i = 0; i < n; i++) {
+		struct svm_node *r = &x_space[i * (d + 1)];
+
+		nodes_fill(r, X + order[i] * d, d);
+		rows[i] = r;
+		yy[i] = (double)y[order[i]];
+	}
+	free(order);
+	return WQ_OK;
 }
 
 wq_status wq_svm_train(const double *X, const int *y, size_t n, size_t d, const wq_svm_params *p,
@@ -526,16 +580,10 @@ wq_status wq_svm_train(const double *X, const int *y, size_t n, size_t d, const 
 	x_space = malloc(n * (d + 1) * sizeof(*x_space));
 	rows = malloc(n * sizeof(*rows));
 	yy = malloc(n * sizeof(*yy));
-	if (x_space == NULL || rows == NULL || yy == NULL) {
+	if (x_space == NULL || rows == NULL || yy == NULL ||
+	    rows_fill(X, y, n, d, classes, nclass, x_space, rows, yy) != WQ_OK) {
 		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory for %zu training rows", n);
 		goto fail;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct svm_node *r = &x_space[i * (d + 1)];
-
-		nodes_fill(r, X + i * d, d);
-		rows[i] = r;
-		yy[i] = (double)y[i];
 	}
 	prob.l = (int)n;
 	prob.y = yy;

@@ -69,9 +69,10 @@ enum wq_decision wq_svm_decision_resolve(int decision, int class_weight, int pro
 void wq_svm_log_init(void);
 
 /* Trains on n rows of d (already scaled) finite features with integer labels y. At least two
- * classes are required. Not thread-safe when probability is set: libsvm's cross-validation
- * draws from the process-wide rand(), which is reseeded from p->seed for reproducibility.
- * *out owned by the caller (wq_svm_free). */
+ * classes are required. libsvm sees the classes in ascending label order (as scikit-learn's
+ * copy does), so the model depends on the order of the rows within each class only. Not thread-safe
+ * when probability is set: libsvm's cross-validation draws from the process-wide rand(), which is
+ * reseeded from p->seed for reproducibility. *out owned by the caller (wq_svm_free). */
 wq_status wq_svm_train(const double *X, const int *y, size_t n, size_t d, const wq_svm_params *p,
                        wq_svm **out, char *err, size_t errlen);
 
@@ -109,8 +110,8 @@ wq_status wq_svm_set_class_weights(wq_svm *m, const double *w);
  * model, e.g. from a bundle manifest; kernel, gamma and probability stay as loaded. */
 void wq_svm_set_training_params(wq_svm *m, const wq_svm_params *p);
 
-/* Which predictor serves wq_svm_predict: "libsvm", or wq_fastsvm's path name ("avx2-float",
- * "avx2", "portable"); static storage. */
+/* Which predictor serves wq_svm_predict: "libsvm", or wq_fastsvm's path name ("avx2-table",
+ * "avx2-float", "avx2", "portable"); static storage. */
 const char *wq_svm_predictor_name(const wq_svm *m);
 
 /* Predicts one row of d scaled features: *label is libsvm's one-vs-one vote (what svm-predict

@@ -3,7 +3,9 @@
  * with probabilities (each a run with its bundle in another experiment) -> register the best.
  * Every step is a wq_flow task: the search and each retrain are cached, so rerunning a flow
  * that failed (e.g. an artifact upload after its retries) resumes after its last completed
- * task. */
+ * task. With more than one worker the retrains that are not cached fit in parallel processes
+ * (at most hpo.workers) as soon as the search ends; the database and the registry are used by
+ * the calling process only, and the models are those of one worker. */
 #ifndef WQ_TRAINFLOW_H
 #define WQ_TRAINFLOW_H
 

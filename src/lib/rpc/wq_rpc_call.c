@@ -320,6 +320,19 @@ static void peer_build(nng_pipe p, wq_rpc_peer *peer)
 	}
 }
 
+/* What nng knows about pipe, from the arena's copy when the context's last request came on the
+ * same connection (nng does not reuse a pipe id until its 31-bit ids wrap). */
+static const wq_rpc_peer *peer_cached(wq_rpc_arena *ar, nng_pipe pipe)
+{
+	int id = nng_pipe_id(pipe);
+
+	if (id <= 0 || id != ar->peer_pipe) {
+		peer_build(pipe, &ar->peer);
+		ar->peer_pipe = id > 0 ? id : 0;
+	}
+	return &ar->peer;
+}
+
 /* Element counts of the prediction and feedback requests, checked on the wire before the
  * unpack would allocate per element. WQ_RPC_OK when within limits or not a counted method,
  * else the code the call was failed with. */
@@ -399,7 +412,7 @@ static void dispatch(const wq_rpc_call_table *t, const uint8_t *data, size_t len
 	const uint8_t *rid;
 	size_t ridlen, cap;
 	unsigned index = 0;
-	wq_rpc_peer peer;
+	const wq_rpc_peer *peer;
 	wq_rpc_code code;
 
 	if (len > t->max_message + WQ_RPC_ENVELOPE_SLACK ||
@@ -431,16 +444,16 @@ static void dispatch(const wq_rpc_call_table *t, const uint8_t *data, size_t len
 		         (long long)(wq_clock_unix_ms() - c->deadline_ms), c->method);
 		goto out;
 	}
-	peer_build(pipe, &peer);
+	peer = peer_cached(ar, pipe);
 	snprintf(c->who.name, sizeof(c->who.name), "anonymous");
 	c->who.kind = WQ_ID_ANONYMOUS;
-	c->who.loopback = peer.loopback;
+	c->who.loopback = peer->loopback;
 	if (t->authorize != NULL) {
 		char msg[MSG_MAX] = "";
 
 		code =
 		    t->authorize(t->authorize_arg, c->method, env->token != NULL ? env->token : "",
-		                 &peer, &c->who, msg, sizeof(msg));
+		                 peer, &c->who, msg, sizeof(msg));
 		if (code != WQ_RPC_OK) {
 			if (msg[0] == '\0')
 				snprintf(msg, sizeof(msg), "%s: %s", c->method,

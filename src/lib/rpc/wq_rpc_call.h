@@ -104,6 +104,11 @@ typedef struct wq_rpc_arena {
 	size_t spent;
 	int over;
 	ProtobufCAllocator alloc;
+	/* the connection of the context's last request (nng pipe id, 0: none) and what nng knew
+	 * about it: asked once per connection, not per request (an address lookup is a system
+	 * call that takes the socket's lock) */
+	int peer_pipe;
+	wq_rpc_peer peer;
 } wq_rpc_arena;
 
 /* Prepares an empty arena (nothing allocated yet). */

@@ -10,6 +10,7 @@
 #include "base/wq_utf8.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -17,6 +18,7 @@
 #include <event2/util.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -30,6 +32,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,7 +40,7 @@
 #define DEFAULT_MAX_BODY    (1024 * 1024)
 #define DEFAULT_MAX_HEADERS (64 * 1024)
 #define DEFAULT_TIMEOUT_S   30
-#define DEFAULT_MAX_CONNS   512
+#define DEFAULT_MAX_CONNS   4096
 #define DEFAULT_HEADER_MS   10000
 #define DEFAULT_IDLE_MS     5000
 #define MAX_FIELDS          100  /* header fields of one request */
@@ -59,6 +62,8 @@
 /* Draining ends once every connection is closed and nothing has happened for this long. */
 #define DRAIN_QUIET_NS (100 * 1000000LL)
 #define DRAIN_CHECK_MS 20
+/* Worker threads (large requests) run this much nicer than the loops. */
+#define WORKER_NICE 5
 
 enum conn_state {
 	ST_IDLE,    /* no byte of a request yet (new or kept-alive connection) */
@@ -66,14 +71,18 @@ enum conn_state {
 	ST_BODY,    /* reading a body of announced length */
 	ST_WRITING, /* an answer is being written; reading is off */
 	ST_LINGER,  /* answered and half-closed: dropping what the client still sends */
+	ST_WORKING, /* a worker runs the handler; reading is off, the connection stays */
 };
 
 typedef struct field {
 	const char *name, *value;
 } field;
 
+typedef struct loop loop;
+
 typedef struct conn {
 	struct wq_httpd *h;
+	loop *l; /* the loop that owns it */
 	struct bufferevent *bev;
 	struct event *timer; /* the deadline of the current state */
 	enum conn_state state;
@@ -95,34 +104,10 @@ typedef struct conn {
 	struct conn *prev, *next;
 } conn;
 
-struct wq_httpd {
-	wq_httpd_opts o; /* defaults applied */
-	int port;
-	pthread_t thread;
-	int thread_started;
-	int wake_fd; /* eventfd: wq_httpd_stop's request to drain */
-	atomic_int drain_ms;
-	long long header_ms, total_ms, idle_ms;
-	size_t max_conns; /* after lowering to the file limit */
-
-	/* owned by the loop thread once it runs */
-	struct event_base *base;
-	struct evconnlistener *lev; /* NULL once accepting has stopped */
-	struct event *wake_ev, *deadline_ev, *check_ev, *pause_ev;
-	int draining;
-	long long last_activity_ns; /* last answer written or request answered (draining) */
-	conn *conns;
-	size_t nconns, nrejects;
-	int pause_ms;             /* current accept pause; 0 while accepting works */
-	long long pause_log_ns;   /* when the last accept failure was logged */
-	long long pause_unlogged; /* failures since then, not logged */
-
-	atomic_llong st_conns, st_accepted, st_rejected, st_timeouts, st_bad, st_pauses;
-};
-
-/* One request being answered (lives on the loop thread's stack for the handler's call). */
+/* One request being answered: on the loop thread's stack for the handler's call, or inside a
+ * job while a worker runs the handler. */
 struct wq_httpd_req {
-	wq_httpd *h;
+	struct wq_httpd *h;
 	conn *c;
 	const char *path;       /* never NULL */
 	const char *query;      /* never NULL */
@@ -131,10 +116,75 @@ struct wq_httpd_req {
 	const char *body;
 	size_t body_len;
 	long long start_ns;
-	int status; /* 0 until answered */
-	int close;  /* the answer closes the connection */
+	size_t thread; /* wq_httpd_req_thread */
+	int status;    /* 0 until answered */
+	int close;     /* the answer closes the connection */
+	/* On a worker the answer cannot touch the connection: it is kept here (deferred) and the
+	 * loop queues it once the handler is done. */
+	int deferred;
+	int kept_owned; /* kept_body is malloc'd */
+	const char *kept_body;
+	size_t kept_len;
+	char kept_ctype[128];
 	size_t nextra;
 	char extra[MAX_EXTRA]; /* "Name: value\r\n" lines a handler added */
+};
+
+/* A request handed to the worker pool; it goes back to its loop's done list when answered. */
+typedef struct job {
+	wq_httpd_req r;
+	struct job *next;
+} job;
+
+/* One event loop and its thread. Everything but the inbox is owned by the loop thread once
+ * it runs. */
+struct loop {
+	struct wq_httpd *h;
+	size_t index;
+	pthread_t thread;
+	int thread_started;
+	int wake_fd; /* eventfd: new connections, finished jobs, wq_httpd_stop's drain */
+	struct event_base *base;
+	struct evconnlistener *lev; /* on its own descriptor of the one listening socket; NULL
+	                               once accepting has stopped */
+	struct event *wake_ev, *deadline_ev, *check_ev, *pause_ev;
+	int draining;
+	long long last_activity_ns; /* last answer written or request answered (draining) */
+	conn *conns;
+	int pause_ms;             /* current accept pause; 0 while accepting works */
+	long long pause_log_ns;   /* when the last accept failure was logged */
+	long long pause_unlogged; /* failures since then, not logged */
+	atomic_llong nconns;      /* served connections, those handed over included */
+
+	pthread_mutex_t lock; /* guards the inbox: handed-over sockets and finished jobs */
+	int *fds;
+	size_t nfds, capfds;
+	job *done;
+};
+
+struct wq_httpd {
+	wq_httpd_opts o; /* defaults applied */
+	int port;
+	atomic_int draining; /* wq_httpd_stop has begun */
+	atomic_int drain_ms;
+	long long header_ms, total_ms, idle_ms;
+	size_t max_conns; /* after lowering to the file limit */
+	size_t nloops;
+	loop *loops;
+
+	/* the worker pool running large requests' handlers (offload_bytes) */
+	size_t nworkers, workers_started, worker_next;
+	pthread_t *workers;
+	pthread_mutex_t jlock; /* guards jhead, jtail, jquit */
+	pthread_cond_t jcond;
+	job *jhead, *jtail;
+	int jquit;
+
+	atomic_llong nrejects; /* rejected connections being answered, on every loop */
+	/* st_conns also counts sockets accepted and being handed to a loop: it is the cap's
+	 * count */
+	atomic_llong st_conns, st_accepted, st_rejected, st_timeouts, st_bad, st_pauses,
+	    st_offloaded;
 };
 
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
@@ -165,13 +215,13 @@ static void timer_in(struct event *ev, long long ms)
 static void process(conn *c);
 
 /* ---------------------------------------------------------------------------------------
- * Connections (loop thread only) */
+ * Connections (their loop's thread only) */
 
-static void maybe_finished(wq_httpd *h)
+static void maybe_finished(loop *l)
 {
-	if (h->draining && h->conns == NULL &&
-	    wq_clock_mono_ns() - h->last_activity_ns >= DRAIN_QUIET_NS)
-		event_base_loopbreak(h->base);
+	if (l->draining && l->conns == NULL &&
+	    wq_clock_mono_ns() - l->last_activity_ns >= DRAIN_QUIET_NS)
+		event_base_loopbreak(l->base);
 }
 
 static void request_reset(conn *c)
@@ -193,19 +243,19 @@ static void request_reset(conn *c)
 /* Unlinks and frees c, closing its socket. Callers must not touch c afterwards. */
 static void conn_free(conn *c)
 {
-	wq_httpd *h = c->h;
+	loop *l = c->l;
 
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
-		h->conns = c->next;
+		l->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	if (c->rejected) {
-		h->nrejects--;
+		atomic_fetch_sub(&c->h->nrejects, 1);
 	} else {
-		h->nconns--;
-		atomic_fetch_sub(&h->st_conns, 1);
+		atomic_fetch_sub(&l->nconns, 1);
+		atomic_fetch_sub(&c->h->st_conns, 1);
 	}
 	if (c->timer != NULL)
 		event_free(c->timer);
@@ -240,11 +290,11 @@ static void start_linger(conn *c)
 /* The answer has left: close, or wait for the next request (and read one already here). */
 static void on_flushed(conn *c)
 {
-	wq_httpd *h = c->h;
+	loop *l = c->l;
 
-	if (h->draining)
-		h->last_activity_ns = wq_clock_mono_ns();
-	if (c->close_after || h->draining) {
+	if (l->draining)
+		l->last_activity_ns = wq_clock_mono_ns();
+	if (c->close_after || l->draining) {
 		if (c->linger || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
 			start_linger(c);
 		else
@@ -255,16 +305,38 @@ static void on_flushed(conn *c)
 	process(c);
 }
 
-/* An answer has been queued: write it (reading stays off until it is out), within the
- * write deadline. May free c. */
+/* An answer has been queued: write it. What the socket takes at once (an answer usually
+ * fits: head and body go out in one writev) costs no event change; the rest is written as
+ * the socket drains (the bufferevent's writing is on only then), within the write deadline,
+ * and reading stays off until it is out. May free c. */
 static void finish_answer(conn *c)
 {
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+	int n = 1, err = 0;
+
 	c->state = ST_WRITING;
-	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	/* a socket bufferevent keeps its output's start frozen (only it drains it) */
+	evbuffer_unfreeze(out, 1);
+	while (evbuffer_get_length(out) > 0 && n > 0) {
+		errno = 0;
+		n = evbuffer_write(out, fd);
+		err = n < 0 ? errno : 0;
+		if (err == EINTR)
+			n = 1;
+	}
+	evbuffer_freeze(out, 1);
+	if (n < 0 && err != EAGAIN && err != EWOULDBLOCK) {
+		conn_free(c); /* the peer is gone: nothing more can be answered */
+		return;
+	}
+	if (evbuffer_get_length(out) == 0) {
 		on_flushed(c);
 		return;
 	}
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_enable(c->bev, EV_WRITE);
 	timer_in(c->timer, c->h->total_ms);
 }
 
@@ -272,8 +344,10 @@ static void on_write(struct bufferevent *bev, void *arg)
 {
 	conn *c = arg;
 
-	if (c->state == ST_WRITING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (c->state == ST_WRITING && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		bufferevent_disable(bev, EV_WRITE);
 		on_flushed(c);
+	}
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -286,28 +360,33 @@ static void on_read(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
-	if (c->state != ST_WRITING)
+	if (c->state != ST_WRITING && c->state != ST_WORKING)
 		process(c);
 }
 
-/* End of file or a socket error: nothing more can be answered. */
+/* End of file or a socket error: nothing more can be answered. A connection whose request a
+ * worker holds stays until the worker is done (its reading is off meanwhile). */
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
+	conn *c = arg;
+
 	(void)bev;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		conn_free(arg);
+	if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) && c->state != ST_WORKING)
+		conn_free(c);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
-/* A connection record for fd (closed on failure); NULL when out of memory. */
-static conn *conn_new(wq_httpd *h, evutil_socket_t fd, int rejected)
+/* A connection record for fd (closed on failure) on l; NULL when out of memory. A served
+ * connection (not rejected) must already be counted in st_conns and l->nconns. */
+static conn *conn_new(loop *l, evutil_socket_t fd, int rejected)
 {
 	conn *c = calloc(1, sizeof(*c));
+	int one = 1;
 
 	if (c != NULL) {
-		c->bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
-		c->timer = evtimer_new(h->base, on_timer, c);
+		c->bev = bufferevent_socket_new(l->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		c->timer = evtimer_new(l->base, on_timer, c);
 	}
 	if (c == NULL || c->bev == NULL || c->timer == NULL) {
 		if (c != NULL && c->bev != NULL)
@@ -319,20 +398,21 @@ static conn *conn_new(wq_httpd *h, evutil_socket_t fd, int rejected)
 		free(c);
 		return NULL;
 	}
-	c->h = h;
+	/* an answer goes out in one write: nothing is gained by waiting for more */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->h = l->h;
+	c->l = l;
 	c->rejected = rejected;
 	c->keep_alive = 1;
-	c->next = h->conns;
-	if (h->conns != NULL)
-		h->conns->prev = c;
-	h->conns = c;
-	if (rejected) {
-		h->nrejects++;
-	} else {
-		h->nconns++;
-		atomic_fetch_add(&h->st_conns, 1);
-	}
+	c->next = l->conns;
+	if (l->conns != NULL)
+		l->conns->prev = c;
+	l->conns = c;
+	if (rejected)
+		atomic_fetch_add(&l->h->nrejects, 1);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	/* writing is on only while an answer waits for the socket (finish_answer) */
+	bufferevent_disable(c->bev, EV_WRITE);
 	return c;
 }
 
@@ -349,16 +429,16 @@ static bool conn_idle(const conn *c)
 }
 
 /* Closes the idle connections, and ends the loop when draining is complete. */
-static void sweep_idle(wq_httpd *h)
+static void sweep_idle(loop *l)
 {
-	conn *c = h->conns, *next;
+	conn *c = l->conns, *next;
 
 	for (; c != NULL; c = next) {
 		next = c->next;
 		if (conn_idle(c))
 			conn_free(c);
 	}
-	maybe_finished(h);
+	maybe_finished(l);
 }
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -370,42 +450,90 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
-	wq_httpd *h = arg;
+	loop *l = arg;
 
 	(void)fd;
 	(void)what;
-	if (h->conns != NULL)
+	if (l->conns != NULL)
 		wq_log(WQ_LOG_WARN, "http: drain time over: closing the remaining connections");
-	event_base_loopbreak(h->base);
+	event_base_loopbreak(l->base);
 }
 
+/* wq_httpd_stop has begun: stop accepting, close what is idle, answer the rest with
+ * Connection: close, and end once quiet or at the drain deadline. */
+static void drain_begin(loop *l)
+{
+	int ms = atomic_load(&l->h->drain_ms);
+	struct timeval check = {0, DRAIN_CHECK_MS * 1000};
+
+	l->draining = 1;
+	l->last_activity_ns = wq_clock_mono_ns();
+	/* stop accepting: new connections are refused by the kernel once every loop is here */
+	if (l->lev != NULL) {
+		evconnlistener_free(l->lev);
+		l->lev = NULL;
+	}
+	event_del(l->pause_ev);
+	if (ms <= 0) {
+		event_base_loopbreak(l->base);
+		return;
+	}
+	timer_in(l->deadline_ev, ms);
+	event_add(l->check_ev, &check);
+	sweep_idle(l);
+}
+
+static void job_finish(job *j);
+
+/* Wakes l's thread (any thread). */
+static void loop_wake(loop *l)
+{
+	uint64_t one = 1;
+
+	while (write(l->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+/* The inbox: sockets loop 0 handed over, requests a worker answered, and the drain. */
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
-	wq_httpd *h = arg;
+	loop *l = arg;
 	uint64_t v;
-	int ms = atomic_load(&h->drain_ms);
-	struct timeval check = {0, DRAIN_CHECK_MS * 1000};
+	int *fds;
+	size_t nfds;
+	job *done;
 
 	(void)what;
 	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		wq_log(WQ_LOG_DEBUG, "http: reading the wake-up event: %s", strerror(errno));
-	if (h->draining)
-		return;
-	h->draining = 1;
-	h->last_activity_ns = wq_clock_mono_ns();
-	/* stop accepting: new connections are refused by the kernel from here on */
-	if (h->lev != NULL) {
-		evconnlistener_free(h->lev);
-		h->lev = NULL;
+	pthread_mutex_lock(&l->lock);
+	fds = l->fds;
+	nfds = l->nfds;
+	done = l->done;
+	l->fds = NULL;
+	l->nfds = l->capfds = 0;
+	l->done = NULL;
+	pthread_mutex_unlock(&l->lock);
+	for (size_t i = 0; i < nfds; i++) {
+		conn *c = conn_new(l, fds[i], 0);
+
+		if (c == NULL) {
+			atomic_fetch_sub(&l->nconns, 1);
+			atomic_fetch_sub(&l->h->st_conns, 1);
+			wq_log(WQ_LOG_ERROR, "http: out of memory taking a connection");
+			continue;
+		}
+		enter_idle(c);
 	}
-	event_del(h->pause_ev);
-	if (ms <= 0) {
-		event_base_loopbreak(h->base);
-		return;
+	free(fds);
+	while (done != NULL) {
+		job *next = done->next;
+
+		job_finish(done);
+		done = next;
 	}
-	timer_in(h->deadline_ev, ms);
-	event_add(h->check_ev, &check);
-	sweep_idle(h);
+	if (atomic_load(&l->h->draining) && !l->draining)
+		drain_begin(l);
 }
 
 /* libevent's own diagnostics go to our log rather than straight to stderr. The callback is
@@ -426,10 +554,64 @@ static void libevent_log_init(void)
 
 static void *loop_main(void *arg)
 {
-	wq_httpd *h = arg;
+	loop *l = arg;
 
-	if (event_base_dispatch(h->base) < 0)
+	if (event_base_dispatch(l->base) < 0)
 		wq_log(WQ_LOG_ERROR, "http: the event loop failed");
+	return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The worker pool: handlers of large requests run here, off the loops */
+
+static void run_handler(wq_httpd_req *r, const wq_httpd_route *rt)
+{
+	rt->fn(r, r->h->o.arg);
+	if (r->status == 0) {
+		wq_log(WQ_LOG_ERROR, "http: the handler of %s did not answer", rt->path);
+		wq_httpd_reply_error(r, 500, "INTERNAL", "the handler did not answer");
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	wq_httpd *h = arg;
+	size_t index;
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	int nice_now;
+
+	/* large requests are background work: where a core is short, the loops (small requests)
+	 * go first (Linux nice values are per thread) */
+	errno = 0;
+	nice_now = getpriority(PRIO_PROCESS, (id_t)tid);
+	if (errno == 0 && setpriority(PRIO_PROCESS, (id_t)tid, nice_now + WORKER_NICE) != 0)
+		wq_log(WQ_LOG_DEBUG, "http: lowering a worker's priority: %s", strerror(errno));
+	pthread_mutex_lock(&h->jlock);
+	index = h->nloops + h->worker_next++;
+	for (;;) {
+		job *j;
+		loop *l;
+
+		while (!h->jquit && h->jhead == NULL)
+			pthread_cond_wait(&h->jcond, &h->jlock);
+		if (h->jquit)
+			break;
+		j = h->jhead;
+		h->jhead = j->next;
+		if (h->jhead == NULL)
+			h->jtail = NULL;
+		pthread_mutex_unlock(&h->jlock);
+		j->r.thread = index;
+		run_handler(&j->r, j->r.c->rt);
+		l = j->r.c->l;
+		pthread_mutex_lock(&l->lock);
+		j->next = l->done;
+		l->done = j;
+		pthread_mutex_unlock(&l->lock);
+		loop_wake(l);
+		pthread_mutex_lock(&h->jlock);
+	}
+	pthread_mutex_unlock(&h->jlock);
 	return NULL;
 }
 
@@ -554,6 +736,29 @@ static void free_body(const void *data, size_t len, void *arg)
 	free((void *)data);
 }
 
+/* On a worker: keeps the answer in r for the loop to queue (job_finish). */
+static void reply_keep(wq_httpd_req *r, int status, const char *ctype, const char *body, size_t len,
+                       int owned)
+{
+	char *copy = NULL;
+
+	if (!owned && len > 0 && (copy = malloc(len)) == NULL) {
+		status = 500;
+		ctype = "application/json";
+		body = oom_body;
+		len = sizeof(oom_body) - 1;
+	} else if (copy != NULL) {
+		memcpy(copy, body, len);
+		body = copy;
+		owned = 1;
+	}
+	r->status = status;
+	snprintf(r->kept_ctype, sizeof(r->kept_ctype), "%s", ctype);
+	r->kept_body = body;
+	r->kept_len = len;
+	r->kept_owned = owned;
+}
+
 /* Queues status with body (len bytes; owned says whether body is malloc'd and now ours to
  * free) on the connection. HEAD gets the headers and the Content-Length of the body it would
  * have had. */
@@ -561,10 +766,9 @@ static void reply_raw(wq_httpd_req *r, int status, const char *ctype, const char
                       int owned)
 {
 	conn *c = r->c;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out;
 	const atomic_int *stopping = r->h->o.stopping;
-	int close = r->close || r->h->draining || (stopping != NULL && atomic_load(stopping) != 0);
-	int bad, queued = 0;
+	int close, bad, queued = 0;
 
 	if (r->status != 0) {
 		wq_log(WQ_LOG_WARN, "http: %s: a second answer (%d after %d) ignored", r->path,
@@ -575,6 +779,13 @@ static void reply_raw(wq_httpd_req *r, int status, const char *ctype, const char
 	}
 	if (status < 200 || status > 999)
 		status = 500;
+	if (r->deferred) {
+		reply_keep(r, status, ctype, body, len, owned);
+		return;
+	}
+	out = bufferevent_get_output(c->bev);
+	close = r->close || c->l->draining || atomic_load(&r->h->draining) ||
+	        (stopping != NULL && atomic_load(stopping) != 0);
 	bad = evbuffer_add_printf(out,
 	                          "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 	                          "Cache-Control: no-store\r\n%s%s%s%s%.*s\r\n",
@@ -724,7 +935,12 @@ long long wq_httpd_req_start_ns(const wq_httpd_req *r)
 
 bool wq_httpd_req_draining(const wq_httpd_req *r)
 {
-	return r->h->draining;
+	return atomic_load(&r->h->draining) != 0;
+}
+
+size_t wq_httpd_req_thread(const wq_httpd_req *r)
+{
+	return r->thread;
 }
 
 /* X-Request-Id when it is 1..WQ_HTTPD_MAX_REQUEST_ID printable ASCII characters (it goes
@@ -791,16 +1007,24 @@ static void req_init(wq_httpd_req *r, conn *c)
 	r->body = NULL;
 	r->body_len = 0;
 	r->start_ns = wq_clock_mono_ns();
+	r->thread = c->l->index;
 	r->status = 0;
 	r->close = !c->keep_alive;
+	r->deferred = 0;
+	r->kept_owned = 0;
+	r->kept_body = NULL;
+	r->kept_len = 0;
+	r->kept_ctype[0] = '\0';
 	r->nextra = 0;
 	r->extra[0] = '\0';
 }
 
-static void observe(wq_httpd *h, const wq_httpd_route *rt, const wq_httpd_req *r)
+static void observe(loop *l, const wq_httpd_route *rt, const wq_httpd_req *r)
 {
-	if (h->draining)
-		h->last_activity_ns = wq_clock_mono_ns();
+	wq_httpd *h = l->h;
+
+	if (l->draining)
+		l->last_activity_ns = wq_clock_mono_ns();
 	if (h->o.observe != NULL)
 		h->o.observe(h->o.observe_arg, rt != NULL ? rt->path : OTHER_ROUTE, r->status,
 		             (double)(wq_clock_mono_ns() - r->start_ns) / 1e9);
@@ -844,12 +1068,70 @@ static void refuse(conn *c, int status, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	reply_errorv(&r, status, code, fmt, ap);
 	va_end(ap);
-	observe(c->h, c->rt, &r);
+	observe(c->l, c->rt, &r);
 	finish_answer(c);
 }
 
+/* The request r of c is answered: drop its body, count it, write. May free c. */
+static void request_done(conn *c, const wq_httpd_req *r)
+{
+	evbuffer_drain(bufferevent_get_input(c->bev), c->content_length);
+	observe(c->l, c->rt, r);
+	finish_answer(c);
+}
+
+/* Hands r (a request of at least offload_bytes) to the worker pool: the connection waits,
+ * reading off and its deadline suspended (every limit was checked on the way in), and the
+ * loop goes on with other connections. False (r untouched) when out of memory. */
+static bool offload(conn *c, const wq_httpd_req *r)
+{
+	wq_httpd *h = c->h;
+	job *j = malloc(sizeof(*j));
+
+	if (j == NULL)
+		return false;
+	j->r = *r;
+	j->r.deferred = 1;
+	j->next = NULL;
+	c->state = ST_WORKING;
+	bufferevent_disable(c->bev, EV_READ);
+	evtimer_del(c->timer);
+	atomic_fetch_add(&h->st_offloaded, 1);
+	pthread_mutex_lock(&h->jlock);
+	if (h->jtail != NULL)
+		h->jtail->next = j;
+	else
+		h->jhead = j;
+	h->jtail = j;
+	pthread_cond_signal(&h->jcond);
+	pthread_mutex_unlock(&h->jlock);
+	return true;
+}
+
+/* A worker answered j's request: queue the kept answer on the connection (loop thread). */
+static void job_finish(job *j)
+{
+	wq_httpd_req *r = &j->r;
+	conn *c = r->c;
+	int status = r->status;
+
+	r->deferred = 0;
+	r->status = 0;
+	reply_raw(r, status, r->kept_ctype, r->kept_body, r->kept_len, r->kept_owned);
+	request_done(c, r);
+	free(j);
+}
+
+/* A job that will not be finished (the server stops): frees what its answer holds. */
+static void job_free(job *j)
+{
+	if (j->r.kept_owned)
+		free((void *)j->r.kept_body);
+	free(j);
+}
+
 /* The request is complete (head parsed, body in the input buffer): route it, call its
- * handler, answer. May free c. */
+ * handler (here or, when large, on a worker), answer. May free c. */
 static void dispatch(conn *c)
 {
 	wq_httpd *h = c->h;
@@ -866,15 +1148,11 @@ static void dispatch(conn *c)
 	} else {
 		if (r.body_len == 0)
 			r.body = NULL;
-		c->rt->fn(&r, h->o.arg);
-		if (r.status == 0) {
-			wq_log(WQ_LOG_ERROR, "http: the handler of %s did not answer", c->rt->path);
-			wq_httpd_reply_error(&r, 500, "INTERNAL", "the handler did not answer");
-		}
+		if (h->o.offload_bytes > 0 && r.body_len >= h->o.offload_bytes && offload(c, &r))
+			return;
+		run_handler(&r, c->rt);
 	}
-	evbuffer_drain(in, c->content_length);
-	observe(h, c->rt, &r);
-	finish_answer(c);
+	request_done(c, &r);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -1161,7 +1439,7 @@ static bool head_accept(conn *c)
 			    "request body of %.40s bytes exceeds the %zu-byte limit", cl_text,
 			    h->o.max_body);
 		}
-		observe(h, c->rt, &r);
+		observe(c->l, c->rt, &r);
 		finish_answer(c);
 		return false;
 	}
@@ -1304,14 +1582,15 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
  * Accepting */
 
 /* A connection over the cap: 503 at once, without reading its request. */
-static void reject(wq_httpd *h, evutil_socket_t fd)
+static void reject(loop *l, evutil_socket_t fd)
 {
+	wq_httpd *h = l->h;
 	conn *c;
 
 	atomic_fetch_add(&h->st_rejected, 1);
 	if (h->o.observe != NULL)
 		h->o.observe(h->o.observe_arg, OTHER_ROUTE, 503, 0.0);
-	if (h->nrejects >= REJECT_MAX) {
+	if (atomic_load(&h->nrejects) >= REJECT_MAX) {
 		/* too many to linger on: the answer may be lost to a reset, the descriptor not */
 		if (send(fd, reject_answer, sizeof(reject_answer) - 1,
 		         MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
@@ -1320,7 +1599,7 @@ static void reject(wq_httpd *h, evutil_socket_t fd)
 		evutil_closesocket(fd);
 		return;
 	}
-	c = conn_new(h, fd, 1);
+	c = conn_new(l, fd, 1);
 	if (c == NULL)
 		return;
 	if (evbuffer_add(bufferevent_get_output(c->bev), reject_answer,
@@ -1333,23 +1612,83 @@ static void reject(wq_httpd *h, evutil_socket_t fd)
 	finish_answer(c);
 }
 
+/* The loop with the fewest connections, self (the accepting loop) among equals. */
+static loop *loop_pick(loop *self)
+{
+	wq_httpd *h = self->h;
+	loop *best = self;
+	long long least = atomic_load(&self->nconns);
+
+	for (size_t i = 0; i < h->nloops; i++) {
+		long long n = atomic_load(&h->loops[i].nconns);
+
+		if (n < least) {
+			least = n;
+			best = &h->loops[i];
+		}
+	}
+	return best;
+}
+
+/* Gives fd to l's thread; false when out of memory. */
+static bool hand_over(loop *l, evutil_socket_t fd)
+{
+	bool ok = true;
+
+	pthread_mutex_lock(&l->lock);
+	if (l->nfds == l->capfds) {
+		size_t cap = l->capfds > 0 ? 2 * l->capfds : 16;
+		int *fds = realloc(l->fds, cap * sizeof(*fds));
+
+		if (fds == NULL) {
+			ok = false;
+		} else {
+			l->fds = fds;
+			l->capfds = cap;
+		}
+	}
+	if (ok)
+		l->fds[l->nfds++] = fd;
+	pthread_mutex_unlock(&l->lock);
+	if (ok)
+		loop_wake(l);
+	return ok;
+}
+
+/* Every loop accepts on the listening socket (the one woken first takes the connection, so a
+ * loop busy in a handler does not hold accepting up); under the cap, the connection goes to
+ * the loop with the fewest, which serves it from then on. */
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
-	wq_httpd *h = arg;
+	loop *l = arg, *to;
+	wq_httpd *h = l->h;
 	conn *c;
 
 	(void)lev;
 	(void)sa;
 	(void)salen;
-	h->pause_ms = 0;
+	l->pause_ms = 0;
 	atomic_fetch_add(&h->st_accepted, 1);
-	if (h->nconns >= h->max_conns) {
-		reject(h, fd);
+	/* taken before checking, so that loops accepting at once cannot overshoot the cap */
+	if ((size_t)atomic_fetch_add(&h->st_conns, 1) >= h->max_conns) {
+		atomic_fetch_sub(&h->st_conns, 1);
+		reject(l, fd);
 		return;
 	}
-	c = conn_new(h, fd, 0);
+	to = loop_pick(l);
+	atomic_fetch_add(&to->nconns, 1);
+	if (to != l) {
+		if (hand_over(to, fd))
+			return;
+		c = NULL;
+		evutil_closesocket(fd);
+	} else {
+		c = conn_new(l, fd, 0);
+	}
 	if (c == NULL) {
+		atomic_fetch_sub(&to->nconns, 1);
+		atomic_fetch_sub(&h->st_conns, 1);
 		wq_log(WQ_LOG_ERROR, "http: out of memory accepting a connection");
 		return;
 	}
@@ -1361,36 +1700,37 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
  * and the log says so at most once per PAUSE_LOG_NS. */
 static void on_accept_error(struct evconnlistener *lev, void *arg)
 {
-	wq_httpd *h = arg;
+	loop *l = arg;
 	int err = EVUTIL_SOCKET_ERROR();
 	long long now = wq_clock_mono_ns();
 
-	h->pause_ms = h->pause_ms == 0                 ? PAUSE_MIN_MS
-	              : h->pause_ms * 2 > PAUSE_MAX_MS ? PAUSE_MAX_MS
-	                                               : h->pause_ms * 2;
+	l->pause_ms = l->pause_ms == 0                 ? PAUSE_MIN_MS
+	              : l->pause_ms * 2 > PAUSE_MAX_MS ? PAUSE_MAX_MS
+	                                               : l->pause_ms * 2;
 	evconnlistener_disable(lev);
-	timer_in(h->pause_ev, h->pause_ms);
-	atomic_fetch_add(&h->st_pauses, 1);
-	if (h->pause_log_ns != 0 && now - h->pause_log_ns < PAUSE_LOG_NS) {
-		h->pause_unlogged++;
+	timer_in(l->pause_ev, l->pause_ms);
+	atomic_fetch_add(&l->h->st_pauses, 1);
+	if (l->pause_log_ns != 0 && now - l->pause_log_ns < PAUSE_LOG_NS) {
+		l->pause_unlogged++;
 		return;
 	}
 	wq_log(WQ_LOG_WARN,
-	       "http: accept: %s (%zu connections open): accepting paused for %d ms (%lld "
+	       "http: accept: %s (%lld connections open): accepting paused for %d ms (%lld "
 	       "more accept failures since the last report)",
-	       strerror(err), h->nconns + h->nrejects, h->pause_ms, h->pause_unlogged);
-	h->pause_log_ns = now;
-	h->pause_unlogged = 0;
+	       strerror(err), atomic_load(&l->h->st_conns) + atomic_load(&l->h->nrejects),
+	       l->pause_ms, l->pause_unlogged);
+	l->pause_log_ns = now;
+	l->pause_unlogged = 0;
 }
 
 static void on_pause_end(evutil_socket_t fd, short what, void *arg)
 {
-	wq_httpd *h = arg;
+	loop *l = arg;
 
 	(void)fd;
 	(void)what;
-	if (h->lev != NULL && !h->draining)
-		evconnlistener_enable(h->lev);
+	if (l->lev != NULL && !l->draining)
+		evconnlistener_enable(l->lev);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -1532,6 +1872,10 @@ static wq_status opts_set(wq_httpd *h, const wq_httpd_opts *o, char *err, size_t
 	}
 	if (o->timeout_s < 0 || o->header_timeout_ms < 0 || o->idle_timeout_ms < 0)
 		return wq_err_set(err, errlen, WQ_EINVAL, "wq_httpd_start: negative timeout");
+	if (o->threads > WQ_HTTPD_MAX_THREADS || o->workers > WQ_HTTPD_MAX_THREADS)
+		return wq_err_set(err, errlen, WQ_EINVAL,
+		                  "wq_httpd_start: at most %d loops and %d workers",
+		                  WQ_HTTPD_MAX_THREADS, WQ_HTTPD_MAX_THREADS);
 	h->o = *o;
 	if (h->o.max_body == 0)
 		h->o.max_body = DEFAULT_MAX_BODY;
@@ -1572,33 +1916,152 @@ static wq_status opts_set(wq_httpd *h, const wq_httpd_opts *o, char *err, size_t
 	return WQ_OK;
 }
 
-/* Frees everything; the loop thread must not be running. */
+/* Asks every running loop to drain and joins them. */
+static void loops_stop(wq_httpd *h, int drain_ms)
+{
+	atomic_store(&h->drain_ms, drain_ms);
+	atomic_store(&h->draining, 1);
+	for (size_t i = 0; i < h->nloops; i++)
+		if (h->loops[i].thread_started)
+			loop_wake(&h->loops[i]);
+	for (size_t i = 0; i < h->nloops; i++)
+		if (h->loops[i].thread_started) {
+			pthread_join(h->loops[i].thread, NULL);
+			h->loops[i].thread_started = 0;
+		}
+}
+
+/* Stops the worker pool: a worker finishes the handler it runs, queued jobs stay queued. */
+static void workers_stop(wq_httpd *h)
+{
+	size_t n;
+
+	pthread_mutex_lock(&h->jlock);
+	h->jquit = 1;
+	n = h->workers_started;
+	pthread_cond_broadcast(&h->jcond);
+	pthread_mutex_unlock(&h->jlock);
+	for (size_t i = 0; i < n; i++)
+		pthread_join(h->workers[i], NULL);
+}
+
+/* Frees l's events, connections and inbox; its thread must not be running. */
+static void loop_free(loop *l)
+{
+	while (l->conns != NULL)
+		conn_free(l->conns);
+	while (l->done != NULL) {
+		job *next = l->done->next;
+
+		job_free(l->done);
+		l->done = next;
+	}
+	for (size_t i = 0; i < l->nfds; i++)
+		close(l->fds[i]);
+	free(l->fds);
+	if (l->lev != NULL)
+		evconnlistener_free(l->lev);
+	if (l->wake_ev != NULL)
+		event_free(l->wake_ev);
+	if (l->deadline_ev != NULL)
+		event_free(l->deadline_ev);
+	if (l->check_ev != NULL)
+		event_free(l->check_ev);
+	if (l->pause_ev != NULL)
+		event_free(l->pause_ev);
+	if (l->base != NULL)
+		event_base_free(l->base);
+	if (l->wake_fd >= 0)
+		close(l->wake_fd);
+	pthread_mutex_destroy(&l->lock);
+}
+
+/* Frees everything; no thread of h may be running. */
 static void httpd_free(wq_httpd *h)
 {
-	while (h->conns != NULL)
-		conn_free(h->conns);
-	if (h->lev != NULL)
-		evconnlistener_free(h->lev);
-	if (h->wake_ev != NULL)
-		event_free(h->wake_ev);
-	if (h->deadline_ev != NULL)
-		event_free(h->deadline_ev);
-	if (h->check_ev != NULL)
-		event_free(h->check_ev);
-	if (h->pause_ev != NULL)
-		event_free(h->pause_ev);
-	if (h->base != NULL)
-		event_base_free(h->base);
-	if (h->wake_fd >= 0)
-		close(h->wake_fd);
+	while (h->jhead != NULL) {
+		job *next = h->jhead->next;
+
+		job_free(h->jhead);
+		h->jhead = next;
+	}
+	for (size_t i = 0; h->loops != NULL && i < h->nloops; i++)
+		loop_free(&h->loops[i]);
+	free(h->loops);
+	free(h->workers);
+	pthread_mutex_destroy(&h->jlock);
+	pthread_cond_destroy(&h->jcond);
 	free(h);
+}
+
+/* l's base, events and listener, which takes fd (closed on failure). */
+static wq_status loop_init(wq_httpd *h, size_t index, int fd, char *err, size_t errlen)
+{
+	loop *l = &h->loops[index];
+
+	l->h = h;
+	l->index = index;
+	l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	l->base = event_base_new();
+	/* backlog 0: the socket already listens */
+	if (l->wake_fd >= 0 && l->base != NULL)
+		l->lev = evconnlistener_new(l->base, on_accept, l,
+		                            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (l->lev == NULL) {
+		close(fd);
+		return wq_err_set(err, errlen, WQ_ENOMEM, "cannot create the HTTP event loop");
+	}
+	evconnlistener_set_error_cb(l->lev, on_accept_error);
+	l->wake_ev = event_new(l->base, l->wake_fd, EV_READ | EV_PERSIST, on_wake, l);
+	l->deadline_ev = evtimer_new(l->base, on_deadline, l);
+	l->check_ev = event_new(l->base, -1, EV_PERSIST, on_sweep, l);
+	l->pause_ev = evtimer_new(l->base, on_pause_end, l);
+	if (l->wake_ev == NULL || l->deadline_ev == NULL || l->check_ev == NULL ||
+	    l->pause_ev == NULL || event_add(l->wake_ev, NULL) != 0)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "cannot create the HTTP event loop");
+	return WQ_OK;
+}
+
+/* The loops' and workers' threads, each blocking every signal (the main thread takes them). */
+static wq_status threads_start(wq_httpd *h, char *err, size_t errlen)
+{
+	sigset_t all, old;
+	int rc = 0;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (size_t i = 0; i < h->nloops && rc == 0; i++) {
+		rc = pthread_create(&h->loops[i].thread, NULL, loop_main, &h->loops[i]);
+		h->loops[i].thread_started = rc == 0;
+	}
+	for (size_t i = 0; i < h->nworkers && rc == 0; i++) {
+		rc = pthread_create(&h->workers[i], NULL, worker_main, h);
+		if (rc == 0) {
+			pthread_mutex_lock(&h->jlock);
+			h->workers_started++;
+			pthread_mutex_unlock(&h->jlock);
+		}
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return wq_err_set(err, errlen, WQ_ENOMEM, "cannot start the HTTP threads: %s",
+		                  strerror(rc));
+	return WQ_OK;
+}
+
+size_t wq_httpd_thread_count(const wq_httpd_opts *o)
+{
+	size_t loops = o->threads > 0 ? o->threads : 1;
+
+	if (o->offload_bytes == 0)
+		return loops;
+	return loops + (o->workers > 0 ? o->workers : loops);
 }
 
 wq_status wq_httpd_start(const char *addr_port, const wq_httpd_opts *o, wq_httpd **out, char *err,
                          size_t errlen)
 {
 	wq_httpd *h;
-	sigset_t all, old;
 	int fd = -1, rc;
 
 	if (addr_port == NULL || o == NULL || out == NULL)
@@ -1607,60 +2070,51 @@ wq_status wq_httpd_start(const char *addr_port, const wq_httpd_opts *o, wq_httpd
 	if (h == NULL)
 		return wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
 	pthread_once(&log_once, libevent_log_init);
-	h->wake_fd = -1;
-	atomic_init(&h->drain_ms, 0);
-	atomic_init(&h->st_conns, 0);
-	atomic_init(&h->st_accepted, 0);
-	atomic_init(&h->st_rejected, 0);
-	atomic_init(&h->st_timeouts, 0);
-	atomic_init(&h->st_bad, 0);
-	atomic_init(&h->st_pauses, 0);
+	pthread_mutex_init(&h->jlock, NULL);
+	pthread_cond_init(&h->jcond, NULL);
 	rc = opts_set(h, o, err, errlen);
 	if (rc != WQ_OK)
 		goto fail;
+	h->nloops = h->o.threads > 0 ? h->o.threads : 1;
+	h->nworkers = wq_httpd_thread_count(&h->o) - h->nloops;
+	h->loops = calloc(h->nloops, sizeof(*h->loops));
+	h->workers = calloc(h->nworkers + 1, sizeof(*h->workers));
+	if (h->loops == NULL || h->workers == NULL) {
+		free(h->loops);
+		h->loops = NULL;
+		rc = wq_err_set(err, errlen, WQ_ENOMEM, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < h->nloops; i++) {
+		h->loops[i].wake_fd = -1;
+		pthread_mutex_init(&h->loops[i].lock, NULL);
+	}
 	rc = listen_on(addr_port, h->o.name, &fd, &h->port, err, errlen);
+	for (size_t i = 0; i < h->nloops && rc == WQ_OK; i++) {
+		/* each loop listens on a descriptor of its own: the socket closes with the last */
+		int mine = i + 1 < h->nloops ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : fd;
+
+		if (mine < 0) {
+			rc = wq_err_set(err, errlen, WQ_EIO,
+			                "cannot share the listening socket: %s", strerror(errno));
+			close(fd);
+			break;
+		}
+		rc = loop_init(h, i, mine, err, errlen);
+		if (rc != WQ_OK && mine != fd)
+			close(fd);
+	}
+	if (rc == WQ_OK)
+		rc = threads_start(h, err, errlen);
 	if (rc != WQ_OK)
 		goto fail;
-	h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	h->base = event_base_new();
-	if (h->wake_fd < 0 || h->base == NULL) {
-		rc = wq_err_set(err, errlen, WQ_ENOMEM, "cannot create the HTTP event loop");
-		goto fail;
-	}
-	/* backlog 0: the socket already listens */
-	h->lev = evconnlistener_new(h->base, on_accept, h,
-	                            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-	if (h->lev == NULL) {
-		rc = wq_err_set(err, errlen, WQ_ENOMEM, "cannot accept on %s", addr_port);
-		goto fail;
-	}
-	fd = -1; /* the listener closes it */
-	evconnlistener_set_error_cb(h->lev, on_accept_error);
-	h->wake_ev = event_new(h->base, h->wake_fd, EV_READ | EV_PERSIST, on_wake, h);
-	h->deadline_ev = evtimer_new(h->base, on_deadline, h);
-	h->check_ev = event_new(h->base, -1, EV_PERSIST, on_sweep, h);
-	h->pause_ev = evtimer_new(h->base, on_pause_end, h);
-	if (h->wake_ev == NULL || h->deadline_ev == NULL || h->check_ev == NULL ||
-	    h->pause_ev == NULL || event_add(h->wake_ev, NULL) != 0) {
-		rc = wq_err_set(err, errlen, WQ_ENOMEM, "cannot create the HTTP event loop");
-		goto fail;
-	}
-	/* the thread inherits a mask blocking every signal: the main thread takes them */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&h->thread, NULL, loop_main, h);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
-		rc = wq_err_set(err, errlen, WQ_ENOMEM, "cannot start the HTTP thread: %s",
-		                strerror(rc));
-		goto fail;
-	}
-	h->thread_started = 1;
 	*out = h;
 	return WQ_OK;
 fail:
-	if (fd >= 0)
-		close(fd);
+	if (h->loops != NULL) {
+		loops_stop(h, 0);
+		workers_stop(h);
+	}
 	httpd_free(h);
 	return rc;
 }
@@ -1682,20 +2136,17 @@ void wq_httpd_get_stats(const wq_httpd *h, wq_httpd_stats *out)
 	out->timeouts = atomic_load(&m->st_timeouts);
 	out->bad_requests = atomic_load(&m->st_bad);
 	out->accept_pauses = atomic_load(&m->st_pauses);
+	out->offloaded = atomic_load(&m->st_offloaded);
 	out->max_conns = (long long)h->max_conns;
+	out->threads = (long long)h->nloops;
 }
 
 void wq_httpd_stop(wq_httpd *h, int drain_ms)
 {
-	uint64_t one = 1;
-
 	if (h == NULL)
 		return;
-	if (h->thread_started) {
-		atomic_store(&h->drain_ms, drain_ms);
-		while (write(h->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
-			;
-		pthread_join(h->thread, NULL);
-	}
+	loops_stop(h, drain_ms);
+	/* after the loops: a request a worker still runs is dropped with its connection */
+	workers_stop(h);
 	httpd_free(h);
 }

@@ -1,12 +1,23 @@
-/* wq_httpd: the small HTTP/1.1 server both daemons use, on one event-loop thread (libevent
- * bufferevents with a strict request reader of its own): address parsing and binding,
- * routing with 404/405 answers, JSON error bodies, connection and size limits, deadlines,
- * per-request accounting, and a draining stop. Handlers run on the loop thread, one at a time,
- * and must answer (wq_httpd_reply*) before returning.
+/* wq_httpd: the small HTTP/1.1 server both daemons use, on one or more event-loop threads
+ * (libevent bufferevents with a strict request reader of its own): address parsing and
+ * binding, routing with 404/405 answers, JSON error bodies, connection and size limits,
+ * deadlines, per-request accounting, and a draining stop. Handlers must answer
+ * (wq_httpd_reply*) before returning.
+ *
+ * Threads: opts.threads event loops (1 by default). Every loop accepts on the one listening
+ * socket (whichever the kernel wakes first), and hands the connection to the loop with the
+ * fewest when that is another; a connection stays on its loop. With opts.offload_bytes, a
+ * request whose body has at least that many bytes is handed to a pool of opts.workers worker
+ * threads once every limit below has been checked: its handler runs there and the loop serves
+ * other connections meanwhile (the loop writes the answer afterwards; the connection's
+ * deadline is suspended while its handler runs). So with more than one loop or with
+ * offloading, handlers run concurrently on several threads and must be thread-safe;
+ * wq_httpd_req_thread tells which thread runs a handler (for per-thread state). The limits
+ * (connections, deadlines) and counters are the server's, across its loops.
  *
  * Limits, all enforced before any work is done for the request (defaults in brackets, set in
  * wq_httpd_opts):
- * - Connections [max_conns 512, lowered at start to the file limit less 128 when that is
+ * - Connections [max_conns 4096, lowered at start to the file limit less 128 when that is
  *   smaller]: a connection accepted beyond the cap is answered 503 UNAVAILABLE with
  *   Connection: close and Retry-After: 1 at once, without reading its request, and closed.
  * - Request head [max_headers 64 KiB, 100 header fields]: request line plus headers; more is
@@ -79,22 +90,28 @@ typedef struct wq_httpd_opts {
 	size_t max_body;    /* bytes; 0: 1 MiB. Larger announced bodies: 413 before reading */
 	size_t max_headers; /* bytes of request line and headers; 0: 64 KiB */
 	int timeout_s;      /* request deadline and response write deadline (s); 0: 30 */
-	/* Called on the loop thread once per answer (route: the matched route's path, the very
+	/* Called on a loop thread once per answer (route: the matched route's path, the very
 	 * pointer of the table, or "other" when none matched or the request never parsed, e.g.
 	 * 400, 408 or the 503 of the connection cap; status; seconds since the request was
 	 * read); may be NULL. */
 	void (*observe)(void *arg, const char *route, int status, double seconds);
 	void *observe_arg;
 	/* Non-NULL: when *stopping is non-zero, every response carries Connection: close. Read
-	 * on the loop thread while another thread may set it, hence atomic. */
+	 * on the loop threads while another thread may set it, hence atomic. */
 	const atomic_int *stopping;
 	/* What listens, for the address-in-use message ("is another NAME running?"); NULL:
 	 * "server". */
 	const char *name;
-	size_t max_conns;      /* open connections served at once; 0: 512 (see above) */
+	size_t max_conns;      /* open connections served at once; 0: 4096 (see above) */
 	int header_timeout_ms; /* total time for the request head from its first byte; 0: 10 s */
 	int idle_timeout_ms;   /* keep-alive idle time; 0: 5 s */
+	size_t threads;        /* event loops; 0: 1 (at most WQ_HTTPD_MAX_THREADS) */
+	/* bodies of at least this many bytes are handled on a worker thread; 0: none */
+	size_t offload_bytes;
+	size_t workers; /* worker threads when offload_bytes > 0; 0: as many as loops */
 } wq_httpd_opts;
+
+#define WQ_HTTPD_MAX_THREADS 256 /* loops, and workers, of one server */
 
 /* Counters of a server since its start (read with wq_httpd_get_stats, from any thread). */
 typedef struct wq_httpd_stats {
@@ -105,10 +122,16 @@ typedef struct wq_httpd_stats {
 	long long bad_requests;  /* refused by the reader: 400, 411, 413, 417, 431, 501, 505 */
 	long long accept_pauses; /* times accepting was paused after an accept() failure */
 	long long max_conns;     /* the cap in force (after lowering to the file limit) */
+	long long offloaded;     /* requests handed to the worker pool */
+	long long threads;       /* event loops */
 } wq_httpd_stats;
 
+/* How many threads may run handlers of a server started with o: handlers see
+ * wq_httpd_req_thread values 0 to this less 1. */
+size_t wq_httpd_thread_count(const wq_httpd_opts *o);
+
 /* Listens on addr_port ("127.0.0.1:9696", "localhost:9696", "[::1]:9696"; port 0 picks a
- * free port) and serves on a new thread that blocks every signal. o is copied (the routes it
+ * free port) and serves on new threads that block every signal. o is copied (the routes it
  * points to are borrowed). A port in use is WQ_EEXIST, a malformed address, an address not of
  * this machine or invalid options WQ_EINVAL, other socket failures WQ_EIO, all with detail in
  * err. *out (written only on success) owned by the caller (wq_httpd_stop). */
@@ -123,13 +146,14 @@ void wq_httpd_get_stats(const wq_httpd *h, wq_httpd_stats *out);
 
 /* Drains and stops: closes the listening socket (new connections are refused), closes idle
  * keep-alive connections, and answers the requests still arriving on open connections (those
- * already sent, or sent before their connection is closed) with Connection: close. Returns
- * once every connection it knows is closed and nothing has happened for 100 ms, or after
- * drain_ms (<= 0: at once), closing what is left; then joins the thread and frees h. Accepts
- * NULL. Call it once, from any thread but the server's. */
+ * already sent, or sent before their connection is closed, and those a worker runs) with
+ * Connection: close. Each loop returns once every connection it holds is closed and nothing
+ * has happened on it for 100 ms, or after drain_ms (<= 0: at once), closing what is left;
+ * then the loops and workers are joined (a worker finishes the handler it runs) and h freed.
+ * Accepts NULL. Call it once, from any thread but the server's. */
 void wq_httpd_stop(wq_httpd *h, int drain_ms);
 
-/* ---- inside a handler (loop thread; r is valid until the handler returns) --------------- */
+/* ---- inside a handler (r is valid until the handler returns) ---------------------------- */
 
 enum wq_httpd_method wq_httpd_req_method(const wq_httpd_req *r); /* enum wq_httpd_method */
 const char *wq_httpd_req_path(const wq_httpd_req *r);            /* without the query */
@@ -145,6 +169,9 @@ void wq_httpd_req_body(const wq_httpd_req *r, const char **data, size_t *len);
 long long wq_httpd_req_start_ns(const wq_httpd_req *r);
 /* Non-zero once wq_httpd_stop has begun draining (readiness probes answer 503 then). */
 bool wq_httpd_req_draining(const wq_httpd_req *r);
+/* The thread running the handler: 0 to wq_httpd_thread_count less 1, the loops first, then
+ * the workers; no two handlers run at once with the same value. */
+size_t wq_httpd_req_thread(const wq_httpd_req *r);
 
 /* Adds a response header (before a reply; ignored after it). */
 void wq_httpd_header_add(wq_httpd_req *r, const char *name, const char *value);

@@ -618,6 +618,32 @@ static wq_status run_attempts(wq_flow *f, const char *id, const wq_task_def *def
 	}
 }
 
+wq_status wq_flow_task_cached(wq_flow *f, const wq_task_def *def, const void *input, size_t inlen,
+                              bool *out, char *err, size_t errlen)
+{
+	char key[WQ_SHA256_HEXLEN];
+	void *cached = NULL;
+	size_t ncached = 0;
+	int hit;
+
+	if (f == NULL || def == NULL || out == NULL || (input == NULL && inlen > 0))
+		return wq_err_set(err, errlen, WQ_EINVAL, "invalid task arguments");
+	hit = check_def(def, err, errlen);
+	if (hit != WQ_OK)
+		return hit;
+	if (!def->cache) {
+		*out = false;
+		return WQ_OK;
+	}
+	cache_key(def, input, inlen, key);
+	hit = cache_get(f->db, key, &cached, &ncached, err, errlen);
+	free(cached);
+	if (hit < 0)
+		return hit;
+	*out = hit == WQ_DB_ROW;
+	return WQ_OK;
+}
+
 wq_status wq_flow_task_run(wq_flow *f, const wq_task_def *def, const void *input, size_t inlen,
                            wq_task_fn fn, void *arg, void **output, size_t *outlen,
                            char task_id[WQ_FLOW_ID_LEN + 1], char *err, size_t errlen)

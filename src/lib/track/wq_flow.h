@@ -11,6 +11,7 @@
 #include "track/wq_db.h"
 #include "base/wq_sha256.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +62,12 @@ const char *wq_flow_id(const wq_flow *f);
 wq_status wq_flow_task_run(wq_flow *f, const wq_task_def *def, const void *input, size_t inlen,
                            wq_task_fn fn, void *arg, void **output, size_t *outlen,
                            char task_id[WQ_FLOW_ID_LEN + 1], char *err, size_t errlen);
+
+/* Whether wq_flow_task_run(f, def, input, inlen, ...) would answer from the cache now (a
+ * Completed run with the same key exists and def->cache is set), without recording anything:
+ * lets a flow skip work it would prepare ahead of the task for nothing. *out on success. */
+wq_status wq_flow_task_cached(wq_flow *f, const wq_task_def *def, const void *input, size_t inlen,
+                              bool *out, char *err, size_t errlen);
 
 /* The id of the task whose body is running (for a task to log under its own name), NULL
  * outside a task body. Borrowed from f, valid while the body runs. */
