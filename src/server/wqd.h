@@ -49,8 +49,8 @@ typedef struct wqd {
 	 * RPC server has it as its authorizer. */
 	wq_auth *auth;
 	int metrics_open; /* 1: GET /metrics needs no credential; 0: the READ role */
-	/* The read-only web UI under /ui/ (wq_ui.h), over a local SQLite registry; NULL: off. Used
-	 * on the HTTP loop thread only. */
+	/* The read-only web UI under /ui/ (wq_ui.h), over the local registry; NULL: off. Used by
+	 * the HTTP loops under wqd_http's UI lock only (one database connection). */
 	wq_ui *ui;
 
 	/* metrics (owned by prom) */

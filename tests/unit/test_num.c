@@ -12,6 +12,9 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const char *fmt(double v, char *buf)
 {
@@ -90,6 +93,79 @@ static void test_round_trip_and_shortest(void **state)
 	}
 }
 
+/* What wq_num_format promises, computed the slow, obvious way: the first of %.1g .. %.17g that
+ * reads back as v (integers aside). */
+static void reference_format(double v, char *out, size_t len)
+{
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(out, len, "%.*g", prec, v);
+		if (strtod(out, NULL) == v)
+			return;
+	}
+}
+
+static void expect_reference(double v)
+{
+	char b[WQ_NUM_MAX], ref[64];
+
+	if (!isfinite(v) || v == 0.0 || (v == floor(v) && fabs(v) <= 9007199254740992.0))
+		return;
+	reference_format(v, ref, sizeof(ref));
+	if (strcmp(fmt(v, b), ref) != 0)
+		fail_msg("%.17g: wrote %s, the shortest %%g is %s", v, b, ref);
+}
+
+/* The formatter rounds 15 and 16 digits from one 17-digit conversion: byte for byte the text
+ * of the obvious loop, on random bit patterns (every exponent, subnormals included), on
+ * probabilities and on the cases where the rounding carries or sits on a half. */
+static void test_same_text_as_the_obvious_loop(void **state)
+{
+	wq_rng rng;
+	const double edge[] = {0.95,
+	                       9.5,
+	                       0.0095,
+	                       9.9999999999999995,
+	                       99999.999999999999,
+	                       1e-5,
+	                       0.0001,
+	                       0.00099999999999999999,
+	                       123456789012345.5,
+	                       1e15,
+	                       1e16 + 2,
+	                       2.2250738585072014e-308,
+	                       1.5e-310,
+	                       0.5,
+	                       0.3,
+	                       1.0 / 3,
+	                       2.0 / 3,
+	                       0.1 + 0.2,
+	                       1e22,
+	                       9.007199254740993e15};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++) {
+		expect_reference(edge[i]);
+		expect_reference(-edge[i]);
+		expect_reference(nextafter(edge[i], 0.0));
+		expect_reference(nextafter(edge[i], 2.0 * edge[i]));
+	}
+	wq_rng_seed(&rng, 15);
+	for (int i = 0; i < 100000; i++) {
+		uint64_t bits = wq_rng_next(&rng);
+		double v;
+
+		memcpy(&v, &bits, sizeof(v));
+		expect_reference(v);
+		expect_reference(wq_rng_double(&rng)); /* what probabilities look like */
+		/* short decimals and their neighbours: 15/16-digit halves and carries */
+		v = (double)wq_rng_below(&rng, 100000000) /
+		    pow(10.0, (double)wq_rng_below(&rng, 12));
+		expect_reference(v);
+		expect_reference(nextafter(v, 0.0));
+		expect_reference(nextafter(v, 1e300));
+	}
+}
+
 static void test_buffer_too_short(void **state)
 {
 	char b[5] = "wxyz";
@@ -110,6 +186,7 @@ int main(void)
 	    cmocka_unit_test(test_integers_without_exponent),
 	    cmocka_unit_test(test_specials),
 	    cmocka_unit_test(test_round_trip_and_shortest),
+	    cmocka_unit_test(test_same_text_as_the_obvious_loop),
 	    cmocka_unit_test(test_buffer_too_short),
 	};
 
