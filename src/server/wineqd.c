@@ -755,7 +755,7 @@ static wq_status events_start(const opts *o, server *sv, char *err, size_t errle
 	rc = wqd_events_open(&eo, &sv->events, err, errlen);
 	if (rc == WQ_OK)
 		wq_log(WQ_LOG_INFO, "registry events: %s, after event %lld", o->events,
-		       (long long)wqd_events_last_id(sv->events));
+		       (long long)wqd_events_start_id(sv->events));
 	return rc;
 }
 

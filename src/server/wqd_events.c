@@ -32,6 +32,7 @@ struct wqd_events {
 	bool failing;      /* the last read failed (logged once until it works again) */
 	bool replay;       /* started from a given id: the first pass is logged */
 	_Atomic int64_t last_id;
+	int64_t start_id; /* publishing started after this id; set before the thread starts */
 };
 
 /* A store restored from an older backup has fewer events than were published: start again
@@ -149,6 +150,7 @@ static wq_status events_setup(wqd_events *e, const wqd_events_opts *o, char *err
 	if (rc != WQ_OK)
 		return rc;
 	atomic_init(&e->last_id, start);
+	e->start_id = start;
 	rc = wq_prom_family_add(o->prom, WQ_PROM_COUNTER, name,
 	                        "Registry audit events (versions created, stages, aliases, "
 	                        "deletes...) published on the events feed.",
@@ -197,9 +199,9 @@ void wqd_events_wake(wqd_events *e)
 	pthread_mutex_unlock(&e->mu);
 }
 
-int64_t wqd_events_last_id(wqd_events *e)
+int64_t wqd_events_start_id(const wqd_events *e)
 {
-	return atomic_load(&e->last_id);
+	return e->start_id;
 }
 
 void wqd_events_close(wqd_events *e)

@@ -34,8 +34,9 @@ wq_status wqd_events_open(const wqd_events_opts *o, wqd_events **out, char *err,
  * blocks; thread-safe. */
 void wqd_events_wake(wqd_events *e);
 
-/* The id of the last event published (or skipped), for the log. */
-int64_t wqd_events_last_id(wqd_events *e);
+/* The id publishing started after (the given one, or the newest at start), for the log: fixed
+ * at open, unlike the publisher thread's progress, which a replay may have advanced already. */
+int64_t wqd_events_start_id(const wqd_events *e);
 
 /* Stops the thread (after the pass it is in) and closes; accepts NULL. */
 void wqd_events_close(wqd_events *e);
