@@ -263,7 +263,8 @@ print(f"  wineqd PredictBatch 256      {batch:10.0f} rows/s")
 for c, h, o, s in ((16, h16, o16, s16), (64, h64, o64, s64)):
     if h:
         print(f"  wineqd http, {c} conns       {h:10.0f} /s" + (f"   {h / s:6.1f}x gunicorn -w 2 ({s:.0f} /s)" if s else "")
-              + (f"; 1 loop {o:.0f} /s, {h / o:.2f}x of it" if o else ""))
+              + (f"; 1 loop {o:.0f} /s, {h / o:.2f}x of it" if o else "")
+              + ((" (target >= 20x: met)" if h / s >= 20 else " (target >= 20x: not met)") if s else ""))
 def wrk_lat(name):
     """p50 and p99 (us) of a wrk --latency output."""
     p = os.path.join(work, name)
