@@ -332,6 +332,19 @@ static wq_status task_log_trials(void *arg, const void *input, size_t inlen, voi
 
 /* --- retrains in parallel processes --------------------------------------------------------- */
 
+/* Creates a fresh scratch directory for one retrained bundle under $TMPDIR (or /tmp): false,
+ * with dir[0] = '\0', when it cannot. */
+static bool scratch_dir_make(char *dir, size_t dirlen)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, dirlen, "%s/wineq-flow-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
+	if (mkdtemp(dir) != NULL)
+		return true;
+	dir[0] = '\0';
+	return false;
+}
+
 /* The retrain process: fits exactly what task_retrain would fit in process (libsvm reseeds
  * rand() from the seed for every fit, so the model is the same in any process), saves the
  * bundle, reports, and keeps the scratch directory until the parent releases it (closes rel,
@@ -376,17 +389,12 @@ static void prefit_child(const prefit_pool *pp, prefit_job *j, int wfd, int rel)
 static void prefit_start(prefit_pool *pp, size_t rank)
 {
 	prefit_job *j = &pp->jobs[rank];
-	const char *tmp = getenv("TMPDIR");
 	int fds[2] = {-1, -1}, rel[2] = {-1, -1};
 	pid_t pid = -1;
 
 	j->state = PREFIT_NONE;
-	snprintf(j->dir, sizeof(j->dir), "%s/wineq-flow-XXXXXX",
-	         tmp != NULL && *tmp ? tmp : "/tmp");
-	if (mkdtemp(j->dir) == NULL) {
-		j->dir[0] = '\0';
+	if (!scratch_dir_make(j->dir, sizeof(j->dir)))
 		return;
-	}
 	if (pipe2(fds, O_CLOEXEC) == 0 && pipe2(rel, O_CLOEXEC) == 0) {
 		/* the child must not inherit (and later repeat) buffered output */
 		fflush(NULL);
@@ -633,7 +641,6 @@ static wq_status fit_here(retrain_arg *a, wq_bundle **b, wq_runrecord_opts *ro, 
 {
 	const flow_ctx *c = a->c;
 	wq_svm_params p = a->trial->params;
-	const char *tmp = getenv("TMPDIR");
 	int64_t t0;
 	wq_status rc;
 
@@ -645,8 +652,7 @@ static wq_status fit_here(retrain_arg *a, wq_bundle **b, wq_runrecord_opts *ro, 
 	if (rc != WQ_OK)
 		return rc;
 	ro->fit_seconds = (double)(wq_clock_mono_ns() - t0) * 1e-9;
-	snprintf(dir, dirlen, "%s/wineq-flow-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL)
+	if (!scratch_dir_make(dir, dirlen))
 		rc = wq_err_set(err, errlen, WQ_EIO, "cannot create a scratch directory");
 	else if ((rc = wq_bundle_save(*b, dir, 1, err, errlen)) != WQ_OK)
 		wq_file_rmtree(dir, NULL, 0);
